@@ -1,0 +1,28 @@
+/**
+ * Four kinds of node tests plus the Angular project. Node tests compile through ts-jest with
+ * the root tsconfig (type-checking is `npm run typecheck`'s job). Tests that fork the ticker
+ * child use the compiled dist/ticker/main.js, and the browser tests the built app, so those
+ * projects build whatever is missing or stale first.
+ */
+const nodeProject = (name, globalSetup = '<rootDir>/test/global-setup.js') => ({
+  displayName: name,
+  // A project's global setup runs only when that project has tests selected.
+  ...(globalSetup ? { globalSetup } : {}),
+  testEnvironment: 'node',
+  rootDir: __dirname,
+  testMatch: [`<rootDir>/test/${name}/**/*.test.ts`],
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json' }],
+  },
+});
+
+/** @type {import('jest').Config} */
+module.exports = {
+  projects: [
+    nodeProject('unit', null),
+    nodeProject('ipc'),
+    nodeProject('integration'),
+    { ...nodeProject('e2e', '<rootDir>/test/e2e/global-setup.js'), testTimeout: 60_000 },
+    '<rootDir>/test/client/jest.config.js',
+  ],
+};

@@ -1,0 +1,68 @@
+/**
+ * The wire contract between the server and every Socket.IO client (our Angular app and
+ * anyone else's). Both ends import these maps, so renaming an event or a field fails to
+ * compile on both sides. Types only and constants: no validation library here, so the
+ * browser bundle stays small.
+ */
+import type { StockName } from './stocks';
+
+export interface Stock {
+  name: StockName;
+  /** The exact price; never rounded on the wire, clients format it. */
+  price: number;
+}
+
+export interface StatusPayload {
+  message: string;
+  running: boolean;
+}
+
+export interface UpdatePayload {
+  stocks: Stock[];
+  running: boolean;
+  /** +1 with every update broadcast; survives child crashes and server restarts. */
+  seq: number;
+  /** Milliseconds since the epoch when the update was made. */
+  ts: number;
+}
+
+export interface AckError {
+  ok: false;
+  error: string;
+}
+
+export type Ack<T extends object> = ({ ok: true } & T) | AckError;
+
+export type RunAck = Ack<{ running: boolean }>;
+export type BuyAck = Ack<{ stock: Stock }>;
+
+/** Events the server emits. */
+export interface ServerToClientEvents {
+  status: (status: StatusPayload) => void;
+  update: (update: UpdatePayload) => void;
+}
+
+/**
+ * Events a client may emit. The acknowledgement callback is optional on the wire: a client
+ * that does not pass one still gets `status` / `update` broadcasts.
+ */
+export interface ClientToServerEvents {
+  start: (ack?: (result: RunAck) => void) => void;
+  stop: (ack?: (result: RunAck) => void) => void;
+  buy: (name: StockName, ack?: (result: BuyAck) => void) => void;
+}
+
+export type ClientEventName = keyof ClientToServerEvents;
+
+/** Status messages, kept word for word from the original demo where it had them. */
+export const STATUS = {
+  connected: 'EHLO OK Connected',
+  started: 'Processing',
+  stopped: 'Stopped',
+  tickerLost: 'Ticker restarting: prices paused',
+  tickerBack: 'Ticker back: prices live',
+  shuttingDown: 'Server shutting down',
+} as const;
+
+/** Socket.IO's default path; stated here so that other clients know what to dial. */
+export const SOCKET_PATH = '/socket.io';

@@ -1,0 +1,46 @@
+/**
+ * Messages between the server (parent) and the ticker child, named by who sends them.
+ * Every op the parent sends carries an `id`; the child answers it with exactly one `reply`
+ * with the same `id`, so an acknowledgement always reaches the socket that asked.
+ */
+import type { Stock, UpdatePayload } from './events';
+import { SEED_STOCKS, type StockName } from './stocks';
+
+/** What the ticker owns and what a new child is handed so it continues where the last stopped. */
+export interface TickerState {
+  stocks: Stock[];
+  running: boolean;
+  seq: number;
+  ts: number;
+}
+
+export type ParentMessage =
+  | { type: 'init'; state: TickerState; tickMs: number }
+  | { type: 'start'; id: number }
+  | { type: 'stop'; id: number }
+  | { type: 'buy'; id: number; name: StockName };
+
+/** `changed` is false when start / stop was a no-op; the parent only broadcasts real changes. */
+export type RunReply =
+  { ok: true; running: boolean; changed: boolean } | { ok: false; error: string };
+export type BuyReply = { ok: true; running: boolean; stock: Stock } | { ok: false; error: string };
+export type OpReply = RunReply | BuyReply;
+
+export type ChildMessage =
+  /** The child has applied `init` and is ready for ops. */
+  | { type: 'ready'; state: TickerState }
+  /** A price change to broadcast; `seq` has advanced by one. */
+  | { type: 'update'; update: UpdatePayload }
+  | { type: 'reply'; id: number; reply: OpReply }
+  /** The child received something it could not use; the parent logs it. */
+  | { type: 'rejected'; error: string };
+
+/** The state of a ticker that has never run: the seed prices, stopped, no update yet. */
+export function seedTickerState(ts: number): TickerState {
+  return {
+    stocks: SEED_STOCKS.map((stock) => ({ name: stock.name, price: stock.price })),
+    running: false,
+    seq: 0,
+    ts,
+  };
+}

@@ -1,0 +1,31 @@
+/**
+ * The market the ticker simulates. These figures are the classic demo's, kept exactly so
+ * that prices computed here match any client written against the original.
+ */
+export const SEED_STOCKS = [
+  { name: 'Apple', price: 14.5 },
+  { name: 'Microsoft', price: 43.0 },
+  { name: 'Facebook', price: 37.75 },
+] as const;
+
+export type StockName = (typeof SEED_STOCKS)[number]['name'];
+
+export const STOCK_NAMES: readonly StockName[] = SEED_STOCKS.map((stock) => stock.name);
+
+/** A buy raises one price by `price / GROWTH` (+10 %). */
+export const GROWTH = 10;
+
+/** Every tick lowers each price by `price / DECAY`. */
+export const DECAY = 1800;
+
+/** Default interval between ticks while running. */
+export const DEFAULT_TICK_MS = 1000;
+
+/**
+ * Buys that land within this window of the first one are conflated into a single
+ * `update`; the first buy after a quiet period is still flushed at once.
+ */
+export const BUY_CONFLATION_MS = 20;
+
+/** Longest stock name we will even look at; anything longer is rejected unread. */
+export const MAX_STOCK_NAME_LENGTH = 64;

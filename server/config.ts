@@ -1,0 +1,21 @@
+import { z } from 'zod';
+
+import { DEFAULT_TICK_MS } from '../protocol/stocks';
+
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65_535).default(4561),
+  // Loopback by default: a demo should not be reachable from the network unless asked to be.
+  HOST: z.string().min(1).default('127.0.0.1'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  TICK_MS: z.coerce.number().int().min(10).max(3_600_000).default(DEFAULT_TICK_MS),
+});
+
+export type ServerConfig = z.infer<typeof envSchema>;
+
+/** Reads the configuration from the environment; throws one readable error listing every bad variable. */
+export function readConfig(env: NodeJS.ProcessEnv): ServerConfig {
+  const result = envSchema.safeParse(env);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  throw new Error(`invalid configuration: ${problems.join('; ')}`);
+}

@@ -1,0 +1,54 @@
+/**
+ * The entry: read config, start, and shut down cleanly on SIGTERM / SIGINT. All wiring lives
+ * in createApp() so tests can run the same server in-process.
+ */
+import { createApp } from './app';
+import { readConfig } from './config';
+import { createLogger } from './logger';
+
+/** A shutdown that takes longer than this is abandoned with a non-zero exit. */
+const SHUTDOWN_DEADLINE_MS = 5_000;
+
+async function main(): Promise<void> {
+  const config = readConfig(process.env);
+  const logger = createLogger(config.LOG_LEVEL);
+  const forkcast = createApp({ logger, tickMs: config.TICK_MS });
+
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    setTimeout(() => {
+      logger.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
+    forkcast.close().then(
+      () => {
+        logger.info('bye');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+
+  const address = await forkcast.listen(config.PORT, config.HOST);
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  logger.info({ url: `http://${host}:${address.port}`, pid: process.pid }, 'forkcast listening');
+}
+
+main().catch((error: unknown) => {
+  // The logger may not exist yet (bad config), so this one message goes to stderr directly.
+  process.stderr.write(
+    `forkcast failed to start: ${error instanceof Error ? error.message : String(error)}\n`,
+  );
+  process.exit(1);
+});

@@ -1,0 +1,134 @@
+/**
+ * Maps socket events to ticker ops (with acknowledgements) and ticker output to broadcasts.
+ * Every argument a client sends is `unknown` until protocol/validation says otherwise.
+ */
+import type { Server, Socket } from 'socket.io';
+
+import type {
+  AckError,
+  BuyAck,
+  ClientEventName,
+  ClientToServerEvents,
+  RunAck,
+  ServerToClientEvents,
+} from '../protocol/events';
+import { STATUS } from '../protocol/events';
+import { parseBuyArgs, parseNoArgs } from '../protocol/validation';
+import type { Logger } from './logger';
+import type { TickerHost } from './ticker-host';
+
+export type ForkcastIo = Server<ClientToServerEvents, ServerToClientEvents>;
+type ForkcastSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
+type AnyAck = (result: RunAck | BuyAck) => void;
+
+const CLIENT_EVENTS: ReadonlySet<string> = new Set<ClientEventName>(['start', 'stop', 'buy']);
+const INTERNAL_ERROR = 'internal error; the operation may not have been applied';
+
+/** Wires `io` to `ticker`. Returns a function that unwires it (used on shutdown). */
+export function attachRealtime(io: ForkcastIo, ticker: TickerHost, logger: Logger): () => void {
+  const running = (): boolean => ticker.snapshot().running;
+  const onUpdate = (update: ReturnType<TickerHost['snapshot']>): void => {
+    io.emit('update', update);
+  };
+  const onLost = (): void => {
+    io.emit('status', { message: STATUS.tickerLost, running: running() });
+  };
+  const onBack = (): void => {
+    io.emit('status', { message: STATUS.tickerBack, running: running() });
+  };
+  ticker.on('update', onUpdate);
+  ticker.on('lost', onLost);
+  ticker.on('back', onBack);
+
+  /** Answers a failure through the ack if the client asked for one, else with a status to it alone. */
+  function reject(
+    socket: ForkcastSocket,
+    event: string,
+    ack: AnyAck | undefined,
+    error: string,
+  ): void {
+    logger.debug({ socket: socket.id, event, error }, 'rejected client input');
+    const result: AckError = { ok: false, error };
+    if (ack) ack(result);
+    else socket.emit('status', { message: `${event} rejected: ${error}`, running: running() });
+  }
+
+  async function run(
+    socket: ForkcastSocket,
+    event: 'start' | 'stop',
+    raw: unknown[],
+  ): Promise<void> {
+    const { args, ack } = splitAck(raw);
+    const parsed = parseNoArgs(event, args);
+    if (!parsed.ok) return reject(socket, event, ack, parsed.error);
+    const reply = event === 'start' ? await ticker.start() : await ticker.stop();
+    if (!reply.ok) return reject(socket, event, ack, reply.error);
+    const status = {
+      message: reply.running ? STATUS.started : STATUS.stopped,
+      running: reply.running,
+    };
+    // Everyone hears about a real change; a no-op (start while running) is news only to the asker.
+    if (reply.changed) io.emit('status', status);
+    else socket.emit('status', status);
+    ack?.({ ok: true, running: reply.running });
+  }
+
+  async function buy(socket: ForkcastSocket, raw: unknown[]): Promise<void> {
+    const { args, ack } = splitAck(raw);
+    const parsed = parseBuyArgs(args);
+    if (!parsed.ok) return reject(socket, 'buy', ack, parsed.error);
+    const reply = await ticker.buy(parsed.value);
+    if (!reply.ok) return reject(socket, 'buy', ack, reply.error);
+    // The new price reaches everyone (the asker too) through the conflated `update` broadcast.
+    ack?.({ ok: true, stock: reply.stock });
+  }
+
+  /** Runs a handler so that a bug in it is logged and answered, never an unhandled rejection. */
+  function guard(
+    socket: ForkcastSocket,
+    event: string,
+    raw: unknown[],
+    handler: () => Promise<void>,
+  ): void {
+    handler().catch((error: unknown) => {
+      logger.error({ err: error, socket: socket.id, event }, 'handler failed');
+      reject(socket, event, splitAck(raw).ack, INTERNAL_ERROR);
+    });
+  }
+
+  const onConnection = (socket: ForkcastSocket): void => {
+    logger.debug({ socket: socket.id }, 'client connected');
+    socket.emit('status', { message: STATUS.connected, running: running() });
+    // A late joiner sees live prices at once, also while the ticker is stopped.
+    socket.emit('update', ticker.snapshot());
+
+    socket.on('start', (...raw: unknown[]) =>
+      guard(socket, 'start', raw, () => run(socket, 'start', raw)),
+    );
+    socket.on('stop', (...raw: unknown[]) =>
+      guard(socket, 'stop', raw, () => run(socket, 'stop', raw)),
+    );
+    socket.on('buy', (...raw: unknown[]) => guard(socket, 'buy', raw, () => buy(socket, raw)));
+    socket.onAny((event: unknown, ...raw: unknown[]) => {
+      if (typeof event === 'string' && CLIENT_EVENTS.has(event)) return;
+      const name = String(event).slice(0, 40);
+      reject(socket, name, splitAck(raw).ack, `unknown event "${name}"`);
+    });
+    socket.on('disconnect', (reason) => logger.debug({ socket: socket.id, reason }, 'client left'));
+  };
+  io.on('connection', onConnection);
+
+  return () => {
+    io.off('connection', onConnection);
+    ticker.off('update', onUpdate);
+    ticker.off('lost', onLost);
+    ticker.off('back', onBack);
+  };
+}
+
+/** Socket.IO passes the client's acknowledgement callback, if any, as the last argument. */
+function splitAck(raw: unknown[]): { args: unknown[]; ack: AnyAck | undefined } {
+  const last = raw.at(-1);
+  if (typeof last !== 'function') return { args: raw, ack: undefined };
+  return { args: raw.slice(0, -1), ack: last as AnyAck };
+}

@@ -1,0 +1,33 @@
+/**
+ * What the realtime layer needs from a ticker, and nothing more. The single-node
+ * implementation forks a child (TickerSupervisor); a cluster implementation can run the ticker
+ * on one leader and share its state without the realtime module or the client changing.
+ */
+import type { EventEmitter } from 'node:events';
+
+import type { UpdatePayload } from '../protocol/events';
+import type { BuyReply, RunReply } from '../protocol/ipc';
+import type { StockName } from '../protocol/stocks';
+
+export interface TickerHostEvents {
+  /** A price update to broadcast, in `seq` order. */
+  update: [update: UpdatePayload];
+  /** The ticker went away unexpectedly and is being brought back; ops are refused meanwhile. */
+  lost: [reason: string];
+  /** The ticker is back with the state it had. */
+  back: [];
+}
+
+export interface TickerHost extends Pick<EventEmitter<TickerHostEvents>, 'on' | 'off' | 'once'> {
+  start(): Promise<RunReply>;
+  stop(): Promise<RunReply>;
+  buy(name: StockName): Promise<BuyReply>;
+  /** The latest state: the last update's prices, seq and ts with the current running flag. */
+  snapshot(): UpdatePayload;
+  /** Resolves once the ticker can take ops. */
+  open(): Promise<void>;
+  /** Stops the ticker for good. */
+  close(): Promise<void>;
+  /** Pid of the ticker process, if it has one right now (for /healthz). */
+  readonly pid: number | undefined;
+}

@@ -1,0 +1,13 @@
+// The browser tests run the built app exactly as `npm start` does, so the client must be built.
+const { execFileSync } = require('node:child_process');
+const path = require('node:path');
+
+module.exports = function globalSetup() {
+  execFileSync(
+    process.execPath,
+    [path.join(__dirname, '..', '..', 'scripts', 'ensure-built.mjs')],
+    {
+      stdio: 'inherit',
+    },
+  );
+};

@@ -1,0 +1,145 @@
+/**
+ * The product promise, checked in a real browser: two tabs on the built app see the same live
+ * prices, and Start, Buy and Stop in one tab show up in the other.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { io, type Socket } from 'socket.io-client';
+
+import type {
+  ClientToServerEvents,
+  ServerToClientEvents,
+  UpdatePayload,
+} from '../../protocol/events';
+import { CHROMIUM_ARGS, findChromium } from './chromium';
+import { startServer, type ServerProcess } from './server-process';
+
+const chromePath = findChromium();
+const describeInBrowser = chromePath ? describe : describe.skip;
+const SCREENSHOTS = path.resolve(__dirname, '..', '..', 'test-results', 'screenshots');
+const usd = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' });
+
+describeInBrowser('two browser tabs on the built app', () => {
+  let server: ServerProcess;
+  let browser: Browser;
+  let observer: Socket<ServerToClientEvents, ClientToServerEvents>;
+  let latest: UpdatePayload | null = null;
+  let pageA: Page;
+  let pageB: Page;
+  const problems: string[] = [];
+
+  beforeAll(async () => {
+    server = await startServer({ TICK_MS: '300' });
+    // A plain Socket.IO client watches alongside the tabs: it is the reference for what the
+    // server broadcast, independent of the UI under test.
+    observer = io(server.url, { transports: ['websocket'] });
+    observer.on('update', (update) => (latest = update));
+    browser = await chromium.launch({ executablePath: chromePath!, args: CHROMIUM_ARGS });
+    [pageA, pageB] = await Promise.all([openTab(), openTab()]);
+  });
+
+  afterAll(async () => {
+    observer?.close();
+    await browser?.close();
+    const code = await server?.stop();
+    expect(code).toBe(0);
+  });
+
+  async function openTab(): Promise<Page> {
+    // Separate contexts are separate browser profiles: nothing shared but the server.
+    const context = await browser.newContext({
+      locale: 'en-US',
+      viewport: { width: 1024, height: 720 },
+    });
+    const page = await context.newPage();
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+    });
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    await page.goto(server.url);
+    return page;
+  }
+
+  const heading = (page: Page): Locator => page.getByRole('heading', { level: 2 });
+  const price = (page: Page, name: string): Locator =>
+    page
+      .getByRole('row', { name: new RegExp(name) })
+      .getByRole('cell')
+      .nth(1);
+
+  async function waitForUpdate(
+    predicate: (update: UpdatePayload) => boolean,
+  ): Promise<UpdatePayload> {
+    const deadline = Date.now() + 5_000;
+    while (Date.now() < deadline) {
+      if (latest && predicate(latest)) return latest;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error(`no matching update; last was ${JSON.stringify(latest)}`);
+  }
+
+  async function expectPrices(page: Page, update: UpdatePayload): Promise<void> {
+    for (const stock of update.stocks) {
+      await price(page, stock.name)
+        .filter({ hasText: usd.format(stock.price) })
+        .waitFor({ timeout: 5_000 });
+    }
+  }
+
+  test('both tabs show a row per stock with the server snapshot in dollars', async () => {
+    const snapshot = await waitForUpdate(() => true);
+    for (const page of [pageA, pageB]) {
+      await expect(page.getByRole('row').count()).resolves.toBe(1 + snapshot.stocks.length);
+      await expectPrices(page, snapshot);
+      await heading(page).filter({ hasText: 'EHLO OK Connected' }).waitFor();
+    }
+  });
+
+  test('Start in one tab makes prices tick in both', async () => {
+    const before = await waitForUpdate(() => true);
+    await pageA.getByRole('button', { name: 'Start', exact: true }).click();
+    await heading(pageB).filter({ hasText: 'Processing' }).waitFor();
+    // Several ticks, so that the two-decimal display has certainly moved.
+    const later = await waitForUpdate((update) => update.seq >= before.seq + 4);
+    expect(later.running).toBe(true);
+    expect(later.stocks[1]!.price).toBeLessThan(before.stocks[1]!.price);
+    await Promise.all([pageA, pageB].map((page) => expectPrices(page, latest!)));
+  });
+
+  test('Stop in one tab freezes both on the same prices', async () => {
+    await pageA.getByRole('button', { name: 'Stop', exact: true }).click();
+    await Promise.all(
+      [pageA, pageB].map((page) => heading(page).filter({ hasText: 'Stopped' }).waitFor()),
+    );
+    const frozen = latest!;
+    // Nothing should happen now; three tick intervals is long enough to see a tick that should not be.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(latest!.seq).toBe(frozen.seq);
+    await Promise.all([pageA, pageB].map((page) => expectPrices(page, frozen)));
+    await expect(
+      pageA.getByRole('button', { name: 'Start', exact: true }).isEnabled(),
+    ).resolves.toBe(true);
+  });
+
+  test('Buy in one tab raises that price by 10 % in both, also while stopped', async () => {
+    const before = latest!;
+    const apple = before.stocks.find((stock) => stock.name === 'Apple')!;
+    await pageB.getByRole('button', { name: 'Buy Apple' }).click();
+    const after = await waitForUpdate((update) => update.seq === before.seq + 1);
+    expect(after.stocks.find((stock) => stock.name === 'Apple')!.price).toBe(
+      apple.price + apple.price / 10,
+    );
+    // Tab A did nothing: only the broadcast can have carried the new price there.
+    await Promise.all([pageA, pageB].map((page) => expectPrices(page, after)));
+  });
+
+  test('no console errors and no page errors', async () => {
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await pageA.screenshot({ path: path.join(SCREENSHOTS, 'desktop.png') });
+    await pageB.setViewportSize({ width: 375, height: 720 });
+    await pageB.screenshot({ path: path.join(SCREENSHOTS, 'mobile.png') });
+    expect(problems).toEqual([]);
+  });
+});

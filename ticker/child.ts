@@ -1,0 +1,79 @@
+/**
+ * Wires a TickerModel to the IPC channel. Kept apart from main.ts so tests can drive it with
+ * any `send` / timers; main.ts only binds it to this process.
+ */
+import type { ChildMessage, ParentMessage } from '../protocol/ipc';
+import { parseParentMessage } from '../protocol/validation';
+import { TickerModel, type Timers } from './model';
+
+export interface TickerChild {
+  /** Feed one raw message from the parent; never throws. */
+  receive(raw: unknown): void;
+  dispose(): void;
+}
+
+export function createTickerChild(
+  send: (message: ChildMessage) => void,
+  timers: Timers,
+): TickerChild {
+  let model: TickerModel | null = null;
+
+  function handle(message: ParentMessage): void {
+    if (message.type === 'init') {
+      // A second init replaces the model: the parent is authoritative about the state it hands over.
+      model?.dispose();
+      model = new TickerModel({
+        state: message.state,
+        tickMs: message.tickMs,
+        timers,
+        onUpdate: (update) => send({ type: 'update', update }),
+      });
+      send({ type: 'ready', state: model.snapshot() });
+      return;
+    }
+    if (!model) {
+      send({
+        type: 'reply',
+        id: message.id,
+        reply: { ok: false, error: 'ticker is not initialised yet' },
+      });
+      return;
+    }
+    switch (message.type) {
+      case 'start':
+      case 'stop': {
+        const result = message.type === 'start' ? model.start() : model.stop();
+        send({ type: 'reply', id: message.id, reply: { ok: true, ...result } });
+        return;
+      }
+      case 'buy': {
+        const stock = model.buy(message.name);
+        send({
+          type: 'reply',
+          id: message.id,
+          reply: { ok: true, running: model.snapshot().running, stock },
+        });
+        return;
+      }
+      default: {
+        const unreachable: never = message;
+        throw new Error(`unhandled parent message ${JSON.stringify(unreachable)}`);
+      }
+    }
+  }
+
+  return {
+    receive(raw) {
+      const parsed = parseParentMessage(raw);
+      if (!parsed.ok) {
+        send({ type: 'rejected', error: parsed.error });
+        return;
+      }
+      handle(parsed.value);
+    },
+    dispose() {
+      model?.dispose();
+      model = null;
+    },
+  };
+}

@@ -1,0 +1,146 @@
+/**
+ * The price model: owns prices, the running flag and `seq`. Pure by construction: time and
+ * timers come in through `Timers`, output goes out through `onUpdate`, so tests drive it with a
+ * fake clock and the child entry wires it to `setTimeout` and `process.send`.
+ */
+import type { Stock } from '../protocol/events';
+import type { TickerState } from '../protocol/ipc';
+import { BUY_CONFLATION_MS, DECAY, GROWTH, type StockName } from '../protocol/stocks';
+
+export interface Timers {
+  now(): number;
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export interface TickerModelOptions {
+  state: TickerState;
+  tickMs: number;
+  timers: Timers;
+  /** Called with every update to broadcast, `seq` already advanced. */
+  onUpdate: (update: TickerState) => void;
+  conflationMs?: number;
+}
+
+export interface RunResult {
+  running: boolean;
+  /** False when the op was a no-op (start while running, stop while stopped). */
+  changed: boolean;
+}
+
+export class TickerModel {
+  private readonly stocks: Stock[];
+  private running: boolean;
+  private seq: number;
+  private ts: number;
+  private readonly tickMs: number;
+  private readonly timers: Timers;
+  private readonly onUpdate: (update: TickerState) => void;
+  private readonly conflationMs: number;
+
+  private tickTimer: unknown = null;
+  /** When the next tick is due; ticks are scheduled against it so they do not drift. */
+  private nextTickAt = 0;
+  private flushTimer: unknown = null;
+  private buysPending = false;
+  private lastFlushAt = Number.NEGATIVE_INFINITY;
+
+  constructor(options: TickerModelOptions) {
+    this.stocks = options.state.stocks.map((stock) => ({ ...stock }));
+    this.running = false;
+    this.seq = options.state.seq;
+    this.ts = options.state.ts;
+    this.tickMs = options.tickMs;
+    this.timers = options.timers;
+    this.onUpdate = options.onUpdate;
+    this.conflationMs = options.conflationMs ?? BUY_CONFLATION_MS;
+    // A state handed over while running keeps running, at the normal pace: the previous
+    // owner already ticked recently, so an immediate extra tick would be a price jump.
+    if (options.state.running) this.resume(this.tickMs);
+  }
+
+  snapshot(): TickerState {
+    return {
+      stocks: this.stocks.map((stock) => ({ ...stock })),
+      running: this.running,
+      seq: this.seq,
+      ts: this.ts,
+    };
+  }
+
+  /** Starting a running ticker is a no-op: there is only ever one tick loop. */
+  start(): RunResult {
+    if (this.running) return { running: true, changed: false };
+    // The first tick runs on the next turn rather than inside start(), so the caller can
+    // acknowledge the start before the first price update goes out.
+    this.resume(0);
+    return { running: true, changed: true };
+  }
+
+  stop(): RunResult {
+    if (!this.running) return { running: false, changed: false };
+    this.running = false;
+    this.timers.clearTimeout(this.tickTimer);
+    this.tickTimer = null;
+    return { running: false, changed: true };
+  }
+
+  /** Applies the buy at once (the returned price is final) and schedules its broadcast. */
+  buy(name: StockName): Stock {
+    const stock = this.stocks.find((candidate) => candidate.name === name);
+    // The validator only lets listed names through, so a miss is a bug, not bad input.
+    if (!stock) throw new Error(`no such stock: ${name}`);
+    stock.price += stock.price / GROWTH;
+    this.buysPending = true;
+    if (this.flushTimer === null) {
+      // Leading edge: the first buy after a quiet spell goes out on the next turn; buys that
+      // follow within the window ride along in one trailing update.
+      const wait = Math.max(0, this.lastFlushAt + this.conflationMs - this.timers.now());
+      this.flushTimer = this.timers.setTimeout(() => this.flushBuys(), wait);
+    }
+    return { ...stock };
+  }
+
+  /** Cancels every timer; the model can be dropped afterwards. */
+  dispose(): void {
+    this.timers.clearTimeout(this.tickTimer);
+    this.timers.clearTimeout(this.flushTimer);
+    this.tickTimer = null;
+    this.flushTimer = null;
+  }
+
+  private resume(firstTickIn: number): void {
+    this.running = true;
+    this.nextTickAt = this.timers.now() + firstTickIn;
+    this.tickTimer = this.timers.setTimeout(() => this.tick(), firstTickIn);
+  }
+
+  private tick(): void {
+    // Pending buys go out first as their own update: a tick is always an update of its own.
+    if (this.buysPending) this.flushBuys();
+    for (const stock of this.stocks) stock.price -= stock.price / DECAY;
+    this.emit();
+
+    const now = this.timers.now();
+    this.nextTickAt += this.tickMs;
+    // After a stall (a busy event loop, a suspended laptop) skip the missed ticks instead of
+    // firing them in a burst.
+    if (this.nextTickAt <= now) this.nextTickAt = now + this.tickMs;
+    this.tickTimer = this.timers.setTimeout(() => this.tick(), this.nextTickAt - now);
+  }
+
+  private flushBuys(): void {
+    this.timers.clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    if (!this.buysPending) return;
+    this.buysPending = false;
+    this.lastFlushAt = this.timers.now();
+    this.emit();
+  }
+
+  private emit(): void {
+    this.seq += 1;
+    this.ts = this.timers.now();
+    this.onUpdate(this.snapshot());
+  }
+}
