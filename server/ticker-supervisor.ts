@@ -174,8 +174,12 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     this.restartTimer = null;
     const { logger } = this.options;
     // execArgv is cleared so that flags of this process (an inspector port, a test runner's
-    // loaders) are not inherited by the child.
+    // loaders) are not inherited by the child. Under `node --watch` (npm run dev) Node sets
+    // WATCH_REPORT_DEPENDENCIES, which makes a process report its modules over its IPC
+    // channel; the child's channel is ours, so that variable must not reach it.
+    const { WATCH_REPORT_DEPENDENCIES: _watch, ...env } = process.env;
     const child = this.options.fork(this.options.childPath, [], {
+      env,
       execArgv: [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'json',
