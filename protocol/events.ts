@@ -43,13 +43,15 @@ export interface ServerToClientEvents {
 }
 
 /**
- * Events a client may emit. The acknowledgement callback is optional on the wire: a client
- * that does not pass one still gets `status` / `update` broadcasts.
+ * Events a client may emit. On the wire the acknowledgement callback is optional: the server
+ * answers a client that passes none with a `status` to it alone when something is refused.
+ * The types make it required because socket.io-client can only type acknowledgements
+ * (`emitWithAck`, `timeout(ms).emit(..., (err, result) => ...)`) for a required last callback.
  */
 export interface ClientToServerEvents {
-  start: (ack?: (result: RunAck) => void) => void;
-  stop: (ack?: (result: RunAck) => void) => void;
-  buy: (name: StockName, ack?: (result: BuyAck) => void) => void;
+  start: (ack: (result: RunAck) => void) => void;
+  stop: (ack: (result: RunAck) => void) => void;
+  buy: (name: StockName, ack: (result: BuyAck) => void) => void;
 }
 
 export type ClientEventName = keyof ClientToServerEvents;

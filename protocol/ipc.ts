@@ -15,7 +15,11 @@ export interface TickerState {
 }
 
 export type ParentMessage =
-  | { type: 'init'; state: TickerState; tickMs: number }
+  /**
+   * `unannounced`: the state holds acknowledged buys that no `update` has carried yet (the
+   * previous child died in between), so the new child must broadcast them.
+   */
+  | { type: 'init'; state: TickerState; tickMs: number; unannounced: boolean }
   | { type: 'start'; id: number }
   | { type: 'stop'; id: number }
   | { type: 'buy'; id: number; name: StockName };

@@ -71,6 +71,7 @@ const parentMessageSchema = z.discriminatedUnion('type', [
     type: z.literal('init'),
     state: tickerStateSchema,
     tickMs: z.number().int().min(10).max(3_600_000),
+    unannounced: z.boolean(),
   }),
   z.strictObject({ type: z.literal('start'), id: opId }),
   z.strictObject({ type: z.literal('stop'), id: opId }),

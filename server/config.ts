@@ -2,12 +2,22 @@ import { z } from 'zod';
 
 import { DEFAULT_TICK_MS } from '../protocol/stocks';
 
+/**
+ * A variable set to the empty string (`PORT=` in an .env file or a CI template) means "not
+ * set", as `process.env.PORT || 4561` did in the original; without this, coercion would read
+ * it as 0.
+ */
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((value) => (value === '' ? undefined : value), schema);
+
 const envSchema = z.object({
-  PORT: z.coerce.number().int().min(0).max(65_535).default(4561),
+  PORT: optional(z.coerce.number().int().min(0).max(65_535).default(4561)),
   // Loopback by default: a demo should not be reachable from the network unless asked to be.
-  HOST: z.string().min(1).default('127.0.0.1'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  TICK_MS: z.coerce.number().int().min(10).max(3_600_000).default(DEFAULT_TICK_MS),
+  HOST: optional(z.string().default('127.0.0.1')),
+  LOG_LEVEL: optional(
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ),
+  TICK_MS: optional(z.coerce.number().int().min(10).max(3_600_000).default(DEFAULT_TICK_MS)),
 });
 
 export type ServerConfig = z.infer<typeof envSchema>;

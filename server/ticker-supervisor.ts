@@ -67,6 +67,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   private restartDelay: number;
   private restartTimer: NodeJS.Timeout | null = null;
   private readyTimer: NodeJS.Timeout | null = null;
+  /** True between a buy's reply and the `update` that carries it. */
+  private unannounced = false;
   private nextOpId = 1;
   private readonly pending = new Map<number, PendingOp>();
   private readyWaiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
@@ -207,6 +209,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
       type: 'init',
       state: this.state,
       tickMs: this.options.tickMs,
+      unannounced: this.unannounced,
     } satisfies ParentMessage);
   }
 
@@ -234,10 +237,11 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
         return;
       case 'update':
         this.state = message.update;
+        this.unannounced = false;
         this.emit('update', this.snapshot());
         return;
       case 'reply':
-        if (message.reply.ok) this.state.running = message.reply.running;
+        if (message.reply.ok) this.remember(message.reply);
         this.settle(message.id, message.reply);
         return;
       case 'rejected':
@@ -248,6 +252,20 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
         throw new Error(`unhandled ticker message ${JSON.stringify(unreachable)}`);
       }
     }
+  }
+
+  /**
+   * Keeps what a successful reply says, so that a child dying before its next `update` does
+   * not take an acknowledged buy with it: the replacement is handed the bought price.
+   */
+  private remember(reply: Extract<OpReply, { ok: true }>): void {
+    this.state.running = reply.running;
+    if (!('stock' in reply)) return;
+    const { name, price } = reply.stock;
+    this.state.stocks = this.state.stocks.map((stock) =>
+      stock.name === name ? { name, price } : stock,
+    );
+    this.unannounced = true;
   }
 
   private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {

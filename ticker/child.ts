@@ -25,6 +25,7 @@ export function createTickerChild(
       model = new TickerModel({
         state: message.state,
         tickMs: message.tickMs,
+        unannounced: message.unannounced,
         timers,
         onUpdate: (update) => send({ type: 'update', update }),
       });

@@ -20,6 +20,8 @@ export interface TickerModelOptions {
   /** Called with every update to broadcast, `seq` already advanced. */
   onUpdate: (update: TickerState) => void;
   conflationMs?: number;
+  /** The state holds buys nobody has been told about yet: broadcast it on the next turn. */
+  unannounced?: boolean;
 }
 
 export interface RunResult {
@@ -57,6 +59,7 @@ export class TickerModel {
     // A state handed over while running keeps running, at the normal pace: the previous
     // owner already ticked recently, so an immediate extra tick would be a price jump.
     if (options.state.running) this.resume(this.tickMs);
+    if (options.unannounced) this.scheduleBuyFlush();
   }
 
   snapshot(): TickerState {
@@ -91,13 +94,7 @@ export class TickerModel {
     // The validator only lets listed names through, so a miss is a bug, not bad input.
     if (!stock) throw new Error(`no such stock: ${name}`);
     stock.price += stock.price / GROWTH;
-    this.buysPending = true;
-    if (this.flushTimer === null) {
-      // Leading edge: the first buy after a quiet spell goes out on the next turn; buys that
-      // follow within the window ride along in one trailing update.
-      const wait = Math.max(0, this.lastFlushAt + this.conflationMs - this.timers.now());
-      this.flushTimer = this.timers.setTimeout(() => this.flushBuys(), wait);
-    }
+    this.scheduleBuyFlush();
     return { ...stock };
   }
 
@@ -107,6 +104,15 @@ export class TickerModel {
     this.timers.clearTimeout(this.flushTimer);
     this.tickTimer = null;
     this.flushTimer = null;
+  }
+
+  private scheduleBuyFlush(): void {
+    this.buysPending = true;
+    if (this.flushTimer !== null) return;
+    // Leading edge: the first buy after a quiet spell goes out on the next turn; buys that
+    // follow within the window ride along in one trailing update.
+    const wait = Math.max(0, this.lastFlushAt + this.conflationMs - this.timers.now());
+    this.flushTimer = this.timers.setTimeout(() => this.flushBuys(), wait);
   }
 
   private resume(firstTickIn: number): void {

@@ -14,7 +14,7 @@ import type {
   UpdatePayload,
 } from '../../protocol/events';
 import { CHROMIUM_ARGS, findChromium } from './chromium';
-import { startServer, type ServerProcess } from './server-process';
+import { spawnServer, type ServerProcess } from '../helpers/server-process';
 
 const chromePath = findChromium();
 const describeInBrowser = chromePath ? describe : describe.skip;
@@ -23,6 +23,7 @@ const usd = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' 
 
 describeInBrowser('two browser tabs on the built app', () => {
   let server: ServerProcess;
+  let url: string;
   let browser: Browser;
   let observer: Socket<ServerToClientEvents, ClientToServerEvents>;
   let latest: UpdatePayload | null = null;
@@ -31,10 +32,11 @@ describeInBrowser('two browser tabs on the built app', () => {
   const problems: string[] = [];
 
   beforeAll(async () => {
-    server = await startServer({ TICK_MS: '300' });
+    server = spawnServer({ TICK_MS: '300' });
+    ({ url } = await server.listening());
     // A plain Socket.IO client watches alongside the tabs: it is the reference for what the
     // server broadcast, independent of the UI under test.
-    observer = io(server.url, { transports: ['websocket'] });
+    observer = io(url, { transports: ['websocket'] });
     observer.on('update', (update) => (latest = update));
     browser = await chromium.launch({ executablePath: chromePath!, args: CHROMIUM_ARGS });
     [pageA, pageB] = await Promise.all([openTab(), openTab()]);
@@ -43,8 +45,8 @@ describeInBrowser('two browser tabs on the built app', () => {
   afterAll(async () => {
     observer?.close();
     await browser?.close();
-    const code = await server?.stop();
-    expect(code).toBe(0);
+    server.process.kill('SIGTERM');
+    await expect(server.exited).resolves.toEqual({ code: 0, signal: null });
   });
 
   async function openTab(): Promise<Page> {
@@ -58,7 +60,7 @@ describeInBrowser('two browser tabs on the built app', () => {
       if (message.type() === 'error') problems.push(`console: ${message.text()}`);
     });
     page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    await page.goto(server.url);
+    await page.goto(url);
     return page;
   }
 

@@ -47,19 +47,6 @@ export const SOCKET_FACTORY = new InjectionToken<() => ForkcastSocket>('SOCKET_F
 });
 
 /**
- * The client's events with the acknowledgement made mandatory: this client always asks for
- * one, and socket.io-client can only type `emitWithAck` when the callback is the last,
- * required parameter (the contract declares it optional for clients that do not want acks).
- */
-type AckedClientEvents = {
-  [E in keyof ClientToServerEvents]: (
-    ...args: Required<Parameters<ClientToServerEvents[E]>>
-  ) => void;
-};
-
-type AckingSocket = Socket<ServerToClientEvents, AckedClientEvents>;
-
-/**
  * Socket.IO as observables and promises that play by Angular's zone rules, in the manner of
  * HttpClient's XHR backend: listeners are added on subscribe and removed on unsubscribe.
  */
@@ -164,26 +151,16 @@ export class SocketService {
    * the zone so whatever the caller updates is picked up by change detection.
    */
   private request<T extends object>(
-    send: (socket: AckingSocket) => Promise<T>,
+    send: (socket: ForkcastSocket) => Promise<T>,
   ): Promise<T | AckError> {
     return new Promise((resolve) => {
       const settle = (result: T | AckError): void => this.zone.run(() => resolve(result));
       // Outside the zone, so the pending ack timer does not hold the app "unstable".
       this.zone.runOutsideAngular(() => {
-        send(this.withAckTimeout()).then(settle, () =>
+        send(this.socket.timeout(ACK_TIMEOUT_MS)).then(settle, () =>
           settle({ ok: false, error: ACK_TIMEOUT_ERROR }),
         );
       });
     });
-  }
-
-  /**
-   * `timeout()` only sets a flag on this same socket and returns it. Its declared type
-   * prepends an error argument to every ack callback, which makes socket.io-client 4.8 type
-   * `emitWithAck` as `Promise<any>`; at runtime that promise resolves with the ack value and
-   * rejects on timeout, so the plain acked view (which TypeScript accepts) is the accurate one.
-   */
-  private withAckTimeout(): AckingSocket {
-    return this.socket.timeout(ACK_TIMEOUT_MS);
   }
 }

@@ -1,0 +1,144 @@
+/**
+ * Forks the real compiled ticker child (dist/ticker/main.js, built by the global setup) and
+ * records what it says. Every message from the child is checked against the contract on
+ * arrival; anything that does not parse is kept in `malformed` for the test to assert on.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+
+import type { ChildMessage, OpReply, ParentMessage, TickerState } from '../../protocol/ipc';
+import { parseChildMessage } from '../../protocol/validation';
+import { Recorder, withDeadline } from './recorder';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+export const CHILD_PATH = path.join(ROOT, 'dist', 'ticker', 'main.js');
+
+export interface Received {
+  message: ChildMessage;
+  /** performance.now() on arrival. */
+  at: number;
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+type Op = Exclude<ParentMessage, { type: 'init' }>;
+type OpWithoutId = Op extends infer M ? (M extends Op ? Omit<M, 'id'> : never) : never;
+
+const live = new Set<ForkedTicker>();
+
+export class ForkedTicker {
+  readonly messages = new Recorder<Received>();
+  readonly malformed: unknown[] = [];
+  readonly exited: Promise<Exit>;
+  private nextId = 1;
+
+  private constructor(readonly process: ChildProcess) {
+    process.on('message', (raw) => {
+      const parsed = parseChildMessage(raw);
+      if (parsed.ok) this.messages.push({ message: parsed.value, at: performance.now() });
+      else this.malformed.push(raw);
+    });
+    this.exited = new Promise<Exit>((resolve) => {
+      process.once('exit', (code, signal) => {
+        live.delete(this);
+        this.messages.failAll(`the ticker child exited (code ${code}, signal ${signal})`);
+        resolve({ code, signal });
+      });
+    });
+  }
+
+  static fork(): ForkedTicker {
+    const child = fork(CHILD_PATH, [], {
+      // Not the test runner's flags (loaders, inspector): the child runs as in production.
+      execArgv: [],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      serialization: 'json',
+    });
+    const ticker = new ForkedTicker(child);
+    live.add(ticker);
+    return ticker;
+  }
+
+  /** Kills every child still running (call from afterEach). */
+  static async killAll(): Promise<void> {
+    await Promise.all(
+      [...live].map(async (ticker) => {
+        if (ticker.alive) ticker.process.kill('SIGKILL');
+        await ticker.exited;
+      }),
+    );
+  }
+
+  get alive(): boolean {
+    return this.process.exitCode === null && this.process.signalCode === null;
+  }
+
+  /** Sends anything, well-formed or not. */
+  sendRaw(message: unknown): void {
+    this.process.send(message as object);
+  }
+
+  async init(state: TickerState, tickMs: number): Promise<TickerState> {
+    const from = this.messages.mark;
+    this.sendRaw({ type: 'init', state, tickMs, unannounced: false } satisfies ParentMessage);
+    const { message } = await this.messages.waitFor((item) => item.message.type === 'ready', {
+      from,
+      timeoutMs: 5_000,
+      what: 'ready',
+    });
+    if (message.type !== 'ready') throw new Error('unreachable');
+    return message.state;
+  }
+
+  /** Sends an op with a fresh id and resolves with its reply and when it arrived. */
+  async op(
+    op: OpWithoutId,
+    timeoutMs = 2_000,
+  ): Promise<{ reply: OpReply; at: number; index: number }> {
+    const id = this.nextId++;
+    const from = this.messages.mark;
+    this.sendRaw({ ...op, id });
+    const received = await this.messages.waitFor(
+      (item) => item.message.type === 'reply' && item.message.id === id,
+      { from, timeoutMs, what: `the reply to ${JSON.stringify({ ...op, id })}` },
+    );
+    if (received.message.type !== 'reply') throw new Error('unreachable');
+    return {
+      reply: received.message.reply,
+      at: received.at,
+      index: this.messages.items.indexOf(received),
+    };
+  }
+
+  /** Updates from index `from` on. */
+  updatesSince(from: number): { update: TickerState; at: number }[] {
+    return this.messages
+      .since(from)
+      .flatMap((item) =>
+        item.message.type === 'update' ? [{ update: item.message.update, at: item.at }] : [],
+      );
+  }
+
+  /** Waits for `count` updates at or after index `from`. */
+  async waitForUpdates(
+    count: number,
+    from: number,
+    timeoutMs: number,
+  ): Promise<{ update: TickerState; at: number }[]> {
+    await this.messages.waitForCount(count, (item) => item.message.type === 'update', {
+      from,
+      timeoutMs,
+      what: `${count} updates`,
+    });
+    return this.updatesSince(from).slice(0, count);
+  }
+
+  /** Closes the IPC channel and resolves with how the child exited. */
+  disconnect(timeoutMs = 3_000): Promise<Exit> {
+    this.process.disconnect();
+    return withDeadline(this.exited, timeoutMs, 'the child to exit after disconnect');
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * Collects items that arrive asynchronously (IPC messages, socket events) and lets a test wait
+ * for one that matches, with a deadline. No polling and no fixed sleeps: waiters are checked
+ * whenever an item arrives.
+ */
+export interface WaitOptions {
+  /** Only items at this index or later count (use `mark` taken before the action). */
+  from?: number;
+  timeoutMs: number;
+  /** What is awaited, for the failure message. */
+  what: string;
+}
+
+interface Waiter {
+  check: () => void;
+  fail: (error: Error) => void;
+}
+
+export class Recorder<T> {
+  readonly items: T[] = [];
+  private readonly waiters = new Set<Waiter>();
+
+  push(item: T): void {
+    this.items.push(item);
+    for (const waiter of [...this.waiters]) waiter.check();
+  }
+
+  /** The index the next item will get; wait or look `from` here to see only later items. */
+  get mark(): number {
+    return this.items.length;
+  }
+
+  since(from: number): T[] {
+    return this.items.slice(from);
+  }
+
+  /** Resolves with the first matching item at or after `from`, or rejects at the deadline. */
+  waitFor<S extends T>(predicate: (item: T) => item is S, options: WaitOptions): Promise<S>;
+  waitFor(predicate: (item: T) => boolean, options: WaitOptions): Promise<T>;
+  waitFor(predicate: (item: T) => boolean, options: WaitOptions): Promise<T> {
+    return this.waitForCount(1, predicate, options).then((found) => found[0] as T);
+  }
+
+  /** Resolves with the first `count` matching items at or after `from`. */
+  waitForCount<S extends T>(
+    count: number,
+    predicate: (item: T) => item is S,
+    options: WaitOptions,
+  ): Promise<S[]>;
+  waitForCount(count: number, predicate: (item: T) => boolean, options: WaitOptions): Promise<T[]>;
+  waitForCount(count: number, predicate: (item: T) => boolean, options: WaitOptions): Promise<T[]> {
+    const from = options.from ?? 0;
+    return new Promise<T[]>((resolve, reject) => {
+      const waiter: Waiter = {
+        check: () => {
+          const found = this.items.slice(from).filter(predicate);
+          if (found.length < count) return;
+          done();
+          resolve(found.slice(0, count));
+        },
+        fail: (error) => {
+          done();
+          reject(error);
+        },
+      };
+      const timer = setTimeout(() => {
+        const recent = this.items.slice(Math.max(from, this.items.length - 5));
+        waiter.fail(
+          new Error(
+            `timed out after ${options.timeoutMs} ms waiting for ${options.what}; ` +
+              `last items: ${truncate(JSON.stringify(recent))}`,
+          ),
+        );
+      }, options.timeoutMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        this.waiters.delete(waiter);
+      };
+      this.waiters.add(waiter);
+      waiter.check();
+    });
+  }
+
+  /**
+   * The one bounded wait: lets `ms` pass and returns the matching items that arrived from
+   * `from` on. Used only to show that something does NOT happen; keep `ms` short.
+   */
+  async quietFor(ms: number, predicate: (item: T) => boolean, from: number): Promise<T[]> {
+    await delay(ms);
+    return this.items.slice(from).filter(predicate);
+  }
+
+  /** Rejects every pending wait (used when the source of items goes away). */
+  failAll(reason: string): void {
+    for (const waiter of [...this.waiters]) waiter.fail(new Error(reason));
+  }
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Resolves with the promise's value, or rejects after `ms` with a message naming `what`. */
+export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+function truncate(text: string): string {
+  return text.length > 600 ? `${text.slice(0, 600)}...` : text;
+}

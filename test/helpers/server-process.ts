@@ -1,0 +1,96 @@
+/**
+ * The compiled server entry (dist/server/main.js) as its own process, as `npm start` runs it,
+ * with its JSON log lines recorded so tests can wait for them.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+
+import { ROOT } from './forked-ticker';
+import { Recorder, withDeadline } from './recorder';
+
+export const SERVER_MAIN = path.join(ROOT, 'dist', 'server', 'main.js');
+
+export type LogLine = Record<string, unknown>;
+
+export interface ServerProcess {
+  process: ChildProcess;
+  logs: Recorder<LogLine>;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves with the URL once the server logs that it listens. */
+  listening: () => Promise<{ url: string; tickerPid: number }>;
+}
+
+const live = new Set<ChildProcess>();
+
+export function spawnServer(env: Record<string, string>): ServerProcess {
+  const child = spawn(process.execPath, [SERVER_MAIN], {
+    cwd: ROOT,
+    env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  live.add(child);
+  const logs = new Recorder<LogLine>();
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  if (child.stdout) {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      try {
+        logs.push(JSON.parse(line) as LogLine);
+      } catch {
+        logs.push({ unparsed: line });
+      }
+    });
+  }
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => {
+      live.delete(child);
+      resolve({ code, signal });
+    });
+  });
+  return {
+    process: child,
+    logs,
+    stderr: () => stderr,
+    exited,
+    listening: async () => {
+      const [forked, listening] = await Promise.all([
+        logs.waitFor((line) => line['msg'] === 'ticker child forked', {
+          timeoutMs: 5_000,
+          what: 'ticker child forked',
+        }),
+        logs.waitFor((line) => line['msg'] === 'forkcast listening', {
+          timeoutMs: 5_000,
+          what: 'forkcast listening',
+        }),
+      ]);
+      const url = listening['url'];
+      const tickerPid = forked['pid'];
+      if (typeof url !== 'string' || typeof tickerPid !== 'number') {
+        throw new Error(`unexpected log lines: ${JSON.stringify([forked, listening])}`);
+      }
+      return { url, tickerPid };
+    },
+  };
+}
+
+/** Kills every server process a test left behind, and waits for it. */
+export async function killServers(): Promise<void> {
+  await Promise.all(
+    [...live].map(async (child) => {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGKILL');
+      await withDeadline(exited, 3_000, 'a leftover server to die');
+    }),
+  );
+}
+
+export function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

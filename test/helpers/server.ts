@@ -1,0 +1,211 @@
+/**
+ * The real server in-process (createApp on 127.0.0.1, port 0, the real forked ticker child)
+ * and real socket.io-client clients over WebSocket that record every event they get.
+ */
+import { io, type Socket } from 'socket.io-client';
+
+import type {
+  BuyAck,
+  ClientToServerEvents,
+  RunAck,
+  ServerToClientEvents,
+  StatusPayload,
+  UpdatePayload,
+} from '../../protocol/events';
+import type { TickerState } from '../../protocol/ipc';
+import type { StockName } from '../../protocol/stocks';
+import { createApp, type ForkcastApp } from '../../server/app';
+import { createLogger } from '../../server/logger';
+import { Recorder, withDeadline, type WaitOptions } from './recorder';
+
+export type ForkcastClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+/** The same socket without the contract's types, for sending what the contract forbids. */
+export type UntypedClientSocket = Socket;
+
+export type ClientEvent =
+  | { kind: 'status'; status: StatusPayload; at: number }
+  | { kind: 'update'; update: UpdatePayload; at: number };
+
+export type StatusEvent = Extract<ClientEvent, { kind: 'status' }>;
+export type UpdateEvent = Extract<ClientEvent, { kind: 'update' }>;
+
+export const isStatus = (event: ClientEvent): event is StatusEvent => event.kind === 'status';
+export const isUpdate = (event: ClientEvent): event is UpdateEvent => event.kind === 'update';
+
+export const ACK_TIMEOUT_MS = 3_000;
+
+export interface Acked<R> {
+  ack: R;
+  /** The event index at the moment the ack arrived: events before it arrived before the ack. */
+  index: number;
+}
+
+export interface TestServer {
+  forkcast: ForkcastApp;
+  url: string;
+}
+
+export async function startServer(options: {
+  tickMs: number;
+  initialState?: TickerState;
+}): Promise<TestServer> {
+  const forkcast = createApp({
+    logger: createLogger('silent'),
+    tickMs: options.tickMs,
+    ...(options.initialState ? { initialState: options.initialState } : {}),
+  });
+  const address = await forkcast.listen(0, '127.0.0.1');
+  return { forkcast, url: `http://127.0.0.1:${address.port}` };
+}
+
+export class TestClient {
+  readonly events = new Recorder<ClientEvent>();
+
+  private constructor(
+    readonly name: string,
+    readonly socket: ForkcastClientSocket,
+  ) {}
+
+  /** Connects and resolves once connected (the welcome may still be on its way). */
+  static async connect(url: string, name: string): Promise<TestClient> {
+    const socket: ForkcastClientSocket = io(url, {
+      transports: ['websocket'],
+      forceNew: true,
+      reconnection: false,
+      autoConnect: false,
+    });
+    const client = new TestClient(name, socket);
+    // Listeners go on before connecting so that the welcome cannot be missed.
+    socket.on('status', (status) =>
+      client.events.push({ kind: 'status', status, at: performance.now() }),
+    );
+    socket.on('update', (update) =>
+      client.events.push({ kind: 'update', update, at: performance.now() }),
+    );
+    const connected = new Promise<void>((resolve, reject) => {
+      socket.once('connect', () => resolve());
+      socket.once('connect_error', (error) => reject(error));
+    });
+    socket.connect();
+    await withDeadline(connected, 3_000, `${name} to connect`);
+    return client;
+  }
+
+  /** For malformed emits the typed socket would not compile. */
+  get raw(): UntypedClientSocket {
+    return this.socket;
+  }
+
+  get statuses(): StatusPayload[] {
+    return this.events.items.filter(isStatus).map((event) => event.status);
+  }
+
+  get updates(): UpdatePayload[] {
+    return this.events.items.filter(isUpdate).map((event) => event.update);
+  }
+
+  /** The first two events after connecting: the EHLO status, then the snapshot. */
+  async welcome(): Promise<{ status: StatusPayload; snapshot: UpdatePayload }> {
+    await this.events.waitForCount(2, () => true, {
+      timeoutMs: 3_000,
+      what: `${this.name}'s welcome`,
+    });
+    const [first, second] = this.events.items;
+    if (first?.kind !== 'status' || second?.kind !== 'update') {
+      throw new Error(
+        `${this.name}: welcome out of order: ${JSON.stringify(this.events.items.slice(0, 2))}`,
+      );
+    }
+    return { status: first.status, snapshot: second.update };
+  }
+
+  waitForStatus(
+    message: string,
+    options: Partial<WaitOptions> & { from: number },
+  ): Promise<StatusEvent> {
+    return this.events.waitFor(
+      (event): event is StatusEvent => isStatus(event) && event.status.message === message,
+      { timeoutMs: 3_000, what: `${this.name}: status "${message}"`, ...options },
+    );
+  }
+
+  async waitForUpdates(
+    count: number,
+    options: Partial<WaitOptions> & { from: number },
+  ): Promise<UpdatePayload[]> {
+    const found = await this.events.waitForCount(count, isUpdate, {
+      timeoutMs: 3_000,
+      what: `${this.name}: ${count} update(s)`,
+      ...options,
+    });
+    return found.map((event) => event.update);
+  }
+
+  async nextUpdate(options: Partial<WaitOptions> & { from: number }): Promise<UpdatePayload> {
+    const [update] = await this.waitForUpdates(1, options);
+    if (!update) throw new Error('unreachable');
+    return update;
+  }
+
+  /** The last update received before index `before` (default: so far). */
+  lastUpdate(before = this.events.mark): UpdatePayload {
+    const update = this.events.items.slice(0, before).filter(isUpdate).at(-1)?.update;
+    if (!update) throw new Error(`${this.name} has no update yet`);
+    return update;
+  }
+
+  /** start / stop / buy with an acknowledgement; `index` is where the ack fell among the events. */
+  start(): Promise<Acked<RunAck>> {
+    return this.acked('start', (callback) => this.socket.emit('start', callback));
+  }
+
+  stop(): Promise<Acked<RunAck>> {
+    return this.acked('stop', (callback) => this.socket.emit('stop', callback));
+  }
+
+  buy(name: StockName): Promise<Acked<BuyAck>> {
+    return this.acked(`buy ${name}`, (callback) => this.socket.emit('buy', name, callback));
+  }
+
+  /** Any event with any arguments, plus an acknowledgement callback. */
+  emitRaw(event: string, ...args: unknown[]): Promise<Acked<unknown>> {
+    return this.acked<unknown>(event, (callback) => this.raw.emit(event, ...args, callback));
+  }
+
+  /**
+   * A round trip that changes nothing (an unknown event, answered by ack to this client only).
+   * Socket.IO keeps per-connection order, so once it returns, everything the server sent this
+   * client before it answered has arrived: a causal barrier instead of a sleep.
+   */
+  async sync(): Promise<void> {
+    const { ack } = await this.emitRaw('forkcast-test-barrier');
+    expect(ack).toEqual({ ok: false, error: 'unknown event "forkcast-test-barrier"' });
+  }
+
+  /**
+   * Plain emit with a callback rather than timeout()/emitWithAck(): the callback records where
+   * the ack fell among the events (a continuation after `await` may run after later frames).
+   */
+  private acked<R>(what: string, emit: (callback: (result: R) => void) => void): Promise<Acked<R>> {
+    const acked = new Promise<Acked<R>>((resolve) => {
+      emit((ack) => resolve({ ack, index: this.events.mark }));
+    });
+    return withDeadline(acked, ACK_TIMEOUT_MS, `${this.name}: the ack of ${what}`);
+  }
+
+  close(): void {
+    this.socket.disconnect();
+  }
+}
+
+/** Every update a client saw has seq exactly one more than the one before it. */
+export function expectContiguousSeq(client: TestClient): void {
+  const seqs = client.updates.map((update) => update.seq);
+  const gaps = seqs.flatMap((seq, i) => {
+    const previous = seqs[i - 1];
+    return previous === undefined || seq === previous + 1 ? [] : [`${previous} -> ${seq}`];
+  });
+  if (gaps.length > 0) {
+    throw new Error(`${client.name} saw seq jump: ${gaps.join(', ')} (all: ${seqs.join(',')})`);
+  }
+}

@@ -1,0 +1,307 @@
+/**
+ * The real server (createApp on a random loopback port, the real forked ticker child) with
+ * several real Socket.IO clients over WebSocket.
+ */
+import { STATUS } from '../../protocol/events';
+import { decayAll, grown, priceOf, SEED, withBuy } from '../helpers/prices';
+import {
+  expectContiguousSeq,
+  isStatus,
+  isUpdate,
+  startServer,
+  TestClient,
+  type TestServer,
+} from '../helpers/server';
+
+const TICK_MS = 100;
+
+let server: TestServer;
+let clients: TestClient[];
+
+beforeEach(async () => {
+  server = await startServer({ tickMs: TICK_MS });
+  clients = [];
+});
+
+afterEach(async () => {
+  for (const client of clients) client.close();
+  await server.forkcast.close();
+  // Across the whole test, every client saw seq grow by exactly one per update.
+  for (const client of clients) expectContiguousSeq(client);
+});
+
+async function join(name: string): Promise<TestClient> {
+  const client = await TestClient.connect(server.url, name);
+  clients.push(client);
+  await client.welcome();
+  return client;
+}
+
+function ehloCount(client: TestClient): number {
+  return client.statuses.filter((status) => status.message === STATUS.connected).length;
+}
+
+test('each client is welcomed alone with EHLO and a snapshot: at start, late while running, while stopped', async () => {
+  const a = await join('a');
+  const b = await join('b');
+  const seed = server.forkcast.ticker.snapshot();
+  for (const client of [a, b]) {
+    expect(await client.welcome()).toEqual({
+      status: { message: 'EHLO OK Connected', running: false },
+      snapshot: { stocks: SEED, running: false, seq: 0, ts: seed.ts },
+    });
+  }
+
+  const started = await a.start();
+  expect(started.ack).toEqual({ ok: true, running: true });
+  await a.waitForUpdates(3, { from: started.index });
+
+  // A late joiner while running gets the live prices at once.
+  const late = await join('late');
+  const lateWelcome = await late.welcome();
+  expect(lateWelcome.status).toEqual({ message: 'EHLO OK Connected', running: true });
+  expect(lateWelcome.snapshot.running).toBe(true);
+  expect(lateWelcome.snapshot.seq).toBeGreaterThanOrEqual(3);
+  // The snapshot is exactly the update the others got with that seq.
+  const seen = await a.events.waitFor(
+    (event) => isUpdate(event) && event.update.seq === lateWelcome.snapshot.seq,
+    { timeoutMs: 3_000, what: 'a: the update in the late joiner snapshot' },
+  );
+  expect(seen).toEqual({ kind: 'update', update: lateWelcome.snapshot, at: expect.any(Number) });
+  const next = await late.nextUpdate({ from: 2 });
+  expect(next.seq).toBe(lateWelcome.snapshot.seq + 1);
+  expect(next.stocks).toEqual(decayAll(lateWelcome.snapshot.stocks));
+
+  const stopped = await a.stop();
+  expect(stopped.ack).toEqual({ ok: true, running: false });
+  const last = a.lastUpdate(stopped.index);
+
+  // A joiner while stopped sees the current prices too, flagged as stopped.
+  const quiet = await join('quiet');
+  expect(await quiet.welcome()).toEqual({
+    status: { message: 'EHLO OK Connected', running: false },
+    snapshot: { ...last, running: false },
+  });
+
+  // Nobody got a second EHLO when the others joined.
+  for (const client of [a, b, late]) await client.sync();
+  for (const client of [a, b, late, quiet]) {
+    expect(ehloCount(client)).toBe(1);
+    expect(client.statuses[0]?.message).toBe(STATUS.connected);
+  }
+});
+
+test('start: ack, Processing to all; a second start is a no-op for the others and no second loop', async () => {
+  const [a, b, c] = [await join('a'), await join('b'), await join('c')];
+  const marks = clients.map((client) => client.events.mark);
+
+  const started = await a.start();
+  expect(started.ack).toEqual({ ok: true, running: true });
+  // The asker hears Processing before its ack.
+  expect(a.events.since(marks[0] ?? 0).filter(isStatus)).toEqual([
+    { kind: 'status', status: { message: 'Processing', running: true }, at: expect.any(Number) },
+  ]);
+  for (const [i, client] of clients.entries()) {
+    const status = await client.waitForStatus(STATUS.started, { from: marks[i] ?? 0 });
+    expect(status.status).toEqual({ message: 'Processing', running: true });
+  }
+  await a.waitForUpdates(2, { from: started.index });
+
+  const beforeSecond = clients.map((client) => client.events.mark);
+  const second = await a.start();
+  expect(second.ack).toEqual({ ok: true, running: true });
+  // Only the asker hears Processing again.
+  expect(a.events.since(beforeSecond[0] ?? 0).filter(isStatus)).toEqual([
+    { kind: 'status', status: { message: 'Processing', running: true }, at: expect.any(Number) },
+  ]);
+  await b.sync();
+  await c.sync();
+  expect(b.events.since(beforeSecond[1] ?? 0).filter(isStatus)).toEqual([]);
+  expect(c.events.since(beforeSecond[2] ?? 0).filter(isStatus)).toEqual([]);
+
+  // Still one tick per interval: six ticks span about five intervals (two loops: half that).
+  const ticks = await a.waitForUpdates(6, { from: second.index });
+  const span = (ticks.at(-1)?.ts ?? 0) - (ticks[0]?.ts ?? 0);
+  expect(span).toBeGreaterThanOrEqual(4 * TICK_MS);
+  for (let i = 1; i < ticks.length; i++) {
+    const previous = ticks[i - 1];
+    if (!previous) throw new Error('missing tick');
+    expect(ticks[i]?.stocks).toEqual(decayAll(previous.stocks));
+  }
+});
+
+test('a buy is seen by every client with the same seq and exact price; stop; a buy while stopped', async () => {
+  const [a, b, c] = [await join('a'), await join('b'), await join('c')];
+  const started = await a.start();
+  await a.waitForUpdates(2, { from: started.index });
+
+  // While running.
+  const bought = await b.buy('Apple');
+  if (!bought.ack.ok) throw new Error(`buy failed: ${bought.ack.error}`);
+  const price = bought.ack.stock.price;
+  expect(bought.ack.stock.name).toBe('Apple');
+  const buyUpdate = await b.events.waitFor(
+    (event) => isUpdate(event) && priceOf(event.update.stocks, 'Apple') === price,
+    { timeoutMs: 3_000, what: 'b: the update with the bought price' },
+  );
+  if (!isUpdate(buyUpdate)) throw new Error('unreachable');
+  const applied = buyUpdate.update;
+  // The update before it is the state the buy applied to: exactly one stock grown by 1/10.
+  const before = b.updates.find((update) => update.seq === applied.seq - 1);
+  if (!before) throw new Error('b missed the update before the buy');
+  expect(price).toBe(grown(priceOf(before.stocks, 'Apple')));
+  expect(applied.stocks).toEqual(withBuy(before.stocks, 'Apple'));
+  for (const client of [a, c]) {
+    const same = await client.events.waitFor(
+      (event) => isUpdate(event) && event.update.seq === applied.seq,
+      {
+        timeoutMs: 3_000,
+        what: `${client.name}: update #${applied.seq}`,
+      },
+    );
+    expect(same).toEqual({ kind: 'update', update: applied, at: expect.any(Number) });
+  }
+
+  // Stop: everyone hears it and the ticks end.
+  const marks = clients.map((client) => client.events.mark);
+  const stopped = await c.stop();
+  expect(stopped.ack).toEqual({ ok: true, running: false });
+  const stoppedAt: number[] = [];
+  for (const [i, client] of clients.entries()) {
+    const status = await client.waitForStatus(STATUS.stopped, { from: marks[i] ?? 0 });
+    expect(status.status).toEqual({ message: 'Stopped', running: false });
+    stoppedAt.push(client.events.items.indexOf(status));
+  }
+  // One bounded wait of three tick intervals covers every client: each must get no update
+  // after its own Stopped.
+  for (const [i, client] of clients.entries()) {
+    const late = await client.events.quietFor(
+      i === 0 ? 3 * TICK_MS : 0,
+      isUpdate,
+      (stoppedAt[i] ?? 0) + 1,
+    );
+    expect(late).toEqual([]);
+  }
+  expect(server.forkcast.ticker.snapshot().running).toBe(false);
+
+  // A buy while stopped still reaches everyone at once.
+  const last = a.lastUpdate();
+  const buyMarks = clients.map((client) => client.events.mark);
+  const stoppedBuy = await a.buy('Facebook');
+  expect(stoppedBuy.ack).toEqual({
+    ok: true,
+    stock: { name: 'Facebook', price: grown(priceOf(last.stocks, 'Facebook')) },
+  });
+  for (const [i, client] of clients.entries()) {
+    const update = await client.nextUpdate({ from: buyMarks[i] ?? 0 });
+    expect(update).toEqual({
+      stocks: withBuy(last.stocks, 'Facebook'),
+      running: false,
+      seq: last.seq + 1,
+      ts: expect.any(Number),
+    });
+  }
+});
+
+test('bad input gets a clear error to the sender only and changes nothing', async () => {
+  const [a, b, c] = [await join('a'), await join('b'), await join('c')];
+  const before = server.forkcast.ticker.snapshot();
+  const marks = clients.map((client) => client.events.mark);
+
+  const unknownStock = /^unknown stock .*; expected one of Apple, Microsoft, Facebook$/;
+  const cases: [string, unknown[], string | RegExp][] = [
+    ['buy', [], 'buy takes exactly one argument: a stock name'],
+    ['buy', [42], 'stock name must be a string'],
+    ['buy', [null], 'stock name must be a string'],
+    ['buy', [{ name: 'Apple' }], 'stock name must be a string'],
+    ['buy', ['Apple '], unknownStock],
+    ['buy', ['apple'], unknownStock],
+    ['buy', ['__proto__'], unknownStock],
+    ['buy', ['Apple', 'Apple'], 'buy takes exactly one argument: a stock name'],
+    ['buy', ['x'.repeat(10 * 1024)], 'stock name longer than 64 characters'],
+    ['start', ['now'], 'start takes no arguments'],
+    ['stop', [true], 'stop takes no arguments'],
+    ['sell', ['Apple'], 'unknown event "sell"'],
+    ['z'.repeat(1000), [], `unknown event "${'z'.repeat(40)}"`],
+  ];
+  for (const [event, args, error] of cases) {
+    const { ack } = await a.emitRaw(event, ...args);
+    expect(ack).toEqual({
+      ok: false,
+      error: typeof error === 'string' ? error : expect.stringMatching(error),
+    });
+  }
+
+  // Without an ack the error comes back as a status to the sender alone.
+  const noAck = a.events.mark;
+  a.raw.emit('sell', 'Apple');
+  a.raw.emit('buy', 'Apple ');
+  a.raw.emit('start', 1);
+  const rejections = await a.events.waitForCount(3, isStatus, {
+    from: noAck,
+    timeoutMs: 3_000,
+    what: 'a: three rejection statuses',
+  });
+  expect(rejections.map((event) => event.status)).toEqual([
+    { message: 'sell rejected: unknown event "sell"', running: false },
+    {
+      message: 'buy rejected: unknown stock "Apple "; expected one of Apple, Microsoft, Facebook',
+      running: false,
+    },
+    { message: 'start rejected: start takes no arguments', running: false },
+  ]);
+
+  // Nothing reached anyone else, and nothing changed.
+  await b.sync();
+  await c.sync();
+  expect(b.events.since(marks[1] ?? 0)).toEqual([]);
+  expect(c.events.since(marks[2] ?? 0)).toEqual([]);
+  expect(a.events.since(marks[0] ?? 0).filter(isUpdate)).toEqual([]);
+  expect(server.forkcast.ticker.snapshot()).toEqual(before);
+  expect(before).toEqual({ stocks: SEED, running: false, seq: 0, ts: expect.any(Number) });
+  const fresh = await join('fresh');
+  expect((await fresh.welcome()).snapshot).toEqual(before);
+
+  // The server and the child are still fine: a good op works for the same client.
+  const bought = await a.buy('Microsoft');
+  expect(bought.ack).toEqual({ ok: true, stock: { name: 'Microsoft', price: grown(43) } });
+  for (const client of [a, b, c, fresh]) {
+    const update = await client.nextUpdate({
+      from: client === fresh ? 2 : (marks[clients.indexOf(client)] ?? 0),
+    });
+    expect(update).toEqual({
+      stocks: withBuy(SEED, 'Microsoft'),
+      running: false,
+      seq: 1,
+      ts: expect.any(Number),
+    });
+  }
+});
+
+test('a message over the size limit drops only its sender', async () => {
+  const [a, b] = [await join('a'), await join('b')];
+  const disconnected = new Promise<string>((resolve) => a.socket.once('disconnect', resolve));
+  a.raw.emit('buy', 'x'.repeat(64 * 1024));
+  await expect(disconnected).resolves.toBe('transport close');
+  const mark = b.events.mark;
+  const bought = await b.buy('Apple');
+  expect(bought.ack).toEqual({ ok: true, stock: { name: 'Apple', price: grown(14.5) } });
+  expect(await b.nextUpdate({ from: mark })).toEqual({
+    stocks: withBuy(SEED, 'Apple'),
+    running: false,
+    seq: 1,
+    ts: expect.any(Number),
+  });
+});
+
+test('stop while stopped is acknowledged and told to the asker only', async () => {
+  const [a, b] = [await join('a'), await join('b')];
+  const marks = clients.map((client) => client.events.mark);
+  const stopped = await a.stop();
+  expect(stopped.ack).toEqual({ ok: true, running: false });
+  expect(a.events.since(marks[0] ?? 0)).toEqual([
+    { kind: 'status', status: { message: 'Stopped', running: false }, at: expect.any(Number) },
+  ]);
+  await b.sync();
+  expect(b.events.since(marks[1] ?? 0)).toEqual([]);
+});

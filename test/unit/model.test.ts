@@ -1,0 +1,340 @@
+import type { TickerState } from '../../protocol/ipc';
+import { BUY_CONFLATION_MS, DECAY, GROWTH } from '../../protocol/stocks';
+import { TickerModel } from '../../ticker/model';
+import { FakeTimers } from '../helpers/fake-timers';
+import { decayAll, grown, SEED, stateOf, withBuy } from '../helpers/prices';
+
+const T0 = 1_700_000_000_000;
+const TICK_MS = 1000;
+
+function setup(state: TickerState = stateOf({ ts: T0 - 5 })): {
+  model: TickerModel;
+  timers: FakeTimers;
+  updates: TickerState[];
+} {
+  const timers = new FakeTimers(T0);
+  const updates: TickerState[] = [];
+  const model = new TickerModel({
+    state,
+    tickMs: TICK_MS,
+    timers,
+    onUpdate: (update) => updates.push(update),
+  });
+  return { model, timers, updates };
+}
+
+/** The update at `index`, failing clearly when there is none. */
+function at(updates: readonly TickerState[], index: number): TickerState {
+  const update = updates[index];
+  if (!update) throw new Error(`no update #${index}; got ${updates.length}`);
+  return update;
+}
+
+describe('the contract constants', () => {
+  test('are the classic demo figures', () => {
+    expect(DECAY).toBe(1800);
+    expect(GROWTH).toBe(10);
+    expect(BUY_CONFLATION_MS).toBe(20);
+  });
+});
+
+describe('TickerModel', () => {
+  test('starts from the state it is given, stopped, without emitting', () => {
+    const { model, timers, updates } = setup();
+    expect(model.snapshot()).toEqual({ stocks: SEED, running: false, seq: 0, ts: T0 - 5 });
+    timers.advance(10_000);
+    expect(updates).toEqual([]);
+  });
+
+  test('start ticks once at +0 ms and then every tickMs, without drift', () => {
+    const { model, timers, updates } = setup();
+    expect(model.start()).toEqual({ running: true, changed: true });
+    // Not synchronously inside start(): the caller acknowledges first.
+    expect(updates).toHaveLength(0);
+    timers.advanceTo(T0);
+    expect(updates).toHaveLength(1);
+    timers.advanceTo(T0 + 999);
+    expect(updates).toHaveLength(1);
+    timers.advanceTo(T0 + 1000);
+    expect(updates).toHaveLength(2);
+    timers.advanceTo(T0 + 3000);
+    expect(updates).toHaveLength(4);
+    expect(updates.map((update) => update.ts)).toEqual([T0, T0 + 1000, T0 + 2000, T0 + 3000]);
+  });
+
+  test('every tick lowers each price by exactly price / 1800', () => {
+    const { model, timers, updates } = setup();
+    model.start();
+    timers.advance(5 * TICK_MS);
+    expect(updates).toHaveLength(6);
+    let expected = SEED.map((stock) => ({ ...stock }));
+    for (const update of updates) {
+      expected = decayAll(expected);
+      expect(update.stocks).toEqual(expected);
+      for (const [i, stock] of update.stocks.entries()) {
+        expect(stock.price).toBe(expected[i]?.price);
+      }
+    }
+    expect(at(updates, 0).stocks[0]?.price).toBe(14.5 - 14.5 / 1800);
+  });
+
+  test('seq grows by one with every update and ts is the clock time of the update', () => {
+    const { model, timers, updates } = setup(stateOf({ seq: 41, ts: T0 - 5 }));
+    model.start();
+    timers.advance(0);
+    timers.advance(300);
+    model.buy('Apple');
+    timers.advance(700);
+    expect(updates.map((update) => update.seq)).toEqual([42, 43, 44]);
+    expect(updates.map((update) => update.ts)).toEqual([T0, T0 + 300, T0 + 1000]);
+    expect(updates.map((update) => update.running)).toEqual([true, true, true]);
+    expect(model.snapshot()).toEqual(at(updates, 2));
+  });
+
+  test('starting twice is a no-op: changed false and still one tick per interval', () => {
+    const { model, timers, updates } = setup();
+    expect(model.start()).toEqual({ running: true, changed: true });
+    expect(model.start()).toEqual({ running: true, changed: false });
+    timers.advance(0);
+    expect(updates).toHaveLength(1);
+    timers.advance(500);
+    expect(model.start()).toEqual({ running: true, changed: false });
+    timers.advance(2500);
+    expect(updates).toHaveLength(4);
+    expect(updates.map((update) => update.ts)).toEqual([T0, T0 + 1000, T0 + 2000, T0 + 3000]);
+  });
+
+  test('stop halts the ticks; stopping twice is a no-op', () => {
+    const { model, timers, updates } = setup();
+    model.start();
+    timers.advance(1500);
+    expect(updates).toHaveLength(2);
+    expect(model.stop()).toEqual({ running: false, changed: true });
+    expect(model.stop()).toEqual({ running: false, changed: false });
+    timers.advance(10_000);
+    expect(updates).toHaveLength(2);
+    expect(model.snapshot()).toEqual({ ...at(updates, 1), running: false });
+    expect(timers.pending).toBe(0);
+  });
+
+  test('a restart after stop ticks at once again', () => {
+    const { model, timers, updates } = setup();
+    model.start();
+    timers.advance(100);
+    model.stop();
+    timers.advance(5000);
+    expect(model.start()).toEqual({ running: true, changed: true });
+    timers.advance(0);
+    expect(updates.map((update) => update.ts)).toEqual([T0, T0 + 5100]);
+  });
+
+  test('skips missed ticks after a stall instead of bursting', () => {
+    const timers = new FakeTimers(T0);
+    const updates: TickerState[] = [];
+    const model = new TickerModel({
+      state: stateOf(),
+      tickMs: TICK_MS,
+      timers,
+      onUpdate: (update) => {
+        updates.push(update);
+        // The first tick's broadcast blocks the loop for 3.5 intervals.
+        if (updates.length === 1) timers.advance(3500);
+      },
+    });
+    model.start();
+    timers.advance(0);
+    expect(updates).toHaveLength(1);
+    timers.advanceTo(T0 + 4499);
+    expect(updates).toHaveLength(1);
+    timers.advanceTo(T0 + 4500);
+    expect(updates.map((update) => update.ts)).toEqual([T0, T0 + 4500]);
+  });
+
+  test('buy raises the price by exactly price / 10 and returns the new price', () => {
+    const { model } = setup();
+    expect(model.buy('Apple')).toEqual({ name: 'Apple', price: 14.5 + 14.5 / 10 });
+    expect(model.buy('Apple')).toEqual({ name: 'Apple', price: grown(14.5, 2) });
+    expect(model.buy('Microsoft')).toEqual({ name: 'Microsoft', price: 43 + 43 / 10 });
+    expect(model.buy('Facebook').price).toBe(37.75 + 37.75 / 10);
+    expect(model.snapshot().stocks).toEqual([
+      { name: 'Apple', price: grown(14.5, 2) },
+      { name: 'Microsoft', price: grown(43) },
+      { name: 'Facebook', price: grown(37.75) },
+    ]);
+  });
+
+  test('the stock a buy returns is a copy', () => {
+    const { model } = setup();
+    const stock = model.buy('Apple');
+    stock.price = 1;
+    expect(model.snapshot().stocks[0]?.price).toBe(grown(14.5));
+  });
+
+  test('a single buy is broadcast as one update at +0 ms, also while stopped', () => {
+    const { model, timers, updates } = setup();
+    const stock = model.buy('Microsoft');
+    expect(updates).toHaveLength(0);
+    timers.advance(0);
+    expect(updates).toEqual([
+      { stocks: withBuy(SEED, 'Microsoft'), running: false, seq: 1, ts: T0 },
+    ]);
+    expect(at(updates, 0).stocks[1]).toEqual(stock);
+    timers.advance(10_000);
+    expect(updates).toHaveLength(1);
+  });
+
+  test('five synchronous buys go out as one update with 1.1^5 growth', () => {
+    const { model, timers, updates } = setup();
+    for (let i = 0; i < 5; i++) model.buy('Apple');
+    timers.advance(0);
+    expect(updates).toEqual([
+      { stocks: withBuy(SEED, 'Apple', 5), running: false, seq: 1, ts: T0 },
+    ]);
+    expect(at(updates, 0).stocks[0]?.price).toBe(grown(14.5, 5));
+  });
+
+  test('five buys within 20 ms are conflated into at most two updates', () => {
+    const { model, timers, updates } = setup();
+    for (let i = 0; i < 5; i++) {
+      model.buy('Apple');
+      timers.advance(4);
+    }
+    timers.advance(100);
+    // Leading edge at +0 with the first buy, one trailing update at +20 with the other four.
+    expect(updates).toEqual([
+      { stocks: withBuy(SEED, 'Apple', 1), running: false, seq: 1, ts: T0 },
+      { stocks: withBuy(SEED, 'Apple', 5), running: false, seq: 2, ts: T0 + 20 },
+    ]);
+    expect(model.snapshot().stocks[0]?.price).toBe(grown(14.5, 5));
+  });
+
+  test('buys of different stocks in one window are one update', () => {
+    const { model, timers, updates } = setup();
+    model.buy('Apple');
+    timers.advance(1);
+    model.buy('Facebook');
+    model.buy('Microsoft');
+    timers.advance(2);
+    model.buy('Facebook');
+    timers.advance(50);
+    expect(updates).toHaveLength(2);
+    expect(at(updates, 1).stocks).toEqual([
+      { name: 'Apple', price: grown(14.5) },
+      { name: 'Microsoft', price: grown(43) },
+      { name: 'Facebook', price: grown(37.75, 2) },
+    ]);
+    expect(at(updates, 1).ts).toBe(T0 + 20);
+  });
+
+  test('a buy after a quiet spell is flushed at once again', () => {
+    const { model, timers, updates } = setup();
+    model.buy('Apple');
+    timers.advance(0);
+    timers.advance(25);
+    model.buy('Apple');
+    timers.advance(0);
+    expect(updates.map((update) => update.ts)).toEqual([T0, T0 + 25]);
+  });
+
+  test('a tick flushes pending buys first as their own update, seq consecutive', () => {
+    const { model, timers, updates } = setup();
+    model.start();
+    timers.advance(0); // tick #1 at T0
+    timers.advanceTo(T0 + 985);
+    model.buy('Apple'); // leading edge, flushed at once
+    timers.advance(0);
+    timers.advanceTo(T0 + 995);
+    model.buy('Facebook'); // trailing, due at T0 + 1005, but the tick at T0 + 1000 comes first
+    timers.advanceTo(T0 + 1000);
+
+    expect(updates).toHaveLength(4);
+    const [tick1, buy1, buy2, tick2] = updates as [
+      TickerState,
+      TickerState,
+      TickerState,
+      TickerState,
+    ];
+    expect(updates.map((update) => update.seq)).toEqual([1, 2, 3, 4]);
+    expect(buy1).toEqual({
+      stocks: withBuy(tick1.stocks, 'Apple'),
+      running: true,
+      seq: 2,
+      ts: T0 + 985,
+    });
+    expect(buy2).toEqual({
+      stocks: withBuy(buy1.stocks, 'Facebook'),
+      running: true,
+      seq: 3,
+      ts: T0 + 1000,
+    });
+    expect(tick2).toEqual({ stocks: decayAll(buy2.stocks), running: true, seq: 4, ts: T0 + 1000 });
+
+    // The trailing flush that was due at +1005 was cancelled by the tick.
+    timers.advanceTo(T0 + 1999);
+    expect(updates).toHaveLength(4);
+  });
+
+  test('a state handed over running keeps ticking after tickMs, without start', () => {
+    const handed = stateOf({ running: true, seq: 7, ts: T0 - 400 });
+    const { model, timers, updates } = setup(handed);
+    expect(model.snapshot()).toEqual(handed);
+    timers.advance(TICK_MS - 1);
+    expect(updates).toHaveLength(0);
+    timers.advance(1);
+    expect(updates).toEqual([
+      { stocks: decayAll(handed.stocks), running: true, seq: 8, ts: T0 + TICK_MS },
+    ]);
+    expect(model.start()).toEqual({ running: true, changed: false });
+    timers.advance(TICK_MS);
+    expect(updates).toHaveLength(2);
+  });
+
+  test('a state handed over with unannounced buys is broadcast once at +0 ms, prices unchanged', () => {
+    const timers = new FakeTimers(T0);
+    const updates: TickerState[] = [];
+    const handed = stateOf({ stocks: withBuy(SEED, 'Apple'), seq: 7, ts: T0 - 5 });
+    new TickerModel({
+      state: handed,
+      tickMs: TICK_MS,
+      timers,
+      unannounced: true,
+      onUpdate: (update) => updates.push(update),
+    });
+    expect(updates).toEqual([]);
+    timers.advance(0);
+    expect(updates).toEqual([{ ...handed, seq: 8, ts: T0 }]);
+    timers.advance(10_000);
+    expect(updates).toHaveLength(1);
+  });
+
+  test('the model copies the state it is given', () => {
+    const handed = stateOf();
+    const { model } = setup(handed);
+    const first = handed.stocks[0];
+    if (first) first.price = 1;
+    expect(model.snapshot().stocks).toEqual(SEED);
+  });
+
+  test('snapshot is a copy: mutating it does not change the model', () => {
+    const { model } = setup();
+    const snapshot = model.snapshot();
+    const first = snapshot.stocks[0];
+    if (first) first.price = 999;
+    snapshot.stocks.push({ name: 'Apple', price: 1 });
+    snapshot.seq = 100;
+    snapshot.running = true;
+    expect(model.snapshot()).toEqual({ stocks: SEED, running: false, seq: 0, ts: T0 - 5 });
+  });
+
+  test('dispose cancels the tick and any pending buy flush', () => {
+    const { model, timers, updates } = setup();
+    model.start();
+    timers.advance(0);
+    model.buy('Apple');
+    expect(timers.pending).toBe(2);
+    model.dispose();
+    expect(timers.pending).toBe(0);
+    timers.advance(10_000);
+    expect(updates).toHaveLength(1);
+  });
+});
