@@ -3,18 +3,26 @@
  * listens and nothing is forked until listen(), so tests can build it, listen on port 0 and
  * close it.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 
-import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import express, {
+  type ErrorRequestHandler,
+  type Express,
+  type RequestHandler,
+  type Response,
+} from 'express';
+import helmet from 'helmet';
 import { Server } from 'socket.io';
 
 import { SOCKET_PATH, STATUS } from '../protocol/events';
 import { seedTickerState, type TickerState } from '../protocol/ipc';
 import type { Logger } from './logger';
 import { PATHS } from './paths';
+import type { StateStore } from './state-file';
 import { attachRealtime, type ForkcastIo } from './realtime';
 import type { TickerHost } from './ticker-host';
 import { TickerSupervisor } from './ticker-supervisor';
@@ -31,6 +39,14 @@ export interface AppConfig {
   clientDir?: string;
   /** Use this ticker instead of forking one (another host implementation). */
   ticker?: TickerHost;
+  /** start / stop / buy allowed per connection per second (default 50). */
+  opsPerSecond?: number;
+  /** When set, only clients presenting it (handshake `auth.token`) may start, stop or buy. */
+  controlToken?: string | undefined;
+  /** Origins other than the server's own whose pages may connect (default: none). */
+  allowedOrigins?: readonly string[];
+  /** Where the ticker's state is kept across restarts (default: nowhere). */
+  stateStore?: StateStore;
 }
 
 export interface ForkcastApp {
@@ -46,6 +62,7 @@ export interface ForkcastApp {
 
 /** Every legal client message is a few dozen bytes; anything near this is abuse. */
 const MAX_MESSAGE_BYTES = 16 * 1024;
+const DEFAULT_OPS_PER_SECOND = 50;
 
 export function createApp(config: AppConfig): ForkcastApp {
   const { logger } = config;
@@ -59,10 +76,13 @@ export function createApp(config: AppConfig): ForkcastApp {
       logger: logger.child({ part: 'ticker' }),
     });
 
+  const allowedOrigins = config.allowedOrigins ?? [];
+
   const app = express();
   app.disable('x-powered-by');
   app.set('views', PATHS.views);
   app.set('view engine', 'pug');
+  app.use(securityHeaders());
 
   app.get('/', renderShell(clientDir));
   app.get('/healthz', (_req, res) => {
@@ -87,8 +107,25 @@ export function createApp(config: AppConfig): ForkcastApp {
     // The Angular bundle carries its own client; no need to serve /socket.io/socket.io.js.
     serveClient: false,
     maxHttpBufferSize: MAX_MESSAGE_BYTES,
+    // Browsers do not apply CORS to WebSockets, so the origin is checked here for every
+    // transport; the `cors` option only adds the headers long-polling needs.
+    allowRequest: (req, callback) => {
+      const allowed = originAllowed(req, allowedOrigins);
+      if (!allowed)
+        logger.warn({ origin: req.headers.origin }, 'refused a cross-origin connection');
+      callback(allowed ? null : 'origin not allowed', allowed);
+    },
+    ...(allowedOrigins.length > 0 ? { cors: { origin: [...allowedOrigins] } } : {}),
   });
-  const detach = attachRealtime(io, ticker, logger.child({ part: 'realtime' }));
+  const detach = attachRealtime(io, ticker, {
+    logger: logger.child({ part: 'realtime' }),
+    opsPerSecond: config.opsPerSecond ?? DEFAULT_OPS_PER_SECOND,
+    controlToken: config.controlToken,
+  });
+
+  const { stateStore } = config;
+  const saveState = (): void => stateStore?.save(ticker.snapshot());
+  ticker.on('change', saveState);
 
   let closing: Promise<void> | null = null;
 
@@ -110,27 +147,85 @@ export function createApp(config: AppConfig): ForkcastApp {
     },
     close() {
       closing ??= (async () => {
-        io.emit('status', { message: STATUS.shuttingDown, running: ticker.snapshot().running });
-        detach();
-        // io.close() disconnects every socket and closes the HTTP server; idle keep-alive
-        // connections would hold that open, so they are closed explicitly.
+        // Stop accepting first, so nobody joins a server that is going away.
         const httpClosed = new Promise<void>((resolve) => {
           if (!httpServer.listening) return resolve();
-          httpServer.once('close', () => resolve());
+          httpServer.close(() => resolve());
         });
-        void io.close();
+        io.emit('status', { message: STATUS.shuttingDown, running: ticker.snapshot().running });
+        detach();
+        // The child goes before the state is written, so what is written is final; `running`
+        // is saved as it was, so a running ticker resumes running after the restart.
+        await ticker.close();
+        ticker.off('change', saveState);
+        if (stateStore) {
+          stateStore.save(ticker.snapshot());
+          await stateStore.flush();
+        }
+        // io.close() disconnects every socket; idle keep-alive connections would still hold
+        // the HTTP server open, so they are closed explicitly.
+        await io.close();
         httpServer.closeAllConnections();
         await httpClosed;
-        await ticker.close();
       })();
       return closing;
     },
   };
 }
 
+/**
+ * Security headers with a Content-Security-Policy the Angular app runs under: scripts and
+ * styles from this origin only, plus the per-response nonce that Angular puts on the `<style>`
+ * tags it creates for component styles (it reads it from `ngCspNonce` on the root element).
+ */
+function securityHeaders(): RequestHandler {
+  const nonce = (_req: IncomingMessage, res: unknown): string =>
+    `'nonce-${cspNonceOf(res as Response)}'`;
+  const headers = helmet({
+    contentSecurityPolicy: {
+      useDefaults: true,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", nonce],
+        connectSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        fontSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        frameAncestors: ["'none'"],
+        // Served over plain HTTP on a LAN address, upgraded requests would fail to load.
+        upgradeInsecureRequests: null,
+      },
+    },
+  });
+  return (req, res, next) => {
+    res.locals['cspNonce'] = randomBytes(16).toString('base64');
+    headers(req, res, next);
+  };
+}
+
+function cspNonceOf(res: Response): string {
+  return String(res.locals['cspNonce']);
+}
+
+/** Same origin, a listed origin, or no Origin header at all (not a browser). */
+function originAllowed(req: IncomingMessage, allowedOrigins: readonly string[]): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return true;
+  if (allowedOrigins.includes(origin)) return true;
+  try {
+    return new URL(origin).host === req.headers.host;
+  } catch {
+    return false;
+  }
+}
+
 function renderShell(clientDir: string): RequestHandler {
   return (_req, res) => {
-    res.render('index', { clientBuilt: existsSync(path.join(clientDir, 'main.js')) });
+    res.render('index', {
+      clientBuilt: existsSync(path.join(clientDir, 'main.js')),
+      cspNonce: cspNonceOf(res),
+    });
   };
 }
 

@@ -18,6 +18,22 @@ const envSchema = z.object({
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ),
   TICK_MS: optional(z.coerce.number().int().min(10).max(3_600_000).default(DEFAULT_TICK_MS)),
+  /** Relative paths are taken from the project root, so `npm start` finds the same file from anywhere. */
+  STATE_FILE: optional(z.string().default('data/state.json')),
+  OPS_PER_SECOND: optional(z.coerce.number().int().min(1).max(1_000_000).default(50)),
+  CONTROL_TOKEN: optional(z.string().min(8, { error: 'must be at least 8 characters' }).optional()),
+  CORS_ORIGINS: optional(
+    z
+      .string()
+      .default('')
+      .transform((list) =>
+        list
+          .split(',')
+          .map((origin) => origin.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(z.url({ error: 'must be a comma-separated list of origins' }))),
+  ),
 });
 
 export type ServerConfig = z.infer<typeof envSchema>;

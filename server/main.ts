@@ -2,9 +2,13 @@
  * The entry: read config, start, and shut down cleanly on SIGTERM / SIGINT. All wiring lives
  * in createApp() so tests can run the same server in-process.
  */
+import path from 'node:path';
+
 import { createApp } from './app';
 import { readConfig } from './config';
 import { createLogger } from './logger';
+import { ROOT } from './paths';
+import { createStateFile } from './state-file';
 
 /** A shutdown that takes longer than this is abandoned with a non-zero exit. */
 const SHUTDOWN_DEADLINE_MS = 5_000;
@@ -12,7 +16,20 @@ const SHUTDOWN_DEADLINE_MS = 5_000;
 async function main(): Promise<void> {
   const config = readConfig(process.env);
   const logger = createLogger(config.LOG_LEVEL);
-  const forkcast = createApp({ logger, tickMs: config.TICK_MS });
+  const stateFile = createStateFile({
+    path: path.resolve(ROOT, config.STATE_FILE),
+    logger: logger.child({ part: 'state' }),
+  });
+  const saved = await stateFile.load();
+  const forkcast = createApp({
+    logger,
+    tickMs: config.TICK_MS,
+    ...(saved ? { initialState: saved } : {}),
+    stateStore: stateFile,
+    opsPerSecond: config.OPS_PER_SECOND,
+    controlToken: config.CONTROL_TOKEN,
+    allowedOrigins: config.CORS_ORIGINS,
+  });
 
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals): void => {

@@ -2,6 +2,9 @@
  * Maps socket events to ticker ops (with acknowledgements) and ticker output to broadcasts.
  * Every argument a client sends is `unknown` until protocol/validation says otherwise.
  */
+import { timingSafeEqual } from 'node:crypto';
+
+import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Server, Socket } from 'socket.io';
 
 import type {
@@ -23,9 +26,30 @@ type AnyAck = (result: RunAck | BuyAck) => void;
 
 const CLIENT_EVENTS: ReadonlySet<string> = new Set<ClientEventName>(['start', 'stop', 'buy']);
 const INTERNAL_ERROR = 'internal error; the operation may not have been applied';
+const WATCH_ONLY_ERROR =
+  'this server needs a control token to start, stop or buy (handshake auth.token); you may watch';
+
+export interface RealtimeOptions {
+  logger: Logger;
+  /** start / stop / buy allowed per connection per second; more are refused, not queued. */
+  opsPerSecond: number;
+  /** When set, only sockets whose handshake carries `auth: {token}` equal to it may send ops. */
+  controlToken?: string | undefined;
+}
 
 /** Wires `io` to `ticker`. Returns a function that unwires it (used on shutdown). */
-export function attachRealtime(io: ForkcastIo, ticker: TickerHost, logger: Logger): () => void {
+export function attachRealtime(
+  io: ForkcastIo,
+  ticker: TickerHost,
+  { logger, opsPerSecond, controlToken }: RealtimeOptions,
+): () => void {
+  // One bucket per socket id, refilled every second: a flooding client is refused with a
+  // clear error while every other client's ops go through untouched.
+  const limiter = new RateLimiterMemory({ points: opsPerSecond, duration: 1 });
+  const rateError = `too many requests: at most ${opsPerSecond} start/stop/buy per second per connection`;
+  const allowedToControl = (socket: ForkcastSocket): boolean =>
+    controlToken === undefined || tokensMatch(socket.handshake.auth['token'], controlToken);
+
   const running = (): boolean => ticker.snapshot().running;
   const onUpdate = (update: ReturnType<TickerHost['snapshot']>): void => {
     io.emit('update', update);
@@ -53,12 +77,25 @@ export function attachRealtime(io: ForkcastIo, ticker: TickerHost, logger: Logge
     else socket.emit('status', { message: `${event} rejected: ${error}`, running: running() });
   }
 
+  /** The checks every op passes before its arguments are even looked at; an error or null. */
+  async function admit(socket: ForkcastSocket): Promise<string | null> {
+    if (!allowedToControl(socket)) return WATCH_ONLY_ERROR;
+    try {
+      await limiter.consume(socket.id);
+      return null;
+    } catch {
+      return rateError;
+    }
+  }
+
   async function run(
     socket: ForkcastSocket,
     event: 'start' | 'stop',
     raw: unknown[],
   ): Promise<void> {
     const { args, ack } = splitAck(raw);
+    const refused = await admit(socket);
+    if (refused) return reject(socket, event, ack, refused);
     const parsed = parseNoArgs(event, args);
     if (!parsed.ok) return reject(socket, event, ack, parsed.error);
     const reply = event === 'start' ? await ticker.start() : await ticker.stop();
@@ -75,6 +112,8 @@ export function attachRealtime(io: ForkcastIo, ticker: TickerHost, logger: Logge
 
   async function buy(socket: ForkcastSocket, raw: unknown[]): Promise<void> {
     const { args, ack } = splitAck(raw);
+    const refused = await admit(socket);
+    if (refused) return reject(socket, 'buy', ack, refused);
     const parsed = parseBuyArgs(args);
     if (!parsed.ok) return reject(socket, 'buy', ack, parsed.error);
     const reply = await ticker.buy(parsed.value);
@@ -131,4 +170,12 @@ function splitAck(raw: unknown[]): { args: unknown[]; ack: AnyAck | undefined } 
   const last = raw.at(-1);
   if (typeof last !== 'function') return { args: raw, ack: undefined };
   return { args: raw.slice(0, -1), ack: last as AnyAck };
+}
+
+/** Compares a client-supplied token with the secret in constant time. */
+function tokensMatch(given: unknown, expected: string): boolean {
+  if (typeof given !== 'string') return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -239,6 +239,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
         this.state = message.update;
         this.unannounced = false;
         this.emit('update', this.snapshot());
+        this.emit('change');
         return;
       case 'reply':
         if (message.reply.ok) this.remember(message.reply);
@@ -259,13 +260,17 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
    * not take an acknowledged buy with it: the replacement is handed the bought price.
    */
   private remember(reply: Extract<OpReply, { ok: true }>): void {
+    if ('stock' in reply) {
+      const { name, price } = reply.stock;
+      this.state.stocks = this.state.stocks.map((stock) =>
+        stock.name === name ? { name, price } : stock,
+      );
+      this.unannounced = true;
+    } else if (this.state.running === reply.running) {
+      return;
+    }
     this.state.running = reply.running;
-    if (!('stock' in reply)) return;
-    const { name, price } = reply.stock;
-    this.state.stocks = this.state.stocks.map((stock) =>
-      stock.name === name ? { name, price } : stock,
-    );
-    this.unannounced = true;
+    this.emit('change');
   }
 
   private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {

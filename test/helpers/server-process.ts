@@ -3,6 +3,8 @@
  * with its JSON log lines recorded so tests can wait for them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -24,10 +26,23 @@ export interface ServerProcess {
 
 const live = new Set<ChildProcess>();
 
+/** A path in a new temporary folder, for a state file nobody else uses. */
+export function freshStateFile(): string {
+  return path.join(mkdtempSync(path.join(tmpdir(), 'forkcast-')), 'state.json');
+}
+
 export function spawnServer(env: Record<string, string>): ServerProcess {
   const child = spawn(process.execPath, [SERVER_MAIN], {
     cwd: ROOT,
-    env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      // Each server gets its own state file unless a test shares one on purpose; never the
+      // project's data/state.json.
+      STATE_FILE: freshStateFile(),
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(child);

@@ -1,21 +1,42 @@
 import { readConfig } from '../../server/config';
 
+const DEFAULTS = {
+  PORT: 4561,
+  HOST: '127.0.0.1',
+  TICK_MS: 1000,
+  LOG_LEVEL: 'info',
+  STATE_FILE: 'data/state.json',
+  OPS_PER_SECOND: 50,
+  CONTROL_TOKEN: undefined,
+  CORS_ORIGINS: [],
+};
+
 describe('readConfig', () => {
   test('defaults', () => {
-    expect(readConfig({})).toEqual({
-      PORT: 4561,
-      HOST: '127.0.0.1',
-      TICK_MS: 1000,
-      LOG_LEVEL: 'info',
-    });
+    expect(readConfig({})).toEqual(DEFAULTS);
   });
 
   test('reads every variable', () => {
-    expect(readConfig({ PORT: '8080', HOST: '::1', TICK_MS: '250', LOG_LEVEL: 'silent' })).toEqual({
+    expect(
+      readConfig({
+        PORT: '8080',
+        HOST: '::1',
+        TICK_MS: '250',
+        LOG_LEVEL: 'silent',
+        STATE_FILE: '/var/lib/forkcast/state.json',
+        OPS_PER_SECOND: '5',
+        CONTROL_TOKEN: 'correct horse battery',
+        CORS_ORIGINS: 'https://a.example, http://localhost:4200',
+      }),
+    ).toEqual({
       PORT: 8080,
       HOST: '::1',
       TICK_MS: 250,
       LOG_LEVEL: 'silent',
+      STATE_FILE: '/var/lib/forkcast/state.json',
+      OPS_PER_SECOND: 5,
+      CONTROL_TOKEN: 'correct horse battery',
+      CORS_ORIGINS: ['https://a.example', 'http://localhost:4200'],
     });
   });
 
@@ -30,6 +51,9 @@ describe('readConfig', () => {
     [{ TICK_MS: '0' }, /^invalid configuration: TICK_MS: .*>=10/],
     [{ TICK_MS: 'soon' }, /^invalid configuration: TICK_MS: /],
     [{ LOG_LEVEL: 'loud' }, /^invalid configuration: LOG_LEVEL: /],
+    [{ OPS_PER_SECOND: '0' }, /^invalid configuration: OPS_PER_SECOND: /],
+    [{ CONTROL_TOKEN: 'short' }, /^invalid configuration: CONTROL_TOKEN: must be at least 8/],
+    [{ CORS_ORIGINS: 'not a url' }, /^invalid configuration: CORS_ORIGINS.*origins/],
   ])('a readable error for %j', (env, message) => {
     expect(() => readConfig(env)).toThrow(message);
   });
@@ -44,10 +68,6 @@ describe('readConfig', () => {
 // `PORT=` (set but empty, common in .env files and CI templates) means "not set", as
 // `process.env.PORT || 4561` did in the original, not port 0.
 test('empty variables fall back to their defaults', () => {
-  expect(readConfig({ PORT: '', HOST: '', TICK_MS: '', LOG_LEVEL: '' })).toEqual({
-    PORT: 4561,
-    HOST: '127.0.0.1',
-    TICK_MS: 1000,
-    LOG_LEVEL: 'info',
-  });
+  const empty = Object.fromEntries(Object.keys(DEFAULTS).map((name) => [name, '']));
+  expect(readConfig(empty)).toEqual(DEFAULTS);
 });
