@@ -43,8 +43,30 @@ export const ACK_TIMEOUT_ERROR = 'server did not answer in time';
 export const SOCKET_FACTORY = new InjectionToken<() => ForkcastSocket>('SOCKET_FACTORY', {
   providedIn: 'root',
   // Same origin as the page the server rendered; WebSocket first, long-polling as fallback.
-  factory: () => () => io({ path: SOCKET_PATH, transports: ['websocket', 'polling'] }),
+  factory: () => () =>
+    io({
+      path: SOCKET_PATH,
+      transports: ['websocket', 'polling'],
+      auth: { token: takeControlToken() },
+    }),
 });
+
+const TOKEN_KEY = 'forkcast.controlToken';
+
+/**
+ * A server started with CONTROL_TOKEN lets only holders of the token start, stop or buy. The
+ * token is passed in the page's fragment (`/#token=…`), which never reaches a server log; it
+ * is moved to sessionStorage and removed from the address bar, so it is not shared by copying
+ * the URL, yet survives a reload of this tab.
+ */
+export function takeControlToken(): string | undefined {
+  const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
+  if (fromHash) {
+    sessionStorage.setItem(TOKEN_KEY, fromHash);
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  return sessionStorage.getItem(TOKEN_KEY) ?? undefined;
+}
 
 /**
  * Socket.IO as observables and promises that play by Angular's zone rules, in the manner of
