@@ -36,10 +36,24 @@ export type Ack<T extends object> = ({ ok: true } & T) | AckError;
 export type RunAck = Ack<{ running: boolean }>;
 export type BuyAck = Ack<{ stock: Stock }>;
 
+/**
+ * The recent past, so that a client joining late can draw trends at once. An addition to the
+ * classic contract: clients that do not know it simply ignore the event.
+ */
+export interface HistoryPayload {
+  /** The most recent updates, oldest first, at most HISTORY_LENGTH; the last is the snapshot. */
+  updates: UpdatePayload[];
+}
+
+/** How many updates `history` carries at most. */
+export const HISTORY_LENGTH = 60;
+
 /** Events the server emits. */
 export interface ServerToClientEvents {
   status: (status: StatusPayload) => void;
   update: (update: UpdatePayload) => void;
+  /** To each new socket only, right after its snapshot `update`. */
+  history: (history: HistoryPayload) => void;
 }
 
 /**

@@ -9,6 +9,7 @@ import {
 import { StockBoardComponent } from '../../client/app/stock-board/stock-board.component';
 import type {
   BuyAck,
+  HistoryPayload,
   RunAck,
   ServerToClientEvents,
   StatusPayload,
@@ -31,11 +32,13 @@ class FakeSocketService implements Pick<SocketService, keyof SocketService> {
   readonly events: { [E in keyof ServerToClientEvents]: Subject<ServerPayloads[E]> } = {
     status: new Subject<StatusPayload>(),
     update: new Subject<UpdatePayload>(),
+    history: new Subject<HistoryPayload>(),
   };
   readonly connection = new BehaviorSubject<ConnectionState>('connected');
 
   readonly status$ = this.on('status');
   readonly update$ = this.on('update');
+  readonly history$ = this.on('history');
   readonly connection$ = this.connection.asObservable();
 
   runAck = deferred<RunAck>();

@@ -92,10 +92,15 @@ export class SocketService {
       this.socket.on('update', listener);
       return () => this.socket.off('update', listener);
     },
+    history: (listener) => {
+      this.socket.on('history', listener);
+      return () => this.socket.off('history', listener);
+    },
   };
 
   readonly status$ = this.on('status');
   readonly update$ = this.on('update');
+  readonly history$ = this.on('history');
 
   /** The connection as a user would describe it; starts with the current state. */
   readonly connection$: Observable<ConnectionState> = new Observable<ConnectionState>(
