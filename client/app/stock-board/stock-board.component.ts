@@ -1,94 +1,247 @@
-import { CurrencyPipe } from '@angular/common';
-import { ChangeDetectionStrategy, Component, computed, inject, signal } from '@angular/core';
-import { toSignal } from '@angular/core/rxjs-interop';
-import { map, merge } from 'rxjs';
+import {
+  ChangeDetectionStrategy,
+  Component,
+  DestroyRef,
+  NgZone,
+  computed,
+  inject,
+  signal,
+} from '@angular/core';
+import { takeUntilDestroyed } from '@angular/core/rxjs-interop';
+import { distinctUntilChanged, map, pairwise } from 'rxjs';
 
-import type { RunAck } from '../../../protocol/events';
+import { STATUS, type RunAck } from '../../../protocol/events';
 import type { StockName } from '../../../protocol/stocks';
+import { MarketStore } from '../core/market.store';
+import type { PricePoint } from '../core/price-series';
 import { SocketService, type ConnectionState } from '../core/socket.service';
+import { UsdFormat } from '../core/usd-format';
+import { SparklineComponent } from './sparkline.component';
 
-const CONNECTION_LABELS: Record<ConnectionState, string> = {
-  connecting: 'Connecting…',
-  connected: 'Connected',
-  reconnecting: 'Reconnecting…',
-  disconnected: 'Disconnected',
-};
+/** The least time between two buys of one stock from this tab: a gentle client-side brake. */
+export const BUY_INTERVAL_MS = 250;
+
+/** How long "Bought Apple at $15.95" stays in the status line. */
+export const BOUGHT_NOTE_MS = 2000;
+
+type RunOp = 'start' | 'stop';
+type Direction = 'up' | 'down' | 'flat';
+
+interface Change {
+  readonly direction: Direction;
+  readonly text: string;
+  /**
+   * The flash animation's class. Two identical animations alternate with the seq's parity:
+   * swapping the name restarts the animation, so every change flashes anew.
+   */
+  readonly flash: string | null;
+}
+
+interface StockRow {
+  readonly name: StockName;
+  readonly price: string;
+  readonly change: Change | null;
+  readonly points: readonly PricePoint[];
+}
+
+/** One message for the live region; the id makes a repeated text a new node, so it is re-read. */
+interface Announcement {
+  readonly id: number;
+  readonly text: string;
+}
 
 /**
- * Live prices with Start / Stop / Buy. Everything shown comes from the server's broadcasts
- * (`status`, `update`); acknowledgements only clear pending flags and report errors, so every
- * open tab shows the same prices.
+ * Live prices with Start / Stop / Buy. Prices come only from the server's broadcasts, so every
+ * open tab shows the same; acknowledgements report progress, buy results and errors.
  */
 @Component({
   selector: 'app-stock-board',
-  imports: [CurrencyPipe],
+  imports: [SparklineComponent],
   templateUrl: './stock-board.component.html',
   styleUrl: './stock-board.component.css',
   changeDetection: ChangeDetectionStrategy.OnPush,
 })
 export class StockBoardComponent {
   private readonly socket = inject(SocketService);
+  private readonly store = inject(MarketStore);
+  private readonly usd = inject(UsdFormat);
+  private readonly zone = inject(NgZone);
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  private nextId = 0;
 
-  protected readonly status = toSignal(this.socket.status$);
-  protected readonly update = toSignal(this.socket.update$);
-  protected readonly connection = toSignal(this.socket.connection$, { requireSync: true });
+  protected readonly status = this.store.status;
+  protected readonly connected = computed(() => this.store.connection() === 'connected');
 
-  /** The `running` flag from whichever broadcast said it last; null until the server has. */
-  protected readonly running = toSignal(
-    merge(this.socket.status$, this.socket.update$).pipe(map((payload) => payload.running)),
-    { initialValue: null },
-  );
-
-  protected readonly connected = computed(() => this.connection() === 'connected');
-  protected readonly connectionLabel = computed(() => CONNECTION_LABELS[this.connection()]);
-  protected readonly tickerLabel = computed(() => {
-    const running = this.running();
-    if (running === null) return 'unknown';
-    return running ? 'running' : 'stopped';
+  protected readonly rows = computed((): readonly StockRow[] | null => {
+    const latest = this.store.update();
+    if (!latest) return null;
+    const series = this.store.series();
+    return latest.stocks.map((stock) => {
+      const points = series.get(stock.name) ?? [];
+      return {
+        name: stock.name,
+        price: this.usd.format(stock.price),
+        change: this.changeOf(points, latest.seq),
+        points,
+      };
+    });
   });
 
-  /** A Start or Stop is awaiting its acknowledgement. */
-  protected readonly runPending = signal(false);
-  /** Stocks whose Buy is awaiting its acknowledgement; each row submits at most one at a time. */
+  /** The Start or Stop awaiting its acknowledgement. */
+  protected readonly runPending = signal<RunOp | null>(null);
+  /** Stocks whose Buy awaits its acknowledgement; each row has at most one in flight. */
   protected readonly buying = signal<ReadonlySet<StockName>>(new Set());
+  /** Stocks bought less than BUY_INTERVAL_MS ago. */
+  protected readonly cooling = signal<ReadonlySet<StockName>>(new Set());
+  protected readonly buyingText = computed(() => {
+    const names = [...this.buying()];
+    return names.length > 0 ? `Buying ${names.join(', ')}…` : null;
+  });
+  protected readonly bought = signal<Announcement | null>(null);
   protected readonly error = signal<string | null>(null);
+  protected readonly announcements = signal<readonly Announcement[]>([]);
 
   protected readonly canStart = computed(
-    () => this.connected() && this.running() === false && !this.runPending(),
+    () => this.connected() && this.store.running() === false && !this.runPending(),
   );
   protected readonly canStop = computed(
-    () => this.connected() && this.running() === true && !this.runPending(),
+    () => this.connected() && this.store.running() === true && !this.runPending(),
   );
 
+  constructor() {
+    // Status changes and connection losses are announced; price ticks never are, so a
+    // screen reader is not flooded every second.
+    this.socket.status$
+      .pipe(
+        map((status) => status.message),
+        distinctUntilChanged(),
+        takeUntilDestroyed(),
+      )
+      .subscribe((message) => this.announce(describeStatus(message)));
+    this.socket.connection$
+      .pipe(pairwise(), takeUntilDestroyed())
+      .subscribe(([before, now]) => this.announce(describeConnection(before, now)));
+
+    inject(DestroyRef).onDestroy(() => this.timers.forEach((timer) => clearTimeout(timer)));
+  }
+
   protected start(): void {
-    void this.run(() => this.socket.start());
+    void this.run('start', () => this.socket.start());
   }
 
   protected stop(): void {
-    void this.run(() => this.socket.stop());
+    void this.run('stop', () => this.socket.stop());
   }
 
   protected async buy(name: StockName): Promise<void> {
-    if (this.buying().has(name)) return;
-    this.buying.update((names) => new Set(names).add(name));
+    // The button stays focusable while held (aria-disabled, not disabled), so a keyboard user
+    // keeps their place; clicks in that time end here.
+    if (this.buying().has(name) || this.cooling().has(name)) return;
+    this.buying.update((names) => plus(names, name));
+    this.cooling.update((names) => plus(names, name));
+    this.later(BUY_INTERVAL_MS, () => this.cooling.update((names) => minus(names, name)));
     this.error.set(null);
+
     const ack = await this.socket.buy(name);
-    this.buying.update((names) => {
-      const rest = new Set(names);
-      rest.delete(name);
-      return rest;
-    });
-    // The new price is deliberately not taken from the ack: the `update` broadcast carries it
-    // to this tab and every other one alike.
-    if (!ack.ok) this.error.set(`Could not buy ${name}: ${ack.error}`);
+    this.buying.update((names) => minus(names, name));
+    if (!ack.ok) {
+      this.fail(`Could not buy ${name}: ${ack.error}`);
+      return;
+    }
+    // The table still changes only with the `update` broadcast (the same in every tab); the
+    // ack's price is this tab's receipt for its own click.
+    const note = {
+      id: ++this.nextId,
+      text: `Bought ${name} at ${this.usd.format(ack.stock.price)}`,
+    };
+    this.bought.set(note);
+    this.announce(note.text);
+    this.later(BOUGHT_NOTE_MS, () =>
+      this.bought.update((shown) => (shown === note ? null : shown)),
+    );
   }
 
-  private async run(request: () => Promise<RunAck>): Promise<void> {
+  private async run(op: RunOp, request: () => Promise<RunAck>): Promise<void> {
     if (this.runPending()) return;
-    this.runPending.set(true);
+    this.runPending.set(op);
     this.error.set(null);
     const ack = await request();
-    this.runPending.set(false);
-    if (!ack.ok) this.error.set(ack.error);
+    this.runPending.set(null);
+    if (!ack.ok) this.fail(ack.error);
   }
+
+  private changeOf(points: readonly PricePoint[], seq: number): Change | null {
+    const previous = points.at(-2);
+    const last = points.at(-1);
+    // Only a change that belongs to the update on screen; a stale update has none.
+    if (!previous || last?.seq !== seq) return null;
+    const delta = last.price - previous.price;
+    const direction: Direction = delta > 0 ? 'up' : delta < 0 ? 'down' : 'flat';
+    return {
+      direction,
+      text: this.usd.formatChange(delta),
+      flash: direction === 'flat' ? null : `flash-${direction}-${seq % 2}`,
+    };
+  }
+
+  private fail(message: string): void {
+    this.error.set(message);
+    this.announce(message);
+  }
+
+  private announce(text: string | null): void {
+    if (text) this.announcements.set([{ id: ++this.nextId, text }]);
+  }
+
+  /**
+   * A timer outside the zone: a pending UI timer would otherwise hold the app "unstable" for
+   * its whole length (whenStable, test harnesses). The callback re-enters to update signals.
+   */
+  private later(ms: number, callback: () => void): void {
+    const timer = this.zone.runOutsideAngular(() =>
+      setTimeout(() => {
+        this.timers.delete(timer);
+        this.zone.run(callback);
+      }, ms),
+    );
+    this.timers.add(timer);
+  }
+}
+
+function describeStatus(message: string): string | null {
+  switch (message) {
+    // Connecting is announced from the connection state, once, not again for the greeting.
+    case STATUS.connected:
+      return null;
+    case STATUS.started:
+      return 'Ticker started';
+    case STATUS.stopped:
+      return 'Ticker stopped';
+    default:
+      return message;
+  }
+}
+
+function describeConnection(before: ConnectionState, now: ConnectionState): string | null {
+  switch (now) {
+    case 'reconnecting':
+      return 'Connection lost, reconnecting';
+    case 'disconnected':
+      return 'Disconnected from the server';
+    case 'connected':
+      // The first connection is the page loading, not news.
+      return before === 'reconnecting' || before === 'disconnected' ? 'Reconnected' : null;
+    case 'connecting':
+      return null;
+  }
+}
+
+function plus<T>(set: ReadonlySet<T>, item: T): ReadonlySet<T> {
+  return new Set(set).add(item);
+}
+
+function minus<T>(set: ReadonlySet<T>, item: T): ReadonlySet<T> {
+  const rest = new Set(set);
+  rest.delete(item);
+  return rest;
 }

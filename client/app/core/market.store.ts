@@ -1,0 +1,58 @@
+import { Injectable, inject } from '@angular/core';
+import { toSignal } from '@angular/core/rxjs-interop';
+import { map, merge, scan } from 'rxjs';
+
+import { STATUS, type StatusPayload } from '../../../protocol/events';
+import { NO_SERIES, appendUpdate, mergeHistory, type PriceSeries } from './price-series';
+import { SocketService } from './socket.service';
+
+export type TickerState = 'unknown' | 'running' | 'stopped' | 'restarting';
+
+/**
+ * What the server has told this tab, as signals, in one place: the header and the board read
+ * the same state instead of each deriving its own copy from the socket.
+ */
+@Injectable({ providedIn: 'root' })
+export class MarketStore {
+  private readonly socket = inject(SocketService);
+
+  readonly status = toSignal(this.socket.status$);
+  readonly update = toSignal(this.socket.update$);
+  readonly connection = toSignal(this.socket.connection$, { requireSync: true });
+
+  /** The `running` flag from whichever broadcast said it last; null until the server has. */
+  readonly running = toSignal(
+    merge(this.socket.status$, this.socket.update$).pipe(map((payload) => payload.running)),
+    { initialValue: null },
+  );
+
+  /**
+   * Like `running`, plus "restarting" from the moment the server says the ticker child was
+   * lost until any later status or update (normally "Ticker back") says otherwise.
+   */
+  readonly ticker = toSignal(
+    merge(
+      this.socket.status$.pipe(map(tickerStateOf)),
+      this.socket.update$.pipe(map((update) => (update.running ? 'running' : 'stopped'))),
+    ),
+    { initialValue: 'unknown' },
+  );
+
+  /** Recent prices per stock: `history` seeds them, every `update` appends. */
+  readonly series = toSignal(
+    merge(
+      this.socket.history$.pipe(
+        map((history) => (series: PriceSeries) => mergeHistory(series, history)),
+      ),
+      this.socket.update$.pipe(
+        map((update) => (series: PriceSeries) => appendUpdate(series, update)),
+      ),
+    ).pipe(scan((series, apply) => apply(series), NO_SERIES)),
+    { initialValue: NO_SERIES },
+  );
+}
+
+function tickerStateOf(status: StatusPayload): TickerState {
+  if (status.message === STATUS.tickerLost) return 'restarting';
+  return status.running ? 'running' : 'stopped';
+}
