@@ -5,6 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 
+import AxeBuilder from '@axe-core/playwright';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { io, type Socket } from 'socket.io-client';
 
@@ -137,11 +138,33 @@ describeInBrowser('two browser tabs on the built app', () => {
     await Promise.all([pageA, pageB].map((page) => expectPrices(page, after)));
   });
 
-  test('no console errors and no page errors', async () => {
+  test('no serious or critical accessibility violations (axe-core)', async () => {
+    const results = await new AxeBuilder({ page: pageA }).analyze();
+    const serious = results.violations
+      .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
+      .map((violation) => `${violation.id}: ${violation.help} (${violation.nodes.length} nodes)`);
+    expect(serious).toEqual([]);
+  });
+
+  test('a 375 px wide phone shows the whole table without scrolling sideways', async () => {
+    await pageB.setViewportSize({ width: 375, height: 720 });
+    const widths = await pageB.evaluate(
+      '({ page: document.documentElement.scrollWidth, viewport: window.innerWidth, ' +
+        "table: document.querySelector('table').getBoundingClientRect().right })",
+    );
+    expect(widths).toEqual({
+      page: 375,
+      viewport: 375,
+      table: expect.any(Number) as number,
+    });
+    expect((widths as { table: number }).table).toBeLessThanOrEqual(375);
+  });
+
+  test('screenshots, and no console errors, page errors or CSP violations', async () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
     await pageA.screenshot({ path: path.join(SCREENSHOTS, 'desktop.png') });
-    await pageB.setViewportSize({ width: 375, height: 720 });
     await pageB.screenshot({ path: path.join(SCREENSHOTS, 'mobile.png') });
+    // A CSP violation is reported on the console as an error, so it lands in `problems` too.
     expect(problems).toEqual([]);
   });
 });
