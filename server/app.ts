@@ -5,7 +5,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 
@@ -116,6 +121,15 @@ export function createApp(config: AppConfig): ForkcastApp {
       callback(allowed ? null : 'origin not allowed', allowed);
     },
     ...(allowedOrigins.length > 0 ? { cors: { origin: [...allowedOrigins] } } : {}),
+  });
+  // Engine.IO answers methods other than GET / POST on a polling session with a bare 500;
+  // a client's mistake is a 4xx, and 5xx stays meaningful for real server faults. OPTIONS is
+  // a CORS preflight, which Engine.IO's CORS handling answers when origins are configured.
+  const methods = allowedOrigins.length > 0 ? ['GET', 'POST', 'OPTIONS'] : ['GET', 'POST'];
+  io.engine.use((req: IncomingMessage, res: ServerResponse, next: () => void) => {
+    if (methods.includes(req.method ?? '')) return next();
+    res.writeHead(405, { Allow: methods.join(', '), 'Content-Type': 'text/plain' });
+    res.end('Method not allowed');
   });
   const detach = attachRealtime(io, ticker, {
     logger: logger.child({ part: 'realtime' }),

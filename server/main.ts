@@ -57,7 +57,15 @@ async function main(): Promise<void> {
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
 
-  const address = await forkcast.listen(config.PORT, config.HOST);
+  let address;
+  try {
+    address = await forkcast.listen(config.PORT, config.HOST);
+  } catch (error) {
+    // A signal during start-up closes the ticker before it is ready, which fails listen();
+    // that is the shutdown in progress, not a start-up failure.
+    if (stopping) return;
+    throw error;
+  }
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   logger.info({ url: `http://${host}:${address.port}`, pid: process.pid }, 'forkcast listening');
 }

@@ -12,7 +12,9 @@ if (!process.send) {
 
 function send(message: ChildMessage): void {
   // After the parent is gone there is nobody to tell; the disconnect handler ends us.
-  if (process.connected) process.send?.(message);
+  // The callback keeps a send that races the parent hanging up (EPIPE) from becoming an
+  // unhandled error; the disconnect that follows ends the process cleanly.
+  if (process.connected) process.send?.(message, undefined, {}, () => undefined);
 }
 
 const child = createTickerChild(send, {

@@ -2,7 +2,7 @@
  * The real server in-process (createApp on 127.0.0.1, port 0, the real forked ticker child)
  * and real socket.io-client clients over WebSocket that record every event they get.
  */
-import { io, type Socket } from 'socket.io-client';
+import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 
 import type {
   BuyAck,
@@ -48,11 +48,23 @@ export interface TestServer {
 export async function startServer(options: {
   tickMs: number;
   initialState?: TickerState;
+  /** Passed through to createApp (its default: 50). */
+  opsPerSecond?: number;
+  /** Passed through to createApp (its default: none, everyone may control). */
+  controlToken?: string;
+  /** Passed through to createApp (its default: none). */
+  allowedOrigins?: readonly string[];
+  /** Passed through to createApp (its default: dist/client). */
+  clientDir?: string;
 }): Promise<TestServer> {
   const forkcast = createApp({
     logger: createLogger('silent'),
     tickMs: options.tickMs,
     ...(options.initialState ? { initialState: options.initialState } : {}),
+    ...(options.opsPerSecond !== undefined ? { opsPerSecond: options.opsPerSecond } : {}),
+    ...(options.controlToken !== undefined ? { controlToken: options.controlToken } : {}),
+    ...(options.allowedOrigins ? { allowedOrigins: options.allowedOrigins } : {}),
+    ...(options.clientDir !== undefined ? { clientDir: options.clientDir } : {}),
   });
   const address = await forkcast.listen(0, '127.0.0.1');
   return { forkcast, url: `http://127.0.0.1:${address.port}` };
@@ -66,10 +78,18 @@ export class TestClient {
     readonly socket: ForkcastClientSocket,
   ) {}
 
-  /** Connects and resolves once connected (the welcome may still be on its way). */
-  static async connect(url: string, name: string): Promise<TestClient> {
+  /**
+   * Connects and resolves once connected (the welcome may still be on its way). `options` may
+   * add handshake `auth`, `extraHeaders` or other `transports`; the rest stays fixed.
+   */
+  static async connect(
+    url: string,
+    name: string,
+    options: Partial<ManagerOptions & SocketOptions> = {},
+  ): Promise<TestClient> {
     const socket: ForkcastClientSocket = io(url, {
       transports: ['websocket'],
+      ...options,
       forceNew: true,
       reconnection: false,
       autoConnect: false,

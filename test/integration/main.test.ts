@@ -1,20 +1,48 @@
 /**
  * The compiled entry as a real process: configuration from the environment, clean shutdown on
- * SIGTERM and SIGINT with no orphan ticker, and a readable failure on bad configuration.
+ * SIGTERM and SIGINT with clients connected and no orphan ticker, a stuck child or a second
+ * signal during shutdown, and a readable failure on bad configuration. Persistence across
+ * restarts is in persistence.test.ts.
  */
-import { STATUS, type UpdatePayload } from '../../protocol/events';
+import { readFileSync } from 'node:fs';
+
+import { STATUS } from '../../protocol/events';
+import { printFigures, recordFigure } from '../helpers/figures';
+import { LEVEL } from '../helpers/logs';
+import { killLeftoverTickers, processRunning, waitForProcessGone } from '../helpers/processes';
 import { withDeadline } from '../helpers/recorder';
-import { freshStateFile, killServers, processExists, spawnServer } from '../helpers/server-process';
+import { expectSavedAfter } from '../helpers/saved-state';
+import {
+  freshStateFile,
+  killServers,
+  spawnServer,
+  type ServerProcess,
+} from '../helpers/server-process';
 import { TestClient } from '../helpers/server';
+
+jest.setTimeout(15_000);
+
+const servers: ServerProcess[] = [];
+
+/** spawnServer, remembered so that afterEach can sweep up any ticker child left behind. */
+function spawn(env: Record<string, string>): ServerProcess {
+  const server = spawnServer(env);
+  servers.push(server);
+  return server;
+}
 
 afterEach(async () => {
   await killServers();
+  killLeftoverTickers(servers.splice(0));
 });
 
+afterAll(() => printFigures('main.test.ts'));
+
 test.each(['SIGTERM', 'SIGINT'] as const)(
-  '%s shuts the server down cleanly and the ticker child with it',
+  '%s with clients connected shuts down cleanly: told, disconnected, state written, port freed',
   async (signal) => {
-    const server = spawnServer({ LOG_LEVEL: 'info', TICK_MS: '100' });
+    const STATE_FILE = freshStateFile();
+    const server = spawn({ LOG_LEVEL: 'info', TICK_MS: '100', STATE_FILE });
     const { url, tickerPid } = await server.listening();
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
 
@@ -27,30 +55,139 @@ test.each(['SIGTERM', 'SIGINT'] as const)(
       pid: tickerPid,
     });
 
-    const client = await TestClient.connect(url, 'a');
+    const clients: TestClient[] = [];
     try {
-      await client.welcome();
-      const mark = client.events.mark;
+      for (const name of ['a', 'b', 'c']) {
+        const client = await TestClient.connect(url, name);
+        clients.push(client);
+        await client.welcome();
+      }
+      const [a] = clients;
+      const started = await a!.start();
+      await a!.waitForUpdates(2, { from: started.index });
+
+      // Where each client's disconnect fell among its events.
+      const disconnects = clients.map(
+        (client) =>
+          new Promise<{ reason: string; index: number }>((resolve) =>
+            client.socket.once('disconnect', (reason) =>
+              resolve({ reason, index: client.events.mark }),
+            ),
+          ),
+      );
+      const marks = clients.map((client) => client.events.mark);
+      const signalledAt = performance.now();
       server.process.kill(signal);
-      const status = await client.waitForStatus(STATUS.shuttingDown, { from: mark });
-      expect(status.status).toEqual({ message: 'Server shutting down', running: false });
-      await expect(withDeadline(server.exited, 5_000, 'the server to exit')).resolves.toEqual({
-        code: 0,
-        signal: null,
-      });
+      const exit = await withDeadline(server.exited, 5_000, 'the server to exit');
+      const took = performance.now() - signalledAt;
+      recordFigure(`${signal} with 3 clients -> exit`, took);
+      expect(exit).toEqual({ code: 0, signal: null });
+      expect(took).toBeLessThan(5_000);
+
+      const ended = await withDeadline(Promise.all(disconnects), 1_000, 'the disconnects');
+      for (const [i, client] of clients.entries()) {
+        const status = await client.waitForStatus(STATUS.shuttingDown, { from: marks[i] ?? 0 });
+        expect(status.status).toEqual({ message: 'Server shutting down', running: true });
+        // Told first, then disconnected, by the transport closing (so real clients reconnect).
+        expect(ended[i]?.reason).toBe('transport close');
+        expect(client.events.items.indexOf(status)).toBeLessThan(ended[i]?.index ?? -1);
+      }
+      // The state file holds the final state: what the clients saw last (or a tick later),
+      // still running.
+      expectSavedAfter(JSON.parse(readFileSync(STATE_FILE, 'utf8')), a!.lastUpdate());
     } finally {
-      client.close();
+      for (const client of clients) client.close();
     }
     expect(server.logs.items.map((line) => line['msg'])).toEqual(
       expect.arrayContaining(['shutting down', 'bye']),
     );
-    expect(processExists(tickerPid)).toBe(false);
+    expect(processRunning(tickerPid)).toBe(false);
     expect(server.stderr()).toBe('');
+    // The port is free again at once: a new server listens on it.
+    const port = new URL(url).port;
+    const next = spawn({ LOG_LEVEL: 'info', TICK_MS: '100', PORT: port, STATE_FILE });
+    await expect(next.listening()).resolves.toMatchObject({ url: `http://127.0.0.1:${port}` });
   },
 );
 
+// A stopped (SIGSTOP) ticker child cannot act on its channel closing, so the supervisor waits
+// its 2 s for it: a slow shutdown that the test controls from outside.
+test('a ticker child that does not exit is killed, and the shutdown still ends with 0', async () => {
+  const server = spawn({ LOG_LEVEL: 'info', TICK_MS: '100' });
+  const { tickerPid } = await server.listening();
+  process.kill(tickerPid, 'SIGSTOP');
+  try {
+    const signalledAt = performance.now();
+    server.process.kill('SIGTERM');
+    await expect(withDeadline(server.exited, 5_000, 'the server to exit')).resolves.toEqual({
+      code: 0,
+      signal: null,
+    });
+    recordFigure('SIGTERM with a stuck ticker child -> exit', performance.now() - signalledAt);
+    expect(
+      server.logs.items.filter(
+        (line) => line['msg'] === 'ticker child did not exit in time; killing it',
+      ),
+    ).toEqual([expect.objectContaining({ level: LEVEL.warn, pid: tickerPid })]);
+    expect(processRunning(tickerPid)).toBe(false);
+  } finally {
+    // A stopped orphan would hold the server's stdout pipe, and with it this test run, open.
+    if (processRunning(tickerPid)) process.kill(tickerPid, 'SIGKILL');
+  }
+});
+
+test('a second signal during a slow shutdown exits at once with code 1', async () => {
+  const server = spawn({ LOG_LEVEL: 'info', TICK_MS: '100' });
+  const { url, tickerPid } = await server.listening();
+  const client = await TestClient.connect(url, 'a');
+  process.kill(tickerPid, 'SIGSTOP');
+  try {
+    await client.welcome();
+    server.process.kill('SIGTERM');
+    await client.waitForStatus(STATUS.shuttingDown, { from: 0 });
+    const secondAt = performance.now();
+    server.process.kill('SIGINT');
+    await expect(withDeadline(server.exited, 1_000, 'the server to exit')).resolves.toEqual({
+      code: 1,
+      signal: null,
+    });
+    recordFigure('second signal -> exit', performance.now() - secondAt);
+    const messages = server.logs.items.map((line) => line['msg']);
+    expect(messages).toContain('second signal: exiting now');
+    expect(messages).not.toContain('bye');
+  } finally {
+    client.close();
+    // The orphaned child wakes up to a closed channel and leaves by itself.
+    if (processRunning(tickerPid)) process.kill(tickerPid, 'SIGCONT');
+  }
+  await waitForProcessGone(tickerPid, 1_000).catch((error: unknown) => {
+    process.kill(tickerPid, 'SIGKILL');
+    throw error;
+  });
+});
+
+// A signal after the ticker child is forked but before it is ready fails listen() (close()
+// refuses the supervisor's ready waiters); the shutdown must still run to its end and exit 0.
+test('SIGTERM while the server is still starting is a clean stop, not a failure', async () => {
+  const server = spawn({ LOG_LEVEL: 'info', TICK_MS: '100' });
+  // The child takes ~80 ms to start and say it is ready; the signal lands well inside that.
+  const forked = await server.logs.waitFor((line) => line['msg'] === 'ticker child forked', {
+    timeoutMs: 5_000,
+    what: 'ticker child forked',
+  });
+  server.process.kill('SIGTERM');
+  const exit = await withDeadline(server.exited, 5_000, 'the server to exit');
+  expect(server.logs.items.map((line) => line['msg'])).not.toContain('forkcast listening');
+  expect({ exit, stderr: server.stderr() }).toEqual({
+    exit: { code: 0, signal: null },
+    stderr: '',
+  });
+  expect(server.logs.items.map((line) => line['msg'])).toContain('bye');
+  await waitForProcessGone(Number(forked['pid']), 1_000);
+});
+
 test('a bad configuration fails at once with a readable message', async () => {
-  const server = spawnServer({ PORT: 'abc', TICK_MS: '0' });
+  const server = spawn({ PORT: 'abc', TICK_MS: '0' });
   await expect(withDeadline(server.exited, 5_000, 'the server to exit')).resolves.toEqual({
     code: 1,
     signal: null,
@@ -59,38 +196,4 @@ test('a bad configuration fails at once with a readable message', async () => {
     'forkcast failed to start: invalid configuration: ' +
       'PORT: Invalid input: expected number, received NaN; TICK_MS: Too small: expected number to be >=10\n',
   );
-});
-
-// DESIGN: seq "survives child crashes and server restarts"; the state file carries prices,
-// running and seq from one server process to the next.
-test('prices, running and seq survive a server restart', async () => {
-  const STATE_FILE = freshStateFile();
-  const first = spawnServer({ LOG_LEVEL: 'info', TICK_MS: '50', STATE_FILE });
-  const { url } = await first.listening();
-  const client = await TestClient.connect(url, 'a');
-  let before: UpdatePayload | undefined;
-  try {
-    await client.welcome();
-    const started = await client.start();
-    await client.waitForUpdates(3, { from: started.index });
-    first.process.kill('SIGTERM');
-    await withDeadline(first.exited, 5_000, 'the first server to exit');
-    before = client.lastUpdate();
-  } finally {
-    client.close();
-  }
-
-  const second = spawnServer({ LOG_LEVEL: 'info', TICK_MS: '50', STATE_FILE });
-  const again = await TestClient.connect((await second.listening()).url, 'b');
-  try {
-    const { snapshot } = await again.welcome();
-    expect(snapshot).toMatchObject({ stocks: before?.stocks, seq: before?.seq, running: true });
-    // Running resumes ticking without a start, and seq goes on without a gap.
-    const next = await again.nextUpdate({ from: again.events.items.length });
-    expect(next.seq).toBe((before?.seq ?? NaN) + 1);
-  } finally {
-    again.close();
-    second.process.kill('SIGTERM');
-    await second.exited;
-  }
 });

@@ -1,0 +1,30 @@
+/**
+ * A real pino logger whose JSON lines land in a Recorder instead of stdout, so in-process tests
+ * can wait for and assert on what the server logs, exactly as the process tests read stdout.
+ */
+import { pino } from 'pino';
+
+import type { Logger } from '../../server/logger';
+import { Recorder } from './recorder';
+import type { LogLine } from './server-process';
+
+/** pino's numeric levels, for asserting that a line is a warning rather than info. */
+export const LEVEL = { debug: 20, info: 30, warn: 40, error: 50 } as const;
+
+export function capturingLogger(): { logger: Logger; lines: Recorder<LogLine> } {
+  const lines = new Recorder<LogLine>();
+  const logger = pino(
+    { level: 'debug', base: { app: 'forkcast' } },
+    {
+      write(chunk: string) {
+        for (const line of chunk.split('\n')) if (line) lines.push(JSON.parse(line) as LogLine);
+      },
+    },
+  );
+  return { logger, lines };
+}
+
+/** The log lines with this message, from index `from` on. */
+export function linesWith(lines: Recorder<LogLine>, msg: string, from = 0): LogLine[] {
+  return lines.since(from).filter((line) => line['msg'] === msg);
+}

@@ -1,0 +1,82 @@
+/**
+ * Whether a process still runs, seen from outside it. An orphan that exits is re-parented to
+ * pid 1, and where pid 1 does not reap (as in this project's CI VMs) it stays a zombie for
+ * good; kill(pid, 0) succeeds on a zombie, so a zombie counts as exited here.
+ */
+import { readFileSync } from 'node:fs';
+
+import { delay } from './recorder';
+import type { ServerProcess } from './server-process';
+
+export function processRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    // /proc/<pid>/stat: "pid (comm) S ..."; comm may hold spaces or parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    // No procfs (macOS): kill(pid, 0) is all we have.
+    return true;
+  }
+}
+
+/**
+ * Polls until the process is gone and resolves with how long that took, or rejects at the
+ * deadline. Polling is the only way to watch a process that is not our child.
+ */
+export async function waitForProcessGone(pid: number, timeoutMs: number): Promise<number> {
+  const started = performance.now();
+  while (processRunning(pid)) {
+    if (performance.now() - started > timeoutMs) {
+      throw new Error(`process ${pid} still runs ${timeoutMs} ms later`);
+    }
+    await delay(10);
+  }
+  return performance.now() - started;
+}
+
+/**
+ * CPU time, in milliseconds, used by this process's children that have exited and been
+ * reaped (cutime + cstime in /proc/self/stat), or null without procfs.
+ */
+export function reapedChildrenCpuMs(): number | null {
+  let stat: string;
+  try {
+    stat = readFileSync('/proc/self/stat', 'utf8');
+  } catch {
+    return null;
+  }
+  // Fields after "(comm)": state is field 3, cutime 16 and cstime 17 (1-based, man 5 proc).
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[13]) + Number(fields[14]);
+  // USER_HZ is 100 on every Linux this runs on.
+  return ticks * 10;
+}
+
+/**
+ * SIGKILLs every ticker child these server processes forked that still runs. A server killed
+ * by a failing test may leave its child behind (if the code under test lets orphans live), and
+ * a live child holds the server's stdout pipe, and with it the test run, open. The command
+ * line is checked first, so that a pid reused by another process is left alone.
+ */
+export function killLeftoverTickers(servers: readonly ServerProcess[]): void {
+  for (const server of servers) {
+    for (const line of server.logs.items) {
+      const pid = line['pid'];
+      if (line['msg'] !== 'ticker child forked' || typeof pid !== 'number') continue;
+      if (processRunning(pid) && isTicker(pid)) process.kill(pid, 'SIGKILL');
+    }
+  }
+}
+
+function isTicker(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('ticker');
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * The state file across real server restarts: the compiled server as its own process, shut
+ * down with SIGTERM and started again on the same STATE_FILE; and a server started on a state
+ * file that is empty, torn, of the wrong shape or not a file at all.
+ */
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+
+import { STATUS } from '../../protocol/events';
+import { withDeadline } from '../helpers/recorder';
+import { LEVEL } from '../helpers/logs';
+import { killLeftoverTickers } from '../helpers/processes';
+import { decayAll, SEED, stateOf } from '../helpers/prices';
+import { expectSavedAfter } from '../helpers/saved-state';
+import { isUpdate, TestClient } from '../helpers/server';
+import {
+  freshStateFile,
+  killServers,
+  spawnServer,
+  type ServerProcess,
+} from '../helpers/server-process';
+
+jest.setTimeout(15_000);
+
+let clients: TestClient[] = [];
+
+const servers: ServerProcess[] = [];
+
+/** spawnServer, remembered so that afterEach can sweep up any ticker child left behind. */
+function spawn(env: Record<string, string>): ServerProcess {
+  const server = spawnServer(env);
+  servers.push(server);
+  return server;
+}
+
+afterEach(async () => {
+  for (const client of clients) client.close();
+  clients = [];
+  await killServers();
+  killLeftoverTickers(servers.splice(0));
+});
+
+async function connect(url: string, name: string): Promise<TestClient> {
+  const client = await TestClient.connect(url, name);
+  clients.push(client);
+  await client.welcome();
+  return client;
+}
+
+async function terminate(server: ServerProcess): Promise<void> {
+  server.process.kill('SIGTERM');
+  await expect(withDeadline(server.exited, 5_000, 'the server to exit')).resolves.toEqual({
+    code: 0,
+    signal: null,
+  });
+}
+
+function onDisk(file: string): unknown {
+  return JSON.parse(readFileSync(file, 'utf8'));
+}
+
+test('a stopped ticker stays stopped across a restart, with exactly the same prices and seq', async () => {
+  const STATE_FILE = freshStateFile();
+  const first = spawn({ LOG_LEVEL: 'info', TICK_MS: '50', STATE_FILE });
+  const a = await connect((await first.listening()).url, 'a');
+  const started = await a.start();
+  await a.waitForUpdates(3, { from: started.index });
+  expect((await a.stop()).ack).toEqual({ ok: true, running: false });
+  const beforeBuy = a.events.mark;
+  expect((await a.buy('Facebook')).ack).toMatchObject({ ok: true });
+  await a.nextUpdate({ from: beforeBuy });
+  await a.sync();
+  const before = a.lastUpdate();
+  expect(before.running).toBe(false);
+  await terminate(first);
+  expect(onDisk(STATE_FILE)).toEqual(before);
+
+  const second = spawn({ LOG_LEVEL: 'info', TICK_MS: '50', STATE_FILE });
+  const { url } = await second.listening();
+  expect(second.logs.items.find((line) => line['msg'] === 'resumed saved state')).toMatchObject({
+    seq: before.seq,
+    running: false,
+  });
+  const b = await connect(url, 'b');
+  // The same prices, seq and even ts: nothing happened while the server was down.
+  expect(b.events.items.map((event) => (isUpdate(event) ? event.update : event.status))).toEqual([
+    { message: STATUS.connected, running: false },
+    before,
+  ]);
+  await expect(b.events.quietFor(200, isUpdate, b.events.mark)).resolves.toEqual([]);
+  const health: unknown = await (await fetch(`${url}/healthz`)).json();
+  expect(health).toMatchObject({ ok: true, running: false, seq: before.seq });
+
+  // Starting again goes on from there.
+  const beforeStart = b.events.mark;
+  expect((await b.start()).ack).toEqual({ ok: true, running: true });
+  await expect(b.nextUpdate({ from: beforeStart })).resolves.toEqual({
+    stocks: decayAll(before.stocks),
+    running: true,
+    seq: before.seq + 1,
+    ts: expect.any(Number),
+  });
+});
+
+// DESIGN: seq "survives child crashes and server restarts"; the state file carries prices,
+// running and seq from one server process to the next.
+test('a running ticker resumes ticking after a restart, where it was, without a start', async () => {
+  const STATE_FILE = freshStateFile();
+  const first = spawn({ LOG_LEVEL: 'info', TICK_MS: '50', STATE_FILE });
+  const a = await connect((await first.listening()).url, 'a');
+  const started = await a.start();
+  await a.waitForUpdates(3, { from: started.index });
+  await terminate(first);
+  const saved = expectSavedAfter(onDisk(STATE_FILE), a.lastUpdate());
+
+  const second = spawn({ LOG_LEVEL: 'info', TICK_MS: '50', STATE_FILE });
+  const b = await connect((await second.listening()).url, 'b');
+  expect(b.updates).toEqual([saved]);
+  // Running resumes ticking without a start: one tick of decay, and seq goes on without a gap.
+  await expect(b.nextUpdate({ from: b.events.mark })).resolves.toEqual({
+    stocks: decayAll(saved.stocks),
+    running: true,
+    seq: saved.seq + 1,
+    ts: expect.any(Number),
+  });
+  expect(b.statuses).toEqual([{ message: STATUS.connected, running: true }]);
+});
+
+const valid = JSON.stringify(stateOf({ running: true, seq: 9 }));
+const EMPTY_OR_TORN = 'state file is empty or torn; starting from the seed prices';
+const INVALID = 'state file is not a valid state; starting from the seed prices';
+const UNREADABLE = 'could not read the state file; starting from the seed prices';
+
+test.each([
+  ['empty', (file: string) => writeFileSync(file, ''), LEVEL.warn, EMPTY_OR_TORN],
+  [
+    'truncated',
+    (file: string) => writeFileSync(file, valid.slice(0, 50)),
+    LEVEL.warn,
+    EMPTY_OR_TORN,
+  ],
+  [
+    'of the wrong shape',
+    (file: string) =>
+      writeFileSync(file, JSON.stringify({ ...stateOf(), stocks: [...SEED].reverse() })),
+    LEVEL.warn,
+    INVALID,
+  ],
+  ['a folder', (file: string) => mkdirSync(file), LEVEL.error, UNREADABLE],
+])(
+  'a state file that is %s: the server starts from the seed prices and logs why',
+  async (what, prepare, level, msg) => {
+    const STATE_FILE = freshStateFile();
+    prepare(STATE_FILE);
+    const server = spawn({ LOG_LEVEL: 'info', TICK_MS: '50', STATE_FILE });
+    const { url } = await server.listening();
+    expect(server.logs.items.filter((line) => line['part'] === 'state')).toEqual([
+      expect.objectContaining({ level, msg, file: STATE_FILE }),
+    ]);
+    const a = await connect(url, 'a');
+    expect(a.updates).toEqual([{ stocks: SEED, running: false, seq: 0, ts: expect.any(Number) }]);
+
+    // Shutting down writes a good file over the bad one (a folder cannot be replaced: logged).
+    await terminate(server);
+    if (what === 'a folder') {
+      expect(statSync(STATE_FILE).isDirectory()).toBe(true);
+      expect(
+        server.logs.items.filter((line) => line['msg'] === 'could not write the state file'),
+      ).toEqual([expect.objectContaining({ level: LEVEL.error, file: STATE_FILE })]);
+    } else {
+      expect(onDisk(STATE_FILE)).toEqual(a.lastUpdate());
+    }
+    expect(server.stderr()).toBe('');
+  },
+);

@@ -1,0 +1,352 @@
+/**
+ * The server's security settings seen from outside: helmet's headers and the CSP nonce that
+ * Angular needs, errors that leak nothing, cross-origin connections refused unless listed, and
+ * the control token that turns unauthenticated clients into watchers.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+import { io, type ManagerOptions, type SocketOptions } from 'socket.io-client';
+
+import { STATUS } from '../../protocol/events';
+import { expectNoOps, expectSafeError, spyOnOps } from '../helpers/guards';
+import { grown, SEED, withBuy } from '../helpers/prices';
+import { withDeadline } from '../helpers/recorder';
+import { killServers, spawnServer } from '../helpers/server-process';
+import { isStatus, startServer, TestClient, type TestServer } from '../helpers/server';
+
+const WATCH_ONLY =
+  'this server needs a control token to start, stop or buy (handshake auth.token); you may watch';
+/** Things that must never appear in what the server tells a client. */
+const LEAKS = ['/work', 'node_modules', '.ts:', '.js:', '    at ', 'Error:', 'stack'];
+
+let server: TestServer | undefined;
+let clients: TestClient[] = [];
+
+afterEach(async () => {
+  jest.restoreAllMocks();
+  for (const client of clients) client.close();
+  clients = [];
+  await server?.forkcast.close();
+  server = undefined;
+  await killServers();
+});
+
+async function start(options: Parameters<typeof startServer>[0]): Promise<TestServer> {
+  server = await startServer(options);
+  return server;
+}
+
+async function join(
+  url: string,
+  name: string,
+  options: Partial<ManagerOptions & SocketOptions> = {},
+): Promise<TestClient> {
+  const client = await TestClient.connect(url, name, options);
+  clients.push(client);
+  await client.welcome();
+  await client.sync();
+  return client;
+}
+
+/** A client folder with a main.js, so the shell renders the Angular root (and its nonce). */
+function fakeClientDir(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'forkcast-client-'));
+  writeFileSync(path.join(dir, 'main.js'), '');
+  return dir;
+}
+
+function directives(csp: string): Map<string, string[]> {
+  return new Map(
+    csp.split(';').map((directive) => {
+      const [name = '', ...sources] = directive.trim().split(/\s+/);
+      return [name, sources];
+    }),
+  );
+}
+
+describe('HTTP headers and errors', () => {
+  let shared: TestServer;
+
+  beforeAll(async () => {
+    shared = await startServer({ tickMs: 1_000, clientDir: fakeClientDir() });
+  });
+
+  afterAll(async () => {
+    await shared.forkcast.close();
+  });
+
+  test('GET / has a CSP whose style nonce is the one in the page, new on every response', async () => {
+    const nonces: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const response = await fetch(`${shared.url}/`, { headers: { accept: 'text/html' } });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('x-powered-by')).toBeNull();
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(response.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+      const csp = directives(response.headers.get('content-security-policy') ?? '');
+      expect(csp.get('default-src')).toEqual(["'self'"]);
+      expect(csp.get('script-src')).toEqual(["'self'"]);
+      expect(csp.get('object-src')).toEqual(["'none'"]);
+      expect(csp.get('frame-ancestors')).toEqual(["'none'"]);
+      const styleSrc = csp.get('style-src') ?? [];
+      expect(styleSrc).toHaveLength(2);
+      expect(styleSrc[0]).toBe("'self'");
+      const nonce = /^'nonce-([A-Za-z0-9+/]{22}==)'$/.exec(styleSrc[1] ?? '')?.[1];
+      expect(nonce).toBeDefined();
+
+      const html = await response.text();
+      // Angular reads the nonce for the <style> tags it creates from ngCspNonce on its root.
+      const attribute = /<app-root ngCspNonce="([^"]*)">/.exec(html)?.[1];
+      expect(attribute).toBe(nonce);
+      nonces.push(nonce ?? '');
+    }
+    expect(new Set(nonces).size).toBe(nonces.length);
+  });
+
+  test('the security headers are on every Express response, the 404s included', async () => {
+    for (const pathname of ['/healthz', '/favicon.svg', '/main.js', '/no/such/page']) {
+      const response = await fetch(`${shared.url}${pathname}`);
+      expect(response.headers.get('x-powered-by')).toBeNull();
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(response.headers.get('content-security-policy')).toContain("script-src 'self'");
+    }
+  });
+
+  test.each(
+    [
+      { method: 'GET', path: '/package.json' },
+      { method: 'GET', path: '/server/app.ts' },
+      { method: 'GET', path: '/dist/server/main.js' },
+      { method: 'GET', path: '/views/index.pug' },
+      { method: 'GET', path: '/.git/config' },
+      { method: 'GET', path: '/..%2f..%2f..%2fetc%2fpasswd' },
+      { method: 'GET', path: '/%' },
+      { method: 'GET', path: `/${'a'.repeat(5_000)}` },
+      { method: 'GET', path: '/favicon.svg/' },
+      { method: 'GET', path: '/favicon.svg%00.js' },
+      { method: 'POST', path: '/' },
+      { method: 'PUT', path: '/healthz' },
+      { method: 'DELETE', path: '/' },
+      { method: 'PATCH', path: '/favicon.svg' },
+      { method: 'GET', path: '/socket.io/socket.io.js' },
+      { method: 'GET', path: '/socket.io/?EIO=4&transport=polling&sid=%00' },
+    ].map((request) => ({
+      ...request,
+      title: `${request.method} ${request.path.length > 60 ? `${request.path.slice(0, 12)}... (${request.path.length} characters)` : request.path}`,
+    })),
+  )('$title is a 4xx that leaks no path and no stack', async ({ method, path: pathname }) => {
+    const response = await fetch(`${shared.url}${pathname}`, {
+      method,
+      headers: { accept: 'application/json, text/html' },
+      ...(method === 'GET' ? {} : { body: '{"a":' }),
+    });
+    expect(response.status).toBeGreaterThanOrEqual(400);
+    expect(response.status).toBeLessThan(500);
+    const body = await response.text();
+    expect(body.length).toBeLessThan(200);
+    for (const leak of LEAKS) expect(body).not.toContain(leak);
+  });
+});
+
+/** Tries to connect and resolves with the connect_error message (rejects if it connects). */
+async function refusal(
+  url: string,
+  options: Partial<ManagerOptions & SocketOptions>,
+): Promise<string> {
+  const socket = io(url, { forceNew: true, reconnection: false, ...options });
+  try {
+    return await withDeadline(
+      new Promise<string>((resolve, reject) => {
+        socket.once('connect', () => reject(new Error('connected, but should have been refused')));
+        socket.once('connect_error', (error) => resolve(error.message));
+      }),
+      3_000,
+      'the connection to be refused',
+    );
+  } finally {
+    socket.disconnect();
+  }
+}
+
+const TRANSPORTS = [['websocket'], ['polling']] as const;
+/** How socket.io-client reports a refused handshake on each transport. */
+const REFUSED = { websocket: 'websocket error', polling: 'xhr poll error' } as const;
+const EVIL = 'http://evil.example';
+const GOOD = 'http://good.example';
+
+describe('cross-origin connections', () => {
+  test.each(TRANSPORTS)(
+    'closed by default (%s): a foreign Origin is refused',
+    async (transport) => {
+      const { url, forkcast } = await start({ tickMs: 1_000 });
+      for (const origin of [EVIL, 'null', `${url}.evil.example`, 'http://127.0.0.1']) {
+        expect(await refusal(url, { transports: [transport], extraHeaders: { origin } })).toBe(
+          REFUSED[transport],
+        );
+      }
+      expect(forkcast.io.sockets.sockets.size).toBe(0);
+    },
+  );
+
+  test.each(TRANSPORTS)(
+    'closed by default (%s): the same origin and no Origin at all are accepted',
+    async (transport) => {
+      const { url, forkcast } = await start({ tickMs: 1_000 });
+      const same = await join(url, 'same-origin', {
+        transports: [transport],
+        extraHeaders: { origin: url },
+      });
+      const none = await join(url, 'no-origin', { transports: [transport] });
+      expect(forkcast.io.sockets.sockets.size).toBe(2);
+      for (const client of [same, none]) {
+        expect(await client.buy('Apple')).toMatchObject({ ack: { ok: true } });
+      }
+    },
+  );
+
+  test('closed by default: the polling handshake from a foreign Origin is a 403 without CORS headers', async () => {
+    const { url } = await start({ tickMs: 1_000 });
+    const endpoint = `${url}/socket.io/?EIO=4&transport=polling`;
+    const foreign = await fetch(endpoint, { headers: { origin: EVIL } });
+    expect(foreign.status).toBe(403);
+    expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
+    expect(await foreign.json()).toEqual({ code: 4, message: 'origin not allowed' });
+    const same = await fetch(endpoint, { headers: { origin: url } });
+    expect(same.status).toBe(200);
+    expect(same.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  test.each(TRANSPORTS)(
+    'with allowedOrigins (%s): the listed origin is accepted, others still refused',
+    async (transport) => {
+      const { url } = await start({ tickMs: 1_000, allowedOrigins: [GOOD] });
+      const good = await join(url, 'good', {
+        transports: [transport],
+        extraHeaders: { origin: GOOD },
+      });
+      expect(await good.buy('Apple')).toMatchObject({ ack: { ok: true } });
+      expect(await refusal(url, { transports: [transport], extraHeaders: { origin: EVIL } })).toBe(
+        REFUSED[transport],
+      );
+    },
+  );
+
+  test('with allowedOrigins: polling answers carry access-control-allow-origin for that origin only', async () => {
+    const { url } = await start({ tickMs: 1_000, allowedOrigins: [GOOD] });
+    const endpoint = `${url}/socket.io/?EIO=4&transport=polling`;
+    const good = await fetch(endpoint, { headers: { origin: GOOD } });
+    expect(good.status).toBe(200);
+    expect(good.headers.get('access-control-allow-origin')).toBe(GOOD);
+    expect(await good.text()).toMatch(/^0\{"sid":/);
+    const preflight = await fetch(endpoint, {
+      method: 'OPTIONS',
+      headers: { origin: GOOD, 'access-control-request-method': 'POST' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe(GOOD);
+    const evil = await fetch(endpoint, { headers: { origin: EVIL } });
+    expect(evil.status).toBe(403);
+    expect(evil.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});
+
+describe('control token', () => {
+  const TOKEN = 'correct-horse-battery-staple';
+
+  test.each([
+    ['no token', {}],
+    ['a wrong token', { auth: { token: 'wrong-horse-battery-staple' } }],
+    ['the token with a character missing', { auth: { token: TOKEN.slice(0, -1) } }],
+    ['the token with a character added', { auth: { token: `${TOKEN}x` } }],
+    ['a token that is not a string', { auth: { token: ['correct-horse-battery-staple'] } }],
+  ])('a client with %s watches but cannot control', async (_title, options) => {
+    const { url, forkcast } = await start({ tickMs: 1_000, controlToken: TOKEN });
+    const watcher = await join(url, 'watcher', options);
+    const controller = await join(url, 'controller', { auth: { token: TOKEN } });
+    const before = forkcast.ticker.snapshot();
+    expect(before).toEqual({ stocks: SEED, running: false, seq: 0, ts: expect.any(Number) });
+    const spies = spyOnOps(forkcast.ticker);
+    const marks = [watcher.events.mark, controller.events.mark];
+
+    // With an ack: the refusal says why, and mentions the token without revealing it.
+    for (const [event, args] of [
+      ['start', []],
+      ['stop', []],
+      ['buy', ['Apple']],
+    ] as const) {
+      const { ack } = await watcher.emitRaw(event, ...args);
+      expect(ack).toEqual({ ok: false, error: WATCH_ONLY });
+      expectSafeError((ack as { error: unknown }).error);
+    }
+    // Without an ack: a status to the watcher alone.
+    const noAck = watcher.events.mark;
+    watcher.raw.emit('buy', 'Microsoft');
+    const status = await watcher.events.waitFor(isStatus, {
+      from: noAck,
+      timeoutMs: 3_000,
+      what: 'watcher: the refusal status',
+    });
+    expect(status.status).toEqual({ message: `buy rejected: ${WATCH_ONLY}`, running: false });
+
+    await controller.sync();
+    expect(controller.events.since(marks[1] ?? 0)).toEqual([]);
+    await watcher.sync();
+    expect(watcher.events.since(marks[0] ?? 0)).toEqual([status]);
+    expectNoOps(spies);
+    expect(forkcast.ticker.snapshot()).toEqual(before);
+    expect(JSON.stringify(watcher.events.items)).not.toContain(TOKEN);
+
+    // The watcher still sees everything the controller does.
+    const bought = await controller.buy('Apple');
+    expect(bought.ack).toEqual({ ok: true, stock: { name: 'Apple', price: grown(14.5) } });
+    expect(await watcher.nextUpdate({ from: marks[0] ?? 0 })).toEqual({
+      stocks: withBuy(SEED, 'Apple'),
+      running: false,
+      seq: 1,
+      ts: expect.any(Number),
+    });
+    const started = await controller.start();
+    expect(started.ack).toEqual({ ok: true, running: true });
+    await watcher.waitForStatus(STATUS.started, { from: marks[0] ?? 0 });
+    await watcher.nextUpdate({ from: watcher.events.mark });
+    expect((await controller.stop()).ack).toEqual({ ok: true, running: false });
+    await watcher.waitForStatus(STATUS.stopped, { from: marks[0] ?? 0 });
+  });
+
+  test('without a control token configured, everyone may control', async () => {
+    const { url } = await start({ tickMs: 1_000 });
+    const anyone = await join(url, 'anyone');
+    expect((await anyone.buy('Facebook')).ack).toEqual({
+      ok: true,
+      stock: { name: 'Facebook', price: grown(37.75) },
+    });
+  });
+
+  test('main.ts wires CONTROL_TOKEN from the environment', async () => {
+    const spawned = spawnServer({ CONTROL_TOKEN: TOKEN, LOG_LEVEL: 'info' });
+    const { url } = await spawned.listening();
+    const watcher = await join(url, 'watcher');
+    const intruder = await join(url, 'intruder', { auth: { token: 'not-the-token' } });
+    const controller = await join(url, 'controller', { auth: { token: TOKEN } });
+    for (const client of [watcher, intruder]) {
+      expect((await client.buy('Apple')).ack).toEqual({ ok: false, error: WATCH_ONLY });
+      expect((await client.start()).ack).toEqual({ ok: false, error: WATCH_ONLY });
+    }
+    const mark = watcher.events.mark;
+    expect((await controller.buy('Apple')).ack).toEqual({
+      ok: true,
+      stock: { name: 'Apple', price: grown(14.5) },
+    });
+    expect(await watcher.nextUpdate({ from: mark })).toEqual({
+      stocks: withBuy(SEED, 'Apple'),
+      running: false,
+      seq: 1,
+      ts: expect.any(Number),
+    });
+    // The token is a secret: it is not in the server's log.
+    expect(JSON.stringify(spawned.logs.items)).not.toContain(TOKEN);
+    expect(spawned.stderr()).not.toContain(TOKEN);
+  });
+});

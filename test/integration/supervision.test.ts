@@ -1,0 +1,584 @@
+/**
+ * Supervision against real processes: the ticker child of a real server process is SIGKILLed
+ * (running, stopped, right after a buy), ops race the restart, the server itself is SIGKILLed,
+ * and a child that crashes in a loop (test/fixtures/crashing-ticker.js) is backed off without
+ * taking the server down or spinning the CPU.
+ */
+import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+import { STATUS, type BuyAck, type Stock, type UpdatePayload } from '../../protocol/events';
+import type { ParentMessage } from '../../protocol/ipc';
+import { STOCK_NAMES, type StockName } from '../../protocol/stocks';
+import { createApp, type ForkcastApp } from '../../server/app';
+import { printFigures, recordFigure } from '../helpers/figures';
+import { CHILD_PATH } from '../helpers/forked-ticker';
+import { capturingLogger, linesWith } from '../helpers/logs';
+import { decayAll, grown, priceOf, SEED, withBuy } from '../helpers/prices';
+import {
+  killLeftoverTickers,
+  processRunning,
+  reapedChildrenCpuMs,
+  waitForProcessGone,
+} from '../helpers/processes';
+import { delay, withDeadline } from '../helpers/recorder';
+import { expectContiguousSeq, isUpdate, TestClient, type UpdateEvent } from '../helpers/server';
+import { killServers, spawnServer, type ServerProcess } from '../helpers/server-process';
+
+jest.setTimeout(20_000);
+
+const RESTARTING = 'the ticker is restarting; try again in a moment';
+const DIED_PENDING = 'the ticker restarted before answering; try again';
+const FIXTURE = path.join(__dirname, '..', 'fixtures', 'crashing-ticker.js');
+
+let clients: TestClient[] = [];
+let apps: ForkcastApp[] = [];
+const servers: ServerProcess[] = [];
+const tempDirs: string[] = [];
+
+/** spawnServer, remembered so that afterEach can sweep up any ticker child left behind. */
+function spawn(env: Record<string, string>): ServerProcess {
+  const server = spawnServer(env);
+  servers.push(server);
+  return server;
+}
+
+afterEach(async () => {
+  for (const client of clients) client.close();
+  await Promise.all(apps.map((app) => app.close()));
+  await killServers();
+  killLeftoverTickers(servers.splice(0));
+  for (const client of clients) expectContiguousSeq(client);
+  clients = [];
+  apps = [];
+  delete process.env['FORKCAST_CRASH_DIR'];
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+afterAll(() => printFigures('supervision.test.ts'));
+
+async function connect(url: string, ...names: string[]): Promise<TestClient[]> {
+  const connected: TestClient[] = [];
+  for (const name of names) {
+    const client = await TestClient.connect(url, name);
+    clients.push(client);
+    connected.push(client);
+    await client.welcome();
+  }
+  return connected;
+}
+
+interface Health {
+  ok: boolean;
+  running: boolean;
+  seq: number;
+  uptime: number;
+  pid: number | null;
+}
+
+async function health(url: string): Promise<{ status: number; body: Health }> {
+  const response = await fetch(`${url}/healthz`);
+  return { status: response.status, body: (await response.json()) as Health };
+}
+
+/** The pid of the next child the server logs as forked, at or after log index `from`. */
+async function nextForkedPid(server: ServerProcess, from: number): Promise<number> {
+  const line = await server.logs.waitFor((item) => item['msg'] === 'ticker child forked', {
+    from,
+    timeoutMs: 3_000,
+    what: 'a new ticker child',
+  });
+  const pid = line['pid'];
+  if (typeof pid !== 'number') throw new Error(`no pid in ${JSON.stringify(line)}`);
+  return pid;
+}
+
+/** The first update a client receives at or after index `from`, with when it arrived. */
+function nextUpdateEvent(client: TestClient, from: number): Promise<UpdateEvent> {
+  return client.events.waitFor(isUpdate, {
+    from,
+    timeoutMs: 3_000,
+    what: `${client.name}: an update`,
+  });
+}
+
+function indexOf(client: TestClient, message: string, from: number): number {
+  return client.events.items.findIndex(
+    (event, i) => i >= from && event.kind === 'status' && event.status.message === message,
+  );
+}
+
+describe('a real server process whose ticker child is SIGKILLed', () => {
+  const TICK_MS = 200;
+
+  test('while running: a new child is forked, and prices and seq go on ticking without a start', async () => {
+    const server = spawn({ LOG_LEVEL: 'info', TICK_MS: String(TICK_MS) });
+    const { url, tickerPid } = await server.listening();
+    await expect(health(url)).resolves.toMatchObject({
+      status: 200,
+      body: { ok: true, pid: tickerPid },
+    });
+    const [a, b] = await connect(url, 'a', 'b');
+    if (!a || !b) throw new Error('unreachable');
+    const started = await a.start();
+    expect(started.ack).toEqual({ ok: true, running: true });
+    await a.waitForUpdates(2, { from: started.index });
+
+    let pid = tickerPid;
+    // Three kills in a row: each child lived well under 10 s, so the delay doubles each time.
+    for (let kill = 1; kill <= 3; kill++) {
+      // Kill right after an update has reached both clients, so that none is in flight and
+      // the next is a tick away.
+      const { seq } = await a.nextUpdate({ from: a.events.mark });
+      await b.events.waitFor((event) => isUpdate(event) && event.update.seq === seq, {
+        timeoutMs: 1_000,
+        what: `b: update ${seq}`,
+      });
+      const marks = [a.events.mark, b.events.mark];
+      const logMark = server.logs.mark;
+      const killedAt = performance.now();
+      process.kill(pid, 'SIGKILL');
+
+      const newPid = await nextForkedPid(server, logMark);
+      expect(newPid).not.toBe(pid);
+      for (const [i, client] of [a, b].entries()) {
+        const from = marks[i] ?? 0;
+        const last = client.lastUpdate(from);
+        const next = await nextUpdateEvent(client, from);
+        if (client === a) recordFigure('kill -9 while running -> first update', next.at - killedAt);
+        expect(next.at - killedAt).toBeLessThan(3_000);
+        // Exactly one more tick of decay on the last prices before the kill; seq goes on.
+        expect(next.update).toEqual({
+          stocks: decayAll(last.stocks),
+          running: true,
+          seq: last.seq + 1,
+          ts: expect.any(Number),
+        });
+        // Clients heard of the outage, and of its end, before the prices moved again.
+        const lost = indexOf(client, STATUS.tickerLost, from);
+        const back = indexOf(client, STATUS.tickerBack, from);
+        const nextIndex = client.events.items.indexOf(next);
+        expect([lost >= 0, back > lost, nextIndex > back]).toEqual([true, true, true]);
+        expect(client.statuses.slice(-2)).toEqual([
+          { message: 'Ticker restarting: prices paused', running: true },
+          { message: 'Ticker back: prices live', running: true },
+        ]);
+      }
+      await expect(health(url)).resolves.toMatchObject({
+        status: 200,
+        body: { ok: true, running: true, pid: newPid },
+      });
+      expect(processRunning(pid)).toBe(false);
+      expect(processRunning(newPid)).toBe(true);
+      pid = newPid;
+    }
+
+    const restarts = server.logs.items.filter(
+      (line) => line['msg'] === 'ticker child exited; restarting',
+    );
+    expect(restarts.map((line) => [line['signal'], line['restartInMs']])).toEqual([
+      ['SIGKILL', 100],
+      ['SIGKILL', 200],
+      ['SIGKILL', 400],
+    ]);
+    // Nobody sent a second start: the one "Processing" is the test's own.
+    expect(a.statuses.filter((status) => status.message === STATUS.started)).toHaveLength(1);
+  });
+
+  test('while stopped: the new child has the same prices and seq and does not tick', async () => {
+    const server = spawn({ LOG_LEVEL: 'info', TICK_MS: '100' });
+    const { url, tickerPid } = await server.listening();
+    const [a] = await connect(url, 'a');
+    if (!a) throw new Error('unreachable');
+    const started = await a.start();
+    await a.waitForUpdates(2, { from: started.index });
+    expect((await a.stop()).ack).toEqual({ ok: true, running: false });
+    const beforeBuy = a.events.mark;
+    const bought = await a.buy('Apple');
+    expect(bought.ack).toMatchObject({ ok: true });
+    await a.nextUpdate({ from: beforeBuy });
+    await a.sync();
+    const last = a.lastUpdate();
+    expect(last.running).toBe(false);
+
+    const mark = a.events.mark;
+    const logMark = server.logs.mark;
+    const killedAt = performance.now();
+    process.kill(tickerPid, 'SIGKILL');
+    const newPid = await nextForkedPid(server, logMark);
+    const lost = await a.waitForStatus(STATUS.tickerLost, { from: mark });
+    const back = await a.waitForStatus(STATUS.tickerBack, { from: mark });
+    recordFigure('kill -9 while stopped -> back status', back.at - killedAt);
+    expect(back.at - killedAt).toBeLessThan(3_000);
+    expect([lost.status, back.status]).toEqual([
+      { message: 'Ticker restarting: prices paused', running: false },
+      { message: 'Ticker back: prices live', running: false },
+    ]);
+    await expect(health(url)).resolves.toMatchObject({
+      status: 200,
+      body: { ok: true, running: false, seq: last.seq, pid: newPid },
+    });
+
+    // A late joiner gets exactly the last state, timestamp included.
+    const [late] = await connect(url, 'late');
+    expect(late?.updates).toEqual([last]);
+    // Stopped stays stopped: no tick in three tick intervals.
+    await expect(a.events.quietFor(300, isUpdate, mark)).resolves.toEqual([]);
+
+    // And the new child takes ops, going on from the same prices.
+    const restarted = await a.start();
+    expect(restarted.ack).toEqual({ ok: true, running: true });
+    await expect(a.nextUpdate({ from: mark })).resolves.toEqual({
+      stocks: decayAll(last.stocks),
+      running: true,
+      seq: last.seq + 1,
+      ts: expect.any(Number),
+    });
+  });
+
+  // A buy's update goes out on the next turn, but a second buy within 20 ms of it waits for the
+  // end of the conflation window. Killing the child from that buy's ack handler lands inside
+  // the window: the buy is acknowledged but announced by nobody yet.
+  test('a buy acknowledged right before the kill survives it and is announced by the new child', async () => {
+    const server = spawn({ LOG_LEVEL: 'info', TICK_MS: '1000' });
+    const { url, tickerPid } = await server.listening();
+    const [a, b] = await connect(url, 'a', 'b');
+    if (!a || !b) throw new Error('unreachable');
+
+    const killed = new Promise<{ ack: BuyAck; mark: number }>((resolve) => {
+      const onUpdate = (update: UpdatePayload): void => {
+        if (priceOf(update.stocks, 'Apple') !== grown(14.5)) return;
+        a.socket.off('update', onUpdate);
+        a.socket.emit('buy', 'Microsoft', (ack) => {
+          process.kill(tickerPid, 'SIGKILL');
+          resolve({ ack, mark: b.events.mark });
+        });
+      };
+      a.socket.on('update', onUpdate);
+    });
+    const apple = await a.buy('Apple');
+    expect(apple.ack).toEqual({ ok: true, stock: { name: 'Apple', price: grown(14.5) } });
+    const { ack, mark } = await withDeadline(killed, 3_000, 'the Microsoft buy and the kill');
+    expect(ack).toEqual({ ok: true, stock: { name: 'Microsoft', price: grown(43) } });
+
+    const expected = withBuy(withBuy(SEED, 'Apple'), 'Microsoft');
+    const lost = await b.waitForStatus(STATUS.tickerLost, { from: 0 });
+    const lostIndex = b.events.items.indexOf(lost);
+    const announcedBefore = b.events.items
+      .slice(0, lostIndex)
+      .some((event) => isUpdate(event) && priceOf(event.update.stocks, 'Microsoft') !== 43);
+    recordFigure('buy race hit (1 = killed before the update)', announcedBefore ? 0 : 1, '');
+    await b.waitForStatus(STATUS.tickerBack, { from: mark });
+    const lastBefore = b.lastUpdate(lostIndex);
+    if (!announcedBefore) {
+      // The new child announces the buy by itself, as the next seq.
+      await expect(b.nextUpdate({ from: lostIndex })).resolves.toEqual({
+        stocks: expected,
+        running: false,
+        seq: lastBefore.seq + 1,
+        ts: expect.any(Number),
+      });
+    }
+    const [late] = await connect(url, 'late');
+    expect(late?.updates[0]).toMatchObject({ stocks: expected, running: false });
+  });
+});
+
+test('ops racing a restart are refused with a clear error, never lost or applied twice', async () => {
+  const server = spawn({ LOG_LEVEL: 'info', TICK_MS: '1000', OPS_PER_SECOND: '1000' });
+  const { url, tickerPid } = await server.listening();
+  const buyers = await connect(url, 'a', 'b', 'c');
+  const [a] = buyers;
+  if (!a) throw new Error('unreachable');
+
+  /** `duringOutage`: sent after this client heard of the outage, answered before it heard of its end. */
+  type Outcome =
+    { name: StockName; ack: BuyAck; duringOutage: boolean } | { name: StockName; lost: string };
+  const outcomes: Promise<Outcome>[] = [];
+  let oks = 0;
+  let round = 0;
+  const heard = (client: TestClient, message: string, before: number): boolean =>
+    client.events.items
+      .slice(0, before)
+      .some((event) => event.kind === 'status' && event.status.message === message);
+  /** Every client buys one stock (a different one each round), then 10 ms pass. */
+  async function buyRound(): Promise<void> {
+    for (const client of buyers) {
+      const name = STOCK_NAMES[round++ % STOCK_NAMES.length] ?? 'Apple';
+      const sentAfterLost = heard(client, STATUS.tickerLost, client.events.mark);
+      outcomes.push(
+        client.buy(name).then(
+          ({ ack, index }) => {
+            if (ack.ok) oks++;
+            const duringOutage = sentAfterLost && !heard(client, STATUS.tickerBack, index);
+            return { name, ack, duringOutage };
+          },
+          (error: unknown) => ({ name, lost: String(error) }),
+        ),
+      );
+    }
+    await delay(10);
+  }
+
+  const deadline = performance.now() + 8_000;
+  const guard = (): void => {
+    if (performance.now() > deadline) throw new Error('the buying went on too long');
+  };
+  while (oks < 15) {
+    guard();
+    await buyRound();
+  }
+  const mark = a.events.mark;
+  let back = false;
+  // A missed "back" ends in the guard's error below.
+  void a.waitForStatus(STATUS.tickerBack, { from: mark, timeoutMs: 5_000 }).then(
+    () => (back = true),
+    () => undefined,
+  );
+  process.kill(tickerPid, 'SIGKILL');
+  while (!back) {
+    guard();
+    await buyRound();
+  }
+  for (let i = 0; i < 10; i++) await buyRound();
+  const settled = await Promise.all(outcomes);
+
+  // Every buy was answered, and only in one of three ways.
+  expect(settled.filter((outcome) => 'lost' in outcome)).toEqual([]);
+  const acks = settled.flatMap((outcome) => ('ack' in outcome ? [outcome] : []));
+  const errors = acks.flatMap(({ ack }) => (ack.ok ? [] : [ack.error]));
+  expect(errors.filter((error) => error !== RESTARTING && error !== DIED_PENDING)).toEqual([]);
+  // What the server got while the child was down it refused at once; nothing waited for it.
+  const duringOutage = acks.filter((outcome) => outcome.duringOutage).map(({ ack }) => ack);
+  expect(duringOutage.length).toBeGreaterThan(0);
+  expect(new Set(duringOutage.map((ack) => JSON.stringify(ack)))).toEqual(
+    new Set([JSON.stringify({ ok: false, error: RESTARTING })]),
+  );
+
+  // The k-th acknowledged buy of a stock has the price of exactly k buys: none was applied
+  // twice, none that was refused was applied, none that was acknowledged went missing.
+  const expected: Stock[] = SEED.map((stock) => {
+    const prices = acks
+      .flatMap(({ name, ack }) => (ack.ok && name === stock.name ? [ack.stock.price] : []))
+      .sort((x, y) => x - y);
+    expect(prices).toEqual(prices.map((_price, k) => grown(stock.price, k + 1)));
+    return { name: stock.name, price: grown(stock.price, prices.length) };
+  });
+  expect(oks).toBeGreaterThan(20);
+
+  // And that is the state everyone ends up with.
+  await a.events.waitFor(
+    (event) => isUpdate(event) && JSON.stringify(event.update.stocks) === JSON.stringify(expected),
+    { from: mark, timeoutMs: 3_000, what: 'the update with every acknowledged buy' },
+  );
+  const [late] = await connect(url, 'late');
+  expect(late?.updates[0]?.stocks).toEqual(expected);
+});
+
+test('a SIGKILLed server process leaves no ticker child behind', async () => {
+  const server = spawn({ LOG_LEVEL: 'info', TICK_MS: '100' });
+  const { url, tickerPid } = await server.listening();
+  const [a] = await connect(url, 'a');
+  await a?.start();
+  expect(processRunning(tickerPid)).toBe(true);
+  server.process.kill('SIGKILL');
+  await expect(server.exited).resolves.toEqual({ code: null, signal: 'SIGKILL' });
+  // The child notices its IPC channel close and exits on its own.
+  const gone = await waitForProcessGone(tickerPid, 1_000);
+  recordFigure('server kill -9 -> orphan ticker gone', gone);
+});
+
+// A message the child sends after the parent closed the channel but before the child has
+// handled 'disconnect' (here: the `ready` answering an init already in the pipe) fails with
+// EPIPE; the child must still leave quietly, not die of an unhandled error.
+test('a ticker child whose server hangs up while it answers exits quietly', async () => {
+  const child = fork(CHILD_PATH, [], {
+    execArgv: [],
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    serialization: 'json',
+  });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const stderrClosed = new Promise<void>((resolve) => child.stderr?.once('close', resolve));
+  try {
+    child.send({
+      type: 'init',
+      state: { stocks: [...SEED], running: false, seq: 0, ts: Date.now() },
+      tickMs: 1_000,
+      unannounced: false,
+    } satisfies ParentMessage);
+    child.disconnect();
+    const exit = await withDeadline(exited, 2_000, 'the child to exit');
+    await withDeadline(stderrClosed, 1_000, "the child's stderr to close");
+    expect({ exit, stderr }).toEqual({ exit: { code: 0, signal: null }, stderr: '' });
+  } finally {
+    if (processRunning(child.pid ?? 0)) child.kill('SIGKILL');
+  }
+});
+
+describe('a ticker child that crashes in a loop (in-process server, fixture child)', () => {
+  /** What test/fixtures/crashing-ticker.js does at its next start. */
+  interface Plan {
+    crashes: number | 'always';
+    mode: 'at-once' | 'after-ready';
+  }
+
+  function crashDir(plan: Plan): string {
+    const dir = mkdtempSync(path.join(tmpdir(), 'forkcast-crash-'));
+    tempDirs.push(dir);
+    setPlan(dir, plan);
+    return dir;
+  }
+
+  function setPlan(dir: string, plan: Plan): void {
+    writeFileSync(path.join(dir, 'plan.json'), JSON.stringify(plan));
+  }
+
+  async function startApp(dir: string) {
+    // The supervisor forks with this process's environment, so the fixture finds its plan.
+    process.env['FORKCAST_CRASH_DIR'] = dir;
+    const { logger, lines } = capturingLogger();
+    const forkcast = createApp({ logger, tickMs: 100, tickerChildPath: FIXTURE });
+    apps.push(forkcast);
+    const address = await forkcast.listen(0, '127.0.0.1');
+    return { forkcast, lines, url: `http://127.0.0.1:${address.port}` };
+  }
+
+  function restartDelays(lines: ReturnType<typeof capturingLogger>['lines'], from: number) {
+    return linesWith(lines, 'ticker child exited; restarting', from).map(
+      (line) => line['restartInMs'],
+    );
+  }
+
+  /** 100, 200, 400, ... capped at 5 s: the supervisor's default backoff. */
+  const backoff = (count: number): number[] =>
+    Array.from({ length: count }, (_v, i) => Math.min(100 * 2 ** i, 5_000));
+
+  test('backs off, keeps the server up and idle, refuses ops, and recovers', async () => {
+    const WINDOW_MS = 3_000;
+    const dir = crashDir({ crashes: 0, mode: 'at-once' });
+    const { forkcast, lines, url } = await startApp(dir);
+    const [a] = await connect(url, 'a');
+    if (!a) throw new Error('unreachable');
+    const started = await a.start();
+    await a.waitForUpdates(1, { from: started.index });
+
+    // From now on every new child exits at once.
+    setPlan(dir, { crashes: 'always', mode: 'at-once' });
+    await a.nextUpdate({ from: a.events.mark });
+    const last = a.lastUpdate();
+    const mark = a.events.mark;
+    const logMark = lines.mark;
+    const cpuBefore = process.cpuUsage();
+    const childrenBefore = reapedChildrenCpuMs();
+    const t0 = performance.now();
+    process.kill(forkcast.ticker.pid ?? 0, 'SIGKILL');
+
+    const lost = await a.waitForStatus(STATUS.tickerLost, { from: mark });
+    expect(lost.status).toEqual({ message: 'Ticker restarting: prices paused', running: true });
+    await expect(health(url)).resolves.toEqual({
+      status: 503,
+      body: { ok: false, running: true, seq: last.seq, uptime: expect.any(Number), pid: null },
+    });
+    for (const op of [() => a.buy('Apple'), () => a.start(), () => a.stop()]) {
+      await expect(op()).resolves.toMatchObject({ ack: { ok: false, error: RESTARTING } });
+    }
+
+    // Let the loop run; this is the window the fork count and the CPU are measured over.
+    await delay(t0 + WINDOW_MS - performance.now());
+    const wall = performance.now() - t0;
+    const cpu = process.cpuUsage(cpuBefore);
+    const childrenAfter = reapedChildrenCpuMs();
+    const serverCpu = (cpu.user + cpu.system) / 1_000 / wall;
+    const forks = linesWith(lines, 'ticker child forked', logMark).length;
+    const delays = restartDelays(lines, logMark);
+    recordFigure('crash loop: forks in 3 s', forks, '');
+    recordFigure('crash loop: server CPU', serverCpu * 100, '%');
+    // The kill, then one exit per fork, each waiting twice as long as the one before.
+    expect(delays).toEqual(backoff(forks + 1));
+    expect(forks).toBeGreaterThanOrEqual(3);
+    expect(forks).toBeLessThanOrEqual(6);
+    expect(serverCpu).toBeLessThan(0.3);
+    if (childrenBefore !== null && childrenAfter !== null) {
+      // The crashing children themselves (node start-up, ~50 ms each) do not add up to a spin.
+      const total = serverCpu + (childrenAfter - childrenBefore) / wall;
+      recordFigure('crash loop: server + children CPU', total * 100, '%');
+      expect(total).toBeLessThan(0.5);
+    }
+    // One outage, announced once; no prices while it lasts; the server still answers.
+    expect(a.events.since(mark).filter((event) => event.kind === 'status')).toEqual([lost]);
+    expect(a.events.since(mark).filter(isUpdate)).toEqual([]);
+    expect((await health(url)).status).toBe(503);
+
+    // The next child is healthy: the server recovers by itself, where it was.
+    setPlan(dir, { crashes: 0, mode: 'at-once' });
+    const back = await a.waitForStatus(STATUS.tickerBack, { from: mark, timeoutMs: 6_000 });
+    expect(back.status).toEqual({ message: 'Ticker back: prices live', running: true });
+    await expect(a.nextUpdate({ from: mark })).resolves.toEqual({
+      stocks: decayAll(last.stocks),
+      running: true,
+      seq: last.seq + 1,
+      ts: expect.any(Number),
+    });
+    await expect(health(url)).resolves.toMatchObject({
+      status: 200,
+      body: { ok: true, pid: forkcast.ticker.pid },
+    });
+    await expect(a.stop()).resolves.toMatchObject({ ack: { ok: true, running: false } });
+  });
+
+  test('a child that dies right after ready does not reset the backoff', async () => {
+    const dir = crashDir({ crashes: 0, mode: 'after-ready' });
+    const { forkcast, lines, url } = await startApp(dir);
+    const [a] = await connect(url, 'a');
+    if (!a) throw new Error('unreachable');
+    setPlan(dir, { crashes: 'always', mode: 'after-ready' });
+    const mark = a.events.mark;
+    const logMark = lines.mark;
+    process.kill(forkcast.ticker.pid ?? 0, 'SIGKILL');
+
+    await delay(1_500);
+    const forks = linesWith(lines, 'ticker child forked', logMark).length;
+    expect(forks).toBeGreaterThanOrEqual(2);
+    expect(forks).toBeLessThanOrEqual(4);
+    expect(restartDelays(lines, logMark)).toEqual(backoff(forks + 1));
+    // Each short-lived child was announced, and its death too: lost, back, lost, ...
+    const statuses = a.events
+      .since(mark)
+      .flatMap((event) => (event.kind === 'status' ? [event.status.message] : []));
+    expect(statuses).toEqual(
+      statuses.map((_s, i) => (i % 2 === 0 ? STATUS.tickerLost : STATUS.tickerBack)),
+    );
+    expect(statuses.length).toBeGreaterThanOrEqual(3);
+
+    // The next child is healthy; a client that retries, as the error tells it to, gets through.
+    setPlan(dir, { crashes: 0, mode: 'after-ready' });
+    const retryUntil = performance.now() + 4_000;
+    for (;;) {
+      const { ack } = await a.start();
+      if (ack.ok) break;
+      expect([RESTARTING, DIED_PENDING]).toContain(ack.error);
+      if (performance.now() > retryUntil) throw new Error('the ticker did not come back');
+      await delay(50);
+    }
+    await expect(a.nextUpdate({ from: mark })).resolves.toMatchObject({ running: true });
+  });
+
+  test('a child that crashes at boot delays listen until one starts', async () => {
+    const dir = crashDir({ crashes: 3, mode: 'at-once' });
+    const { lines, url } = await startApp(dir);
+    expect(linesWith(lines, 'ticker child forked')).toHaveLength(4);
+    expect(restartDelays(lines, 0)).toEqual(backoff(3));
+    await expect(health(url)).resolves.toMatchObject({
+      status: 200,
+      body: { ok: true, running: false, seq: 0 },
+    });
+    const [a] = await connect(url, 'a');
+    expect(a?.updates).toEqual([{ stocks: SEED, running: false, seq: 0, ts: expect.any(Number) }]);
+  });
+});
