@@ -41,7 +41,10 @@ export type BuyAck = Ack<{ stock: Stock }>;
  * classic contract: clients that do not know it simply ignore the event.
  */
 export interface HistoryPayload {
-  /** The most recent updates, oldest first, at most HISTORY_LENGTH; the last is the snapshot. */
+  /**
+   * The most recent update broadcasts, oldest first, at most HISTORY_LENGTH, as they were sent
+   * (the current snapshot alone when nothing has been broadcast since the server started).
+   */
   updates: UpdatePayload[];
 }
 

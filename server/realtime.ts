@@ -15,7 +15,7 @@ import type {
   RunAck,
   ServerToClientEvents,
 } from '../protocol/events';
-import { STATUS } from '../protocol/events';
+import { HISTORY_LENGTH, STATUS, type UpdatePayload } from '../protocol/events';
 import { parseBuyArgs, parseNoArgs } from '../protocol/validation';
 import type { Logger } from './logger';
 import type { TickerHost } from './ticker-host';
@@ -51,7 +51,12 @@ export function attachRealtime(
     controlToken === undefined || tokensMatch(socket.handshake.auth['token'], controlToken);
 
   const running = (): boolean => ticker.snapshot().running;
-  const onUpdate = (update: ReturnType<TickerHost['snapshot']>): void => {
+  // The recent broadcasts, for late joiners' trend lines. Kept here, beside the broadcast,
+  // because it is a view of what was sent, not ticker state.
+  const history: UpdatePayload[] = [];
+  const onUpdate = (update: UpdatePayload): void => {
+    history.push(update);
+    if (history.length > HISTORY_LENGTH) history.shift();
     io.emit('update', update);
   };
   const onLost = (): void => {
@@ -139,7 +144,9 @@ export function attachRealtime(
     logger.debug({ socket: socket.id }, 'client connected');
     socket.emit('status', { message: STATUS.connected, running: running() });
     // A late joiner sees live prices at once, also while the ticker is stopped.
-    socket.emit('update', ticker.snapshot());
+    const snapshot = ticker.snapshot();
+    socket.emit('update', snapshot);
+    socket.emit('history', { updates: history.length > 0 ? [...history] : [snapshot] });
 
     socket.on('start', (...raw: unknown[]) =>
       guard(socket, 'start', raw, () => run(socket, 'start', raw)),
