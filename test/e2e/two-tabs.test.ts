@@ -111,6 +111,34 @@ describeInBrowser('two browser tabs on the built app', () => {
     await Promise.all([pageA, pageB].map((page) => expectPrices(page, latest!)));
   });
 
+  test('Buy in one tab while running raises that price by exactly 10 % for everyone', async () => {
+    const apple = (update: UpdatePayload): number =>
+      update.stocks.find((stock) => stock.name === 'Apple')!.price;
+    const seen: UpdatePayload[] = [latest!];
+    const record = (update: UpdatePayload): number => seen.push(update);
+    observer.on('update', record);
+    try {
+      await pageB.getByRole('button', { name: 'Buy Apple' }).click();
+      // Ticks keep coming, so look for the buy's own update: one seq after its predecessor,
+      // Apple exactly 10 % up (a tick would have lowered it).
+      const bought = (): boolean => {
+        for (let i = 1; i < seen.length; i += 1) {
+          const [before, after] = [seen[i - 1]!, seen[i]!];
+          const grown = apple(before) + apple(before) / 10;
+          if (after.seq === before.seq + 1 && apple(after) === grown) return true;
+        }
+        return false;
+      };
+      const deadline = Date.now() + 5_000;
+      while (!bought()) {
+        if (Date.now() > deadline) throw new Error(`no buy update in ${JSON.stringify(seen)}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    } finally {
+      observer.off('update', record);
+    }
+  });
+
   test('Stop in one tab freezes both on the same prices', async () => {
     await pageA.getByRole('button', { name: 'Stop', exact: true }).click();
     await Promise.all(
