@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 
 import { delay } from './recorder';
-import type { ServerProcess } from './server-process';
+import { killServers, spawnServer, type ServerProcess } from './server-process';
 
 export function processRunning(pid: number): boolean {
   try {
@@ -79,4 +79,19 @@ function isTicker(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+const spawned: ServerProcess[] = [];
+
+/** spawnServer, remembered so that cleanUpServers() can sweep up any ticker child left behind. */
+export function spawnTracked(env: Record<string, string>): ServerProcess {
+  const server = spawnServer(env);
+  spawned.push(server);
+  return server;
+}
+
+/** Kills every server a test left running, then any ticker child that outlived its server. */
+export async function cleanUpServers(): Promise<void> {
+  await killServers();
+  killLeftoverTickers(spawned.splice(0));
 }

@@ -9,31 +9,23 @@ import { readFileSync } from 'node:fs';
 import { STATUS } from '../../protocol/events';
 import { printFigures, recordFigure } from '../helpers/figures';
 import { LEVEL } from '../helpers/logs';
-import { killLeftoverTickers, processRunning, waitForProcessGone } from '../helpers/processes';
+import {
+  cleanUpServers,
+  spawnTracked,
+  processRunning,
+  waitForProcessGone,
+} from '../helpers/processes';
 import { withDeadline } from '../helpers/recorder';
 import { expectSavedAfter } from '../helpers/saved-state';
-import {
-  freshStateFile,
-  killServers,
-  spawnServer,
-  type ServerProcess,
-} from '../helpers/server-process';
+import { freshStateFile } from '../helpers/server-process';
 import { TestClient } from '../helpers/server';
 
 jest.setTimeout(15_000);
 
-const servers: ServerProcess[] = [];
-
-/** spawnServer, remembered so that afterEach can sweep up any ticker child left behind. */
-function spawn(env: Record<string, string>): ServerProcess {
-  const server = spawnServer(env);
-  servers.push(server);
-  return server;
-}
+const spawn = spawnTracked;
 
 afterEach(async () => {
-  await killServers();
-  killLeftoverTickers(servers.splice(0));
+  await cleanUpServers();
 });
 
 afterAll(() => printFigures('main.test.ts'));

@@ -8,35 +8,22 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { STATUS } from '../../protocol/events';
 import { withDeadline } from '../helpers/recorder';
 import { LEVEL } from '../helpers/logs';
-import { killLeftoverTickers } from '../helpers/processes';
+import { cleanUpServers, spawnTracked } from '../helpers/processes';
 import { decayAll, SEED, stateOf } from '../helpers/prices';
 import { expectSavedAfter } from '../helpers/saved-state';
 import { isUpdate, TestClient } from '../helpers/server';
-import {
-  freshStateFile,
-  killServers,
-  spawnServer,
-  type ServerProcess,
-} from '../helpers/server-process';
+import { freshStateFile, type ServerProcess } from '../helpers/server-process';
 
 jest.setTimeout(15_000);
 
 let clients: TestClient[] = [];
 
-const servers: ServerProcess[] = [];
-
-/** spawnServer, remembered so that afterEach can sweep up any ticker child left behind. */
-function spawn(env: Record<string, string>): ServerProcess {
-  const server = spawnServer(env);
-  servers.push(server);
-  return server;
-}
+const spawn = spawnTracked;
 
 afterEach(async () => {
   for (const client of clients) client.close();
   clients = [];
-  await killServers();
-  killLeftoverTickers(servers.splice(0));
+  await cleanUpServers();
 });
 
 async function connect(url: string, name: string): Promise<TestClient> {

@@ -18,14 +18,15 @@ import { CHILD_PATH } from '../helpers/forked-ticker';
 import { capturingLogger, linesWith } from '../helpers/logs';
 import { decayAll, grown, priceOf, SEED, withBuy } from '../helpers/prices';
 import {
-  killLeftoverTickers,
+  cleanUpServers,
+  spawnTracked,
   processRunning,
   reapedChildrenCpuMs,
   waitForProcessGone,
 } from '../helpers/processes';
 import { delay, withDeadline } from '../helpers/recorder';
 import { expectContiguousSeq, isUpdate, TestClient, type UpdateEvent } from '../helpers/server';
-import { killServers, spawnServer, type ServerProcess } from '../helpers/server-process';
+import type { ServerProcess } from '../helpers/server-process';
 
 jest.setTimeout(20_000);
 
@@ -35,21 +36,14 @@ const FIXTURE = path.join(__dirname, '..', 'fixtures', 'crashing-ticker.js');
 
 let clients: TestClient[] = [];
 let apps: ForkcastApp[] = [];
-const servers: ServerProcess[] = [];
 const tempDirs: string[] = [];
 
-/** spawnServer, remembered so that afterEach can sweep up any ticker child left behind. */
-function spawn(env: Record<string, string>): ServerProcess {
-  const server = spawnServer(env);
-  servers.push(server);
-  return server;
-}
+const spawn = spawnTracked;
 
 afterEach(async () => {
   for (const client of clients) client.close();
   await Promise.all(apps.map((app) => app.close()));
-  await killServers();
-  killLeftoverTickers(servers.splice(0));
+  await cleanUpServers();
   for (const client of clients) expectContiguousSeq(client);
   clients = [];
   apps = [];
