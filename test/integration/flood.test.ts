@@ -26,6 +26,9 @@ interface BuyResult {
   at: number;
 }
 
+/** A bystander's buy, timed from send to ack. */
+type Probe = BuyResult & { sentAt: number; ms: number };
+
 let clients: TestClient[] = [];
 let spawned: ServerProcess | undefined;
 
@@ -106,12 +109,8 @@ function flood(
 }
 
 /** Buys one after another until `done()` (or `max` buys), timing each round trip. */
-async function probe(
-  client: TestClient,
-  done: () => boolean,
-  max: number,
-): Promise<(BuyResult & { sentAt: number; ms: number })[]> {
-  const results: (BuyResult & { sentAt: number; ms: number })[] = [];
+async function probe(client: TestClient, done: () => boolean, max: number): Promise<Probe[]> {
+  const results: Probe[] = [];
   while (!done() && results.length < max) {
     const name = STOCKS[results.length % STOCKS.length] ?? 'Apple';
     const sentAt = performance.now();
@@ -144,6 +143,31 @@ function expectEveryBuyAppliedOnce(before: UpdatePayload, results: readonly BuyR
       .sort((a, b) => a - b);
     const seed = priceOf(before.stocks, name);
     expect(prices).toEqual(prices.map((_, i) => grown(seed, i + 1)));
+  }
+}
+
+/**
+ * Every accepted buy was applied exactly once, and nothing else: the server's prices are the seed
+ * plus exactly the accepted buys. Returns those prices.
+ */
+async function expectExactPrices(
+  server: FloodServer,
+  before: UpdatePayload,
+  results: readonly BuyResult[],
+): Promise<UpdatePayload['stocks']> {
+  expectEveryBuyAppliedOnce(before, results);
+  const stocks = expectedStocks(before, results);
+  expect((await server.state()).stocks).toEqual(stocks);
+  return stocks;
+}
+
+/** The bystander probed while the flood was on, and every round trip was quick and accepted. */
+function expectBystanderUnharmed(probes: readonly Probe[], floodEndedAt: number): void {
+  expect(probes.length).toBeGreaterThan(0);
+  expect(probes[0]?.sentAt).toBeLessThan(floodEndedAt);
+  for (const round of probes) {
+    expect(round.ack.ok).toBe(true);
+    expect(round.ms).toBeLessThan(ROUND_TRIP_BUDGET_MS);
   }
 }
 
@@ -204,17 +228,10 @@ test('2,000 buys back to back at the default limit: all answered, the excess ref
   expect(accepted.length).toBeGreaterThanOrEqual(50);
   expect(accepted.length).toBeLessThanOrEqual(50 * (Math.ceil((endedAt - startedAt) / 1_000) + 1));
 
-  expect(probes.length).toBeGreaterThan(0);
-  expect(probes[0]?.sentAt).toBeLessThan(endedAt);
-  for (const round of probes) {
-    expect(round.ack.ok).toBe(true);
-    expect(round.ms).toBeLessThan(ROUND_TRIP_BUDGET_MS);
-  }
+  expectBystanderUnharmed(probes, endedAt);
 
   const all = [...results, ...probes];
-  expectEveryBuyAppliedOnce(before, all);
-  const stocks = expectedStocks(before, all);
-  expect((await server.state()).stocks).toEqual(stocks);
+  const stocks = await expectExactPrices(server, before, all);
   const updates = await updatesUntil(bystander, stocks, mark);
   expectConflated(updates, accepted.length + probes.length);
 });
@@ -233,17 +250,10 @@ test('2,000 buys back to back under a high limit: all accepted, exact prices, co
   const lastAck = Math.max(...results.map((result) => result.at));
 
   expect(results.filter((result) => !result.ack.ok)).toEqual([]);
-  expect(probes.length).toBeGreaterThan(0);
-  expect(probes[0]?.sentAt).toBeLessThan(lastAck);
-  for (const round of probes) {
-    expect(round.ack.ok).toBe(true);
-    expect(round.ms).toBeLessThan(ROUND_TRIP_BUDGET_MS);
-  }
+  expectBystanderUnharmed(probes, lastAck);
 
   const all = [...results, ...probes];
-  expectEveryBuyAppliedOnce(before, all);
-  const stocks = expectedStocks(before, all);
-  expect((await server.state()).stocks).toEqual(stocks);
+  const stocks = await expectExactPrices(server, before, all);
   for (const client of [flooder, bystander]) {
     const updates = await updatesUntil(client, stocks, marks.get(client) ?? 0);
     // 2,000 buys in far fewer updates.
@@ -270,9 +280,7 @@ test('the rate limit is per connection: while one client floods, another has its
 
   expect(results.some((result) => !result.ack.ok)).toBe(true);
   expect(burst.filter((result) => !result.ack.ok)).toEqual([]);
-  const all = [...results, ...burst];
-  expectEveryBuyAppliedOnce(before, all);
-  expect((await server.state()).stocks).toEqual(expectedStocks(before, all));
+  await expectExactPrices(server, before, [...results, ...burst]);
 });
 
 /**
