@@ -43,6 +43,8 @@ export interface SupervisorOptions {
   healthyAfterMs?: number;
   /** How long close() waits for the child to exit before killing it. */
   closeTimeoutMs?: number;
+  /** Called at every fork after the first: a child is being replaced (for the restarts metric). */
+  onRestart?: () => void;
 }
 
 type ParentOp = Exclude<ParentMessage, { type: 'init' }>;
@@ -64,6 +66,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   private lost = false;
   private closing = false;
   private spawnedAt = 0;
+  private forks = 0;
   private restartDelay: number;
   private restartTimer: NodeJS.Timeout | null = null;
   private readyTimer: NodeJS.Timeout | null = null;
@@ -83,6 +86,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
       maxRestartDelayMs: 5_000,
       healthyAfterMs: 10_000,
       closeTimeoutMs: 2_000,
+      onRestart: () => undefined,
       ...options,
     };
     this.state = structuredClone(options.initialState);
@@ -189,6 +193,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     this.child = child;
     this.ready = false;
     this.spawnedAt = Date.now();
+    if (this.forks++ > 0) this.options.onRestart();
     logger.info({ pid: child.pid }, 'ticker child forked');
 
     child.on('message', (raw) => {

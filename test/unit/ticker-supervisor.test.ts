@@ -195,6 +195,22 @@ test('a child that dies is replaced with the last state, with lost / back and ba
   expect(supervisor.pid).toBe(forks.latest().pid);
 });
 
+test('onRestart is called at each fork that replaces a child, never for the first', async () => {
+  const onRestart = jest.fn();
+  const { forks } = await opened({ restartDelayMs: 100, onRestart });
+  expect(onRestart).not.toHaveBeenCalled();
+  forks.latest().exit(null, 'SIGKILL');
+  // Counted when the replacement is forked, not when the old one dies.
+  expect(onRestart).not.toHaveBeenCalled();
+  jest.advanceTimersByTime(100);
+  expect(onRestart).toHaveBeenCalledTimes(1);
+  // A replacement that dies before it is ready is replaced too, and that counts again.
+  forks.latest().exit(1, null);
+  jest.advanceTimersByTime(200);
+  expect(onRestart).toHaveBeenCalledTimes(2);
+  expect(forks.calls).toHaveLength(3);
+});
+
 test('the backoff starts over after a child that lived long enough', async () => {
   const { forks } = await opened({ restartDelayMs: 100, healthyAfterMs: 1_000 });
   forks.latest().exit(1, null);
