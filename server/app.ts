@@ -26,6 +26,7 @@ import { Server } from 'socket.io';
 import { SOCKET_PATH, STATUS } from '../protocol/events';
 import { seedTickerState, type TickerState } from '../protocol/ipc';
 import type { Logger } from './logger';
+import { createMetrics, type ForkcastMetrics } from './metrics';
 import { PATHS } from './paths';
 import type { StateStore } from './state-file';
 import { attachRealtime, type ForkcastIo } from './realtime';
@@ -72,6 +73,7 @@ const DEFAULT_OPS_PER_SECOND = 50;
 export function createApp(config: AppConfig): ForkcastApp {
   const { logger } = config;
   const clientDir = config.clientDir ?? PATHS.client;
+  const metrics = createMetrics();
   const ticker =
     config.ticker ??
     new TickerSupervisor({
@@ -79,6 +81,11 @@ export function createApp(config: AppConfig): ForkcastApp {
       tickMs: config.tickMs,
       initialState: config.initialState ?? seedTickerState(Date.now()),
       logger: logger.child({ part: 'ticker' }),
+      // Restarts are counted where the forks happen, through a hook of the forking host, so
+      // the TickerHost interface stays as small as it is. 'lost' / 'back' would not do: a
+      // child crashing in a loop is one outage (one 'lost') but many forks, and a host that
+      // does not fork (a cluster leader elsewhere) has no restarts to report here.
+      onRestart: () => metrics.tickerRestarted(),
     });
 
   const allowedOrigins = config.allowedOrigins ?? [];
@@ -101,6 +108,7 @@ export function createApp(config: AppConfig): ForkcastApp {
       pid,
     });
   });
+  app.get('/metrics', serveMetrics(metrics));
   app.use(express.static(PATHS.public, { index: false }));
   app.use(express.static(clientDir, { index: false }));
   app.use(notFound);
@@ -135,6 +143,7 @@ export function createApp(config: AppConfig): ForkcastApp {
     logger: logger.child({ part: 'realtime' }),
     opsPerSecond: config.opsPerSecond ?? DEFAULT_OPS_PER_SECOND,
     controlToken: config.controlToken,
+    metrics: metrics.realtime,
   });
 
   const { stateStore } = config;
@@ -240,6 +249,17 @@ function renderShell(clientDir: string): RequestHandler {
       clientBuilt: existsSync(path.join(clientDir, 'main.js')),
       cspNonce: cspNonceOf(res),
     });
+  };
+}
+
+/**
+ * Prometheus text format. Served on the app's own port, like /healthz: keep the server on
+ * loopback or behind a proxy that does not pass /metrics through.
+ */
+function serveMetrics(metrics: ForkcastMetrics): RequestHandler {
+  return async (_req, res) => {
+    const text = await metrics.scrape();
+    res.set('Content-Type', metrics.contentType).send(text);
   };
 }
 

@@ -18,11 +18,24 @@ import type {
 import { HISTORY_LENGTH, STATUS, type UpdatePayload } from '../protocol/events';
 import { parseBuyArgs, parseNoArgs } from '../protocol/validation';
 import type { Logger } from './logger';
+import type { OpName, RealtimeMetrics, RejectReason } from './metrics';
 import type { TickerHost } from './ticker-host';
 
 export type ForkcastIo = Server<ClientToServerEvents, ServerToClientEvents>;
 type ForkcastSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
 type AnyAck = (result: RunAck | BuyAck) => void;
+
+/** One event from one socket, from its arrival until it is answered. */
+interface Received {
+  readonly socket: ForkcastSocket;
+  /** The event name as sent (cut short), for the error message and the log. */
+  readonly event: string;
+  readonly op: OpName;
+  readonly args: unknown[];
+  readonly ack: AnyAck | undefined;
+  /** performance.now() on arrival, for the ack latency. */
+  readonly at: number;
+}
 
 const CLIENT_EVENTS: ReadonlySet<string> = new Set<ClientEventName>(['start', 'stop', 'buy']);
 const INTERNAL_ERROR = 'internal error; the operation may not have been applied';
@@ -35,13 +48,14 @@ export interface RealtimeOptions {
   opsPerSecond: number;
   /** When set, only sockets whose handshake carries `auth: {token}` equal to it may send ops. */
   controlToken?: string | undefined;
+  metrics: RealtimeMetrics;
 }
 
 /** Wires `io` to `ticker`. Returns a function that unwires it (used on shutdown). */
 export function attachRealtime(
   io: ForkcastIo,
   ticker: TickerHost,
-  { logger, opsPerSecond, controlToken }: RealtimeOptions,
+  { logger, opsPerSecond, controlToken, metrics }: RealtimeOptions,
 ): () => void {
   // One bucket per socket id, refilled every second: a flooding client is refused with a
   // clear error while every other client's ops go through untouched.
@@ -58,6 +72,9 @@ export function attachRealtime(
     history.push(update);
     if (history.length > HISTORY_LENGTH) history.shift();
     io.emit('update', update);
+    // io.emit goes to every socket of the default namespace on this node, so its size is the
+    // number of deliveries: one count per broadcast instead of one per socket.
+    metrics.broadcast(io.sockets.sockets.size);
   };
   const onLost = (): void => {
     io.emit('status', { message: STATUS.tickerLost, running: running() });
@@ -68,43 +85,47 @@ export function attachRealtime(
   ticker.on('update', onUpdate);
   ticker.on('lost', onLost);
   ticker.on('back', onBack);
+  metrics.readClientsFrom(() => io.sockets.sockets.size);
+
+  function receive(socket: ForkcastSocket, event: string, op: OpName, raw: unknown[]): Received {
+    return { socket, event, op, ...splitAck(raw), at: performance.now() };
+  }
+
+  function answered(received: Received, outcome: RejectReason | 'ok'): void {
+    metrics.answered(received.op, outcome, (performance.now() - received.at) / 1_000);
+  }
 
   /** Answers a failure through the ack if the client asked for one, else with a status to it alone. */
-  function reject(
-    socket: ForkcastSocket,
-    event: string,
-    ack: AnyAck | undefined,
-    error: string,
-  ): void {
+  function reject(received: Received, reason: RejectReason, error: string): void {
+    const { socket, event, ack } = received;
     logger.debug({ socket: socket.id, event, error }, 'rejected client input');
     const result: AckError = { ok: false, error };
     if (ack) ack(result);
     else socket.emit('status', { message: `${event} rejected: ${error}`, running: running() });
+    answered(received, reason);
   }
 
-  /** The checks every op passes before its arguments are even looked at; an error or null. */
-  async function admit(socket: ForkcastSocket): Promise<string | null> {
-    if (!allowedToControl(socket)) return WATCH_ONLY_ERROR;
+  /** The checks every op passes before its arguments are even looked at; a refusal or null. */
+  async function admit(
+    socket: ForkcastSocket,
+  ): Promise<{ reason: RejectReason; error: string } | null> {
+    if (!allowedToControl(socket)) return { reason: 'forbidden', error: WATCH_ONLY_ERROR };
     try {
       await limiter.consume(socket.id);
       return null;
     } catch {
-      return rateError;
+      return { reason: 'rate_limited', error: rateError };
     }
   }
 
-  async function run(
-    socket: ForkcastSocket,
-    event: 'start' | 'stop',
-    raw: unknown[],
-  ): Promise<void> {
-    const { args, ack } = splitAck(raw);
+  async function run(received: Received, event: 'start' | 'stop'): Promise<void> {
+    const { socket, args, ack } = received;
     const refused = await admit(socket);
-    if (refused) return reject(socket, event, ack, refused);
+    if (refused) return reject(received, refused.reason, refused.error);
     const parsed = parseNoArgs(event, args);
-    if (!parsed.ok) return reject(socket, event, ack, parsed.error);
+    if (!parsed.ok) return reject(received, 'invalid', parsed.error);
     const reply = event === 'start' ? await ticker.start() : await ticker.stop();
-    if (!reply.ok) return reject(socket, event, ack, reply.error);
+    if (!reply.ok) return reject(received, 'unavailable', reply.error);
     const status = {
       message: reply.running ? STATUS.started : STATUS.stopped,
       running: reply.running,
@@ -113,30 +134,28 @@ export function attachRealtime(
     if (reply.changed) io.emit('status', status);
     else socket.emit('status', status);
     ack?.({ ok: true, running: reply.running });
+    answered(received, 'ok');
   }
 
-  async function buy(socket: ForkcastSocket, raw: unknown[]): Promise<void> {
-    const { args, ack } = splitAck(raw);
+  async function buy(received: Received): Promise<void> {
+    const { socket, args, ack } = received;
     const refused = await admit(socket);
-    if (refused) return reject(socket, 'buy', ack, refused);
+    if (refused) return reject(received, refused.reason, refused.error);
     const parsed = parseBuyArgs(args);
-    if (!parsed.ok) return reject(socket, 'buy', ack, parsed.error);
+    if (!parsed.ok) return reject(received, 'invalid', parsed.error);
     const reply = await ticker.buy(parsed.value);
-    if (!reply.ok) return reject(socket, 'buy', ack, reply.error);
+    if (!reply.ok) return reject(received, 'unavailable', reply.error);
     // The new price reaches everyone (the asker too) through the conflated `update` broadcast.
     ack?.({ ok: true, stock: reply.stock });
+    answered(received, 'ok');
   }
 
   /** Runs a handler so that a bug in it is logged and answered, never an unhandled rejection. */
-  function guard(
-    socket: ForkcastSocket,
-    event: string,
-    raw: unknown[],
-    handler: () => Promise<void>,
-  ): void {
-    handler().catch((error: unknown) => {
+  function guard(received: Received, handler: (received: Received) => Promise<void>): void {
+    handler(received).catch((error: unknown) => {
+      const { socket, event } = received;
       logger.error({ err: error, socket: socket.id, event }, 'handler failed');
-      reject(socket, event, splitAck(raw).ack, INTERNAL_ERROR);
+      reject(received, 'internal', INTERNAL_ERROR);
     });
   }
 
@@ -149,16 +168,16 @@ export function attachRealtime(
     socket.emit('history', { updates: history.length > 0 ? [...history] : [snapshot] });
 
     socket.on('start', (...raw: unknown[]) =>
-      guard(socket, 'start', raw, () => run(socket, 'start', raw)),
+      guard(receive(socket, 'start', 'start', raw), (op) => run(op, 'start')),
     );
     socket.on('stop', (...raw: unknown[]) =>
-      guard(socket, 'stop', raw, () => run(socket, 'stop', raw)),
+      guard(receive(socket, 'stop', 'stop', raw), (op) => run(op, 'stop')),
     );
-    socket.on('buy', (...raw: unknown[]) => guard(socket, 'buy', raw, () => buy(socket, raw)));
+    socket.on('buy', (...raw: unknown[]) => guard(receive(socket, 'buy', 'buy', raw), buy));
     socket.onAny((event: unknown, ...raw: unknown[]) => {
       if (typeof event === 'string' && CLIENT_EVENTS.has(event)) return;
       const name = String(event).slice(0, 40);
-      reject(socket, name, splitAck(raw).ack, `unknown event "${name}"`);
+      reject(receive(socket, name, 'unknown', raw), 'invalid', `unknown event "${name}"`);
     });
     socket.on('disconnect', (reason) => logger.debug({ socket: socket.id, reason }, 'client left'));
   };
