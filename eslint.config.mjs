@@ -7,7 +7,17 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  { ignores: ['dist/', '.angular/', 'coverage/', 'data/', 'test-results/', 'node_modules/'] },
+  {
+    ignores: [
+      'dist/',
+      '.angular/',
+      'coverage/',
+      'data/',
+      'test-results/',
+      'node_modules/',
+      'bench/results/',
+    ],
+  },
   {
     files: ['**/*.ts'],
     extends: [

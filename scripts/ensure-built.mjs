@@ -44,6 +44,7 @@ const serverSources = [
   'protocol',
   'ticker',
   'server',
+  'bench',
   'tsconfig.json',
   'tsconfig.build.json',
   'package-lock.json',

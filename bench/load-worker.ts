@@ -1,0 +1,227 @@
+/**
+ * A load worker: opens its share of WebSocket clients to the server under test, answers
+ * Engine.IO pings, counts the updates each client receives and how late they arrive, and
+ * optionally sends acknowledged buys at a fixed rate. Driven by the orchestrator over IPC.
+ *
+ * Clients are bare `ws` sockets speaking the Socket.IO protocol by hand (see frames.ts):
+ * socket.io-client costs several times more CPU per message, and the load generator has to
+ * stay well ahead of the server it measures.
+ */
+import { WebSocket } from 'ws';
+
+import { STOCK_NAMES } from '../protocol/stocks';
+import {
+  CONNECT,
+  PONG,
+  buyFrame,
+  isPing,
+  isSocketIoUpdate,
+  parseAck,
+  seqAndTs,
+  socketIoUrl,
+} from './frames';
+import { nowMs, record, type Histogram } from './stats';
+import type {
+  OrchestratorMessage,
+  WorkerMessage,
+  WorkerPlan,
+  WorkerReport,
+} from './worker-protocol';
+
+interface Client {
+  ws: WebSocket;
+  lastSeq: number;
+  disordered: boolean;
+}
+
+const clients: Client[] = [];
+const buyers: Client[] = [];
+let plan: WorkerPlan;
+let window = { from: Number.POSITIVE_INFINITY, to: Number.NEGATIVE_INFINITY };
+let lost = 0;
+let delivered = 0;
+let late = 0;
+const seqs = new Set<number>();
+const latency: Histogram = new Map();
+const ackLatency: Histogram = new Map();
+const pendingAcks = new Map<number, number>();
+let nextAckId = 0;
+let buysSent = 0;
+let acksOk = 0;
+let acksRejected = 0;
+let buyTimer: NodeJS.Timeout | undefined;
+
+function send(message: WorkerMessage): void {
+  process.send?.(message);
+}
+
+function onUpdate(client: Client, frame: Buffer, arrived: number): void {
+  const { seq, ts } = seqAndTs(frame);
+  if (seq <= client.lastSeq) client.disordered = true;
+  client.lastSeq = seq;
+  if (ts < window.from || ts >= window.to) return;
+  delivered++;
+  seqs.add(seq);
+  const ms = arrived - ts;
+  record(latency, ms);
+  if (ms > plan.lateAfterMs) late++;
+}
+
+function onAck(frame: Buffer, arrived: number): void {
+  const ack = parseAck(frame);
+  if (!ack) return;
+  const sentAt = pendingAcks.get(ack.id);
+  if (sentAt === undefined) return;
+  pendingAcks.delete(ack.id);
+  record(ackLatency, arrived - sentAt);
+  if (ack.ok) acksOk++;
+  else acksRejected++;
+}
+
+/** Opens one client; resolves once it has its snapshot, i.e. the server fully knows it. */
+function connect(isBuyer: boolean): Promise<Client> {
+  const url = plan.kind === 'raw' ? `ws://127.0.0.1:${plan.port}/` : socketIoUrl(plan.port);
+  const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true });
+  const client: Client = { ws, lastSeq: -1, disordered: false };
+  return new Promise((resolve, reject) => {
+    let ready = false;
+    ws.on('message', (data: Buffer) => {
+      const arrived = nowMs();
+      if (plan.kind === 'raw') {
+        onUpdate(client, data, arrived);
+      } else if (isSocketIoUpdate(data)) {
+        onUpdate(client, data, arrived);
+      } else if (isPing(data)) {
+        ws.send(PONG);
+        return;
+      } else if (data[0] === 0x30) {
+        // Engine.IO open: join the main namespace.
+        ws.send(CONNECT);
+        return;
+      } else {
+        if (isBuyer) onAck(data, arrived);
+        return;
+      }
+      if (!ready) {
+        ready = true;
+        resolve(client);
+      }
+    });
+    ws.on('error', (error) => {
+      if (!ready) reject(error);
+    });
+    ws.on('close', () => {
+      if (ready) lost++;
+      else reject(new Error('closed before the first update'));
+    });
+  });
+}
+
+async function connectAll(): Promise<void> {
+  const total = plan.watchers + plan.buyers;
+  let started = 0;
+  let failed = 0;
+  let firstError: string | undefined;
+  const lane = async (): Promise<void> => {
+    while (started < total) {
+      const isBuyer = started < plan.buyers;
+      started++;
+      try {
+        const client = await connect(isBuyer);
+        clients.push(client);
+        if (isBuyer) buyers.push(client);
+      } catch (error) {
+        failed++;
+        firstError ??= error instanceof Error ? error.message : String(error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(plan.connectConcurrency, total) }, lane));
+  send({
+    type: 'connected',
+    connected: clients.length,
+    failed,
+    ...(firstError ? { firstError } : {}),
+  });
+}
+
+/**
+ * Sends buys round-robin over the buyers, paced by elapsed time rather than by timer count,
+ * so the rate holds even when timers fire late under load.
+ */
+function startBuying(from: number, to: number): void {
+  if (buyers.length === 0 || plan.buysPerSecond <= 0) return;
+  let next = 0;
+  const tick = (): void => {
+    const now = nowMs();
+    if (now >= to) {
+      clearInterval(buyTimer);
+      return;
+    }
+    const due = Math.floor(((now - from) / 1000) * plan.buysPerSecond);
+    // A full round of closed buyers ends the loop rather than spinning on them.
+    let skipped = 0;
+    while (buysSent < due && skipped < buyers.length) {
+      const buyer = buyers[next++ % buyers.length];
+      if (buyer?.ws.readyState !== WebSocket.OPEN) {
+        skipped++;
+        continue;
+      }
+      skipped = 0;
+      const id = nextAckId++;
+      pendingAcks.set(id, nowMs());
+      buyer.ws.send(buyFrame(id, STOCK_NAMES[id % STOCK_NAMES.length] ?? 'Apple'));
+      buysSent++;
+    }
+  };
+  setTimeout(
+    () => {
+      tick();
+      buyTimer = setInterval(tick, 5);
+    },
+    Math.max(0, from - nowMs()),
+  );
+}
+
+function report(): WorkerReport {
+  return {
+    connected: clients.length,
+    lost,
+    delivered,
+    late,
+    seqs: [...seqs].sort((a, b) => a - b),
+    outOfOrder: clients.filter((client) => client.disordered).length,
+    latency: [...latency.entries()],
+    buysSent,
+    acksOk,
+    acksRejected,
+    ackLatency: [...ackLatency.entries()],
+  };
+}
+
+process.on('message', (message: OrchestratorMessage) => {
+  switch (message.type) {
+    case 'plan':
+      plan = message.plan;
+      void connectAll();
+      return;
+    case 'measure':
+      window = { from: message.from, to: message.to };
+      startBuying(message.from, message.to);
+      return;
+    case 'report':
+      send({ type: 'report', report: report() });
+      return;
+    case 'close':
+      clearInterval(buyTimer);
+      for (const client of clients) client.ws.terminate();
+      process.disconnect();
+      return;
+    default: {
+      const unreachable: never = message;
+      throw new Error(`unknown orchestrator message ${JSON.stringify(unreachable)}`);
+    }
+  }
+});
+// The orchestrator going away ends the worker, whatever state it is in.
+process.on('disconnect', () => process.exit(0));

@@ -1,0 +1,243 @@
+/**
+ * One measured run: a server, N clients spread over load workers, a warm-up, a window during
+ * which deliveries, latencies and the server's CPU are counted, and a teardown.
+ */
+import type { ChildProcess } from 'node:child_process';
+import path from 'node:path';
+
+import { spawnNode } from './processes';
+import { rssBytes, treeCpuMicros } from './proc';
+import { startServer, startTicker, type RunningServer } from './servers';
+import { countOf, merge, summarize, type Histogram, type Summary } from './stats';
+import type {
+  OrchestratorMessage,
+  ServerKind,
+  WorkerMessage,
+  WorkerPlan,
+  WorkerReport,
+} from './worker-protocol';
+
+export interface Scenario {
+  name: 'fan-out' | 'buy-storm';
+  kind: ServerKind;
+  /** Clients that only watch. */
+  watchers: number;
+  /** Clients that send buys (buy storm). */
+  buyers: number;
+  /** Total buys per second over all buyers. */
+  buysPerSecond: number;
+  tickMs: number;
+}
+
+export interface RunSettings {
+  seconds: number;
+  warmupSeconds: number;
+  workers: number;
+  cpus: { server: string | null; load: string | null };
+  connectConcurrency: number;
+}
+
+export interface ScenarioResult extends Scenario {
+  clients: number;
+  seconds: number;
+  /** Distinct updates the server broadcast during the window (from the seq range seen). */
+  broadcasts: number;
+  delivered: number;
+  deliveredPerSecond: number;
+  missed: number;
+  late: number;
+  outOfOrder: number;
+  lost: number;
+  latencyMs: Summary;
+  serverCpuPercent: number;
+  cpuMicrosPerUpdate: number;
+  memoryPerConnectionKB: number;
+  serverStartMs: number;
+  buysSent: number;
+  acksOk: number;
+  acksRejected: number;
+  acksPerSecond: number;
+  ackLatencyMs: Summary;
+}
+
+const WORKER = path.join(__dirname, 'load-worker.js');
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+class Worker {
+  private readonly waiting = new Map<WorkerMessage['type'], (message: WorkerMessage) => void>();
+  private exitError: Error | null = null;
+
+  constructor(readonly process: ChildProcess) {
+    process.on('message', (message: WorkerMessage) => {
+      this.waiting.get(message.type)?.(message);
+      this.waiting.delete(message.type);
+    });
+    process.once('exit', (code, signal) => {
+      this.exitError = new Error(`load worker exited (${signal ?? code})`);
+    });
+  }
+
+  send(message: OrchestratorMessage): void {
+    if (this.process.connected) this.process.send(message);
+  }
+
+  next<T extends WorkerMessage['type']>(
+    type: T,
+    timeoutMs: number,
+  ): Promise<Extract<WorkerMessage, { type: T }>> {
+    return new Promise((resolve, reject) => {
+      if (this.exitError) return reject(this.exitError);
+      const timer = setTimeout(
+        () => reject(new Error(`load worker sent no "${type}" in ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.process.once('exit', () => reject(this.exitError ?? new Error('load worker exited')));
+      this.waiting.set(type, (message) => {
+        clearTimeout(timer);
+        resolve(message as Extract<WorkerMessage, { type: T }>);
+      });
+    });
+  }
+}
+
+/** Splits `total` into `parts` shares that differ by at most one. */
+export function shares(total: number, parts: number): number[] {
+  return Array.from(
+    { length: parts },
+    (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0),
+  );
+}
+
+export async function runScenario(
+  scenario: Scenario,
+  settings: RunSettings,
+): Promise<ScenarioResult> {
+  const server = await startServer(scenario.kind, {
+    tickMs: scenario.tickMs,
+    cpus: settings.cpus.server,
+    // The buy storm is about throughput; the per-socket limit stays at its default (50/s),
+    // which the storm's per-buyer rate stays under.
+  });
+  const workers: Worker[] = [];
+  try {
+    if (scenario.kind === 'forkcast') await startTicker(server.port);
+    await sleep(500);
+    const rssBefore = rssBytes(server.pid);
+
+    const watcherShares = shares(scenario.watchers, settings.workers);
+    const buyerShares = shares(scenario.buyers, settings.workers);
+    const total = scenario.watchers + scenario.buyers;
+    for (let i = 0; i < settings.workers; i++) {
+      const plan: WorkerPlan = {
+        kind: scenario.kind,
+        port: server.port,
+        watchers: watcherShares[i] ?? 0,
+        buyers: buyerShares[i] ?? 0,
+        buysPerSecond:
+          scenario.buyers > 0
+            ? (scenario.buysPerSecond * (buyerShares[i] ?? 0)) / scenario.buyers
+            : 0,
+        connectConcurrency: settings.connectConcurrency,
+        lateAfterMs: scenario.tickMs,
+      };
+      const worker = new Worker(
+        spawnNode(WORKER, {
+          cpus: settings.cpus.load,
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        }),
+      );
+      workers.push(worker);
+      worker.send({ type: 'plan', plan });
+    }
+    const connectTimeout = 30_000 + total * 10;
+    const connected = await Promise.all(
+      workers.map((worker) => worker.next('connected', connectTimeout)),
+    );
+    const failed = connected.reduce((sum, message) => sum + message.failed, 0);
+    if (failed > 0) {
+      const reason = connected.find((message) => message.firstError)?.firstError ?? 'unknown';
+      throw new Error(`${failed} of ${total} clients failed to connect (first error: ${reason})`);
+    }
+
+    await sleep(settings.warmupSeconds * 1000);
+    const rssConnected = rssBytes(server.pid);
+
+    // Workers get the window ahead of time; counting is by the server's ts, so IPC delays
+    // do not matter.
+    const from = Date.now() + 300;
+    const to = from + settings.seconds * 1000;
+    for (const worker of workers) worker.send({ type: 'measure', from, to });
+    await sleep(from - Date.now());
+    const cpuBefore = treeCpuMicros(server.pid);
+    await sleep(to - Date.now());
+    const cpuAfter = treeCpuMicros(server.pid);
+    // Late updates and acks still in flight get a moment to arrive before the count closes.
+    await sleep(Math.max(1_000, 2 * scenario.tickMs));
+
+    const reports: WorkerReport[] = [];
+    for (const worker of workers) {
+      worker.send({ type: 'report' });
+      reports.push((await worker.next('report', 30_000)).report);
+    }
+    return summarizeRun(scenario, settings, server, {
+      reports,
+      cpuMicros: cpuAfter - cpuBefore,
+      rssGrowth: rssConnected - rssBefore,
+    });
+  } finally {
+    for (const worker of workers) {
+      worker.send({ type: 'close' });
+      const exited = worker.process.exitCode !== null || worker.process.signalCode !== null;
+      if (!exited) await new Promise((resolve) => worker.process.once('exit', resolve));
+    }
+    await server.stop();
+  }
+}
+
+function summarizeRun(
+  scenario: Scenario,
+  settings: RunSettings,
+  server: RunningServer,
+  measured: { reports: WorkerReport[]; cpuMicros: number; rssGrowth: number },
+): ScenarioResult {
+  const { reports, cpuMicros, rssGrowth } = measured;
+  const sum = (pick: (report: WorkerReport) => number): number =>
+    reports.reduce((total, report) => total + pick(report), 0);
+  const seqs = new Set(reports.flatMap((report) => report.seqs));
+  const lowest = Math.min(...seqs);
+  const highest = Math.max(...seqs);
+  // seq grows by exactly one per broadcast, so the range counts broadcasts nobody received too.
+  const broadcasts = seqs.size === 0 ? 0 : highest - lowest + 1;
+  const clients = sum((report) => report.connected);
+  const delivered = sum((report) => report.delivered);
+  const latency: Histogram = new Map();
+  const ackLatency: Histogram = new Map();
+  for (const report of reports) {
+    merge(latency, report.latency);
+    merge(ackLatency, report.ackLatency);
+  }
+  const acksOk = sum((report) => report.acksOk);
+  const acksRejected = sum((report) => report.acksRejected);
+  return {
+    ...scenario,
+    clients,
+    seconds: settings.seconds,
+    broadcasts,
+    delivered,
+    deliveredPerSecond: delivered / settings.seconds,
+    missed: broadcasts * clients - delivered,
+    late: sum((report) => report.late),
+    outOfOrder: sum((report) => report.outOfOrder),
+    lost: sum((report) => report.lost),
+    latencyMs: summarize(latency),
+    serverCpuPercent: (cpuMicros / (settings.seconds * 1e6)) * 100,
+    cpuMicrosPerUpdate: delivered > 0 ? cpuMicros / delivered : Number.NaN,
+    memoryPerConnectionKB: clients > 0 ? rssGrowth / clients / 1024 : Number.NaN,
+    serverStartMs: server.startedInMs,
+    buysSent: sum((report) => report.buysSent),
+    acksOk,
+    acksRejected,
+    acksPerSecond: countOf(ackLatency) / settings.seconds,
+    ackLatencyMs: summarize(ackLatency),
+  };
+}

@@ -1,0 +1,120 @@
+/** Starts a server under test (forkcast's built server or the raw baseline) on a free port. */
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+
+import { io } from 'socket.io-client';
+
+import { SOCKET_PATH } from '../protocol/events';
+import { spawnNode, stopProcess } from './processes';
+import type { ServerKind } from './worker-protocol';
+
+const DIST = path.resolve(__dirname, '..');
+export const SERVER_ENTRY: Record<ServerKind, string> = {
+  forkcast: path.join(DIST, 'server', 'main.js'),
+  raw: path.join(DIST, 'bench', 'raw-server.js'),
+};
+
+export interface RunningServer {
+  kind: ServerKind;
+  port: number;
+  pid: number;
+  /** Milliseconds from spawn to the server saying it listens. */
+  startedInMs: number;
+  stop(): Promise<void>;
+}
+
+export async function startServer(
+  kind: ServerKind,
+  { tickMs, cpus, env = {} }: { tickMs: number; cpus: string | null; env?: NodeJS.ProcessEnv },
+): Promise<RunningServer> {
+  // A fresh state file: every run starts from the seed prices, stopped.
+  const dir = mkdtempSync(path.join(tmpdir(), 'forkcast-bench-'));
+  const began = performance.now();
+  const child = spawnNode(SERVER_ENTRY[kind], {
+    cpus,
+    // For looking inside a run, e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+    nodeArgs: (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      TICK_MS: String(tickMs),
+      STATE_FILE: path.join(dir, 'state.json'),
+      LOG_LEVEL: 'info',
+      ...env,
+    },
+  });
+  const cleanup = async (): Promise<void> => {
+    await stopProcess(child);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const port = await listeningPort(child);
+    const { pid } = child;
+    if (pid === undefined) throw new Error(`${kind} server has no pid`);
+    return { kind, port, pid, startedInMs: performance.now() - began, stop: cleanup };
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}
+
+/** Reads the server's log until it names its port; fails with its stderr if it exits first. */
+function listeningPort(child: ChildProcess): Promise<number> {
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    const timer = setTimeout(
+      () => reject(new Error(`server did not listen in 30 s\n${stderr}`)),
+      30_000,
+    );
+    lines.on('line', (line) => {
+      const port = portIn(line);
+      if (port === null) return;
+      clearTimeout(timer);
+      // Keep draining the log so a chatty server never blocks on a full pipe.
+      child.stdout?.resume();
+      resolve(port);
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited (${signal ?? code}) before listening\n${stderr}`));
+    });
+  });
+}
+
+/** The port in forkcast's "listening" log line (`url`) or the raw baseline's (`port`). */
+export function portIn(line: string): number | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return null;
+  if ('port' in parsed && typeof parsed.port === 'number') return parsed.port;
+  if ('url' in parsed && typeof parsed.url === 'string') return Number(new URL(parsed.url).port);
+  return null;
+}
+
+/** Starts forkcast's ticker through the public protocol, as any client would. */
+export async function startTicker(port: number): Promise<void> {
+  const socket = io(`http://127.0.0.1:${port}`, {
+    path: SOCKET_PATH,
+    transports: ['websocket'],
+    reconnection: false,
+  });
+  try {
+    const ack: unknown = await socket.timeout(10_000).emitWithAck('start');
+    if (!(ack as { ok?: unknown }).ok) throw new Error(`start refused: ${JSON.stringify(ack)}`);
+  } finally {
+    socket.disconnect();
+  }
+}

@@ -1,0 +1,67 @@
+/** Start-up and size figures: ticker fork to ready, server start to listening, bundle size. */
+import { fork } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+
+import { seedTickerState, type ParentMessage } from '../protocol/ipc';
+import { startServer } from './servers';
+
+const DIST = path.resolve(__dirname, '..');
+
+export interface StartupFigures {
+  /** fork() of the compiled ticker child until its `ready` message, per run. */
+  childForkMs: number[];
+  /** `node dist/server/main.js` spawned until it logs that it listens, per run. */
+  serverStartMs: number[];
+  /** gzip -9 bytes of the client's JavaScript, by file. */
+  bundleGzipBytes: Record<string, number>;
+}
+
+export async function measureStartup(runs: number, cpus: string | null): Promise<StartupFigures> {
+  const childForkMs: number[] = [];
+  const serverStartMs: number[] = [];
+  for (let i = 0; i < runs; i++) childForkMs.push(await forkTicker());
+  for (let i = 0; i < runs; i++) {
+    const server = await startServer('forkcast', { tickMs: 1000, cpus });
+    serverStartMs.push(server.startedInMs);
+    await server.stop();
+  }
+  const bundleGzipBytes: Record<string, number> = {};
+  for (const file of ['main.js', 'polyfills.js', 'styles.css']) {
+    const full = path.join(DIST, 'client', file);
+    if (existsSync(full)) bundleGzipBytes[file] = gzipSync(readFileSync(full), { level: 9 }).length;
+  }
+  return { childForkMs, serverStartMs, bundleGzipBytes };
+}
+
+function forkTicker(): Promise<number> {
+  const began = performance.now();
+  const child = fork(path.join(DIST, 'ticker', 'main.js'), [], {
+    execArgv: [],
+    stdio: 'ignore',
+    serialization: 'json',
+  });
+  return new Promise((resolve, reject) => {
+    child.once('message', () => {
+      const ms = performance.now() - began;
+      child.disconnect();
+      child.once('exit', () => resolve(ms));
+    });
+    child.once('error', reject);
+    child.send({
+      type: 'init',
+      state: seedTickerState(Date.now()),
+      tickMs: 1000,
+      unannounced: false,
+    } satisfies ParentMessage);
+  });
+}
+
+export const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[mid] ?? Number.NaN)
+    : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+};

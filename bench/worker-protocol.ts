@@ -1,0 +1,49 @@
+/** Messages between the benchmark's orchestrator and its load workers (over Node IPC). */
+import type { HistogramEntries } from './stats';
+
+export type ServerKind = 'forkcast' | 'raw';
+
+export interface WorkerPlan {
+  kind: ServerKind;
+  port: number;
+  /** Clients that only watch updates. */
+  watchers: number;
+  /** Clients that also send buys (Socket.IO only). */
+  buyers: number;
+  /** Buys per second this worker sends in total, spread over its buyers. */
+  buysPerSecond: number;
+  /** Handshakes in flight at once, so the server's accept backlog never overflows. */
+  connectConcurrency: number;
+  /** An update whose latency exceeds this counts as late (the tick interval). */
+  lateAfterMs: number;
+}
+
+export type OrchestratorMessage =
+  | { type: 'plan'; plan: WorkerPlan }
+  /** Count updates whose server `ts` falls in [from, to), and send buys during it. */
+  | { type: 'measure'; from: number; to: number }
+  | { type: 'report' }
+  | { type: 'close' };
+
+export interface WorkerReport {
+  connected: number;
+  /** Clients whose connection closed or failed after connecting or while connecting. */
+  lost: number;
+  /** Updates received with `ts` in the window, over all clients. */
+  delivered: number;
+  /** Of those, how many arrived more than `lateAfterMs` after their `ts`. */
+  late: number;
+  /** Every distinct seq seen in the window (for the number of broadcasts). */
+  seqs: number[];
+  /** Clients that saw a seq go backwards or repeat. */
+  outOfOrder: number;
+  latency: HistogramEntries;
+  buysSent: number;
+  acksOk: number;
+  acksRejected: number;
+  ackLatency: HistogramEntries;
+}
+
+export type WorkerMessage =
+  | { type: 'connected'; connected: number; failed: number; firstError?: string }
+  | { type: 'report'; report: WorkerReport };
