@@ -57,6 +57,10 @@ function send(message: WorkerMessage): void {
 
 function onUpdate(client: Client, frame: Buffer, arrived: number): void {
   const { seq, ts } = seqAndTs(frame);
+  // A frame without both numbers is not an update this benchmark can count; fail loudly
+  // rather than let NaN into the counts.
+  if (Number.isNaN(seq) || Number.isNaN(ts))
+    throw new Error(`update without seq or ts: ${frame.toString().slice(0, 200)}`);
   if (seq <= client.lastSeq) client.disordered = true;
   client.lastSeq = seq;
   if (ts < window.from || ts >= window.to) return;

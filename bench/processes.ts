@@ -16,11 +16,13 @@ export interface CpuPlan {
   note: string;
 }
 
+export const unpinned = (note: string): CpuPlan => ({ server: null, load: null, note });
+
 /** The server gets CPU 0 alone; the load generator gets the rest. */
 export function planCpus(): CpuPlan {
   const cpus = availableParallelism();
-  if (!hasTaskset) return { server: null, load: null, note: 'taskset not found: not pinned' };
-  if (cpus < 2) return { server: null, load: null, note: 'one CPU: not pinned' };
+  if (!hasTaskset) return unpinned('taskset not found: not pinned');
+  if (cpus < 2) return unpinned('one CPU: not pinned');
   const load = cpus === 2 ? '1' : `1-${cpus - 1}`;
   return { server: '0', load, note: `server on CPU 0, load on CPU ${load}` };
 }

@@ -20,12 +20,35 @@ const HEARTBEAT_MS = 25_000;
 
 const state: UpdatePayload = {
   stocks: SEED_STOCKS.map(({ name, price }) => ({ name, price })),
-  running: true,
+  running: false,
   seq: 1,
   ts: Date.now(),
 };
 
-const server = createServer((_req, res) => res.writeHead(404).end());
+function tick(): void {
+  for (const stock of state.stocks) stock.price -= stock.price / DECAY;
+  state.seq++;
+  state.ts = Date.now();
+  const data = JSON.stringify(state);
+  for (const client of wss.clients) {
+    if (client.readyState === WebSocket.OPEN) client.send(data);
+  }
+}
+
+// Like forkcast's ticker, it ticks once started (POST /start), at once and then every TICK_MS:
+// the benchmark connects its clients first and starts both servers the same way.
+const server = createServer((req, res) => {
+  if (req.method !== 'POST' || req.url !== '/start') {
+    res.writeHead(404).end();
+    return;
+  }
+  if (!state.running) {
+    state.running = true;
+    tick();
+    setInterval(tick, tickMs);
+  }
+  res.writeHead(204).end();
+});
 const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: 16 * 1024 });
 const alive = new WeakSet<WebSocket>();
 
@@ -35,16 +58,6 @@ wss.on('connection', (ws) => {
   ws.on('error', () => ws.terminate());
   ws.send(JSON.stringify(state));
 });
-
-setInterval(() => {
-  for (const stock of state.stocks) stock.price -= stock.price / DECAY;
-  state.seq++;
-  state.ts = Date.now();
-  const data = JSON.stringify(state);
-  for (const client of wss.clients) {
-    if (client.readyState === WebSocket.OPEN) client.send(data);
-  }
-}, tickMs);
 
 setInterval(() => {
   for (const client of wss.clients) {

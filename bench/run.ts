@@ -12,13 +12,14 @@
  *   BENCH_SERVERS   which servers                         (forkcast,raw)
  *   BENCH_STORM     buy storm "watchers,buyers,buys/s", or "off" (5000,100,2000)
  *   BENCH_STARTUP   start-up runs, 0 to skip              (5)
+ *   BENCH_PIN       pin server and load to separate CPUs with taskset, 0 to not (1)
  *   BENCH_OUT       results file (JSON lines)             (bench/results/<time>.jsonl)
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import path from 'node:path';
 
-import { openFileLimit, pinSelf, planCpus } from './processes';
+import { openFileLimit, pinSelf, planCpus, unpinned } from './processes';
 import { fanOutTable, ratios, ratioTable, stormTable, type Ratio } from './report';
 import { runScenario, type RunSettings, type Scenario, type ScenarioResult } from './scenario';
 import { measureStartup, median, type StartupFigures } from './startup';
@@ -33,6 +34,8 @@ export interface BenchOptions {
   servers: ServerKind[];
   storm: { watchers: number; buyers: number; buysPerSecond: number } | null;
   startupRuns: number;
+  /** Pin the server and the load generator to separate CPUs (where taskset exists). */
+  pin: boolean;
   out: string;
 }
 
@@ -42,37 +45,76 @@ export interface BenchResult {
   startup: StartupFigures | null;
 }
 
+/** The project root, from dist/bench/ where the compiled benchmark runs. */
 const ROOT = path.resolve(__dirname, '..', '..');
 
-function list(value: string | undefined, fallback: number[]): number[] {
-  if (!value) return fallback;
-  const numbers = value.split(',').map((part) => Number(part.trim()));
-  if (numbers.some((number) => !Number.isInteger(number) || number <= 0))
-    throw new Error(`expected positive integers separated by commas, got "${value}"`);
-  return numbers;
+/** Reads settings from the environment; every error names the variable it is about. */
+function settingsReader(env: NodeJS.ProcessEnv) {
+  // An empty variable counts as unset, as in the server's own configuration.
+  const text = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === '' ? undefined : value;
+  };
+  const fail = (name: string, expected: string): never => {
+    throw new Error(`${name} must be ${expected}, got "${env[name]}"`);
+  };
+  const integers = (name: string, min: number): number[] | undefined => {
+    const value = text(name);
+    if (value === undefined) return undefined;
+    const numbers = value.split(',').map((part) => Number(part.trim()));
+    if (numbers.some((number) => !Number.isInteger(number) || number < min))
+      fail(name, `${min === 0 ? 'whole numbers' : 'positive integers'} separated by commas`);
+    return numbers;
+  };
+  return {
+    text,
+    fail,
+    list: (name: string, fallback: number[]): number[] => integers(name, 1) ?? fallback,
+    one: (name: string, fallback: number, min = 1): number => {
+      const numbers = integers(name, min);
+      if (numbers === undefined) return fallback;
+      if (numbers.length !== 1) fail(name, 'one number');
+      return numbers[0] ?? fallback;
+    },
+  };
 }
 
 export function optionsFromEnv(env: NodeJS.ProcessEnv): BenchOptions {
-  const storm = env['BENCH_STORM'] ?? '5000,100,2000';
-  const servers = (env['BENCH_SERVERS'] ?? 'forkcast,raw').split(',').map((name) => name.trim());
-  for (const server of servers)
-    if (server !== 'forkcast' && server !== 'raw')
-      throw new Error(`unknown server "${server}" in BENCH_SERVERS`);
-  const [watchers, buyers, buysPerSecond] = storm === 'off' ? [] : list(storm, []);
+  const read = settingsReader(env);
+  const servers = (read.text('BENCH_SERVERS') ?? 'forkcast,raw')
+    .split(',')
+    .map((name) => name.trim());
+  if (servers.some((server) => server !== 'forkcast' && server !== 'raw'))
+    read.fail('BENCH_SERVERS', '"forkcast", "raw" or both, separated by commas');
+
+  let storm: BenchOptions['storm'] = null;
+  if (read.text('BENCH_STORM') !== 'off') {
+    const [watchers, buyers, buysPerSecond, ...rest] = read.list('BENCH_STORM', [5000, 100, 2000]);
+    if (
+      watchers === undefined ||
+      buyers === undefined ||
+      buysPerSecond === undefined ||
+      rest.length
+    )
+      return read.fail('BENCH_STORM', '"watchers,buyers,buys per second" or "off"');
+    storm = { watchers, buyers, buysPerSecond };
+  }
+  const pin = read.text('BENCH_PIN') ?? '1';
+  if (pin !== '0' && pin !== '1') read.fail('BENCH_PIN', '0 or 1');
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   return {
-    clients: list(env['BENCH_CLIENTS'], [1000, 5000, 10000]),
-    tickMs: list(env['TICK_MS'], [1000, 100]),
-    seconds: list(env['BENCH_SECONDS'], [20])[0] ?? 20,
-    warmupSeconds: list(env['BENCH_WARMUP'], [3])[0] ?? 3,
-    workers: list(env['BENCH_WORKERS'], [2])[0] ?? 2,
+    clients: read.list('BENCH_CLIENTS', [1000, 5000, 10000]),
+    tickMs: read.list('TICK_MS', [1000, 100]),
+    seconds: read.one('BENCH_SECONDS', 20),
+    warmupSeconds: read.one('BENCH_WARMUP', 3, 0),
+    workers: read.one('BENCH_WORKERS', 2),
     servers: servers as ServerKind[],
-    storm:
-      watchers !== undefined && buyers !== undefined && buysPerSecond !== undefined
-        ? { watchers, buyers, buysPerSecond }
-        : null,
-    startupRuns: env['BENCH_STARTUP'] === '0' ? 0 : (list(env['BENCH_STARTUP'], [5])[0] ?? 5),
-    out: path.resolve(env['BENCH_OUT'] ?? path.join(ROOT, 'bench', 'results', `${stamp}.jsonl`)),
+    storm,
+    startupRuns: read.one('BENCH_STARTUP', 5, 0),
+    pin: pin === '1',
+    out: path.resolve(
+      read.text('BENCH_OUT') ?? path.join(ROOT, 'bench', 'results', `${stamp}.jsonl`),
+    ),
   };
 }
 
@@ -101,7 +143,7 @@ export async function runBench(
       `${most} clients need more open files than the hard limit (${limit}) allows; lower BENCH_CLIENTS`,
     );
 
-  const cpuPlan = planCpus();
+  const cpuPlan = options.pin ? planCpus() : unpinned('not pinned (BENCH_PIN=0)');
   const host = machine();
   pinSelf(cpuPlan.load);
   const settings: RunSettings = {
@@ -207,14 +249,16 @@ if (require.main === module) {
   const log = (line: string): void => {
     process.stdout.write(`${line}\n`);
   };
-  const options = optionsFromEnv(process.env);
-  runBench(options, log).then(
-    (result) => printReport(result, options, log),
-    (error: unknown) => {
-      process.stderr.write(
-        `bench failed: ${error instanceof Error ? error.stack : String(error)}\n`,
-      );
-      process.exit(1);
-    },
-  );
+  const fail = (error: unknown): void => {
+    process.stderr.write(
+      `bench failed: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
+    process.exitCode = 1;
+  };
+  try {
+    const options = optionsFromEnv(process.env);
+    runBench(options, log).then((result) => printReport(result, options, log), fail);
+  } catch (error) {
+    fail(error);
+  }
 }

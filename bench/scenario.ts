@@ -120,7 +120,7 @@ export async function runScenario(
   });
   const workers: Worker[] = [];
   try {
-    if (scenario.kind === 'forkcast') await startTicker(server.port);
+    // Let the server settle (the ticker child's start-up) before its baseline memory is read.
     await sleep(500);
     const rssBefore = rssBytes(server.pid);
 
@@ -158,6 +158,9 @@ export async function runScenario(
       const reason = connected.find((message) => message.firstError)?.firstError ?? 'unknown';
       throw new Error(`${failed} of ${total} clients failed to connect (first error: ${reason})`);
     }
+    // Ticking starts once everyone is connected, so the connection storm and the fan-out do
+    // not compete and every run measures the same steady state.
+    await startTicker(scenario.kind, server.port);
 
     await sleep(settings.warmupSeconds * 1000);
     const rssConnected = rssBytes(server.pid);

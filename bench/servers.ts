@@ -79,7 +79,9 @@ function listeningPort(child: ChildProcess): Promise<number> {
       const port = portIn(line);
       if (port === null) return;
       clearTimeout(timer);
-      // Keep draining the log so a chatty server never blocks on a full pipe.
+      // Stop reading lines but keep draining the log, so a chatty server never blocks on a
+      // full pipe.
+      lines.close();
       child.stdout?.resume();
       resolve(port);
     });
@@ -100,12 +102,21 @@ export function portIn(line: string): number | null {
   }
   if (typeof parsed !== 'object' || parsed === null) return null;
   if ('port' in parsed && typeof parsed.port === 'number') return parsed.port;
-  if ('url' in parsed && typeof parsed.url === 'string') return Number(new URL(parsed.url).port);
+  if ('url' in parsed && typeof parsed.url === 'string' && URL.canParse(parsed.url))
+    return Number(new URL(parsed.url).port) || null;
   return null;
 }
 
-/** Starts forkcast's ticker through the public protocol, as any client would. */
-export async function startTicker(port: number): Promise<void> {
+/**
+ * Starts the server's ticker: forkcast's through its public protocol, as any client would;
+ * the raw baseline's with a POST.
+ */
+export async function startTicker(kind: ServerKind, port: number): Promise<void> {
+  if (kind === 'raw') {
+    const response = await fetch(`http://127.0.0.1:${port}/start`, { method: 'POST' });
+    if (!response.ok) throw new Error(`raw baseline did not start: HTTP ${response.status}`);
+    return;
+  }
   const socket = io(`http://127.0.0.1:${port}`, {
     path: SOCKET_PATH,
     transports: ['websocket'],

@@ -1,0 +1,129 @@
+/**
+ * Smoke test of `npm run bench`: the compiled benchmark, run as a user runs it, on a tiny load
+ * (a few dozen clients, a one-second window). It proves the whole chain works end to end: both
+ * servers start, the load workers connect and count, the buy storm is acked, ratios and the
+ * start-up figures come out, and the results file holds one JSON line per figure.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+import type { Ratio } from '../../bench/report';
+import type { ScenarioResult } from '../../bench/scenario';
+import type { StartupFigures } from '../../bench/startup';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const CLIENTS = 30;
+const TICK_MS = 100;
+const STORM = { watchers: 20, buyers: 5, buysPerSecond: 100 };
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'forkcast-bench-test-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function runBench(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string }> {
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'bench', 'run.js')], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve) =>
+    child.once('exit', (code) => resolve({ code, stdout: stdout + stderr })),
+  );
+}
+
+type Line =
+  | ({ type: 'scenario' } & ScenarioResult)
+  | ({ type: 'ratio' } & Ratio)
+  | ({ type: 'startup' } & StartupFigures);
+
+it('measures forkcast and the raw baseline, a buy storm and start-up, and records them', async () => {
+  const out = path.join(dir, 'results.jsonl');
+  const { code, stdout } = await runBench({
+    BENCH_CLIENTS: String(CLIENTS),
+    TICK_MS: String(TICK_MS),
+    BENCH_SECONDS: '1',
+    BENCH_WARMUP: '0',
+    BENCH_STORM: `${STORM.watchers},${STORM.buyers},${STORM.buysPerSecond}`,
+    BENCH_STARTUP: '1',
+    // Pinning would move this test's servers onto one CPU beside the other test workers.
+    BENCH_PIN: '0',
+    BENCH_OUT: out,
+  });
+  expect({ code, stdout }).toEqual({ code: 0, stdout: expect.any(String) });
+
+  const lines = readFileSync(out, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Line);
+  const scenarios = lines.filter((line) => line.type === 'scenario');
+  expect(scenarios.map((each) => `${each.name} ${each.kind}`)).toEqual([
+    'fan-out forkcast',
+    'fan-out raw',
+    'buy-storm forkcast',
+  ]);
+  for (const run of scenarios.filter((each) => each.name === 'fan-out')) {
+    expect(run.clients).toBe(CLIENTS);
+    // A 1 s window at 10 Hz holds about ten ticks; every client got every one, in order.
+    expect(run.broadcasts).toBeGreaterThanOrEqual(5);
+    expect(run.delivered).toBe(run.broadcasts * CLIENTS);
+    expect([run.missed, run.lost, run.outOfOrder]).toEqual([0, 0, 0]);
+    expect(run.latencyMs.count).toBe(run.delivered);
+    expect(run.latencyMs.p50).toBeLessThanOrEqual(run.latencyMs.p99);
+    expect(run.latencyMs.p99).toBeLessThanOrEqual(run.latencyMs.max);
+    expect(run.cpuMicrosPerUpdate).toBeGreaterThan(0);
+    expect(Number.isFinite(run.memoryPerConnectionKB)).toBe(true);
+  }
+
+  const storm = scenarios.find((each) => each.name === 'buy-storm')!;
+  expect(storm.clients).toBe(STORM.watchers + STORM.buyers);
+  // About 100 buys in the window, each answered, none refused (5 buyers × 20/s is under the
+  // per-connection limit).
+  expect(storm.buysSent).toBeGreaterThanOrEqual(50);
+  expect(storm.acksOk).toBe(storm.buysSent);
+  expect(storm.acksRejected).toBe(0);
+  expect(storm.ackLatencyMs.count).toBe(storm.buysSent);
+  // Buys are broadcast as conflated updates between the ticks, so watchers see more updates
+  // than ticks.
+  expect(storm.broadcasts).toBeGreaterThan(10);
+  expect(storm.missed).toBe(0);
+
+  const ratios = lines.filter((line) => line.type === 'ratio');
+  expect(ratios).toHaveLength(1);
+  const [forkcast, raw] = scenarios;
+  expect(ratios[0]).toMatchObject({ clients: CLIENTS, tickMs: TICK_MS });
+  expect(ratios[0]!.cpuPerUpdate).toBeCloseTo(
+    forkcast!.cpuMicrosPerUpdate / raw!.cpuMicrosPerUpdate,
+    6,
+  );
+
+  const startup = lines.find((line) => line.type === 'startup')!;
+  expect(startup.childForkMs).toHaveLength(1);
+  expect(startup.serverStartMs).toHaveLength(1);
+  expect(startup.childForkMs[0]).toBeGreaterThan(0);
+
+  // The tables a user reads.
+  expect(stdout).toContain('forkcast ÷ raw ws');
+  expect(stdout).toMatch(/\|\s+forkcast \|\s+30 \| 10 Hz \|/);
+  expect(stdout).toMatch(/\|\s+raw \|\s+30 \| 10 Hz \|/);
+  expect(stdout).toContain('Buy storm');
+  expect(stdout).toContain('Ticker child fork → ready');
+}, 90_000);
+
+it('refuses bad settings with a clear message before starting anything', async () => {
+  const { code, stdout } = await runBench({
+    BENCH_CLIENTS: '10,lots',
+    BENCH_OUT: path.join(dir, 'never.jsonl'),
+  });
+  expect(code).toBe(1);
+  expect(stdout).toContain(
+    'bench failed: BENCH_CLIENTS must be positive integers separated by commas, got "10,lots"',
+  );
+});
