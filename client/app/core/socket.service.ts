@@ -42,11 +42,15 @@ export const ACK_TIMEOUT_ERROR = 'server did not answer in time';
  */
 export const SOCKET_FACTORY = new InjectionToken<() => ForkcastSocket>('SOCKET_FACTORY', {
   providedIn: 'root',
-  // Same origin as the page the server rendered; WebSocket first, long-polling as fallback.
+  // Same origin as the page the server rendered. WebSocket first: one connection and no
+  // long-polling handshake and upgrade for the server to pay for. Long-polling is only a
+  // fallback where WebSockets are blocked, and only with tryAllTransports: without it the
+  // client retries WebSocket forever.
   factory: () => () =>
     io({
       path: SOCKET_PATH,
       transports: ['websocket', 'polling'],
+      tryAllTransports: true,
       auth: { token: takeControlToken() },
     }),
 });
