@@ -1,7 +1,8 @@
 /**
  * Messages between the server (parent) and the ticker child, named by who sends them.
  * Every op the parent sends carries an `id`; the child answers it with exactly one `reply`
- * with the same `id`, so an acknowledgement always reaches the socket that asked.
+ * with the same `id`, so an acknowledgement always reaches the socket that asked. `delivered`
+ * is a notice, not an op: it has no `id` and no reply.
  */
 import type { Stock, UpdatePayload } from './events';
 import { SEED_STOCKS, type StockName } from './stocks';
@@ -22,7 +23,13 @@ export type ParentMessage =
   | { type: 'init'; state: TickerState; tickMs: number; unannounced: boolean }
   | { type: 'start'; id: number }
   | { type: 'stop'; id: number }
-  | { type: 'buy'; id: number; name: StockName };
+  | { type: 'buy'; id: number; name: StockName }
+  /**
+   * Flow control: the update with this `seq` (and every one before it) has been handed to
+   * every socket. Until then the child holds further buys back and conflates them, so a buy
+   * storm never queues more updates than the server can broadcast. Not answered.
+   */
+  | { type: 'delivered'; seq: number };
 
 /** `changed` is false when start / stop was a no-op; the parent only broadcasts real changes. */
 export type RunReply =

@@ -76,6 +76,7 @@ const parentMessageSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('start'), id: opId }),
   z.strictObject({ type: z.literal('stop'), id: opId }),
   z.strictObject({ type: z.literal('buy'), id: opId, name: stockNameSchema }),
+  z.strictObject({ type: z.literal('delivered'), seq: z.number().int().nonnegative() }),
 ]);
 
 const stockReply = z.strictObject({

@@ -15,8 +15,9 @@ import type {
   RunAck,
   ServerToClientEvents,
 } from '../protocol/events';
-import { HISTORY_LENGTH, STATUS, type UpdatePayload } from '../protocol/events';
+import { STATUS, type UpdatePayload } from '../protocol/events';
 import { parseBuyArgs, parseNoArgs } from '../protocol/validation';
+import { UpdateBroadcaster } from './broadcaster';
 import type { Logger } from './logger';
 import type { OpName, RealtimeMetrics, RejectReason } from './metrics';
 import type { TickerHost } from './ticker-host';
@@ -65,17 +66,14 @@ export function attachRealtime(
     controlToken === undefined || tokensMatch(socket.handshake.auth['token'], controlToken);
 
   const running = (): boolean => ticker.snapshot().running;
-  // The recent broadcasts, for late joiners' trend lines. Kept here, beside the broadcast,
-  // because it is a view of what was sent, not ticker state.
-  const history: UpdatePayload[] = [];
-  const onUpdate = (update: UpdatePayload): void => {
-    history.push(update);
-    if (history.length > HISTORY_LENGTH) history.shift();
-    io.emit('update', update);
-    // io.emit goes to every socket of the default namespace on this node, so its size is the
-    // number of deliveries: one count per broadcast instead of one per socket.
-    metrics.broadcast(io.sockets.sockets.size);
-  };
+  const broadcaster = new UpdateBroadcaster(io, {
+    initial: ticker.snapshot(),
+    onDelivered: (update, deliveries) => {
+      metrics.broadcast(deliveries);
+      ticker.delivered(update.seq);
+    },
+  });
+  const onUpdate = (update: UpdatePayload): void => broadcaster.publish(update);
   const onLost = (): void => {
     io.emit('status', { message: STATUS.tickerLost, running: running() });
   };
@@ -162,10 +160,17 @@ export function attachRealtime(
   const onConnection = (socket: ForkcastSocket): void => {
     logger.debug({ socket: socket.id }, 'client connected');
     socket.emit('status', { message: STATUS.connected, running: running() });
-    // A late joiner sees live prices at once, also while the ticker is stopped.
-    const snapshot = ticker.snapshot();
-    socket.emit('update', snapshot);
-    socket.emit('history', { updates: history.length > 0 ? [...history] : [snapshot] });
+    // A late joiner sees live prices at once, also while the ticker is stopped. When no
+    // broadcast is under way that is the ticker's snapshot, acknowledged buys included; during
+    // one, the snapshot may be ahead of updates still queued for this socket, so it starts
+    // from the update on its way out (with the running flag as it is now) instead.
+    broadcaster.admit(socket);
+    const current = broadcaster.idle
+      ? ticker.snapshot()
+      : { ...broadcaster.latest, running: running() };
+    socket.emit('update', current);
+    const recent = broadcaster.history();
+    socket.emit('history', { updates: recent.length > 0 ? recent : [current] });
 
     socket.on('start', (...raw: unknown[]) =>
       guard(receive(socket, 'start', 'start', raw), (op) => run(op, 'start')),
@@ -184,6 +189,7 @@ export function attachRealtime(
   io.on('connection', onConnection);
 
   return () => {
+    broadcaster.stop();
     io.off('connection', onConnection);
     ticker.off('update', onUpdate);
     ticker.off('lost', onLost);

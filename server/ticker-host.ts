@@ -24,6 +24,12 @@ export interface TickerHost extends Pick<EventEmitter<TickerHostEvents>, 'on' | 
   start(): Promise<RunReply>;
   stop(): Promise<RunReply>;
   buy(name: StockName): Promise<BuyReply>;
+  /**
+   * Flow control: every update up to `seq` has been handed to every socket. A host may hold
+   * buy updates back until then and conflate them, so that it never produces updates faster
+   * than they can be broadcast.
+   */
+  delivered(seq: number): void;
   /** The latest state: the last update's prices, seq and ts with the current running flag. */
   snapshot(): UpdatePayload;
   /** Resolves once the ticker can take ops. */

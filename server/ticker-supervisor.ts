@@ -47,7 +47,8 @@ export interface SupervisorOptions {
   onRestart?: () => void;
 }
 
-type ParentOp = Exclude<ParentMessage, { type: 'init' }>;
+/** The messages that are ops: they carry an id and get exactly one reply. */
+type ParentOp = Exclude<ParentMessage, { type: 'init' } | { type: 'delivered' }>;
 type OpWithoutId = ParentOp extends infer M ? (M extends ParentOp ? Omit<M, 'id'> : never) : never;
 
 interface PendingOp {
@@ -121,6 +122,16 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
 
   buy(name: StockName): Promise<BuyReply> {
     return this.send({ type: 'buy', name }) as Promise<BuyReply>;
+  }
+
+  delivered(seq: number): void {
+    const child = this.child;
+    // A notice to a child that is not ready or going away is moot: its replacement starts
+    // with nothing in flight.
+    if (!this.ready || !child?.connected) return;
+    child.send({ type: 'delivered', seq } satisfies ParentMessage, () => {
+      // A send that fails means the child is exiting; onExit deals with that.
+    });
   }
 
   async close(): Promise<void> {

@@ -33,6 +33,8 @@ export function createTickerChild(
       return;
     }
     if (!model) {
+      // A notice needs no answer; an op does.
+      if (message.type === 'delivered') return;
       send({
         type: 'reply',
         id: message.id,
@@ -41,6 +43,9 @@ export function createTickerChild(
       return;
     }
     switch (message.type) {
+      case 'delivered':
+        model.delivered(message.seq);
+        return;
       case 'start':
       case 'stop': {
         const result = message.type === 'start' ? model.start() : model.stop();

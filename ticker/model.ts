@@ -20,9 +20,17 @@ export interface TickerModelOptions {
   /** Called with every update to broadcast, `seq` already advanced. */
   onUpdate: (update: TickerState) => void;
   conflationMs?: number;
+  /**
+   * How long buys wait for the parent to report an update delivered before they go out
+   * anyway, so a lost `delivered` notice can slow buys down but never stall them.
+   */
+  deliveryTimeoutMs?: number;
   /** The state holds buys nobody has been told about yet: broadcast it on the next turn. */
   unannounced?: boolean;
 }
+
+/** Long enough for a broadcast to tens of thousands of sockets, short enough to notice. */
+export const DELIVERY_TIMEOUT_MS = 1_000;
 
 export interface RunResult {
   running: boolean;
@@ -39,6 +47,7 @@ export class TickerModel {
   private readonly timers: Timers;
   private readonly onUpdate: (update: TickerState) => void;
   private readonly conflationMs: number;
+  private readonly deliveryTimeoutMs: number;
 
   private tickTimer: unknown = null;
   /** When the next tick is due; ticks are scheduled against it so they do not drift. */
@@ -46,6 +55,9 @@ export class TickerModel {
   private flushTimer: unknown = null;
   private buysPending = false;
   private lastFlushAt = Number.NEGATIVE_INFINITY;
+  /** The newest seq the parent has reported broadcast (see `delivered`). */
+  private deliveredSeq: number;
+  private lastEmitAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: TickerModelOptions) {
     this.stocks = options.state.stocks.map((stock) => ({ ...stock }));
@@ -56,6 +68,9 @@ export class TickerModel {
     this.timers = options.timers;
     this.onUpdate = options.onUpdate;
     this.conflationMs = options.conflationMs ?? BUY_CONFLATION_MS;
+    this.deliveryTimeoutMs = options.deliveryTimeoutMs ?? DELIVERY_TIMEOUT_MS;
+    // Whatever came before this model was the previous owner's to deliver.
+    this.deliveredSeq = this.seq;
     // A state handed over while running keeps running, at the normal pace: the previous
     // owner already ticked recently, so an immediate extra tick would be a price jump.
     if (options.state.running) this.resume(this.tickMs);
@@ -98,6 +113,20 @@ export class TickerModel {
     return { ...stock };
   }
 
+  /**
+   * The parent has broadcast every update up to `seq`. Buys held back while it was busy go
+   * out now (or when the conflation window ends).
+   */
+  delivered(seq: number): void {
+    if (seq <= this.deliveredSeq) return;
+    this.deliveredSeq = Math.min(seq, this.seq);
+    if (this.buysPending && this.deliveredSeq === this.seq) {
+      this.timers.clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+      this.scheduleBuyFlush();
+    }
+  }
+
   /** Cancels every timer; the model can be dropped afterwards. */
   dispose(): void {
     this.timers.clearTimeout(this.tickTimer);
@@ -111,7 +140,13 @@ export class TickerModel {
     if (this.flushTimer !== null) return;
     // Leading edge: the first buy after a quiet spell goes out on the next turn; buys that
     // follow within the window ride along in one trailing update.
-    const wait = Math.max(0, this.lastFlushAt + this.conflationMs - this.timers.now());
+    let flushAt = this.lastFlushAt + this.conflationMs;
+    // Back-pressure: while the parent is still broadcasting an earlier update, buys wait for
+    // it and ride along in one update. Under a storm the update rate then follows what the
+    // server can deliver instead of queueing without bound (`delivered` reschedules).
+    if (this.deliveredSeq < this.seq)
+      flushAt = Math.max(flushAt, this.lastEmitAt + this.deliveryTimeoutMs);
+    const wait = Math.max(0, flushAt - this.timers.now());
     this.flushTimer = this.timers.setTimeout(() => this.flushBuys(), wait);
   }
 
@@ -147,6 +182,7 @@ export class TickerModel {
   private emit(): void {
     this.seq += 1;
     this.ts = this.timers.now();
+    this.lastEmitAt = this.ts;
     this.onUpdate(this.snapshot());
   }
 }

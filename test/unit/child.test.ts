@@ -66,6 +66,8 @@ describe('createTickerChild', () => {
       type: 'update',
       update: { stocks: decayAll(SEED), running: true, seq: 1, ts: T0 },
     });
+    // The parent reports the tick broadcast, so the buy's update is not held back.
+    send({ type: 'delivered', seq: 1 });
 
     send({ type: 'buy', id: 12, name: 'Facebook' });
     expect(sent[3]).toEqual({
@@ -91,6 +93,46 @@ describe('createTickerChild', () => {
     ]);
     timers.advance(10_000);
     expect(sent).toHaveLength(7);
+  });
+
+  test('delivered is a notice: never answered, before or after init', () => {
+    const { child, timers, sent } = setup();
+    child.receive({ type: 'delivered', seq: 3 });
+    expect(sent).toEqual([]);
+    child.receive({ type: 'init', state: stateOf(), tickMs: TICK_MS, unannounced: false });
+    sent.length = 0;
+    child.receive({ type: 'delivered', seq: 0 });
+    timers.advance(10_000);
+    expect(sent).toEqual([]);
+  });
+
+  test('buys wait for the parent to deliver the previous update, then go out as one', () => {
+    const { send, sent, timers } = initialised();
+    send({ type: 'buy', id: 1, name: 'Apple' });
+    timers.advance(0);
+    send({ type: 'buy', id: 2, name: 'Apple' });
+    send({ type: 'buy', id: 3, name: 'Microsoft' });
+    timers.advance(500);
+    const updates = () => sent.filter((message) => message.type === 'update');
+    // Update 1 is still being broadcast: the later buys are acked but held back.
+    expect(updates()).toHaveLength(1);
+    send({ type: 'delivered', seq: 1 });
+    timers.advance(0);
+    expect(updates()).toEqual([
+      {
+        type: 'update',
+        update: { stocks: withBuy(SEED, 'Apple'), running: false, seq: 1, ts: T0 },
+      },
+      {
+        type: 'update',
+        update: {
+          stocks: withBuy(withBuy(SEED, 'Apple', 2), 'Microsoft'),
+          running: false,
+          seq: 2,
+          ts: T0 + 500,
+        },
+      },
+    ]);
   });
 
   test('a buy while stopped replies running:false and is still broadcast', () => {

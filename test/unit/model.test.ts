@@ -1,24 +1,34 @@
 import type { TickerState } from '../../protocol/ipc';
 import { BUY_CONFLATION_MS, DECAY, GROWTH } from '../../protocol/stocks';
-import { TickerModel } from '../../ticker/model';
+import { DELIVERY_TIMEOUT_MS, TickerModel } from '../../ticker/model';
 import { FakeTimers } from '../helpers/fake-timers';
 import { decayAll, grown, SEED, stateOf, withBuy } from '../helpers/prices';
 
 const T0 = 1_700_000_000_000;
 const TICK_MS = 1000;
 
-function setup(state: TickerState = stateOf({ ts: T0 - 5 })): {
+/**
+ * A model with a parent that reports every update delivered the moment it is sent (an idle
+ * server), unless `slowParent`: then nothing is reported until the test calls delivered().
+ */
+function setup(
+  state: TickerState = stateOf({ ts: T0 - 5 }),
+  { slowParent = false } = {},
+): {
   model: TickerModel;
   timers: FakeTimers;
   updates: TickerState[];
 } {
   const timers = new FakeTimers(T0);
   const updates: TickerState[] = [];
-  const model = new TickerModel({
+  const model: TickerModel = new TickerModel({
     state,
     tickMs: TICK_MS,
     timers,
-    onUpdate: (update) => updates.push(update),
+    onUpdate: (update) => {
+      updates.push(update);
+      if (!slowParent) model.delivered(update.seq);
+    },
   });
   return { model, timers, updates };
 }
@@ -234,6 +244,86 @@ describe('TickerModel', () => {
     model.buy('Apple');
     timers.advance(0);
     expect(updates.map((update) => update.ts)).toEqual([T0, T0 + 25]);
+  });
+
+  describe('flow control: a parent still broadcasting holds buys back', () => {
+    test('buys after an undelivered update wait for delivered(), then go out as one', () => {
+      const { model, timers, updates } = setup(undefined, { slowParent: true });
+      model.buy('Apple');
+      timers.advance(0);
+      for (let i = 0; i < 4; i++) {
+        model.buy('Facebook');
+        timers.advance(100);
+      }
+      expect(updates.map((update) => update.seq)).toEqual([1]);
+      model.delivered(1);
+      timers.advance(0);
+      expect(updates).toEqual([
+        { stocks: withBuy(SEED, 'Apple'), running: false, seq: 1, ts: T0 },
+        {
+          stocks: withBuy(withBuy(SEED, 'Apple'), 'Facebook', 4),
+          running: false,
+          seq: 2,
+          ts: T0 + 400,
+        },
+      ]);
+    });
+
+    test('delivered() soon after a flush still keeps the conflation window', () => {
+      const { model, timers, updates } = setup(undefined, { slowParent: true });
+      model.buy('Apple');
+      timers.advance(0);
+      model.buy('Apple');
+      timers.advance(5);
+      model.delivered(1);
+      timers.advance(14);
+      expect(updates).toHaveLength(1);
+      timers.advance(1);
+      expect(updates.map((update) => update.ts)).toEqual([T0, T0 + BUY_CONFLATION_MS]);
+    });
+
+    test('a lost delivered notice delays buys by deliveryTimeoutMs at most', () => {
+      const { model, timers, updates } = setup(undefined, { slowParent: true });
+      model.buy('Apple');
+      timers.advance(0);
+      model.buy('Apple');
+      timers.advance(DELIVERY_TIMEOUT_MS - 1);
+      expect(updates).toHaveLength(1);
+      timers.advance(1);
+      expect(updates.map((update) => update.ts)).toEqual([T0, T0 + DELIVERY_TIMEOUT_MS]);
+    });
+
+    test('ticks are never held back, and still flush pending buys first', () => {
+      const { model, timers, updates } = setup(undefined, { slowParent: true });
+      model.start();
+      timers.advance(0);
+      model.buy('Apple');
+      timers.advance(TICK_MS);
+      expect(updates.map((update) => [update.seq, update.ts])).toEqual([
+        [1, T0],
+        [2, T0 + TICK_MS],
+        [3, T0 + TICK_MS],
+      ]);
+      expect(at(updates, 1).stocks).toEqual(withBuy(decayAll(SEED), 'Apple'));
+    });
+
+    test('stale and future notices are harmless', () => {
+      const { model, timers, updates } = setup(stateOf({ seq: 10, ts: T0 }), {
+        slowParent: true,
+      });
+      model.delivered(3);
+      model.delivered(99);
+      model.buy('Apple');
+      timers.advance(0);
+      model.buy('Apple');
+      // Delivery of seq 11 was never reported (99 was beyond anything sent), so the second
+      // buy waits.
+      timers.advance(DELIVERY_TIMEOUT_MS - 1);
+      expect(updates.map((update) => update.seq)).toEqual([11]);
+      model.delivered(11);
+      timers.advance(0);
+      expect(updates.map((update) => update.seq)).toEqual([11, 12]);
+    });
   });
 
   test('a tick flushes pending buys first as their own update, seq consecutive', () => {

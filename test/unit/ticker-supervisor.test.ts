@@ -54,7 +54,7 @@ async function opened(options: Partial<SupervisorOptions> = {}) {
 /** The id of the last op the parent sent to `child`. */
 function lastOpId(child: FakeChild): number {
   const op = child.sent.at(-1);
-  if (!op || op.type === 'init') throw new Error('no op sent');
+  if (!op || op.type === 'init' || op.type === 'delivered') throw new Error('no op sent');
   return op.id;
 }
 
@@ -78,6 +78,23 @@ test('open forks the compiled child without inherited flags and hands it the sta
   // A second open does not fork again.
   await supervisor.open();
   expect(forks.calls).toHaveLength(1);
+});
+
+test('delivered() passes the notice to a ready child, and drops it when there is none', async () => {
+  const { supervisor, forks } = setup();
+  supervisor.delivered(1);
+  const opening = supervisor.open();
+  supervisor.delivered(2);
+  ready(forks.latest());
+  await opening;
+  supervisor.delivered(3);
+  expect(forks.latest().sent.filter((message) => message.type === 'delivered')).toEqual([
+    { type: 'delivered', seq: 3 },
+  ]);
+  forks.latest().exit(1, null);
+  supervisor.delivered(4);
+  expect(forks.calls).toHaveLength(1);
+  await supervisor.close();
 });
 
 test('ops before the child is ready are refused', async () => {
