@@ -71,6 +71,7 @@ export function fanOutTable(results: readonly ScenarioResult[]): string {
       fixed(result.latencyMs.p99, 2),
       fixed(result.latencyMs.max, 2),
       fixed(result.serverCpuPercent, 1),
+      fixed(result.loadCpuPercent, 0),
       fixed(result.cpuMicrosPerUpdate, 2),
       fixed(result.memoryPerConnectionKB, 1),
     ]);
@@ -87,6 +88,7 @@ export function fanOutTable(results: readonly ScenarioResult[]): string {
       'p99 ms',
       'max ms',
       'CPU %',
+      'load CPU %',
       'CPU µs/update',
       'KB/conn',
     ],
@@ -128,6 +130,7 @@ export function stormTable(results: readonly ScenarioResult[]): string {
       fixed(result.latencyMs.p50, 2),
       fixed(result.latencyMs.p99, 2),
       fixed(result.serverCpuPercent, 1),
+      fixed(result.loadCpuPercent, 0),
     ]);
   return table(
     [
@@ -146,6 +149,7 @@ export function stormTable(results: readonly ScenarioResult[]): string {
       'update p50 ms',
       'update p99 ms',
       'CPU %',
+      'load CPU %',
     ],
     rows,
   );

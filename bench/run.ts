@@ -4,7 +4,7 @@
  * tables with forkcast ÷ raw ratios and appends one JSON line per run to the results file.
  *
  * Settings (environment):
- *   BENCH_CLIENTS   client counts, comma-separated        (1000,5000,10000)
+ *   BENCH_CLIENTS   client counts, comma-separated, or "off" (1000,5000,10000)
  *   TICK_MS         tick intervals in ms, comma-separated (1000,100: 1 Hz and 10 Hz)
  *   BENCH_SECONDS   measured window per run               (20)
  *   BENCH_WARMUP    seconds between connecting and measuring (3)
@@ -103,7 +103,8 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): BenchOptions {
   if (pin !== '0' && pin !== '1') read.fail('BENCH_PIN', '0 or 1');
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   return {
-    clients: read.list('BENCH_CLIENTS', [1000, 5000, 10000]),
+    clients:
+      read.text('BENCH_CLIENTS') === 'off' ? [] : read.list('BENCH_CLIENTS', [1000, 5000, 10000]),
     tickMs: read.list('TICK_MS', [1000, 100]),
     seconds: read.one('BENCH_SECONDS', 20),
     warmupSeconds: read.one('BENCH_WARMUP', 3, 0),

@@ -6,7 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
 import { spawnNode } from './processes';
-import { rssBytes, treeCpuMicros } from './proc';
+import { cpuMicros, rssBytes, treeCpuMicros } from './proc';
 import { startServer, startTicker, type RunningServer } from './servers';
 import { countOf, merge, summarize, type Histogram, type Summary } from './stats';
 import type {
@@ -50,6 +50,11 @@ export interface ScenarioResult extends Scenario {
   lost: number;
   latencyMs: Summary;
   serverCpuPercent: number;
+  /**
+   * CPU of the load workers over the window, in % of one core. Near 100 × the cores they
+   * have, the clients themselves add to the latencies measured.
+   */
+  loadCpuPercent: number;
   cpuMicrosPerUpdate: number;
   memoryPerConnectionKB: number;
   serverStartMs: number;
@@ -171,9 +176,13 @@ export async function runScenario(
     const to = from + settings.seconds * 1000;
     for (const worker of workers) worker.send({ type: 'measure', from, to });
     await sleep(from - Date.now());
+    const workerPids = workers.flatMap((worker) => worker.process.pid ?? []);
+    const loadCpu = (): number => workerPids.reduce((sum, pid) => sum + cpuMicros(pid), 0);
     const cpuBefore = treeCpuMicros(server.pid);
+    const loadBefore = loadCpu();
     await sleep(to - Date.now());
     const cpuAfter = treeCpuMicros(server.pid);
+    const loadAfter = loadCpu();
     // Late updates and acks still in flight get a moment to arrive before the count closes.
     await sleep(Math.max(1_000, 2 * scenario.tickMs));
 
@@ -185,6 +194,7 @@ export async function runScenario(
     return summarizeRun(scenario, settings, server, {
       reports,
       cpuMicros: cpuAfter - cpuBefore,
+      loadCpuMicros: loadAfter - loadBefore,
       rssGrowth: rssConnected - rssBefore,
     });
   } finally {
@@ -201,9 +211,14 @@ function summarizeRun(
   scenario: Scenario,
   settings: RunSettings,
   server: RunningServer,
-  measured: { reports: WorkerReport[]; cpuMicros: number; rssGrowth: number },
+  measured: {
+    reports: WorkerReport[];
+    cpuMicros: number;
+    loadCpuMicros: number;
+    rssGrowth: number;
+  },
 ): ScenarioResult {
-  const { reports, cpuMicros, rssGrowth } = measured;
+  const { reports, cpuMicros, loadCpuMicros, rssGrowth } = measured;
   const sum = (pick: (report: WorkerReport) => number): number =>
     reports.reduce((total, report) => total + pick(report), 0);
   const seqs = new Set(reports.flatMap((report) => report.seqs));
@@ -234,6 +249,7 @@ function summarizeRun(
     lost: sum((report) => report.lost),
     latencyMs: summarize(latency),
     serverCpuPercent: (cpuMicros / (settings.seconds * 1e6)) * 100,
+    loadCpuPercent: (loadCpuMicros / (settings.seconds * 1e6)) * 100,
     cpuMicrosPerUpdate: delivered > 0 ? cpuMicros / delivered : Number.NaN,
     memoryPerConnectionKB: clients > 0 ? rssGrowth / clients / 1024 : Number.NaN,
     serverStartMs: server.startedInMs,

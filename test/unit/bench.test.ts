@@ -301,6 +301,7 @@ function result(overrides: Partial<ScenarioResult> = {}): ScenarioResult {
     lost: 0,
     latencyMs: summary(1, 4),
     serverCpuPercent: 10,
+    loadCpuPercent: 40,
     cpuMicrosPerUpdate: 5,
     memoryPerConnectionKB: 10,
     serverStartMs: 300,
