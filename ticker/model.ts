@@ -58,6 +58,8 @@ export class TickerModel {
   /** The newest seq the parent has reported broadcast (see `delivered`). */
   private deliveredSeq: number;
   private lastEmitAt = Number.NEGATIVE_INFINITY;
+  /** A tick came due while an update was still being delivered; delivered() runs it. */
+  private tickWaiting = false;
 
   constructor(options: TickerModelOptions) {
     this.stocks = options.state.stocks.map((stock) => ({ ...stock }));
@@ -100,6 +102,7 @@ export class TickerModel {
     this.running = false;
     this.timers.clearTimeout(this.tickTimer);
     this.tickTimer = null;
+    this.tickWaiting = false;
     return { running: false, changed: true };
   }
 
@@ -120,7 +123,14 @@ export class TickerModel {
   delivered(seq: number): void {
     if (seq <= this.deliveredSeq) return;
     this.deliveredSeq = Math.min(seq, this.seq);
-    if (this.buysPending && this.deliveredSeq === this.seq) {
+    if (this.deliveredSeq < this.seq) return;
+    if (this.tickWaiting) {
+      // The tick that came due meanwhile runs now (and takes pending buys with it).
+      this.timers.clearTimeout(this.tickTimer);
+      this.tick();
+      return;
+    }
+    if (this.buysPending) {
       this.timers.clearTimeout(this.flushTimer);
       this.flushTimer = null;
       this.scheduleBuyFlush();
@@ -133,6 +143,7 @@ export class TickerModel {
     this.timers.clearTimeout(this.flushTimer);
     this.tickTimer = null;
     this.flushTimer = null;
+    this.tickWaiting = false;
   }
 
   private scheduleBuyFlush(): void {
@@ -157,6 +168,18 @@ export class TickerModel {
   }
 
   private tick(): void {
+    const due = this.timers.now();
+    // Back-pressure for ticks too: while the parent is still sending the previous update,
+    // the tick waits for it (delivered() runs it). A tick interval shorter than a broadcast
+    // then slows the ticker down instead of queueing updates without bound; a lost notice
+    // costs at most deliveryTimeoutMs.
+    const deliveredBy = this.lastEmitAt + this.deliveryTimeoutMs;
+    if (this.deliveredSeq < this.seq && due < deliveredBy) {
+      this.tickWaiting = true;
+      this.tickTimer = this.timers.setTimeout(() => this.tick(), deliveredBy - due);
+      return;
+    }
+    this.tickWaiting = false;
     // Pending buys go out first as their own update: a tick is always an update of its own.
     if (this.buysPending) this.flushBuys();
     for (const stock of this.stocks) stock.price -= stock.price / DECAY;

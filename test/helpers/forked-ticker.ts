@@ -24,7 +24,7 @@ export interface Exit {
   signal: NodeJS.Signals | null;
 }
 
-type Op = Exclude<ParentMessage, { type: 'init' }>;
+type Op = Exclude<ParentMessage, { type: 'init' } | { type: 'delivered' }>;
 type OpWithoutId = Op extends infer M ? (M extends Op ? Omit<M, 'id'> : never) : never;
 
 const live = new Set<ForkedTicker>();
@@ -33,13 +33,23 @@ export class ForkedTicker {
   readonly messages = new Recorder<Received>();
   readonly malformed: unknown[] = [];
   readonly exited: Promise<Exit>;
+  /** Answer each update with `delivered`, as the server does once it has broadcast it. */
+  reportDelivered = true;
   private nextId = 1;
 
   private constructor(readonly process: ChildProcess) {
     process.on('message', (raw) => {
       const parsed = parseChildMessage(raw);
-      if (parsed.ok) this.messages.push({ message: parsed.value, at: performance.now() });
-      else this.malformed.push(raw);
+      if (!parsed.ok) {
+        this.malformed.push(raw);
+        return;
+      }
+      this.messages.push({ message: parsed.value, at: performance.now() });
+      // Like an idle server: every update is reported delivered as soon as it arrives, so
+      // the child's flow control never holds anything back unless a test turns this off.
+      const message = parsed.value;
+      if (message.type === 'update' && this.reportDelivered && process.connected)
+        process.send({ type: 'delivered', seq: message.update.seq } satisfies ParentMessage);
     });
     this.exited = new Promise<Exit>((resolve) => {
       process.once('exit', (code, signal) => {

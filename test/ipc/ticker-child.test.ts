@@ -137,6 +137,27 @@ test('buy while running: the next update carries exactly the bought price', asyn
   expect((next?.at ?? Infinity) - bought.at).toBeLessThan(100);
 });
 
+test('flow control: while an update is not reported delivered, ticks and buys wait for it', async () => {
+  await ticker.init(stateOf({ ts: Date.now() }), FAST_TICK_MS);
+  ticker.reportDelivered = false;
+  const started = await ticker.op({ type: 'start' });
+  const [first] = await ticker.waitForUpdates(1, started.index, 1_000);
+  const bought = await ticker.op({ type: 'buy', name: 'Apple' });
+  // Ten tick intervals without a `delivered`: nothing more goes out (the child's own
+  // timeout for a lost notice is a second).
+  await expect(ticker.waitForUpdates(1, bought.index, 10 * FAST_TICK_MS)).rejects.toThrow(
+    /timed out/,
+  );
+  const notified = ticker.messages.mark;
+  ticker.sendRaw({ type: 'delivered', seq: first!.update.seq });
+  // At once: the held-back buy as its own update, then the tick that came due meanwhile.
+  const [buy, tick] = await ticker.waitForUpdates(2, notified, 500);
+  expect(buy?.update.seq).toBe(first!.update.seq + 1);
+  expect(buy?.update.stocks).toEqual(withBuy(first!.update.stocks, 'Apple'));
+  expect(tick?.update.stocks).toEqual(decayAll(buy!.update.stocks));
+  expect(ticker.messages.items.filter((item) => item.message.type === 'rejected')).toEqual([]);
+});
+
 test('stop replies changed:true and no update arrives for three tick intervals', async () => {
   await ticker.init(stateOf({ ts: Date.now() }), FAST_TICK_MS);
   const started = await ticker.op({ type: 'start' });

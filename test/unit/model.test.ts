@@ -13,7 +13,7 @@ const TICK_MS = 1000;
  */
 function setup(
   state: TickerState = stateOf({ ts: T0 - 5 }),
-  { slowParent = false } = {},
+  { slowParent = false, deliveryTimeoutMs = DELIVERY_TIMEOUT_MS } = {},
 ): {
   model: TickerModel;
   timers: FakeTimers;
@@ -25,6 +25,7 @@ function setup(
     state,
     tickMs: TICK_MS,
     timers,
+    deliveryTimeoutMs,
     onUpdate: (update) => {
       updates.push(update);
       if (!slowParent) model.delivered(update.seq);
@@ -293,18 +294,59 @@ describe('TickerModel', () => {
       expect(updates.map((update) => update.ts)).toEqual([T0, T0 + DELIVERY_TIMEOUT_MS]);
     });
 
-    test('ticks are never held back, and still flush pending buys first', () => {
-      const { model, timers, updates } = setup(undefined, { slowParent: true });
+    test('a tick that comes due during a broadcast waits for it, and takes pending buys', () => {
+      // A broadcast slower than the tick interval (and than the default timeout).
+      const { model, timers, updates } = setup(undefined, {
+        slowParent: true,
+        deliveryTimeoutMs: 5 * TICK_MS,
+      });
       model.start();
       timers.advance(0);
       model.buy('Apple');
-      timers.advance(TICK_MS);
+      timers.advance(TICK_MS + 250);
+      // Update 1 (the first tick) was never reported delivered: nothing more went out.
+      expect(updates.map((update) => update.seq)).toEqual([1]);
+      model.delivered(1);
+      // The waiting tick runs at once: the buy first, as its own update, then the tick.
       expect(updates.map((update) => [update.seq, update.ts])).toEqual([
         [1, T0],
-        [2, T0 + TICK_MS],
-        [3, T0 + TICK_MS],
+        [2, T0 + TICK_MS + 250],
+        [3, T0 + TICK_MS + 250],
       ]);
       expect(at(updates, 1).stocks).toEqual(withBuy(decayAll(SEED), 'Apple'));
+      expect(at(updates, 2).stocks).toEqual(decayAll(withBuy(decayAll(SEED), 'Apple')));
+      // And the ticker keeps its beat: the next tick is on the original grid.
+      model.delivered(3);
+      timers.advanceTo(T0 + 2 * TICK_MS - 1);
+      expect(updates).toHaveLength(3);
+      timers.advance(1);
+      expect(at(updates, 3).ts).toBe(T0 + 2 * TICK_MS);
+    });
+
+    test('a tick waits deliveryTimeoutMs at most for a lost notice', () => {
+      const timeout = 2.5 * TICK_MS;
+      const { model, timers, updates } = setup(undefined, {
+        slowParent: true,
+        deliveryTimeoutMs: timeout,
+      });
+      model.start();
+      timers.advance(timeout - 1);
+      expect(updates).toHaveLength(1);
+      timers.advance(1);
+      expect(updates.map((update) => update.ts)).toEqual([T0, T0 + timeout]);
+    });
+
+    test('stop while a tick waits cancels it', () => {
+      const { model, timers, updates } = setup(undefined, {
+        slowParent: true,
+        deliveryTimeoutMs: 5 * TICK_MS,
+      });
+      model.start();
+      timers.advance(TICK_MS);
+      model.stop();
+      model.delivered(1);
+      timers.advance(10 * TICK_MS);
+      expect(updates).toHaveLength(1);
     });
 
     test('stale and future notices are harmless', () => {
