@@ -53,11 +53,13 @@ export function createTickerChild(
         return;
       }
       case 'buy': {
-        const stock = model.buy(message.name);
+        const bought = model.buy(message.name);
         send({
           type: 'reply',
           id: message.id,
-          reply: { ok: true, running: model.snapshot().running, stock },
+          reply: bought.ok
+            ? { ok: true, running: model.snapshot().running, stock: bought.stock }
+            : bought,
         });
         return;
       }

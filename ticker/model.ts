@@ -106,14 +106,23 @@ export class TickerModel {
     return { running: false, changed: true };
   }
 
-  /** Applies the buy at once (the returned price is final) and schedules its broadcast. */
-  buy(name: StockName): Stock {
+  /**
+   * Applies the buy at once (the returned price is final) and schedules its broadcast; or
+   * refuses it, changing nothing, when the price would no longer be a finite number.
+   */
+  buy(name: StockName): { ok: true; stock: Stock } | { ok: false; error: string } {
     const stock = this.stocks.find((candidate) => candidate.name === name);
     // The validator only lets listed names through, so a miss is a bug, not bad input.
     if (!stock) throw new Error(`no such stock: ${name}`);
-    stock.price += stock.price / GROWTH;
+    const price = stock.price + stock.price / GROWTH;
+    // About 7,450 buys take a stock past the largest double (1.8e308). Infinity is not a
+    // price JSON can carry, and the validators rightly refuse it, so such a buy is refused
+    // here instead of wedging every later update.
+    if (!Number.isFinite(price))
+      return { ok: false, error: `${name} is at the highest price forkcast can show` };
+    stock.price = price;
     this.scheduleBuyFlush();
-    return { ...stock };
+    return { ok: true, stock: { ...stock } };
   }
 
   /**

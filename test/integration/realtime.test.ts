@@ -305,3 +305,42 @@ test('stop while stopped is acknowledged and told to the asker only', async () =
   await b.sync();
   expect(b.events.since(marks[1] ?? 0)).toEqual([]);
 });
+
+test('a buy that would overflow a price is refused with a clear error; nothing else stops', async () => {
+  // Apple one buy (× 1.1) away from the largest double: about 7,450 buys from the seed price,
+  // two and a half minutes of one client at the default rate limit.
+  await server.forkcast.close();
+  const top = Number.MAX_VALUE / 1.05;
+  server = await startServer({
+    tickMs: TICK_MS,
+    initialState: {
+      stocks: [{ name: 'Apple', price: top }, ...SEED.slice(1)],
+      running: false,
+      seq: 3,
+      ts: Date.now(),
+    },
+  });
+  const [a, b] = [await join('a'), await join('b')];
+  const markB = b.events.mark;
+  const refused = await a.buy('Apple');
+  expect(refused.ack).toEqual({
+    ok: false,
+    error: 'Apple is at the highest price forkcast can show',
+  });
+  await b.sync();
+  expect(b.events.since(markB)).toEqual([]);
+  expect(priceOf(server.forkcast.ticker.snapshot().stocks, 'Apple')).toBe(top);
+
+  // Other stocks still trade, and the ticker still ticks, Apple included.
+  const bought = await a.buy('Facebook');
+  expect(bought.ack).toEqual({ ok: true, stock: { name: 'Facebook', price: grown(37.75) } });
+  const started = await a.start();
+  expect(started.ack).toEqual({ ok: true, running: true });
+  // The first update while running is a tick (the buy's own update said running: false).
+  const tick = await b.events.waitFor((event) => isUpdate(event) && event.update.running, {
+    from: 0,
+    timeoutMs: 2_000,
+    what: 'a tick',
+  });
+  expect(isUpdate(tick) && priceOf(tick.update.stocks, 'Apple')).toBe(top - top / 1800);
+});

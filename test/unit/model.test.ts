@@ -163,10 +163,15 @@ describe('TickerModel', () => {
 
   test('buy raises the price by exactly price / 10 and returns the new price', () => {
     const { model } = setup();
-    expect(model.buy('Apple')).toEqual({ name: 'Apple', price: 14.5 + 14.5 / 10 });
-    expect(model.buy('Apple')).toEqual({ name: 'Apple', price: grown(14.5, 2) });
-    expect(model.buy('Microsoft')).toEqual({ name: 'Microsoft', price: 43 + 43 / 10 });
-    expect(model.buy('Facebook').price).toBe(37.75 + 37.75 / 10);
+    const bought = (name: 'Apple' | 'Microsoft' | 'Facebook') => {
+      const result = model.buy(name);
+      if (!result.ok) throw new Error(result.error);
+      return result.stock;
+    };
+    expect(bought('Apple')).toEqual({ name: 'Apple', price: 14.5 + 14.5 / 10 });
+    expect(bought('Apple')).toEqual({ name: 'Apple', price: grown(14.5, 2) });
+    expect(bought('Microsoft')).toEqual({ name: 'Microsoft', price: 43 + 43 / 10 });
+    expect(bought('Facebook').price).toBe(37.75 + 37.75 / 10);
     expect(model.snapshot().stocks).toEqual([
       { name: 'Apple', price: grown(14.5, 2) },
       { name: 'Microsoft', price: grown(43) },
@@ -176,20 +181,42 @@ describe('TickerModel', () => {
 
   test('the stock a buy returns is a copy', () => {
     const { model } = setup();
-    const stock = model.buy('Apple');
-    stock.price = 1;
+    const result = model.buy('Apple');
+    if (!result.ok) throw new Error(result.error);
+    result.stock.price = 1;
     expect(model.snapshot().stocks[0]?.price).toBe(grown(14.5));
+  });
+
+  test('a buy that would take a price past the largest number is refused and changes nothing', () => {
+    // A price one buy (× 1.1) from overflowing to Infinity.
+    const top = Number.MAX_VALUE / 1.05;
+    const { model, timers, updates } = setup(
+      stateOf({ stocks: [{ name: 'Apple', price: top }, ...SEED.slice(1)], ts: T0 - 5 }),
+    );
+    const before = model.snapshot();
+    expect(model.buy('Apple')).toEqual({
+      ok: false,
+      error: 'Apple is at the highest price forkcast can show',
+    });
+    timers.advance(100);
+    expect(updates).toEqual([]);
+    expect(model.snapshot()).toEqual(before);
+    // Other stocks are still bought as usual.
+    expect(model.buy('Microsoft')).toEqual({
+      ok: true,
+      stock: { name: 'Microsoft', price: grown(43) },
+    });
   });
 
   test('a single buy is broadcast as one update at +0 ms, also while stopped', () => {
     const { model, timers, updates } = setup();
-    const stock = model.buy('Microsoft');
+    const bought = model.buy('Microsoft');
     expect(updates).toHaveLength(0);
     timers.advance(0);
     expect(updates).toEqual([
       { stocks: withBuy(SEED, 'Microsoft'), running: false, seq: 1, ts: T0 },
     ]);
-    expect(at(updates, 0).stocks[1]).toEqual(stock);
+    expect(bought).toEqual({ ok: true, stock: at(updates, 0).stocks[1] });
     timers.advance(10_000);
     expect(updates).toHaveLength(1);
   });
