@@ -51,9 +51,14 @@ export function spawnNode(
     env?: NodeJS.ProcessEnv;
     stdio: StdioOptions;
     nodeArgs?: string[];
+    /** A niceness (nice -n): above 0 yields the CPU to processes that need it sooner. */
+    niceness?: number;
   },
 ): ChildProcess {
-  const pin = options.cpus ? ['taskset', '-c', options.cpus] : [];
+  const pin = [
+    ...(options.niceness ? ['nice', '-n', String(options.niceness)] : []),
+    ...(options.cpus ? ['taskset', '-c', options.cpus] : []),
+  ];
   return spawn(
     'sh',
     [

@@ -39,6 +39,8 @@ export function ratios(results: readonly ScenarioResult[]): Ratio[] {
 
 const fixed = (value: number, digits: number): string =>
   Number.isFinite(value) ? value.toFixed(digits) : '–';
+const percent = (share: number | undefined): string =>
+  share === undefined ? '–' : `${(share * 100).toFixed(1)} %`;
 const count = (value: number): string =>
   Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : '–';
 
@@ -125,6 +127,8 @@ export function stormTable(results: readonly ScenarioResult[]): string {
       fixed(result.ackLatencyMs.p50, 2),
       fixed(result.ackLatencyMs.p99, 2),
       fixed(result.ackLatencyMs.max, 2),
+      percent(result.serverAckWithin?.within10ms),
+      percent(result.serverAckWithin?.within25ms),
       count(result.deliveredPerSecond),
       count(result.missed),
       fixed(result.latencyMs.p50, 2),
@@ -144,6 +148,8 @@ export function stormTable(results: readonly ScenarioResult[]): string {
       'ack p50 ms',
       'ack p99 ms',
       'ack max ms',
+      'server ≤10 ms',
+      'server ≤25 ms',
       'updates/s',
       'missed',
       'update p50 ms',

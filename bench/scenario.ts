@@ -5,9 +5,10 @@
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
+import { seedTickerState, type TickerState } from '../protocol/ipc';
 import { spawnNode } from './processes';
 import { cpuMicros, rssBytes, treeCpuMicros } from './proc';
-import { startServer, startTicker, type RunningServer } from './servers';
+import { serverBuyAckShares, startServer, startTicker, type RunningServer } from './servers';
 import { countOf, merge, summarize, type Histogram, type Summary } from './stats';
 import type {
   OrchestratorMessage,
@@ -63,6 +64,8 @@ export interface ScenarioResult extends Scenario {
   acksRejected: number;
   acksPerSecond: number;
   ackLatencyMs: Summary;
+  /** forkcast's own count of buys acked within 10 / 25 ms of arrival (buy storm only). */
+  serverAckWithin: { within10ms: number; within25ms: number } | null;
 }
 
 const WORKER = path.join(__dirname, 'load-worker.js');
@@ -105,6 +108,20 @@ class Worker {
   }
 }
 
+/**
+ * Where a buy storm starts: the seed prices scaled down by 10^300. Every buy multiplies a
+ * price by 1.1, so 20 s at 2,000 buys/s (about 13,300 per stock, a factor of 10^552) would
+ * take the seed prices past the largest double, where forkcast rightly refuses further buys;
+ * from here they end near 10^252 and every buy in the window is a real one.
+ */
+export function stormState(ts: number): TickerState {
+  const seed = seedTickerState(ts);
+  return {
+    ...seed,
+    stocks: seed.stocks.map(({ name, price }) => ({ name, price: price * 1e-300 })),
+  };
+}
+
 /** Splits `total` into `parts` shares that differ by at most one. */
 export function shares(total: number, parts: number): number[] {
   return Array.from(
@@ -122,6 +139,7 @@ export async function runScenario(
     cpus: settings.cpus.server,
     // The buy storm is about throughput; the per-socket limit stays at its default (50/s),
     // which the storm's per-buyer rate stays under.
+    ...(scenario.buyers > 0 ? { state: stormState(Date.now()) } : {}),
   });
   const workers: Worker[] = [];
   try {
@@ -133,16 +151,27 @@ export async function runScenario(
     // would be other machines in real life: inside a process that also reads thousands of
     // watchers' updates, an ack waits behind each burst of them, and the figure would measure
     // the load generator instead of the server.
-    const plans: Omit<WorkerPlan, 'kind' | 'port' | 'connectConcurrency' | 'lateAfterMs'>[] =
-      shares(scenario.watchers, settings.workers).map((watchers) => ({
-        watchers,
-        buyers: 0,
-        buysPerSecond: 0,
-      }));
+    // On a machine with one core for all the clients, the watchers also run at a lower
+    // priority during a storm: the buyers' worker then gets the CPU as soon as an ack
+    // arrives, instead of waiting out a watcher's time slice.
+    const watcherNiceness = scenario.buyers > 0 ? 10 : 0;
+    const plans: (Omit<WorkerPlan, 'kind' | 'port' | 'connectConcurrency' | 'lateAfterMs'> & {
+      niceness: number;
+    })[] = shares(scenario.watchers, settings.workers).map((watchers) => ({
+      watchers,
+      buyers: 0,
+      buysPerSecond: 0,
+      niceness: watcherNiceness,
+    }));
     if (scenario.buyers > 0)
-      plans.push({ watchers: 0, buyers: scenario.buyers, buysPerSecond: scenario.buysPerSecond });
+      plans.push({
+        watchers: 0,
+        buyers: scenario.buyers,
+        buysPerSecond: scenario.buysPerSecond,
+        niceness: 0,
+      });
     const total = scenario.watchers + scenario.buyers;
-    for (const share of plans) {
+    for (const { niceness, ...share } of plans) {
       const plan: WorkerPlan = {
         ...share,
         kind: scenario.kind,
@@ -153,6 +182,7 @@ export async function runScenario(
       const worker = new Worker(
         spawnNode(WORKER, {
           cpus: settings.cpus.load,
+          niceness,
           stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         }),
       );
@@ -191,6 +221,10 @@ export async function runScenario(
     // Late updates and acks still in flight get a moment to arrive before the count closes.
     await sleep(Math.max(1_000, 2 * scenario.tickMs));
 
+    const serverAckWithin =
+      scenario.kind === 'forkcast' && scenario.buyers > 0
+        ? await serverBuyAckShares(server.port)
+        : null;
     const reports: WorkerReport[] = [];
     for (const worker of workers) {
       worker.send({ type: 'report' });
@@ -201,6 +235,7 @@ export async function runScenario(
       cpuMicros: cpuAfter - cpuBefore,
       loadCpuMicros: loadAfter - loadBefore,
       rssGrowth: rssConnected - rssBefore,
+      serverAckWithin,
     });
   } finally {
     for (const worker of workers) {
@@ -221,9 +256,10 @@ function summarizeRun(
     cpuMicros: number;
     loadCpuMicros: number;
     rssGrowth: number;
+    serverAckWithin: ScenarioResult['serverAckWithin'];
   },
 ): ScenarioResult {
-  const { reports, cpuMicros, loadCpuMicros, rssGrowth } = measured;
+  const { reports, cpuMicros, loadCpuMicros, rssGrowth, serverAckWithin } = measured;
   const sum = (pick: (report: WorkerReport) => number): number =>
     reports.reduce((total, report) => total + pick(report), 0);
   const seqs = new Set(reports.flatMap((report) => report.seqs));
@@ -263,5 +299,6 @@ function summarizeRun(
     acksRejected,
     acksPerSecond: countOf(ackLatency) / settings.seconds,
     ackLatencyMs: summarize(ackLatency),
+    serverAckWithin,
   };
 }

@@ -1,6 +1,6 @@
 /** Starts a server under test (forkcast's built server or the raw baseline) on a free port. */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { io } from 'socket.io-client';
 
 import { SOCKET_PATH } from '../protocol/events';
+import type { TickerState } from '../protocol/ipc';
 import { spawnNode, stopProcess } from './processes';
 import type { ServerKind } from './worker-protocol';
 
@@ -28,10 +29,16 @@ export interface RunningServer {
 
 export async function startServer(
   kind: ServerKind,
-  { tickMs, cpus, env = {} }: { tickMs: number; cpus: string | null; env?: NodeJS.ProcessEnv },
+  {
+    tickMs,
+    cpus,
+    env = {},
+    state,
+  }: { tickMs: number; cpus: string | null; env?: NodeJS.ProcessEnv; state?: TickerState },
 ): Promise<RunningServer> {
-  // A fresh state file: every run starts from the seed prices, stopped.
+  // A fresh state file: every run starts from the seed prices (or `state`), stopped.
   const dir = mkdtempSync(path.join(tmpdir(), 'forkcast-bench-'));
+  if (state) writeFileSync(path.join(dir, 'state.json'), JSON.stringify(state));
   const began = performance.now();
   const child = spawnNode(SERVER_ENTRY[kind], {
     cpus,
@@ -128,4 +135,28 @@ export async function startTicker(kind: ServerKind, port: number): Promise<void>
   } finally {
     socket.disconnect();
   }
+}
+
+/**
+ * From forkcast's own /metrics: the share of buys the server acknowledged within 10 ms and
+ * within 25 ms of their arrival (two of its histogram's bucket bounds). Set beside the
+ * latency the clients measured, it tells the server's part from the clients' own queueing.
+ */
+export async function serverBuyAckShares(
+  port: number,
+): Promise<{ within10ms: number; within25ms: number } | null> {
+  const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+  if (!response.ok) return null;
+  const buckets = new Map<string, number>();
+  for (const line of (await response.text()).split('\n')) {
+    const match = /^forkcast_op_ack_seconds_bucket\{([^}]*)\} (\d+)$/.exec(line);
+    if (!match?.[1] || !match[2] || !match[1].includes('op="buy"')) continue;
+    const le = /le="([^"]+)"/.exec(match[1])?.[1];
+    if (le) buckets.set(le, Number(match[2]));
+  }
+  const total = buckets.get('+Inf');
+  const within10 = buckets.get('0.01');
+  const within25 = buckets.get('0.025');
+  if (!total || within10 === undefined || within25 === undefined) return null;
+  return { within10ms: within10 / total, within25ms: within25 / total };
 }

@@ -94,6 +94,12 @@ it('measures forkcast and the raw baseline, a buy storm and start-up, and record
   // than ticks.
   expect(storm.broadcasts).toBeGreaterThan(10);
   expect(storm.missed).toBe(0);
+  // The server's own histogram saw the buys too (shares, so between 0 and 1, in order).
+  expect(storm.serverAckWithin).not.toBeNull();
+  const { within10ms, within25ms } = storm.serverAckWithin!;
+  expect(within10ms).toBeGreaterThan(0);
+  expect(within10ms).toBeLessThanOrEqual(within25ms);
+  expect(within25ms).toBeLessThanOrEqual(1);
 
   const ratios = lines.filter((line) => line.type === 'ratio');
   expect(ratios).toHaveLength(1);

@@ -11,7 +11,7 @@ import {
 import { parseRss, parseStat, rssBytes, treeCpuMicros } from '../../bench/proc';
 import { ratios, ratioTable, table } from '../../bench/report';
 import { optionsFromEnv } from '../../bench/run';
-import { shares, type ScenarioResult } from '../../bench/scenario';
+import { shares, stormState, type ScenarioResult } from '../../bench/scenario';
 import { portIn } from '../../bench/servers';
 import { median } from '../../bench/startup';
 import {
@@ -302,6 +302,7 @@ function result(overrides: Partial<ScenarioResult> = {}): ScenarioResult {
     latencyMs: summary(1, 4),
     serverCpuPercent: 10,
     loadCpuPercent: 40,
+    serverAckWithin: null,
     cpuMicrosPerUpdate: 5,
     memoryPerConnectionKB: 10,
     serverStartMs: 300,
@@ -565,6 +566,24 @@ describe('optionsFromEnv', () => {
       clients: [1000, 5000, 10000],
       storm: { watchers: 5000, buyers: 100, buysPerSecond: 2000 },
     });
+  });
+});
+
+describe('stormState', () => {
+  test('leaves room for 20 s of 2,000 buys/s on every stock without leaving the doubles', () => {
+    const state = stormState(1_764_230_000_000);
+    expect(state.stocks.map((stock) => stock.name)).toEqual(['Apple', 'Microsoft', 'Facebook']);
+    // 40,000 buys round robin over three stocks: at most 13,334 each.
+    const buysPerStock = 13_500;
+    // In powers of ten, as 1.1^13500 alone is beyond a double.
+    const finalExponent = (price: number): number =>
+      Math.log10(price) + buysPerStock * Math.log10(1.1);
+    for (const { price } of state.stocks) {
+      expect(price).toBeGreaterThan(0);
+      expect(finalExponent(price)).toBeLessThan(Math.log10(Number.MAX_VALUE));
+    }
+    // Whereas the seed prices would overflow long before.
+    expect(finalExponent(14.5)).toBeGreaterThan(Math.log10(Number.MAX_VALUE));
   });
 });
 
