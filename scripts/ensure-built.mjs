@@ -10,12 +10,15 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const wanted = process.argv.slice(2);
 const all = wanted.length === 0;
 
+// Output that lives beside sources: the benchmark's results are not something to build from.
+const notSources = new Set([path.join('bench', 'results')]);
+
 /** Newest modification time of the given files and folders (recursively), or 0. */
 function newest(entries) {
   let latest = 0;
   for (const entry of entries) {
     const full = path.join(root, entry);
-    if (!existsSync(full)) continue;
+    if (notSources.has(entry) || !existsSync(full)) continue;
     const stat = statSync(full);
     if (stat.isDirectory()) {
       latest = Math.max(latest, newest(readdirSync(full).map((name) => path.join(entry, name))));
