@@ -13,7 +13,6 @@ export function socketIoUrl(port: number, path = '/socket.io/'): string {
   return `ws://127.0.0.1:${port}${path}?EIO=4&transport=websocket`;
 }
 
-export const PING = '2';
 export const PONG = '3';
 export const CONNECT = '40';
 

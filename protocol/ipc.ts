@@ -26,8 +26,9 @@ export type ParentMessage =
   | { type: 'buy'; id: number; name: StockName }
   /**
    * Flow control: the update with this `seq` (and every one before it) has been handed to
-   * every socket. Until then the child holds further buys back and conflates them, so a buy
-   * storm never queues more updates than the server can broadcast. Not answered.
+   * every socket. Until then the child holds further buys back (conflating them) and lets a
+   * tick that comes due wait, so it never queues more updates than the server can broadcast.
+   * Not answered.
    */
   | { type: 'delivered'; seq: number };
 

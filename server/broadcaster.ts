@@ -7,20 +7,28 @@
  * and when it finishes the ticker is told (`onDelivered`), which is what lets it conflate buys
  * instead of queueing updates faster than they can be sent.
  */
-import type { UpdatePayload } from '../protocol/events';
+import type { StatusPayload, UpdatePayload } from '../protocol/events';
 import { HISTORY_LENGTH } from '../protocol/events';
 import type { ForkcastIo } from './realtime';
 
 export interface BroadcasterOptions {
-  /** The state to greet sockets with until the first update (the ticker's snapshot). */
-  initial: UpdatePayload;
   /** Called once an update has been handed to every socket, with how many got it. */
   onDelivered: (update: UpdatePayload, deliveries: number) => void;
+  /** Called if onDelivered throws; the broadcaster carries on with the next message. */
+  onError: (error: unknown) => void;
   /** Shard rooms sockets are spread over (default 64). */
   shards?: number;
-  /** About how many sockets one event-loop turn sends to (default 128, about 2 ms here). */
+  /**
+   * About how many sockets one event-loop turn sends to (default 128, about 2 ms here). A
+   * turn sends at least one whole shard, so past shards × socketsPerTurn sockets (8,192 by
+   * default) turns grow with the shards.
+   */
   socketsPerTurn?: number;
 }
+
+/** What goes out to everyone, in the order it was published. */
+type Outgoing =
+  { kind: 'update'; update: UpdatePayload } | { kind: 'status'; status: StatusPayload };
 
 /** Room names are server-side only; clients never see them. */
 const shardRoom = (shard: number): string => `forkcast:shard:${shard}`;
@@ -28,13 +36,11 @@ const shardRoom = (shard: number): string => `forkcast:shard:${shard}`;
 export class UpdateBroadcaster {
   private readonly shards: number;
   private readonly socketsPerTurn: number;
-  private readonly queue: UpdatePayload[] = [];
+  private readonly queue: Outgoing[] = [];
   private readonly recent: UpdatePayload[] = [];
-  private newest: UpdatePayload;
   /** The update being sent, the next shard to send it to, and how many got it so far. */
   private sending: { update: UpdatePayload; shard: number; deliveries: number } | null = null;
   private turn: NodeJS.Immediate | null = null;
-  private joined = 0;
   private stopped = false;
   /** Inside onDelivered: a publish from there must queue, not start a second broadcast. */
   private finishing = false;
@@ -45,15 +51,16 @@ export class UpdateBroadcaster {
   ) {
     this.shards = options.shards ?? 64;
     this.socketsPerTurn = options.socketsPerTurn ?? 128;
-    this.newest = options.initial;
   }
 
   /**
-   * The newest update whose broadcast has begun. A socket connecting now starts from it: it
-   * is not in the shards that update was already sent to, and every later update reaches it.
+   * While a broadcast is under way, the update a socket connecting now must start from: the
+   * one going out, which the socket's shard has had already (see assignShard); everything
+   * queued after it reaches the socket in order. Null when idle: nothing is on its way, and
+   * the ticker's own snapshot is the current state.
    */
-  get latest(): UpdatePayload {
-    return this.newest;
+  get inFlight(): UpdatePayload | null {
+    return this.sending?.update ?? null;
   }
 
   /** The last HISTORY_LENGTH updates whose broadcast has begun, oldest first. */
@@ -67,19 +74,34 @@ export class UpdateBroadcaster {
   }
 
   /**
-   * Puts a new socket in a shard, round robin. While a broadcast is under way only the shards
-   * that have had the update already are candidates, so the socket gets `latest` once (from
-   * the caller) and never twice.
+   * Puts a new socket in the emptiest shard it may join. While a broadcast is under way only
+   * the shards that have had the update already qualify, so the socket gets `inFlight` once
+   * (from the caller) and never twice.
    */
-  admit(socket: { join(room: string): unknown }): void {
-    const candidates = this.sending ? Math.max(1, this.sending.shard) : this.shards;
-    void socket.join(shardRoom(this.joined++ % candidates));
+  assignShard(socket: { join(room: string): unknown }): void {
+    const rooms = this.io.of('/').adapter.rooms;
+    // step() runs synchronously when a broadcast begins, so one in flight has passed shard 0.
+    const eligible = this.sending ? this.sending.shard : this.shards;
+    let emptiest = 0;
+    let fewest = Number.POSITIVE_INFINITY;
+    for (let shard = 0; shard < eligible; shard++) {
+      const size = rooms.get(shardRoom(shard))?.size ?? 0;
+      if (size < fewest) [emptiest, fewest] = [shard, size];
+    }
+    void socket.join(shardRoom(emptiest));
   }
 
   publish(update: UpdatePayload): void {
-    if (this.stopped) return;
-    this.queue.push(update);
-    if (!this.sending && !this.finishing) this.next();
+    this.enqueue({ kind: 'update', update });
+  }
+
+  /**
+   * A status for everyone, sent after every update published before it. Sent at once it
+   * could overtake an update still going out and contradict it: a "Stopped" followed by an
+   * older update that says running.
+   */
+  publishStatus(status: StatusPayload): void {
+    this.enqueue({ kind: 'status', status });
   }
 
   /** Drops what is queued and stops sending (shutdown). */
@@ -91,22 +113,32 @@ export class UpdateBroadcaster {
     this.turn = null;
   }
 
-  private next(): void {
-    const update = this.queue.shift();
-    if (!update) return;
-    this.newest = update;
-    this.recent.push(update);
-    if (this.recent.length > HISTORY_LENGTH) this.recent.shift();
+  private enqueue(outgoing: Outgoing): void {
+    if (this.stopped) return;
+    this.queue.push(outgoing);
+    if (!this.sending && !this.finishing) this.next();
+  }
 
-    const sockets = this.io.sockets.sockets.size;
-    if (sockets <= this.socketsPerTurn) {
+  private next(): void {
+    for (let outgoing = this.queue.shift(); outgoing; outgoing = this.queue.shift()) {
+      if (outgoing.kind === 'status') {
+        // A status is one small emit: everyone at once, no turns needed.
+        this.io.emit('status', outgoing.status);
+        continue;
+      }
+      const { update } = outgoing;
+      this.recent.push(update);
+      if (this.recent.length > HISTORY_LENGTH) this.recent.shift();
+      const sockets = this.io.sockets.sockets.size;
+      if (sockets > this.socketsPerTurn) {
+        this.sending = { update, shard: 0, deliveries: 0 };
+        this.step();
+        return;
+      }
       // Small enough for one turn: one plain emit, encoded once, no rooms to walk.
       this.io.local.emit('update', update);
-      this.finish(update, sockets);
-      return;
+      if (!this.finish(update, sockets)) return;
     }
-    this.sending = { update, shard: 0, deliveries: 0 };
-    this.step();
   }
 
   /** Sends the update in flight to the next shards, up to about socketsPerTurn sockets. */
@@ -132,16 +164,19 @@ export class UpdateBroadcaster {
       return;
     }
     this.sending = null;
-    this.finish(sending.update, sending.deliveries);
+    if (this.finish(sending.update, sending.deliveries)) this.next();
   }
 
-  private finish(update: UpdatePayload, deliveries: number): void {
+  /** Reports a finished update; false when the broadcaster was stopped meanwhile. */
+  private finish(update: UpdatePayload, deliveries: number): boolean {
     this.finishing = true;
     try {
       this.options.onDelivered(update, deliveries);
+    } catch (error) {
+      this.options.onError(error);
     } finally {
       this.finishing = false;
     }
-    if (!this.stopped) this.next();
+    return !this.stopped;
   }
 }

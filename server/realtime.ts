@@ -67,18 +67,18 @@ export function attachRealtime(
 
   const running = (): boolean => ticker.snapshot().running;
   const broadcaster = new UpdateBroadcaster(io, {
-    initial: ticker.snapshot(),
     onDelivered: (update, deliveries) => {
       metrics.broadcast(deliveries);
       ticker.delivered(update.seq);
     },
+    onError: (error) => logger.error({ err: error }, 'reporting a delivered update failed'),
   });
   const onUpdate = (update: UpdatePayload): void => broadcaster.publish(update);
   const onLost = (): void => {
-    io.emit('status', { message: STATUS.tickerLost, running: running() });
+    broadcaster.publishStatus({ message: STATUS.tickerLost, running: running() });
   };
   const onBack = (): void => {
-    io.emit('status', { message: STATUS.tickerBack, running: running() });
+    broadcaster.publishStatus({ message: STATUS.tickerBack, running: running() });
   };
   ticker.on('update', onUpdate);
   ticker.on('lost', onLost);
@@ -129,7 +129,9 @@ export function attachRealtime(
       running: reply.running,
     };
     // Everyone hears about a real change; a no-op (start while running) is news only to the asker.
-    if (reply.changed) io.emit('status', status);
+    // Through the broadcaster, behind any update still going out, so nobody hears "Stopped"
+    // before an older update that says running.
+    if (reply.changed) broadcaster.publishStatus(status);
     else socket.emit('status', status);
     ack?.({ ok: true, running: reply.running });
     answered(received, 'ok');
@@ -163,11 +165,9 @@ export function attachRealtime(
     // A late joiner sees live prices at once, also while the ticker is stopped. When no
     // broadcast is under way that is the ticker's snapshot, acknowledged buys included; during
     // one, the snapshot may be ahead of updates still queued for this socket, so it starts
-    // from the update on its way out (with the running flag as it is now) instead.
-    broadcaster.admit(socket);
-    const current = broadcaster.idle
-      ? ticker.snapshot()
-      : { ...broadcaster.latest, running: running() };
+    // from the update on its way out instead, and the queue brings it up to date in order.
+    broadcaster.assignShard(socket);
+    const current = broadcaster.inFlight ?? ticker.snapshot();
     socket.emit('update', current);
     const recent = broadcaster.history();
     socket.emit('history', { updates: recent.length > 0 ? recent : [current] });

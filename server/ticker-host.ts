@@ -26,8 +26,8 @@ export interface TickerHost extends Pick<EventEmitter<TickerHostEvents>, 'on' | 
   buy(name: StockName): Promise<BuyReply>;
   /**
    * Flow control: every update up to `seq` has been handed to every socket. A host may hold
-   * buy updates back until then and conflate them, so that it never produces updates faster
-   * than they can be broadcast.
+   * its next update back until then (conflating buys, delaying a tick), so that it never
+   * produces updates faster than they can be broadcast.
    */
   delivered(seq: number): void;
   /** The latest state: the last update's prices, seq and ts with the current running flag. */

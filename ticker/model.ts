@@ -21,15 +21,19 @@ export interface TickerModelOptions {
   onUpdate: (update: TickerState) => void;
   conflationMs?: number;
   /**
-   * How long buys wait for the parent to report an update delivered before they go out
-   * anyway, so a lost `delivered` notice can slow buys down but never stall them.
+   * How long buys and ticks wait for the parent to report an update delivered before they
+   * go out anyway, so a lost `delivered` notice can slow the ticker down but never stall it.
    */
   deliveryTimeoutMs?: number;
   /** The state holds buys nobody has been told about yet: broadcast it on the next turn. */
   unannounced?: boolean;
 }
 
-/** Long enough for a broadcast to tens of thousands of sockets, short enough to notice. */
+/**
+ * Longer than a broadcast to 10,000 sockets takes here (under 0.5 s, BENCHMARKS.md), short
+ * enough that a lost notice is a hiccup. At the default 1 s tick a tick rarely waits for the
+ * tick before it; flow control matters after buys, and at faster ticks.
+ */
 export const DELIVERY_TIMEOUT_MS = 1_000;
 
 export interface RunResult {
@@ -177,15 +181,15 @@ export class TickerModel {
   }
 
   private tick(): void {
-    const due = this.timers.now();
+    const now = this.timers.now();
     // Back-pressure for ticks too: while the parent is still sending the previous update,
     // the tick waits for it (delivered() runs it). A tick interval shorter than a broadcast
-    // then slows the ticker down instead of queueing updates without bound; a lost notice
-    // costs at most deliveryTimeoutMs.
-    const deliveredBy = this.lastEmitAt + this.deliveryTimeoutMs;
-    if (this.deliveredSeq < this.seq && due < deliveredBy) {
+    // then slows the ticker down instead of queueing updates without bound. A lost notice
+    // delays a tick by deliveryTimeoutMs at most, counted from when the tick was due.
+    const giveUpAt = this.nextTickAt + this.deliveryTimeoutMs;
+    if (this.deliveredSeq < this.seq && now < giveUpAt) {
       this.tickWaiting = true;
-      this.tickTimer = this.timers.setTimeout(() => this.tick(), deliveredBy - due);
+      this.tickTimer = this.timers.setTimeout(() => this.tick(), giveUpAt - now);
       return;
     }
     this.tickWaiting = false;
@@ -194,12 +198,13 @@ export class TickerModel {
     for (const stock of this.stocks) stock.price -= stock.price / DECAY;
     this.emit();
 
-    const now = this.timers.now();
+    // Read again: sending the update may have taken a while (a stall).
+    const sent = this.timers.now();
     this.nextTickAt += this.tickMs;
     // After a stall (a busy event loop, a suspended laptop) skip the missed ticks instead of
     // firing them in a burst.
-    if (this.nextTickAt <= now) this.nextTickAt = now + this.tickMs;
-    this.tickTimer = this.timers.setTimeout(() => this.tick(), this.nextTickAt - now);
+    if (this.nextTickAt <= sent) this.nextTickAt = sent + this.tickMs;
+    this.tickTimer = this.timers.setTimeout(() => this.tick(), this.nextTickAt - sent);
   }
 
   private flushBuys(): void {

@@ -18,7 +18,7 @@ import { UpdateBroadcaster } from '../../server/broadcaster';
 import type { ForkcastIo } from '../../server/realtime';
 import { SEED } from '../helpers/prices';
 import { Recorder, withDeadline } from '../helpers/recorder';
-import { TestClient } from '../helpers/server';
+import { isStatus, TestClient } from '../helpers/server';
 
 const SHARDS = 4;
 const SOCKETS_PER_TURN = 2;
@@ -88,8 +88,10 @@ function range(from: number, to: number): number[] {
 }
 
 /**
- * A broadcaster wired as realtime.ts wires it: admit at connection, then greet with `latest`.
- * `afterDelivered` runs inside onDelivered, after the delivery is recorded.
+ * A broadcaster wired as realtime.ts wires it: a shard at connection, then a greeting with
+ * the update in flight, or when idle with the ticker's state (here: the last update
+ * published, or INITIAL). `afterDelivered` runs inside onDelivered, after the delivery is
+ * recorded.
  */
 function startBroadcaster(options: {
   shards?: number;
@@ -97,7 +99,6 @@ function startBroadcaster(options: {
   afterDelivered?: (update: UpdatePayload, self: UpdateBroadcaster) => void;
 }): UpdateBroadcaster {
   const created: UpdateBroadcaster = new UpdateBroadcaster(io, {
-    initial: INITIAL,
     shards: options.shards ?? SHARDS,
     socketsPerTurn: options.socketsPerTurn ?? SOCKETS_PER_TURN,
     onDelivered: (update, deliveries) => {
@@ -109,11 +110,21 @@ function startBroadcaster(options: {
       });
       options.afterDelivered?.(update, created);
     },
+    onError: (error) => {
+      throw error;
+    },
   });
+  let tickerState = INITIAL;
+  const publish = created.publish.bind(created);
+  created.publish = (update) => {
+    tickerState = update;
+    publish(update);
+  };
   io.on('connection', (socket) => {
-    admissions.set(socket.id, { seq: created.latest.seq, busy: !created.idle });
-    created.admit(socket);
-    socket.emit('update', created.latest);
+    const greeting = created.inFlight ?? tickerState;
+    admissions.set(socket.id, { seq: greeting.seq, busy: !created.idle });
+    created.assignShard(socket);
+    socket.emit('update', greeting);
   });
   broadcaster = created;
   return created;
@@ -175,7 +186,7 @@ test('small path: no more sockets than one turn takes get an update in one go, d
   expect(delivered.items).toEqual([
     { update: updateOf(1), deliveries: clientCount, idle: true, history: [1] },
   ]);
-  expect(b.latest).toEqual(updateOf(1));
+  expect(b.inFlight).toBeNull();
 
   await barrier(all);
   for (const client of all) expect(client.updates).toEqual([INITIAL, updateOf(1)]);
@@ -288,7 +299,7 @@ test('history holds the last HISTORY_LENGTH updates whose broadcast began, oldes
   for (let seq = 1; seq <= total; seq++) b.publish(updateOf(seq));
   // Only the first has begun; the rest wait in the queue and are not history yet.
   expect(b.history()).toEqual([updateOf(1)]);
-  expect(b.latest).toEqual(updateOf(1));
+  expect(b.inFlight).toEqual(updateOf(1));
 
   await waitForDelivery(total);
   // As each update is delivered the next has not begun: history ends with it, and grows to
@@ -316,7 +327,7 @@ test('stop() mid-broadcast: the rest of that update and everything queued never 
   expect(b.idle).toBe(true);
   b.publish(updateOf(11));
   expect(b.idle).toBe(true);
-  expect(b.latest).toEqual(updateOf(1));
+  expect(b.inFlight).toBeNull();
   expect(b.history()).toEqual([updateOf(1)]);
 
   // Unstopped, all 11 would be out in about 22 turns.
@@ -344,7 +355,7 @@ test('stop() from onDelivered: no later update is sent or reported, and publish 
 
   b.publish(updateOf(11));
   expect(b.idle).toBe(true);
-  expect(b.latest).toEqual(updateOf(stopAt));
+  expect(b.inFlight).toBeNull();
   expect(b.history().map((update) => update.seq)).toEqual(range(1, stopAt));
 
   await turns(100);
@@ -367,4 +378,35 @@ test('a publish from inside onDelivered queues behind what is waiting instead of
   );
   await barrier(all);
   for (const client of all) expect(seqsOf(client)).toEqual(range(0, 6));
+});
+
+test('a status published during a broadcast reaches every client after that update, never before', async () => {
+  const b = startBroadcaster({});
+  const all = await join(7, 'status');
+  b.publish(updateOf(1));
+  // The update is still going out, two sockets per turn.
+  expect(b.idle).toBe(false);
+  b.publishStatus({ message: 'Stopped', running: false });
+  b.publish(updateOf(2, false));
+  await waitForDelivery(2);
+  await barrier(all);
+  for (const client of all) {
+    const order = client.events.items
+      .filter((event) => !isStatus(event) || event.status.message === 'Stopped')
+      .map((event) => (isStatus(event) ? 'Stopped' : event.update.seq));
+    expect(order).toEqual([0, 1, 'Stopped', 2]);
+  }
+});
+
+test('a status while idle goes out at once, to everyone', async () => {
+  const b = startBroadcaster({});
+  const all = await join(3, 'idle-status');
+  const marks = all.map((client) => client.events.mark);
+  b.publishStatus({ message: 'Processing', running: true });
+  await Promise.all(
+    all.map((client, i) =>
+      client.waitForStatus('Processing', { from: marks[i]!, timeoutMs: DEADLINE_MS }),
+    ),
+  );
+  expect(b.idle).toBe(true);
 });

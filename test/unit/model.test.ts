@@ -142,14 +142,15 @@ describe('TickerModel', () => {
   test('skips missed ticks after a stall instead of bursting', () => {
     const timers = new FakeTimers(T0);
     const updates: TickerState[] = [];
-    const model = new TickerModel({
+    const model: TickerModel = new TickerModel({
       state: stateOf(),
       tickMs: TICK_MS,
       timers,
       onUpdate: (update) => {
         updates.push(update);
-        // The first tick's broadcast blocks the loop for 3.5 intervals.
+        // The first tick's broadcast blocks the loop for 3.5 intervals, then is delivered.
         if (updates.length === 1) timers.advance(3500);
+        model.delivered(update.seq);
       },
     });
     model.start();
@@ -350,6 +351,25 @@ describe('TickerModel', () => {
       expect(at(updates, 3).ts).toBe(T0 + 2 * TICK_MS);
     });
 
+    test('a tick waits deliveryTimeoutMs at most for a lost notice, even after a buy flush', () => {
+      const timeout = 2.5 * TICK_MS;
+      const { model, timers, updates } = setup(undefined, {
+        slowParent: true,
+        deliveryTimeoutMs: timeout,
+      });
+      model.start();
+      timers.advance(0);
+      // A buy that goes out on its own timeout moves the last emit later; the tick's wait
+      // still counts from when the tick was due.
+      model.buy('Apple');
+      timers.advance(TICK_MS + timeout);
+      expect(updates.map((update) => update.ts)).toEqual([
+        T0,
+        T0 + timeout,
+        T0 + TICK_MS + timeout,
+      ]);
+    });
+
     test('a tick waits deliveryTimeoutMs at most for a lost notice', () => {
       const timeout = 2.5 * TICK_MS;
       const { model, timers, updates } = setup(undefined, {
@@ -357,10 +377,11 @@ describe('TickerModel', () => {
         deliveryTimeoutMs: timeout,
       });
       model.start();
-      timers.advance(timeout - 1);
+      // The second tick is due at T0 + TICK_MS and waits for the lost notice from there.
+      timers.advance(TICK_MS + timeout - 1);
       expect(updates).toHaveLength(1);
       timers.advance(1);
-      expect(updates.map((update) => update.ts)).toEqual([T0, T0 + timeout]);
+      expect(updates.map((update) => update.ts)).toEqual([T0, T0 + TICK_MS + timeout]);
     });
 
     test('stop while a tick waits cancels it', () => {
