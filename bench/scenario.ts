@@ -95,15 +95,21 @@ class Worker {
   ): Promise<Extract<WorkerMessage, { type: T }>> {
     return new Promise((resolve, reject) => {
       if (this.exitError) return reject(this.exitError);
+      // Whichever comes first settles the wait and undoes the other two.
+      const settle = (error: Error | null, message?: WorkerMessage): void => {
+        clearTimeout(timer);
+        this.process.off('exit', onExit);
+        this.waiting.delete(type);
+        if (error) reject(error);
+        else resolve(message as Extract<WorkerMessage, { type: T }>);
+      };
+      const onExit = (): void => settle(this.exitError ?? new Error('load worker exited'));
       const timer = setTimeout(
-        () => reject(new Error(`load worker sent no "${type}" in ${timeoutMs} ms`)),
+        () => settle(new Error(`load worker sent no "${type}" in ${timeoutMs} ms`)),
         timeoutMs,
       );
-      this.process.once('exit', () => reject(this.exitError ?? new Error('load worker exited')));
-      this.waiting.set(type, (message) => {
-        clearTimeout(timer);
-        resolve(message as Extract<WorkerMessage, { type: T }>);
-      });
+      this.process.once('exit', onExit);
+      this.waiting.set(type, (message) => settle(null, message));
     });
   }
 }
