@@ -22,7 +22,10 @@ module.exports = {
     nodeProject('unit', null),
     nodeProject('ipc'),
     nodeProject('integration'),
-    { ...nodeProject('e2e', '<rootDir>/test/e2e/global-setup.js'), testTimeout: 60_000 },
+    {
+      ...nodeProject('e2e', '<rootDir>/test/e2e/global-setup.js'),
+      setupFilesAfterEnv: ['<rootDir>/test/e2e/timeout.ts'],
+    },
     '<rootDir>/test/client/jest.config.js',
   ],
 };
