@@ -32,6 +32,15 @@ export type ParentMessage =
    */
   | { type: 'delivered'; seq: number };
 
+/** The messages that are ops: they carry an `id` and get exactly one `reply`. */
+export type ParentOp = Exclude<ParentMessage, { type: 'init' } | { type: 'delivered' }>;
+/** An op as the sender words it, before it is given its id. */
+export type ParentOpWithoutId = ParentOp extends infer M
+  ? M extends ParentOp
+    ? Omit<M, 'id'>
+    : never
+  : never;
+
 /** `changed` is false when start / stop was a no-op; the parent only broadcasts real changes. */
 export type RunReply =
   { ok: true; running: boolean; changed: boolean } | { ok: false; error: string };

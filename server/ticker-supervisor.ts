@@ -11,6 +11,7 @@ import type {
   ChildMessage,
   OpReply,
   ParentMessage,
+  ParentOpWithoutId,
   RunReply,
   TickerState,
 } from '../protocol/ipc';
@@ -46,10 +47,6 @@ export interface SupervisorOptions {
   /** Called at every fork after the first: a child is being replaced (for the restarts metric). */
   onRestart?: () => void;
 }
-
-/** The messages that are ops: they carry an id and get exactly one reply. */
-type ParentOp = Exclude<ParentMessage, { type: 'init' } | { type: 'delivered' }>;
-type OpWithoutId = ParentOp extends infer M ? (M extends ParentOp ? Omit<M, 'id'> : never) : never;
 
 interface PendingOp {
   resolve: (reply: OpReply) => void;
@@ -157,7 +154,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     clearTimeout(deadline);
   }
 
-  private send(op: OpWithoutId): Promise<OpReply> {
+  private send(op: ParentOpWithoutId): Promise<OpReply> {
     const child = this.child;
     if (this.closing) return Promise.resolve({ ok: false, error: CLOSED_ERROR });
     if (!this.ready || !child) return Promise.resolve({ ok: false, error: RESTARTING_ERROR });

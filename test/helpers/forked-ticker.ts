@@ -6,7 +6,13 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
-import type { ChildMessage, OpReply, ParentMessage, TickerState } from '../../protocol/ipc';
+import type {
+  ChildMessage,
+  OpReply,
+  ParentMessage,
+  ParentOpWithoutId,
+  TickerState,
+} from '../../protocol/ipc';
 import { parseChildMessage } from '../../protocol/validation';
 import { Recorder, withDeadline } from './recorder';
 
@@ -23,9 +29,6 @@ export interface Exit {
   code: number | null;
   signal: NodeJS.Signals | null;
 }
-
-type Op = Exclude<ParentMessage, { type: 'init' } | { type: 'delivered' }>;
-type OpWithoutId = Op extends infer M ? (M extends Op ? Omit<M, 'id'> : never) : never;
 
 const live = new Set<ForkedTicker>();
 
@@ -105,7 +108,7 @@ export class ForkedTicker {
 
   /** Sends an op with a fresh id and resolves with its reply and when it arrived. */
   async op(
-    op: OpWithoutId,
+    op: ParentOpWithoutId,
     timeoutMs = 2_000,
   ): Promise<{ reply: OpReply; at: number; index: number }> {
     const id = this.nextId++;
