@@ -2,7 +2,7 @@
  * Sends each ticker update to every socket, in seq order, without holding the event loop for
  * long. A single `io.emit` to 10,000 sockets takes well over 100 ms of uninterrupted CPU
  * (BENCHMARKS.md), during which no op is read and no ack is sent. So sockets are spread over
- * shard rooms, and a large broadcast goes out a few hundred sockets per event-loop turn, with
+ * shard rooms, and a large broadcast goes out about 128 sockets per event-loop turn, with
  * ops and acks served in between. Each update's broadcast finishes before the next one starts,
  * and when it finishes the ticker is told (`onDelivered`), which is what lets it conflate buys
  * instead of queueing updates faster than they can be sent.

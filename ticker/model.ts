@@ -136,7 +136,7 @@ export class TickerModel {
   delivered(seq: number): void {
     if (seq <= this.deliveredSeq) return;
     this.deliveredSeq = Math.min(seq, this.seq);
-    if (this.deliveredSeq < this.seq) return;
+    if (this.awaitingDelivery) return;
     if (this.tickWaiting) {
       // The tick that came due meanwhile runs now (and takes pending buys with it).
       this.timers.clearTimeout(this.tickTimer);
@@ -148,6 +148,11 @@ export class TickerModel {
       this.flushTimer = null;
       this.scheduleBuyFlush();
     }
+  }
+
+  /** The parent has not yet reported the newest update delivered. */
+  private get awaitingDelivery(): boolean {
+    return this.deliveredSeq < this.seq;
   }
 
   /** Cancels every timer; the model can be dropped afterwards. */
@@ -168,7 +173,7 @@ export class TickerModel {
     // Back-pressure: while the parent is still broadcasting an earlier update, buys wait for
     // it and ride along in one update. Under a storm the update rate then follows what the
     // server can deliver instead of queueing without bound (`delivered` reschedules).
-    if (this.deliveredSeq < this.seq)
+    if (this.awaitingDelivery)
       flushAt = Math.max(flushAt, this.lastEmitAt + this.deliveryTimeoutMs);
     const wait = Math.max(0, flushAt - this.timers.now());
     this.flushTimer = this.timers.setTimeout(() => this.flushBuys(), wait);
@@ -187,7 +192,7 @@ export class TickerModel {
     // then slows the ticker down instead of queueing updates without bound. A lost notice
     // delays a tick by deliveryTimeoutMs at most, counted from when the tick was due.
     const giveUpAt = this.nextTickAt + this.deliveryTimeoutMs;
-    if (this.deliveredSeq < this.seq && now < giveUpAt) {
+    if (this.awaitingDelivery && now < giveUpAt) {
       this.tickWaiting = true;
       this.tickTimer = this.timers.setTimeout(() => this.tick(), giveUpAt - now);
       return;
