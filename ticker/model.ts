@@ -77,9 +77,13 @@ export class TickerModel {
     this.deliveryTimeoutMs = options.deliveryTimeoutMs ?? DELIVERY_TIMEOUT_MS;
     // Whatever came before this model was the previous owner's to deliver.
     this.deliveredSeq = this.seq;
-    // A state handed over while running keeps running, at the normal pace: the previous
-    // owner already ticked recently, so an immediate extra tick would be a price jump.
-    if (options.state.running) this.resume(this.tickMs);
+    // A state handed over while running keeps running at the normal pace: the next tick comes
+    // when the previous owner's would have (its last update plus tickMs), so a quick restart
+    // adds no extra tick and a takeover after a long gap does not wait a whole interval more.
+    if (options.state.running) {
+      const dueIn = options.state.ts + this.tickMs - this.timers.now();
+      this.resume(Math.min(this.tickMs, Math.max(0, dueIn)));
+    }
     if (options.unannounced) this.scheduleBuyFlush();
   }
 

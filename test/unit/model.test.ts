@@ -454,19 +454,39 @@ describe('TickerModel', () => {
     expect(updates).toHaveLength(4);
   });
 
-  test('a state handed over running keeps ticking after tickMs, without start', () => {
+  test('a state handed over running ticks when its last update was due to be followed, without start', () => {
     const handed = stateOf({ running: true, seq: 7, ts: T0 - 400 });
     const { model, timers, updates } = setup(handed);
     expect(model.snapshot()).toEqual(handed);
-    timers.advance(TICK_MS - 1);
+    timers.advance(TICK_MS - 400 - 1);
     expect(updates).toHaveLength(0);
     timers.advance(1);
     expect(updates).toEqual([
-      { stocks: decayAll(handed.stocks), running: true, seq: 8, ts: T0 + TICK_MS },
+      { stocks: decayAll(handed.stocks), running: true, seq: 8, ts: T0 + TICK_MS - 400 },
     ]);
     expect(model.start()).toEqual({ running: true, changed: false });
     timers.advance(TICK_MS);
     expect(updates).toHaveLength(2);
+  });
+
+  test('a state handed over running long after its last update ticks at once, then at the pace', () => {
+    const handed = stateOf({ running: true, seq: 7, ts: T0 - 60_000 });
+    const { timers, updates } = setup(handed);
+    timers.advance(0);
+    expect(updates.map((update) => update.seq)).toEqual([8]);
+    timers.advance(TICK_MS - 1);
+    expect(updates).toHaveLength(1);
+    timers.advance(1);
+    expect(updates).toHaveLength(2);
+  });
+
+  test('a state handed over running from a clock ahead of ours waits no more than tickMs', () => {
+    const handed = stateOf({ running: true, seq: 7, ts: T0 + 60_000 });
+    const { timers, updates } = setup(handed);
+    timers.advance(TICK_MS - 1);
+    expect(updates).toHaveLength(0);
+    timers.advance(1);
+    expect(updates).toHaveLength(1);
   });
 
   test('a state handed over with unannounced buys is broadcast once at +0 ms, prices unchanged', () => {
