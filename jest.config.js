@@ -1,5 +1,5 @@
 /**
- * Four kinds of node tests plus the Angular project. Node tests compile through ts-jest with
+ * Five kinds of node tests plus the Angular project. Node tests compile through ts-jest with
  * the root tsconfig (type-checking is `npm run typecheck`'s job). Tests that fork the ticker
  * child use the compiled dist/ticker/main.js, and the browser tests the built app, so those
  * projects build whatever is missing or stale first.
@@ -22,6 +22,10 @@ module.exports = {
     nodeProject('unit', null),
     nodeProject('ipc'),
     nodeProject('integration'),
+    {
+      ...nodeProject('cluster'),
+      setupFilesAfterEnv: ['<rootDir>/test/cluster/timeout.ts'],
+    },
     {
       ...nodeProject('e2e', '<rootDir>/test/e2e/global-setup.js'),
       setupFilesAfterEnv: ['<rootDir>/test/e2e/timeout.ts'],

@@ -1,3 +1,4 @@
 export * from './events';
 export * from './ipc';
 export * from './stocks';
+export * from './cluster';

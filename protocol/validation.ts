@@ -4,6 +4,8 @@
  */
 import { z } from 'zod';
 
+import type { RemoteOp, RemoteReply, StoredState } from './cluster';
+import type { StatusPayload, UpdatePayload } from './events';
 import type { ChildMessage, ParentMessage } from './ipc';
 import { MAX_STOCK_NAME_LENGTH, STOCK_NAMES, type StockName } from './stocks';
 
@@ -102,6 +104,29 @@ const childMessageSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('rejected'), error: z.string() }),
 ]);
 
+const storedStateSchema = tickerStateSchema.extend({
+  unannounced: z.boolean(),
+  epoch: z.number().int().positive(),
+});
+
+const remoteOpSchema = z.strictObject({
+  id: opId,
+  // A node id names a Redis channel: keep it short and printable.
+  from: z.string().regex(/^[\w.:-]{1,100}$/),
+  op: z.discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('start') }),
+    z.strictObject({ type: z.literal('stop') }),
+    z.strictObject({ type: z.literal('buy'), name: stockNameSchema }),
+  ]),
+});
+
+const remoteReplySchema = z.strictObject({
+  id: opId,
+  reply: z.union([stockReply, runReply, errorReply]),
+});
+
+const statusSchema = z.strictObject({ message: z.string(), running: z.boolean() });
+
 /** What the child accepts from the parent. */
 export function parseParentMessage(message: unknown): Parsed<ParentMessage> {
   const result = parentMessageSchema.safeParse(message);
@@ -116,6 +141,48 @@ export function parseChildMessage(message: unknown): Parsed<ChildMessage> {
   return result.success
     ? { ok: true, value: result.data }
     : { ok: false, error: `bad message from ticker: ${firstMessage(result.error)}` };
+}
+
+/** A JSON text from Redis or another node, checked against `schema`. */
+function parseJson<T>(schema: z.ZodType<T>, what: string, text: string): Parsed<T> {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { ok: false, error: `bad ${what}: not JSON` };
+  }
+  const result = schema.safeParse(json);
+  return result.success
+    ? { ok: true, value: result.data }
+    : { ok: false, error: `bad ${what}: ${firstMessage(result.error)}` };
+}
+
+/** The ticker state the leader keeps in Redis. */
+export const parseStoredState = (text: string): Parsed<StoredState> =>
+  parseJson(storedStateSchema, 'stored state', text);
+
+/** An op forwarded to the leader by another node. */
+export const parseRemoteOp = (text: string): Parsed<RemoteOp> =>
+  parseJson(remoteOpSchema, 'forwarded op', text);
+
+/** The leader's reply to a forwarded op. */
+export const parseRemoteReply = (text: string): Parsed<RemoteReply> =>
+  parseJson(remoteReplySchema, 'op reply', text);
+
+/** An `update` payload broadcast through the cluster. */
+export function parseUpdatePayload(value: unknown): Parsed<UpdatePayload> {
+  const result = tickerStateSchema.safeParse(value);
+  return result.success
+    ? { ok: true, value: result.data }
+    : { ok: false, error: `bad update: ${firstMessage(result.error)}` };
+}
+
+/** A `status` payload broadcast through the cluster. */
+export function parseStatusPayload(value: unknown): Parsed<StatusPayload> {
+  const result = statusSchema.safeParse(value);
+  return result.success
+    ? { ok: true, value: result.data }
+    : { ok: false, error: `bad status: ${firstMessage(result.error)}` };
 }
 
 function firstMessage(error: z.ZodError, withPath = true): string {

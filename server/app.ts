@@ -21,7 +21,7 @@ import express, {
   type Response,
 } from 'express';
 import helmet from 'helmet';
-import { Server } from 'socket.io';
+import { Server, type ServerOptions } from 'socket.io';
 
 import { SOCKET_PATH, STATUS } from '../protocol/events';
 import { seedTickerState, type TickerState } from '../protocol/ipc';
@@ -53,7 +53,13 @@ export interface AppConfig {
   allowedOrigins?: readonly string[];
   /** Where the ticker's state is kept across restarts (default: nowhere). */
   stateStore?: StateStore;
+  /** A Socket.IO adapter factory (a cluster's Redis Streams adapter; default in-memory). */
+  adapter?: ServerOptions['adapter'];
+  /** Transports the server accepts (default both; `['websocket']` behind a non-sticky proxy). */
+  transports?: readonly Transport[];
 }
+
+export type Transport = 'websocket' | 'polling';
 
 export interface ForkcastApp {
   readonly app: Express;
@@ -69,6 +75,11 @@ export interface ForkcastApp {
 /** Every legal client message is a few dozen bytes; anything near this is abuse. */
 const MAX_MESSAGE_BYTES = 16 * 1024;
 const DEFAULT_OPS_PER_SECOND = 50;
+/**
+ * A client that drops for up to this long gets every broadcast it missed when it comes back
+ * (Socket.IO connection state recovery), instead of a fresh snapshot.
+ */
+export const RECOVERY_WINDOW_MS = 2 * 60 * 1000;
 
 export function createApp(config: AppConfig): ForkcastApp {
   const { logger } = config;
@@ -99,13 +110,15 @@ export function createApp(config: AppConfig): ForkcastApp {
   app.get('/', renderShell(clientDir));
   app.get('/healthz', (_req, res) => {
     const snapshot = ticker.snapshot();
-    const pid = ticker.pid ?? null;
-    res.status(pid === null ? 503 : 200).json({
-      ok: pid !== null,
+    const health = ticker.health();
+    res.status(health.status === 'ok' ? 200 : 503).json({
+      ok: health.status === 'ok',
+      status: health.status,
       running: snapshot.running,
       seq: snapshot.seq,
       uptime: process.uptime(),
-      pid,
+      pid: ticker.pid ?? null,
+      ...health.details,
     });
   });
   app.get('/metrics', serveMetrics(metrics));
@@ -120,6 +133,13 @@ export function createApp(config: AppConfig): ForkcastApp {
     // The Angular bundle carries its own client; no need to serve /socket.io/socket.io.js.
     serveClient: false,
     maxHttpBufferSize: MAX_MESSAGE_BYTES,
+    transports: [...(config.transports ?? ['websocket', 'polling'])],
+    // skipMiddlewares: there are none (the origin check above is Engine.IO's, run at every handshake).
+    connectionStateRecovery: {
+      maxDisconnectionDuration: RECOVERY_WINDOW_MS,
+      skipMiddlewares: true,
+    },
+    ...(config.adapter ? { adapter: config.adapter } : {}),
     // Browsers do not apply CORS to WebSockets, so the origin is checked here for every
     // transport; the `cors` option only adds the headers long-polling needs.
     allowRequest: (req, callback) => {

@@ -16,6 +16,12 @@ export interface BroadcasterOptions {
   onDelivered: (update: UpdatePayload, deliveries: number) => void;
   /** Called if onDelivered throws; the broadcaster carries on with the next message. */
   onError: (error: unknown) => void;
+  /**
+   * False when updates reach the sockets some other way (a cluster's adapter, see
+   * TickerHost.fansOut): the broadcaster then only keeps their history and reports them
+   * delivered, and statuses go out at once. Default true.
+   */
+  deliver?: boolean;
   /** Shard rooms sockets are spread over (default 64). */
   shards?: number;
   /**
@@ -36,6 +42,7 @@ const shardRoom = (shard: number): string => `forkcast:shard:${shard}`;
 export class UpdateBroadcaster {
   private readonly shards: number;
   private readonly socketsPerTurn: number;
+  private readonly deliver: boolean;
   private readonly queue: Outgoing[] = [];
   private readonly recent: UpdatePayload[] = [];
   /** The update being sent, the next shard to send it to, and how many got it so far. */
@@ -51,6 +58,7 @@ export class UpdateBroadcaster {
   ) {
     this.shards = options.shards ?? 64;
     this.socketsPerTurn = options.socketsPerTurn ?? 128;
+    this.deliver = options.deliver ?? true;
   }
 
   /**
@@ -79,6 +87,7 @@ export class UpdateBroadcaster {
    * (from the caller) and never twice.
    */
   assignShard(socket: { join(room: string): unknown }): void {
+    if (!this.deliver) return;
     const rooms = this.io.of('/').adapter.rooms;
     // step() runs synchronously when a broadcast begins, so one in flight has passed shard 0.
     const eligible = this.sending ? this.sending.shard : this.shards;
@@ -130,6 +139,11 @@ export class UpdateBroadcaster {
       this.recent.push(update);
       if (this.recent.length > HISTORY_LENGTH) this.recent.shift();
       const sockets = this.io.sockets.sockets.size;
+      if (!this.deliver) {
+        // Already handed to this node's sockets.
+        if (!this.finish(update, sockets)) return;
+        continue;
+      }
       if (sockets > this.socketsPerTurn) {
         this.sending = { update, shard: 0, deliveries: 0 };
         this.step();

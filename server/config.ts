@@ -34,6 +34,22 @@ const envSchema = z.object({
       )
       .pipe(z.array(z.url({ error: 'must be a comma-separated list of origins' }))),
   ),
+  /** Set: this node joins the cluster sharing this Redis (README, "Operating a cluster"). */
+  REDIS_URL: optional(
+    z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional(),
+  ),
+  /** `websocket` alone lets a load balancer without sticky sessions spread the clients. */
+  TRANSPORTS: optional(
+    z
+      .string()
+      .default('websocket,polling')
+      .transform((list) => list.split(',').map((name) => name.trim()))
+      .pipe(
+        z
+          .array(z.enum(['websocket', 'polling'], { error: 'must list websocket and/or polling' }))
+          .min(1),
+      ),
+  ),
 });
 
 export type ServerConfig = z.infer<typeof envSchema>;

@@ -4,10 +4,12 @@
  */
 import path from 'node:path';
 
-import { createApp } from './app';
-import { readConfig } from './config';
-import { createLogger } from './logger';
-import { ROOT } from './paths';
+import { seedTickerState } from '../protocol/ipc';
+import { createApp, RECOVERY_WINDOW_MS, type AppConfig, type ForkcastApp } from './app';
+import { joinCluster, type ClusterNode } from './cluster/node';
+import { readConfig, type ServerConfig } from './config';
+import { createLogger, type Logger } from './logger';
+import { PATHS, ROOT } from './paths';
 import { createStateFile } from './state-file';
 
 /** A shutdown that takes longer than this is abandoned with a non-zero exit. */
@@ -16,21 +18,17 @@ const SHUTDOWN_DEADLINE_MS = 5_000;
 async function main(): Promise<void> {
   const config = readConfig(process.env);
   const logger = createLogger(config.LOG_LEVEL);
-  const stateFile = createStateFile({
-    path: path.resolve(ROOT, config.STATE_FILE),
-    logger: logger.child({ part: 'state' }),
-  });
-  const saved = await stateFile.load();
-  const forkcast = createApp({
+  const common: AppConfig = {
     logger,
     tickMs: config.TICK_MS,
-    ...(saved ? { initialState: saved } : {}),
-    stateStore: stateFile,
     opsPerSecond: config.OPS_PER_SECOND,
     controlToken: config.CONTROL_TOKEN,
     allowedOrigins: config.CORS_ORIGINS,
-  });
-
+    transports: config.TRANSPORTS,
+  };
+  const { forkcast, cluster } = config.REDIS_URL
+    ? await clusteredApp(config.REDIS_URL, config, common)
+    : { forkcast: await singleNodeApp(config, common, logger), cluster: null };
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -43,7 +41,7 @@ async function main(): Promise<void> {
       logger.error('shutdown took too long; exiting');
       process.exit(1);
     }, SHUTDOWN_DEADLINE_MS).unref();
-    forkcast.close().then(
+    closeAll(forkcast, cluster).then(
       () => {
         logger.info('bye');
         process.exit(0);
@@ -68,6 +66,51 @@ async function main(): Promise<void> {
   }
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   logger.info({ url: `http://${host}:${address.port}`, pid: process.pid }, 'forkcast listening');
+}
+
+/** One node on its own: the state lives in a file. */
+async function singleNodeApp(
+  config: ServerConfig,
+  common: AppConfig,
+  logger: Logger,
+): Promise<ForkcastApp> {
+  const stateFile = createStateFile({
+    path: path.resolve(ROOT, config.STATE_FILE),
+    logger: logger.child({ part: 'state' }),
+  });
+  const saved = await stateFile.load();
+  return createApp({ ...common, ...(saved ? { initialState: saved } : {}), stateStore: stateFile });
+}
+
+/** One node of a cluster: the state lives in Redis, the ticker runs on the elected leader. */
+async function clusteredApp(
+  redisUrl: string,
+  config: ServerConfig,
+  common: AppConfig,
+): Promise<{ forkcast: ForkcastApp; cluster: ClusterNode }> {
+  let forkcast: ForkcastApp | null = null;
+  const cluster = await joinCluster(
+    {
+      redisUrl,
+      tickMs: config.TICK_MS,
+      childPath: PATHS.tickerChild,
+      seed: seedTickerState(Date.now()),
+      logger: common.logger,
+      io: () => {
+        if (!forkcast) throw new Error('the cluster broadcast before the app existed');
+        return forkcast.io;
+      },
+    },
+    RECOVERY_WINDOW_MS,
+  );
+  common.logger.info({ node: cluster.ticker.nodeId }, 'joined the cluster');
+  forkcast = createApp({ ...common, ticker: cluster.ticker, adapter: cluster.adapter });
+  return { forkcast, cluster };
+}
+
+async function closeAll(forkcast: ForkcastApp, cluster: ClusterNode | null): Promise<void> {
+  await forkcast.close();
+  await cluster?.close();
 }
 
 main().catch((error: unknown) => {

@@ -67,6 +67,7 @@ export function attachRealtime(
 
   const running = (): boolean => ticker.snapshot().running;
   const broadcaster = new UpdateBroadcaster(io, {
+    deliver: ticker.fansOut !== true,
     onDelivered: (update, deliveries) => {
       metrics.broadcast(deliveries);
       ticker.delivered(update.seq);
@@ -85,6 +86,14 @@ export function attachRealtime(
   ticker.on('back', onBack);
   metrics.readClientsFrom(() => io.sockets.sockets.size);
 
+  /**
+   * Emits to one socket, at once and from this node. With connection state recovery on,
+   * `socket.emit` goes through the adapter like a broadcast, which in a cluster means a round
+   * trip to Redis: a greeting sent that way could arrive after a broadcast made after it, and
+   * show the client an update out of order.
+   */
+  const toSocket = (socket: ForkcastSocket) => io.local.to(socket.id);
+
   function receive(socket: ForkcastSocket, event: string, op: OpName, raw: unknown[]): Received {
     return { socket, event, op, ...splitAck(raw), at: performance.now() };
   }
@@ -99,7 +108,11 @@ export function attachRealtime(
     logger.debug({ socket: socket.id, event, error }, 'rejected client input');
     const result: AckError = { ok: false, error };
     if (ack) ack(result);
-    else socket.emit('status', { message: `${event} rejected: ${error}`, running: running() });
+    else
+      toSocket(socket).emit('status', {
+        message: `${event} rejected: ${error}`,
+        running: running(),
+      });
     answered(received, reason);
   }
 
@@ -132,7 +145,7 @@ export function attachRealtime(
     // Through the broadcaster, behind any update still going out, so nobody hears "Stopped"
     // before an older update that says running.
     if (reply.changed) broadcaster.publishStatus(status);
-    else socket.emit('status', status);
+    else toSocket(socket).emit('status', status);
     ack?.({ ok: true, running: reply.running });
     answered(received, 'ok');
   }
@@ -159,18 +172,26 @@ export function attachRealtime(
     });
   }
 
-  const onConnection = (socket: ForkcastSocket): void => {
-    logger.debug({ socket: socket.id }, 'client connected');
-    socket.emit('status', { message: STATUS.connected, running: running() });
-    // A late joiner sees live prices at once, also while the ticker is stopped. When no
-    // broadcast is under way that is the ticker's snapshot, acknowledged buys included; during
-    // one, the snapshot may be ahead of updates still queued for this socket, so it starts
-    // from the update on its way out instead, and the queue brings it up to date in order.
+  /**
+   * A late joiner sees live prices at once, also while the ticker is stopped. When no broadcast
+   * is under way that is the ticker's snapshot, acknowledged buys included; during one, the
+   * snapshot may be ahead of updates still queued for this socket, so it starts from the update
+   * on its way out instead, and the queue brings it up to date in order.
+   */
+  function greet(socket: ForkcastSocket): void {
     broadcaster.assignShard(socket);
     const current = broadcaster.inFlight ?? ticker.snapshot();
-    socket.emit('update', current);
+    toSocket(socket).emit('update', current);
     const recent = broadcaster.history();
-    socket.emit('history', { updates: recent.length > 0 ? recent : [current] });
+    toSocket(socket).emit('history', { updates: recent.length > 0 ? recent : [current] });
+  }
+
+  const onConnection = (socket: ForkcastSocket): void => {
+    logger.debug({ socket: socket.id, recovered: socket.recovered }, 'client connected');
+    toSocket(socket).emit('status', { message: STATUS.connected, running: running() });
+    // A socket back from a short drop (connection state recovery) has just been sent every
+    // update it missed, in order, and is back in its shard: a snapshot now would repeat one.
+    if (!socket.recovered) greet(socket);
 
     socket.on('start', (...raw: unknown[]) =>
       guard(receive(socket, 'start', 'start', raw), (op) => run(op, 'start')),

@@ -20,6 +20,13 @@ export interface TickerHostEvents {
   change: [];
 }
 
+export interface HostHealth {
+  /** ok: ops are taken; degraded: up but impaired (no leader, Redis away); down: no ticker. */
+  status: 'ok' | 'degraded' | 'down';
+  /** Extra facts for /healthz (a cluster node's role, Redis, the leader). */
+  details?: Record<string, unknown>;
+}
+
 export interface TickerHost extends Pick<EventEmitter<TickerHostEvents>, 'on' | 'off' | 'once'> {
   start(): Promise<RunReply>;
   stop(): Promise<RunReply>;
@@ -38,4 +45,12 @@ export interface TickerHost extends Pick<EventEmitter<TickerHostEvents>, 'on' | 
   close(): Promise<void>;
   /** Pid of the ticker process, if it has one right now (for /healthz). */
   readonly pid: number | undefined;
+  /** For /healthz. */
+  health(): HostHealth;
+  /**
+   * True when the host itself delivers every update to every socket (a cluster, through the
+   * Socket.IO adapter) and emits `update` once this node's sockets have it; the realtime
+   * module then only keeps track of updates instead of broadcasting them.
+   */
+  readonly fansOut?: boolean;
 }

@@ -18,7 +18,7 @@ import type {
 import type { StockName } from '../protocol/stocks';
 import { parseChildMessage } from '../protocol/validation';
 import type { Logger } from './logger';
-import type { TickerHost, TickerHostEvents } from './ticker-host';
+import type { HostHealth, TickerHost, TickerHostEvents } from './ticker-host';
 
 export type ForkFn = (
   modulePath: string,
@@ -31,6 +31,8 @@ export interface SupervisorOptions {
   childPath: string;
   tickMs: number;
   initialState: TickerState;
+  /** The initial state holds acknowledged buys no update has carried yet (default false). */
+  unannounced?: boolean;
   logger: Logger;
   fork?: ForkFn;
   /** How long an op may wait for the child's reply. */
@@ -57,7 +59,7 @@ const RESTARTING_ERROR = 'the ticker is restarting; try again in a moment';
 const CLOSED_ERROR = 'the server is shutting down';
 
 export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements TickerHost {
-  private readonly options: Required<Omit<SupervisorOptions, 'initialState'>>;
+  private readonly options: Required<Omit<SupervisorOptions, 'initialState' | 'unannounced'>>;
   private state: TickerState;
   private child: ChildProcess | null = null;
   private ready = false;
@@ -88,11 +90,16 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
       ...options,
     };
     this.state = structuredClone(options.initialState);
+    this.unannounced = options.unannounced ?? false;
     this.restartDelay = this.options.restartDelayMs;
   }
 
   get pid(): number | undefined {
     return this.ready ? this.child?.pid : undefined;
+  }
+
+  health(): HostHealth {
+    return { status: this.pid === undefined ? 'down' : 'ok' };
   }
 
   snapshot(): UpdatePayload {

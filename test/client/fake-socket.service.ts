@@ -1,6 +1,7 @@
 import { BehaviorSubject, Subject, type Observable } from 'rxjs';
 
 import type {
+  ConnectKind,
   ConnectionState,
   ServerPayloads,
   SocketService,
@@ -38,11 +39,13 @@ export class FakeSocketService implements Pick<SocketService, keyof SocketServic
     history: new Subject<HistoryPayload>(),
   };
   readonly connection = new BehaviorSubject<ConnectionState>('connected');
+  readonly connects = new Subject<ConnectKind>();
 
   readonly status$ = this.on('status');
   readonly update$ = this.on('update');
   readonly history$ = this.on('history');
   readonly connection$ = this.connection.asObservable();
+  readonly connects$ = this.connects.asObservable();
 
   /** Unanswered requests, oldest first. */
   readonly pendingRuns: Deferred<RunAck>[] = [];
@@ -54,6 +57,17 @@ export class FakeSocketService implements Pick<SocketService, keyof SocketServic
 
   on<E extends keyof ServerToClientEvents>(event: E): Observable<ServerPayloads[E]> {
     return this.events[event].asObservable();
+  }
+
+  /** A drop: the socket lost its connection and socket.io-client is retrying. */
+  drop(): void {
+    this.connection.next('reconnecting');
+  }
+
+  /** A `connect` event, as the real service reports it on both streams. */
+  connect(kind: ConnectKind): void {
+    this.connects.next(kind);
+    this.connection.next('connected');
   }
 
   /** Answers the oldest Start or Stop. */

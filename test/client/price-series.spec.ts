@@ -26,6 +26,12 @@ describe('price series', () => {
     expect(appendUpdate(twice, updateAt(2))).toBe(twice);
   });
 
+  it('appends a replay that overlaps what it holds once per seq', () => {
+    let series = mergeHistory(appendUpdate(NO_SERIES, updateAt(5)), historyOf(1, 5));
+    for (const seq of [4, 5, 6, 7]) series = appendUpdate(series, updateAt(seq));
+    expect(seqs(series)).toEqual(range(1, 7));
+  });
+
   it(`keeps the last ${SERIES_LENGTH} points`, () => {
     let series = NO_SERIES;
     for (const seq of range(1, SERIES_LENGTH + 5)) series = appendUpdate(series, updateAt(seq));

@@ -8,6 +8,7 @@ import {
   ACK_TIMEOUT_MS,
   SOCKET_FACTORY,
   SocketService,
+  type ConnectKind,
   type ConnectionState,
   type ForkcastSocket,
 } from '../../client/app/core/socket.service';
@@ -35,6 +36,34 @@ const UPDATE: UpdatePayload = {
   seq: 7,
   ts: 1_700_000_000_000,
 };
+
+/** socket.io-parser's packet types, as socket.io-client reads them off the wire. */
+const CONNECT = 0;
+const EVENT = 2;
+
+/** The Socket's own entry points for what the Manager decoded or lost. */
+interface SocketInternals {
+  onpacket(packet: { type: number; nsp: string; data: unknown }): void;
+  onclose(reason: string): void;
+}
+
+/**
+ * Feeds the socket what a server sends. Through socket.io-client's own packet handling, so it
+ * decides `recovered` (the CONNECT's `pid` equals the last one) and buffers events that come
+ * before the CONNECT, as the missed ones a recovering server replays do.
+ */
+function wire(socket: ForkcastSocket) {
+  const internals = socket as unknown as SocketInternals;
+  // Nothing is dialled, so what the socket writes back (its disconnect at teardown) goes nowhere.
+  socket.io._packet = () => undefined;
+  return {
+    /** The CONNECT packet: a session id and, when the server offers recovery, a private id. */
+    connect: (sid: string, pid?: string) =>
+      internals.onpacket({ type: CONNECT, nsp: '/', data: { sid, pid } }),
+    event: (...data: unknown[]) => internals.onpacket({ type: EVENT, nsp: '/', data }),
+    drop: () => internals.onclose('transport close'),
+  };
+}
 
 interface Setup {
   service: SocketService;
@@ -162,6 +191,81 @@ describe('SocketService', () => {
     expect(socket.listeners('connect')).toHaveLength(0);
     expect(socket.listeners('disconnect')).toHaveLength(0);
     expect(socket.io.listeners('reconnect_attempt')).toHaveLength(0);
+  });
+
+  it('reports each connect: the first, then whether the server recovered the session', () => {
+    const { service, socket, zone } = setup();
+    const server = wire(socket);
+    const seen: { kind: ConnectKind; inZone: boolean }[] = [];
+    const subscription = service.connects$.subscribe((kind) =>
+      seen.push({ kind, inZone: NgZone.isInAngularZone() }),
+    );
+
+    zone.runOutsideAngular(() => {
+      server.connect('a', 'session-1');
+      server.drop();
+      server.connect('a', 'session-1');
+      server.drop();
+      // Too long away, or a restarted server: a new session.
+      server.connect('b', 'session-2');
+    });
+
+    expect(seen).toEqual([
+      { kind: 'first', inZone: true },
+      { kind: 'recovered', inZone: true },
+      { kind: 'not-recovered', inZone: true },
+    ]);
+    subscription.unsubscribe();
+    expect(socket.listeners('connect')).toHaveLength(0);
+  });
+
+  it('reports a reconnect to a server without recovery as not recovered', () => {
+    const { service, socket } = setup();
+    const server = wire(socket);
+    const kinds: ConnectKind[] = [];
+    const subscription = service.connects$.subscribe((kind) => kinds.push(kind));
+
+    server.connect('a');
+    server.drop();
+    server.connect('b');
+
+    expect(kinds).toEqual(['first', 'not-recovered']);
+    subscription.unsubscribe();
+  });
+
+  it('counts a subscriber that arrives while connected as having missed the first', () => {
+    const { service, socket } = setup();
+    const server = wire(socket);
+    server.connect('a', 'session-1');
+
+    const kinds: ConnectKind[] = [];
+    const subscription = service.connects$.subscribe((kind) => kinds.push(kind));
+    server.drop();
+    server.connect('b', 'session-2');
+
+    expect(kinds).toEqual(['not-recovered']);
+    subscription.unsubscribe();
+  });
+
+  it('delivers the replayed events before it reports the recovered connect', () => {
+    const { service, socket } = setup();
+    const server = wire(socket);
+    const seen: (number | ConnectKind)[] = [];
+    const subscriptions = [
+      service.update$.subscribe((update) => seen.push(update.seq)),
+      service.connects$.subscribe((kind) => seen.push(kind)),
+    ];
+    server.connect('a', 'session-1');
+    server.drop();
+
+    // Missed broadcasts come first, each with its offset, and wait for the CONNECT.
+    server.event('update', { ...UPDATE, seq: 8 }, 'offset-8');
+    server.event('update', { ...UPDATE, seq: 9 }, 'offset-9');
+    expect(seen).toEqual(['first']);
+    server.connect('a', 'session-1');
+
+    expect(seen).toEqual(['first', 8, 9, 'recovered']);
+    subscriptions.forEach((subscription) => subscription.unsubscribe());
   });
 
   it('resolves buy() with the server acknowledgement', async () => {

@@ -52,6 +52,42 @@ describe('StatusBarComponent', () => {
     }
   });
 
+  it('says after a reconnect whether anything was missed, in words', async () => {
+    fake.drop();
+    await settle();
+    expect(connection()).toBe('Reconnecting…');
+
+    fake.connect('recovered');
+    await settle();
+    expect(connection()).toBe('Reconnected — nothing missed');
+    expect(root.querySelector('.indicator')?.getAttribute('data-state')).toBe('connected');
+
+    fake.drop();
+    await settle();
+    expect(connection()).toBe('Reconnecting…');
+
+    fake.connect('not-recovered');
+    await settle();
+    expect(connection()).toBe('Reconnected — prices refreshed');
+    expect(root.querySelector('.indicator')?.getAttribute('data-state')).toBe('connected');
+  });
+
+  it('does not depend on which of the two streams reports the connect first', async () => {
+    fake.drop();
+    fake.connection.next('connected');
+    fake.connects.next('recovered');
+    await settle();
+    expect(connection()).toBe('Reconnected — nothing missed');
+  });
+
+  it('shows plain "Connected" for the first connect of the page', async () => {
+    fake.connection.next('connecting');
+    await settle();
+    fake.connect('first');
+    await settle();
+    expect(connection()).toBe('Connected');
+  });
+
   it('shows the ticker state from statuses and updates', async () => {
     expect(ticker()).toBe('Ticker unknown');
 

@@ -355,6 +355,48 @@ describe('StockBoardComponent', () => {
       expect(board.sparkline('Apple').points).toBe(3);
     });
 
+    it('run on through a recovered reconnect, drawing a replayed point only once', async () => {
+      board.fake.events.history.next(history(1, 10));
+      await board.serverSends({ update: updateAt(10, { Apple: 14.1 }) });
+      board.fake.drop();
+
+      // The server replays what the socket missed; no snapshot and no history this time. The
+      // first one repeats a point already drawn, as a packet sent just before the drop may.
+      await board.serverSends(
+        { update: updateAt(10, { Apple: 14.1 }) },
+        { update: updateAt(11, { Apple: 14.11 }) },
+        { update: updateAt(12, { Apple: 14.12 }) },
+      );
+      board.fake.connect('recovered');
+      await board.serverSends({ status: { message: STATUS.connected, running: false } });
+
+      expect(board.sparkline('Apple')).toEqual({
+        points: 12,
+        label: 'Apple, last 12 prices, from $14.01 to $14.12',
+      });
+      expect(spoken(board.cells('Apple').change)).toBe('up +$0.01');
+    });
+
+    it('fill the gap from the greeting after a reconnect that was not recovered', async () => {
+      board.fake.events.history.next(history(1, 5));
+      await board.serverSends({ update: updateAt(5, { Apple: 14.05 }) });
+      board.fake.drop();
+
+      board.fake.connect('not-recovered');
+      await board.serverSends(
+        { status: { message: STATUS.connected, running: false } },
+        { update: updateAt(20, { Apple: 14.2 }) },
+      );
+      board.fake.events.history.next(history(1, 20));
+      await board.fixture.whenStable();
+
+      expect(board.cells('Apple').price.textContent.trim()).toBe('$14.20');
+      expect(board.sparkline('Apple')).toEqual({
+        points: 20,
+        label: 'Apple, last 20 prices, from $14.01 to $14.20',
+      });
+    });
+
     it(`keep at most ${HISTORY_LENGTH} points per stock`, async () => {
       board.fake.events.history.next(history(1, HISTORY_LENGTH));
       await board.serverSends(
@@ -509,14 +551,36 @@ describe('StockBoardComponent', () => {
       ).toHaveLength(1);
     });
 
-    it('announces a lost connection and its return', async () => {
-      board.fake.connection.next('reconnecting');
+    it('announces a lost connection and whether its return missed anything', async () => {
+      board.fake.drop();
       await board.fixture.whenStable();
       expect(board.announced()).toBe('Connection lost, reconnecting');
 
-      board.fake.connection.next('connected');
+      board.fake.connect('recovered');
       await board.fixture.whenStable();
-      expect(board.announced()).toBe('Reconnected');
+      expect(board.announced()).toBe('Reconnected — nothing missed');
+
+      board.fake.drop();
+      await board.fixture.whenStable();
+      expect(board.announced()).toBe('Connection lost, reconnecting');
+
+      board.fake.connect('not-recovered');
+      await board.fixture.whenStable();
+      expect(board.announced()).toBe('Reconnected — prices refreshed');
+    });
+
+    it('does not announce the first connect of the page', async () => {
+      board.fake.connection.next('connecting');
+      board.fake.connect('first');
+      await board.fixture.whenStable();
+      expect(board.announced()).toBe('');
+    });
+
+    it('announces the first connect if failed attempts were announced', async () => {
+      board.fake.drop();
+      board.fake.connect('first');
+      await board.fixture.whenStable();
+      expect(board.announced()).toBe('Connected');
     });
   });
 });

@@ -71,7 +71,11 @@ describeInBrowser('recovery in the browser', () => {
 
     server = spawnServer({ TICK_MS: '200', STATE_FILE: stateFile, PORT: port });
     await server.listening();
-    await page.getByText('Connected', { exact: true }).waitFor({ timeout: 15_000 });
+    // A new server process has no session to recover: the page says its prices were fetched anew.
+    await page
+      .getByRole('banner')
+      .getByText('Reconnected — prices refreshed', { exact: true })
+      .waitFor({ timeout: 15_000 });
     // The state file carried `running` over, so the new server ticks without a Start.
     await page.getByText('Ticker running', { exact: true }).waitFor();
     await pricesMove();

@@ -82,8 +82,24 @@ export class RawSocket {
     return !this.isClosed && this.ws.readyState === WebSocket.OPEN;
   }
 
-  /** Text frames that carry a Socket.IO event (`42[...]`) on the default namespace, decoded. */
+  /**
+   * Text frames that carry a Socket.IO event (`42[...]`) on the default namespace, decoded:
+   * the event name and its one payload. Connection state recovery appends the packet's offset
+   * as one more argument; `offsets` has those.
+   */
   events(from = 0): unknown[][] {
+    return this.eventFrames(from).map((args) => args.slice(0, 2));
+  }
+
+  /** The recovery offset each event frame carried (undefined when it had none). */
+  offsets(from = 0): (string | undefined)[] {
+    return this.eventFrames(from).map((args) => {
+      const offset = args[2];
+      return typeof offset === 'string' ? offset : undefined;
+    });
+  }
+
+  private eventFrames(from: number): unknown[][] {
     return this.frames
       .since(from)
       .flatMap((frame) =>

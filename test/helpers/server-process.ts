@@ -22,6 +22,8 @@ export interface ServerProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Resolves with the URL once the server logs that it listens. */
   listening: () => Promise<{ url: string; tickerPid: number }>;
+  /** Resolves with the URL once the server listens, whether or not it forked a ticker (a cluster node). */
+  url: (timeoutMs?: number) => Promise<string>;
 }
 
 const live = new Set<ChildProcess>();
@@ -69,6 +71,14 @@ export function spawnServer(env: Record<string, string>): ServerProcess {
     logs,
     stderr: () => stderr,
     exited,
+    url: async (timeoutMs = 10_000) => {
+      const line = await logs.waitFor((item) => item['msg'] === 'forkcast listening', {
+        timeoutMs,
+        what: 'forkcast listening',
+      });
+      if (typeof line['url'] !== 'string') throw new Error(`no url in ${JSON.stringify(line)}`);
+      return line['url'];
+    },
     listening: async () => {
       const [forked, listening] = await Promise.all([
         logs.waitFor((line) => line['msg'] === 'ticker child forked', {

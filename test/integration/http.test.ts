@@ -25,6 +25,7 @@ test('GET /healthz reports the ticker as JSON', async () => {
   const body: unknown = await response.json();
   expect(body).toEqual({
     ok: true,
+    status: 'ok',
     running: false,
     seq: 0,
     uptime: expect.any(Number),
@@ -45,6 +46,7 @@ test('GET /healthz follows the running flag and seq', async () => {
   const body: unknown = await (await get('/healthz')).json();
   expect(body).toEqual({
     ok: true,
+    status: 'ok',
     running: false,
     seq: snapshot.seq,
     uptime: expect.any(Number),

@@ -41,6 +41,7 @@ test.each(['SIGTERM', 'SIGINT'] as const)(
     const health: unknown = await (await fetch(`${url}/healthz`)).json();
     expect(health).toEqual({
       ok: true,
+      status: 'ok',
       running: false,
       seq: 0,
       uptime: expect.any(Number),

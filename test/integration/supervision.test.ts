@@ -477,7 +477,14 @@ describe('a ticker child that crashes in a loop (in-process server, fixture chil
     expect(lost.status).toEqual({ message: 'Ticker restarting: prices paused', running: true });
     await expect(health(url)).resolves.toEqual({
       status: 503,
-      body: { ok: false, running: true, seq: last.seq, uptime: expect.any(Number), pid: null },
+      body: {
+        ok: false,
+        status: 'down',
+        running: true,
+        seq: last.seq,
+        uptime: expect.any(Number),
+        pid: null,
+      },
     });
     for (const op of [() => a.buy('Apple'), () => a.start(), () => a.stop()]) {
       await expect(op()).resolves.toMatchObject({ ack: { ok: false, error: RESTARTING } });

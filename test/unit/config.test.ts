@@ -9,6 +9,8 @@ const DEFAULTS = {
   OPS_PER_SECOND: 50,
   CONTROL_TOKEN: undefined,
   CORS_ORIGINS: [],
+  REDIS_URL: undefined,
+  TRANSPORTS: ['websocket', 'polling'],
 };
 
 describe('readConfig', () => {
@@ -27,6 +29,8 @@ describe('readConfig', () => {
         OPS_PER_SECOND: '5',
         CONTROL_TOKEN: 'correct horse battery',
         CORS_ORIGINS: 'https://a.example, http://localhost:4200',
+        REDIS_URL: 'redis://127.0.0.1:6379/2',
+        TRANSPORTS: 'websocket',
       }),
     ).toEqual({
       PORT: 8080,
@@ -37,6 +41,8 @@ describe('readConfig', () => {
       OPS_PER_SECOND: 5,
       CONTROL_TOKEN: 'correct horse battery',
       CORS_ORIGINS: ['https://a.example', 'http://localhost:4200'],
+      REDIS_URL: 'redis://127.0.0.1:6379/2',
+      TRANSPORTS: ['websocket'],
     });
   });
 
@@ -54,6 +60,9 @@ describe('readConfig', () => {
     [{ OPS_PER_SECOND: '0' }, /^invalid configuration: OPS_PER_SECOND: /],
     [{ CONTROL_TOKEN: 'short' }, /^invalid configuration: CONTROL_TOKEN: must be at least 8/],
     [{ CORS_ORIGINS: 'not a url' }, /^invalid configuration: CORS_ORIGINS.*origins/],
+    [{ REDIS_URL: 'localhost:6379' }, /^invalid configuration: REDIS_URL: must be a redis:\/\//],
+    [{ REDIS_URL: 'http://127.0.0.1:6379' }, /^invalid configuration: REDIS_URL: /],
+    [{ TRANSPORTS: 'websocket,carrier-pigeon' }, /^invalid configuration: TRANSPORTS.*websocket/],
   ])('a readable error for %j', (env, message) => {
     expect(() => readConfig(env)).toThrow(message);
   });

@@ -4,6 +4,11 @@ import {
   parseChildMessage,
   parseNoArgs,
   parseParentMessage,
+  parseRemoteOp,
+  parseRemoteReply,
+  parseStatusPayload,
+  parseStoredState,
+  parseUpdatePayload,
   type Parsed,
 } from '../../protocol/validation';
 import { stateOf, SEED } from '../helpers/prices';
@@ -230,3 +235,72 @@ describe('parseChildMessage', () => {
 function priced(index: number, price: number): Stock[] {
   return SEED.map((stock, i) => (i === index ? { ...stock, price } : { ...stock }));
 }
+
+describe('cluster messages (from Redis and other nodes)', () => {
+  const stored = { ...stateOf({ running: true, seq: 12 }), unannounced: false, epoch: 3 };
+
+  test('a stored state round-trips', () => {
+    expect(parseStoredState(JSON.stringify(stored))).toEqual({ ok: true, value: stored });
+  });
+
+  test.each<[string, string, RegExp]>([
+    ['not JSON', '{"stocks":', /^bad stored state: not JSON$/],
+    ['no epoch', JSON.stringify({ ...stored, epoch: undefined }), /^bad stored state: epoch: /],
+    ['epoch 0', JSON.stringify({ ...stored, epoch: 0 }), /^bad stored state: epoch: /],
+    [
+      'a price of null',
+      JSON.stringify({ ...stored, stocks: [{ name: 'Apple', price: null }] }),
+      /^bad stored state: stocks/,
+    ],
+    ['an extra key', JSON.stringify({ ...stored, leader: 'me' }), /^bad stored state: /],
+  ])('a stored state that is %s is refused', (_, text, error) => {
+    expect(errorOf(parseStoredState(text))).toMatch(error);
+  });
+
+  test.each([
+    { id: 1, from: 'node-a', op: { type: 'start' } },
+    { id: 2, from: '4ea3c8bf-e03f-41ba-be98-a2979c398859', op: { type: 'stop' } },
+    { id: 3, from: 'node-a', op: { type: 'buy', name: 'Facebook' } },
+  ])('a forwarded op %j is accepted', (op) => {
+    expect(parseRemoteOp(JSON.stringify(op))).toEqual({ ok: true, value: op });
+  });
+
+  test.each<[string, unknown, RegExp]>([
+    [
+      'an unknown stock',
+      { id: 1, from: 'a', op: { type: 'buy', name: 'Tesla' } },
+      /^bad forwarded op: op.name: unknown stock/,
+    ],
+    ['an init', { id: 1, from: 'a', op: { type: 'init' } }, /^bad forwarded op: op/],
+    [
+      'a reply channel with a space',
+      { id: 1, from: 'a b', op: { type: 'start' } },
+      /^bad forwarded op: from/,
+    ],
+    ['a negative id', { id: -1, from: 'a', op: { type: 'start' } }, /^bad forwarded op: id/],
+  ])('a forwarded op with %s is refused', (_, op, error) => {
+    expect(errorOf(parseRemoteOp(JSON.stringify(op)))).toMatch(error);
+  });
+
+  test('replies: every op reply shape, and nothing else', () => {
+    const replies = [
+      { id: 1, reply: { ok: true, running: true, changed: false } },
+      { id: 2, reply: { ok: true, running: false, stock: { name: 'Apple', price: 15.95 } } },
+      { id: 3, reply: { ok: false, error: 'no' } },
+    ];
+    for (const reply of replies)
+      expect(parseRemoteReply(JSON.stringify(reply))).toEqual({ ok: true, value: reply });
+    expect(errorOf(parseRemoteReply('{"id":1,"reply":{"ok":true}}'))).toMatch(/^bad op reply: /);
+  });
+
+  test('broadcast payloads seen through the adapter', () => {
+    const update = stateOf({ seq: 4 });
+    expect(parseUpdatePayload(update)).toEqual({ ok: true, value: update });
+    expect(errorOf(parseUpdatePayload({ ...update, seq: -1 }))).toMatch(/^bad update: seq/);
+    expect(parseStatusPayload({ message: 'Stopped', running: false })).toEqual({
+      ok: true,
+      value: { message: 'Stopped', running: false },
+    });
+    expect(errorOf(parseStatusPayload({ message: 'Stopped' }))).toMatch(/^bad status: running/);
+  });
+});

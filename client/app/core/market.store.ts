@@ -1,12 +1,23 @@
-import { Injectable, inject } from '@angular/core';
+import { Injectable, computed, inject } from '@angular/core';
 import { toSignal } from '@angular/core/rxjs-interop';
 import { map, merge, scan } from 'rxjs';
 
 import { STATUS, type StatusPayload } from '../../../protocol/events';
 import { NO_SERIES, appendUpdate, mergeHistory, type PriceSeries } from './price-series';
-import { SocketService } from './socket.service';
+import { SocketService, type ConnectKind } from './socket.service';
 
 export type TickerState = 'unknown' | 'running' | 'stopped' | 'restarting';
+
+export type Reconnect = Exclude<ConnectKind, 'first'>;
+
+/**
+ * What a reconnect meant for the prices on screen, in the words both the status bar shows and
+ * the board announces. The page's first connect is no news and has none.
+ */
+export const RECONNECT_LABELS: Record<Reconnect, string> = {
+  recovered: 'Reconnected — nothing missed',
+  'not-recovered': 'Reconnected — prices refreshed',
+};
 
 /**
  * What the server has told this tab, as signals, in one place: the header and the board read
@@ -19,6 +30,14 @@ export class MarketStore {
   readonly status = toSignal(this.socket.status$);
   readonly update = toSignal(this.socket.update$);
   readonly connection = toSignal(this.socket.connection$, { requireSync: true });
+  /** How the socket last connected: 'first' until a reconnect. */
+  readonly lastConnect = toSignal(this.socket.connects$, { initialValue: 'first' });
+
+  /** While connected again after a drop: whether the server recovered the session; else null. */
+  readonly reconnect = computed((): Reconnect | null => {
+    const kind = this.lastConnect();
+    return this.connection() === 'connected' && kind !== 'first' ? kind : null;
+  });
 
   /** The `running` flag from whichever broadcast said it last; null until the server has. */
   readonly running = toSignal(
@@ -38,7 +57,12 @@ export class MarketStore {
     { initialValue: 'unknown' },
   );
 
-  /** Recent prices per stock: `history` seeds them, every `update` appends. */
+  /**
+   * Recent prices per stock: `history` seeds them, every `update` appends. After a recovered
+   * reconnect there is no `history`: the replayed updates append, and one the series already
+   * holds is dropped by its seq. After any other reconnect the greeting's snapshot and
+   * `history` seed them again, as for a new page.
+   */
   readonly series = toSignal(
     merge(
       this.socket.history$.pipe(

@@ -16,6 +16,14 @@ export type ForkcastSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'disconnected';
 
+/**
+ * How a `connect` went. `recovered`: the server restored this socket's session and has replayed
+ * what it missed, so the prices on screen run on without a gap. `not-recovered`: a new session
+ * (the drop was too long, or the server restarted): the server greets it as a new client,
+ * and its snapshot and history seed the prices again.
+ */
+export type ConnectKind = 'first' | 'recovered' | 'not-recovered';
+
 /** The payload each server event carries. */
 export type ServerPayloads = {
   [E in keyof ServerToClientEvents]: Parameters<ServerToClientEvents[E]>[0];
@@ -139,6 +147,33 @@ export class SocketService {
       };
     },
   ).pipe(distinctUntilChanged());
+
+  /**
+   * One value per `connect` event, read from `socket.recovered`, which socket.io-client sets
+   * just before it fires `connect` (and after it has delivered the replayed events).
+   */
+  readonly connects$: Observable<ConnectKind> = new Observable<ConnectKind>((subscriber) => {
+    const socket = this.socket;
+    // Counted per subscription, so nothing listens while nobody subscribes; one that arrives
+    // while the socket is connected has missed the first connect. The app's subscribers come
+    // with the page, before the socket has connected at all.
+    let connectedBefore = socket.connected;
+    const onConnect = (): void => {
+      // A recovered session is never the first; `recovered` is undefined, not false, when the
+      // server does not offer recovery, hence the truthiness test.
+      const kind: ConnectKind = socket.recovered
+        ? 'recovered'
+        : connectedBefore
+          ? 'not-recovered'
+          : 'first';
+      connectedBefore = true;
+      this.zone.run(() => subscriber.next(kind));
+    };
+    socket.on('connect', onConnect);
+    return () => {
+      socket.off('connect', onConnect);
+    };
+  });
 
   constructor() {
     inject(DestroyRef).onDestroy(() => this.socket.disconnect());

@@ -1,6 +1,6 @@
 import { ChangeDetectionStrategy, Component, computed, inject } from '@angular/core';
 
-import { MarketStore, type TickerState } from '../core/market.store';
+import { MarketStore, RECONNECT_LABELS, type TickerState } from '../core/market.store';
 import type { ConnectionState } from '../core/socket.service';
 
 const CONNECTION_LABELS: Record<ConnectionState, string> = {
@@ -80,6 +80,10 @@ export class StatusBarComponent {
 
   protected readonly connection = this.store.connection;
   protected readonly ticker = this.store.ticker;
-  protected readonly connectionLabel = computed(() => CONNECTION_LABELS[this.connection()]);
+  /** "Connected" says more after a drop: whether the prices ran on or were fetched anew. */
+  protected readonly connectionLabel = computed(() => {
+    const reconnect = this.store.reconnect();
+    return reconnect ? RECONNECT_LABELS[reconnect] : CONNECTION_LABELS[this.connection()];
+  });
   protected readonly tickerLabel = computed(() => TICKER_LABELS[this.ticker()]);
 }

@@ -12,9 +12,9 @@ import { distinctUntilChanged, map, pairwise } from 'rxjs';
 
 import { STATUS, type RunAck } from '../../../protocol/events';
 import type { StockName } from '../../../protocol/stocks';
-import { MarketStore } from '../core/market.store';
+import { MarketStore, RECONNECT_LABELS } from '../core/market.store';
 import type { PricePoint } from '../core/price-series';
-import { SocketService, type ConnectionState } from '../core/socket.service';
+import { SocketService, type ConnectKind, type ConnectionState } from '../core/socket.service';
 import { UsdFormat } from '../core/usd-format';
 import { SparklineComponent } from './sparkline.component';
 
@@ -68,6 +68,8 @@ export class StockBoardComponent {
   private readonly zone = inject(NgZone);
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private nextId = 0;
+  /** Whether a loss was announced that no connect has answered yet. */
+  private lossAnnounced = false;
 
   protected readonly status = this.store.status;
   protected readonly connected = computed(() => this.store.connection() === 'connected');
@@ -118,9 +120,16 @@ export class StockBoardComponent {
         takeUntilDestroyed(),
       )
       .subscribe((message) => this.announce(describeStatus(message)));
-    this.socket.connection$
-      .pipe(pairwise(), takeUntilDestroyed())
-      .subscribe(([before, now]) => this.announce(describeConnection(before, now)));
+    this.socket.connection$.pipe(pairwise(), takeUntilDestroyed()).subscribe(([, now]) => {
+      const loss = describeLoss(now);
+      if (loss) this.lossAnnounced = true;
+      this.announce(loss);
+    });
+    // The return is announced from the connect itself, which says whether anything was missed.
+    this.socket.connects$.pipe(takeUntilDestroyed()).subscribe((kind) => {
+      this.announce(describeConnect(kind, this.lossAnnounced));
+      this.lossAnnounced = false;
+    });
 
     inject(DestroyRef).onDestroy(() => this.timers.forEach((timer) => clearTimeout(timer)));
   }
@@ -222,17 +231,26 @@ function describeStatus(message: string): string | null {
   }
 }
 
-function describeConnection(before: ConnectionState, now: ConnectionState): string | null {
-  switch (now) {
+function describeLoss(state: ConnectionState): string | null {
+  switch (state) {
     case 'reconnecting':
       return 'Connection lost, reconnecting';
     case 'disconnected':
       return 'Disconnected from the server';
     case 'connected':
-      // The first connection is the page loading, not news.
-      return before === 'reconnecting' || before === 'disconnected' ? 'Reconnected' : null;
     case 'connecting':
       return null;
+  }
+}
+
+function describeConnect(kind: ConnectKind, lossAnnounced: boolean): string | null {
+  switch (kind) {
+    case 'first':
+      // The page loading is not news, unless its first attempts failed and were announced.
+      return lossAnnounced ? 'Connected' : null;
+    case 'recovered':
+    case 'not-recovered':
+      return RECONNECT_LABELS[kind];
   }
 }
 

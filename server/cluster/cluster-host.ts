@@ -1,0 +1,497 @@
+/**
+ * The ticker host of a cluster node. Every node runs one; the node holding the Redis lease
+ * (the leader) also runs a TickerSupervisor and so the ticker child. To the realtime module it
+ * looks like the single-node supervisor: start / stop / buy with replies, update events, a
+ * snapshot.
+ *
+ * - Ops: the leader applies its own directly; any other node publishes them on the ops channel,
+ *   to which only the leader subscribes. Redis answers a publish with the number of
+ *   subscribers, so "no leader right now" is known at once and refused with a clear error.
+ * - Durability before visibility: the leader writes the state to Redis, fenced by its lease
+ *   and epoch, before it acknowledges an op or broadcasts an update. A deposed leader's writes
+ *   are refused by Redis, so what clients see is always what the next leader resumes from.
+ * - Updates reach clients through the Socket.IO adapter (one emit by the leader, stored in the
+ *   stream for connection state recovery). Every node learns them where the adapter hands
+ *   them to its sockets (fanout.ts, `observe`), which is what its snapshot and greetings use.
+ */
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+
+import type { RemoteOp, RemoteReply, StoredState } from '../../protocol/cluster';
+import type { UpdatePayload } from '../../protocol/events';
+import type {
+  BuyReply,
+  OpReply,
+  ParentOpWithoutId,
+  RunReply,
+  TickerState,
+} from '../../protocol/ipc';
+import type { StockName } from '../../protocol/stocks';
+import {
+  parseRemoteOp,
+  parseRemoteReply,
+  parseStatusPayload,
+  parseStoredState,
+  parseUpdatePayload,
+} from '../../protocol/validation';
+import type { Logger } from '../logger';
+import type { HostHealth, TickerHost, TickerHostEvents } from '../ticker-host';
+import { TickerSupervisor, type SupervisorOptions } from '../ticker-supervisor';
+import type { Delivered } from './fanout';
+import { clusterKeys, LeaderLease, type ClusterKeys, type RedisClient } from './lease';
+
+/**
+ * Lease timing, chosen for a takeover within 3 s of the leader dying: the lease outlives its
+ * holder by at most LEASE_TTL_MS, other nodes try for it every CAMPAIGN_EVERY_MS, and the new
+ * leader's child is ready in about 0.2 s. Renewing three times per TTL lets a renewal be late
+ * by a second (a long broadcast, a GC pause) before the lease is lost.
+ */
+export const LEASE_TTL_MS = 1_500;
+export const RENEW_EVERY_MS = 500;
+export const CAMPAIGN_EVERY_MS = 200;
+/**
+ * A leader stops its ticker this long before its lease could expire, so that a new leader
+ * (which can only acquire it after it expires in Redis) never overlaps with it.
+ */
+const STEP_DOWN_MARGIN_MS = 250;
+
+export interface ClusterHostOptions {
+  /** Commands and publishes. Created with `disableOfflineQueue`: while Redis is away a command
+   * fails at once instead of waiting, so callers get a clear error. */
+  redis: RedisClient;
+  /** A second connection for the ops / replies subscriptions. */
+  subscriber: RedisClient;
+  /** Sends an update to every socket of the cluster (`io.emit` through the adapter). */
+  broadcast: (update: UpdatePayload) => void;
+  childPath: string;
+  tickMs: number;
+  logger: Logger;
+  /** Where a cluster whose Redis holds no state yet starts from. */
+  seed: TickerState;
+  keys?: ClusterKeys;
+  nodeId?: string;
+  leaseTtlMs?: number;
+  renewEveryMs?: number;
+  campaignEveryMs?: number;
+  /** How long a forwarded op waits for the leader's reply. */
+  opTimeoutMs?: number;
+  onRestart?: () => void;
+  /** Options for the leader's supervisor (tests shorten its timeouts). */
+  supervisor?: Partial<Omit<SupervisorOptions, 'initialState' | 'childPath' | 'tickMs'>>;
+}
+
+type Role = 'follower' | 'leader';
+
+const REDIS_DOWN = 'the cluster cannot reach Redis right now; try again in a moment';
+const NO_LEADER = 'no ticker leader is elected right now; try again in a moment';
+const MOVED =
+  'the ticker moved to another node before this was saved; it was not applied, try again';
+const NO_ANSWER =
+  'the ticker leader did not answer in time; the operation may not have been applied';
+const CLOSED = 'the server is shutting down';
+
+interface Forwarded {
+  resolve: (reply: OpReply) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements TickerHost {
+  /** Updates go out through the adapter; realtime only keeps track of them. */
+  readonly fansOut = true;
+  readonly nodeId: string;
+
+  private readonly keys: ClusterKeys;
+  private readonly lease: LeaderLease;
+  private readonly redis: RedisClient;
+  private readonly subscriber: RedisClient;
+  private readonly logger: Logger;
+  private readonly options: ClusterHostOptions;
+  private readonly renewEveryMs: number;
+  private readonly opTimeoutMs: number;
+
+  /** The latest state this node's sockets have been sent. */
+  private state: TickerState;
+  private role: Role = 'follower';
+  /** Bumped at every change of role: work begun in an earlier term drops its result. */
+  private term = 0;
+  private epoch = 0;
+  private supervisor: TickerSupervisor | null = null;
+  private leaderToken: string | null = null;
+  private leaseValidUntil = 0;
+  private lastRenewAt = 0;
+  private campaignTimer: NodeJS.Timeout | null = null;
+  private campaigning = false;
+  private closing = false;
+  private opened: Promise<void> | null = null;
+
+  /** True between a buy's reply and the update that carries it (see ParentMessage init). */
+  private unannounced = false;
+  private writing: Promise<boolean> = Promise.resolve(true);
+  private queuedWrite: Promise<boolean> | null = null;
+
+  private nextOpId = 1;
+  private readonly forwarded = new Map<number, Forwarded>();
+
+  constructor(options: ClusterHostOptions) {
+    super();
+    this.options = options;
+    this.nodeId = options.nodeId ?? randomUUID();
+    this.keys = options.keys ?? clusterKeys();
+    this.redis = options.redis;
+    this.subscriber = options.subscriber;
+    this.logger = options.logger;
+    this.renewEveryMs = options.renewEveryMs ?? RENEW_EVERY_MS;
+    this.opTimeoutMs = options.opTimeoutMs ?? 5_000;
+    this.lease = new LeaderLease(
+      this.redis,
+      this.keys,
+      this.nodeId,
+      options.leaseTtlMs ?? LEASE_TTL_MS,
+    );
+    this.state = structuredClone(options.seed);
+  }
+
+  get pid(): number | undefined {
+    return this.role === 'leader' ? this.supervisor?.pid : undefined;
+  }
+
+  get isLeader(): boolean {
+    return this.role === 'leader';
+  }
+
+  snapshot(): UpdatePayload {
+    return structuredClone(this.state);
+  }
+
+  health(): HostHealth {
+    const redis = this.redis.isReady && this.subscriber.isReady;
+    const leader = this.role === 'leader' ? this.nodeId : this.leaderToken;
+    let status: HostHealth['status'] = 'ok';
+    if (!redis || leader === null) status = 'degraded';
+    if (this.role === 'leader' && this.supervisor?.pid === undefined) status = 'degraded';
+    return {
+      status,
+      details: {
+        node: this.nodeId,
+        role: this.role,
+        redis: redis ? 'up' : 'down',
+        leader,
+      },
+    };
+  }
+
+  open(): Promise<void> {
+    if (this.closing) return Promise.reject(new Error('cluster ticker host is closed'));
+    this.opened ??= this.begin();
+    return this.opened;
+  }
+
+  start(): Promise<RunReply> {
+    return this.op({ type: 'start' }) as Promise<RunReply>;
+  }
+
+  stop(): Promise<RunReply> {
+    return this.op({ type: 'stop' }) as Promise<RunReply>;
+  }
+
+  buy(name: StockName): Promise<BuyReply> {
+    return this.op({ type: 'buy', name }) as Promise<BuyReply>;
+  }
+
+  delivered(seq: number): void {
+    // The leader's own sockets stand for the cluster: its child paces itself on them.
+    if (this.role === 'leader') this.supervisor?.delivered(seq);
+  }
+
+  /** What the adapter handed to this node's sockets (wired by the app, see fanout.ts). */
+  observe({ event, args }: Delivered): void {
+    if (event === 'update') {
+      const parsed = parseUpdatePayload(args[0]);
+      if (!parsed.ok) {
+        this.logger.error({ error: parsed.error }, 'ignored a malformed update from the cluster');
+        return;
+      }
+      this.state = parsed.value;
+      this.emit('update', this.snapshot());
+      this.emit('change');
+    } else if (event === 'status') {
+      const parsed = parseStatusPayload(args[0]);
+      if (!parsed.ok || parsed.value.running === this.state.running) return;
+      // Start and stop reach other nodes as a status, not as an update.
+      this.state.running = parsed.value.running;
+      this.emit('change');
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.campaignTimer) clearInterval(this.campaignTimer);
+    this.campaignTimer = null;
+    for (const id of [...this.forwarded.keys()]) this.answer(id, { ok: false, error: CLOSED });
+    if (this.role === 'leader') {
+      await this.stepDown('shutting down');
+      // Hand over at once instead of making the cluster wait for the lease to run out.
+      await this.lease.release().catch((error: unknown) => {
+        this.logger.warn({ err: error }, 'could not release the leader lease');
+      });
+    }
+    await this.subscriber.unsubscribe(this.keys.replies(this.nodeId)).catch(() => undefined);
+  }
+
+  private async begin(): Promise<void> {
+    await this.subscriber.subscribe(this.keys.replies(this.nodeId), (message) =>
+      this.onReply(message),
+    );
+    const stored = await this.readStoredState();
+    if (stored) this.state = withoutStorage(stored);
+    this.campaignTimer = setInterval(
+      () => void this.campaign(),
+      this.options.campaignEveryMs ?? CAMPAIGN_EVERY_MS,
+    );
+    await this.campaign();
+  }
+
+  /** One round: a follower tries for the lease, a leader renews it or steps down. */
+  private async campaign(): Promise<void> {
+    if (this.campaigning || this.closing) return;
+    this.campaigning = true;
+    try {
+      if (this.role === 'leader') await this.keepLease();
+      else await this.seekLease();
+    } catch (error) {
+      this.logger.warn({ err: error, role: this.role }, 'leader election round failed');
+    } finally {
+      this.campaigning = false;
+    }
+    if (this.role === 'leader' && Date.now() >= this.leaseValidUntil - STEP_DOWN_MARGIN_MS)
+      await this.stepDown('the lease could not be renewed in time');
+  }
+
+  private async seekLease(): Promise<void> {
+    if (!this.redis.isReady) return;
+    const sentAt = Date.now();
+    const acquired = await this.lease.tryAcquire();
+    if (!acquired.held) {
+      this.leaderToken = acquired.holder;
+      return;
+    }
+    this.leaseValidUntil = sentAt + this.lease.ttlMs;
+    this.lastRenewAt = sentAt;
+    // Not awaited: forking the child takes a while, and the lease must be renewed meanwhile.
+    this.becomeLeader(acquired.epoch).catch(async (error: unknown) => {
+      this.logger.error({ err: error }, 'could not take over as the ticker leader');
+      await this.stepDown('the takeover failed');
+    });
+  }
+
+  private async keepLease(): Promise<void> {
+    if (Date.now() - this.lastRenewAt < this.renewEveryMs || !this.redis.isReady) return;
+    const sentAt = Date.now();
+    this.lastRenewAt = sentAt;
+    if (await this.lease.renew()) this.leaseValidUntil = sentAt + this.lease.ttlMs;
+    else await this.stepDown('another node holds the lease');
+  }
+
+  private async becomeLeader(epoch: number): Promise<void> {
+    const term = ++this.term;
+    this.role = 'leader';
+    this.epoch = epoch;
+    this.leaderToken = this.nodeId;
+    const stored = await this.readStoredState();
+    // Redis is authoritative; if it lost the state (a wiped Redis), the newest update this
+    // node has seen is the next best thing to the seed prices.
+    const resume =
+      stored && stored.seq >= this.state.seq
+        ? stored
+        : { ...this.state, unannounced: false, epoch };
+    if (term !== this.term) return;
+    // Claim the state for this term before anything else is done with it.
+    const claimed = { ...resume, epoch };
+    if (!(await this.lease.writeState(epoch, JSON.stringify(claimed))) || term !== this.term) {
+      await this.stepDown('the lease was lost while taking over');
+      return;
+    }
+    // The previous leader saves an update before it broadcasts it; if it died in between,
+    // clients never got that update. Sent now, before the new child's first, so every
+    // client's seq runs on without a gap.
+    if (resume.seq > this.state.seq) this.options.broadcast(withoutStorage(resume));
+    this.unannounced = resume.unannounced;
+    const supervisor = new TickerSupervisor({
+      ...this.options.supervisor,
+      childPath: this.options.childPath,
+      tickMs: this.options.tickMs,
+      initialState: withoutStorage(resume),
+      unannounced: resume.unannounced,
+      logger: this.logger.child({ part: 'ticker' }),
+      onRestart: () => this.options.onRestart?.(),
+    });
+    this.supervisor = supervisor;
+    supervisor.on('update', (update) => void this.onLeaderUpdate(term, update));
+    supervisor.on('lost', (reason) => this.emit('lost', reason));
+    supervisor.on('back', () => this.emit('back'));
+    this.logger.info(
+      { epoch, seq: resume.seq, running: resume.running },
+      'became the ticker leader',
+    );
+    try {
+      await supervisor.open();
+    } catch (error) {
+      if (term === this.term) await this.stepDown('the ticker child did not start');
+      this.logger.error({ err: error }, 'could not start the ticker as leader');
+      return;
+    }
+    if (term !== this.term) return;
+    await this.subscriber.subscribe(this.keys.ops, (message) => void this.onRemoteOp(message));
+  }
+
+  private async stepDown(reason: string): Promise<void> {
+    if (this.role !== 'leader') return;
+    this.term++;
+    this.role = 'follower';
+    this.leaderToken = null;
+    const supervisor = this.supervisor;
+    this.supervisor = null;
+    this.logger.warn({ reason, epoch: this.epoch }, 'no longer the ticker leader');
+    await this.subscriber.unsubscribe(this.keys.ops).catch(() => undefined);
+    if (supervisor) {
+      supervisor.removeAllListeners();
+      await supervisor.close();
+    }
+  }
+
+  private async onLeaderUpdate(term: number, update: UpdatePayload): Promise<void> {
+    this.unannounced = false;
+    const saved = await this.persist();
+    // Sent only if saved by this very term, and while the lease is surely still ours: a next
+    // leader resumes from what was saved, so no update reaches clients that it would redo.
+    if (!saved || term !== this.term || Date.now() >= this.leaseValidUntil - STEP_DOWN_MARGIN_MS)
+      return;
+    this.options.broadcast(update);
+  }
+
+  /**
+   * Writes the leader's current state to Redis, fenced by the lease. Calls made while a write
+   * waits to start share it (it writes the newest state); a refused write ends the term.
+   */
+  private persist(): Promise<boolean> {
+    if (this.queuedWrite) return this.queuedWrite;
+    const term = this.term;
+    const write = async (): Promise<boolean> => {
+      this.queuedWrite = null;
+      const supervisor = this.supervisor;
+      if (term !== this.term || !supervisor) return false;
+      const state: StoredState = {
+        ...supervisor.snapshot(),
+        unannounced: this.unannounced,
+        epoch: this.epoch,
+      };
+      let saved = false;
+      try {
+        saved = await this.lease.writeState(this.epoch, JSON.stringify(state));
+      } catch (error) {
+        this.logger.error({ err: error }, 'could not save the ticker state to Redis');
+      }
+      if (!saved && term === this.term) await this.stepDown('the state could not be saved');
+      return saved && term === this.term;
+    };
+    const queued = this.writing.then(write);
+    this.writing = queued;
+    this.queuedWrite = queued;
+    return queued;
+  }
+
+  private async op(op: ParentOpWithoutId): Promise<OpReply> {
+    if (this.closing) return { ok: false, error: CLOSED };
+    // Without Redis nothing can be saved or forwarded: refused before anything is applied.
+    if (!this.redis.isReady) return { ok: false, error: REDIS_DOWN };
+    if (this.role === 'leader') return this.apply(op);
+    return this.forward(op);
+  }
+
+  /** Leader only: applies the op to the child and saves its effect before answering. */
+  private async apply(op: ParentOpWithoutId): Promise<OpReply> {
+    const term = this.term;
+    const supervisor = this.supervisor;
+    if (!supervisor) return { ok: false, error: NO_LEADER };
+    let reply: OpReply;
+    if (op.type === 'buy') reply = await supervisor.buy(op.name);
+    else reply = op.type === 'start' ? await supervisor.start() : await supervisor.stop();
+    if (term !== this.term) return { ok: false, error: MOVED };
+    if (!reply.ok) return reply;
+    if ('stock' in reply) this.unannounced = true;
+    if (!(await this.persist())) return { ok: false, error: MOVED };
+    return reply;
+  }
+
+  private async forward(op: ParentOpWithoutId): Promise<OpReply> {
+    const id = this.nextOpId++;
+    const message: RemoteOp = { id, from: this.nodeId, op };
+    const reply = new Promise<OpReply>((resolve) => {
+      const timer = setTimeout(
+        () => this.answer(id, { ok: false, error: NO_ANSWER }),
+        this.opTimeoutMs,
+      );
+      this.forwarded.set(id, { resolve, timer });
+    });
+    let listeners: number;
+    try {
+      listeners = await this.redis.publish(this.keys.ops, JSON.stringify(message));
+    } catch {
+      this.answer(id, { ok: false, error: REDIS_DOWN });
+      return reply;
+    }
+    if (listeners === 0) this.answer(id, { ok: false, error: NO_LEADER });
+    return reply;
+  }
+
+  private answer(id: number, reply: OpReply): void {
+    const pending = this.forwarded.get(id);
+    if (!pending) return;
+    this.forwarded.delete(id);
+    clearTimeout(pending.timer);
+    pending.resolve(reply);
+  }
+
+  private onReply(message: string): void {
+    const parsed = parseRemoteReply(message);
+    if (!parsed.ok) {
+      this.logger.error({ error: parsed.error }, 'ignored a malformed reply from the leader');
+      return;
+    }
+    this.answer(parsed.value.id, parsed.value.reply);
+  }
+
+  private async onRemoteOp(message: string): Promise<void> {
+    const parsed = parseRemoteOp(message);
+    if (!parsed.ok) {
+      this.logger.error({ error: parsed.error }, 'ignored a malformed op from another node');
+      return;
+    }
+    const { id, from, op } = parsed.value;
+    const term = this.term;
+    const reply = await this.apply(op);
+    // A term that ended meanwhile stays silent: the op may have reached the next leader too,
+    // and its answer is the one that counts. The asker times out if nobody answers.
+    if (term !== this.term) return;
+    const answer: RemoteReply = { id, reply };
+    await this.redis
+      .publish(this.keys.replies(from), JSON.stringify(answer))
+      .catch((error: unknown) => {
+        this.logger.error({ err: error, to: from }, 'could not answer a forwarded op');
+      });
+  }
+
+  private async readStoredState(): Promise<StoredState | null> {
+    const text = await this.redis.get(this.keys.state);
+    if (text === null) return null;
+    const parsed = parseStoredState(text);
+    if (parsed.ok) return parsed.value;
+    this.logger.error({ error: parsed.error }, 'the state in Redis is not valid; ignoring it');
+    return null;
+  }
+}
+
+function withoutStorage({ stocks, running, seq, ts }: StoredState): TickerState {
+  return { stocks, running, seq, ts };
+}

@@ -1,0 +1,107 @@
+/**
+ * Cluster fan-out: Socket.IO's Redis Streams adapter, plus a view of what it delivers.
+ *
+ * In a cluster the leader emits each update once, through the adapter: it goes into the Redis
+ * stream (which is what connection state recovery replays from) and every node hands it to
+ * its own sockets. Each node must also know the latest update its sockets have had, to greet
+ * late joiners with it; learning it any other way (a second channel, a Redis read) would race
+ * with the stream, and a socket joining in between would see an update twice or miss one. So
+ * the adapter is observed at the point where it delivers to this node's sockets: after a
+ * remote node's broadcast (`onMessage`, which delivers synchronously) and after this node's own
+ * (`broadcast`, which resolves once the local sockets have it).
+ */
+import { createAdapter } from '@socket.io/redis-streams-adapter';
+import { MessageType } from 'socket.io-adapter';
+
+export interface Delivered {
+  /** Event name and arguments as the sockets got them (offset excluded). */
+  event: string;
+  args: unknown[];
+}
+
+export interface ClusterAdapterOptions {
+  /** Stream entries kept: enough for connection state recovery's whole window. */
+  maxLen: number;
+  /** Called with every broadcast to all sockets of the default namespace, as delivered here. */
+  onDelivered: (delivered: Delivered) => void;
+}
+
+interface Packet {
+  type: number;
+  data?: unknown[];
+}
+interface BroadcastOpts {
+  rooms: Set<string>;
+  except?: Set<string>;
+  flags?: { local?: boolean };
+}
+interface ObservableAdapter {
+  broadcast(packet: Packet, opts: BroadcastOpts): unknown;
+  onMessage(message: { type: MessageType; data?: unknown }, offset?: string): unknown;
+}
+
+const EVENT_PACKET = 2;
+
+/** `createAdapter` for `new Server({adapter})`, on `redis` (a client of its own: it blocks). */
+export function createObservedAdapter(
+  redis: unknown,
+  { maxLen, onDelivered }: ClusterAdapterOptions,
+): ReturnType<typeof createAdapter> {
+  const factory = createAdapter(redis, { maxLen });
+  // Socket.IO calls `new adapter(nsp)`: an arrow function cannot be, a function can (and
+  // `new` then yields the object it returns).
+  return function observedAdapter(nsp: { name: string }) {
+    const adapter = factory(nsp);
+    if (nsp.name !== '/') return adapter;
+    const observable = adapter as unknown as ObservableAdapter;
+    const report = (packet: Packet | undefined, opts: unknown): void => {
+      if (packet?.type !== EVENT_PACKET || !Array.isArray(packet.data)) return;
+      if (!toEveryone(opts)) return;
+      const [event, ...args] = packet.data;
+      // Recovery appends the stream offset as a last argument; it is not part of the event.
+      if (typeof event === 'string') onDelivered({ event, args: args.slice(0, eventArity) });
+    };
+
+    const broadcast = observable.broadcast.bind(adapter);
+    observable.broadcast = (packet, opts) => {
+      const done = broadcast(packet, opts);
+      if (opts.flags?.local) return done;
+      // ClusterAdapter.broadcast resolves right after handing the packet to local sockets.
+      void Promise.resolve(done).then(() => report(packet, opts));
+      return done;
+    };
+
+    const onMessage = observable.onMessage.bind(adapter);
+    observable.onMessage = (message, offset) => {
+      const result = onMessage(message, offset);
+      if (message.type === MessageType.BROADCAST && isPlainBroadcast(message.data))
+        report(message.data.packet, message.data.opts);
+      return result;
+    };
+    return adapter;
+  };
+}
+
+/** Both payloads this observer cares about (`update`, `status`) are one argument. */
+const eventArity = 1;
+
+function toEveryone(opts: unknown): boolean {
+  if (typeof opts !== 'object' || opts === null) return false;
+  const { rooms, except } = opts as { rooms?: Iterable<string>; except?: Iterable<string> };
+  return isEmpty(rooms) && isEmpty(except);
+}
+
+function isEmpty(list: Iterable<string> | undefined): boolean {
+  if (list === undefined) return true;
+  for (const _ of list) return false;
+  return true;
+}
+
+function isPlainBroadcast(data: unknown): data is { packet: Packet; opts: unknown } {
+  return (
+    typeof data === 'object' &&
+    data !== null &&
+    'packet' in data &&
+    !('requestId' in data && data.requestId !== undefined)
+  );
+}

@@ -1,0 +1,112 @@
+/**
+ * The leader lease: one Redis key that at most one node holds at a time, with a fencing epoch.
+ * Acquiring it is `SET NX PX` plus an `INCR` of the epoch, in one script so that no two terms
+ * share an epoch; renewing and writing state are compare-and-act scripts that only the holder
+ * of this very term can run. A node that lost the lease (paused, partitioned, slow) and writes
+ * late is refused by Redis itself, whatever it believes about its own leadership.
+ */
+import type { RedisClientType } from 'redis';
+
+export type RedisClient = RedisClientType;
+
+export interface ClusterKeys {
+  /** The lease: the holder's token, with a TTL. */
+  lease: string;
+  /** The last epoch handed out. */
+  epoch: string;
+  /** The ticker state (protocol/cluster StoredState), written by the holder only. */
+  state: string;
+  /** Where ops for the leader are published; only the leader subscribes. */
+  ops: string;
+  /** Where the leader answers the node `nodeId`. */
+  replies(nodeId: string): string;
+}
+
+export function clusterKeys(prefix = 'forkcast:'): ClusterKeys {
+  return {
+    lease: `${prefix}leader`,
+    epoch: `${prefix}epoch`,
+    state: `${prefix}state`,
+    ops: `${prefix}ops`,
+    replies: (nodeId) => `${prefix}replies:${nodeId}`,
+  };
+}
+
+/** KEYS: lease, epoch. ARGV: token, ttl. The new epoch, or the holder's token if taken. */
+const ACQUIRE = `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return redis.call('INCR', KEYS[2])
+end
+return redis.call('GET', KEYS[1])
+`;
+
+/** KEYS: lease. ARGV: token, ttl. 1 if still ours (and extended), else 0. */
+const RENEW = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+`;
+
+/** KEYS: lease. ARGV: token. Gives the lease up at once (a clean shutdown) if still ours. */
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`;
+
+/**
+ * KEYS: lease, epoch, state. ARGV: token, epoch, state JSON. The fence: the state is written
+ * only by the current holder of the current term. 1 if written, else 0.
+ */
+const WRITE_STATE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('GET', KEYS[2]) == ARGV[2] then
+  redis.call('SET', KEYS[3], ARGV[3])
+  return 1
+end
+return 0
+`;
+
+export type Acquired = { held: true; epoch: number } | { held: false; holder: string | null };
+
+export class LeaderLease {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: ClusterKeys,
+    /** Unique to this node (and fresh per process), so a restarted node is a new holder. */
+    readonly token: string,
+    readonly ttlMs: number,
+  ) {}
+
+  async tryAcquire(): Promise<Acquired> {
+    const reply = await this.redis.eval(ACQUIRE, {
+      keys: [this.keys.lease, this.keys.epoch],
+      arguments: [this.token, String(this.ttlMs)],
+    });
+    if (typeof reply === 'number') return { held: true, epoch: reply };
+    // Ours already (a previous term of this process whose release was lost): not a new term.
+    return { held: false, holder: typeof reply === 'string' ? reply : null };
+  }
+
+  async renew(): Promise<boolean> {
+    const reply = await this.redis.eval(RENEW, {
+      keys: [this.keys.lease],
+      arguments: [this.token, String(this.ttlMs)],
+    });
+    return reply === 1;
+  }
+
+  async release(): Promise<void> {
+    await this.redis.eval(RELEASE, { keys: [this.keys.lease], arguments: [this.token] });
+  }
+
+  /** Writes `state` if this node still holds the lease in term `epoch`. */
+  async writeState(epoch: number, state: string): Promise<boolean> {
+    const reply = await this.redis.eval(WRITE_STATE, {
+      keys: [this.keys.lease, this.keys.epoch, this.keys.state],
+      arguments: [this.token, String(epoch), state],
+    });
+    return reply === 1;
+  }
+}

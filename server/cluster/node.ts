@@ -1,0 +1,99 @@
+/**
+ * Joins this server to a cluster: the Redis connections, the Socket.IO adapter and the
+ * cluster ticker host, wired to each other. main.ts hands the result to createApp().
+ */
+import { createClient } from 'redis';
+
+import type { TickerState } from '../../protocol/ipc';
+import type { Logger } from '../logger';
+import type { ForkcastIo } from '../realtime';
+import { ClusterTickerHost, type ClusterHostOptions } from './cluster-host';
+import { createObservedAdapter } from './fanout';
+import type { RedisClient } from './lease';
+
+export interface ClusterNodeOptions {
+  redisUrl: string;
+  tickMs: number;
+  childPath: string;
+  seed: TickerState;
+  logger: Logger;
+  /** Where updates are emitted; read when the first one is (after createApp). */
+  io: () => ForkcastIo;
+  onRestart?: () => void;
+  host?: Partial<ClusterHostOptions>;
+}
+
+export interface ClusterNode {
+  ticker: ClusterTickerHost;
+  adapter: ReturnType<typeof createObservedAdapter>;
+  /** Closes the Redis connections; after the app (and so the host) has closed. */
+  close(): Promise<void>;
+}
+
+/**
+ * A stream entry per update and status; recovery needs RECOVERY_WINDOW_MS of them, so the
+ * stream keeps twice what the fastest tick makes in that time, and never fewer than Socket.IO's
+ * default.
+ */
+function streamLength(tickMs: number, windowMs: number): number {
+  return Math.max(10_000, Math.ceil((windowMs / tickMs) * 2));
+}
+
+export async function joinCluster(
+  options: ClusterNodeOptions,
+  recoveryWindowMs: number,
+): Promise<ClusterNode> {
+  const { logger } = options;
+  const clients: RedisClient[] = [];
+  const connect = async (name: string, offlineQueue: boolean): Promise<RedisClient> => {
+    const client = createClient({
+      url: options.redisUrl,
+      disableOfflineQueue: !offlineQueue,
+      // Back off to at most 1 s between attempts, forever: Redis coming back is the normal end.
+      socket: { reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 1_000) },
+    }) as RedisClient;
+    let down = false;
+    client.on('error', (error: unknown) => {
+      // Logged once per outage, not at every reconnect attempt.
+      if (!down) logger.error({ err: error, connection: name }, 'lost the connection to Redis');
+      down = true;
+    });
+    client.on('ready', () => {
+      if (down) logger.info({ connection: name }, 'reconnected to Redis');
+      down = false;
+    });
+    clients.push(client);
+    await client.connect();
+    return client;
+  };
+
+  // Commands fail fast while Redis is away (callers answer with a clear error); the adapter
+  // keeps its default queue, so what it publishes during a blip goes out when Redis is back.
+  const redis = await connect('commands', false);
+  const subscriber = await connect('subscriber', false);
+  const adapterClient = await connect('adapter', true);
+
+  const ticker = new ClusterTickerHost({
+    ...options.host,
+    redis,
+    subscriber,
+    broadcast: (update) => options.io().emit('update', update),
+    childPath: options.childPath,
+    tickMs: options.tickMs,
+    seed: options.seed,
+    logger: logger.child({ part: 'cluster' }),
+    ...(options.onRestart ? { onRestart: options.onRestart } : {}),
+  });
+  const adapter = createObservedAdapter(adapterClient, {
+    maxLen: streamLength(options.tickMs, recoveryWindowMs),
+    onDelivered: (delivered) => ticker.observe(delivered),
+  });
+
+  return {
+    ticker,
+    adapter,
+    async close() {
+      await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
+    },
+  };
+}

@@ -1,0 +1,374 @@
+/**
+ * Three real server processes on one real redis-server (loopback, free ports), as a load
+ * balancer would put them: broadcasts reach every node's clients, ops go through any node,
+ * one ticker at a time across leader changes, failover within 3 s without a seq repeated or
+ * skipped, a Redis restart survived, reconnects that miss nothing, and state that outlives
+ * every node. The tests run in order on one cluster; each leaves it running with three nodes.
+ */
+import { findRedisServer, startRedis, type RedisServer } from '../../bench/redis-server';
+import type { UpdatePayload } from '../../protocol/events';
+import { decayAll, priceOf } from '../helpers/prices';
+import { cleanUpServers, spawnTracked } from '../helpers/processes';
+import { delay, withDeadline } from '../helpers/recorder';
+import { isStatus, isUpdate, TestClient } from '../helpers/server';
+import type { ServerProcess } from '../helpers/server-process';
+
+const TICK_MS = 100;
+
+interface Node {
+  server: ServerProcess;
+  url: string;
+}
+
+interface Health {
+  status: string;
+  role: string;
+  redis: string;
+  seq: number;
+  pid: number | null;
+}
+
+function fail(message: string): never {
+  throw new Error(message);
+}
+
+function redisBinary(): string | null {
+  const found = findRedisServer();
+  if (found) return found;
+  const message =
+    'No redis-server found (`apt-get install redis-server`): cluster tests cannot run.';
+  if (process.env['CI']) throw new Error(message);
+  process.stderr.write(`\n*** SKIPPING CLUSTER TESTS: ${message} ***\n\n`);
+  return null;
+}
+
+const binary = redisBinary();
+const describeCluster = binary ? describe : describe.skip;
+
+describeCluster('a cluster of three nodes on one Redis', () => {
+  let redis: RedisServer;
+  let nodes: Node[] = [];
+  const clients: TestClient[] = [];
+
+  async function startNode(): Promise<Node> {
+    const server = spawnTracked({
+      REDIS_URL: redis.url,
+      TICK_MS: String(TICK_MS),
+      LOG_LEVEL: 'info',
+    });
+    const node = { server, url: await server.url() };
+    nodes.push(node);
+    return node;
+  }
+
+  function nodeAt(index: number): Node {
+    const node = nodes[index];
+    if (!node) throw new Error(`no node ${index}: ${nodes.length} running`);
+    return node;
+  }
+
+  async function health(node: Node): Promise<Health | null> {
+    try {
+      return (await (await fetch(`${node.url}/healthz`)).json()) as Health;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The one node that says it leads and runs a ticker child; waits for there to be one. */
+  async function leader(timeoutMs = 5_000): Promise<Node> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const all = await Promise.all(nodes.map(health));
+      const leaders = nodes.filter((_, i) => all[i]?.role === 'leader' && all[i]?.pid !== null);
+      if (leaders.length === 1 && leaders[0]) return leaders[0];
+      if (Date.now() > deadline) throw new Error(`no single leader: ${JSON.stringify(all)}`);
+      await delay(50);
+    }
+  }
+
+  async function kill(node: Node, signal: 'SIGKILL' | 'SIGTERM'): Promise<void> {
+    nodes = nodes.filter((other) => other !== node);
+    node.server.process.kill(signal);
+    await withDeadline(node.server.exited, 5_000, 'a node to exit');
+  }
+
+  async function join(node: Node, name: string): Promise<TestClient> {
+    const client = await TestClient.connect(node.url, name);
+    clients.push(client);
+    await client.welcome();
+    return client;
+  }
+
+  const updatesOf = (client: TestClient, from = 0): UpdatePayload[] =>
+    client.events
+      .since(from)
+      .filter(isUpdate)
+      .map((event) => event.update);
+
+  /** Each update's seq is one more than the one before it at this client. */
+  function expectSeqRunsOn(updates: readonly UpdatePayload[]): void {
+    const seqs = updates.map((update) => update.seq);
+    const breaks = seqs.flatMap((seq, i) => (i > 0 && seq !== (seqs[i - 1] ?? 0) + 1 ? [i] : []));
+    expect({ seqs, breaks }).toEqual({ seqs, breaks: [] });
+  }
+
+  /** Every update after the first is the previous one's prices, decayed once: no reset, no jump. */
+  function expectPricesRunOn(updates: readonly UpdatePayload[]): void {
+    const jumps = updates.flatMap((update, i) => {
+      const before = updates[i - 1];
+      if (!before) return [];
+      const same = JSON.stringify(update.stocks) === JSON.stringify(decayAll(before.stocks));
+      return same ? [] : [{ from: before, to: update }];
+    });
+    expect(jumps).toEqual([]);
+  }
+
+  async function ensureRunning(client: TestClient): Promise<void> {
+    expect((await client.start()).ack).toEqual({ ok: true, running: true });
+  }
+
+  beforeAll(async () => {
+    if (!binary) return;
+    redis = await startRedis(binary);
+    for (let i = 0; i < 3; i++) await startNode();
+    await leader(10_000);
+  }, 30_000);
+
+  afterEach(() => {
+    for (const client of clients.splice(0)) client.socket.close();
+  });
+
+  afterAll(async () => {
+    await cleanUpServers();
+    await redis.dispose();
+  }, 15_000);
+
+  test('a broadcast reaches the clients of every node: the same updates, in the same order', async () => {
+    const [a, b, c] = await Promise.all(nodes.map((node, i) => join(node, `client${i}`)));
+    if (!a || !b || !c) throw new Error('three nodes expected');
+    const marks = [a, b, c].map((client) => client.events.mark);
+    await ensureRunning(b);
+    await Promise.all(
+      [a, b, c].map((client, i) => client.waitForUpdates(8, { from: marks[i] ?? 0 })),
+    );
+    expect((await c.stop()).ack).toEqual({ ok: true, running: false });
+    await Promise.all(
+      [a, b, c].map((client, i) => client.waitForStatus('Stopped', { from: marks[i] ?? 0 })),
+    );
+    await delay(300);
+
+    const seen = [a, b, c].map((client, i) => updatesOf(client, marks[i]));
+    // The same updates at every client, from the first seq all three got to the last.
+    const first = Math.max(...seen.map((updates) => updates[0]?.seq ?? 0));
+    const last = Math.min(...seen.map((updates) => updates.at(-1)?.seq ?? 0));
+    expect(last - first).toBeGreaterThanOrEqual(5);
+    const window = seen.map((updates) =>
+      updates.filter((update) => update.seq >= first && update.seq <= last),
+    );
+    expect(window[1]).toEqual(window[0]);
+    expect(window[2]).toEqual(window[0]);
+    for (const updates of seen) expectSeqRunsOn(updates);
+  });
+
+  test('an op sent to a follower is applied once, by the leader, and acknowledged to the sender', async () => {
+    const lead = await leader();
+    const followers = nodes.filter((node) => node !== lead);
+    const [asker, watcher] = [
+      await join(followers[0] ?? lead, 'asker'),
+      await join(followers[1] ?? lead, 'watcher'),
+    ];
+    expect((await asker.stop()).ack).toEqual({ ok: true, running: false });
+    await delay(200);
+    const before = asker.lastUpdate();
+    const mark = watcher.events.mark;
+
+    const bought = await asker.buy('Apple');
+    const price = priceOf(before.stocks, 'Apple');
+    expect(bought.ack).toEqual({
+      ok: true,
+      stock: { name: 'Apple', price: price + price / 10 },
+    });
+    const update = await watcher.nextUpdate({ from: mark });
+    expect(update.seq).toBe(before.seq + 1);
+    expect(priceOf(update.stocks, 'Apple')).toBe(price + price / 10);
+    // Applied once: one update, and nothing after it.
+    await delay(500);
+    expect(updatesOf(watcher, mark)).toEqual([update]);
+
+    // Stop while stopped, through a follower: acknowledged, to the asker only.
+    const quiet = watcher.events.mark;
+    expect((await asker.stop()).ack).toEqual({ ok: true, running: false });
+    await watcher.sync();
+    expect(watcher.events.since(quiet)).toEqual([]);
+  });
+
+  test('SIGKILL of the leader: another node takes over within 3 s; prices, running and seq run on', async () => {
+    const lead = await leader();
+    const others = nodes.filter((node) => node !== lead);
+    const watchers = await Promise.all(others.map((node, i) => join(node, `watcher${i}`)));
+    const [first] = watchers;
+    if (!first) throw new Error('two followers expected');
+    await ensureRunning(first);
+    await Promise.all(watchers.map((client) => client.waitForUpdates(5, { from: 0 })));
+
+    const killedAt = performance.now();
+    const marks = watchers.map((client) => client.events.mark);
+    const lastBefore = first.lastUpdate();
+    await kill(lead, 'SIGKILL');
+    const next = await first.events.waitFor(
+      (event) => isUpdate(event) && event.update.seq > lastBefore.seq,
+      { from: marks[0] ?? 0, timeoutMs: 5_000, what: 'an update from the new leader' },
+    );
+    const takeoverMs = next.at - killedAt;
+    process.stdout.write(
+      `cluster failover: first update ${takeoverMs.toFixed(0)} ms after SIGKILL\n`,
+    );
+    expect(takeoverMs).toBeLessThan(3_000);
+
+    await Promise.all(
+      watchers.map((client, i) => client.waitForUpdates(5, { from: marks[i] ?? 0 })),
+    );
+    for (const client of watchers) {
+      const updates = updatesOf(client);
+      expectSeqRunsOn(updates);
+      expectPricesRunOn(updates.filter((update) => update.running));
+      expect(updatesOf(client, marks[0]).every((update) => update.running)).toBe(true);
+    }
+    await startNode();
+  });
+
+  test('two nodes never tick at once: ticks per second over a minute with six leader changes', async () => {
+    const watchers = await Promise.all(nodes.map((node, i) => join(node, `observer${i}`)));
+    await ensureRunning(watchers[0] ?? fail('no observer'));
+    const signals = ['SIGKILL', 'SIGTERM', 'SIGKILL', 'SIGTERM', 'SIGKILL', 'SIGTERM'] as const;
+    const startedAt = Date.now();
+    for (const signal of signals) {
+      await delay(8_000);
+      const lead = await leader();
+      await kill(lead, signal);
+      // Observers on the node that went away are done; the rest keep watching.
+      const replacement = await startNode();
+      watchers.push(await join(replacement, `observer${watchers.length}`));
+    }
+    await delay(8_000);
+    const elapsed = Date.now() - startedAt;
+    expect(elapsed).toBeGreaterThanOrEqual(55_000);
+
+    // Every update any client saw, by seq: one update per seq, whoever delivered it.
+    const bySeq = new Map<number, string>();
+    const conflicts: number[] = [];
+    for (const client of watchers) {
+      const updates = updatesOf(client).filter((update) => update.running);
+      expectSeqRunsOn(updates);
+      for (const update of updates) {
+        const text = JSON.stringify(update);
+        const known = bySeq.get(update.seq);
+        if (known !== undefined && known !== text) conflicts.push(update.seq);
+        bySeq.set(update.seq, text);
+      }
+    }
+    expect(conflicts).toEqual([]);
+
+    // Ticks per second by the servers' own timestamps: one ticker makes 1000 / TICK_MS.
+    const stamps = [...bySeq.values()]
+      .map((text) => (JSON.parse(text) as UpdatePayload).ts)
+      .sort((x, y) => x - y);
+    const perSecond = new Map<number, number>();
+    for (const ts of stamps)
+      perSecond.set(Math.floor(ts / 1_000), (perSecond.get(Math.floor(ts / 1_000)) ?? 0) + 1);
+    const busiest = Math.max(...perSecond.values());
+    process.stdout.write(
+      `cluster ticks: ${stamps.length} over ${(elapsed / 1_000).toFixed(0)} s, at most ${busiest} in one second, ${signals.length} leader changes\n`,
+    );
+    expect(busiest).toBeLessThanOrEqual(1_000 / TICK_MS + 1);
+    expect(stamps.length).toBeGreaterThan((elapsed / TICK_MS) * 0.6);
+  }, 100_000);
+
+  test('Redis stopped and restarted: errors and "degraded" meanwhile, then the nodes carry on by themselves', async () => {
+    const client = await join(nodeAt(0), 'survivor');
+    await ensureRunning(client);
+    await client.waitForUpdates(3, { from: 0 });
+    const lastBefore = client.lastUpdate();
+
+    await redis.stop();
+    const deadline = Date.now() + 5_000;
+    for (;;) {
+      const all = await Promise.all(nodes.map(health));
+      if (all.every((node) => node?.status === 'degraded' && node.redis === 'down')) break;
+      if (Date.now() > deadline) throw new Error(`not degraded: ${JSON.stringify(all)}`);
+      await delay(100);
+    }
+    const refused = await client.buy('Apple');
+    expect(refused.ack).toEqual({
+      ok: false,
+      error: 'the cluster cannot reach Redis right now; try again in a moment',
+    });
+
+    const mark = client.events.mark;
+    await redis.restart();
+    const resumed = await client.events.waitFor(
+      (event) => isUpdate(event) && event.update.seq > lastBefore.seq,
+      {
+        from: mark,
+        timeoutMs: 15_000,
+        what: 'updates again after Redis came back',
+      },
+    );
+    expect(isUpdate(resumed) && resumed.update.running).toBe(true);
+    await client.waitForUpdates(3, { from: mark });
+    const updates = updatesOf(client);
+    expectSeqRunsOn(updates);
+    expectPricesRunOn(updates.filter((update) => update.running));
+    expect(client.events.since(mark).filter(isStatus)).toEqual([]);
+    const all = await Promise.all(nodes.map(health));
+    expect(all.map((node) => node?.redis)).toEqual(['up', 'up', 'up']);
+  }, 40_000);
+
+  test('a client that drops for a moment misses nothing, also when it comes back on another node', async () => {
+    const [home, away] = nodes;
+    if (!home || !away) throw new Error('two nodes expected');
+    const client = await join(home, 'traveller');
+    await ensureRunning(client);
+    await client.waitForUpdates(3, { from: 0 });
+
+    const gone = new Promise<void>((resolve) => client.socket.once('disconnect', () => resolve()));
+    client.socket.io.engine.close();
+    await gone;
+    const dropped = client.events.mark;
+    const lastBefore = client.lastUpdate();
+    await delay(700);
+    // A load balancer may send it anywhere: the manager opens its next connection from `uri`.
+    (client.socket.io as unknown as { uri: string }).uri = away.url;
+    const back = new Promise<void>((resolve) => client.socket.once('connect', () => resolve()));
+    client.socket.connect();
+    await back;
+    expect(client.socket.recovered).toBe(true);
+
+    const missed = await client.waitForUpdates(8, { from: dropped });
+    expect(missed[0]?.seq).toBe(lastBefore.seq + 1);
+    expectSeqRunsOn(updatesOf(client));
+  });
+
+  test('the state outlives restarting every node: prices, running and seq carry on', async () => {
+    const watcher = await join(nodeAt(0), 'before');
+    await ensureRunning(watcher);
+    expect((await watcher.stop()).ack).toEqual({ ok: true, running: false });
+    await delay(300);
+    const last = watcher.lastUpdate();
+    watcher.socket.close();
+
+    for (const node of [...nodes]) await kill(node, 'SIGTERM');
+    for (let i = 0; i < 3; i++) await startNode();
+    await leader(10_000);
+
+    const after = await join(nodeAt(1), 'after');
+    const { snapshot } = await after.welcome();
+    expect(snapshot).toEqual({ ...last, running: false });
+    const mark = after.events.mark;
+    await ensureRunning(after);
+    const next = await after.nextUpdate({ from: mark });
+    expect(next.seq).toBeGreaterThan(last.seq);
+    expectSeqRunsOn(updatesOf(after));
+  }, 40_000);
+});
