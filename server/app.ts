@@ -66,6 +66,8 @@ export interface ForkcastApp {
   readonly httpServer: HttpServer;
   readonly io: ForkcastIo;
   readonly ticker: TickerHost;
+  /** This app's instruments (a host built outside createApp reports its restarts here). */
+  readonly metrics: ForkcastMetrics;
   /** Starts the ticker, then accepts connections. Port 0 picks a free port. */
   listen(port: number, host?: string): Promise<AddressInfo>;
   /** Tells clients, disconnects them, closes HTTP and stops the ticker. Safe to call twice. */
@@ -177,6 +179,7 @@ export function createApp(config: AppConfig): ForkcastApp {
     httpServer,
     io,
     ticker,
+    metrics,
     async listen(port, host) {
       await ticker.open();
       await new Promise<void>((resolve, reject) => {
@@ -195,7 +198,11 @@ export function createApp(config: AppConfig): ForkcastApp {
           if (!httpServer.listening) return resolve();
           httpServer.close(() => resolve());
         });
-        io.emit('status', { message: STATUS.shuttingDown, running: ticker.snapshot().running });
+        // This node's clients only: in a cluster the others stay up.
+        io.local.emit('status', {
+          message: STATUS.shuttingDown,
+          running: ticker.snapshot().running,
+        });
         detach();
         // The child goes before the state is written, so what is written is final; `running`
         // is saved as it was, so a running ticker resumes running after the restart.

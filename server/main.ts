@@ -100,6 +100,8 @@ async function clusteredApp(
         if (!forkcast) throw new Error('the cluster broadcast before the app existed');
         return forkcast.io;
       },
+      // Only the leader forks, after the app exists (listen() opens the host).
+      onRestart: () => forkcast?.metrics.tickerRestarted(),
     },
     RECOVERY_WINDOW_MS,
   );

@@ -63,6 +63,11 @@ export interface ClusterHostOptions {
   subscriber: RedisClient;
   /** Sends an update to every socket of the cluster (`io.emit` through the adapter). */
   broadcast: (update: UpdatePayload) => void;
+  /**
+   * Resolves once this node receives the cluster's broadcasts, with the newest update
+   * broadcast before that (null if the stream holds none): what open() greets clients with.
+   */
+  catchUp: () => Promise<unknown>;
   childPath: string;
   tickMs: number;
   logger: Logger;
@@ -243,8 +248,15 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     await this.subscriber.subscribe(this.keys.replies(this.nodeId), (message) =>
       this.onReply(message),
     );
+    const newest = parseUpdatePayload(await this.options.catchUp());
     const stored = await this.readStoredState();
-    if (stored) this.state = withoutStorage(stored);
+    if (newest.ok && newest.value.seq > this.state.seq) this.state = newest.value;
+    if (stored) {
+      // A cluster idle for longer than the stream's memory: the stored state is all there is.
+      if (!newest.ok && stored.seq > this.state.seq) this.state = withoutStorage(stored);
+      // Start and stop change the stored state without an update.
+      if (stored.seq === this.state.seq) this.state.running = stored.running;
+    }
     this.campaignTimer = setInterval(
       () => void this.campaign(),
       this.options.campaignEveryMs ?? CAMPAIGN_EVERY_MS,

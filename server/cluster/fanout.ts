@@ -20,10 +20,14 @@ export interface Delivered {
 }
 
 export interface ClusterAdapterOptions {
+  /** The Redis stream the adapter shares with the other nodes. */
+  streamName: string;
   /** Stream entries kept: enough for connection state recovery's whole window. */
   maxLen: number;
   /** Called with every broadcast to all sockets of the default namespace, as delivered here. */
   onDelivered: (delivered: Delivered) => void;
+  /** Called with every entry this node reads from the stream (its own included). */
+  onStreamEntry?: () => void;
 }
 
 interface Packet {
@@ -45,9 +49,9 @@ const EVENT_PACKET = 2;
 /** `createAdapter` for `new Server({adapter})`, on `redis` (a client of its own: it blocks). */
 export function createObservedAdapter(
   redis: unknown,
-  { maxLen, onDelivered }: ClusterAdapterOptions,
+  { streamName, maxLen, onDelivered, onStreamEntry }: ClusterAdapterOptions,
 ): ReturnType<typeof createAdapter> {
-  const factory = createAdapter(redis, { maxLen });
+  const factory = createAdapter(redis, { streamName, maxLen });
   // Socket.IO calls `new adapter(nsp)`: an arrow function cannot be, a function can (and
   // `new` then yields the object it returns).
   return function observedAdapter(nsp: { name: string }) {
@@ -73,6 +77,8 @@ export function createObservedAdapter(
 
     const onMessage = observable.onMessage.bind(adapter);
     observable.onMessage = (message, offset) => {
+      // Only stream entries carry an offset (pub/sub messages come another way).
+      if (offset !== undefined) onStreamEntry?.();
       const result = onMessage(message, offset);
       if (message.type === MessageType.BROADCAST && isPlainBroadcast(message.data))
         report(message.data.packet, message.data.opts);
@@ -104,4 +110,36 @@ function isPlainBroadcast(data: unknown): data is { packet: Packet; opts: unknow
     'packet' in data &&
     !('requestId' in data && data.requestId !== undefined)
   );
+}
+
+/**
+ * The newest `update` broadcast to everyone among the last `count` entries of the stream, or
+ * null. Entries are written by the adapter: `type` 3 is a broadcast, and `data` is JSON unless
+ * the packet held binary (never the case for an update).
+ */
+export async function newestUpdateInStream(
+  redis: {
+    xRevRange(
+      key: string,
+      start: string,
+      end: string,
+      options: { COUNT: number },
+    ): Promise<{ message: Record<string, string> }[] | null>;
+  },
+  streamName: string,
+  count: number,
+): Promise<unknown> {
+  const entries = (await redis.xRevRange(streamName, '+', '-', { COUNT: count })) ?? [];
+  for (const { message } of entries) {
+    if (message['type'] !== String(MessageType.BROADCAST) || message['nsp'] !== '/') continue;
+    const data = message['data'];
+    if (!data?.startsWith('{')) continue;
+    try {
+      const { packet, opts } = JSON.parse(data) as { packet?: Packet; opts?: unknown };
+      if (packet?.data?.[0] === 'update' && toEveryone(opts)) return packet.data[1];
+    } catch {
+      // Not ours to judge: another version's entry. Keep looking.
+    }
+  }
+  return null;
 }

@@ -3,12 +3,13 @@
  * cluster ticker host, wired to each other. main.ts hands the result to createApp().
  */
 import { createClient } from 'redis';
+import type { Server } from 'socket.io';
 
 import type { TickerState } from '../../protocol/ipc';
 import type { Logger } from '../logger';
 import type { ForkcastIo } from '../realtime';
 import { ClusterTickerHost, type ClusterHostOptions } from './cluster-host';
-import { createObservedAdapter } from './fanout';
+import { createObservedAdapter, newestUpdateInStream } from './fanout';
 import type { RedisClient } from './lease';
 
 export interface ClusterNodeOptions {
@@ -35,6 +36,13 @@ export interface ClusterNode {
  * stream keeps twice what the fastest tick makes in that time, and never fewer than Socket.IO's
  * default.
  */
+const STREAM = 'forkcast:stream';
+/** A room nobody is in: a broadcast to it only shows that this node reads the stream. */
+const MARKER_ROOM = 'forkcast:marker';
+const MARKER_EVERY_MS = 200;
+/** How far back a starting node looks for the newest update (per-socket emits are entries too). */
+const CATCH_UP_ENTRIES = 5_000;
+
 function streamLength(tickMs: number, windowMs: number): number {
   return Math.max(10_000, Math.ceil((windowMs / tickMs) * 2));
 }
@@ -73,8 +81,25 @@ export async function joinCluster(
   const subscriber = await connect('subscriber', false);
   const adapterClient = await connect('adapter', true);
 
+  // A starting node must know the newest update before it greets anyone. Read from the stream
+  // (not the stored state, which runs an update ahead while the leader sends it), and only
+  // once this node reads the stream itself, so no update can fall between the two.
+  let streamLive = false;
+  let wake: (() => void) | null = null;
+  const catchUp = async (): Promise<unknown> => {
+    while (!streamLive) {
+      (options.io() as unknown as Server).to(MARKER_ROOM).emit('forkcast:marker');
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, MARKER_EVERY_MS);
+      });
+    }
+    return newestUpdateInStream(redis, STREAM, CATCH_UP_ENTRIES);
+  };
+
   const ticker = new ClusterTickerHost({
     ...options.host,
+    catchUp,
     redis,
     subscriber,
     broadcast: (update) => options.io().emit('update', update),
@@ -85,8 +110,13 @@ export async function joinCluster(
     ...(options.onRestart ? { onRestart: options.onRestart } : {}),
   });
   const adapter = createObservedAdapter(adapterClient, {
+    streamName: STREAM,
     maxLen: streamLength(options.tickMs, recoveryWindowMs),
     onDelivered: (delivered) => ticker.observe(delivered),
+    onStreamEntry: () => {
+      streamLive = true;
+      wake?.();
+    },
   });
 
   return {

@@ -1,5 +1,7 @@
 import { existsSync } from 'node:fs';
 
+import { missingTool } from '../helpers/required-tool';
+
 /** Where Debian, Ubuntu and Chrome installs put the browser; CHROME_PATH wins. */
 const CANDIDATES = [
   '/usr/bin/chromium',
@@ -16,11 +18,10 @@ export function findChromium(): string | null {
   const fromEnv = process.env['CHROME_PATH'];
   const found = fromEnv && existsSync(fromEnv) ? fromEnv : CANDIDATES.find((p) => existsSync(p));
   if (found) return found;
-  const message =
-    'No Chromium found (set CHROME_PATH or `apt-get install chromium`): browser tests cannot run.';
-  if (process.env['CI']) throw new Error(message);
-  process.stderr.write(`\n*** SKIPPING BROWSER TESTS: ${message} ***\n\n`);
-  return null;
+  return missingTool(
+    'browser tests',
+    'No Chromium found (set CHROME_PATH or `apt-get install chromium`)',
+  );
 }
 
 /**
