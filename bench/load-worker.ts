@@ -21,17 +21,27 @@ import {
   socketIoUrl,
 } from './frames';
 import { nowMs, record, type Histogram } from './stats';
-import type {
-  OrchestratorMessage,
-  WorkerMessage,
-  WorkerPlan,
-  WorkerReport,
+import {
+  nodeOf,
+  type OrchestratorMessage,
+  type WorkerMessage,
+  type WorkerPlan,
+  type WorkerReport,
 } from './worker-protocol';
 
 interface Client {
   ws: WebSocket;
   lastSeq: number;
   disordered: boolean;
+  /** Counts of the node this client is connected to. */
+  node: NodeCounts;
+}
+
+interface NodeCounts {
+  connected: number;
+  delivered: number;
+  late: number;
+  latency: Histogram;
 }
 
 const clients: Client[] = [];
@@ -50,6 +60,7 @@ let buysSent = 0;
 let acksOk = 0;
 let acksRejected = 0;
 let buyTimer: NodeJS.Timeout | undefined;
+let nodes: NodeCounts[] = [];
 
 function send(message: WorkerMessage): void {
   process.send?.(message);
@@ -65,10 +76,15 @@ function onUpdate(client: Client, frame: Buffer, arrived: number): void {
   client.lastSeq = seq;
   if (ts < window.from || ts >= window.to) return;
   delivered++;
+  client.node.delivered++;
   seqs.add(seq);
   const ms = arrived - ts;
   record(latency, ms);
-  if (ms > plan.lateAfterMs) late++;
+  record(client.node.latency, ms);
+  if (ms > plan.lateAfterMs) {
+    late++;
+    client.node.late++;
+  }
 }
 
 function onAck(frame: Buffer, arrived: number): void {
@@ -82,11 +98,16 @@ function onAck(frame: Buffer, arrived: number): void {
   else acksRejected++;
 }
 
-/** Opens one client; resolves once it has its snapshot, i.e. the server fully knows it. */
-function connect(isBuyer: boolean): Promise<Client> {
-  const url = plan.kind === 'raw' ? `ws://127.0.0.1:${plan.port}/` : socketIoUrl(plan.port);
+/**
+ * Opens this worker's client number `index`; resolves once it has its snapshot, i.e. the
+ * server fully knows it.
+ */
+function connect(index: number, isBuyer: boolean): Promise<Client> {
+  const node = nodeOf(plan.firstClient + index, plan.ports.length);
+  const port = plan.ports[node] ?? Number.NaN;
+  const url = plan.kind === 'raw' ? `ws://127.0.0.1:${port}/` : socketIoUrl(port);
   const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true });
-  const client: Client = { ws, lastSeq: -1, disordered: false };
+  const client: Client = { ws, lastSeq: -1, disordered: false, node: nodes[node]! };
   return new Promise((resolve, reject) => {
     let ready = false;
     ws.on('message', (data: Buffer) => {
@@ -128,11 +149,12 @@ async function connectAll(): Promise<void> {
   let firstError: string | undefined;
   const lane = async (): Promise<void> => {
     while (started < total) {
-      const isBuyer = started < plan.buyers;
-      started++;
+      const index = started++;
+      const isBuyer = index < plan.buyers;
       try {
-        const client = await connect(isBuyer);
+        const client = await connect(index, isBuyer);
         clients.push(client);
+        client.node.connected++;
         if (isBuyer) buyers.push(client);
       } catch (error) {
         failed++;
@@ -200,6 +222,12 @@ function report(): WorkerReport {
     acksOk,
     acksRejected,
     ackLatency: [...ackLatency.entries()],
+    nodes: nodes.map((node) => ({
+      connected: node.connected,
+      delivered: node.delivered,
+      late: node.late,
+      latency: [...node.latency.entries()],
+    })),
   };
 }
 
@@ -207,6 +235,7 @@ process.on('message', (message: OrchestratorMessage) => {
   switch (message.type) {
     case 'plan':
       plan = message.plan;
+      nodes = plan.ports.map(() => ({ connected: 0, delivered: 0, late: 0, latency: new Map() }));
       void connectAll();
       return;
     case 'measure':

@@ -36,8 +36,12 @@ export function openFileLimit(): number {
 
 /** Pins this process (every thread) to `cpus`, so the orchestrator stays off the server's CPU. */
 export function pinSelf(cpus: string | null): void {
-  if (cpus)
-    spawnSync('taskset', ['-a', '-p', '-c', cpus, String(process.pid)], { stdio: 'ignore' });
+  pinProcess(process.pid, cpus);
+}
+
+/** Pins a running process, every thread of it, to `cpus` (for one the bench did not spawn). */
+export function pinProcess(pid: number, cpus: string | null): void {
+  if (cpus) spawnSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
 }
 
 /**

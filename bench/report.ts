@@ -1,5 +1,6 @@
 /** Turns scenario results into ratios against the raw baseline and a table for the terminal. */
-import type { ScenarioResult } from './scenario';
+import type { ClusterResult } from './cluster';
+import type { RunFigures, ScenarioResult } from './scenario';
 
 export interface Ratio {
   clients: number;
@@ -12,29 +13,57 @@ export interface Ratio {
   deliveredPerSecond: number;
 }
 
+/** A cluster of `nodes` ÷ the raw baseline. */
+export interface ClusterRatio extends Ratio {
+  kind: 'cluster';
+  nodes: number;
+}
+
+/** The raw fan-out run with these clients and tick, if there was one. */
+function rawRun(
+  results: readonly ScenarioResult[],
+  ours: { clients: number; tickMs: number },
+): ScenarioResult | undefined {
+  return results.find(
+    (other) =>
+      other.name === 'fan-out' &&
+      other.kind === 'raw' &&
+      other.clients === ours.clients &&
+      other.tickMs === ours.tickMs,
+  );
+}
+
+function divide(ours: RunFigures & { tickMs: number }, raw: RunFigures): Ratio {
+  return {
+    clients: ours.clients,
+    tickMs: ours.tickMs,
+    cpuPerUpdate: ours.cpuMicrosPerUpdate / raw.cpuMicrosPerUpdate,
+    p50: ours.latencyMs.p50 / raw.latencyMs.p50,
+    p99: ours.latencyMs.p99 / raw.latencyMs.p99,
+    memoryPerConnection: ours.memoryPerConnectionKB / raw.memoryPerConnectionKB,
+    deliveredPerSecond: ours.deliveredPerSecond / raw.deliveredPerSecond,
+  };
+}
+
 /** forkcast ÷ raw for every fan-out run measured with both servers. */
 export function ratios(results: readonly ScenarioResult[]): Ratio[] {
-  const fanOut = results.filter((result) => result.name === 'fan-out');
-  return fanOut
-    .filter((result) => result.kind === 'forkcast')
+  return results
+    .filter((result) => result.name === 'fan-out' && result.kind === 'forkcast')
     .flatMap((ours) => {
-      const raw = fanOut.find(
-        (other) =>
-          other.kind === 'raw' && other.clients === ours.clients && other.tickMs === ours.tickMs,
-      );
-      if (!raw) return [];
-      return [
-        {
-          clients: ours.clients,
-          tickMs: ours.tickMs,
-          cpuPerUpdate: ours.cpuMicrosPerUpdate / raw.cpuMicrosPerUpdate,
-          p50: ours.latencyMs.p50 / raw.latencyMs.p50,
-          p99: ours.latencyMs.p99 / raw.latencyMs.p99,
-          memoryPerConnection: ours.memoryPerConnectionKB / raw.memoryPerConnectionKB,
-          deliveredPerSecond: ours.deliveredPerSecond / raw.deliveredPerSecond,
-        },
-      ];
+      const raw = rawRun(results, ours);
+      return raw ? [divide(ours, raw)] : [];
     });
+}
+
+/** cluster ÷ raw for every cluster run with a raw run of the same clients and tick. */
+export function clusterRatios(
+  results: readonly ScenarioResult[],
+  cluster: readonly ClusterResult[],
+): ClusterRatio[] {
+  return cluster.flatMap((ours) => {
+    const raw = rawRun(results, ours);
+    return raw ? [{ kind: 'cluster' as const, nodes: ours.nodes, ...divide(ours, raw) }] : [];
+  });
 }
 
 const fixed = (value: number, digits: number): string =>
@@ -158,5 +187,133 @@ export function stormTable(results: readonly ScenarioResult[]): string {
       'load CPU %',
     ],
     rows,
+  );
+}
+
+/**
+ * Each cluster run beside the single-server runs of the same clients and tick (raw, and
+ * forkcast without Redis, where measured). CPU and µs/update of a cluster count every node
+ * and Redis; the Redis columns are its part of them.
+ */
+export function clusterTable(
+  results: readonly ScenarioResult[],
+  cluster: readonly ClusterResult[],
+): string {
+  const keys = [...new Set(cluster.map((run) => `${run.tickMs} ${run.clients}`))];
+  const rows = keys.flatMap((key) => {
+    const same = (run: { tickMs: number; clients: number }): boolean =>
+      `${run.tickMs} ${run.clients}` === key;
+    const single = results
+      .filter((run) => run.name === 'fan-out' && same(run))
+      .map((run) => clusterRow(run.kind, '1', run, null));
+    const clustered = cluster
+      .filter(same)
+      .map((run) => clusterRow('cluster', String(run.nodes), run, run));
+    return [...single, ...clustered];
+  });
+  return table(
+    [
+      'server',
+      'nodes',
+      'clients',
+      'rate',
+      'updates/s',
+      'missed',
+      'late',
+      'p50 ms',
+      'p90 ms',
+      'p99 ms',
+      'max ms',
+      'CPU %',
+      'Redis CPU %',
+      'load CPU %',
+      'CPU µs/update',
+      'Redis µs/update',
+      'KB/conn',
+    ],
+    rows,
+  );
+}
+
+function clusterRow(
+  server: string,
+  nodes: string,
+  run: RunFigures & { tickMs: number },
+  clustered: ClusterResult | null,
+): string[] {
+  return [
+    server,
+    nodes,
+    count(run.clients),
+    `${fixed(1000 / run.tickMs, 0)} Hz`,
+    count(run.deliveredPerSecond),
+    count(run.missed),
+    count(run.late),
+    fixed(run.latencyMs.p50, 2),
+    fixed(run.latencyMs.p90, 2),
+    fixed(run.latencyMs.p99, 2),
+    fixed(run.latencyMs.max, 2),
+    fixed(run.serverCpuPercent, 1),
+    clustered ? fixed(clustered.redisCpuPercent, 1) : '–',
+    fixed(run.loadCpuPercent, 0),
+    fixed(run.cpuMicrosPerUpdate, 2),
+    clustered ? fixed(clustered.redisCpuMicrosPerUpdate, 2) : '–',
+    fixed(run.memoryPerConnectionKB, 1),
+  ];
+}
+
+export function clusterRatioTable(list: readonly ClusterRatio[]): string {
+  return table(
+    ['nodes', 'clients', 'rate', 'CPU/update', 'p50', 'p99', 'KB/conn', 'updates/s'],
+    list.map((ratio) => [
+      String(ratio.nodes),
+      count(ratio.clients),
+      `${fixed(1000 / ratio.tickMs, 0)} Hz`,
+      `${fixed(ratio.cpuPerUpdate, 2)}×`,
+      `${fixed(ratio.p50, 2)}×`,
+      `${fixed(ratio.p99, 2)}×`,
+      `${fixed(ratio.memoryPerConnection, 2)}×`,
+      `${fixed(ratio.deliveredPerSecond, 2)}×`,
+    ]),
+  );
+}
+
+/** Every node of every cluster run: did each deliver every update, and how fast. */
+export function clusterNodeTable(cluster: readonly ClusterResult[]): string {
+  return table(
+    [
+      'clients',
+      'rate',
+      'nodes',
+      'node',
+      'role',
+      'its clients',
+      'updates/s',
+      'missed',
+      'late',
+      'p50 ms',
+      'p99 ms',
+      'max ms',
+      'CPU %',
+      'KB/conn',
+    ],
+    cluster.flatMap((run) =>
+      run.perNode.map((node) => [
+        count(run.clients),
+        `${fixed(1000 / run.tickMs, 0)} Hz`,
+        String(run.nodes),
+        String(node.node),
+        node.role,
+        count(node.clients),
+        count(node.deliveredPerSecond),
+        count(node.missed),
+        count(node.late),
+        fixed(node.latencyMs.p50, 2),
+        fixed(node.latencyMs.p99, 2),
+        fixed(node.latencyMs.max, 2),
+        fixed(node.cpuPercent, 1),
+        fixed(node.memoryPerConnectionKB, 1),
+      ]),
+    ),
   );
 }

@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: forkcast's server against a raw `ws` baseline, back to back in one run,
- * for each client count and tick rate, then a buy storm and the start-up figures. Prints
- * tables with forkcast ÷ raw ratios and appends one JSON line per run to the results file.
+ * for each client count and tick rate, then (with BENCH_CLUSTER) the same clients spread over
+ * clusters of forkcast nodes sharing one Redis, then a buy storm and the start-up figures.
+ * Prints tables with ratios to raw and appends one JSON line per run to the results file.
  *
  * Settings (environment):
  *   BENCH_CLIENTS   client counts, comma-separated, or "off" (1000,5000,10000)
@@ -10,17 +11,33 @@
  *   BENCH_WARMUP    seconds between connecting and measuring (3)
  *   BENCH_WORKERS   load worker processes                 (2)
  *   BENCH_SERVERS   which servers                         (forkcast,raw)
+ *   BENCH_CLUSTER   node counts of cluster runs, comma-separated, or "off" (off); each runs
+ *                   a fresh redis-server (REDIS_SERVER names the binary) and N nodes
  *   BENCH_STORM     buy storm "watchers,buyers,buys/s", or "off" (5000,100,2000)
  *   BENCH_STARTUP   start-up runs, 0 to skip              (5)
- *   BENCH_PIN       pin server and load to separate CPUs with taskset, 0 to not (1)
+ *   BENCH_PIN       pin server and load to separate CPUs with taskset, 0 to not (1); a
+ *                   cluster's nodes and Redis all share the server's CPU
  *   BENCH_OUT       results file (JSON lines)             (bench/results/<time>.jsonl)
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import path from 'node:path';
 
-import { openFileLimit, pinSelf, planCpus, unpinned } from './processes';
-import { fanOutTable, ratios, ratioTable, stormTable, type Ratio } from './report';
+import { runCluster, type ClusterResult } from './cluster';
+import { openFileLimit, pinSelf, planCpus, unpinned, type CpuPlan } from './processes';
+import { findRedisServer } from './redis-server';
+import {
+  clusterNodeTable,
+  clusterRatios,
+  clusterRatioTable,
+  clusterTable,
+  fanOutTable,
+  ratios,
+  ratioTable,
+  stormTable,
+  type ClusterRatio,
+  type Ratio,
+} from './report';
 import { runScenario, type RunSettings, type Scenario, type ScenarioResult } from './scenario';
 import { measureStartup, median, type StartupFigures } from './startup';
 import type { ServerKind } from './worker-protocol';
@@ -32,6 +49,8 @@ export interface BenchOptions {
   warmupSeconds: number;
   workers: number;
   servers: ServerKind[];
+  /** Node counts of the cluster runs; empty for none. */
+  cluster: number[];
   storm: { watchers: number; buyers: number; buysPerSecond: number } | null;
   startupRuns: number;
   /** Pin the server and the load generator to separate CPUs (where taskset exists). */
@@ -42,6 +61,10 @@ export interface BenchOptions {
 export interface BenchResult {
   results: ScenarioResult[];
   ratios: Ratio[];
+  cluster: ClusterResult[];
+  clusterRatios: ClusterRatio[];
+  /** Which CPUs the cluster runs had. */
+  clusterPinning: string;
   startup: StartupFigures | null;
 }
 
@@ -110,6 +133,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): BenchOptions {
     warmupSeconds: read.one('BENCH_WARMUP', 3, 0),
     workers: read.one('BENCH_WORKERS', 2),
     servers: servers as ServerKind[],
+    cluster: read.text('BENCH_CLUSTER') === 'off' ? [] : read.list('BENCH_CLUSTER', []),
     storm,
     startupRuns: read.one('BENCH_STARTUP', 5, 0),
     pin: pin === '1',
@@ -133,6 +157,12 @@ export async function runBench(
   options: BenchOptions,
   log: (line: string) => void,
 ): Promise<BenchResult> {
+  // A missing Redis is found before anything starts, not after the single-server runs.
+  const redisBinary = options.cluster.length > 0 ? findRedisServer() : null;
+  if (options.cluster.length > 0 && !redisBinary)
+    throw new Error(
+      'BENCH_CLUSTER needs redis-server (`apt-get install redis-server`, or REDIS_SERVER=<path>); set BENCH_CLUSTER=off to skip the cluster runs',
+    );
   const limit = openFileLimit();
   const most = Math.max(
     ...options.clients,
@@ -170,12 +200,34 @@ export async function runBench(
   );
 
   const results: ScenarioResult[] = [];
+  const cluster: ClusterResult[] = [];
+  const clusterPinning = clusterCpuNote(cpuPlan);
+  if (options.cluster.length > 0) log(`  cluster runs: ${clusterPinning}`);
   const run = async (scenario: Scenario): Promise<void> => {
     const clients = scenario.watchers + scenario.buyers;
     log(`  ${scenario.name} ${scenario.kind}: ${clients} clients, tick ${scenario.tickMs} ms…`);
     const result = await runScenario(scenario, settings);
     results.push(result);
     write({ type: 'scenario', ...result });
+  };
+
+  /** The cluster runs of one client count and tick; none without BENCH_CLUSTER. */
+  const runClusters = async (clients: number, tickMs: number): Promise<void> => {
+    if (!redisBinary) return;
+    for (const nodes of options.cluster) {
+      log(`  fan-out cluster of ${nodes} nodes: ${clients} clients, tick ${tickMs} ms…`);
+      const result = await runCluster(
+        { name: 'fan-out', kind: 'cluster', nodes, watchers: clients, tickMs },
+        settings,
+        redisBinary,
+      );
+      if (result.leaderAfter !== result.leader)
+        log(
+          `    the leader changed during the run: node ${result.leader} before, ${result.leaderAfter ?? 'none agreed on'} after`,
+        );
+      cluster.push(result);
+      write({ type: 'scenario', ...result, pinning: clusterPinning });
+    }
   };
 
   for (const tickMs of options.tickMs) {
@@ -190,6 +242,7 @@ export async function runBench(
           tickMs,
         });
       }
+      await runClusters(clients, tickMs);
     }
   }
   if (options.storm && options.servers.includes('forkcast')) {
@@ -202,6 +255,8 @@ export async function runBench(
   }
   const found = ratios(results);
   for (const ratio of found) write({ type: 'ratio', ...ratio });
+  const foundForCluster = clusterRatios(results, cluster);
+  for (const ratio of foundForCluster) write({ type: 'ratio', ...ratio, pinning: clusterPinning });
 
   let startup: StartupFigures | null = null;
   if (options.startupRuns > 0) {
@@ -209,7 +264,21 @@ export async function runBench(
     startup = await measureStartup(options.startupRuns, cpuPlan.server);
     write({ type: 'startup', ...startup });
   }
-  return { results, ratios: found, startup };
+  return {
+    results,
+    ratios: found,
+    cluster,
+    clusterRatios: foundForCluster,
+    clusterPinning,
+    startup,
+  };
+}
+
+/** Where a cluster runs: with two cores, every node and Redis share the server's CPU. */
+function clusterCpuNote(plan: CpuPlan): string {
+  return plan.server
+    ? `every node and Redis on CPU ${plan.server}, load on CPU ${plan.load}`
+    : plan.note;
 }
 
 export function printReport(
@@ -224,6 +293,23 @@ export function printReport(
     log('');
     log('forkcast ÷ raw ws (same run; below 1× means forkcast did better):');
     log(ratioTable(result.ratios));
+  }
+  if (result.cluster.length > 0) {
+    log('');
+    log(
+      `Cluster (the same clients round robin over N nodes sharing one Redis; ${result.clusterPinning}; CPU counts every node and Redis):`,
+    );
+    log(clusterTable(result.results, result.cluster));
+    if (result.clusterRatios.length > 0) {
+      log('');
+      log('cluster ÷ raw ws (same run):');
+      log(clusterRatioTable(result.clusterRatios));
+    }
+    log('');
+    log(
+      'Cluster nodes (latency and misses of each node’s own clients; the leader runs the ticker):',
+    );
+    log(clusterNodeTable(result.cluster));
   }
   if (result.results.some((each) => each.name === 'buy-storm')) {
     log('');

@@ -1,6 +1,7 @@
 /**
  * One measured run: a server, N clients spread over load workers, a warm-up, a window during
- * which deliveries, latencies and the server's CPU are counted, and a teardown.
+ * which deliveries, latencies and the server's CPU are counted, and a teardown. `drive` is the
+ * part between starting the server and stopping it, which a cluster run (cluster.ts) shares.
  */
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -8,7 +9,7 @@ import path from 'node:path';
 import { seedTickerState, type TickerState } from '../protocol/ipc';
 import { spawnNode } from './processes';
 import { cpuMicros, rssBytes, treeCpuMicros } from './proc';
-import { serverBuyAckShares, startServer, startTicker, type RunningServer } from './servers';
+import { serverBuyAckShares, startServer, startTicker } from './servers';
 import { countOf, merge, summarize, type Histogram, type Summary } from './stats';
 import type {
   OrchestratorMessage,
@@ -38,7 +39,8 @@ export interface RunSettings {
   connectConcurrency: number;
 }
 
-export interface ScenarioResult extends Scenario {
+/** What a run measured, whatever it ran against. */
+export interface RunFigures {
   clients: number;
   seconds: number;
   /** Distinct updates the server broadcast during the window (from the seq range seen). */
@@ -66,6 +68,30 @@ export interface ScenarioResult extends Scenario {
   ackLatencyMs: Summary;
   /** forkcast's own count of buys acked within 10 / 25 ms of arrival (buy storm only). */
   serverAckWithin: { within10ms: number; within25ms: number } | null;
+}
+
+export interface ScenarioResult extends Scenario, RunFigures {}
+
+/** What the clients connect to and which processes the run charges. */
+export interface Target {
+  /** The protocol the clients speak. */
+  kind: ServerKind;
+  /** Where the clients connect: see nodeOf. The ticker is started through the first. */
+  ports: number[];
+  /** Processes whose CPU, each with its children (a ticker child), the window counts. */
+  cpuPids: number[];
+  /** Processes whose resident memory growth is put down to the connections. */
+  memoryPids: number[];
+}
+
+/** A driven run's raw figures, before they are summed up. */
+export interface Measured {
+  reports: WorkerReport[];
+  /** CPU over the window in µs, one figure per `cpuPids` entry. */
+  cpuMicros: number[];
+  loadCpuMicros: number;
+  /** Growth of resident memory from before connecting to after the warm-up, per `memoryPids`. */
+  rssGrowth: number[];
 }
 
 const WORKER = path.join(__dirname, 'load-worker.js');
@@ -147,41 +173,98 @@ export async function runScenario(
     // which the storm's per-buyer rate stays under.
     ...(scenario.buyers > 0 ? { state: stormState(Date.now()) } : {}),
   });
+  try {
+    const measured = await drive(scenario, settings, {
+      kind: scenario.kind,
+      ports: [server.port],
+      cpuPids: [server.pid],
+      memoryPids: [server.pid],
+    });
+    const serverAckWithin =
+      scenario.kind === 'forkcast' && scenario.buyers > 0
+        ? await serverBuyAckShares(server.port)
+        : null;
+    return {
+      ...scenario,
+      ...summarizeRun(settings, {
+        reports: measured.reports,
+        cpuMicros: sumOf(measured.cpuMicros),
+        loadCpuMicros: measured.loadCpuMicros,
+        rssGrowth: sumOf(measured.rssGrowth),
+        serverStartMs: server.startedInMs,
+        serverAckWithin,
+      }),
+    };
+  } finally {
+    await server.stop();
+  }
+}
+
+export const sumOf = (values: readonly number[]): number =>
+  values.reduce((sum, value) => sum + value, 0);
+
+export type WorkerShare = Pick<
+  WorkerPlan,
+  'watchers' | 'buyers' | 'buysPerSecond' | 'firstClient'
+> & { niceness: number };
+
+/**
+ * Which clients each load worker opens. Watchers are spread over the load workers. Buyers get
+ * a worker of their own, as they would be other machines in real life: inside a process that
+ * also reads thousands of watchers' updates, an ack waits behind each burst of them, and the
+ * figure would measure the load generator instead of the server.
+ * On a machine with one core for all the clients, the watchers also run at a lower priority
+ * during a storm: the buyers' worker then gets the CPU as soon as an ack arrives, instead of
+ * waiting out a watcher's time slice.
+ */
+export function workerShares(
+  scenario: Pick<Scenario, 'watchers' | 'buyers' | 'buysPerSecond'>,
+  workers: number,
+): WorkerShare[] {
+  const watcherNiceness = scenario.buyers > 0 ? 10 : 0;
+  const plans = shares(scenario.watchers, workers).map((watchers) => ({
+    watchers,
+    buyers: 0,
+    buysPerSecond: 0,
+    niceness: watcherNiceness,
+  }));
+  if (scenario.buyers > 0)
+    plans.push({
+      watchers: 0,
+      buyers: scenario.buyers,
+      buysPerSecond: scenario.buysPerSecond,
+      niceness: 0,
+    });
+  // Numbered through the run, so that nodeOf spreads all the clients, not each worker's.
+  let firstClient = 0;
+  return plans.map((plan) => {
+    const share = { ...plan, firstClient };
+    firstClient += plan.watchers + plan.buyers;
+    return share;
+  });
+}
+
+/**
+ * Connects the scenario's clients to a started target, starts its ticker, and measures a
+ * window. Leaves the target running: the caller started it and stops it.
+ */
+export async function drive(
+  scenario: Scenario,
+  settings: RunSettings,
+  target: Target,
+): Promise<Measured> {
   const workers: Worker[] = [];
   try {
     // Let the server settle (the ticker child's start-up) before its baseline memory is read.
     await sleep(500);
-    const rssBefore = rssBytes(server.pid);
+    const rssBefore = target.memoryPids.map(rssBytes);
 
-    // Watchers are spread over the load workers. Buyers get a worker of their own, as they
-    // would be other machines in real life: inside a process that also reads thousands of
-    // watchers' updates, an ack waits behind each burst of them, and the figure would measure
-    // the load generator instead of the server.
-    // On a machine with one core for all the clients, the watchers also run at a lower
-    // priority during a storm: the buyers' worker then gets the CPU as soon as an ack
-    // arrives, instead of waiting out a watcher's time slice.
-    const watcherNiceness = scenario.buyers > 0 ? 10 : 0;
-    const plans: (Omit<WorkerPlan, 'kind' | 'port' | 'connectConcurrency' | 'lateAfterMs'> & {
-      niceness: number;
-    })[] = shares(scenario.watchers, settings.workers).map((watchers) => ({
-      watchers,
-      buyers: 0,
-      buysPerSecond: 0,
-      niceness: watcherNiceness,
-    }));
-    if (scenario.buyers > 0)
-      plans.push({
-        watchers: 0,
-        buyers: scenario.buyers,
-        buysPerSecond: scenario.buysPerSecond,
-        niceness: 0,
-      });
     const total = scenario.watchers + scenario.buyers;
-    for (const { niceness, ...share } of plans) {
+    for (const { niceness, ...share } of workerShares(scenario, settings.workers)) {
       const plan: WorkerPlan = {
         ...share,
-        kind: scenario.kind,
-        port: server.port,
+        kind: target.kind,
+        ports: target.ports,
         connectConcurrency: settings.connectConcurrency,
         lateAfterMs: scenario.tickMs,
       };
@@ -206,10 +289,10 @@ export async function runScenario(
     }
     // Ticking starts once everyone is connected, so the connection storm and the fan-out do
     // not compete and every run measures the same steady state.
-    await startTicker(scenario.kind, server.port);
+    await startTicker(target.kind, target.ports[0] ?? Number.NaN);
 
     await sleep(settings.warmupSeconds * 1000);
-    const rssConnected = rssBytes(server.pid);
+    const rssConnected = target.memoryPids.map(rssBytes);
 
     // Workers get the window ahead of time; counting is by the server's ts, so IPC delays
     // do not matter.
@@ -218,54 +301,48 @@ export async function runScenario(
     for (const worker of workers) worker.send({ type: 'measure', from, to });
     await sleep(from - Date.now());
     const workerPids = workers.flatMap((worker) => worker.process.pid ?? []);
-    const loadCpu = (): number => workerPids.reduce((sum, pid) => sum + cpuMicros(pid), 0);
-    const cpuBefore = treeCpuMicros(server.pid);
+    const loadCpu = (): number => sumOf(workerPids.map(cpuMicros));
+    const cpuBefore = target.cpuPids.map(treeCpuMicros);
     const loadBefore = loadCpu();
     await sleep(to - Date.now());
-    const cpuAfter = treeCpuMicros(server.pid);
+    const cpuAfter = target.cpuPids.map(treeCpuMicros);
     const loadAfter = loadCpu();
     // Late updates and acks still in flight get a moment to arrive before the count closes.
     await sleep(Math.max(1_000, 2 * scenario.tickMs));
 
-    const serverAckWithin =
-      scenario.kind === 'forkcast' && scenario.buyers > 0
-        ? await serverBuyAckShares(server.port)
-        : null;
     const reports: WorkerReport[] = [];
     for (const worker of workers) {
       worker.send({ type: 'report' });
       reports.push((await worker.next('report', 30_000)).report);
     }
-    return summarizeRun(scenario, settings, server, {
+    return {
       reports,
-      cpuMicros: cpuAfter - cpuBefore,
+      cpuMicros: cpuAfter.map((after, i) => after - (cpuBefore[i] ?? Number.NaN)),
       loadCpuMicros: loadAfter - loadBefore,
-      rssGrowth: rssConnected - rssBefore,
-      serverAckWithin,
-    });
+      rssGrowth: rssConnected.map((after, i) => after - (rssBefore[i] ?? Number.NaN)),
+    };
   } finally {
     for (const worker of workers) {
       worker.send({ type: 'close' });
       const exited = worker.process.exitCode !== null || worker.process.signalCode !== null;
       if (!exited) await new Promise((resolve) => worker.process.once('exit', resolve));
     }
-    await server.stop();
   }
 }
 
-function summarizeRun(
-  scenario: Scenario,
-  settings: RunSettings,
-  server: RunningServer,
+/** The figures of a run, from its workers' reports and the totals of what it charged. */
+export function summarizeRun(
+  settings: Pick<RunSettings, 'seconds'>,
   measured: {
     reports: WorkerReport[];
     cpuMicros: number;
     loadCpuMicros: number;
     rssGrowth: number;
-    serverAckWithin: ScenarioResult['serverAckWithin'];
+    serverStartMs: number;
+    serverAckWithin: RunFigures['serverAckWithin'];
   },
-): ScenarioResult {
-  const { reports, cpuMicros, loadCpuMicros, rssGrowth, serverAckWithin } = measured;
+): RunFigures {
+  const { reports, cpuMicros, loadCpuMicros, rssGrowth, serverStartMs, serverAckWithin } = measured;
   const sum = (pick: (report: WorkerReport) => number): number =>
     reports.reduce((total, report) => total + pick(report), 0);
   const seqs = new Set(reports.flatMap((report) => report.seqs));
@@ -284,7 +361,6 @@ function summarizeRun(
   const acksOk = sum((report) => report.acksOk);
   const acksRejected = sum((report) => report.acksRejected);
   return {
-    ...scenario,
     clients,
     seconds: settings.seconds,
     broadcasts,
@@ -299,7 +375,7 @@ function summarizeRun(
     loadCpuPercent: (loadCpuMicros / (settings.seconds * 1e6)) * 100,
     cpuMicrosPerUpdate: delivered > 0 ? cpuMicros / delivered : Number.NaN,
     memoryPerConnectionKB: clients > 0 ? rssGrowth / clients / 1024 : Number.NaN,
-    serverStartMs: server.startedInMs,
+    serverStartMs,
     buysSent: sum((report) => report.buysSent),
     acksOk,
     acksRejected,

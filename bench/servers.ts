@@ -52,6 +52,8 @@ export async function startServer(
       TICK_MS: String(tickMs),
       STATE_FILE: path.join(dir, 'state.json'),
       LOG_LEVEL: 'info',
+      // A single node unless the caller says otherwise, whatever the bench's own environment.
+      REDIS_URL: '',
       ...env,
     },
   });

@@ -5,7 +5,10 @@ export type ServerKind = 'forkcast' | 'raw';
 
 export interface WorkerPlan {
   kind: ServerKind;
-  port: number;
+  /** The server's port, or a cluster's nodes' ports: see nodeOf. */
+  ports: number[];
+  /** The run-wide number of this worker's first client: see nodeOf. */
+  firstClient: number;
   /** Clients that only watch updates. */
   watchers: number;
   /** Clients that also send buys (Socket.IO only). */
@@ -25,6 +28,14 @@ export type OrchestratorMessage =
   | { type: 'report' }
   | { type: 'close' };
 
+/** What one node's clients saw (the one server's, outside a cluster). */
+export interface NodeReport {
+  connected: number;
+  delivered: number;
+  late: number;
+  latency: HistogramEntries;
+}
+
 export interface WorkerReport {
   connected: number;
   /** Clients whose connection closed or failed after connecting or while connecting. */
@@ -42,6 +53,16 @@ export interface WorkerReport {
   acksOk: number;
   acksRejected: number;
   ackLatency: HistogramEntries;
+  /** The same counts split by node, indexed like the plan's `ports`. */
+  nodes: NodeReport[];
+}
+
+/**
+ * The node that the run's client number `client` connects to: clients go round robin over
+ * the nodes, so every node gets the same share (give or take one) whatever the workers' shares.
+ */
+export function nodeOf(client: number, nodes: number): number {
+  return client % nodes;
 }
 
 export type WorkerMessage =

@@ -2,14 +2,18 @@
  * Smoke test of `npm run bench`: the compiled benchmark, run as a user runs it, on a tiny load
  * (a few dozen clients, a one-second window). It proves the whole chain works end to end: both
  * servers start, the load workers connect and count, the buy storm is acked, ratios and the
- * start-up figures come out, and the results file holds one JSON line per figure.
+ * start-up figures come out, and the results file holds one JSON line per figure. A second run
+ * does the same for a cluster of two nodes on a real redis-server.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import type { Ratio } from '../../bench/report';
+import type { ClusterResult } from '../../bench/cluster';
+import { findRedisServer } from '../../bench/redis-server';
+import { missingTool } from '../helpers/required-tool';
+import type { ClusterRatio, Ratio } from '../../bench/report';
 import type { ScenarioResult } from '../../bench/scenario';
 import type { StartupFigures } from '../../bench/startup';
 
@@ -41,8 +45,25 @@ function runBench(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout
 
 type Line =
   | ({ type: 'scenario' } & ScenarioResult)
+  | ({ type: 'scenario' } & ClusterResult)
   | ({ type: 'ratio' } & Ratio)
+  | ({ type: 'ratio' } & ClusterRatio)
   | ({ type: 'startup' } & StartupFigures);
+
+const readLines = (file: string): Line[] =>
+  readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Line);
+
+function redisBinary(): string | null {
+  return (
+    findRedisServer() ??
+    missingTool('the cluster bench test', 'No redis-server found (`apt-get install redis-server`)')
+  );
+}
+
+const itWithRedis = redisBinary() ? it : it.skip;
 
 it('measures forkcast and the raw baseline, a buy storm and start-up, and records them', async () => {
   const out = path.join(dir, 'results.jsonl');
@@ -59,11 +80,10 @@ it('measures forkcast and the raw baseline, a buy storm and start-up, and record
   });
   expect({ code, stdout }).toEqual({ code: 0, stdout: expect.any(String) });
 
-  const lines = readFileSync(out, 'utf8')
-    .trim()
-    .split('\n')
-    .map((line) => JSON.parse(line) as Line);
-  const scenarios = lines.filter((line) => line.type === 'scenario');
+  const lines = readLines(out);
+  const scenarios = lines.filter(
+    (line): line is { type: 'scenario' } & ScenarioResult => line.type === 'scenario',
+  );
   expect(scenarios.map((each) => `${each.name} ${each.kind}`)).toEqual([
     'fan-out forkcast',
     'fan-out raw',
@@ -132,4 +152,89 @@ it('refuses bad settings with a clear message before starting anything', async (
   expect(stdout).toContain(
     'bench failed: BENCH_CLIENTS must be positive integers separated by commas, got "10,lots"',
   );
+});
+
+itWithRedis(
+  'measures a cluster of two nodes beside the raw baseline, and records what each node delivered',
+  async () => {
+    const out = path.join(dir, 'cluster.jsonl');
+    const { code, stdout } = await runBench({
+      BENCH_CLIENTS: String(CLIENTS),
+      TICK_MS: String(TICK_MS),
+      BENCH_SECONDS: '2',
+      BENCH_WARMUP: '0',
+      BENCH_SERVERS: 'raw',
+      BENCH_CLUSTER: '2',
+      BENCH_STORM: 'off',
+      BENCH_STARTUP: '0',
+      BENCH_PIN: '0',
+      BENCH_OUT: out,
+    });
+    expect({ code, stdout }).toEqual({ code: 0, stdout: expect.any(String) });
+
+    const lines = readLines(out);
+    const scenarios = lines.filter((line) => line.type === 'scenario');
+    expect(scenarios.map((each) => `${each.name} ${each.kind}`)).toEqual([
+      'fan-out raw',
+      'fan-out cluster',
+    ]);
+    const raw = scenarios.find((each) => each.kind === 'raw')!;
+    const cluster = scenarios.find(
+      (each): each is { type: 'scenario' } & ClusterResult => each.kind === 'cluster',
+    )!;
+    expect(cluster).toMatchObject({ nodes: 2, clients: CLIENTS, tickMs: TICK_MS });
+    // A 2 s window at 10 Hz holds about twenty ticks; every client of either node got every
+    // one, in order, through the Redis adapter.
+    expect(cluster.broadcasts).toBeGreaterThanOrEqual(10);
+    expect(cluster.delivered).toBe(cluster.broadcasts * CLIENTS);
+    expect([cluster.missed, cluster.lost, cluster.outOfOrder]).toEqual([0, 0, 0]);
+    expect(cluster.latencyMs.count).toBe(cluster.delivered);
+    expect(cluster.leaderAfter).toBe(cluster.leader);
+
+    // Half the clients on each node, one leader, and each node delivered every update.
+    expect(cluster.perNode.map((node) => node.role).sort()).toEqual(['follower', 'leader']);
+    expect(cluster.perNode[cluster.leader]?.role).toBe('leader');
+    for (const node of cluster.perNode) {
+      expect(node.clients).toBe(CLIENTS / 2);
+      expect(node.delivered).toBe(cluster.broadcasts * node.clients);
+      expect(node.missed).toBe(0);
+      expect(node.latencyMs.count).toBe(node.delivered);
+      expect(node.cpuPercent).toBeGreaterThan(0);
+    }
+    // The totals charge both nodes and Redis; Redis's part is a part of them.
+    expect(cluster.cpuMicrosPerUpdate).toBeGreaterThan(0);
+    expect(cluster.redisCpuMicrosPerUpdate).toBeGreaterThanOrEqual(0);
+    expect(cluster.redisCpuMicrosPerUpdate).toBeLessThan(cluster.cpuMicrosPerUpdate);
+    const nodesPercent = cluster.perNode.reduce((sum, node) => sum + node.cpuPercent, 0);
+    expect(cluster.serverCpuPercent).toBeCloseTo(nodesPercent + cluster.redisCpuPercent, 6);
+
+    const ratios = lines.filter((line) => line.type === 'ratio');
+    expect(ratios).toEqual([
+      expect.objectContaining({ kind: 'cluster', nodes: 2, clients: CLIENTS }),
+    ]);
+    expect(ratios[0]!.cpuPerUpdate).toBeCloseTo(
+      cluster.cpuMicrosPerUpdate / raw.cpuMicrosPerUpdate,
+      6,
+    );
+
+    expect(stdout).toContain('Cluster (the same clients round robin over N nodes');
+    expect(stdout).toMatch(/\|\s+raw \|\s+1 \|\s+30 \| 10 Hz \|/);
+    expect(stdout).toMatch(/\|\s+cluster \|\s+2 \|\s+30 \| 10 Hz \|/);
+    expect(stdout).toContain('cluster ÷ raw ws');
+    expect(stdout).toMatch(/\|\s+30 \| 10 Hz \|\s+2 \|\s+\d \|\s+leader \|\s+15 \|/);
+  },
+  90_000,
+);
+
+it('refuses cluster runs without a redis-server, naming BENCH_CLUSTER, before starting anything', async () => {
+  const { code, stdout } = await runBench({
+    BENCH_CLIENTS: String(CLIENTS),
+    BENCH_CLUSTER: '2',
+    REDIS_SERVER: path.join(dir, 'no-such-redis-server'),
+    BENCH_OUT: path.join(dir, 'never-cluster.jsonl'),
+  });
+  expect(code).toBe(1);
+  expect(stdout).toContain('bench failed: BENCH_CLUSTER needs redis-server');
+  // Nothing ran: not even the single-server runs wrote a line.
+  expect(existsSync(path.join(dir, 'never-cluster.jsonl'))).toBe(false);
 });

@@ -1,6 +1,13 @@
 import path from 'node:path';
 
 import {
+  infoField,
+  leaderOf,
+  summarizeCluster,
+  type ClusterResult,
+  type ClusterScenario,
+} from '../../bench/cluster';
+import {
   buyFrame,
   isPing,
   isSocketIoUpdate,
@@ -9,9 +16,23 @@ import {
   socketIoUrl,
 } from '../../bench/frames';
 import { parseRss, parseStat, rssBytes, treeCpuMicros } from '../../bench/proc';
-import { ratios, ratioTable, table } from '../../bench/report';
+import {
+  clusterNodeTable,
+  clusterRatios,
+  clusterRatioTable,
+  clusterTable,
+  ratios,
+  ratioTable,
+  table,
+} from '../../bench/report';
 import { optionsFromEnv } from '../../bench/run';
-import { shares, stormState, type ScenarioResult } from '../../bench/scenario';
+import {
+  shares,
+  stormState,
+  workerShares,
+  type Measured,
+  type ScenarioResult,
+} from '../../bench/scenario';
 import { portIn } from '../../bench/servers';
 import { median } from '../../bench/startup';
 import {
@@ -23,6 +44,7 @@ import {
   type Histogram,
   type Summary,
 } from '../../bench/stats';
+import { nodeOf, type NodeReport, type WorkerReport } from '../../bench/worker-protocol';
 import { SOCKET_PATH, type UpdatePayload } from '../../protocol/events';
 
 const UPDATE: UpdatePayload = {
@@ -463,6 +485,7 @@ describe('optionsFromEnv', () => {
       warmupSeconds: 3,
       workers: 2,
       servers: ['forkcast', 'raw'],
+      cluster: [],
       storm: { watchers: 5000, buyers: 100, buysPerSecond: 2000 },
       startupRuns: 5,
       pin: true,
@@ -483,6 +506,7 @@ describe('optionsFromEnv', () => {
         BENCH_WARMUP: '1',
         BENCH_WORKERS: '4',
         BENCH_SERVERS: ' raw ',
+        BENCH_CLUSTER: '1, 2,3',
         BENCH_STORM: '300,10,50',
         BENCH_STARTUP: '2',
         BENCH_PIN: '0',
@@ -495,11 +519,17 @@ describe('optionsFromEnv', () => {
       warmupSeconds: 1,
       workers: 4,
       servers: ['raw'],
+      cluster: [1, 2, 3],
       storm: { watchers: 300, buyers: 10, buysPerSecond: 50 },
       startupRuns: 2,
       pin: false,
       out: path.resolve('out/run.jsonl'),
     });
+  });
+
+  test('BENCH_CLUSTER=off, like leaving it unset, runs no cluster', () => {
+    expect(optionsFromEnv({ BENCH_CLUSTER: 'off' }).cluster).toEqual([]);
+    expect(optionsFromEnv({ BENCH_CLUSTER: '' }).cluster).toEqual([]);
   });
 
   test('BENCH_STORM=off skips the storm', () => {
@@ -556,6 +586,9 @@ describe('optionsFromEnv', () => {
       '"forkcast", "raw" or both, separated by commas',
     ],
     ['a pin setting other than 0 or 1', { BENCH_PIN: 'yes' }, '0 or 1'],
+    ['a cluster of no nodes', { BENCH_CLUSTER: '1,0' }, 'positive integers separated by commas'],
+    ['a word for the cluster', { BENCH_CLUSTER: 'on' }, 'positive integers separated by commas'],
+    ['a node range', { BENCH_CLUSTER: '1-3' }, 'positive integers separated by commas'],
   ])('rejects %s, naming the variable', (_label, env, expected) => {
     const [[name, value]] = Object.entries(env) as [[string, string]];
     expect(() => optionsFromEnv(env)).toThrow(`${name} must be ${expected}, got "${value}"`);
@@ -637,5 +670,410 @@ describe('median', () => {
     const values = [3, 1, 2];
     median(values);
     expect(values).toEqual([3, 1, 2]);
+  });
+});
+
+describe('spreading the clients over workers and nodes', () => {
+  test('nodeOf goes round robin over the nodes', () => {
+    expect(Array.from({ length: 7 }, (_, i) => nodeOf(i, 3))).toEqual([0, 1, 2, 0, 1, 2, 0]);
+    expect(Array.from({ length: 3 }, (_, i) => nodeOf(i, 1))).toEqual([0, 0, 0]);
+  });
+
+  test('workerShares numbers the clients through the run', () => {
+    expect(workerShares({ watchers: 10, buyers: 0, buysPerSecond: 0 }, 3)).toEqual([
+      { watchers: 4, buyers: 0, buysPerSecond: 0, niceness: 0, firstClient: 0 },
+      { watchers: 3, buyers: 0, buysPerSecond: 0, niceness: 0, firstClient: 4 },
+      { watchers: 3, buyers: 0, buysPerSecond: 0, niceness: 0, firstClient: 7 },
+    ]);
+  });
+
+  test('in a storm the buyers get a worker of their own, after the lower-priority watchers', () => {
+    expect(workerShares({ watchers: 5, buyers: 2, buysPerSecond: 40 }, 2)).toEqual([
+      { watchers: 3, buyers: 0, buysPerSecond: 0, niceness: 10, firstClient: 0 },
+      { watchers: 2, buyers: 0, buysPerSecond: 0, niceness: 10, firstClient: 3 },
+      { watchers: 0, buyers: 2, buysPerSecond: 40, niceness: 0, firstClient: 5 },
+    ]);
+  });
+
+  test('every node gets an even share of the whole run, whatever the workers’ shares', () => {
+    for (const total of [0, 1, 2, 7, 30, 1001]) {
+      for (let workers = 1; workers <= 4; workers++) {
+        for (let nodes = 1; nodes <= 3; nodes++) {
+          const perNode = Array<number>(nodes).fill(0);
+          for (const share of workerShares(
+            { watchers: total, buyers: 0, buysPerSecond: 0 },
+            workers,
+          ))
+            for (let client = 0; client < share.watchers; client++)
+              perNode[nodeOf(share.firstClient + client, nodes)]! += 1;
+          // Numbering each worker's clients from 0 would put 2 clients on 2 workers on node 0.
+          expect({ total, workers, nodes, perNode }).toEqual({
+            total,
+            workers,
+            nodes,
+            perNode: shares(total, nodes),
+          });
+        }
+      }
+    }
+  });
+});
+
+describe('cluster', () => {
+  const health = (
+    node: string,
+    role: 'leader' | 'follower',
+    leader: string | null,
+    more: { pid?: number | null; status?: string } = {},
+  ): unknown => ({
+    ok: (more.status ?? 'ok') === 'ok',
+    status: more.status ?? 'ok',
+    running: false,
+    seq: 0,
+    uptime: 1.5,
+    pid: more.pid ?? null,
+    node,
+    role,
+    redis: 'up',
+    leader,
+  });
+  const leaderA = health('a', 'leader', 'a', { pid: 4242 });
+
+  describe('leaderOf', () => {
+    test.each<{ label: string; healths: unknown[]; expected: number | null }>([
+      { label: 'a lone leader with its ticker child', healths: [leaderA], expected: 0 },
+      {
+        label: 'a leader and a follower naming it',
+        healths: [leaderA, health('b', 'follower', 'a')],
+        expected: 0,
+      },
+      {
+        label: 'a leader after two followers',
+        healths: [health('b', 'follower', 'a'), health('c', 'follower', 'a'), leaderA],
+        expected: 2,
+      },
+      {
+        label: 'a leader whose ticker child is not up yet',
+        healths: [health('a', 'leader', 'a')],
+        expected: null,
+      },
+      {
+        label: 'a follower that does not know the leader yet',
+        healths: [leaderA, health('b', 'follower', null, { status: 'degraded' })],
+        expected: null,
+      },
+      {
+        label: 'a follower naming an old leader',
+        healths: [leaderA, health('b', 'follower', 'z')],
+        expected: null,
+      },
+      {
+        label: 'two leaders',
+        healths: [leaderA, health('b', 'leader', 'b', { pid: 4343 }), health('c', 'follower', 'a')],
+        expected: null,
+      },
+      {
+        label: 'followers only',
+        healths: [health('b', 'follower', 'a'), health('c', 'follower', 'a')],
+        expected: null,
+      },
+      { label: 'a node that did not answer', healths: [leaderA, null], expected: null },
+      {
+        label: 'a node that answered something else',
+        healths: [leaderA, { error: 'Not found' }],
+        expected: null,
+      },
+      {
+        label: 'a leader whose Redis is down',
+        healths: [health('a', 'leader', 'a', { pid: 1, status: 'degraded' })],
+        expected: null,
+      },
+      { label: 'no nodes', healths: [], expected: null },
+    ])('$label: $expected', ({ healths, expected }) => {
+      expect(leaderOf(healths)).toBe(expected);
+    });
+  });
+
+  test('infoField reads one field of Redis’s INFO text', () => {
+    const info = '# Server\r\nredis_version:7.0.15\r\nprocess_id:5271\r\nrun_id:abc:def\r\n';
+    expect(infoField(info, 'process_id')).toBe('5271');
+    expect(infoField(info, 'run_id')).toBe('abc:def');
+    expect(infoField(info, 'process')).toBeNull();
+    expect(infoField('', 'process_id')).toBeNull();
+  });
+
+  describe('summarizeCluster', () => {
+    const scenario: ClusterScenario = {
+      name: 'fan-out',
+      kind: 'cluster',
+      nodes: 2,
+      watchers: 4,
+      tickMs: 1000,
+    };
+    const nodeReport = (connected: number, delivered: number, latencies: number[]): NodeReport => {
+      const latency: Histogram = new Map();
+      for (const ms of latencies) record(latency, ms);
+      return {
+        connected,
+        delivered,
+        late: latencies.filter((ms) => ms > 1000).length,
+        latency: [...latency],
+      };
+    };
+    const workerReport = (nodes: NodeReport[], seqs: number[]): WorkerReport => {
+      const latency: Histogram = new Map();
+      for (const node of nodes) merge(latency, node.latency);
+      return {
+        connected: nodes.reduce((sum, node) => sum + node.connected, 0),
+        lost: 0,
+        delivered: nodes.reduce((sum, node) => sum + node.delivered, 0),
+        late: nodes.reduce((sum, node) => sum + node.late, 0),
+        seqs,
+        outOfOrder: 0,
+        latency: [...latency],
+        buysSent: 0,
+        acksOk: 0,
+        acksRejected: 0,
+        ackLatency: [],
+        nodes,
+      };
+    };
+    const tenSeqs = Array.from({ length: 10 }, (_, i) => 100 + i);
+    // Two workers with one client on each node; the second worker's client on node 1 missed
+    // two updates, one of node 0's clients got one late.
+    const measured: Measured = {
+      reports: [
+        workerReport(
+          [
+            nodeReport(1, 10, Array<number>(10).fill(2)),
+            nodeReport(1, 10, Array<number>(10).fill(6)),
+          ],
+          tenSeqs,
+        ),
+        workerReport(
+          [
+            nodeReport(1, 10, [...Array<number>(9).fill(4), 1500]),
+            nodeReport(1, 8, Array<number>(8).fill(8)),
+          ],
+          tenSeqs.slice(2),
+        ),
+      ],
+      cpuMicros: [2_000_000, 1_000_000, 500_000],
+      loadCpuMicros: 800_000,
+      rssGrowth: [20 * 1024, 40 * 1024],
+    };
+    const run = { leader: 0, leaderAfter: 0, serverStartMs: 600, leaderElectedMs: 900 };
+    const figures = summarizeCluster(scenario, { seconds: 10 }, measured, run);
+
+    test('counts the whole cluster like one server', () => {
+      expect(figures).toMatchObject({
+        name: 'fan-out',
+        kind: 'cluster',
+        nodes: 2,
+        watchers: 4,
+        buyers: 0,
+        buysPerSecond: 0,
+        tickMs: 1000,
+        clients: 4,
+        seconds: 10,
+        broadcasts: 10,
+        delivered: 38,
+        deliveredPerSecond: 3.8,
+        missed: 2,
+        late: 1,
+        serverStartMs: 600,
+        leaderElectedMs: 900,
+        leader: 0,
+        leaderAfter: 0,
+      });
+      expect(figures.latencyMs.count).toBe(38);
+      expect(figures.latencyMs.max).toBeCloseTo(1500, 9);
+    });
+
+    test('charges every node and Redis with the CPU, and names Redis’s part', () => {
+      expect(figures.serverCpuPercent).toBeCloseTo(35, 9);
+      expect(figures.cpuMicrosPerUpdate).toBeCloseTo(3_500_000 / 38, 9);
+      expect(figures.redisCpuPercent).toBeCloseTo(5, 9);
+      expect(figures.redisCpuMicrosPerUpdate).toBeCloseTo(500_000 / 38, 9);
+      expect(figures.loadCpuPercent).toBeCloseTo(8, 9);
+    });
+
+    test('memory per connection is every node’s growth over all the clients', () => {
+      expect(figures.memoryPerConnectionKB).toBeCloseTo(60 / 4, 9);
+    });
+
+    test('splits deliveries, misses, latency, CPU and memory by node', () => {
+      expect(
+        figures.perNode.map(({ latencyMs, ...node }) => ({ ...node, p50: latencyMs.p50 })),
+      ).toEqual([
+        {
+          node: 0,
+          role: 'leader',
+          clients: 2,
+          delivered: 20,
+          deliveredPerSecond: 2,
+          missed: 0,
+          late: 1,
+          p50: expect.closeTo(2, 9) as unknown,
+          cpuPercent: 20,
+          memoryPerConnectionKB: 10,
+        },
+        {
+          node: 1,
+          role: 'follower',
+          clients: 2,
+          delivered: 18,
+          deliveredPerSecond: 1.8,
+          missed: 2,
+          late: 0,
+          p50: expect.closeTo(6, 9) as unknown,
+          cpuPercent: 10,
+          memoryPerConnectionKB: 20,
+        },
+      ]);
+    });
+
+    test('refuses CPU figures that are not one per node and one for Redis', () => {
+      expect(() =>
+        summarizeCluster(scenario, { seconds: 10 }, { ...measured, cpuMicros: [1, 2] }, run),
+      ).toThrow('expected CPU of 2 nodes and Redis, got 2 figures');
+    });
+  });
+
+  /** A finished cluster run; only what the report reads needs to vary. */
+  function clusterResult(overrides: Partial<ClusterResult> = {}): ClusterResult {
+    const { kind: _kind, name: _name, ...figures } = result({ clients: overrides.clients ?? 1000 });
+    return {
+      ...figures,
+      name: 'fan-out',
+      kind: 'cluster',
+      nodes: 2,
+      buyers: 0,
+      buysPerSecond: 0,
+      redisCpuPercent: 1.5,
+      redisCpuMicrosPerUpdate: 0.75,
+      leaderElectedMs: 900,
+      leader: 0,
+      leaderAfter: 0,
+      perNode: [],
+      ...overrides,
+    };
+  }
+
+  test('clusterRatios divides each cluster by the raw run with the same clients and tick', () => {
+    const found = clusterRatios(
+      [
+        result({ kind: 'forkcast', cpuMicrosPerUpdate: 100 }),
+        result({ kind: 'raw', clients: 5000, cpuMicrosPerUpdate: 100 }),
+        result({ kind: 'raw', cpuMicrosPerUpdate: 2, latencyMs: summary(2, 8) }),
+      ],
+      [
+        clusterResult({ nodes: 1, cpuMicrosPerUpdate: 6, latencyMs: summary(3, 10) }),
+        clusterResult({ nodes: 3, cpuMicrosPerUpdate: 9, latencyMs: summary(4, 16) }),
+        clusterResult({ nodes: 2, tickMs: 100 }),
+      ],
+    );
+    expect(found).toEqual([
+      expect.objectContaining({
+        kind: 'cluster',
+        nodes: 1,
+        clients: 1000,
+        tickMs: 1000,
+        cpuPerUpdate: 3,
+        p50: 1.5,
+        p99: 1.25,
+      }),
+      expect.objectContaining({
+        kind: 'cluster',
+        nodes: 3,
+        clients: 1000,
+        tickMs: 1000,
+        cpuPerUpdate: 4.5,
+        p50: 2,
+        p99: 2,
+      }),
+    ]);
+  });
+
+  const cells = (text: string): string[][] =>
+    text
+      .split('\n')
+      .slice(2)
+      .map((line) =>
+        line
+          .split('|')
+          .slice(1, -1)
+          .map((cell) => cell.trim()),
+      );
+
+  test('clusterTable sets each cluster after the single servers of its clients and tick', () => {
+    const rows = cells(
+      clusterTable(
+        [
+          result({ kind: 'raw', clients: 5000 }),
+          result({ kind: 'raw' }),
+          result({ kind: 'forkcast' }),
+          result({ name: 'buy-storm', kind: 'forkcast' }),
+        ],
+        [
+          clusterResult({ nodes: 1 }),
+          clusterResult({ nodes: 2, clients: 5000, redisCpuPercent: 2.25 }),
+          clusterResult({ nodes: 2 }),
+        ],
+      ),
+    );
+    // server, nodes, clients, then Redis CPU % (12th column) and Redis µs/update (15th).
+    expect(rows.map((row) => [row[0], row[1], row[2], row[12], row[15]])).toEqual([
+      ['raw', '1', '1,000', '–', '–'],
+      ['forkcast', '1', '1,000', '–', '–'],
+      ['cluster', '1', '1,000', '1.5', '0.75'],
+      ['cluster', '2', '1,000', '1.5', '0.75'],
+      ['raw', '1', '5,000', '–', '–'],
+      ['cluster', '2', '5,000', '2.3', '0.75'],
+    ]);
+  });
+
+  test('clusterRatioTable and clusterNodeTable write one row per cluster and per node', () => {
+    const [ratioRow] = cells(
+      clusterRatioTable([
+        {
+          kind: 'cluster',
+          nodes: 3,
+          clients: 5000,
+          tickMs: 1000,
+          cpuPerUpdate: 1.5,
+          p50: 2,
+          p99: 3,
+          memoryPerConnection: 1,
+          deliveredPerSecond: 1,
+        },
+      ]),
+    );
+    expect(ratioRow).toEqual(['3', '5,000', '1 Hz', '1.50×', '2.00×', '3.00×', '1.00×', '1.00×']);
+
+    const node = {
+      clients: 500,
+      delivered: 10_000,
+      deliveredPerSecond: 500,
+      late: 0,
+      latencyMs: summary(5, 20),
+      cpuPercent: 12.5,
+      memoryPerConnectionKB: 18,
+    };
+    const rows = cells(
+      clusterNodeTable([
+        clusterResult({
+          leader: 1,
+          perNode: [
+            { ...node, node: 0, role: 'follower', missed: 3 },
+            { ...node, node: 1, role: 'leader', missed: 0 },
+          ],
+        }),
+      ]),
+    );
+    expect(rows.map((row) => [row[3], row[4], row[5], row[7], row[9], row[12]])).toEqual([
+      ['0', 'follower', '500', '3', '5.00', '12.5'],
+      ['1', 'leader', '500', '0', '5.00', '12.5'],
+    ]);
   });
 });
