@@ -54,6 +54,11 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
+  // A library promise nobody awaits (the cluster adapter saving a session while Redis goes
+  // away) must not take every client of this server down with it.
+  process.on('unhandledRejection', (reason) => {
+    logger.error({ err: reason }, 'unhandled promise rejection; carrying on');
+  });
 
   let address;
   try {

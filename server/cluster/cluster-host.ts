@@ -43,18 +43,27 @@ import { clusterKeys, LeaderLease, type ClusterKeys, type RedisClient } from './
 /**
  * Lease timing, chosen for a takeover within 3 s of the leader dying: the lease outlives its
  * holder by at most LEASE_TTL_MS, other nodes try for it every CAMPAIGN_EVERY_MS, and the new
- * leader's child is ready in about 0.2 s. Renewing three times per TTL lets a renewal be late
- * by a second (a long broadcast, a GC pause) before the lease is lost.
+ * leader's child is ready in about 0.2 s. Renewing three times per TTL lets renewals fail or
+ * come late for about 0.7 s (a long broadcast, a GC pause) before the leader steps down.
  */
 export const LEASE_TTL_MS = 1_500;
 export const RENEW_EVERY_MS = 500;
 export const CAMPAIGN_EVERY_MS = 200;
 /**
- * A leader stops its ticker this long before its lease could expire, so that a new leader
- * (which can only acquire it after it expires in Redis) never overlaps with it.
+ * A leader stops its ticker this long before its lease could expire (by its own monotonic
+ * clock, counted from when it sent the renewal), so that a new leader, which can only acquire
+ * the lease once Redis has expired it, does not overlap with it.
  */
-const STEP_DOWN_MARGIN_MS = 250;
-
+const STEP_DOWN_MARGIN_MS = 300;
+/** How often a leader checks that its lease is still good, apart from renewing it. */
+const WATCHDOG_EVERY_MS = 50;
+/**
+ * The longest a Redis command may take before it counts as failed. Commands fail at once while
+ * the connection is down; this catches a Redis that stalls with the connection up.
+ */
+const REDIS_TIMEOUT_MS = 1_000;
+/** Forwarded ops remembered per asker, so a repeated delivery is applied once. */
+const SEEN_OPS = 1_000;
 export interface ClusterHostOptions {
   /** Commands and publishes. Created with `disableOfflineQueue`: while Redis is away a command
    * fails at once instead of waiting, so callers get a clear error. */
@@ -89,8 +98,7 @@ type Role = 'follower' | 'leader';
 
 const REDIS_DOWN = 'the cluster cannot reach Redis right now; try again in a moment';
 const NO_LEADER = 'no ticker leader is elected right now; try again in a moment';
-const MOVED =
-  'the ticker moved to another node before this was saved; it was not applied, try again';
+const MOVED = 'the ticker moved to another node meanwhile; the operation may not have been applied';
 const NO_ANSWER =
   'the ticker leader did not answer in time; the operation may not have been applied';
 const CLOSED = 'the server is shutting down';
@@ -122,9 +130,14 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   private epoch = 0;
   private supervisor: TickerSupervisor | null = null;
   private leaderToken: string | null = null;
+  /** performance.now() until which the lease is surely ours (while leader). */
   private leaseValidUntil = 0;
   private lastRenewAt = 0;
   private campaignTimer: NodeJS.Timeout | null = null;
+  private watchdogTimer: NodeJS.Timeout | null = null;
+  /** The leader's own connection for the ops channel: closing it ends the subscription for sure. */
+  private opsConnection: RedisClient | null = null;
+  private readonly seenOps = new Set<string>();
   private campaigning = false;
   private closing = false;
   private opened: Promise<void> | null = null;
@@ -173,7 +186,11 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     const leader = this.role === 'leader' ? this.nodeId : this.leaderToken;
     let status: HostHealth['status'] = 'ok';
     if (!redis || leader === null) status = 'degraded';
-    if (this.role === 'leader' && this.supervisor?.pid === undefined) status = 'degraded';
+    if (
+      this.role === 'leader' &&
+      (this.supervisor?.pid === undefined || performance.now() >= this.leaseValidUntil)
+    )
+      status = 'degraded';
     return {
       status,
       details: {
@@ -208,36 +225,47 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     if (this.role === 'leader') this.supervisor?.delivered(seq);
   }
 
-  /** What the adapter handed to this node's sockets (wired by the app, see fanout.ts). */
-  observe({ event, args }: Delivered): void {
+  /**
+   * A broadcast the adapter hands to this node's sockets (wired by the app, see fanout.ts).
+   * False drops an update this node's sockets have had already: one held up in Redis during
+   * an outage that a new leader has sent again meanwhile, so that no seq reaches them twice.
+   */
+  observe({ event, args }: Delivered): boolean {
     if (event === 'update') {
       const parsed = parseUpdatePayload(args[0]);
       if (!parsed.ok) {
         this.logger.error({ error: parsed.error }, 'ignored a malformed update from the cluster');
-        return;
+        return false;
+      }
+      if (parsed.value.seq <= this.state.seq) {
+        this.logger.warn({ seq: parsed.value.seq, had: this.state.seq }, 'dropped a stale update');
+        return false;
       }
       this.state = parsed.value;
       this.emit('update', this.snapshot());
       this.emit('change');
     } else if (event === 'status') {
       const parsed = parseStatusPayload(args[0]);
-      if (!parsed.ok || parsed.value.running === this.state.running) return;
+      if (!parsed.ok || parsed.value.running === this.state.running) return true;
       // Start and stop reach other nodes as a status, not as an update.
       this.state.running = parsed.value.running;
       this.emit('change');
     }
+    return true;
   }
 
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
     if (this.campaignTimer) clearInterval(this.campaignTimer);
+    if (this.watchdogTimer) clearInterval(this.watchdogTimer);
     this.campaignTimer = null;
+    this.watchdogTimer = null;
     for (const id of [...this.forwarded.keys()]) this.answer(id, { ok: false, error: CLOSED });
     if (this.role === 'leader') {
       await this.stepDown('shutting down');
       // Hand over at once instead of making the cluster wait for the lease to run out.
-      await this.lease.release().catch((error: unknown) => {
+      await within(this.lease.release(), 'releasing the lease').catch((error: unknown) => {
         this.logger.warn({ err: error }, 'could not release the leader lease');
       });
     }
@@ -250,6 +278,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     );
     const newest = parseUpdatePayload(await this.options.catchUp());
     const stored = await this.readStoredState();
+    if (this.closing) return;
     if (newest.ok && newest.value.seq > this.state.seq) this.state = newest.value;
     if (stored) {
       // A cluster idle for longer than the stream's memory: the stored state is all there is.
@@ -261,6 +290,8 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
       () => void this.campaign(),
       this.options.campaignEveryMs ?? CAMPAIGN_EVERY_MS,
     );
+    // Apart from the campaign, which may be stuck waiting on Redis.
+    this.watchdogTimer = setInterval(() => this.watchLease(), WATCHDOG_EVERY_MS);
     await this.campaign();
   }
 
@@ -276,14 +307,26 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     } finally {
       this.campaigning = false;
     }
-    if (this.role === 'leader' && Date.now() >= this.leaseValidUntil - STEP_DOWN_MARGIN_MS)
-      await this.stepDown('the lease could not be renewed in time');
+  }
+
+  /** A leader whose lease is about to run out unrenewed stops its ticker now. */
+  private watchLease(): void {
+    if (this.role === 'leader' && !this.leaseSurelyHeld())
+      void this.stepDown('the lease could not be renewed in time');
+  }
+
+  private leaseSurelyHeld(): boolean {
+    return performance.now() < this.leaseValidUntil - STEP_DOWN_MARGIN_MS;
   }
 
   private async seekLease(): Promise<void> {
     if (!this.redis.isReady) return;
-    const sentAt = Date.now();
-    const acquired = await this.lease.tryAcquire();
+    const sentAt = performance.now();
+    const acquired = await within(this.lease.tryAcquire(), 'trying for the lease');
+    if (this.closing) {
+      if (acquired.held) await within(this.lease.release(), 'releasing the lease');
+      return;
+    }
     if (!acquired.held) {
       this.leaderToken = acquired.holder;
       return;
@@ -298,10 +341,11 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   }
 
   private async keepLease(): Promise<void> {
-    if (Date.now() - this.lastRenewAt < this.renewEveryMs || !this.redis.isReady) return;
-    const sentAt = Date.now();
+    if (performance.now() - this.lastRenewAt < this.renewEveryMs || !this.redis.isReady) return;
+    const sentAt = performance.now();
     this.lastRenewAt = sentAt;
-    if (await this.lease.renew()) this.leaseValidUntil = sentAt + this.lease.ttlMs;
+    if (await within(this.lease.renew(), 'renewing the lease'))
+      this.leaseValidUntil = Math.max(this.leaseValidUntil, sentAt + this.lease.ttlMs);
     else await this.stepDown('another node holds the lease');
   }
 
@@ -311,16 +355,17 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     this.epoch = epoch;
     this.leaderToken = this.nodeId;
     const stored = await this.readStoredState();
+    if (term !== this.term || this.closing) return;
     // Redis is authoritative; if it lost the state (a wiped Redis), the newest update this
     // node has seen is the next best thing to the seed prices.
     const resume =
       stored && stored.seq >= this.state.seq
         ? stored
         : { ...this.state, unannounced: false, epoch };
-    if (term !== this.term) return;
     // Claim the state for this term before anything else is done with it.
     const claimed = { ...resume, epoch };
-    if (!(await this.lease.writeState(epoch, JSON.stringify(claimed))) || term !== this.term) {
+    const claim = this.lease.writeState(epoch, JSON.stringify(claimed));
+    if (!(await within(claim, 'claiming the state')) || term !== this.term || this.closing) {
       await this.stepDown('the lease was lost while taking over');
       return;
     }
@@ -353,8 +398,32 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
       this.logger.error({ err: error }, 'could not start the ticker as leader');
       return;
     }
-    if (term !== this.term) return;
-    await this.subscriber.subscribe(this.keys.ops, (message) => void this.onRemoteOp(message));
+    if (term !== this.term || this.closing) return;
+    await this.takeOps(term);
+  }
+
+  /**
+   * Subscribes to the ops channel on a connection of its own, closed at step-down: the
+   * subscription then surely ends with the term, even if Redis is away at that moment (an
+   * unsubscribe would fail and the client would resubscribe when Redis came back).
+   */
+  private async takeOps(term: number): Promise<void> {
+    const connection = this.redis.duplicate();
+    connection.on('error', () => undefined);
+    this.opsConnection = connection;
+    try {
+      await within(connection.connect(), 'connecting for ops');
+      await within(
+        connection.subscribe(this.keys.ops, (message) => {
+          if (this.opsConnection === connection && this.term === term)
+            void this.onRemoteOp(message);
+        }),
+        'subscribing to ops',
+      );
+    } catch (error) {
+      this.logger.error({ err: error }, 'could not take ops from other nodes');
+      if (term === this.term) await this.stepDown('could not subscribe to ops');
+    }
   }
 
   private async stepDown(reason: string): Promise<void> {
@@ -364,8 +433,11 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     this.leaderToken = null;
     const supervisor = this.supervisor;
     this.supervisor = null;
+    this.queuedWrite = null;
     this.logger.warn({ reason, epoch: this.epoch }, 'no longer the ticker leader');
-    await this.subscriber.unsubscribe(this.keys.ops).catch(() => undefined);
+    const ops = this.opsConnection;
+    this.opsConnection = null;
+    ops?.destroy();
     if (supervisor) {
       supervisor.removeAllListeners();
       await supervisor.close();
@@ -375,10 +447,13 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   private async onLeaderUpdate(term: number, update: UpdatePayload): Promise<void> {
     this.unannounced = false;
     const saved = await this.persist();
-    // Sent only if saved by this very term, and while the lease is surely still ours: a next
-    // leader resumes from what was saved, so no update reaches clients that it would redo.
-    if (!saved || term !== this.term || Date.now() >= this.leaseValidUntil - STEP_DOWN_MARGIN_MS)
+    if (!saved || term !== this.term) return;
+    // Sent only while the lease is surely still ours. Otherwise the term ends here, so that the
+    // next leader, which resumes from what was saved, sends this update: never two, never none.
+    if (!this.leaseSurelyHeld()) {
+      await this.stepDown('the lease ran short before an update could be sent');
       return;
+    }
     this.options.broadcast(update);
   }
 
@@ -400,7 +475,10 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
       };
       let saved = false;
       try {
-        saved = await this.lease.writeState(this.epoch, JSON.stringify(state));
+        saved = await within(
+          this.lease.writeState(this.epoch, JSON.stringify(state)),
+          'saving the state',
+        );
       } catch (error) {
         this.logger.error({ err: error }, 'could not save the ticker state to Redis');
       }
@@ -446,14 +524,13 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
       );
       this.forwarded.set(id, { resolve, timer });
     });
-    let listeners: number;
-    try {
-      listeners = await this.redis.publish(this.keys.ops, JSON.stringify(message));
-    } catch {
-      this.answer(id, { ok: false, error: REDIS_DOWN });
-      return reply;
-    }
-    if (listeners === 0) this.answer(id, { ok: false, error: NO_LEADER });
+    // Not awaited: the reply's own deadline must hold even if Redis stalls.
+    within(this.redis.publish(this.keys.ops, JSON.stringify(message)), 'forwarding an op').then(
+      (listeners) => {
+        if (listeners === 0) this.answer(id, { ok: false, error: NO_LEADER });
+      },
+      () => this.answer(id, { ok: false, error: REDIS_DOWN }),
+    );
     return reply;
   }
 
@@ -481,27 +558,47 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
       return;
     }
     const { id, from, op } = parsed.value;
+    const key = `${from}:${id}`;
+    if (this.seenOps.has(key)) return;
+    this.seenOps.add(key);
+    // A Set iterates in insertion order: the first one is the oldest.
+    if (this.seenOps.size > SEEN_OPS)
+      this.seenOps.delete(this.seenOps.values().next().value ?? key);
     const term = this.term;
+    if (this.role !== 'leader') return;
     const reply = await this.apply(op);
     // A term that ended meanwhile stays silent: the op may have reached the next leader too,
     // and its answer is the one that counts. The asker times out if nobody answers.
     if (term !== this.term) return;
     const answer: RemoteReply = { id, reply };
-    await this.redis
-      .publish(this.keys.replies(from), JSON.stringify(answer))
-      .catch((error: unknown) => {
-        this.logger.error({ err: error, to: from }, 'could not answer a forwarded op');
-      });
+    await within(
+      this.redis.publish(this.keys.replies(from), JSON.stringify(answer)),
+      'answering',
+    ).catch((error: unknown) => {
+      this.logger.error({ err: error, to: from }, 'could not answer a forwarded op');
+    });
   }
 
   private async readStoredState(): Promise<StoredState | null> {
-    const text = await this.redis.get(this.keys.state);
+    const text = await within(this.redis.get(this.keys.state), 'reading the state');
     if (text === null) return null;
     const parsed = parseStoredState(text);
     if (parsed.ok) return parsed.value;
     this.logger.error({ error: parsed.error }, 'the state in Redis is not valid; ignoring it');
     return null;
   }
+}
+
+/** `promise`, or a rejection once REDIS_TIMEOUT_MS have passed without an answer. */
+function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`Redis did not answer in time (${what})`)),
+      REDIS_TIMEOUT_MS,
+    );
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
 function withoutStorage({ stocks, running, seq, ts }: StoredState): TickerState {

@@ -24,8 +24,14 @@ export interface ClusterAdapterOptions {
   streamName: string;
   /** Stream entries kept: enough for connection state recovery's whole window. */
   maxLen: number;
-  /** Called with every broadcast to all sockets of the default namespace, as delivered here. */
-  onDelivered: (delivered: Delivered) => void;
+  /**
+   * Called with every broadcast to all sockets of the default namespace that this node's
+   * sockets get: another node's just before they get it (return false to drop it: an update
+   * this node has delivered already), this node's own just after.
+   */
+  onBroadcast: (delivered: Delivered) => boolean;
+  /** Called if onBroadcast throws; the broadcast goes on. */
+  onError: (error: unknown) => void;
   /** Called with every entry this node reads from the stream (its own included). */
   onStreamEntry?: () => void;
 }
@@ -40,8 +46,9 @@ interface BroadcastOpts {
   flags?: { local?: boolean };
 }
 interface ObservableAdapter {
+  readonly uid: string;
   broadcast(packet: Packet, opts: BroadcastOpts): unknown;
-  onMessage(message: { type: MessageType; data?: unknown }, offset?: string): unknown;
+  onMessage(message: { uid: string; type: MessageType; data?: unknown }, offset?: string): unknown;
 }
 
 const EVENT_PACKET = 2;
@@ -49,7 +56,7 @@ const EVENT_PACKET = 2;
 /** `createAdapter` for `new Server({adapter})`, on `redis` (a client of its own: it blocks). */
 export function createObservedAdapter(
   redis: unknown,
-  { streamName, maxLen, onDelivered, onStreamEntry }: ClusterAdapterOptions,
+  { streamName, maxLen, onBroadcast, onError, onStreamEntry }: ClusterAdapterOptions,
 ): ReturnType<typeof createAdapter> {
   const factory = createAdapter(redis, { streamName, maxLen });
   // Socket.IO calls `new adapter(nsp)`: an arrow function cannot be, a function can (and
@@ -58,12 +65,19 @@ export function createObservedAdapter(
     const adapter = factory(nsp);
     if (nsp.name !== '/') return adapter;
     const observable = adapter as unknown as ObservableAdapter;
-    const report = (packet: Packet | undefined, opts: unknown): void => {
-      if (packet?.type !== EVENT_PACKET || !Array.isArray(packet.data)) return;
-      if (!toEveryone(opts)) return;
+    /** Tells onBroadcast about a broadcast to everyone; false only if it says to drop it. */
+    const report = (packet: Packet | undefined, opts: unknown): boolean => {
+      if (packet?.type !== EVENT_PACKET || !Array.isArray(packet.data)) return true;
+      if (!toEveryone(opts)) return true;
       const [event, ...args] = packet.data;
-      // Recovery appends the stream offset as a last argument; it is not part of the event.
-      if (typeof event === 'string') onDelivered({ event, args: args.slice(0, eventArity) });
+      if (typeof event !== 'string') return true;
+      try {
+        // Recovery appends the stream offset as a last argument; it is not part of the event.
+        return onBroadcast({ event, args: args.slice(0, eventArity) });
+      } catch (error) {
+        onError(error);
+        return true;
+      }
     };
 
     const broadcast = observable.broadcast.bind(adapter);
@@ -79,10 +93,16 @@ export function createObservedAdapter(
     observable.onMessage = (message, offset) => {
       // Only stream entries carry an offset (pub/sub messages come another way).
       if (offset !== undefined) onStreamEntry?.();
-      const result = onMessage(message, offset);
-      if (message.type === MessageType.BROADCAST && isPlainBroadcast(message.data))
-        report(message.data.packet, message.data.opts);
-      return result;
+      // This node's own entries come back from the stream too; they were reported when sent.
+      const remote = message.uid !== observable.uid;
+      if (
+        remote &&
+        message.type === MessageType.BROADCAST &&
+        isPlainBroadcast(message.data) &&
+        !report(message.data.packet, message.data.opts)
+      )
+        return undefined;
+      return onMessage(message, offset);
     };
     return adapter;
   };

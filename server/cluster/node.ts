@@ -31,18 +31,18 @@ export interface ClusterNode {
   close(): Promise<void>;
 }
 
+const STREAM = 'forkcast:stream';
+/** A room nobody is in: a broadcast to it only shows that this node reads the stream. */
+const MARKER_ROOM = 'forkcast:marker';
+const MARKER_EVERY_MS = 200;
+/** How far back a starting node looks for the newest update among the stream's entries. */
+const CATCH_UP_ENTRIES = 5_000;
+
 /**
  * A stream entry per update and status; recovery needs RECOVERY_WINDOW_MS of them, so the
  * stream keeps twice what the fastest tick makes in that time, and never fewer than Socket.IO's
  * default.
  */
-const STREAM = 'forkcast:stream';
-/** A room nobody is in: a broadcast to it only shows that this node reads the stream. */
-const MARKER_ROOM = 'forkcast:marker';
-const MARKER_EVERY_MS = 200;
-/** How far back a starting node looks for the newest update (per-socket emits are entries too). */
-const CATCH_UP_ENTRIES = 5_000;
-
 function streamLength(tickMs: number, windowMs: number): number {
   return Math.max(10_000, Math.ceil((windowMs / tickMs) * 2));
 }
@@ -63,7 +63,11 @@ export async function joinCluster(
     let down = false;
     client.on('error', (error: unknown) => {
       // Logged once per outage, not at every reconnect attempt.
-      if (!down) logger.error({ err: error, connection: name }, 'lost the connection to Redis');
+      if (!down)
+        logger.error(
+          { err: error, connection: name },
+          'cannot reach Redis; retrying until it answers',
+        );
       down = true;
     });
     client.on('ready', () => {
@@ -112,7 +116,8 @@ export async function joinCluster(
   const adapter = createObservedAdapter(adapterClient, {
     streamName: STREAM,
     maxLen: streamLength(options.tickMs, recoveryWindowMs),
-    onDelivered: (delivered) => ticker.observe(delivered),
+    onBroadcast: (delivered) => ticker.observe(delivered),
+    onError: (error) => logger.error({ err: error }, 'handling a cluster broadcast failed'),
     onStreamEntry: () => {
       streamLive = true;
       wake?.();
@@ -123,7 +128,13 @@ export async function joinCluster(
     ticker,
     adapter,
     async close() {
-      await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
+      // A connection that is down has nothing to flush: dropped at once, not waited for.
+      await Promise.all(
+        clients.map(async (client) => {
+          if (client.isReady) await client.close().catch(() => undefined);
+          else client.destroy();
+        }),
+      );
     },
   };
 }

@@ -6,7 +6,10 @@
  * every node. The tests run in order on one cluster; each leaves it running with three nodes.
  */
 import { findRedisServer, startRedis, type RedisServer } from '../../bench/redis-server';
-import type { UpdatePayload } from '../../protocol/events';
+import { createClient } from 'redis';
+import { io } from 'socket.io-client';
+
+import type { HistoryPayload, UpdatePayload } from '../../protocol/events';
 import { decayAll, priceOf } from '../helpers/prices';
 import { cleanUpServers, spawnTracked } from '../helpers/processes';
 import { delay, withDeadline } from '../helpers/recorder';
@@ -321,6 +324,12 @@ describeCluster('a cluster of three nodes on one Redis', () => {
       error: 'the cluster cannot reach Redis right now; try again in a moment',
     });
 
+    // Long enough for the lease to run out: the leader must step down and a leader be elected
+    // again once Redis is back.
+    await delay(2_000);
+    expect((await Promise.all(nodes.map(health))).map((node) => node?.role)).not.toContain(
+      'leader',
+    );
     const mark = client.events.mark;
     await redis.restart();
     const resumed = await client.events.waitFor(
@@ -340,6 +349,55 @@ describeCluster('a cluster of three nodes on one Redis', () => {
     const all = await Promise.all(nodes.map(health));
     expect(all.map((node) => node?.redis)).toEqual(['up', 'up', 'up']);
   }, 40_000);
+
+  test('after Redis came back, only the leader takes ops: a buy through each node is applied once', async () => {
+    const probe = createClient({ url: redis.url });
+    await probe.connect();
+    try {
+      // The ops channel has one subscriber: the leader. A deposed leader that kept its
+      // subscription through the outage would answer (and apply) forwarded ops too.
+      expect(await probe.pubSubNumSub('forkcast:ops')).toEqual({ 'forkcast:ops': 1 });
+    } finally {
+      await probe.close();
+    }
+
+    const clients = await Promise.all(nodes.map((node, i) => join(node, `buyer${i}`)));
+    const [watcher] = clients;
+    if (!watcher) throw new Error('no client');
+    expect((await watcher.stop()).ack).toEqual({ ok: true, running: false });
+    await delay(300);
+    for (const buyer of clients) {
+      const before = priceOf(buyer.lastUpdate().stocks, 'Microsoft');
+      const mark = watcher.events.mark;
+      const bought = await buyer.buy('Microsoft');
+      expect(bought.ack).toEqual({
+        ok: true,
+        stock: { name: 'Microsoft', price: before + before / 10 },
+      });
+      const update = await watcher.nextUpdate({ from: mark });
+      expect(priceOf(update.stocks, 'Microsoft')).toBe(before + before / 10);
+      await buyer.sync();
+    }
+  });
+
+  test("the leader's history holds each update once", async () => {
+    const lead = await leader();
+    const client = await join(lead, 'historian');
+    await ensureRunning(client);
+    await client.waitForUpdates(4, { from: 0 });
+    const socket = io(lead.url, { transports: ['websocket'], forceNew: true });
+    try {
+      const history = await withDeadline(
+        new Promise<HistoryPayload>((resolve) => socket.once('history', resolve)),
+        3_000,
+        'history',
+      );
+      expectSeqRunsOn(history.updates);
+      expect(history.updates.length).toBeGreaterThan(1);
+    } finally {
+      socket.close();
+    }
+  });
 
   test('a client that drops for a moment misses nothing, also when it comes back on another node', async () => {
     const [home, away] = nodes;
