@@ -127,19 +127,23 @@ export function fanOutTable(results: readonly ScenarioResult[]): string {
   );
 }
 
+const RATIO_HEADERS = ['clients', 'rate', 'CPU/update', 'p50', 'p99', 'KB/conn', 'updates/s'];
+
+/** One ratio row's cells, under RATIO_HEADERS. */
+function ratioCells(ratio: Ratio): string[] {
+  return [
+    count(ratio.clients),
+    `${fixed(1000 / ratio.tickMs, 0)} Hz`,
+    `${fixed(ratio.cpuPerUpdate, 2)}×`,
+    `${fixed(ratio.p50, 2)}×`,
+    `${fixed(ratio.p99, 2)}×`,
+    `${fixed(ratio.memoryPerConnection, 2)}×`,
+    `${fixed(ratio.deliveredPerSecond, 2)}×`,
+  ];
+}
+
 export function ratioTable(list: readonly Ratio[]): string {
-  return table(
-    ['clients', 'rate', 'CPU/update', 'p50', 'p99', 'KB/conn', 'updates/s'],
-    list.map((ratio) => [
-      count(ratio.clients),
-      `${fixed(1000 / ratio.tickMs, 0)} Hz`,
-      `${fixed(ratio.cpuPerUpdate, 2)}×`,
-      `${fixed(ratio.p50, 2)}×`,
-      `${fixed(ratio.p99, 2)}×`,
-      `${fixed(ratio.memoryPerConnection, 2)}×`,
-      `${fixed(ratio.deliveredPerSecond, 2)}×`,
-    ]),
-  );
+  return table(RATIO_HEADERS, list.map(ratioCells));
 }
 
 export function stormTable(results: readonly ScenarioResult[]): string {
@@ -264,17 +268,8 @@ function clusterRow(
 
 export function clusterRatioTable(list: readonly ClusterRatio[]): string {
   return table(
-    ['nodes', 'clients', 'rate', 'CPU/update', 'p50', 'p99', 'KB/conn', 'updates/s'],
-    list.map((ratio) => [
-      String(ratio.nodes),
-      count(ratio.clients),
-      `${fixed(1000 / ratio.tickMs, 0)} Hz`,
-      `${fixed(ratio.cpuPerUpdate, 2)}×`,
-      `${fixed(ratio.p50, 2)}×`,
-      `${fixed(ratio.p99, 2)}×`,
-      `${fixed(ratio.memoryPerConnection, 2)}×`,
-      `${fixed(ratio.deliveredPerSecond, 2)}×`,
-    ]),
+    ['nodes', ...RATIO_HEADERS],
+    list.map((ratio) => [String(ratio.nodes), ...ratioCells(ratio)]),
   );
 }
 
