@@ -16,12 +16,6 @@ export interface BroadcasterOptions {
   onDelivered: (update: UpdatePayload, deliveries: number) => void;
   /** Called if onDelivered throws; the broadcaster carries on with the next message. */
   onError: (error: unknown) => void;
-  /**
-   * False when updates reach the sockets some other way (a cluster's adapter, see
-   * TickerHost.fansOut): the broadcaster then only keeps their history and reports them
-   * delivered, and statuses go out at once. Default true.
-   */
-  deliver?: boolean;
   /** Shard rooms sockets are spread over (default 64). */
   shards?: number;
   /**
@@ -34,7 +28,8 @@ export interface BroadcasterOptions {
 
 /** What goes out to everyone, in the order it was published. */
 type Outgoing =
-  { kind: 'update'; update: UpdatePayload } | { kind: 'status'; status: StatusPayload };
+  | { kind: 'update'; update: UpdatePayload; offset: string | undefined }
+  | { kind: 'status'; status: StatusPayload };
 
 /** Room names are server-side only; clients never see them. */
 const shardRoom = (shard: number): string => `forkcast:shard:${shard}`;
@@ -42,11 +37,15 @@ const shardRoom = (shard: number): string => `forkcast:shard:${shard}`;
 export class UpdateBroadcaster {
   private readonly shards: number;
   private readonly socketsPerTurn: number;
-  private readonly deliver: boolean;
   private readonly queue: Outgoing[] = [];
   private readonly recent: UpdatePayload[] = [];
   /** The update being sent, the next shard to send it to, and how many got it so far. */
-  private sending: { update: UpdatePayload; shard: number; deliveries: number } | null = null;
+  private sending: {
+    update: UpdatePayload;
+    offset: string | undefined;
+    shard: number;
+    deliveries: number;
+  } | null = null;
   private turn: NodeJS.Immediate | null = null;
   private stopped = false;
   /** Inside onDelivered: a publish from there must queue, not start a second broadcast. */
@@ -58,7 +57,6 @@ export class UpdateBroadcaster {
   ) {
     this.shards = options.shards ?? 64;
     this.socketsPerTurn = options.socketsPerTurn ?? 128;
-    this.deliver = options.deliver ?? true;
   }
 
   /**
@@ -87,7 +85,6 @@ export class UpdateBroadcaster {
    * (from the caller) and never twice.
    */
   assignShard(socket: { join(room: string): unknown }): void {
-    if (!this.deliver) return;
     const rooms = this.io.of('/').adapter.rooms;
     // step() runs synchronously when a broadcast begins, so one in flight has passed shard 0.
     const eligible = this.sending ? this.sending.shard : this.shards;
@@ -100,8 +97,9 @@ export class UpdateBroadcaster {
     void socket.join(shardRoom(emptiest));
   }
 
-  publish(update: UpdatePayload): void {
-    this.enqueue({ kind: 'update', update });
+  /** `offset`: the update's recovery offset in a cluster's stream, sent as its last argument. */
+  publish(update: UpdatePayload, offset?: string): void {
+    this.enqueue({ kind: 'update', update, offset });
   }
 
   /**
@@ -135,22 +133,17 @@ export class UpdateBroadcaster {
         this.io.emit('status', outgoing.status);
         continue;
       }
-      const { update } = outgoing;
+      const { update, offset } = outgoing;
       this.recent.push(update);
       if (this.recent.length > HISTORY_LENGTH) this.recent.shift();
       const sockets = this.io.sockets.sockets.size;
-      if (!this.deliver) {
-        // Already handed to this node's sockets.
-        if (!this.finish(update, sockets)) return;
-        continue;
-      }
       if (sockets > this.socketsPerTurn) {
-        this.sending = { update, shard: 0, deliveries: 0 };
+        this.sending = { update, offset, shard: 0, deliveries: 0 };
         this.step();
         return;
       }
       // Small enough for one turn: one plain emit, encoded once, no rooms to walk.
-      this.io.local.emit('update', update);
+      emitUpdate(this.io.local, update, offset);
       if (!this.finish(update, sockets)) return;
     }
   }
@@ -171,7 +164,7 @@ export class UpdateBroadcaster {
       sockets += size;
     }
     // One emit for the whole batch: the packet and its WebSocket frame are encoded once.
-    if (batch.length > 0) this.io.local.to(batch).emit('update', sending.update);
+    if (batch.length > 0) emitUpdate(this.io.local.to(batch), sending.update, sending.offset);
     sending.deliveries += sockets;
     if (sending.shard < this.shards) {
       this.turn = setImmediate(() => this.step());
@@ -193,4 +186,18 @@ export class UpdateBroadcaster {
     }
     return !this.stopped;
   }
+}
+
+/**
+ * In a cluster the adapter's stream offset goes out as the event's last argument, where
+ * Socket.IO's client reads it, as the adapter itself would have sent it. (The contract's
+ * event map knows the one payload; the offset is Socket.IO's, below the contract.)
+ */
+function emitUpdate(
+  target: { emit(...args: unknown[]): unknown },
+  update: UpdatePayload,
+  offset: string | undefined,
+): void {
+  if (offset === undefined) target.emit('update', update);
+  else target.emit('update', update, offset);
 }

@@ -67,14 +67,14 @@ export function attachRealtime(
 
   const running = (): boolean => ticker.snapshot().running;
   const broadcaster = new UpdateBroadcaster(io, {
-    deliver: ticker.fansOut !== true,
     onDelivered: (update, deliveries) => {
       metrics.broadcast(deliveries);
       ticker.delivered(update.seq);
     },
     onError: (error) => logger.error({ err: error }, 'reporting a delivered update failed'),
   });
-  const onUpdate = (update: UpdatePayload): void => broadcaster.publish(update);
+  const onUpdate = (update: UpdatePayload, offset?: string): void =>
+    broadcaster.publish(update, offset);
   const onLost = (): void => {
     broadcaster.publishStatus({ message: STATUS.tickerLost, running: running() });
   };

@@ -10,8 +10,11 @@ import type { BuyReply, RunReply } from '../protocol/ipc';
 import type { StockName } from '../protocol/stocks';
 
 export interface TickerHostEvents {
-  /** A price update to broadcast, in `seq` order. */
-  update: [update: UpdatePayload];
+  /**
+   * A price update to broadcast, in `seq` order. `offset`, from a cluster host: the update's
+   * place in the cluster's Redis stream, sent along as Socket.IO's recovery offset.
+   */
+  update: [update: UpdatePayload, offset?: string];
   /** The ticker went away unexpectedly and is being brought back; ops are refused meanwhile. */
   lost: [reason: string];
   /** The ticker is back with the state it had. */
@@ -47,10 +50,4 @@ export interface TickerHost extends Pick<EventEmitter<TickerHostEvents>, 'on' | 
   readonly pid: number | undefined;
   /** For /healthz. */
   health(): HostHealth;
-  /**
-   * True when the host itself delivers every update to every socket (a cluster, through the
-   * Socket.IO adapter) and emits `update` once this node's sockets have it; the realtime
-   * module then only keeps track of updates instead of broadcasting them.
-   */
-  readonly fansOut?: boolean;
 }

@@ -37,7 +37,6 @@ import {
 import type { Logger } from '../logger';
 import type { HostHealth, TickerHost, TickerHostEvents } from '../ticker-host';
 import { TickerSupervisor, type SupervisorOptions } from '../ticker-supervisor';
-import type { Delivered } from './fanout';
 import { clusterKeys, LeaderLease, type ClusterKeys, type RedisClient } from './lease';
 
 /**
@@ -50,12 +49,16 @@ export const LEASE_TTL_MS = 1_500;
 export const RENEW_EVERY_MS = 500;
 export const CAMPAIGN_EVERY_MS = 200;
 /**
- * A leader stops its ticker this long before its lease could expire (by its own monotonic
- * clock, counted from when it sent the renewal), so that a new leader, which can only acquire
- * the lease once Redis has expired it, does not overlap with it.
+ * A leader whose lease (by its own monotonic clock, counted from when it sent the renewal) has
+ * less than this left renews at once, whatever the schedule: after a stall (a long GC, a flood
+ * of disconnects) it then learns from Redis whether it still holds the lease before it runs out.
  */
-const STEP_DOWN_MARGIN_MS = 300;
-/** How often a leader checks that its lease is still good, apart from renewing it. */
+const RENEW_NOW_MARGIN_MS = 300;
+/**
+ * How often a leader checks its lease apart from the campaign, which may be stuck waiting on
+ * Redis. At the lease's end by its own clock it steps down: Redis expires the lease no sooner,
+ * so a new leader cannot overlap with it (and the fenced writes refuse anything late).
+ */
 const WATCHDOG_EVERY_MS = 50;
 /**
  * The longest a Redis command may take before it counts as failed. Commands fail at once while
@@ -70,8 +73,8 @@ export interface ClusterHostOptions {
   redis: RedisClient;
   /** A second connection for the ops / replies subscriptions. */
   subscriber: RedisClient;
-  /** Sends an update to every socket of the cluster (`io.emit` through the adapter). */
-  broadcast: (update: UpdatePayload) => void;
+  /** Puts an update into the cluster's stream, for every node's sockets (fanout.ts). */
+  publish: (update: UpdatePayload) => Promise<void>;
   /**
    * Resolves once this node receives the cluster's broadcasts, with the newest update
    * broadcast before that (null if the stream holds none): what open() greets clients with.
@@ -109,8 +112,6 @@ interface Forwarded {
 }
 
 export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements TickerHost {
-  /** Updates go out through the adapter; realtime only keeps track of them. */
-  readonly fansOut = true;
   readonly nodeId: string;
 
   private readonly keys: ClusterKeys;
@@ -133,6 +134,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   /** performance.now() until which the lease is surely ours (while leader). */
   private leaseValidUntil = 0;
   private lastRenewAt = 0;
+  private renewing: Promise<void> | null = null;
   private campaignTimer: NodeJS.Timeout | null = null;
   private watchdogTimer: NodeJS.Timeout | null = null;
   /** The leader's own connection for the ops channel: closing it ends the subscription for sure. */
@@ -226,32 +228,32 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   }
 
   /**
-   * A broadcast the adapter hands to this node's sockets (wired by the app, see fanout.ts).
-   * False drops an update this node's sockets have had already: one held up in Redis during
-   * an outage that a new leader has sent again meanwhile, so that no seq reaches them twice.
+   * An update for this node's sockets, from the stream (fanout.ts): kept as the snapshot that
+   * greets late joiners, and passed on with its offset for the broadcaster to send. One this
+   * node has sent already is dropped: held up in Redis during an outage and sent again by a
+   * new leader meanwhile, it would reach the sockets twice.
    */
-  observe({ event, args }: Delivered): boolean {
-    if (event === 'update') {
-      const parsed = parseUpdatePayload(args[0]);
-      if (!parsed.ok) {
-        this.logger.error({ error: parsed.error }, 'ignored a malformed update from the cluster');
-        return false;
-      }
-      if (parsed.value.seq <= this.state.seq) {
-        this.logger.warn({ seq: parsed.value.seq, had: this.state.seq }, 'dropped a stale update');
-        return false;
-      }
-      this.state = parsed.value;
-      this.emit('update', this.snapshot());
-      this.emit('change');
-    } else if (event === 'status') {
-      const parsed = parseStatusPayload(args[0]);
-      if (!parsed.ok || parsed.value.running === this.state.running) return true;
-      // Start and stop reach other nodes as a status, not as an update.
-      this.state.running = parsed.value.running;
-      this.emit('change');
+  observeUpdate(raw: unknown, offset: string): void {
+    const parsed = parseUpdatePayload(raw);
+    if (!parsed.ok) {
+      this.logger.error({ error: parsed.error }, 'ignored a malformed update from the cluster');
+      return;
     }
-    return true;
+    if (parsed.value.seq <= this.state.seq) {
+      this.logger.warn({ seq: parsed.value.seq, had: this.state.seq }, 'dropped a stale update');
+      return;
+    }
+    this.state = parsed.value;
+    this.emit('update', this.snapshot(), offset);
+    this.emit('change');
+  }
+
+  /** A status this node's sockets got: start and stop reach other nodes this way. */
+  observeStatus(raw: unknown): void {
+    const parsed = parseStatusPayload(raw);
+    if (!parsed.ok || parsed.value.running === this.state.running) return;
+    this.state.running = parsed.value.running;
+    this.emit('change');
   }
 
   async close(): Promise<void> {
@@ -309,14 +311,12 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     }
   }
 
-  /** A leader whose lease is about to run out unrenewed stops its ticker now. */
+  /** A leader renews a lease about to run out at once, and steps down once it has. */
   private watchLease(): void {
-    if (this.role === 'leader' && !this.leaseSurelyHeld())
-      void this.stepDown('the lease could not be renewed in time');
-  }
-
-  private leaseSurelyHeld(): boolean {
-    return performance.now() < this.leaseValidUntil - STEP_DOWN_MARGIN_MS;
+    if (this.role !== 'leader') return;
+    const left = this.leaseValidUntil - performance.now();
+    if (left <= 0) void this.stepDown('the lease ran out before it could be renewed');
+    else if (left < RENEW_NOW_MARGIN_MS) void this.renew();
   }
 
   private async seekLease(): Promise<void> {
@@ -341,12 +341,30 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   }
 
   private async keepLease(): Promise<void> {
-    if (performance.now() - this.lastRenewAt < this.renewEveryMs || !this.redis.isReady) return;
+    if (performance.now() - this.lastRenewAt < this.renewEveryMs) return;
+    await this.renew();
+  }
+
+  /** One renewal at a time; a refusal (another node holds the lease) ends the term. */
+  private renew(): Promise<void> {
+    if (this.renewing || !this.redis.isReady) return this.renewing ?? Promise.resolve();
+    const term = this.term;
     const sentAt = performance.now();
     this.lastRenewAt = sentAt;
-    if (await within(this.lease.renew(), 'renewing the lease'))
-      this.leaseValidUntil = Math.max(this.leaseValidUntil, sentAt + this.lease.ttlMs);
-    else await this.stepDown('another node holds the lease');
+    this.renewing = (async () => {
+      try {
+        const held = await within(this.lease.renew(), 'renewing the lease');
+        if (term !== this.term) return;
+        if (held) this.leaseValidUntil = Math.max(this.leaseValidUntil, sentAt + this.lease.ttlMs);
+        else await this.stepDown('another node holds the lease');
+      } catch (error) {
+        // Redis away or slow: the watchdog steps down if no renewal succeeds in time.
+        this.logger.warn({ err: error }, 'could not renew the lease');
+      } finally {
+        this.renewing = null;
+      }
+    })();
+    return this.renewing;
   }
 
   private async becomeLeader(epoch: number): Promise<void> {
@@ -372,7 +390,16 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     // The previous leader saves an update before it broadcasts it; if it died in between,
     // clients never got that update. Sent now, before the new child's first, so every
     // client's seq runs on without a gap.
-    if (resume.seq > this.state.seq) this.options.broadcast(withoutStorage(resume));
+    if (resume.seq > this.state.seq) {
+      try {
+        await this.options.publish(withoutStorage(resume));
+      } catch (error) {
+        this.logger.error({ err: error }, 'could not send the update the last leader left');
+        await this.stepDown('the stream did not take an update');
+        return;
+      }
+    }
+    if (term !== this.term || this.closing) return;
     this.unannounced = resume.unannounced;
     const supervisor = new TickerSupervisor({
       ...this.options.supervisor,
@@ -447,14 +474,16 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   private async onLeaderUpdate(term: number, update: UpdatePayload): Promise<void> {
     this.unannounced = false;
     const saved = await this.persist();
+    // Saved through the fence, so the lease was ours a moment ago; a term that ended since
+    // leaves the update to the next leader, which resumes from what was saved and sends it.
     if (!saved || term !== this.term) return;
-    // Sent only while the lease is surely still ours. Otherwise the term ends here, so that the
-    // next leader, which resumes from what was saved, sends this update: never two, never none.
-    if (!this.leaseSurelyHeld()) {
-      await this.stepDown('the lease ran short before an update could be sent');
-      return;
+    try {
+      await this.options.publish(update);
+    } catch (error) {
+      // Saved but not sent: the next leader sends it, so the term ends here.
+      this.logger.error({ err: error, seq: update.seq }, 'could not send an update');
+      if (term === this.term) await this.stepDown('the stream did not take an update');
     }
-    this.options.broadcast(update);
   }
 
   /**

@@ -1,115 +1,159 @@
 /**
- * Cluster fan-out: Socket.IO's Redis Streams adapter, plus a view of what it delivers.
+ * Cluster fan-out: Socket.IO's Redis Streams adapter, with updates taken out of its hands.
  *
- * In a cluster the leader emits each update once, through the adapter: it goes into the Redis
- * stream (which is what connection state recovery replays from) and every node hands it to
- * its own sockets. Each node must also know the latest update its sockets have had, to greet
- * late joiners with it; learning it any other way (a second channel, a Redis read) would race
- * with the stream, and a socket joining in between would see an update twice or miss one. So
- * the adapter is observed at the point where it delivers to this node's sockets: after a
- * remote node's broadcast (`onMessage`, which delivers synchronously) and after this node's own
- * (`broadcast`, which resolves once the local sockets have it).
+ * The leader puts each update into the Redis stream once, as the adapter's own broadcast
+ * message, so connection state recovery replays it like any broadcast. But the adapter would
+ * hand it to all of a node's sockets in one go, holding that node's event loop (acks, lease
+ * renewals) for as long as that takes; so updates, this node's and other nodes', are given to
+ * `onUpdate` instead, with their stream offset, and the node's broadcaster sends them in turns
+ * (server/broadcaster.ts), the offset appended as Socket.IO's recovery offset. The same point
+ * tells each node which update its sockets are getting, which is what it greets late joiners
+ * with; learning that any other way (a second channel, a Redis read) would race with the stream.
+ *
+ * Everything else (statuses, session recovery, cluster-wide rooms) is the adapter's, unchanged;
+ * statuses to everyone are reported to `onStatus` once this node's sockets have them.
  */
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { MessageType } from 'socket.io-adapter';
-
-export interface Delivered {
-  /** Event name and arguments as the sockets got them (offset excluded). */
-  event: string;
-  args: unknown[];
-}
 
 export interface ClusterAdapterOptions {
   /** The Redis stream the adapter shares with the other nodes. */
   streamName: string;
   /** Stream entries kept: enough for connection state recovery's whole window. */
   maxLen: number;
-  /**
-   * Called with every broadcast to all sockets of the default namespace that this node's
-   * sockets get: another node's just before they get it (return false to drop it: an update
-   * this node has delivered already), this node's own just after.
-   */
-  onBroadcast: (delivered: Delivered) => boolean;
-  /** Called if onBroadcast throws; the broadcast goes on. */
+  /** An update for every socket of this node, another node's or this node's own, in order. */
+  onUpdate: (update: unknown, offset: string) => void;
+  /** A status this node's sockets have been sent. */
+  onStatus: (status: unknown) => void;
+  /** Called if onUpdate or onStatus throws. */
   onError: (error: unknown) => void;
   /** Called with every entry this node reads from the stream (its own included). */
   onStreamEntry?: () => void;
 }
 
+export interface ClusterFanout {
+  /** For `new Server({adapter})`. */
+  adapter: ReturnType<typeof createAdapter>;
+  /**
+   * Puts an update into the stream for every node, this one included (its onUpdate follows
+   * once Redis has it). Rejects if Redis did not take it.
+   */
+  publishUpdate(update: unknown): Promise<void>;
+}
+
 interface Packet {
   type: number;
   data?: unknown[];
+  nsp?: string;
 }
 interface BroadcastOpts {
   rooms: Set<string>;
   except?: Set<string>;
   flags?: { local?: boolean };
 }
+interface ClusterMessage {
+  uid: string;
+  type: MessageType;
+  data?: unknown;
+}
+/** The parts of socket.io-adapter's ClusterAdapter used here (`onMessage` and
+ * `publishAndReturnOffset` are its protected API for subclasses). */
 interface ObservableAdapter {
   readonly uid: string;
   broadcast(packet: Packet, opts: BroadcastOpts): unknown;
-  onMessage(message: { uid: string; type: MessageType; data?: unknown }, offset?: string): unknown;
+  onMessage(message: ClusterMessage, offset?: string): unknown;
+  publishAndReturnOffset(message: { type: MessageType; data: unknown }): Promise<string>;
 }
 
 const EVENT_PACKET = 2;
 
-/** `createAdapter` for `new Server({adapter})`, on `redis` (a client of its own: it blocks). */
-export function createObservedAdapter(
+/** `redis`: a client of the adapter's own (its reads block). */
+export function createClusterFanout(
   redis: unknown,
-  { streamName, maxLen, onBroadcast, onError, onStreamEntry }: ClusterAdapterOptions,
-): ReturnType<typeof createAdapter> {
+  { streamName, maxLen, onUpdate, onStatus, onError, onStreamEntry }: ClusterAdapterOptions,
+): ClusterFanout {
   const factory = createAdapter(redis, { streamName, maxLen });
-  // Socket.IO calls `new adapter(nsp)`: an arrow function cannot be, a function can (and
-  // `new` then yields the object it returns).
-  return function observedAdapter(nsp: { name: string }) {
-    const adapter = factory(nsp);
-    if (nsp.name !== '/') return adapter;
-    const observable = adapter as unknown as ObservableAdapter;
-    /** Tells onBroadcast about a broadcast to everyone; false only if it says to drop it. */
-    const report = (packet: Packet | undefined, opts: unknown): boolean => {
-      if (packet?.type !== EVENT_PACKET || !Array.isArray(packet.data)) return true;
-      if (!toEveryone(opts)) return true;
-      const [event, ...args] = packet.data;
-      if (typeof event !== 'string') return true;
+  let root: ObservableAdapter | null = null;
+
+  const guarded =
+    <A extends unknown[]>(handler: (...args: A) => void) =>
+    (...args: A): void => {
       try {
-        // Recovery appends the stream offset as a last argument; it is not part of the event.
-        return onBroadcast({ event, args: args.slice(0, eventArity) });
+        handler(...args);
       } catch (error) {
         onError(error);
-        return true;
       }
     };
+  const update = guarded(onUpdate);
+  const status = guarded(onStatus);
 
-    const broadcast = observable.broadcast.bind(adapter);
+  // Socket.IO calls `new adapter(nsp)`: an arrow function cannot be, a function can (and
+  // `new` then yields the object it returns).
+  const adapter = function observedAdapter(nsp: { name: string }) {
+    const created = factory(nsp);
+    if (nsp.name !== '/') return created;
+    const observable = created as unknown as ObservableAdapter;
+    root = observable;
+
+    const broadcast = observable.broadcast.bind(created);
     observable.broadcast = (packet, opts) => {
       const done = broadcast(packet, opts);
-      if (opts.flags?.local) return done;
+      const payload = statusOf(packet, opts);
       // ClusterAdapter.broadcast resolves right after handing the packet to local sockets.
-      void Promise.resolve(done).then(() => report(packet, opts));
+      if (payload !== undefined && !opts.flags?.local)
+        void Promise.resolve(done).then(() => status(payload));
       return done;
     };
 
-    const onMessage = observable.onMessage.bind(adapter);
+    const onMessage = observable.onMessage.bind(created);
     observable.onMessage = (message, offset) => {
       // Only stream entries carry an offset (pub/sub messages come another way).
       if (offset !== undefined) onStreamEntry?.();
-      // This node's own entries come back from the stream too; they were reported when sent.
-      const remote = message.uid !== observable.uid;
-      if (
-        remote &&
-        message.type === MessageType.BROADCAST &&
-        isPlainBroadcast(message.data) &&
-        !report(message.data.packet, message.data.opts)
-      )
+      // This node's own entries come back from the stream too: the adapter ignores them.
+      if (message.uid === observable.uid || message.type !== MessageType.BROADCAST)
+        return onMessage(message, offset);
+      const { packet, opts } = plainBroadcast(message.data) ?? {};
+      const payload = updateOf(packet, opts);
+      if (payload !== undefined && offset !== undefined) {
+        update(payload, offset);
         return undefined;
-      return onMessage(message, offset);
+      }
+      const result = onMessage(message, offset);
+      const said = statusOf(packet, opts);
+      if (said !== undefined) status(said);
+      return result;
     };
-    return adapter;
+    return created;
+  };
+
+  return {
+    adapter,
+    async publishUpdate(payload) {
+      if (!root) throw new Error('the cluster adapter is not created yet');
+      // What ClusterAdapter.broadcast would publish for `io.emit('update', payload)`.
+      const offset = await root.publishAndReturnOffset({
+        type: MessageType.BROADCAST,
+        data: {
+          packet: { type: EVENT_PACKET, data: ['update', payload], nsp: '/' },
+          opts: { rooms: [], except: [], flags: {} },
+        },
+      });
+      update(payload, offset);
+    },
   };
 }
 
-/** Both payloads this observer cares about (`update`, `status`) are one argument. */
-const eventArity = 1;
+/** The payload of an event `name` broadcast to everyone, else undefined. */
+function payloadOf(name: string, packet: Packet | undefined, opts: unknown): unknown {
+  if (packet?.type !== EVENT_PACKET || !Array.isArray(packet.data)) return undefined;
+  if (packet.data[0] !== name || !toEveryone(opts)) return undefined;
+  return packet.data[1];
+}
+
+const updateOf = (packet: Packet | undefined, opts: unknown): unknown =>
+  payloadOf('update', packet, opts);
+const statusOf = (packet: Packet | undefined, opts: unknown): unknown =>
+  payloadOf('status', packet, opts);
 
 function toEveryone(opts: unknown): boolean {
   if (typeof opts !== 'object' || opts === null) return false;
@@ -123,13 +167,11 @@ function isEmpty(list: Iterable<string> | undefined): boolean {
   return true;
 }
 
-function isPlainBroadcast(data: unknown): data is { packet: Packet; opts: unknown } {
-  return (
-    typeof data === 'object' &&
-    data !== null &&
-    'packet' in data &&
-    !('requestId' in data && data.requestId !== undefined)
-  );
+/** A broadcast message's packet and options, unless it waits for acknowledgements. */
+function plainBroadcast(data: unknown): { packet: Packet; opts: unknown } | null {
+  if (typeof data !== 'object' || data === null || !('packet' in data)) return null;
+  if ('requestId' in data && data.requestId !== undefined) return null;
+  return data as { packet: Packet; opts: unknown };
 }
 
 /**
@@ -156,7 +198,8 @@ export async function newestUpdateInStream(
     if (!data?.startsWith('{')) continue;
     try {
       const { packet, opts } = JSON.parse(data) as { packet?: Packet; opts?: unknown };
-      if (packet?.data?.[0] === 'update' && toEveryone(opts)) return packet.data[1];
+      const payload = updateOf(packet, opts);
+      if (payload !== undefined) return payload;
     } catch {
       // Not ours to judge: another version's entry. Keep looking.
     }

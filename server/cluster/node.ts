@@ -9,7 +9,7 @@ import type { TickerState } from '../../protocol/ipc';
 import type { Logger } from '../logger';
 import type { ForkcastIo } from '../realtime';
 import { ClusterTickerHost, type ClusterHostOptions } from './cluster-host';
-import { createObservedAdapter, newestUpdateInStream } from './fanout';
+import { createClusterFanout, newestUpdateInStream, type ClusterFanout } from './fanout';
 import type { RedisClient } from './lease';
 
 export interface ClusterNodeOptions {
@@ -26,7 +26,7 @@ export interface ClusterNodeOptions {
 
 export interface ClusterNode {
   ticker: ClusterTickerHost;
-  adapter: ReturnType<typeof createObservedAdapter>;
+  adapter: ClusterFanout['adapter'];
   /** Closes the Redis connections; after the app (and so the host) has closed. */
   close(): Promise<void>;
 }
@@ -106,17 +106,18 @@ export async function joinCluster(
     catchUp,
     redis,
     subscriber,
-    broadcast: (update) => options.io().emit('update', update),
+    publish: (update) => fanout.publishUpdate(update),
     childPath: options.childPath,
     tickMs: options.tickMs,
     seed: options.seed,
     logger: logger.child({ part: 'cluster' }),
     ...(options.onRestart ? { onRestart: options.onRestart } : {}),
   });
-  const adapter = createObservedAdapter(adapterClient, {
+  const fanout = createClusterFanout(adapterClient, {
     streamName: STREAM,
     maxLen: streamLength(options.tickMs, recoveryWindowMs),
-    onBroadcast: (delivered) => ticker.observe(delivered),
+    onUpdate: (update, offset) => ticker.observeUpdate(update, offset),
+    onStatus: (status) => ticker.observeStatus(status),
     onError: (error) => logger.error({ err: error }, 'handling a cluster broadcast failed'),
     onStreamEntry: () => {
       streamLive = true;
@@ -126,7 +127,7 @@ export async function joinCluster(
 
   return {
     ticker,
-    adapter,
+    adapter: fanout.adapter,
     async close() {
       // A connection that is down has nothing to flush: dropped at once, not waited for.
       await Promise.all(
