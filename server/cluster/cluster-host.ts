@@ -36,7 +36,7 @@ import {
 } from '../../protocol/validation';
 import type { Logger } from '../logger';
 import type { HostHealth, TickerHost, TickerHostEvents } from '../ticker-host';
-import { TickerSupervisor, type SupervisorOptions } from '../ticker-supervisor';
+import { TickerSupervisor } from '../ticker-supervisor';
 import { clusterKeys, LeaderLease, type ClusterKeys, type RedisClient } from './lease';
 
 /**
@@ -93,8 +93,6 @@ export interface ClusterHostOptions {
   /** How long a forwarded op waits for the leader's reply. */
   opTimeoutMs?: number;
   onRestart?: () => void;
-  /** Options for the leader's supervisor (tests shorten its timeouts). */
-  supervisor?: Partial<Omit<SupervisorOptions, 'initialState' | 'childPath' | 'tickMs'>>;
 }
 
 type Role = 'follower' | 'leader';
@@ -402,7 +400,6 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     if (term !== this.term || this.closing) return;
     this.unannounced = resume.unannounced;
     const supervisor = new TickerSupervisor({
-      ...this.options.supervisor,
       childPath: this.options.childPath,
       tickMs: this.options.tickMs,
       initialState: withoutStorage(resume),

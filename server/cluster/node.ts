@@ -8,7 +8,7 @@ import type { Server } from 'socket.io';
 import type { TickerState } from '../../protocol/ipc';
 import type { Logger } from '../logger';
 import type { ForkcastIo } from '../realtime';
-import { ClusterTickerHost, type ClusterHostOptions } from './cluster-host';
+import { ClusterTickerHost } from './cluster-host';
 import { createClusterFanout, newestUpdateInStream, type ClusterFanout } from './fanout';
 import type { RedisClient } from './lease';
 
@@ -21,7 +21,6 @@ export interface ClusterNodeOptions {
   /** Where updates are emitted; read when the first one is (after createApp). */
   io: () => ForkcastIo;
   onRestart?: () => void;
-  host?: Partial<ClusterHostOptions>;
 }
 
 export interface ClusterNode {
@@ -102,7 +101,6 @@ export async function joinCluster(
   };
 
   const ticker = new ClusterTickerHost({
-    ...options.host,
     catchUp,
     redis,
     subscriber,
