@@ -8,35 +8,34 @@
 # ---------------------------------------------------------------------------------------------
 # build: the full toolchain (TypeScript, Angular CLI) compiles dist/server, dist/ticker,
 # dist/protocol (and dist/bench, unused here) and dist/client.
-FROM node:20-bookworm-slim AS build
+FROM node:24-trixie-slim AS build
 WORKDIR /app
 # CI=true turns off the Angular build's disk cache, which a one-shot build would only fill.
 ENV CI=true NG_CLI_ANALYTICS=false
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN npm ci --strict-allow-scripts --no-audit --no-fund
 # The build inputs only, so an edit to the tests or the docs does not rebuild the image.
 COPY angular.json tsconfig.json tsconfig.build.json tsconfig.app.json ./
 COPY protocol ./protocol
 COPY ticker ./ticker
 COPY server ./server
 COPY bench ./bench
+COPY scripts ./scripts
 COPY client ./client
 RUN npm run build
 
 # ---------------------------------------------------------------------------------------------
-# deps: production dependencies only. The compiled server needs nothing from devDependencies
-# (pino-pretty, ts-node, typescript... are for development). bufferutil and utf-8-validate
-# ship prebuilt binaries for linux-x64 only: on an arm64 builder npm falls back to compiling
-# them, which needs python3, make and g++ (not in the slim image), so build for linux/amd64
-# there (`docker build --platform linux/amd64 .`).
-FROM node:20-bookworm-slim AS deps
+# deps: production dependencies only (the Angular packages, TypeScript and the test tools are
+# devDependencies). bufferutil is optional: where npm finds no prebuilt binary and no compiler
+# (the slim image has none) it skips it, and ws masks frames in plain JavaScript instead.
+FROM node:24-trixie-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --strict-allow-scripts --no-audit --no-fund && npm cache clean --force
 
 # ---------------------------------------------------------------------------------------------
 # runtime
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-trixie-slim AS runtime
 # HOST: the server listens on loopback by default, which nobody outside the container reaches.
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=4561
 WORKDIR /app
@@ -58,12 +57,10 @@ COPY public ./public
 RUN mkdir data && chown node:node data
 USER node
 EXPOSE 4561
-# Slim images have no curl; Node 20's built-in fetch does. /healthz answers 503 while the
+# Slim images have no curl; Node's built-in fetch does. /healthz answers 503 while the
 # ticker is not available or (cluster) Redis is unreachable, so the container shows unhealthy.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT || 4561}/healthz`, { signal: AbortSignal.timeout(4000) }).then((res) => process.exit(res.ok ? 0 : 1), () => process.exit(1))"]
-# node itself, not `npm start`: its scripts/ensure-built.mjs would find no dist/.tsbuildinfo
-# here and try to rebuild with TypeScript and the Angular CLI, which this stage does not have;
-# and the server gets the container's SIGTERM directly (its clean shutdown takes up to 5 s,
-# within Docker's default 10 s stop timeout).
+# node itself, not `npm start`: the server gets the container's SIGTERM directly, not through
+# npm and a shell (its clean shutdown takes up to 5 s, within Docker's default 10 s stop timeout).
 CMD ["node", "dist/server/main.js"]

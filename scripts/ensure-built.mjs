@@ -1,73 +1,103 @@
 #!/usr/bin/env node
-// Builds what is missing or older than its sources, so `npm start` on a fresh clone builds
-// everything and a warm start skips straight to the server. Flags: --server, --client (default both).
+// Builds what is missing or stale, so `npm start` on a fresh clone builds everything and a warm
+// start goes straight to the server. A build is fingerprinted, not dated: dist/build-stamp.json
+// records a hash of its inputs (sources, configs, lockfile) and of what it wrote, so a changed
+// source, and equally an output changed behind its back (a development bundle, a half-deleted
+// dist/), both mean "build again". Flags: --server, --client (default both), --force.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync, utimesSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const wanted = process.argv.slice(2);
-const all = wanted.length === 0;
+const args = process.argv.slice(2);
+const force = args.includes('--force');
+const wanted = args.filter((arg) => arg !== '--force');
+const stampFile = path.join(root, 'dist', 'build-stamp.json');
 
 // Output that lives beside sources: the benchmark's results are not something to build from.
 const notSources = new Set([path.join('bench', 'results')]);
 
-/** Newest modification time of the given files and folders (recursively), or 0. */
-function newest(entries) {
-  let latest = 0;
-  for (const entry of entries) {
+const parts = {
+  server: {
+    label: 'server and ticker',
+    inputs: ['protocol', 'ticker', 'server', 'bench', 'tsconfig.json', 'tsconfig.build.json'],
+    outputs: ['dist/server', 'dist/ticker', 'dist/protocol', 'dist/bench'],
+    tool: 'typescript/bin/tsc',
+    args: ['-p', 'tsconfig.build.json'],
+  },
+  client: {
+    label: 'Angular client',
+    inputs: ['client', 'protocol', 'angular.json', 'tsconfig.json', 'tsconfig.app.json'],
+    outputs: ['dist/client'],
+    tool: '@angular/cli/bin/ng.js',
+    // The production configuration, always: the development one is `npm run dev`'s, in memory.
+    args: ['build', '--configuration', 'production'],
+  },
+};
+
+/** Every file under the given entries, as sorted paths relative to the root. */
+function filesOf(entries) {
+  const files = [];
+  const walk = (entry) => {
     const full = path.join(root, entry);
-    if (notSources.has(entry) || !existsSync(full)) continue;
-    const stat = statSync(full);
-    if (stat.isDirectory()) {
-      latest = Math.max(latest, newest(readdirSync(full).map((name) => path.join(entry, name))));
-    } else {
-      latest = Math.max(latest, stat.mtimeMs);
-    }
+    if (notSources.has(entry) || !existsSync(full)) return;
+    if (statSync(full).isDirectory())
+      readdirSync(full).forEach((name) => walk(path.join(entry, name)));
+    else files.push(entry);
+  };
+  entries.forEach(walk);
+  return files.sort();
+}
+
+/** One hash of the names and contents of every file under the entries; null when there are none. */
+function fingerprint(entries) {
+  const files = filesOf(entries);
+  if (files.length === 0) return null;
+  const hash = createHash('sha256');
+  for (const file of files) hash.update(`${file}\0`).update(readFileSync(path.join(root, file)));
+  return hash.digest('hex');
+}
+
+function readStamp() {
+  try {
+    return JSON.parse(readFileSync(stampFile, 'utf8'));
+  } catch {
+    return {};
   }
-  return latest;
 }
 
-function outdated(output, sources) {
-  const target = path.join(root, output);
-  return !existsSync(target) || statSync(target).mtimeMs < newest(sources);
-}
+// The lockfile is an input of both: a new compiler or framework version means a new build.
+const inputsOf = (part) => fingerprint([...part.inputs, 'package-lock.json']);
+const built = (part, stamp) =>
+  stamp?.outputs != null && stamp.outputs === fingerprint(part.outputs);
 
-function run(label, bin, args) {
-  process.stderr.write(`forkcast: building ${label}...\n`);
-  execFileSync(process.execPath, [path.join(root, 'node_modules', bin), ...args], {
+const stamp = readStamp();
+for (const [name, part] of Object.entries(parts)) {
+  if (wanted.length > 0 && !wanted.includes(`--${name}`)) continue;
+  const toolchain = existsSync(path.join(root, 'node_modules', part.tool));
+  if (!toolchain) {
+    // A production install (`npm ci --omit=dev`) has no compilers: it runs what was built.
+    if (fingerprint(part.outputs) !== null) continue;
+    process.stderr.write(
+      `forkcast: ${part.outputs.join(', ')} missing and the build tools are not installed; run \`npm ci && npm run build\`` +
+        '\n',
+    );
+    process.exit(1);
+  }
+  const inputs = inputsOf(part);
+  const intact = built(part, stamp[name]);
+  if (!force && intact && stamp[name].inputs === inputs) continue;
+  process.stderr.write(`forkcast: building ${part.label}...\n`);
+  // tsc's incremental build info only knows what tsc itself wrote: outputs changed by anything
+  // else would be skipped as up to date.
+  if (!intact) rmSync(path.join(root, 'dist', '.tsbuildinfo'), { force: true });
+  execFileSync(process.execPath, [path.join(root, 'node_modules', part.tool), ...part.args], {
     cwd: root,
     stdio: 'inherit',
     env: { ...process.env, NG_CLI_ANALYTICS: 'false' },
   });
-}
-
-const serverSources = [
-  'protocol',
-  'ticker',
-  'server',
-  'bench',
-  'tsconfig.json',
-  'tsconfig.build.json',
-  'package-lock.json',
-];
-const clientSources = [
-  'client',
-  'protocol',
-  'angular.json',
-  'tsconfig.json',
-  'tsconfig.app.json',
-  'package-lock.json',
-];
-
-// tsc --build info lives in dist/.tsbuildinfo; its mtime marks the last server build.
-if ((all || wanted.includes('--server')) && outdated('dist/.tsbuildinfo', serverSources)) {
-  run('server and ticker', 'typescript/bin/tsc', ['-p', 'tsconfig.build.json']);
-  // An incremental tsc that finds nothing to do leaves the file alone; mark the check as done.
-  const now = new Date();
-  utimesSync(path.join(root, 'dist/.tsbuildinfo'), now, now);
-}
-if ((all || wanted.includes('--client')) && outdated('dist/client/main.js', clientSources)) {
-  run('Angular client', '@angular/cli/bin/ng.js', ['build']);
+  stamp[name] = { inputs, outputs: fingerprint(part.outputs) };
+  writeFileSync(stampFile, `${JSON.stringify(stamp, null, 2)}\n`);
 }

@@ -2,9 +2,16 @@
  * Five kinds of node tests plus the Angular project. Node tests compile through ts-jest with
  * the root tsconfig (type-checking is `npm run typecheck`'s job). Tests that fork the ticker
  * child use the compiled dist/ticker/main.js, and the browser tests the built app, so those
- * projects build whatever is missing or stale first.
+ * projects build whatever is missing or stale first. jest reads this file through ts-node.
  */
-const nodeProject = (name, globalSetup = '<rootDir>/test/global-setup.js') => ({
+import type { Config } from 'jest';
+
+type Project = Exclude<NonNullable<Config['projects']>[number], string>;
+
+const nodeProject = (
+  name: string,
+  globalSetup: string | null = '<rootDir>/test/global-setup.js',
+): Project => ({
   displayName: name,
   // A project's global setup runs only when that project has tests selected.
   ...(globalSetup ? { globalSetup } : {}),
@@ -16,8 +23,7 @@ const nodeProject = (name, globalSetup = '<rootDir>/test/global-setup.js') => ({
   },
 });
 
-/** @type {import('jest').Config} */
-module.exports = {
+const config: Config = {
   projects: [
     nodeProject('unit', null),
     nodeProject('ipc'),
@@ -33,3 +39,5 @@ module.exports = {
     '<rootDir>/test/client/jest.config.js',
   ],
 };
+
+export default config;

@@ -1,0 +1,119 @@
+/**
+ * A production install, as a deployment makes one: the built dist/ with views/ and public/,
+ * and `npm ci --omit=dev`, which brings no compilers. It must stay small, hold nothing the
+ * server does not load, and `npm start` there must serve at once instead of trying to build.
+ * npm runs offline: the project's own install has put every package it needs in the cache.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { cpSync, existsSync, lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+
+import { printFigures, recordFigure } from '../helpers/figures';
+import { ROOT } from '../helpers/forked-ticker';
+import { Recorder, withDeadline } from '../helpers/recorder';
+
+const MAX_BYTES = 80 * 1024 * 1024;
+const SHIPPED = [
+  'package.json',
+  'package-lock.json',
+  'scripts/ensure-built.mjs',
+  'views',
+  'public',
+  'dist/server',
+  'dist/ticker',
+  'dist/protocol',
+  'dist/client',
+];
+/** Development tools and browser code, which a production install must not carry. */
+const NOT_SHIPPED = [
+  'typescript',
+  'ts-node',
+  '@angular/core',
+  '@angular/cli',
+  'rxjs',
+  'zone.js',
+  'socket.io-client',
+  'utf-8-validate',
+  'pino-pretty',
+];
+
+let dir: string;
+
+beforeAll(() => {
+  execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'ensure-built.mjs')], {
+    stdio: 'inherit',
+  });
+  dir = mkdtempSync(path.join(tmpdir(), 'forkcast-production-'));
+  for (const entry of SHIPPED) {
+    cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
+  }
+  execFileSync(
+    'npm',
+    ['ci', '--omit=dev', '--strict-allow-scripts', '--offline', '--no-audit', '--no-fund'],
+    { cwd: dir, stdio: 'pipe', env: { ...process.env, NODE_ENV: 'production' } },
+  );
+}, 180_000);
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+  printFigures('production-install.test.ts');
+});
+
+/** Disk space taken under `entry`, as `du` counts it (blocks, not file sizes). */
+function bytesUnder(entry: string): number {
+  const stat = lstatSync(entry);
+  const own = stat.blocks * 512;
+  if (!stat.isDirectory()) return own;
+  return readdirSync(entry).reduce((sum, name) => sum + bytesUnder(path.join(entry, name)), own);
+}
+
+test('is at most 80 MB and carries no build tools or browser code', () => {
+  const bytes = bytesUnder(dir);
+  recordFigure('production install', bytes / 1024 / 1024, 'MB');
+  expect(bytes).toBeLessThan(MAX_BYTES);
+  const present = NOT_SHIPPED.filter((name) => existsSync(path.join(dir, 'node_modules', name)));
+  expect(present).toEqual([]);
+  expect(existsSync(path.join(dir, 'node_modules', 'express'))).toBe(true);
+});
+
+test('npm start serves the built app at once, without building', async () => {
+  const server = spawn('npm', ['start'], {
+    cwd: dir,
+    // Its own process group, so the signal below reaches npm, its shell and the server alike,
+    // as a terminal's Ctrl-C does.
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      LOG_LEVEL: 'info',
+      STATE_FILE: path.join(dir, 'state.json'),
+    },
+  });
+  const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
+  const logs = new Recorder<Record<string, unknown>>();
+  let stderr = '';
+  server.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  createInterface({ input: server.stdout }).on('line', (line) => {
+    if (line.startsWith('{')) logs.push(JSON.parse(line) as Record<string, unknown>);
+  });
+  try {
+    const listening = await logs.waitFor((line) => line['msg'] === 'forkcast listening', {
+      timeoutMs: 15_000,
+      what: 'the server to listen',
+    });
+    const url = String(listening['url']);
+    const shell = await fetch(url);
+    expect(shell.status).toBe(200);
+    expect(await shell.text()).toContain('<app-root');
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    expect(stderr).not.toContain('building');
+  } finally {
+    process.kill(-server.pid!, 'SIGTERM');
+    await withDeadline(exited, 10_000, 'npm start to end');
+  }
+  expect(logs.items.some((line) => line['msg'] === 'bye')).toBe(true);
+}, 30_000);
