@@ -93,13 +93,16 @@ test('npm start serves the built app at once, without building', async () => {
       STATE_FILE: path.join(dir, 'state.json'),
     },
   });
-  const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
   const logs = new Recorder<Record<string, unknown>>();
   let stderr = '';
   server.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  createInterface({ input: server.stdout }).on('line', (line) => {
+  const lines = createInterface({ input: server.stdout });
+  lines.on('line', (line) => {
     if (line.startsWith('{')) logs.push(JSON.parse(line) as Record<string, unknown>);
   });
+  // npm may exit before the server has finished shutting down; the output ends only when the
+  // last process holding it, the server, has exited.
+  const ended = new Promise<void>((resolve) => lines.once('close', () => resolve()));
   try {
     const listening = await logs.waitFor((line) => line['msg'] === 'forkcast listening', {
       timeoutMs: 15_000,
@@ -113,7 +116,7 @@ test('npm start serves the built app at once, without building', async () => {
     expect(stderr).not.toContain('building');
   } finally {
     process.kill(-server.pid!, 'SIGTERM');
-    await withDeadline(exited, 10_000, 'npm start to end');
+    await withDeadline(ended, 10_000, 'the server to exit');
   }
   expect(logs.items.some((line) => line['msg'] === 'bye')).toBe(true);
 }, 30_000);
