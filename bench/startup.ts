@@ -1,10 +1,11 @@
 /** Start-up and size figures: ticker fork to ready, server start to listening, bundle size. */
 import { fork } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 
 import { seedTickerState, type ParentMessage } from '../protocol/ipc';
+import { findClientAssets } from '../server/client-assets';
 import { startServer } from './servers';
 
 const DIST = path.resolve(__dirname, '..');
@@ -28,9 +29,10 @@ export async function measureStartup(runs: number, cpus: string | null): Promise
     await server.stop();
   }
   const bundleGzipBytes: Record<string, number> = {};
-  for (const file of ['main.js', 'polyfills.js', 'styles.css']) {
-    const full = path.join(DIST, 'client', file);
-    if (existsSync(full)) bundleGzipBytes[file] = gzipSync(readFileSync(full), { level: 9 }).length;
+  // Keyed main.js, not main-T5R62BU3.js, so that runs of different builds compare.
+  for (const [entry, file] of Object.entries(findClientAssets(path.join(DIST, 'client')))) {
+    const bytes = gzipSync(readFileSync(path.join(DIST, 'client', file)), { level: 9 }).length;
+    bundleGzipBytes[`${entry}${path.extname(file)}`] = bytes;
   }
   return { childForkMs, serverStartMs, bundleGzipBytes };
 }

@@ -4,7 +4,6 @@
  * close it.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import {
   createServer,
   type IncomingMessage,
@@ -12,8 +11,9 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
+import { constants as zlib } from 'node:zlib';
 
+import compression from 'compression';
 import express, {
   type ErrorRequestHandler,
   type Express,
@@ -25,6 +25,7 @@ import { Server, type ServerOptions } from 'socket.io';
 
 import { SOCKET_PATH, STATUS } from '../protocol/events';
 import { seedTickerState, type TickerState } from '../protocol/ipc';
+import { DEV_SERVER_ASSETS, findClientAssets, HASHED, type ClientAssets } from './client-assets';
 import type { Logger } from './logger';
 import { createMetrics, type ForkcastMetrics } from './metrics';
 import { PATHS } from './paths';
@@ -43,6 +44,8 @@ export interface AppConfig {
   tickerChildPath?: string;
   /** Folder of the built Angular client (default dist/client). */
   clientDir?: string;
+  /** The shell loads the client from Angular's dev server, which proxies the rest here (default false). */
+  devServer?: boolean;
   /** Use this ticker instead of forking one (another host implementation). */
   ticker?: TickerHost;
   /** start / stop / buy allowed per connection per second (default 50). */
@@ -108,8 +111,12 @@ export function createApp(config: AppConfig): ForkcastApp {
   app.set('views', PATHS.views);
   app.set('view engine', 'pug');
   app.use(securityHeaders());
+  // Brotli's default quality (4) comes out larger than gzip on main.js; 6 is smaller at ~7 ms.
+  app.use(compression({ brotli: { params: { [zlib.BROTLI_PARAM_QUALITY]: 6 } } }));
 
-  app.get('/', renderShell(clientDir));
+  // Read once: a deploy replaces the build and restarts the server.
+  const assets = config.devServer ? DEV_SERVER_ASSETS : findClientAssets(clientDir);
+  app.get('/', renderShell(assets, config.devServer ?? false));
   app.get('/healthz', (_req, res) => {
     const snapshot = ticker.snapshot();
     const health = ticker.health();
@@ -124,8 +131,8 @@ export function createApp(config: AppConfig): ForkcastApp {
     });
   });
   app.get('/metrics', serveMetrics(metrics));
-  app.use(express.static(PATHS.public, { index: false }));
-  app.use(express.static(clientDir, { index: false }));
+  app.use(express.static(PATHS.public, { index: false, setHeaders: revalidate }));
+  app.use(express.static(clientDir, { index: false, setHeaders: cacheIfHashed }));
   app.use(notFound);
   app.use(errorHandler(logger));
 
@@ -270,13 +277,23 @@ function originAllowed(req: IncomingMessage, allowedOrigins: readonly string[]):
   }
 }
 
-function renderShell(clientDir: string): RequestHandler {
+function renderShell(assets: ClientAssets, devServer: boolean): RequestHandler {
   return (_req, res) => {
-    res.render('index', {
-      clientBuilt: existsSync(path.join(clientDir, 'main.js')),
-      cspNonce: cspNonceOf(res),
-    });
+    // A new deploy's shell, with its new asset names, is picked up on the next load.
+    res.set('Cache-Control', 'no-cache');
+    res.render('index', { assets, devServer, cspNonce: cspNonceOf(res) });
   };
+}
+
+/** Unhashed files may change under the same name, so browsers revalidate them (ETag, 304). */
+function revalidate(res: ServerResponse): void {
+  res.setHeader('Cache-Control', 'no-cache');
+}
+
+/** A hashed name never changes content: cached for a year without revalidation. */
+function cacheIfHashed(res: ServerResponse, file: string): void {
+  if (HASHED.test(file)) res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
+  else revalidate(res);
 }
 
 /**

@@ -38,6 +38,8 @@ const envSchema = z.object({
   REDIS_URL: optional(
     z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional(),
   ),
+  /** Set by `npm run dev`: the shell loads the client from Angular's dev server (ng serve). */
+  CLIENT_DEV_SERVER: optional(z.stringbool().default(false)),
   /** `websocket` alone lets a load balancer without sticky sessions spread the clients. */
   TRANSPORTS: optional(
     z

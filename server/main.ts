@@ -25,6 +25,7 @@ async function main(): Promise<void> {
     controlToken: config.CONTROL_TOKEN,
     allowedOrigins: config.CORS_ORIGINS,
     transports: config.TRANSPORTS,
+    devServer: config.CLIENT_DEV_SERVER,
   };
   const { forkcast, cluster } = config.REDIS_URL
     ? await clusteredApp(config.REDIS_URL, config, common)

@@ -56,6 +56,8 @@ export async function startServer(options: {
   allowedOrigins?: readonly string[];
   /** Passed through to createApp (its default: dist/client). */
   clientDir?: string;
+  /** Passed through to createApp (its default: false). */
+  devServer?: boolean;
 }): Promise<TestServer> {
   const forkcast = createApp({
     logger: createLogger('silent'),
@@ -65,6 +67,7 @@ export async function startServer(options: {
     ...(options.controlToken !== undefined ? { controlToken: options.controlToken } : {}),
     ...(options.allowedOrigins ? { allowedOrigins: options.allowedOrigins } : {}),
     ...(options.clientDir !== undefined ? { clientDir: options.clientDir } : {}),
+    ...(options.devServer !== undefined ? { devServer: options.devServer } : {}),
   });
   const address = await forkcast.listen(0, '127.0.0.1');
   return { forkcast, url: `http://127.0.0.1:${address.port}` };

@@ -11,6 +11,7 @@ const DEFAULTS = {
   CORS_ORIGINS: [],
   REDIS_URL: undefined,
   TRANSPORTS: ['websocket', 'polling'],
+  CLIENT_DEV_SERVER: false,
 };
 
 describe('readConfig', () => {
@@ -31,6 +32,7 @@ describe('readConfig', () => {
         CORS_ORIGINS: 'https://a.example, http://localhost:4200',
         REDIS_URL: 'redis://127.0.0.1:6379/2',
         TRANSPORTS: 'websocket',
+        CLIENT_DEV_SERVER: '1',
       }),
     ).toEqual({
       PORT: 8080,
@@ -43,7 +45,16 @@ describe('readConfig', () => {
       CORS_ORIGINS: ['https://a.example', 'http://localhost:4200'],
       REDIS_URL: 'redis://127.0.0.1:6379/2',
       TRANSPORTS: ['websocket'],
+      CLIENT_DEV_SERVER: true,
     });
+  });
+
+  test.each([
+    ['true', true],
+    ['0', false],
+    ['false', false],
+  ])('CLIENT_DEV_SERVER=%s is %s', (value, expected) => {
+    expect(readConfig({ CLIENT_DEV_SERVER: value }).CLIENT_DEV_SERVER).toBe(expected);
   });
 
   test('ignores unrelated variables', () => {
@@ -63,6 +74,7 @@ describe('readConfig', () => {
     [{ REDIS_URL: 'localhost:6379' }, /^invalid configuration: REDIS_URL: must be a redis:\/\//],
     [{ REDIS_URL: 'http://127.0.0.1:6379' }, /^invalid configuration: REDIS_URL: /],
     [{ TRANSPORTS: 'websocket,carrier-pigeon' }, /^invalid configuration: TRANSPORTS.*websocket/],
+    [{ CLIENT_DEV_SERVER: 'maybe' }, /^invalid configuration: CLIENT_DEV_SERVER: /],
   ])('a readable error for %j', (env, message) => {
     expect(() => readConfig(env)).toThrow(message);
   });

@@ -1,0 +1,30 @@
+/**
+ * The entry files of the built Angular client, which the Pug shell links. A production build
+ * names them by content (main-T5R62BU3.js), a development build does not (main.js).
+ */
+import { existsSync, readdirSync } from 'node:fs';
+
+export type ClientEntry = 'main' | 'polyfills' | 'styles';
+export type ClientAssets = Partial<Record<ClientEntry, string>>;
+
+/** Angular's eight-character content hash before the extension. */
+export const HASHED = /-[A-Z0-9]{8}\.[a-z0-9]+$/;
+const ENTRY = /^(main|polyfills|styles)(?:-[A-Z0-9]{8})?\.(?:js|css)$/;
+
+/** What Angular's dev server serves from memory, unhashed. */
+export const DEV_SERVER_ASSETS: ClientAssets = {
+  main: 'main.js',
+  polyfills: 'polyfills.js',
+  styles: 'styles.css',
+};
+
+/** File names by entry; `main` is missing when the client is not built. */
+export function findClientAssets(clientDir: string): ClientAssets {
+  const assets: ClientAssets = {};
+  const files = existsSync(clientDir) ? readdirSync(clientDir) : [];
+  for (const file of files) {
+    const entry = ENTRY.exec(file)?.[1] as ClientEntry | undefined;
+    if (entry) assets[entry] = file;
+  }
+  return assets;
+}
