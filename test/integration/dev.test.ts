@@ -1,0 +1,167 @@
+/**
+ * `npm run dev` as a developer runs it: the page, the socket and the server's routes through
+ * Angular's dev server, nothing written to dist/client, and Ctrl-C as a terminal sends it (to
+ * the whole process group, here followed at once by a SIGTERM, as a second forwarder would)
+ * ending everything with exit code 0: the server asked to stop once, no process left behind.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+
+import { ROOT } from '../helpers/forked-ticker';
+import { processRunning, waitForProcessGone } from '../helpers/processes';
+import { Recorder, withDeadline } from '../helpers/recorder';
+import { freshStateFile } from '../helpers/server-process';
+import { TestClient } from '../helpers/server';
+
+// A cold first client build on a small CI machine takes most of this.
+const READY_MS = 150_000;
+jest.setTimeout(READY_MS + 60_000);
+
+test('npm run dev serves through the dev server and stops cleanly on Ctrl-C', async () => {
+  const distClient = listing(path.join(ROOT, 'dist', 'client'));
+  const [port, ngPort] = [await freePort(), await freePort()];
+  const dev = spawn('npm', ['run', 'dev'], {
+    cwd: ROOT,
+    // A process group of its own, as a terminal gives the command it runs in the foreground.
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      PORT: String(port),
+      NG_PORT: String(ngPort),
+      STATE_FILE: freshStateFile(),
+    },
+  });
+  const lines = new Recorder<string>();
+  for (const stream of [dev.stdout, dev.stderr]) {
+    createInterface({ input: stream }).on('line', (line) => lines.push(line));
+  }
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    // 'close': after the output too, which the assertions read.
+    dev.once('close', (code, signal) => resolve({ code, signal })),
+  );
+  const pid = dev.pid!;
+  const tools = (): number[] => descendantsOf(pid);
+  try {
+    const ready = await Promise.race([
+      lines.waitFor((line) => line.includes('ready: open'), {
+        timeoutMs: READY_MS,
+        what: 'npm run dev to be ready',
+      }),
+      exited.then((exit) => {
+        throw new Error(`npm run dev exited early (${JSON.stringify(exit)}):\n${tail(lines)}`);
+      }),
+    ]);
+    const url = /open (http:\/\/\S+?)\/? /.exec(ready)?.[1];
+    expect(url).toBe(`http://localhost:${ngPort}`);
+
+    // The shell is the server's (its CSP), asking for the dev server's unhashed bundle.
+    const shell = await fetch(`${url}/`);
+    expect(shell.status).toBe(200);
+    const csp = shell.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("script-src 'self'");
+    const html = await shell.text();
+    expect(html).toContain('src="/@vite/client"');
+    // Vite's error overlay styles itself with this nonce; without it the CSP blocks them.
+    const nonce = /'nonce-([^']+)'/.exec(csp)?.[1];
+    expect(html).toContain(`<meta property="csp-nonce" nonce="${nonce}">`);
+    expect(html).toContain('src="/main.js"');
+    const main = await fetch(`${url}/main.js`);
+    expect(main.status).toBe(200);
+    expect(main.headers.get('content-type')).toMatch(/javascript/);
+    await main.arrayBuffer();
+    const health = await fetch(`${url}/healthz`);
+    expect(await health.json()).toMatchObject({ ok: true });
+
+    // Socket.IO over a WebSocket upgrade through the proxy.
+    const client = await TestClient.connect(url!, 'dev');
+    try {
+      await client.welcome();
+    } finally {
+      client.close();
+    }
+
+    const before = tools();
+    // tsc, ng (and its esbuild), node --watch, the server and its ticker child at least.
+    expect(before.length).toBeGreaterThanOrEqual(6);
+    process.kill(-pid, 'SIGINT');
+    process.kill(-pid, 'SIGTERM');
+    const exit = await withDeadline(exited, 20_000, 'npm run dev to exit');
+    // The output's end only when it failed, to say why.
+    expect({ exit, output: exit.code === 0 ? '' : tail(lines) }).toEqual({
+      exit: { code: 0, signal: null },
+      output: '',
+    });
+    await Promise.all(before.map((child) => waitForProcessGone(child, 5_000)));
+
+    const output = lines.items.join('\n');
+    expect(count(output, /^server .*: shutting down$/gm)).toBe(1);
+    expect(count(output, /^server .*: bye$/gm)).toBe(1);
+    expect(output).not.toContain('second signal');
+    expect(output).not.toMatch(/^dev .* exited \(/m);
+    expect(output).toMatch(/^dev +stopped$/m);
+    expect(listing(path.join(ROOT, 'dist', 'client'))).toEqual(distClient);
+  } finally {
+    // A failed run must not leave the tools running: SIGKILL every group still there.
+    for (const child of [pid, ...tools()]) {
+      for (const target of [-child, child]) {
+        try {
+          process.kill(target, 'SIGKILL');
+        } catch {
+          // Not a group leader, or gone already.
+        }
+      }
+    }
+  }
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Every process below `root`, from /proc (the tools run in process groups of their own). */
+function descendantsOf(root: number): number[] {
+  const parentOf = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // "pid (comm) state ppid ...": comm may hold spaces or parentheses.
+      parentOf.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // Gone while we looked.
+    }
+  }
+  const found = [root];
+  // An array iterator sees what is pushed while it runs: children, then theirs.
+  for (const ancestor of found) {
+    for (const [pid, parent] of parentOf) if (parent === ancestor) found.push(pid);
+  }
+  return found.slice(1).filter(processRunning);
+}
+
+/** Name, size and modification time of every file under `dir`. */
+function listing(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .map((name) => {
+      const stat = statSync(path.join(dir, name));
+      return `${name} ${stat.size} ${stat.mtimeMs}`;
+    })
+    .sort();
+}
+
+function count(text: string, pattern: RegExp): number {
+  return text.match(pattern)?.length ?? 0;
+}
+
+function tail(lines: Recorder<string>): string {
+  return lines.items.slice(-30).join('\n');
+}
