@@ -6,9 +6,15 @@
 # compose.yaml at the root runs three nodes behind nginx; see docs/operating-a-cluster.md.
 
 # ---------------------------------------------------------------------------------------------
+# npm: the version CI runs, which enforces package.json's allowScripts under
+# --strict-allow-scripts (the image's own npm may predate it, and would only warn).
+FROM node:24-trixie-slim AS npm
+RUN npm install -g npm@11.19.1 && npm cache clean --force
+
+# ---------------------------------------------------------------------------------------------
 # build: the full toolchain (TypeScript, Angular CLI) compiles dist/server, dist/ticker,
 # dist/protocol (and dist/bench, unused here) and dist/client.
-FROM node:24-trixie-slim AS build
+FROM npm AS build
 WORKDIR /app
 # CI=true turns off the Angular build's disk cache, which a one-shot build would only fill.
 ENV CI=true NG_CLI_ANALYTICS=false
@@ -28,7 +34,7 @@ RUN npm run build
 # deps: production dependencies only (the Angular packages, TypeScript and the test tools are
 # devDependencies). bufferutil is optional: where npm finds no prebuilt binary and no compiler
 # (the slim image has none) it skips it, and ws masks frames in plain JavaScript instead.
-FROM node:24-trixie-slim AS deps
+FROM npm AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --strict-allow-scripts --no-audit --no-fund && npm cache clean --force
@@ -48,6 +54,7 @@ COPY --from=build /app/dist/server ./dist/server
 COPY --from=build /app/dist/ticker ./dist/ticker
 COPY --from=build /app/dist/protocol ./dist/protocol
 COPY --from=build /app/dist/client ./dist/client
+COPY --from=build /app/dist/build-stamp.json ./dist/
 COPY views ./views
 COPY public ./public
 # Single-node mode keeps its state in STATE_FILE (default data/state.json, next to

@@ -3,7 +3,8 @@
 // start goes straight to the server. A build is fingerprinted, not dated: dist/build-stamp.json
 // records a hash of its inputs (sources, configs, lockfile) and of what it wrote, so a changed
 // source, and equally an output changed behind its back (a development bundle, a half-deleted
-// dist/), both mean "build again". Flags: --server, --client (default both), --force.
+// dist/), both mean "build again". Without build tools (a production install) it only checks
+// that dist/ is what was built. Flags: --server, --client (default both), --force.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,15 @@ const force = args.includes('--force');
 const wanted = args.filter((arg) => arg !== '--force');
 const stampFile = path.join(root, 'dist', 'build-stamp.json');
 
+function fail(problem) {
+  process.stderr.write(`forkcast: ${problem}\n`);
+  process.exit(1);
+}
+
+for (const arg of args) {
+  if (!['--server', '--client', '--force'].includes(arg)) fail(`unknown argument ${arg}`);
+}
+
 // Output that lives beside sources: the benchmark's results are not something to build from.
 const notSources = new Set([path.join('bench', 'results')]);
 
@@ -23,7 +33,10 @@ const parts = {
   server: {
     label: 'server and ticker',
     inputs: ['protocol', 'ticker', 'server', 'bench', 'tsconfig.json', 'tsconfig.build.json'],
-    outputs: ['dist/server', 'dist/ticker', 'dist/protocol', 'dist/bench'],
+    // What the server runs; the benchmark's dist/bench is built too but never deployed.
+    outputs: ['dist/server', 'dist/ticker', 'dist/protocol'],
+    // tsc's incremental build info only knows what tsc itself wrote.
+    extra: ['dist/bench', 'dist/.tsbuildinfo'],
     tool: 'typescript/bin/tsc',
     args: ['-p', 'tsconfig.build.json'],
   },
@@ -31,6 +44,7 @@ const parts = {
     label: 'Angular client',
     inputs: ['client', 'protocol', 'angular.json', 'tsconfig.json', 'tsconfig.app.json'],
     outputs: ['dist/client'],
+    extra: [],
     tool: '@angular/cli/bin/ng.js',
     // The production configuration, always: the development one is `npm run dev`'s, in memory.
     args: ['build', '--configuration', 'production'],
@@ -76,23 +90,23 @@ const built = (part, stamp) =>
 const stamp = readStamp();
 for (const [name, part] of Object.entries(parts)) {
   if (wanted.length > 0 && !wanted.includes(`--${name}`)) continue;
-  const toolchain = existsSync(path.join(root, 'node_modules', part.tool));
-  if (!toolchain) {
+  const intact = built(part, stamp[name]);
+  if (!existsSync(path.join(root, 'node_modules', part.tool))) {
     // A production install (`npm ci --omit=dev`) has no compilers: it runs what was built.
-    if (fingerprint(part.outputs) !== null) continue;
-    process.stderr.write(
-      `forkcast: ${part.outputs.join(', ')} missing and the build tools are not installed; run \`npm ci && npm run build\`` +
-        '\n',
+    if (intact && !force) continue;
+    fail(
+      `${part.outputs.join(', ')} ${intact ? 'cannot be rebuilt' : 'is not what was built'} without the build tools; run \`npm ci && npm run build\``,
     );
-    process.exit(1);
   }
   const inputs = inputsOf(part);
-  const intact = built(part, stamp[name]);
   if (!force && intact && stamp[name].inputs === inputs) continue;
   process.stderr.write(`forkcast: building ${part.label}...\n`);
-  // tsc's incremental build info only knows what tsc itself wrote: outputs changed by anything
-  // else would be skipped as up to date.
-  if (!intact) rmSync(path.join(root, 'dist', '.tsbuildinfo'), { force: true });
+  // Outputs changed behind the build's back are not trusted, nor kept: start from nothing.
+  if (!intact) {
+    for (const entry of [...part.outputs, ...part.extra]) {
+      rmSync(path.join(root, entry), { recursive: true, force: true });
+    }
+  }
   execFileSync(process.execPath, [path.join(root, 'node_modules', part.tool), ...part.args], {
     cwd: root,
     stdio: 'inherit',

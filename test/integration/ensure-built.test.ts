@@ -32,7 +32,7 @@ beforeAll(() => {
   for (const entry of SOURCES) {
     cpSync(path.join(ROOT, entry), path.join(dir, entry), {
       recursive: true,
-      filter: (source) => !source.includes(`${path.sep}results`),
+      filter: (source) => path.relative(ROOT, source) !== path.join('bench', 'results'),
     });
   }
   symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');

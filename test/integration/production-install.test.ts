@@ -4,8 +4,16 @@
  * server does not load, and `npm start` there must serve at once instead of trying to build.
  * npm runs offline: the project's own install has put every package it needs in the cache.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import {
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -25,6 +33,7 @@ const SHIPPED = [
   'dist/ticker',
   'dist/protocol',
   'dist/client',
+  'dist/build-stamp.json',
 ];
 /** Development tools and browser code, which a production install must not carry. */
 const NOT_SHIPPED = [
@@ -120,3 +129,18 @@ test('npm start serves the built app at once, without building', async () => {
   }
   expect(logs.items.some((line) => line['msg'] === 'bye')).toBe(true);
 }, 30_000);
+
+test('npm start refuses a dist/ that is not what was built, such as a development bundle', () => {
+  const devBundle = path.join(dir, 'dist', 'client', 'main.js');
+  writeFileSync(devBundle, '// a development build\n');
+  try {
+    const start = spawnSync(process.execPath, ['scripts/ensure-built.mjs'], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
+    expect(start.status).toBe(1);
+    expect(start.stderr).toContain('dist/client is not what was built');
+  } finally {
+    rmSync(devBundle);
+  }
+});
