@@ -71,7 +71,7 @@ const tools = [
 
 let stopping = false;
 let failed = false;
-const ready = { server: false, ng: null, shown: false };
+const ready = { tsc: false, server: false, ng: null, shown: false };
 const running = new Set();
 
 function run({ name, code, args, env, format = (line) => line }) {
@@ -108,9 +108,11 @@ function run({ name, code, args, env, format = (line) => line }) {
 }
 
 function noticeReady(name, line) {
+  // tsc's first pass over the sources is done: a server restart it caused came before this.
+  if (name === 'tsc' && line.includes('Watching for file changes')) ready.tsc = true;
   if (name === 'server' && line.includes('"msg":"forkcast listening"')) ready.server = true;
   if (name === 'ng') ready.ng ??= /Local:\s+(http\S+)/.exec(stripVTControlCharacters(line))?.[1];
-  if (ready.server && ready.ng && !ready.shown) {
+  if (ready.tsc && ready.server && ready.ng && !ready.shown) {
     ready.shown = true;
     say(
       paint('1', `ready: open ${ready.ng} (the server behind it: http://127.0.0.1:${serverPort})`),
