@@ -14,6 +14,8 @@ import { createStateFile } from './state-file';
 
 /** A shutdown that takes longer than this is abandoned with a non-zero exit. */
 const SHUTDOWN_DEADLINE_MS = 5_000;
+/** The same signal again within this long is a forwarded copy of the first. */
+const SIGNAL_COPY_MS = 1_000;
 
 async function main(): Promise<void> {
   const config = readConfig(process.env);
@@ -30,13 +32,16 @@ async function main(): Promise<void> {
   const { forkcast, cluster } = config.REDIS_URL
     ? await clusteredApp(config.REDIS_URL, config, common)
     : { forkcast: await singleNodeApp(config, common, logger), cluster: null };
-  let stopping = false;
+  let stopping: { signal: NodeJS.Signals; at: number } | null = null;
   const shutdown = (signal: NodeJS.Signals): void => {
     if (stopping) {
+      // A terminal's Ctrl-C reaches the whole process group and npm passes it on once more: the
+      // same signal right after the first is that copy, not a request to give up.
+      if (signal === stopping.signal && performance.now() - stopping.at < SIGNAL_COPY_MS) return;
       logger.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
-    stopping = true;
+    stopping = { signal, at: performance.now() };
     logger.info({ signal }, 'shutting down');
     setTimeout(() => {
       logger.error('shutdown took too long; exiting');

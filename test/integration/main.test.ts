@@ -159,6 +159,35 @@ test('a second signal during a slow shutdown exits at once with code 1', async (
   });
 });
 
+test('the same signal again at once, as npm passes on a Ctrl-C, is one clean stop', async () => {
+  const server = spawn({ LOG_LEVEL: 'info', TICK_MS: '100' });
+  const { tickerPid } = await server.listening();
+  // A stopped child holds the shutdown open, so the copy surely arrives while it runs.
+  process.kill(tickerPid, 'SIGSTOP');
+  try {
+    server.process.kill('SIGINT');
+    const from = server.logs.mark;
+    await server.logs.waitFor((line) => line['msg'] === 'shutting down', {
+      timeoutMs: 5_000,
+      what: 'shutting down',
+    });
+    server.process.kill('SIGINT');
+    // Taken for a second request, it would exit 1 at once.
+    expect(
+      await server.logs.quietFor(300, (line) => line['msg'] !== 'shutting down', from),
+    ).toEqual([]);
+  } finally {
+    process.kill(tickerPid, 'SIGCONT');
+  }
+  const exit = await withDeadline(server.exited, 5_000, 'the server to exit');
+  expect({ exit, stderr: server.stderr() }).toEqual({
+    exit: { code: 0, signal: null },
+    stderr: '',
+  });
+  expect(server.logs.items.map((line) => line['msg'])).toContain('bye');
+  await waitForProcessGone(tickerPid, 1_000);
+});
+
 // A signal after the ticker child is forked but before it is ready fails listen() (close()
 // refuses the supervisor's ready waiters); the shutdown must still run to its end and exit 0.
 test('SIGTERM while the server is still starting is a clean stop, not a failure', async () => {
