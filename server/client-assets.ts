@@ -24,7 +24,11 @@ export function findClientAssets(clientDir: string): ClientAssets {
   const files = existsSync(clientDir) ? readdirSync(clientDir) : [];
   for (const file of files) {
     const entry = ENTRY.exec(file)?.[1] as ClientEntry | undefined;
-    if (entry) assets[entry] = file;
+    if (!entry) continue;
+    // Two builds copied over each other: which one the shell should link cannot be told.
+    if (assets[entry])
+      throw new Error(`${clientDir} holds ${assets[entry]} and ${file}; build again`);
+    assets[entry] = file;
   }
   return assets;
 }

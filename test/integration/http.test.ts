@@ -2,12 +2,13 @@
  * The HTTP side of the real server: health, the Pug shell, the 404 and the error handler, and
  * how the client is delivered (compression, caching by hashed name, icons).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { get as httpGet, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 
+import { findClientAssets } from '../../server/client-assets';
 import { killServers, spawnServer } from '../helpers/server-process';
 import { startServer, type TestServer } from '../helpers/server';
 
@@ -17,8 +18,12 @@ beforeAll(async () => {
   server = await startServer({ tickMs: 200 });
 });
 
+/** Temporary client folders, removed at the end. */
+const folders: string[] = [];
+
 afterAll(async () => {
   await server.forkcast.close();
+  for (const dir of folders) rmSync(dir, { recursive: true, force: true });
 });
 
 async function get(path: string, headers: Record<string, string> = {}): Promise<Response> {
@@ -131,6 +136,7 @@ const BUILD = {
 
 function clientDir(files: Record<string, string>): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'forkcast-client-'));
+  folders.push(dir);
   for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text);
   return dir;
 }
@@ -242,6 +248,11 @@ describe('delivery: compression, caching and the shell', () => {
     } finally {
       await dev.forkcast.close();
     }
+  });
+
+  test('two builds in one folder: the server refuses to start rather than guess', () => {
+    const mixed = clientDir({ 'main-AB12CD34.js': '', 'main-ZZ99YY88.js': '' });
+    expect(() => findClientAssets(mixed)).toThrow(/holds main-\w+\.js and main-\w+\.js/);
   });
 
   test('no build: the shell says how to build and loads no script', async () => {
