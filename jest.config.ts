@@ -2,8 +2,8 @@
  * Five kinds of node tests plus the Angular project. Node tests compile through ts-jest with
  * the root tsconfig (type-checking is `npm run typecheck`'s job). Tests that fork the ticker
  * child use the compiled dist/ticker/main.js, and the browser tests the built app, so those
- * projects build whatever is missing or stale first. Node 22.18+ reads this file natively; on
- * Node 20 jest reads it through ts-node. Every project's rootDir is this folder.
+ * projects build whatever is missing or stale first. Node 22.18+ strips this file's types
+ * itself; on older Node (20) jest reads it through ts-node. Every project's rootDir is this folder.
  */
 import type { Config } from 'jest';
 
