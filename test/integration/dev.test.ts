@@ -6,10 +6,10 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 
+import { freePort } from '../../bench/redis-server';
 import { ROOT } from '../helpers/forked-ticker';
 import { processRunning, waitForProcessGone } from '../helpers/processes';
 import { Recorder, withDeadline } from '../helpers/recorder';
@@ -119,14 +119,6 @@ test('npm run dev serves through the dev server and stops cleanly on Ctrl-C', as
     }
   }
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Every process below `root`, from /proc (the tools run in process groups of their own). */
 function descendantsOf(root: number): number[] {
