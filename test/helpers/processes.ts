@@ -14,14 +14,23 @@ export function processRunning(pid: number): boolean {
   } catch {
     return false;
   }
+  // No procfs (macOS): kill(pid, 0) is all we have.
+  return statFields(pid)?.[0] !== 'Z';
+}
+
+/**
+ * The fields of /proc/<pid>/stat from the third (state) on, or null without procfs or once
+ * the process is gone. The second field, the command name in parentheses, may hold spaces or
+ * parentheses itself, so the fields are counted from the last ')'.
+ */
+export function statFields(pid: number | 'self'): string[] | null {
+  let stat: string;
   try {
-    // /proc/<pid>/stat: "pid (comm) S ..."; comm may hold spaces or parentheses.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
-    // No procfs (macOS): kill(pid, 0) is all we have.
-    return true;
+    return null;
   }
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
 /**
@@ -44,14 +53,9 @@ export async function waitForProcessGone(pid: number, timeoutMs: number): Promis
  * reaped (cutime + cstime in /proc/self/stat), or null without procfs.
  */
 export function reapedChildrenCpuMs(): number | null {
-  let stat: string;
-  try {
-    stat = readFileSync('/proc/self/stat', 'utf8');
-  } catch {
-    return null;
-  }
+  const fields = statFields('self');
+  if (!fields) return null;
   // Fields after "(comm)": state is field 3, cutime 16 and cstime 17 (1-based, man 5 proc).
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[13]) + Number(fields[14]);
   // USER_HZ is 100 on every Linux this runs on.
   return ticks * 10;

@@ -5,13 +5,13 @@
  * ending everything with exit code 0: the server asked to stop once, no process left behind.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 
 import { freePort } from '../../bench/redis-server';
 import { ROOT } from '../helpers/forked-ticker';
-import { processRunning, waitForProcessGone } from '../helpers/processes';
+import { processRunning, statFields, waitForProcessGone } from '../helpers/processes';
 import { Recorder, withDeadline } from '../helpers/recorder';
 import { freshStateFile } from '../helpers/server-process';
 import { TestClient } from '../helpers/server';
@@ -124,14 +124,9 @@ test('npm run dev serves through the dev server and stops cleanly on Ctrl-C', as
 function descendantsOf(root: number): number[] {
   const parentOf = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // "pid (comm) state ppid ...": comm may hold spaces or parentheses.
-      parentOf.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // Gone while we looked.
-    }
+    // Field 4, after the state; a process gone while we looked has none.
+    const parent = /^\d+$/.test(entry) ? statFields(Number(entry))?.[1] : undefined;
+    if (parent !== undefined) parentOf.set(Number(entry), Number(parent));
   }
   const found = [root];
   // An array iterator sees what is pushed while it runs: children, then theirs.
