@@ -30,10 +30,12 @@ export type ParentMessage =
    * tick that comes due wait, so it never queues more updates than the server can broadcast.
    * Not answered.
    */
-  | { type: 'delivered'; seq: number };
+  | { type: 'delivered'; seq: number }
+  /** Are you there? Answered with a `pong`; a child that stays silent is replaced. */
+  | { type: 'ping'; id: number };
 
 /** The messages that are ops: they carry an `id` and get exactly one `reply`. */
-export type ParentOp = Exclude<ParentMessage, { type: 'init' } | { type: 'delivered' }>;
+export type ParentOp = Exclude<ParentMessage, { type: 'init' | 'delivered' | 'ping' }>;
 /** An op as the sender words it, before it is given its id. */
 export type ParentOpWithoutId = ParentOp extends infer M
   ? M extends ParentOp
@@ -53,6 +55,7 @@ export type ChildMessage =
   /** A price change to broadcast; `seq` has advanced by one. */
   | { type: 'update'; update: UpdatePayload }
   | { type: 'reply'; id: number; reply: OpReply }
+  | { type: 'pong'; id: number }
   /** The child received something it could not use; the parent logs it. */
   | { type: 'rejected'; error: string };
 

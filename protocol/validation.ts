@@ -66,6 +66,20 @@ export const tickerStateSchema = z.strictObject({
   ts: z.number().nonnegative(),
 });
 
+/**
+ * A state file: a ticker state whose seq can still grow (the next update, and the one an
+ * unannounced buy becomes at load, must stay exact integers), plus its `unannounced` mark.
+ */
+export const savedStateSchema = tickerStateSchema.extend({
+  seq: z
+    .number()
+    .int()
+    .nonnegative()
+    .max(Number.MAX_SAFE_INTEGER - 2, { error: 'seq is too close to 2^53 to go on counting' }),
+  // Files written before the mark existed were saved on an update, so announced.
+  unannounced: z.boolean().default(false),
+});
+
 const opId = z.number().int().nonnegative();
 
 const parentMessageSchema = z.discriminatedUnion('type', [
@@ -79,6 +93,7 @@ const parentMessageSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('stop'), id: opId }),
   z.strictObject({ type: z.literal('buy'), id: opId, name: stockNameSchema }),
   z.strictObject({ type: z.literal('delivered'), seq: z.number().int().nonnegative() }),
+  z.strictObject({ type: z.literal('ping'), id: opId }),
 ]);
 
 const stockReply = z.strictObject({
@@ -101,6 +116,7 @@ const childMessageSchema = z.discriminatedUnion('type', [
     id: opId,
     reply: z.union([stockReply, runReply, errorReply]),
   }),
+  z.strictObject({ type: z.literal('pong'), id: opId }),
   z.strictObject({ type: z.literal('rejected'), error: z.string() }),
 ]);
 

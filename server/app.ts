@@ -26,6 +26,7 @@ import { Server, type ServerOptions } from 'socket.io';
 import { SOCKET_PATH, STATUS } from '../protocol/events';
 import { seedTickerState, type TickerState } from '../protocol/ipc';
 import { DEV_SERVER_ASSETS, findClientAssets, HASHED, type ClientAssets } from './client-assets';
+import { hostAllowed } from './hosts';
 import type { Logger } from './logger';
 import { createMetrics, type ForkcastMetrics } from './metrics';
 import { PATHS } from './paths';
@@ -54,6 +55,8 @@ export interface AppConfig {
   controlToken?: string | undefined;
   /** Origins other than the server's own whose pages may connect (default: none). */
   allowedOrigins?: readonly string[];
+  /** Host names served besides localhost and IP literals: names, `.domain`s or `*` (default: none). */
+  allowedHosts?: readonly string[];
   /** Where the ticker's state is kept across restarts (default: nowhere). */
   stateStore?: StateStore;
   /** A Socket.IO adapter factory (a cluster's Redis Streams adapter; default in-memory). */
@@ -80,6 +83,8 @@ export interface ForkcastApp {
 /** Every legal client message is a few dozen bytes; anything near this is abuse. */
 const MAX_MESSAGE_BYTES = 16 * 1024;
 const DEFAULT_OPS_PER_SECOND = 50;
+/** What a request for a foreign Host is told (never the Host itself: it may be huge). */
+const HOST_REFUSED = 'Host not allowed';
 /**
  * A client that drops for up to this long gets every broadcast it missed when it comes back
  * (Socket.IO connection state recovery), instead of a fresh snapshot.
@@ -102,14 +107,30 @@ export function createApp(config: AppConfig): ForkcastApp {
       // child crashing in a loop is one outage (one 'lost') but many forks, and a host that
       // does not fork (a cluster leader elsewhere) has no restarts to report here.
       onRestart: () => metrics.tickerRestarted(),
+      ...(config.stateStore ? { store: config.stateStore } : {}),
     });
 
   const allowedOrigins = config.allowedOrigins ?? [];
+  const allowedHosts = config.allowedHosts ?? [];
+  /** DNS rebinding: a request for a name this server is not configured for is refused. */
+  const hostServed = (req: IncomingMessage): boolean => {
+    if (hostAllowed(req.headers.host, allowedHosts)) return true;
+    logger.warn({ host: req.headers.host?.slice(0, 100) }, 'refused a request for a foreign host');
+    return false;
+  };
 
   const app = express();
   app.disable('x-powered-by');
   app.set('views', PATHS.views);
   app.set('view engine', 'pug');
+  // First, so that a foreign Host gets nothing of the app; /socket.io is Engine.IO's, below.
+  app.use((req, res, next) => {
+    if (hostServed(req)) return next();
+    res.status(403).format({
+      json: () => res.json({ error: HOST_REFUSED }),
+      default: () => res.type('text').send(HOST_REFUSED),
+    });
+  });
   app.use(securityHeaders());
   // Brotli's default quality (4) comes out larger than gzip on main.js; 6 is smaller at ~7 ms.
   app.use(compression({ brotli: { params: { [zlib.BROTLI_PARAM_QUALITY]: 6 } } }));
@@ -152,6 +173,8 @@ export function createApp(config: AppConfig): ForkcastApp {
     // Browsers do not apply CORS to WebSockets, so the origin is checked here for every
     // transport; the `cors` option only adds the headers long-polling needs.
     allowRequest: (req, callback) => {
+      // Before the origin check, which only compares Origin with this (possibly foreign) Host.
+      if (!hostServed(req)) return callback(HOST_REFUSED, false);
       const allowed = originAllowed(req, allowedOrigins);
       if (!allowed)
         logger.warn({ origin: req.headers.origin }, 'refused a cross-origin connection');
@@ -174,10 +197,6 @@ export function createApp(config: AppConfig): ForkcastApp {
     controlToken: config.controlToken,
     metrics: metrics.realtime,
   });
-
-  const { stateStore } = config;
-  const saveState = (): void => stateStore?.save(ticker.snapshot());
-  ticker.on('change', saveState);
 
   let closing: Promise<void> | null = null;
 
@@ -211,19 +230,15 @@ export function createApp(config: AppConfig): ForkcastApp {
           running: ticker.snapshot().running,
         });
         detach();
-        // The child goes before the state is written, so what is written is final; `running`
-        // is saved as it was, so a running ticker resumes running after the restart.
-        await ticker.close();
-        ticker.off('change', saveState);
-        if (stateStore) {
-          stateStore.save(ticker.snapshot());
-          await stateStore.flush();
-        }
+        // Every acknowledged op is on disk already; this waits for the last writes, and fails
+        // (a non-zero exit) if the state could not be kept.
+        const tickerClosed = ticker.close();
         // io.close() disconnects every socket; idle keep-alive connections would still hold
         // the HTTP server open, so they are closed explicitly.
         await io.close();
         httpServer.closeAllConnections();
         await httpClosed;
+        await tickerClosed;
       })();
       return closing;
     },

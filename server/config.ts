@@ -3,36 +3,66 @@ import { z } from 'zod';
 import { DEFAULT_TICK_MS } from '../protocol/stocks';
 
 /**
- * A variable set to the empty string (`PORT=` in an .env file or a CI template) means "not
- * set", as `process.env.PORT || 4561` did in the original; without this, coercion would read
- * it as 0.
+ * A variable set to the empty string (`PORT=` in an .env file or a CI template) or to nothing
+ * but whitespace means "not set", as `process.env.PORT || 4561` did in the original.
  */
 const optional = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((value) => (value === '' ? undefined : value), schema);
+  z.preprocess(
+    (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
+    schema,
+  );
+
+/**
+ * Plain decimal digits only: Number() would also take `0x10`, `1e3`, `+5`, `5.0` and
+ * `Infinity`, which are typos or tricks in a port or an interval, not settings.
+ */
+const integer = (min: number, max: number, fallback: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, { error: 'must be a whole number in decimal digits' })
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
+    .default(fallback);
+
+/** `.example.com` stands for that domain and its subdomains, `*` for any name (server/hosts.ts). */
+const HOST_ENTRY = /^(?:\*|\.?[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?)$/i;
+
+/** A comma-separated list, each entry trimmed, empty entries dropped. */
+const commaList = z
+  .string()
+  .default('')
+  .transform((text) =>
+    text
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter(Boolean),
+  );
 
 const envSchema = z.object({
-  PORT: optional(z.coerce.number().int().min(0).max(65_535).default(4561)),
+  PORT: optional(integer(0, 65_535, 4561)),
   // Loopback by default: a demo should not be reachable from the network unless asked to be.
   HOST: optional(z.string().default('127.0.0.1')),
   LOG_LEVEL: optional(
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ),
-  TICK_MS: optional(z.coerce.number().int().min(10).max(3_600_000).default(DEFAULT_TICK_MS)),
+  TICK_MS: optional(integer(10, 3_600_000, DEFAULT_TICK_MS)),
   /** Relative paths are taken from the project root, so `npm start` finds the same file from anywhere. */
   STATE_FILE: optional(z.string().default('data/state.json')),
-  OPS_PER_SECOND: optional(z.coerce.number().int().min(1).max(1_000_000).default(50)),
+  OPS_PER_SECOND: optional(integer(1, 1_000_000, 50)),
   CONTROL_TOKEN: optional(z.string().min(8, { error: 'must be at least 8 characters' }).optional()),
   CORS_ORIGINS: optional(
-    z
-      .string()
-      .default('')
-      .transform((list) =>
-        list
-          .split(',')
-          .map((origin) => origin.trim())
-          .filter(Boolean),
-      )
-      .pipe(z.array(z.url({ error: 'must be a comma-separated list of origins' }))),
+    commaList.pipe(z.array(z.url({ error: 'must be a comma-separated list of origins' }))),
+  ),
+  /** Host names served besides localhost and IP addresses (DNS rebinding, server/hosts.ts). */
+  ALLOWED_HOSTS: optional(
+    commaList.pipe(
+      z.array(
+        z.string().regex(HOST_ENTRY, {
+          error: 'must be a comma-separated list of host names, .domain names or *',
+        }),
+      ),
+    ),
   ),
   /** Set: this node joins the cluster sharing this Redis (README, "Operating a cluster"). */
   REDIS_URL: optional(

@@ -26,6 +26,7 @@ async function main(): Promise<void> {
     opsPerSecond: config.OPS_PER_SECOND,
     controlToken: config.CONTROL_TOKEN,
     allowedOrigins: config.CORS_ORIGINS,
+    allowedHosts: config.ALLOWED_HOSTS,
     transports: config.TRANSPORTS,
     devServer: config.CLIENT_DEV_SERVER,
   };
@@ -89,8 +90,8 @@ async function singleNodeApp(
     path: path.resolve(ROOT, config.STATE_FILE),
     logger: logger.child({ part: 'state' }),
   });
-  const saved = await stateFile.load();
-  return createApp({ ...common, ...(saved ? { initialState: saved } : {}), stateStore: stateFile });
+  const initialState = await stateFile.open();
+  return createApp({ ...common, initialState, stateStore: stateFile });
 }
 
 /** One node of a cluster: the state lives in Redis, the ticker runs on the elected leader. */

@@ -14,6 +14,7 @@ import type {
   ClientToServerEvents,
   RunAck,
   ServerToClientEvents,
+  StatusPayload,
 } from '../protocol/events';
 import { STATUS, type UpdatePayload } from '../protocol/events';
 import { parseBuyArgs, parseNoArgs } from '../protocol/validation';
@@ -42,6 +43,11 @@ const CLIENT_EVENTS: ReadonlySet<string> = new Set<ClientEventName>(['start', 's
 const INTERNAL_ERROR = 'internal error; the operation may not have been applied';
 const WATCH_ONLY_ERROR =
   'this server needs a control token to start, stop or buy (handshake auth.token); you may watch';
+/**
+ * Start and stop statuses go to everyone at most this often: a client toggling at the rate
+ * limit would otherwise send every client two statuses per toggle.
+ */
+const RUN_STATUS_MIN_INTERVAL_MS = 250;
 
 export interface RealtimeOptions {
   logger: Logger;
@@ -87,12 +93,24 @@ export function attachRealtime(
   metrics.readClientsFrom(() => io.sockets.sockets.size);
 
   /**
-   * Emits to one socket, at once and from this node. With connection state recovery on,
-   * `socket.emit` goes through the adapter like a broadcast, which in a cluster means a round
-   * trip to Redis: a greeting sent that way could arrive after a broadcast made after it, and
-   * show the client an update out of order.
+   * Emits to one socket, at once and from this node, keeping no copy. Through the adapter
+   * (`socket.emit`, `io.to(id)`) every packet is stored for the recovery window, ~3.8 KB a
+   * handshake, mostly the adapter's own record (shared payloads save under a third), and in
+   * a cluster a later broadcast could overtake it (a Redis round trip). The socket's
+   * Engine.IO connection is the queue broadcasts use too, so order holds; recovery
+   * replays broadcasts only, and a socket that drops before its first one comes back as new.
+   * `volatile` is not stored either, but is dropped while the transport is busy, as it is
+   * right after a handshake.
    */
-  const toSocket = (socket: ForkcastSocket) => io.local.to(socket.id);
+  const toSocket = (socket: ForkcastSocket) => ({
+    emit<E extends keyof ServerToClientEvents>(
+      event: E,
+      payload: Parameters<ServerToClientEvents[E]>[0],
+    ): void {
+      // Socket.IO's encoding of an event on the main namespace without ack or binary.
+      if (socket.connected) socket.conn.write(`2${JSON.stringify([event, payload])}`);
+    },
+  });
 
   function receive(socket: ForkcastSocket, event: string, op: OpName, raw: unknown[]): Received {
     return { socket, event, op, ...splitAck(raw), at: performance.now() };
@@ -129,6 +147,34 @@ export function attachRealtime(
     }
   }
 
+  let lastRunStatusAt = Number.NEGATIVE_INFINITY;
+  let trailingRunStatus: NodeJS.Timeout | null = null;
+  /** What the last real start or stop answered: what a trailing status says. */
+  let lastRunning = false;
+
+  function runStatus(isRunning: boolean): StatusPayload {
+    return { message: isRunning ? STATUS.started : STATUS.stopped, running: isRunning };
+  }
+
+  /**
+   * A real start or stop: everyone hears it now, or, within RUN_STATUS_MIN_INTERVAL_MS of the
+   * last one, in one trailing status at the end of the interval with the state of that moment.
+   * Through the broadcaster, behind any update still going out, so nobody hears "Stopped"
+   * before an older update that says running.
+   */
+  function announceRun(isRunning: boolean): void {
+    lastRunning = isRunning;
+    if (trailingRunStatus) return;
+    const send = (): void => {
+      trailingRunStatus = null;
+      lastRunStatusAt = performance.now();
+      broadcaster.publishStatus(runStatus(lastRunning));
+    };
+    const wait = lastRunStatusAt + RUN_STATUS_MIN_INTERVAL_MS - performance.now();
+    if (wait <= 0) send();
+    else trailingRunStatus = setTimeout(send, wait);
+  }
+
   async function run(received: Received, event: 'start' | 'stop'): Promise<void> {
     const { socket, args, ack } = received;
     const refused = await admit(socket);
@@ -137,15 +183,9 @@ export function attachRealtime(
     if (!parsed.ok) return reject(received, 'invalid', parsed.error);
     const reply = event === 'start' ? await ticker.start() : await ticker.stop();
     if (!reply.ok) return reject(received, 'unavailable', reply.error);
-    const status = {
-      message: reply.running ? STATUS.started : STATUS.stopped,
-      running: reply.running,
-    };
     // Everyone hears about a real change; a no-op (start while running) is news only to the asker.
-    // Through the broadcaster, behind any update still going out, so nobody hears "Stopped"
-    // before an older update that says running.
-    if (reply.changed) broadcaster.publishStatus(status);
-    else toSocket(socket).emit('status', status);
+    if (reply.changed) announceRun(reply.running);
+    else toSocket(socket).emit('status', runStatus(reply.running));
     ack?.({ ok: true, running: reply.running });
     answered(received, 'ok');
   }
@@ -211,6 +251,8 @@ export function attachRealtime(
 
   return () => {
     broadcaster.stop();
+    if (trailingRunStatus) clearTimeout(trailingRunStatus);
+    trailingRunStatus = null;
     io.off('connection', onConnection);
     ticker.off('update', onUpdate);
     ticker.off('lost', onLost);

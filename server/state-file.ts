@@ -1,122 +1,203 @@
 /**
- * Keeps the ticker's state (prices, running, seq) in a small JSON file so that a restarted
- * server carries on where the last one stopped. Writes are atomic (temp file, fsync, rename):
- * a crash mid-write leaves the previous file, never a torn one.
+ * The single-node ticker state on disk: one small JSON file, replaced whole at every commit
+ * (temp file, fsync, rename, fsync of the folder), so the file is always one complete state.
+ * The state is ~250 bytes, so rewriting it costs what appending a journal record would, with
+ * no replay or compaction to get wrong. Commits that arrive while a write is under way share
+ * the next write (group commit): at most one write is in flight, whatever the rate of ops.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 
-import writeFileAtomic from 'write-file-atomic';
-
-import type { TickerState } from '../protocol/ipc';
-import { tickerStateSchema } from '../protocol/validation';
+import { seedTickerState, type TickerState } from '../protocol/ipc';
+import { savedStateSchema } from '../protocol/validation';
 import type { Logger } from './logger';
 
+/**
+ * What is on disk. `unannounced`: the prices hold acknowledged buys that no `update` has
+ * carried yet, so they are not the prices broadcast under `seq`.
+ */
+export interface SavedState extends TickerState {
+  unannounced: boolean;
+}
+
 export interface StateStore {
-  /** Remember this state; it is written soon (throttled), not necessarily now. */
-  save(state: TickerState): void;
-  /** Write what is pending now and wait for it. */
-  flush(): Promise<void>;
+  /** Resolves once `state` (or a newer one committed after it) is on disk; rejects if not. */
+  commit(state: SavedState): Promise<void>;
+  /** False from a failed write until a write succeeds again (for /healthz). */
+  readonly healthy: boolean;
+  /** Resolves once no write is under way (a hung one included). */
+  settled(): Promise<void>;
 }
 
 export interface StateFile extends StateStore {
-  /** The saved state, or null (logged) when the file is missing, empty, torn or invalid. */
-  load(): Promise<TickerState | null>;
+  /**
+   * Reads the saved state (a file that cannot be used is moved aside and logged), writes it
+   * back once to prove the path is writable, and returns the state to start from. Throws when
+   * the file cannot be read or written: a server that cannot keep its promises must not start.
+   */
+  open(): Promise<TickerState>;
 }
 
 export interface StateFileOptions {
   path: string;
   logger: Logger;
-  /** At most one write per this many milliseconds while updates keep coming. */
-  throttleMs?: number;
+  /** A write that takes longer than this counts as failed (a hung disk, a path under /proc). */
+  deadlineMs?: number;
+}
+
+export const WRITE_DEADLINE_MS = 2_000;
+
+interface Batch {
+  state: SavedState;
+  /** Failed writes before this batch was queued: a failure since then voids it (see commit). */
+  failuresBefore: number;
+  done: Promise<void>;
 }
 
 export function createStateFile({
   path: file,
   logger,
-  throttleMs = 1_000,
+  deadlineMs = WRITE_DEADLINE_MS,
 }: StateFileOptions): StateFile {
-  let pending: TickerState | null = null;
-  let timer: NodeJS.Timeout | null = null;
+  let healthy = true;
+  let failures = 0;
+  /** The writes themselves, one after another; never rejects. */
   let writing: Promise<void> = Promise.resolve();
-  let lastWriteAt = Number.NEGATIVE_INFINITY;
-  let dirReady = false;
+  /** The batch waiting for the write under way to end; later commits join it. */
+  let queued: Batch | null = null;
 
-  async function write(state: TickerState): Promise<void> {
-    if (!dirReady) {
-      await mkdir(path.dirname(file), { recursive: true });
-      dirReady = true;
+  const within = <T>(promise: Promise<T>, what: string): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`${what} took longer than ${deadlineMs} ms`)),
+        deadlineMs,
+      );
+    });
+    return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+  };
+
+  function commit(state: SavedState): Promise<void> {
+    if (queued) {
+      queued.state = state;
+      return queued.done;
     }
-    await writeFileAtomic(file, `${JSON.stringify(state)}\n`, { fsync: true });
+    const batch: Batch = { state, failuresBefore: failures, done: Promise.resolve() };
+    // Counted once, as soon as the write fails or its deadline passes, whichever comes first:
+    // before the batch queued behind it can start.
+    let failed = false;
+    const fail = (): void => {
+      if (!failed) failures++;
+      failed = true;
+    };
+    const write = writing.then(async () => {
+      if (queued === batch) queued = null;
+      // Every state carries the effects of the ones before it. If one of those was refused,
+      // writing this one would apply it after all.
+      if (failures !== batch.failuresBefore) throw new Error('an earlier write failed');
+      await replace(file, `${JSON.stringify(batch.state)}\n`);
+    });
+    // The next write waits for this one to really end, even after its deadline: a late
+    // rename must never land on top of a newer state.
+    writing = write.catch(fail);
+    batch.done = within(write, 'writing the state file').then(
+      () => {
+        healthy = true;
+      },
+      (error: unknown) => {
+        fail();
+        healthy = false;
+        logger.error({ err: error, file }, 'could not write the state file');
+        throw error;
+      },
+    );
+    queued = batch;
+    return batch.done;
   }
 
-  /** Writes go one after another, each with the newest state at the moment it starts. */
-  function writeNow(): Promise<void> {
-    if (timer) clearTimeout(timer);
-    timer = null;
-    writing = writing.then(async () => {
-      const state = pending;
-      pending = null;
-      if (!state) return;
-      lastWriteAt = Date.now();
-      try {
-        await write(state);
-      } catch (error) {
-        // A full disk must not take the ticker down; the next change tries again.
-        logger.error({ err: error, file }, 'could not write the state file');
-      }
-    });
-    return writing;
+  /** Moves a file that cannot be used out of the way, so nothing overwrites it. */
+  async function setAside(problem: string): Promise<void> {
+    const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    await rename(file, aside);
+    logger.error({ file, movedTo: aside, problem }, 'state file unusable; starting from the seed');
+  }
+
+  async function load(): Promise<SavedState | null> {
+    let text: string;
+    try {
+      text = await within(readFile(file, 'utf8'), 'reading the state file');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new Error(`cannot read the state file ${file}: ${messageOf(error)}`);
+      logger.info({ file }, 'no state file yet; starting from the seed prices');
+      return null;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      await setAside(text.length === 0 ? 'empty' : 'not JSON');
+      return null;
+    }
+    const parsed = savedStateSchema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      await setAside(`${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
+      return null;
+    }
+    return parsed.data;
   }
 
   return {
-    async load() {
-      let text: string;
+    get healthy() {
+      return healthy;
+    },
+    commit,
+    settled: () => writing,
+    async open() {
       try {
-        text = await readFile(file, 'utf8');
+        await within(mkdir(path.dirname(file), { recursive: true }), 'creating the state folder');
+        const saved = await load();
+        const state = saved ? announced(saved) : seedTickerState(Date.now());
+        if (saved)
+          logger.info({ file, seq: state.seq, running: state.running }, 'resumed saved state');
+        await commit({ ...state, unannounced: false });
+        return state;
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-          logger.info({ file }, 'no state file yet; starting from the seed prices');
-        } else {
-          logger.error(
-            { err: error, file },
-            'could not read the state file; starting from the seed prices',
-          );
-        }
-        return null;
+        throw new Error(`state file ${file}: ${messageOf(error)}`);
       }
-      let json: unknown;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        logger.warn(
-          { file, bytes: text.length },
-          'state file is empty or torn; starting from the seed prices',
-        );
-        return null;
-      }
-      const parsed = tickerStateSchema.safeParse(json);
-      if (!parsed.success) {
-        logger.warn(
-          { file, problem: parsed.error.issues[0]?.message },
-          'state file is not a valid state; starting from the seed prices',
-        );
-        return null;
-      }
-      logger.info(
-        { file, seq: parsed.data.seq, running: parsed.data.running },
-        'resumed saved state',
-      );
-      return parsed.data;
-    },
-    save(state) {
-      pending = state;
-      if (timer) return;
-      const wait = Math.max(0, lastWriteAt + throttleMs - Date.now());
-      timer = setTimeout(() => void writeNow(), wait);
-    },
-    flush() {
-      return writeNow();
     },
   };
+}
+
+/**
+ * Buys acknowledged before a crash but never broadcast become an update of their own, one seq
+ * past the last one any client can have seen: nobody ever sees two prices under one seq.
+ */
+function announced({ unannounced, ...state }: SavedState): TickerState {
+  return unannounced ? { ...state, seq: state.seq + 1, ts: Date.now() } : state;
+}
+
+async function replace(file: string, text: string): Promise<void> {
+  const temp = `${file}.tmp`;
+  const handle = await open(temp, 'w');
+  try {
+    await handle.writeFile(text);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temp, file);
+  // The rename is durable only once the folder is; Windows cannot open a folder to sync it.
+  if (process.platform === 'win32') return;
+  const folder = await open(path.dirname(file), 'r');
+  try {
+    await folder.sync();
+  } finally {
+    await folder.close();
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -19,8 +19,6 @@ export interface TickerHostEvents {
   lost: [reason: string];
   /** The ticker is back with the state it had. */
   back: [];
-  /** snapshot() changed: an update, a real start or stop, or an acknowledged buy. */
-  change: [];
 }
 
 export interface HostHealth {

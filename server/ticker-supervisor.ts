@@ -1,6 +1,9 @@
 /**
  * Forks the ticker child, feeds it ops, relays its updates, and brings it back with the last
- * known state whenever it dies on its own.
+ * known state whenever it dies on its own or stops answering. With a state store, nothing
+ * leaves before it is on disk: an op is acknowledged, and an update broadcast, only once the
+ * state holding it is committed; a child that stalls or whose state cannot be saved is
+ * killed and replaced from the committed state, so an op refused is never applied later.
  */
 import { fork as nodeFork, type ChildProcess, type ForkOptions } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -18,6 +21,7 @@ import type {
 import type { StockName } from '../protocol/stocks';
 import { parseChildMessage } from '../protocol/validation';
 import type { Logger } from './logger';
+import type { SavedState, StateStore } from './state-file';
 import type { HostHealth, TickerHost, TickerHostEvents } from './ticker-host';
 
 export type ForkFn = (
@@ -35,8 +39,10 @@ export interface SupervisorOptions {
   unannounced?: boolean;
   logger: Logger;
   fork?: ForkFn;
-  /** How long an op may wait for the child's reply. */
+  /** How long an op (or a ping) may wait for the child's reply before the child is replaced. */
   opTimeoutMs?: number;
+  /** How often an idle child is pinged; one silent for longer counts as unresponsive. */
+  heartbeatMs?: number;
   /** How long a new child may take to say it is ready before it is killed and replaced. */
   readyTimeoutMs?: number;
   /** First restart delay; doubles after each crash up to `maxRestartDelayMs`. */
@@ -48,19 +54,37 @@ export interface SupervisorOptions {
   closeTimeoutMs?: number;
   /** Called at every fork after the first: a child is being replaced (for the restarts metric). */
   onRestart?: () => void;
+  /** Where acknowledged state is made durable (single node); without one, nothing waits. */
+  store?: StateStore;
 }
 
 interface PendingOp {
-  resolve: (reply: OpReply) => void;
+  /** null answers a ping. */
+  resolve: (reply: OpReply | null) => void;
   timer: NodeJS.Timeout;
+  sentAt: number;
 }
+
+type Request = ParentOpWithoutId | { type: 'ping' };
 
 const RESTARTING_ERROR = 'the ticker is restarting; try again in a moment';
 const CLOSED_ERROR = 'the server is shutting down';
+const DIED_ERROR = 'the ticker restarted before answering; try again';
+const STUCK_ERROR =
+  'the ticker did not answer in time; it is being restarted and the operation was not applied';
+const NOT_SAVED_ERROR = 'the state could not be saved; the operation was not applied';
 
 export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements TickerHost {
-  private readonly options: Required<Omit<SupervisorOptions, 'initialState' | 'unannounced'>>;
+  private readonly options: Required<
+    Omit<SupervisorOptions, 'initialState' | 'unannounced' | 'store'>
+  >;
+  private readonly store: StateStore | undefined;
+  /** The child's state as far as we know it: its last update plus the ops it acknowledged. */
   private state: TickerState;
+  /** The last update broadcast: what clients have seen, so what snapshot() shows. */
+  private announced: UpdatePayload;
+  /** The last state on disk: what a replacement child starts from. */
+  private committed: SavedState;
   private child: ChildProcess | null = null;
   private ready = false;
   private lost = false;
@@ -70,6 +94,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   private restartDelay: number;
   private restartTimer: NodeJS.Timeout | null = null;
   private readyTimer: NodeJS.Timeout | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private pinging = false;
   /** True between a buy's reply and the `update` that carries it. */
   private unannounced = false;
   private nextOpId = 1;
@@ -80,7 +106,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     super();
     this.options = {
       fork: nodeFork,
-      opTimeoutMs: 5_000,
+      opTimeoutMs: 3_000,
+      heartbeatMs: 1_000,
       readyTimeoutMs: 10_000,
       restartDelayMs: 100,
       maxRestartDelayMs: 5_000,
@@ -89,8 +116,11 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
       onRestart: () => undefined,
       ...options,
     };
+    this.store = options.store;
     this.state = structuredClone(options.initialState);
+    this.announced = structuredClone(options.initialState);
     this.unannounced = options.unannounced ?? false;
+    this.committed = { ...structuredClone(options.initialState), unannounced: this.unannounced };
     this.restartDelay = this.options.restartDelayMs;
   }
 
@@ -99,10 +129,22 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   }
 
   health(): HostHealth {
-    return { status: this.pid === undefined ? 'down' : 'ok' };
+    const now = performance.now();
+    const silent = [...this.pending.values()].some(
+      (op) => now - op.sentAt > this.options.heartbeatMs,
+    );
+    if (this.pid === undefined || silent) return { status: 'down' };
+    if (this.store && !this.store.healthy)
+      return { status: 'degraded', details: { state: 'the state file cannot be written' } };
+    return { status: 'ok' };
   }
 
   snapshot(): UpdatePayload {
+    return { ...structuredClone(this.announced), running: this.state.running };
+  }
+
+  /** The child's state, acknowledged buys not yet broadcast included (a cluster saves it). */
+  current(): TickerState {
     return structuredClone(this.state);
   }
 
@@ -117,15 +159,15 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   }
 
   start(): Promise<RunReply> {
-    return this.send({ type: 'start' }) as Promise<RunReply>;
+    return this.request({ type: 'start' }) as Promise<RunReply>;
   }
 
   stop(): Promise<RunReply> {
-    return this.send({ type: 'stop' }) as Promise<RunReply>;
+    return this.request({ type: 'stop' }) as Promise<RunReply>;
   }
 
   buy(name: StockName): Promise<BuyReply> {
-    return this.send({ type: 'buy', name }) as Promise<BuyReply>;
+    return this.request({ type: 'buy', name }) as Promise<BuyReply>;
   }
 
   delivered(seq: number): void {
@@ -144,11 +186,18 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     this.ready = false;
     this.clearTimer('restartTimer');
     this.clearTimer('readyTimer');
+    this.clearTimer('heartbeat');
     this.failPending(CLOSED_ERROR);
     for (const waiter of this.readyWaiters.splice(0)) waiter.reject(new Error(CLOSED_ERROR));
+    await this.closeChild();
+    if (!this.store) return;
+    await this.store.settled();
+    if (!this.store.healthy) throw new Error('the last state could not be saved');
+  }
+
+  private async closeChild(): Promise<void> {
     const child = this.child;
     if (!child || hasExited(child)) return;
-
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     // Closing the IPC channel is the child's cue to exit cleanly; a kill is the fallback.
     if (child.connected) child.disconnect();
@@ -161,34 +210,72 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     clearTimeout(deadline);
   }
 
-  private send(op: ParentOpWithoutId): Promise<OpReply> {
+  private request(request: Request): Promise<OpReply | null> {
     const child = this.child;
     if (this.closing) return Promise.resolve({ ok: false, error: CLOSED_ERROR });
     if (!this.ready || !child) return Promise.resolve({ ok: false, error: RESTARTING_ERROR });
     const id = this.nextOpId++;
-    return new Promise<OpReply>((resolve) => {
+    return new Promise<OpReply | null>((resolve) => {
       const timer = setTimeout(() => {
-        this.pending.delete(id);
-        resolve({ ok: false, error: 'the ticker did not answer in time' });
+        // Replies that arrived while this process was busy are read in the poll phase, which
+        // comes after the timers: look again after it before blaming the child.
+        setImmediate(() => {
+          if (this.pending.has(id)) this.fault(child, 'it did not answer in time', STUCK_ERROR);
+        });
       }, this.options.opTimeoutMs);
-      this.pending.set(id, { resolve, timer });
-      const message = { ...op, id } as ParentMessage;
-      child.send(message, (error) => {
-        if (error) this.settle(id, { ok: false, error: RESTARTING_ERROR });
+      this.pending.set(id, { resolve, timer, sentAt: performance.now() });
+      child.send({ ...request, id }, (error) => {
+        if (error) this.take(id)?.resolve({ ok: false, error: RESTARTING_ERROR });
       });
     });
   }
 
-  private settle(id: number, reply: OpReply): void {
+  /** The pending op with this id, no longer pending (undefined if it was answered already). */
+  private take(id: number): PendingOp | undefined {
     const op = this.pending.get(id);
-    if (!op) return;
+    if (!op) return undefined;
     this.pending.delete(id);
     clearTimeout(op.timer);
-    op.resolve(reply);
+    return op;
   }
 
   private failPending(error: string): void {
-    for (const id of [...this.pending.keys()]) this.settle(id, { ok: false, error });
+    for (const id of [...this.pending.keys()]) this.take(id)?.resolve({ ok: false, error });
+  }
+
+  /** Pings an idle child, so one that hangs is found even when nobody sends ops. */
+  private ping(): void {
+    if (this.pinging || !this.ready) return;
+    this.pinging = true;
+    void this.request({ type: 'ping' }).then(() => (this.pinging = false));
+  }
+
+  /**
+   * Writes the current state, then tells `then` whether it is on disk (at once without a
+   * store). A failed write takes the child down with what it was told since the last commit:
+   * its replacement starts from the disk.
+   */
+  private afterCommit(then: (saved: boolean) => void): void {
+    const store = this.store;
+    if (!store) return then(true);
+    const saved: SavedState = { ...structuredClone(this.state), unannounced: this.unannounced };
+    const child = this.child;
+    store.commit(saved).then(
+      () => {
+        this.committed = saved;
+        then(true);
+      },
+      () => {
+        if (child) this.fault(child, 'its state could not be saved', NOT_SAVED_ERROR);
+        then(false);
+      },
+    );
+  }
+
+  private announce(update: UpdatePayload): void {
+    if (update.seq <= this.announced.seq) return;
+    this.announced = update;
+    this.emit('update', structuredClone(update));
   }
 
   private spawn(): void {
@@ -217,7 +304,9 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     child.on('error', (error) =>
       logger.error({ err: error, pid: child.pid }, 'ticker child error'),
     );
-    child.once('exit', (code, signal) => this.onExit(child, code, signal));
+    child.once('exit', (code, signal) =>
+      this.lose(child, signal ? `killed by ${signal}` : `exited with code ${String(code)}`),
+    );
 
     this.readyTimer = setTimeout(() => {
       logger.error({ pid: child.pid }, 'ticker child did not become ready in time; killing it');
@@ -248,6 +337,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
         this.clearTimer('readyTimer');
         this.state = message.state;
         this.ready = true;
+        this.heartbeat = setInterval(() => this.ping(), this.options.heartbeatMs);
         for (const waiter of this.readyWaiters.splice(0)) waiter.resolve();
         if (this.lost) {
           this.lost = false;
@@ -255,15 +345,26 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
           this.emit('back');
         }
         return;
-      case 'update':
-        this.state = message.update;
+      case 'update': {
+        const { update } = message;
+        // A copy: the next reply changes `state` before this update is saved and sent.
+        this.state = structuredClone(update);
         this.unannounced = false;
-        this.emit('update', this.snapshot());
-        this.emit('change');
+        this.afterCommit((saved) => saved && this.announce(update));
         return;
-      case 'reply':
-        if (message.reply.ok) this.remember(message.reply);
-        this.settle(message.id, message.reply);
+      }
+      case 'reply': {
+        const { reply } = message;
+        const op = this.take(message.id);
+        if (!op || !reply.ok) return op?.resolve(reply);
+        this.remember(reply);
+        this.afterCommit((saved) =>
+          op.resolve(saved ? reply : { ok: false, error: NOT_SAVED_ERROR }),
+        );
+        return;
+      }
+      case 'pong':
+        this.take(message.id)?.resolve(null);
         return;
       case 'rejected':
         this.options.logger.error({ error: message.error }, 'the ticker rejected a message');
@@ -286,18 +387,23 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
         stock.name === name ? { name, price } : stock,
       );
       this.unannounced = true;
-    } else if (this.state.running === reply.running) {
-      return;
     }
     this.state.running = reply.running;
-    this.emit('change');
   }
 
-  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+  /** Kills a child that hangs or cannot be kept, and replaces it. */
+  private fault(child: ChildProcess, reason: string, error: string): void {
+    if (child !== this.child) return;
+    this.lose(child, reason, error);
+    child.kill('SIGKILL');
+  }
+
+  private lose(child: ChildProcess, reason: string, error = DIED_ERROR): void {
     if (child !== this.child) return;
     this.child = null;
     this.ready = false;
     this.clearTimer('readyTimer');
+    this.clearTimer('heartbeat');
     if (this.closing) return;
 
     const { logger, restartDelayMs, maxRestartDelayMs, healthyAfterMs } = this.options;
@@ -305,20 +411,33 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     const delay = this.restartDelay;
     // Back off so that a child crashing in a loop cannot spin the CPU.
     this.restartDelay = Math.min(this.restartDelay * 2, maxRestartDelayMs);
-    logger.error(
-      { pid: child.pid, code, signal, restartInMs: delay },
-      'ticker child exited; restarting',
-    );
+    logger.error({ pid: child.pid, reason, restartInMs: delay }, 'ticker child lost; restarting');
 
-    this.failPending('the ticker restarted before answering; try again');
+    this.failPending(error);
     if (!this.lost) {
       this.lost = true;
-      this.emit('lost', signal ? `killed by ${signal}` : `exited with code ${String(code)}`);
+      this.emit('lost', reason);
     }
-    this.restartTimer = setTimeout(() => this.spawn(), delay);
+    this.restartTimer = setTimeout(() => void this.respawn(), delay);
   }
 
-  private clearTimer(name: 'restartTimer' | 'readyTimer'): void {
+  /**
+   * A replacement starts from the last committed state. Writes under way end first; one that
+   * missed its deadline may still have landed with refused ops, so the committed state is
+   * written again (if that fails too, the store stays unhealthy and the next commit retries).
+   */
+  private async respawn(): Promise<void> {
+    if (this.store) {
+      await this.store.settled();
+      await this.store.commit(this.committed).catch(() => undefined);
+      const { unannounced, ...state } = structuredClone(this.committed);
+      this.state = state;
+      this.unannounced = unannounced;
+    }
+    if (!this.closing && !this.child) this.spawn();
+  }
+
+  private clearTimer(name: 'restartTimer' | 'readyTimer' | 'heartbeat'): void {
     const timer = this[name];
     if (timer) clearTimeout(timer);
     this[name] = null;

@@ -32,6 +32,11 @@ export function createTickerChild(
       send({ type: 'ready', state: model.snapshot() });
       return;
     }
+    // Answered with or without a model: the parent only asks whether this process is alive.
+    if (message.type === 'ping') {
+      send({ type: 'pong', id: message.id });
+      return;
+    }
     if (!model) {
       // A notice needs no answer; an op does.
       if (message.type === 'delivered') return;

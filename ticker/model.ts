@@ -56,6 +56,8 @@ export class TickerModel {
   private tickTimer: unknown = null;
   /** When the next tick is due; ticks are scheduled against it so they do not drift. */
   private nextTickAt = 0;
+  /** When the last tick went out (buys do not count): a start paces its first tick by it. */
+  private lastTickAt: number;
   private flushTimer: unknown = null;
   private buysPending = false;
   private lastFlushAt = Number.NEGATIVE_INFINITY;
@@ -77,13 +79,13 @@ export class TickerModel {
     this.deliveryTimeoutMs = options.deliveryTimeoutMs ?? DELIVERY_TIMEOUT_MS;
     // Whatever came before this model was the previous owner's to deliver.
     this.deliveredSeq = this.seq;
+    // A handed-over state's ts is its last update's, so the pace survives child restarts; it
+    // may be a buy's, which only delays the first tick a little. Seq 0 has never been updated.
+    this.lastTickAt = this.seq > 0 ? options.state.ts : Number.NEGATIVE_INFINITY;
     // A state handed over while running keeps running at the normal pace: the next tick comes
-    // when the previous owner's would have (its last update plus tickMs), so a quick restart
-    // adds no extra tick and a takeover after a long gap does not wait a whole interval more.
-    if (options.state.running) {
-      const dueIn = options.state.ts + this.tickMs - this.timers.now();
-      this.resume(Math.min(this.tickMs, Math.max(0, dueIn)));
-    }
+    // when the previous owner's would have, so a quick restart adds no extra tick and a
+    // takeover after a long gap does not wait a whole interval more.
+    if (options.state.running) this.resume(this.untilNextTick());
     if (options.unannounced) this.scheduleBuyFlush();
   }
 
@@ -99,9 +101,9 @@ export class TickerModel {
   /** Starting a running ticker is a no-op: there is only ever one tick loop. */
   start(): RunResult {
     if (this.running) return { running: true, changed: false };
-    // The first tick runs on the next turn rather than inside start(), so the caller can
-    // acknowledge the start before the first price update goes out.
-    this.resume(0);
+    // Not sooner than a tick interval after the last tick, so toggling start and stop cannot
+    // speed the market up; and never inside start(), so the caller can acknowledge it first.
+    this.resume(this.untilNextTick());
     return { running: true, changed: true };
   }
 
@@ -183,6 +185,15 @@ export class TickerModel {
     this.flushTimer = this.timers.setTimeout(() => this.flushBuys(), wait);
   }
 
+  /**
+   * How long until a tick interval has passed since the last tick. At most tickMs, so a state
+   * stamped by a clock ahead of ours cannot hold the ticker back.
+   */
+  private untilNextTick(): number {
+    const dueIn = this.lastTickAt + this.tickMs - this.timers.now();
+    return Math.min(this.tickMs, Math.max(0, dueIn));
+  }
+
   private resume(firstTickIn: number): void {
     this.running = true;
     this.nextTickAt = this.timers.now() + firstTickIn;
@@ -206,6 +217,7 @@ export class TickerModel {
     if (this.buysPending) this.flushBuys();
     for (const stock of this.stocks) stock.price -= stock.price / DECAY;
     this.emit();
+    this.lastTickAt = this.ts;
 
     // Read again: sending the update may have taken a while (a stall).
     const sent = this.timers.now();

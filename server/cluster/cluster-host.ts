@@ -243,15 +243,12 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     }
     this.state = parsed.value;
     this.emit('update', this.snapshot(), offset);
-    this.emit('change');
   }
 
   /** A status this node's sockets got: start and stop reach other nodes this way. */
   observeStatus(raw: unknown): void {
     const parsed = parseStatusPayload(raw);
-    if (!parsed.ok || parsed.value.running === this.state.running) return;
-    this.state.running = parsed.value.running;
-    this.emit('change');
+    if (parsed.ok) this.state.running = parsed.value.running;
   }
 
   async close(): Promise<void> {
@@ -495,7 +492,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
       const supervisor = this.supervisor;
       if (term !== this.term || !supervisor) return false;
       const state: StoredState = {
-        ...supervisor.snapshot(),
+        ...supervisor.current(),
         unannounced: this.unannounced,
         epoch: this.epoch,
       };

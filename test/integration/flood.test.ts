@@ -49,6 +49,11 @@ interface FloodServer {
   url: string;
   /** The server's current state, as a client joining now is told it. */
   state(): Promise<UpdatePayload>;
+  /**
+   * The prices a client joining now ends up with once they reach `expected`: a snapshot shows
+   * what has been broadcast, and acknowledged buys follow within a conflation window.
+   */
+  stocksOnceAt(expected: UpdatePayload['stocks']): Promise<UpdatePayload['stocks']>;
 }
 
 /**
@@ -70,6 +75,25 @@ async function setUp(
       const client = await TestClient.connect(url, 'late joiner');
       try {
         return (await client.welcome()).snapshot;
+      } finally {
+        client.close();
+      }
+    },
+    stocksOnceAt: async (expected) => {
+      const client = await TestClient.connect(url, 'late joiner');
+      try {
+        await client.welcome();
+        const reached = (update: UpdatePayload): boolean =>
+          JSON.stringify(update.stocks) === JSON.stringify(expected);
+        if (!reached(client.lastUpdate())) {
+          await client.events
+            .waitFor((event) => isUpdate(event) && reached(event.update), {
+              timeoutMs: 3_000,
+              what: 'the acknowledged buys to be broadcast',
+            })
+            .catch(() => undefined);
+        }
+        return client.lastUpdate().stocks;
       } finally {
         client.close();
       }
@@ -157,7 +181,7 @@ async function expectExactPrices(
 ): Promise<UpdatePayload['stocks']> {
   expectEveryBuyAppliedOnce(before, results);
   const stocks = expectedStocks(before, results);
-  expect((await server.state()).stocks).toEqual(stocks);
+  expect(await server.stocksOnceAt(stocks)).toEqual(stocks);
   return stocks;
 }
 
@@ -305,7 +329,7 @@ test('a steady stream of buys is broadcast as it goes: each within 50 ms, about 
 
   expect(results.filter((result) => !result.ack.ok)).toEqual([]);
   const stocks = expectedStocks(before, results);
-  expect((await server.state()).stocks).toEqual(stocks);
+  expect(await server.stocksOnceAt(stocks)).toEqual(stocks);
   const updates = await updatesUntil(watcher, stocks, mark);
   expectConflated(updates, results.length);
   const windows = duration / CONFLATION_MS;

@@ -216,6 +216,6 @@ test('a bad configuration fails at once with a readable message', async () => {
   });
   expect(server.stderr()).toBe(
     'forkcast failed to start: invalid configuration: ' +
-      'PORT: Invalid input: expected number, received NaN; TICK_MS: Too small: expected number to be >=10\n',
+      'PORT: must be a whole number in decimal digits; TICK_MS: Too small: expected number to be >=10\n',
   );
 });

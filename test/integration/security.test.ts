@@ -1,16 +1,22 @@
 /**
  * The server's security settings seen from outside: helmet's headers and the CSP nonce that
- * Angular needs, errors that leak nothing, cross-origin connections refused unless listed, and
- * the control token that turns unauthenticated clients into watchers.
+ * Angular needs, errors that leak nothing, cross-origin connections refused unless listed, the
+ * control token that turns unauthenticated clients into watchers, and the Host allow-list that
+ * keeps DNS-rebound pages out.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { io, type ManagerOptions, type SocketOptions } from 'socket.io-client';
+import WebSocket from 'ws';
 
-import { STATUS } from '../../protocol/events';
+import { SOCKET_PATH, STATUS } from '../../protocol/events';
+import { createApp, type ForkcastApp } from '../../server/app';
 import { expectNoOps, expectSafeError, spyOnOps } from '../helpers/guards';
+import { capturingLogger, LEVEL, linesWith } from '../helpers/logs';
 import { grown, SEED, withBuy } from '../helpers/prices';
 import { withDeadline } from '../helpers/recorder';
 import { killServers, spawnServer } from '../helpers/server-process';
@@ -348,5 +354,214 @@ describe('control token', () => {
     // The token is a secret: it is not in the server's log.
     expect(JSON.stringify(spawned.logs.items)).not.toContain(TOKEN);
     expect(spawned.stderr()).not.toContain(TOKEN);
+  });
+});
+
+interface Answer {
+  status: number;
+  body: string;
+}
+
+/** A GET with any Host header (fetch does not let a caller choose it), on a fresh connection. */
+function getWithHost(
+  url: string,
+  pathname: string,
+  host: string,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
+  const answer = new Promise<Answer>((resolve, reject) => {
+    const req = httpRequest(
+      { host: '127.0.0.1', port: new URL(url).port, path: pathname, agent: false },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    for (const [name, value] of Object.entries({ ...headers, host })) req.setHeader(name, value);
+    req.on('error', reject).end();
+  });
+  return withDeadline(answer, 3_000, `GET ${pathname} for Host ${host.slice(0, 40)}`);
+}
+
+/**
+ * A WebSocket handshake on Engine.IO's endpoint with this Host: 101 and the Engine.IO open
+ * packet when accepted, otherwise the status and body the server answered with.
+ */
+function upgradeWithHost(url: string, host: string, origin?: string): Promise<Answer> {
+  const ws = new WebSocket(
+    `${url.replace(/^http/, 'ws')}${SOCKET_PATH}/?EIO=4&transport=websocket`,
+    {
+      headers: { host, ...(origin ? { origin } : {}) },
+    },
+  );
+  const answer = new Promise<Answer>((resolve, reject) => {
+    ws.once('message', (data: Buffer) => resolve({ status: 101, body: data.toString('utf8') }));
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    ws.once('error', reject);
+  });
+  return withDeadline(answer, 3_000, `the upgrade for Host ${host.slice(0, 40)}`).finally(() =>
+    ws.terminate(),
+  );
+}
+
+const POLLING_HANDSHAKE = `${SOCKET_PATH}/?EIO=4&transport=polling`;
+const REFUSED_MESSAGE = 'refused a request for a foreign host';
+
+describe('Host allow-list (DNS rebinding)', () => {
+  let app: ForkcastApp | undefined;
+
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+
+  /** The real server in-process, with its log captured and the given extra host names. */
+  async function startWithHosts(allowedHosts?: readonly string[]) {
+    const { logger, lines } = capturingLogger();
+    app = createApp({ logger, tickMs: 1_000, ...(allowedHosts ? { allowedHosts } : {}) });
+    const { port } = await app.listen(0, '127.0.0.1');
+    return { forkcast: app, lines, port, url: `http://127.0.0.1:${port}` };
+  }
+
+  test('a foreign Host gets a short 403 on every route, and no Socket.IO session', async () => {
+    const { forkcast, lines, port, url } = await startWithHosts();
+    const spies = spyOnOps(forkcast.ticker);
+    const foreign = [
+      `evil.example:${port}`,
+      'evil.example',
+      `localhost.evil.example:${port}`,
+      `127.0.0.1.evil.example:${port}`,
+      `EVIL.example:${port}`,
+    ];
+    for (const host of foreign) {
+      // The rebinding case: the page's Origin names the same foreign host, so an Origin check
+      // that compares it with Host passes.
+      const headers = { origin: `http://${host}` };
+      for (const pathname of ['/', '/healthz', '/metrics', '/favicon.svg', '/no/such/page']) {
+        expect(await getWithHost(url, pathname, host, { ...headers, accept: 'text/html' })).toEqual(
+          {
+            status: 403,
+            body: 'Host not allowed',
+          },
+        );
+      }
+      expect(
+        await getWithHost(url, '/healthz', host, { ...headers, accept: 'application/json' }),
+      ).toEqual({ status: 403, body: '{"error":"Host not allowed"}' });
+      expect(await getWithHost(url, POLLING_HANDSHAKE, host, headers)).toEqual({
+        status: 403,
+        body: '{"code":4,"message":"Host not allowed"}',
+      });
+      // Engine.IO answers every upgrade its allowRequest refuses with a 400.
+      expect(await upgradeWithHost(url, host, headers.origin)).toMatchObject({ status: 400 });
+    }
+    expect(forkcast.io.engine.clientsCount).toBe(0);
+    expect(forkcast.io.sockets.sockets.size).toBe(0);
+    expectNoOps(spies);
+
+    // Logged once per refusal (the logger is synchronous), at warn.
+    const refusals = linesWith(lines, REFUSED_MESSAGE);
+    expect(refusals).toHaveLength(foreign.length * 8);
+    expect(refusals.every((line) => line['level'] === LEVEL.warn)).toBe(true);
+    expect(refusals.map((line) => line['host'])).toEqual(
+      foreign.flatMap((host) => Array<string>(8).fill(host)),
+    );
+  });
+
+  test('a huge foreign Host is neither echoed nor logged in full', async () => {
+    const { lines, url } = await startWithHosts();
+    const host = `${'a'.repeat(8_000)}.evil.example`;
+    const from = lines.mark;
+    for (const answer of [
+      await getWithHost(url, '/', host),
+      await getWithHost(url, POLLING_HANDSHAKE, host),
+      await upgradeWithHost(url, host),
+    ]) {
+      expect([400, 403]).toContain(answer.status);
+      expect(answer.body.length).toBeLessThan(100);
+    }
+    const logged = linesWith(lines, REFUSED_MESSAGE, from).map((line) => line['host']);
+    expect(logged).toEqual(Array<string>(3).fill('a'.repeat(100)));
+  });
+
+  test('a request without a Host header is refused', async () => {
+    const { forkcast, port } = await startWithHosts();
+    // HTTP/1.0 may leave Host out (Node itself answers 400 to HTTP/1.1 without one).
+    const socket = createConnection({ host: '127.0.0.1', port });
+    let response = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (response += chunk));
+    const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.end(`GET ${POLLING_HANDSHAKE} HTTP/1.0\r\n\r\n`);
+    await withDeadline(ended, 3_000, 'the answer to a request without Host');
+    expect(response).toMatch(/^HTTP\/1\.[01] 403 /);
+    expect(response).toContain('Host not allowed');
+    expect(forkcast.io.engine.clientsCount).toBe(0);
+  });
+
+  test.each(['localhost', '127.0.0.1', '[::1]', 'app.localhost'])(
+    'the Host %s is served, with any port, on every route and both transports',
+    async (name) => {
+      const { forkcast, lines, port, url } = await startWithHosts();
+      for (const host of [`${name}:${port}`, name, `${name}:4200`]) {
+        const origin = { origin: `http://${host}` };
+        for (const pathname of ['/', '/healthz', '/metrics', '/favicon.svg']) {
+          expect((await getWithHost(url, pathname, host, origin)).status).toBe(200);
+        }
+        const handshake = await getWithHost(url, POLLING_HANDSHAKE, host, origin);
+        expect(handshake.status).toBe(200);
+        expect(handshake.body).toMatch(/^0\{"sid":/);
+        const upgrade = await upgradeWithHost(url, host, origin.origin);
+        expect(upgrade.status).toBe(101);
+        expect(upgrade.body).toMatch(/^0\{"sid":/);
+      }
+      // Each accepted handshake opened a session (the WebSockets are gone again by now, the
+      // polling sessions wait for their ping timeout): the count that stays 0 above is live.
+      expect(forkcast.io.engine.clientsCount).toBeGreaterThanOrEqual(3);
+      expect(linesWith(lines, REFUSED_MESSAGE)).toEqual([]);
+    },
+  );
+
+  test('the origin check still runs for an allowed Host', async () => {
+    const { forkcast, port, url } = await startWithHosts(['.example.test']);
+    const host = `app.example.test:${port}`;
+    expect(await getWithHost(url, POLLING_HANDSHAKE, host, { origin: EVIL })).toEqual({
+      status: 403,
+      body: '{"code":4,"message":"origin not allowed"}',
+    });
+    expect(forkcast.io.engine.clientsCount).toBe(0);
+  });
+
+  test('main.ts wires ALLOWED_HOSTS: .example.test serves that domain and its subdomains only', async () => {
+    const spawned = spawnServer({ ALLOWED_HOSTS: ' .example.test , ' });
+    const { url } = await spawned.listening();
+    const { port } = new URL(url);
+    for (const host of [`app.example.test:${port}`, 'example.test', 'a.b.example.test:1']) {
+      const origin = `http://${host}`;
+      expect((await getWithHost(url, '/healthz', host, { origin })).status).toBe(200);
+      const handshake = await getWithHost(url, POLLING_HANDSHAKE, host, { origin });
+      expect(handshake.status).toBe(200);
+      expect((await upgradeWithHost(url, host, origin)).status).toBe(101);
+    }
+    // Names are case-insensitive (browsers send them lowercased, other clients may not).
+    expect((await getWithHost(url, '/healthz', `App.Example.TEST:${port}`)).status).toBe(200);
+    // The defaults stay, and other names are still refused.
+    expect((await getWithHost(url, '/healthz', `localhost:${port}`)).status).toBe(200);
+    const from = spawned.logs.mark;
+    for (const host of [`evil.test:${port}`, `app.example.test.evil:${port}`]) {
+      expect((await getWithHost(url, '/healthz', host)).status).toBe(403);
+      expect((await getWithHost(url, POLLING_HANDSHAKE, host)).status).toBe(403);
+      expect((await upgradeWithHost(url, host)).status).toBe(400);
+    }
+    const logged = await spawned.logs.waitForCount(6, (line) => line['msg'] === REFUSED_MESSAGE, {
+      from,
+      timeoutMs: 3_000,
+      what: 'the six refusals in the log',
+    });
+    expect(logged.map((line) => line['level'])).toEqual(Array<number>(6).fill(LEVEL.warn));
   });
 });

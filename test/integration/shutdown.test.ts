@@ -61,13 +61,14 @@ test('close tells the clients, disconnects them and ends the ticker child', asyn
 
 test('an op that arrives as close starts is answered, and the final state is written', async () => {
   const file = freshStateFile();
-  // A minute-long throttle: whatever the file holds at the end, close() wrote it.
-  const stateStore = createStateFile({
-    path: file,
+  const stateStore = createStateFile({ path: file, logger: createLogger('silent') });
+  const initialState = await stateStore.open();
+  const forkcast = createApp({
     logger: createLogger('silent'),
-    throttleMs: 60_000,
+    tickMs: 50,
+    initialState,
+    stateStore,
   });
-  const forkcast = createApp({ logger: createLogger('silent'), tickMs: 50, stateStore });
   const { port } = await forkcast.listen(0, '127.0.0.1');
   const a = await TestClient.connect(`http://127.0.0.1:${port}`, 'a');
   try {

@@ -95,6 +95,19 @@ describe('createTickerChild', () => {
     expect(sent).toHaveLength(7);
   });
 
+  test('a ping is answered with a pong of its id, before and after init, changing nothing', () => {
+    const { send, sent } = setup();
+    send({ type: 'ping', id: 7 });
+    expect(sent).toEqual([{ type: 'pong', id: 7 }]);
+    const state = stateOf({ seq: 3 });
+    send({ type: 'init', state, tickMs: TICK_MS, unannounced: false });
+    send({ type: 'ping', id: 8 });
+    expect(sent.slice(1)).toEqual([
+      { type: 'ready', state },
+      { type: 'pong', id: 8 },
+    ]);
+  });
+
   test('delivered is a notice: never answered, before or after init', () => {
     const { child, timers, sent } = setup();
     child.receive({ type: 'delivered', seq: 3 });

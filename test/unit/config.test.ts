@@ -9,6 +9,7 @@ const DEFAULTS = {
   OPS_PER_SECOND: 50,
   CONTROL_TOKEN: undefined,
   CORS_ORIGINS: [],
+  ALLOWED_HOSTS: [],
   REDIS_URL: undefined,
   TRANSPORTS: ['websocket', 'polling'],
   CLIENT_DEV_SERVER: false,
@@ -30,6 +31,7 @@ describe('readConfig', () => {
         OPS_PER_SECOND: '5',
         CONTROL_TOKEN: 'correct horse battery',
         CORS_ORIGINS: 'https://a.example, http://localhost:4200',
+        ALLOWED_HOSTS: 'forkcast.example, .example.test',
         REDIS_URL: 'redis://127.0.0.1:6379/2',
         TRANSPORTS: 'websocket',
         CLIENT_DEV_SERVER: '1',
@@ -43,6 +45,7 @@ describe('readConfig', () => {
       OPS_PER_SECOND: 5,
       CONTROL_TOKEN: 'correct horse battery',
       CORS_ORIGINS: ['https://a.example', 'http://localhost:4200'],
+      ALLOWED_HOSTS: ['forkcast.example', '.example.test'],
       REDIS_URL: 'redis://127.0.0.1:6379/2',
       TRANSPORTS: ['websocket'],
       CLIENT_DEV_SERVER: true,
@@ -75,6 +78,23 @@ describe('readConfig', () => {
     [{ REDIS_URL: 'http://127.0.0.1:6379' }, /^invalid configuration: REDIS_URL: /],
     [{ TRANSPORTS: 'websocket,carrier-pigeon' }, /^invalid configuration: TRANSPORTS.*websocket/],
     [{ CLIENT_DEV_SERVER: 'maybe' }, /^invalid configuration: CLIENT_DEV_SERVER: /],
+    // Number() reads all of these as numbers; none is a plain decimal integer.
+    [{ PORT: '0x10' }, /^invalid configuration: PORT: must be a whole number in decimal digits$/],
+    [{ PORT: '1e3' }, /^invalid configuration: PORT: must be a whole number in decimal digits$/],
+    [{ PORT: '+5' }, /^invalid configuration: PORT: must be a whole number in decimal digits$/],
+    [{ PORT: '-1' }, /^invalid configuration: PORT: must be a whole number in decimal digits$/],
+    [{ PORT: '5.0' }, /^invalid configuration: PORT: must be a whole number in decimal digits$/],
+    [{ PORT: '80 80' }, /^invalid configuration: PORT: must be a whole number/],
+    [{ TICK_MS: 'Infinity' }, /^invalid configuration: TICK_MS: must be a whole number/],
+    [{ TICK_MS: '1_000' }, /^invalid configuration: TICK_MS: must be a whole number/],
+    [{ OPS_PER_SECOND: '0b11' }, /^invalid configuration: OPS_PER_SECOND: must be a whole number/],
+    [{ OPS_PER_SECOND: '1e400' }, /^invalid configuration: OPS_PER_SECOND: must be a whole number/],
+    [{ ALLOWED_HOSTS: 'http://evil.example' }, /^invalid configuration: ALLOWED_HOSTS.*host names/],
+    [{ ALLOWED_HOSTS: 'a.example/path' }, /^invalid configuration: ALLOWED_HOSTS.*host names/],
+    [{ ALLOWED_HOSTS: 'two words' }, /^invalid configuration: ALLOWED_HOSTS.*host names/],
+    [{ ALLOWED_HOSTS: 'a.example:8080' }, /^invalid configuration: ALLOWED_HOSTS.*host names/],
+    [{ ALLOWED_HOSTS: '*.example.com' }, /^invalid configuration: ALLOWED_HOSTS.*host names/],
+    [{ ALLOWED_HOSTS: 'ok.example, ..' }, /^invalid configuration: ALLOWED_HOSTS.*host names/],
   ])('a readable error for %j', (env, message) => {
     expect(() => readConfig(env)).toThrow(message);
   });
@@ -91,4 +111,30 @@ describe('readConfig', () => {
 test('empty variables fall back to their defaults', () => {
   const empty = Object.fromEntries(Object.keys(DEFAULTS).map((name) => [name, '']));
   expect(readConfig(empty)).toEqual(DEFAULTS);
+});
+
+// `PORT=' '` once listened on a random port: Number(' ') is 0. Blank is unset, like empty, so
+// main.ts would listen on the default 4561 (asserted here rather than by binding 4561).
+test('blank variables fall back to their defaults', () => {
+  const blank = Object.fromEntries(Object.keys(DEFAULTS).map((name) => [name, ' \t ']));
+  expect(readConfig(blank)).toEqual(DEFAULTS);
+  expect(readConfig({ PORT: ' ' }).PORT).toBe(4561);
+  expect(readConfig({ PORT: '\n' }).PORT).toBe(4561);
+});
+
+test.each([
+  ['PORT', ' 8080 ', 8080],
+  ['PORT', '0', 0],
+  ['PORT', '080', 80],
+  ['TICK_MS', '\t250\n', 250],
+  ['OPS_PER_SECOND', ' 7', 7],
+])('%s=%j is %d: decimal digits, surrounding whitespace trimmed', (name, value, expected) => {
+  expect(readConfig({ [name]: value })).toMatchObject({ [name]: expected });
+});
+
+test('ALLOWED_HOSTS: entries trimmed, empty ones dropped, names, .domains and * kept', () => {
+  expect(
+    readConfig({ ALLOWED_HOSTS: ' App.Example.test ,, .example.test,* , node_1,' }),
+  ).toMatchObject({ ALLOWED_HOSTS: ['App.Example.test', '.example.test', '*', 'node_1'] });
+  expect(readConfig({ ALLOWED_HOSTS: ' , ,' }).ALLOWED_HOSTS).toEqual([]);
 });

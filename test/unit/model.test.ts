@@ -90,7 +90,8 @@ describe('TickerModel', () => {
   });
 
   test('seq grows by one with every update and ts is the clock time of the update', () => {
-    const { model, timers, updates } = setup(stateOf({ seq: 41, ts: T0 - 5 }));
+    // Last updated long ago: the first tick is not held back (see "start cannot speed up").
+    const { model, timers, updates } = setup(stateOf({ seq: 41, ts: T0 - 60_000 }));
     model.start();
     timers.advance(0);
     timers.advance(300);
@@ -137,6 +138,101 @@ describe('TickerModel', () => {
     expect(model.start()).toEqual({ running: true, changed: true });
     timers.advance(0);
     expect(updates.map((update) => update.ts)).toEqual([T0, T0 + 5100]);
+  });
+
+  describe('start cannot speed the market up', () => {
+    /** Alternates stop and start every `paceMs` until `until`, as a client at the rate limit. */
+    function toggle(model: TickerModel, timers: FakeTimers, paceMs: number, until: number): void {
+      while (timers.now() + paceMs <= until) {
+        timers.advance(paceMs);
+        if (model.snapshot().running) model.stop();
+        else model.start();
+      }
+    }
+
+    test('toggling at 50 ops/s for five intervals ticks at most once per interval', () => {
+      const { model, timers, updates } = setup();
+      model.start();
+      toggle(model, timers, 20, T0 + 5 * TICK_MS);
+      timers.advance(0);
+      const ts = updates.map((update) => update.ts);
+      expect(ts.length).toBeLessThanOrEqual(5 + 1);
+      for (let i = 1; i < ts.length; i++) {
+        expect((ts[i] ?? 0) - (ts[i - 1] ?? 0)).toBeGreaterThanOrEqual(TICK_MS);
+      }
+      // Starts land on every 40 ms, so each interval's tick comes exactly when due.
+      expect(ts).toEqual([0, 1, 2, 3, 4, 5].map((k) => T0 + k * TICK_MS));
+    });
+
+    test('a start within an interval of the last tick ticks when the interval is up', () => {
+      const { model, timers, updates } = setup();
+      model.start();
+      timers.advance(100);
+      model.stop();
+      timers.advance(200);
+      model.start();
+      timers.advanceTo(T0 + TICK_MS - 1);
+      expect(updates).toHaveLength(1);
+      timers.advanceTo(T0 + 3 * TICK_MS);
+      // And then at the normal pace, on the grid of the first tick.
+      expect(updates.map((update) => update.ts)).toEqual([
+        T0,
+        T0 + TICK_MS,
+        T0 + 2 * TICK_MS,
+        T0 + 3 * TICK_MS,
+      ]);
+    });
+
+    test('a start a tick interval or more after the last tick ticks on the next turn', () => {
+      const { model, timers, updates } = setup();
+      model.start();
+      timers.advance(0);
+      model.stop();
+      timers.advance(TICK_MS);
+      model.start();
+      // Never inside start(): the caller acknowledges first.
+      expect(updates).toHaveLength(1);
+      timers.advance(0);
+      expect(updates.map((update) => update.ts)).toEqual([T0, T0 + TICK_MS]);
+    });
+
+    test('buys do not count as ticks', () => {
+      const { model, timers, updates } = setup();
+      model.start();
+      timers.advance(0);
+      model.stop();
+      timers.advance(500);
+      model.buy('Apple');
+      timers.advance(100);
+      model.start();
+      timers.advanceTo(T0 + TICK_MS);
+      expect(updates.map((update) => update.ts)).toEqual([T0, T0 + 500, T0 + TICK_MS]);
+    });
+
+    test('a model built from a state updated recently waits for the interval to end', () => {
+      const { model, timers, updates } = setup(stateOf({ seq: 7, ts: T0 - 400 }));
+      model.start();
+      timers.advance(TICK_MS - 400 - 1);
+      expect(updates).toHaveLength(0);
+      timers.advance(1);
+      expect(updates.map((update) => [update.seq, update.ts])).toEqual([[8, T0 + TICK_MS - 400]]);
+    });
+
+    test('a state stamped by a clock ahead of ours holds the first tick back tickMs at most', () => {
+      const { model, timers, updates } = setup(stateOf({ seq: 7, ts: T0 + 60_000 }));
+      model.start();
+      timers.advance(TICK_MS - 1);
+      expect(updates).toHaveLength(0);
+      timers.advance(1);
+      expect(updates).toHaveLength(1);
+    });
+
+    test('a state never updated (seq 0, a fresh seed) ticks on the next turn whatever its ts', () => {
+      const { model, timers, updates } = setup(stateOf({ seq: 0, ts: T0 }));
+      model.start();
+      timers.advance(0);
+      expect(updates.map((update) => update.ts)).toEqual([T0]);
+    });
   });
 
   test('skips missed ticks after a stall instead of bursting', () => {

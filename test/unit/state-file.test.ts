@@ -1,11 +1,18 @@
 /**
- * The state file against real files in a temporary folder: throttled, atomic writes of the
- * newest state, and a load that turns anything but a valid state into null and a log line.
- * write-file-atomic is wrapped (not replaced) so the test can count the writes it really does.
+ * The state file against real files in a temporary folder. open(): the seed when there is no
+ * file, a saved state back exactly, an unannounced buy turned into an update of its own,
+ * anything unusable moved aside (its bytes kept) and logged, and a path that cannot be used
+ * refused within the deadline. commit(): group commit, one write at a time, each promise
+ * settled only once its state is on disk, a failure reported and voiding the batch behind it,
+ * and recovery. Writes are watched by spying on node:fs/promises, which the module looks up
+ * at every call; nothing is replaced but the one failure a test injects.
  */
+import { execFile } from 'node:child_process';
 import {
+  existsSync,
   mkdirSync,
   mkdtempSync,
+  promises as fsPromises,
   readdirSync,
   readFileSync,
   rmSync,
@@ -15,27 +22,16 @@ import {
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-
-import type writeFileAtomicType from 'write-file-atomic';
+import { promisify } from 'node:util';
 
 import type { TickerState } from '../../protocol/ipc';
-import { tickerStateSchema } from '../../protocol/validation';
-import { createStateFile, type StateFile } from '../../server/state-file';
+import { savedStateSchema } from '../../protocol/validation';
+import { createStateFile, type SavedState } from '../../server/state-file';
+import { ROOT } from '../helpers/forked-ticker';
 import { capturingLogger, LEVEL, linesWith } from '../helpers/logs';
-import { delay } from '../helpers/recorder';
 import { decayAll, SEED, stateOf, withBuy } from '../helpers/prices';
 
-/** Every write the state file hands to write-file-atomic: target, data, and when. */
-const mockWrites: { file: string; data: string; at: number }[] = [];
-
-jest.mock('write-file-atomic', () => {
-  const actual = jest.requireActual<typeof writeFileAtomicType>('write-file-atomic');
-  const wrapped = (...args: Parameters<typeof writeFileAtomicType>) => {
-    mockWrites.push({ file: String(args[0]), data: String(args[1]), at: performance.now() });
-    return actual(...args);
-  };
-  return Object.assign(wrapped, { sync: actual.sync });
-});
+const run = promisify(execFile);
 
 let dir: string;
 let file: string;
@@ -43,166 +39,439 @@ let file: string;
 beforeEach(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'forkcast-state-'));
   file = path.join(dir, 'state.json');
-  mockWrites.length = 0;
 });
 
 afterEach(() => {
+  jest.restoreAllMocks();
   rmSync(dir, { recursive: true, force: true });
 });
 
-function open(throttleMs: number, at = file) {
+function create(at = file, deadlineMs?: number) {
   const { logger, lines } = capturingLogger();
-  return { store: createStateFile({ path: at, logger, throttleMs }), lines };
+  const store = createStateFile({ path: at, logger, ...(deadlineMs ? { deadlineMs } : {}) });
+  return { store, lines };
+}
+
+/** A store whose open() has run on a missing file (so the file now holds the seed). */
+async function opened(deadlineMs?: number) {
+  const created = create(file, deadlineMs);
+  await created.store.open();
+  return created;
 }
 
 /** A distinct, valid state per n: n ticks of decay from the seed, seq n. */
-function nth(n: number, running = true): TickerState {
+function nth(n: number, running = true, unannounced = false): SavedState {
   let stocks = SEED.map((stock) => ({ ...stock }));
   for (let i = 0; i < n; i++) stocks = decayAll(stocks);
-  return stateOf({ stocks, running, seq: n, ts: 1_700_000_000_000 + n });
+  return { ...stateOf({ stocks, running, seq: n, ts: 1_700_000_000_000 + n }), unannounced };
+}
+
+function tickerOf({ unannounced: _mark, ...state }: SavedState): TickerState {
+  return state;
+}
+
+/** How a promise made where nobody awaits it yet ended, so that its rejection is handled. */
+function outcome(promise: Promise<void>): Promise<string> {
+  return promise.then(
+    () => 'written',
+    (error: unknown) => (error instanceof Error ? error.message : String(error)),
+  );
 }
 
 function onDisk(at = file): unknown {
   return JSON.parse(readFileSync(at, 'utf8'));
 }
 
-async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(5);
-  }
+function seqOnDisk(): number {
+  return savedStateSchema.parse(onDisk()).seq;
 }
 
-describe('save', () => {
-  test('a burst of 10 saves in one turn is one write, of the last state', async () => {
-    const { store } = open(200);
-    for (let n = 1; n <= 10; n++) store.save(nth(n));
-    await until(() => mockWrites.length > 0, 2_000, 'the first write');
-    await store.flush();
-    expect(mockWrites).toHaveLength(1);
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** The folder of the file becomes a regular file: opening the temp file fails with ENOTDIR. */
+function breakFolder(): void {
+  rmSync(dir, { recursive: true, force: true });
+  writeFileSync(dir, 'not a folder');
+}
+
+function restoreFolder(): void {
+  rmSync(dir, { force: true });
+  mkdirSync(dir);
+}
+
+/**
+ * Every write the store does, as the state it renames into place, and whether one ever began
+ * (opened its temp file) before the one before it had renamed its own.
+ */
+function watchWrites(onTempOpen: () => void = () => undefined) {
+  const { open: realOpen, rename: realRename } = fsPromises;
+  const written: unknown[] = [];
+  let inFlight = false;
+  let overlaps = 0;
+  jest.spyOn(fsPromises, 'open').mockImplementation((target, ...rest) => {
+    if (String(target).endsWith('.tmp')) {
+      if (inFlight) overlaps++;
+      inFlight = true;
+      onTempOpen();
+    }
+    return realOpen(target, ...rest);
+  });
+  jest.spyOn(fsPromises, 'rename').mockImplementation(async (from, to) => {
+    const temp = String(from).endsWith('.tmp');
+    if (temp) written.push(JSON.parse(readFileSync(from, 'utf8')));
+    await realRename(from, to);
+    if (temp) inFlight = false;
+  });
+  return { written, overlaps: () => overlaps };
+}
+
+describe('open', () => {
+  test('a missing file: the seed prices, logged, and written at once', async () => {
+    const { store, lines } = create();
+    const before = Date.now();
+    const state = await store.open();
+    expect(state).toEqual({ stocks: SEED, running: false, seq: 0, ts: expect.any(Number) });
+    expect(state.ts).toBeGreaterThanOrEqual(before);
+    expect(state.ts).toBeLessThanOrEqual(Date.now());
+    expect(readFileSync(file, 'utf8')).toBe(
+      `${JSON.stringify({ ...state, unannounced: false })}\n`,
+    );
+    expect(readdirSync(dir)).toEqual(['state.json']);
+    expect(linesWith(lines, 'no state file yet; starting from the seed prices')).toEqual([
+      expect.objectContaining({ level: LEVEL.info, file }),
+    ]);
+    expect(store.healthy).toBe(true);
+  });
+
+  test('the folder is created when missing', async () => {
+    const nested = path.join(dir, 'a', 'b', 'state.json');
+    const state = await create(nested).store.open();
+    expect(onDisk(nested)).toEqual({ ...state, unannounced: false });
+  });
+
+  test('a valid file gives the state back exactly and is written back byte for byte', async () => {
+    const saved: SavedState = {
+      ...nth(0),
+      stocks: withBuy(decayAll(SEED), 'Apple', 2),
+      seq: 41,
+      ts: 1_700_000_999_999,
+    };
+    const text = `${JSON.stringify(saved)}\n`;
+    writeFileSync(file, text);
+    const { store, lines } = create();
+    await expect(store.open()).resolves.toEqual(tickerOf(saved));
+    expect(readFileSync(file, 'utf8')).toBe(text);
+    expect(linesWith(lines, 'resumed saved state')).toEqual([
+      expect.objectContaining({ level: LEVEL.info, file, seq: 41, running: true }),
+    ]);
+    expect(readdirSync(dir)).toEqual(['state.json']);
+  });
+
+  test('what commit wrote, a new store opens', async () => {
+    const { store } = await opened();
+    await store.commit(nth(7, false));
+    await expect(create().store.open()).resolves.toEqual(tickerOf(nth(7, false)));
+  });
+
+  test('a file from before the unannounced mark is read as announced', async () => {
+    const { unannounced: _mark, ...old } = nth(5);
+    writeFileSync(file, JSON.stringify(old));
+    await expect(create().store.open()).resolves.toEqual(old);
+    expect(onDisk()).toEqual({ ...old, unannounced: false });
+  });
+
+  test('an unannounced buy becomes an update of its own: seq + 1, ts now, the prices kept', async () => {
+    const saved: SavedState = {
+      ...nth(9, false, true),
+      stocks: withBuy(nth(9).stocks, 'Microsoft'),
+    };
+    writeFileSync(file, JSON.stringify(saved));
+    const before = Date.now();
+    const state = await create().store.open();
+    expect(state).toEqual({
+      stocks: saved.stocks,
+      running: false,
+      seq: 10,
+      ts: expect.any(Number),
+    });
+    expect(state.ts).toBeGreaterThanOrEqual(before);
+    // Written back announced, so a second start does not count the same buy again.
+    expect(onDisk()).toEqual({ ...state, unannounced: false });
+    await expect(create().store.open()).resolves.toEqual(state);
+  });
+
+  const LAST_SEQ = Number.MAX_SAFE_INTEGER - 2; // 2^53 - 3: seq + 1 is still exact
+
+  test('seq 2^53 - 3 is accepted, and as an unannounced file becomes 2^53 - 2, still exact', async () => {
+    writeFileSync(file, JSON.stringify({ ...nth(1), seq: LAST_SEQ }));
+    await expect(create().store.open()).resolves.toMatchObject({ seq: LAST_SEQ });
+
+    writeFileSync(file, JSON.stringify({ ...nth(1, true, true), seq: LAST_SEQ }));
+    const state = await create().store.open();
+    expect(state.seq).toBe(LAST_SEQ + 1);
+    expect(Number.isSafeInteger(state.seq)).toBe(true);
+  });
+
+  const good = nth(3);
+  const goodText = JSON.stringify(good);
+  const [apple, microsoft, facebook] = [good.stocks[0]!, good.stocks[1]!, good.stocks[2]!];
+  test.each<[string, string, string]>([
+    ['empty', '', 'empty'],
+    ['only whitespace', ' \n', 'not JSON'],
+    ['torn in the middle', goodText.slice(0, Math.floor(goodText.length / 2)), 'not JSON'],
+    ['missing its last brace', goodText.slice(0, -1), 'not JSON'],
+    ['not JSON at all', 'state: running\n', 'not JSON'],
+    ['seq 2^53 - 2', JSON.stringify({ ...good, seq: LAST_SEQ + 1 }), 'seq: seq is too close'],
+    ['seq 2^53 - 1', JSON.stringify({ ...good, seq: LAST_SEQ + 2 }), 'seq: seq is too close'],
+    ['a negative seq', JSON.stringify({ ...good, seq: -1 }), 'seq: '],
+    ['a fractional seq', JSON.stringify({ ...good, seq: 1.5 }), 'seq: '],
+    [
+      'a zero price',
+      JSON.stringify({ ...good, stocks: [{ ...apple, price: 0 }, microsoft, facebook] }),
+      'stocks.0.price: ',
+    ],
+    [
+      'a negative price',
+      JSON.stringify({ ...good, stocks: [apple, { ...microsoft, price: -1 }, facebook] }),
+      'stocks.1.price: ',
+    ],
+    // 1e999 is valid JSON and parses to Infinity.
+    [
+      'a price of 1e999',
+      goodText.replace(`"price":${facebook.price}`, '"price":1e999'),
+      'stocks.2.price: ',
+    ],
+    // What JSON.stringify makes of NaN.
+    [
+      'a null price',
+      JSON.stringify({ ...good, stocks: [{ ...apple, price: null }, microsoft, facebook] }),
+      'stocks.0.price: ',
+    ],
+    [
+      'a price as a string',
+      JSON.stringify({ ...good, stocks: [{ ...apple, price: '14.5' }, microsoft, facebook] }),
+      'stocks.0.price: ',
+    ],
+    ['a stock missing', JSON.stringify({ ...good, stocks: [apple, microsoft] }), 'stocks: '],
+    [
+      'an unknown stock',
+      JSON.stringify({ ...good, stocks: [apple, microsoft, { name: 'Google', price: 1 }] }),
+      'stocks.2.name: ',
+    ],
+    [
+      'the stocks out of order',
+      JSON.stringify({ ...good, stocks: [facebook, microsoft, apple] }),
+      'stocks: stocks must be Apple, Microsoft, Facebook, in that order',
+    ],
+    [
+      'a stock twice',
+      JSON.stringify({ ...good, stocks: [apple, apple, facebook] }),
+      'stocks: stocks must be',
+    ],
+    ['an extra key', JSON.stringify({ ...good, leader: 'node-1' }), ': Unrecognized key: "leader"'],
+    [
+      'an extra key in a stock',
+      JSON.stringify({ ...good, stocks: [{ ...apple, currency: 'USD' }, microsoft, facebook] }),
+      'stocks.0: Unrecognized key: "currency"',
+    ],
+    ['no ts', JSON.stringify({ stocks: good.stocks, running: true, seq: 3 }), 'ts: '],
+    ['unannounced as a string', JSON.stringify({ ...good, unannounced: 'yes' }), 'unannounced: '],
+    ['an array', JSON.stringify([good]), ': '],
+    ['null', 'null', ': '],
+  ])(
+    'a file that is %s is moved aside with its bytes, logged, and the seed used',
+    async (_what, text, problem) => {
+      writeFileSync(file, text);
+      const { store, lines } = create();
+      const before = Date.now();
+      const state = await store.open();
+      const after = Date.now();
+      expect(state).toEqual({ stocks: SEED, running: false, seq: 0, ts: expect.any(Number) });
+      // A fresh, valid state file holds the seed...
+      expect(onDisk()).toEqual({ ...state, unannounced: false });
+      // ...and the bad one sits next to it, untouched, named after when it was moved.
+      const aside = readdirSync(dir).filter((name) => name !== 'state.json');
+      expect(aside).toEqual([expect.stringMatching(/^state\.json\.corrupt-[\dTZ-]+$/)]);
+      const stamp = aside[0]!.slice('state.json.corrupt-'.length);
+      const movedAt = Date.parse(
+        stamp.replace(/^(.{10}T\d\d)-(\d\d)-(\d\d)-(\d{3}Z)$/, '$1:$2:$3.$4'),
+      );
+      expect(movedAt).toBeGreaterThanOrEqual(before);
+      expect(movedAt).toBeLessThanOrEqual(after);
+      const movedTo = path.join(dir, aside[0]!);
+      expect(readFileSync(movedTo, 'utf8')).toBe(text);
+      expect(linesWith(lines, 'state file unusable; starting from the seed')).toEqual([
+        expect.objectContaining({
+          level: LEVEL.error,
+          file,
+          movedTo,
+          problem: expect.stringContaining(problem),
+        }),
+      ]);
+      expect(store.healthy).toBe(true);
+    },
+  );
+
+  test('a folder at the path: open() rejects naming the file and why, and moves nothing', async () => {
+    mkdirSync(file);
+    writeFileSync(path.join(file, 'keep'), 'x');
+    const { store } = create();
+    await expect(store.open()).rejects.toThrow(
+      new RegExp(`^state file ${file}: cannot read the state file ${file}: .*EISDIR`),
+    );
+    expect(readdirSync(dir)).toEqual(['state.json']);
+    expect(statSync(file).isDirectory()).toBe(true);
+    expect(readdirSync(file)).toEqual(['keep']);
+  });
+
+  test('a path whose folder cannot be created: open() rejects naming the file', async () => {
+    writeFileSync(path.join(dir, 'blocker'), 'x');
+    const under = path.join(dir, 'blocker', 'state.json');
+    await expect(create(under).store.open()).rejects.toThrow(
+      new RegExp(`^state file ${under}: .*(EEXIST|ENOTDIR)`),
+    );
+    expect(readFileSync(path.join(dir, 'blocker'), 'utf8')).toBe('x');
+  });
+
+  const linux = process.platform === 'linux';
+
+  (linux ? test : test.skip)(
+    'a file directly in /proc (nothing can be created there): open() rejects at once',
+    async () => {
+      const at = '/proc/forkcast-test-state.json';
+      const { store, lines } = create(at, 300);
+      const started = performance.now();
+      await expect(store.open()).rejects.toThrow(new RegExp(`^state file ${at}: `));
+      expect(performance.now() - started).toBeLessThan(300 + 1_000);
+      expect(store.healthy).toBe(false);
+      expect(linesWith(lines, 'could not write the state file')).toEqual([
+        expect.objectContaining({ level: LEVEL.error, file: at }),
+      ]);
+    },
+  );
+
+  // Node's recursive mkdir never returns under /proc/self: procfs answers ENOENT, so it
+  // creates the parent (EEXIST) and tries again, forever, on the thread pool. The deadline
+  // is what makes open() give up; the loop itself spins on until the process exits, so it
+  // runs in a process of its own (in this one it would keep jest from exiting).
+  (linux ? test : test.skip)(
+    'a path under /proc/self: open() rejects within the deadline, naming the file',
+    async () => {
+      const at = '/proc/self/forkcast-test/state.json';
+      const DEADLINE_MS = 300;
+      const script = `
+        const { createStateFile } = require('./server/state-file');
+        const { createLogger } = require('./server/logger');
+        const started = performance.now();
+        createStateFile({ path: process.argv[1], logger: createLogger('silent'), deadlineMs: Number(process.argv[2]) })
+          .open()
+          .then(() => ({ opened: true }), (error) => ({ error: error.message }))
+          .then((outcome) => {
+            process.stdout.write(JSON.stringify({ ...outcome, ms: performance.now() - started }));
+            process.exit(0);
+          });
+      `;
+      const { stdout } = await run(
+        process.execPath,
+        ['-r', 'ts-node/register/transpile-only', '-e', script, at, String(DEADLINE_MS)],
+        { cwd: ROOT, timeout: 15_000, killSignal: 'SIGKILL' },
+      );
+      const outcome = JSON.parse(stdout) as { opened?: true; error?: string; ms: number };
+      expect(outcome).toEqual({
+        error: expect.stringMatching(new RegExp(`^state file ${at}: `)),
+        ms: expect.any(Number),
+      });
+      expect(outcome.ms).toBeLessThan(DEADLINE_MS + 1_000);
+    },
+    20_000,
+  );
+});
+
+describe('commit', () => {
+  test('commits in one turn share a write: at most 2, and the file holds the newest', async () => {
+    const { store } = await opened();
+    const { written } = watchWrites();
+    const commits = Array.from({ length: 10 }, (_, i) => store.commit(nth(i + 1)));
+    await Promise.all(commits);
+    expect(written.length).toBeGreaterThanOrEqual(1);
+    expect(written.length).toBeLessThanOrEqual(2);
+    expect(written.at(-1)).toEqual(nth(10));
     expect(onDisk()).toEqual(nth(10));
   });
 
-  test('10 saves spread over the throttle window are at most 2 writes, throttleMs apart', async () => {
-    const THROTTLE_MS = 200;
-    const { store } = open(THROTTLE_MS);
-    for (let n = 1; n <= 10; n++) {
-      store.save(nth(n));
-      await delay(10);
-    }
-    // The leading write went out at once with state 1; the trailing one carries state 10.
-    await until(() => mockWrites.length >= 2, 2_000, 'the trailing write');
-    await store.flush();
-    expect(mockWrites.map((write) => JSON.parse(write.data) as unknown)).toEqual([nth(1), nth(10)]);
-    const [first, second] = mockWrites;
-    // Timed at the call into write-file-atomic, a little after the throttle's own clock
-    // (the first write creates the folder first), hence the slack.
-    expect(second!.at - first!.at).toBeGreaterThanOrEqual(THROTTLE_MS * 0.8);
+  test('commits made while a write is under way all join the one write after it', async () => {
+    const { store } = await opened();
+    const later: Promise<void>[] = [];
+    let first = true;
+    const { written } = watchWrites(() => {
+      if (!first) return;
+      first = false;
+      // The first write has begun: these nine wait for it, then go out together.
+      for (let n = 2; n <= 10; n++) later.push(store.commit(nth(n)));
+    });
+    await store.commit(nth(1));
+    await Promise.all(later);
+    expect(later).toHaveLength(9);
+    expect(written).toEqual([nth(1), nth(10)]);
     expect(onDisk()).toEqual(nth(10));
   });
 
-  test('while saves keep coming, writes happen at most once per throttleMs', async () => {
-    const THROTTLE_MS = 100;
-    const { store } = open(THROTTLE_MS);
-    const started = performance.now();
-    let n = 0;
-    while (performance.now() - started < 550) {
-      store.save(nth(++n));
-      await delay(5);
+  test('each commit settles only once its state or a newer one is on disk, one write at a time', async () => {
+    const { store } = await opened();
+    const { written, overlaps } = watchWrites();
+    const late: string[] = [];
+    const settled: Promise<void>[] = [];
+    const TURNS = 12;
+    for (let n = 1; n <= TURNS * 4; n++) {
+      settled.push(
+        store.commit(nth(n)).then(() => {
+          const seq = seqOnDisk();
+          if (seq < n) late.push(`commit ${n} resolved with seq ${seq} on disk`);
+        }),
+      );
+      if (n % 4 === 0) await nextTurn();
     }
-    await store.flush();
-    const elapsed = performance.now() - started;
-    // One leading write, then one per window, then the flush: never one per save.
-    expect(n).toBeGreaterThan(20);
-    expect(mockWrites.length).toBeLessThanOrEqual(Math.ceil(elapsed / THROTTLE_MS) + 1);
-    for (const [i, write] of mockWrites.entries()) {
-      const previous = mockWrites[i - 1];
-      // The last write may be the flush, which does not wait for the window.
-      if (previous && i < mockWrites.length - 1) {
-        expect(write.at - previous.at).toBeGreaterThanOrEqual(THROTTLE_MS * 0.8);
-      }
-    }
-    expect(onDisk()).toEqual(nth(n));
-  });
-
-  test('flush writes the newest state now, without waiting for the throttle', async () => {
-    const { store } = open(60_000);
-    store.save(nth(1));
-    store.save(nth(2));
-    await store.flush();
-    expect(onDisk()).toEqual(nth(2));
-    expect(mockWrites).toHaveLength(1);
-
-    // The throttle window is now a minute long; flush does not wait for it.
-    store.save(nth(3));
-    const started = performance.now();
-    await store.flush();
-    expect(performance.now() - started).toBeLessThan(1_000);
-    expect(onDisk()).toEqual(nth(3));
-    expect(mockWrites).toHaveLength(2);
-
-    // Nothing pending: flush writes nothing.
-    await store.flush();
-    expect(mockWrites).toHaveLength(2);
+    await Promise.all(settled);
+    expect(late).toEqual([]);
+    expect(overlaps()).toBe(0);
+    // At most one write per turn that committed, never an older state after a newer one.
+    expect(written.length).toBeLessThanOrEqual(TURNS);
+    const seqs = written.map((state) => savedStateSchema.parse(state).seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(onDisk()).toEqual(nth(TURNS * 4));
   });
 
   test('the file is the JSON of the last state, exact to the bit, with no temp file left', async () => {
-    const { store } = open(0);
-    const state = stateOf({
-      stocks: withBuy(decayAll(decayAll(SEED)), 'Facebook', 3),
-      running: false,
-      seq: 12_345,
-      ts: 1_700_000_123_456,
-    });
-    store.save(state);
-    await store.flush();
+    const { store } = await opened();
+    const state: SavedState = {
+      ...stateOf({
+        stocks: withBuy(decayAll(decayAll(SEED)), 'Facebook', 3),
+        running: false,
+        seq: 12_345,
+        ts: 1_700_000_123_456,
+      }),
+      unannounced: true,
+    };
+    await store.commit(state);
     const text = readFileSync(file, 'utf8');
     expect(text).toBe(`${JSON.stringify(state)}\n`);
     expect(JSON.parse(text)).toEqual(state);
     expect(readdirSync(dir)).toEqual(['state.json']);
   });
 
-  test('the folder is created when missing', async () => {
-    const nested = path.join(dir, 'a', 'b', 'state.json');
-    const { store } = open(0, nested);
-    store.save(nth(1));
-    await store.flush();
-    expect(onDisk(nested)).toEqual(nth(1));
-  });
-
-  test('a failed write is logged, not thrown, and the next save tries again', async () => {
-    // A regular file where the folder should be: mkdir and the write fail.
-    const blocker = path.join(dir, 'blocker');
-    writeFileSync(blocker, 'x');
-    const target = path.join(blocker, 'state.json');
-    const { store, lines } = open(0, target);
-    store.save(nth(1));
-    await expect(store.flush()).resolves.toBeUndefined();
-    const [logged] = linesWith(lines, 'could not write the state file');
-    expect(logged).toMatchObject({ level: LEVEL.error, file: target });
-
-    rmSync(blocker);
-    store.save(nth(2));
-    await store.flush();
-    expect(onDisk(target)).toEqual(nth(2));
-  });
-
   test('a reader never sees a partial file while writes go on continuously', async () => {
-    const { store } = open(0);
-    store.save(nth(0));
-    await store.flush();
-
+    const { store } = await opened();
     let writing = true;
     let written = 0;
     const writer = (async () => {
       for (let n = 1; writing; n++) {
-        store.save(nth(n, n % 2 === 0));
-        await store.flush();
+        await store.commit(nth(n, n % 2 === 0, n % 3 === 0));
         written = n;
         // A macrotask turn per write, so that a write that never touches the disk cannot
         // starve the reader (and the test's own deadline) of the event loop.
-        await new Promise((resolve) => setImmediate(resolve));
+        await nextTurn();
       }
     })();
 
@@ -225,7 +494,7 @@ describe('save', () => {
             bad.push(text);
             continue;
           }
-          if (!tickerStateSchema.safeParse(parsed).success) bad.push(text);
+          if (!savedStateSchema.safeParse(parsed).success) bad.push(text);
         }
       }
     } finally {
@@ -238,113 +507,123 @@ describe('save', () => {
     });
     expect(written).toBeGreaterThanOrEqual(30);
     expect(reads).toBeGreaterThanOrEqual(300);
-    expect(onDisk()).toEqual(nth(written, written % 2 === 0));
+    expect(onDisk()).toEqual(nth(written, written % 2 === 0, written % 3 === 0));
     expect(readdirSync(dir)).toEqual(['state.json']);
   });
-});
 
-describe('load', () => {
-  /** A state file holding exactly this text, and what load() made of it. */
-  async function loadText(
-    text: string,
-  ): Promise<{ loaded: unknown; lines: ReturnType<typeof open>['lines'] }> {
-    writeFileSync(file, text);
-    const { store, lines } = open(1_000);
-    return { loaded: await store.load(), lines };
-  }
+  test('a failed write rejects, is logged, and leaves the store unhealthy until a write succeeds', async () => {
+    const { store, lines } = await opened();
+    await store.commit(nth(1));
+    breakFolder();
+    const failed = store.commit(nth(2));
+    await expect(failed).rejects.toThrow(/ENOTDIR/);
+    expect(store.healthy).toBe(false);
+    expect(linesWith(lines, 'could not write the state file')).toEqual([
+      expect.objectContaining({ level: LEVEL.error, file }),
+    ]);
+    // Still unusable: the next one fails too, and the store stays unhealthy.
+    await expect(store.commit(nth(3))).rejects.toThrow(/ENOTDIR/);
+    expect(store.healthy).toBe(false);
 
-  test('a good file gives the state back exactly', async () => {
-    const state = stateOf({
-      stocks: withBuy(decayAll(SEED), 'Apple', 2),
-      running: true,
-      seq: 41,
-      ts: 1_700_000_999_999,
+    restoreFolder();
+    await store.commit(nth(4));
+    expect(store.healthy).toBe(true);
+    expect(onDisk()).toEqual(nth(4));
+    expect(readdirSync(dir)).toEqual(['state.json']);
+  });
+
+  test('a commit queued behind a write that fails is refused too', async () => {
+    const { store } = await opened();
+    let queued: Promise<string> | undefined;
+    watchWrites(() => {
+      if (queued) return;
+      breakFolder();
+      queued = outcome(store.commit(nth(2)));
     });
-    const { loaded, lines } = await loadText(`${JSON.stringify(state)}\n`);
-    expect(loaded).toEqual(state);
-    expect(linesWith(lines, 'resumed saved state')).toEqual([
-      expect.objectContaining({ level: LEVEL.info, file, seq: 41, running: true }),
-    ]);
+    await expect(store.commit(nth(1))).rejects.toThrow(/ENOTDIR/);
+    await expect(queued).resolves.not.toBe('written');
+    expect(store.healthy).toBe(false);
   });
 
-  test('what save wrote, a new store loads', async () => {
-    const first: StateFile = open(0).store;
-    first.save(nth(7, false));
-    await first.flush();
-    await expect(open(0).store.load()).resolves.toEqual(nth(7, false));
+  // The queued state carries the failed one's effects: writing it would apply them after all.
+  test('a failed write voids the batch queued behind it, even when that one could be written', async () => {
+    const { store } = await opened();
+    const { open: realOpen } = fsPromises;
+    let queued: Promise<string> | undefined;
+    jest.spyOn(fsPromises, 'open').mockImplementation(async (target, ...rest) => {
+      if (queued || !String(target).endsWith('.tmp')) return realOpen(target, ...rest);
+      // The first write meets a passing fault (say a full disk that then gets room again):
+      // its temp file cannot be opened, and by the time the next write runs it could be.
+      breakFolder();
+      queued = outcome(store.commit(nth(2)));
+      try {
+        return await realOpen(target, ...rest);
+      } finally {
+        restoreFolder();
+      }
+    });
+    await expect(store.commit(nth(1))).rejects.toThrow(/ENOTDIR/);
+    // nth(2) carries nth(1)'s effects, which were refused: it must not reach the disk.
+    await expect(queued).resolves.toBe('an earlier write failed');
+    expect(existsSync(file)).toBe(false);
+    expect(store.healthy).toBe(false);
+
+    // The next commit is a new batch, queued after the failure: it goes through.
+    await store.commit(nth(3));
+    expect(store.healthy).toBe(true);
+    expect(onDisk()).toEqual(nth(3));
   });
 
-  test('a missing file is null, logged as info', async () => {
-    const { store, lines } = open(1_000);
-    await expect(store.load()).resolves.toBeNull();
-    expect(linesWith(lines, 'no state file yet; starting from the seed prices')).toEqual([
-      expect.objectContaining({ level: LEVEL.info, file }),
-    ]);
+  test('a write past the deadline fails; the next waits for it to end and is voided', async () => {
+    const DEADLINE_MS = 150;
+    const { store, lines } = await opened(DEADLINE_MS);
+    const { open: realOpen } = fsPromises;
+    let release: () => void = () => undefined;
+    const hung = new Promise<void>((resolve) => (release = resolve));
+    let queued: Promise<string> | undefined;
+    jest.spyOn(fsPromises, 'open').mockImplementation(async (target, ...rest) => {
+      if (!queued && String(target).endsWith('.tmp')) {
+        queued = outcome(store.commit(nth(2)));
+        await hung;
+      }
+      return realOpen(target, ...rest);
+    });
+    const started = performance.now();
+    await expect(store.commit(nth(1))).rejects.toThrow(
+      `writing the state file took longer than ${DEADLINE_MS} ms`,
+    );
+    expect(performance.now() - started).toBeGreaterThanOrEqual(DEADLINE_MS - 5);
+    expect(store.healthy).toBe(false);
+    expect(linesWith(lines, 'could not write the state file')).toHaveLength(1);
+
+    // settled() waits for the hung write itself, not just its deadline.
+    let isSettled = false;
+    const settled = store.settled().then(() => (isSettled = true));
+    await nextTurn();
+    expect(isSettled).toBe(false);
+    release();
+    await settled;
+    // Its own deadline ran from its commit, so it may have passed already; either way it was
+    // refused, and it never reaches the disk (the hung write, already under way, may).
+    await expect(queued).resolves.toMatch(/took longer than 150 ms|an earlier write failed/);
+    expect(seqOnDisk()).not.toBe(2);
+
+    await store.commit(nth(3));
+    expect(store.healthy).toBe(true);
+    expect(onDisk()).toEqual(nth(3));
   });
 
-  test('a folder where the file should be is null, logged as an error', async () => {
-    mkdirSync(file);
-    const { store, lines } = open(1_000);
-    await expect(store.load()).resolves.toBeNull();
-    expect(
-      linesWith(lines, 'could not read the state file; starting from the seed prices'),
-    ).toEqual([expect.objectContaining({ level: LEVEL.error, file })]);
-    expect(statSync(file).isDirectory()).toBe(true);
-  });
+  test('settled() resolves when no write is under way, and does not reject after a failure', async () => {
+    const { store } = await opened();
+    await expect(store.settled()).resolves.toBeUndefined();
+    const committed = store.commit(nth(1));
+    await store.settled();
+    expect(onDisk()).toEqual(nth(1));
+    await committed;
 
-  const good = JSON.stringify(nth(3));
-  test.each([
-    ['empty', ''],
-    ['only whitespace', '  \n'],
-    ['truncated', good.slice(0, Math.floor(good.length / 2))],
-    ['missing its last brace', good.slice(0, -1)],
-    ['not JSON', 'state: running\n'],
-  ])('a file that is %s is null, logged as a warning', async (_what, text) => {
-    const { loaded, lines } = await loadText(text);
-    expect(loaded).toBeNull();
-    expect(linesWith(lines, 'state file is empty or torn; starting from the seed prices')).toEqual([
-      expect.objectContaining({ level: LEVEL.warn, file, bytes: text.length }),
-    ]);
-  });
-
-  const valid = nth(3);
-  const reversed = { ...valid, stocks: [...valid.stocks].reverse() };
-  const [apple, microsoft] = valid.stocks;
-  test.each<[string, unknown]>([
-    ['stocks in the wrong order', reversed],
-    ['a stock missing', { ...valid, stocks: [apple, microsoft] }],
-    ['a stock twice', { ...valid, stocks: [apple, apple, microsoft] }],
-    ['an unknown stock', { ...valid, stocks: [apple, microsoft, { name: 'Google', price: 1 }] }],
-    // JSON.stringify writes NaN and Infinity as null.
-    [
-      'a NaN price',
-      { ...valid, stocks: [{ name: 'Apple', price: NaN }, microsoft, valid.stocks[2]] },
-    ],
-    [
-      'a zero price',
-      { ...valid, stocks: [{ name: 'Apple', price: 0 }, microsoft, valid.stocks[2]] },
-    ],
-    [
-      'a negative price',
-      { ...valid, stocks: [{ name: 'Apple', price: -1 }, microsoft, valid.stocks[2]] },
-    ],
-    [
-      'a price as a string',
-      { ...valid, stocks: [{ name: 'Apple', price: '14.5' }, microsoft, valid.stocks[2]] },
-    ],
-    ['a negative seq', { ...valid, seq: -1 }],
-    ['a fractional seq', { ...valid, seq: 1.5 }],
-    ['running as a string', { ...valid, running: 'true' }],
-    ['no ts', { stocks: valid.stocks, running: true, seq: 3 }],
-    ['an extra field', { ...valid, leader: 'node-1' }],
-    ['an array', [valid]],
-    ['null', null],
-    ['a number', 42],
-  ])('a file with %s is null, logged as a warning', async (_what, content) => {
-    const { loaded, lines } = await loadText(JSON.stringify(content));
-    expect(loaded).toBeNull();
-    expect(
-      linesWith(lines, 'state file is not a valid state; starting from the seed prices'),
-    ).toEqual([expect.objectContaining({ level: LEVEL.warn, file, problem: expect.any(String) })]);
+    breakFolder();
+    const failed = outcome(store.commit(nth(2)));
+    await expect(store.settled()).resolves.toBeUndefined();
+    await expect(failed).resolves.toMatch(/ENOTDIR/);
   });
 });

@@ -5,6 +5,7 @@
 import type { UpdatePayload } from '../../protocol/events';
 import type { ChildMessage, TickerState } from '../../protocol/ipc';
 import { createLogger } from '../../server/logger';
+import type { SavedState } from '../../server/state-file';
 import { TickerSupervisor, type SupervisorOptions } from '../../server/ticker-supervisor';
 import { fakeFork, type FakeChild } from '../helpers/fake-child';
 import { decayAll, grown, stateOf, withBuy } from '../helpers/prices';
@@ -129,16 +130,50 @@ test('each op gets its own id and its own reply, in any order', async () => {
   expect(supervisor.snapshot().running).toBe(true);
 });
 
-test('an op the child never answers fails after the op timeout', async () => {
-  const { supervisor } = await opened({ opTimeoutMs: 300 });
+test('an op the child never answers is refused at the op timeout and the child replaced', async () => {
+  const { supervisor, forks, events } = await opened({ opTimeoutMs: 300, restartDelayMs: 50 });
+  const stuck = forks.latest();
   const stop = supervisor.stop();
   jest.advanceTimersByTime(299);
   let settled = false;
   void stop.then(() => (settled = true));
   await Promise.resolve();
   expect(settled).toBe(false);
+  expect(supervisor.health().status).toBe('ok');
   jest.advanceTimersByTime(1);
-  await expect(stop).resolves.toEqual({ ok: false, error: 'the ticker did not answer in time' });
+  // The child is given up on only after this process has read what is waiting (setImmediate).
+  expect(stuck.signals).toEqual([]);
+  await jest.advanceTimersByTimeAsync(1);
+  await expect(stop).resolves.toEqual({
+    ok: false,
+    error:
+      'the ticker did not answer in time; it is being restarted and the operation was not applied',
+  });
+  // Killed, so a late answer can never apply the op after all; its replacement starts from
+  // the state the stuck child was handed.
+  expect(stuck.signals).toEqual(['SIGKILL']);
+  expect(events).toEqual([['lost', 'it did not answer in time']]);
+  expect(supervisor.health().status).toBe('down');
+  await jest.advanceTimersByTimeAsync(50);
+  expect(forks.calls).toHaveLength(2);
+  expect(forks.latest().lastSent('init').state).toEqual(stuck.lastSent('init').state);
+});
+
+test('an idle child is pinged; one that stops answering is reported down, then replaced', async () => {
+  const { supervisor, forks } = await opened({ heartbeatMs: 1_000, opTimeoutMs: 3_000 });
+  const child = forks.latest();
+  await jest.advanceTimersByTimeAsync(1_000);
+  const ping = child.lastSent('ping');
+  child.say({ type: 'pong', id: ping.id } satisfies ChildMessage);
+  expect(supervisor.health().status).toBe('ok');
+  await jest.advanceTimersByTimeAsync(1_000);
+  expect(child.sent.filter((message) => message.type === 'ping')).toHaveLength(2);
+  // Silent for longer than a heartbeat: /healthz says so before the child is given up on.
+  await jest.advanceTimersByTimeAsync(1_001);
+  expect(supervisor.health().status).toBe('down');
+  expect(child.signals).toEqual([]);
+  await jest.advanceTimersByTimeAsync(2_001);
+  expect(child.signals).toEqual(['SIGKILL']);
 });
 
 test('updates are relayed in order and the snapshot follows them as a copy', async () => {
@@ -308,4 +343,79 @@ test('close while opening rejects the open', async () => {
   const opening = supervisor.open();
   await supervisor.close();
   await expect(opening).rejects.toThrow('the server is shutting down');
+});
+
+describe('with a state store', () => {
+  /** A store that records every commit and fails while `failing` is set. */
+  function fakeStore() {
+    const commits: SavedState[] = [];
+    const store = {
+      failing: false,
+      healthy: true,
+      commits,
+      commit(state: SavedState): Promise<void> {
+        commits.push(structuredClone(state));
+        store.healthy = !store.failing;
+        return store.failing ? Promise.reject(new Error('disk full')) : Promise.resolve();
+      },
+      settled: () => Promise.resolve(),
+    };
+    return store;
+  }
+
+  test('a buy is acknowledged only once committed, and its update broadcast only after its own commit', async () => {
+    const store = fakeStore();
+    const { supervisor, forks, events } = await opened({ store });
+    const child = forks.latest();
+    const buy = supervisor.buy('Apple');
+    const stock = { name: 'Apple' as const, price: grown(stateOf().stocks[0]?.price ?? 0) };
+    child.say({
+      type: 'reply',
+      id: lastOpId(child),
+      reply: { ok: true, running: false, stock },
+    } satisfies ChildMessage);
+    expect(store.commits.at(-1)).toMatchObject({ seq: 0, unannounced: true });
+    await expect(buy).resolves.toEqual({ ok: true, running: false, stock });
+    // Not yet broadcast: the snapshot still shows seq 0 with the prices broadcast under it.
+    expect(supervisor.snapshot()).toEqual(stateOf());
+    const update = {
+      ...stateOf({ seq: 1, ts: Date.now() }),
+      stocks: withBuy(stateOf().stocks, 'Apple'),
+    };
+    child.say({ type: 'update', update } satisfies ChildMessage);
+    expect(events).toEqual([]);
+    await Promise.resolve();
+    expect(store.commits.at(-1)).toEqual({ ...update, unannounced: false });
+    expect(events).toEqual([['update', update]]);
+  });
+
+  test('a failed commit refuses the op, replaces the child from the committed state and writes it again', async () => {
+    const store = fakeStore();
+    const { supervisor, forks, events } = await opened({ store, restartDelayMs: 50 });
+    const child = forks.latest();
+    store.failing = true;
+    const buy = supervisor.buy('Apple');
+    const stock = { name: 'Apple' as const, price: grown(stateOf().stocks[0]?.price ?? 0) };
+    child.say({
+      type: 'reply',
+      id: lastOpId(child),
+      reply: { ok: true, running: false, stock },
+    } satisfies ChildMessage);
+    await expect(buy).resolves.toEqual({
+      ok: false,
+      error: 'the state could not be saved; the operation was not applied',
+    });
+    expect(child.signals).toEqual(['SIGKILL']);
+    expect(events).toEqual([['lost', 'its state could not be saved']]);
+    expect(supervisor.health().status).toBe('down');
+    store.failing = false;
+    const before = store.commits.length;
+    await jest.advanceTimersByTimeAsync(50);
+    // The refused state may have landed after all (a write past its deadline): overwritten.
+    expect(store.commits.slice(before)).toEqual([{ ...stateOf(), unannounced: false }]);
+    expect(forks.calls).toHaveLength(2);
+    expect(forks.latest().lastSent('init')).toMatchObject({ state: stateOf(), unannounced: false });
+    ready(forks.latest());
+    expect(supervisor.health().status).toBe('ok');
+  });
 });

@@ -1,0 +1,259 @@
+/**
+ * The state file going wrong, against the compiled server as its own process: a path that
+ * cannot be used stops the start with a message saying which file and why; a file that cannot
+ * be trusted is moved aside and the server starts from the seed; a folder that breaks while
+ * the server runs refuses ops instead of losing them, reports itself degraded and fails its
+ * shutdown, and recovers by itself once the folder is back. Restarts on a good file are in
+ * persistence.test.ts, the store itself in test/unit/state-file.test.ts.
+ */
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { STATUS } from '../../protocol/events';
+import { savedStateSchema } from '../../protocol/validation';
+import { LEVEL } from '../helpers/logs';
+import { cleanUpServers, spawnTracked } from '../helpers/processes';
+import { decayAll, grown, priceOf, SEED, stateOf, withBuy } from '../helpers/prices';
+import { withDeadline } from '../helpers/recorder';
+import { TestClient } from '../helpers/server';
+import { freshStateFile, type ServerProcess } from '../helpers/server-process';
+
+jest.setTimeout(15_000);
+
+const NOT_SAVED = 'the state could not be saved; the operation was not applied';
+/** main.ts gives every state file write this long before it counts as failed. */
+const WRITE_DEADLINE_MS = 2_000;
+
+let clients: TestClient[] = [];
+
+afterEach(async () => {
+  for (const client of clients) client.close();
+  clients = [];
+  await cleanUpServers();
+});
+
+function spawn(STATE_FILE: string): ServerProcess {
+  return spawnTracked({ LOG_LEVEL: 'info', TICK_MS: '50', STATE_FILE });
+}
+
+async function connect(url: string, name: string): Promise<TestClient> {
+  const client = await TestClient.connect(url, name);
+  clients.push(client);
+  await client.welcome();
+  return client;
+}
+
+async function exitCode(server: ServerProcess, withinMs: number): Promise<number | null> {
+  const { code, signal } = await withDeadline(server.exited, withinMs, 'the server to exit');
+  expect(signal).toBeNull();
+  return code;
+}
+
+async function health(url: string): Promise<{ httpStatus: number; body: unknown }> {
+  const response = await fetch(`${url}/healthz`);
+  return { httpStatus: response.status, body: await response.json() };
+}
+
+function onDisk(file: string) {
+  return savedStateSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+}
+
+describe('a state file path that cannot be used: the server does not start', () => {
+  test('a folder: exit 1 at once, and stderr names the file and says why', async () => {
+    const STATE_FILE = freshStateFile();
+    mkdirSync(STATE_FILE);
+    const server = spawn(STATE_FILE);
+    // Reading a folder fails at once (EISDIR below, not a deadline), so well within this.
+    expect(await exitCode(server, 5_000)).toBe(1);
+    expect(server.stderr()).toMatch(
+      new RegExp(
+        `^forkcast failed to start: state file ${STATE_FILE}: cannot read the state file ` +
+          `${STATE_FILE}: EISDIR[^\\n]*\\n$`,
+      ),
+    );
+    expect(statSync(STATE_FILE).isDirectory()).toBe(true);
+    expect(readdirSync(path.dirname(STATE_FILE))).toEqual(['state.json']);
+    expect(server.logs.items.map((line) => line['msg'])).not.toContain('ticker child forked');
+  });
+
+  // procfs answers ENOENT to any mkdir, and Node's recursive mkdir then retries for good
+  // (see the unit test): only the write deadline ends the start.
+  (process.platform === 'linux' ? test : test.skip)(
+    'a path under /proc: exit 1 within the write deadline, with a clear message',
+    async () => {
+      const STATE_FILE = '/proc/self/forkcast-test/state.json';
+      const server = spawn(STATE_FILE);
+      expect(await exitCode(server, WRITE_DEADLINE_MS + 5_000)).toBe(1);
+      expect(server.stderr()).toMatch(
+        new RegExp(`^forkcast failed to start: state file ${STATE_FILE}: [^\\n]+\\n$`),
+      );
+      expect(server.logs.items.map((line) => line['msg'])).not.toContain('forkcast listening');
+    },
+  );
+});
+
+const torn = JSON.stringify(stateOf({ running: true, seq: 9 })).slice(0, 60);
+const seqAtLimit = JSON.stringify({
+  ...stateOf({ running: true, seq: Number.MAX_SAFE_INTEGER }),
+  unannounced: false,
+});
+
+test.each([
+  ['torn JSON', torn, 'not JSON'],
+  ['seq 2^53 - 1', seqAtLimit, 'seq: '],
+])(
+  'a state file with %s: moved aside with its bytes, and the server ticks on from the seed',
+  async (_what, text, problem) => {
+    const STATE_FILE = freshStateFile();
+    writeFileSync(STATE_FILE, text);
+    const server = spawn(STATE_FILE);
+    const { url } = await server.listening();
+
+    const [logged, ...more] = server.logs.items.filter((line) => line['part'] === 'state');
+    expect(logged).toEqual(
+      expect.objectContaining({
+        level: LEVEL.error,
+        msg: 'state file unusable; starting from the seed',
+        file: STATE_FILE,
+        movedTo: expect.stringMatching(/\.corrupt-[\dTZ-]+$/),
+        problem: expect.stringContaining(problem),
+      }),
+    );
+    expect(more).toEqual([]);
+    const movedTo = String(logged!['movedTo']);
+    expect(path.dirname(movedTo)).toBe(path.dirname(STATE_FILE));
+    expect(readFileSync(movedTo, 'utf8')).toBe(text);
+    expect(readdirSync(path.dirname(STATE_FILE)).sort()).toEqual(
+      ['state.json', path.basename(movedTo)].sort(),
+    );
+    // A fresh, valid file took its place before the server listened.
+    expect(onDisk(STATE_FILE)).toEqual({
+      stocks: SEED,
+      running: false,
+      seq: 0,
+      ts: expect.any(Number),
+      unannounced: false,
+    });
+
+    const a = await connect(url, 'a');
+    expect(a.updates).toEqual([{ stocks: SEED, running: false, seq: 0, ts: expect.any(Number) }]);
+    const beforeStart = a.events.mark;
+    expect((await a.start()).ack).toEqual({ ok: true, running: true });
+    const updates = await a.waitForUpdates(2, { from: beforeStart });
+    expect(updates).toEqual([
+      { stocks: decayAll(SEED), running: true, seq: 1, ts: expect.any(Number) },
+      { stocks: decayAll(decayAll(SEED)), running: true, seq: 2, ts: expect.any(Number) },
+    ]);
+    expect(server.stderr()).toBe('');
+  },
+);
+
+describe('the state folder breaks while the server runs', () => {
+  /**
+   * A server with one good buy of Apple on disk, then its state folder replaced by a regular
+   * file, so the next write cannot open its temp file (ENOTDIR; chmod would not stop root),
+   * then a buy of Apple that cannot be saved.
+   */
+  async function brokenServer() {
+    const STATE_FILE = freshStateFile();
+    const folder = path.dirname(STATE_FILE);
+    const server = spawn(STATE_FILE);
+    const { url } = await server.listening();
+    const a = await connect(url, 'a');
+    const boughtOnce = grown(priceOf(SEED, 'Apple'));
+    const beforeBuy = a.events.mark;
+    expect((await a.buy('Apple')).ack).toEqual({
+      ok: true,
+      stock: { name: 'Apple', price: boughtOnce },
+    });
+    // The update that carries it goes out only once it is on disk: nothing is left to write
+    // when the folder goes. (It may overtake the ack: both can share one write.)
+    const carried = await a.nextUpdate({ from: beforeBuy });
+    expect(priceOf(carried.stocks, 'Apple')).toBe(boughtOnce);
+    expect(onDisk(STATE_FILE)).toEqual({ ...carried, unannounced: false });
+
+    rmSync(folder, { recursive: true });
+    writeFileSync(folder, 'not a folder');
+    const beforeFault = a.events.mark;
+    expect((await a.buy('Apple')).ack).toEqual({ ok: false, error: NOT_SAVED });
+    // The child that applied it is replaced from the disk; wait until the new one is up.
+    await a.waitForStatus(STATUS.tickerBack, { from: beforeFault, timeoutMs: 5_000 });
+    await a.sync();
+    const restore = (): void => {
+      rmSync(folder);
+      mkdirSync(folder);
+    };
+    return { server, url, a, STATE_FILE, boughtOnce, beforeFault, restore };
+  }
+
+  test('a buy is refused and never broadcast, /healthz says degraded, and SIGTERM exits 1', async () => {
+    const { server, url, a, STATE_FILE, boughtOnce, beforeFault } = await brokenServer();
+    // The buy's write failed, and maybe a second one (the update the old child sent with it).
+    const failures = server.logs.items.filter(
+      (line) => line['msg'] === 'could not write the state file',
+    );
+    expect(failures.length).toBeGreaterThanOrEqual(1);
+    for (const line of failures) {
+      expect(line).toMatchObject({
+        level: LEVEL.error,
+        file: STATE_FILE,
+        err: { code: 'ENOTDIR' },
+      });
+    }
+    expect(a.updates.map((update) => priceOf(update.stocks, 'Apple'))).toEqual([
+      priceOf(SEED, 'Apple'),
+      boughtOnce,
+    ]);
+    expect(a.events.since(beforeFault).filter((event) => event.kind === 'update')).toEqual([]);
+
+    await expect(health(url)).resolves.toEqual({
+      httpStatus: 503,
+      body: expect.objectContaining({
+        ok: false,
+        status: 'degraded',
+        state: 'the state file cannot be written',
+      }),
+    });
+
+    // The last state could not be saved, so the shutdown cannot claim success.
+    server.process.kill('SIGTERM');
+    expect(await exitCode(server, 8_000)).toBe(1);
+    expect(server.logs.items.map((line) => line['msg'])).toContain('shutdown failed');
+  });
+
+  test('a client joining after a refused buy does not see it', async () => {
+    const { url, boughtOnce } = await brokenServer();
+    const b = await connect(url, 'b');
+    expect(b.updates).toEqual([expect.objectContaining({ seq: 1 })]);
+    expect(priceOf(b.updates[0]!.stocks, 'Apple')).toBe(boughtOnce);
+  });
+
+  test('once the folder is back, the next op is acked and on disk, and /healthz is 200', async () => {
+    const { server, url, a, STATE_FILE, boughtOnce, restore } = await brokenServer();
+    restore();
+
+    // From the last state on disk: bought once before, once now; the refused buy is gone.
+    const boughtTwice = grown(boughtOnce);
+    const beforeBuy = a.events.mark;
+    expect((await a.buy('Apple')).ack).toEqual({
+      ok: true,
+      stock: { name: 'Apple', price: boughtTwice },
+    });
+    expect(priceOf(onDisk(STATE_FILE).stocks, 'Apple')).toBe(boughtTwice);
+    const update = await a.nextUpdate({ from: beforeBuy });
+    expect(update).toEqual({
+      stocks: withBuy(SEED, 'Apple', 2),
+      running: false,
+      seq: 2,
+      ts: expect.any(Number),
+    });
+    await expect(health(url)).resolves.toEqual({
+      httpStatus: 200,
+      body: expect.objectContaining({ ok: true, status: 'ok' }),
+    });
+
+    server.process.kill('SIGTERM');
+    expect(await exitCode(server, 8_000)).toBe(0);
+    expect(onDisk(STATE_FILE)).toEqual({ ...update, unannounced: false });
+  });
+});

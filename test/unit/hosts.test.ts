@@ -1,0 +1,88 @@
+import { hostAllowed } from '../../server/hosts';
+
+describe('hostAllowed, with nothing configured', () => {
+  test.each([
+    'localhost',
+    'localhost:4561',
+    'LOCALHOST:4200',
+    'localhost.',
+    'app.localhost:4561',
+    'a.b.localhost',
+    '127.0.0.1',
+    '127.0.0.1:4561',
+    '10.1.2.3:80',
+    '192.168.0.10:',
+    '[::1]',
+    '[::1]:4561',
+    '[2001:db8::7]:443',
+    '[::ffff:127.0.0.1]:4561',
+  ])('serves %j', (host) => {
+    expect(hostAllowed(host, [])).toBe(true);
+  });
+
+  test.each([
+    ['a missing Host', undefined],
+    ['an empty Host', ''],
+    ['a foreign name', 'evil.example'],
+    ['a foreign name with a port', 'evil.example:4561'],
+    ['a name that merely starts with localhost', 'localhost.evil.example'],
+    ['a name that merely ends in localhost', 'evillocalhost'],
+    ['a name that looks like an IP', '127.0.0.1.evil.example'],
+    ['an IPv4 address out of range', '256.0.0.1'],
+    ['a shortened IPv4 address (a name to DNS)', '127.1'],
+    ['an IPv6 address without brackets', '::1'],
+    ['a bracketed name', '[localhost]'],
+    ['an IPv6 address with a zone', '[fe80::1%25eth0]'],
+    ['a port that is not a number', 'localhost:http'],
+    ['userinfo', 'evil@localhost'],
+    ['a path', 'localhost/x'],
+    ['whitespace', 'local host'],
+    ['two hosts', 'localhost, evil.example'],
+    ['a huge value', `${'a'.repeat(100_000)}.example`],
+  ])('refuses %s', (_title, host) => {
+    expect(hostAllowed(host, [])).toBe(false);
+  });
+});
+
+describe('hostAllowed, with allowed names', () => {
+  const allowed = ['forkcast.example', '.example.test', 'Node1'];
+
+  test.each([
+    'forkcast.example',
+    'forkcast.example:8080',
+    'FORKCAST.Example',
+    'forkcast.example.',
+    'example.test',
+    'app.example.test:443',
+    'a.b.example.test',
+    'node1:4561',
+  ])('serves %j', (host) => {
+    expect(hostAllowed(host, allowed)).toBe(true);
+  });
+
+  test.each([
+    'www.forkcast.example',
+    'forkcast.example.evil',
+    'badexample.test',
+    'example.test.evil',
+    'node10',
+    'evil.example',
+  ])('refuses %j', (host) => {
+    expect(hostAllowed(host, allowed)).toBe(false);
+  });
+
+  test('the built-in names stay served', () => {
+    expect(hostAllowed('localhost:4561', allowed)).toBe(true);
+    expect(hostAllowed('[::1]:4561', allowed)).toBe(true);
+  });
+});
+
+describe('hostAllowed, with *', () => {
+  test.each(['evil.example', 'anything:1', 'localhost'])('serves %j', (host) => {
+    expect(hostAllowed(host, ['*'])).toBe(true);
+  });
+
+  test('still refuses a request without a Host', () => {
+    expect(hostAllowed(undefined, ['*'])).toBe(false);
+  });
+});
