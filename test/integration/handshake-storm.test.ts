@@ -1,0 +1,251 @@
+/**
+ * A reconnect storm against the compiled server as its own process: 10,000 WebSocket
+ * handshakes, 100 at a time, each greeted in full (EHLO status, snapshot, history) and then
+ * cut off as by a network blip, so that connection state recovery keeps every session for its
+ * two-minute window. What the storm leaves behind is read after a full garbage collection,
+ * asked of the server's inspector: RSS right after a storm is mostly garbage V8 has not
+ * collected yet, and when it does depends on the machine's load. Storing a copy of every
+ * greeting for the recovery window (as the server once did) kept ~3.8 KB of heap and ~4.5 KB
+ * of RSS per handshake; what is left now is the abandoned sessions, ~0.6 KB each, until the
+ * window ends (too long to wait for here).
+ */
+import { readFileSync } from 'node:fs';
+
+import WebSocket from 'ws';
+
+import { SOCKET_PATH } from '../../protocol/events';
+import { printFigures, recordFigure } from '../helpers/figures';
+import { RawSocket } from '../helpers/raw-socket';
+import { withDeadline } from '../helpers/recorder';
+import { killServers, spawnServer, type ServerProcess } from '../helpers/server-process';
+import { startServer, TestClient } from '../helpers/server';
+
+const HANDSHAKES = 10_000;
+const CONCURRENCY = 100;
+const MB = 1024 * 1024;
+/**
+ * RSS at the storm's end, garbage included, over the baseline: a ceiling only (55-100 MB
+ * measured; storing greetings, 120-130 MB). The figures after a collection are what tell.
+ */
+const STORM_RSS_BOUND = 200 * MB;
+/** RSS after a full collection over the baseline (~8 MB measured; ~45 MB storing greetings). */
+const SETTLED_RSS_BOUND = 25 * MB;
+/** Heap after a full collection per handshake (~0.6 KB measured; ~3.8 KB storing greetings). */
+const SETTLED_HEAP_PER_HANDSHAKE = 1.8 * 1024;
+const DEADLINE_MS = 5_000;
+
+jest.setTimeout(40_000);
+
+let spawned: ServerProcess | undefined;
+
+afterEach(async () => {
+  if (spawned) {
+    spawned.process.kill('SIGTERM');
+    await withDeadline(spawned.exited, 5_000, 'the server to exit').catch(() => undefined);
+  }
+  await killServers();
+  spawned = undefined;
+});
+
+afterAll(() => printFigures('handshake-storm.test.ts'));
+
+/** The Chrome DevTools protocol over the inspector's WebSocket, just enough to call methods. */
+class Inspector {
+  private nextId = 1;
+  private readonly pending = new Map<number, (result: unknown) => void>();
+
+  private constructor(private readonly ws: WebSocket) {
+    ws.on('message', (data: Buffer) => {
+      const { id, result } = JSON.parse(data.toString('utf8')) as { id?: number; result: unknown };
+      if (id !== undefined) this.pending.get(id)?.(result);
+    });
+  }
+
+  static async connect(url: string): Promise<Inspector> {
+    const ws = new WebSocket(url);
+    await withDeadline(
+      new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject)),
+      DEADLINE_MS,
+      'the inspector connection',
+    );
+    return new Inspector(ws);
+  }
+
+  call(method: string, params: object = {}): Promise<unknown> {
+    const id = this.nextId++;
+    const answered = new Promise<unknown>((resolve) => this.pending.set(id, resolve));
+    this.ws.send(JSON.stringify({ id, method, params }));
+    return withDeadline(answered, 20_000, method).finally(() => this.pending.delete(id));
+  }
+
+  close(): void {
+    this.ws.terminate();
+  }
+}
+
+/**
+ * The server's inspector, from the line Node writes to stderr at start-up. The server's line
+ * comes first: its ticker child, which inherits the option, is forked later.
+ */
+function inspectorUrlOf(server: ServerProcess): Promise<string> {
+  const stderr = server.process.stderr;
+  const found = new Promise<string>((resolve) => {
+    const check = (): void => {
+      const url = /Debugger listening on (ws:\/\/\S+)/.exec(server.stderr())?.[1];
+      if (url === undefined) return;
+      stderr?.off('data', check);
+      resolve(url);
+    };
+    stderr?.on('data', check);
+    check();
+  });
+  return withDeadline(found, DEADLINE_MS, 'the inspector URL on stderr');
+}
+
+function rssOf(pid: number): number {
+  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  if (kb === undefined) throw new Error(`no VmRSS for ${pid}`);
+  return Number(kb) * 1024;
+}
+
+/** RSS and heap once everything unreachable is collected (V8's low-memory collection). */
+async function settled(inspector: Inspector, pid: number): Promise<{ rss: number; heap: number }> {
+  await inspector.call('HeapProfiler.collectGarbage');
+  const evaluated = (await inspector.call('Runtime.evaluate', {
+    expression: 'process.memoryUsage().heapUsed',
+    returnByValue: true,
+  })) as { result: { value: number } };
+  return { rss: rssOf(pid), heap: evaluated.result.value };
+}
+
+/**
+ * One handshake: Engine.IO open, Socket.IO connect, then the greeting, which is checked to be
+ * the three events in order and to carry no recovery offset (an offset means the packet was
+ * stored for the recovery window). Resolves with what was wrong, if anything.
+ */
+function handshake(url: string): Promise<string | null> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url);
+    const greeting: string[] = [];
+    let finished = false;
+    const finish = (problem: string | null): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      ws.terminate();
+      resolve(problem);
+    };
+    const timer = setTimeout(() => finish(`no greeting within ${DEADLINE_MS} ms`), DEADLINE_MS);
+    ws.on('error', () => undefined);
+    ws.on('close', () => finish('closed before its greeting'));
+    ws.on('message', (data: Buffer) => {
+      const frame = data.toString('utf8');
+      if (frame === '2') return ws.send('3');
+      if (frame.startsWith('0{')) return ws.send('40');
+      if (!frame.startsWith('42[')) return;
+      greeting.push(frame);
+      if (greeting.length < 3) return;
+      const [status, update, history] = greeting;
+      const inOrder =
+        status?.startsWith('42["status",{"message":"EHLO OK Connected"') &&
+        update?.startsWith('42["update",{') &&
+        history?.startsWith('42["history",{');
+      if (!inOrder)
+        return finish(`unexpected greeting ${greeting.map((f) => f.slice(0, 60)).join(' | ')}`);
+      const offset = greeting.find((f) => !f.endsWith('}]'));
+      finish(offset === undefined ? null : `an offset after ${offset.slice(0, 40)}…`);
+    });
+  });
+}
+
+test(`${HANDSHAKES} handshakes leave RSS bounded, and nothing per greeting once collected`, async () => {
+  spawned = spawnServer({
+    // Ticking fast fills the history (60 updates, ~9 KB) early in the storm, as it is in use.
+    TICK_MS: '100',
+    LOG_LEVEL: 'info',
+    NODE_OPTIONS: '--inspect=127.0.0.1:0',
+  });
+  const { url } = await spawned.listening();
+  const pid = spawned.process.pid ?? 0;
+  const inspector = await Inspector.connect(await inspectorUrlOf(spawned));
+  try {
+    const { socket } = await RawSocket.connect(url);
+    socket.send('421["start"]');
+    await socket.frames.waitFor((frame) => frame.data === '431[{"ok":true,"running":true}]', {
+      timeoutMs: DEADLINE_MS,
+      what: 'the start ack',
+    });
+    socket.close();
+    const before = await settled(inspector, pid);
+
+    const wsUrl = `${url.replace(/^http/, 'ws')}${SOCKET_PATH}/?EIO=4&transport=websocket`;
+    const problems: string[] = [];
+    let started = 0;
+    const worker = async (): Promise<void> => {
+      while (started < HANDSHAKES) {
+        started++;
+        const problem = await handshake(wsUrl);
+        if (problem) problems.push(problem);
+      }
+    };
+    const stormStarted = performance.now();
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    recordFigure(`${HANDSHAKES} handshakes`, performance.now() - stormStarted);
+    const stormRss = rssOf(pid) - before.rss;
+    const after = await settled(inspector, pid);
+    const settledRss = after.rss - before.rss;
+    const heapPerHandshake = (after.heap - before.heap) / HANDSHAKES;
+    recordFigure('RSS growth at the end of the storm', stormRss / MB, 'MB');
+    recordFigure('RSS growth after a full collection', settledRss / MB, 'MB');
+    recordFigure('heap kept per handshake', heapPerHandshake, 'B');
+
+    expect({ failed: problems.length, first: problems.slice(0, 3) }).toEqual({
+      failed: 0,
+      first: [],
+    });
+    expect(stormRss).toBeLessThan(STORM_RSS_BOUND);
+    expect(settledRss).toBeLessThan(SETTLED_RSS_BOUND);
+    expect(heapPerHandshake).toBeLessThan(SETTLED_HEAP_PER_HANDSHAKE);
+  } finally {
+    inspector.close();
+  }
+});
+
+/**
+ * The other side of keeping no greeting: a client's recovery offset comes from broadcasts
+ * alone, so one that drops before its first broadcast has none, and is greeted afresh rather
+ * than recovered without a snapshot.
+ */
+test('a socket that drops before any broadcast comes back as a new one, greeted in full', async () => {
+  const server = await startServer({ tickMs: 1_000 });
+  const client = await TestClient.connect(server.url, 'early leaver');
+  try {
+    await client.welcome();
+    const gone = new Promise((resolve) => client.socket.once('disconnect', resolve));
+    // Below Socket.IO, as a network blip: the server keeps the session.
+    client.socket.io.engine.close();
+    await withDeadline(gone, DEADLINE_MS, 'the drop');
+    const back = client.events.mark;
+    const connected = new Promise<void>((resolve) =>
+      client.socket.once('connect', () => resolve()),
+    );
+    client.socket.connect();
+    await withDeadline(connected, DEADLINE_MS, 'the reconnection');
+    expect(client.socket.recovered).toBe(false);
+    const welcome = await client.events.waitForCount(2, () => true, {
+      from: back,
+      timeoutMs: DEADLINE_MS,
+      what: 'the second welcome',
+    });
+    expect(welcome).toEqual([
+      expect.objectContaining({
+        kind: 'status',
+        status: { message: 'EHLO OK Connected', running: false },
+      }),
+      expect.objectContaining({ kind: 'update', update: server.forkcast.ticker.snapshot() }),
+    ]);
+  } finally {
+    client.close();
+    await server.forkcast.close();
+  }
+});
