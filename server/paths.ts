@@ -22,4 +22,5 @@ export const PATHS = {
   public: path.join(ROOT, 'public'),
   client: path.join(ROOT, 'dist', 'client'),
   tickerChild: path.join(ROOT, 'dist', 'ticker', 'main.js'),
+  stateWriter: path.join(ROOT, 'dist', 'server', 'state-writer.js'),
 } as const;

@@ -2,15 +2,19 @@
  * The single-node ticker state on disk: one small JSON file, replaced whole at every commit
  * (temp file, fsync, rename, fsync of the folder), so the file is always one complete state.
  * The state is ~250 bytes, so rewriting it costs what appending a journal record would, with
- * no replay or compaction to get wrong. Commits that arrive while a write is under way share
+ * no replay or compaction to get wrong. The system calls run on a thread of their own
+ * (state-writer.ts). Commits that arrive while a write is under way share
  * the next write (group commit): at most one write is in flight, whatever the rate of ops.
  */
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 
 import { seedTickerState, type TickerState } from '../protocol/ipc';
 import { savedStateSchema } from '../protocol/validation';
 import type { Logger } from './logger';
+import { PATHS } from './paths';
+import type { WriteRequest, WriteResult } from './state-writer';
 
 /**
  * What is on disk. `unannounced`: the prices hold acknowledged buys that no `update` has
@@ -43,6 +47,8 @@ export interface StateFileOptions {
   logger: Logger;
   /** A write that takes longer than this counts as failed (a hung disk, a path under /proc). */
   deadlineMs?: number;
+  /** Replaces `file` with `text` durably (default: writeInThread; tests wrap it). */
+  write?: (file: string, text: string) => Promise<void>;
 }
 
 export const WRITE_DEADLINE_MS = 2_000;
@@ -58,6 +64,7 @@ export function createStateFile({
   path: file,
   logger,
   deadlineMs = WRITE_DEADLINE_MS,
+  write: replace = writeInThread,
 }: StateFileOptions): StateFile {
   let healthy = true;
   let failures = 0;
@@ -178,24 +185,36 @@ function announced({ unannounced, ...state }: SavedState): TickerState {
   return unannounced ? { ...state, seq: state.seq + 1, ts: Date.now() } : state;
 }
 
-async function replace(file: string, text: string): Promise<void> {
-  const temp = `${file}.tmp`;
-  const handle = await open(temp, 'w');
-  try {
-    await handle.writeFile(text);
-    await handle.datasync();
-  } finally {
-    await handle.close();
+let writer: { worker: Worker; waiting: ((result: WriteResult) => void)[] } | null = null;
+
+/** Hands the write to the writer thread (one per process, started at the first write). */
+export function writeInThread(file: string, text: string): Promise<void> {
+  if (!writer) {
+    const worker = new Worker(PATHS.stateWriter);
+    const started = { worker, waiting: [] as ((result: WriteResult) => void)[] };
+    worker.on('message', (result: WriteResult) => {
+      started.waiting.shift()?.(result);
+      // Idle, the thread must not keep a process that is otherwise done from exiting.
+      if (started.waiting.length === 0) worker.unref();
+    });
+    const gone = (error: unknown): void => {
+      if (writer === started) writer = null;
+      for (const answer of started.waiting.splice(0))
+        answer({ ok: false, error: `the writer thread stopped: ${messageOf(error)}` });
+    };
+    worker.on('error', gone);
+    worker.on('exit', (code) => gone(`exit code ${code}`));
+    writer = started;
   }
-  await rename(temp, file);
-  // The rename is durable only once the folder is; Windows cannot open a folder to sync it.
-  if (process.platform === 'win32') return;
-  const folder = await open(path.dirname(file), 'r');
-  try {
-    await folder.sync();
-  } finally {
-    await folder.close();
-  }
+  const { worker, waiting } = writer;
+  // A write under way keeps the process alive, as a write on the main thread would.
+  worker.ref();
+  return new Promise<void>((resolve, reject) => {
+    waiting.push((result) =>
+      result.ok ? resolve() : reject(Object.assign(new Error(result.error), { code: result.code })),
+    );
+    worker.postMessage({ file, text } satisfies WriteRequest);
+  });
 }
 
 function messageOf(error: unknown): string {

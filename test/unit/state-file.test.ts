@@ -4,15 +4,14 @@
  * anything unusable moved aside (its bytes kept) and logged, and a path that cannot be used
  * refused within the deadline. commit(): group commit, one write at a time, each promise
  * settled only once its state is on disk, a failure reported and voiding the batch behind it,
- * and recovery. Writes are watched by spying on node:fs/promises, which the module looks up
- * at every call; nothing is replaced but the one failure a test injects.
+ * and recovery. Writes are watched through the store's `write` seam, which wraps the real
+ * writer thread; nothing is replaced but the one failure a test injects.
  */
 import { execFile } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
   mkdtempSync,
-  promises as fsPromises,
   readdirSync,
   readFileSync,
   rmSync,
@@ -26,7 +25,7 @@ import { promisify } from 'node:util';
 
 import type { TickerState } from '../../protocol/ipc';
 import { savedStateSchema } from '../../protocol/validation';
-import { createStateFile, type SavedState } from '../../server/state-file';
+import { createStateFile, writeInThread, type SavedState } from '../../server/state-file';
 import { ROOT } from '../helpers/forked-ticker';
 import { capturingLogger, LEVEL, linesWith } from '../helpers/logs';
 import { decayAll, SEED, stateOf, withBuy } from '../helpers/prices';
@@ -46,9 +45,23 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+type Write = (file: string, text: string) => Promise<void>;
+/** Set by a test to stand between the store and the real writer; reset after each test. */
+let around: ((real: Write, file: string, text: string) => Promise<void>) | null = null;
+afterEach(() => {
+  around = null;
+});
+
 function create(at = file, deadlineMs?: number) {
   const { logger, lines } = capturingLogger();
-  const store = createStateFile({ path: at, logger, ...(deadlineMs ? { deadlineMs } : {}) });
+  const write: Write = (target, text) =>
+    around ? around(writeInThread, target, text) : writeInThread(target, text);
+  const store = createStateFile({
+    path: at,
+    logger,
+    write,
+    ...(deadlineMs ? { deadlineMs } : {}),
+  });
   return { store, lines };
 }
 
@@ -105,25 +118,21 @@ function restoreFolder(): void {
  * Every write the store does, as the state it renames into place, and whether one ever began
  * (opened its temp file) before the one before it had renamed its own.
  */
-function watchWrites(onTempOpen: () => void = () => undefined) {
-  const { open: realOpen, rename: realRename } = fsPromises;
+function watchWrites(onStart: () => void = () => undefined) {
   const written: unknown[] = [];
   let inFlight = false;
   let overlaps = 0;
-  jest.spyOn(fsPromises, 'open').mockImplementation((target, ...rest) => {
-    if (String(target).endsWith('.tmp')) {
-      if (inFlight) overlaps++;
-      inFlight = true;
-      onTempOpen();
+  around = async (real, target, text) => {
+    if (inFlight) overlaps++;
+    inFlight = true;
+    onStart();
+    try {
+      await real(target, text);
+      written.push(JSON.parse(text));
+    } finally {
+      inFlight = false;
     }
-    return realOpen(target, ...rest);
-  });
-  jest.spyOn(fsPromises, 'rename').mockImplementation(async (from, to) => {
-    const temp = String(from).endsWith('.tmp');
-    if (temp) written.push(JSON.parse(readFileSync(from, 'utf8')));
-    await realRename(from, to);
-    if (temp) inFlight = false;
-  });
+  };
   return { written, overlaps: () => overlaps };
 }
 
@@ -548,20 +557,19 @@ describe('commit', () => {
   // The queued state carries the failed one's effects: writing it would apply them after all.
   test('a failed write voids the batch queued behind it, even when that one could be written', async () => {
     const { store } = await opened();
-    const { open: realOpen } = fsPromises;
     let queued: Promise<string> | undefined;
-    jest.spyOn(fsPromises, 'open').mockImplementation(async (target, ...rest) => {
-      if (queued || !String(target).endsWith('.tmp')) return realOpen(target, ...rest);
+    around = async (real, target, text) => {
+      if (queued) return real(target, text);
       // The first write meets a passing fault (say a full disk that then gets room again):
       // its temp file cannot be opened, and by the time the next write runs it could be.
       breakFolder();
       queued = outcome(store.commit(nth(2)));
       try {
-        return await realOpen(target, ...rest);
+        return await real(target, text);
       } finally {
         restoreFolder();
       }
-    });
+    };
     await expect(store.commit(nth(1))).rejects.toThrow(/ENOTDIR/);
     // nth(2) carries nth(1)'s effects, which were refused: it must not reach the disk.
     await expect(queued).resolves.toBe('an earlier write failed');
@@ -577,17 +585,16 @@ describe('commit', () => {
   test('a write past the deadline fails; the next waits for it to end and is voided', async () => {
     const DEADLINE_MS = 150;
     const { store, lines } = await opened(DEADLINE_MS);
-    const { open: realOpen } = fsPromises;
     let release: () => void = () => undefined;
     const hung = new Promise<void>((resolve) => (release = resolve));
     let queued: Promise<string> | undefined;
-    jest.spyOn(fsPromises, 'open').mockImplementation(async (target, ...rest) => {
-      if (!queued && String(target).endsWith('.tmp')) {
+    around = async (real, target, text) => {
+      if (!queued) {
         queued = outcome(store.commit(nth(2)));
         await hung;
       }
-      return realOpen(target, ...rest);
-    });
+      return real(target, text);
+    };
     const started = performance.now();
     await expect(store.commit(nth(1))).rejects.toThrow(
       `writing the state file took longer than ${DEADLINE_MS} ms`,
