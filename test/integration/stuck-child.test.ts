@@ -124,6 +124,28 @@ async function waitForHealth(
   );
 }
 
+/** The buy and the start sent to the stuck child are refused, and a new child takes over. */
+async function expectRefusedThenReplaced(
+  bought: Promise<{ ack: unknown; tookMs: number }>,
+  started: Promise<{ ack: unknown; tookMs: number }>,
+  url: string,
+  oldPid: number,
+  how: string,
+): Promise<Health> {
+  const [buyAck, startAck] = await Promise.all([bought, started]);
+  recordFigure(`${how} -> buy refused`, buyAck.tookMs);
+  expect([buyAck.ack, startAck.ack]).toEqual([
+    { ok: false, error: STUCK },
+    { ok: false, error: STUCK },
+  ]);
+  return waitForHealth(
+    url,
+    (h) => h.status === 200 && h.body.pid !== oldPid,
+    3_000,
+    'a new ticker child in /healthz',
+  );
+}
+
 /**
  * An op with its ack, waited for longer than TestClient's 3 s: a refusal for a stuck child
  * comes when the op times out, 3 s after it (or a ping before it) was sent.
@@ -225,19 +247,7 @@ test('a SIGSTOPped child: /healthz down, a buy and a start refused, the child re
   recordFigure('SIGSTOP -> /healthz 503', performance.now() - stoppedAt);
   expect(down.body).toMatchObject({ ok: false, status: 'down', running: false });
 
-  const [buyAck, startAck] = await Promise.all([bought, started]);
-  recordFigure('SIGSTOP -> buy refused', buyAck.tookMs);
-  expect([buyAck.ack, startAck.ack]).toEqual([
-    { ok: false, error: STUCK },
-    { ok: false, error: STUCK },
-  ]);
-
-  const replaced = await waitForHealth(
-    url,
-    (h) => h.status === 200 && h.body.pid !== oldPid,
-    3_000,
-    'a new ticker child in /healthz',
-  );
+  const replaced = await expectRefusedThenReplaced(bought, started, url, oldPid, 'SIGSTOP');
   recordFigure('SIGSTOP -> replaced', performance.now() - stoppedAt);
   expect(replaced.body).toMatchObject({ ok: true, status: 'ok', running: false });
   expect(processRunning(replaced.body.pid ?? 0)).toBe(true);
@@ -278,18 +288,7 @@ test('a child spinning in a busy loop on a buy: the same refusal, replacement an
   expect(readFileSync(path.join(dir, 'spinning'), 'utf8').trim()).toBe(String(oldPid));
   const started = start(b);
 
-  const [buyAck, startAck] = await Promise.all([bought, started]);
-  recordFigure('busy loop -> buy refused', buyAck.tookMs);
-  expect([buyAck.ack, startAck.ack]).toEqual([
-    { ok: false, error: STUCK },
-    { ok: false, error: STUCK },
-  ]);
-  const replaced = await waitForHealth(
-    url,
-    (h) => h.status === 200 && h.body.pid !== oldPid,
-    3_000,
-    'a new ticker child in /healthz',
-  );
+  const replaced = await expectRefusedThenReplaced(bought, started, url, oldPid, 'busy loop');
   expect(replaced.body).toMatchObject({ ok: true, running: false, pid: forkcast.ticker.pid });
   await waitForProcessGone(oldPid, 1_000);
 

@@ -363,17 +363,23 @@ describe('with a state store', () => {
     return store;
   }
 
-  test('a buy is acknowledged only once committed, and its update broadcast only after its own commit', async () => {
-    const store = fakeStore();
-    const { supervisor, forks, events } = await opened({ store });
-    const child = forks.latest();
-    const buy = supervisor.buy('Apple');
+  /** The child applies the buy of Apple the parent just sent and says so. */
+  function acknowledgeAppleBuy(child: FakeChild) {
     const stock = { name: 'Apple' as const, price: grown(stateOf().stocks[0]?.price ?? 0) };
     child.say({
       type: 'reply',
       id: lastOpId(child),
       reply: { ok: true, running: false, stock },
     } satisfies ChildMessage);
+    return stock;
+  }
+
+  test('a buy is acknowledged only once committed, and its update broadcast only after its own commit', async () => {
+    const store = fakeStore();
+    const { supervisor, forks, events } = await opened({ store });
+    const child = forks.latest();
+    const buy = supervisor.buy('Apple');
+    const stock = acknowledgeAppleBuy(child);
     expect(store.commits.at(-1)).toMatchObject({ seq: 0, unannounced: true });
     await expect(buy).resolves.toEqual({ ok: true, running: false, stock });
     // Not yet broadcast: the snapshot still shows seq 0 with the prices broadcast under it.
@@ -395,12 +401,7 @@ describe('with a state store', () => {
     const child = forks.latest();
     store.failing = true;
     const buy = supervisor.buy('Apple');
-    const stock = { name: 'Apple' as const, price: grown(stateOf().stocks[0]?.price ?? 0) };
-    child.say({
-      type: 'reply',
-      id: lastOpId(child),
-      reply: { ok: true, running: false, stock },
-    } satisfies ChildMessage);
+    acknowledgeAppleBuy(child);
     await expect(buy).resolves.toEqual({
       ok: false,
       error: 'the state could not be saved; the operation was not applied',
