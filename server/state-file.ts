@@ -192,7 +192,10 @@ export function writeInThread(file: string, text: string): Promise<void> {
   if (!writer) {
     const worker = new Worker(PATHS.stateWriter);
     const started = { worker, waiting: [] as ((result: WriteResult) => void)[] };
-    worker.on('message', (result: WriteResult) => {
+    worker.on('message', (result: WriteResult | { ok?: never }) => {
+      // Under `node --watch` (npm run dev) Node's own messages, the files the thread loaded,
+      // arrive on this port too.
+      if (typeof result.ok !== 'boolean') return;
       started.waiting.shift()?.(result);
       // Idle, the thread must not keep a process that is otherwise done from exiting.
       if (started.waiting.length === 0) worker.unref();
