@@ -73,6 +73,25 @@ export async function startServer(options: {
   return { forkcast, url: `http://127.0.0.1:${address.port}` };
 }
 
+/**
+ * One greeted client per name, connected in turn, each added to `tracked` so that the test
+ * file's cleanup closes it.
+ */
+export async function connectWelcomed(
+  url: string,
+  tracked: TestClient[],
+  ...names: string[]
+): Promise<TestClient[]> {
+  const connected: TestClient[] = [];
+  for (const name of names) {
+    const client = await TestClient.connect(url, name);
+    tracked.push(client);
+    connected.push(client);
+    await client.welcome();
+  }
+  return connected;
+}
+
 export class TestClient {
   readonly events = new Recorder<ClientEvent>();
 

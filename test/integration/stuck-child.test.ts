@@ -26,7 +26,13 @@ import {
   waitForProcessGone,
 } from '../helpers/processes';
 import { delay, withDeadline } from '../helpers/recorder';
-import { expectContiguousSeq, isStatus, isUpdate, TestClient } from '../helpers/server';
+import {
+  expectContiguousSeq,
+  isStatus,
+  isUpdate,
+  connectWelcomed,
+  type TestClient,
+} from '../helpers/server';
 
 jest.setTimeout(20_000);
 
@@ -67,16 +73,8 @@ function tempDir(): string {
   return dir;
 }
 
-async function connect(url: string, ...names: string[]): Promise<TestClient[]> {
-  const connected: TestClient[] = [];
-  for (const name of names) {
-    const client = await TestClient.connect(url, name);
-    clients.push(client);
-    connected.push(client);
-    await client.welcome();
-  }
-  return connected;
-}
+const connect = (url: string, ...names: string[]): Promise<TestClient[]> =>
+  connectWelcomed(url, clients, ...names);
 
 /** An in-process server with a real state file, as main.ts wires a single node. */
 async function startApp(tickerChildPath?: string): Promise<{ forkcast: ForkcastApp; url: string }> {
@@ -122,6 +120,19 @@ async function waitForHealth(
   throw new Error(
     `timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)}`,
   );
+}
+
+/** Two greeted clients on a stopped ticker, with where each one's events stood. */
+async function twoWatchers(url: string) {
+  const [a, b] = await connect(url, 'a', 'b');
+  if (!a || !b) throw new Error('unreachable');
+  const before = a.lastUpdate();
+  expect(before.running).toBe(false);
+  const marked: [TestClient, number][] = [
+    [a, a.events.mark],
+    [b, b.events.mark],
+  ];
+  return { a, b, before, marked };
 }
 
 /** The buy and the start sent to the stuck child are refused, and a new child takes over. */
@@ -229,14 +240,7 @@ test('a SIGSTOPped child: /healthz down, a buy and a start refused, the child re
   const server = spawnTracked({ LOG_LEVEL: 'info', TICK_MS: '100' });
   const { url } = await server.listening();
   const oldPid = await healthyPid(url);
-  const [a, b] = await connect(url, 'a', 'b');
-  if (!a || !b) throw new Error('unreachable');
-  const before = a.lastUpdate();
-  expect(before.running).toBe(false);
-  const marked: [TestClient, number][] = [
-    [a, a.events.mark],
-    [b, b.events.mark],
-  ];
+  const { a, b, before, marked } = await twoWatchers(url);
 
   hung.add(oldPid);
   process.kill(oldPid, 'SIGSTOP');
@@ -269,14 +273,7 @@ test('a child spinning in a busy loop on a buy: the same refusal, replacement an
   process.env['FORKCAST_STUCK_DIR'] = dir;
   const { forkcast, url } = await startApp(FIXTURE);
   const oldPid = await healthyPid(url);
-  const [a, b] = await connect(url, 'a', 'b');
-  if (!a || !b) throw new Error('unreachable');
-  const before = a.lastUpdate();
-  expect(before.running).toBe(false);
-  const marked: [TestClient, number][] = [
-    [a, a.events.mark],
-    [b, b.events.mark],
-  ];
+  const { a, b, before, marked } = await twoWatchers(url);
 
   hung.add(oldPid);
   const sentAt = performance.now();

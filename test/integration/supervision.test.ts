@@ -25,7 +25,13 @@ import {
   waitForProcessGone,
 } from '../helpers/processes';
 import { delay, withDeadline } from '../helpers/recorder';
-import { expectContiguousSeq, isUpdate, TestClient, type UpdateEvent } from '../helpers/server';
+import {
+  expectContiguousSeq,
+  isUpdate,
+  connectWelcomed,
+  type TestClient,
+  type UpdateEvent,
+} from '../helpers/server';
 import type { ServerProcess } from '../helpers/server-process';
 
 jest.setTimeout(20_000);
@@ -53,16 +59,8 @@ afterEach(async () => {
 
 afterAll(() => printFigures('supervision.test.ts'));
 
-async function connect(url: string, ...names: string[]): Promise<TestClient[]> {
-  const connected: TestClient[] = [];
-  for (const name of names) {
-    const client = await TestClient.connect(url, name);
-    clients.push(client);
-    connected.push(client);
-    await client.welcome();
-  }
-  return connected;
-}
+const connect = (url: string, ...names: string[]): Promise<TestClient[]> =>
+  connectWelcomed(url, clients, ...names);
 
 interface Health {
   ok: boolean;
