@@ -111,7 +111,12 @@ test('a running ticker resumes ticking after a restart, where it was, without a 
   let stocks = saved.stocks;
   for (let i = 0; i < ticked; i++) stocks = decayAll(stocks);
   expect(snapshot).toEqual({ ...saved, stocks, seq: saved.seq + ticked, ts: expect.any(Number) });
-  await expect(b.nextUpdate({ from: b.events.mark })).resolves.toEqual({
+  // The next tick may have arrived already, before this line runs: looked for from the start.
+  const next = await b.events.waitFor(
+    (event) => isUpdate(event) && event.update.seq === snapshot.seq + 1,
+    { from: 0, timeoutMs: 3_000, what: 'the tick after the greeting' },
+  );
+  expect(isUpdate(next) ? next.update : null).toEqual({
     stocks: decayAll(stocks),
     running: true,
     seq: snapshot.seq + 1,
