@@ -24,12 +24,18 @@ const HANDSHAKES = 10_000;
 const CONCURRENCY = 100;
 const MB = 1024 * 1024;
 /**
- * RSS at the storm's end, garbage included, over the baseline: a ceiling only (55-100 MB
- * measured; storing greetings, 120-130 MB). The figures after a collection are what tell.
+ * RSS at the storm's end, garbage included, over the baseline: a ceiling only. Measured
+ * 48-68 MB on Node 20 and 158-180 MB on Node 24, whose V8 lets more garbage pile up before a
+ * full collection (heap used at the storm's end: 34 MB against 80 MB); storing greetings added
+ * ~70 MB. The figures after a collection are what tell.
  */
-const STORM_RSS_BOUND = 200 * MB;
-/** RSS after a full collection over the baseline (~8 MB measured; ~45 MB storing greetings). */
-const SETTLED_RSS_BOUND = 25 * MB;
+const STORM_RSS_BOUND = 300 * MB;
+/**
+ * RSS after a full collection over the baseline: 7-8 MB on Node 20, 26-28 MB on Node 24 (its
+ * V8 heap comes back down to the same size; the rest is native memory kept for reuse);
+ * storing greetings kept ~45 MB more.
+ */
+const SETTLED_RSS_BOUND = 48 * MB;
 /** Heap after a full collection per handshake (~0.6 KB measured; ~3.8 KB storing greetings). */
 const SETTLED_HEAP_PER_HANDSHAKE = 1.8 * 1024;
 const DEADLINE_MS = 5_000;
@@ -205,6 +211,7 @@ test(`${HANDSHAKES} handshakes leave RSS bounded, and nothing per greeting once 
     });
     expect(stormRss).toBeLessThan(STORM_RSS_BOUND);
     expect(settledRss).toBeLessThan(SETTLED_RSS_BOUND);
+    expect(settledRss).toBeLessThan(stormRss);
     expect(heapPerHandshake).toBeLessThan(SETTLED_HEAP_PER_HANDSHAKE);
   } finally {
     inspector.close();
