@@ -2,9 +2,13 @@
  * What a viewer sees when things break: the ticker child killed, the whole server restarted.
  * The page must say so and then recover on its own, without a reload.
  */
+import { once } from 'node:events';
+
 import { chromium, type Browser, type Page } from 'playwright-core';
 
 import { CHROMIUM_ARGS, findChromium } from './chromium';
+import { LEVEL } from '../helpers/logs';
+import { withDeadline } from '../helpers/recorder';
 import {
   freshStateFile,
   killServers,
@@ -65,8 +69,18 @@ describeInBrowser('recovery in the browser', () => {
 
   test('a restarted server shows as lost, then the page reconnects by itself', async () => {
     const port = new URL(url).port;
+    const stopping = server.logs.mark;
     server.process.kill('SIGTERM');
-    await expect(server.exited).resolves.toEqual({ code: 0, signal: null });
+    const exit = await server.exited;
+    const { stdout } = server.process;
+    if (stdout && !stdout.closed)
+      await withDeadline(once(stdout, 'close'), 5_000, "the end of the server's log");
+    // A clean exit logs nothing above info; if it fails, the warnings and errors say why.
+    const complaints = server.logs
+      .since(stopping)
+      .filter((line) => Number(line['level']) >= LEVEL.warn)
+      .map((line) => line['msg']);
+    expect({ ...exit, complaints }).toEqual({ code: 0, signal: null, complaints: [] });
     await page.getByText(/Reconnecting|Disconnected/).waitFor({ timeout: 5_000 });
 
     server = spawnServer({ TICK_MS: '200', STATE_FILE: stateFile, PORT: port });
