@@ -10,7 +10,7 @@ import {
   type Server as HttpServer,
   type ServerResponse,
 } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { constants as zlib } from 'node:zlib';
 
 import compression from 'compression';
@@ -83,6 +83,8 @@ export interface ForkcastApp {
 /** Every legal client message is a few dozen bytes; anything near this is abuse. */
 const MAX_MESSAGE_BYTES = 16 * 1024;
 const DEFAULT_OPS_PER_SECOND = 50;
+/** How long close() lets clients end their connections before cutting them. */
+const CLOSE_GRACE_MS = 1_000;
 /** What a request for a foreign Host is told (never the Host itself: it may be huge). */
 const HOST_REFUSED = 'Host not allowed';
 /**
@@ -158,6 +160,12 @@ export function createApp(config: AppConfig): ForkcastApp {
   app.use(errorHandler(logger));
 
   const httpServer = createServer(app);
+  // Every TCP connection, WebSockets included, so that close() can cut what peers leave open.
+  const connections = new Set<Socket>();
+  httpServer.on('connection', (socket: Socket) => {
+    connections.add(socket);
+    socket.once('close', () => connections.delete(socket));
+  });
   const io: ForkcastIo = new Server(httpServer, {
     path: SOCKET_PATH,
     // The Angular bundle carries its own client; no need to serve /socket.io/socket.io.js.
@@ -233,11 +241,12 @@ export function createApp(config: AppConfig): ForkcastApp {
         // Every acknowledged op is on disk already; this waits for the last writes, and fails
         // (a non-zero exit) if the state could not be kept.
         const tickerClosed = ticker.close();
-        // io.close() disconnects every socket; idle keep-alive connections would still hold
-        // the HTTP server open, so they are closed explicitly.
-        await io.close();
-        httpServer.closeAllConnections();
-        await httpClosed;
+        // io.close() disconnects every socket and resolves once every connection has ended,
+        // which a busy or silent peer can put off for good: after a grace, the rest are cut.
+        const cut = setTimeout(() => {
+          for (const socket of connections) socket.destroy();
+        }, CLOSE_GRACE_MS);
+        await Promise.all([io.close(), httpClosed]).finally(() => clearTimeout(cut));
         await tickerClosed;
       })();
       return closing;
