@@ -226,26 +226,37 @@ export function attachRealtime(
     toSocket(socket).emit('history', { updates: recent.length > 0 ? recent : [current] });
   }
 
+  // One set of listeners for every socket, which Socket.IO calls with the socket as `this`:
+  // closures made per connection would cost each of thousands of sockets their own copies.
+  function onStart(this: ForkcastSocket, ...raw: unknown[]): void {
+    guard(receive(this, 'start', 'start', raw), (op) => run(op, 'start'));
+  }
+  function onStop(this: ForkcastSocket, ...raw: unknown[]): void {
+    guard(receive(this, 'stop', 'stop', raw), (op) => run(op, 'stop'));
+  }
+  function onBuy(this: ForkcastSocket, ...raw: unknown[]): void {
+    guard(receive(this, 'buy', 'buy', raw), buy);
+  }
+  function onAnyEvent(this: ForkcastSocket, event: unknown, ...raw: unknown[]): void {
+    if (typeof event === 'string' && CLIENT_EVENTS.has(event)) return;
+    const name = String(event).slice(0, 40);
+    reject(receive(this, name, 'unknown', raw), 'invalid', `unknown event "${name}"`);
+  }
+  function onDisconnect(this: ForkcastSocket, reason: string): void {
+    logger.debug({ socket: this.id, reason }, 'client left');
+  }
+
   const onConnection = (socket: ForkcastSocket): void => {
     logger.debug({ socket: socket.id, recovered: socket.recovered }, 'client connected');
     toSocket(socket).emit('status', { message: STATUS.connected, running: running() });
     // A socket back from a short drop (connection state recovery) has just been sent every
     // update it missed, in order, and is back in its shard: a snapshot now would repeat one.
     if (!socket.recovered) greet(socket);
-
-    socket.on('start', (...raw: unknown[]) =>
-      guard(receive(socket, 'start', 'start', raw), (op) => run(op, 'start')),
-    );
-    socket.on('stop', (...raw: unknown[]) =>
-      guard(receive(socket, 'stop', 'stop', raw), (op) => run(op, 'stop')),
-    );
-    socket.on('buy', (...raw: unknown[]) => guard(receive(socket, 'buy', 'buy', raw), buy));
-    socket.onAny((event: unknown, ...raw: unknown[]) => {
-      if (typeof event === 'string' && CLIENT_EVENTS.has(event)) return;
-      const name = String(event).slice(0, 40);
-      reject(receive(socket, name, 'unknown', raw), 'invalid', `unknown event "${name}"`);
-    });
-    socket.on('disconnect', (reason) => logger.debug({ socket: socket.id, reason }, 'client left'));
+    socket.on('start', onStart);
+    socket.on('stop', onStop);
+    socket.on('buy', onBuy);
+    socket.onAny(onAnyEvent);
+    socket.on('disconnect', onDisconnect);
   };
   io.on('connection', onConnection);
 
