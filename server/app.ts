@@ -21,9 +21,9 @@ import express, {
   type Response,
 } from 'express';
 import helmet from 'helmet';
-import { Server, type ServerOptions } from 'socket.io';
+import type { ServerOptions } from 'socket.io';
 
-import { SOCKET_PATH, STATUS } from '../protocol/events';
+import { STATUS } from '../protocol/events';
 import { seedTickerState, type TickerState } from '../protocol/ipc';
 import { DEV_SERVER_ASSETS, findClientAssets, HASHED, type ClientAssets } from './client-assets';
 import { hostAllowed } from './hosts';
@@ -31,7 +31,8 @@ import type { Logger } from './logger';
 import { createMetrics, type ForkcastMetrics } from './metrics';
 import { PATHS } from './paths';
 import type { StateStore } from './state-file';
-import { attachRealtime, type ForkcastIo } from './realtime';
+import { attachRealtime } from './realtime';
+import { createIo, HOST_REFUSED, type ForkcastIo, type Transport } from './io';
 import type { TickerHost } from './ticker-host';
 import { TickerSupervisor } from './ticker-supervisor';
 
@@ -65,8 +66,6 @@ export interface AppConfig {
   transports?: readonly Transport[];
 }
 
-export type Transport = 'websocket' | 'polling';
-
 export interface ForkcastApp {
   readonly app: Express;
   readonly httpServer: HttpServer;
@@ -80,18 +79,9 @@ export interface ForkcastApp {
   close(): Promise<void>;
 }
 
-/** Every legal client message is a few dozen bytes; anything near this is abuse. */
-const MAX_MESSAGE_BYTES = 16 * 1024;
 const DEFAULT_OPS_PER_SECOND = 50;
 /** How long close() lets clients end their connections before cutting them. */
 const CLOSE_GRACE_MS = 1_000;
-/** What a request for a foreign Host is told (never the Host itself: it may be huge). */
-const HOST_REFUSED = 'Host not allowed';
-/**
- * A client that drops for up to this long gets every broadcast it missed when it comes back
- * (Socket.IO connection state recovery), instead of a fresh snapshot.
- */
-export const RECOVERY_WINDOW_MS = 2 * 60 * 1000;
 
 export function createApp(config: AppConfig): ForkcastApp {
   const { logger } = config;
@@ -166,38 +156,12 @@ export function createApp(config: AppConfig): ForkcastApp {
     connections.add(socket);
     socket.once('close', () => connections.delete(socket));
   });
-  const io: ForkcastIo = new Server(httpServer, {
-    path: SOCKET_PATH,
-    // The Angular bundle carries its own client; no need to serve /socket.io/socket.io.js.
-    serveClient: false,
-    maxHttpBufferSize: MAX_MESSAGE_BYTES,
-    transports: [...(config.transports ?? ['websocket', 'polling'])],
-    // skipMiddlewares: there are none (the origin check above is Engine.IO's, run at every handshake).
-    connectionStateRecovery: {
-      maxDisconnectionDuration: RECOVERY_WINDOW_MS,
-      skipMiddlewares: true,
-    },
-    ...(config.adapter ? { adapter: config.adapter } : {}),
-    // Browsers do not apply CORS to WebSockets, so the origin is checked here for every
-    // transport; the `cors` option only adds the headers long-polling needs.
-    allowRequest: (req, callback) => {
-      // Before the origin check, which only compares Origin with this (possibly foreign) Host.
-      if (!hostServed(req)) return callback(HOST_REFUSED, false);
-      const allowed = originAllowed(req, allowedOrigins);
-      if (!allowed)
-        logger.warn({ origin: req.headers.origin }, 'refused a cross-origin connection');
-      callback(allowed ? null : 'origin not allowed', allowed);
-    },
-    ...(allowedOrigins.length > 0 ? { cors: { origin: [...allowedOrigins] } } : {}),
-  });
-  // Engine.IO answers methods other than GET / POST on a polling session with a bare 500;
-  // a client's mistake is a 4xx, and 5xx stays meaningful for real server faults. OPTIONS is
-  // a CORS preflight, which Engine.IO's CORS handling answers when origins are configured.
-  const methods = allowedOrigins.length > 0 ? ['GET', 'POST', 'OPTIONS'] : ['GET', 'POST'];
-  io.engine.use((req: IncomingMessage, res: ServerResponse, next: () => void) => {
-    if (methods.includes(req.method ?? '')) return next();
-    res.writeHead(405, { Allow: methods.join(', '), 'Content-Type': 'text/plain' });
-    res.end('Method not allowed');
+  const io = createIo(httpServer, {
+    logger,
+    hostServed,
+    allowedOrigins,
+    transports: config.transports ?? ['websocket', 'polling'],
+    adapter: config.adapter,
   });
   const detach = attachRealtime(io, ticker, {
     logger: logger.child({ part: 'realtime' }),
@@ -287,18 +251,6 @@ function securityHeaders(): RequestHandler {
 
 function cspNonceOf(res: Response): string {
   return String(res.locals['cspNonce']);
-}
-
-/** Same origin, a listed origin, or no Origin header at all (not a browser). */
-function originAllowed(req: IncomingMessage, allowedOrigins: readonly string[]): boolean {
-  const origin = req.headers.origin;
-  if (origin === undefined) return true;
-  if (allowedOrigins.includes(origin)) return true;
-  try {
-    return new URL(origin).host === req.headers.host;
-  } catch {
-    return false;
-  }
 }
 
 function renderShell(assets: ClientAssets, devServer: boolean): RequestHandler {

@@ -9,7 +9,7 @@
  */
 import type { StatusPayload, UpdatePayload } from '../protocol/events';
 import { HISTORY_LENGTH } from '../protocol/events';
-import type { ForkcastIo } from './realtime';
+import type { ForkcastIo } from './io';
 
 export interface BroadcasterOptions {
   /** Called once an update has been handed to every socket, with how many got it. */

@@ -5,7 +5,8 @@
 import path from 'node:path';
 
 import { seedTickerState } from '../protocol/ipc';
-import { createApp, RECOVERY_WINDOW_MS, type AppConfig, type ForkcastApp } from './app';
+import { createApp, type AppConfig, type ForkcastApp } from './app';
+import { RECOVERY_WINDOW_MS } from './io';
 import { joinCluster, type ClusterNode } from './cluster/node';
 import { readConfig, type ServerConfig } from './config';
 import { createLogger, type Logger } from './logger';

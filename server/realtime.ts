@@ -5,7 +5,7 @@
 import { timingSafeEqual } from 'node:crypto';
 
 import { RateLimiterMemory } from 'rate-limiter-flexible';
-import type { Server, Socket } from 'socket.io';
+import type { Socket } from 'socket.io';
 
 import type {
   AckError,
@@ -19,11 +19,11 @@ import type {
 import { STATUS, type UpdatePayload } from '../protocol/events';
 import { parseBuyArgs, parseNoArgs } from '../protocol/validation';
 import { UpdateBroadcaster } from './broadcaster';
+import type { ForkcastIo } from './io';
 import type { Logger } from './logger';
 import type { OpName, RealtimeMetrics, RejectReason } from './metrics';
 import type { TickerHost } from './ticker-host';
 
-export type ForkcastIo = Server<ClientToServerEvents, ServerToClientEvents>;
 type ForkcastSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
 type AnyAck = (result: RunAck | BuyAck) => void;
 

@@ -7,7 +7,7 @@ import type { Server } from 'socket.io';
 
 import type { TickerState } from '../../protocol/ipc';
 import type { Logger } from '../logger';
-import type { ForkcastIo } from '../realtime';
+import type { ForkcastIo } from '../io';
 import { ClusterTickerHost } from './cluster-host';
 import { createClusterFanout, newestUpdateInStream, type ClusterFanout } from './fanout';
 import type { RedisClient } from './lease';

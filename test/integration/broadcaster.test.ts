@@ -15,7 +15,7 @@ import {
   type UpdatePayload,
 } from '../../protocol/events';
 import { UpdateBroadcaster } from '../../server/broadcaster';
-import type { ForkcastIo } from '../../server/realtime';
+import type { ForkcastIo } from '../../server/io';
 import { SEED } from '../helpers/prices';
 import { Recorder, withDeadline } from '../helpers/recorder';
 import { isStatus, TestClient } from '../helpers/server';

@@ -1,4 +1,0 @@
-export * from './events';
-export * from './ipc';
-export * from './stocks';
-export * from './cluster';

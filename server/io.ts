@@ -1,0 +1,88 @@
+/**
+ * The Socket.IO server: the typed `io`, its options, and the checks every handshake passes
+ * (Host allow-list, then origin) on every transport.
+ */
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+
+import { Server, type ServerOptions } from 'socket.io';
+
+import {
+  SOCKET_PATH,
+  type ClientToServerEvents,
+  type ServerToClientEvents,
+} from '../protocol/events';
+import type { Logger } from './logger';
+
+export type ForkcastIo = Server<ClientToServerEvents, ServerToClientEvents>;
+export type Transport = 'websocket' | 'polling';
+
+/** Every legal client message is a few dozen bytes; anything near this is abuse. */
+const MAX_MESSAGE_BYTES = 16 * 1024;
+/**
+ * A client that drops for up to this long gets every broadcast it missed when it comes back
+ * (Socket.IO connection state recovery), instead of a fresh snapshot.
+ */
+export const RECOVERY_WINDOW_MS = 2 * 60 * 1000;
+/** What a request for a foreign Host is told (never the Host itself: it may be huge). */
+export const HOST_REFUSED = 'Host not allowed';
+
+export interface IoOptions {
+  logger: Logger;
+  /** DNS rebinding: false for a request to a name this server is not configured for. */
+  hostServed: (req: IncomingMessage) => boolean;
+  allowedOrigins: readonly string[];
+  transports: readonly Transport[];
+  adapter: ServerOptions['adapter'] | undefined;
+}
+
+export function createIo(
+  httpServer: HttpServer,
+  { logger, hostServed, allowedOrigins, transports, adapter }: IoOptions,
+): ForkcastIo {
+  const io: ForkcastIo = new Server(httpServer, {
+    path: SOCKET_PATH,
+    // The Angular bundle carries its own client; no need to serve /socket.io/socket.io.js.
+    serveClient: false,
+    maxHttpBufferSize: MAX_MESSAGE_BYTES,
+    transports: [...transports],
+    // skipMiddlewares: there are none (the checks below are Engine.IO's, run at every handshake).
+    connectionStateRecovery: {
+      maxDisconnectionDuration: RECOVERY_WINDOW_MS,
+      skipMiddlewares: true,
+    },
+    ...(adapter ? { adapter } : {}),
+    // Browsers do not apply CORS to WebSockets, so the origin is checked here for every
+    // transport; the `cors` option only adds the headers long-polling needs.
+    allowRequest: (req, callback) => {
+      // Before the origin check, which only compares Origin with this (possibly foreign) Host.
+      if (!hostServed(req)) return callback(HOST_REFUSED, false);
+      const allowed = originAllowed(req, allowedOrigins);
+      if (!allowed)
+        logger.warn({ origin: req.headers.origin }, 'refused a cross-origin connection');
+      callback(allowed ? null : 'origin not allowed', allowed);
+    },
+    ...(allowedOrigins.length > 0 ? { cors: { origin: [...allowedOrigins] } } : {}),
+  });
+  // Engine.IO answers methods other than GET / POST on a polling session with a bare 500;
+  // a client's mistake is a 4xx, and 5xx stays meaningful for real server faults. OPTIONS is
+  // a CORS preflight, which Engine.IO's CORS handling answers when origins are configured.
+  const methods = allowedOrigins.length > 0 ? ['GET', 'POST', 'OPTIONS'] : ['GET', 'POST'];
+  io.engine.use((req: IncomingMessage, res: ServerResponse, next: () => void) => {
+    if (methods.includes(req.method ?? '')) return next();
+    res.writeHead(405, { Allow: methods.join(', '), 'Content-Type': 'text/plain' });
+    res.end('Method not allowed');
+  });
+  return io;
+}
+
+/** Same origin, a listed origin, or no Origin header at all (not a browser). */
+function originAllowed(req: IncomingMessage, allowedOrigins: readonly string[]): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return true;
+  if (allowedOrigins.includes(origin)) return true;
+  try {
+    return new URL(origin).host === req.headers.host;
+  } catch {
+    return false;
+  }
+}
