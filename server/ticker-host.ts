@@ -28,7 +28,7 @@ export interface HostHealth {
   details?: Record<string, unknown>;
 }
 
-export interface TickerHost extends Pick<EventEmitter<TickerHostEvents>, 'on' | 'off' | 'once'> {
+export interface TickerHost extends Pick<EventEmitter<TickerHostEvents>, 'on' | 'off'> {
   start(): Promise<RunReply>;
   stop(): Promise<RunReply>;
   buy(name: StockName): Promise<BuyReply>;

@@ -19,7 +19,6 @@ export interface TickerModelOptions {
   timers: Timers;
   /** Called with every update to broadcast, `seq` already advanced. */
   onUpdate: (update: TickerState) => void;
-  conflationMs?: number;
   /**
    * How long buys and ticks wait for the parent to report an update delivered before they
    * go out anyway, so a lost `delivered` notice can slow the ticker down but never stall it.
@@ -50,7 +49,6 @@ export class TickerModel {
   private readonly tickMs: number;
   private readonly timers: Timers;
   private readonly onUpdate: (update: TickerState) => void;
-  private readonly conflationMs: number;
   private readonly deliveryTimeoutMs: number;
 
   private tickTimer: unknown = null;
@@ -75,7 +73,6 @@ export class TickerModel {
     this.tickMs = options.tickMs;
     this.timers = options.timers;
     this.onUpdate = options.onUpdate;
-    this.conflationMs = options.conflationMs ?? BUY_CONFLATION_MS;
     this.deliveryTimeoutMs = options.deliveryTimeoutMs ?? DELIVERY_TIMEOUT_MS;
     // Whatever came before this model was the previous owner's to deliver.
     this.deliveredSeq = this.seq;
@@ -175,7 +172,7 @@ export class TickerModel {
     if (this.flushTimer !== null) return;
     // Leading edge: the first buy after a quiet spell goes out on the next turn; buys that
     // follow within the window ride along in one trailing update.
-    let flushAt = this.lastFlushAt + this.conflationMs;
+    let flushAt = this.lastFlushAt + BUY_CONFLATION_MS;
     // Back-pressure: while the parent is still broadcasting an earlier update, buys wait for
     // it and ride along in one update. Under a storm the update rate then follows what the
     // server can deliver instead of queueing without bound (`delivered` reschedules).
