@@ -1,16 +1,32 @@
-/** Turns scenario results into ratios against the raw baseline and a table for the terminal. */
+/** Turns scenario results into ratios against the baselines and tables for the terminal. */
 import type { ClusterResult } from './cluster';
 import type { RunFigures, ScenarioResult } from './scenario';
+import type { ServerKind } from './worker-protocol';
 
-export interface Ratio {
-  clients: number;
-  tickMs: number;
-  /** forkcast ÷ raw for each figure; below 1 means forkcast did better. */
+/**
+ * One run ÷ a baseline's run for each figure; below 1 means the run did better. NaN (a '–' in
+ * the tables, null in the JSON lines) where the baseline was not measured.
+ */
+export interface Quotients {
   cpuPerUpdate: number;
   p50: number;
   p99: number;
   memoryPerConnection: number;
   deliveredPerSecond: number;
+}
+
+/** forkcast (or a cluster) ÷ the raw baseline, for one client count and tick. */
+export interface Ratio extends Quotients {
+  clients: number;
+  tickMs: number;
+}
+
+/**
+ * A fan-out row: forkcast ÷ raw in the figures of its own (as in the results recorded before
+ * the tutorial baseline existed), and forkcast ÷ the tutorial server beside them.
+ */
+export interface FanOutRatio extends Ratio {
+  tutorial: Quotients;
 }
 
 /** A cluster of `nodes` ÷ the raw baseline. */
@@ -19,39 +35,43 @@ export interface ClusterRatio extends Ratio {
   nodes: number;
 }
 
-/** The raw fan-out run with these clients and tick, if there was one. */
-function rawRun(
+/** The baseline's fan-out run with these clients and tick, if there was one. */
+function baselineRun(
   results: readonly ScenarioResult[],
+  kind: ServerKind,
   ours: { clients: number; tickMs: number },
 ): ScenarioResult | undefined {
   return results.find(
     (other) =>
       other.name === 'fan-out' &&
-      other.kind === 'raw' &&
+      other.kind === kind &&
       other.clients === ours.clients &&
       other.tickMs === ours.tickMs,
   );
 }
 
-function divide(ours: RunFigures & { tickMs: number }, raw: RunFigures): Ratio {
+function divide(ours: RunFigures, base: RunFigures | undefined): Quotients {
+  const by = (figure: (run: RunFigures) => number): number =>
+    base ? figure(ours) / figure(base) : Number.NaN;
   return {
-    clients: ours.clients,
-    tickMs: ours.tickMs,
-    cpuPerUpdate: ours.cpuMicrosPerUpdate / raw.cpuMicrosPerUpdate,
-    p50: ours.latencyMs.p50 / raw.latencyMs.p50,
-    p99: ours.latencyMs.p99 / raw.latencyMs.p99,
-    memoryPerConnection: ours.memoryPerConnectionKB / raw.memoryPerConnectionKB,
-    deliveredPerSecond: ours.deliveredPerSecond / raw.deliveredPerSecond,
+    cpuPerUpdate: by((run) => run.cpuMicrosPerUpdate),
+    p50: by((run) => run.latencyMs.p50),
+    p99: by((run) => run.latencyMs.p99),
+    memoryPerConnection: by((run) => run.memoryPerConnectionKB),
+    deliveredPerSecond: by((run) => run.deliveredPerSecond),
   };
 }
 
-/** forkcast ÷ raw for every fan-out run measured with both servers. */
-export function ratios(results: readonly ScenarioResult[]): Ratio[] {
+/** forkcast ÷ each baseline for every fan-out run measured beside at least one of them. */
+export function ratios(results: readonly ScenarioResult[]): FanOutRatio[] {
   return results
     .filter((result) => result.name === 'fan-out' && result.kind === 'forkcast')
     .flatMap((ours) => {
-      const raw = rawRun(results, ours);
-      return raw ? [divide(ours, raw)] : [];
+      const raw = baselineRun(results, 'raw', ours);
+      const tutorial = baselineRun(results, 'tutorial', ours);
+      if (!raw && !tutorial) return [];
+      const { clients, tickMs } = ours;
+      return [{ clients, tickMs, ...divide(ours, raw), tutorial: divide(ours, tutorial) }];
     });
 }
 
@@ -61,8 +81,9 @@ export function clusterRatios(
   cluster: readonly ClusterResult[],
 ): ClusterRatio[] {
   return cluster.flatMap((ours) => {
-    const raw = rawRun(results, ours);
-    return raw ? [{ kind: 'cluster' as const, nodes: ours.nodes, ...divide(ours, raw) }] : [];
+    const raw = baselineRun(results, 'raw', ours);
+    const { nodes, clients, tickMs } = ours;
+    return raw ? [{ kind: 'cluster' as const, nodes, clients, tickMs, ...divide(ours, raw) }] : [];
   });
 }
 
@@ -127,23 +148,39 @@ export function fanOutTable(results: readonly ScenarioResult[]): string {
   );
 }
 
-const RATIO_HEADERS = ['clients', 'rate', 'CPU/update', 'p50', 'p99', 'KB/conn', 'updates/s'];
+const QUOTIENT_HEADERS = ['CPU/update', 'p50', 'p99', 'KB/conn', 'updates/s'];
 
-/** One ratio row's cells, under RATIO_HEADERS. */
-function ratioCells(ratio: Ratio): string[] {
+/** A ratio row's client count and rate, under 'clients' and 'rate'. */
+function runCells(ratio: Ratio): string[] {
+  return [count(ratio.clients), `${fixed(1000 / ratio.tickMs, 0)} Hz`];
+}
+
+/** Quotients' cells, under QUOTIENT_HEADERS. */
+function quotientCells(quotients: Quotients): string[] {
   return [
-    count(ratio.clients),
-    `${fixed(1000 / ratio.tickMs, 0)} Hz`,
-    `${fixed(ratio.cpuPerUpdate, 2)}×`,
-    `${fixed(ratio.p50, 2)}×`,
-    `${fixed(ratio.p99, 2)}×`,
-    `${fixed(ratio.memoryPerConnection, 2)}×`,
-    `${fixed(ratio.deliveredPerSecond, 2)}×`,
+    `${fixed(quotients.cpuPerUpdate, 2)}×`,
+    `${fixed(quotients.p50, 2)}×`,
+    `${fixed(quotients.p99, 2)}×`,
+    `${fixed(quotients.memoryPerConnection, 2)}×`,
+    `${fixed(quotients.deliveredPerSecond, 2)}×`,
   ];
 }
 
-export function ratioTable(list: readonly Ratio[]): string {
-  return table(RATIO_HEADERS, list.map(ratioCells));
+/**
+ * forkcast ÷ the tutorial server, then ÷ raw, in two groups of columns; Markdown has no
+ * header over a group, so each group's first header names its baseline.
+ */
+export function ratioTable(list: readonly FanOutRatio[]): string {
+  const group = (baseline: string): string[] =>
+    QUOTIENT_HEADERS.map((header, i) => (i === 0 ? `÷ ${baseline}: ${header}` : header));
+  return table(
+    ['clients', 'rate', ...group('tutorial'), ...group('raw')],
+    list.map((ratio) => [
+      ...runCells(ratio),
+      ...quotientCells(ratio.tutorial),
+      ...quotientCells(ratio),
+    ]),
+  );
 }
 
 export function stormTable(results: readonly ScenarioResult[]): string {
@@ -268,8 +305,8 @@ function clusterRow(
 
 export function clusterRatioTable(list: readonly ClusterRatio[]): string {
   return table(
-    ['nodes', ...RATIO_HEADERS],
-    list.map((ratio) => [String(ratio.nodes), ...ratioCells(ratio)]),
+    ['nodes', 'clients', 'rate', ...QUOTIENT_HEADERS],
+    list.map((ratio) => [String(ratio.nodes), ...runCells(ratio), ...quotientCells(ratio)]),
   );
 }
 

@@ -1,8 +1,9 @@
 /**
- * `npm run bench`: forkcast's server against a raw `ws` baseline, back to back in one run,
- * for each client count and tick rate, then (with BENCH_CLUSTER) the same clients spread over
- * clusters of forkcast nodes sharing one Redis, then a buy storm and the start-up figures.
- * Prints tables with ratios to raw and appends one JSON line per run to the results file.
+ * `npm run bench`: forkcast's server against two baselines, a tutorial-style Socket.IO server
+ * and a raw `ws` server, back to back in one run, for each client count and tick rate, then
+ * (with BENCH_CLUSTER) the same clients spread over clusters of forkcast nodes sharing one
+ * Redis, then a buy storm and the start-up figures. Prints tables with ratios to both baselines
+ * and appends one JSON line per run to the results file.
  *
  * Settings (environment):
  *   BENCH_CLIENTS   client counts, comma-separated, or "off" (1000,5000,10000)
@@ -10,7 +11,7 @@
  *   BENCH_SECONDS   measured window per run               (20)
  *   BENCH_WARMUP    seconds between connecting and measuring (3)
  *   BENCH_WORKERS   load worker processes                 (2)
- *   BENCH_SERVERS   which servers                         (forkcast,raw)
+ *   BENCH_SERVERS   which servers                         (forkcast,tutorial,raw)
  *   BENCH_CLUSTER   node counts of cluster runs, comma-separated, or "off" (off); each runs
  *                   a fresh redis-server (REDIS_SERVER names the binary) and N nodes
  *   BENCH_STORM     buy storm "watchers,buyers,buys/s", or "off" (5000,100,2000)
@@ -36,7 +37,7 @@ import {
   ratioTable,
   stormTable,
   type ClusterRatio,
-  type Ratio,
+  type FanOutRatio,
 } from './report';
 import { runScenario, type RunSettings, type Scenario, type ScenarioResult } from './scenario';
 import { measureStartup, median, type StartupFigures } from './startup';
@@ -60,13 +61,16 @@ export interface BenchOptions {
 
 export interface BenchResult {
   results: ScenarioResult[];
-  ratios: Ratio[];
+  ratios: FanOutRatio[];
   cluster: ClusterResult[];
   clusterRatios: ClusterRatio[];
   /** Which CPUs the cluster runs had. */
   clusterPinning: string;
   startup: StartupFigures | null;
 }
+
+/** Every server the bench knows; by default it runs them all, in this order. */
+const SERVER_KINDS: readonly ServerKind[] = ['forkcast', 'tutorial', 'raw'];
 
 /** The project root, from dist/bench/ where the compiled benchmark runs. */
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -104,11 +108,11 @@ function settingsReader(env: NodeJS.ProcessEnv) {
 
 export function optionsFromEnv(env: NodeJS.ProcessEnv): BenchOptions {
   const read = settingsReader(env);
-  const servers = (read.text('BENCH_SERVERS') ?? 'forkcast,raw')
+  const servers = (read.text('BENCH_SERVERS') ?? SERVER_KINDS.join(','))
     .split(',')
     .map((name) => name.trim());
-  if (servers.some((server) => server !== 'forkcast' && server !== 'raw'))
-    read.fail('BENCH_SERVERS', '"forkcast", "raw" or both, separated by commas');
+  if (servers.some((server) => !(SERVER_KINDS as readonly string[]).includes(server)))
+    read.fail('BENCH_SERVERS', '"forkcast", "tutorial" or "raw", or several separated by commas');
 
   let storm: BenchOptions['storm'] = null;
   if (read.text('BENCH_STORM') !== 'off') {
@@ -291,7 +295,9 @@ export function printReport(
   log(fanOutTable(result.results));
   if (result.ratios.length > 0) {
     log('');
-    log('forkcast ÷ raw ws (same run; below 1× means forkcast did better):');
+    log(
+      'forkcast ÷ the tutorial Socket.IO server and ÷ raw ws (same run; below 1× means forkcast did better):',
+    );
     log(ratioTable(result.ratios));
   }
   if (result.cluster.length > 0) {

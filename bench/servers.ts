@@ -1,4 +1,4 @@
-/** Starts a server under test (forkcast's built server or the raw baseline) on a free port. */
+/** Starts a server under test (forkcast's built server or a baseline) on a free port. */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +15,7 @@ import type { ServerKind } from './worker-protocol';
 const DIST = path.resolve(__dirname, '..');
 export const SERVER_ENTRY: Record<ServerKind, string> = {
   forkcast: path.join(DIST, 'server', 'main.js'),
+  tutorial: path.join(DIST, 'bench', 'tutorial-server.js'),
   raw: path.join(DIST, 'bench', 'raw-server.js'),
 };
 
@@ -101,7 +102,7 @@ function listeningPort(child: ChildProcess): Promise<number> {
   });
 }
 
-/** The port in forkcast's "listening" log line (`url`) or the raw baseline's (`port`). */
+/** The port in forkcast's "listening" log line (`url`) or a baseline's (`port`). */
 export function portIn(line: string): number | null {
   let parsed: unknown;
   try {
@@ -117,8 +118,8 @@ export function portIn(line: string): number | null {
 }
 
 /**
- * Starts the server's ticker: forkcast's through its public protocol, as any client would;
- * the raw baseline's with a POST.
+ * Starts the server's ticker: forkcast's and the tutorial server's with a Socket.IO `start`, as
+ * any client would; the raw baseline's with a POST.
  */
 export async function startTicker(kind: ServerKind, port: number): Promise<void> {
   if (kind === 'raw') {

@@ -1,7 +1,8 @@
 /** Messages between the benchmark's orchestrator and its load workers (over Node IPC). */
 import type { HistogramEntries } from './stats';
 
-export type ServerKind = 'forkcast' | 'raw';
+/** forkcast, the tutorial-style Socket.IO server, or raw `ws`: only 'raw' speaks no Socket.IO. */
+export type ServerKind = 'forkcast' | 'tutorial' | 'raw';
 
 export interface WorkerPlan {
   kind: ServerKind;

@@ -1,9 +1,10 @@
 /**
  * Smoke test of `npm run bench`: the compiled benchmark, run as a user runs it, on a tiny load
- * (a few dozen clients, a one-second window). It proves the whole chain works end to end: both
- * servers start, the load workers connect and count, the buy storm is acked, ratios and the
- * start-up figures come out, and the results file holds one JSON line per figure. A second run
- * does the same for a cluster of two nodes on a real redis-server.
+ * (a few dozen clients, a one-second window). It proves the whole chain works end to end: all
+ * three servers (forkcast, the tutorial and the raw baselines) start, the load workers connect
+ * and count, the buy storm is acked, ratios and the start-up figures come out, and the results
+ * file holds one JSON line per figure. A second run does the same for a cluster of two nodes on
+ * a real redis-server.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -13,7 +14,7 @@ import path from 'node:path';
 import type { ClusterResult } from '../../bench/cluster';
 import { findRedisServer } from '../../bench/redis-server';
 import { missingTool } from '../helpers/required-tool';
-import type { ClusterRatio, Ratio } from '../../bench/report';
+import type { ClusterRatio, FanOutRatio } from '../../bench/report';
 import type { ScenarioResult } from '../../bench/scenario';
 import type { StartupFigures } from '../../bench/startup';
 
@@ -46,7 +47,7 @@ function runBench(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout
 type Line =
   | ({ type: 'scenario' } & ScenarioResult)
   | ({ type: 'scenario' } & ClusterResult)
-  | ({ type: 'ratio' } & Ratio)
+  | ({ type: 'ratio' } & FanOutRatio)
   | ({ type: 'ratio' } & ClusterRatio)
   | ({ type: 'startup' } & StartupFigures);
 
@@ -65,7 +66,7 @@ function redisBinary(): string | null {
 
 const itWithRedis = redisBinary() ? it : it.skip;
 
-it('measures forkcast and the raw baseline, a buy storm and start-up, and records them', async () => {
+it('measures forkcast and both baselines, a buy storm and start-up, and records them', async () => {
   const out = path.join(dir, 'results.jsonl');
   const { code, stdout } = await runBench({
     BENCH_CLIENTS: String(CLIENTS),
@@ -86,6 +87,7 @@ it('measures forkcast and the raw baseline, a buy storm and start-up, and record
   );
   expect(scenarios.map((each) => `${each.name} ${each.kind}`)).toEqual([
     'fan-out forkcast',
+    'fan-out tutorial',
     'fan-out raw',
     'buy-storm forkcast',
   ]);
@@ -121,12 +123,18 @@ it('measures forkcast and the raw baseline, a buy storm and start-up, and record
   expect(within10ms).toBeLessThanOrEqual(within25ms);
   expect(within25ms).toBeLessThanOrEqual(1);
 
-  const ratios = lines.filter((line) => line.type === 'ratio');
+  const ratios = lines.filter(
+    (line): line is { type: 'ratio' } & FanOutRatio => line.type === 'ratio',
+  );
   expect(ratios).toHaveLength(1);
-  const [forkcast, raw] = scenarios;
+  const [forkcast, tutorial, raw] = scenarios;
   expect(ratios[0]).toMatchObject({ clients: CLIENTS, tickMs: TICK_MS });
   expect(ratios[0]!.cpuPerUpdate).toBeCloseTo(
     forkcast!.cpuMicrosPerUpdate / raw!.cpuMicrosPerUpdate,
+    6,
+  );
+  expect(ratios[0]!.tutorial.cpuPerUpdate).toBeCloseTo(
+    forkcast!.cpuMicrosPerUpdate / tutorial!.cpuMicrosPerUpdate,
     6,
   );
 
@@ -136,8 +144,12 @@ it('measures forkcast and the raw baseline, a buy storm and start-up, and record
   expect(startup.childForkMs[0]).toBeGreaterThan(0);
 
   // The tables a user reads.
-  expect(stdout).toContain('forkcast ÷ raw ws');
+  expect(stdout).toContain('forkcast ÷ the tutorial Socket.IO server and ÷ raw ws');
+  expect(stdout).toMatch(/\|\s+÷ tutorial: CPU\/update \|.*\|\s+÷ raw: CPU\/update \|/);
+  // One ratio row: 30 clients at 10 Hz, then ten ratios (five ÷ tutorial, five ÷ raw).
+  expect(stdout).toMatch(/\|\s+30 \| 10 Hz (\|\s+\S+× ){10}\|/);
   expect(stdout).toMatch(/\|\s+forkcast \|\s+30 \| 10 Hz \|/);
+  expect(stdout).toMatch(/\|\s+tutorial \|\s+30 \| 10 Hz \|/);
   expect(stdout).toMatch(/\|\s+raw \|\s+30 \| 10 Hz \|/);
   expect(stdout).toContain('Buy storm');
   expect(stdout).toContain('Ticker child fork → ready');

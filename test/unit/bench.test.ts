@@ -339,7 +339,7 @@ function result(overrides: Partial<ScenarioResult> = {}): ScenarioResult {
 
 describe('report', () => {
   describe('ratios', () => {
-    test('divides forkcast by the raw run with the same clients and tick', () => {
+    test('divides forkcast by the raw and the tutorial runs with the same clients and tick', () => {
       const found = ratios([
         result({
           kind: 'forkcast',
@@ -347,6 +347,13 @@ describe('report', () => {
           latencyMs: summary(3, 10),
           memoryPerConnectionKB: 12,
           deliveredPerSecond: 900,
+        }),
+        result({
+          kind: 'tutorial',
+          cpuMicrosPerUpdate: 4,
+          latencyMs: summary(6, 5),
+          memoryPerConnectionKB: 16,
+          deliveredPerSecond: 600,
         }),
         result({
           kind: 'raw',
@@ -360,28 +367,64 @@ describe('report', () => {
       const [ratio] = found;
       expect(ratio?.clients).toBe(1000);
       expect(ratio?.tickMs).toBe(1000);
+      // ÷ raw in the row's own figures, as the results recorded before the tutorial have them.
       expect(ratio?.cpuPerUpdate).toBeCloseTo(3, 9);
       expect(ratio?.p50).toBeCloseTo(2, 9);
       expect(ratio?.p99).toBeCloseTo(2.5, 9);
       expect(ratio?.memoryPerConnection).toBeCloseTo(4, 9);
       expect(ratio?.deliveredPerSecond).toBeCloseTo(0.9, 9);
+      const tutorial = ratio?.tutorial;
+      expect(tutorial?.cpuPerUpdate).toBeCloseTo(1.5, 9);
+      expect(tutorial?.p50).toBeCloseTo(0.5, 9);
+      expect(tutorial?.p99).toBeCloseTo(2, 9);
+      expect(tutorial?.memoryPerConnection).toBeCloseTo(0.75, 9);
+      expect(tutorial?.deliveredPerSecond).toBeCloseTo(1.5, 9);
     });
 
-    test('pairs each forkcast run with its own raw run, in forkcast order', () => {
+    test('leaves a baseline that was not measured as NaN, and keeps the row for the other', () => {
+      const nothing = {
+        cpuPerUpdate: Number.NaN,
+        p50: Number.NaN,
+        p99: Number.NaN,
+        memoryPerConnection: Number.NaN,
+        deliveredPerSecond: Number.NaN,
+      };
+      const forkcast = result({ kind: 'forkcast', cpuMicrosPerUpdate: 6 });
+      const [withoutTutorial] = ratios([forkcast, result({ kind: 'raw', cpuMicrosPerUpdate: 2 })]);
+      expect(withoutTutorial?.cpuPerUpdate).toBeCloseTo(3, 9);
+      expect(withoutTutorial?.tutorial).toEqual(nothing);
+      const [withoutRaw] = ratios([forkcast, result({ kind: 'tutorial', cpuMicrosPerUpdate: 4 })]);
+      expect(withoutRaw).toEqual({
+        clients: 1000,
+        tickMs: 1000,
+        ...nothing,
+        tutorial: expect.objectContaining({ cpuPerUpdate: 1.5 }),
+      });
+    });
+
+    test('pairs each forkcast run with its own baseline runs, in forkcast order', () => {
       const found = ratios([
         result({ kind: 'raw', clients: 5000, tickMs: 100, cpuMicrosPerUpdate: 1 }),
+        result({ kind: 'tutorial', clients: 1000, tickMs: 100, cpuMicrosPerUpdate: 16 }),
         result({ kind: 'raw', clients: 5000, tickMs: 1000, cpuMicrosPerUpdate: 2 }),
+        result({ kind: 'tutorial', clients: 5000, tickMs: 100, cpuMicrosPerUpdate: 4 }),
         result({ kind: 'raw', clients: 1000, tickMs: 100, cpuMicrosPerUpdate: 4 }),
+        result({ kind: 'tutorial', clients: 5000, tickMs: 1000, cpuMicrosPerUpdate: 2 }),
         result({ kind: 'forkcast', clients: 1000, tickMs: 100, cpuMicrosPerUpdate: 8 }),
         result({ kind: 'forkcast', clients: 5000, tickMs: 1000, cpuMicrosPerUpdate: 8 }),
         result({ kind: 'forkcast', clients: 5000, tickMs: 100, cpuMicrosPerUpdate: 8 }),
       ]);
       expect(
-        found.map(({ clients, tickMs, cpuPerUpdate }) => [clients, tickMs, cpuPerUpdate]),
+        found.map(({ clients, tickMs, cpuPerUpdate, tutorial }) => [
+          clients,
+          tickMs,
+          cpuPerUpdate,
+          tutorial.cpuPerUpdate,
+        ]),
       ).toEqual([
-        [1000, 100, 2],
-        [5000, 1000, 4],
-        [5000, 100, 8],
+        [1000, 100, 2, 0.5],
+        [5000, 1000, 4, 4],
+        [5000, 100, 8, 2],
       ]);
     });
 
@@ -390,6 +433,7 @@ describe('report', () => {
         ratios([
           result({ kind: 'forkcast', clients: 1000, tickMs: 1000 }),
           result({ kind: 'raw', clients: 5000, tickMs: 1000 }),
+          result({ kind: 'tutorial', clients: 1000, tickMs: 100 }),
           result({ kind: 'raw', clients: 1000, tickMs: 100 }),
         ]),
       ).toEqual([]);
@@ -400,11 +444,14 @@ describe('report', () => {
       const found = ratios([
         result({ name: 'buy-storm', kind: 'raw', cpuMicrosPerUpdate: 100 }),
         result({ name: 'buy-storm', kind: 'forkcast', cpuMicrosPerUpdate: 100 }),
+        result({ name: 'buy-storm', kind: 'tutorial', cpuMicrosPerUpdate: 100 }),
         result({ kind: 'raw', cpuMicrosPerUpdate: 4 }),
+        result({ kind: 'tutorial', cpuMicrosPerUpdate: 10 }),
         result({ kind: 'forkcast', cpuMicrosPerUpdate: 5 }),
       ]);
       expect(found).toHaveLength(1);
       expect(found[0]?.cpuPerUpdate).toBeCloseTo(1.25, 9);
+      expect(found[0]?.tutorial.cpuPerUpdate).toBeCloseTo(0.5, 9);
       expect(ratios([result({ name: 'buy-storm', kind: 'forkcast' })])).toEqual([]);
     });
   });
@@ -425,8 +472,8 @@ describe('report', () => {
     ]);
   });
 
-  test('ratioTable writes counts with separators, rates in Hz and ratios with ×', () => {
-    const [, , row] = ratioTable([
+  test('ratioTable writes counts with separators, rates in Hz and ratios with ×, ÷ tutorial then ÷ raw', () => {
+    const [header, , row] = ratioTable([
       {
         clients: 10000,
         tickMs: 100,
@@ -435,18 +482,47 @@ describe('report', () => {
         p99: Number.NaN,
         memoryPerConnection: 0.25,
         deliveredPerSecond: 1,
+        tutorial: {
+          cpuPerUpdate: 0.5,
+          p50: 0.75,
+          p99: 1.25,
+          memoryPerConnection: 3,
+          deliveredPerSecond: Number.NaN,
+        },
       },
     ]).split('\n');
-    expect(row?.split('|').map((cell) => cell.trim())).toEqual([
-      '',
+    const cells = (line: string | undefined): string[] | undefined =>
+      line
+        ?.split('|')
+        .slice(1, -1)
+        .map((cell) => cell.trim());
+    expect(cells(header)).toEqual([
+      'clients',
+      'rate',
+      '÷ tutorial: CPU/update',
+      'p50',
+      'p99',
+      'KB/conn',
+      'updates/s',
+      '÷ raw: CPU/update',
+      'p50',
+      'p99',
+      'KB/conn',
+      'updates/s',
+    ]);
+    expect(cells(row)).toEqual([
       '10,000',
       '10 Hz',
+      '0.50×',
+      '0.75×',
+      '1.25×',
+      '3.00×',
+      '–×',
       '1.50×',
       '2.00×',
       '–×',
       '0.25×',
       '1.00×',
-      '',
     ]);
   });
 });
@@ -484,7 +560,7 @@ describe('optionsFromEnv', () => {
       seconds: 20,
       warmupSeconds: 3,
       workers: 2,
-      servers: ['forkcast', 'raw'],
+      servers: ['forkcast', 'tutorial', 'raw'],
       cluster: [],
       storm: { watchers: 5000, buyers: 100, buysPerSecond: 2000 },
       startupRuns: 5,
@@ -505,7 +581,7 @@ describe('optionsFromEnv', () => {
         BENCH_SECONDS: '5',
         BENCH_WARMUP: '1',
         BENCH_WORKERS: '4',
-        BENCH_SERVERS: ' raw ',
+        BENCH_SERVERS: ' raw, tutorial',
         BENCH_CLUSTER: '1, 2,3',
         BENCH_STORM: '300,10,50',
         BENCH_STARTUP: '2',
@@ -518,7 +594,7 @@ describe('optionsFromEnv', () => {
       seconds: 5,
       warmupSeconds: 1,
       workers: 4,
-      servers: ['raw'],
+      servers: ['raw', 'tutorial'],
       cluster: [1, 2, 3],
       storm: { watchers: 300, buyers: 10, buysPerSecond: 50 },
       startupRuns: 2,
@@ -578,12 +654,17 @@ describe('optionsFromEnv', () => {
     [
       'an unknown server',
       { BENCH_SERVERS: 'nginx' },
-      '"forkcast", "raw" or both, separated by commas',
+      '"forkcast", "tutorial" or "raw", or several separated by commas',
     ],
     [
       'a miscased server',
       { BENCH_SERVERS: 'forkcast,Raw' },
-      '"forkcast", "raw" or both, separated by commas',
+      '"forkcast", "tutorial" or "raw", or several separated by commas',
+    ],
+    [
+      'an empty server in the list',
+      { BENCH_SERVERS: 'forkcast,,tutorial' },
+      '"forkcast", "tutorial" or "raw", or several separated by commas',
     ],
     ['a pin setting other than 0 or 1', { BENCH_PIN: 'yes' }, '0 or 1'],
     ['a cluster of no nodes', { BENCH_CLUSTER: '1,0' }, 'positive integers separated by commas'],
