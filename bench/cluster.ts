@@ -28,9 +28,9 @@ export interface ClusterScenario {
   tickMs: number;
 }
 
-export type Role = 'leader' | 'follower';
+type Role = 'leader' | 'follower';
 
-export interface NodeFigures {
+interface NodeFigures {
   /** The node's number: client i of the run is on node nodeOf(i, nodes). */
   node: number;
   /** Its role when the window began. */

@@ -45,7 +45,7 @@ export function rssBytes(pid: number): number {
 }
 
 /** Direct children of a process (the server's ticker child). */
-export function childPids(pid: number): number[] {
+function childPids(pid: number): number[] {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
       .trim()

@@ -7,7 +7,7 @@ import type { ServerKind } from './worker-protocol';
  * One run ÷ a baseline's run for each figure; below 1 means the run did better. NaN (a '–' in
  * the tables, null in the JSON lines) where the baseline was not measured.
  */
-export interface Quotients {
+interface Quotients {
   cpuPerUpdate: number;
   p50: number;
   p99: number;
@@ -16,7 +16,7 @@ export interface Quotients {
 }
 
 /** forkcast (or a cluster) ÷ the raw baseline, for one client count and tick. */
-export interface Ratio extends Quotients {
+interface Ratio extends Quotients {
   clients: number;
   tickMs: number;
 }

@@ -13,7 +13,7 @@ import { spawnNode, stopProcess } from './processes';
 import type { ServerKind } from './worker-protocol';
 
 const DIST = path.resolve(__dirname, '..');
-export const SERVER_ENTRY: Record<ServerKind, string> = {
+const SERVER_ENTRY: Record<ServerKind, string> = {
   forkcast: path.join(DIST, 'server', 'main.js'),
   tutorial: path.join(DIST, 'bench', 'tutorial-server.js'),
   raw: path.join(DIST, 'bench', 'raw-server.js'),

@@ -31,7 +31,7 @@ export interface AckError {
   error: string;
 }
 
-export type Ack<T extends object> = ({ ok: true } & T) | AckError;
+type Ack<T extends object> = ({ ok: true } & T) | AckError;
 
 export type RunAck = Ack<{ running: boolean }>;
 export type BuyAck = Ack<{ stock: Stock }>;

@@ -35,7 +35,7 @@ export type ParentMessage =
   | { type: 'ping'; id: number };
 
 /** The messages that are ops: they carry an `id` and get exactly one `reply`. */
-export type ParentOp = Exclude<ParentMessage, { type: 'init' | 'delivered' | 'ping' }>;
+type ParentOp = Exclude<ParentMessage, { type: 'init' | 'delivered' | 'ping' }>;
 /** An op as the sender words it, before it is given its id. */
 export type ParentOpWithoutId = ParentOp extends infer M
   ? M extends ParentOp

@@ -13,7 +13,7 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
 const stockNameList = STOCK_NAMES.join(', ');
 
-export const stockNameSchema = z
+const stockNameSchema = z
   .string({ error: 'stock name must be a string' })
   .max(MAX_STOCK_NAME_LENGTH, {
     error: `stock name longer than ${MAX_STOCK_NAME_LENGTH} characters`,
@@ -59,7 +59,7 @@ const stocksSchema = z
     error: `stocks must be ${stockNameList}, in that order`,
   });
 
-export const tickerStateSchema = z.strictObject({
+const tickerStateSchema = z.strictObject({
   stocks: stocksSchema,
   running: z.boolean(),
   seq: z.number().int().nonnegative(),

@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 
-export type ClientEntry = 'main' | 'polyfills' | 'styles';
+type ClientEntry = 'main' | 'polyfills' | 'styles';
 export type ClientAssets = Partial<Record<ClientEntry, string>>;
 
 /** Angular's eight-character content hash before the extension. */

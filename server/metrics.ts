@@ -18,7 +18,7 @@ export type OpName = 'start' | 'stop' | 'buy' | 'unknown';
  */
 export type RejectReason = 'invalid' | 'rate_limited' | 'forbidden' | 'unavailable' | 'internal';
 
-export type OpOutcome = 'ok' | RejectReason;
+type OpOutcome = 'ok' | RejectReason;
 
 const OPS: readonly OpName[] = ['start', 'stop', 'buy', 'unknown'];
 const REASONS: readonly RejectReason[] = [

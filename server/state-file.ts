@@ -51,7 +51,7 @@ export interface StateFileOptions {
   write?: (file: string, text: string) => Promise<void>;
 }
 
-export const WRITE_DEADLINE_MS = 2_000;
+const WRITE_DEADLINE_MS = 2_000;
 
 interface Batch {
   state: SavedState;

@@ -24,11 +24,7 @@ import type { Logger } from './logger';
 import type { SavedState, StateStore } from './state-file';
 import type { HostHealth, TickerHost, TickerHostEvents } from './ticker-host';
 
-export type ForkFn = (
-  modulePath: string,
-  args: readonly string[],
-  options: ForkOptions,
-) => ChildProcess;
+type ForkFn = (modulePath: string, args: readonly string[], options: ForkOptions) => ChildProcess;
 
 export interface SupervisorOptions {
   /** Compiled entry of the ticker child (dist/ticker/main.js). */

@@ -45,9 +45,9 @@ import { clusterKeys, LeaderLease, type ClusterKeys, type RedisClient } from './
  * leader's child is ready in about 0.2 s. Renewing three times per TTL lets renewals fail or
  * come late for about 0.7 s (a long broadcast, a GC pause) before the leader steps down.
  */
-export const LEASE_TTL_MS = 1_500;
-export const RENEW_EVERY_MS = 500;
-export const CAMPAIGN_EVERY_MS = 200;
+const LEASE_TTL_MS = 1_500;
+const RENEW_EVERY_MS = 500;
+const CAMPAIGN_EVERY_MS = 200;
 /**
  * A leader whose lease (by its own monotonic clock, counted from when it sent the renewal) has
  * less than this left renews at once, whatever the schedule: after a stall (a long GC, a flood

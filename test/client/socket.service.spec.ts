@@ -1,7 +1,6 @@
 import { NgZone } from '@angular/core';
 import { TestBed, fakeAsync, flushMicrotasks, tick } from '@angular/core/testing';
-import { Emitter } from '@socket.io/component-emitter';
-import { io } from 'socket.io-client';
+import { io, Socket } from 'socket.io-client';
 
 import {
   ACK_TIMEOUT_ERROR,
@@ -19,8 +18,11 @@ import type { BuyAck, RunAck, UpdatePayload } from '../../protocol/events';
  * decoded a packet (its Socket and Manager dispatch through the plain Emitter). The Socket
  * class overrides `emit` to mean "send to the server", hence the base-class method.
  */
-const dispatch: (this: object, event: string, ...args: unknown[]) => unknown =
-  Emitter.prototype.emit;
+const dispatch = (
+  Object.getPrototypeOf(Socket.prototype) as {
+    emit: (this: object, event: string, ...args: unknown[]) => unknown;
+  }
+).emit;
 
 function receive(target: object, event: string, ...args: unknown[]): void {
   dispatch.call(target, event, ...args);

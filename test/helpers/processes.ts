@@ -67,7 +67,7 @@ export function reapedChildrenCpuMs(): number | null {
  * a live child holds the server's stdout pipe, and with it the test run, open. The command
  * line is checked first, so that a pid reused by another process is left alone.
  */
-export function killLeftoverTickers(servers: readonly ServerProcess[]): void {
+function killLeftoverTickers(servers: readonly ServerProcess[]): void {
   for (const server of servers) {
     for (const line of server.logs.items) {
       const pid = line['pid'];

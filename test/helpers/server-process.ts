@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { ROOT } from './forked-ticker';
 import { Recorder, withDeadline } from './recorder';
 
-export const SERVER_MAIN = path.join(ROOT, 'dist', 'server', 'main.js');
+const SERVER_MAIN = path.join(ROOT, 'dist', 'server', 'main.js');
 
 export type LogLine = Record<string, unknown>;
 
@@ -109,13 +109,4 @@ export async function killServers(): Promise<void> {
       await withDeadline(exited, 3_000, 'a leftover server to die');
     }),
   );
-}
-
-export function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

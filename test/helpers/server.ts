@@ -32,7 +32,7 @@ export type UpdateEvent = Extract<ClientEvent, { kind: 'update' }>;
 export const isStatus = (event: ClientEvent): event is StatusEvent => event.kind === 'status';
 export const isUpdate = (event: ClientEvent): event is UpdateEvent => event.kind === 'update';
 
-export const ACK_TIMEOUT_MS = 3_000;
+const ACK_TIMEOUT_MS = 3_000;
 
 export interface Acked<R> {
   ack: R;
