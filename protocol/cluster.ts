@@ -1,13 +1,10 @@
-/**
- * What the nodes of a cluster say to each other through Redis, and the ticker state kept
- * there. Like the IPC unions, every message is checked by protocol/validation on arrival:
- * another node may run another version, and Redis is shared with whoever can reach it.
- */
+/** What cluster nodes say to each other through Redis, and the ticker state kept there. Checked
+ * on arrival: another node may run another version, and Redis is shared with whoever reaches it. */
 import type { OpReply, ParentOpWithoutId, TickerState } from './ipc';
 
 /** The ticker state as the leader keeps it in Redis. */
 export interface StoredState extends TickerState {
-  /** The state holds acknowledged buys that no update has carried yet (see ParentMessage init). */
+  /** Holds acknowledged buys that no update has carried yet (see ParentMessage init). */
   unannounced: boolean;
   /** The leadership term that wrote it; a term only ever writes over older or equal terms. */
   epoch: number;

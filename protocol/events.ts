@@ -1,9 +1,5 @@
-/**
- * The wire contract between the server and every Socket.IO client (our Angular app and
- * anyone else's). Both ends import these maps, so renaming an event or a field fails to
- * compile on both sides. Types only and constants: no validation library here, so the
- * browser bundle stays small.
- */
+/** The wire contract between the server and every Socket.IO client; both ends import it, so a
+ * rename fails to compile on both. Types and constants only, to keep the browser bundle small. */
 import type { StockName } from './stocks';
 
 export interface Stock {
@@ -36,22 +32,17 @@ type Ack<T extends object> = ({ ok: true } & T) | AckError;
 export type RunAck = Ack<{ running: boolean }>;
 export type BuyAck = Ack<{ stock: Stock }>;
 
-/**
- * The recent past, so that a client joining late can draw trends at once. An addition to the
- * classic contract: clients that do not know it simply ignore the event.
- */
+/** The recent past, so a late joiner can draw trends at once. Not in the classic contract:
+ * clients that do not know it ignore the event. */
 export interface HistoryPayload {
-  /**
-   * The most recent update broadcasts, oldest first, at most HISTORY_LENGTH, as they were sent
-   * (the current snapshot alone when nothing has been broadcast since the server started).
-   */
+  /** The latest update broadcasts as sent, oldest first, at most HISTORY_LENGTH (just the
+   * current snapshot when nothing has been broadcast since the server started). */
   updates: UpdatePayload[];
 }
 
 /** How many updates `history` carries at most. */
 export const HISTORY_LENGTH = 60;
 
-/** Events the server emits. */
 export interface ServerToClientEvents {
   status: (status: StatusPayload) => void;
   update: (update: UpdatePayload) => void;
@@ -59,12 +50,8 @@ export interface ServerToClientEvents {
   history: (history: HistoryPayload) => void;
 }
 
-/**
- * Events a client may emit. On the wire the acknowledgement callback is optional: the server
- * answers a client that passes none with a `status` to it alone when something is refused.
- * The types make it required because socket.io-client can only type acknowledgements
- * (`emitWithAck`, `timeout(ms).emit(..., (err, result) => ...)`) for a required last callback.
- */
+/** Events a client may emit. On the wire the ack is optional (a refusal then goes back as a
+ * `status`); it is required here because socket.io-client only types a required last callback. */
 export interface ClientToServerEvents {
   start: (ack: (result: RunAck) => void) => void;
   stop: (ack: (result: RunAck) => void) => void;

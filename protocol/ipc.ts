@@ -1,9 +1,5 @@
-/**
- * Messages between the server (parent) and the ticker child, named by who sends them.
- * Every op the parent sends carries an `id`; the child answers it with exactly one `reply`
- * with the same `id`, so an acknowledgement always reaches the socket that asked. `delivered`
- * is a notice, not an op: it has no `id` and no reply.
- */
+/** Messages between the server (parent) and the ticker child, named by sender. Each op carries an
+ * `id` and gets exactly one `reply` with that `id`, so every ack reaches the socket that asked. */
 import type { Stock, UpdatePayload } from './events';
 import { SEED_STOCKS, type StockName } from './stocks';
 
@@ -16,20 +12,14 @@ export interface TickerState {
 }
 
 export type ParentMessage =
-  /**
-   * `unannounced`: the state holds acknowledged buys that no `update` has carried yet (the
-   * previous child died in between), so the new child must broadcast them.
-   */
+  /** `unannounced`: the state holds acknowledged buys no `update` has carried yet (the last
+   * child died in between), so the new child must broadcast them. */
   | { type: 'init'; state: TickerState; tickMs: number; unannounced: boolean }
   | { type: 'start'; id: number }
   | { type: 'stop'; id: number }
   | { type: 'buy'; id: number; name: StockName }
-  /**
-   * Flow control: the update with this `seq` (and every one before it) has been handed to
-   * every socket. Until then the child holds further buys back (conflating them) and lets a
-   * tick that comes due wait, so it never queues more updates than the server can broadcast.
-   * Not answered.
-   */
+  /** Flow control, not answered: updates up to `seq` reached every socket. Until then the child
+   * conflates buys and delays ticks, so it never queues more than the server can broadcast. */
   | { type: 'delivered'; seq: number }
   /** Are you there? Answered with a `pong`; a child that stays silent is replaced. */
   | { type: 'ping'; id: number };

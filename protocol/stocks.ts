@@ -1,7 +1,5 @@
-/**
- * The market the ticker simulates. These figures are the classic demo's, kept exactly so
- * that prices computed here match any client written against the original.
- */
+/** The simulated market. The classic demo's figures, kept exact so prices match any client
+ * written against the original. */
 export const SEED_STOCKS = [
   { name: 'Apple', price: 14.5 },
   { name: 'Microsoft', price: 43.0 },
@@ -18,13 +16,10 @@ export const GROWTH = 10;
 /** Every tick lowers each price by `price / DECAY`. */
 export const DECAY = 1800;
 
-/** Default interval between ticks while running. */
 export const DEFAULT_TICK_MS = 1000;
 
-/**
- * Buys that land within this window of the first one are conflated into a single
- * `update`; the first buy after a quiet period is still flushed at once.
- */
+/** Buys within this window of the first are conflated into one `update`; the first buy after a
+ * quiet period is flushed at once. */
 export const BUY_CONFLATION_MS = 20;
 
 /** Longest stock name we will even look at; anything longer is rejected unread. */

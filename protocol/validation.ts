@@ -1,7 +1,5 @@
-/**
- * The one place where input from outside a process (a socket, the IPC channel) stops being
- * `unknown`. Everything past these functions trusts the types.
- */
+/** The one place where input from outside a process (a socket, the IPC channel) stops being
+ * `unknown`; everything past these functions trusts the types. */
 import { z } from 'zod';
 
 import type { RemoteOp, RemoteReply, StoredState } from './cluster';
@@ -66,10 +64,8 @@ const tickerStateSchema = z.strictObject({
   ts: z.number().nonnegative(),
 });
 
-/**
- * A state file: a ticker state whose seq can still grow (the next update, and the one an
- * unannounced buy becomes at load, must stay exact integers), plus its `unannounced` mark.
- */
+/** A state file: a ticker state plus its `unannounced` mark, with room for seq to grow (the next
+ * update and an unannounced buy's update at load must stay exact integers). */
 export const savedStateSchema = tickerStateSchema.extend({
   seq: z
     .number()
@@ -143,7 +139,6 @@ const remoteReplySchema = z.strictObject({
 
 const statusSchema = z.strictObject({ message: z.string(), running: z.boolean() });
 
-/** What the child accepts from the parent. */
 export function parseParentMessage(message: unknown): Parsed<ParentMessage> {
   const result = parentMessageSchema.safeParse(message);
   return result.success
@@ -151,7 +146,6 @@ export function parseParentMessage(message: unknown): Parsed<ParentMessage> {
     : { ok: false, error: `bad message from parent: ${firstMessage(result.error)}` };
 }
 
-/** What the parent accepts from the child. */
 export function parseChildMessage(message: unknown): Parsed<ChildMessage> {
   const result = childMessageSchema.safeParse(message);
   return result.success
@@ -173,15 +167,12 @@ function parseJson<T>(schema: z.ZodType<T>, what: string, text: string): Parsed<
     : { ok: false, error: `bad ${what}: ${firstMessage(result.error)}` };
 }
 
-/** The ticker state the leader keeps in Redis. */
 export const parseStoredState = (text: string): Parsed<StoredState> =>
   parseJson(storedStateSchema, 'stored state', text);
 
-/** An op forwarded to the leader by another node. */
 export const parseRemoteOp = (text: string): Parsed<RemoteOp> =>
   parseJson(remoteOpSchema, 'forwarded op', text);
 
-/** The leader's reply to a forwarded op. */
 export const parseRemoteReply = (text: string): Parsed<RemoteReply> =>
   parseJson(remoteReplySchema, 'op reply', text);
 

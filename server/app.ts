@@ -1,8 +1,5 @@
-/**
- * createApp() wires Express, Pug, static files, health, Socket.IO and the ticker. Nothing
- * listens and nothing is forked until listen(), so tests can build it, listen on port 0 and
- * close it.
- */
+/** createApp() wires Express, Pug, static files, health, Socket.IO and the ticker. Nothing listens
+ * or forks until listen(), so tests can build it, listen on port 0 and close it. */
 import { randomBytes } from 'node:crypto';
 import {
   createServer,
@@ -38,7 +35,6 @@ import { TickerSupervisor } from './ticker-supervisor';
 
 export interface AppConfig {
   logger: Logger;
-  /** Interval between ticks while running. */
   tickMs: number;
   /** State the ticker starts from (default: the seed prices, stopped). */
   initialState?: TickerState;
@@ -46,7 +42,7 @@ export interface AppConfig {
   tickerChildPath?: string;
   /** Folder of the built Angular client (default dist/client). */
   clientDir?: string;
-  /** The shell loads the client from Angular's dev server, which proxies the rest here (default false). */
+  /** Load the client from Angular's dev server, which proxies the rest here (default false). */
   devServer?: boolean;
   /** Use this ticker instead of forking one (another host implementation). */
   ticker?: TickerHost;
@@ -56,7 +52,7 @@ export interface AppConfig {
   controlToken?: string | undefined;
   /** Origins other than the server's own whose pages may connect (default: none). */
   allowedOrigins?: readonly string[];
-  /** Host names served besides localhost and IP literals: names, `.domain`s or `*` (default: none). */
+  /** Host names served besides localhost and IP literals (default: none; see hosts.ts). */
   allowedHosts?: readonly string[];
   /** Where the ticker's state is kept across restarts (default: nowhere). */
   stateStore?: StateStore;
@@ -94,10 +90,8 @@ export function createApp(config: AppConfig): ForkcastApp {
       tickMs: config.tickMs,
       initialState: config.initialState ?? seedTickerState(Date.now()),
       logger: logger.child({ part: 'ticker' }),
-      // Restarts are counted where the forks happen, through a hook of the forking host, so
-      // the TickerHost interface stays as small as it is. 'lost' / 'back' would not do: a
-      // child crashing in a loop is one outage (one 'lost') but many forks, and a host that
-      // does not fork (a cluster leader elsewhere) has no restarts to report here.
+      // A hook, not 'lost': a crash loop is one outage but many forks, and a host that does
+      // not fork has no restarts to report.
       onRestart: () => metrics.tickerRestarted(),
       ...(config.stateStore ? { store: config.stateStore } : {}),
     });
@@ -124,7 +118,7 @@ export function createApp(config: AppConfig): ForkcastApp {
     });
   });
   app.use(securityHeaders());
-  // Brotli's default quality (4) comes out larger than gzip on main.js; 6 is smaller at ~7 ms.
+  // Brotli's default quality (4) comes out larger than gzip on main.js.
   app.use(compression({ brotli: { params: { [zlib.BROTLI_PARAM_QUALITY]: 6 } } }));
 
   // Read once: a deploy replaces the build and restarts the server.
@@ -202,11 +196,9 @@ export function createApp(config: AppConfig): ForkcastApp {
           running: ticker.snapshot().running,
         });
         detach();
-        // Every acknowledged op is on disk already; this waits for the last writes, and fails
-        // (a non-zero exit) if the state could not be kept.
+        // Waits for the last state writes; fails (non-zero exit) if the state could not be kept.
         const tickerClosed = ticker.close();
-        // io.close() disconnects every socket and resolves once every connection has ended,
-        // which a busy or silent peer can put off for good: after a grace, the rest are cut.
+        // io.close() waits for every connection to end, which a silent peer can put off forever.
         const cut = setTimeout(() => {
           for (const socket of connections) socket.destroy();
         }, CLOSE_GRACE_MS);
@@ -218,11 +210,8 @@ export function createApp(config: AppConfig): ForkcastApp {
   };
 }
 
-/**
- * Security headers with a Content-Security-Policy the Angular app runs under: scripts and
- * styles from this origin only, plus the per-response nonce that Angular puts on the `<style>`
- * tags it creates for component styles (it reads it from `ngCspNonce` on the root element).
- */
+/** A CSP allowing this origin only, plus a per-response nonce that Angular reads from
+ * `ngCspNonce` and puts on the `<style>` tags it creates for component styles. */
 function securityHeaders(): RequestHandler {
   const nonce = (_req: IncomingMessage, res: unknown): string =>
     `'nonce-${cspNonceOf(res as Response)}'`;
@@ -272,10 +261,8 @@ function cacheIfHashed(res: ServerResponse, file: string): void {
   else revalidate(res);
 }
 
-/**
- * Prometheus text format. Served on the app's own port, like /healthz: keep the server on
- * loopback or behind a proxy that does not pass /metrics through.
- */
+/** Served on the app's own port, like /healthz: keep the server on loopback or behind a proxy
+ * that does not pass /metrics through. */
 function serveMetrics(metrics: ForkcastMetrics): RequestHandler {
   return async (_req, res) => {
     const text = await metrics.scrape();

@@ -1,12 +1,6 @@
-/**
- * Sends each ticker update to every socket, in seq order, without holding the event loop for
- * long. A single `io.emit` to 10,000 sockets takes well over 100 ms of uninterrupted CPU
- * (BENCHMARKS.md), during which no op is read and no ack is sent. So sockets are spread over
- * shard rooms, and a large broadcast goes out about 128 sockets per event-loop turn, with
- * ops and acks served in between. Each update's broadcast finishes before the next one starts,
- * and when it finishes the ticker is told (`onDelivered`), which is what lets it conflate buys
- * instead of queueing updates faster than they can be sent.
- */
+/** Sends each update to every socket in seq order, about socketsPerTurn sockets per event-loop
+ * turn so ops and acks are served in between. One broadcast finishes before the next; then
+ * `onDelivered` tells the ticker, which lets it conflate buys instead of queueing updates. */
 import type { StatusPayload, UpdatePayload } from '../protocol/events';
 import { HISTORY_LENGTH } from '../protocol/events';
 import type { ForkcastIo } from './io';
@@ -18,11 +12,8 @@ export interface BroadcasterOptions {
   onError: (error: unknown) => void;
   /** Shard rooms sockets are spread over (default 64). */
   shards?: number;
-  /**
-   * About how many sockets one event-loop turn sends to (default 128, about 2 ms here). A
-   * turn sends at least one whole shard, so past shards × socketsPerTurn sockets (8,192 by
-   * default) turns grow with the shards.
-   */
+  /** About how many sockets one turn sends to (default 128). A turn sends at least one whole
+   * shard, so past shards × socketsPerTurn sockets turns grow with the shards. */
   socketsPerTurn?: number;
 }
 
@@ -61,12 +52,8 @@ export class UpdateBroadcaster {
     this.socketsPerTurn = options.socketsPerTurn ?? 128;
   }
 
-  /**
-   * While a broadcast is under way, the update a socket connecting now must start from: the
-   * one going out, which the socket's shard has had already (see assignShard); everything
-   * queued after it reaches the socket in order. Null when idle: nothing is on its way, and
-   * the ticker's own snapshot is the current state.
-   */
+  /** The update going out, which a socket connecting now starts from (its shard has had it, see
+   * assignShard). Null when idle: then the ticker's snapshot is current. */
   get inFlight(): UpdatePayload | null {
     return this.sending?.update ?? null;
   }
@@ -81,14 +68,8 @@ export class UpdateBroadcaster {
     return this.sending === null && this.queue.length === 0;
   }
 
-  /**
-   * Puts a new socket in a shard, in blocks: up to socketsPerTurn sockets that connect one after
-   * another share a shard, then the next block starts in the emptiest one. Sockets that
-   * connected together sit together in memory, so a turn walks warm memory; spread one by one,
-   * each turn touched sockets from all over the heap and cost about twice as much. While a
-   * broadcast is under way only the shards that have had the update qualify, so the socket gets
-   * `inFlight` once (from the caller) and never twice.
-   */
+  /** Consecutive sockets share a shard (up to socketsPerTurn) so a turn walks warm memory. During
+   * a broadcast only shards that have had the update qualify, so `inFlight` is never sent twice. */
   assignShard(socket: { join(room: string): unknown }): void {
     // step() runs synchronously when a broadcast begins, so one in flight has passed shard 0.
     const eligible = this.sending ? this.sending.shard : this.shards;
@@ -112,11 +93,8 @@ export class UpdateBroadcaster {
     this.enqueue({ kind: 'update', update, offset });
   }
 
-  /**
-   * A status for everyone, sent after every update published before it. Sent at once it
-   * could overtake an update still going out and contradict it: a "Stopped" followed by an
-   * older update that says running.
-   */
+  /** A status for everyone, queued behind earlier updates: sent at once, a "Stopped" could be
+   * followed by an older update that says running. */
   publishStatus(status: StatusPayload): void {
     this.enqueue({ kind: 'status', status });
   }
@@ -139,7 +117,7 @@ export class UpdateBroadcaster {
   private next(): void {
     for (let outgoing = this.queue.shift(); outgoing; outgoing = this.queue.shift()) {
       if (outgoing.kind === 'status') {
-        // A status is one small emit: everyone at once, no turns needed.
+        // One small emit: no turns needed.
         this.io.emit('status', outgoing.status);
         continue;
       }
@@ -198,11 +176,8 @@ export class UpdateBroadcaster {
   }
 }
 
-/**
- * In a cluster the adapter's stream offset goes out as the event's last argument, where
- * Socket.IO's client reads it, as the adapter itself would have sent it. (The contract's
- * event map knows the one payload; the offset is Socket.IO's, below the contract.)
- */
+/** In a cluster the stream offset goes out as the last argument, where Socket.IO's client reads
+ * it for recovery; it is below the contract, so the event map does not know it. */
 function emitUpdate(
   target: { emit(...args: unknown[]): unknown },
   update: UpdatePayload,

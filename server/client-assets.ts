@@ -1,7 +1,5 @@
-/**
- * The entry files of the built Angular client, which the Pug shell links. A production build
- * names them by content (main-T5R62BU3.js), a development build does not (main.js).
- */
+/** The built Angular client's entry files, which the Pug shell links. A production build names
+ * them by content hash (main-T5R62BU3.js), a development build does not (main.js). */
 import { existsSync, readdirSync } from 'node:fs';
 
 type ClientEntry = 'main' | 'polyfills' | 'styles';

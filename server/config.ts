@@ -2,20 +2,14 @@ import { z } from 'zod';
 
 import { DEFAULT_TICK_MS } from '../protocol/stocks';
 
-/**
- * A variable set to the empty string (`PORT=` in an .env file or a CI template) or to nothing
- * but whitespace means "not set", as `process.env.PORT || 4561` did in the original.
- */
+/** A variable that is empty or only whitespace (`PORT=` in an .env file) means "not set". */
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess(
     (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
     schema,
   );
 
-/**
- * Plain decimal digits only: Number() would also take `0x10`, `1e3`, `+5`, `5.0` and
- * `Infinity`, which are typos or tricks in a port or an interval, not settings.
- */
+/** Decimal digits only: Number() would also take `0x10`, `1e3`, `+5` or `Infinity`. */
 const integer = (min: number, max: number, fallback: number) =>
   z
     .string()
@@ -47,7 +41,7 @@ const envSchema = z.object({
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ),
   TICK_MS: optional(integer(10, 3_600_000, DEFAULT_TICK_MS)),
-  /** Relative paths are taken from the project root, so `npm start` finds the same file from anywhere. */
+  /** Relative to the project root, so the same file is found from any working directory. */
   STATE_FILE: optional(z.string().default('data/state.json')),
   OPS_PER_SECOND: optional(integer(1, 1_000_000, 50)),
   CONTROL_TOKEN: optional(z.string().min(8, { error: 'must be at least 8 characters' }).optional()),
@@ -86,7 +80,7 @@ const envSchema = z.object({
 
 export type ServerConfig = z.infer<typeof envSchema>;
 
-/** Reads the configuration from the environment; throws one readable error listing every bad variable. */
+/** Reads the configuration from the environment; one error lists every bad variable. */
 export function readConfig(env: NodeJS.ProcessEnv): ServerConfig {
   const result = envSchema.safeParse(env);
   if (result.success) return result.data;

@@ -1,7 +1,4 @@
-/**
- * The Socket.IO server: the typed `io`, its options, and the checks every handshake passes
- * (Host allow-list, then origin) on every transport.
- */
+/** The typed Socket.IO server, its options, and the Host and origin checks of every handshake. */
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 
 import { Server, type ServerOptions } from 'socket.io';
@@ -18,10 +15,7 @@ export type Transport = 'websocket' | 'polling';
 
 /** Every legal client message is a few dozen bytes; anything near this is abuse. */
 const MAX_MESSAGE_BYTES = 16 * 1024;
-/**
- * A client that drops for up to this long gets every broadcast it missed when it comes back
- * (Socket.IO connection state recovery), instead of a fresh snapshot.
- */
+/** A client back within this long gets the broadcasts it missed (connection state recovery). */
 export const RECOVERY_WINDOW_MS = 2 * 60 * 1000;
 /** What a request for a foreign Host is told (never the Host itself: it may be huge). */
 export const HOST_REFUSED = 'Host not allowed';
@@ -63,9 +57,8 @@ export function createIo(
     },
     ...(allowedOrigins.length > 0 ? { cors: { origin: [...allowedOrigins] } } : {}),
   });
-  // Engine.IO answers methods other than GET / POST on a polling session with a bare 500;
-  // a client's mistake is a 4xx, and 5xx stays meaningful for real server faults. OPTIONS is
-  // a CORS preflight, which Engine.IO's CORS handling answers when origins are configured.
+  // Engine.IO answers other methods with a bare 500; a client's mistake should be a 4xx.
+  // OPTIONS is a CORS preflight, which Engine.IO answers when origins are configured.
   const methods = allowedOrigins.length > 0 ? ['GET', 'POST', 'OPTIONS'] : ['GET', 'POST'];
   io.engine.use((req: IncomingMessage, res: ServerResponse, next: () => void) => {
     if (methods.includes(req.method ?? '')) return next();

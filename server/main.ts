@@ -1,7 +1,5 @@
-/**
- * The entry: read config, start, and shut down cleanly on SIGTERM / SIGINT. All wiring lives
- * in createApp() so tests can run the same server in-process.
- */
+/** The entry: read config, start, shut down cleanly on SIGTERM / SIGINT. The wiring lives in
+ * createApp() so tests can run the same server in-process. */
 import path from 'node:path';
 
 import { seedTickerState } from '../protocol/ipc';
@@ -37,8 +35,7 @@ async function main(): Promise<void> {
   let stopping: { signal: NodeJS.Signals; at: number } | null = null;
   const shutdown = (signal: NodeJS.Signals): void => {
     if (stopping) {
-      // A terminal's Ctrl-C reaches the whole process group and npm passes it on once more: the
-      // same signal right after the first is that copy, not a request to give up.
+      // Ctrl-C reaches the whole process group and npm forwards it again: ignore that copy.
       if (signal === stopping.signal && performance.now() - stopping.at < SIGNAL_COPY_MS) return;
       logger.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
@@ -62,8 +59,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
-  // A library promise nobody awaits (the cluster adapter saving a session while Redis goes
-  // away) must not take every client of this server down with it.
+  // An unawaited library promise (e.g. the cluster adapter while Redis is away) must not
+  // take every client of this server down with it.
   process.on('unhandledRejection', (reason) => {
     logger.error({ err: reason }, 'unhandled promise rejection; carrying on');
   });
@@ -72,8 +69,7 @@ async function main(): Promise<void> {
   try {
     address = await forkcast.listen(config.PORT, config.HOST);
   } catch (error) {
-    // A signal during start-up closes the ticker before it is ready, which fails listen();
-    // that is the shutdown in progress, not a start-up failure.
+    // A signal during start-up fails listen(): that is the shutdown, not a start-up failure.
     if (stopping) return;
     throw error;
   }

@@ -1,9 +1,5 @@
-/**
- * The Prometheus instruments of one app, in a registry of its own, so that any number of apps
- * in one process (the tests start many) count independently and nothing lands in prom-client's
- * global registry. Label values come from fixed unions, never from what a client sent, so the
- * number of series is fixed.
- */
+/** One app's Prometheus instruments, in its own registry so apps in one process (tests) count
+ * apart. Labels come from fixed unions, never from client input, so the series count is fixed. */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 const PREFIX = 'forkcast_';
@@ -11,11 +7,8 @@ const PREFIX = 'forkcast_';
 /** The `op` label: the three ops of the contract, and every other event name as one value. */
 export type OpName = 'start' | 'stop' | 'buy' | 'unknown';
 
-/**
- * Why an op was refused: bad arguments or an unknown event (`invalid`), over the per-connection
- * rate (`rate_limited`), a watch-only connection (`forbidden`), the ticker restarting, shutting
- * down or not answering (`unavailable`), or a bug in the handler (`internal`).
- */
+/** `invalid`: bad arguments or unknown event; `forbidden`: watch-only connection; `unavailable`:
+ * ticker restarting, shutting down or silent; `internal`: a bug in the handler. */
 export type RejectReason = 'invalid' | 'rate_limited' | 'forbidden' | 'unavailable' | 'internal';
 
 type OpOutcome = 'ok' | RejectReason;
@@ -29,7 +22,7 @@ const REASONS: readonly RejectReason[] = [
   'internal',
 ];
 
-/** Sub-millisecond (an unknown event is refused at once) to seconds (an op timing out at 5 s). */
+/** From an unknown event refused at once to an op timing out at 5 s. */
 const ACK_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
 /** What the realtime module records; the hot path is one pre-labelled increment per call. */
@@ -96,7 +89,6 @@ export function createMetrics(): ForkcastMetrics {
     registers,
   });
 
-  // Each record is a lookup plus an increment on a pre-labelled child, not a label hash.
   const opChildren = new Map<string, Counter.Internal>();
   const opCounter = (op: OpName, outcome: OpOutcome): Counter.Internal => {
     const key = `${op}:${outcome}`;
@@ -112,8 +104,8 @@ export function createMetrics(): ForkcastMetrics {
   const ackTimers = Object.fromEntries(
     OPS.map((op) => [op, ackSeconds.labels({ op })] as const),
   ) as Record<OpName, Histogram.Internal<'op'>>;
-  // Every series that can happen exists from the start, at 0, so that rate() and alerts see
-  // a refusal the first time it happens. An unknown event can only be refused as invalid.
+  // Every possible series starts at 0, so rate() and alerts see the first refusal.
+  // An unknown event can only be refused as invalid.
   for (const op of OPS) {
     ackSeconds.zero({ op });
     const outcomes: readonly OpOutcome[] = op === 'unknown' ? ['invalid'] : ['ok', ...REASONS];
@@ -147,13 +139,8 @@ export function createMetrics(): ForkcastMetrics {
 
 let shared: Registry | undefined;
 
-/**
- * Event-loop lag, CPU, memory, GC, handles: facts about the process, not about one app, so
- * they are collected once per process and every app's /metrics shows the same ones. Collecting
- * them per app would leak: collectDefaultMetrics starts an event-loop-delay monitor and a GC
- * observer that are never stopped, and they keep their registry alive for good. Neither keeps
- * the process (or jest) alive.
- */
+/** Process metrics, collected once per process and shared by every app: per app they would leak,
+ * since collectDefaultMetrics starts monitors that are never stopped and pin their registry. */
 function processRegistry(): Registry {
   if (!shared) {
     shared = new Registry();

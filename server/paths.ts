@@ -1,10 +1,8 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 
-/**
- * The project root, found by walking up to package.json, so the same code finds views/ and
- * dist/ whether it runs compiled from dist/server or from source under ts-node / jest.
- */
+/** The project root (walking up to package.json), so views/ and dist/ are found both from
+ * dist/server and from source under ts-node / jest. */
 function findRoot(start: string): string {
   let dir = start;
   while (!existsSync(path.join(dir, 'package.json'))) {

@@ -1,7 +1,5 @@
-/**
- * Maps socket events to ticker ops (with acknowledgements) and ticker output to broadcasts.
- * Every argument a client sends is `unknown` until protocol/validation says otherwise.
- */
+/** Maps socket events to ticker ops (with acks) and ticker output to broadcasts. Client arguments
+ * are `unknown` until protocol/validation says otherwise. */
 import { timingSafeEqual } from 'node:crypto';
 
 import { RateLimiterMemory } from 'rate-limiter-flexible';
@@ -43,10 +41,8 @@ const CLIENT_EVENTS: ReadonlySet<string> = new Set<ClientEventName>(['start', 's
 const INTERNAL_ERROR = 'internal error; the operation may not have been applied';
 const WATCH_ONLY_ERROR =
   'this server needs a control token to start, stop or buy (handshake auth.token); you may watch';
-/**
- * Start and stop statuses go to everyone at most this often: a client toggling at the rate
- * limit would otherwise send every client two statuses per toggle.
- */
+/** Start / stop statuses go to everyone at most this often, so one client toggling at the rate
+ * limit cannot flood every client. */
 const RUN_STATUS_MIN_INTERVAL_MS = 250;
 
 export interface RealtimeOptions {
@@ -64,8 +60,7 @@ export function attachRealtime(
   ticker: TickerHost,
   { logger, opsPerSecond, controlToken, metrics }: RealtimeOptions,
 ): () => void {
-  // One bucket per socket id, refilled every second: a flooding client is refused with a
-  // clear error while every other client's ops go through untouched.
+  // One bucket per socket: a flooding client is refused without slowing anyone else.
   const limiter = new RateLimiterMemory({ points: opsPerSecond, duration: 1 });
   const rateError = `too many requests: at most ${opsPerSecond} start/stop/buy per second per connection`;
   const allowedToControl = (socket: ForkcastSocket): boolean =>
@@ -92,16 +87,8 @@ export function attachRealtime(
   ticker.on('back', onBack);
   metrics.readClientsFrom(() => io.sockets.sockets.size);
 
-  /**
-   * Emits to one socket, at once and from this node, keeping no copy. Through the adapter
-   * (`socket.emit`, `io.to(id)`) every packet is stored for the recovery window, ~3.8 KB a
-   * handshake, mostly the adapter's own record (shared payloads save under a third), and in
-   * a cluster a later broadcast could overtake it (a Redis round trip). The socket's
-   * Engine.IO connection is the queue broadcasts use too, so order holds; recovery
-   * replays broadcasts only, and a socket that drops before its first one comes back as new.
-   * `volatile` is not stored either, but is dropped while the transport is busy, as it is
-   * right after a handshake.
-   */
+  /** Writes straight to the Engine.IO connection broadcasts use: order holds and, unlike via the
+   * adapter, nothing is stored for recovery. `volatile` would drop it right after a handshake. */
   const toSocket = (socket: ForkcastSocket) => ({
     emit<E extends keyof ServerToClientEvents>(
       event: E,
@@ -120,7 +107,7 @@ export function attachRealtime(
     metrics.answered(received.op, outcome, (performance.now() - received.at) / 1_000);
   }
 
-  /** Answers a failure through the ack if the client asked for one, else with a status to it alone. */
+  /** Refuses through the ack if the client passed one, else with a status to it alone. */
   function reject(received: Received, reason: RejectReason, error: string): void {
     const { socket, event, ack } = received;
     logger.debug({ socket: socket.id, event, error }, 'rejected client input');
@@ -156,12 +143,8 @@ export function attachRealtime(
     return { message: isRunning ? STATUS.started : STATUS.stopped, running: isRunning };
   }
 
-  /**
-   * A real start or stop: everyone hears it now, or, within RUN_STATUS_MIN_INTERVAL_MS of the
-   * last one, in one trailing status at the end of the interval with the state of that moment.
-   * Through the broadcaster, behind any update still going out, so nobody hears "Stopped"
-   * before an older update that says running.
-   */
+  /** A real start or stop, announced at once or in one trailing status. Through the broadcaster,
+   * so nobody hears "Stopped" before an older update that says running. */
   function announceRun(isRunning: boolean): void {
     lastRunning = isRunning;
     if (trailingRunStatus) return;
@@ -212,12 +195,8 @@ export function attachRealtime(
     });
   }
 
-  /**
-   * A late joiner sees live prices at once, also while the ticker is stopped. When no broadcast
-   * is under way that is the ticker's snapshot, acknowledged buys included; during one, the
-   * snapshot may be ahead of updates still queued for this socket, so it starts from the update
-   * on its way out instead, and the queue brings it up to date in order.
-   */
+  /** A late joiner gets current prices at once. During a broadcast the snapshot may be ahead of
+   * updates queued for this socket, so it starts from the update going out instead. */
   function greet(socket: ForkcastSocket): void {
     broadcaster.assignShard(socket);
     const current = broadcaster.inFlight ?? ticker.snapshot();
@@ -226,8 +205,7 @@ export function attachRealtime(
     toSocket(socket).emit('history', { updates: recent.length > 0 ? recent : [current] });
   }
 
-  // One set of listeners for every socket, which Socket.IO calls with the socket as `this`:
-  // closures made per connection would cost each of thousands of sockets their own copies.
+  // Shared listeners, called with the socket as `this`: per-connection closures cost memory.
   function onStart(this: ForkcastSocket, ...raw: unknown[]): void {
     guard(receive(this, 'start', 'start', raw), (op) => run(op, 'start'));
   }
@@ -249,8 +227,7 @@ export function attachRealtime(
   const onConnection = (socket: ForkcastSocket): void => {
     logger.debug({ socket: socket.id, recovered: socket.recovered }, 'client connected');
     toSocket(socket).emit('status', { message: STATUS.connected, running: running() });
-    // A socket back from a short drop (connection state recovery) has just been sent every
-    // update it missed, in order, and is back in its shard: a snapshot now would repeat one.
+    // A recovered socket was just sent what it missed, in order: a snapshot would repeat one.
     if (!socket.recovered) greet(socket);
     socket.on('start', onStart);
     socket.on('stop', onStop);

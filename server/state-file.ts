@@ -1,11 +1,5 @@
-/**
- * The single-node ticker state on disk: one small JSON file, replaced whole at every commit
- * (temp file, fsync, rename, fsync of the folder), so the file is always one complete state.
- * The state is ~250 bytes, so rewriting it costs what appending a journal record would, with
- * no replay or compaction to get wrong. The system calls run on a thread of their own
- * (state-writer.ts). Commits that arrive while a write is under way share
- * the next write (group commit): at most one write is in flight, whatever the rate of ops.
- */
+/** The single-node state on disk: a small JSON file replaced whole at every commit (no journal to
+ * replay). Commits during a write share the next one, so at most one write is in flight. */
 import { mkdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -16,10 +10,8 @@ import type { Logger } from './logger';
 import { PATHS } from './paths';
 import type { WriteRequest, WriteResult } from './state-writer';
 
-/**
- * What is on disk. `unannounced`: the prices hold acknowledged buys that no `update` has
- * carried yet, so they are not the prices broadcast under `seq`.
- */
+/** `unannounced`: the prices hold acknowledged buys no `update` has carried yet, so they are not
+ * the prices broadcast under `seq`. */
 export interface SavedState extends TickerState {
   unannounced: boolean;
 }
@@ -34,11 +26,8 @@ export interface StateStore {
 }
 
 export interface StateFile extends StateStore {
-  /**
-   * Reads the saved state (a file that cannot be used is moved aside and logged), writes it
-   * back once to prove the path is writable, and returns the state to start from. Throws when
-   * the file cannot be read or written: a server that cannot keep its promises must not start.
-   */
+  /** Loads the state (an unusable file is moved aside) and writes it back to prove the path is
+   * writable; throws if it cannot read or write, so a server that cannot persist never starts. */
   open(): Promise<TickerState>;
 }
 
@@ -90,8 +79,7 @@ export function createStateFile({
       return queued.done;
     }
     const batch: Batch = { state, failuresBefore: failures, done: Promise.resolve() };
-    // Counted once, as soon as the write fails or its deadline passes, whichever comes first:
-    // before the batch queued behind it can start.
+    // Counted once, at failure or deadline, whichever is first: before the next batch starts.
     let failed = false;
     const fail = (): void => {
       if (!failed) failures++;
@@ -99,13 +87,12 @@ export function createStateFile({
     };
     const write = writing.then(async () => {
       if (queued === batch) queued = null;
-      // Every state carries the effects of the ones before it. If one of those was refused,
-      // writing this one would apply it after all.
+      // Each state includes the ones before it: after a failed write, this would apply it anyway.
       if (failures !== batch.failuresBefore) throw new Error('an earlier write failed');
       await replace(file, `${JSON.stringify(batch.state)}\n`);
     });
-    // The next write waits for this one to really end, even after its deadline: a late
-    // rename must never land on top of a newer state.
+    // The next write waits for this one to end, even past its deadline: a late rename must
+    // never land on top of a newer state.
     writing = write.catch(fail);
     batch.done = within(write, 'writing the state file').then(
       () => {
@@ -177,10 +164,8 @@ export function createStateFile({
   };
 }
 
-/**
- * Buys acknowledged before a crash but never broadcast become an update of their own, one seq
- * past the last one any client can have seen: nobody ever sees two prices under one seq.
- */
+/** Buys acknowledged but never broadcast before a crash get a seq of their own, so no client
+ * ever sees two prices under one seq. */
 function announced({ unannounced, ...state }: SavedState): TickerState {
   return unannounced ? { ...state, seq: state.seq + 1, ts: Date.now() } : state;
 }
@@ -193,11 +178,10 @@ export function writeInThread(file: string, text: string): Promise<void> {
     const worker = new Worker(PATHS.stateWriter);
     const started = { worker, waiting: [] as ((result: WriteResult) => void)[] };
     worker.on('message', (result: WriteResult | { ok?: never }) => {
-      // Under `node --watch` (npm run dev) Node's own messages, the files the thread loaded,
-      // arrive on this port too.
+      // Under `node --watch` (npm run dev) Node's own messages arrive on this port too.
       if (typeof result.ok !== 'boolean') return;
       started.waiting.shift()?.(result);
-      // Idle, the thread must not keep a process that is otherwise done from exiting.
+      // An idle thread must not keep the process alive.
       if (started.waiting.length === 0) worker.unref();
     });
     const gone = (error: unknown): void => {

@@ -1,9 +1,5 @@
-/**
- * The state file's writer thread. Replacing the file takes eight system calls; made from the
- * server's event loop, each waits for a turn of a loop that may be busy broadcasting, and a
- * commit took tens of milliseconds under load. Here they run back to back, and a commit costs
- * the server one message each way. Requests are answered in the order they came.
- */
+/** The state file's writer thread: the replace's system calls run back to back here instead of
+ * each waiting for a turn of a busy event loop. Requests are answered in the order they came. */
 import { closeSync, fdatasyncSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { parentPort } from 'node:worker_threads';

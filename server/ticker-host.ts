@@ -1,8 +1,5 @@
-/**
- * What the realtime layer needs from a ticker, and nothing more. The single-node
- * implementation forks a child (TickerSupervisor); a cluster implementation can run the ticker
- * on one leader and share its state without the realtime module or the client changing.
- */
+/** What the realtime layer needs from a ticker: a forked child on one node (TickerSupervisor),
+ * or a cluster leader's ticker, without the realtime module or the client changing. */
 import type { EventEmitter } from 'node:events';
 
 import type { UpdatePayload } from '../protocol/events';
@@ -10,10 +7,8 @@ import type { BuyReply, RunReply } from '../protocol/ipc';
 import type { StockName } from '../protocol/stocks';
 
 export interface TickerHostEvents {
-  /**
-   * A price update to broadcast, in `seq` order. `offset`, from a cluster host: the update's
-   * place in the cluster's Redis stream, sent along as Socket.IO's recovery offset.
-   */
+  /** A price update to broadcast, in `seq` order. `offset` (cluster only): its place in the Redis
+   * stream, sent as Socket.IO's recovery offset. */
   update: [update: UpdatePayload, offset?: string];
   /** The ticker went away unexpectedly and is being brought back; ops are refused meanwhile. */
   lost: [reason: string];
@@ -32,11 +27,8 @@ export interface TickerHost extends Pick<EventEmitter<TickerHostEvents>, 'on' | 
   start(): Promise<RunReply>;
   stop(): Promise<RunReply>;
   buy(name: StockName): Promise<BuyReply>;
-  /**
-   * Flow control: every update up to `seq` has been handed to every socket. A host may hold
-   * its next update back until then (conflating buys, delaying a tick), so that it never
-   * produces updates faster than they can be broadcast.
-   */
+  /** Flow control: updates up to `seq` reached every socket. A host may hold its next update
+   * back until then, so it never produces updates faster than they can be broadcast. */
   delivered(seq: number): void;
   /** The latest state: the last update's prices, seq and ts with the current running flag. */
   snapshot(): UpdatePayload;

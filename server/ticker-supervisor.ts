@@ -1,10 +1,6 @@
-/**
- * Forks the ticker child, feeds it ops, relays its updates, and brings it back with the last
- * known state whenever it dies on its own or stops answering. With a state store, nothing
- * leaves before it is on disk: an op is acknowledged, and an update broadcast, only once the
- * state holding it is committed; a child that stalls or whose state cannot be saved is
- * killed and replaced from the committed state, so an op refused is never applied later.
- */
+/** Forks the ticker child, relays ops and updates, and replaces it with the last state if it dies
+ * or hangs. With a store, acks and broadcasts wait for the commit; a child whose state cannot be
+ * saved is replaced from disk, so a refused op is never applied later. */
 import { fork as nodeFork, type ChildProcess, type ForkOptions } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 
@@ -48,7 +44,7 @@ export interface SupervisorOptions {
   healthyAfterMs?: number;
   /** How long close() waits for the child to exit before killing it. */
   closeTimeoutMs?: number;
-  /** Called at every fork after the first: a child is being replaced (for the restarts metric). */
+  /** Called at every fork after the first (for the restarts metric). */
   onRestart?: () => void;
   /** Where acknowledged state is made durable (single node); without one, nothing waits. */
   store?: StateStore;
@@ -168,8 +164,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
 
   delivered(seq: number): void {
     const child = this.child;
-    // A notice to a child that is not ready or going away is moot: its replacement starts
-    // with nothing in flight.
+    // Moot for a child not ready or going away: its replacement starts with nothing in flight.
     if (!this.ready || !child?.connected) return;
     child.send({ type: 'delivered', seq } satisfies ParentMessage, () => {
       // A send that fails means the child is exiting; onExit deals with that.
@@ -213,8 +208,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     const id = this.nextOpId++;
     return new Promise<OpReply | null>((resolve) => {
       const timer = setTimeout(() => {
-        // Replies that arrived while this process was busy are read in the poll phase, which
-        // comes after the timers: look again after it before blaming the child.
+        // Replies that arrived while busy are read in the poll phase, after timers: check then.
         setImmediate(() => {
           if (this.pending.has(id)) this.fault(child, 'it did not answer in time', STUCK_ERROR);
         });
@@ -246,11 +240,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     void this.request({ type: 'ping' }).then(() => (this.pinging = false));
   }
 
-  /**
-   * Writes the current state, then tells `then` whether it is on disk (at once without a
-   * store). A failed write takes the child down with what it was told since the last commit:
-   * its replacement starts from the disk.
-   */
+  /** Commits the current state, then tells `then` whether it is on disk. A failed write replaces
+   * the child, so what it was told since the last commit is dropped. */
   private afterCommit(then: (saved: boolean) => void): void {
     const store = this.store;
     if (!store) return then(true);
@@ -277,10 +268,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   private spawn(): void {
     this.restartTimer = null;
     const { logger } = this.options;
-    // execArgv is cleared so that flags of this process (an inspector port, a test runner's
-    // loaders) are not inherited by the child. Under `node --watch` (npm run dev) Node sets
-    // WATCH_REPORT_DEPENDENCIES, which makes a process report its modules over its IPC
-    // channel; the child's channel is ours, so that variable must not reach it.
+    // No inherited flags (inspector port, test loaders). WATCH_REPORT_DEPENDENCIES (`node
+    // --watch`) would make the child report its modules over our IPC channel.
     const { WATCH_REPORT_DEPENDENCIES: _watch, ...env } = process.env;
     const child = this.options.fork(this.options.childPath, [], {
       env,
@@ -308,8 +297,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
       logger.error({ pid: child.pid }, 'ticker child did not become ready in time; killing it');
       child.kill('SIGKILL');
     }, this.options.readyTimeoutMs);
-    // The child starts from the last state we know, so a restart continues prices, the
-    // running flag and seq exactly where they were.
+    // From the last known state, so a restart continues prices, running and seq exactly.
     child.send({
       type: 'init',
       state: this.state,
@@ -372,10 +360,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     }
   }
 
-  /**
-   * Keeps what a successful reply says, so that a child dying before its next `update` does
-   * not take an acknowledged buy with it: the replacement is handed the bought price.
-   */
+  /** Keeps what a reply acknowledged, so a child dying before its next `update` does not lose an
+   * acknowledged buy. */
   private remember(reply: Extract<OpReply, { ok: true }>): void {
     if ('stock' in reply) {
       const { name, price } = reply.stock;
@@ -405,7 +391,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     const { logger, restartDelayMs, maxRestartDelayMs, healthyAfterMs } = this.options;
     if (Date.now() - this.spawnedAt >= healthyAfterMs) this.restartDelay = restartDelayMs;
     const delay = this.restartDelay;
-    // Back off so that a child crashing in a loop cannot spin the CPU.
+    // Back off so a crash loop cannot spin the CPU.
     this.restartDelay = Math.min(this.restartDelay * 2, maxRestartDelayMs);
     logger.error({ pid: child.pid, reason, restartInMs: delay }, 'ticker child lost; restarting');
 
@@ -417,11 +403,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     this.restartTimer = setTimeout(() => void this.respawn(), delay);
   }
 
-  /**
-   * A replacement starts from the last committed state. Writes under way end first; one that
-   * missed its deadline may still have landed with refused ops, so the committed state is
-   * written again (if that fails too, the store stays unhealthy and the next commit retries).
-   */
+  /** Starts the replacement from the committed state, rewritten first: a write that missed its
+   * deadline may still have landed with refused ops. */
   private async respawn(): Promise<void> {
     if (this.store) {
       await this.store.settled();

@@ -1,7 +1,4 @@
-/**
- * Wires a TickerModel to the IPC channel. Kept apart from main.ts so tests can drive it with
- * any `send` / timers; main.ts only binds it to this process.
- */
+/** Wires a TickerModel to the IPC channel; apart from main.ts so tests can drive it. */
 import type { ChildMessage, ParentMessage } from '../protocol/ipc';
 import { parseParentMessage } from '../protocol/validation';
 import { TickerModel, type Timers } from './model';
@@ -20,7 +17,7 @@ export function createTickerChild(
 
   function handle(message: ParentMessage): void {
     if (message.type === 'init') {
-      // A second init replaces the model: the parent is authoritative about the state it hands over.
+      // A second init replaces the model: the parent is authoritative about the state.
       model?.dispose();
       model = new TickerModel({
         state: message.state,
@@ -32,7 +29,7 @@ export function createTickerChild(
       send({ type: 'ready', state: model.snapshot() });
       return;
     }
-    // Answered with or without a model: the parent only asks whether this process is alive.
+    // Answered with or without a model: it only asks whether this process is alive.
     if (message.type === 'ping') {
       send({ type: 'pong', id: message.id });
       return;

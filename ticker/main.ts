@@ -1,7 +1,4 @@
-/**
- * Entry of the ticker child process, forked by the server's supervisor. It owns the prices and
- * talks to the server over the IPC channel only.
- */
+/** Entry of the ticker child process, forked by the server; it talks over the IPC channel only. */
 import type { ChildMessage } from '../protocol/ipc';
 import { createTickerChild } from './child';
 
@@ -11,9 +8,8 @@ if (!process.send) {
 }
 
 function send(message: ChildMessage): void {
-  // After the parent is gone there is nobody to tell; the disconnect handler ends us.
-  // The callback keeps a send that races the parent hanging up (EPIPE) from becoming an
-  // unhandled error; the disconnect that follows ends the process cleanly.
+  // The callback keeps a send racing the parent's hang-up (EPIPE) from becoming an unhandled
+  // error; the disconnect that follows ends the process.
   if (process.connected) process.send?.(message, undefined, {}, () => undefined);
 }
 
@@ -25,13 +21,11 @@ const child = createTickerChild(send, {
 
 process.on('message', (raw) => child.receive(raw));
 
-// The parent owns our lifetime. When its channel closes (clean shutdown, crash or kill -9 of
-// the server) we exit, so no orphan ticker survives it.
+// The parent owns our lifetime: when its channel closes, however it died, no orphan survives.
 process.on('disconnect', () => {
   child.dispose();
   process.exit(0);
 });
 
-// Ctrl-C in a terminal signals the whole process group. The server decides when we stop (it
-// stops us after it has told the clients), so the signal is not ours to act on.
+// Ctrl-C signals the whole process group; the server stops us once it has told the clients.
 process.on('SIGINT', () => undefined);

@@ -1,8 +1,5 @@
-/**
- * The price model: owns prices, the running flag and `seq`. Pure by construction: time and
- * timers come in through `Timers`, output goes out through `onUpdate`, so tests drive it with a
- * fake clock and the child entry wires it to `setTimeout` and `process.send`.
- */
+/** The price model: owns prices, the running flag and `seq`. Time comes in through `Timers` and
+ * output goes out through `onUpdate`, so tests drive it with a fake clock. */
 import type { Stock } from '../protocol/events';
 import type { TickerState } from '../protocol/ipc';
 import { BUY_CONFLATION_MS, DECAY, GROWTH, type StockName } from '../protocol/stocks';
@@ -19,20 +16,15 @@ export interface TickerModelOptions {
   timers: Timers;
   /** Called with every update to broadcast, `seq` already advanced. */
   onUpdate: (update: TickerState) => void;
-  /**
-   * How long buys and ticks wait for the parent to report an update delivered before they
-   * go out anyway, so a lost `delivered` notice can slow the ticker down but never stall it.
-   */
+  /** How long buys and ticks wait for `delivered` before going out anyway, so a lost notice can
+   * slow the ticker but never stall it. */
   deliveryTimeoutMs?: number;
   /** The state holds buys nobody has been told about yet: broadcast it on the next turn. */
   unannounced?: boolean;
 }
 
-/**
- * Longer than a broadcast to 10,000 sockets takes here (under 0.5 s, BENCHMARKS.md), short
- * enough that a lost notice is a hiccup. At the default 1 s tick a tick rarely waits for the
- * tick before it; flow control matters after buys, and at faster ticks.
- */
+/** Longer than a large broadcast takes (BENCHMARKS.md), short enough that a lost notice is a
+ * hiccup. */
 export const DELIVERY_TIMEOUT_MS = 1_000;
 
 export interface RunResult {
@@ -76,12 +68,9 @@ export class TickerModel {
     this.deliveryTimeoutMs = options.deliveryTimeoutMs ?? DELIVERY_TIMEOUT_MS;
     // Whatever came before this model was the previous owner's to deliver.
     this.deliveredSeq = this.seq;
-    // A handed-over state's ts is its last update's, so the pace survives child restarts; it
-    // may be a buy's, which only delays the first tick a little. Seq 0 has never been updated.
+    // The handed-over ts is the last update's, so the pace survives restarts (seq 0: none).
     this.lastTickAt = this.seq > 0 ? options.state.ts : Number.NEGATIVE_INFINITY;
-    // A state handed over while running keeps running at the normal pace: the next tick comes
-    // when the previous owner's would have, so a quick restart adds no extra tick and a
-    // takeover after a long gap does not wait a whole interval more.
+    // Handed over while running: the next tick comes when the previous owner's would have.
     if (options.state.running) this.resume(this.untilNextTick());
     if (options.unannounced) this.scheduleBuyFlush();
   }
@@ -98,8 +87,8 @@ export class TickerModel {
   /** Starting a running ticker is a no-op: there is only ever one tick loop. */
   start(): RunResult {
     if (this.running) return { running: true, changed: false };
-    // Not sooner than a tick interval after the last tick, so toggling start and stop cannot
-    // speed the market up; and never inside start(), so the caller can acknowledge it first.
+    // No sooner than a tick interval after the last, so toggling cannot speed the market up;
+    // never inside start(), so the caller can acknowledge it first.
     this.resume(this.untilNextTick());
     return { running: true, changed: true };
   }
@@ -113,18 +102,15 @@ export class TickerModel {
     return { running: false, changed: true };
   }
 
-  /**
-   * Applies the buy at once (the returned price is final) and schedules its broadcast; or
-   * refuses it, changing nothing, when the price would no longer be a finite number.
-   */
+  /** Applies the buy at once (the returned price is final) and schedules its broadcast; refuses
+   * it, changing nothing, if the price would no longer be finite. */
   buy(name: StockName): { ok: true; stock: Stock } | { ok: false; error: string } {
     const stock = this.stocks.find((candidate) => candidate.name === name);
     // The validator only lets listed names through, so a miss is a bug, not bad input.
     if (!stock) throw new Error(`no such stock: ${name}`);
     const price = stock.price + stock.price / GROWTH;
-    // About 7,450 buys take a stock past the largest double (1.8e308). Infinity is not a
-    // price JSON can carry, and the validators rightly refuse it, so such a buy is refused
-    // here instead of wedging every later update.
+    // JSON cannot carry Infinity and the validators refuse it: refuse here rather than wedge
+    // every later update.
     if (!Number.isFinite(price))
       return { ok: false, error: `${name} is at the highest price forkcast can show` };
     stock.price = price;
@@ -132,10 +118,7 @@ export class TickerModel {
     return { ok: true, stock: { ...stock } };
   }
 
-  /**
-   * The parent has broadcast every update up to `seq`. Buys held back while it was busy go
-   * out now (or when the conflation window ends).
-   */
+  /** Updates up to `seq` are broadcast: buys held back go out now (or when the window ends). */
   delivered(seq: number): void {
     if (seq <= this.deliveredSeq) return;
     this.deliveredSeq = Math.min(seq, this.seq);
@@ -170,22 +153,18 @@ export class TickerModel {
   private scheduleBuyFlush(): void {
     this.buysPending = true;
     if (this.flushTimer !== null) return;
-    // Leading edge: the first buy after a quiet spell goes out on the next turn; buys that
-    // follow within the window ride along in one trailing update.
+    // Leading edge: the first buy after a quiet spell goes out on the next turn.
     let flushAt = this.lastFlushAt + BUY_CONFLATION_MS;
-    // Back-pressure: while the parent is still broadcasting an earlier update, buys wait for
-    // it and ride along in one update. Under a storm the update rate then follows what the
-    // server can deliver instead of queueing without bound (`delivered` reschedules).
+    // Back-pressure: while an earlier update is still going out, buys wait and ride along
+    // (`delivered` reschedules), so the rate follows what the server can deliver.
     if (this.awaitingDelivery)
       flushAt = Math.max(flushAt, this.lastEmitAt + this.deliveryTimeoutMs);
     const wait = Math.max(0, flushAt - this.timers.now());
     this.flushTimer = this.timers.setTimeout(() => this.flushBuys(), wait);
   }
 
-  /**
-   * How long until a tick interval has passed since the last tick. At most tickMs, so a state
-   * stamped by a clock ahead of ours cannot hold the ticker back.
-   */
+  /** Until a tick interval after the last tick; at most tickMs, so a clock ahead of ours cannot
+   * hold the ticker back. */
   private untilNextTick(): number {
     const dueIn = this.lastTickAt + this.tickMs - this.timers.now();
     return Math.min(this.tickMs, Math.max(0, dueIn));
@@ -199,10 +178,8 @@ export class TickerModel {
 
   private tick(): void {
     const now = this.timers.now();
-    // Back-pressure for ticks too: while the parent is still sending the previous update,
-    // the tick waits for it (delivered() runs it). A tick interval shorter than a broadcast
-    // then slows the ticker down instead of queueing updates without bound. A lost notice
-    // delays a tick by deliveryTimeoutMs at most, counted from when the tick was due.
+    // Back-pressure: the tick waits for the previous update's delivery (delivered() runs it),
+    // at most deliveryTimeoutMs from when it was due.
     const giveUpAt = this.nextTickAt + this.deliveryTimeoutMs;
     if (this.awaitingDelivery && now < giveUpAt) {
       this.tickWaiting = true;
@@ -219,8 +196,7 @@ export class TickerModel {
     // Read again: sending the update may have taken a while (a stall).
     const sent = this.timers.now();
     this.nextTickAt += this.tickMs;
-    // After a stall (a busy event loop, a suspended laptop) skip the missed ticks instead of
-    // firing them in a burst.
+    // After a stall, skip the missed ticks instead of firing them in a burst.
     if (this.nextTickAt <= sent) this.nextTickAt = sent + this.tickMs;
     this.tickTimer = this.timers.setTimeout(() => this.tick(), this.nextTickAt - sent);
   }

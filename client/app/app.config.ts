@@ -7,9 +7,8 @@ import {
 export const appConfig: ApplicationConfig = {
   providers: [
     provideBrowserGlobalErrorListeners(),
-    // Angular 21 defaults to zoneless; this app keeps zone.js so that the socket can live
-    // outside the zone and re-enter it only to deliver values. Coalescing merges the change
-    // detection runs of events that fire together (a click and its bubbling) into one.
+    // zone.js kept (Angular 21 defaults to zoneless) so the socket can live outside the zone
+    // and re-enter it only to deliver values.
     provideZoneChangeDetection({ eventCoalescing: true }),
   ],
 };

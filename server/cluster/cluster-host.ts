@@ -1,19 +1,6 @@
-/**
- * The ticker host of a cluster node. Every node runs one; the node holding the Redis lease
- * (the leader) also runs a TickerSupervisor and so the ticker child. To the realtime module it
- * looks like the single-node supervisor: start / stop / buy with replies, update events, a
- * snapshot.
- *
- * - Ops: the leader applies its own directly; any other node publishes them on the ops channel,
- *   to which only the leader subscribes. Redis answers a publish with the number of
- *   subscribers, so "no leader right now" is known at once and refused with a clear error.
- * - Durability before visibility: the leader writes the state to Redis, fenced by its lease
- *   and epoch, before it acknowledges an op or broadcasts an update. A deposed leader's writes
- *   are refused by Redis, so what clients see is always what the next leader resumes from.
- * - Updates reach clients through the Socket.IO adapter (one emit by the leader, stored in the
- *   stream for connection state recovery). Every node learns them where the adapter hands
- *   them to its sockets (fanout.ts, `observe`), which is what its snapshot and greetings use.
- */
+/** A cluster node's ticker host; the lease holder also runs the child. Others publish ops to it
+ * (a publish with no subscriber means no leader). The leader saves state to Redis, fenced, before
+ * it acks or broadcasts, so what clients see is always what the next leader resumes from. */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 
@@ -39,31 +26,18 @@ import type { HostHealth, TickerHost, TickerHostEvents } from '../ticker-host';
 import { TickerSupervisor } from '../ticker-supervisor';
 import { clusterKeys, LeaderLease, type ClusterKeys, type RedisClient } from './lease';
 
-/**
- * Lease timing, chosen for a takeover within 3 s of the leader dying: the lease outlives its
- * holder by at most LEASE_TTL_MS, other nodes try for it every CAMPAIGN_EVERY_MS, and the new
- * leader's child is ready in about 0.2 s. Renewing three times per TTL lets renewals fail or
- * come late for about 0.7 s (a long broadcast, a GC pause) before the leader steps down.
- */
+/** Chosen for a takeover within 3 s of the leader dying. Three renewals per TTL let renewals fail
+ * or come late for about 0.7 s (a long broadcast, a GC pause) before the leader steps down. */
 const LEASE_TTL_MS = 1_500;
 const RENEW_EVERY_MS = 500;
 const CAMPAIGN_EVERY_MS = 200;
-/**
- * A leader whose lease (by its own monotonic clock, counted from when it sent the renewal) has
- * less than this left renews at once, whatever the schedule: after a stall (a long GC, a flood
- * of disconnects) it then learns from Redis whether it still holds the lease before it runs out.
- */
+/** A leader with less than this left (by its own clock, from sending the renewal) renews at once,
+ * so after a stall it learns whether it still holds the lease before it runs out. */
 const RENEW_NOW_MARGIN_MS = 300;
-/**
- * How often a leader checks its lease apart from the campaign, which may be stuck waiting on
- * Redis. At the lease's end by its own clock it steps down: Redis expires the lease no sooner,
- * so a new leader cannot overlap with it (and the fenced writes refuse anything late).
- */
+/** Lease check apart from the campaign, which may be stuck on Redis. The leader steps down at the
+ * lease's end by its own clock; Redis expires it no sooner, so leaders never overlap. */
 const WATCHDOG_EVERY_MS = 50;
-/**
- * The longest a Redis command may take before it counts as failed. Commands fail at once while
- * the connection is down; this catches a Redis that stalls with the connection up.
- */
+/** A Redis command slower than this fails: catches a Redis that stalls with the connection up. */
 const REDIS_TIMEOUT_MS = 1_000;
 /** Forwarded ops remembered per asker, so a repeated delivery is applied once. */
 const SEEN_OPS = 1_000;
@@ -75,10 +49,8 @@ export interface ClusterHostOptions {
   subscriber: RedisClient;
   /** Puts an update into the cluster's stream, for every node's sockets (fanout.ts). */
   publish: (update: UpdatePayload) => Promise<void>;
-  /**
-   * Resolves once this node receives the cluster's broadcasts, with the newest update
-   * broadcast before that (null if the stream holds none): what open() greets clients with.
-   */
+  /** Resolves once this node receives the cluster's broadcasts, with the newest update before
+   * that (null if none): what open() greets clients with. */
   catchUp: () => Promise<unknown>;
   childPath: string;
   tickMs: number;
@@ -135,7 +107,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   private renewing: Promise<void> | null = null;
   private campaignTimer: NodeJS.Timeout | null = null;
   private watchdogTimer: NodeJS.Timeout | null = null;
-  /** The leader's own connection for the ops channel: closing it ends the subscription for sure. */
+  /** The leader's own connection for the ops channel (see takeOps). */
   private opsConnection: RedisClient | null = null;
   private readonly seenOps = new Set<string>();
   private campaigning = false;
@@ -225,12 +197,8 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     if (this.role === 'leader') this.supervisor?.delivered(seq);
   }
 
-  /**
-   * An update for this node's sockets, from the stream (fanout.ts): kept as the snapshot that
-   * greets late joiners, and passed on with its offset for the broadcaster to send. One this
-   * node has sent already is dropped: held up in Redis during an outage and sent again by a
-   * new leader meanwhile, it would reach the sockets twice.
-   */
+  /** An update from the stream: kept as the snapshot for late joiners and passed on. One already
+   * sent is dropped: held up in Redis during an outage, a new leader may have resent it. */
   observeUpdate(raw: unknown, offset: string): void {
     const parsed = parseUpdatePayload(raw);
     if (!parsed.ok) {
@@ -369,8 +337,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     this.leaderToken = this.nodeId;
     const stored = await this.readStoredState();
     if (term !== this.term || this.closing) return;
-    // Redis is authoritative; if it lost the state (a wiped Redis), the newest update this
-    // node has seen is the next best thing to the seed prices.
+    // Redis is authoritative; if it lost the state, the newest update seen here beats the seed.
     const resume =
       stored && stored.seq >= this.state.seq
         ? stored
@@ -382,9 +349,8 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
       await this.stepDown('the lease was lost while taking over');
       return;
     }
-    // The previous leader saves an update before it broadcasts it; if it died in between,
-    // clients never got that update. Sent now, before the new child's first, so every
-    // client's seq runs on without a gap.
+    // The last leader may have died between saving an update and sending it: send it now,
+    // before the new child's first, so seq runs on without a gap.
     if (resume.seq > this.state.seq) {
       try {
         await this.options.publish(withoutStorage(resume));
@@ -423,11 +389,8 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     await this.takeOps(term);
   }
 
-  /**
-   * Subscribes to the ops channel on a connection of its own, closed at step-down: the
-   * subscription then surely ends with the term, even if Redis is away at that moment (an
-   * unsubscribe would fail and the client would resubscribe when Redis came back).
-   */
+  /** Subscribes on a connection of its own, destroyed at step-down, so the subscription ends with
+   * the term even if Redis is away (a failed unsubscribe would resubscribe when it returns). */
   private async takeOps(term: number): Promise<void> {
     const connection = this.redis.duplicate();
     connection.on('error', () => undefined);
@@ -468,8 +431,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   private async onLeaderUpdate(term: number, update: UpdatePayload): Promise<void> {
     this.unannounced = false;
     const saved = await this.persist();
-    // Saved through the fence, so the lease was ours a moment ago; a term that ended since
-    // leaves the update to the next leader, which resumes from what was saved and sends it.
+    // If the term ended since, the next leader resumes from what was saved and sends it.
     if (!saved || term !== this.term) return;
     try {
       await this.options.publish(update);
@@ -480,10 +442,8 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     }
   }
 
-  /**
-   * Writes the leader's current state to Redis, fenced by the lease. Calls made while a write
-   * waits to start share it (it writes the newest state); a refused write ends the term.
-   */
+  /** Writes the leader's state to Redis, fenced by the lease. Calls while a write waits share it
+   * (it writes the newest state); a refused write ends the term. */
   private persist(): Promise<boolean> {
     if (this.queuedWrite) return this.queuedWrite;
     const term = this.term;
@@ -590,8 +550,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     const term = this.term;
     if (this.role !== 'leader') return;
     const reply = await this.apply(op);
-    // A term that ended meanwhile stays silent: the op may have reached the next leader too,
-    // and its answer is the one that counts. The asker times out if nobody answers.
+    // An ended term stays silent: the op may have reached the next leader, whose answer counts.
     if (term !== this.term) return;
     const answer: RemoteReply = { id, reply };
     await within(

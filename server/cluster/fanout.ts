@@ -1,18 +1,6 @@
-/**
- * Cluster fan-out: Socket.IO's Redis Streams adapter, with updates taken out of its hands.
- *
- * The leader puts each update into the Redis stream once, as the adapter's own broadcast
- * message, so connection state recovery replays it like any broadcast. But the adapter would
- * hand it to all of a node's sockets in one go, holding that node's event loop (acks, lease
- * renewals) for as long as that takes; so updates, this node's and other nodes', are given to
- * `onUpdate` instead, with their stream offset, and the node's broadcaster sends them in turns
- * (server/broadcaster.ts), the offset appended as Socket.IO's recovery offset. The same point
- * tells each node which update its sockets are getting, which is what it greets late joiners
- * with; learning that any other way (a second channel, a Redis read) would race with the stream.
- *
- * Everything else (statuses, session recovery, cluster-wide rooms) is the adapter's, unchanged;
- * statuses to everyone are reported to `onStatus` once this node's sockets have them.
- */
+/** The Redis Streams adapter, but updates (stored as its broadcasts, so recovery replays them) go
+ * to `onUpdate` for the broadcaster to send in turns, not in one loop-blocking go. That also tells
+ * each node what its sockets are getting, without racing the stream. The rest is the adapter's. */
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { MessageType } from 'socket.io-adapter';
 
@@ -34,10 +22,8 @@ export interface ClusterAdapterOptions {
 export interface ClusterFanout {
   /** For `new Server({adapter})`. */
   adapter: ReturnType<typeof createAdapter>;
-  /**
-   * Puts an update into the stream for every node, this one included (its onUpdate follows
-   * once Redis has it). Rejects if Redis did not take it.
-   */
+  /** Puts an update into the stream for every node (this one's onUpdate follows once Redis has
+   * it). Rejects if Redis did not take it. */
   publishUpdate(update: unknown): Promise<void>;
 }
 
@@ -87,8 +73,7 @@ export function createClusterFanout(
   const update = guarded(onUpdate);
   const status = guarded(onStatus);
 
-  // Socket.IO calls `new adapter(nsp)`: an arrow function cannot be, a function can (and
-  // `new` then yields the object it returns).
+  // Socket.IO calls `new adapter(nsp)`: not an arrow, and `new` yields the object returned.
   const adapter = function observedAdapter(nsp: { name: string }) {
     const created = factory(nsp);
     if (nsp.name !== '/') return created;
@@ -174,11 +159,8 @@ function plainBroadcast(data: unknown): { packet: Packet; opts: unknown } | null
   return data as { packet: Packet; opts: unknown };
 }
 
-/**
- * The newest `update` broadcast to everyone among the last `count` entries of the stream, or
- * null. Entries are written by the adapter: `type` 3 is a broadcast, and `data` is JSON unless
- * the packet held binary (never the case for an update).
- */
+/** The newest everyone-`update` among the stream's last `count` entries, or null. `data` is JSON
+ * unless the packet held binary, which an update never does. */
 export async function newestUpdateInStream(
   redis: {
     xRevRange(

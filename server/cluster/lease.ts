@@ -1,10 +1,6 @@
-/**
- * The leader lease: one Redis key that at most one node holds at a time, with a fencing epoch.
- * Acquiring it is `SET NX PX` plus an `INCR` of the epoch, in one script so that no two terms
- * share an epoch; renewing and writing state are compare-and-act scripts that only the holder
- * of this very term can run. A node that lost the lease (paused, partitioned, slow) and writes
- * late is refused by Redis itself, whatever it believes about its own leadership.
- */
+/** The leader lease: one Redis key with a fencing epoch, acquired and bumped in one script so no
+ * two terms share an epoch. Renew and state writes check holder and term inside Redis, so a node
+ * that lost the lease and writes late is refused whatever it believes. */
 import type { RedisClientType } from 'redis';
 
 export type RedisClient = RedisClientType;
@@ -56,10 +52,8 @@ end
 return 0
 `;
 
-/**
- * KEYS: lease, epoch, state. ARGV: token, epoch, state JSON. The fence: the state is written
- * only by the current holder of the current term. 1 if written, else 0.
- */
+/** KEYS: lease, epoch, state. ARGV: token, epoch, state JSON. The fence: only the current holder
+ * in the current term writes. 1 if written, else 0. */
 const WRITE_STATE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('GET', KEYS[2]) == ARGV[2] then
   redis.call('SET', KEYS[3], ARGV[3])

@@ -1,7 +1,5 @@
-/**
- * Joins this server to a cluster: the Redis connections, the Socket.IO adapter and the
- * cluster ticker host, wired to each other. main.ts hands the result to createApp().
- */
+/** Joins a cluster: the Redis connections, the Socket.IO adapter and the cluster ticker host,
+ * wired to each other. main.ts hands the result to createApp(). */
 import { createClient } from 'redis';
 import type { Server } from 'socket.io';
 
@@ -37,11 +35,8 @@ const MARKER_EVERY_MS = 200;
 /** How far back a starting node looks for the newest update among the stream's entries. */
 const CATCH_UP_ENTRIES = 5_000;
 
-/**
- * A stream entry per update and status; recovery needs RECOVERY_WINDOW_MS of them, so the
- * stream keeps twice what the fastest tick makes in that time, and never fewer than Socket.IO's
- * default.
- */
+/** Recovery needs a window's worth of entries (one per update and status): keep twice that,
+ * never fewer than Socket.IO's default. */
 function streamLength(tickMs: number, windowMs: number): number {
   return Math.max(10_000, Math.ceil((windowMs / tickMs) * 2));
 }
@@ -78,15 +73,14 @@ export async function joinCluster(
     return client;
   };
 
-  // Commands fail fast while Redis is away (callers answer with a clear error); the adapter
-  // keeps its default queue, so what it publishes during a blip goes out when Redis is back.
+  // Commands fail fast while Redis is away; the adapter keeps its queue, so what it publishes
+  // during a blip goes out when Redis is back.
   const redis = await connect('commands', false);
   const subscriber = await connect('subscriber', false);
   const adapterClient = await connect('adapter', true);
 
-  // A starting node must know the newest update before it greets anyone. Read from the stream
-  // (not the stored state, which runs an update ahead while the leader sends it), and only
-  // once this node reads the stream itself, so no update can fall between the two.
+  // Before greeting anyone, find the newest update in the stream (the stored state can run one
+  // ahead), and only once this node reads the stream itself, so no update falls in between.
   let streamLive = false;
   let wake: (() => void) | null = null;
   const catchUp = async (): Promise<unknown> => {

@@ -10,19 +10,13 @@ export type TickerState = 'unknown' | 'running' | 'stopped' | 'restarting';
 
 export type Reconnect = Exclude<ConnectKind, 'first'>;
 
-/**
- * What a reconnect meant for the prices on screen, in the words both the status bar shows and
- * the board announces. The page's first connect is no news and has none.
- */
+/** What a reconnect meant for the prices, as both the status bar and the board word it. */
 export const RECONNECT_LABELS: Record<Reconnect, string> = {
   recovered: 'Reconnected — nothing missed',
   'not-recovered': 'Reconnected — prices refreshed',
 };
 
-/**
- * What the server has told this tab, as signals, in one place: the header and the board read
- * the same state instead of each deriving its own copy from the socket.
- */
+/** What the server has told this tab, as signals, so the header and the board read one state. */
 @Injectable({ providedIn: 'root' })
 export class MarketStore {
   private readonly socket = inject(SocketService);
@@ -45,10 +39,8 @@ export class MarketStore {
     { initialValue: null },
   );
 
-  /**
-   * Like `running`, plus "restarting" from the moment the server says the ticker child was
-   * lost until any later status or update (normally "Ticker back") says otherwise.
-   */
+  /** Like `running`, plus "restarting" from the server saying the ticker was lost until any later
+   * status or update. */
   readonly ticker = toSignal(
     merge(
       this.socket.status$.pipe(map(tickerStateOf)),
@@ -57,12 +49,8 @@ export class MarketStore {
     { initialValue: 'unknown' },
   );
 
-  /**
-   * Recent prices per stock: `history` seeds them, every `update` appends. After a recovered
-   * reconnect there is no `history`: the replayed updates append, and one the series already
-   * holds is dropped by its seq. After any other reconnect the greeting's snapshot and
-   * `history` seed them again, as for a new page.
-   */
+  /** Recent prices per stock: `history` seeds them, every `update` appends. A recovered reconnect
+   * has no `history`; its replayed updates append, duplicates dropped by seq. */
   readonly series = toSignal(
     merge(
       this.socket.history$.pipe(

@@ -14,11 +14,8 @@ export type PriceSeries = ReadonlyMap<StockName, readonly PricePoint[]>;
 
 export const NO_SERIES: PriceSeries = new Map();
 
-/**
- * Adds one broadcast. An update whose seq is not newer than a stock's last point is ignored:
- * seq is the server's order, and a late or repeated packet must not draw a step backwards.
- * Returns the same map when nothing changed, so signals downstream do not recompute.
- */
+/** Adds one broadcast, ignoring one not newer than a stock's last point. Returns the same map when
+ * nothing changed, so signals downstream do not recompute. */
 export function appendUpdate(series: PriceSeries, update: UpdatePayload): PriceSeries {
   let next: Map<StockName, readonly PricePoint[]> | null = null;
   for (const { name, price } of update.stocks) {
@@ -31,10 +28,8 @@ export function appendUpdate(series: PriceSeries, update: UpdatePayload): PriceS
   return next ?? series;
 }
 
-/**
- * Seeds the series from `history`, which reaches a new socket right after its snapshot
- * `update` (so that snapshot is usually here already, and also the history's last entry).
- */
+/** Seeds the series from `history`, which follows a new socket's snapshot `update` (so that
+ * snapshot is usually here already, and is also the history's last entry). */
 export function mergeHistory(series: PriceSeries, history: HistoryPayload): PriceSeries {
   const past = new Map<StockName, PricePoint[]>();
   for (const update of history.updates) {
@@ -49,10 +44,8 @@ export function mergeHistory(series: PriceSeries, history: HistoryPayload): Pric
   for (const [name, points] of past) {
     const known = series.get(name) ?? [];
     const snapshot = points.reduce((max, point) => Math.max(max, point.seq), -Infinity);
-    // On one timeline we already hold the snapshot the history ends with (it came as an
-    // `update` just before). If not, this server's seq started over (its state was lost) and
-    // our points were ignored as "newer": its history replaces them, or every later update
-    // would look stale.
+    // Without the history's last snapshot, the server's seq started over (state lost): its
+    // history replaces our points, or every later update would look stale.
     const sameTimeline = known.some((point) => point.seq === snapshot);
     const merged = sameTimeline ? [...known, ...points] : points;
     next.set(name, bySeq(merged).slice(-SERIES_LENGTH));

@@ -16,44 +16,30 @@ export type ForkcastSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'disconnected';
 
-/**
- * How a `connect` went. `recovered`: the server restored this socket's session and has replayed
- * what it missed, so the prices on screen run on without a gap. `not-recovered`: a new session
- * (the drop was too long, or the server restarted): the server greets it as a new client,
- * and its snapshot and history seed the prices again.
- */
+/** `recovered`: the server restored the session and replayed what it missed. `not-recovered`: a
+ * new session (drop too long, server restarted), greeted like a new client. */
 export type ConnectKind = 'first' | 'recovered' | 'not-recovered';
 
-/** The payload each server event carries. */
 export type ServerPayloads = {
   [E in keyof ServerToClientEvents]: Parameters<ServerToClientEvents[E]>[0];
 };
 
-/**
- * Adds a listener for one server event and returns its removal. Written out per event because
- * socket.io-client's listener types cannot be satisfied for a generic event name; a mapped
- * type like this one can, and a new server event fails to compile until it is listed.
- */
+/** Adds a listener for one event and returns its removal. Per event because socket.io-client's
+ * listener types reject a generic event name; a new server event fails to compile until listed. */
 type EventBinders = {
   [E in keyof ServerToClientEvents]: (listener: (payload: ServerPayloads[E]) => void) => () => void;
 };
 
-/** How long an operation waits for the server's acknowledgement. */
 export const ACK_TIMEOUT_MS = 5000;
 
 /** What a caller sees when no acknowledgement came back (timeout or a dropped connection). */
 export const ACK_TIMEOUT_ERROR = 'server did not answer in time';
 
-/**
- * Creates the socket. A token rather than a direct `io()` call so tests can hand in a real
- * Socket that never dials out (`autoConnect: false`).
- */
+/** Creates the socket; a token so tests can hand in a Socket that never dials out. */
 export const SOCKET_FACTORY = new InjectionToken<() => ForkcastSocket>('SOCKET_FACTORY', {
   providedIn: 'root',
-  // Same origin as the page the server rendered. WebSocket first: one connection and no
-  // long-polling handshake and upgrade for the server to pay for. Long-polling is only a
-  // fallback where WebSockets are blocked, and only with tryAllTransports: without it the
-  // client retries WebSocket forever.
+  // WebSocket first spares the server a polling handshake and upgrade; polling is a fallback
+  // where WebSockets are blocked, which needs tryAllTransports (else it retries WebSocket).
   factory: () => () =>
     io({
       path: SOCKET_PATH,
@@ -65,12 +51,8 @@ export const SOCKET_FACTORY = new InjectionToken<() => ForkcastSocket>('SOCKET_F
 
 const TOKEN_KEY = 'forkcast.controlToken';
 
-/**
- * A server started with CONTROL_TOKEN lets only holders of the token start, stop or buy. The
- * token is passed in the page's fragment (`/#token=…`), which never reaches a server log; it
- * is moved to sessionStorage and removed from the address bar, so it is not shared by copying
- * the URL, yet survives a reload of this tab.
- */
+/** The CONTROL_TOKEN comes in the fragment (`/#token=…`), which no server logs; it moves to
+ * sessionStorage, so copying the URL does not share it but a reload keeps it. */
 export function takeControlToken(): string | undefined {
   const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
   if (fromHash) {
@@ -80,19 +62,14 @@ export function takeControlToken(): string | undefined {
   return sessionStorage.getItem(TOKEN_KEY) ?? undefined;
 }
 
-/**
- * Socket.IO as observables and promises that play by Angular's zone rules, in the manner of
- * HttpClient's XHR backend: listeners are added on subscribe and removed on unsubscribe.
- */
+/** Socket.IO as zone-aware observables and promises; listeners are added on subscribe and
+ * removed on unsubscribe. */
 @Injectable({ providedIn: 'root' })
 export class SocketService {
   private readonly zone = inject(NgZone);
 
-  /**
-   * Created outside the Angular zone: the engine's heartbeat and reconnection timers and
-   * every WebSocket frame would otherwise each be a zone task that runs change detection
-   * for the whole app. Only values handed to subscribers re-enter the zone (`zone.run`).
-   */
+  /** Outside the zone, or every heartbeat, timer and frame would run change detection; only
+   * values handed to subscribers re-enter it. */
   private readonly socket: ForkcastSocket = this.zone.runOutsideAngular(inject(SOCKET_FACTORY));
 
   private readonly binders: EventBinders = {
@@ -120,8 +97,7 @@ export class SocketService {
       const socket = this.socket;
       const manager = socket.io;
       const emit = (state: ConnectionState): void => this.zone.run(() => subscriber.next(state));
-      // `active` is true while socket.io will keep retrying by itself; false after a
-      // deliberate disconnect (ours or the server's), which it will not undo.
+      // `active` is false after a deliberate disconnect, which socket.io will not retry.
       const afterLoss = (): void => emit(socket.active ? 'reconnecting' : 'disconnected');
       const onConnect = (): void => emit('connected');
       const onReconnectAttempt = (): void => emit('reconnecting');
@@ -148,19 +124,14 @@ export class SocketService {
     },
   ).pipe(distinctUntilChanged());
 
-  /**
-   * One value per `connect` event, read from `socket.recovered`, which socket.io-client sets
-   * just before it fires `connect` (and after it has delivered the replayed events).
-   */
+  /** One value per `connect`, from `socket.recovered`, which socket.io-client sets just before
+   * firing `connect` (after the replayed events). */
   readonly connects$: Observable<ConnectKind> = new Observable<ConnectKind>((subscriber) => {
     const socket = this.socket;
-    // Counted per subscription, so nothing listens while nobody subscribes; one that arrives
-    // while the socket is connected has missed the first connect. The app's subscribers come
-    // with the page, before the socket has connected at all.
+    // Per subscription; one made while connected has missed the first connect.
     let connectedBefore = socket.connected;
     const onConnect = (): void => {
-      // A recovered session is never the first; `recovered` is undefined, not false, when the
-      // server does not offer recovery, hence the truthiness test.
+      // `recovered` is undefined, not false, when the server offers no recovery.
       const kind: ConnectKind = socket.recovered
         ? 'recovered'
         : connectedBefore
@@ -179,10 +150,7 @@ export class SocketService {
     inject(DestroyRef).onDestroy(() => this.socket.disconnect());
   }
 
-  /**
-   * A cold stream of one server event. Each subscription adds its own listener and removes
-   * exactly that listener on unsubscribe; values are delivered inside the Angular zone.
-   */
+  /** A cold stream of one server event, one listener per subscription, delivered in the zone. */
   on<E extends keyof ServerToClientEvents>(event: E): Observable<ServerPayloads[E]> {
     return new Observable<ServerPayloads[E]>((subscriber) => {
       const remove = this.binders[event]((payload: ServerPayloads[E]) =>
@@ -211,11 +179,8 @@ export class SocketService {
     return this.socket.active ? 'connecting' : 'disconnected';
   }
 
-  /**
-   * Sends an operation with a deadline. Never rejects: a timeout or a connection lost before
-   * the answer becomes an `ok: false` result, so callers handle one shape. Resolves inside
-   * the zone so whatever the caller updates is picked up by change detection.
-   */
+  /** Sends an op with a deadline. Never rejects: a timeout or lost connection becomes `ok: false`,
+   * so callers handle one shape. Resolves in the zone, for change detection. */
   private request<T extends object>(
     send: (socket: ForkcastSocket) => Promise<T>,
   ): Promise<T | AckError> {

@@ -1,9 +1,6 @@
 import { Injectable, InjectionToken, inject } from '@angular/core';
 
-/**
- * The locale prices are formatted for. The browser's own language by default, so a reader in
- * Germany sees "14,50 $"; a token so tests (or an app setting) can choose another.
- */
+/** The locale for prices: the browser's by default; a token so tests can choose another. */
 export const PRICE_LOCALE = new InjectionToken<string>('PRICE_LOCALE', {
   providedIn: 'root',
   factory: () => navigator.language,
@@ -15,10 +12,8 @@ const MINUS = '\u2212';
 /** Below half a cent a two-decimal change would read "$0.00" while the arrow says it moved. */
 const SMALLEST_VISIBLE_CHANGE = 0.005;
 
-/**
- * US-dollar amounts in the reader's locale. Built on Intl rather than Angular's CurrencyPipe,
- * which knows only en-US unless every locale's data is registered (and shipped).
- */
+/** US-dollar amounts in the reader's locale. Intl, not CurrencyPipe, which knows only en-US
+ * unless every locale's data is registered and shipped. */
 @Injectable({ providedIn: 'root' })
 export class UsdFormat {
   private readonly locale = usableLocale(inject(PRICE_LOCALE));

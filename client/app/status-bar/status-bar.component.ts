@@ -17,10 +17,8 @@ const TICKER_LABELS: Record<TickerState, string> = {
   restarting: 'Ticker restarting',
 };
 
-/**
- * The connection and the ticker at a glance. Not a live region: the board announces the
- * changes that matter once, in words, instead of a screen reader hearing every badge flip.
- */
+/** The connection and the ticker at a glance. Not a live region: the board announces what
+ * matters once, in words, instead of every badge flip. */
 @Component({
   selector: 'app-status-bar',
   template: `

@@ -7,10 +7,7 @@ const WIDTH = 64;
 const HEIGHT = 20;
 /** Room for the end dot and the stroke, so neither is clipped at the edges. */
 const PAD = 2.5;
-/**
- * The least price range drawn full height, as a share of the price: without it a one-cent
- * wobble would swing from top to bottom like a crash.
- */
+/** The least range drawn full height, as a share of the price, so a one-cent wobble is no crash. */
 const MIN_RANGE = 0.01;
 
 interface Geometry {
@@ -19,10 +16,7 @@ interface Geometry {
   trend: 'up' | 'down' | 'flat';
 }
 
-/**
- * A stock's recent prices as a tiny line. Drawn with SVG attributes and classes only: the
- * page runs under a CSP that refuses inline `style` attributes.
- */
+/** Recent prices as a tiny line; SVG attributes and classes only, as the CSP refuses `style`. */
 @Component({
   selector: 'app-sparkline',
   template: `

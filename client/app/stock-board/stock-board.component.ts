@@ -30,10 +30,7 @@ type Direction = 'up' | 'down' | 'flat';
 interface Change {
   readonly direction: Direction;
   readonly text: string;
-  /**
-   * The flash animation's class. Two identical animations alternate with the seq's parity:
-   * swapping the name restarts the animation, so every change flashes anew.
-   */
+  /** The flash class: two identical animations alternate by seq parity, so each change restarts. */
   readonly flash: string | null;
 }
 
@@ -50,10 +47,8 @@ interface Announcement {
   readonly text: string;
 }
 
-/**
- * Live prices with Start / Stop / Buy. Prices come only from the server's broadcasts, so every
- * open tab shows the same; acknowledgements report progress, buy results and errors.
- */
+/** Live prices with Start / Stop / Buy. Prices come only from broadcasts, so every tab shows the
+ * same; acks report progress, buy results and errors. */
 @Component({
   selector: 'app-stock-board',
   imports: [SparklineComponent],
@@ -111,8 +106,7 @@ export class StockBoardComponent {
   );
 
   constructor() {
-    // Status changes and connection losses are announced; price ticks never are, so a
-    // screen reader is not flooded every second.
+    // Statuses and connection losses are announced, price ticks never: no screen-reader flood.
     this.socket.status$
       .pipe(
         map((status) => status.message),
@@ -143,8 +137,7 @@ export class StockBoardComponent {
   }
 
   protected async buy(name: StockName): Promise<void> {
-    // The button stays focusable while held (aria-disabled, not disabled), so a keyboard user
-    // keeps their place; clicks in that time end here.
+    // The button stays focusable while held (aria-disabled) so keyboard users keep their place.
     if (this.buying().has(name) || this.cooling().has(name)) return;
     this.buying.update((names) => plus(names, name));
     this.cooling.update((names) => plus(names, name));
@@ -157,8 +150,7 @@ export class StockBoardComponent {
       this.fail(`Could not buy ${name}: ${ack.error}`);
       return;
     }
-    // The table still changes only with the `update` broadcast (the same in every tab); the
-    // ack's price is this tab's receipt for its own click.
+    // The table changes only with the `update` broadcast; the ack is this tab's receipt.
     const note = {
       id: ++this.nextId,
       text: `Bought ${name} at ${this.usd.format(ack.stock.price)}`,
@@ -202,10 +194,7 @@ export class StockBoardComponent {
     if (text) this.announcements.set([{ id: ++this.nextId, text }]);
   }
 
-  /**
-   * A timer outside the zone: a pending UI timer would otherwise hold the app "unstable" for
-   * its whole length (whenStable, test harnesses). The callback re-enters to update signals.
-   */
+  /** Outside the zone, so a pending UI timer does not hold the app "unstable" (whenStable). */
   private later(ms: number, callback: () => void): void {
     const timer = this.zone.runOutsideAngular(() =>
       setTimeout(() => {
