@@ -12,24 +12,12 @@ import type { AddressInfo } from 'node:net';
 
 import { WebSocket, WebSocketServer } from 'ws';
 
-import type { UpdatePayload } from '../protocol/events';
-import { DECAY, DEFAULT_TICK_MS, SEED_STOCKS } from '../protocol/stocks';
+import { advance, state, tickMs } from './market';
 
-const tickMs = Number(process.env['TICK_MS'] ?? DEFAULT_TICK_MS);
 const HEARTBEAT_MS = 25_000;
 
-const state: UpdatePayload = {
-  stocks: SEED_STOCKS.map(({ name, price }) => ({ name, price })),
-  running: false,
-  seq: 1,
-  ts: Date.now(),
-};
-
 function tick(): void {
-  for (const stock of state.stocks) stock.price -= stock.price / DECAY;
-  state.seq++;
-  state.ts = Date.now();
-  const data = JSON.stringify(state);
+  const data = JSON.stringify(advance());
   for (const client of wss.clients) {
     if (client.readyState === WebSocket.OPEN) client.send(data);
   }

@@ -6,7 +6,8 @@
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
-import { seedTickerState, type TickerState } from '../protocol/ipc';
+import type { UpdatePayload } from '../protocol/events';
+import { seedTickerState } from '../protocol/ipc';
 import { spawnNode } from './processes';
 import { cpuMicros, rssBytes, treeCpuMicros } from './proc';
 import { serverBuyAckShares, startServer, startTicker } from './servers';
@@ -146,7 +147,7 @@ class Worker {
  * take the seed prices past the largest double, where forkcast rightly refuses further buys;
  * from here they end near 10^252 and every buy in the window is a real one.
  */
-export function stormState(ts: number): TickerState {
+export function stormState(ts: number): UpdatePayload {
   const seed = seedTickerState(ts);
   return {
     ...seed,

@@ -7,8 +7,7 @@ import { createInterface } from 'node:readline';
 
 import { io } from 'socket.io-client';
 
-import { SOCKET_PATH } from '../protocol/events';
-import type { TickerState } from '../protocol/ipc';
+import { SOCKET_PATH, type UpdatePayload } from '../protocol/events';
 import { spawnNode, stopProcess } from './processes';
 import type { ServerKind } from './worker-protocol';
 
@@ -35,7 +34,7 @@ export async function startServer(
     cpus,
     env = {},
     state,
-  }: { tickMs: number; cpus: string | null; env?: NodeJS.ProcessEnv; state?: TickerState },
+  }: { tickMs: number; cpus: string | null; env?: NodeJS.ProcessEnv; state?: UpdatePayload },
 ): Promise<RunningServer> {
   // A fresh state file: every run starts from the seed prices (or `state`), stopped.
   const dir = mkdtempSync(path.join(tmpdir(), 'forkcast-bench-'));

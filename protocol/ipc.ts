@@ -1,28 +1,56 @@
 /** Messages between the server (parent) and the ticker child, named by sender. Each op carries an
  * `id` and gets exactly one `reply` with that `id`, so every ack reaches the socket that asked. */
-import type { Stock, UpdatePayload } from './events';
-import { SEED_STOCKS, type StockName } from './stocks';
+import { z } from 'zod';
 
-/** What the ticker owns and what a new child is handed so it continues where the last stopped. */
-export interface TickerState {
-  stocks: Stock[];
-  running: boolean;
-  seq: number;
-  ts: number;
-}
+import type { UpdatePayload } from './events';
+import { SEED_STOCKS } from './stocks';
+import {
+  type buyReplySchema,
+  opIdSchema,
+  opReplySchema,
+  parse,
+  type runReplySchema,
+  stockNameSchema,
+  updateSchema,
+  type Parsed,
+} from './validation';
 
-export type ParentMessage =
+const parentMessageSchema = z.discriminatedUnion('type', [
   /** `unannounced`: the state holds acknowledged buys no `update` has carried yet (the last
    * child died in between), so the new child must broadcast them. */
-  | { type: 'init'; state: TickerState; tickMs: number; unannounced: boolean }
-  | { type: 'start'; id: number }
-  | { type: 'stop'; id: number }
-  | { type: 'buy'; id: number; name: StockName }
+  z.strictObject({
+    type: z.literal('init'),
+    state: updateSchema,
+    tickMs: z.number().int().min(10).max(3_600_000),
+    unannounced: z.boolean(),
+  }),
+  z.strictObject({ type: z.literal('start'), id: opIdSchema }),
+  z.strictObject({ type: z.literal('stop'), id: opIdSchema }),
+  z.strictObject({ type: z.literal('buy'), id: opIdSchema, name: stockNameSchema }),
   /** Flow control, not answered: updates up to `seq` reached every socket. Until then the child
    * conflates buys and delays ticks, so it never queues more than the server can broadcast. */
-  | { type: 'delivered'; seq: number }
+  z.strictObject({ type: z.literal('delivered'), seq: z.number().int().nonnegative() }),
   /** Are you there? Answered with a `pong`; a child that stays silent is replaced. */
-  | { type: 'ping'; id: number };
+  z.strictObject({ type: z.literal('ping'), id: opIdSchema }),
+]);
+
+const childMessageSchema = z.discriminatedUnion('type', [
+  /** The child has applied `init` and is ready for ops. */
+  z.strictObject({ type: z.literal('ready'), state: updateSchema }),
+  /** A price change to broadcast; `seq` has advanced by one. */
+  z.strictObject({ type: z.literal('update'), update: updateSchema }),
+  z.strictObject({ type: z.literal('reply'), id: opIdSchema, reply: opReplySchema }),
+  z.strictObject({ type: z.literal('pong'), id: opIdSchema }),
+  /** The child received something it could not use; the parent logs it. */
+  z.strictObject({ type: z.literal('rejected'), error: z.string() }),
+]);
+
+export type ParentMessage = z.infer<typeof parentMessageSchema>;
+export type ChildMessage = z.infer<typeof childMessageSchema>;
+/** `changed` is false when start / stop was a no-op; the parent only broadcasts real changes. */
+export type RunReply = z.infer<typeof runReplySchema>;
+export type BuyReply = z.infer<typeof buyReplySchema>;
+export type OpReply = z.infer<typeof opReplySchema>;
 
 /** The messages that are ops: they carry an `id` and get exactly one `reply`. */
 type ParentOp = Exclude<ParentMessage, { type: 'init' | 'delivered' | 'ping' }>;
@@ -33,24 +61,14 @@ export type ParentOpWithoutId = ParentOp extends infer M
     : never
   : never;
 
-/** `changed` is false when start / stop was a no-op; the parent only broadcasts real changes. */
-export type RunReply =
-  { ok: true; running: boolean; changed: boolean } | { ok: false; error: string };
-export type BuyReply = { ok: true; running: boolean; stock: Stock } | { ok: false; error: string };
-export type OpReply = RunReply | BuyReply;
+export const parseParentMessage = (message: unknown): Parsed<ParentMessage> =>
+  parse(parentMessageSchema, 'message from parent', message);
 
-export type ChildMessage =
-  /** The child has applied `init` and is ready for ops. */
-  | { type: 'ready'; state: TickerState }
-  /** A price change to broadcast; `seq` has advanced by one. */
-  | { type: 'update'; update: UpdatePayload }
-  | { type: 'reply'; id: number; reply: OpReply }
-  | { type: 'pong'; id: number }
-  /** The child received something it could not use; the parent logs it. */
-  | { type: 'rejected'; error: string };
+export const parseChildMessage = (message: unknown): Parsed<ChildMessage> =>
+  parse(childMessageSchema, 'message from ticker', message);
 
 /** The state of a ticker that has never run: the seed prices, stopped, no update yet. */
-export function seedTickerState(ts: number): TickerState {
+export function seedTickerState(ts: number): UpdatePayload {
   return {
     stocks: SEED_STOCKS.map((stock) => ({ name: stock.name, price: stock.price })),
     running: false,

@@ -2,16 +2,14 @@
  * `unknown`; everything past these functions trusts the types. */
 import { z } from 'zod';
 
-import type { RemoteOp, RemoteReply, StoredState } from './cluster';
 import type { StatusPayload, UpdatePayload } from './events';
-import type { ChildMessage, ParentMessage } from './ipc';
 import { MAX_STOCK_NAME_LENGTH, STOCK_NAMES, type StockName } from './stocks';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
 const stockNameList = STOCK_NAMES.join(', ');
 
-const stockNameSchema = z
+export const stockNameSchema = z
   .string({ error: 'stock name must be a string' })
   .max(MAX_STOCK_NAME_LENGTH, {
     error: `stock name longer than ${MAX_STOCK_NAME_LENGTH} characters`,
@@ -57,7 +55,7 @@ const stocksSchema = z
     error: `stocks must be ${stockNameList}, in that order`,
   });
 
-const tickerStateSchema = z.strictObject({
+export const updateSchema = z.strictObject({
   stocks: stocksSchema,
   running: z.boolean(),
   seq: z.number().int().nonnegative(),
@@ -66,7 +64,7 @@ const tickerStateSchema = z.strictObject({
 
 /** A state file: a ticker state plus its `unannounced` mark, with room for seq to grow (the next
  * update and an unannounced buy's update at load must stay exact integers). */
-export const savedStateSchema = tickerStateSchema.extend({
+export const savedStateSchema = updateSchema.extend({
   seq: z
     .number()
     .int()
@@ -76,121 +74,47 @@ export const savedStateSchema = tickerStateSchema.extend({
   unannounced: z.boolean().default(false),
 });
 
-const opId = z.number().int().nonnegative();
+export const opIdSchema = z.number().int().nonnegative();
 
-const parentMessageSchema = z.discriminatedUnion('type', [
-  z.strictObject({
-    type: z.literal('init'),
-    state: tickerStateSchema,
-    tickMs: z.number().int().min(10).max(3_600_000),
-    unannounced: z.boolean(),
-  }),
-  z.strictObject({ type: z.literal('start'), id: opId }),
-  z.strictObject({ type: z.literal('stop'), id: opId }),
-  z.strictObject({ type: z.literal('buy'), id: opId, name: stockNameSchema }),
-  z.strictObject({ type: z.literal('delivered'), seq: z.number().int().nonnegative() }),
-  z.strictObject({ type: z.literal('ping'), id: opId }),
-]);
-
-const stockReply = z.strictObject({
-  ok: z.literal(true),
-  running: z.boolean(),
-  stock: stockSchema,
-});
-const runReply = z.strictObject({
-  ok: z.literal(true),
-  running: z.boolean(),
-  changed: z.boolean(),
-});
 const errorReply = z.strictObject({ ok: z.literal(false), error: z.string() });
-
-const childMessageSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('ready'), state: tickerStateSchema }),
-  z.strictObject({ type: z.literal('update'), update: tickerStateSchema }),
-  z.strictObject({
-    type: z.literal('reply'),
-    id: opId,
-    reply: z.union([stockReply, runReply, errorReply]),
-  }),
-  z.strictObject({ type: z.literal('pong'), id: opId }),
-  z.strictObject({ type: z.literal('rejected'), error: z.string() }),
+export const runReplySchema = z.union([
+  z.strictObject({ ok: z.literal(true), running: z.boolean(), changed: z.boolean() }),
+  errorReply,
 ]);
-
-const storedStateSchema = tickerStateSchema.extend({
-  unannounced: z.boolean(),
-  epoch: z.number().int().positive(),
-});
-
-const remoteOpSchema = z.strictObject({
-  id: opId,
-  // A node id names a Redis channel: keep it short and printable.
-  from: z.string().regex(/^[\w.:-]{1,100}$/),
-  op: z.discriminatedUnion('type', [
-    z.strictObject({ type: z.literal('start') }),
-    z.strictObject({ type: z.literal('stop') }),
-    z.strictObject({ type: z.literal('buy'), name: stockNameSchema }),
-  ]),
-});
-
-const remoteReplySchema = z.strictObject({
-  id: opId,
-  reply: z.union([stockReply, runReply, errorReply]),
-});
+export const buyReplySchema = z.union([
+  z.strictObject({ ok: z.literal(true), running: z.boolean(), stock: stockSchema }),
+  errorReply,
+]);
+export const opReplySchema = z.union([runReplySchema, buyReplySchema]);
 
 const statusSchema = z.strictObject({ message: z.string(), running: z.boolean() });
 
-export function parseParentMessage(message: unknown): Parsed<ParentMessage> {
-  const result = parentMessageSchema.safeParse(message);
+/** `value` checked against `schema`; a refusal says what was bad. */
+export function parse<T>(schema: z.ZodType<T>, what: string, value: unknown): Parsed<T> {
+  const result = schema.safeParse(value);
   return result.success
     ? { ok: true, value: result.data }
-    : { ok: false, error: `bad message from parent: ${firstMessage(result.error)}` };
-}
-
-export function parseChildMessage(message: unknown): Parsed<ChildMessage> {
-  const result = childMessageSchema.safeParse(message);
-  return result.success
-    ? { ok: true, value: result.data }
-    : { ok: false, error: `bad message from ticker: ${firstMessage(result.error)}` };
+    : { ok: false, error: `bad ${what}: ${firstMessage(result.error)}` };
 }
 
 /** A JSON text from Redis or another node, checked against `schema`. */
-function parseJson<T>(schema: z.ZodType<T>, what: string, text: string): Parsed<T> {
+export function parseJson<T>(schema: z.ZodType<T>, what: string, text: string): Parsed<T> {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
     return { ok: false, error: `bad ${what}: not JSON` };
   }
-  const result = schema.safeParse(json);
-  return result.success
-    ? { ok: true, value: result.data }
-    : { ok: false, error: `bad ${what}: ${firstMessage(result.error)}` };
+  return parse(schema, what, json);
 }
-
-export const parseStoredState = (text: string): Parsed<StoredState> =>
-  parseJson(storedStateSchema, 'stored state', text);
-
-export const parseRemoteOp = (text: string): Parsed<RemoteOp> =>
-  parseJson(remoteOpSchema, 'forwarded op', text);
-
-export const parseRemoteReply = (text: string): Parsed<RemoteReply> =>
-  parseJson(remoteReplySchema, 'op reply', text);
 
 /** An `update` payload broadcast through the cluster. */
-export function parseUpdatePayload(value: unknown): Parsed<UpdatePayload> {
-  const result = tickerStateSchema.safeParse(value);
-  return result.success
-    ? { ok: true, value: result.data }
-    : { ok: false, error: `bad update: ${firstMessage(result.error)}` };
-}
+export const parseUpdatePayload = (value: unknown): Parsed<UpdatePayload> =>
+  parse(updateSchema, 'update', value);
 
 /** A `status` payload broadcast through the cluster. */
-export function parseStatusPayload(value: unknown): Parsed<StatusPayload> {
-  const result = statusSchema.safeParse(value);
-  return result.success
-    ? { ok: true, value: result.data }
-    : { ok: false, error: `bad status: ${firstMessage(result.error)}` };
-}
+export const parseStatusPayload = (value: unknown): Parsed<StatusPayload> =>
+  parse(statusSchema, 'status', value);
 
 function firstMessage(error: z.ZodError, withPath = true): string {
   const issue = error.issues[0];

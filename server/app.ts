@@ -20,8 +20,8 @@ import express, {
 import helmet from 'helmet';
 import type { ServerOptions } from 'socket.io';
 
-import { STATUS } from '../protocol/events';
-import { seedTickerState, type TickerState } from '../protocol/ipc';
+import { STATUS, type UpdatePayload } from '../protocol/events';
+import { seedTickerState } from '../protocol/ipc';
 import { DEV_SERVER_ASSETS, findClientAssets, HASHED, type ClientAssets } from './client-assets';
 import { hostAllowed } from './hosts';
 import type { Logger } from './logger';
@@ -37,7 +37,7 @@ export interface AppConfig {
   logger: Logger;
   tickMs: number;
   /** State the ticker starts from (default: the seed prices, stopped). */
-  initialState?: TickerState;
+  initialState?: UpdatePayload;
   /** Compiled ticker child entry (default dist/ticker/main.js). */
   tickerChildPath?: string;
   /** Folder of the built Angular client (default dist/client). */

@@ -4,7 +4,8 @@ import { mkdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
-import { seedTickerState, type TickerState } from '../protocol/ipc';
+import type { UpdatePayload } from '../protocol/events';
+import { seedTickerState } from '../protocol/ipc';
 import { savedStateSchema } from '../protocol/validation';
 import type { Logger } from './logger';
 import { PATHS } from './paths';
@@ -12,7 +13,7 @@ import type { WriteRequest, WriteResult } from './state-writer';
 
 /** `unannounced`: the prices hold acknowledged buys no `update` has carried yet, so they are not
  * the prices broadcast under `seq`. */
-export interface SavedState extends TickerState {
+export interface SavedState extends UpdatePayload {
   unannounced: boolean;
 }
 
@@ -28,7 +29,7 @@ export interface StateStore {
 export interface StateFile extends StateStore {
   /** Loads the state (an unusable file is moved aside) and writes it back to prove the path is
    * writable; throws if it cannot read or write, so a server that cannot persist never starts. */
-  open(): Promise<TickerState>;
+  open(): Promise<UpdatePayload>;
 }
 
 export interface StateFileOptions {
@@ -166,7 +167,7 @@ export function createStateFile({
 
 /** Buys acknowledged but never broadcast before a crash get a seq of their own, so no client
  * ever sees two prices under one seq. */
-function announced({ unannounced, ...state }: SavedState): TickerState {
+function announced({ unannounced, ...state }: SavedState): UpdatePayload {
   return unannounced ? { ...state, seq: state.seq + 1, ts: Date.now() } : state;
 }
 

@@ -5,17 +5,16 @@ import { fork as nodeFork, type ChildProcess, type ForkOptions } from 'node:chil
 import { EventEmitter } from 'node:events';
 
 import type { UpdatePayload } from '../protocol/events';
-import type {
-  BuyReply,
-  ChildMessage,
-  OpReply,
-  ParentMessage,
-  ParentOpWithoutId,
-  RunReply,
-  TickerState,
+import {
+  parseChildMessage,
+  type BuyReply,
+  type ChildMessage,
+  type OpReply,
+  type ParentMessage,
+  type ParentOpWithoutId,
+  type RunReply,
 } from '../protocol/ipc';
 import type { StockName } from '../protocol/stocks';
-import { parseChildMessage } from '../protocol/validation';
 import type { Logger } from './logger';
 import type { SavedState, StateStore } from './state-file';
 import type { HostHealth, TickerHost, TickerHostEvents } from './ticker-host';
@@ -26,7 +25,7 @@ export interface SupervisorOptions {
   /** Compiled entry of the ticker child (dist/ticker/main.js). */
   childPath: string;
   tickMs: number;
-  initialState: TickerState;
+  initialState: UpdatePayload;
   /** The initial state holds acknowledged buys no update has carried yet (default false). */
   unannounced?: boolean;
   logger: Logger;
@@ -72,7 +71,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   >;
   private readonly store: StateStore | undefined;
   /** The child's state as far as we know it: its last update plus the ops it acknowledged. */
-  private state: TickerState;
+  private state: UpdatePayload;
   /** The last update broadcast: what clients have seen, so what snapshot() shows. */
   private announced: UpdatePayload;
   /** The last state on disk: what a replacement child starts from. */
@@ -136,7 +135,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   }
 
   /** The child's state, acknowledged buys not yet broadcast included (a cluster saves it). */
-  current(): TickerState {
+  current(): UpdatePayload {
     return structuredClone(this.state);
   }
 

@@ -1,6 +1,6 @@
 /** Wires a TickerModel to the IPC channel; apart from main.ts so tests can drive it. */
-import type { ChildMessage, ParentMessage } from '../protocol/ipc';
-import { parseParentMessage } from '../protocol/validation';
+import { parseParentMessage, type ChildMessage, type ParentMessage } from '../protocol/ipc';
+
 import { TickerModel, type Timers } from './model';
 
 export interface TickerChild {

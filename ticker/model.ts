@@ -1,7 +1,6 @@
 /** The price model: owns prices, the running flag and `seq`. Time comes in through `Timers` and
  * output goes out through `onUpdate`, so tests drive it with a fake clock. */
-import type { Stock } from '../protocol/events';
-import type { TickerState } from '../protocol/ipc';
+import type { Stock, UpdatePayload } from '../protocol/events';
 import { BUY_CONFLATION_MS, DECAY, GROWTH, type StockName } from '../protocol/stocks';
 
 export interface Timers {
@@ -11,11 +10,11 @@ export interface Timers {
 }
 
 export interface TickerModelOptions {
-  state: TickerState;
+  state: UpdatePayload;
   tickMs: number;
   timers: Timers;
   /** Called with every update to broadcast, `seq` already advanced. */
-  onUpdate: (update: TickerState) => void;
+  onUpdate: (update: UpdatePayload) => void;
   /** How long buys and ticks wait for `delivered` before going out anyway, so a lost notice can
    * slow the ticker but never stall it. */
   deliveryTimeoutMs?: number;
@@ -40,7 +39,7 @@ export class TickerModel {
   private ts: number;
   private readonly tickMs: number;
   private readonly timers: Timers;
-  private readonly onUpdate: (update: TickerState) => void;
+  private readonly onUpdate: (update: UpdatePayload) => void;
   private readonly deliveryTimeoutMs: number;
 
   private tickTimer: unknown = null;
@@ -75,7 +74,7 @@ export class TickerModel {
     if (options.unannounced) this.scheduleBuyFlush();
   }
 
-  snapshot(): TickerState {
+  snapshot(): UpdatePayload {
     return {
       stocks: this.stocks.map((stock) => ({ ...stock })),
       running: this.running,

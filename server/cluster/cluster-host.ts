@@ -4,23 +4,18 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 
-import type { RemoteOp, RemoteReply, StoredState } from '../../protocol/cluster';
-import type { UpdatePayload } from '../../protocol/events';
-import type {
-  BuyReply,
-  OpReply,
-  ParentOpWithoutId,
-  RunReply,
-  TickerState,
-} from '../../protocol/ipc';
-import type { StockName } from '../../protocol/stocks';
 import {
   parseRemoteOp,
   parseRemoteReply,
-  parseStatusPayload,
   parseStoredState,
-  parseUpdatePayload,
-} from '../../protocol/validation';
+  type RemoteOp,
+  type RemoteReply,
+  type StoredState,
+} from '../../protocol/cluster';
+import type { UpdatePayload } from '../../protocol/events';
+import type { BuyReply, OpReply, ParentOpWithoutId, RunReply } from '../../protocol/ipc';
+import type { StockName } from '../../protocol/stocks';
+import { parseStatusPayload, parseUpdatePayload } from '../../protocol/validation';
 import type { Logger } from '../logger';
 import type { HostHealth, TickerHost, TickerHostEvents } from '../ticker-host';
 import { TickerSupervisor } from '../ticker-supervisor';
@@ -56,7 +51,7 @@ export interface ClusterHostOptions {
   tickMs: number;
   logger: Logger;
   /** Where a cluster whose Redis holds no state yet starts from. */
-  seed: TickerState;
+  seed: UpdatePayload;
   keys?: ClusterKeys;
   nodeId?: string;
   leaseTtlMs?: number;
@@ -94,7 +89,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   private readonly opTimeoutMs: number;
 
   /** The latest state this node's sockets have been sent. */
-  private state: TickerState;
+  private state: UpdatePayload;
   private role: Role = 'follower';
   /** Bumped at every change of role: work begun in an earlier term drops its result. */
   private term = 0;
@@ -583,6 +578,6 @@ function within<T>(promise: Promise<T>, what: string): Promise<T> {
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
-function withoutStorage({ stocks, running, seq, ts }: StoredState): TickerState {
+function withoutStorage({ stocks, running, seq, ts }: StoredState): UpdatePayload {
   return { stocks, running, seq, ts };
 }

@@ -3,7 +3,7 @@
 import { createClient } from 'redis';
 import type { Server } from 'socket.io';
 
-import type { TickerState } from '../../protocol/ipc';
+import type { UpdatePayload } from '../../protocol/events';
 import type { Logger } from '../logger';
 import type { ForkcastIo } from '../io';
 import { ClusterTickerHost } from './cluster-host';
@@ -14,7 +14,7 @@ export interface ClusterNodeOptions {
   redisUrl: string;
   tickMs: number;
   childPath: string;
-  seed: TickerState;
+  seed: UpdatePayload;
   logger: Logger;
   /** Where updates are emitted; read when the first one is (after createApp). */
   io: () => ForkcastIo;

@@ -6,14 +6,14 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
-import type {
-  ChildMessage,
-  OpReply,
-  ParentMessage,
-  ParentOpWithoutId,
-  TickerState,
+import type { UpdatePayload } from '../../protocol/events';
+import {
+  parseChildMessage,
+  type ChildMessage,
+  type OpReply,
+  type ParentMessage,
+  type ParentOpWithoutId,
 } from '../../protocol/ipc';
-import { parseChildMessage } from '../../protocol/validation';
 import { Recorder, withDeadline } from './recorder';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
@@ -94,7 +94,7 @@ export class ForkedTicker {
     this.process.send(message as object);
   }
 
-  async init(state: TickerState, tickMs: number): Promise<TickerState> {
+  async init(state: UpdatePayload, tickMs: number): Promise<UpdatePayload> {
     const from = this.messages.mark;
     this.sendRaw({ type: 'init', state, tickMs, unannounced: false } satisfies ParentMessage);
     const { message } = await this.messages.waitFor((item) => item.message.type === 'ready', {
@@ -127,7 +127,7 @@ export class ForkedTicker {
   }
 
   /** Updates from index `from` on. */
-  updatesSince(from: number): { update: TickerState; at: number }[] {
+  updatesSince(from: number): { update: UpdatePayload; at: number }[] {
     return this.messages
       .since(from)
       .flatMap((item) =>
@@ -140,7 +140,7 @@ export class ForkedTicker {
     count: number,
     from: number,
     timeoutMs: number,
-  ): Promise<{ update: TickerState; at: number }[]> {
+  ): Promise<{ update: UpdatePayload; at: number }[]> {
     await this.messages.waitForCount(count, (item) => item.message.type === 'update', {
       from,
       timeoutMs,

@@ -3,8 +3,7 @@
  * changed formula or constant fails the tests. Results are compared with toBe: the same float
  * operations in the same order give the same bits.
  */
-import type { Stock } from '../../protocol/events';
-import type { TickerState } from '../../protocol/ipc';
+import type { Stock, UpdatePayload } from '../../protocol/events';
 import type { StockName } from '../../protocol/stocks';
 
 /** One tick: `price -= price / 1800`. */
@@ -43,7 +42,7 @@ export const SEED: readonly Stock[] = [
   { name: 'Facebook', price: 37.75 },
 ];
 
-export function stateOf(partial: Partial<TickerState> = {}): TickerState {
+export function stateOf(partial: Partial<UpdatePayload> = {}): UpdatePayload {
   return {
     stocks: SEED.map((stock) => ({ ...stock })),
     running: false,

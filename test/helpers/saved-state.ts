@@ -2,7 +2,6 @@
  * What a state file written at shutdown may hold, given the last update the clients saw.
  */
 import type { UpdatePayload } from '../../protocol/events';
-import type { TickerState } from '../../protocol/ipc';
 import { savedStateSchema } from '../../protocol/validation';
 import { decayAll } from './prices';
 
@@ -12,7 +11,7 @@ import { decayAll } from './prices';
  * that tick, though no client saw it. So the file holds the last update seen, or that update
  * after k more ticks, exactly, with seq k higher and the same running flag. Returns the state.
  */
-export function expectSavedAfter(saved: unknown, lastSeen: UpdatePayload): TickerState {
+export function expectSavedAfter(saved: unknown, lastSeen: UpdatePayload): UpdatePayload {
   const parsed = savedStateSchema.safeParse(saved);
   if (!parsed.success) throw new Error(`not a valid state: ${JSON.stringify(saved)}`);
   // After a clean shutdown every buy has been broadcast.

@@ -12,7 +12,6 @@ import type {
   StatusPayload,
   UpdatePayload,
 } from '../../protocol/events';
-import type { TickerState } from '../../protocol/ipc';
 import type { StockName } from '../../protocol/stocks';
 import { createApp, type ForkcastApp } from '../../server/app';
 import { createLogger } from '../../server/logger';
@@ -47,7 +46,7 @@ export interface TestServer {
 
 export async function startServer(options: {
   tickMs: number;
-  initialState?: TickerState;
+  initialState?: UpdatePayload;
   /** Passed through to createApp (its default: 50). */
   opsPerSecond?: number;
   /** Passed through to createApp (its default: none, everyone may control). */

@@ -1,7 +1,8 @@
 /**
  * The real compiled ticker child, forked as the server forks it, driven over real IPC.
  */
-import type { OpReply, TickerState } from '../../protocol/ipc';
+import type { UpdatePayload } from '../../protocol/events';
+import type { OpReply } from '../../protocol/ipc';
 import { ForkedTicker } from '../helpers/forked-ticker';
 import { decayAll, grown, priceOf, SEED, stateOf, withBuy } from '../helpers/prices';
 
@@ -18,7 +19,7 @@ afterEach(async () => {
   expect(ticker.malformed).toEqual([]);
 });
 
-function lastUpdateBefore(index: number): TickerState {
+function lastUpdateBefore(index: number): UpdatePayload {
   const items = ticker.messages.items.slice(0, index);
   for (let i = items.length - 1; i >= 0; i--) {
     const message = items[i]?.message;
@@ -32,7 +33,7 @@ function expectRunReply(reply: OpReply, running: boolean, changed: boolean): voi
 }
 
 /** Each update is one tick of the previous: exact decay, seq + 1. */
-function expectTicks(previous: TickerState, updates: readonly TickerState[]): void {
+function expectTicks(previous: UpdatePayload, updates: readonly UpdatePayload[]): void {
   let last = previous;
   for (const update of updates) {
     expect(update.stocks).toEqual(decayAll(last.stocks));

@@ -1,4 +1,5 @@
-import type { ChildMessage, ParentMessage, TickerState } from '../../protocol/ipc';
+import type { UpdatePayload } from '../../protocol/events';
+import type { ChildMessage, ParentMessage } from '../../protocol/ipc';
 import { createTickerChild, type TickerChild } from '../../ticker/child';
 import { FakeTimers } from '../helpers/fake-timers';
 import { decayAll, grown, SEED, stateOf, withBuy } from '../helpers/prices';
@@ -21,7 +22,7 @@ function setup(): Harness {
   return { child, timers, sent, send: (message) => child.receive(message) };
 }
 
-function initialised(state: TickerState = stateOf()): Harness {
+function initialised(state: UpdatePayload = stateOf()): Harness {
   const harness = setup();
   harness.send({ type: 'init', state, tickMs: TICK_MS, unannounced: false });
   harness.sent.length = 0;
@@ -296,6 +297,6 @@ describe('createTickerChild', () => {
   });
 });
 
-function withPrice(price: number): TickerState['stocks'] {
+function withPrice(price: number): UpdatePayload['stocks'] {
   return SEED.map((stock, i) => ({ ...stock, price: i === 0 ? price : stock.price }));
 }

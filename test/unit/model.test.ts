@@ -1,4 +1,4 @@
-import type { TickerState } from '../../protocol/ipc';
+import type { UpdatePayload } from '../../protocol/events';
 import { BUY_CONFLATION_MS, DECAY, GROWTH } from '../../protocol/stocks';
 import { DELIVERY_TIMEOUT_MS, TickerModel } from '../../ticker/model';
 import { FakeTimers } from '../helpers/fake-timers';
@@ -12,15 +12,15 @@ const TICK_MS = 1000;
  * server), unless `slowParent`: then nothing is reported until the test calls delivered().
  */
 function setup(
-  state: TickerState = stateOf({ ts: T0 - 5 }),
+  state: UpdatePayload = stateOf({ ts: T0 - 5 }),
   { slowParent = false, deliveryTimeoutMs = DELIVERY_TIMEOUT_MS } = {},
 ): {
   model: TickerModel;
   timers: FakeTimers;
-  updates: TickerState[];
+  updates: UpdatePayload[];
 } {
   const timers = new FakeTimers(T0);
-  const updates: TickerState[] = [];
+  const updates: UpdatePayload[] = [];
   const model: TickerModel = new TickerModel({
     state,
     tickMs: TICK_MS,
@@ -35,7 +35,7 @@ function setup(
 }
 
 /** The update at `index`, failing clearly when there is none. */
-function at(updates: readonly TickerState[], index: number): TickerState {
+function at(updates: readonly UpdatePayload[], index: number): UpdatePayload {
   const update = updates[index];
   if (!update) throw new Error(`no update #${index}; got ${updates.length}`);
   return update;
@@ -237,7 +237,7 @@ describe('TickerModel', () => {
 
   test('skips missed ticks after a stall instead of bursting', () => {
     const timers = new FakeTimers(T0);
-    const updates: TickerState[] = [];
+    const updates: UpdatePayload[] = [];
     const model: TickerModel = new TickerModel({
       state: stateOf(),
       tickMs: TICK_MS,
@@ -525,10 +525,10 @@ describe('TickerModel', () => {
 
     expect(updates).toHaveLength(4);
     const [tick1, buy1, buy2, tick2] = updates as [
-      TickerState,
-      TickerState,
-      TickerState,
-      TickerState,
+      UpdatePayload,
+      UpdatePayload,
+      UpdatePayload,
+      UpdatePayload,
     ];
     expect(updates.map((update) => update.seq)).toEqual([1, 2, 3, 4]);
     expect(buy1).toEqual({
@@ -587,7 +587,7 @@ describe('TickerModel', () => {
 
   test('a state handed over with unannounced buys is broadcast once at +0 ms, prices unchanged', () => {
     const timers = new FakeTimers(T0);
-    const updates: TickerState[] = [];
+    const updates: UpdatePayload[] = [];
     const handed = stateOf({ stocks: withBuy(SEED, 'Apple'), seq: 7, ts: T0 - 5 });
     new TickerModel({
       state: handed,

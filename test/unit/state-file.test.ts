@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
-import type { TickerState } from '../../protocol/ipc';
+import type { UpdatePayload } from '../../protocol/events';
 import { savedStateSchema } from '../../protocol/validation';
 import { createStateFile, writeInThread, type SavedState } from '../../server/state-file';
 import { ROOT } from '../helpers/forked-ticker';
@@ -79,7 +79,7 @@ function nth(n: number, running = true, unannounced = false): SavedState {
   return { ...stateOf({ stocks, running, seq: n, ts: 1_700_000_000_000 + n }), unannounced };
 }
 
-function tickerOf({ unannounced: _mark, ...state }: SavedState): TickerState {
+function tickerOf({ unannounced: _mark, ...state }: SavedState): UpdatePayload {
   return state;
 }
 

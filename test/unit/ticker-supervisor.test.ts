@@ -3,7 +3,7 @@
  * with backoff and state handoff, close. No processes.
  */
 import type { UpdatePayload } from '../../protocol/events';
-import type { ChildMessage, TickerState } from '../../protocol/ipc';
+import type { ChildMessage } from '../../protocol/ipc';
 import { createLogger } from '../../server/logger';
 import type { SavedState } from '../../server/state-file';
 import { TickerSupervisor, type SupervisorOptions } from '../../server/ticker-supervisor';
@@ -38,7 +38,7 @@ function setup(options: Partial<SupervisorOptions> = {}) {
 }
 
 /** Answers the init the child got with ready, as the real child does. */
-function ready(child: FakeChild): TickerState {
+function ready(child: FakeChild): UpdatePayload {
   const { state } = child.lastSent('init');
   child.say({ type: 'ready', state } satisfies ChildMessage);
   return state;

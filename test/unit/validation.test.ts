@@ -1,13 +1,10 @@
 import type { Stock } from '../../protocol/events';
+import { parseRemoteOp, parseRemoteReply, parseStoredState } from '../../protocol/cluster';
+import { parseChildMessage, parseParentMessage } from '../../protocol/ipc';
 import {
   parseBuyArgs,
-  parseChildMessage,
   parseNoArgs,
-  parseParentMessage,
-  parseRemoteOp,
-  parseRemoteReply,
   parseStatusPayload,
-  parseStoredState,
   parseUpdatePayload,
   type Parsed,
 } from '../../protocol/validation';
