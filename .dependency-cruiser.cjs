@@ -37,6 +37,14 @@ module.exports = {
       to: { path: '^(client|bench)/' },
     },
     {
+      name: 'bench-stands-apart',
+      comment:
+        "Only the bench's own tests import bench/; the product's tests have their own helpers.",
+      severity: 'error',
+      from: { path: '^test/', pathNot: '^test/(unit|integration)/bench[.]test[.]ts$' },
+      to: { path: '^bench/' },
+    },
+    {
       name: 'product-does-not-import-tests',
       severity: 'error',
       from: { path: '^(protocol|server|ticker|client|bench)/' },

@@ -1,21 +1,14 @@
-/**
- * A throwaway redis-server on a free loopback port, for the cluster tests and the cluster
- * benchmark: Debian's `redis-server`, its data in a temporary folder, append-only file on so
- * that a restart keeps the state as a production Redis must.
- */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+/** A throwaway redis-server on a free loopback port for the cluster runs (Debian's `redis-server`,
+ * data in a temporary folder, append-only with fsync every write as a durable Redis runs). */
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
+import { createServer } from 'node:net';
+
 export interface RedisServer {
   readonly url: string;
-  readonly port: number;
-  /** SIGTERM (Redis saves and exits), and wait for it. */
-  stop(): Promise<void>;
-  /** Starts it again on the same port and data folder, after stop(). */
-  restart(): Promise<void>;
   /** Stops it and removes its data. */
   dispose(): Promise<void>;
 }
@@ -23,91 +16,47 @@ export interface RedisServer {
 /** The redis-server binary (REDIS_SERVER overrides), or null if there is none. */
 export function findRedisServer(): string | null {
   const candidate = process.env['REDIS_SERVER'] ?? 'redis-server';
-  const probe = spawnSync(candidate, ['--version'], { encoding: 'utf8' });
-  return probe.status === 0 ? candidate : null;
-}
-
-/** A port nothing listens on right now (the OS picks it). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (typeof address !== 'object' || address === null) throw new Error('no port');
-  return address.port;
+  return spawnSync(candidate, ['--version']).status === 0 ? candidate : null;
 }
 
 export async function startRedis(binary: string): Promise<RedisServer> {
   const port = await freePort();
-  const dir = mkdtempSync(path.join(tmpdir(), 'forkcast-redis-'));
-  let child: ChildProcess | null = null;
-
-  const launch = async (): Promise<void> => {
-    const started = spawn(
-      binary,
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        dir,
-        '--save',
-        '',
-        '--appendonly',
-        'yes',
-        '--appendfsync',
-        'always',
-        '--logfile',
-        '',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    child = started;
+  const dir = mkdtempSync(path.join(tmpdir(), 'forkcast-bench-redis-'));
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', ''];
+  const child = spawn(binary, [...args, '--appendonly', 'yes', '--appendfsync', 'always'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
     let output = '';
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`redis-server did not start on ${port}:\n${output}`)),
-        10_000,
-      );
-      const onData = (chunk: Buffer): void => {
-        output += chunk.toString();
-        if (output.includes('Ready to accept connections')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      started.stdout?.on('data', onData);
-      started.stderr?.on('data', onData);
-      started.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`redis-server exited with ${String(code)}:\n${output}`));
-      });
+    const timer = setTimeout(
+      () => reject(new Error(`redis-server did not start:\n${output}`)),
+      10_000,
+    );
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (!output.includes('Ready to accept connections')) return;
+      clearTimeout(timer);
+      child.stdout.resume();
+      resolve();
     });
-  };
-
-  const stop = async (): Promise<void> => {
-    const running = child;
-    child = null;
-    if (running === null) return;
-    if (running.exitCode !== null || running.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()));
-    running.kill('SIGTERM');
-    await exited;
-  };
-
-  await launch();
+    void exited.then(() => reject(new Error(`redis-server exited:\n${output}`)));
+  });
   return {
     url: `redis://127.0.0.1:${port}`,
-    port,
-    stop,
-    restart: launch,
     async dispose() {
-      await stop();
+      child.kill('SIGTERM');
+      await exited;
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A port nothing listens on right now (the OS picks it). */
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

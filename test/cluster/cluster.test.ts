@@ -5,7 +5,7 @@
  * skipped, a Redis restart survived, reconnects that miss nothing, and state that outlives
  * every node. The tests run in order on one cluster; each leaves it running with three nodes.
  */
-import { findRedisServer, startRedis, type RedisServer } from '../../bench/redis-server';
+import { findRedisServer, startRedis, type RedisServer } from '../helpers/redis-server';
 import { createClient } from 'redis';
 import { io } from 'socket.io-client';
 

@@ -4,7 +4,7 @@
  */
 import { createClient } from 'redis';
 
-import { findRedisServer, startRedis, type RedisServer } from '../../bench/redis-server';
+import { findRedisServer, startRedis, type RedisServer } from '../helpers/redis-server';
 import { clusterKeys, LeaderLease, type RedisClient } from '../../server/cluster/lease';
 import { delay } from '../helpers/recorder';
 import { missingTool } from '../helpers/required-tool';

@@ -9,7 +9,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 
-import { freePort } from '../../bench/redis-server';
+import { freePort } from '../helpers/redis-server';
 import { ROOT } from '../helpers/forked-ticker';
 import { processRunning, statFields, waitForProcessGone } from '../helpers/processes';
 import { Recorder, withDeadline } from '../helpers/recorder';
