@@ -16,6 +16,7 @@ import {
 } from '../protocol/ipc';
 import type { StockName } from '../protocol/stocks';
 import type { Logger } from './logger';
+import { PendingRequests } from './pending';
 import type { SavedState, StateStore } from './state-file';
 import type { HostHealth, TickerHost, TickerHostEvents } from './ticker-host';
 
@@ -47,13 +48,6 @@ export interface SupervisorOptions {
   onRestart?: () => void;
   /** Where acknowledged state is made durable (single node); without one, nothing waits. */
   store?: StateStore;
-}
-
-interface PendingOp {
-  /** null answers a ping. */
-  resolve: (reply: OpReply | null) => void;
-  timer: NodeJS.Timeout;
-  sentAt: number;
 }
 
 type Request = ParentOpWithoutId | { type: 'ping' };
@@ -89,8 +83,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   private pinging = false;
   /** True between a buy's reply and the `update` that carries it. */
   private unannounced = false;
-  private nextOpId = 1;
-  private readonly pending = new Map<number, PendingOp>();
+  /** Ops and pings sent to the child; null answers a ping. */
+  private readonly pending = new PendingRequests<OpReply | null>();
   private readyWaiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
 
   constructor(options: SupervisorOptions) {
@@ -120,11 +114,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   }
 
   health(): HostHealth {
-    const now = performance.now();
-    const silent = [...this.pending.values()].some(
-      (op) => now - op.sentAt > this.options.heartbeatMs,
-    );
-    if (this.pid === undefined || silent) return { status: 'down' };
+    if (this.pid === undefined || this.pending.waitedLonger(this.options.heartbeatMs))
+      return { status: 'down' };
     if (this.store && !this.store.healthy)
       return { status: 'degraded', details: { state: 'the state file cannot be written' } };
     return { status: 'ok' };
@@ -177,7 +168,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     this.clearTimer('restartTimer');
     this.clearTimer('readyTimer');
     this.clearTimer('heartbeat');
-    this.failPending(CLOSED_ERROR);
+    this.pending.answerAll({ ok: false, error: CLOSED_ERROR });
     for (const waiter of this.readyWaiters.splice(0)) waiter.reject(new Error(CLOSED_ERROR));
     await this.closeChild();
     if (!this.store) return;
@@ -204,32 +195,16 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     const child = this.child;
     if (this.closing) return Promise.resolve({ ok: false, error: CLOSED_ERROR });
     if (!this.ready || !child) return Promise.resolve({ ok: false, error: RESTARTING_ERROR });
-    const id = this.nextOpId++;
-    return new Promise<OpReply | null>((resolve) => {
-      const timer = setTimeout(() => {
-        // Replies that arrived while busy are read in the poll phase, after timers: check then.
-        setImmediate(() => {
-          if (this.pending.has(id)) this.fault(child, 'it did not answer in time', STUCK_ERROR);
-        });
-      }, this.options.opTimeoutMs);
-      this.pending.set(id, { resolve, timer, sentAt: performance.now() });
-      child.send({ ...request, id }, (error) => {
-        if (error) this.take(id)?.resolve({ ok: false, error: RESTARTING_ERROR });
+    const { id, answer } = this.pending.add(this.options.opTimeoutMs, (late) => {
+      // Replies that arrived while busy are read in the poll phase, after timers: check then.
+      setImmediate(() => {
+        if (this.pending.has(late)) this.fault(child, 'it did not answer in time', STUCK_ERROR);
       });
     });
-  }
-
-  /** The pending op with this id, no longer pending (undefined if it was answered already). */
-  private take(id: number): PendingOp | undefined {
-    const op = this.pending.get(id);
-    if (!op) return undefined;
-    this.pending.delete(id);
-    clearTimeout(op.timer);
-    return op;
-  }
-
-  private failPending(error: string): void {
-    for (const id of [...this.pending.keys()]) this.take(id)?.resolve({ ok: false, error });
+    child.send({ ...request, id }, (error) => {
+      if (error) this.pending.answer(id, { ok: false, error: RESTARTING_ERROR });
+    });
+    return answer;
   }
 
   /** Pings an idle child, so one that hangs is found even when nobody sends ops. */
@@ -338,16 +313,14 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
       }
       case 'reply': {
         const { reply } = message;
-        const op = this.take(message.id);
-        if (!op || !reply.ok) return op?.resolve(reply);
+        const resolve = this.pending.take(message.id);
+        if (!resolve || !reply.ok) return resolve?.(reply);
         this.remember(reply);
-        this.afterCommit((saved) =>
-          op.resolve(saved ? reply : { ok: false, error: NOT_SAVED_ERROR }),
-        );
+        this.afterCommit((saved) => resolve(saved ? reply : { ok: false, error: NOT_SAVED_ERROR }));
         return;
       }
       case 'pong':
-        this.take(message.id)?.resolve(null);
+        this.pending.answer(message.id, null);
         return;
       case 'rejected':
         this.options.logger.error({ error: message.error }, 'the ticker rejected a message');
@@ -394,7 +367,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     this.restartDelay = Math.min(this.restartDelay * 2, maxRestartDelayMs);
     logger.error({ pid: child.pid, reason, restartInMs: delay }, 'ticker child lost; restarting');
 
-    this.failPending(error);
+    this.pending.answerAll({ ok: false, error });
     if (!this.lost) {
       this.lost = true;
       this.emit('lost', reason);

@@ -17,6 +17,7 @@ import type { BuyReply, OpReply, ParentOpWithoutId, RunReply } from '../../proto
 import type { StockName } from '../../protocol/stocks';
 import { parseStatusPayload, parseUpdatePayload } from '../../protocol/validation';
 import type { Logger } from '../logger';
+import { PendingRequests } from '../pending';
 import type { HostHealth, TickerHost, TickerHostEvents } from '../ticker-host';
 import { TickerSupervisor } from '../ticker-supervisor';
 import { clusterKeys, LeaderLease, type ClusterKeys, type RedisClient } from './lease';
@@ -71,11 +72,6 @@ const NO_ANSWER =
   'the ticker leader did not answer in time; the operation may not have been applied';
 const CLOSED = 'the server is shutting down';
 
-interface Forwarded {
-  resolve: (reply: OpReply) => void;
-  timer: NodeJS.Timeout;
-}
-
 export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements TickerHost {
   readonly nodeId: string;
 
@@ -114,8 +110,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   private writing: Promise<boolean> = Promise.resolve(true);
   private queuedWrite: Promise<boolean> | null = null;
 
-  private nextOpId = 1;
-  private readonly forwarded = new Map<number, Forwarded>();
+  private readonly forwarded = new PendingRequests<OpReply>();
 
   constructor(options: ClusterHostOptions) {
     super();
@@ -221,7 +216,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     if (this.watchdogTimer) clearInterval(this.watchdogTimer);
     this.campaignTimer = null;
     this.watchdogTimer = null;
-    for (const id of [...this.forwarded.keys()]) this.answer(id, { ok: false, error: CLOSED });
+    this.forwarded.answerAll({ ok: false, error: CLOSED });
     if (this.role === 'leader') {
       await this.stepDown('shutting down');
       // Hand over at once instead of making the cluster wait for the lease to run out.
@@ -493,31 +488,18 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   }
 
   private async forward(op: ParentOpWithoutId): Promise<OpReply> {
-    const id = this.nextOpId++;
+    const { id, answer: reply } = this.forwarded.add(this.opTimeoutMs, (late) =>
+      this.forwarded.answer(late, { ok: false, error: NO_ANSWER }),
+    );
     const message: RemoteOp = { id, from: this.nodeId, op };
-    const reply = new Promise<OpReply>((resolve) => {
-      const timer = setTimeout(
-        () => this.answer(id, { ok: false, error: NO_ANSWER }),
-        this.opTimeoutMs,
-      );
-      this.forwarded.set(id, { resolve, timer });
-    });
     // Not awaited: the reply's own deadline must hold even if Redis stalls.
     within(this.redis.publish(this.keys.ops, JSON.stringify(message)), 'forwarding an op').then(
       (listeners) => {
-        if (listeners === 0) this.answer(id, { ok: false, error: NO_LEADER });
+        if (listeners === 0) this.forwarded.answer(id, { ok: false, error: NO_LEADER });
       },
-      () => this.answer(id, { ok: false, error: REDIS_DOWN }),
+      () => this.forwarded.answer(id, { ok: false, error: REDIS_DOWN }),
     );
     return reply;
-  }
-
-  private answer(id: number, reply: OpReply): void {
-    const pending = this.forwarded.get(id);
-    if (!pending) return;
-    this.forwarded.delete(id);
-    clearTimeout(pending.timer);
-    pending.resolve(reply);
   }
 
   private onReply(message: string): void {
@@ -526,7 +508,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
       this.logger.error({ error: parsed.error }, 'ignored a malformed reply from the leader');
       return;
     }
-    this.answer(parsed.value.id, parsed.value.reply);
+    this.forwarded.answer(parsed.value.id, parsed.value.reply);
   }
 
   private async onRemoteOp(message: string): Promise<void> {
