@@ -53,6 +53,8 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
+    // The bench's compiled copy (npm run bench builds it there).
+    exclude: { path: '^bench/build/' },
     tsConfig: { fileName: 'tsconfig.json' },
     tsPreCompilationDeps: true,
   },

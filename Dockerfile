@@ -13,7 +13,7 @@ RUN npm install -g npm@11.19.1 && npm cache clean --force
 
 # ---------------------------------------------------------------------------------------------
 # build: the full toolchain (TypeScript, Angular CLI) compiles dist/server, dist/ticker,
-# dist/protocol (and dist/bench, unused here) and dist/client.
+# dist/protocol and dist/client.
 FROM npm AS build
 WORKDIR /app
 # CI=true turns off the Angular build's disk cache, which a one-shot build would only fill.
@@ -25,7 +25,6 @@ COPY angular.json tsconfig.json tsconfig.build.json tsconfig.app.json ./
 COPY protocol ./protocol
 COPY ticker ./ticker
 COPY server ./server
-COPY bench ./bench
 COPY scripts ./scripts
 COPY client ./client
 RUN npm run build

@@ -16,6 +16,7 @@ export default defineConfig(
       'test-results/',
       'node_modules/',
       'bench/results/',
+      'bench/build/',
     ],
   },
   {

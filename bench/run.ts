@@ -72,8 +72,8 @@ export interface BenchResult {
 /** Every server the bench knows; by default it runs them all, in this order. */
 const SERVER_KINDS: readonly ServerKind[] = ['forkcast', 'tutorial', 'raw'];
 
-/** The project root, from dist/bench/ where the compiled benchmark runs. */
-const ROOT = path.resolve(__dirname, '..', '..');
+/** bench/results, from bench/build/bench/ where the compiled benchmark runs. */
+const RESULTS = path.resolve(__dirname, '..', '..', 'results');
 
 /** Reads settings from the environment; every error names the variable it is about. */
 function settingsReader(env: NodeJS.ProcessEnv) {
@@ -141,9 +141,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): BenchOptions {
     storm,
     startupRuns: read.one('BENCH_STARTUP', 5, 0),
     pin: pin === '1',
-    out: path.resolve(
-      read.text('BENCH_OUT') ?? path.join(ROOT, 'bench', 'results', `${stamp}.jsonl`),
-    ),
+    out: path.resolve(read.text('BENCH_OUT') ?? path.join(RESULTS, `${stamp}.jsonl`)),
   };
 }
 

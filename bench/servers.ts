@@ -11,11 +11,12 @@ import { SOCKET_PATH, type UpdatePayload } from '../protocol/events';
 import { spawnNode, stopProcess } from './processes';
 import type { ServerKind } from './worker-protocol';
 
-const DIST = path.resolve(__dirname, '..');
+/** The product's own build (npm run build), from bench/build/bench/ where this runs. */
+export const PRODUCT_DIST = path.resolve(__dirname, '..', '..', '..', 'dist');
 const SERVER_ENTRY: Record<ServerKind, string> = {
-  forkcast: path.join(DIST, 'server', 'main.js'),
-  tutorial: path.join(DIST, 'bench', 'tutorial-server.js'),
-  raw: path.join(DIST, 'bench', 'raw-server.js'),
+  forkcast: path.join(PRODUCT_DIST, 'server', 'main.js'),
+  tutorial: path.join(__dirname, 'tutorial-server.js'),
+  raw: path.join(__dirname, 'raw-server.js'),
 };
 
 export interface RunningServer {

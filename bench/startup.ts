@@ -6,9 +6,7 @@ import { gzipSync } from 'node:zlib';
 
 import { seedTickerState, type ParentMessage } from '../protocol/ipc';
 import { findClientAssets } from '../server/client-assets';
-import { startServer } from './servers';
-
-const DIST = path.resolve(__dirname, '..');
+import { PRODUCT_DIST as DIST, startServer } from './servers';
 
 export interface StartupFigures {
   /** fork() of the compiled ticker child until its `ready` message, per run. */

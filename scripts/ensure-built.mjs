@@ -4,7 +4,8 @@
 // records a hash of its inputs (sources, configs, lockfile) and of what it wrote, so a changed
 // source, and equally an output changed behind its back (a development bundle, a half-deleted
 // dist/), both mean "build again". Without build tools (a production install) it only checks
-// that dist/ is what was built. Flags: --server, --client (default both), --force.
+// that dist/ is what was built. Flags: --server, --client (default both), --bench (only when
+// asked: the benchmark is not part of the product), --force.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -23,20 +24,20 @@ function fail(problem) {
 }
 
 for (const arg of args) {
-  if (!['--server', '--client', '--force'].includes(arg)) fail(`unknown argument ${arg}`);
+  if (!['--server', '--client', '--bench', '--force'].includes(arg))
+    fail(`unknown argument ${arg}`);
 }
 
-// Output that lives beside sources: the benchmark's results are not something to build from.
-const notSources = new Set([path.join('bench', 'results')]);
+// Output that lives beside sources: the benchmark's build and results are not sources.
+const notSources = new Set([path.join('bench', 'build'), path.join('bench', 'results')]);
 
 const parts = {
   server: {
     label: 'server and ticker',
-    inputs: ['protocol', 'ticker', 'server', 'bench', 'tsconfig.json', 'tsconfig.build.json'],
-    // What the server runs; the benchmark's dist/bench is built too but never deployed.
+    inputs: ['protocol', 'ticker', 'server', 'tsconfig.json', 'tsconfig.build.json'],
     outputs: ['dist/server', 'dist/ticker', 'dist/protocol'],
     // tsc's incremental build info only knows what tsc itself wrote.
-    extra: ['dist/bench', 'dist/.tsbuildinfo'],
+    extra: ['dist/.tsbuildinfo'],
     tool: 'typescript/bin/tsc',
     args: ['-p', 'tsconfig.build.json'],
   },
@@ -48,6 +49,15 @@ const parts = {
     tool: '@angular/cli/bin/ng.js',
     // The production configuration, always: the development one is `npm run dev`'s, in memory.
     args: ['build', '--configuration', 'production'],
+  },
+  bench: {
+    label: 'benchmark',
+    inputs: ['bench', 'protocol', 'server', 'tsconfig.json'],
+    outputs: ['bench/build'],
+    extra: [],
+    tool: 'typescript/bin/tsc',
+    args: ['-p', 'bench/tsconfig.json'],
+    onlyWhenAsked: true,
   },
 };
 
@@ -89,7 +99,7 @@ const built = (part, stamp) =>
 
 const stamp = readStamp();
 for (const [name, part] of Object.entries(parts)) {
-  if (wanted.length > 0 && !wanted.includes(`--${name}`)) continue;
+  if (wanted.length > 0 ? !wanted.includes(`--${name}`) : part.onlyWhenAsked) continue;
   const intact = built(part, stamp[name]);
   if (!existsSync(path.join(root, 'node_modules', part.tool))) {
     // A production install (`npm ci --omit=dev`) has no compilers: it runs what was built.
