@@ -161,7 +161,7 @@ export function createApp(config: AppConfig): ForkcastApp {
     logger: logger.child({ part: 'realtime' }),
     opsPerSecond: config.opsPerSecond ?? DEFAULT_OPS_PER_SECOND,
     controlToken: config.controlToken,
-    metrics: metrics.realtime,
+    metrics,
   });
 
   let closing: Promise<void> | null = null;

@@ -2,18 +2,12 @@
  * apart. Labels come from fixed unions, never from client input, so the series count is fixed. */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-const PREFIX = 'forkcast_';
-
 /** The `op` label: the three ops of the contract, and every other event name as one value. */
 export type OpName = 'start' | 'stop' | 'buy' | 'unknown';
 
 /** `invalid`: bad arguments or unknown event; `forbidden`: watch-only connection; `unavailable`:
  * ticker restarting, shutting down or silent; `internal`: a bug in the handler. */
 export type RejectReason = 'invalid' | 'rate_limited' | 'forbidden' | 'unavailable' | 'internal';
-
-type OpOutcome = 'ok' | RejectReason;
-
-const OPS: readonly OpName[] = ['start', 'stop', 'buy', 'unknown'];
 const REASONS: readonly RejectReason[] = [
   'invalid',
   'rate_limited',
@@ -22,38 +16,13 @@ const REASONS: readonly RejectReason[] = [
   'internal',
 ];
 
-/** From an unknown event refused at once to an op timing out at 5 s. */
-const ACK_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+export type ForkcastMetrics = ReturnType<typeof createMetrics>;
 
-/** What the realtime module records; the hot path is one pre-labelled increment per call. */
-export interface RealtimeMetrics {
-  /** Where the connected-clients gauge reads its value, once per scrape. */
-  readClientsFrom(count: () => number): void;
-  /** One `update` broadcast, which went to `sockets` connected sockets. */
-  broadcast(sockets: number): void;
-  /** An op was answered (acknowledged, or refused) `seconds` after it arrived. */
-  answered(op: OpName, outcome: OpOutcome, seconds: number): void;
-}
-
-export interface ForkcastMetrics {
-  /** This app's own instruments, and only those. */
-  readonly registry: Registry;
-  readonly realtime: RealtimeMetrics;
-  /** A new ticker child was forked to replace one that died. */
-  tickerRestarted(): void;
-  /** The Content-Type of what scrape() returns (Prometheus text format 0.0.4). */
-  readonly contentType: string;
-  /** The text for GET /metrics: this app's instruments, then the process's. */
-  scrape(): Promise<string>;
-}
-
-export function createMetrics(): ForkcastMetrics {
-  const registry = new Registry();
-  const registers = [registry];
+export function createMetrics() {
+  const registers = [new Registry()];
   let countClients = (): number => 0;
-
   new Gauge({
-    name: `${PREFIX}connected_clients`,
+    name: 'forkcast_connected_clients',
     help: 'Sockets connected to the default namespace.',
     registers,
     collect() {
@@ -61,79 +30,65 @@ export function createMetrics(): ForkcastMetrics {
     },
   });
   const updates = new Counter({
-    name: `${PREFIX}updates_broadcast_total`,
+    name: 'forkcast_updates_broadcast_total',
     help: 'Price updates broadcast to all connected sockets.',
     registers,
   });
   const deliveries = new Counter({
-    name: `${PREFIX}update_deliveries_total`,
+    name: 'forkcast_update_deliveries_total',
     help: 'Updates sent to a socket: each broadcast adds the number of sockets it went to.',
     registers,
   });
   const ops = new Counter({
-    name: `${PREFIX}ops_total`,
+    name: 'forkcast_ops_total',
     help: 'Client ops answered, by op and result; refusals also by reason.',
     labelNames: ['op', 'result', 'reason'] as const,
     registers,
   });
   const ackSeconds = new Histogram({
-    name: `${PREFIX}op_ack_seconds`,
+    name: 'forkcast_op_ack_seconds',
     help: 'Seconds from receiving an op to acknowledging or refusing it.',
     labelNames: ['op'] as const,
-    buckets: ACK_BUCKETS,
+    // From an unknown event refused at once to an op timing out.
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers,
   });
   const restarts = new Counter({
-    name: `${PREFIX}ticker_restarts_total`,
+    name: 'forkcast_ticker_restarts_total',
     help: 'Ticker children forked to replace one that exited (every fork after the first).',
     registers,
   });
+  const opLabels = (op: OpName, outcome: 'ok' | RejectReason) =>
+    outcome === 'ok' ? { op, result: 'ok' } : { op, result: 'rejected', reason: outcome };
 
-  const opChildren = new Map<string, Counter.Internal>();
-  const opCounter = (op: OpName, outcome: OpOutcome): Counter.Internal => {
-    const key = `${op}:${outcome}`;
-    let child = opChildren.get(key);
-    if (!child) {
-      child = ops.labels(
-        outcome === 'ok' ? { op, result: 'ok' } : { op, result: 'rejected', reason: outcome },
-      );
-      opChildren.set(key, child);
-    }
-    return child;
-  };
-  const ackTimers = Object.fromEntries(
-    OPS.map((op) => [op, ackSeconds.labels({ op })] as const),
-  ) as Record<OpName, Histogram.Internal<'op'>>;
-  // Every possible series starts at 0, so rate() and alerts see the first refusal.
-  // An unknown event can only be refused as invalid.
-  for (const op of OPS) {
+  // Every possible series starts at 0, so rate() and alerts see the first refusal. An unknown
+  // event can only be refused as invalid.
+  for (const op of ['start', 'stop', 'buy', 'unknown'] as const) {
     ackSeconds.zero({ op });
-    const outcomes: readonly OpOutcome[] = op === 'unknown' ? ['invalid'] : ['ok', ...REASONS];
-    for (const outcome of outcomes) opCounter(op, outcome).inc(0);
+    for (const outcome of op === 'unknown' ? (['invalid'] as const) : (['ok', ...REASONS] as const))
+      ops.inc(opLabels(op, outcome), 0);
   }
-
-  const exposed = Registry.merge([registry, processRegistry()]);
+  const exposed = Registry.merge([...registers, processRegistry()]);
 
   return {
-    registry,
-    realtime: {
-      readClientsFrom(count) {
-        countClients = count;
-      },
-      broadcast(sockets) {
-        updates.inc();
-        deliveries.inc(sockets);
-      },
-      answered(op, outcome, seconds) {
-        opCounter(op, outcome).inc();
-        ackTimers[op].observe(seconds);
-      },
+    /** Where the connected-clients gauge reads its value, once per scrape. */
+    readClientsFrom(count: () => number): void {
+      countClients = count;
     },
-    tickerRestarted() {
-      restarts.inc();
+    /** One `update` broadcast, which went to `sockets` connected sockets. */
+    broadcast(sockets: number): void {
+      updates.inc();
+      deliveries.inc(sockets);
     },
+    /** An op was answered (acknowledged, or refused) `seconds` after it arrived. */
+    answered(op: OpName, outcome: 'ok' | RejectReason, seconds: number): void {
+      ops.inc(opLabels(op, outcome));
+      ackSeconds.observe({ op }, seconds);
+    },
+    tickerRestarted: (): void => restarts.inc(),
+    /** Prometheus text format: this app's instruments, then the process's. */
     contentType: exposed.contentType,
-    scrape: () => exposed.metrics(),
+    scrape: (): Promise<string> => exposed.metrics(),
   };
 }
 
@@ -144,7 +99,7 @@ let shared: Registry | undefined;
 function processRegistry(): Registry {
   if (!shared) {
     shared = new Registry();
-    collectDefaultMetrics({ register: shared, prefix: PREFIX });
+    collectDefaultMetrics({ register: shared, prefix: 'forkcast_' });
   }
   return shared;
 }

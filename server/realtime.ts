@@ -6,7 +6,6 @@ import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Socket } from 'socket.io';
 
 import type {
-  AckError,
   BuyAck,
   ClientEventName,
   ClientToServerEvents,
@@ -19,23 +18,11 @@ import { parseBuyArgs, parseNoArgs } from '../protocol/validation';
 import { UpdateBroadcaster } from './broadcaster';
 import type { ForkcastIo } from './io';
 import type { Logger } from './logger';
-import type { OpName, RealtimeMetrics, RejectReason } from './metrics';
+import type { ForkcastMetrics, OpName, RejectReason } from './metrics';
 import type { TickerHost } from './ticker-host';
 
 type ForkcastSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
 type AnyAck = (result: RunAck | BuyAck) => void;
-
-/** One event from one socket, from its arrival until it is answered. */
-interface Received {
-  readonly socket: ForkcastSocket;
-  /** The event name as sent (cut short), for the error message and the log. */
-  readonly event: string;
-  readonly op: OpName;
-  readonly args: unknown[];
-  readonly ack: AnyAck | undefined;
-  /** performance.now() on arrival, for the ack latency. */
-  readonly at: number;
-}
 
 const CLIENT_EVENTS: ReadonlySet<string> = new Set<ClientEventName>(['start', 'stop', 'buy']);
 const INTERNAL_ERROR = 'internal error; the operation may not have been applied';
@@ -51,7 +38,7 @@ export interface RealtimeOptions {
   opsPerSecond: number;
   /** When set, only sockets whose handshake carries `auth: {token}` equal to it may send ops. */
   controlToken?: string | undefined;
-  metrics: RealtimeMetrics;
+  metrics: ForkcastMetrics;
 }
 
 /** Wires `io` to `ticker`. Returns a function that unwires it (used on shutdown). */
@@ -66,7 +53,10 @@ export function attachRealtime(
   const allowedToControl = (socket: ForkcastSocket): boolean =>
     controlToken === undefined || tokensMatch(socket.handshake.auth['token'], controlToken);
 
-  const running = (): boolean => ticker.snapshot().running;
+  const status = (message: string): StatusPayload => ({
+    message,
+    running: ticker.snapshot().running,
+  });
   const broadcaster = new UpdateBroadcaster(io, {
     onDelivered: (update, deliveries) => {
       metrics.broadcast(deliveries);
@@ -76,12 +66,8 @@ export function attachRealtime(
   });
   const onUpdate = (update: UpdatePayload, offset?: string): void =>
     broadcaster.publish(update, offset);
-  const onLost = (): void => {
-    broadcaster.publishStatus({ message: STATUS.tickerLost, running: running() });
-  };
-  const onBack = (): void => {
-    broadcaster.publishStatus({ message: STATUS.tickerBack, running: running() });
-  };
+  const onLost = (): void => broadcaster.publishStatus(status(STATUS.tickerLost));
+  const onBack = (): void => broadcaster.publishStatus(status(STATUS.tickerBack));
   ticker.on('update', onUpdate);
   ticker.on('lost', onLost);
   ticker.on('back', onBack);
@@ -89,49 +75,13 @@ export function attachRealtime(
 
   /** Writes straight to the Engine.IO connection broadcasts use: order holds and, unlike via the
    * adapter, nothing is stored for recovery. `volatile` would drop it right after a handshake. */
-  const toSocket = (socket: ForkcastSocket) => ({
-    emit<E extends keyof ServerToClientEvents>(
-      event: E,
-      payload: Parameters<ServerToClientEvents[E]>[0],
-    ): void {
-      // Socket.IO's encoding of an event on the main namespace without ack or binary.
-      if (socket.connected) socket.conn.write(`2${JSON.stringify([event, payload])}`);
-    },
-  });
-
-  function receive(socket: ForkcastSocket, event: string, op: OpName, raw: unknown[]): Received {
-    return { socket, event, op, ...splitAck(raw), at: performance.now() };
-  }
-
-  function answered(received: Received, outcome: RejectReason | 'ok'): void {
-    metrics.answered(received.op, outcome, (performance.now() - received.at) / 1_000);
-  }
-
-  /** Refuses through the ack if the client passed one, else with a status to it alone. */
-  function reject(received: Received, reason: RejectReason, error: string): void {
-    const { socket, event, ack } = received;
-    logger.debug({ socket: socket.id, event, error }, 'rejected client input');
-    const result: AckError = { ok: false, error };
-    if (ack) ack(result);
-    else
-      toSocket(socket).emit('status', {
-        message: `${event} rejected: ${error}`,
-        running: running(),
-      });
-    answered(received, reason);
-  }
-
-  /** The checks every op passes before its arguments are even looked at; a refusal or null. */
-  async function admit(
+  function tell<E extends keyof ServerToClientEvents>(
     socket: ForkcastSocket,
-  ): Promise<{ reason: RejectReason; error: string } | null> {
-    if (!allowedToControl(socket)) return { reason: 'forbidden', error: WATCH_ONLY_ERROR };
-    try {
-      await limiter.consume(socket.id);
-      return null;
-    } catch {
-      return { reason: 'rate_limited', error: rateError };
-    }
+    event: E,
+    payload: Parameters<ServerToClientEvents[E]>[0],
+  ): void {
+    // Socket.IO's encoding of an event on the main namespace without ack or binary.
+    if (socket.connected) socket.conn.write(`2${JSON.stringify([event, payload])}`);
   }
 
   let lastRunStatusAt = Number.NEGATIVE_INFINITY;
@@ -158,41 +108,51 @@ export function attachRealtime(
     else trailingRunStatus = setTimeout(send, wait);
   }
 
-  async function run(received: Received, event: 'start' | 'stop'): Promise<void> {
-    const { socket, args, ack } = received;
-    const refused = await admit(socket);
-    if (refused) return reject(received, refused.reason, refused.error);
-    const parsed = parseNoArgs(event, args);
-    if (!parsed.ok) return reject(received, 'invalid', parsed.error);
-    const reply = event === 'start' ? await ticker.start() : await ticker.stop();
-    if (!reply.ok) return reject(received, 'unavailable', reply.error);
-    // Everyone hears about a real change; a no-op (start while running) is news only to the asker.
-    if (reply.changed) announceRun(reply.running);
-    else toSocket(socket).emit('status', runStatus(reply.running));
-    ack?.({ ok: true, running: reply.running });
-    answered(received, 'ok');
-  }
-
-  async function buy(received: Received): Promise<void> {
-    const { socket, args, ack } = received;
-    const refused = await admit(socket);
-    if (refused) return reject(received, refused.reason, refused.error);
-    const parsed = parseBuyArgs(args);
-    if (!parsed.ok) return reject(received, 'invalid', parsed.error);
-    const reply = await ticker.buy(parsed.value);
-    if (!reply.ok) return reject(received, 'unavailable', reply.error);
-    // The new price reaches everyone (the asker too) through the conflated `update` broadcast.
-    ack?.({ ok: true, stock: reply.stock });
-    answered(received, 'ok');
-  }
-
-  /** Runs a handler so that a bug in it is logged and answered, never an unhandled rejection. */
-  function guard(received: Received, handler: (received: Received) => Promise<void>): void {
-    handler(received).catch((error: unknown) => {
-      const { socket, event } = received;
+  /** One op from arrival to its ack or refusal: token, rate limit, arguments, then the ticker.
+   * A refusal goes through the ack if the client passed one, else as a status to it alone. */
+  async function handle(socket: ForkcastSocket, event: string, op: OpName, raw: unknown[]) {
+    const at = performance.now();
+    const last = raw.at(-1);
+    const ack = typeof last === 'function' ? (last as AnyAck) : undefined;
+    const args = ack ? raw.slice(0, -1) : raw;
+    const answered = (outcome: RejectReason | 'ok'): void =>
+      metrics.answered(op, outcome, (performance.now() - at) / 1_000);
+    const refuse = (reason: RejectReason, error: string): void => {
+      logger.debug({ socket: socket.id, event, error }, 'rejected client input');
+      if (ack) ack({ ok: false, error });
+      else tell(socket, 'status', status(`${event} rejected: ${error}`));
+      answered(reason);
+    };
+    try {
+      if (op === 'unknown') return refuse('invalid', `unknown event "${event}"`);
+      if (!allowedToControl(socket)) return refuse('forbidden', WATCH_ONLY_ERROR);
+      const limited = await limiter.consume(socket.id).then(
+        () => false,
+        () => true,
+      );
+      if (limited) return refuse('rate_limited', rateError);
+      if (op === 'buy') {
+        const parsed = parseBuyArgs(args);
+        if (!parsed.ok) return refuse('invalid', parsed.error);
+        const reply = await ticker.buy(parsed.value);
+        if (!reply.ok) return refuse('unavailable', reply.error);
+        // The new price reaches everyone (the asker too) through the conflated `update` broadcast.
+        ack?.({ ok: true, stock: reply.stock });
+      } else {
+        const parsed = parseNoArgs(op, args);
+        if (!parsed.ok) return refuse('invalid', parsed.error);
+        const reply = op === 'start' ? await ticker.start() : await ticker.stop();
+        if (!reply.ok) return refuse('unavailable', reply.error);
+        // Everyone hears of a real change; a no-op (start while running) is news to the asker only.
+        if (reply.changed) announceRun(reply.running);
+        else tell(socket, 'status', runStatus(reply.running));
+        ack?.({ ok: true, running: reply.running });
+      }
+      answered('ok');
+    } catch (error) {
       logger.error({ err: error, socket: socket.id, event }, 'handler failed');
-      reject(received, 'internal', INTERNAL_ERROR);
-    });
+      refuse('internal', INTERNAL_ERROR);
+    }
   }
 
   /** A late joiner gets current prices at once. During a broadcast the snapshot may be ahead of
@@ -200,25 +160,24 @@ export function attachRealtime(
   function greet(socket: ForkcastSocket): void {
     broadcaster.assignShard(socket);
     const current = broadcaster.inFlight ?? ticker.snapshot();
-    toSocket(socket).emit('update', current);
+    tell(socket, 'update', current);
     const recent = broadcaster.history();
-    toSocket(socket).emit('history', { updates: recent.length > 0 ? recent : [current] });
+    tell(socket, 'history', { updates: recent.length > 0 ? recent : [current] });
   }
 
   // Shared listeners, called with the socket as `this`: per-connection closures cost memory.
   function onStart(this: ForkcastSocket, ...raw: unknown[]): void {
-    guard(receive(this, 'start', 'start', raw), (op) => run(op, 'start'));
+    void handle(this, 'start', 'start', raw);
   }
   function onStop(this: ForkcastSocket, ...raw: unknown[]): void {
-    guard(receive(this, 'stop', 'stop', raw), (op) => run(op, 'stop'));
+    void handle(this, 'stop', 'stop', raw);
   }
   function onBuy(this: ForkcastSocket, ...raw: unknown[]): void {
-    guard(receive(this, 'buy', 'buy', raw), buy);
+    void handle(this, 'buy', 'buy', raw);
   }
   function onAnyEvent(this: ForkcastSocket, event: unknown, ...raw: unknown[]): void {
     if (typeof event === 'string' && CLIENT_EVENTS.has(event)) return;
-    const name = String(event).slice(0, 40);
-    reject(receive(this, name, 'unknown', raw), 'invalid', `unknown event "${name}"`);
+    void handle(this, String(event).slice(0, 40), 'unknown', raw);
   }
   function onDisconnect(this: ForkcastSocket, reason: string): void {
     logger.debug({ socket: this.id, reason }, 'client left');
@@ -226,7 +185,7 @@ export function attachRealtime(
 
   const onConnection = (socket: ForkcastSocket): void => {
     logger.debug({ socket: socket.id, recovered: socket.recovered }, 'client connected');
-    toSocket(socket).emit('status', { message: STATUS.connected, running: running() });
+    tell(socket, 'status', status(STATUS.connected));
     // A recovered socket was just sent what it missed, in order: a snapshot would repeat one.
     if (!socket.recovered) greet(socket);
     socket.on('start', onStart);
@@ -246,13 +205,6 @@ export function attachRealtime(
     ticker.off('lost', onLost);
     ticker.off('back', onBack);
   };
-}
-
-/** Socket.IO passes the client's acknowledgement callback, if any, as the last argument. */
-function splitAck(raw: unknown[]): { args: unknown[]; ack: AnyAck | undefined } {
-  const last = raw.at(-1);
-  if (typeof last !== 'function') return { args: raw, ack: undefined };
-  return { args: raw.slice(0, -1), ack: last as AnyAck };
 }
 
 /** Compares a client-supplied token with the secret in constant time. */
