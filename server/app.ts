@@ -210,22 +210,15 @@ export function createApp(config: AppConfig): ForkcastApp {
   };
 }
 
-/** A CSP allowing this origin only, plus a per-response nonce that Angular reads from
+/** helmet's CSP (this origin only) plus a per-response nonce that Angular reads from
  * `ngCspNonce` and puts on the `<style>` tags it creates for component styles. */
 function securityHeaders(): RequestHandler {
-  const nonce = (_req: IncomingMessage, res: unknown): string =>
-    `'nonce-${cspNonceOf(res as Response)}'`;
   const headers = helmet({
     contentSecurityPolicy: {
-      useDefaults: true,
       directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'", nonce],
+        styleSrc: ["'self'", (_req, res) => `'nonce-${cspNonceOf(res as Response)}'`],
         connectSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:'],
         fontSrc: ["'self'"],
-        objectSrc: ["'none'"],
         frameAncestors: ["'none'"],
         // Served over plain HTTP on a LAN address, upgraded requests would fail to load.
         upgradeInsecureRequests: null,
@@ -238,9 +231,7 @@ function securityHeaders(): RequestHandler {
   };
 }
 
-function cspNonceOf(res: Response): string {
-  return String(res.locals['cspNonce']);
-}
+const cspNonceOf = (res: Response): string => String(res.locals['cspNonce']);
 
 function renderShell(assets: ClientAssets, devServer: boolean): RequestHandler {
   return (_req, res) => {
