@@ -12,9 +12,12 @@ export interface BroadcasterOptions {
   onError: (error: unknown) => void;
   /** Shard rooms sockets are spread over (default 64). */
   shards?: number;
-  /** About how many sockets one turn sends to (default 128). A turn sends at least one whole
-   * shard, so past shards × socketsPerTurn sockets turns grow with the shards. */
+  /** About how many sockets one emit sends to, and consecutive sockets share a shard (default
+   * 128). An emit sends at least one whole shard. */
   socketsPerTurn?: number;
+  /** A turn goes on emitting to further batches until it has taken this long (default 4 ms):
+   * fewer turns cost less, and acks still wait at most about this long. 0: one batch a turn. */
+  turnMs?: number;
 }
 
 /** What goes out to everyone, in the order it was published. */
@@ -28,6 +31,7 @@ const shardRoom = (shard: number): string => `forkcast:shard:${shard}`;
 export class UpdateBroadcaster {
   private readonly shards: number;
   private readonly socketsPerTurn: number;
+  private readonly turnMs: number;
   private readonly queue: Outgoing[] = [];
   private readonly recent: UpdatePayload[] = [];
   /** The update being sent, the next shard to send it to, and how many got it so far. */
@@ -50,6 +54,7 @@ export class UpdateBroadcaster {
   ) {
     this.shards = options.shards ?? 64;
     this.socketsPerTurn = options.socketsPerTurn ?? 128;
+    this.turnMs = options.turnMs ?? 4;
   }
 
   /** The update going out, which a socket connecting now starts from (its shard has had it, see
@@ -136,24 +141,28 @@ export class UpdateBroadcaster {
     }
   }
 
-  /** Sends the update in flight to the next shards, up to about socketsPerTurn sockets. */
+  /** Sends the update in flight to the next shards, in batches of about socketsPerTurn sockets,
+   * until this turn has taken turnMs; then yields so that ops and acks are served. */
   private step(): void {
     this.turn = null;
     const sending = this.sending;
     if (!sending) return;
     const rooms = this.io.of('/').adapter.rooms;
-    const batch: string[] = [];
-    let sockets = 0;
-    while (sending.shard < this.shards && sockets < this.socketsPerTurn) {
-      const room = shardRoom(sending.shard++);
-      const size = rooms.get(room)?.size ?? 0;
-      if (size === 0) continue;
-      batch.push(room);
-      sockets += size;
-    }
-    // One emit for the whole batch: the packet and its WebSocket frame are encoded once.
-    if (batch.length > 0) emitUpdate(this.io.local.to(batch), sending.update, sending.offset);
-    sending.deliveries += sockets;
+    const started = performance.now();
+    do {
+      const batch: string[] = [];
+      let sockets = 0;
+      while (sending.shard < this.shards && sockets < this.socketsPerTurn) {
+        const room = shardRoom(sending.shard++);
+        const size = rooms.get(room)?.size ?? 0;
+        if (size === 0) continue;
+        batch.push(room);
+        sockets += size;
+      }
+      // One emit for the whole batch: the packet and its WebSocket frame are encoded once.
+      if (batch.length > 0) emitUpdate(this.io.local.to(batch), sending.update, sending.offset);
+      sending.deliveries += sockets;
+    } while (sending.shard < this.shards && performance.now() - started < this.turnMs);
     if (sending.shard < this.shards) {
       this.turn = setImmediate(() => this.step());
       return;

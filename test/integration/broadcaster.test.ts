@@ -96,11 +96,14 @@ function range(from: number, to: number): number[] {
 function startBroadcaster(options: {
   shards?: number;
   socketsPerTurn?: number;
+  turnMs?: number;
   afterDelivered?: (update: UpdatePayload, self: UpdateBroadcaster) => void;
 }): UpdateBroadcaster {
   const created: UpdateBroadcaster = new UpdateBroadcaster(io, {
     shards: options.shards ?? SHARDS,
     socketsPerTurn: options.socketsPerTurn ?? SOCKETS_PER_TURN,
+    // One batch per turn by default, so that a few sockets make a broadcast of many turns.
+    turnMs: options.turnMs ?? 0,
     onDelivered: (update, deliveries) => {
       delivered.push({
         update,
@@ -224,6 +227,20 @@ test('chunked path: 30 updates published at once reach 7 clients over many turns
     );
   }
   expect(delivered.items).toHaveLength(total);
+});
+
+test('a turn goes on with further batches until it has taken turnMs', async () => {
+  const clientCount = 7;
+  const b = startBroadcaster({ turnMs: 60_000 });
+  const all = await join(clientCount, 'long turn');
+
+  b.publish(updateOf(1));
+  // Batches of 2 sockets, all within the first turn: handed to every socket before publish returns.
+  expect(delivered.items).toEqual([
+    { update: updateOf(1), deliveries: clientCount, idle: true, history: [1] },
+  ]);
+  await barrier(all);
+  for (const client of all) expect(client.updates).toEqual([INITIAL, updateOf(1)]);
 });
 
 test('clients joining mid-broadcast get every update from their greeting on, once each, in order', async () => {
