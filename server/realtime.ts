@@ -165,22 +165,12 @@ export function attachRealtime(
     tell(socket, 'history', { updates: recent.length > 0 ? recent : [current] });
   }
 
-  // Shared listeners, called with the socket as `this`: per-connection closures cost memory.
-  function onStart(this: ForkcastSocket, ...raw: unknown[]): void {
-    void handle(this, 'start', 'start', raw);
-  }
-  function onStop(this: ForkcastSocket, ...raw: unknown[]): void {
-    void handle(this, 'stop', 'stop', raw);
-  }
-  function onBuy(this: ForkcastSocket, ...raw: unknown[]): void {
-    void handle(this, 'buy', 'buy', raw);
-  }
-  function onAnyEvent(this: ForkcastSocket, event: unknown, ...raw: unknown[]): void {
-    if (typeof event === 'string' && CLIENT_EVENTS.has(event)) return;
-    void handle(this, String(event).slice(0, 40), 'unknown', raw);
-  }
-  function onDisconnect(this: ForkcastSocket, reason: string): void {
-    logger.debug({ socket: this.id, reason }, 'client left');
+  // One listener for every event, shared by every socket (called with it as `this`): listeners
+  // per event and per connection cost memory.
+  function onEvent(this: ForkcastSocket, event: unknown, ...raw: unknown[]): void {
+    if (typeof event === 'string' && CLIENT_EVENTS.has(event))
+      void handle(this, event, event as OpName, raw);
+    else void handle(this, String(event).slice(0, 40), 'unknown', raw);
   }
 
   const onConnection = (socket: ForkcastSocket): void => {
@@ -188,11 +178,7 @@ export function attachRealtime(
     tell(socket, 'status', status(STATUS.connected));
     // A recovered socket was just sent what it missed, in order: a snapshot would repeat one.
     if (!socket.recovered) greet(socket);
-    socket.on('start', onStart);
-    socket.on('stop', onStop);
-    socket.on('buy', onBuy);
-    socket.onAny(onAnyEvent);
-    socket.on('disconnect', onDisconnect);
+    socket.onAny(onEvent);
   };
   io.on('connection', onConnection);
 
