@@ -72,33 +72,31 @@ export class SocketService {
   readonly update$ = this.on('update');
   readonly history$ = this.on('history');
 
-  /** Starts with the current state; per subscription, so one made while connected has missed
-   * the first connect. */
-  readonly connection$: Observable<ConnectionState> = this.inZone(
-    defer(() => {
-      const { socket } = this;
-      let connects = socket.connected ? 1 : 0;
-      // socket.io-client sets `recovered` just before `connect` (after the replayed events);
-      // it is undefined, not false, when the server offers no recovery.
-      const connected = (): ConnectionState =>
-        socket.recovered ? 'recovered' : connects++ > 0 ? 'not-recovered' : 'connected';
-      // `active` is false after a deliberate disconnect, which socket.io will not retry.
-      const lost = (): ConnectionState => (socket.active ? 'reconnecting' : 'disconnected');
-      return merge(
-        this.listen(socket, 'connect').pipe(map(connected)),
-        this.listen(socket, 'disconnect', 'connect_error').pipe(map(lost)),
-        this.listen(socket.io, 'reconnect_attempt').pipe(map(() => 'reconnecting' as const)),
-        // The transport is back; the namespace handshake (`connect`) is still to come.
-        this.listen(socket.io, 'reconnect').pipe(map(() => 'connecting' as const)),
-        this.listen(socket.io, 'reconnect_failed').pipe(map(() => 'disconnected' as const)),
-      ).pipe(
-        startWith<ConnectionState>(
-          socket.connected ? 'connected' : socket.active ? 'connecting' : 'disconnected',
-        ),
-        distinctUntilChanged(),
-      );
-    }),
-  );
+  /** Starts with the current state (in the subscriber's zone); per subscription, so one made
+   * while connected has missed the first connect. */
+  readonly connection$: Observable<ConnectionState> = defer(() => {
+    const { socket } = this;
+    let connects = socket.connected ? 1 : 0;
+    // socket.io-client sets `recovered` just before `connect` (after the replayed events);
+    // it is undefined, not false, when the server offers no recovery.
+    const connected = (): ConnectionState =>
+      socket.recovered ? 'recovered' : connects++ > 0 ? 'not-recovered' : 'connected';
+    // `active` is false after a deliberate disconnect, which socket.io will not retry.
+    const lost = (): ConnectionState => (socket.active ? 'reconnecting' : 'disconnected');
+    return merge(
+      this.listen(socket, 'connect').pipe(map(connected)),
+      this.listen(socket, 'disconnect', 'connect_error').pipe(map(lost)),
+      this.listen(socket.io, 'reconnect_attempt').pipe(map(() => 'reconnecting' as const)),
+      // The transport is back; the namespace handshake (`connect`) is still to come.
+      this.listen(socket.io, 'reconnect').pipe(map(() => 'connecting' as const)),
+      this.listen(socket.io, 'reconnect_failed').pipe(map(() => 'disconnected' as const)),
+    ).pipe(
+      startWith<ConnectionState>(
+        socket.connected ? 'connected' : socket.active ? 'connecting' : 'disconnected',
+      ),
+      distinctUntilChanged(),
+    );
+  });
 
   constructor() {
     inject(DestroyRef).onDestroy(() => this.socket.disconnect());
@@ -116,42 +114,33 @@ export class SocketService {
     return this.request((socket) => socket.emitWithAck('buy', name));
   }
 
-  /** One server event, typed by the contract, delivered in the zone. */
+  /** One server event, typed by the contract. */
   private on<E extends keyof ServerToClientEvents>(
     event: E,
   ): Observable<Parameters<ServerToClientEvents[E]>[0]> {
-    return this.inZone(this.listen(this.socket, event));
+    return this.listen(this.socket, event);
   }
 
-  /** One listener per subscription for the given events, removed on unsubscribe. */
+  /** One listener per subscription for the given events, removed on unsubscribe; it hands each
+   * value on inside the zone. */
   private listen<T>(target: object, ...events: string[]): Observable<T> {
     const emitter = target as Emitter;
     return new Observable<T>((subscriber) => {
-      const listener = (payload: T): void => subscriber.next(payload);
+      const listener = (payload: T): void => this.zone.run(() => subscriber.next(payload));
       events.forEach((event) => emitter.on(event, listener));
       return () => events.forEach((event) => emitter.off(event, listener));
     });
   }
 
-  private inZone<T>(source: Observable<T>): Observable<T> {
-    return new Observable<T>((subscriber) =>
-      source.subscribe((value) => this.zone.run(() => subscriber.next(value))),
-    );
-  }
-
   /** Sends an op with a deadline. Never rejects: a timeout or lost connection becomes `ok: false`,
-   * so callers handle one shape. Resolves in the zone, for change detection. */
+   * so callers handle one shape. Sent outside the zone, so the pending ack timer does not hold
+   * the app "unstable"; answered inside it, for change detection. */
   private request<T extends object>(
     send: (socket: ForkcastSocket) => Promise<T>,
   ): Promise<T | AckError> {
-    return new Promise((resolve) => {
-      const settle = (result: T | AckError): void => this.zone.run(() => resolve(result));
-      // Outside the zone, so the pending ack timer does not hold the app "unstable".
-      this.zone.runOutsideAngular(() => {
-        send(this.socket.timeout(ACK_TIMEOUT_MS)).then(settle, () =>
-          settle({ ok: false, error: ACK_TIMEOUT_ERROR }),
-        );
-      });
-    });
+    return this.zone
+      .runOutsideAngular(() => send(this.socket.timeout(ACK_TIMEOUT_MS)))
+      .catch((): AckError => ({ ok: false, error: ACK_TIMEOUT_ERROR }))
+      .then((ack) => this.zone.run(() => ack));
   }
 }

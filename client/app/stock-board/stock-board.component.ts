@@ -22,16 +22,17 @@ export const BUY_INTERVAL_MS = 250;
 /** How long "Bought Apple at $15.95" stays in the status line. */
 export const BOUGHT_NOTE_MS = 2000;
 
-/** Statuses in words; the greeting is not news (''), as the connection is announced already. */
+/** What the live region says of each status and connection state; '' is no news. The greeting
+ * is none, as the connection is announced already; other statuses are read as they are. */
 const STATUS_NEWS: Record<string, string> = {
   [STATUS.connected]: '',
   [STATUS.started]: 'Ticker started',
   [STATUS.stopped]: 'Ticker stopped',
 };
 
-const CONNECTION_NEWS: Record<ConnectionState, string | null> = {
+const CONNECTION_NEWS: Record<ConnectionState, string> = {
   ...CONNECTION_LABELS,
-  connecting: null,
+  connecting: '',
   reconnecting: 'Connection lost, reconnecting',
   disconnected: 'Disconnected from the server',
 };
@@ -47,13 +48,11 @@ const CONNECTION_NEWS: Record<ConnectionState, string | null> = {
 })
 export class StockBoardComponent {
   private readonly socket = inject(SocketService);
-  private readonly store = inject(MarketStore);
   private readonly usd = inject(UsdFormat);
   private readonly zone = inject(NgZone);
   private nextId = 0;
 
-  protected readonly status = this.store.status;
-  protected readonly connected = this.store.connected;
+  protected readonly store = inject(MarketStore);
 
   protected readonly rows = computed(() => {
     const latest = this.store.update();
@@ -87,10 +86,10 @@ export class StockBoardComponent {
   protected readonly announcements = signal<readonly { id: number; text: string }[]>([]);
 
   protected readonly canStart = computed(
-    () => this.connected() && this.store.running() === false && !this.runPending(),
+    () => this.store.connected() && this.store.running() === false && !this.runPending(),
   );
   protected readonly canStop = computed(
-    () => this.connected() && this.store.running() === true && !this.runPending(),
+    () => this.store.connected() && this.store.running() === true && !this.runPending(),
   );
 
   constructor() {
@@ -104,10 +103,10 @@ export class StockBoardComponent {
       .subscribe((message) => this.announce(STATUS_NEWS[message] ?? message));
     let lossAnnounced = false;
     this.socket.connection$.pipe(takeUntilDestroyed()).subscribe((state) => {
-      // The page's first connect is not news, unless its failed attempts were announced.
-      if (state !== 'connected' || lossAnnounced) this.announce(CONNECTION_NEWS[state]);
-      if (state !== 'connecting')
-        lossAnnounced = state === 'reconnecting' || state === 'disconnected';
+      if (state === 'connecting') return;
+      // The page's first connect is no news, unless its failed attempts were announced.
+      this.announce(state === 'connected' && !lossAnnounced ? '' : CONNECTION_NEWS[state]);
+      lossAnnounced = state === 'reconnecting' || state === 'disconnected';
     });
   }
 
@@ -158,7 +157,7 @@ export class StockBoardComponent {
     this.announce(message);
   }
 
-  private announce(text: string | null): void {
+  private announce(text: string): void {
     if (text) this.announcements.set([{ id: ++this.nextId, text }]);
   }
 
