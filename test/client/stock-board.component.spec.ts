@@ -91,13 +91,11 @@ function setup(providers: Provider[] = []) {
       expect(regions).toHaveLength(1);
       return text(regions[0]!);
     },
+    /** A sparkline's point count and its label. */
     sparkline: (name: StockName) => {
       const svg = cells(name).trend.querySelector('svg')!;
       const points = svg.querySelector('polyline')?.getAttribute('points') ?? '';
-      return {
-        points: points === '' ? 0 : points.split(' ').length,
-        label: svg.getAttribute('aria-label') ?? '',
-      };
+      return [points === '' ? 0 : points.split(' ').length, svg.getAttribute('aria-label')];
     },
   };
 }
@@ -288,32 +286,26 @@ describe('StockBoardComponent', () => {
     it('start from the history and grow with each update', async () => {
       // The server sends the snapshot first, then the history that ends with it.
       await board.serverSends({ update: updateAt(10, { Apple: 14.1 }) });
-      expect(board.sparkline('Apple')).toEqual({
-        points: 1,
-        label: 'Apple, 1 price so far: $14.10',
-      });
+      expect(board.sparkline('Apple')).toEqual([1, 'Apple, 1 price so far: $14.10']);
 
       await board.serverSends(history(1, 10));
-      expect(board.sparkline('Apple')).toEqual({
-        points: 10,
-        label: 'Apple, last 10 prices, from $14.01 to $14.10',
-      });
+      expect(board.sparkline('Apple')).toEqual([
+        10,
+        'Apple, last 10 prices, from $14.01 to $14.10',
+      ]);
 
       await board.serverSends({ update: updateAt(11, { Apple: 14.2 }) });
-      expect(board.sparkline('Apple')).toEqual({
-        points: 11,
-        label: 'Apple, last 11 prices, from $14.01 to $14.20',
-      });
-      expect(board.sparkline('Microsoft').points).toBe(11);
+      expect(board.sparkline('Apple')).toEqual([
+        11,
+        'Apple, last 11 prices, from $14.01 to $14.20',
+      ]);
+      expect(board.sparkline('Microsoft')[0]).toBe(11);
     });
 
     it('ignore an update that is not newer than the last point', async () => {
       await board.serverSends({ update: updateAt(5) }, { update: updateAt(6) });
       await board.serverSends({ update: updateAt(6, { Apple: 99 }) }, { update: updateAt(3) });
-      expect(board.sparkline('Apple')).toEqual({
-        points: 2,
-        label: 'Apple, last 2 prices, from $14.50 to $14.50',
-      });
+      expect(board.sparkline('Apple')).toEqual([2, 'Apple, last 2 prices, from $14.50 to $14.50']);
       // Nor is a change shown for the stale update on screen.
       expect(text(board.cells('Apple').change)).toBe('');
     });
@@ -332,10 +324,10 @@ describe('StockBoardComponent', () => {
       board.fake.connection.next('recovered');
       await board.serverSends(status(STATUS.connected, false));
 
-      expect(board.sparkline('Apple')).toEqual({
-        points: 12,
-        label: 'Apple, last 12 prices, from $14.01 to $14.12',
-      });
+      expect(board.sparkline('Apple')).toEqual([
+        12,
+        'Apple, last 12 prices, from $14.01 to $14.12',
+      ]);
       expect(spoken(board.cells('Apple').change)).toBe('up +$0.01');
     });
 
@@ -350,10 +342,10 @@ describe('StockBoardComponent', () => {
       );
 
       expect(board.cells('Apple').price.textContent.trim()).toBe('$14.20');
-      expect(board.sparkline('Apple')).toEqual({
-        points: 20,
-        label: 'Apple, last 20 prices, from $14.01 to $14.20',
-      });
+      expect(board.sparkline('Apple')).toEqual([
+        20,
+        'Apple, last 20 prices, from $14.01 to $14.20',
+      ]);
     });
 
     it(`keep at most ${HISTORY_LENGTH} points per stock`, async () => {
@@ -364,10 +356,10 @@ describe('StockBoardComponent', () => {
         { update: updateAt(HISTORY_LENGTH + 2, { Apple: 21 }) },
       );
 
-      expect(board.sparkline('Apple')).toEqual({
-        points: HISTORY_LENGTH,
-        label: `Apple, last ${HISTORY_LENGTH} prices, from $14.03 to $21.00`,
-      });
+      expect(board.sparkline('Apple')).toEqual([
+        HISTORY_LENGTH,
+        `Apple, last ${HISTORY_LENGTH} prices, from $14.03 to $21.00`,
+      ]);
       expect(board.cells('Apple').trend.querySelector('svg')?.getAttribute('role')).toBe('img');
       // Presentation attributes and classes only: the page's CSP refuses inline styles.
       expect(board.root.querySelectorAll('[style]')).toHaveLength(0);
