@@ -1,9 +1,16 @@
+import { provideBrowserGlobalErrorListeners, provideZoneChangeDetection } from '@angular/core';
 import { bootstrapApplication } from '@angular/platform-browser';
 
 import { AppComponent } from './app/app.component';
-import { appConfig } from './app/app.config';
 
-void bootstrapApplication(AppComponent, appConfig).catch((error: unknown) => {
+void bootstrapApplication(AppComponent, {
+  providers: [
+    provideBrowserGlobalErrorListeners(),
+    // zone.js kept (Angular 21 defaults to zoneless) so the socket can live outside the zone
+    // and re-enter it only to deliver values.
+    provideZoneChangeDetection({ eventCoalescing: true }),
+  ],
+}).catch((error: unknown) => {
   // Replace "Loading…" so nobody waits; rethrowing leaves details to the browser's report.
   document
     .querySelector('app-root')

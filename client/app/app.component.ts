@@ -1,50 +1,37 @@
-import { ChangeDetectionStrategy, Component } from '@angular/core';
+import { ChangeDetectionStrategy, Component, inject } from '@angular/core';
 
-import { StatusBarComponent } from './status-bar/status-bar.component';
+import { CONNECTION_LABELS, MarketStore } from './core/market.store';
 import { StockBoardComponent } from './stock-board/stock-board.component';
 
+/** The name, the connection and the ticker at a glance, then the board. The badges are not a
+ * live region: the board announces what matters once, in words, instead of every badge flip. */
 @Component({
   selector: 'app-root',
-  imports: [StatusBarComponent, StockBoardComponent],
+  imports: [StockBoardComponent],
   template: `
     <header class="app-header">
       <h1 class="app-header__title">forkcast</h1>
-      <app-status-bar />
+      <p class="status-bar">
+        <span
+          class="badge indicator"
+          [attr.data-state]="store.connected() ? 'connected' : store.connection()"
+        >
+          {{ labels[store.connection()] }}
+        </span>
+        <span class="badge ticker" [attr.data-state]="store.ticker()">
+          Ticker {{ store.ticker() }}
+        </span>
+      </p>
       <p class="app-header__tagline">Stock prices pushed live from a forked ticker process</p>
     </header>
     <main>
       <app-stock-board />
     </main>
   `,
-  styles: `
-    :host {
-      display: block;
-      max-width: 44rem;
-      margin: 0 auto;
-      padding: var(--gutter);
-    }
-
-    .app-header {
-      display: flex;
-      flex-wrap: wrap;
-      align-items: center;
-      justify-content: space-between;
-      gap: 0.25rem 1rem;
-      margin-bottom: 1rem;
-    }
-
-    .app-header__title {
-      margin: 0;
-      font-size: 1.75rem;
-      letter-spacing: -0.01em;
-    }
-
-    .app-header__tagline {
-      flex-basis: 100%;
-      margin: 0;
-      color: var(--muted);
-    }
-  `,
+  styleUrl: './app.component.css',
   changeDetection: ChangeDetectionStrategy.OnPush,
 })
-export class AppComponent {}
+export class AppComponent {
+  protected readonly store = inject(MarketStore);
+  protected readonly labels = CONNECTION_LABELS;
+}

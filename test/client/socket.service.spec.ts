@@ -1,5 +1,6 @@
 import { NgZone } from '@angular/core';
 import { TestBed, fakeAsync, flushMicrotasks, tick } from '@angular/core/testing';
+import type { Observable } from 'rxjs';
 import { io, Socket } from 'socket.io-client';
 
 import {
@@ -7,11 +8,12 @@ import {
   ACK_TIMEOUT_MS,
   SOCKET_FACTORY,
   SocketService,
-  type ConnectKind,
+  takeControlToken,
   type ConnectionState,
   type ForkcastSocket,
 } from '../../client/app/core/socket.service';
-import type { BuyAck, RunAck, UpdatePayload } from '../../protocol/events';
+import type { BuyAck, RunAck } from '../../protocol/events';
+import { UPDATE } from './fake-socket.service';
 
 /**
  * Delivers an event to a socket's listeners exactly as socket.io-client does once it has
@@ -28,17 +30,6 @@ function receive(target: object, event: string, ...args: unknown[]): void {
   dispatch.call(target, event, ...args);
 }
 
-const UPDATE: UpdatePayload = {
-  stocks: [
-    { name: 'Apple', price: 14.5 },
-    { name: 'Microsoft', price: 43 },
-    { name: 'Facebook', price: 37.75 },
-  ],
-  running: true,
-  seq: 7,
-  ts: 1_700_000_000_000,
-};
-
 /** socket.io-parser's packet types, as socket.io-client reads them off the wire. */
 const CONNECT = 0;
 const EVENT = 2;
@@ -50,37 +41,17 @@ interface SocketInternals {
 }
 
 /**
- * Feeds the socket what a server sends. Through socket.io-client's own packet handling, so it
- * decides `recovered` (the CONNECT's `pid` equals the last one) and buffers events that come
- * before the CONNECT, as the missed ones a recovering server replays do.
+ * A real socket.io-client Socket that never dials out (`forceNew`: its own Manager, so no
+ * listener leaks between tests), and a stand-in server that feeds it packets through
+ * socket.io-client's own handling: it decides `recovered` (the CONNECT's `pid` equals the last
+ * one) and buffers events that come before the CONNECT, as the missed ones a recovering server
+ * replays do. `_packet` is the Manager's hand-off to the engine (the wire); replacing it is the
+ * one stub, so everything above it (ack ids, timers, buffering, disconnects) is the library's.
  */
-function wire(socket: ForkcastSocket) {
-  const internals = socket as unknown as SocketInternals;
-  // Nothing is dialled, so what the socket writes back (its disconnect at teardown) goes nowhere.
-  socket.io._packet = () => undefined;
-  return {
-    /** The CONNECT packet: a session id and, when the server offers recovery, a private id. */
-    connect: (sid: string, pid?: string) =>
-      internals.onpacket({ type: CONNECT, nsp: '/', data: { sid, pid } }),
-    event: (...data: unknown[]) => internals.onpacket({ type: EVENT, nsp: '/', data }),
-    drop: () => internals.onclose('transport close'),
-  };
-}
-
-interface Setup {
-  service: SocketService;
-  socket: ForkcastSocket;
-  zone: NgZone;
-  /** Whether the factory ran inside the Angular zone; undefined if it never ran. */
-  createdInZone: boolean | undefined;
-}
-
-/**
- * A real socket.io-client Socket that never dials out. `forceNew` gives each test its own
- * Manager instead of io()'s shared per-URL cache, so listeners cannot leak between tests.
- */
-function setup(): Setup {
+function setup() {
   const socket: ForkcastSocket = io({ autoConnect: false, forceNew: true });
+  const written: unknown[] = [];
+  socket.io._packet = (packet) => void written.push(packet);
   let createdInZone: boolean | undefined;
   TestBed.configureTestingModule({
     providers: [
@@ -94,204 +65,150 @@ function setup(): Setup {
     ],
   });
   const zone = TestBed.inject(NgZone);
-  // Ask for the service from inside the zone, as a component would, so that the assertion
-  // on where the socket was created can fail.
+  // Asked for from inside the zone, as a component would, so the check on where the socket
+  // was created can fail.
   const service = zone.run(() => TestBed.inject(SocketService));
-  return { service, socket, zone, createdInZone };
+  const internals = socket as unknown as SocketInternals;
+  const server = {
+    /** The CONNECT packet: a session id and, when the server offers recovery, a private id. */
+    connect: (sid: string, pid?: string) =>
+      internals.onpacket({ type: CONNECT, nsp: '/', data: { sid, pid } }),
+    event: (...data: unknown[]) => internals.onpacket({ type: EVENT, nsp: '/', data }),
+    drop: () => internals.onclose('transport close'),
+  };
+  /** Runs outside the zone, where socket.io-client's callbacks run. */
+  const outside = <T>(run: () => T): T => zone.runOutsideAngular(run);
+  return { service, socket, zone, server, written, outside, createdInZone };
 }
 
-/**
- * Marks the socket connected and captures what it writes. `_packet` is the Manager's hand-off
- * to the engine (the wire); replacing it is the one stub, so everything above it (ack ids,
- * timers, buffering, disconnect handling) is socket.io-client's own code.
- */
-function connect(socket: ForkcastSocket): unknown[] {
-  const written: unknown[] = [];
-  socket.io._packet = (packet) => {
-    written.push(packet);
-  };
-  socket.connected = true;
-  receive(socket, 'connect');
-  return written;
+/** Subscribes, recording each value and whether it arrived in the Angular zone. */
+function record<T>(source: Observable<T>) {
+  const seen: { value: T; inZone: boolean }[] = [];
+  const subscription = source.subscribe((value) =>
+    seen.push({ value, inZone: NgZone.isInAngularZone() }),
+  );
+  return { seen, values: () => seen.map((entry) => entry.value), subscription };
 }
 
 describe('SocketService', () => {
   it('creates the socket outside the Angular zone', () => {
-    const { createdInZone } = setup();
-    expect(createdInZone).toBe(false);
+    expect(setup().createdInZone).toBe(false);
   });
 
-  it('adds one listener per subscription and removes exactly that one on unsubscribe', () => {
-    const { service, socket } = setup();
-    expect(socket.listeners('update')).toHaveLength(0);
+  it.each(['status', 'update', 'history'] as const)(
+    'delivers %s events in the zone, one listener per subscription, removed on unsubscribe',
+    (event) => {
+      const { service, socket, outside } = setup();
+      const payload = {
+        status: { message: 'EHLO OK Connected', running: false },
+        update: UPDATE,
+        history: { updates: [UPDATE] },
+      }[event];
+      const stream: Observable<unknown> = service[`${event}$`];
+      const [first, second] = [record(stream), record(stream)];
+      expect(socket.listeners(event)).toHaveLength(2);
 
-    const first = service.update$.subscribe();
-    expect(socket.listeners('update')).toHaveLength(1);
-    const second = service.update$.subscribe();
-    expect(socket.listeners('update')).toHaveLength(2);
+      outside(() => receive(socket, event, payload));
+      expect(first.seen).toEqual([{ value: payload, inZone: true }]);
+      expect(second.values()).toEqual([payload]);
 
-    first.unsubscribe();
-    expect(socket.listeners('update')).toHaveLength(1);
-    second.unsubscribe();
-    expect(socket.listeners('update')).toHaveLength(0);
-  });
+      first.subscription.unsubscribe();
+      expect(socket.listeners(event)).toHaveLength(1);
+      second.subscription.unsubscribe();
+      expect(socket.listeners(event)).toHaveLength(0);
+    },
+  );
 
-  it('delivers server events inside the zone even when they arrive outside it', () => {
-    const { service, socket, zone } = setup();
-    const seen: { update: UpdatePayload; inZone: boolean }[] = [];
-    const subscription = service.update$.subscribe((update) =>
-      seen.push({ update, inZone: NgZone.isInAngularZone() }),
-    );
+  it('reports the connection from its current state, each connect saying what was recovered', () => {
+    const { service, socket, server, outside } = setup();
+    const idle = record(service.connection$);
+    idle.subscription.unsubscribe();
+    expect(idle.values()).toEqual(['disconnected']);
+    // An opened socket is "active" (socket.io-client retries after a loss); this one was never
+    // opened, because opening dials out.
+    jest.spyOn(socket, 'active', 'get').mockReturnValue(true);
+    const states = record(service.connection$);
 
-    zone.runOutsideAngular(() => {
-      expect(NgZone.isInAngularZone()).toBe(false);
-      receive(socket, 'update', UPDATE);
-    });
-
-    expect(seen).toEqual([{ update: UPDATE, inZone: true }]);
-    subscription.unsubscribe();
-  });
-
-  it('delivers status messages', () => {
-    const { service, socket } = setup();
-    const messages: string[] = [];
-    const subscription = service.status$.subscribe((status) => messages.push(status.message));
-
-    receive(socket, 'status', { message: 'EHLO OK Connected', running: false });
-
-    expect(messages).toEqual(['EHLO OK Connected']);
-    subscription.unsubscribe();
-    expect(socket.listeners('status')).toHaveLength(0);
-  });
-
-  it('reports the connection state, starting with the current one', () => {
-    const { service, socket, zone } = setup();
-    const states: { state: ConnectionState; inZone: boolean }[] = [];
-    const subscription = service.connection$.subscribe((state) =>
-      states.push({ state, inZone: NgZone.isInAngularZone() }),
-    );
-
-    zone.runOutsideAngular(() => {
-      connect(socket);
-      // A socket that was opened is "active" (socket.io-client will retry after a transport
-      // loss); this one was never opened, because opening dials out.
-      jest.spyOn(socket, 'active', 'get').mockReturnValue(true);
-      socket.connected = false;
-      receive(socket, 'disconnect', 'transport close');
-      receive(socket.io, 'reconnect_attempt', 1);
-      receive(socket.io, 'reconnect_failed');
-    });
-
-    expect(states).toEqual([
-      { state: 'disconnected', inZone: true },
-      { state: 'connected', inZone: true },
-      { state: 'reconnecting', inZone: true },
-      { state: 'disconnected', inZone: true },
-    ]);
-
-    subscription.unsubscribe();
-    expect(socket.listeners('connect')).toHaveLength(0);
-    expect(socket.listeners('disconnect')).toHaveLength(0);
-    expect(socket.io.listeners('reconnect_attempt')).toHaveLength(0);
-  });
-
-  it('reports each connect: the first, then whether the server recovered the session', () => {
-    const { service, socket, zone } = setup();
-    const server = wire(socket);
-    const seen: { kind: ConnectKind; inZone: boolean }[] = [];
-    const subscription = service.connects$.subscribe((kind) =>
-      seen.push({ kind, inZone: NgZone.isInAngularZone() }),
-    );
-
-    zone.runOutsideAngular(() => {
+    outside(() => {
       server.connect('a', 'session-1');
       server.drop();
+      receive(socket.io, 'reconnect_attempt', 1);
+      receive(socket.io, 'reconnect');
       server.connect('a', 'session-1');
       server.drop();
       // Too long away, or a restarted server: a new session.
       server.connect('b', 'session-2');
+      server.drop();
+      // A server without recovery.
+      server.connect('c');
+      server.drop();
+      receive(socket.io, 'reconnect_failed');
     });
 
-    expect(seen).toEqual([
-      { kind: 'first', inZone: true },
-      { kind: 'recovered', inZone: true },
-      { kind: 'not-recovered', inZone: true },
+    expect(states.values()).toEqual<ConnectionState[]>([
+      'connecting',
+      'connected',
+      'reconnecting',
+      'connecting',
+      'recovered',
+      'reconnecting',
+      'not-recovered',
+      'reconnecting',
+      'not-recovered',
+      'reconnecting',
+      'disconnected',
     ]);
-    subscription.unsubscribe();
-    expect(socket.listeners('connect')).toHaveLength(0);
+    // Every change re-enters the zone (the first value is the subscriber's own).
+    expect(states.seen.slice(1).every((entry) => entry.inZone)).toBe(true);
+    states.subscription.unsubscribe();
+    for (const event of ['connect', 'disconnect', 'connect_error'] as const) {
+      expect(socket.listeners(event)).toHaveLength(0);
+    }
+    expect(socket.io.listeners('reconnect_attempt')).toHaveLength(0);
   });
 
-  it('reports a reconnect to a server without recovery as not recovered', () => {
-    const { service, socket } = setup();
-    const server = wire(socket);
-    const kinds: ConnectKind[] = [];
-    const subscription = service.connects$.subscribe((kind) => kinds.push(kind));
-
-    server.connect('a');
-    server.drop();
-    server.connect('b');
-
-    expect(kinds).toEqual(['first', 'not-recovered']);
-    subscription.unsubscribe();
-  });
-
-  it('counts a subscriber that arrives while connected as having missed the first', () => {
-    const { service, socket } = setup();
-    const server = wire(socket);
+  it('counts a subscriber that arrives while connected as having missed the first connect', () => {
+    const { service, server } = setup();
     server.connect('a', 'session-1');
-
-    const kinds: ConnectKind[] = [];
-    const subscription = service.connects$.subscribe((kind) => kinds.push(kind));
+    const states = record(service.connection$);
     server.drop();
     server.connect('b', 'session-2');
-
-    expect(kinds).toEqual(['not-recovered']);
-    subscription.unsubscribe();
+    expect(states.values()).toEqual(['connected', 'disconnected', 'not-recovered']);
   });
 
   it('delivers the replayed events before it reports the recovered connect', () => {
-    const { service, socket } = setup();
-    const server = wire(socket);
-    const seen: (number | ConnectKind)[] = [];
-    const subscriptions = [
-      service.update$.subscribe((update) => seen.push(update.seq)),
-      service.connects$.subscribe((kind) => seen.push(kind)),
-    ];
+    const { service, server } = setup();
+    const seen: (number | ConnectionState)[] = [];
+    service.update$.subscribe((update) => seen.push(update.seq));
+    service.connection$.subscribe((state) => seen.push(state));
     server.connect('a', 'session-1');
     server.drop();
 
     // Missed broadcasts come first, each with its offset, and wait for the CONNECT.
     server.event('update', { ...UPDATE, seq: 8 }, 'offset-8');
     server.event('update', { ...UPDATE, seq: 9 }, 'offset-9');
-    expect(seen).toEqual(['first']);
     server.connect('a', 'session-1');
 
-    expect(seen).toEqual(['first', 8, 9, 'recovered']);
-    subscriptions.forEach((subscription) => subscription.unsubscribe());
+    expect(seen).toEqual(['disconnected', 'connected', 'disconnected', 8, 9, 'recovered']);
   });
 
-  it('resolves buy() with the server acknowledgement', async () => {
+  it('sends start, stop and buy with a deadline and resolves with the acknowledgements', async () => {
     const { service, socket } = setup();
-    const ack: BuyAck = { ok: true, stock: { name: 'Apple', price: 15.95 } };
+    const acks: (RunAck | BuyAck)[] = [
+      { ok: true, running: true },
+      { ok: false, error: 'ticker unavailable' },
+      { ok: true, stock: { name: 'Apple', price: 15.95 } },
+    ];
     const timeout = jest.spyOn(socket, 'timeout');
     // The only stand-in for the server: with no server there is nobody to acknowledge.
-    const emitWithAck = jest.spyOn(socket, 'emitWithAck').mockResolvedValue(ack);
+    const emitWithAck = jest.spyOn(socket, 'emitWithAck');
+    acks.forEach((ack) => emitWithAck.mockResolvedValueOnce(ack));
 
-    await expect(service.buy('Apple')).resolves.toEqual(ack);
-    expect(timeout).toHaveBeenCalledWith(ACK_TIMEOUT_MS);
-    expect(emitWithAck).toHaveBeenCalledWith('buy', 'Apple');
-  });
-
-  it('sends start and stop and passes their acknowledgements through', async () => {
-    const { service, socket } = setup();
-    const emitWithAck = jest
-      .spyOn(socket, 'emitWithAck')
-      .mockResolvedValueOnce({ ok: true, running: true } satisfies RunAck)
-      .mockResolvedValueOnce({ ok: false, error: 'ticker unavailable' } satisfies RunAck);
-
-    await expect(service.start()).resolves.toEqual({ ok: true, running: true });
-    await expect(service.stop()).resolves.toEqual({ ok: false, error: 'ticker unavailable' });
-    expect(emitWithAck.mock.calls).toEqual([['start'], ['stop']]);
+    await expect(service.start()).resolves.toEqual(acks[0]);
+    await expect(service.stop()).resolves.toEqual(acks[1]);
+    await expect(service.buy('Apple')).resolves.toEqual(acks[2]);
+    expect(emitWithAck.mock.calls).toEqual([['start'], ['stop'], ['buy', 'Apple']]);
+    expect(timeout.mock.calls).toEqual([[ACK_TIMEOUT_MS], [ACK_TIMEOUT_MS], [ACK_TIMEOUT_MS]]);
   });
 
   it('turns a missing acknowledgement into ok: false after the deadline', fakeAsync(() => {
@@ -313,8 +230,8 @@ describe('SocketService', () => {
   }));
 
   it('turns a connection lost before the answer into ok: false', async () => {
-    const { service, socket } = setup();
-    const written = connect(socket);
+    const { service, socket, server, written } = setup();
+    server.connect('a');
 
     const pending = service.start();
     expect(written).toEqual([expect.objectContaining({ data: ['start'], nsp: '/' })]);
@@ -324,25 +241,42 @@ describe('SocketService', () => {
   });
 
   it('resolves acknowledgements inside the zone, so change detection sees them', async () => {
-    const { service, socket, zone } = setup();
+    const { service, socket, zone, outside } = setup();
     jest.spyOn(socket, 'emitWithAck').mockResolvedValue({ ok: true, running: true });
     // Zone-based change detection runs when the Angular zone empties its microtask queue;
     // nothing else enters the zone here, so this counts the service's own re-entry.
     let checks = 0;
-    const subscription = zone.onMicrotaskEmpty.subscribe(() => checks++);
+    zone.onMicrotaskEmpty.subscribe(() => checks++);
 
-    await zone.runOutsideAngular(() => service.start());
+    await outside(() => service.start());
 
     expect(checks).toBeGreaterThan(0);
-    subscription.unsubscribe();
   });
 
   it('disconnects the socket when the app is destroyed', () => {
     const { socket } = setup();
     const disconnect = jest.spyOn(socket, 'disconnect');
-
     TestBed.resetTestingModule();
-
     expect(disconnect).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('takeControlToken', () => {
+  beforeEach(() => {
+    sessionStorage.clear();
+    history.replaceState(null, '', '/');
+  });
+
+  it('is undefined when the page was opened without a token', () => {
+    expect(takeControlToken()).toBeUndefined();
+  });
+
+  it('takes the token from the fragment into this tab, out of the address bar', () => {
+    history.replaceState(null, '', '/?view=compact#token=s3cret-token');
+    expect(takeControlToken()).toBe('s3cret-token');
+    expect(location.hash).toBe('');
+    expect(location.search).toBe('?view=compact');
+    // Remembered, so a reload keeps control.
+    expect(takeControlToken()).toBe('s3cret-token');
   });
 });

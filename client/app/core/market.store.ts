@@ -2,18 +2,26 @@ import { Injectable, computed, inject } from '@angular/core';
 import { toSignal } from '@angular/core/rxjs-interop';
 import { map, merge, scan } from 'rxjs';
 
-import { STATUS, type StatusPayload } from '../../../protocol/events';
-import { NO_SERIES, appendUpdate, mergeHistory, type PriceSeries } from './price-series';
-import { SocketService, type ConnectKind } from './socket.service';
+import {
+  HISTORY_LENGTH,
+  STATUS,
+  type HistoryPayload,
+  type UpdatePayload,
+} from '../../../protocol/events';
+import { SocketService, type ConnectionState } from './socket.service';
 
-export type TickerState = 'unknown' | 'running' | 'stopped' | 'restarting';
+/** Recent broadcasts, oldest first, at most as many as the server's `history` holds, so both
+ * agree on "recent". */
+export type Series = readonly UpdatePayload[];
 
-export type Reconnect = Exclude<ConnectKind, 'first'>;
-
-/** What a reconnect meant for the prices, as both the status bar and the board word it. */
-export const RECONNECT_LABELS: Record<Reconnect, string> = {
+/** The connection as the header words it; the board announces the reconnects the same way. */
+export const CONNECTION_LABELS: Record<ConnectionState, string> = {
+  connecting: 'Connecting…',
+  connected: 'Connected',
   recovered: 'Reconnected — nothing missed',
   'not-recovered': 'Reconnected — prices refreshed',
+  reconnecting: 'Reconnecting…',
+  disconnected: 'Disconnected',
 };
 
 /** What the server has told this tab, as signals, so the header and the board read one state. */
@@ -24,47 +32,51 @@ export class MarketStore {
   readonly status = toSignal(this.socket.status$);
   readonly update = toSignal(this.socket.update$);
   readonly connection = toSignal(this.socket.connection$, { requireSync: true });
-  /** How the socket last connected: 'first' until a reconnect. */
-  readonly lastConnect = toSignal(this.socket.connects$, { initialValue: 'first' });
+  readonly connected = computed(() =>
+    ['connected', 'recovered', 'not-recovered'].includes(this.connection()),
+  );
 
-  /** While connected again after a drop: whether the server recovered the session; else null. */
-  readonly reconnect = computed((): Reconnect | null => {
-    const kind = this.lastConnect();
-    return this.connection() === 'connected' && kind !== 'first' ? kind : null;
+  /** The last status or update: both say whether the ticker runs. */
+  private readonly latest = toSignal(merge(this.socket.status$, this.socket.update$));
+  /** null until the server has said. */
+  readonly running = computed(() => this.latest()?.running ?? null);
+  /** Like `running`, plus "restarting" from the server saying the ticker was lost until any
+   * later status or update. */
+  readonly ticker = computed(() => {
+    const latest = this.latest();
+    if (!latest) return 'unknown';
+    if ('message' in latest && latest.message === STATUS.tickerLost) return 'restarting';
+    return latest.running ? 'running' : 'stopped';
   });
 
-  /** The `running` flag from whichever broadcast said it last; null until the server has. */
-  readonly running = toSignal(
-    merge(this.socket.status$, this.socket.update$).pipe(map((payload) => payload.running)),
-    { initialValue: null },
-  );
-
-  /** Like `running`, plus "restarting" from the server saying the ticker was lost until any later
-   * status or update. */
-  readonly ticker = toSignal(
-    merge(
-      this.socket.status$.pipe(map(tickerStateOf)),
-      this.socket.update$.pipe(map((update) => (update.running ? 'running' : 'stopped'))),
-    ),
-    { initialValue: 'unknown' },
-  );
-
-  /** Recent prices per stock: `history` seeds them, every `update` appends. A recovered reconnect
-   * has no `history`; its replayed updates append, duplicates dropped by seq. */
+  /** `history` seeds it, every `update` appends. A recovered reconnect has no `history`; its
+   * replayed updates append, duplicates dropped by seq. */
   readonly series = toSignal(
     merge(
       this.socket.history$.pipe(
-        map((history) => (series: PriceSeries) => mergeHistory(series, history)),
+        map((history) => (series: Series) => mergeHistory(series, history)),
       ),
-      this.socket.update$.pipe(
-        map((update) => (series: PriceSeries) => appendUpdate(series, update)),
-      ),
-    ).pipe(scan((series, apply) => apply(series), NO_SERIES)),
-    { initialValue: NO_SERIES },
+      this.socket.update$.pipe(map((update) => (series: Series) => appendUpdate(series, update))),
+    ).pipe(scan((series, apply) => apply(series), [] as Series)),
+    { initialValue: [] },
   );
 }
 
-function tickerStateOf(status: StatusPayload): TickerState {
-  if (status.message === STATUS.tickerLost) return 'restarting';
-  return status.running ? 'running' : 'stopped';
+/** Adds a broadcast newer than the last; otherwise returns the same array, so signals downstream
+ * do not recompute. */
+export function appendUpdate(series: Series, update: UpdatePayload): Series {
+  const last = series.at(-1);
+  if (last && update.seq <= last.seq) return series;
+  return [...series, update].slice(-HISTORY_LENGTH);
+}
+
+/** Seeds the series from `history`, which follows a new socket's snapshot `update` (so that
+ * snapshot is usually here already, and is also the history's last entry). */
+export function mergeHistory(series: Series, { updates }: HistoryPayload): Series {
+  const snapshot = updates.at(-1)?.seq;
+  // Without the history's last snapshot, the server's seq started over (state lost): its
+  // history replaces ours, or every later update would look stale.
+  const known = series.some((update) => update.seq === snapshot) ? series : [];
+  const bySeq = new Map([...updates, ...known].map((update) => [update.seq, update]));
+  return [...bySeq.values()].sort((a, b) => a.seq - b.seq).slice(-HISTORY_LENGTH);
 }

@@ -1,5 +1,5 @@
 import { DestroyRef, Injectable, InjectionToken, NgZone, inject } from '@angular/core';
-import { Observable, distinctUntilChanged } from 'rxjs';
+import { Observable, defer, distinctUntilChanged, map, merge, startWith } from 'rxjs';
 import { io, type Socket } from 'socket.io-client';
 
 import {
@@ -14,21 +14,11 @@ import type { StockName } from '../../../protocol/stocks';
 
 export type ForkcastSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
-export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'disconnected';
-
-/** `recovered`: the server restored the session and replayed what it missed. `not-recovered`: a
- * new session (drop too long, server restarted), greeted like a new client. */
-export type ConnectKind = 'first' | 'recovered' | 'not-recovered';
-
-export type ServerPayloads = {
-  [E in keyof ServerToClientEvents]: Parameters<ServerToClientEvents[E]>[0];
-};
-
-/** Adds a listener for one event and returns its removal. Per event because socket.io-client's
- * listener types reject a generic event name; a new server event fails to compile until listed. */
-type EventBinders = {
-  [E in keyof ServerToClientEvents]: (listener: (payload: ServerPayloads[E]) => void) => () => void;
-};
+/** The connection as a user would describe it. A connect is `connected` the first time, then
+ * `recovered` (the server restored the session and replayed what was missed) or `not-recovered`
+ * (a new session: drop too long, server restarted; greeted like a new client). */
+export type ConnectionState =
+  'connecting' | 'connected' | 'recovered' | 'not-recovered' | 'reconnecting' | 'disconnected';
 
 export const ACK_TIMEOUT_MS = 5000;
 
@@ -62,6 +52,12 @@ export function takeControlToken(): string | undefined {
   return sessionStorage.getItem(TOKEN_KEY) ?? undefined;
 }
 
+/** socket.io-client types `on` / `off` per event name, which a shared helper cannot name. */
+interface Emitter {
+  on(event: string, listener: (payload: never) => void): unknown;
+  off(event: string, listener: (payload: never) => void): unknown;
+}
+
 /** Socket.IO as zone-aware observables and promises; listeners are added on subscribe and
  * removed on unsubscribe. */
 @Injectable({ providedIn: 'root' })
@@ -72,94 +68,38 @@ export class SocketService {
    * values handed to subscribers re-enter it. */
   private readonly socket: ForkcastSocket = this.zone.runOutsideAngular(inject(SOCKET_FACTORY));
 
-  private readonly binders: EventBinders = {
-    status: (listener) => {
-      this.socket.on('status', listener);
-      return () => this.socket.off('status', listener);
-    },
-    update: (listener) => {
-      this.socket.on('update', listener);
-      return () => this.socket.off('update', listener);
-    },
-    history: (listener) => {
-      this.socket.on('history', listener);
-      return () => this.socket.off('history', listener);
-    },
-  };
-
   readonly status$ = this.on('status');
   readonly update$ = this.on('update');
   readonly history$ = this.on('history');
 
-  /** The connection as a user would describe it; starts with the current state. */
-  readonly connection$: Observable<ConnectionState> = new Observable<ConnectionState>(
-    (subscriber) => {
-      const socket = this.socket;
-      const manager = socket.io;
-      const emit = (state: ConnectionState): void => this.zone.run(() => subscriber.next(state));
-      // `active` is false after a deliberate disconnect, which socket.io will not retry.
-      const afterLoss = (): void => emit(socket.active ? 'reconnecting' : 'disconnected');
-      const onConnect = (): void => emit('connected');
-      const onReconnectAttempt = (): void => emit('reconnecting');
+  /** Starts with the current state (in the subscriber's zone); per subscription, so one made
+   * while connected has missed the first connect. */
+  readonly connection$: Observable<ConnectionState> = defer(() => {
+    const { socket } = this;
+    let connects = socket.connected ? 1 : 0;
+    // socket.io-client sets `recovered` just before `connect` (after the replayed events);
+    // it is undefined, not false, when the server offers no recovery.
+    const connected = (): ConnectionState =>
+      socket.recovered ? 'recovered' : connects++ > 0 ? 'not-recovered' : 'connected';
+    // `active` is false after a deliberate disconnect, which socket.io will not retry.
+    const lost = (): ConnectionState => (socket.active ? 'reconnecting' : 'disconnected');
+    return merge(
+      this.listen(socket, 'connect').pipe(map(connected)),
+      this.listen(socket, 'disconnect', 'connect_error').pipe(map(lost)),
+      this.listen(socket.io, 'reconnect_attempt').pipe(map(() => 'reconnecting' as const)),
       // The transport is back; the namespace handshake (`connect`) is still to come.
-      const onReconnect = (): void => emit(socket.connected ? 'connected' : 'connecting');
-      const onReconnectFailed = (): void => emit('disconnected');
-
-      socket.on('connect', onConnect);
-      socket.on('disconnect', afterLoss);
-      socket.on('connect_error', afterLoss);
-      manager.on('reconnect_attempt', onReconnectAttempt);
-      manager.on('reconnect', onReconnect);
-      manager.on('reconnect_failed', onReconnectFailed);
-      emit(this.currentState());
-
-      return () => {
-        socket.off('connect', onConnect);
-        socket.off('disconnect', afterLoss);
-        socket.off('connect_error', afterLoss);
-        manager.off('reconnect_attempt', onReconnectAttempt);
-        manager.off('reconnect', onReconnect);
-        manager.off('reconnect_failed', onReconnectFailed);
-      };
-    },
-  ).pipe(distinctUntilChanged());
-
-  /** One value per `connect`, from `socket.recovered`, which socket.io-client sets just before
-   * firing `connect` (after the replayed events). */
-  readonly connects$: Observable<ConnectKind> = new Observable<ConnectKind>((subscriber) => {
-    const socket = this.socket;
-    // Per subscription; one made while connected has missed the first connect.
-    let connectedBefore = socket.connected;
-    const onConnect = (): void => {
-      // `recovered` is undefined, not false, when the server offers no recovery.
-      const kind: ConnectKind = socket.recovered
-        ? 'recovered'
-        : connectedBefore
-          ? 'not-recovered'
-          : 'first';
-      connectedBefore = true;
-      this.zone.run(() => subscriber.next(kind));
-    };
-    socket.on('connect', onConnect);
-    return () => {
-      socket.off('connect', onConnect);
-    };
+      this.listen(socket.io, 'reconnect').pipe(map(() => 'connecting' as const)),
+      this.listen(socket.io, 'reconnect_failed').pipe(map(() => 'disconnected' as const)),
+    ).pipe(
+      startWith<ConnectionState>(
+        socket.connected ? 'connected' : socket.active ? 'connecting' : 'disconnected',
+      ),
+      distinctUntilChanged(),
+    );
   });
 
   constructor() {
     inject(DestroyRef).onDestroy(() => this.socket.disconnect());
-  }
-
-  /** A cold stream of one server event, one listener per subscription, delivered in the zone. */
-  on<E extends keyof ServerToClientEvents>(event: E): Observable<ServerPayloads[E]> {
-    return new Observable<ServerPayloads[E]>((subscriber) => {
-      const remove = this.binders[event]((payload: ServerPayloads[E]) =>
-        this.zone.run(() => subscriber.next(payload)),
-      );
-      return () => {
-        remove();
-      };
-    });
   }
 
   start(): Promise<RunAck> {
@@ -174,24 +114,33 @@ export class SocketService {
     return this.request((socket) => socket.emitWithAck('buy', name));
   }
 
-  private currentState(): ConnectionState {
-    if (this.socket.connected) return 'connected';
-    return this.socket.active ? 'connecting' : 'disconnected';
+  /** One server event, typed by the contract. */
+  private on<E extends keyof ServerToClientEvents>(
+    event: E,
+  ): Observable<Parameters<ServerToClientEvents[E]>[0]> {
+    return this.listen(this.socket, event);
+  }
+
+  /** One listener per subscription for the given events, removed on unsubscribe; it hands each
+   * value on inside the zone. */
+  private listen<T>(target: object, ...events: string[]): Observable<T> {
+    const emitter = target as Emitter;
+    return new Observable<T>((subscriber) => {
+      const listener = (payload: T): void => this.zone.run(() => subscriber.next(payload));
+      events.forEach((event) => emitter.on(event, listener));
+      return () => events.forEach((event) => emitter.off(event, listener));
+    });
   }
 
   /** Sends an op with a deadline. Never rejects: a timeout or lost connection becomes `ok: false`,
-   * so callers handle one shape. Resolves in the zone, for change detection. */
+   * so callers handle one shape. Sent outside the zone, so the pending ack timer does not hold
+   * the app "unstable"; answered inside it, for change detection. */
   private request<T extends object>(
     send: (socket: ForkcastSocket) => Promise<T>,
   ): Promise<T | AckError> {
-    return new Promise((resolve) => {
-      const settle = (result: T | AckError): void => this.zone.run(() => resolve(result));
-      // Outside the zone, so the pending ack timer does not hold the app "unstable".
-      this.zone.runOutsideAngular(() => {
-        send(this.socket.timeout(ACK_TIMEOUT_MS)).then(settle, () =>
-          settle({ ok: false, error: ACK_TIMEOUT_ERROR }),
-        );
-      });
-    });
+    return this.zone
+      .runOutsideAngular(() => send(this.socket.timeout(ACK_TIMEOUT_MS)))
+      .catch((): AckError => ({ ok: false, error: ACK_TIMEOUT_ERROR }))
+      .then((ack) => this.zone.run(() => ack));
   }
 }

@@ -6,19 +6,14 @@ export const PRICE_LOCALE = new InjectionToken<string>('PRICE_LOCALE', {
   factory: () => navigator.language,
 });
 
-/** Typographic minus: the same width as the plus sign, so changes line up in a column. */
-const MINUS = '\u2212';
-
-/** Below half a cent a two-decimal change would read "$0.00" while the arrow says it moved. */
-const SMALLEST_VISIBLE_CHANGE = 0.005;
-
 /** US-dollar amounts in the reader's locale. Intl, not CurrencyPipe, which knows only en-US
  * unless every locale's data is registered and shipped. */
 @Injectable({ providedIn: 'root' })
 export class UsdFormat {
-  private readonly locale = usableLocale(inject(PRICE_LOCALE));
+  private readonly locales = usableLocales(inject(PRICE_LOCALE));
   private readonly price = this.formatter({});
   private readonly change = this.formatter({ signDisplay: 'exceptZero' });
+  /** Below half a cent a two-decimal change would read "$0.00" while the arrow says it moved. */
   private readonly tinyChange = this.formatter({
     signDisplay: 'exceptZero',
     maximumSignificantDigits: 2,
@@ -29,26 +24,26 @@ export class UsdFormat {
     return this.price.format(price);
   }
 
-  /** A signed change, e.g. "+$0.01" or "−$0.03"; unchanged is "$0.00". */
+  /** A signed change, e.g. "+$0.01" or "−$0.03"; unchanged is "$0.00". The typographic minus
+   * is as wide as the plus sign, so changes line up in a column. */
   formatChange(delta: number): string {
-    const tiny = delta !== 0 && Math.abs(delta) < SMALLEST_VISIBLE_CHANGE;
-    const formatter = tiny ? this.tinyChange : this.change;
+    const formatter = delta !== 0 && Math.abs(delta) < 0.005 ? this.tinyChange : this.change;
     return formatter
       .formatToParts(delta)
-      .map((part) => (part.type === 'minusSign' ? MINUS : part.value))
+      .map((part) => (part.type === 'minusSign' ? '\u2212' : part.value))
       .join('');
   }
 
   private formatter(options: Intl.NumberFormatOptions): Intl.NumberFormat {
-    return new Intl.NumberFormat(this.locale, { style: 'currency', currency: 'USD', ...options });
+    return new Intl.NumberFormat(this.locales, { style: 'currency', currency: 'USD', ...options });
   }
 }
 
 /** A malformed tag would make every Intl constructor throw and take the whole board down. */
-function usableLocale(locale: string): string {
+function usableLocales(locale: string): string[] {
   try {
-    return Intl.getCanonicalLocales(locale)[0] ?? 'en-US';
+    return Intl.getCanonicalLocales(locale);
   } catch {
-    return 'en-US';
+    return ['en-US'];
   }
 }

@@ -1,6 +1,5 @@
 import { ChangeDetectionStrategy, Component, computed, inject, input } from '@angular/core';
 
-import type { PricePoint } from '../core/price-series';
 import { UsdFormat } from '../core/usd-format';
 
 const WIDTH = 64;
@@ -9,12 +8,6 @@ const HEIGHT = 20;
 const PAD = 2.5;
 /** The least range drawn full height, as a share of the price, so a one-cent wobble is no crash. */
 const MIN_RANGE = 0.01;
-
-interface Geometry {
-  line: string;
-  end: { x: number; y: number } | null;
-  trend: 'up' | 'down' | 'flat';
-}
 
 /** Recent prices as a tiny line; SVG attributes and classes only, as the CSP refuses `style`. */
 @Component({
@@ -35,80 +28,39 @@ interface Geometry {
       }
     </svg>
   `,
-  styles: `
-    :host {
-      display: inline-flex;
-      vertical-align: middle;
-    }
-
-    .sparkline {
-      color: var(--muted);
-      overflow: visible;
-    }
-
-    @media (max-width: 30rem) {
-      .sparkline {
-        width: 2.5rem;
-        height: auto;
-      }
-    }
-
-    .sparkline[data-trend='up'] {
-      color: var(--up);
-    }
-
-    .sparkline[data-trend='down'] {
-      color: var(--down);
-    }
-
-    .sparkline__line {
-      fill: none;
-      stroke: currentColor;
-      stroke-width: 1.5;
-      stroke-linejoin: round;
-      stroke-linecap: round;
-    }
-
-    .sparkline__end {
-      fill: currentColor;
-    }
-  `,
+  styleUrl: './sparkline.component.css',
   changeDetection: ChangeDetectionStrategy.OnPush,
 })
 export class SparklineComponent {
   private readonly usd = inject(UsdFormat);
 
   readonly name = input.required<string>();
-  readonly points = input.required<readonly PricePoint[]>();
+  readonly prices = input.required<readonly number[]>();
 
-  protected readonly geometry = computed((): Geometry => {
-    const points = this.points();
-    const prices = points.map((point) => point.price);
+  protected readonly geometry = computed(() => {
+    const prices = this.prices();
     const low = Math.min(...prices);
     const high = Math.max(...prices);
     const range = Math.max(high - low, high * MIN_RANGE);
     // Centred in the range, so a flat series sits in the middle.
     const top = (high + low + range) / 2;
-    const step = points.length > 1 ? (WIDTH - 2 * PAD) / (points.length - 1) : 0;
-    const coords = points.map((point, index) => ({
+    const step = prices.length > 1 ? (WIDTH - 2 * PAD) / (prices.length - 1) : 0;
+    const coords = prices.map((price, index) => ({
       // Spread over the full width; a lone first point sits at the right, where "now" is.
-      x: round(points.length > 1 ? PAD + index * step : WIDTH - PAD),
-      y: round(range > 0 ? PAD + ((top - point.price) / range) * (HEIGHT - 2 * PAD) : HEIGHT / 2),
+      x: round(prices.length > 1 ? PAD + index * step : WIDTH - PAD),
+      y: round(range > 0 ? PAD + ((top - price) / range) * (HEIGHT - 2 * PAD) : HEIGHT / 2),
     }));
-    const first = prices[0] ?? 0;
-    const last = prices.at(-1) ?? 0;
+    const [first = 0, last = 0] = [prices[0], prices.at(-1)];
     return {
       line: coords.map(({ x, y }) => `${x},${y}`).join(' '),
-      end: coords.at(-1) ?? null,
+      end: coords.at(-1),
       trend: last > first ? 'up' : last < first ? 'down' : 'flat',
     };
   });
 
   protected readonly label = computed(() => {
-    const name = this.name();
-    const prices = this.points().map((point) => point.price);
-    const first = prices[0];
-    const last = prices.at(-1);
+    const [name, prices] = [this.name(), this.prices()];
+    const [first, last] = [prices[0], prices.at(-1)];
     if (first === undefined || last === undefined) return `${name}, no prices yet`;
     if (prices.length === 1) return `${name}, 1 price so far: ${this.usd.format(last)}`;
     return `${name}, last ${prices.length} prices, from ${this.usd.format(first)} to ${this.usd.format(last)}`;

@@ -1,20 +1,18 @@
 import {
   ChangeDetectionStrategy,
   Component,
-  DestroyRef,
   NgZone,
   computed,
   inject,
   signal,
 } from '@angular/core';
 import { takeUntilDestroyed } from '@angular/core/rxjs-interop';
-import { distinctUntilChanged, map, pairwise } from 'rxjs';
+import { distinctUntilChanged, map } from 'rxjs';
 
-import { STATUS, type RunAck } from '../../../protocol/events';
+import { STATUS } from '../../../protocol/events';
 import type { StockName } from '../../../protocol/stocks';
-import { MarketStore, RECONNECT_LABELS } from '../core/market.store';
-import type { PricePoint } from '../core/price-series';
-import { SocketService, type ConnectKind, type ConnectionState } from '../core/socket.service';
+import { CONNECTION_LABELS, MarketStore } from '../core/market.store';
+import { SocketService, type ConnectionState } from '../core/socket.service';
 import { UsdFormat } from '../core/usd-format';
 import { SparklineComponent } from './sparkline.component';
 
@@ -24,28 +22,20 @@ export const BUY_INTERVAL_MS = 250;
 /** How long "Bought Apple at $15.95" stays in the status line. */
 export const BOUGHT_NOTE_MS = 2000;
 
-type RunOp = 'start' | 'stop';
-type Direction = 'up' | 'down' | 'flat';
+/** What the live region says of each status and connection state; '' is no news. The greeting
+ * is none, as the connection is announced already; other statuses are read as they are. */
+const STATUS_NEWS: Record<string, string> = {
+  [STATUS.connected]: '',
+  [STATUS.started]: 'Ticker started',
+  [STATUS.stopped]: 'Ticker stopped',
+};
 
-interface Change {
-  readonly direction: Direction;
-  readonly text: string;
-  /** The flash class: two identical animations alternate by seq parity, so each change restarts. */
-  readonly flash: string | null;
-}
-
-interface StockRow {
-  readonly name: StockName;
-  readonly price: string;
-  readonly change: Change | null;
-  readonly points: readonly PricePoint[];
-}
-
-/** One message for the live region; the id makes a repeated text a new node, so it is re-read. */
-interface Announcement {
-  readonly id: number;
-  readonly text: string;
-}
+const CONNECTION_NEWS: Record<ConnectionState, string> = {
+  ...CONNECTION_LABELS,
+  connecting: '',
+  reconnecting: 'Connection lost, reconnecting',
+  disconnected: 'Disconnected from the server',
+};
 
 /** Live prices with Start / Stop / Buy. Prices come only from broadcasts, so every tab shows the
  * same; acks report progress, buy results and errors. */
@@ -58,129 +48,106 @@ interface Announcement {
 })
 export class StockBoardComponent {
   private readonly socket = inject(SocketService);
-  private readonly store = inject(MarketStore);
   private readonly usd = inject(UsdFormat);
   private readonly zone = inject(NgZone);
-  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private nextId = 0;
-  /** Whether a loss was announced that no connect has answered yet. */
-  private lossAnnounced = false;
 
-  protected readonly status = this.store.status;
-  protected readonly connected = computed(() => this.store.connection() === 'connected');
+  protected readonly store = inject(MarketStore);
 
-  protected readonly rows = computed((): readonly StockRow[] | null => {
+  protected readonly rows = computed(() => {
     const latest = this.store.update();
     if (!latest) return null;
     const series = this.store.series();
-    return latest.stocks.map((stock) => {
-      const points = series.get(stock.name) ?? [];
+    // Only a change that belongs to the update on screen; a stale update has none.
+    const current = series.at(-1)?.seq === latest.seq;
+    return latest.stocks.map(({ name, price }) => {
+      const prices = series.flatMap(({ stocks }) =>
+        stocks.filter((stock) => stock.name === name).map((stock) => stock.price),
+      );
+      const [before, after] = prices.slice(-2);
       return {
-        name: stock.name,
-        price: this.usd.format(stock.price),
-        change: this.changeOf(points, latest.seq),
-        points,
+        name,
+        price: this.usd.format(price),
+        change: current && after !== undefined ? this.changeOf(after - before!, latest.seq) : null,
+        prices,
       };
     });
   });
 
   /** The Start or Stop awaiting its acknowledgement. */
-  protected readonly runPending = signal<RunOp | null>(null);
+  protected readonly runPending = signal<'start' | 'stop' | null>(null);
   /** Stocks whose Buy awaits its acknowledgement; each row has at most one in flight. */
-  protected readonly buying = signal<ReadonlySet<StockName>>(new Set());
+  protected readonly buying = signal<readonly StockName[]>([]);
   /** Stocks bought less than BUY_INTERVAL_MS ago. */
-  protected readonly cooling = signal<ReadonlySet<StockName>>(new Set());
-  protected readonly buyingText = computed(() => {
-    const names = [...this.buying()];
-    return names.length > 0 ? `Buying ${names.join(', ')}…` : null;
-  });
-  protected readonly bought = signal<Announcement | null>(null);
+  protected readonly cooling = signal<readonly StockName[]>([]);
+  protected readonly bought = signal<{ id: number; text: string } | null>(null);
   protected readonly error = signal<string | null>(null);
-  protected readonly announcements = signal<readonly Announcement[]>([]);
+  /** The live region's one message; the id makes a repeated text a new node, so it is re-read. */
+  protected readonly announcements = signal<readonly { id: number; text: string }[]>([]);
 
   protected readonly canStart = computed(
-    () => this.connected() && this.store.running() === false && !this.runPending(),
+    () => this.store.connected() && this.store.running() === false && !this.runPending(),
   );
   protected readonly canStop = computed(
-    () => this.connected() && this.store.running() === true && !this.runPending(),
+    () => this.store.connected() && this.store.running() === true && !this.runPending(),
   );
 
   constructor() {
-    // Statuses and connection losses are announced, price ticks never: no screen-reader flood.
+    // Statuses and connection changes are announced, price ticks never: no screen-reader flood.
     this.socket.status$
       .pipe(
         map((status) => status.message),
         distinctUntilChanged(),
         takeUntilDestroyed(),
       )
-      .subscribe((message) => this.announce(describeStatus(message)));
-    this.socket.connection$.pipe(pairwise(), takeUntilDestroyed()).subscribe(([, now]) => {
-      const loss = describeLoss(now);
-      if (loss) this.lossAnnounced = true;
-      this.announce(loss);
+      .subscribe((message) => this.announce(STATUS_NEWS[message] ?? message));
+    let lossAnnounced = false;
+    this.socket.connection$.pipe(takeUntilDestroyed()).subscribe((state) => {
+      if (state === 'connecting') return;
+      // The page's first connect is no news, unless its failed attempts were announced.
+      this.announce(state === 'connected' && !lossAnnounced ? '' : CONNECTION_NEWS[state]);
+      lossAnnounced = state === 'reconnecting' || state === 'disconnected';
     });
-    // The return is announced from the connect itself, which says whether anything was missed.
-    this.socket.connects$.pipe(takeUntilDestroyed()).subscribe((kind) => {
-      this.announce(describeConnect(kind, this.lossAnnounced));
-      this.lossAnnounced = false;
-    });
-
-    inject(DestroyRef).onDestroy(() => this.timers.forEach((timer) => clearTimeout(timer)));
   }
 
-  protected start(): void {
-    void this.run('start', () => this.socket.start());
-  }
-
-  protected stop(): void {
-    void this.run('stop', () => this.socket.stop());
+  protected async run(op: 'start' | 'stop'): Promise<void> {
+    if (this.runPending()) return;
+    this.runPending.set(op);
+    this.error.set(null);
+    const ack = await this.socket[op]();
+    this.runPending.set(null);
+    if (!ack.ok) this.fail(ack.error);
   }
 
   protected async buy(name: StockName): Promise<void> {
     // The button stays focusable while held (aria-disabled) so keyboard users keep their place.
-    if (this.buying().has(name) || this.cooling().has(name)) return;
-    this.buying.update((names) => plus(names, name));
-    this.cooling.update((names) => plus(names, name));
-    this.later(BUY_INTERVAL_MS, () => this.cooling.update((names) => minus(names, name)));
+    if (this.cooling().includes(name) || this.buying().includes(name)) return;
+    this.buying.update((names) => [...names, name]);
+    this.cooling.update((names) => [...names, name]);
+    this.later(BUY_INTERVAL_MS, () => this.cooling.update((names) => without(names, name)));
     this.error.set(null);
 
     const ack = await this.socket.buy(name);
-    this.buying.update((names) => minus(names, name));
-    if (!ack.ok) {
-      this.fail(`Could not buy ${name}: ${ack.error}`);
-      return;
-    }
+    this.buying.update((names) => without(names, name));
+    if (!ack.ok) return this.fail(`Could not buy ${name}: ${ack.error}`);
     // The table changes only with the `update` broadcast; the ack is this tab's receipt.
     const note = {
       id: ++this.nextId,
       text: `Bought ${name} at ${this.usd.format(ack.stock.price)}`,
     };
     this.bought.set(note);
-    this.announce(note.text);
+    this.announcements.set([note]);
     this.later(BOUGHT_NOTE_MS, () =>
       this.bought.update((shown) => (shown === note ? null : shown)),
     );
   }
 
-  private async run(op: RunOp, request: () => Promise<RunAck>): Promise<void> {
-    if (this.runPending()) return;
-    this.runPending.set(op);
-    this.error.set(null);
-    const ack = await request();
-    this.runPending.set(null);
-    if (!ack.ok) this.fail(ack.error);
-  }
-
-  private changeOf(points: readonly PricePoint[], seq: number): Change | null {
-    const previous = points.at(-2);
-    const last = points.at(-1);
-    // Only a change that belongs to the update on screen; a stale update has none.
-    if (!previous || last?.seq !== seq) return null;
-    const delta = last.price - previous.price;
-    const direction: Direction = delta > 0 ? 'up' : delta < 0 ? 'down' : 'flat';
+  private changeOf(delta: number, seq: number) {
+    const direction = delta > 0 ? 'up' : delta < 0 ? 'down' : 'flat';
     return {
       direction,
       text: this.usd.formatChange(delta),
+      // Two identical animations alternate by seq parity, so each change restarts the flash.
       flash: direction === 'flat' ? null : `flash-${direction}-${seq % 2}`,
     };
   }
@@ -190,65 +157,16 @@ export class StockBoardComponent {
     this.announce(message);
   }
 
-  private announce(text: string | null): void {
+  private announce(text: string): void {
     if (text) this.announcements.set([{ id: ++this.nextId, text }]);
   }
 
   /** Outside the zone, so a pending UI timer does not hold the app "unstable" (whenStable). */
   private later(ms: number, callback: () => void): void {
-    const timer = this.zone.runOutsideAngular(() =>
-      setTimeout(() => {
-        this.timers.delete(timer);
-        this.zone.run(callback);
-      }, ms),
-    );
-    this.timers.add(timer);
+    this.zone.runOutsideAngular(() => setTimeout(() => this.zone.run(callback), ms));
   }
 }
 
-function describeStatus(message: string): string | null {
-  switch (message) {
-    // Connecting is announced from the connection state, once, not again for the greeting.
-    case STATUS.connected:
-      return null;
-    case STATUS.started:
-      return 'Ticker started';
-    case STATUS.stopped:
-      return 'Ticker stopped';
-    default:
-      return message;
-  }
-}
-
-function describeLoss(state: ConnectionState): string | null {
-  switch (state) {
-    case 'reconnecting':
-      return 'Connection lost, reconnecting';
-    case 'disconnected':
-      return 'Disconnected from the server';
-    case 'connected':
-    case 'connecting':
-      return null;
-  }
-}
-
-function describeConnect(kind: ConnectKind, lossAnnounced: boolean): string | null {
-  switch (kind) {
-    case 'first':
-      // The page loading is not news, unless its first attempts failed and were announced.
-      return lossAnnounced ? 'Connected' : null;
-    case 'recovered':
-    case 'not-recovered':
-      return RECONNECT_LABELS[kind];
-  }
-}
-
-function plus<T>(set: ReadonlySet<T>, item: T): ReadonlySet<T> {
-  return new Set(set).add(item);
-}
-
-function minus<T>(set: ReadonlySet<T>, item: T): ReadonlySet<T> {
-  const rest = new Set(set);
-  rest.delete(item);
-  return rest;
+function without<T>(items: readonly T[], item: T): T[] {
+  return items.filter((other) => other !== item);
 }
