@@ -24,11 +24,11 @@ export const BOUGHT_NOTE_MS = 2000;
 
 /** What the live region says of each status and connection state; '' is no news. The greeting
  * is none, as the connection is announced already; other statuses are read as they are. */
-const STATUS_NEWS: Record<string, string> = {
-  [STATUS.connected]: '',
-  [STATUS.started]: 'Ticker started',
-  [STATUS.stopped]: 'Ticker stopped',
-};
+const STATUS_NEWS = new Map<string, string>([
+  [STATUS.connected, ''],
+  [STATUS.started, 'Ticker started'],
+  [STATUS.stopped, 'Ticker stopped'],
+]);
 
 const CONNECTION_NEWS: Record<ConnectionState, string> = {
   ...CONNECTION_LABELS,
@@ -100,7 +100,7 @@ export class StockBoardComponent {
         distinctUntilChanged(),
         takeUntilDestroyed(),
       )
-      .subscribe((message) => this.announce(STATUS_NEWS[message] ?? message));
+      .subscribe((message) => this.announce(STATUS_NEWS.get(message) ?? message));
     let lossAnnounced = false;
     this.socket.connection$.pipe(takeUntilDestroyed()).subscribe((state) => {
       if (state === 'connecting') return;
