@@ -292,15 +292,20 @@ test('a buy acknowledged just before the child dies survives the restart and is 
   expect(init.unannounced).toBe(true);
 });
 
-test('close disconnects the child, waits for it, refuses later ops and does not restart', async () => {
-  const { supervisor, forks } = await opened();
+test('close disconnects the child, kills it if it does not exit in time, then refuses ops and does not restart', async () => {
+  const { supervisor, forks } = await opened({ closeTimeoutMs: 2_000 });
   const child = forks.latest();
   child.exitOnDisconnect = false;
   const pending = supervisor.start();
-  const closing = supervisor.close();
+  let closed = false;
+  const closing = supervisor.close().then(() => (closed = true));
   await expect(pending).resolves.toEqual({ ok: false, error: 'the server is shutting down' });
   expect(child.connected).toBe(false);
-  child.exit(0, null);
+  jest.advanceTimersByTime(1_999);
+  await Promise.resolve();
+  expect([closed, child.signals]).toEqual([false, []]);
+  jest.advanceTimersByTime(1);
+  expect(child.signals).toEqual(['SIGKILL']);
   await closing;
   jest.advanceTimersByTime(60_000);
   expect(forks.calls).toHaveLength(1);
@@ -310,18 +315,6 @@ test('close disconnects the child, waits for it, refuses later ops and does not 
   });
   await expect(supervisor.open()).rejects.toThrow('closed');
   await expect(supervisor.close()).resolves.toBeUndefined();
-});
-
-test('close kills a child that does not exit in time', async () => {
-  const { supervisor, forks } = await opened({ closeTimeoutMs: 2_000 });
-  const child = forks.latest();
-  child.exitOnDisconnect = false;
-  const closing = supervisor.close();
-  jest.advanceTimersByTime(1_999);
-  expect(child.signals).toEqual([]);
-  jest.advanceTimersByTime(1);
-  expect(child.signals).toEqual(['SIGKILL']);
-  await closing;
 });
 
 test('close while opening rejects the open', async () => {
