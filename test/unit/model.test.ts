@@ -65,10 +65,8 @@ describe('TickerModel', () => {
     let expected = SEED.map((stock) => ({ ...stock }));
     for (const update of updates) {
       expected = decayAll(expected);
+      // toEqual compares numbers with Object.is: exact to the bit.
       expect(update.stocks).toEqual(expected);
-      for (const [i, stock] of update.stocks.entries()) {
-        expect(stock.price).toBe(expected[i]?.price);
-      }
     }
     expect(at(updates, 0).stocks[0]?.price).toBe(14.5 - 14.5 / 1800);
   });
@@ -272,7 +270,6 @@ describe('TickerModel', () => {
     expect(updates).toEqual([
       { stocks: withBuy(SEED, 'Apple', 5), running: false, seq: 1, ts: T0 },
     ]);
-    expect(at(updates, 0).stocks[0]?.price).toBe(grown(14.5, 5));
   });
 
   test('five buys within 20 ms are conflated into at most two updates', () => {
