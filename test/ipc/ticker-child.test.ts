@@ -80,6 +80,7 @@ test('over IPC: ready, ticks at the pace on real timers, buys, flow control, gar
   expect(buy!.update).toMatchObject({ seq: held!.update.seq + 1 });
   expect(buy!.update.stocks).toEqual(withBuy(held!.update.stocks, 'Apple'));
   expect(tick!.update.stocks).toEqual(decayAll(buy!.update.stocks));
+  ticker.sendRaw({ type: 'delivered', seq: tick!.update.seq });
   ticker.reportDelivered = true;
 
   const stopped = await ticker.op({ type: 'stop' });
