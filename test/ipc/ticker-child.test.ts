@@ -54,10 +54,10 @@ test('over IPC: ready, ticks at the pace on real timers, buys, flow control, gar
 
   // A buy is applied to the last update sent before its reply, and is an update of its own.
   const bought = await ticker.op({ type: 'buy', name: 'Microsoft' });
-  const before = ticker
-    .updatesSince(0)
-    .filter((each) => each.at <= bought.at)
-    .at(-1)!.update;
+  const before = ticker.messages.items
+    .slice(0, bought.index)
+    .flatMap(({ message }) => (message.type === 'update' ? [message.update] : []))
+    .at(-1)!;
   expect(bought.reply).toEqual({
     ok: true,
     running: true,
