@@ -64,39 +64,31 @@ describe('readConfig', () => {
     expect(readConfig({ PATH: '/bin', NODE_ENV: 'test' })).toEqual(readConfig({}));
   });
 
-  test.each<[Record<string, string>, RegExp]>([
-    [{ PORT: 'abc' }, /^invalid configuration: PORT: .*number/],
-    [{ PORT: '70000' }, /^invalid configuration: PORT: /],
-    [{ PORT: '80.5' }, /^invalid configuration: PORT: /],
-    [{ TICK_MS: '0' }, /^invalid configuration: TICK_MS: .*>=10/],
-    [{ TICK_MS: 'soon' }, /^invalid configuration: TICK_MS: /],
-    [{ LOG_LEVEL: 'loud' }, /^invalid configuration: LOG_LEVEL: /],
-    [{ OPS_PER_SECOND: '0' }, /^invalid configuration: OPS_PER_SECOND: /],
-    [{ CONTROL_TOKEN: 'short' }, /^invalid configuration: CONTROL_TOKEN: must be at least 8/],
-    [{ CORS_ORIGINS: 'not a url' }, /^invalid configuration: CORS_ORIGINS.*origins/],
-    [{ REDIS_URL: 'localhost:6379' }, /^invalid configuration: REDIS_URL: must be a redis:\/\//],
-    [{ REDIS_URL: 'http://127.0.0.1:6379' }, /^invalid configuration: REDIS_URL: /],
-    [{ TRANSPORTS: 'websocket,carrier-pigeon' }, /^invalid configuration: TRANSPORTS.*websocket/],
-    [{ CLIENT_DEV_SERVER: 'maybe' }, /^invalid configuration: CLIENT_DEV_SERVER: /],
+  const WHOLE = 'must be a whole number in decimal digits';
+  const HOSTS = /^invalid configuration: ALLOWED_HOSTS.*host names/;
+  test.each<[string, string[], RegExp | string]>([
+    ['PORT', ['abc'], /^invalid configuration: PORT: .*number/],
     // Number() reads all of these as numbers; none is a plain decimal integer.
-    [{ PORT: '0x10' }, /^invalid configuration: PORT: must be a whole number in decimal digits$/],
-    [{ PORT: '1e3' }, /^invalid configuration: PORT: must be a whole number in decimal digits$/],
-    [{ PORT: '+5' }, /^invalid configuration: PORT: must be a whole number in decimal digits$/],
-    [{ PORT: '-1' }, /^invalid configuration: PORT: must be a whole number in decimal digits$/],
-    [{ PORT: '5.0' }, /^invalid configuration: PORT: must be a whole number in decimal digits$/],
-    [{ PORT: '80 80' }, /^invalid configuration: PORT: must be a whole number/],
-    [{ TICK_MS: 'Infinity' }, /^invalid configuration: TICK_MS: must be a whole number/],
-    [{ TICK_MS: '1_000' }, /^invalid configuration: TICK_MS: must be a whole number/],
-    [{ OPS_PER_SECOND: '0b11' }, /^invalid configuration: OPS_PER_SECOND: must be a whole number/],
-    [{ OPS_PER_SECOND: '1e400' }, /^invalid configuration: OPS_PER_SECOND: must be a whole number/],
-    [{ ALLOWED_HOSTS: 'http://evil.example' }, /^invalid configuration: ALLOWED_HOSTS.*host names/],
-    [{ ALLOWED_HOSTS: 'a.example/path' }, /^invalid configuration: ALLOWED_HOSTS.*host names/],
-    [{ ALLOWED_HOSTS: 'two words' }, /^invalid configuration: ALLOWED_HOSTS.*host names/],
-    [{ ALLOWED_HOSTS: 'a.example:8080' }, /^invalid configuration: ALLOWED_HOSTS.*host names/],
-    [{ ALLOWED_HOSTS: '*.example.com' }, /^invalid configuration: ALLOWED_HOSTS.*host names/],
-    [{ ALLOWED_HOSTS: 'ok.example, ..' }, /^invalid configuration: ALLOWED_HOSTS.*host names/],
-  ])('a readable error for %j', (env, message) => {
-    expect(() => readConfig(env)).toThrow(message);
+    ['PORT', ['0x10', '1e3', '+5', '-1', '5.0', '80 80', '80.5'], WHOLE],
+    ['PORT', ['70000'], /^invalid configuration: PORT: /],
+    ['TICK_MS', ['0'], /^invalid configuration: TICK_MS: .*>=10/],
+    ['TICK_MS', ['soon', 'Infinity', '1_000'], WHOLE],
+    ['LOG_LEVEL', ['loud'], /^invalid configuration: LOG_LEVEL: /],
+    ['OPS_PER_SECOND', ['0'], /^invalid configuration: OPS_PER_SECOND: /],
+    ['OPS_PER_SECOND', ['0b11', '1e400'], WHOLE],
+    ['CONTROL_TOKEN', ['short'], /^invalid configuration: CONTROL_TOKEN: must be at least 8/],
+    ['CORS_ORIGINS', ['not a url'], /^invalid configuration: CORS_ORIGINS.*origins/],
+    ['REDIS_URL', ['localhost:6379', 'http://127.0.0.1:6379'], /: REDIS_URL: must be a redis:\/\//],
+    ['TRANSPORTS', ['websocket,carrier-pigeon'], /^invalid configuration: TRANSPORTS.*websocket/],
+    ['CLIENT_DEV_SERVER', ['maybe'], /^invalid configuration: CLIENT_DEV_SERVER: /],
+    ['ALLOWED_HOSTS', ['http://evil.example', 'a.example/path', 'two words'], HOSTS],
+    ['ALLOWED_HOSTS', ['a.example:8080', '*.example.com', 'ok.example, ..'], HOSTS],
+  ])('%s=%j is refused with a readable error', (name, values, message) => {
+    const error =
+      typeof message === 'string'
+        ? new RegExp(`^invalid configuration: ${name}: ${message}$`)
+        : message;
+    for (const value of values) expect(() => readConfig({ [name]: value })).toThrow(error);
   });
 
   test('one error lists every bad variable', () => {
@@ -107,19 +99,11 @@ describe('readConfig', () => {
 });
 
 // `PORT=` (set but empty, common in .env files and CI templates) means "not set", as
-// `process.env.PORT || 4561` did in the original, not port 0.
-test('empty variables fall back to their defaults', () => {
-  const empty = Object.fromEntries(Object.keys(DEFAULTS).map((name) => [name, '']));
-  expect(readConfig(empty)).toEqual(DEFAULTS);
-});
-
-// `PORT=' '` once listened on a random port: Number(' ') is 0. Blank is unset, like empty, so
-// main.ts would listen on the default 4561 (asserted here rather than by binding 4561).
-test('blank variables fall back to their defaults', () => {
-  const blank = Object.fromEntries(Object.keys(DEFAULTS).map((name) => [name, ' \t ']));
-  expect(readConfig(blank)).toEqual(DEFAULTS);
-  expect(readConfig({ PORT: ' ' }).PORT).toBe(4561);
-  expect(readConfig({ PORT: '\n' }).PORT).toBe(4561);
+// `process.env.PORT || 4561` did in the original, not port 0. `PORT=' '` once listened on a
+// random port (Number(' ') is 0): blank is unset too, so main.ts listens on the default 4561.
+test.each(['', ' \t ', '\n'])('variables set to %j fall back to their defaults', (value) => {
+  const unset = Object.fromEntries(Object.keys(DEFAULTS).map((name) => [name, value]));
+  expect(readConfig(unset)).toEqual(DEFAULTS);
 });
 
 test.each([

@@ -73,6 +73,8 @@ test('open forks the compiled child without inherited flags and hands it the sta
     { type: 'init', state: initialState, tickMs: 250, unannounced: false },
   ]);
   expect(supervisor.pid).toBeUndefined();
+  // Ops before the child is ready are refused.
+  await expect(supervisor.start()).resolves.toEqual({ ok: false, error: RESTARTING });
   ready(forks.latest());
   await opening;
   expect(supervisor.pid).toBe(forks.latest().pid);
@@ -96,11 +98,6 @@ test('delivered() passes the notice to a ready child, and drops it when there is
   supervisor.delivered(4);
   expect(forks.calls).toHaveLength(1);
   await supervisor.close();
-});
-
-test('ops before the child is ready are refused', async () => {
-  const { supervisor } = setup();
-  await expect(supervisor.start()).resolves.toEqual({ ok: false, error: RESTARTING });
 });
 
 test('each op gets its own id and its own reply, in any order', async () => {
@@ -204,9 +201,11 @@ test('malformed messages from the child are ignored', async () => {
 });
 
 test('a child that dies is replaced with the last state, with lost / back and backoff', async () => {
+  const onRestart = jest.fn();
   const { supervisor, forks, events } = await opened({
     restartDelayMs: 100,
     maxRestartDelayMs: 350,
+    onRestart,
   });
   const first = forks.latest();
   const started = supervisor.start();
@@ -226,13 +225,16 @@ test('a child that dies is replaced with the last state, with lost / back and ba
   await expect(supervisor.stop()).resolves.toEqual({ ok: false, error: RESTARTING });
   expect(supervisor.pid).toBeUndefined();
 
-  // Backoff: 100 ms, then 200, then capped at 350.
+  // Backoff: 100 ms, then 200, then capped at 350. onRestart counts each replacement when it
+  // is forked (not when the old one dies), also one that dies before it is ready.
   for (const delay of [100, 200, 350]) {
     const forked = forks.calls.length;
     jest.advanceTimersByTime(delay - 1);
     expect(forks.calls).toHaveLength(forked);
+    expect(onRestart).toHaveBeenCalledTimes(forked - 1);
     jest.advanceTimersByTime(1);
     expect(forks.calls).toHaveLength(forked + 1);
+    expect(onRestart).toHaveBeenCalledTimes(forked);
     // The new child continues exactly where the last one was, running included.
     expect(forks.latest().sent).toEqual([
       { type: 'init', state: update, tickMs: 250, unannounced: false },
@@ -245,22 +247,6 @@ test('a child that dies is replaced with the last state, with lost / back and ba
   ready(forks.latest());
   expect(events.at(-1)).toEqual(['back']);
   expect(supervisor.pid).toBe(forks.latest().pid);
-});
-
-test('onRestart is called at each fork that replaces a child, never for the first', async () => {
-  const onRestart = jest.fn();
-  const { forks } = await opened({ restartDelayMs: 100, onRestart });
-  expect(onRestart).not.toHaveBeenCalled();
-  forks.latest().exit(null, 'SIGKILL');
-  // Counted when the replacement is forked, not when the old one dies.
-  expect(onRestart).not.toHaveBeenCalled();
-  jest.advanceTimersByTime(100);
-  expect(onRestart).toHaveBeenCalledTimes(1);
-  // A replacement that dies before it is ready is replaced too, and that counts again.
-  forks.latest().exit(1, null);
-  jest.advanceTimersByTime(200);
-  expect(onRestart).toHaveBeenCalledTimes(2);
-  expect(forks.calls).toHaveLength(3);
 });
 
 test('the backoff starts over after a child that lived long enough', async () => {
@@ -306,15 +292,20 @@ test('a buy acknowledged just before the child dies survives the restart and is 
   expect(init.unannounced).toBe(true);
 });
 
-test('close disconnects the child, waits for it, refuses later ops and does not restart', async () => {
-  const { supervisor, forks } = await opened();
+test('close disconnects the child, kills it if it does not exit in time, then refuses ops and does not restart', async () => {
+  const { supervisor, forks } = await opened({ closeTimeoutMs: 2_000 });
   const child = forks.latest();
   child.exitOnDisconnect = false;
   const pending = supervisor.start();
-  const closing = supervisor.close();
+  let closed = false;
+  const closing = supervisor.close().then(() => (closed = true));
   await expect(pending).resolves.toEqual({ ok: false, error: 'the server is shutting down' });
   expect(child.connected).toBe(false);
-  child.exit(0, null);
+  jest.advanceTimersByTime(1_999);
+  await Promise.resolve();
+  expect([closed, child.signals]).toEqual([false, []]);
+  jest.advanceTimersByTime(1);
+  expect(child.signals).toEqual(['SIGKILL']);
   await closing;
   jest.advanceTimersByTime(60_000);
   expect(forks.calls).toHaveLength(1);
@@ -324,18 +315,6 @@ test('close disconnects the child, waits for it, refuses later ops and does not 
   });
   await expect(supervisor.open()).rejects.toThrow('closed');
   await expect(supervisor.close()).resolves.toBeUndefined();
-});
-
-test('close kills a child that does not exit in time', async () => {
-  const { supervisor, forks } = await opened({ closeTimeoutMs: 2_000 });
-  const child = forks.latest();
-  child.exitOnDisconnect = false;
-  const closing = supervisor.close();
-  jest.advanceTimersByTime(1_999);
-  expect(child.signals).toEqual([]);
-  jest.advanceTimersByTime(1);
-  expect(child.signals).toEqual(['SIGKILL']);
-  await closing;
 });
 
 test('close while opening rejects the open', async () => {
