@@ -12,10 +12,6 @@ export interface ClusterKeys {
   epoch: string;
   /** The ticker state (protocol/cluster StoredState), written by the holder only. */
   state: string;
-  /** Where ops for the leader are published; only the leader subscribes. */
-  ops: string;
-  /** Where the leader answers the node `nodeId`. */
-  replies(nodeId: string): string;
 }
 
 export function clusterKeys(prefix = 'forkcast:'): ClusterKeys {
@@ -23,8 +19,6 @@ export function clusterKeys(prefix = 'forkcast:'): ClusterKeys {
     lease: `${prefix}leader`,
     epoch: `${prefix}epoch`,
     state: `${prefix}state`,
-    ops: `${prefix}ops`,
-    replies: (nodeId) => `${prefix}replies:${nodeId}`,
   };
 }
 
