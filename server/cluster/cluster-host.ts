@@ -6,21 +6,14 @@ import { EventEmitter } from 'node:events';
 
 import type { DefaultEventsMap, Server } from 'socket.io';
 
-import {
-  parseForwardedOp,
-  parseForwardedReply,
-  parseStoredState,
-  type ForwardedOp,
-  type ForwardedReply,
-  type StoredState,
-} from '../../protocol/cluster';
+import * as cluster from '../../protocol/cluster';
 import type { UpdatePayload } from '../../protocol/events';
 import type { BuyReply, OpReply, RunReply } from '../../protocol/ipc';
 import type { StockName } from '../../protocol/stocks';
 import { parseStatusPayload, parseUpdatePayload } from '../../protocol/validation';
 import type { ForkcastIo } from '../io';
 import type { Logger } from '../logger';
-import type { StateStore } from '../state-file';
+import type { SavedState, StateStore } from '../state-file';
 import type { HostHealth, TickerHost, TickerHostEvents } from '../ticker-host';
 import { TickerSupervisor } from '../ticker-supervisor';
 import { clusterKeys, LeaderLease, type RedisClient } from './lease';
@@ -33,10 +26,11 @@ const RENEW_EVERY_MS = 500;
 const CAMPAIGN_EVERY_MS = 200;
 /** A Redis command slower than this fails: catches a Redis that stalls with the connection up. */
 const REDIS_TIMEOUT_MS = 1_000;
-/** socket.io-adapter waits a fixed 5 s for every node's answer; this only bounds a wait for Redis
+/** socket.io-adapter waits a fixed 5 s for every node's answer; this also bounds a wait for Redis
  * before the emit goes out (the adapter's connection queues commands while Redis is away). */
 const FORWARD_TIMEOUT_MS = 6_000;
 const OP_EVENT = 'forkcast:op';
+const KEYS = clusterKeys();
 
 const REDIS_DOWN = 'the cluster cannot reach Redis right now; try again in a moment';
 const NO_LEADER = 'no ticker leader is elected right now; try again in a moment';
@@ -46,8 +40,6 @@ const NO_ANSWER =
 const CLOSED = 'the server is shutting down';
 
 export interface ClusterHostOptions {
-  /** Commands, created with `disableOfflineQueue`: while Redis is away they fail at once. */
-  redis: RedisClient;
   /** The node's Socket.IO server (read at open(), after createApp), on the streams adapter. */
   io: () => ForkcastIo;
   childPath: string;
@@ -58,18 +50,17 @@ export interface ClusterHostOptions {
   onRestart?: () => void;
 }
 
-/** The serverSideEmit event between nodes: an op, answered by every node. */
-interface ClusterEvents {
-  [OP_EVENT]: (op: unknown, answer: (reply: ForwardedReply) => void) => void;
-}
-type ClusterIo = Server<DefaultEventsMap, DefaultEventsMap, ClusterEvents>;
+/** Between nodes: an op, answered by every node (null unless it leads). */
+type ClusterIo = Server<
+  DefaultEventsMap,
+  DefaultEventsMap,
+  { [OP_EVENT]: (op: unknown, answer: (reply: cluster.ForwardedReply) => void) => void }
+>;
 
 export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements TickerHost {
   /** Fresh per process, so a restarted node is a new lease holder. */
   readonly nodeId = randomUUID();
-  private readonly keys = clusterKeys();
   private readonly lease: LeaderLease;
-  private readonly redis: RedisClient;
   private readonly logger: Logger;
   /** The latest state this node's sockets have been sent. */
   private state: UpdatePayload;
@@ -84,13 +75,16 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   private validUntil = 0;
   private opened: Promise<void> | null = null;
   private closing = false;
-  private wake: () => void = () => undefined;
+  private wake = (): void => undefined;
 
-  constructor(private readonly options: ClusterHostOptions) {
+  constructor(
+    private readonly options: ClusterHostOptions,
+    /** Commands, created with `disableOfflineQueue`: while Redis is away they fail at once. */
+    private readonly redis: RedisClient,
+  ) {
     super();
-    this.redis = options.redis;
     this.logger = options.logger;
-    this.lease = new LeaderLease(this.redis, this.keys, this.nodeId, LEASE_TTL_MS);
+    this.lease = new LeaderLease(redis, KEYS, this.nodeId, LEASE_TTL_MS);
     this.state = structuredClone(options.seed);
   }
 
@@ -105,10 +99,9 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   health(): HostHealth {
     const redis = this.redis.isReady;
     const leader = this.leading ? this.nodeId : this.holder;
-    const impaired =
-      this.leading && (this.pid === undefined || performance.now() >= this.validUntil);
+    const stale = this.pid === undefined || performance.now() >= this.validUntil;
     return {
-      status: !redis || leader === null || impaired ? 'degraded' : 'ok',
+      status: !redis || leader === null || (this.leading && stale) ? 'degraded' : 'ok',
       details: {
         node: this.nodeId,
         role: this.leading ? 'leader' : 'follower',
@@ -161,18 +154,17 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   /** Greets from the stored state once this node reads the stream, so no update falls between. */
   private async begin(): Promise<void> {
     this.io().on(OP_EVENT, this.onForwarded);
-    const tap = tapStream(
-      this.options.io(),
-      this.nodeId,
-      (update, offset) => this.observeUpdate(update, offset),
-      (status) => {
+    this.tap = tapStream(this.options.io(), {
+      uid: this.nodeId,
+      logger: this.logger,
+      onUpdate: (update, offset) => this.observeUpdate(update, offset),
+      onStatus: (status) => {
         // Start and stop reach other nodes as statuses only.
         const parsed = parseStatusPayload(status);
         if (parsed.ok) this.state.running = parsed.value.running;
       },
-    );
-    this.tap = tap;
-    await tap.live();
+    });
+    await this.tap.live();
     const stored = await this.readState();
     if (stored && stored.seq > this.state.seq) this.state = withoutStorage(stored);
     else if (stored?.seq === this.state.seq) this.state.running = stored.running;
@@ -189,15 +181,31 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     this.emit('update', this.snapshot(), offset);
   }
 
-  /** The election, one loop: a follower tries for the lease, the leader renews it and steps down
-   * once it runs out unrenewed. */
+  /** The election, one loop: a follower tries for the lease; the leader renews it, waiting no
+   * longer than it lasts, and steps down when another node holds it or it ran out. */
   private async elect(): Promise<void> {
     while (!this.closing) {
+      const term = this.term;
+      const sentAt = performance.now();
       try {
-        if (this.leading) await this.renew();
-        else await this.campaign();
+        if (this.leading) {
+          const left = this.validUntil - sentAt;
+          const held = await within(this.lease.renew(), left, 'renewing the lease');
+          if (held && term === this.term) this.validUntil = sentAt + LEASE_TTL_MS;
+          if (!held && term === this.term) await this.stepDown('another node holds the lease');
+        } else if (this.redis.isReady) {
+          const lease = await within(this.lease.tryAcquire(), REDIS_TIMEOUT_MS, 'seeking lease');
+          this.holder = lease.held ? this.nodeId : lease.holder;
+          if (lease.held && this.closing) await this.lease.release();
+          else if (lease.held) {
+            this.validUntil = sentAt + LEASE_TTL_MS;
+            // Not awaited: forking the child takes a while, and the lease is renewed meanwhile.
+            void this.lead(lease.epoch);
+          }
+        }
       } catch (error) {
         this.logger.warn({ err: error, leading: this.leading }, 'leader election round failed');
+        if (performance.now() >= this.validUntil) await this.stepDown('the lease ran out');
       }
       const left = this.validUntil - performance.now();
       const pause = this.leading ? Math.max(0, Math.min(RENEW_EVERY_MS, left)) : CAMPAIGN_EVERY_MS;
@@ -208,51 +216,17 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     }
   }
 
-  private async campaign(): Promise<void> {
-    if (!this.redis.isReady) return;
-    const sentAt = performance.now();
-    const acquired = await within(this.lease.tryAcquire(), REDIS_TIMEOUT_MS, 'seeking the lease');
-    if (!acquired.held) {
-      this.holder = acquired.holder;
-      return;
-    }
-    if (this.closing) return this.lease.release();
-    this.validUntil = sentAt + LEASE_TTL_MS;
-    // Not awaited: forking the child takes a while, and the lease is renewed meanwhile.
-    void this.lead(acquired.epoch);
-  }
-
-  /** Renews, waiting no longer than the lease lasts; a refusal or the lease's end ends the term. */
-  private async renew(): Promise<void> {
-    const term = this.term;
-    const sentAt = performance.now();
-    const left = this.validUntil - sentAt;
-    const held = await within(this.lease.renew(), left, 'renewing the lease').catch(
-      (error: unknown) => {
-        this.logger.warn({ err: error }, 'could not renew the lease');
-        return null;
-      },
-    );
-    if (term !== this.term) return;
-    if (held) this.validUntil = sentAt + LEASE_TTL_MS;
-    else if (held === false) await this.stepDown('another node holds the lease');
-    else if (performance.now() >= this.validUntil)
-      await this.stepDown('the lease ran out before it could be renewed');
-  }
-
   private async lead(epoch: number): Promise<void> {
     const term = ++this.term;
     this.leading = true;
-    this.holder = this.nodeId;
     try {
       // Redis is authoritative; if it lost the state, the newest update seen here beats the seed.
       const stored = await this.readState();
       const resume =
         stored && stored.seq >= this.state.seq ? stored : { ...this.state, unannounced: false };
-      // Claim the state for this term before anything is done with it.
-      const claim = this.lease.writeState(epoch, JSON.stringify({ ...resume, epoch }));
-      if (!(await within(claim, REDIS_TIMEOUT_MS, 'claiming the state')))
-        throw new Error('the lease was lost while taking over');
+      // Claims the state for this term before anything is done with it.
+      const store = this.store(term, epoch);
+      await store.commit(resume);
       // The last leader may have died between saving an update and sending it: sent before the
       // new child's first, so seq runs on without a gap.
       if (term === this.term && resume.seq > this.state.seq)
@@ -265,7 +239,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
         unannounced: resume.unannounced,
         logger: this.logger.child({ part: 'ticker' }),
         onRestart: () => this.options.onRestart?.(),
-        store: this.store(term, epoch),
+        store,
       });
       this.supervisor = supervisor;
       supervisor.on('update', (update) => void this.send(term, update));
@@ -279,28 +253,28 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     }
   }
 
-  /** The supervisor's store: the state key, written only in this term and under the lease. A
-   * refused write ends the term before the supervisor hears of it, so its child's stand-in is
-   * never reported lost. The write after it stays in order: one connection. */
+  /** The supervisor's store: the state key, written in this term only and fenced by the lease. A
+   * refused write ends the term before the supervisor hears of it, so it reports no child lost. */
   private store(term: number, epoch: number): StateStore {
     let last: Promise<unknown> = Promise.resolve();
+    const write = async (saved: SavedState): Promise<void> => {
+      const state = JSON.stringify({ ...saved, epoch });
+      const ok =
+        term === this.term &&
+        (await within(this.lease.writeState(epoch, state), REDIS_TIMEOUT_MS, 'saving').catch(
+          (error: unknown) => this.logger.error({ err: error }, 'could not save the state'),
+        ));
+      if (ok) return;
+      if (term === this.term) void this.stepDown('the state could not be saved');
+      throw new Error('the state could not be saved under the lease');
+    };
     return {
-      // A failed write ends the term instead of marking the store unhealthy.
+      // A failed write ends the term instead.
       healthy: true,
       settled: () => last.then(() => undefined),
+      // One connection keeps the writes in order.
       commit: (saved) => {
-        const write = async (): Promise<void> => {
-          const state = JSON.stringify({ ...saved, epoch });
-          const ok =
-            term === this.term &&
-            (await within(this.lease.writeState(epoch, state), REDIS_TIMEOUT_MS, 'saving').catch(
-              (error: unknown) => this.logger.error({ err: error }, 'could not save the state'),
-            ));
-          if (ok) return;
-          if (term === this.term) void this.stepDown('the state could not be saved');
-          throw new Error('the state could not be saved under the lease');
-        };
-        const written = write();
+        const written = write(saved);
         last = written.catch(() => undefined);
         return written;
       },
@@ -329,7 +303,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     await supervisor?.close();
   }
 
-  private async op(op: ForwardedOp): Promise<OpReply> {
+  private async op(op: cluster.ForwardedOp): Promise<OpReply> {
     if (this.closing) return { ok: false, error: CLOSED };
     // Without Redis nothing can be saved or forwarded: refused before anything is applied.
     if (!this.redis.isReady) return { ok: false, error: REDIS_DOWN };
@@ -337,7 +311,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   }
 
   /** Leader only: the supervisor answers once the op's effect is saved. */
-  private async apply(op: ForwardedOp): Promise<OpReply> {
+  private async apply(op: cluster.ForwardedOp): Promise<OpReply> {
     const { term, supervisor } = this;
     if (!supervisor) return { ok: false, error: NO_LEADER };
     let reply: OpReply;
@@ -347,7 +321,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   }
 
   /** Every other node answers; the leader's answer is the one that is not null. */
-  private async forward(op: ForwardedOp): Promise<OpReply> {
+  private async forward(op: cluster.ForwardedOp): Promise<OpReply> {
     let answers: unknown[];
     let late = false;
     try {
@@ -359,28 +333,26 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
       late = true;
     }
     const replies = answers.flatMap((answer) => {
-      const parsed = parseForwardedReply(answer);
+      const parsed = cluster.parseForwardedReply(answer);
       return parsed.ok && parsed.value ? [parsed.value] : [];
     });
     const reply = replies.find((candidate) => candidate.ok) ?? replies[0];
     return reply ?? { ok: false, error: late ? NO_ANSWER : NO_LEADER };
   }
 
-  private readonly onForwarded = (raw: unknown, answer: (reply: ForwardedReply) => void): void => {
+  private readonly onForwarded = (raw: unknown, answer: (reply: OpReply | null) => void): void => {
     if (typeof answer !== 'function') return;
-    const parsed = parseForwardedOp(raw);
+    const parsed = cluster.parseForwardedOp(raw);
     if (!parsed.ok) this.logger.error({ error: parsed.error }, 'ignored a bad forwarded op');
     if (!parsed.ok || !this.leading || this.closing) return answer(null);
     void this.apply(parsed.value).then(answer);
   };
 
-  private async readState(): Promise<StoredState | null> {
-    const text = await within(this.redis.get(this.keys.state), REDIS_TIMEOUT_MS, 'reading state');
-    if (text === null) return null;
-    const parsed = parseStoredState(text);
-    if (parsed.ok) return parsed.value;
-    this.logger.error({ error: parsed.error }, 'the state in Redis is not valid; ignoring it');
-    return null;
+  private async readState(): Promise<cluster.StoredState | null> {
+    const text = await within(this.redis.get(KEYS.state), REDIS_TIMEOUT_MS, 'reading the state');
+    const parsed = text === null ? null : cluster.parseStoredState(text);
+    if (parsed?.ok === false) this.logger.error({ error: parsed.error }, 'ignored a bad state');
+    return parsed?.ok ? parsed.value : null;
   }
 }
 

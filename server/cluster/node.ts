@@ -3,21 +3,11 @@
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { createClient } from 'redis';
 
-import type { UpdatePayload } from '../../protocol/events';
-import type { ForkcastIo } from '../io';
-import type { Logger } from '../logger';
-import { ClusterTickerHost } from './cluster-host';
+import { ClusterTickerHost, type ClusterHostOptions } from './cluster-host';
 import type { RedisClient } from './lease';
 
-export interface ClusterNodeOptions {
+export interface ClusterNodeOptions extends ClusterHostOptions {
   redisUrl: string;
-  tickMs: number;
-  childPath: string;
-  seed: UpdatePayload;
-  logger: Logger;
-  /** The node's Socket.IO server; read when the host opens (after createApp). */
-  io: () => ForkcastIo;
-  onRestart?: () => void;
 }
 
 export interface ClusterNode {
@@ -68,11 +58,10 @@ export async function joinCluster(
     streamName: 'forkcast:stream',
     maxLen: streamLength(host.tickMs, recoveryWindowMs),
   });
-  const ticker = new ClusterTickerHost({
-    ...host,
+  const ticker = new ClusterTickerHost(
+    { ...host, logger: logger.child({ part: 'cluster' }) },
     redis,
-    logger: logger.child({ part: 'cluster' }),
-  });
+  );
   return {
     ticker,
     adapter,

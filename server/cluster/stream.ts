@@ -5,6 +5,7 @@
 import { MessageType } from 'socket.io-adapter';
 
 import type { ForkcastIo } from '../io';
+import type { Logger } from '../logger';
 
 export interface StreamTap {
   /** Appends an update to the stream; every node's onUpdate follows as it reads it. */
@@ -30,12 +31,20 @@ const EVENT_PACKET = 2;
 const PROBE_EVERY_MS = 200;
 
 /** Wraps the root namespace's adapter: updates go to `onUpdate` instead of straight to sockets,
- * statuses are passed on and reported to `onStatus`. */
+ * statuses are passed on and reported to `onStatus`. `uid` marks this node's entries. */
 export function tapStream(
   io: ForkcastIo,
-  uid: string,
-  onUpdate: (update: unknown, offset: string) => void,
-  onStatus: (status: unknown) => void,
+  {
+    uid,
+    logger,
+    onUpdate,
+    onStatus,
+  }: {
+    uid: string;
+    logger: Logger;
+    onUpdate: (update: unknown, offset: string) => void;
+    onStatus: (status: unknown) => void;
+  },
 ): StreamTap {
   const adapter = io.of('/').adapter as unknown as StreamsAdapter;
   const pass = adapter.onRawMessage.bind(adapter);
@@ -45,9 +54,14 @@ export function tapStream(
     read = true;
     wake();
     const [event, payload] = eventToEveryone(entry) ?? [];
-    if (event === 'update') return onUpdate(payload, offset);
-    if (event === 'status') onStatus(payload);
-    return pass(entry, offset);
+    try {
+      if (event === 'update') onUpdate(payload, offset);
+      else if (event === 'status') onStatus(payload);
+    } catch (error) {
+      // Thrown into the adapter, it would skip the rest of the entries it read with this one.
+      logger.error({ err: error, event }, 'handling an entry of the stream failed');
+    }
+    return event === 'update' ? undefined : pass(entry, offset);
   };
   const publish = (type: MessageType, data?: unknown): Promise<unknown> =>
     Promise.resolve(adapter.doPublish({ uid, nsp: '/', type, data }));
@@ -74,14 +88,15 @@ export function tapStream(
 function eventToEveryone({ nsp, type, data }: RawEntry): unknown[] | null {
   if (nsp !== '/' || type !== String(MessageType.BROADCAST) || !data?.startsWith('{')) return null;
   try {
+    // The adapter's broadcast format; anything else throws here or fails the test below.
     const { packet, opts, requestId } = JSON.parse(data) as {
-      packet?: { type?: number; data?: unknown };
-      opts?: { rooms?: unknown[]; except?: unknown[] };
+      packet: { type: number; data: unknown[] };
+      opts: { rooms: unknown[]; except: unknown[] };
       requestId?: unknown;
     };
-    if (requestId !== undefined || packet?.type !== EVENT_PACKET) return null;
-    if (!Array.isArray(packet.data) || opts?.rooms?.length || opts?.except?.length) return null;
-    return packet.data as unknown[];
+    const plain = requestId === undefined && packet.type === EVENT_PACKET;
+    const toEveryone = opts.rooms.length + opts.except.length === 0;
+    return plain && toEveryone && Array.isArray(packet.data) ? packet.data : null;
   } catch {
     return null;
   }
