@@ -17,17 +17,10 @@ export interface ClusterNode {
   close(): Promise<void>;
 }
 
-/** Recovery needs a window's worth of entries (one per update and status): keep twice that,
- * never fewer than Socket.IO's default. */
-function streamLength(tickMs: number, windowMs: number): number {
-  return Math.max(10_000, Math.ceil((windowMs / tickMs) * 2));
-}
-
 export async function joinCluster(
   { redisUrl, logger, ...host }: ClusterNodeOptions,
   recoveryWindowMs: number,
 ): Promise<ClusterNode> {
-  const clients: RedisClient[] = [];
   const connect = async (name: string, offlineQueue: boolean): Promise<RedisClient> => {
     const client = createClient({
       url: redisUrl,
@@ -45,7 +38,6 @@ export async function joinCluster(
       if (down) logger.info({ connection: name }, 'reconnected to Redis');
       down = false;
     });
-    clients.push(client);
     await client.connect();
     return client;
   };
@@ -56,7 +48,9 @@ export async function joinCluster(
   const adapterClient = await connect('adapter', true);
   const adapter = createAdapter(adapterClient, {
     streamName: 'forkcast:stream',
-    maxLen: streamLength(host.tickMs, recoveryWindowMs),
+    // Recovery needs a window's worth of entries (one per update and status): twice that is
+    // kept, never fewer than Socket.IO's default.
+    maxLen: Math.max(10_000, Math.ceil((recoveryWindowMs / host.tickMs) * 2)),
   });
   const ticker = new ClusterTickerHost(
     { ...host, logger: logger.child({ part: 'cluster' }) },
@@ -67,12 +61,11 @@ export async function joinCluster(
     adapter,
     async close() {
       // A connection that is down has nothing to flush: dropped at once, not waited for.
-      await Promise.all(
-        clients.map(async (client) => {
-          if (client.isReady) await client.close().catch(() => undefined);
-          else client.destroy();
-        }),
-      );
+      const close = async (client: RedisClient): Promise<void> => {
+        if (client.isReady) await client.close().catch(() => undefined);
+        else client.destroy();
+      };
+      await Promise.all([redis, adapterClient].map(close));
     },
   };
 }
