@@ -135,7 +135,7 @@ describeCluster('a cluster of three nodes on one Redis', () => {
   beforeAll(async () => {
     if (!binary) return;
     redis = await startRedis(binary);
-    for (let i = 0; i < 3; i++) await startNode();
+    await Promise.all([0, 1, 2].map(() => startNode()));
     await leader(10_000);
   }, 30_000);
 
@@ -445,7 +445,7 @@ describeCluster('a cluster of three nodes on one Redis', () => {
     watcher.socket.close();
 
     for (const node of [...nodes]) await kill(node, 'SIGTERM');
-    for (let i = 0; i < 3; i++) await startNode();
+    await Promise.all([0, 1, 2].map(() => startNode()));
     await leader(10_000);
 
     const after = await join(nodeAt(1), 'after');
