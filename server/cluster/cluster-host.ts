@@ -81,6 +81,8 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     private readonly options: ClusterHostOptions,
     /** Commands, created with `disableOfflineQueue`: while Redis is away they fail at once. */
     private readonly redis: RedisClient,
+    /** The adapter's: it queues commands while Redis is away, so a forwarded op would wait. */
+    private readonly adapterRedis: RedisClient,
   ) {
     super();
     this.logger = options.logger;
@@ -97,7 +99,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   }
 
   health(): HostHealth {
-    const redis = this.redis.isReady;
+    const redis = this.redisUp();
     const leader = this.leading ? this.nodeId : this.holder;
     const stale = this.pid === undefined || performance.now() >= this.validUntil;
     return {
@@ -145,6 +147,10 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     await within(this.lease.release(), REDIS_TIMEOUT_MS, 'releasing the lease').catch(
       (error: unknown) => this.logger.warn({ err: error }, 'could not release the leader lease'),
     );
+  }
+
+  private redisUp(): boolean {
+    return this.redis.isReady && this.adapterRedis.isReady;
   }
 
   private io(): ClusterIo {
@@ -306,7 +312,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   private async op(op: cluster.ForwardedOp): Promise<OpReply> {
     if (this.closing) return { ok: false, error: CLOSED };
     // Without Redis nothing can be saved or forwarded: refused before anything is applied.
-    if (!this.redis.isReady) return { ok: false, error: REDIS_DOWN };
+    if (!this.redisUp()) return { ok: false, error: REDIS_DOWN };
     return this.leading ? this.apply(op) : this.forward(op);
   }
 

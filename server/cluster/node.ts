@@ -55,6 +55,7 @@ export async function joinCluster(
   const ticker = new ClusterTickerHost(
     { ...host, logger: logger.child({ part: 'cluster' }) },
     redis,
+    adapterClient,
   );
   return {
     ticker,

@@ -7,12 +7,7 @@ import { MessageType } from 'socket.io-adapter';
 import type { ForkcastIo } from '../io';
 import type { Logger } from '../logger';
 
-export interface StreamTap {
-  /** Appends an update to the stream; every node's onUpdate follows as it reads it. */
-  publish(update: unknown): Promise<void>;
-  /** Resolves once this node reads the stream: no entry added after that is missed. */
-  live(): Promise<void>;
-}
+export type StreamTap = ReturnType<typeof tapStream>;
 
 /** A stream entry as the adapter stores it: `data` is JSON unless the packet held binary. */
 interface RawEntry {
@@ -45,7 +40,7 @@ export function tapStream(
     onUpdate: (update: unknown, offset: string) => void;
     onStatus: (status: unknown) => void;
   },
-): StreamTap {
+) {
   const adapter = io.of('/').adapter as unknown as StreamsAdapter;
   const pass = adapter.onRawMessage.bind(adapter);
   let read = false;
@@ -67,11 +62,13 @@ export function tapStream(
     Promise.resolve(adapter.doPublish({ uid, nsp: '/', type, data }));
 
   return {
-    async publish(update) {
+    /** Appends an update to the stream; every node's onUpdate follows as it reads it. */
+    async publish(update: unknown): Promise<void> {
       const packet = { type: EVENT_PACKET, data: ['update', update], nsp: '/' };
       await publish(MessageType.BROADCAST, { packet, opts: { rooms: [], except: [], flags: {} } });
     },
-    async live() {
+    /** Resolves once this node reads the stream: no entry added after that is missed. */
+    async live(): Promise<void> {
       // The adapter reads only entries added after its first read began: probe until one arrives.
       while (!read) {
         await publish(MessageType.HEARTBEAT);
