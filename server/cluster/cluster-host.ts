@@ -199,7 +199,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
           const held = await within(this.lease.renew(), left, 'renewing the lease');
           if (held && term === this.term) this.validUntil = sentAt + LEASE_TTL_MS;
           if (!held && term === this.term) await this.stepDown('another node holds the lease');
-        } else if (this.redis.isReady) {
+        } else if (this.redisUp()) {
           const lease = await within(this.lease.tryAcquire(), REDIS_TIMEOUT_MS, 'seeking lease');
           this.holder = lease.held ? this.nodeId : lease.holder;
           if (lease.held && this.closing) await this.lease.release();

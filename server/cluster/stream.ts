@@ -25,22 +25,17 @@ interface StreamsAdapter {
 const EVENT_PACKET = 2;
 const PROBE_EVERY_MS = 200;
 
+interface TapOptions {
+  /** Marks this node's entries. */
+  uid: string;
+  logger: Logger;
+  onUpdate: (update: unknown, offset: string) => void;
+  onStatus: (status: unknown) => void;
+}
+
 /** Wraps the root namespace's adapter: updates go to `onUpdate` instead of straight to sockets,
- * statuses are passed on and reported to `onStatus`. `uid` marks this node's entries. */
-export function tapStream(
-  io: ForkcastIo,
-  {
-    uid,
-    logger,
-    onUpdate,
-    onStatus,
-  }: {
-    uid: string;
-    logger: Logger;
-    onUpdate: (update: unknown, offset: string) => void;
-    onStatus: (status: unknown) => void;
-  },
-) {
+ * statuses are passed on and reported to `onStatus`. */
+export function tapStream(io: ForkcastIo, { uid, logger, onUpdate, onStatus }: TapOptions) {
   const adapter = io.of('/').adapter as unknown as StreamsAdapter;
   const pass = adapter.onRawMessage.bind(adapter);
   let read = false;
