@@ -79,13 +79,16 @@ describeCluster('a cluster of three nodes on one Redis', () => {
     }
   }
 
-  /** The one node that says it leads and runs a ticker child; waits for there to be one. */
+  /** The one node that says it leads and runs a ticker child, named by every node; waits for
+   * there to be one. */
   async function leader(timeoutMs = 5_000): Promise<Node> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const all = await Promise.all(nodes.map(health));
-      const leaders = nodes.filter((_, i) => all[i]?.role === 'leader' && all[i]?.pid !== null);
-      if (leaders.length === 1 && leaders[0]) return leaders[0];
+      const leaders = all.filter((node) => node?.role === 'leader' && node.pid !== null);
+      const named = all.every((node) => node?.leader === leaders[0]?.node);
+      const lead = nodes[all.indexOf(leaders[0] ?? null)];
+      if (leaders.length === 1 && named && lead) return lead;
       if (Date.now() > deadline) throw new Error(`no single leader: ${JSON.stringify(all)}`);
       await delay(50);
     }
@@ -362,11 +365,9 @@ describeCluster('a cluster of three nodes on one Redis', () => {
   test('after Redis came back, only the leader takes ops: a buy through each node is applied once', async () => {
     // One node leads and the others name it: a deposed leader that still believed it led
     // through the outage would apply forwarded ops too.
-    const lead = await leader();
-    const all = await Promise.all(nodes.map(health));
-    expect(all.map((node) => node?.role).sort()).toEqual(['follower', 'follower', 'leader']);
-    const leaderId = all[nodes.indexOf(lead)]?.node;
-    expect(all.map((node) => node?.leader)).toEqual(nodes.map(() => leaderId));
+    await leader();
+    const roles = (await Promise.all(nodes.map(health))).map((node) => node?.role);
+    expect(roles.sort()).toEqual(['follower', 'follower', 'leader']);
 
     const clients = await Promise.all(nodes.map((node, i) => join(node, `buyer${i}`)));
     const [watcher] = clients;
