@@ -320,9 +320,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   private async apply(op: cluster.ForwardedOp): Promise<OpReply> {
     const { term, supervisor } = this;
     if (!supervisor) return { ok: false, error: NO_LEADER };
-    let reply: OpReply;
-    if (op.type === 'buy') reply = await supervisor.buy(op.name);
-    else reply = op.type === 'start' ? await supervisor.start() : await supervisor.stop();
+    const reply = await (op.type === 'buy' ? supervisor.buy(op.name) : supervisor[op.type]());
     return reply.ok || term === this.term ? reply : { ok: false, error: MOVED };
   }
 
