@@ -139,8 +139,9 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    // Forwarded ops are still answered (null) until the adapter closes: a node that stays silent
+    // holds every forwarded op up for socket.io-adapter's 5 s.
     this.wake();
-    if (this.opened) this.io().off(OP_EVENT, this.onForwarded);
     if (!this.leading) return;
     await this.stepDown('shutting down');
     // Hand over at once instead of making the cluster wait for the lease to run out.
