@@ -3,8 +3,8 @@
 import { z } from 'zod';
 
 import {
-  opIdSchema,
   opReplySchema,
+  parse,
   parseJson,
   stockNameSchema,
   updateSchema,
@@ -18,30 +18,25 @@ const storedStateSchema = updateSchema.extend({
   epoch: z.number().int().positive(),
 });
 
-/** An op a node forwards to the leader; `from` names the channel the reply goes to. */
-const remoteOpSchema = z.strictObject({
-  id: opIdSchema,
-  // A node id names a Redis channel: keep it short and printable.
-  from: z.string().regex(/^[\w.:-]{1,100}$/),
-  op: z.discriminatedUnion('type', [
-    z.strictObject({ type: z.literal('start') }),
-    z.strictObject({ type: z.literal('stop') }),
-    z.strictObject({ type: z.literal('buy'), name: stockNameSchema }),
-  ]),
-});
+/** An op a node forwards to every other node (Socket.IO's serverSideEmit); the leader applies it. */
+const forwardedOpSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('start') }),
+  z.strictObject({ type: z.literal('stop') }),
+  z.strictObject({ type: z.literal('buy'), name: stockNameSchema }),
+]);
 
-/** The leader's answer to one RemoteOp. */
-const remoteReplySchema = z.strictObject({ id: opIdSchema, reply: opReplySchema });
+/** A node's answer to a forwarded op: the leader's reply, null from a node that does not lead. */
+const forwardedReplySchema = opReplySchema.nullable();
 
 export type StoredState = z.infer<typeof storedStateSchema>;
-export type RemoteOp = z.infer<typeof remoteOpSchema>;
-export type RemoteReply = z.infer<typeof remoteReplySchema>;
+export type ForwardedOp = z.infer<typeof forwardedOpSchema>;
+export type ForwardedReply = z.infer<typeof forwardedReplySchema>;
 
 export const parseStoredState = (text: string): Parsed<StoredState> =>
   parseJson(storedStateSchema, 'stored state', text);
 
-export const parseRemoteOp = (text: string): Parsed<RemoteOp> =>
-  parseJson(remoteOpSchema, 'forwarded op', text);
+export const parseForwardedOp = (value: unknown): Parsed<ForwardedOp> =>
+  parse(forwardedOpSchema, 'forwarded op', value);
 
-export const parseRemoteReply = (text: string): Parsed<RemoteReply> =>
-  parseJson(remoteReplySchema, 'op reply', text);
+export const parseForwardedReply = (value: unknown): Parsed<ForwardedReply> =>
+  parse(forwardedReplySchema, 'op reply', value);
