@@ -173,9 +173,21 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     });
     await this.tap.live();
     const stored = await this.readState();
-    if (stored && stored.seq > this.state.seq) this.state = withoutStorage(stored);
-    else if (stored?.seq === this.state.seq) this.state.running = stored.running;
     void this.elect();
+    if (stored?.unannounced && stored.seq >= this.state.seq) {
+      // Its prices hold acked buys never broadcast under its seq: greet from the update that
+      // carries them (the leader's next, or a new leader's first).
+      this.logger.info({ seq: stored.seq }, 'waiting for the update that carries the saved buys');
+      await new Promise<void>((resolve) => {
+        const carried = (): void => {
+          if (this.state.seq <= stored.seq) return;
+          this.off('update', carried);
+          resolve();
+        };
+        this.on('update', carried);
+      });
+    } else if (stored && stored.seq > this.state.seq) this.state = withoutStorage(stored);
+    else if (stored?.seq === this.state.seq) this.state.running = stored.running;
   }
 
   /** An update from the stream, in order. One already sent is dropped: held up in Redis during an
@@ -236,7 +248,9 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
       await store.commit(resume);
       // The last leader may have died between saving an update and sending it: sent before the
       // new child's first, so seq runs on without a gap.
-      if (term === this.term && resume.seq > this.state.seq)
+      // Not an unannounced state: its prices were never broadcast under its seq; the child sends
+      // them as an update of their own.
+      if (term === this.term && resume.seq > this.state.seq && !resume.unannounced)
         await this.tap?.publish(withoutStorage(resume));
       if (term !== this.term) return;
       const supervisor = new TickerSupervisor({

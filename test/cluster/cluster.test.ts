@@ -6,6 +6,7 @@
  * every node. The tests run in order on one cluster; each leaves it running with three nodes.
  */
 import { findRedisServer, startRedis, type RedisServer } from '../helpers/redis-server';
+import { createClient } from 'redis';
 import { io } from 'socket.io-client';
 
 import type { HistoryPayload, UpdatePayload } from '../../protocol/events';
@@ -14,7 +15,7 @@ import { cleanUpServers, spawnTracked } from '../helpers/processes';
 import { delay, withDeadline } from '../helpers/recorder';
 import { missingTool } from '../helpers/required-tool';
 import { isStatus, isUpdate, TestClient } from '../helpers/server';
-import type { ServerProcess } from '../helpers/server-process';
+import type { LogLine, ServerProcess } from '../helpers/server-process';
 
 const TICK_MS = 100;
 
@@ -457,5 +458,51 @@ describeCluster('a cluster of three nodes on one Redis', () => {
     const next = await after.nextUpdate({ from: mark });
     expect(next.seq).toBeGreaterThan(last.seq);
     expectSeqRunsOn(updatesOf(after));
+  }, 40_000);
+
+  test('a state saved with buys no update carried is greeted one seq later, never under its own', async () => {
+    for (const node of [...nodes]) await kill(node, 'SIGTERM');
+    // What a leader killed between a buy's ack and its update leaves in Redis; and a lease held
+    // elsewhere, so that no node can lead and send that update yet.
+    const store = createClient({ url: redis.url });
+    await store.connect();
+    const saved = JSON.parse(
+      (await store.get('forkcast:state')) ?? fail('no state'),
+    ) as UpdatePayload;
+    const bought = {
+      ...saved,
+      stocks: saved.stocks.map((stock, i) =>
+        i === 0 ? { ...stock, price: stock.price * 1.1 } : stock,
+      ),
+      running: false,
+      unannounced: true,
+    };
+    await store.set('forkcast:state', JSON.stringify(bought));
+    await store.set('forkcast:leader', 'a node that died', { PX: 30_000 });
+
+    const server = spawnTracked({
+      REDIS_URL: redis.url,
+      TICK_MS: String(TICK_MS),
+      LOG_LEVEL: 'info',
+    });
+    const waiting = (line: LogLine): boolean =>
+      line['msg'] === 'waiting for the update that carries the saved buys';
+    await server.logs.waitFor(waiting, {
+      timeoutMs: 10_000,
+      what: 'the node to wait for the saved buys',
+    });
+    // Nobody is greeted while the saved prices have no seq of their own.
+    expect(server.logs.items.filter((line) => line['msg'] === 'forkcast listening')).toEqual([]);
+    await store.del('forkcast:leader');
+    await store.quit();
+    const node = { server, url: await server.url() };
+    nodes.push(node);
+    await Promise.all([0, 1].map(() => startNode()));
+    await leader(10_000);
+    for (const index of [0, 1, 2]) {
+      const { snapshot } = await (await join(nodeAt(index), `greeted by ${index}`)).welcome();
+      expect(snapshot.seq).toBe(saved.seq + 1);
+      expect(snapshot.stocks).toEqual(bought.stocks);
+    }
   }, 40_000);
 });
