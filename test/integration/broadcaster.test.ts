@@ -414,16 +414,3 @@ test('a status published during a broadcast reaches every client after that upda
     expect(order).toEqual([0, 1, 'Stopped', 2]);
   }
 });
-
-test('a status while idle goes out at once, to everyone', async () => {
-  const b = startBroadcaster({});
-  const all = await join(3, 'idle-status');
-  const marks = all.map((client) => client.events.mark);
-  b.publishStatus({ message: 'Processing', running: true });
-  await Promise.all(
-    all.map((client, i) =>
-      client.waitForStatus('Processing', { from: marks[i]!, timeoutMs: DEADLINE_MS }),
-    ),
-  );
-  expect(b.idle).toBe(true);
-});

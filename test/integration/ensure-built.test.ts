@@ -1,8 +1,9 @@
 /**
  * scripts/ensure-built.mjs, which `npm start` and the test setups run, on a copy of the
- * server's sources (the real dist/ is in use by the other tests): it builds when nothing is
- * built, does nothing when the build matches its sources, and builds again when a source
- * changes or when an output was changed behind its back, as a development build would.
+ * server's sources and build (the real dist/ is in use by the other tests): it does nothing
+ * when the build matches its sources, and builds again when a source changes or when an
+ * output was changed behind its back, as a development build would. That last rebuild starts
+ * from nothing, as a fresh clone's first build does.
  */
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
@@ -25,6 +26,8 @@ const SOURCES = [
   'bench',
 ];
 
+const BUILT = ['server', 'ticker', 'protocol', 'bench'];
+
 let dir: string;
 
 beforeAll(() => {
@@ -34,6 +37,10 @@ beforeAll(() => {
       recursive: true,
       filter: (source) => path.relative(ROOT, source) !== path.join('bench', 'results'),
     });
+  }
+  // The test setup has just built these from the same sources: a current build to start from.
+  for (const entry of [...BUILT, 'build-stamp.json', '.tsbuildinfo']) {
+    cpSync(path.join(ROOT, 'dist', entry), path.join(dir, 'dist', entry), { recursive: true });
   }
   symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
 });
@@ -54,10 +61,8 @@ function built(): boolean {
   return run.stderr.includes('forkcast: building');
 }
 
-test('builds once, then only when a source or an output changed', () => {
+test('builds only when a source or an output changed, and an output changed from nothing', () => {
   const tickerMain = path.join(dir, 'dist', 'ticker', 'main.js');
-
-  expect(built()).toBe(true);
   const original = readFileSync(tickerMain, 'utf8');
   expect(built()).toBe(false);
 

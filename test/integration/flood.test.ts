@@ -34,19 +34,23 @@ interface BuyResult {
 type Probe = BuyResult & { sentAt: number; ms: number };
 
 let clients: TestClient[] = [];
-let spawned: ServerProcess | undefined;
+const spawned: ServerProcess[] = [];
 
-afterEach(async () => {
+afterEach(() => {
   for (const client of clients) client.close();
-  // A clean stop (the ticker child goes with it); killServers() is the fallback.
-  if (spawned) {
-    spawned.process.kill('SIGTERM');
-    await withDeadline(spawned.exited, 5_000, 'the server to exit').catch(() => undefined);
-  }
-  await killServers();
   for (const client of clients) expectContiguousSeq(client);
   clients = [];
-  spawned = undefined;
+});
+
+afterAll(async () => {
+  // A clean stop (the ticker child goes with it); killServers() is the fallback.
+  for (const server of spawned) server.process.kill('SIGTERM');
+  await Promise.all(
+    spawned.map((server) =>
+      withDeadline(server.exited, 5_000, 'the server to exit').catch(() => undefined),
+    ),
+  );
+  await killServers();
 });
 
 interface FloodServer {
@@ -64,15 +68,14 @@ interface FloodServer {
  * The compiled server as its own process (as in production), so that its event loop does not
  * share this test process with the clients that flood it and time it.
  */
-async function setUp(
-  opsPerSecond?: number,
-): Promise<{ server: FloodServer; before: UpdatePayload }> {
-  spawned = spawnServer({
+async function serve(opsPerSecond?: number): Promise<FloodServer> {
+  const child = spawnServer({
     TICK_MS: '1000',
     LOG_LEVEL: 'info',
     ...(opsPerSecond === undefined ? {} : { OPS_PER_SECOND: String(opsPerSecond) }),
   });
-  const { url } = await spawned.listening();
+  spawned.push(child);
+  const { url } = await child.listening();
   const server: FloodServer = {
     url,
     state: async () => {
@@ -103,7 +106,7 @@ async function setUp(
       }
     },
   };
-  return { server, before: await server.state() };
+  return server;
 }
 
 async function join(url: string, name: string): Promise<TestClient> {
@@ -228,8 +231,17 @@ function expectConflated(updates: readonly UpdatePayload[], accepted: number): v
   expect(updates.length).toBeLessThan(accepted);
 }
 
+let atDefault: FloodServer;
+/** OPS_PER_SECOND from the environment: with main.ts's default of 50 most buys would be refused. */
+let atHigh: FloodServer;
+
+beforeAll(async () => {
+  [atDefault, atHigh] = await Promise.all([serve(), serve(100_000)]);
+});
+
 test('2,000 buys back to back at the default limit: all answered, the excess refused, exact prices', async () => {
-  const { server, before } = await setUp();
+  const server = atDefault;
+  const before = await server.state();
   const flooder = await join(server.url, 'flooder');
   const bystander = await join(server.url, 'bystander');
   const mark = bystander.events.mark;
@@ -264,9 +276,30 @@ test('2,000 buys back to back at the default limit: all answered, the excess ref
   expectConflated(updates, accepted.length + probes.length);
 });
 
-// OPS_PER_SECOND from the environment: with main.ts's default of 50 most of these would be refused.
+test('the rate limit is per connection: while one client floods, another has its whole budget', async () => {
+  const server = atDefault;
+  const before = await server.state();
+  const flooder = await join(server.url, 'flooder');
+  const other = await join(server.url, 'other');
+
+  let refusedOnce = (): void => undefined;
+  const refused = new Promise<void>((resolve) => (refusedOnce = resolve));
+  const flooded = flood(flooder, FLOOD, (result) => {
+    if (!result.ack.ok) refusedOnce();
+  });
+  // Once the flooder is refused, a budget shared between connections would be empty too.
+  await withDeadline(refused, 5_000, 'the flooder to be refused');
+  // 40 buys in one go, under the 50 a connection has: every one goes through.
+  const burst = await flood(other, 40);
+  const results = await flooded;
+
+  expect(results.some((result) => !result.ack.ok)).toBe(true);
+  expect(burst.filter((result) => !result.ack.ok)).toEqual([]);
+  await expectExactPrices(server, before, [...results, ...burst]);
+});
 test('2,000 buys back to back under a high limit: all accepted, exact prices, conflated updates', async () => {
-  const { server, before } = await setUp(100_000);
+  const server = atHigh;
+  const before = await server.state();
   const flooder = await join(server.url, 'flooder');
   const bystander = await join(server.url, 'bystander');
   const marks = new Map([flooder, bystander].map((client) => [client, client.events.mark]));
@@ -290,34 +323,14 @@ test('2,000 buys back to back under a high limit: all accepted, exact prices, co
   }
 });
 
-test('the rate limit is per connection: while one client floods, another has its whole budget', async () => {
-  const { server, before } = await setUp();
-  const flooder = await join(server.url, 'flooder');
-  const other = await join(server.url, 'other');
-
-  let refusedOnce = (): void => undefined;
-  const refused = new Promise<void>((resolve) => (refusedOnce = resolve));
-  const flooded = flood(flooder, FLOOD, (result) => {
-    if (!result.ack.ok) refusedOnce();
-  });
-  // Once the flooder is refused, a budget shared between connections would be empty too.
-  await withDeadline(refused, 5_000, 'the flooder to be refused');
-  // 40 buys in one go, under the 50 a connection has: every one goes through.
-  const burst = await flood(other, 40);
-  const results = await flooded;
-
-  expect(results.some((result) => !result.ack.ok)).toBe(true);
-  expect(burst.filter((result) => !result.ack.ok)).toEqual([]);
-  await expectExactPrices(server, before, [...results, ...burst]);
-});
-
 /**
  * Conflation must not starve a steady stream: buys keep coming (one at a time, each awaited), so
  * there is never a quiet moment, yet each is broadcast within the contract's 50 ms and there is
  * about one update per 20 ms window; neither one per buy nor one when the stream stops.
  */
 test('a steady stream of buys is broadcast as it goes: each within 75 ms (50 plus one fsync), about one update per window', async () => {
-  const { server, before } = await setUp(100_000);
+  const server = atHigh;
+  const before = await server.state();
   const buyer = await join(server.url, 'buyer');
   const watcher = await join(server.url, 'watcher');
   const mark = watcher.events.mark;

@@ -153,25 +153,13 @@ test("GET /metrics answers Prometheus text: the app's series from zero, and the 
   expect(globalRegistry.getMetricsAsArray()).toEqual([]);
 });
 
-test('the connected gauge follows clients joining and leaving', async () => {
+test('each update broadcast counts once, and delivers once per connected client, whom the gauge counts', async () => {
   const server = await serve();
   const connected = async (): Promise<number> =>
     counter(await scrape(server.url), 'forkcast_connected_clients');
-
   expect(await connected()).toBe(0);
-  const a = await join(server, 'a');
-  expect(await connected()).toBe(1);
-  const b = await join(server, 'b');
-  expect(await connected()).toBe(2);
-  await leave(server, a);
-  expect(await connected()).toBe(1);
-  await leave(server, b);
-  expect(await connected()).toBe(0);
-});
-
-test('each update broadcast counts once, and delivers once per connected client', async () => {
-  const server = await serve();
   const [a, b] = [await join(server, 'a'), await join(server, 'b')];
+  expect(await connected()).toBe(2);
   const before = await scrape(server.url);
   const seqBefore = server.forkcast.ticker.snapshot().seq;
 
@@ -217,6 +205,9 @@ test('each update broadcast counts once, and delivers once per connected client'
   // And the count is the seq the clients saw advance.
   expect(server.forkcast.ticker.snapshot().seq - seqBefore).toBe(first + second);
   expect(c.updates).toHaveLength(1 + second);
+  expect(await connected()).toBe(3);
+  await leave(server, c);
+  expect(await connected()).toBe(2);
 });
 
 test('ops count by op and result, and the ack latency histogram counts every answer', async () => {

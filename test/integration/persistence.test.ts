@@ -1,16 +1,14 @@
 /**
  * The state file across real server restarts: the compiled server as its own process, shut
- * down with SIGTERM and started again on the same STATE_FILE; and a server started on a state
- * file that is empty, torn or of the wrong shape (state-faults.test.ts has the rest).
+ * down with SIGTERM and started again on the same STATE_FILE. Files that cannot be used are
+ * state-faults.test.ts's.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 
 import { STATUS } from '../../protocol/events';
 import { withDeadline } from '../helpers/recorder';
-import { LEVEL } from '../helpers/logs';
 import { cleanUpServers, spawnTracked } from '../helpers/processes';
-import { decayAll, SEED, stateOf } from '../helpers/prices';
+import { decayAll } from '../helpers/prices';
 import { expectSavedAfter } from '../helpers/saved-state';
 import { isUpdate, TestClient } from '../helpers/server';
 import { freshStateFile, type ServerProcess } from '../helpers/server-process';
@@ -46,52 +44,9 @@ function onDisk(file: string): unknown {
   return JSON.parse(readFileSync(file, 'utf8'));
 }
 
-test('a stopped ticker stays stopped across a restart, with exactly the same prices and seq', async () => {
-  const STATE_FILE = freshStateFile();
-  const first = spawn({ LOG_LEVEL: 'info', TICK_MS: '50', STATE_FILE });
-  const a = await connect((await first.listening()).url, 'a');
-  const started = await a.start();
-  await a.waitForUpdates(3, { from: started.index });
-  expect((await a.stop()).ack).toEqual({ ok: true, running: false });
-  const beforeBuy = a.events.mark;
-  expect((await a.buy('Facebook')).ack).toMatchObject({ ok: true });
-  await a.nextUpdate({ from: beforeBuy });
-  await a.sync();
-  const before = a.lastUpdate();
-  expect(before.running).toBe(false);
-  await terminate(first);
-  expect(onDisk(STATE_FILE)).toEqual({ ...before, unannounced: false });
-
-  const second = spawn({ LOG_LEVEL: 'info', TICK_MS: '50', STATE_FILE });
-  const { url } = await second.listening();
-  expect(second.logs.items.find((line) => line['msg'] === 'resumed saved state')).toMatchObject({
-    seq: before.seq,
-    running: false,
-  });
-  const b = await connect(url, 'b');
-  // The same prices, seq and even ts: nothing happened while the server was down.
-  expect(b.events.items.map((event) => (isUpdate(event) ? event.update : event.status))).toEqual([
-    { message: STATUS.connected, running: false },
-    before,
-  ]);
-  await expect(b.events.quietFor(200, isUpdate, b.events.mark)).resolves.toEqual([]);
-  const health: unknown = await (await fetch(`${url}/healthz`)).json();
-  expect(health).toMatchObject({ ok: true, running: false, seq: before.seq });
-
-  // Starting again goes on from there.
-  const beforeStart = b.events.mark;
-  expect((await b.start()).ack).toEqual({ ok: true, running: true });
-  await expect(b.nextUpdate({ from: beforeStart })).resolves.toEqual({
-    stocks: decayAll(before.stocks),
-    running: true,
-    seq: before.seq + 1,
-    ts: expect.any(Number),
-  });
-});
-
 // DESIGN: seq "survives child crashes and server restarts"; the state file carries prices,
 // running and seq from one server process to the next.
-test('a running ticker resumes ticking after a restart, where it was, without a start', async () => {
+test('across restarts a running ticker resumes ticking without a start, and a stopped one stays stopped, exactly', async () => {
   const STATE_FILE = freshStateFile();
   const first = spawn({ LOG_LEVEL: 'info', TICK_MS: '50', STATE_FILE });
   const a = await connect((await first.listening()).url, 'a');
@@ -123,35 +78,40 @@ test('a running ticker resumes ticking after a restart, where it was, without a 
     ts: expect.any(Number),
   });
   expect(b.statuses).toEqual([{ message: STATUS.connected, running: true }]);
+
+  expect((await b.stop()).ack).toEqual({ ok: true, running: false });
+  const beforeBuy = b.events.mark;
+  expect((await b.buy('Facebook')).ack).toMatchObject({ ok: true });
+  await b.nextUpdate({ from: beforeBuy });
+  await b.sync();
+  const before = b.lastUpdate();
+  expect(before.running).toBe(false);
+  await terminate(second);
+  expect(onDisk(STATE_FILE)).toEqual({ ...before, unannounced: false });
+
+  const third = spawn({ LOG_LEVEL: 'info', TICK_MS: '50', STATE_FILE });
+  const { url } = await third.listening();
+  expect(third.logs.items.find((line) => line['msg'] === 'resumed saved state')).toMatchObject({
+    seq: before.seq,
+    running: false,
+  });
+  const c = await connect(url, 'c');
+  // The same prices, seq and even ts: nothing happened while the server was down.
+  expect(c.events.items.map((event) => (isUpdate(event) ? event.update : event.status))).toEqual([
+    { message: STATUS.connected, running: false },
+    before,
+  ]);
+  await expect(c.events.quietFor(200, isUpdate, c.events.mark)).resolves.toEqual([]);
+  const health: unknown = await (await fetch(`${url}/healthz`)).json();
+  expect(health).toMatchObject({ ok: true, running: false, seq: before.seq });
+
+  // Starting again goes on from there.
+  const beforeStart = c.events.mark;
+  expect((await c.start()).ack).toEqual({ ok: true, running: true });
+  await expect(c.nextUpdate({ from: beforeStart })).resolves.toEqual({
+    stocks: decayAll(before.stocks),
+    running: true,
+    seq: before.seq + 1,
+    ts: expect.any(Number),
+  });
 });
-
-const valid = JSON.stringify(stateOf({ running: true, seq: 9 }));
-const UNUSABLE = 'state file unusable; starting from the seed';
-
-test.each([
-  ['empty', ''],
-  ['truncated', valid.slice(0, 50)],
-  ['of the wrong shape', JSON.stringify({ ...stateOf(), stocks: [...SEED].reverse() })],
-])(
-  'a state file that is %s is moved aside, and the server starts from the seed prices',
-  async (_what, text) => {
-    const STATE_FILE = freshStateFile();
-    writeFileSync(STATE_FILE, text);
-    const server = spawn({ LOG_LEVEL: 'info', TICK_MS: '50', STATE_FILE });
-    const { url } = await server.listening();
-    const logged = server.logs.items.filter((line) => line['part'] === 'state');
-    expect(logged).toEqual([
-      expect.objectContaining({ level: LEVEL.error, msg: UNUSABLE, file: STATE_FILE }),
-    ]);
-    // Kept as it was, for whoever wants to know what happened; never overwritten.
-    const movedTo = String(logged[0]?.['movedTo']);
-    expect(path.dirname(movedTo)).toBe(path.dirname(STATE_FILE));
-    expect(readFileSync(movedTo, 'utf8')).toBe(text);
-    const a = await connect(url, 'a');
-    expect(a.updates).toEqual([{ stocks: SEED, running: false, seq: 0, ts: expect.any(Number) }]);
-
-    await terminate(server);
-    expect(onDisk(STATE_FILE)).toEqual({ ...a.lastUpdate(), unannounced: false });
-    expect(server.stderr()).toBe('');
-  },
-);

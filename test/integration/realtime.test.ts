@@ -130,7 +130,7 @@ test('start: ack, Processing to all; a second start is a no-op for the others an
   }
 });
 
-test('a buy is seen by every client with the same seq and exact price; stop; a buy while stopped', async () => {
+test('a buy is seen by every client with the same seq and exact price; stop, twice; a buy while stopped', async () => {
   const [a, b, c] = [await join('a'), await join('b'), await join('c')];
   const started = await a.start();
   await a.waitForUpdates(2, { from: started.index });
@@ -184,6 +184,16 @@ test('a buy is seen by every client with the same seq and exact price; stop; a b
   }
   expect(server.forkcast.ticker.snapshot().running).toBe(false);
 
+  // A stop while stopped is acknowledged and told to the asker only.
+  const again = clients.map((client) => client.events.mark);
+  expect((await b.stop()).ack).toEqual({ ok: true, running: false });
+  expect(b.events.since(again[1] ?? 0)).toEqual([
+    { kind: 'status', status: { message: 'Stopped', running: false }, at: expect.any(Number) },
+  ]);
+  await a.sync();
+  await c.sync();
+  expect([a.events.since(again[0] ?? 0), c.events.since(again[2] ?? 0)]).toEqual([[], []]);
+
   // A buy while stopped still reaches everyone at once.
   const last = a.lastUpdate();
   const buyMarks = clients.map((client) => client.events.mark);
@@ -201,109 +211,6 @@ test('a buy is seen by every client with the same seq and exact price; stop; a b
       ts: expect.any(Number),
     });
   }
-});
-
-test('bad input gets a clear error to the sender only and changes nothing', async () => {
-  const [a, b, c] = [await join('a'), await join('b'), await join('c')];
-  const before = server.forkcast.ticker.snapshot();
-  const marks = clients.map((client) => client.events.mark);
-
-  const unknownStock = /^unknown stock .*; expected one of Apple, Microsoft, Facebook$/;
-  const cases: [string, unknown[], string | RegExp][] = [
-    ['buy', [], 'buy takes exactly one argument: a stock name'],
-    ['buy', [42], 'stock name must be a string'],
-    ['buy', [null], 'stock name must be a string'],
-    ['buy', [{ name: 'Apple' }], 'stock name must be a string'],
-    ['buy', ['Apple '], unknownStock],
-    ['buy', ['apple'], unknownStock],
-    ['buy', ['__proto__'], unknownStock],
-    ['buy', ['Apple', 'Apple'], 'buy takes exactly one argument: a stock name'],
-    ['buy', ['x'.repeat(10 * 1024)], 'stock name longer than 64 characters'],
-    ['start', ['now'], 'start takes no arguments'],
-    ['stop', [true], 'stop takes no arguments'],
-    ['sell', ['Apple'], 'unknown event "sell"'],
-    ['z'.repeat(1000), [], `unknown event "${'z'.repeat(40)}"`],
-  ];
-  for (const [event, args, error] of cases) {
-    const { ack } = await a.emitRaw(event, ...args);
-    expect(ack).toEqual({
-      ok: false,
-      error: typeof error === 'string' ? error : expect.stringMatching(error),
-    });
-  }
-
-  // Without an ack the error comes back as a status to the sender alone.
-  const noAck = a.events.mark;
-  a.raw.emit('sell', 'Apple');
-  a.raw.emit('buy', 'Apple ');
-  a.raw.emit('start', 1);
-  const rejections = await a.events.waitForCount(3, isStatus, {
-    from: noAck,
-    timeoutMs: 3_000,
-    what: 'a: three rejection statuses',
-  });
-  expect(rejections.map((event) => event.status)).toEqual([
-    { message: 'sell rejected: unknown event "sell"', running: false },
-    {
-      message: 'buy rejected: unknown stock "Apple "; expected one of Apple, Microsoft, Facebook',
-      running: false,
-    },
-    { message: 'start rejected: start takes no arguments', running: false },
-  ]);
-
-  // Nothing reached anyone else, and nothing changed.
-  await b.sync();
-  await c.sync();
-  expect(b.events.since(marks[1] ?? 0)).toEqual([]);
-  expect(c.events.since(marks[2] ?? 0)).toEqual([]);
-  expect(a.events.since(marks[0] ?? 0).filter(isUpdate)).toEqual([]);
-  expect(server.forkcast.ticker.snapshot()).toEqual(before);
-  expect(before).toEqual({ stocks: SEED, running: false, seq: 0, ts: expect.any(Number) });
-  const fresh = await join('fresh');
-  expect((await fresh.welcome()).snapshot).toEqual(before);
-
-  // The server and the child are still fine: a good op works for the same client.
-  const bought = await a.buy('Microsoft');
-  expect(bought.ack).toEqual({ ok: true, stock: { name: 'Microsoft', price: grown(43) } });
-  for (const client of [a, b, c, fresh]) {
-    const update = await client.nextUpdate({
-      from: client === fresh ? 2 : (marks[clients.indexOf(client)] ?? 0),
-    });
-    expect(update).toEqual({
-      stocks: withBuy(SEED, 'Microsoft'),
-      running: false,
-      seq: 1,
-      ts: expect.any(Number),
-    });
-  }
-});
-
-test('a message over the size limit drops only its sender', async () => {
-  const [a, b] = [await join('a'), await join('b')];
-  const disconnected = new Promise<string>((resolve) => a.socket.once('disconnect', resolve));
-  a.raw.emit('buy', 'x'.repeat(64 * 1024));
-  await expect(disconnected).resolves.toBe('transport close');
-  const mark = b.events.mark;
-  const bought = await b.buy('Apple');
-  expect(bought.ack).toEqual({ ok: true, stock: { name: 'Apple', price: grown(14.5) } });
-  expect(await b.nextUpdate({ from: mark })).toEqual({
-    stocks: withBuy(SEED, 'Apple'),
-    running: false,
-    seq: 1,
-    ts: expect.any(Number),
-  });
-});
-
-test('stop while stopped is acknowledged and told to the asker only', async () => {
-  const [a, b] = [await join('a'), await join('b')];
-  const marks = clients.map((client) => client.events.mark);
-  const stopped = await a.stop();
-  expect(stopped.ack).toEqual({ ok: true, running: false });
-  expect(a.events.since(marks[0] ?? 0)).toEqual([
-    { kind: 'status', status: { message: 'Stopped', running: false }, at: expect.any(Number) },
-  ]);
-  await b.sync();
-  expect(b.events.since(marks[1] ?? 0)).toEqual([]);
 });
 
 test('a buy that would overflow a price is refused with a clear error; nothing else stops', async () => {

@@ -1,9 +1,8 @@
 /**
  * Connection state recovery on one node: a client that drops for a moment gets every update it
  * missed, in order, and no greeting that would repeat one; a client the server cannot place
- * (another server's session) is greeted as a new one.
+ * (another server's session, or one that left before any broadcast) is greeted as a new one.
  */
-import { delay } from '../helpers/recorder';
 import { isStatus, isUpdate, startServer, TestClient, type TestServer } from '../helpers/server';
 
 let server: TestServer;
@@ -60,8 +59,11 @@ test('a client that drops for a moment gets what it missed, in order, and no sec
   await drop(a);
   const dropped = a.events.mark;
   const lastBefore = seqsOf(a).at(-1) ?? 0;
-  // At a 40 ms tick, about ten updates go out while `a` is away.
-  await delay(400);
+  // Several updates go out while `a` is away.
+  await b.events.waitFor((event) => isUpdate(event) && event.update.seq >= lastBefore + 5, {
+    timeoutMs: 3_000,
+    what: 'b: five updates after the drop',
+  });
   await reconnect(a);
   expect(a.socket.recovered).toBe(true);
   const newestMeanwhile = seqsOf(b).at(-1) ?? 0;
@@ -105,4 +107,30 @@ test('a client whose session this server does not know is greeted as a new one',
     a.socket.close();
     await other.forkcast.close();
   }
+});
+
+/**
+ * A client's recovery offset comes from broadcasts alone (the greeting is not kept for the
+ * recovery window), so one that drops before its first broadcast has none, and is greeted
+ * afresh rather than recovered without a snapshot.
+ */
+test('a client that drops before any broadcast comes back as a new one, greeted in full', async () => {
+  const a = await join('early leaver');
+  await a.welcome();
+  await drop(a);
+  const back = a.events.mark;
+  await reconnect(a);
+  expect(a.socket.recovered).toBe(false);
+  const welcome = await a.events.waitForCount(2, () => true, {
+    from: back,
+    timeoutMs: 3_000,
+    what: 'the second welcome',
+  });
+  expect(welcome).toEqual([
+    expect.objectContaining({
+      kind: 'status',
+      status: { message: 'EHLO OK Connected', running: false },
+    }),
+    expect.objectContaining({ kind: 'update', update: server.forkcast.ticker.snapshot() }),
+  ]);
 });

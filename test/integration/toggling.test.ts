@@ -18,7 +18,7 @@ const TICK_MS = 200;
 const OPS_PER_SECOND = 50;
 /** The server's minimum interval between run statuses (RUN_STATUS_MIN_INTERVAL_MS). */
 const STATUS_INTERVAL_MS = 250;
-const TOGGLE_FOR_MS = 2_000;
+const TOGGLE_FOR_MS = 1_000;
 
 let server: TestServer;
 let clients: TestClient[];
