@@ -23,20 +23,16 @@ const SOURCES = [
   'protocol',
   'ticker',
   'server',
-  'bench',
 ];
 
-const BUILT = ['server', 'ticker', 'protocol', 'bench'];
+const BUILT = ['server', 'ticker', 'protocol'];
 
 let dir: string;
 
 beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'forkcast-build-'));
   for (const entry of SOURCES) {
-    cpSync(path.join(ROOT, entry), path.join(dir, entry), {
-      recursive: true,
-      filter: (source) => path.relative(ROOT, source) !== path.join('bench', 'results'),
-    });
+    cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
   }
   // The test setup has just built these from the same sources: a current build to start from.
   for (const entry of [...BUILT, 'build-stamp.json', '.tsbuildinfo']) {
