@@ -15,7 +15,7 @@ export interface BroadcasterOptions {
   /** About how many sockets one emit sends to, and consecutive sockets share a shard (default
    * 128). An emit sends at least one whole shard. */
   socketsPerTurn?: number;
-  /** A turn goes on emitting to further batches until it has taken this long (default 4 ms):
+  /** A turn goes on emitting to further batches until it has taken this long (default 2 ms):
    * fewer turns cost less, and acks still wait at most about this long. 0: one batch a turn. */
   turnMs?: number;
 }
@@ -54,7 +54,7 @@ export class UpdateBroadcaster {
   ) {
     this.shards = options.shards ?? 64;
     this.socketsPerTurn = options.socketsPerTurn ?? 128;
-    this.turnMs = options.turnMs ?? 4;
+    this.turnMs = options.turnMs ?? 2;
   }
 
   /** The update going out, which a socket connecting now starts from (its shard has had it, see

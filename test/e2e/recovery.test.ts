@@ -66,20 +66,20 @@ describeInBrowser('a network blip in the browser', () => {
       const banner = page.getByRole('banner');
       await page.goto(relay.url);
       await page.getByRole('button', { name: 'Start', exact: true }).click();
-      await page.getByText('Ticker running', { exact: true }).waitFor({ timeout: 5_000 });
+      await page.getByText('Ticker running', { exact: true }).waitFor({ timeout: 15_000 });
       const cell = page.getByRole('row', { name: /Apple/ }).getByRole('cell').nth(1);
       const before = (await cell.textContent()) ?? '';
       // At least one broadcast has arrived: that is what a session is recovered from.
-      await cell.filter({ hasNotText: before }).waitFor({ timeout: 5_000 });
+      await cell.filter({ hasNotText: before }).waitFor({ timeout: 15_000 });
 
       relay.cut();
-      await banner.getByText('Reconnecting…', { exact: true }).waitFor({ timeout: 5_000 });
+      await banner.getByText('Reconnecting…', { exact: true }).waitFor({ timeout: 15_000 });
       await banner
         .getByText('Reconnected — nothing missed', { exact: true })
         .waitFor({ timeout: 15_000 });
       // And the prices are live again.
       const after = (await cell.textContent()) ?? '';
-      await cell.filter({ hasNotText: after }).waitFor({ timeout: 5_000 });
+      await cell.filter({ hasNotText: after }).waitFor({ timeout: 15_000 });
       await page.close();
     } finally {
       relay.relay.close();

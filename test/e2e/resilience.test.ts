@@ -62,8 +62,8 @@ describeInBrowser('recovery in the browser', () => {
 
   test('a killed ticker child shows as restarting, then prices are live again', async () => {
     process.kill(tickerPid, 'SIGKILL');
-    await page.getByText('Ticker restarting', { exact: true }).waitFor({ timeout: 5_000 });
-    await page.getByText('Ticker running', { exact: true }).waitFor({ timeout: 5_000 });
+    await page.getByText('Ticker restarting', { exact: true }).waitFor({ timeout: 15_000 });
+    await page.getByText('Ticker running', { exact: true }).waitFor({ timeout: 15_000 });
     await pricesMove();
   });
 
@@ -81,7 +81,7 @@ describeInBrowser('recovery in the browser', () => {
       .filter((line) => Number(line['level']) >= LEVEL.warn)
       .map((line) => line['msg']);
     expect({ ...exit, complaints }).toEqual({ code: 0, signal: null, complaints: [] });
-    await page.getByText(/Reconnecting|Disconnected/).waitFor({ timeout: 5_000 });
+    await page.getByText(/Reconnecting|Disconnected/).waitFor({ timeout: 15_000 });
 
     server = spawnServer({ TICK_MS: '200', STATE_FILE: stateFile, PORT: port });
     await server.listening();

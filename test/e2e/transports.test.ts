@@ -96,10 +96,10 @@ describeInBrowser('transports in the browser', () => {
       expect(polls.length).toBeGreaterThan(0);
       // Live over polling: a Start from this page reaches the ticker and prices move.
       await page.getByRole('button', { name: 'Start', exact: true }).click();
-      await page.getByText('Ticker running', { exact: true }).waitFor({ timeout: 5_000 });
+      await page.getByText('Ticker running', { exact: true }).waitFor({ timeout: 15_000 });
       const cell = page.getByRole('row', { name: /Apple/ }).getByRole('cell').nth(1);
       const before = (await cell.textContent()) ?? '';
-      await cell.filter({ hasNotText: before }).waitFor({ timeout: 5_000 });
+      await cell.filter({ hasNotText: before }).waitFor({ timeout: 15_000 });
       await page.close();
     } finally {
       proxy.closeAllConnections();

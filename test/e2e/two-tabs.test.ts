@@ -75,7 +75,7 @@ describeInBrowser('two browser tabs on the built app', () => {
   async function waitForUpdate(
     predicate: (update: UpdatePayload) => boolean,
   ): Promise<UpdatePayload> {
-    const deadline = Date.now() + 5_000;
+    const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
       if (latest && predicate(latest)) return latest;
       await new Promise((resolve) => setTimeout(resolve, 20));
@@ -87,7 +87,7 @@ describeInBrowser('two browser tabs on the built app', () => {
     for (const stock of update.stocks) {
       await price(page, stock.name)
         .filter({ hasText: usd.format(stock.price) })
-        .waitFor({ timeout: 5_000 });
+        .waitFor({ timeout: 15_000 });
     }
   }
 
@@ -129,7 +129,7 @@ describeInBrowser('two browser tabs on the built app', () => {
         }
         return false;
       };
-      const deadline = Date.now() + 5_000;
+      const deadline = Date.now() + 15_000;
       while (!bought()) {
         if (Date.now() > deadline) throw new Error(`no buy update in ${JSON.stringify(seen)}`);
         await new Promise((resolve) => setTimeout(resolve, 20));
