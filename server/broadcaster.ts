@@ -1,5 +1,6 @@
-/** Sends each update to every socket in seq order, about socketsPerTurn sockets per event-loop
- * turn so ops and acks are served in between. One broadcast finishes before the next; then
+/** Sends each update to every socket in seq order, in event-loop turns of about turnMs each
+ * (emits of about socketsPerTurn sockets), so ops and acks are served in between. One broadcast
+ * finishes before the next; then
  * `onDelivered` tells the ticker, which lets it conflate buys instead of queueing updates. */
 import type { StatusPayload, UpdatePayload } from '../protocol/events';
 import { HISTORY_LENGTH } from '../protocol/events';

@@ -62,7 +62,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   readonly nodeId = randomUUID();
   private readonly lease: LeaderLease;
   private readonly logger: Logger;
-  /** The latest state this node's sockets have been sent. */
+  /** The latest update read from the stream (its broadcast to this node's sockets may be queued). */
   private state: UpdatePayload;
   private tap: StreamTap | null = null;
   private leading = false;
@@ -173,7 +173,9 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     });
     await this.tap.live();
     const stored = await this.readState();
-    void this.elect();
+    this.elect().catch((error: unknown) =>
+      this.logger.error({ err: error }, 'the election stopped'),
+    );
     if (stored?.unannounced && stored.seq >= this.state.seq) {
       // Its prices hold acked buys never broadcast under its seq: greet from the update that
       // carries them (the leader's next, or a new leader's first).

@@ -16,7 +16,8 @@ interface RawEntry {
   type: string;
   data?: string;
 }
-/** The public methods of the adapter's RedisStreamsAdapter used here (its class is not exported). */
+/** Methods RedisStreamsAdapter declares public (its class is not exported), below Socket.IO's
+ * documented API: `doPublish` implements socket.io-adapter's protected abstract method. */
 interface StreamsAdapter {
   onRawMessage(entry: RawEntry, offset: string): unknown;
   doPublish(message: { uid: string; nsp: string; type: MessageType; data?: unknown }): unknown;
