@@ -24,7 +24,7 @@ export interface BroadcasterOptions {
 /** What goes out to everyone, in the order it was published. */
 type Outgoing =
   | { kind: 'update'; update: UpdatePayload; offset: string | undefined }
-  | { kind: 'status'; status: StatusPayload };
+  | { kind: 'status'; status: StatusPayload; offset: string | undefined };
 
 /** Room names are server-side only; clients never see them. */
 const shardRoom = (shard: number): string => `forkcast:shard:${shard}`;
@@ -99,10 +99,10 @@ export class UpdateBroadcaster {
     this.enqueue({ kind: 'update', update, offset });
   }
 
-  /** A status for everyone, queued behind earlier updates: sent at once, a "Stopped" could be
-   * followed by an older update that says running. */
-  publishStatus(status: StatusPayload): void {
-    this.enqueue({ kind: 'status', status });
+  /** A status for this node's sockets, queued behind earlier updates: sent at once, a "Stopped"
+   * could be followed by an older update that says running. */
+  publishStatus(status: StatusPayload, offset?: string): void {
+    this.enqueue({ kind: 'status', status, offset });
   }
 
   /** Drops what is queued and stops sending (shutdown). */
@@ -124,7 +124,7 @@ export class UpdateBroadcaster {
     for (let outgoing = this.queue.shift(); outgoing; outgoing = this.queue.shift()) {
       if (outgoing.kind === 'status') {
         // One small emit: no turns needed.
-        this.io.emit('status', outgoing.status);
+        emitEvent(this.io.local, 'status', outgoing.status, outgoing.offset);
         continue;
       }
       const { update, offset } = outgoing;
@@ -137,7 +137,7 @@ export class UpdateBroadcaster {
         return;
       }
       // Small enough for one turn: one plain emit, encoded once, no rooms to walk.
-      emitUpdate(this.io.local, update, offset);
+      emitEvent(this.io.local, 'update', update, offset);
       if (!this.finish(update, sockets)) return;
     }
   }
@@ -161,7 +161,8 @@ export class UpdateBroadcaster {
         sockets += size;
       }
       // One emit for the whole batch: the packet and its WebSocket frame are encoded once.
-      if (batch.length > 0) emitUpdate(this.io.local.to(batch), sending.update, sending.offset);
+      if (batch.length > 0)
+        emitEvent(this.io.local.to(batch), 'update', sending.update, sending.offset);
       sending.deliveries += sockets;
     } while (sending.shard < this.shards && performance.now() - started < this.turnMs);
     if (sending.shard < this.shards) {
@@ -188,11 +189,12 @@ export class UpdateBroadcaster {
 
 /** In a cluster the stream offset goes out as the last argument, where Socket.IO's client reads
  * it for recovery; it is below the contract, so the event map does not know it. */
-function emitUpdate(
+function emitEvent(
   target: { emit(...args: unknown[]): unknown },
-  update: UpdatePayload,
+  event: 'update' | 'status',
+  payload: UpdatePayload | StatusPayload,
   offset: string | undefined,
 ): void {
-  if (offset === undefined) target.emit('update', update);
-  else target.emit('update', update, offset);
+  if (offset === undefined) target.emit(event, payload);
+  else target.emit(event, payload, offset);
 }

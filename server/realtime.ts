@@ -66,11 +66,17 @@ export function attachRealtime(
   });
   const onUpdate = (update: UpdatePayload, offset?: string): void =>
     broadcaster.publish(update, offset);
-  const onLost = (): void => broadcaster.publishStatus(status(STATUS.tickerLost));
-  const onBack = (): void => broadcaster.publishStatus(status(STATUS.tickerBack));
+  /** On one node everyone is this node's sockets; a cluster's host carries statuses itself. */
+  const toEveryone = (payload: StatusPayload): void =>
+    ticker.broadcastStatus ? ticker.broadcastStatus(payload) : broadcaster.publishStatus(payload);
+  const onStatus = (payload: StatusPayload, offset?: string): void =>
+    broadcaster.publishStatus(payload, offset);
+  const onLost = (): void => toEveryone(status(STATUS.tickerLost));
+  const onBack = (): void => toEveryone(status(STATUS.tickerBack));
   ticker.on('update', onUpdate);
   ticker.on('lost', onLost);
   ticker.on('back', onBack);
+  ticker.on('status', onStatus);
   metrics.readClientsFrom(() => io.sockets.sockets.size);
 
   /** Writes straight to the Engine.IO connection broadcasts use: order holds and, unlike via the
@@ -101,7 +107,7 @@ export function attachRealtime(
     const send = (): void => {
       trailingRunStatus = null;
       lastRunStatusAt = performance.now();
-      broadcaster.publishStatus(runStatus(lastRunning));
+      toEveryone(runStatus(lastRunning));
     };
     const wait = lastRunStatusAt + RUN_STATUS_MIN_INTERVAL_MS - performance.now();
     if (wait <= 0) send();
@@ -190,6 +196,7 @@ export function attachRealtime(
     ticker.off('update', onUpdate);
     ticker.off('lost', onLost);
     ticker.off('back', onBack);
+    ticker.off('status', onStatus);
   };
 }
 

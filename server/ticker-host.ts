@@ -2,7 +2,7 @@
  * or a cluster leader's ticker, without the realtime module or the client changing. */
 import type { EventEmitter } from 'node:events';
 
-import type { UpdatePayload } from '../protocol/events';
+import type { StatusPayload, UpdatePayload } from '../protocol/events';
 import type { BuyReply, RunReply } from '../protocol/ipc';
 import type { StockName } from '../protocol/stocks';
 
@@ -14,6 +14,9 @@ export interface TickerHostEvents {
   lost: [reason: string];
   /** The ticker is back with the state it had. */
   back: [];
+  /** A status for everyone, from a host that carries statuses itself (broadcastStatus), in order
+   * with the updates. */
+  status: [status: StatusPayload, offset?: string];
 }
 
 export interface HostHealth {
@@ -32,6 +35,9 @@ export interface TickerHost extends Pick<EventEmitter<TickerHostEvents>, 'on' | 
   delivered(seq: number): void;
   /** The latest state: the last update's prices, seq and ts with the current running flag. */
   snapshot(): UpdatePayload;
+  /** Sends a status to every client through the host (a cluster's stream), which hands it back
+   * as a `status` event in order with the updates. Without it, statuses go to this node only. */
+  broadcastStatus?(status: StatusPayload): void;
   /** Resolves once the ticker can take ops. */
   open(): Promise<void>;
   /** Stops the ticker for good. */

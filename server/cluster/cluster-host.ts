@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { DefaultEventsMap, Server } from 'socket.io';
 
 import * as cluster from '../../protocol/cluster';
-import type { UpdatePayload } from '../../protocol/events';
+import type { StatusPayload, UpdatePayload } from '../../protocol/events';
 import type { BuyReply, OpReply, RunReply } from '../../protocol/ipc';
 import type { StockName } from '../../protocol/stocks';
 import { parseStatusPayload, parseUpdatePayload } from '../../protocol/validation';
@@ -62,7 +62,8 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   readonly nodeId = randomUUID();
   private readonly lease: LeaderLease;
   private readonly logger: Logger;
-  /** The latest update read from the stream (its broadcast to this node's sockets may be queued). */
+  /** The latest update read from the stream (its broadcast to this node's sockets may still be
+   * queued). */
   private state: UpdatePayload;
   private tap: StreamTap | null = null;
   private leading = false;
@@ -131,6 +132,12 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     return this.op({ type: 'buy', name }) as Promise<BuyReply>;
   }
 
+  broadcastStatus(status: StatusPayload): void {
+    this.tap?.publish('status', status).catch((error: unknown) => {
+      this.logger.error({ err: error }, 'could not send a status');
+    });
+  }
+
   delivered(seq: number): void {
     // The leader's own sockets stand for the cluster: its child paces itself on them.
     if (this.leading) this.supervisor?.delivered(seq);
@@ -165,10 +172,12 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
       uid: this.nodeId,
       logger: this.logger,
       onUpdate: (update, offset) => this.observeUpdate(update, offset),
-      onStatus: (status) => {
-        // Start and stop reach other nodes as statuses only.
+      onStatus: (status, offset) => {
         const parsed = parseStatusPayload(status);
-        if (parsed.ok) this.state.running = parsed.value.running;
+        if (!parsed.ok) return this.logger.error({ error: parsed.error }, 'ignored a bad status');
+        // Start and stop reach other nodes as statuses only.
+        this.state.running = parsed.value.running;
+        this.emit('status', parsed.value, offset);
       },
     });
     await this.tap.live();
@@ -253,7 +262,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
       // Not an unannounced state: its prices were never broadcast under its seq; the child sends
       // them as an update of their own.
       if (term === this.term && resume.seq > this.state.seq && !resume.unannounced)
-        await this.tap?.publish(withoutStorage(resume));
+        await this.tap?.publish('update', withoutStorage(resume));
       if (term !== this.term) return;
       const supervisor = new TickerSupervisor({
         childPath: this.options.childPath,
@@ -307,7 +316,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   /** Saved but not sent would leave a gap: the term ends and the next leader sends it. */
   private async send(term: number, update: UpdatePayload): Promise<void> {
     try {
-      await this.tap?.publish(update);
+      await this.tap?.publish('update', update);
     } catch (error) {
       this.logger.error({ err: error, seq: update.seq }, 'could not send an update');
       if (term === this.term) await this.stepDown('the stream did not take an update');

@@ -31,11 +31,11 @@ interface TapOptions {
   uid: string;
   logger: Logger;
   onUpdate: (update: unknown, offset: string) => void;
-  onStatus: (status: unknown) => void;
+  onStatus: (status: unknown, offset: string) => void;
 }
 
-/** Wraps the root namespace's adapter: updates go to `onUpdate` instead of straight to sockets,
- * statuses are passed on and reported to `onStatus`. */
+/** Wraps the root namespace's adapter: updates and statuses go to `onUpdate` and `onStatus`
+ * instead of straight to sockets, so each node sends them in stream order. */
 export function tapStream(io: ForkcastIo, { uid, logger, onUpdate, onStatus }: TapOptions) {
   const adapter = io.of('/').adapter as unknown as StreamsAdapter;
   const pass = adapter.onRawMessage.bind(adapter);
@@ -47,20 +47,21 @@ export function tapStream(io: ForkcastIo, { uid, logger, onUpdate, onStatus }: T
     const [event, payload] = eventToEveryone(entry) ?? [];
     try {
       if (event === 'update') onUpdate(payload, offset);
-      else if (event === 'status') onStatus(payload);
+      else if (event === 'status') onStatus(payload, offset);
     } catch (error) {
       // Thrown into the adapter, it would skip the rest of the entries it read with this one.
       logger.error({ err: error, event }, 'handling an entry of the stream failed');
     }
-    return event === 'update' ? undefined : pass(entry, offset);
+    return event === 'update' || event === 'status' ? undefined : pass(entry, offset);
   };
   const publish = (type: MessageType, data?: unknown): Promise<unknown> =>
     Promise.resolve(adapter.doPublish({ uid, nsp: '/', type, data }));
 
   return {
-    /** Appends an update to the stream; every node's onUpdate follows as it reads it. */
-    async publish(update: unknown): Promise<void> {
-      const packet = { type: EVENT_PACKET, data: ['update', update], nsp: '/' };
+    /** Appends an update or a status to the stream; every node's onUpdate or onStatus follows as
+     * it reads it. */
+    async publish(event: 'update' | 'status', payload: unknown): Promise<void> {
+      const packet = { type: EVENT_PACKET, data: [event, payload], nsp: '/' };
       await publish(MessageType.BROADCAST, { packet, opts: { rooms: [], except: [], flags: {} } });
     },
     /** Resolves once this node reads the stream: no entry added after that is missed. */

@@ -177,6 +177,15 @@ describeCluster('a cluster of three nodes on one Redis', () => {
     expect(window[1]).toEqual(window[0]);
     expect(window[2]).toEqual(window[0]);
     for (const updates of seen) expectSeqRunsOn(updates);
+    // Every node sends "Stopped" after the updates that came before it: none says running after.
+    for (const [i, client] of [a, b, c].entries()) {
+      const events = client.events.since(marks[i] ?? 0);
+      const stopped = events.findIndex(
+        (event) => isStatus(event) && event.status.message === 'Stopped',
+      );
+      const after = events.slice(stopped).filter(isUpdate);
+      expect(after.filter((event) => event.update.running)).toEqual([]);
+    }
   });
 
   test('an op sent to a follower is applied once, by the leader, and acknowledged to the sender', async () => {
