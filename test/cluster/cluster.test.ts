@@ -269,8 +269,14 @@ describeCluster('a cluster of three nodes on one Redis', () => {
       await ensureRunning(watchers[0] ?? fail('no observer'));
       const signals = ['SIGKILL', 'SIGTERM', 'SIGKILL', 'SIGTERM', 'SIGKILL', 'SIGTERM'] as const;
       const startedAt = Date.now();
+      // Eight seconds of ticks (80 at 10 a second) between leader changes, seen by the newest
+      // observer: a wait for updates, with a deadline, rather than a sleep.
+      const ticksAfter = async (): Promise<void> => {
+        const observer = watchers.at(-1) ?? fail('no observer');
+        await observer.waitForUpdates(80, { from: observer.events.mark, timeoutMs: 20_000 });
+      };
       for (const signal of signals) {
-        await delay(8_000);
+        await ticksAfter();
         const lead = await leader();
         await kill(lead, signal);
         // Observers on the node that went away are done; the rest keep watching.
@@ -279,7 +285,7 @@ describeCluster('a cluster of three nodes on one Redis', () => {
         watchers.push(observer);
         watched.set(observer, replacement);
       }
-      await delay(8_000);
+      await ticksAfter();
       const elapsed = Date.now() - startedAt;
       expect(elapsed).toBeGreaterThanOrEqual(55_000);
 
