@@ -17,7 +17,7 @@ import type { SavedState, StateStore } from '../state-file';
 import type { HostHealth, TickerHost, TickerHostEvents } from '../ticker-host';
 import { TickerSupervisor } from '../ticker-supervisor';
 import { clusterKeys, LeaderLease, type RedisClient } from './lease';
-import { tapStream, type StreamTap } from './stream';
+import { openStream } from './stream';
 
 /** Chosen for a takeover within 3 s of the leader dying; three renewals per TTL ride out a late
  * one. The leader steps down at the lease's end by its own clock; Redis expires it no sooner. */
@@ -65,7 +65,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   /** The latest update read from the stream (its broadcast to this node's sockets may still be
    * queued). */
   private state: UpdatePayload;
-  private tap: StreamTap | null = null;
+  private stream: Awaited<ReturnType<typeof openStream>> | null = null;
   private leading = false;
   /** Bumped at every change of role: work begun in an earlier term drops its result. */
   private term = 0;
@@ -76,6 +76,8 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   private validUntil = 0;
   private opened: Promise<void> | null = null;
   private closing = false;
+  /** Aborted by close(): ends a wait in open(). */
+  private readonly closed = new AbortController();
   private wake = (): void => undefined;
 
   constructor(
@@ -84,6 +86,9 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     private readonly redis: RedisClient,
     /** The adapter's: it queues commands while Redis is away, so a forwarded op would wait. */
     private readonly adapterRedis: RedisClient,
+    /** For the stream's blocking reads. */
+    private readonly reader: RedisClient,
+    private readonly streamMaxLen: number,
   ) {
     super();
     this.logger = options.logger;
@@ -133,7 +138,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   }
 
   broadcastStatus(status: StatusPayload): void {
-    this.tap?.publish('status', status).catch((error: unknown) => {
+    this.stream?.append('status', status).catch((error: unknown) => {
       this.logger.error({ err: error }, 'could not send a status');
     });
   }
@@ -146,6 +151,8 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.closed.abort();
+    this.stream?.close();
     // Forwarded ops are still answered (null) until the adapter closes: a node that stays silent
     // holds every forwarded op up for socket.io-adapter's 5 s.
     this.wake();
@@ -168,19 +175,20 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   /** Greets from the stored state once this node reads the stream, so no update falls between. */
   private async begin(): Promise<void> {
     this.io().on(OP_EVENT, this.onForwarded);
-    this.tap = tapStream(this.options.io(), {
-      uid: this.nodeId,
+    this.stream = await openStream(this.options.io(), {
+      writer: this.redis,
+      reader: this.reader,
+      maxLen: this.streamMaxLen,
       logger: this.logger,
-      onUpdate: (update, offset) => this.observeUpdate(update, offset),
-      onStatus: (status, offset) => {
-        const parsed = parseStatusPayload(status);
+      onEntry: (event, payload, offset) => {
+        if (event === 'update') return this.observeUpdate(payload, offset);
+        const parsed = parseStatusPayload(payload);
         if (!parsed.ok) return this.logger.error({ error: parsed.error }, 'ignored a bad status');
         // Start and stop reach other nodes as statuses only.
         this.state.running = parsed.value.running;
         this.emit('status', parsed.value, offset);
       },
     });
-    await this.tap.live();
     const stored = await this.readState();
     this.elect().catch((error: unknown) =>
       this.logger.error({ err: error }, 'the election stopped'),
@@ -189,13 +197,15 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
       // Its prices hold acked buys never broadcast under its seq: greet from the update that
       // carries them (the leader's next, or a new leader's first).
       this.logger.info({ seq: stored.seq }, 'waiting for the update that carries the saved buys');
-      await new Promise<void>((resolve) => {
+      await new Promise<void>((resolve, reject) => {
         const carried = (): void => {
-          if (this.state.seq <= stored.seq) return;
+          if (this.state.seq <= stored.seq && !this.closing) return;
           this.off('update', carried);
-          resolve();
+          if (this.closing) reject(new Error('cluster ticker host is closed'));
+          else resolve();
         };
         this.on('update', carried);
+        this.closed.signal.addEventListener('abort', carried);
       });
     } else if (stored && stored.seq > this.state.seq) this.state = withoutStorage(stored);
     else if (stored?.seq === this.state.seq) this.state.running = stored.running;
@@ -262,7 +272,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
       // Not an unannounced state: its prices were never broadcast under its seq; the child sends
       // them as an update of their own.
       if (term === this.term && resume.seq > this.state.seq && !resume.unannounced)
-        await this.tap?.publish('update', withoutStorage(resume));
+        await this.stream?.append('update', withoutStorage(resume));
       if (term !== this.term) return;
       const supervisor = new TickerSupervisor({
         childPath: this.options.childPath,
@@ -316,7 +326,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   /** Saved but not sent would leave a gap: the term ends and the next leader sends it. */
   private async send(term: number, update: UpdatePayload): Promise<void> {
     try {
-      await this.tap?.publish('update', update);
+      await this.stream?.append('update', update);
     } catch (error) {
       this.logger.error({ err: error, seq: update.seq }, 'could not send an update');
       if (term === this.term) await this.stepDown('the stream did not take an update');

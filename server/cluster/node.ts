@@ -5,6 +5,7 @@ import { createClient } from 'redis';
 
 import { ClusterTickerHost, type ClusterHostOptions } from './cluster-host';
 import type { RedisClient } from './lease';
+import { STREAM_KEY } from './stream';
 
 export interface ClusterNodeOptions extends ClusterHostOptions {
   redisUrl: string;
@@ -46,16 +47,17 @@ export async function joinCluster(
   // to read the stream and subscribe) queue instead, so what it sends in a blip goes out after.
   const redis = await connect('commands', false);
   const adapterClient = await connect('adapter', true);
-  const adapter = createAdapter(adapterClient, {
-    streamName: 'forkcast:stream',
-    // Recovery needs a window's worth of entries (one per update and status): twice that is
-    // kept, never fewer than Socket.IO's default.
-    maxLen: Math.max(10_000, Math.ceil((recoveryWindowMs / host.tickMs) * 2)),
-  });
+  const reader = await connect('stream', true);
+  // Recovery needs a window's worth of entries (one per update and status): twice that is kept,
+  // never fewer than Socket.IO's default.
+  const maxLen = Math.max(10_000, Math.ceil((recoveryWindowMs / host.tickMs) * 2));
+  const adapter = createAdapter(adapterClient, { streamName: STREAM_KEY, maxLen });
   const ticker = new ClusterTickerHost(
     { ...host, logger: logger.child({ part: 'cluster' }) },
     redis,
     adapterClient,
+    reader,
+    maxLen,
   );
   return {
     ticker,
@@ -66,6 +68,8 @@ export async function joinCluster(
         if (client.isReady) await client.close().catch(() => undefined);
         else client.destroy();
       };
+      // Its blocking read would hold a graceful close up.
+      reader.destroy();
       await Promise.all([redis, adapterClient].map(close));
     },
   };

@@ -1,97 +1,91 @@
-/** The cluster's updates travel in the Redis Streams adapter's stream as `io.emit('update')` would
- * put them, so connection state recovery replays them. Each node, the leader too, takes them from
- * the adapter as it reads them and hands them to its broadcaster (sent in turns, with flow
- * control), so what a node's sockets got and its snapshot never race. */
-import { MessageType } from 'socket.io-adapter';
+/** The cluster's updates and statuses are entries of the adapter's Redis stream, stored as the
+ * adapter stores `io.to(REPLAY_ROOM).emit()` (what @socket.io/redis-streams-emitter writes), so
+ * connection state recovery replays them. Nobody is in that room while connected, so the adapter
+ * sends them to no one: each node reads them with its own XREAD and its broadcaster sends them
+ * (turns, flow control), so what its sockets got and its snapshot never race. */
+import { setTimeout as pause } from 'node:timers/promises';
+
+import type { Socket } from 'socket.io';
 
 import type { ForkcastIo } from '../io';
 import type { Logger } from '../logger';
+import type { RedisClient } from './lease';
 
-export type StreamTap = ReturnType<typeof tapStream>;
+export const STREAM_KEY = 'forkcast:stream';
+/** A socket joins it as it disconnects, so the session saved for its recovery asks for these. */
+const REPLAY_ROOM = 'forkcast:replay';
+/** Marks our entries; no adapter has this uid, so none skips them as its own. */
+const UID = 'forkcast';
 
-/** A stream entry as the adapter stores it: `data` is JSON unless the packet held binary. */
-interface RawEntry {
-  uid: string;
-  nsp: string;
-  type: string;
-  data?: string;
-}
-/** Methods RedisStreamsAdapter declares public (its class is not exported), below Socket.IO's
- * documented API: `doPublish` implements socket.io-adapter's protected abstract method. */
-interface StreamsAdapter {
-  onRawMessage(entry: RawEntry, offset: string): unknown;
-  doPublish(message: { uid: string; nsp: string; type: MessageType; data?: unknown }): unknown;
-}
+export type StreamEvent = 'update' | 'status';
 
-const EVENT_PACKET = 2;
-const PROBE_EVERY_MS = 200;
-
-interface TapOptions {
-  /** Marks this node's entries. */
-  uid: string;
+interface StreamOptions {
+  /** Appends, failing fast while Redis is away. */
+  writer: RedisClient;
+  /** Blocks on XREAD: a connection of its own. */
+  reader: RedisClient;
+  maxLen: number;
   logger: Logger;
-  onUpdate: (update: unknown, offset: string) => void;
-  onStatus: (status: unknown, offset: string) => void;
+  onEntry: (event: StreamEvent, payload: unknown, offset: string) => void;
 }
 
-/** Wraps the root namespace's adapter: updates and statuses go to `onUpdate` and `onStatus`
- * instead of straight to sockets, so each node sends them in stream order. */
-export function tapStream(io: ForkcastIo, { uid, logger, onUpdate, onStatus }: TapOptions) {
-  const adapter = io.of('/').adapter as unknown as StreamsAdapter;
-  const pass = adapter.onRawMessage.bind(adapter);
-  let read = false;
-  let wake = (): void => undefined;
-  adapter.onRawMessage = (entry, offset) => {
-    read = true;
-    wake();
-    const [event, payload] = eventToEveryone(entry) ?? [];
-    try {
-      if (event === 'update') onUpdate(payload, offset);
-      else if (event === 'status') onStatus(payload, offset);
-    } catch (error) {
-      // Thrown into the adapter, it would skip the rest of the entries it read with this one.
-      logger.error({ err: error, event }, 'handling an entry of the stream failed');
+/** Reads the stream from its current end on; resolves once no entry added later can be missed. */
+export async function openStream(
+  io: ForkcastIo,
+  { writer, reader, maxLen, logger, onEntry }: StreamOptions,
+) {
+  io.on('connection', (socket) => {
+    // Recovery put it back in the room: live, this node's broadcaster sends to it instead.
+    if (socket.recovered) void socket.leave(REPLAY_ROOM);
+    socket.on('disconnecting', joinReplay);
+  });
+  const last = (await reader.xRevRange(STREAM_KEY, '+', '-', { COUNT: 1 }))?.[0];
+  let closed = false;
+  void (async () => {
+    let from = last?.id ?? '0-0';
+    while (!closed) {
+      try {
+        const reply = (await reader.xRead(
+          { key: STREAM_KEY, id: from },
+          { BLOCK: 1_000, COUNT: 100 },
+        )) as { messages: { id: string; message: Record<string, string> }[] }[] | null;
+        for (const { id, message } of reply?.[0]?.messages ?? []) {
+          from = id;
+          if (message['uid'] === UID) dispatch(message['data'], id);
+        }
+      } catch (error) {
+        if (closed) return;
+        logger.warn({ err: error }, 'reading the stream failed; retrying');
+        await pause(200);
+      }
     }
-    return event === 'update' || event === 'status' ? undefined : pass(entry, offset);
-  };
-  const publish = (type: MessageType, data?: unknown): Promise<unknown> =>
-    Promise.resolve(adapter.doPublish({ uid, nsp: '/', type, data }));
+  })();
+
+  function dispatch(data: string | undefined, offset: string): void {
+    try {
+      const { packet } = JSON.parse(data ?? '') as { packet: { data: [StreamEvent, unknown] } };
+      onEntry(packet.data[0], packet.data[1], offset);
+    } catch (error) {
+      // Thrown into the loop, it would skip the rest of the entries read with this one.
+      logger.error({ err: error, offset }, 'handling an entry of the stream failed');
+    }
+  }
 
   return {
-    /** Appends an update or a status to the stream; every node's onUpdate or onStatus follows as
-     * it reads it. */
-    async publish(event: 'update' | 'status', payload: unknown): Promise<void> {
-      const packet = { type: EVENT_PACKET, data: [event, payload], nsp: '/' };
-      await publish(MessageType.BROADCAST, { packet, opts: { rooms: [], except: [], flags: {} } });
+    /** Every node's onEntry follows as it reads it, this one's too. */
+    async append(event: StreamEvent, payload: unknown): Promise<void> {
+      const packet = { type: 2, data: [event, payload], nsp: '/' };
+      const opts = { rooms: [REPLAY_ROOM], except: [], flags: {} };
+      const entry = { uid: UID, nsp: '/', type: '3', data: JSON.stringify({ packet, opts }) };
+      const trim = { strategy: 'MAXLEN', strategyModifier: '~', threshold: maxLen } as const;
+      await writer.xAdd(STREAM_KEY, '*', entry, { TRIM: trim });
     },
-    /** Resolves once this node reads the stream: no entry added after that is missed. */
-    async live(): Promise<void> {
-      // The adapter reads only entries added after its first read began: probe until one arrives.
-      while (!read) {
-        await publish(MessageType.HEARTBEAT);
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          setTimeout(resolve, PROBE_EVERY_MS);
-        });
-      }
+    close(): void {
+      closed = true;
     },
   };
 }
 
-/** An event entry for every socket of the main namespace, as [name, payload]; else null. */
-function eventToEveryone({ nsp, type, data }: RawEntry): unknown[] | null {
-  if (nsp !== '/' || type !== String(MessageType.BROADCAST) || !data?.startsWith('{')) return null;
-  try {
-    // The adapter's broadcast format; anything else throws here or fails the test below.
-    const { packet, opts, requestId } = JSON.parse(data) as {
-      packet: { type: number; data: unknown[] };
-      opts: { rooms: unknown[]; except: unknown[] };
-      requestId?: unknown;
-    };
-    const plain = requestId === undefined && packet.type === EVENT_PACKET;
-    const toEveryone = opts.rooms.length + opts.except.length === 0;
-    return plain && toEveryone && Array.isArray(packet.data) ? packet.data : null;
-  } catch {
-    return null;
-  }
+function joinReplay(this: Socket): void {
+  void this.join(REPLAY_ROOM);
 }
