@@ -1,10 +1,8 @@
 /** A cluster node's ticker host. The lease holder runs the TickerSupervisor, whose store is the
  * state key, written fenced by the lease: acks and updates wait for it, so what clients see is
- * what the next leader resumes from. Other nodes forward ops with serverSideEmit. */
+ * what the next leader resumes from. Other nodes forward ops with serverSideEmitWithAck. */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-
-import type { DefaultEventsMap, Server } from 'socket.io';
 
 import * as cluster from '../../protocol/cluster';
 import type { StatusPayload, UpdatePayload } from '../../protocol/events';
@@ -17,10 +15,10 @@ import type { SavedState, StateStore } from '../state-file';
 import type { HostHealth, TickerHost, TickerHostEvents } from '../ticker-host';
 import { TickerSupervisor } from '../ticker-supervisor';
 import { clusterKeys, LeaderLease, type RedisClient } from './lease';
-import { openStream } from './stream';
+import { openStream, type Stream } from './stream';
 
-/** Chosen for a takeover within 3 s of the leader dying; three renewals per TTL ride out a late
- * one. The leader steps down at the lease's end by its own clock; Redis expires it no sooner. */
+/** A takeover within 3 s of the leader dying; three renewals per TTL ride out a late one. The
+ * leader steps down at the lease's end by its own clock; Redis expires it no sooner. */
 const LEASE_TTL_MS = 1_500;
 const RENEW_EVERY_MS = 500;
 const CAMPAIGN_EVERY_MS = 200;
@@ -50,22 +48,14 @@ export interface ClusterHostOptions {
   onRestart?: () => void;
 }
 
-/** Between nodes: an op, answered by every node (null unless it leads). */
-type ClusterIo = Server<
-  DefaultEventsMap,
-  DefaultEventsMap,
-  { [OP_EVENT]: (op: unknown, answer: (reply: cluster.ForwardedReply) => void) => void }
->;
-
 export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements TickerHost {
   /** Fresh per process, so a restarted node is a new lease holder. */
   readonly nodeId = randomUUID();
   private readonly lease: LeaderLease;
   private readonly logger: Logger;
-  /** The latest update read from the stream (its broadcast to this node's sockets may still be
-   * queued). */
+  /** The latest update read from the stream (its broadcast here may still be queued). */
   private state: UpdatePayload;
-  private stream: Awaited<ReturnType<typeof openStream>> | null = null;
+  private stream: Stream | null = null;
   private leading = false;
   /** Bumped at every change of role: work begun in an earlier term drops its result. */
   private term = 0;
@@ -82,17 +72,14 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
 
   constructor(
     private readonly options: ClusterHostOptions,
-    /** Commands, created with `disableOfflineQueue`: while Redis is away they fail at once. */
-    private readonly redis: RedisClient,
-    /** The adapter's: it queues commands while Redis is away, so a forwarded op would wait. */
-    private readonly adapterRedis: RedisClient,
-    /** For the stream's blocking reads. */
-    private readonly reader: RedisClient,
+    /** `commands` fail at once while Redis is away; `adapter` (the adapter's) queues them, so a
+     * forwarded op would wait; `reader` blocks on the stream. */
+    private readonly redis: Record<'commands' | 'adapter' | 'reader', RedisClient>,
     private readonly streamMaxLen: number,
   ) {
     super();
     this.logger = options.logger;
-    this.lease = new LeaderLease(redis, KEYS, this.nodeId, LEASE_TTL_MS);
+    this.lease = new LeaderLease(redis.commands, KEYS, this.nodeId, LEASE_TTL_MS);
     this.state = structuredClone(options.seed);
   }
 
@@ -106,17 +93,11 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
 
   health(): HostHealth {
     const redis = this.redisUp();
-    const leader = this.leading ? this.nodeId : this.holder;
     const stale = this.pid === undefined || performance.now() >= this.validUntil;
-    return {
-      status: !redis || leader === null || (this.leading && stale) ? 'degraded' : 'ok',
-      details: {
-        node: this.nodeId,
-        role: this.leading ? 'leader' : 'follower',
-        redis: redis ? 'up' : 'down',
-        leader,
-      },
-    };
+    const status = !redis || this.holder === null || (this.leading && stale) ? 'degraded' : 'ok';
+    const role = this.leading ? 'leader' : 'follower';
+    const details = { node: this.nodeId, role, redis: redis ? 'up' : 'down', leader: this.holder };
+    return { status, details };
   }
 
   open(): Promise<void> {
@@ -125,17 +106,9 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     return this.opened;
   }
 
-  start(): Promise<RunReply> {
-    return this.op({ type: 'start' }) as Promise<RunReply>;
-  }
-
-  stop(): Promise<RunReply> {
-    return this.op({ type: 'stop' }) as Promise<RunReply>;
-  }
-
-  buy(name: StockName): Promise<BuyReply> {
-    return this.op({ type: 'buy', name }) as Promise<BuyReply>;
-  }
+  start = (): Promise<RunReply> => this.op({ type: 'start' }) as Promise<RunReply>;
+  stop = (): Promise<RunReply> => this.op({ type: 'stop' }) as Promise<RunReply>;
+  buy = (name: StockName): Promise<BuyReply> => this.op({ type: 'buy', name }) as Promise<BuyReply>;
 
   broadcastStatus(status: StatusPayload): void {
     this.stream?.append('status', status).catch((error: unknown) => {
@@ -165,28 +138,30 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   }
 
   private redisUp(): boolean {
-    return this.redis.isReady && this.adapterRedis.isReady;
-  }
-
-  private io(): ClusterIo {
-    return this.options.io();
+    return this.redis.commands.isReady && this.redis.adapter.isReady;
   }
 
   /** Greets from the stored state once this node reads the stream, so no update falls between. */
   private async begin(): Promise<void> {
-    this.io().on(OP_EVENT, this.onForwarded);
+    this.options.io().on(OP_EVENT, this.onForwarded);
     this.stream = await openStream(this.options.io(), {
-      writer: this.redis,
-      reader: this.reader,
+      writer: this.redis.commands,
+      reader: this.redis.reader,
       maxLen: this.streamMaxLen,
       logger: this.logger,
       onEntry: (event, payload, offset) => {
-        if (event === 'update') return this.observeUpdate(payload, offset);
-        const parsed = parseStatusPayload(payload);
-        if (!parsed.ok) return this.logger.error({ error: parsed.error }, 'ignored a bad status');
-        // Start and stop reach other nodes as statuses only.
-        this.state.running = parsed.value.running;
-        this.emit('status', parsed.value, offset);
+        const parsed =
+          event === 'update' ? parseUpdatePayload(payload) : parseStatusPayload(payload);
+        if (!parsed.ok) return this.logger.error({ error: parsed.error }, 'ignored a bad entry');
+        if (!('seq' in parsed.value)) {
+          // Start and stop reach other nodes as statuses only.
+          this.state.running = parsed.value.running;
+          return this.emit('status', parsed.value, offset);
+        }
+        // One sent already is dropped: held up in Redis in an outage, a new leader may resend it.
+        if (parsed.value.seq <= this.state.seq) return;
+        this.state = parsed.value;
+        this.emit('update', this.snapshot(), offset);
       },
     });
     const stored = await this.readState();
@@ -209,16 +184,6 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
       });
     } else if (stored && stored.seq > this.state.seq) this.state = withoutStorage(stored);
     else if (stored?.seq === this.state.seq) this.state.running = stored.running;
-  }
-
-  /** An update from the stream, in order. One already sent is dropped: held up in Redis during an
-   * outage, a new leader may have resent it. */
-  private observeUpdate(raw: unknown, offset: string): void {
-    const parsed = parseUpdatePayload(raw);
-    if (!parsed.ok) return this.logger.error({ error: parsed.error }, 'ignored a bad update');
-    if (parsed.value.seq <= this.state.seq) return;
-    this.state = parsed.value;
-    this.emit('update', this.snapshot(), offset);
   }
 
   /** The election, one loop: a follower tries for the lease; the leader renews it, waiting no
@@ -268,9 +233,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
       const store = this.store(term, epoch);
       await store.commit(resume);
       // The last leader may have died between saving an update and sending it: sent before the
-      // new child's first, so seq runs on without a gap.
-      // Not an unannounced state: its prices were never broadcast under its seq; the child sends
-      // them as an update of their own.
+      // child's first. Not an unannounced state: the child sends those prices under a new seq.
       if (term === this.term && resume.seq > this.state.seq && !resume.unannounced)
         await this.stream?.append('update', withoutStorage(resume));
       if (term !== this.term) return;
@@ -284,7 +247,13 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
         store,
       });
       this.supervisor = supervisor;
-      supervisor.on('update', (update) => void this.send(term, update));
+      // Saved but not sent would leave a gap: the term ends, and the next leader sends it.
+      supervisor.on('update', (update) => {
+        this.stream?.append('update', update).catch(async (error: unknown) => {
+          this.logger.error({ err: error, seq: update.seq }, 'could not send an update');
+          if (term === this.term) await this.stepDown('the stream did not take an update');
+        });
+      });
       supervisor.on('lost', (reason) => this.emit('lost', reason));
       supervisor.on('back', () => this.emit('back'));
       this.logger.info({ epoch, seq: resume.seq, running: resume.running }, 'leading the ticker');
@@ -323,16 +292,6 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     };
   }
 
-  /** Saved but not sent would leave a gap: the term ends and the next leader sends it. */
-  private async send(term: number, update: UpdatePayload): Promise<void> {
-    try {
-      await this.stream?.append('update', update);
-    } catch (error) {
-      this.logger.error({ err: error, seq: update.seq }, 'could not send an update');
-      if (term === this.term) await this.stepDown('the stream did not take an update');
-    }
-  }
-
   private async stepDown(reason: string): Promise<void> {
     if (!this.leading) return;
     this.term++;
@@ -365,7 +324,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     let answers: unknown[];
     let late = false;
     try {
-      const emitted = this.io().serverSideEmitWithAck(OP_EVENT, op);
+      const emitted = this.options.io().serverSideEmitWithAck(OP_EVENT, op);
       answers = await within(emitted, FORWARD_TIMEOUT_MS, 'forwarding an op');
     } catch (error) {
       // A node did not answer in time; the leader may have, and its answer counts.
@@ -389,7 +348,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
   };
 
   private async readState(): Promise<cluster.StoredState | null> {
-    const text = await within(this.redis.get(KEYS.state), REDIS_TIMEOUT_MS, 'reading the state');
+    const text = await within(this.redis.commands.get(KEYS.state), REDIS_TIMEOUT_MS, 'reading');
     const parsed = text === null ? null : cluster.parseStoredState(text);
     if (parsed?.ok === false) this.logger.error({ error: parsed.error }, 'ignored a bad state');
     return parsed?.ok ? parsed.value : null;

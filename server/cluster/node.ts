@@ -54,9 +54,7 @@ export async function joinCluster(
   const adapter = createAdapter(adapterClient, { streamName: STREAM_KEY, maxLen });
   const ticker = new ClusterTickerHost(
     { ...host, logger: logger.child({ part: 'cluster' }) },
-    redis,
-    adapterClient,
-    reader,
+    { commands: redis, adapter: adapterClient, reader },
     maxLen,
   );
   return {

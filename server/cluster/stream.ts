@@ -18,6 +18,7 @@ const REPLAY_ROOM = 'forkcast:replay';
 const UID = 'forkcast';
 
 export type StreamEvent = 'update' | 'status';
+export type Stream = Awaited<ReturnType<typeof openStream>>;
 
 interface StreamOptions {
   /** Appends, failing fast while Redis is away. */

@@ -6,6 +6,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
+import { missingTool } from './required-tool';
+
 export interface RedisServer {
   readonly url: string;
   readonly port: number;
@@ -17,11 +19,12 @@ export interface RedisServer {
   dispose(): Promise<void>;
 }
 
-/** The redis-server binary (REDIS_SERVER overrides), or null if there is none. */
+/** The redis-server binary (REDIS_SERVER overrides), or null (see missingTool) if there is none. */
 export function findRedisServer(): string | null {
   const candidate = process.env['REDIS_SERVER'] ?? 'redis-server';
   const probe = spawnSync(candidate, ['--version'], { encoding: 'utf8' });
-  return probe.status === 0 ? candidate : null;
+  if (probe.status === 0) return candidate;
+  return missingTool('cluster tests', 'No redis-server found (`apt-get install redis-server`)');
 }
 
 /** A port nothing listens on right now (the OS picks it). */
@@ -43,26 +46,13 @@ export async function startRedis(binary: string): Promise<RedisServer> {
   let child: ChildProcess | null = null;
 
   const launch = async (): Promise<void> => {
-    const started = spawn(
-      binary,
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        dir,
-        '--save',
-        '',
-        '--appendonly',
-        'yes',
-        '--appendfsync',
-        'always',
-        '--logfile',
-        '',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    // Append-only, every write synced: a restart keeps the state, as in production.
+    const config = { port, bind: '127.0.0.1', dir, save: '', appendonly: 'yes', logfile: '' };
+    const args = Object.entries({ ...config, appendfsync: 'always' }).flatMap(([key, value]) => [
+      `--${key}`,
+      String(value),
+    ]);
+    const started = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = started;
     let output = '';
     await new Promise<void>((resolve, reject) => {
