@@ -1,8 +1,8 @@
-/** The cluster's updates and statuses are entries of the adapter's Redis stream, stored as the
- * adapter stores `io.to(REPLAY_ROOM).emit()` (what @socket.io/redis-streams-emitter writes), so
- * connection state recovery replays them. Nobody is in that room while connected, so the adapter
- * sends them to no one: each node reads them with its own XREAD and its broadcaster sends them
- * (turns, flow control), so what its sockets got and its snapshot never race. */
+/** The cluster's updates and statuses are entries of the adapter's Redis stream, in the form the
+ * adapter stores `io.to(REPLAY_ROOM).emit()` in, so connection state recovery replays them. Nobody
+ * is in that room while connected, so the adapter sends them to no one: each node reads them with
+ * its own XREAD and its broadcaster sends them (turns, flow control), so what its sockets got and
+ * its snapshot never race. */
 import { setTimeout as pause } from 'node:timers/promises';
 
 import type { Socket } from 'socket.io';
@@ -55,7 +55,7 @@ export async function openStream(
           if (message['uid'] === UID) dispatch(message['data'], id);
         }
       } catch (error) {
-        if (closed) return;
+        if (closed || !reader.isOpen) return;
         logger.warn({ err: error }, 'reading the stream failed; retrying');
         await pause(200);
       }
