@@ -2,7 +2,7 @@
  * state key, written fenced by the lease: acks and updates wait for it, so what clients see is
  * what the next leader resumes from. Other nodes forward ops with serverSideEmitWithAck. */
 import { randomUUID } from 'node:crypto';
-import { EventEmitter } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 
 import * as cluster from '../../protocol/cluster';
 import type { StatusPayload, UpdatePayload } from '../../protocol/events';
@@ -172,16 +172,8 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
       // Its prices hold acked buys never broadcast under its seq: greet from the update that
       // carries them (the leader's next, or a new leader's first).
       this.logger.info({ seq: stored.seq }, 'waiting for the update that carries the saved buys');
-      await new Promise<void>((resolve, reject) => {
-        const carried = (): void => {
-          if (this.state.seq <= stored.seq && !this.closing) return;
-          this.off('update', carried);
-          if (this.closing) reject(new Error('cluster ticker host is closed'));
-          else resolve();
-        };
-        this.on('update', carried);
-        this.closed.signal.addEventListener('abort', carried);
-      });
+      while (this.state.seq <= stored.seq)
+        await once(this, 'update', { signal: this.closed.signal });
     } else if (stored && stored.seq > this.state.seq) this.state = withoutStorage(stored);
     else if (stored?.seq === this.state.seq) this.state.running = stored.running;
   }
