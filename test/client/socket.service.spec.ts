@@ -91,10 +91,6 @@ function record<T>(source: Observable<T>) {
 }
 
 describe('SocketService', () => {
-  it('creates the socket outside the Angular zone', () => {
-    expect(setup().createdInZone).toBe(false);
-  });
-
   it.each(['status', 'update', 'history'] as const)(
     'delivers %s events in the zone, one listener per subscription, removed on unsubscribe',
     (event) => {
@@ -192,8 +188,8 @@ describe('SocketService', () => {
     expect(seen).toEqual(['disconnected', 'connected', 'disconnected', 8, 9, 'recovered']);
   });
 
-  it('sends start, stop and buy with a deadline and resolves with the acknowledgements', async () => {
-    const { service, socket } = setup();
+  it('sends start, stop and buy with a deadline and resolves, in the zone, with the acks', async () => {
+    const { service, socket, zone, outside } = setup();
     const acks: (RunAck | BuyAck)[] = [
       { ok: true, running: true },
       { ok: false, error: 'ticker unavailable' },
@@ -203,8 +199,13 @@ describe('SocketService', () => {
     // The only stand-in for the server: with no server there is nobody to acknowledge.
     const emitWithAck = jest.spyOn(socket, 'emitWithAck');
     acks.forEach((ack) => emitWithAck.mockResolvedValueOnce(ack));
+    // Change detection runs when the zone empties its microtask queue; nothing else enters
+    // the zone here, so this counts the service's own re-entry.
+    let checks = 0;
+    zone.onMicrotaskEmpty.subscribe(() => checks++);
 
-    await expect(service.start()).resolves.toEqual(acks[0]);
+    await expect(outside(() => service.start())).resolves.toEqual(acks[0]);
+    expect(checks).toBeGreaterThan(0);
     await expect(service.stop()).resolves.toEqual(acks[1]);
     await expect(service.buy('Apple')).resolves.toEqual(acks[2]);
     expect(emitWithAck.mock.calls).toEqual([['start'], ['stop'], ['buy', 'Apple']]);
@@ -240,21 +241,9 @@ describe('SocketService', () => {
     await expect(pending).resolves.toEqual({ ok: false, error: ACK_TIMEOUT_ERROR });
   });
 
-  it('resolves acknowledgements inside the zone, so change detection sees them', async () => {
-    const { service, socket, zone, outside } = setup();
-    jest.spyOn(socket, 'emitWithAck').mockResolvedValue({ ok: true, running: true });
-    // Zone-based change detection runs when the Angular zone empties its microtask queue;
-    // nothing else enters the zone here, so this counts the service's own re-entry.
-    let checks = 0;
-    zone.onMicrotaskEmpty.subscribe(() => checks++);
-
-    await outside(() => service.start());
-
-    expect(checks).toBeGreaterThan(0);
-  });
-
-  it('disconnects the socket when the app is destroyed', () => {
-    const { socket } = setup();
+  it('creates the socket outside the Angular zone and disconnects it when the app is destroyed', () => {
+    const { socket, createdInZone } = setup();
+    expect(createdInZone).toBe(false);
     const disconnect = jest.spyOn(socket, 'disconnect');
     TestBed.resetTestingModule();
     expect(disconnect).toHaveBeenCalledTimes(1);
