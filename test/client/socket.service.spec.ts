@@ -163,29 +163,29 @@ describe('SocketService', () => {
     expect(socket.io.listeners('reconnect_attempt')).toHaveLength(0);
   });
 
-  it('counts a subscriber that arrives while connected as having missed the first connect', () => {
+  it('delivers replayed events before the recovered connect; a late subscriber saw no first connect', () => {
     const { service, server } = setup();
     server.connect('a', 'session-1');
-    const states = record(service.connection$);
-    server.drop();
-    server.connect('b', 'session-2');
-    expect(states.values()).toEqual(['connected', 'disconnected', 'not-recovered']);
-  });
-
-  it('delivers the replayed events before it reports the recovered connect', () => {
-    const { service, server } = setup();
     const seen: (number | ConnectionState)[] = [];
     service.update$.subscribe((update) => seen.push(update.seq));
     service.connection$.subscribe((state) => seen.push(state));
-    server.connect('a', 'session-1');
     server.drop();
-
     // Missed broadcasts come first, each with its offset, and wait for the CONNECT.
     server.event('update', { ...UPDATE, seq: 8 }, 'offset-8');
     server.event('update', { ...UPDATE, seq: 9 }, 'offset-9');
     server.connect('a', 'session-1');
+    server.drop();
+    server.connect('b', 'session-2');
 
-    expect(seen).toEqual(['disconnected', 'connected', 'disconnected', 8, 9, 'recovered']);
+    expect(seen).toEqual([
+      'connected',
+      'disconnected',
+      8,
+      9,
+      'recovered',
+      'disconnected',
+      'not-recovered',
+    ]);
   });
 
   it('sends start, stop and buy with a deadline and resolves, in the zone, with the acks', async () => {
@@ -251,16 +251,8 @@ describe('SocketService', () => {
 });
 
 describe('takeControlToken', () => {
-  beforeEach(() => {
-    sessionStorage.clear();
-    history.replaceState(null, '', '/');
-  });
-
-  it('is undefined when the page was opened without a token', () => {
-    expect(takeControlToken()).toBeUndefined();
-  });
-
   it('takes the token from the fragment into this tab, out of the address bar', () => {
+    expect(takeControlToken()).toBeUndefined();
     history.replaceState(null, '', '/?view=compact#token=s3cret-token');
     expect(takeControlToken()).toBe('s3cret-token');
     expect(location.hash).toBe('');
