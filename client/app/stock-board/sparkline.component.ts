@@ -45,10 +45,10 @@ export class SparklineComponent {
 
   protected readonly label = computed(() => {
     const [name, prices] = [this.name(), this.prices()];
-    const [first, last] = [prices[0], prices.at(-1)];
-    if (first === undefined || last === undefined) return `${name}, no prices yet`;
-    if (prices.length === 1) return `${name}, 1 price so far: ${this.usd.format(last)}`;
-    return `${name}, last ${prices.length} prices, from ${this.usd.format(first)} to ${this.usd.format(last)}`;
+    // A row has at least its own update's price.
+    const [first, last] = [this.usd.format(prices[0]!), this.usd.format(prices.at(-1)!)];
+    if (prices.length === 1) return `${name}, 1 price so far: ${last}`;
+    return `${name}, last ${prices.length} prices, from ${first} to ${last}`;
   });
 }
 

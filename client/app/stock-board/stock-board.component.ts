@@ -69,17 +69,10 @@ export class StockBoardComponent {
       const [before, after] = prices.slice(-2);
       const delta = current && after !== undefined ? after - before! : null;
       const direction = delta === null ? null : delta > 0 ? 'up' : delta < 0 ? 'down' : 'flat';
-      return {
-        name,
-        price: this.usd.format(price),
-        prices,
-        change: delta === null ? null : { direction, text: this.usd.formatChange(delta) },
-        // Two identical animations alternate by seq parity, so each change restarts the flash.
-        flash:
-          direction === 'up' || direction === 'down'
-            ? `flash-${direction}-${latest.seq % 2}`
-            : null,
-      };
+      const change = delta === null ? null : { direction, text: this.usd.formatChange(delta) };
+      // Two identical animations alternate by seq parity, so each change restarts the flash.
+      const flash = delta ? `flash-${direction}-${latest.seq % 2}` : null;
+      return { name, price: this.usd.format(price), prices, change, flash };
     });
   });
 
