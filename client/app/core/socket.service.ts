@@ -72,7 +72,8 @@ export class SocketService {
     // it is undefined, not false, when the server offers no recovery.
     const connected = (): ConnectionState =>
       socket.recovered ? 'recovered' : connects++ > 0 ? 'not-recovered' : 'connected';
-    // `active` is false after a deliberate disconnect, which socket.io will not retry.
+    // `active` is false after a deliberate disconnect or a refusal, which socket.io won't retry
+    // (it retries a lost connection forever: there is no `reconnect_failed`).
     const lost = (): ConnectionState => (socket.active ? 'reconnecting' : 'disconnected');
     return merge(
       this.listen(socket, 'connect').pipe(map(connected)),
@@ -80,7 +81,6 @@ export class SocketService {
       this.listen(socket.io, 'reconnect_attempt').pipe(map(() => 'reconnecting' as const)),
       // The transport is back; the namespace handshake (`connect`) is still to come.
       this.listen(socket.io, 'reconnect').pipe(map(() => 'connecting' as const)),
-      this.listen(socket.io, 'reconnect_failed').pipe(map(() => 'disconnected' as const)),
     ).pipe(
       startWith<ConnectionState>(
         socket.connected ? 'connected' : socket.active ? 'connecting' : 'disconnected',
