@@ -173,31 +173,29 @@ describe('the page', () => {
       async (name, other, progress, running) => {
         await serverSends(status('', running));
         const pressed = button(name);
-        expect([pressed.getAttribute('aria-busy'), notes()]).toEqual(['false', '']);
+        // Busy, disabled, the other button disabled, and the status line.
+        const seen = () => [
+          pressed.getAttribute('aria-busy'),
+          pressed.disabled,
+          button(other).disabled,
+          notes(),
+        ];
+        expect(seen()).toEqual(['false', false, true, '']);
 
         pressed.click();
         await settle();
         expect([fake.start.mock.calls.length, fake.stop.mock.calls.length]).toEqual(
           name === 'Start' ? [1, 0] : [0, 1],
         );
-        expect([pressed.getAttribute('aria-busy'), text(pressed), notes()]).toEqual([
-          'true',
-          name,
-          progress,
-        ]);
-        expect([pressed.disabled, button(other).disabled]).toEqual([true, true]);
-        expect(button(other).getAttribute('aria-busy')).toBe('false');
+        expect(seen()).toEqual(['true', true, true, progress]);
+        expect([text(pressed), button(other).getAttribute('aria-busy')]).toEqual([name, 'false']);
 
         // The ack ends the progress; only the broadcast flips the state.
         fake.answer({ ok: true, running: !running });
         await settle();
-        expect([pressed.getAttribute('aria-busy'), notes(), pressed.disabled]).toEqual([
-          'false',
-          '',
-          false,
-        ]);
+        expect(seen()).toEqual(['false', false, true, '']);
         await serverSends(status('', !running));
-        expect([pressed.disabled, button(other).disabled]).toEqual([true, false]);
+        expect(seen()).toEqual(['false', true, false, '']);
       },
     );
 

@@ -20,21 +20,10 @@ export const describeInBrowser =
     ? describe
     : describe.skip;
 
-/** Headless, without a GPU, first-run UI or background calls home (the sandbox has no network). */
+/** Playwright's defaults already make it headless, without Chromium's sandbox, first-run UI or
+ * background calls home. */
 export function launchBrowser(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: chromePath!,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  return chromium.launch({ executablePath: chromePath! });
 }
 
 /** A page in its own browser context (nothing shared but the server), in en-US, that records
