@@ -1,6 +1,6 @@
 import { Injectable, computed, inject } from '@angular/core';
 import { toSignal } from '@angular/core/rxjs-interop';
-import { map, merge, scan } from 'rxjs';
+import { merge, scan } from 'rxjs';
 
 import {
   HISTORY_LENGTH,
@@ -49,12 +49,13 @@ export class MarketStore {
 
   /** `history` seeds it, every `update` appends (a recovered reconnect replays updates only). */
   readonly series = toSignal(
-    merge(
-      this.socket.history$.pipe(
-        map((history) => (series: Series) => mergeHistory(series, history)),
+    merge(this.socket.history$, this.socket.update$).pipe(
+      scan(
+        (series: Series, event) =>
+          'updates' in event ? mergeHistory(series, event) : appendUpdate(series, event),
+        [],
       ),
-      this.socket.update$.pipe(map((update) => (series: Series) => appendUpdate(series, update))),
-    ).pipe(scan((series, apply) => apply(series), [] as Series)),
+    ),
     { initialValue: [] },
   );
 }
