@@ -1,11 +1,36 @@
-import { ComponentFixtureAutoDetect, TestBed } from '@angular/core/testing';
+import {
+  ComponentFixtureAutoDetect,
+  TestBed,
+  fakeAsync,
+  flushMicrotasks,
+  tick,
+} from '@angular/core/testing';
 
 import { AppComponent } from '../../client/app/app.component';
 import { SocketService, type ConnectionState } from '../../client/app/core/socket.service';
-import { STATUS } from '../../protocol/events';
-import { FakeSocketService, updateAt } from './fake-socket.service';
+import {
+  BOUGHT_NOTE_MS,
+  BUY_INTERVAL_MS,
+} from '../../client/app/stock-board/stock-board.component';
+import { STATUS, type StatusPayload, type UpdatePayload } from '../../protocol/events';
+import type { StockName } from '../../protocol/stocks';
+import { FakeSocketService, UPDATE, updateAt } from './fake-socket.service';
 
-describe('AppComponent', () => {
+/** Text content with template line breaks collapsed. */
+function text(element: Element | null | undefined): string {
+  return (element?.textContent ?? '').replace(/\s+/g, ' ').trim();
+}
+
+/** What a screen reader reads: the text without what is hidden from it. */
+function spoken(element: Element): string {
+  const copy = element.cloneNode(true) as Element;
+  copy.querySelectorAll('[aria-hidden="true"]').forEach((hidden) => hidden.remove());
+  return text(copy);
+}
+
+const status = (message: string, running: boolean): StatusPayload => ({ message, running });
+
+describe('the page', () => {
   let fake: FakeSocketService;
   let root: HTMLElement;
   let settle: () => Promise<void>;
@@ -25,66 +50,306 @@ describe('AppComponent', () => {
     await settle();
   });
 
-  /** A badge's text and its data-state (which picks the colour of its dot). */
-  const badge = (name: 'indicator' | 'ticker') => {
-    const element = root.querySelector(`header .${name}`);
-    return [element?.textContent.trim(), element?.getAttribute('data-state')];
-  };
-
-  async function status(message: string, running: boolean): Promise<void> {
-    fake.status.next({ message, running });
+  /** Plays the server: statuses, updates and histories, in order, then lets the page render. */
+  async function serverSends(...events: (StatusPayload | UpdatePayload)[]): Promise<void> {
+    for (const event of events) {
+      if ('message' in event) fake.status$.next(event);
+      else fake.update$.next(event);
+    }
     await settle();
   }
 
-  it('puts the name and the live state in the header, and one h2 and one live region on the page', () => {
-    expect(root.querySelector('header h1')?.textContent.trim()).toBe('forkcast');
-    expect(badge('indicator')).toEqual(['Connected', 'connected']);
-    expect(root.querySelectorAll('h2')).toHaveLength(1);
-    expect(root.querySelectorAll('[aria-live]')).toHaveLength(1);
+  const badge = (name: 'indicator' | 'ticker') => {
+    const element = root.querySelector(`header .${name}`);
+    return [text(element), element?.getAttribute('data-state')];
+  };
+  const button = (name: string): HTMLButtonElement => {
+    const match = Array.from(root.querySelectorAll('button')).find(
+      (candidate) => (candidate.getAttribute('aria-label') ?? text(candidate)) === name,
+    );
+    if (!match) throw new Error(`no button named ${name}`);
+    return match;
+  };
+  /** The cells of a stock's row: stock, price, change, trend, action. */
+  const cells = (name: StockName) => {
+    const rows = Array.from(root.querySelectorAll('tbody tr'));
+    const row = rows.find((candidate) => text(candidate.querySelector('td')) === name)!;
+    return Array.from(row.querySelectorAll('td'));
+  };
+  const rows = () =>
+    Array.from(root.querySelectorAll('tbody tr'), (row) =>
+      Array.from(row.querySelectorAll('td'), (cell) => text(cell)),
+    );
+  const notes = () => text(root.querySelector('.board__notes'));
+  /** What the one polite live region holds for a screen reader. */
+  const announced = () => {
+    expect(root.querySelectorAll('[aria-live], [role="alert"], [role="status"]')).toHaveLength(1);
+    return text(root.querySelector('[aria-live="polite"]'));
+  };
+  /** A sparkline's point count and its label. */
+  const sparkline = (name: StockName) => {
+    const svg = cells(name)[3]!.querySelector('svg[role="img"]')!;
+    const points = svg.querySelector('polyline')!.getAttribute('points')!.split(' ');
+    return [points.length, svg.getAttribute('aria-label')];
+  };
+
+  describe('header', () => {
+    it('names the app above the only h2, which shows the latest status ("Connecting…" before any)', async () => {
+      expect(text(root.querySelector('header h1'))).toBe('forkcast');
+      expect(text(root.querySelector('h2'))).toBe('Connecting…');
+      expect(text(root.querySelector('.board__waiting'))).toBe('Waiting for prices…');
+      await serverSends(status(STATUS.connected, false));
+      expect(text(root.querySelector('h2'))).toBe('EHLO OK Connected');
+      await serverSends(status(STATUS.started, true), UPDATE);
+      expect(text(root.querySelector('h2'))).toBe('Processing');
+      expect(root.querySelectorAll('h2, h3, h4, h5, h6, [role="heading"]')).toHaveLength(1);
+    });
+
+    it('shows and announces the connection, saying after a reconnect whether anything was missed', async () => {
+      const steps: [ConnectionState, string, string, string][] = [
+        // The page's first connect is no news...
+        ['connecting', 'Connecting…', 'connecting', ''],
+        ['connected', 'Connected', 'connected', ''],
+        ['reconnecting', 'Reconnecting…', 'reconnecting', 'Connection lost, reconnecting'],
+        ['recovered', 'Reconnected — nothing missed', 'connected', 'Reconnected — nothing missed'],
+        ['disconnected', 'Disconnected', 'disconnected', 'Disconnected from the server'],
+        ['connecting', 'Connecting…', 'connecting', 'Disconnected from the server'],
+        // ...unless its failed attempts were announced.
+        ['connected', 'Connected', 'connected', 'Connected'],
+        ['reconnecting', 'Reconnecting…', 'reconnecting', 'Connection lost, reconnecting'],
+        [
+          'not-recovered',
+          'Reconnected — prices refreshed',
+          'connected',
+          'Reconnected — prices refreshed',
+        ],
+      ];
+      for (const [state, label, dot, words] of steps) {
+        fake.connection$.next(state);
+        await settle();
+        expect([...badge('indicator'), announced()]).toEqual([label, dot, words]);
+      }
+    });
+
+    it('shows the ticker from statuses and updates, "restarting" from a lost ticker until the next', async () => {
+      expect(badge('ticker')).toEqual(['Ticker unknown', 'unknown']);
+      const steps: [StatusPayload | UpdatePayload, string][] = [
+        [status(STATUS.started, true), 'running'],
+        [{ ...updateAt(1), running: false }, 'stopped'],
+        [status(STATUS.tickerLost, true), 'restarting'],
+        [status(STATUS.tickerBack, true), 'running'],
+        [status(STATUS.tickerLost, false), 'restarting'],
+        [status(STATUS.tickerBack, false), 'stopped'],
+        [status(STATUS.tickerLost, false), 'restarting'],
+        [{ ...updateAt(2), running: true }, 'running'],
+        [status(STATUS.tickerLost, true), 'restarting'],
+        [status(STATUS.stopped, false), 'stopped'],
+      ];
+      for (const [event, ticker] of steps) {
+        await serverSends(event);
+        expect(badge('ticker')).toEqual([`Ticker ${ticker}`, ticker]);
+      }
+    });
   });
 
-  it('shows the connection as it changes, saying after a reconnect whether anything was missed', async () => {
-    const shown: [ConnectionState, string, string][] = [
-      ['reconnecting', 'Reconnecting…', 'reconnecting'],
-      ['recovered', 'Reconnected — nothing missed', 'connected'],
-      ['disconnected', 'Disconnected', 'disconnected'],
-      ['connecting', 'Connecting…', 'connecting'],
-      ['not-recovered', 'Reconnected — prices refreshed', 'connected'],
-      ['connected', 'Connected', 'connected'],
-    ];
-    for (const [state, label, dot] of shown) {
-      fake.connection.next(state);
+  describe('controls', () => {
+    it('enables Start while stopped and Stop while running, and nothing while not connected', async () => {
+      const enabled = () => [!button('Start').disabled, !button('Stop').disabled];
+      await serverSends(status(STATUS.started, true));
+      expect(enabled()).toEqual([false, true]);
+      await serverSends({ ...UPDATE, running: false });
+      expect(enabled()).toEqual([true, false]);
+
+      fake.connection$.next('reconnecting');
       await settle();
-      expect(badge('indicator')).toEqual([label, dot]);
+      expect(Array.from(root.querySelectorAll('button')).every((b) => b.disabled)).toBe(true);
+    });
+
+    it.each([
+      ['Start', 'Stop', 'Starting…', false],
+      ['Stop', 'Start', 'Stopping…', true],
+    ] as const)(
+      'asks the server on %s and shows progress until the ack, keeping its name',
+      async (name, other, progress, running) => {
+        await serverSends(status('', running));
+        const pressed = button(name);
+        // Busy, disabled, the other button disabled, and the status line.
+        const seen = () => [
+          pressed.getAttribute('aria-busy'),
+          pressed.disabled,
+          button(other).disabled,
+          notes(),
+        ];
+        expect(seen()).toEqual(['false', false, true, '']);
+
+        pressed.click();
+        await settle();
+        expect([fake.start.mock.calls.length, fake.stop.mock.calls.length]).toEqual(
+          name === 'Start' ? [1, 0] : [0, 1],
+        );
+        expect(seen()).toEqual(['true', true, true, progress]);
+        expect([text(pressed), button(other).getAttribute('aria-busy')]).toEqual([name, 'false']);
+
+        // The ack ends the progress; only the broadcast flips the state.
+        fake.answer({ ok: true, running: !running });
+        await settle();
+        expect(seen()).toEqual(['false', false, true, '']);
+        await serverSends(status('', !running));
+        expect(seen()).toEqual(['false', true, false, '']);
+      },
+    );
+
+    it.each([
+      ['Start', 'server did not answer in time', 'server did not answer in time'],
+      ['Buy Facebook', 'unknown stock', 'Could not buy Facebook: unknown stock'],
+    ])('shows and announces the error of an ok: false ack to %s', async (name, error, shown) => {
+      await serverSends(status(STATUS.stopped, false), UPDATE);
+      button(name).click();
+      fake.answer({ ok: false, error });
+      await settle();
+      expect([text(root.querySelector('.board__error')), announced()]).toEqual([shown, shown]);
+      expect(button(name).disabled).toBe(false);
+    });
+  });
+
+  describe('prices', () => {
+    it('renders one row per stock under five column headers, following later updates', async () => {
+      await serverSends(UPDATE);
+      expect(rows()).toEqual([
+        ['Apple', '$14.50', '', '', 'Buy'],
+        ['Microsoft', '$43.00', '', '', 'Buy'],
+        ['Facebook', '$1,234.57', '', '', 'Buy'],
+      ]);
+      const headers = Array.from(root.querySelectorAll('thead th'));
+      expect(headers.map((th) => [th.getAttribute('scope'), text(th)])).toEqual(
+        ['Stock', 'Price', 'Change', 'Trend', 'Action'].map((name) => ['col', name]),
+      );
+
+      await serverSends({ ...UPDATE, seq: 2, stocks: [{ name: 'Apple', price: 15.95 }] });
+      expect(rows().map((row) => row.slice(0, 2))).toEqual([['Apple', '$15.95']]);
+    });
+
+    it('marks each change since the previous update with a direction, arrow, amount and flash', async () => {
+      await serverSends(updateAt(1));
+      expect(text(cells('Apple')[2])).toBe('');
+      await serverSends(updateAt(2, { Apple: 14.51, Microsoft: 42.97 }));
+
+      const change = (name: StockName) => {
+        const [, price, cell] = cells(name);
+        const arrow = cell!.querySelector('[aria-hidden="true"]');
+        return [cell!.getAttribute('data-direction'), spoken(cell!), text(arrow), price!.className];
+      };
+      expect(change('Apple')).toEqual(['up', 'up +$0.01', '▲', 'prices__price flash-up-0']);
+      expect(change('Microsoft')).toEqual([
+        'down',
+        'down −$0.03',
+        '▼',
+        'prices__price flash-down-0',
+      ]);
+      expect(change('Facebook')).toEqual(['flat', '$0.00', '', 'prices__price']);
+
+      // The next rise swaps to the twin animation, which restarts the flash.
+      await serverSends(updateAt(3, { Apple: 14.52, Microsoft: 42.97 }));
+      expect(change('Apple')[3]).toBe('prices__price flash-up-1');
+      expect(change('Microsoft').slice(0, 2)).toEqual(['flat', '$0.00']);
+    });
+
+    it('draws each stock’s recent prices from the history and each update', async () => {
+      const apple = (seq: number) => updateAt(seq, { Apple: 14 + seq / 100 });
+      // The server sends the snapshot first, then the history that ends with it.
+      await serverSends(apple(10));
+      expect(sparkline('Apple')).toEqual([1, 'Apple, 1 price so far: $14.10']);
+      fake.history$.next({ updates: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(apple) });
+      await serverSends(apple(11));
+      expect(sparkline('Apple')).toEqual([11, 'Apple, last 11 prices, from $14.01 to $14.11']);
+      expect(sparkline('Microsoft')[0]).toBe(11);
+      // Presentation attributes and classes only: the page's CSP refuses inline styles.
+      expect(root.querySelectorAll('[style]')).toHaveLength(0);
+
+      // A stale update is shown, but draws no point and shows no change.
+      await serverSends(updateAt(3, { Apple: 99 }));
+      expect(sparkline('Apple')[0]).toBe(11);
+      expect(rows()[0]!.slice(0, 3)).toEqual(['Apple', '$99.00', '']);
+    });
+  });
+
+  describe('buying', () => {
+    it('buys the row’s stock, one pending buy per row, and never changes the table from the ack', async () => {
+      await serverSends(UPDATE);
+      const buyApple = button('Buy Apple');
+      buyApple.click();
+      buyApple.click();
+      await settle();
+      expect(fake.buy.mock.calls).toEqual([['Apple']]);
+      // Held with aria-disabled, not disabled: the button keeps keyboard focus.
+      expect([buyApple.getAttribute('aria-disabled'), buyApple.disabled]).toEqual(['true', false]);
+      expect([buyApple.getAttribute('aria-busy'), notes()]).toEqual(['true', 'Buying Apple…']);
+      expect(button('Buy Microsoft').getAttribute('aria-disabled')).toBe('false');
+
+      fake.answer({ ok: true, stock: { name: 'Apple', price: 15.95 } });
+      await settle();
+      expect(buyApple.getAttribute('aria-busy')).toBe('false');
+      expect(rows()[0]!.slice(0, 2)).toEqual(['Apple', '$14.50']);
+    });
+
+    it(`waits ${BUY_INTERVAL_MS} ms between two buys of a stock, and shows the ack's price for a while`, fakeAsync(() => {
+      // The fake emits outside the Angular zone, where rendering waits on a timer fake time
+      // would not run by itself.
+      const render = (): void => {
+        flushMicrotasks();
+        TestBed.tick();
+      };
+      fake.update$.next(UPDATE);
+      render();
+      const buyApple = button('Buy Apple');
+      buyApple.click();
+      render();
+      fake.answer({ ok: true, stock: { name: 'Apple', price: 15.95 } });
+      render();
+      expect([notes(), announced()]).toEqual(['Bought Apple at $15.95', 'Bought Apple at $15.95']);
+      // Answered at once, yet still held: the interval runs from the click.
+      expect(buyApple.getAttribute('aria-disabled')).toBe('true');
+
+      tick(BUY_INTERVAL_MS - 1);
+      buyApple.click();
+      // Another stock is not held by Apple's interval.
+      button('Buy Microsoft').click();
+      expect(fake.buy.mock.calls).toEqual([['Apple'], ['Microsoft']]);
+      tick(1);
+      render();
+      expect(buyApple.getAttribute('aria-disabled')).toBe('false');
+      buyApple.click();
+      expect(fake.buy.mock.calls).toEqual([['Apple'], ['Microsoft'], ['Apple']]);
+
+      fake.answer({ ok: true, stock: { name: 'Microsoft', price: 47.3 } });
+      fake.answer({ ok: true, stock: { name: 'Apple', price: 17.55 } });
+      render();
+      // The first note's timer does not clear the second, which stays its own full time.
+      tick(BOUGHT_NOTE_MS - 1);
+      render();
+      expect(notes()).toBe('Bought Apple at $17.55');
+      tick(1);
+      render();
+      expect(notes()).toBe('');
+    }));
+  });
+
+  it('announces status changes in words, once each, and never price ticks', async () => {
+    await serverSends(status(STATUS.connected, false));
+    expect(announced()).toBe('');
+    for (const [message, words] of [
+      [STATUS.started, 'Ticker started'],
+      [STATUS.tickerLost, STATUS.tickerLost],
+      [STATUS.tickerBack, STATUS.tickerBack],
+      [STATUS.stopped, 'Ticker stopped'],
+    ] as const) {
+      await serverSends(status(message, false));
+      expect(announced()).toBe(words);
     }
-  });
 
-  it('shows the ticker state from statuses and updates', async () => {
-    expect(badge('ticker')).toEqual(['Ticker unknown', 'unknown']);
-    await status(STATUS.started, true);
-    expect(badge('ticker')).toEqual(['Ticker running', 'running']);
-    fake.update.next({ ...updateAt(1), running: false });
-    await settle();
-    expect(badge('ticker')).toEqual(['Ticker stopped', 'stopped']);
-  });
-
-  it('says "restarting" from a lost ticker until any later status or update', async () => {
-    await status(STATUS.tickerLost, true);
-    expect(badge('ticker')).toEqual(['Ticker restarting', 'restarting']);
-    await status(STATUS.tickerBack, true);
-    expect(badge('ticker')[0]).toBe('Ticker running');
-
-    await status(STATUS.tickerLost, false);
-    await status(STATUS.tickerBack, false);
-    expect(badge('ticker')[0]).toBe('Ticker stopped');
-
-    await status(STATUS.tickerLost, false);
-    fake.update.next({ ...updateAt(2), running: true });
-    await settle();
-    expect(badge('ticker')[0]).toBe('Ticker running');
-
-    await status(STATUS.tickerLost, true);
-    await status(STATUS.stopped, false);
-    expect(badge('ticker')[0]).toBe('Ticker stopped');
+    const before = root.querySelector('[aria-live] p');
+    await serverSends(status(STATUS.stopped, false), updateAt(1), updateAt(2, { Apple: 14.49 }));
+    // The same node: nothing in the region changed, so nothing is read again.
+    expect(root.querySelector('[aria-live] p')).toBe(before);
   });
 });

@@ -10,44 +10,27 @@ import type {
 } from '../../protocol/events';
 import type { StockName } from '../../protocol/stocks';
 
-/**
- * The service's public surface over Subjects: the test plays the server by pushing events,
- * records the operations the component asks for, and answers each one when it chooses (the
- * oldest first).
- */
+/** The service's public surface over Subjects: the test plays the server by pushing events, and
+ * answers the operations the page asks for when it chooses, the oldest first. */
 export class FakeSocketService implements Pick<SocketService, keyof SocketService> {
-  readonly status = new Subject<StatusPayload>();
-  readonly update = new Subject<UpdatePayload>();
-  readonly history = new Subject<HistoryPayload>();
-  readonly connection = new BehaviorSubject<ConnectionState>('connected');
+  readonly status$ = new Subject<StatusPayload>();
+  readonly update$ = new Subject<UpdatePayload>();
+  readonly history$ = new Subject<HistoryPayload>();
+  readonly connection$ = new BehaviorSubject<ConnectionState>('connected');
 
-  readonly status$ = this.status.asObservable();
-  readonly update$ = this.update.asObservable();
-  readonly history$ = this.history.asObservable();
-  readonly connection$ = this.connection.asObservable();
+  private readonly waiting: ((ack: RunAck | BuyAck) => void)[] = [];
+  private readonly ask = <T extends RunAck | BuyAck>() =>
+    new Promise<T>((answer) => this.waiting.push(answer as (ack: RunAck | BuyAck) => void));
 
-  private readonly runAnswers: ((ack: RunAck) => void)[] = [];
-  private readonly buyAnswers: ((ack: BuyAck) => void)[] = [];
+  readonly start = jest.fn(() => this.ask<RunAck>());
+  readonly stop = jest.fn(() => this.ask<RunAck>());
+  readonly buy = jest.fn((_name: StockName) => this.ask<BuyAck>());
 
-  readonly start = jest.fn(() => new Promise<RunAck>((answer) => this.runAnswers.push(answer)));
-  readonly stop = jest.fn(() => new Promise<RunAck>((answer) => this.runAnswers.push(answer)));
-  readonly buy = jest.fn(
-    (_name: StockName) => new Promise<BuyAck>((answer) => this.buyAnswers.push(answer)),
-  );
-
-  answerRun(ack: RunAck): void {
-    oldest(this.runAnswers)(ack);
+  answer(ack: RunAck | BuyAck): void {
+    const oldest = this.waiting.shift();
+    if (!oldest) throw new Error('nothing is waiting for an answer');
+    oldest(ack);
   }
-
-  answerBuy(ack: BuyAck): void {
-    oldest(this.buyAnswers)(ack);
-  }
-}
-
-function oldest<T>(answers: T[]): T {
-  const answer = answers.shift();
-  if (!answer) throw new Error('nothing is waiting for an answer');
-  return answer;
 }
 
 export const UPDATE: UpdatePayload = {

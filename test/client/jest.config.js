@@ -1,6 +1,5 @@
 /**
- * Jest project for the Angular client. Runs on its own (`npx jest --config
- * test/client/jest.config.js`) or as one of the root config's `projects`.
+ * The Angular client's jest project, one of the root config's `projects`.
  * @type {import('jest').Config}
  */
 module.exports = {
@@ -11,14 +10,11 @@ module.exports = {
   setupFilesAfterEnv: ['<rootDir>/test/client/setup-jest.ts'],
   testMatch: ['<rootDir>/test/client/**/*.spec.ts'],
   transform: {
-    // jest-preset-angular's transformer is ts-jest plus Angular's JIT resource inlining;
-    // it must compile with the client's tsconfig (DOM lib, CommonJS), not the server's.
+    // ts-jest plus Angular's resource inlining, with the client's tsconfig (DOM lib), not the
+    // server's.
     '^.+\\.(ts|js|mjs|html|svg)$': [
       'jest-preset-angular',
-      {
-        tsconfig: '<rootDir>/tsconfig.spec.json',
-        stringifyContentPathRegex: '\\.(html|svg)$',
-      },
+      { tsconfig: '<rootDir>/tsconfig.spec.json', stringifyContentPathRegex: '\\.(html|svg)$' },
     ],
   },
 };

@@ -10,33 +10,32 @@ function inLocale(locale?: string): UsdFormat {
 }
 
 describe('UsdFormat', () => {
-  it("defaults to the browser's language", () => {
-    expect(TestBed.inject(PRICE_LOCALE)).toBe(navigator.language);
-  });
-
-  it('writes en-US prices exactly as Intl does (what the browser tests look for)', () => {
-    const usd = inLocale('en-US');
-    const reference = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' });
+  it("writes prices in the browser's language by default, exactly as Intl does", () => {
+    const [usd, locale] = [inLocale(), TestBed.inject(PRICE_LOCALE)];
+    expect(locale).toBe(navigator.language);
+    const reference = new Intl.NumberFormat(locale, { style: 'currency', currency: 'USD' });
     for (const price of [14.49, 14.5, 43, 1234.5678, 0.004]) {
       expect(usd.format(price)).toBe(reference.format(price));
     }
-    expect(usd.format(14.49)).toBe('$14.49');
   });
 
-  it('follows the locale', () => {
-    expect(inLocale('de-DE').format(14.5)).toBe('14,50\u00a0$');
+  it.each([
+    ['en-US', '$14.50'],
+    ['de-DE', '14,50\u00a0$'],
+    // A malformed locale falls back to en-US instead of taking the board down.
+    ['not a locale!', '$14.50'],
+  ])('follows the locale %s', (locale, price) => {
+    expect(inLocale(locale).format(14.5)).toBe(price);
   });
 
-  it('signs changes with a true minus and keeps small moves visible', () => {
-    const usd = inLocale('en-US');
-    expect(usd.formatChange(0.01)).toBe('+$0.01');
-    expect(usd.formatChange(-0.03)).toBe('\u2212$0.03');
-    expect(usd.formatChange(0)).toBe('$0.00');
+  it.each([
+    [0.01, '+$0.01'],
+    // A true minus, as wide as the plus sign.
+    [-0.03, '\u2212$0.03'],
+    [0, '$0.00'],
     // Half a cent or less would round to "$0.00" next to a ▼.
-    expect(usd.formatChange(-0.0031)).toBe('\u2212$0.0031');
-  });
-
-  it('falls back to en-US for a malformed locale instead of failing', () => {
-    expect(inLocale('not a locale!').format(14.5)).toBe('$14.50');
+    [-0.0031, '\u2212$0.0031'],
+  ])('signs the change %d as %s', (delta, change) => {
+    expect(inLocale('en-US').formatChange(delta)).toBe(change);
   });
 });

@@ -2,36 +2,21 @@
  * The page connects over WebSocket first, and falls back to long-polling only where
  * WebSockets cannot get through, such as behind a proxy that refuses the upgrade.
  */
-import { createServer, request, type Server } from 'node:http';
+import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 
-import { CHROMIUM_ARGS, findChromium } from './chromium';
-import {
-  freshStateFile,
-  killServers,
-  spawnServer,
-  type ServerProcess,
-} from '../helpers/server-process';
+import { describeInBrowser, launchBrowser, openPage, pricesMove, start } from './browser';
+import { killServers, spawnServer } from '../helpers/server-process';
 
-const chromePath = findChromium();
-const describeInBrowser = chromePath ? describe : describe.skip;
-
-/**
- * A reverse proxy that passes HTTP through and refuses every WebSocket upgrade, as some
- * corporate proxies do. Returns its URL.
- */
-async function startBlockingProxy(target: URL): Promise<{ url: string; proxy: Server }> {
+/** A reverse proxy that passes HTTP through and refuses every WebSocket upgrade, as some
+ * corporate proxies do. */
+async function startBlockingProxy(target: URL) {
   const proxy = createServer((incoming, outgoing) => {
+    const { method, url: path, headers } = incoming;
     const forwarded = request(
-      {
-        host: target.hostname,
-        port: target.port,
-        method: incoming.method,
-        path: incoming.url,
-        headers: incoming.headers,
-      },
+      { host: target.hostname, port: target.port, method, path, headers },
       (answer) => {
         outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(outgoing);
@@ -44,19 +29,16 @@ async function startBlockingProxy(target: URL): Promise<{ url: string; proxy: Se
     socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  const { port } = proxy.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/`, proxy };
+  return { url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/`, proxy };
 }
 
 describeInBrowser('transports in the browser', () => {
-  let server: ServerProcess;
   let url: string;
   let browser: Browser;
 
   beforeAll(async () => {
-    server = spawnServer({ TICK_MS: '200', STATE_FILE: freshStateFile() });
-    ({ url } = await server.listening());
-    browser = await chromium.launch({ executablePath: chromePath!, args: CHROMIUM_ARGS });
+    ({ url } = await spawnServer({ TICK_MS: '200' }).listening());
+    browser = await launchBrowser();
   });
 
   afterAll(async () => {
@@ -64,13 +46,11 @@ describeInBrowser('transports in the browser', () => {
     await killServers();
   });
 
-  /** Opens the page and records every Socket.IO request and WebSocket it makes. */
-  async function open(
-    address: string,
-  ): Promise<{ page: Page; polls: string[]; sockets: string[] }> {
-    const page = await browser.newPage({ locale: 'en-US' });
+  /** Opens the page, connected, with every Socket.IO poll and WebSocket it made. */
+  async function open(address: string) {
     const polls: string[] = [];
     const sockets: string[] = [];
+    const page: Page = await openPage(browser, 'about:blank');
     page.on('request', (req) => {
       if (req.url().includes('transport=polling')) polls.push(req.url());
     });
@@ -81,11 +61,9 @@ describeInBrowser('transports in the browser', () => {
   }
 
   test('connects with one WebSocket and never long-polls when WebSockets work', async () => {
-    const { page, polls, sockets } = await open(url);
-    expect(sockets).toHaveLength(1);
-    expect(sockets[0]).toContain('transport=websocket');
+    const { polls, sockets } = await open(url);
+    expect(sockets).toEqual([expect.stringContaining('transport=websocket')]);
     expect(polls).toEqual([]);
-    await page.close();
   });
 
   test('falls back to long-polling behind a proxy that refuses WebSockets, and stays live', async () => {
@@ -95,12 +73,8 @@ describeInBrowser('transports in the browser', () => {
       expect(sockets.length).toBeGreaterThanOrEqual(1);
       expect(polls.length).toBeGreaterThan(0);
       // Live over polling: a Start from this page reaches the ticker and prices move.
-      await page.getByRole('button', { name: 'Start', exact: true }).click();
-      await page.getByText('Ticker running', { exact: true }).waitFor({ timeout: 15_000 });
-      const cell = page.getByRole('row', { name: /Apple/ }).getByRole('cell').nth(1);
-      const before = (await cell.textContent()) ?? '';
-      await cell.filter({ hasNotText: before }).waitFor({ timeout: 15_000 });
-      await page.close();
+      await start(page);
+      await pricesMove(page);
     } finally {
       proxy.closeAllConnections();
       await new Promise((resolve) => proxy.close(resolve));

@@ -1,6 +1,6 @@
 import { Injectable, computed, inject } from '@angular/core';
 import { toSignal } from '@angular/core/rxjs-interop';
-import { map, merge, scan } from 'rxjs';
+import { merge, scan } from 'rxjs';
 
 import {
   HISTORY_LENGTH,
@@ -10,8 +10,7 @@ import {
 } from '../../../protocol/events';
 import { SocketService, type ConnectionState } from './socket.service';
 
-/** Recent broadcasts, oldest first, at most as many as the server's `history` holds, so both
- * agree on "recent". */
+/** Recent broadcasts, oldest first, at most as many as the server's `history` holds. */
 export type Series = readonly UpdatePayload[];
 
 /** The connection as the header words it; the board announces the reconnects the same way. */
@@ -40,8 +39,7 @@ export class MarketStore {
   private readonly latest = toSignal(merge(this.socket.status$, this.socket.update$));
   /** null until the server has said. */
   readonly running = computed(() => this.latest()?.running ?? null);
-  /** Like `running`, plus "restarting" from the server saying the ticker was lost until any
-   * later status or update. */
+  /** "restarting" from the server saying the ticker was lost until any later status or update. */
   readonly ticker = computed(() => {
     const latest = this.latest();
     if (!latest) return 'unknown';
@@ -49,33 +47,30 @@ export class MarketStore {
     return latest.running ? 'running' : 'stopped';
   });
 
-  /** `history` seeds it, every `update` appends. A recovered reconnect has no `history`; its
-   * replayed updates append, duplicates dropped by seq. */
+  /** `history` seeds it, every `update` appends (a recovered reconnect replays updates only). */
   readonly series = toSignal(
-    merge(
-      this.socket.history$.pipe(
-        map((history) => (series: Series) => mergeHistory(series, history)),
+    merge(this.socket.history$, this.socket.update$).pipe(
+      scan(
+        (series: Series, event) =>
+          'updates' in event ? mergeHistory(series, event) : appendUpdate(series, event),
+        [],
       ),
-      this.socket.update$.pipe(map((update) => (series: Series) => appendUpdate(series, update))),
-    ).pipe(scan((series, apply) => apply(series), [] as Series)),
+    ),
     { initialValue: [] },
   );
 }
 
-/** Adds a broadcast newer than the last; otherwise returns the same array, so signals downstream
- * do not recompute. */
+/** Adds an update newer than the last; otherwise returns the same array, so nothing recomputes. */
 export function appendUpdate(series: Series, update: UpdatePayload): Series {
   const last = series.at(-1);
-  if (last && update.seq <= last.seq) return series;
-  return [...series, update].slice(-HISTORY_LENGTH);
+  return last && update.seq <= last.seq ? series : [...series, update].slice(-HISTORY_LENGTH);
 }
 
-/** Seeds the series from `history`, which follows a new socket's snapshot `update` (so that
- * snapshot is usually here already, and is also the history's last entry). */
+/** `history` follows a new socket's snapshot `update`, which is also the history's last entry. */
 export function mergeHistory(series: Series, { updates }: HistoryPayload): Series {
   const snapshot = updates.at(-1)?.seq;
-  // Without the history's last snapshot, the server's seq started over (state lost): its
-  // history replaces ours, or every later update would look stale.
+  // Without that snapshot the server's seq started over (state lost): its history replaces
+  // ours, or every later update would look stale.
   const known = series.some((update) => update.seq === snapshot) ? series : [];
   const bySeq = new Map([...updates, ...known].map((update) => [update.seq, update]));
   return [...bySeq.values()].sort((a, b) => a.seq - b.seq).slice(-HISTORY_LENGTH);

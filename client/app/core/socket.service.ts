@@ -5,9 +5,7 @@ import { io, type Socket } from 'socket.io-client';
 import {
   SOCKET_PATH,
   type AckError,
-  type BuyAck,
   type ClientToServerEvents,
-  type RunAck,
   type ServerToClientEvents,
 } from '../../../protocol/events';
 import type { StockName } from '../../../protocol/stocks';
@@ -21,7 +19,6 @@ export type ConnectionState =
   'connecting' | 'connected' | 'recovered' | 'not-recovered' | 'reconnecting' | 'disconnected';
 
 export const ACK_TIMEOUT_MS = 5000;
-
 /** What a caller sees when no acknowledgement came back (timeout or a dropped connection). */
 export const ACK_TIMEOUT_ERROR = 'server did not answer in time';
 
@@ -53,27 +50,21 @@ export function takeControlToken(): string | undefined {
 }
 
 /** socket.io-client types `on` / `off` per event name, which a shared helper cannot name. */
-interface Emitter {
-  on(event: string, listener: (payload: never) => void): unknown;
-  off(event: string, listener: (payload: never) => void): unknown;
-}
+type Emitter = Record<'on' | 'off', (event: string, listener: (payload: never) => void) => void>;
 
-/** Socket.IO as zone-aware observables and promises; listeners are added on subscribe and
- * removed on unsubscribe. */
+/** Socket.IO as zone-aware observables and promises. The socket lives outside the zone, or every
+ * heartbeat, timer and frame would run change detection; values re-enter it when delivered. */
 @Injectable({ providedIn: 'root' })
 export class SocketService {
   private readonly zone = inject(NgZone);
-
-  /** Outside the zone, or every heartbeat, timer and frame would run change detection; only
-   * values handed to subscribers re-enter it. */
   private readonly socket: ForkcastSocket = this.zone.runOutsideAngular(inject(SOCKET_FACTORY));
 
   readonly status$ = this.on('status');
   readonly update$ = this.on('update');
   readonly history$ = this.on('history');
 
-  /** Starts with the current state (in the subscriber's zone); per subscription, so one made
-   * while connected has missed the first connect. */
+  /** Starts with the current state; per subscription, so one made while connected has missed
+   * the first connect. */
   readonly connection$: Observable<ConnectionState> = defer(() => {
     const { socket } = this;
     let connects = socket.connected ? 1 : 0;
@@ -81,7 +72,8 @@ export class SocketService {
     // it is undefined, not false, when the server offers no recovery.
     const connected = (): ConnectionState =>
       socket.recovered ? 'recovered' : connects++ > 0 ? 'not-recovered' : 'connected';
-    // `active` is false after a deliberate disconnect, which socket.io will not retry.
+    // `active` is false after a deliberate disconnect or a refusal, which socket.io won't retry
+    // (it retries a lost connection forever: there is no `reconnect_failed`).
     const lost = (): ConnectionState => (socket.active ? 'reconnecting' : 'disconnected');
     return merge(
       this.listen(socket, 'connect').pipe(map(connected)),
@@ -89,7 +81,6 @@ export class SocketService {
       this.listen(socket.io, 'reconnect_attempt').pipe(map(() => 'reconnecting' as const)),
       // The transport is back; the namespace handshake (`connect`) is still to come.
       this.listen(socket.io, 'reconnect').pipe(map(() => 'connecting' as const)),
-      this.listen(socket.io, 'reconnect_failed').pipe(map(() => 'disconnected' as const)),
     ).pipe(
       startWith<ConnectionState>(
         socket.connected ? 'connected' : socket.active ? 'connecting' : 'disconnected',
@@ -102,27 +93,15 @@ export class SocketService {
     inject(DestroyRef).onDestroy(() => this.socket.disconnect());
   }
 
-  start(): Promise<RunAck> {
-    return this.request((socket) => socket.emitWithAck('start'));
+  start = () => this.request((socket) => socket.emitWithAck('start'));
+  stop = () => this.request((socket) => socket.emitWithAck('stop'));
+  buy = (name: StockName) => this.request((socket) => socket.emitWithAck('buy', name));
+
+  private on<E extends keyof ServerToClientEvents>(event: E) {
+    return this.listen<Parameters<ServerToClientEvents[E]>[0]>(this.socket, event);
   }
 
-  stop(): Promise<RunAck> {
-    return this.request((socket) => socket.emitWithAck('stop'));
-  }
-
-  buy(name: StockName): Promise<BuyAck> {
-    return this.request((socket) => socket.emitWithAck('buy', name));
-  }
-
-  /** One server event, typed by the contract. */
-  private on<E extends keyof ServerToClientEvents>(
-    event: E,
-  ): Observable<Parameters<ServerToClientEvents[E]>[0]> {
-    return this.listen(this.socket, event);
-  }
-
-  /** One listener per subscription for the given events, removed on unsubscribe; it hands each
-   * value on inside the zone. */
+  /** One listener per subscription, removed on unsubscribe, handing values on in the zone. */
   private listen<T>(target: object, ...events: string[]): Observable<T> {
     const emitter = target as Emitter;
     return new Observable<T>((subscriber) => {
@@ -132,12 +111,9 @@ export class SocketService {
     });
   }
 
-  /** Sends an op with a deadline. Never rejects: a timeout or lost connection becomes `ok: false`,
-   * so callers handle one shape. Sent outside the zone, so the pending ack timer does not hold
-   * the app "unstable"; answered inside it, for change detection. */
-  private request<T extends object>(
-    send: (socket: ForkcastSocket) => Promise<T>,
-  ): Promise<T | AckError> {
+  /** Never rejects: a timeout or lost connection becomes `ok: false`, so callers handle one
+   * shape. Sent outside the zone, so the pending ack timer does not hold the app "unstable". */
+  private request<T extends object>(send: (socket: ForkcastSocket) => Promise<T>) {
     return this.zone
       .runOutsideAngular(() => send(this.socket.timeout(ACK_TIMEOUT_MS)))
       .catch((): AckError => ({ ok: false, error: ACK_TIMEOUT_ERROR }))

@@ -6,8 +6,8 @@ export const PRICE_LOCALE = new InjectionToken<string>('PRICE_LOCALE', {
   factory: () => navigator.language,
 });
 
-/** US-dollar amounts in the reader's locale. Intl, not CurrencyPipe, which knows only en-US
- * unless every locale's data is registered and shipped. */
+/** US-dollar amounts in the reader's locale ("$14.49", "14,49 $"). Intl, not CurrencyPipe,
+ * which knows only en-US unless every locale's data is registered and shipped. */
 @Injectable({ providedIn: 'root' })
 export class UsdFormat {
   private readonly locales = usableLocales(inject(PRICE_LOCALE));
@@ -19,13 +19,12 @@ export class UsdFormat {
     maximumSignificantDigits: 2,
   });
 
-  /** A price, e.g. "$14.49" in en-US, "14,49 $" in de-DE. */
   format(price: number): string {
     return this.price.format(price);
   }
 
-  /** A signed change, e.g. "+$0.01" or "−$0.03"; unchanged is "$0.00". The typographic minus
-   * is as wide as the plus sign, so changes line up in a column. */
+  /** "+$0.01", "−$0.03" or "$0.00": the typographic minus is as wide as the plus sign, so
+   * changes line up in a column. */
   formatChange(delta: number): string {
     const formatter = delta !== 0 && Math.abs(delta) < 0.005 ? this.tinyChange : this.change;
     return formatter

@@ -12,22 +12,7 @@ const MIN_RANGE = 0.01;
 /** Recent prices as a tiny line; SVG attributes and classes only, as the CSP refuses `style`. */
 @Component({
   selector: 'app-sparkline',
-  template: `
-    <svg
-      class="sparkline"
-      viewBox="0 0 64 20"
-      width="64"
-      height="20"
-      role="img"
-      [attr.aria-label]="label()"
-      [attr.data-trend]="geometry().trend"
-    >
-      <polyline class="sparkline__line" [attr.points]="geometry().line" />
-      @if (geometry().end; as end) {
-        <circle class="sparkline__end" [attr.cx]="end.x" [attr.cy]="end.y" r="2" />
-      }
-    </svg>
-  `,
+  templateUrl: './sparkline.component.html',
   styleUrl: './sparkline.component.css',
   changeDetection: ChangeDetectionStrategy.OnPush,
 })
@@ -39,15 +24,15 @@ export class SparklineComponent {
 
   protected readonly geometry = computed(() => {
     const prices = this.prices();
-    const low = Math.min(...prices);
-    const high = Math.max(...prices);
+    const [low, high] = [Math.min(...prices), Math.max(...prices)];
     const range = Math.max(high - low, high * MIN_RANGE);
     // Centred in the range, so a flat series sits in the middle.
     const top = (high + low + range) / 2;
-    const step = prices.length > 1 ? (WIDTH - 2 * PAD) / (prices.length - 1) : 0;
+    // Spread over the full width; a lone first point sits at the right, where "now" is.
+    const [left, step] =
+      prices.length > 1 ? [PAD, (WIDTH - 2 * PAD) / (prices.length - 1)] : [WIDTH - PAD, 0];
     const coords = prices.map((price, index) => ({
-      // Spread over the full width; a lone first point sits at the right, where "now" is.
-      x: round(prices.length > 1 ? PAD + index * step : WIDTH - PAD),
+      x: round(left + index * step),
       y: round(range > 0 ? PAD + ((top - price) / range) * (HEIGHT - 2 * PAD) : HEIGHT / 2),
     }));
     const [first = 0, last = 0] = [prices[0], prices.at(-1)];
@@ -60,10 +45,10 @@ export class SparklineComponent {
 
   protected readonly label = computed(() => {
     const [name, prices] = [this.name(), this.prices()];
-    const [first, last] = [prices[0], prices.at(-1)];
-    if (first === undefined || last === undefined) return `${name}, no prices yet`;
-    if (prices.length === 1) return `${name}, 1 price so far: ${this.usd.format(last)}`;
-    return `${name}, last ${prices.length} prices, from ${this.usd.format(first)} to ${this.usd.format(last)}`;
+    // A row has at least its own update's price.
+    const [first, last] = [this.usd.format(prices[0]!), this.usd.format(prices.at(-1)!)];
+    if (prices.length === 1) return `${name}, 1 price so far: ${last}`;
+    return `${name}, last ${prices.length} prices, from ${first} to ${last}`;
   });
 }
 

@@ -7,7 +7,7 @@ import {
   signal,
 } from '@angular/core';
 import { takeUntilDestroyed } from '@angular/core/rxjs-interop';
-import { distinctUntilChanged, map } from 'rxjs';
+import { distinctUntilKeyChanged } from 'rxjs';
 
 import { STATUS } from '../../../protocol/events';
 import type { StockName } from '../../../protocol/stocks';
@@ -18,7 +18,6 @@ import { SparklineComponent } from './sparkline.component';
 
 /** The least time between two buys of one stock from this tab: a gentle client-side brake. */
 export const BUY_INTERVAL_MS = 250;
-
 /** How long "Bought Apple at $15.95" stays in the status line. */
 export const BOUGHT_NOTE_MS = 2000;
 
@@ -29,13 +28,17 @@ const STATUS_NEWS = new Map<string, string>([
   [STATUS.started, 'Ticker started'],
   [STATUS.stopped, 'Ticker stopped'],
 ]);
-
 const CONNECTION_NEWS: Record<ConnectionState, string> = {
   ...CONNECTION_LABELS,
   connecting: '',
   reconnecting: 'Connection lost, reconnecting',
   disconnected: 'Disconnected from the server',
 };
+
+interface Note {
+  id: number;
+  text: string;
+}
 
 /** Live prices with Start / Stop / Buy. Prices come only from broadcasts, so every tab shows the
  * same; acks report progress, buy results and errors. */
@@ -56,21 +59,20 @@ export class StockBoardComponent {
 
   protected readonly rows = computed(() => {
     const latest = this.store.update();
-    if (!latest) return null;
     const series = this.store.series();
     // Only a change that belongs to the update on screen; a stale update has none.
-    const current = series.at(-1)?.seq === latest.seq;
-    return latest.stocks.map(({ name, price }) => {
-      const prices = series.flatMap(({ stocks }) =>
-        stocks.filter((stock) => stock.name === name).map((stock) => stock.price),
+    const current = series.at(-1)?.seq === latest?.seq;
+    return latest?.stocks.map(({ name, price }) => {
+      const prices = series.flatMap(
+        ({ stocks }) => stocks.find((s) => s.name === name)?.price ?? [],
       );
       const [before, after] = prices.slice(-2);
-      return {
-        name,
-        price: this.usd.format(price),
-        change: current && after !== undefined ? this.changeOf(after - before!, latest.seq) : null,
-        prices,
-      };
+      const delta = current && after !== undefined ? after - before! : null;
+      const direction = delta === null ? null : delta > 0 ? 'up' : delta < 0 ? 'down' : 'flat';
+      const change = delta === null ? null : { direction, text: this.usd.formatChange(delta) };
+      // Two identical animations alternate by seq parity, so each change restarts the flash.
+      const flash = delta ? `flash-${direction}-${latest.seq % 2}` : null;
+      return { name, price: this.usd.format(price), prices, change, flash };
     });
   });
 
@@ -80,27 +82,21 @@ export class StockBoardComponent {
   protected readonly buying = signal<readonly StockName[]>([]);
   /** Stocks bought less than BUY_INTERVAL_MS ago. */
   protected readonly cooling = signal<readonly StockName[]>([]);
-  protected readonly bought = signal<{ id: number; text: string } | null>(null);
+  protected readonly bought = signal<Note | null>(null);
   protected readonly error = signal<string | null>(null);
   /** The live region's one message; the id makes a repeated text a new node, so it is re-read. */
-  protected readonly announcements = signal<readonly { id: number; text: string }[]>([]);
+  protected readonly announcements = signal<readonly Note[]>([]);
 
-  protected readonly canStart = computed(
-    () => this.store.connected() && this.store.running() === false && !this.runPending(),
-  );
-  protected readonly canStop = computed(
-    () => this.store.connected() && this.store.running() === true && !this.runPending(),
-  );
+  /** Start while stopped, Stop while running, one at a time, and only while connected. */
+  protected canRun(op: 'start' | 'stop'): boolean {
+    return this.store.connected() && this.store.running() === (op === 'stop') && !this.runPending();
+  }
 
   constructor() {
     // Statuses and connection changes are announced, price ticks never: no screen-reader flood.
     this.socket.status$
-      .pipe(
-        map((status) => status.message),
-        distinctUntilChanged(),
-        takeUntilDestroyed(),
-      )
-      .subscribe((message) => this.announce(STATUS_NEWS.get(message) ?? message));
+      .pipe(distinctUntilKeyChanged('message'), takeUntilDestroyed())
+      .subscribe(({ message }) => this.announce(STATUS_NEWS.get(message) ?? message));
     let lossAnnounced = false;
     this.socket.connection$.pipe(takeUntilDestroyed()).subscribe((state) => {
       if (state === 'connecting') return;
@@ -131,25 +127,11 @@ export class StockBoardComponent {
     this.buying.update((names) => without(names, name));
     if (!ack.ok) return this.fail(`Could not buy ${name}: ${ack.error}`);
     // The table changes only with the `update` broadcast; the ack is this tab's receipt.
-    const note = {
-      id: ++this.nextId,
-      text: `Bought ${name} at ${this.usd.format(ack.stock.price)}`,
-    };
+    const note = this.announce(`Bought ${name} at ${this.usd.format(ack.stock.price)}`);
     this.bought.set(note);
-    this.announcements.set([note]);
     this.later(BOUGHT_NOTE_MS, () =>
       this.bought.update((shown) => (shown === note ? null : shown)),
     );
-  }
-
-  private changeOf(delta: number, seq: number) {
-    const direction = delta > 0 ? 'up' : delta < 0 ? 'down' : 'flat';
-    return {
-      direction,
-      text: this.usd.formatChange(delta),
-      // Two identical animations alternate by seq parity, so each change restarts the flash.
-      flash: direction === 'flat' ? null : `flash-${direction}-${seq % 2}`,
-    };
   }
 
   private fail(message: string): void {
@@ -157,8 +139,10 @@ export class StockBoardComponent {
     this.announce(message);
   }
 
-  private announce(text: string): void {
-    if (text) this.announcements.set([{ id: ++this.nextId, text }]);
+  private announce(text: string): Note {
+    const note = { id: ++this.nextId, text };
+    if (text) this.announcements.set([note]);
+    return note;
   }
 
   /** Outside the zone, so a pending UI timer does not hold the app "unstable" (whenStable). */
