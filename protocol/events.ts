@@ -1,26 +1,14 @@
 /** The wire contract between the server and every Socket.IO client; both ends import it, so a
- * rename fails to compile on both. Types and constants only, to keep the browser bundle small. */
+ * rename fails to compile on both. Types and constants only (the payloads are the schemas of
+ * validation.ts, imported as types), so the browser bundle stays small. */
+import type { z } from 'zod';
+
 import type { StockName } from './stocks';
+import type { statusSchema, stockSchema, updateSchema } from './validation';
 
-export interface Stock {
-  name: StockName;
-  /** The exact price; never rounded on the wire, clients format it. */
-  price: number;
-}
-
-export interface StatusPayload {
-  message: string;
-  running: boolean;
-}
-
-export interface UpdatePayload {
-  stocks: Stock[];
-  running: boolean;
-  /** +1 with every update broadcast; survives child crashes and server restarts. */
-  seq: number;
-  /** Milliseconds since the epoch when the update was made. */
-  ts: number;
-}
+export type Stock = z.infer<typeof stockSchema>;
+export type StatusPayload = z.infer<typeof statusSchema>;
+export type UpdatePayload = z.infer<typeof updateSchema>;
 
 export interface AckError {
   ok: false;

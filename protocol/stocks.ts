@@ -21,6 +21,3 @@ export const DEFAULT_TICK_MS = 1000;
 /** Buys within this window of the first are conflated into one `update`; the first buy after a
  * quiet period is flushed at once. */
 export const BUY_CONFLATION_MS = 20;
-
-/** Longest stock name we will even look at; anything longer is rejected unread. */
-export const MAX_STOCK_NAME_LENGTH = 64;
