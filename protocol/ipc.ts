@@ -4,7 +4,14 @@ import { z } from 'zod';
 
 import type { UpdatePayload } from './events';
 import { SEED_STOCKS } from './stocks';
-import { parse, stockNameSchema, stockSchema, updateSchema, type Parsed } from './validation';
+import {
+  ackErrorSchema,
+  parse,
+  stockNameSchema,
+  stockSchema,
+  updateSchema,
+  type Parsed,
+} from './validation';
 
 const start = z.strictObject({ type: z.literal('start') });
 const stop = z.strictObject({ type: z.literal('stop') });
@@ -13,15 +20,14 @@ const buy = z.strictObject({ type: z.literal('buy'), name: stockNameSchema });
 export const opSchema = z.discriminatedUnion('type', [start, stop, buy]);
 const withId = { id: z.number().int().nonnegative() };
 
-const errorReply = z.strictObject({ ok: z.literal(false), error: z.string() });
 /** `changed` is false when start / stop was a no-op; the parent only broadcasts real changes. */
 const runReplySchema = z.union([
   z.strictObject({ ok: z.literal(true), running: z.boolean(), changed: z.boolean() }),
-  errorReply,
+  ackErrorSchema,
 ]);
 const buyReplySchema = z.union([
   z.strictObject({ ok: z.literal(true), running: z.boolean(), stock: stockSchema }),
-  errorReply,
+  ackErrorSchema,
 ]);
 export const opReplySchema = z.union([runReplySchema, buyReplySchema]);
 

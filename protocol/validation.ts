@@ -1,6 +1,5 @@
-/** The one place where input from outside a process (a socket, the IPC channel) stops being
- * `unknown`; everything past these functions trusts the types. The payload types are these
- * schemas' (z.infer), so a type and its check cannot drift apart. */
+/** Where input from outside a process (a socket, IPC, Redis) stops being `unknown`. The payload
+ * types are these schemas' (z.infer), so a type and its check cannot drift apart. */
 import { z } from 'zod';
 
 import { STOCK_NAMES, type StockName } from './stocks';
@@ -8,29 +7,24 @@ import { STOCK_NAMES, type StockName } from './stocks';
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
 const stockNameList = STOCK_NAMES.join(', ');
-const stockEnum = z.enum(STOCK_NAMES as [StockName, ...StockName[]]);
+const stockEnum = z.enum(STOCK_NAMES as [StockName, ...StockName[]], {
+  error: (issue) => `unknown stock ${quote(issue.input)}; expected one of ${stockNameList}`,
+});
 
 export const stockNameSchema = z
   .string({ error: 'stock name must be a string' })
   // Anything longer is refused unread.
   .max(64, { error: 'stock name longer than 64 characters' })
-  .pipe(
-    z.enum(stockEnum.options, {
-      error: (issue) => `unknown stock ${quote(issue.input)}; expected one of ${stockNameList}`,
-    }),
-  );
-
-const buyArgsSchema = z.tuple([stockNameSchema], {
-  error: 'buy takes exactly one argument: a stock name',
-});
+  .pipe(stockEnum);
 
 /** Arguments of `buy`, without the acknowledgement callback. */
 export function parseBuyArgs(args: readonly unknown[]): Parsed<StockName> {
-  const result = buyArgsSchema.safeParse(args);
-  // The argument position means nothing to a caller, so the message goes out without a path.
+  if (args.length !== 1)
+    return { ok: false, error: 'buy takes exactly one argument: a stock name' };
+  const result = stockNameSchema.safeParse(args[0]);
   return result.success
-    ? { ok: true, value: result.data[0] }
-    : { ok: false, error: firstMessage(result.error, false) };
+    ? { ok: true, value: result.data }
+    : { ok: false, error: firstMessage(result.error) };
 }
 
 /** Arguments of `start` / `stop`, without the acknowledgement callback. */
@@ -58,6 +52,9 @@ export const updateSchema = z.strictObject({
   ts: z.number().nonnegative(),
 });
 
+/** A refused op, with a message written for the caller. */
+export const ackErrorSchema = z.strictObject({ ok: z.literal(false), error: z.string() });
+
 export const statusSchema = z.strictObject({ message: z.string(), running: z.boolean() });
 
 /** A state file: a ticker state plus its `unannounced` mark, with room for seq to grow (the next
@@ -80,17 +77,14 @@ export function parse<T>(schema: z.ZodType<T>, what: string, value: unknown): Pa
     : { ok: false, error: `bad ${what}: ${firstMessage(result.error)}` };
 }
 
-/** An `update` payload broadcast through the cluster. */
+/** Payloads broadcast through the cluster. */
 export const parseUpdatePayload = (value: unknown) => parse(updateSchema, 'update', value);
-
-/** A `status` payload broadcast through the cluster. */
 export const parseStatusPayload = (value: unknown) => parse(statusSchema, 'status', value);
 
-function firstMessage(error: z.ZodError, withPath = true): string {
+function firstMessage(error: z.ZodError): string {
   const issue = error.issues[0];
   if (!issue) return 'invalid input';
-  const path = withPath && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-  return `${path}${issue.message}`;
+  return issue.path.length > 0 ? `${issue.path.join('.')}: ${issue.message}` : issue.message;
 }
 
 /** Echo a bad value back in an error without echoing a megabyte of it. */

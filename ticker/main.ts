@@ -1,15 +1,11 @@
 /** Entry of the ticker child process, forked by the server; it talks over the IPC channel only. */
 import { createTickerChild } from './child';
 
-if (!process.send) {
-  process.stderr.write('ticker/main must be started with child_process.fork (no IPC channel)\n');
-  process.exit(1);
-}
+if (!process.send) throw new Error('ticker/main must be started with child_process.fork');
 
 const receive = createTickerChild(
   (message) => {
-    // The callback keeps a send racing the parent's hang-up (EPIPE) from becoming an unhandled
-    // error; the disconnect that follows ends the process.
+    // The callback swallows a send racing the parent's hang-up (EPIPE); disconnect ends us.
     if (process.connected) process.send?.(message, undefined, {}, () => undefined);
   },
   { now: Date.now, setTimeout, clearTimeout },

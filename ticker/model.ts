@@ -14,17 +14,13 @@ export interface TickerModelOptions {
   state: UpdatePayload;
   tickMs: number;
   timers: Timers;
-  /** Called with every update to broadcast, `seq` already advanced. */
   onUpdate: (update: UpdatePayload) => void;
-  /** How long an update waits for the previous one's `delivered` before going out anyway, so a
-   * lost notice can slow the ticker but never stall it. */
-  deliveryTimeoutMs?: number;
   /** The state holds buys nobody has been told about yet: broadcast it on the next turn. */
   unannounced?: boolean;
 }
 
-/** Longer than a large broadcast takes (BENCHMARKS.md), short enough that a lost notice is a
- * hiccup. */
+/** How long an update waits for the previous one's `delivered`, so a lost notice slows the
+ * ticker but never stalls it: longer than a large broadcast takes (BENCHMARKS.md). */
 export const DELIVERY_TIMEOUT_MS = 1_000;
 
 export class TickerModel {
@@ -39,7 +35,7 @@ export class TickerModel {
   /** Buys do not count: a start paces its first tick by the last real tick. */
   private lastTickAt: number;
   private buysPending: boolean;
-  private lastFlushAt = Number.NEGATIVE_INFINITY;
+  private lastFlushAt = -Infinity;
   /** The newest seq the parent has reported broadcast (see `delivered`). */
   private deliveredSeq: number;
 
@@ -49,7 +45,7 @@ export class TickerModel {
     this.seq = this.deliveredSeq = state.seq;
     this.ts = state.ts;
     // The handed-over ts is the last update's, so the pace survives restarts (seq 0: none).
-    this.lastTickAt = state.seq > 0 ? state.ts : Number.NEGATIVE_INFINITY;
+    this.lastTickAt = state.seq > 0 ? state.ts : -Infinity;
     this.buysPending = options.unannounced ?? false;
     // Handed over running: the next tick comes when the previous owner's would have.
     if (state.running) this.start();
@@ -65,9 +61,8 @@ export class TickerModel {
   start(): RunReply {
     if (this.running) return { ok: true, running: true, changed: false };
     this.running = true;
-    // No sooner than an interval after the last tick, so toggling cannot speed the market up, and
-    // at most an interval away, so a clock ahead of ours cannot hold it back. Never inside
-    // start(), so the caller can acknowledge it first.
+    // An interval after the last tick, so toggling cannot speed the market up, but at most an
+    // interval away (a clock ahead of ours); never inside start(), so the caller acks first.
     const { tickMs, timers } = this.options;
     const now = timers.now();
     this.nextTickAt = now + Math.min(tickMs, Math.max(0, this.lastTickAt + tickMs - now));
@@ -104,7 +99,6 @@ export class TickerModel {
     this.schedule();
   }
 
-  /** Cancels the timer; the model can be dropped afterwards. */
   dispose(): void {
     this.options.timers.clearTimeout(this.timer);
     this.timer = null;
@@ -114,32 +108,28 @@ export class TickerModel {
    * being broadcast, the next waits for `delivered`, at most deliveryTimeoutMs from when a tick
    * was due or from the last update for buys, so the rate follows what the server delivers. */
   private due(): { tickAt: number; flushAt: number } {
-    const timeout = this.options.deliveryTimeoutMs ?? DELIVERY_TIMEOUT_MS;
-    const wait = this.deliveredSeq < this.seq ? timeout : Number.NEGATIVE_INFINITY;
+    const wait = this.deliveredSeq < this.seq ? DELIVERY_TIMEOUT_MS : -Infinity;
     return {
-      tickAt: this.running ? this.nextTickAt + Math.max(0, wait) : Number.POSITIVE_INFINITY,
+      tickAt: this.running ? this.nextTickAt + Math.max(0, wait) : Infinity,
       // Leading edge: the first buy after a quiet spell goes out on the next turn.
       flushAt: this.buysPending
         ? Math.max(this.lastFlushAt + BUY_CONFLATION_MS, this.ts + wait)
-        : Number.POSITIVE_INFINITY,
+        : Infinity,
     };
   }
 
   private schedule(): void {
     const { timers } = this.options;
     this.dispose();
-    const { tickAt, flushAt } = this.due();
-    const at = Math.min(tickAt, flushAt);
-    if (at < Number.POSITIVE_INFINITY)
+    const at = Math.min(...Object.values(this.due()));
+    if (at < Infinity)
       this.timer = timers.setTimeout(() => this.run(), Math.max(0, at - timers.now()));
   }
 
   private run(): void {
-    this.timer = null;
-    const now = this.options.timers.now();
-    const { tickAt, flushAt } = this.due();
-    if (now >= tickAt) this.tick();
-    else if (now >= flushAt) this.flush();
+    // The timer was armed for the earlier of the two: if the tick is not due, the buys are.
+    if (this.options.timers.now() >= this.due().tickAt) this.tick();
+    else this.flush();
     this.schedule();
   }
 

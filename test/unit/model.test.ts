@@ -13,15 +13,14 @@ const TICK_MS = 1000;
  */
 function setup(
   state: UpdatePayload = stateOf({ ts: T0 - 5 }),
-  { slowParent = false, deliveryTimeoutMs = DELIVERY_TIMEOUT_MS, unannounced = false } = {},
+  { slowParent = false, tickMs = TICK_MS, unannounced = false } = {},
 ) {
   const timers = new FakeTimers(T0);
   const updates: UpdatePayload[] = [];
   const model: TickerModel = new TickerModel({
     state,
-    tickMs: TICK_MS,
+    tickMs,
     timers,
-    deliveryTimeoutMs,
     unannounced,
     onUpdate: (update) => {
       updates.push(update);
@@ -233,8 +232,7 @@ describe('buys are conflated into updates', () => {
 });
 
 describe('flow control: a parent still broadcasting holds the next update back', () => {
-  const slow = (deliveryTimeoutMs = DELIVERY_TIMEOUT_MS) =>
-    setup(undefined, { slowParent: true, deliveryTimeoutMs });
+  const slow = (tickMs = TICK_MS) => setup(undefined, { slowParent: true, tickMs });
 
   test('buys after an undelivered update wait for delivered(), then go out as one', () => {
     const { model, timers, updates, sent } = slow();
@@ -267,7 +265,7 @@ describe('flow control: a parent still broadcasting holds the next update back',
     expect(sent().map(([, ms]) => ms)).toEqual([0, 20]);
   });
 
-  test('a lost delivered notice delays buys by deliveryTimeoutMs at most', () => {
+  test('a lost delivered notice delays buys by DELIVERY_TIMEOUT_MS at most', () => {
     const { model, timers, sent } = slow();
     model.buy('Apple');
     timers.advance(0);
@@ -279,47 +277,52 @@ describe('flow control: a parent still broadcasting holds the next update back',
   });
 
   test('a tick that comes due during a broadcast waits for it, and takes pending buys', () => {
-    // A broadcast slower than the tick interval (and than the default timeout).
-    const { model, timers, updates, sent } = slow(5 * TICK_MS);
+    // A broadcast slower than the tick interval: five ticks' worth of delivery timeout.
+    const tick = DELIVERY_TIMEOUT_MS / 5;
+    const { model, timers, updates, sent } = slow(tick);
     model.start();
     timers.advance(0);
     model.buy('Apple');
-    timers.advance(TICK_MS + 250);
+    timers.advance(tick + 50);
     expect(sent()).toEqual([[1, 0]]);
     model.delivered(1);
     // The waiting tick runs on the next turn: the buy first, as its own update, then the tick.
     timers.advance(0);
     expect(sent()).toEqual([
       [1, 0],
-      [2, 1250],
-      [3, 1250],
+      [2, tick + 50],
+      [3, tick + 50],
     ]);
     expect(updates[1]!.stocks).toEqual(withBuy(decayAll(SEED), 'Apple'));
     expect(updates[2]!.stocks).toEqual(decayAll(updates[1]!.stocks));
     // And the ticker keeps its beat: the next tick is on the original grid.
     model.delivered(3);
-    timers.advanceTo(T0 + 2 * TICK_MS - 1);
+    timers.advanceTo(T0 + 2 * tick - 1);
     expect(sent()).toHaveLength(3);
     timers.advance(1);
-    expect(sent()[3]).toEqual([4, 2000]);
+    expect(sent()[3]).toEqual([4, 2 * tick]);
   });
 
-  test('a tick waits deliveryTimeoutMs at most for a lost notice, even after a buy flush', () => {
-    const timeout = 2.5 * TICK_MS;
-    const { model, timers, sent } = slow(timeout);
+  test('a tick waits DELIVERY_TIMEOUT_MS at most for a lost notice, even after a buy flush', () => {
+    const tick = DELIVERY_TIMEOUT_MS / 2.5;
+    const { model, timers, sent } = slow(tick);
     model.start();
     timers.advance(0);
     // A buy that goes out on its own timeout moves the last update later; the tick's wait still
     // counts from when the tick was due.
     model.buy('Apple');
-    timers.advance(TICK_MS + timeout);
-    expect(sent().map(([, ms]) => ms)).toEqual([0, timeout, TICK_MS + timeout]);
+    timers.advance(tick + DELIVERY_TIMEOUT_MS);
+    expect(sent().map(([, ms]) => ms)).toEqual([
+      0,
+      DELIVERY_TIMEOUT_MS,
+      tick + DELIVERY_TIMEOUT_MS,
+    ]);
   });
 
   test('stop while a tick waits cancels it', () => {
-    const { model, timers, updates } = slow(5 * TICK_MS);
+    const { model, timers, updates } = slow(DELIVERY_TIMEOUT_MS / 5);
     model.start();
-    timers.advance(TICK_MS);
+    timers.advance(DELIVERY_TIMEOUT_MS / 5);
     model.stop();
     model.delivered(1);
     timers.advance(10 * TICK_MS);
