@@ -27,8 +27,8 @@ function setup(
       if (!slowParent) model.delivered(update.seq);
     },
   });
-  /** Each update as [seq, ms after T0]. */
-  const sent = () => updates.map((update) => [update.seq, update.ts - T0]);
+  /** The updates as `seq@ms after T0`. */
+  const sent = () => updates.map((update) => `${update.seq}@${update.ts - T0}`).join(' ');
   return { model, timers, updates, sent };
 }
 
@@ -45,13 +45,7 @@ test('a tick lowers each price by exactly price / 1800; seq + 1 and the clock ti
   timers.advance(300);
   model.buy('Apple');
   timers.advance(2700);
-  expect(sent()).toEqual([
-    [42, 0],
-    [43, 300],
-    [44, 1000],
-    [45, 2000],
-    [46, 3000],
-  ]);
+  expect(sent()).toBe('42@0 43@300 44@1000 45@2000 46@3000');
   let expected = SEED.map((stock) => ({ ...stock }));
   for (const update of updates) {
     expected = update.seq === 43 ? withBuy(expected, 'Apple') : decayAll(expected);
@@ -67,12 +61,12 @@ test('start ticks on the next turn, then every tickMs without drift; a second st
   expect(model.start()).toEqual({ ok: true, running: true, changed: true });
   expect(model.start()).toEqual({ ok: true, running: true, changed: false });
   // Not synchronously inside start(): the caller acknowledges first.
-  expect(sent()).toEqual([]);
+  expect(sent()).toBe('');
   timers.advance(999);
-  expect(sent()).toEqual([[1, 0]]);
+  expect(sent()).toBe('1@0');
   expect(model.start()).toEqual({ ok: true, running: true, changed: false });
   timers.advance(2001);
-  expect(sent().map(([, ms]) => ms)).toEqual([0, 1000, 2000, 3000]);
+  expect(sent()).toBe('1@0 2@1000 3@2000 4@3000');
 });
 
 test('stop halts the ticks and leaves no timer; stopping twice is a no-op', () => {
@@ -98,15 +92,20 @@ describe('start cannot speed the market up', () => {
     }
     timers.advance(0);
     // Starts land on every 40 ms, so each interval's tick comes exactly when due.
-    expect(sent().map(([, ms]) => ms)).toEqual([0, 1000, 2000, 3000, 4000, 5000]);
+    expect(sent()).toBe('1@0 2@1000 3@2000 4@3000 5@4000 6@5000');
   });
 
   // After a tick at +0 (and a buy at +500, which is no tick), stop, then start at `startAt`.
   test.each([
-    ['within an interval of the last tick ticks when the interval is up', 600, [0, 1000, 2000]],
-    ['an interval or more after the last tick ticks on the next turn', 1000, [0, 1000, 2000]],
-    ['a while after the last tick keeps its own grid from then', 1700, [0, 1700, 2700]],
-  ])('a start %s', (_, startAt, expected) => {
+    [
+      'within an interval of the last tick ticks when the interval is up',
+      600,
+      2000,
+      '3@1000 4@2000',
+    ],
+    ['an interval or more after the last tick ticks on the next turn', 1000, 2000, '3@1000 4@2000'],
+    ['a while after the last tick keeps its own grid from then', 1700, 2700, '3@1700 4@2700'],
+  ])('a start %s', (_, startAt, until, ticks) => {
     const { model, timers, sent } = setup();
     model.start();
     timers.advance(100);
@@ -115,8 +114,8 @@ describe('start cannot speed the market up', () => {
     model.buy('Apple');
     timers.advanceTo(T0 + startAt);
     model.start();
-    timers.advanceTo(T0 + expected.at(-1)!);
-    expect(sent().map(([, ms]) => ms)).toEqual([0, 500, ...expected.slice(1)]);
+    timers.advanceTo(T0 + until);
+    expect(sent()).toBe(`1@0 2@500 ${ticks}`);
   });
 });
 
@@ -218,12 +217,7 @@ describe('buys are conflated into updates', () => {
     timers.advanceTo(T0 + 995);
     model.buy('Facebook'); // trailing, due at +1005, but the tick at +1000 comes first
     timers.advanceTo(T0 + 1999);
-    expect(sent()).toEqual([
-      [1, 0],
-      [2, 985],
-      [3, 1000],
-      [4, 1000],
-    ]);
+    expect(sent()).toBe('1@0 2@985 3@1000 4@1000');
     const [tick1, buy1, buy2, tick2] = updates;
     expect(buy1!.stocks).toEqual(withBuy(tick1!.stocks, 'Apple'));
     expect(buy2!.stocks).toEqual(withBuy(buy1!.stocks, 'Facebook'));
@@ -242,13 +236,10 @@ describe('flow control: a parent still broadcasting holds the next update back',
       model.buy('Facebook');
       timers.advance(100);
     }
-    expect(sent()).toEqual([[1, 0]]);
+    expect(sent()).toBe('1@0');
     model.delivered(1);
     timers.advance(0);
-    expect(sent()).toEqual([
-      [1, 0],
-      [2, 400],
-    ]);
+    expect(sent()).toBe('1@0 2@400');
     expect(updates[1]!.stocks).toEqual(withBuy(withBuy(SEED, 'Apple'), 'Facebook', 4));
   });
 
@@ -260,9 +251,9 @@ describe('flow control: a parent still broadcasting holds the next update back',
     timers.advance(5);
     model.delivered(1);
     timers.advance(14);
-    expect(sent()).toHaveLength(1);
+    expect(sent()).toBe('1@0');
     timers.advance(1);
-    expect(sent().map(([, ms]) => ms)).toEqual([0, 20]);
+    expect(sent()).toBe('1@0 2@20');
   });
 
   test('a lost delivered notice delays buys by DELIVERY_TIMEOUT_MS at most', () => {
@@ -271,9 +262,9 @@ describe('flow control: a parent still broadcasting holds the next update back',
     timers.advance(0);
     model.buy('Apple');
     timers.advance(DELIVERY_TIMEOUT_MS - 1);
-    expect(sent()).toHaveLength(1);
+    expect(sent()).toBe('1@0');
     timers.advance(1);
-    expect(sent().map(([, ms]) => ms)).toEqual([0, DELIVERY_TIMEOUT_MS]);
+    expect(sent()).toBe(`1@0 2@${DELIVERY_TIMEOUT_MS}`);
   });
 
   test('a tick that comes due during a broadcast waits for it, and takes pending buys', () => {
@@ -284,23 +275,19 @@ describe('flow control: a parent still broadcasting holds the next update back',
     timers.advance(0);
     model.buy('Apple');
     timers.advance(tick + 50);
-    expect(sent()).toEqual([[1, 0]]);
+    expect(sent()).toBe('1@0');
     model.delivered(1);
     // The waiting tick runs on the next turn: the buy first, as its own update, then the tick.
     timers.advance(0);
-    expect(sent()).toEqual([
-      [1, 0],
-      [2, tick + 50],
-      [3, tick + 50],
-    ]);
+    expect(sent()).toBe(`1@0 2@${tick + 50} 3@${tick + 50}`);
     expect(updates[1]!.stocks).toEqual(withBuy(decayAll(SEED), 'Apple'));
     expect(updates[2]!.stocks).toEqual(decayAll(updates[1]!.stocks));
     // And the ticker keeps its beat: the next tick is on the original grid.
     model.delivered(3);
     timers.advanceTo(T0 + 2 * tick - 1);
-    expect(sent()).toHaveLength(3);
+    expect(updates).toHaveLength(3);
     timers.advance(1);
-    expect(sent()[3]).toEqual([4, 2 * tick]);
+    expect(sent()).toMatch(new RegExp(` 4@${2 * tick}$`));
   });
 
   test('a tick waits DELIVERY_TIMEOUT_MS at most for a lost notice, even after a buy flush', () => {
@@ -312,11 +299,7 @@ describe('flow control: a parent still broadcasting holds the next update back',
     // counts from when the tick was due.
     model.buy('Apple');
     timers.advance(tick + DELIVERY_TIMEOUT_MS);
-    expect(sent().map(([, ms]) => ms)).toEqual([
-      0,
-      DELIVERY_TIMEOUT_MS,
-      tick + DELIVERY_TIMEOUT_MS,
-    ]);
+    expect(sent()).toBe(`1@0 2@${DELIVERY_TIMEOUT_MS} 3@${tick + DELIVERY_TIMEOUT_MS}`);
   });
 
   test('stop while a tick waits cancels it', () => {
@@ -338,10 +321,10 @@ describe('flow control: a parent still broadcasting holds the next update back',
     model.buy('Apple');
     // Delivery of seq 11 was never reported (99 was beyond anything sent), so the second waits.
     timers.advance(DELIVERY_TIMEOUT_MS - 1);
-    expect(sent()).toEqual([[11, 0]]);
+    expect(sent()).toBe('11@0');
     model.delivered(11);
     timers.advance(0);
-    expect(sent().map(([seq]) => seq)).toEqual([11, 12]);
+    expect(sent()).toBe(`11@0 12@${DELIVERY_TIMEOUT_MS - 1}`);
   });
 });
 
