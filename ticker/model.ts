@@ -36,7 +36,6 @@ export class TickerModel {
   private lastTickAt: number;
   private buysPending: boolean;
   private lastFlushAt = -Infinity;
-  /** The newest seq the parent has reported broadcast (see `delivered`). */
   private deliveredSeq: number;
 
   constructor(private readonly options: TickerModelOptions) {
@@ -104,9 +103,8 @@ export class TickerModel {
     this.timer = null;
   }
 
-  /** When the next tick and the pending buys are due. Back-pressure: while an update is still
-   * being broadcast, the next waits for `delivered`, at most deliveryTimeoutMs from when a tick
-   * was due or from the last update for buys, so the rate follows what the server delivers. */
+  /** Back-pressure: while an update is being broadcast, the next waits for `delivered`, at most
+   * DELIVERY_TIMEOUT_MS from when a tick was due, or for buys from the last update (`ts`). */
   private due(): { tickAt: number; flushAt: number } {
     const wait = this.deliveredSeq < this.seq ? DELIVERY_TIMEOUT_MS : -Infinity;
     return {
@@ -127,9 +125,11 @@ export class TickerModel {
   }
 
   private run(): void {
-    // The timer was armed for the earlier of the two: if the tick is not due, the buys are.
-    if (this.options.timers.now() >= this.due().tickAt) this.tick();
-    else this.flush();
+    const now = this.options.timers.now();
+    const { tickAt, flushAt } = this.due();
+    // A timer may fire a hair before Date.now() says it is due: then it is only re-armed.
+    if (now >= tickAt) this.tick();
+    else if (now >= flushAt) this.flush();
     this.schedule();
   }
 
