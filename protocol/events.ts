@@ -1,46 +1,29 @@
 /** The wire contract between the server and every Socket.IO client; both ends import it, so a
- * rename fails to compile on both. Types and constants only, to keep the browser bundle small. */
+ * rename fails to compile on both. Types and constants only (the payloads are the schemas of
+ * validation.ts, imported as types), so the browser bundle stays small. */
+import type { z } from 'zod';
+
 import type { StockName } from './stocks';
+import type { ackErrorSchema, statusSchema, stockSchema, updateSchema } from './validation';
 
-export interface Stock {
-  name: StockName;
-  /** The exact price; never rounded on the wire, clients format it. */
-  price: number;
-}
+export type Stock = z.infer<typeof stockSchema>;
+export type StatusPayload = z.infer<typeof statusSchema>;
+export type UpdatePayload = z.infer<typeof updateSchema>;
 
-export interface StatusPayload {
-  message: string;
-  running: boolean;
-}
-
-export interface UpdatePayload {
-  stocks: Stock[];
-  running: boolean;
-  /** +1 with every update broadcast; survives child crashes and server restarts. */
-  seq: number;
-  /** Milliseconds since the epoch when the update was made. */
-  ts: number;
-}
-
-export interface AckError {
-  ok: false;
-  error: string;
-}
+export type AckError = z.infer<typeof ackErrorSchema>;
 
 type Ack<T extends object> = ({ ok: true } & T) | AckError;
 
 export type RunAck = Ack<{ running: boolean }>;
 export type BuyAck = Ack<{ stock: Stock }>;
 
-/** The recent past, so a late joiner can draw trends at once. Not in the classic contract:
- * clients that do not know it ignore the event. */
+/** The recent past, so a late joiner can draw trends at once (clients that do not know the event
+ * ignore it): the latest updates as sent, oldest first, at most HISTORY_LENGTH; just the current
+ * snapshot when nothing has been broadcast since the server started. */
 export interface HistoryPayload {
-  /** The latest update broadcasts as sent, oldest first, at most HISTORY_LENGTH (just the
-   * current snapshot when nothing has been broadcast since the server started). */
   updates: UpdatePayload[];
 }
 
-/** How many updates `history` carries at most. */
 export const HISTORY_LENGTH = 60;
 
 export interface ServerToClientEvents {

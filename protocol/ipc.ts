@@ -5,15 +5,31 @@ import { z } from 'zod';
 import type { UpdatePayload } from './events';
 import { SEED_STOCKS } from './stocks';
 import {
-  type buyReplySchema,
-  opIdSchema,
-  opReplySchema,
+  ackErrorSchema,
   parse,
-  type runReplySchema,
   stockNameSchema,
+  stockSchema,
   updateSchema,
   type Parsed,
 } from './validation';
+
+const start = z.strictObject({ type: z.literal('start') });
+const stop = z.strictObject({ type: z.literal('stop') });
+const buy = z.strictObject({ type: z.literal('buy'), name: stockNameSchema });
+/** An op as its sender words it: the IPC adds an `id`, the cluster forwards it as is. */
+export const opSchema = z.discriminatedUnion('type', [start, stop, buy]);
+const withId = { id: z.number().int().nonnegative() };
+
+/** `changed` is false when start / stop was a no-op; the parent only broadcasts real changes. */
+const runReplySchema = z.union([
+  z.strictObject({ ok: z.literal(true), running: z.boolean(), changed: z.boolean() }),
+  ackErrorSchema,
+]);
+const buyReplySchema = z.union([
+  z.strictObject({ ok: z.literal(true), running: z.boolean(), stock: stockSchema }),
+  ackErrorSchema,
+]);
+export const opReplySchema = z.union([runReplySchema, buyReplySchema]);
 
 const parentMessageSchema = z.discriminatedUnion('type', [
   /** `unannounced`: the state holds acknowledged buys no `update` has carried yet (the last
@@ -24,14 +40,14 @@ const parentMessageSchema = z.discriminatedUnion('type', [
     tickMs: z.number().int().min(10).max(3_600_000),
     unannounced: z.boolean(),
   }),
-  z.strictObject({ type: z.literal('start'), id: opIdSchema }),
-  z.strictObject({ type: z.literal('stop'), id: opIdSchema }),
-  z.strictObject({ type: z.literal('buy'), id: opIdSchema, name: stockNameSchema }),
+  start.extend(withId),
+  stop.extend(withId),
+  buy.extend(withId),
   /** Flow control, not answered: updates up to `seq` reached every socket. Until then the child
    * conflates buys and delays ticks, so it never queues more than the server can broadcast. */
   z.strictObject({ type: z.literal('delivered'), seq: z.number().int().nonnegative() }),
   /** Are you there? Answered with a `pong`; a child that stays silent is replaced. */
-  z.strictObject({ type: z.literal('ping'), id: opIdSchema }),
+  z.strictObject({ type: z.literal('ping'), ...withId }),
 ]);
 
 const childMessageSchema = z.discriminatedUnion('type', [
@@ -39,27 +55,18 @@ const childMessageSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('ready'), state: updateSchema }),
   /** A price change to broadcast; `seq` has advanced by one. */
   z.strictObject({ type: z.literal('update'), update: updateSchema }),
-  z.strictObject({ type: z.literal('reply'), id: opIdSchema, reply: opReplySchema }),
-  z.strictObject({ type: z.literal('pong'), id: opIdSchema }),
+  z.strictObject({ type: z.literal('reply'), ...withId, reply: opReplySchema }),
+  z.strictObject({ type: z.literal('pong'), ...withId }),
   /** The child received something it could not use; the parent logs it. */
   z.strictObject({ type: z.literal('rejected'), error: z.string() }),
 ]);
 
 export type ParentMessage = z.infer<typeof parentMessageSchema>;
 export type ChildMessage = z.infer<typeof childMessageSchema>;
-/** `changed` is false when start / stop was a no-op; the parent only broadcasts real changes. */
+export type ParentOpWithoutId = z.infer<typeof opSchema>;
 export type RunReply = z.infer<typeof runReplySchema>;
 export type BuyReply = z.infer<typeof buyReplySchema>;
 export type OpReply = z.infer<typeof opReplySchema>;
-
-/** The messages that are ops: they carry an `id` and get exactly one `reply`. */
-type ParentOp = Exclude<ParentMessage, { type: 'init' | 'delivered' | 'ping' }>;
-/** An op as the sender words it, before it is given its id. */
-export type ParentOpWithoutId = ParentOp extends infer M
-  ? M extends ParentOp
-    ? Omit<M, 'id'>
-    : never
-  : never;
 
 export const parseParentMessage = (message: unknown): Parsed<ParentMessage> =>
   parse(parentMessageSchema, 'message from parent', message);
@@ -68,11 +75,9 @@ export const parseChildMessage = (message: unknown): Parsed<ChildMessage> =>
   parse(childMessageSchema, 'message from ticker', message);
 
 /** The state of a ticker that has never run: the seed prices, stopped, no update yet. */
-export function seedTickerState(ts: number): UpdatePayload {
-  return {
-    stocks: SEED_STOCKS.map((stock) => ({ name: stock.name, price: stock.price })),
-    running: false,
-    seq: 0,
-    ts,
-  };
-}
+export const seedTickerState = (ts: number): UpdatePayload => ({
+  stocks: SEED_STOCKS.map(({ name, price }) => ({ name, price })),
+  running: false,
+  seq: 0,
+  ts,
+});

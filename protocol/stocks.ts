@@ -18,9 +18,5 @@ export const DECAY = 1800;
 
 export const DEFAULT_TICK_MS = 1000;
 
-/** Buys within this window of the first are conflated into one `update`; the first buy after a
- * quiet period is flushed at once. */
+/** Buys within this window of the first are conflated into one `update` (the first at once). */
 export const BUY_CONFLATION_MS = 20;
-
-/** Longest stock name we will even look at; anything longer is rejected unread. */
-export const MAX_STOCK_NAME_LENGTH = 64;

@@ -1,66 +1,61 @@
-/** The one place where input from outside a process (a socket, the IPC channel) stops being
- * `unknown`; everything past these functions trusts the types. */
+/** Where input from outside a process (a socket, IPC, Redis) stops being `unknown`. The payload
+ * types are these schemas' (z.infer), so a type and its check cannot drift apart. */
 import { z } from 'zod';
 
-import type { StatusPayload, UpdatePayload } from './events';
-import { MAX_STOCK_NAME_LENGTH, STOCK_NAMES, type StockName } from './stocks';
+import { STOCK_NAMES, type StockName } from './stocks';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
 const stockNameList = STOCK_NAMES.join(', ');
+const stockEnum = z.enum(STOCK_NAMES as [StockName, ...StockName[]], {
+  error: (issue) => `unknown stock ${quote(issue.input)}; expected one of ${stockNameList}`,
+});
 
 export const stockNameSchema = z
   .string({ error: 'stock name must be a string' })
-  .max(MAX_STOCK_NAME_LENGTH, {
-    error: `stock name longer than ${MAX_STOCK_NAME_LENGTH} characters`,
-  })
-  .pipe(
-    z.enum(STOCK_NAMES as [StockName, ...StockName[]], {
-      error: (issue) => `unknown stock ${quote(issue.input)}; expected one of ${stockNameList}`,
-    }),
-  );
-
-const buyArgsSchema = z.tuple([stockNameSchema], {
-  error: 'buy takes exactly one argument: a stock name',
-});
-
-const noArgsSchema = z.tuple([], { error: 'takes no arguments' });
+  // Anything longer is refused unread.
+  .max(64, { error: 'stock name longer than 64 characters' })
+  .pipe(stockEnum);
 
 /** Arguments of `buy`, without the acknowledgement callback. */
 export function parseBuyArgs(args: readonly unknown[]): Parsed<StockName> {
-  const result = buyArgsSchema.safeParse(args);
-  // The argument position means nothing to a caller, so the message goes out without a path.
+  if (args.length !== 1)
+    return { ok: false, error: 'buy takes exactly one argument: a stock name' };
+  const result = stockNameSchema.safeParse(args[0]);
   return result.success
-    ? { ok: true, value: result.data[0] }
-    : { ok: false, error: firstMessage(result.error, false) };
+    ? { ok: true, value: result.data }
+    : { ok: false, error: firstMessage(result.error) };
 }
 
 /** Arguments of `start` / `stop`, without the acknowledgement callback. */
-export function parseNoArgs(event: string, args: readonly unknown[]): Parsed<[]> {
-  const result = noArgsSchema.safeParse(args);
-  return result.success
-    ? { ok: true, value: [] }
-    : { ok: false, error: `${event} takes no arguments` };
-}
+export const parseNoArgs = (event: string, args: readonly unknown[]): Parsed<[]> =>
+  args.length === 0 ? { ok: true, value: [] } : { ok: false, error: `${event} takes no arguments` };
 
-const finitePrice = z.number().finite().positive();
-const stockSchema = z.strictObject({
-  name: z.enum(STOCK_NAMES as [StockName, ...StockName[]]),
-  price: finitePrice,
+export const stockSchema = z.strictObject({
+  name: stockEnum,
+  /** The exact price; never rounded on the wire, clients format it. */
+  price: z.number().finite().positive(),
 });
-const stocksSchema = z
-  .array(stockSchema)
-  .length(STOCK_NAMES.length)
-  .refine((stocks) => stocks.every((stock, i) => stock.name === STOCK_NAMES[i]), {
-    error: `stocks must be ${stockNameList}, in that order`,
-  });
 
+/** The ticker state: what an `update` carries, the child holds, and every store keeps. */
 export const updateSchema = z.strictObject({
-  stocks: stocksSchema,
+  stocks: z
+    .array(stockSchema)
+    .length(STOCK_NAMES.length)
+    .refine((stocks) => stocks.every((stock, i) => stock.name === STOCK_NAMES[i]), {
+      error: `stocks must be ${stockNameList}, in that order`,
+    }),
   running: z.boolean(),
+  /** +1 with every update broadcast; survives child crashes and server restarts. */
   seq: z.number().int().nonnegative(),
+  /** Milliseconds since the epoch when the update was made. */
   ts: z.number().nonnegative(),
 });
+
+/** A refused op, with a message written for the caller. */
+export const ackErrorSchema = z.strictObject({ ok: z.literal(false), error: z.string() });
+
+export const statusSchema = z.strictObject({ message: z.string(), running: z.boolean() });
 
 /** A state file: a ticker state plus its `unannounced` mark, with room for seq to grow (the next
  * update and an unannounced buy's update at load must stay exact integers). */
@@ -74,21 +69,6 @@ export const savedStateSchema = updateSchema.extend({
   unannounced: z.boolean().default(false),
 });
 
-export const opIdSchema = z.number().int().nonnegative();
-
-const errorReply = z.strictObject({ ok: z.literal(false), error: z.string() });
-export const runReplySchema = z.union([
-  z.strictObject({ ok: z.literal(true), running: z.boolean(), changed: z.boolean() }),
-  errorReply,
-]);
-export const buyReplySchema = z.union([
-  z.strictObject({ ok: z.literal(true), running: z.boolean(), stock: stockSchema }),
-  errorReply,
-]);
-export const opReplySchema = z.union([runReplySchema, buyReplySchema]);
-
-const statusSchema = z.strictObject({ message: z.string(), running: z.boolean() });
-
 /** `value` checked against `schema`; a refusal says what was bad. */
 export function parse<T>(schema: z.ZodType<T>, what: string, value: unknown): Parsed<T> {
   const result = schema.safeParse(value);
@@ -97,30 +77,14 @@ export function parse<T>(schema: z.ZodType<T>, what: string, value: unknown): Pa
     : { ok: false, error: `bad ${what}: ${firstMessage(result.error)}` };
 }
 
-/** A JSON text from Redis or another node, checked against `schema`. */
-export function parseJson<T>(schema: z.ZodType<T>, what: string, text: string): Parsed<T> {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return { ok: false, error: `bad ${what}: not JSON` };
-  }
-  return parse(schema, what, json);
-}
+/** Payloads broadcast through the cluster. */
+export const parseUpdatePayload = (value: unknown) => parse(updateSchema, 'update', value);
+export const parseStatusPayload = (value: unknown) => parse(statusSchema, 'status', value);
 
-/** An `update` payload broadcast through the cluster. */
-export const parseUpdatePayload = (value: unknown): Parsed<UpdatePayload> =>
-  parse(updateSchema, 'update', value);
-
-/** A `status` payload broadcast through the cluster. */
-export const parseStatusPayload = (value: unknown): Parsed<StatusPayload> =>
-  parse(statusSchema, 'status', value);
-
-function firstMessage(error: z.ZodError, withPath = true): string {
+function firstMessage(error: z.ZodError): string {
   const issue = error.issues[0];
   if (!issue) return 'invalid input';
-  const path = withPath && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-  return `${path}${issue.message}`;
+  return issue.path.length > 0 ? `${issue.path.join('.')}: ${issue.message}` : issue.message;
 }
 
 /** Echo a bad value back in an error without echoing a megabyte of it. */

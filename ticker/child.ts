@@ -1,69 +1,40 @@
 /** Wires a TickerModel to the IPC channel; apart from main.ts so tests can drive it. */
+import type { UpdatePayload } from '../protocol/events';
 import { parseParentMessage, type ChildMessage, type ParentMessage } from '../protocol/ipc';
 
 import { TickerModel, type Timers } from './model';
 
-export interface TickerChild {
-  /** Feed one raw message from the parent; never throws. */
-  receive(raw: unknown): void;
-  dispose(): void;
-}
-
+/** Returns the function that takes each raw message from the parent; it never throws. */
 export function createTickerChild(
   send: (message: ChildMessage) => void,
   timers: Timers,
-): TickerChild {
+): (raw: unknown) => void {
   let model: TickerModel | null = null;
 
   function handle(message: ParentMessage): void {
-    if (message.type === 'init') {
-      // A second init replaces the model: the parent is authoritative about the state.
-      model?.dispose();
-      model = new TickerModel({
-        state: message.state,
-        tickMs: message.tickMs,
-        unannounced: message.unannounced,
-        timers,
-        onUpdate: (update) => send({ type: 'update', update }),
-      });
-      send({ type: 'ready', state: model.snapshot() });
-      return;
-    }
-    // Answered with or without a model: it only asks whether this process is alive.
-    if (message.type === 'ping') {
-      send({ type: 'pong', id: message.id });
-      return;
-    }
-    if (!model) {
-      // A notice needs no answer; an op does.
-      if (message.type === 'delivered') return;
-      send({
-        type: 'reply',
-        id: message.id,
-        reply: { ok: false, error: 'ticker is not initialised yet' },
-      });
-      return;
-    }
     switch (message.type) {
-      case 'delivered':
-        model.delivered(message.seq);
-        return;
-      case 'start':
-      case 'stop': {
-        const result = message.type === 'start' ? model.start() : model.stop();
-        send({ type: 'reply', id: message.id, reply: { ok: true, ...result } });
-        return;
+      case 'init': {
+        // A second init replaces the model: the parent is authoritative about the state.
+        model?.dispose();
+        const { state, tickMs, unannounced } = message;
+        const onUpdate = (update: UpdatePayload) => send({ type: 'update', update });
+        model = new TickerModel({ state, tickMs, unannounced, timers, onUpdate });
+        return send({ type: 'ready', state: model.snapshot() });
       }
+      // Answered with or without a model: it only asks whether this process is alive.
+      case 'ping':
+        return send({ type: 'pong', id: message.id });
+      case 'delivered':
+        return model?.delivered(message.seq);
+      case 'start':
+      case 'stop':
       case 'buy': {
-        const bought = model.buy(message.name);
-        send({
-          type: 'reply',
-          id: message.id,
-          reply: bought.ok
-            ? { ok: true, running: model.snapshot().running, stock: bought.stock }
-            : bought,
-        });
-        return;
+        const reply = !model
+          ? { ok: false as const, error: 'ticker is not initialised yet' }
+          : message.type === 'buy'
+            ? model.buy(message.name)
+            : model[message.type]();
+        return send({ type: 'reply', id: message.id, reply });
       }
       default: {
         const unreachable: never = message;
@@ -72,18 +43,9 @@ export function createTickerChild(
     }
   }
 
-  return {
-    receive(raw) {
-      const parsed = parseParentMessage(raw);
-      if (!parsed.ok) {
-        send({ type: 'rejected', error: parsed.error });
-        return;
-      }
-      handle(parsed.value);
-    },
-    dispose() {
-      model?.dispose();
-      model = null;
-    },
+  return (raw) => {
+    const parsed = parseParentMessage(raw);
+    if (parsed.ok) handle(parsed.value);
+    else send({ type: 'rejected', error: parsed.error });
   };
 }

@@ -1,31 +1,19 @@
 /** Entry of the ticker child process, forked by the server; it talks over the IPC channel only. */
-import type { ChildMessage } from '../protocol/ipc';
 import { createTickerChild } from './child';
 
-if (!process.send) {
-  process.stderr.write('ticker/main must be started with child_process.fork (no IPC channel)\n');
-  process.exit(1);
-}
+if (!process.send) throw new Error('ticker/main must be started with child_process.fork');
 
-function send(message: ChildMessage): void {
-  // The callback keeps a send racing the parent's hang-up (EPIPE) from becoming an unhandled
-  // error; the disconnect that follows ends the process.
-  if (process.connected) process.send?.(message, undefined, {}, () => undefined);
-}
-
-const child = createTickerChild(send, {
-  now: () => Date.now(),
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout | undefined),
-});
-
-process.on('message', (raw) => child.receive(raw));
+const receive = createTickerChild(
+  (message) => {
+    // The callback swallows a send racing the parent's hang-up (EPIPE); disconnect ends us.
+    if (process.connected) process.send?.(message, undefined, {}, () => undefined);
+  },
+  { now: Date.now, setTimeout, clearTimeout },
+);
+process.on('message', receive);
 
 // The parent owns our lifetime: when its channel closes, however it died, no orphan survives.
-process.on('disconnect', () => {
-  child.dispose();
-  process.exit(0);
-});
+process.on('disconnect', () => process.exit(0));
 
 // Ctrl-C signals the whole process group; the server stops us once it has told the clients.
 process.on('SIGINT', () => undefined);

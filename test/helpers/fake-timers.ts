@@ -10,27 +10,21 @@ interface Scheduled {
 }
 
 export class FakeTimers implements Timers {
-  private time: number;
   private nextId = 1;
   /** Insertion order is scheduling order, which breaks ties between timers due at once. */
   private readonly timers = new Map<number, Scheduled>();
 
-  constructor(startAt = 0) {
-    this.time = startAt;
-  }
+  constructor(private time = 0) {}
 
-  now(): number {
-    return this.time;
-  }
+  now = (): number => this.time;
 
   setTimeout(callback: () => void, ms: number): number {
-    const id = this.nextId++;
-    this.timers.set(id, { at: this.time + Math.max(0, ms), callback });
-    return id;
+    this.timers.set(this.nextId, { at: this.time + Math.max(0, ms), callback });
+    return this.nextId++;
   }
 
   clearTimeout(handle: unknown): void {
-    if (typeof handle === 'number') this.timers.delete(handle);
+    this.timers.delete(handle as number);
   }
 
   /** Number of timers still scheduled. */
@@ -43,11 +37,14 @@ export class FakeTimers implements Timers {
     if (ms < 0) throw new Error('time only moves forward');
     const target = this.time + ms;
     for (;;) {
-      const due = this.nextDue(target);
-      if (!due) break;
-      this.timers.delete(due.id);
-      this.time = due.at;
-      due.callback();
+      let next: [number, Scheduled] | undefined;
+      for (const entry of this.timers)
+        if (entry[1].at <= target && (!next || entry[1].at < next[1].at)) next = entry;
+      if (!next) break;
+      const [id, { at, callback }] = next;
+      this.timers.delete(id);
+      this.time = at;
+      callback();
     }
     // A callback may itself have advanced the clock (a simulated stall); never move it back.
     this.time = Math.max(this.time, target);
@@ -56,13 +53,5 @@ export class FakeTimers implements Timers {
   /** Moves the clock to the absolute time `at`. */
   advanceTo(at: number): void {
     this.advance(at - this.time);
-  }
-
-  private nextDue(limit: number): (Scheduled & { id: number }) | undefined {
-    let best: (Scheduled & { id: number }) | undefined;
-    for (const [id, timer] of this.timers) {
-      if (timer.at <= limit && (!best || timer.at < best.at)) best = { id, ...timer };
-    }
-    return best;
   }
 }

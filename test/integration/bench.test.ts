@@ -60,6 +60,8 @@ it('measures forkcast, both baselines, a cluster, a buy storm and start-up, and 
     BENCH_CLUSTER: redis ? '2' : 'off',
     BENCH_STORM: '20,5,100',
     BENCH_STARTUP: '1',
+    // One load worker (and the storm's buyers' own): fewer processes, the same chain.
+    BENCH_WORKERS: '1',
     // Pinning would move this test's servers onto one CPU beside the other test workers.
     BENCH_PIN: '0',
     BENCH_OUT: out,

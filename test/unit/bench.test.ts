@@ -80,7 +80,6 @@ describe('frames', () => {
     expect(socketIoUrl(80, '/ws/')).toBe('ws://127.0.0.1:80/ws/?EIO=4&transport=websocket');
   });
 
-  // Each frame a client sees: whether it is the ping, an update, and which ack it is.
   // Each frame a client sees is the ping, an update, an ack (its id and ok) or none of them.
   type Kind = 'ping' | 'update' | { id: number; ok: boolean } | null;
   test.each<[string, Kind, Buffer]>([
@@ -287,34 +286,21 @@ describe('report', () => {
     deliveredPerSecond: expect.closeTo(rate!, 9) as unknown,
   });
 
-  test('ratios divide forkcast by the raw and the tutorial runs with the same clients and tick', () => {
-    expect(
-      ratios([
-        measured('forkcast', 6, 3, 10, 12, 900),
-        measured('tutorial', 4, 6, 5, 16, 600),
-        measured('raw', 2, 1.5, 4, 3, 1000),
-      ]),
-    ).toEqual([
-      // ÷ raw in the row's own figures, as the results recorded before the tutorial have them.
-      {
-        clients: 1000,
-        tickMs: 1000,
-        ...quotients(3, 2, 2.5, 4, 0.9),
-        tutorial: quotients(1.5, 0.5, 2, 0.75, 1.5),
-      },
-    ]);
-  });
-
-  test('a baseline not measured is NaN, and the row stays for the other', () => {
+  test('ratios divide forkcast by the raw and the tutorial runs; a baseline not run is NaN', () => {
     const names = ['cpuPerUpdate', 'p50', 'p99', 'memoryPerConnection', 'deliveredPerSecond'];
     const nothing = Object.fromEntries(names.map((name) => [name, Number.NaN]));
     const forkcast = measured('forkcast', 6, 3, 10, 12, 900);
-    expect(ratios([forkcast, measured('raw', 2, 1.5, 4, 3, 1000)])).toEqual([
-      { clients: 1000, tickMs: 1000, ...quotients(3, 2, 2.5, 4, 0.9), tutorial: nothing },
-    ]);
-    expect(ratios([forkcast, measured('tutorial', 4, 6, 5, 16, 600)])).toEqual([
-      { clients: 1000, tickMs: 1000, ...nothing, tutorial: quotients(1.5, 0.5, 2, 0.75, 1.5) },
-    ]);
+    const tutorial = measured('tutorial', 4, 6, 5, 16, 600);
+    const raw = measured('raw', 2, 1.5, 4, 3, 1000);
+    // ÷ raw in the row's own figures, as the results recorded before the tutorial have them.
+    const byRaw = quotients(3, 2, 2.5, 4, 0.9);
+    const byTutorial = quotients(1.5, 0.5, 2, 0.75, 1.5);
+    for (const [runs, row] of [
+      [[forkcast, tutorial, raw], { ...byRaw, tutorial: byTutorial }],
+      [[forkcast, raw], { ...byRaw, tutorial: nothing }],
+      [[forkcast, tutorial], { ...nothing, tutorial: byTutorial }],
+    ] as const)
+      expect(ratios([...runs])).toEqual([{ clients: 1000, tickMs: 1000, ...row }]);
   });
 
   test('ratios pair each forkcast fan-out with its own baselines, in forkcast order', () => {
@@ -394,27 +380,18 @@ describe('report', () => {
   });
 });
 
-describe('shares', () => {
-  test.each<[number, number, number[]]>([
-    [10, 3, [4, 3, 3]],
-    [1, 2, [1, 0]],
-    [0, 2, [0, 0]],
-    [10000, 1, [10000]],
-    [100, 7, [15, 15, 14, 14, 14, 14, 14]],
-  ])('shares(%i, %i) is %j', (total, parts, expected) => {
-    expect(shares(total, parts)).toEqual(expected);
-  });
-
-  test('shares always sum to the total and differ by at most one', () => {
-    for (let total = 0; total <= 50; total++) {
-      for (let parts = 1; parts <= 8; parts++) {
-        const each = shares(total, parts);
-        expect(each).toHaveLength(parts);
-        expect(each.reduce((sum, share) => sum + share, 0)).toBe(total);
-        expect(Math.max(...each) - Math.min(...each)).toBeLessThanOrEqual(1);
-      }
+test('shares sum to the total, differ by at most one, the larger first', () => {
+  expect(shares(100, 7)).toEqual([15, 15, 14, 14, 14, 14, 14]);
+  expect(shares(1, 2)).toEqual([1, 0]);
+  for (let total = 0; total <= 50; total++) {
+    for (let parts = 1; parts <= 8; parts++) {
+      const each = shares(total, parts);
+      expect(each).toHaveLength(parts);
+      expect(each.reduce((sum, share) => sum + share, 0)).toBe(total);
+      expect(Math.max(...each) - Math.min(...each)).toBeLessThanOrEqual(1);
+      expect([...each].sort((a, b) => b - a)).toEqual(each);
     }
-  });
+  }
 });
 
 describe('settings', () => {

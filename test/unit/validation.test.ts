@@ -30,13 +30,14 @@ function priced(index: number, price: unknown): Stock[] {
 const ONE_ARGUMENT = /^buy takes exactly one argument: a stock name$/;
 const NOT_A_STRING = /^stock name must be a string$/;
 const TOO_LONG = /^stock name longer than 64 characters$/;
-const unknown = (name: string) =>
-  `unknown stock ${JSON.stringify(name)}; expected one of Apple, Microsoft, Facebook`;
+const LIST = 'Apple, Microsoft, Facebook';
+const unknown = (name: string) => `unknown stock ${JSON.stringify(name)}; expected one of ${LIST}`;
 
-describe('parseBuyArgs', () => {
-  test('accepts each stock name', () => {
+describe('socket arguments', () => {
+  test('buy takes one stock name; start and stop take nothing', () => {
     for (const name of ['Apple', 'Microsoft', 'Facebook'])
       expect(parseBuyArgs([name])).toEqual({ ok: true, value: name });
+    expect(parseNoArgs('start', [])).toEqual({ ok: true, value: [] });
   });
 
   test.each<[unknown[], RegExp | string]>([
@@ -52,36 +53,23 @@ describe('parseBuyArgs', () => {
     ...['Apple ', 'apple', '', '__proto__', 'constructor', 'toString', 'hasOwnProperty'].map(
       (name): [unknown[], string] => [[name], unknown(name)],
     ),
+    // A bad name is echoed, but only a short prefix of it.
+    [['y'.repeat(64)], `unknown stock "${'y'.repeat(36)}...; expected one of ${LIST}`],
     [['x'.repeat(65)], TOO_LONG],
     [['x'.repeat(1 << 20)], TOO_LONG],
-  ])('refuses %j', (args, error) => {
+  ])('buy refuses %j', (args, error) => {
     expect(errorOf(parseBuyArgs(args))).toMatch(error);
   });
 
-  test('echoes at most a short prefix of a long bad name', () => {
-    const error = errorOf(parseBuyArgs(['y'.repeat(64)]));
-    expect(error).toBe(
-      `unknown stock "${'y'.repeat(36)}...; expected one of Apple, Microsoft, Facebook`,
-    );
+  test.each([[['now']], [[null]], [[undefined]], [[1, 2]]])('start and stop refuse %j', (args) => {
+    expect(errorOf(parseNoArgs('start', args))).toBe('start takes no arguments');
+    expect(errorOf(parseNoArgs('stop', args))).toBe('stop takes no arguments');
   });
 });
 
-test.each<[unknown[]]>([[['now']], [[null]], [[undefined]], [[1, 2]]])(
-  'parseNoArgs accepts nothing but no arguments: %j',
-  (args) => {
-    expect(parseNoArgs('start', [])).toEqual({ ok: true, value: [] });
-    expect(parseNoArgs('start', args)).toEqual({ ok: false, error: 'start takes no arguments' });
-    expect(parseNoArgs('stop', args)).toEqual({ ok: false, error: 'stop takes no arguments' });
-  },
-);
-
 describe('the ticker state', () => {
   const good = stateOf({ running: true, seq: 5 });
-  const { apple, microsoft, facebook } = {
-    apple: SEED[0]!,
-    microsoft: SEED[1]!,
-    facebook: SEED[2]!,
-  };
+  const [apple, microsoft, facebook] = SEED as [Stock, Stock, Stock];
 
   test.each<[string, unknown, string]>([
     ['an infinite price', { ...good, stocks: priced(0, Infinity) }, 'stocks.0.price: '],
