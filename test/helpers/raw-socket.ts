@@ -1,7 +1,7 @@
 /**
- * Socket.IO spoken by hand: a bare WebSocket (the `ws` package) that does the Engine.IO and
- * Socket.IO handshakes itself and can then send any frame at all, and an Engine.IO
- * long-polling session driven with fetch. For feeding the server what no real client sends.
+ * Socket.IO spoken by hand, for feeding the server what no real client sends: a bare WebSocket
+ * (the `ws` package) that does the Engine.IO and Socket.IO handshakes itself, and an Engine.IO
+ * long-polling session driven with fetch.
  */
 import WebSocket from 'ws';
 
@@ -11,26 +11,16 @@ import { Recorder, withDeadline } from './recorder';
 export interface RawFrame {
   /** Text frames as strings, binary frames as buffers. */
   data: string | Buffer;
-  at: number;
-}
-
-export interface Closed {
-  code: number;
-  reason: string;
-}
-
-/** The Engine.IO open packet's fields that the tests look at. */
-export interface EngineOpen {
-  sid: string;
-  maxPayload: number;
 }
 
 const DEADLINE_MS = 3_000;
+const isText = (prefix: string) => (frame: RawFrame) =>
+  typeof frame.data === 'string' && frame.data.startsWith(prefix);
 
 export class RawSocket {
   readonly frames = new Recorder<RawFrame>();
-  /** Resolves when the connection has closed, whoever closed it. */
-  readonly closed: Promise<Closed>;
+  /** Resolves with the close code when the connection has closed, whoever closed it. */
+  private readonly closed: Promise<{ code: number }>;
   private isClosed = false;
   private nextAckId = 1_000;
 
@@ -39,99 +29,64 @@ export class RawSocket {
       const frame = isBinary ? data : data.toString('utf8');
       // Engine.IO v4: the server pings, the client must answer, or it is dropped.
       if (frame === '2') ws.send('3');
-      this.frames.push({ data: frame, at: performance.now() });
+      this.frames.push({ data: frame });
     });
-    this.closed = new Promise<Closed>((resolve) => {
-      ws.once('close', (code: number, reason: Buffer) => {
+    this.closed = new Promise((resolve) => {
+      ws.once('close', (code: number) => {
         this.isClosed = true;
-        resolve({ code, reason: reason.toString('utf8') });
+        resolve({ code });
       });
     });
     // Errors (a refused upgrade, a reset) end in 'close' too; without a listener they would throw.
     ws.on('error', () => undefined);
   }
 
-  /** Opens the WebSocket transport and resolves with the Engine.IO open packet (`0{...}`). */
-  static async open(baseUrl: string): Promise<{ socket: RawSocket; engine: EngineOpen }> {
+  /** Opens the WebSocket transport and joins the default namespace (`40` → `40{"sid":...}`). */
+  static async connect(baseUrl: string): Promise<{ socket: RawSocket }> {
     const url = `${baseUrl.replace(/^http/, 'ws')}${SOCKET_PATH}/?EIO=4&transport=websocket`;
     const socket = new RawSocket(new WebSocket(url));
-    const first = await socket.frames.waitFor(() => true, {
-      timeoutMs: DEADLINE_MS,
-      what: 'the Engine.IO open packet',
-    });
-    if (typeof first.data !== 'string' || !first.data.startsWith('0{')) {
-      throw new Error(`expected an Engine.IO open packet, got ${String(first.data)}`);
-    }
-    return { socket, engine: JSON.parse(first.data.slice(1)) as EngineOpen };
-  }
-
-  /** Opens, then joins the default namespace (`40` → `40{"sid":...}`); resolves with the sid. */
-  static async connect(baseUrl: string): Promise<{ socket: RawSocket; sid: string }> {
-    const { socket } = await RawSocket.open(baseUrl);
-    const from = socket.frames.mark;
+    const wait = { timeoutMs: DEADLINE_MS, what: 'the Engine.IO open packet' };
+    await socket.frames.waitFor(isText('0{'), wait);
     socket.send('40');
-    const connected = await socket.frames.waitFor(
-      (frame) => typeof frame.data === 'string' && frame.data.startsWith('40{'),
-      { from, timeoutMs: DEADLINE_MS, what: 'the Socket.IO connect packet' },
-    );
-    const { sid } = JSON.parse((connected.data as string).slice(2)) as { sid: string };
-    return { socket, sid };
+    await socket.frames.waitFor(isText('40{'), { ...wait, what: 'the Socket.IO connect packet' });
+    return { socket };
   }
 
   get open(): boolean {
     return !this.isClosed && this.ws.readyState === WebSocket.OPEN;
   }
 
-  /**
-   * Text frames that carry a Socket.IO event (`42[...]`) on the default namespace, decoded:
-   * the event name and its one payload. Connection state recovery appends the packet's offset
-   * as one more argument; `offsets` has those.
-   */
+  /** The Socket.IO events (`42[...]`) received from `from` on: name and payload, without the
+   * recovery offset that connection state recovery may append. */
   events(from = 0): unknown[][] {
-    return this.eventFrames(from).map((args) => args.slice(0, 2));
-  }
-
-  /** The recovery offset each event frame carried (undefined when it had none). */
-  offsets(from = 0): (string | undefined)[] {
-    return this.eventFrames(from).map((args) => {
-      const offset = args[2];
-      return typeof offset === 'string' ? offset : undefined;
-    });
-  }
-
-  private eventFrames(from: number): unknown[][] {
     return this.frames
       .since(from)
-      .flatMap((frame) =>
-        typeof frame.data === 'string' && frame.data.startsWith('42[')
-          ? [JSON.parse(frame.data.slice(2)) as unknown[]]
-          : [],
-      );
+      .filter(isText('42['))
+      .map((frame) => (JSON.parse((frame.data as string).slice(2)) as unknown[]).slice(0, 2));
   }
 
   send(data: string | Buffer, options: { binary?: boolean } = {}): void {
     this.ws.send(data, { binary: options.binary ?? typeof data !== 'string' });
   }
 
-  /**
-   * Sends an event nobody handles with an ack id and waits for its answer: the server keeps
-   * per-connection order, so everything it sent before has arrived. The raw `sync()`.
-   */
+  /** An unknown event with an ack id, and its answer: the server keeps per-connection order, so
+   * everything it sent before has arrived. The raw `sync()`. */
   async roundTrip(): Promise<unknown> {
     const id = this.nextAckId++;
     const from = this.frames.mark;
     this.send(`42${id}["raw-barrier"]`);
     const prefix = `43${id}[`;
-    const answer = await this.frames.waitFor(
-      (frame) => typeof frame.data === 'string' && frame.data.startsWith(prefix),
-      { from, timeoutMs: DEADLINE_MS, what: `the ack of raw barrier ${id}` },
-    );
+    const answer = await this.frames.waitFor(isText(prefix), {
+      from,
+      timeoutMs: DEADLINE_MS,
+      what: `the ack of raw barrier ${id}`,
+    });
     return (JSON.parse((answer.data as string).slice(prefix.length - 1)) as unknown[])[0];
   }
 
   /** Resolves once the server has closed the connection (or rejects at the deadline). */
-  waitClosed(ms = DEADLINE_MS): Promise<Closed> {
-    return withDeadline(this.closed, ms, 'the server to close the raw connection');
+  waitClosed(): Promise<{ code: number }> {
+    return withDeadline(this.closed, DEADLINE_MS, 'the server to close the raw connection');
   }
 
   close(): void {
@@ -151,10 +106,9 @@ export class PollingSession {
   }
 
   /**
-   * The Engine.IO handshake (a GET without sid) and, if asked, the join of the default
-   * namespace; it then reads until the answer to an unknown event sent after the join is in, so
-   * that the welcome (whatever it holds) has been read, nothing is left queued, and the next GET
-   * waits for news.
+   * The Engine.IO handshake and, if asked, the join of the default namespace; then it reads
+   * until the answer to an unknown event sent after the join is in, so that the welcome has
+   * been read, nothing is left queued, and the next GET waits for news.
    */
   static async open(baseUrl: string, joinDefault: boolean): Promise<PollingSession> {
     const response = await fetch(PollingSession.endpoint(baseUrl, 'EIO=4&transport=polling'));
@@ -162,8 +116,7 @@ export class PollingSession {
     if (response.status !== 200 || !body.startsWith('0{')) {
       throw new Error(`polling handshake failed: ${response.status} ${body}`);
     }
-    const { sid } = JSON.parse(body.slice(1)) as { sid: string };
-    const session = new PollingSession(baseUrl, sid);
+    const session = new PollingSession(baseUrl, (JSON.parse(body.slice(1)) as { sid: string }).sid);
     if (joinDefault) {
       // The event must wait for the join: Socket.IO drops a connection that sends to a
       // namespace it has not joined yet.
@@ -188,22 +141,17 @@ export class PollingSession {
     return PollingSession.endpoint(this.baseUrl, `EIO=4&transport=polling&sid=${this.sid}`);
   }
 
-  async get(): Promise<{ status: number; body: string }> {
-    // A GET with nothing queued would be held open until the next ping (25 s): cut it short.
-    const response = await fetch(this.url, { signal: AbortSignal.timeout(DEADLINE_MS) });
-    return { status: response.status, body: await response.text() };
+  /** A GET with nothing queued would be held open until the next ping (25 s): cut it short. */
+  get(): Promise<{ status: number; body: string }> {
+    return this.request({});
   }
 
-  async post(
-    body: string | Buffer,
-    headers: Record<string, string> = {},
-  ): Promise<{ status: number; body: string }> {
-    const response = await fetch(this.url, {
-      method: 'POST',
-      body,
-      headers,
-      signal: AbortSignal.timeout(DEADLINE_MS),
-    });
+  post(body: string | Buffer, headers: Record<string, string> = {}) {
+    return this.request({ method: 'POST', body, headers });
+  }
+
+  private async request(init: RequestInit): Promise<{ status: number; body: string }> {
+    const response = await fetch(this.url, { ...init, signal: AbortSignal.timeout(DEADLINE_MS) });
     return { status: response.status, body: await response.text() };
   }
 }

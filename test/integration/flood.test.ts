@@ -235,46 +235,54 @@ let atDefault: FloodServer;
 /** OPS_PER_SECOND from the environment: with main.ts's default of 50 most buys would be refused. */
 let atHigh: FloodServer;
 
+// Two compiled servers starting at once can take over 5 s on a busy machine.
 beforeAll(async () => {
   [atDefault, atHigh] = await Promise.all([serve(), serve(100_000)]);
-});
+}, 20_000);
 
-test('2,000 buys back to back at the default limit: all answered, the excess refused, exact prices', async () => {
-  const server = atDefault;
-  const before = await server.state();
-  const flooder = await join(server.url, 'flooder');
-  const bystander = await join(server.url, 'bystander');
-  const mark = bystander.events.mark;
+test.each([
+  ['the default limit: the excess refused', 50],
+  ['a high limit: all accepted', 100_000],
+])(
+  '2,000 buys back to back under %s; a bystander stays prompt; exact prices, conflated updates',
+  async (_title, limit) => {
+    const server = limit === 50 ? atDefault : atHigh;
+    const before = await server.state();
+    const flooder = await join(server.url, 'flooder');
+    const bystander = await join(server.url, 'bystander');
+    const marks = [flooder, bystander].map((client) => client.events.mark);
 
-  const startedAt = performance.now();
-  let flooding = true;
-  const flooded = flood(flooder, FLOOD).finally(() => (flooding = false));
-  // A well-behaved client's round trips while the flood is on; a handful is enough.
-  const probes = await probe(bystander, () => !flooding, 20);
-  const results = await flooded;
-  const endedAt = Math.max(...results.map((result) => result.at));
+    const startedAt = performance.now();
+    let flooding = true;
+    const flooded = flood(flooder, FLOOD).finally(() => (flooding = false));
+    // A well-behaved client's round trips while the flood is on; a handful is enough.
+    const probes = await probe(bystander, () => !flooding, 20);
+    const results = await flooded;
+    const endedAt = Math.max(...results.map((result) => result.at));
 
-  expect(results).toHaveLength(FLOOD);
-  const refused = results.filter((result) => !result.ack.ok);
-  const accepted = results.filter((result) => result.ack.ok);
-  for (const { ack } of refused) {
-    expect(ack).toEqual({
-      ok: false,
-      error: 'too many requests: at most 50 start/stop/buy per second per connection',
-    });
-  }
-  expect(refused.length).toBeGreaterThan(0);
-  // 50 per one-second window: however long the flood took, that bounds what got through.
-  expect(accepted.length).toBeGreaterThanOrEqual(50);
-  expect(accepted.length).toBeLessThanOrEqual(50 * (Math.ceil((endedAt - startedAt) / 1_000) + 1));
+    expect(results).toHaveLength(FLOOD);
+    const accepted = results.filter((result) => result.ack.ok);
+    const refused = [...new Set(results.flatMap(({ ack }) => (ack.ok ? [] : [ack.error])))];
+    if (limit === 50) {
+      expect(refused).toEqual([
+        'too many requests: at most 50 start/stop/buy per second per connection',
+      ]);
+      // 50 per one-second window: however long the flood took, that bounds what got through.
+      expect(accepted.length).toBeGreaterThanOrEqual(50);
+      expect(accepted.length).toBeLessThanOrEqual(
+        50 * (Math.ceil((endedAt - startedAt) / 1_000) + 1),
+      );
+    } else expect(refused).toEqual([]);
+    expectBystanderUnharmed(probes, endedAt);
 
-  expectBystanderUnharmed(probes, endedAt);
-
-  const all = [...results, ...probes];
-  const stocks = await expectExactPrices(server, before, all);
-  const updates = await updatesUntil(bystander, stocks, mark);
-  expectConflated(updates, accepted.length + probes.length);
-});
+    const all = [...results, ...probes];
+    const stocks = await expectExactPrices(server, before, all);
+    for (const [i, client] of [flooder, bystander].entries()) {
+      const updates = await updatesUntil(client, stocks, marks[i]!);
+      expectConflated(updates, accepted.length + probes.length);
+    }
+  },
+);
 
 test('the rate limit is per connection: while one client floods, another has its whole budget', async () => {
   const server = atDefault;
@@ -297,32 +305,6 @@ test('the rate limit is per connection: while one client floods, another has its
   expect(burst.filter((result) => !result.ack.ok)).toEqual([]);
   await expectExactPrices(server, before, [...results, ...burst]);
 });
-test('2,000 buys back to back under a high limit: all accepted, exact prices, conflated updates', async () => {
-  const server = atHigh;
-  const before = await server.state();
-  const flooder = await join(server.url, 'flooder');
-  const bystander = await join(server.url, 'bystander');
-  const marks = new Map([flooder, bystander].map((client) => [client, client.events.mark]));
-
-  let flooding = true;
-  const flooded = flood(flooder, FLOOD).finally(() => (flooding = false));
-  const probes = await probe(bystander, () => !flooding, 20);
-  const results = await flooded;
-  const lastAck = Math.max(...results.map((result) => result.at));
-
-  expect(results.filter((result) => !result.ack.ok)).toEqual([]);
-  expectBystanderUnharmed(probes, lastAck);
-
-  const all = [...results, ...probes];
-  const stocks = await expectExactPrices(server, before, all);
-  for (const client of [flooder, bystander]) {
-    const updates = await updatesUntil(client, stocks, marks.get(client) ?? 0);
-    // 2,000 buys in far fewer updates.
-    expectConflated(updates, all.length);
-    expect(updates.length).toBeLessThan(all.length / 10);
-  }
-});
-
 /**
  * Conflation must not starve a steady stream: buys keep coming (one at a time, each awaited), so
  * there is never a quiet moment, yet each is broadcast within the contract's 50 ms and there is

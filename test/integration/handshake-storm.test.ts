@@ -1,13 +1,10 @@
 /**
- * A reconnect storm against the compiled server as its own process: 4,000 WebSocket
- * handshakes, 100 at a time, each greeted in full (EHLO status, snapshot, history) and then
- * cut off as by a network blip, so that connection state recovery keeps every session for its
- * two-minute window. What the storm leaves behind is read after a full garbage collection,
- * asked of the server's inspector: RSS right after a storm is mostly garbage V8 has not
- * collected yet, and when it does depends on the machine's load. Storing a copy of every
- * greeting for the recovery window (as the server once did) kept ~3.8 KB of heap and ~4.5 KB
- * of RSS per handshake; what is left now is the abandoned sessions, ~0.6 KB each, until the
- * window ends (too long to wait for here).
+ * A reconnect storm against the compiled server as its own process: 4,000 WebSocket handshakes,
+ * 100 at a time, each greeted in full (EHLO, snapshot, history) and then cut off as by a network
+ * blip, so that connection state recovery keeps every session for its window. What is left is
+ * read after a full garbage collection, asked of the server's inspector (RSS right after a storm
+ * is mostly garbage). Greetings stored for recovery kept ~3.8 KB of heap per handshake; the
+ * abandoned sessions alone keep ~0.6 KB.
  */
 import { readFileSync } from 'node:fs';
 
@@ -23,18 +20,10 @@ import { killServers, spawnServer, type ServerProcess } from '../helpers/server-
 const HANDSHAKES = 4_000;
 const CONCURRENCY = 100;
 const MB = 1024 * 1024;
-/**
- * RSS at the storm's end, garbage included, over the baseline: a ceiling only. Measured
- * 48-68 MB on Node 20 and 158-180 MB on Node 24, whose V8 lets more garbage pile up before a
- * full collection (heap used at the storm's end: 34 MB against 80 MB); storing greetings added
- * ~70 MB. The figures after a collection are what tell.
- */
+/** Ceilings over the baseline, garbage included and after a collection: measured 48-68 and
+ * 7-8 MB on Node 20, 158-180 and 26-28 MB on Node 24 (its V8 collects later, and keeps native
+ * memory for reuse); storing greetings added ~70 and ~45 MB. */
 const STORM_RSS_BOUND = 300 * MB;
-/**
- * RSS after a full collection over the baseline: 7-8 MB on Node 20, 26-28 MB on Node 24 (its
- * V8 heap comes back down to the same size; the rest is native memory kept for reuse);
- * storing greetings kept ~45 MB more.
- */
 const SETTLED_RSS_BOUND = 48 * MB;
 /** Heap after a full collection per handshake (~0.6 KB measured; ~3.8 KB storing greetings). */
 const SETTLED_HEAP_PER_HANDSHAKE = 1.8 * 1024;

@@ -1,10 +1,16 @@
 /**
- * Hostile arguments through a real socket.io-client, each sent with an ack and without one:
- * one case per way a message can be refused (the validators' every rule is in
- * test/unit/validation.test.ts), plus names that only the wire or the event dispatch could
- * trip on. Every refusal goes to the sender alone, changes nothing and never reaches the ticker
- * child; afterwards the server and the child still work.
+ * Hostile input: arguments no valid client sends, through a real socket.io-client; frames no
+ * Socket.IO client would send, written by hand on a bare WebSocket; bad Engine.IO long-polling
+ * requests. Each may cost the sender its own connection, never the server: nothing reaches the
+ * ticker child, which keeps its pid, HTTP answers are 4xx (never 5xx), and a well-behaved client
+ * next to it keeps working and hears nothing of it. (The validators' every rule is in
+ * test/unit/validation.test.ts.)
  */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+
+import WebSocket from 'ws';
+
 import type { UpdatePayload } from '../../protocol/events';
 import {
   expectNoOps,
@@ -13,7 +19,9 @@ import {
   spyOnOps,
   type OpSpies,
 } from '../helpers/guards';
-import { grown, SEED, withBuy } from '../helpers/prices';
+import { PollingSession, RawSocket } from '../helpers/raw-socket';
+import { grown, priceOf } from '../helpers/prices';
+import { withDeadline } from '../helpers/recorder';
 import { isStatus, startServer, TestClient, type TestServer } from '../helpers/server';
 
 const ONE_ARGUMENT = 'buy takes exactly one argument: a stock name';
@@ -49,53 +57,94 @@ const CASES: [title: string, event: string, args: unknown[], error: string][] = 
   ],
 ];
 
+const LIMIT = 16 * 1024;
+
 let server: TestServer;
-let sender: TestClient;
 let bystander: TestClient;
+let sender: TestClient;
+let childPid: number;
 let spies: OpSpies;
 let before: UpdatePayload;
-let childPid: number;
+let bystanderMark: number;
+let raws: RawSocket[];
 
 beforeAll(async () => {
-  // Never started: no tick can change the state while a case runs. A high rate limit keeps the
-  // number of cases sent by one connection from ever mattering.
+  // Never started: no tick can change the state while a case runs. The bystander buys once per
+  // case; a high rate limit keeps the number of cases from ever mattering.
   server = await startServer({ tickMs: 1_000, opsPerSecond: 10_000 });
   childPid = await healthyPid(server.url);
-  sender = await TestClient.connect(server.url, 'sender');
   bystander = await TestClient.connect(server.url, 'bystander');
+  sender = await TestClient.connect(server.url, 'sender');
   // The welcome and a barrier after it: whatever the welcome holds is in before any mark.
-  for (const client of [sender, bystander]) {
+  for (const client of [bystander, sender]) {
     await client.welcome();
     await client.sync();
   }
-  before = server.forkcast.ticker.snapshot();
 });
 
 afterAll(async () => {
-  sender.close();
   bystander.close();
+  sender.close();
   await server.forkcast.close();
 });
 
 beforeEach(() => {
+  raws = [];
+  before = server.forkcast.ticker.snapshot();
+  bystanderMark = bystander.events.mark;
   spies = spyOnOps(server.forkcast.ticker);
 });
 
-afterEach(() => jest.restoreAllMocks());
+afterEach(() => {
+  jest.restoreAllMocks();
+  for (const raw of raws) raw.close();
+});
 
-/** Nothing reached the bystander or the child, and the state is as it was. */
-async function expectNothingHappened(bystanderMark: number): Promise<void> {
-  await bystander.sync();
-  expect(bystander.events.since(bystanderMark)).toEqual([]);
+/**
+ * A hand-made connection that has joined the default namespace and had its whole welcome (a
+ * round trip after the join proves everything sent before it has arrived).
+ */
+async function joinRaw(): Promise<RawSocket> {
+  const { socket } = await RawSocket.connect(server.url);
+  raws.push(socket);
+  await socket.roundTrip();
+  expect(
+    socket
+      .events()
+      .slice(0, 2)
+      .map((event) => event[0]),
+  ).toEqual(['status', 'update']);
+  return socket;
+}
+
+/**
+ * The server, the child and the other client are exactly as before: no op reached the child,
+ * the state is unchanged, /healthz is 200 with the same child, the bystander heard nothing,
+ * and its own round trip (a buy, acknowledged and broadcast) takes well under a second.
+ */
+async function expectUnharmed(): Promise<void> {
   expectNoOps(spies);
   expect(server.forkcast.ticker.snapshot()).toEqual(before);
   expect(await healthyPid(server.url)).toBe(childPid);
+  await bystander.sync();
+  expect(bystander.events.since(bystanderMark)).toEqual([]);
+
+  const sentAt = performance.now();
+  const bought = await bystander.buy('Facebook');
+  expect(performance.now() - sentAt).toBeLessThan(1_000);
+  expect(bought.ack).toEqual({
+    ok: true,
+    stock: { name: 'Facebook', price: grown(priceOf(before.stocks, 'Facebook')) },
+  });
+  // Wait for its broadcast too, so that it cannot land in the next case's window.
+  await bystander.nextUpdate({ from: bystanderMark });
 }
 
 test.each(CASES)(
   '%s: refused by ack, or by a status without one',
   async (_title, event, args, error) => {
-    const bystanderMark = bystander.events.mark;
+    // The last case's buy has reached the sender too: it is not this case's answer.
+    await sender.sync();
     let senderMark = sender.events.mark;
     const { ack } = await sender.emitRaw(event, ...args);
     expect(ack).toEqual({ ok: false, error });
@@ -111,51 +160,308 @@ test.each(CASES)(
       timeoutMs: 3_000,
       what: 'sender: the rejection status',
     });
-    const name = event.slice(0, 40);
-    expect(rejection.status).toEqual({ message: `${name} rejected: ${error}`, running: false });
+    const message = `${event.slice(0, 40)} rejected: ${error}`;
+    expect(rejection.status).toEqual({ message, running: false });
     expectSafeError(rejection.status.message);
     await sender.sync();
     expect(sender.events.since(senderMark)).toEqual([rejection]);
-
-    await expectNothingHappened(bystanderMark);
+    await expectUnharmed();
   },
 );
 
-/*
- * Over the limit nothing can be acknowledged: Socket.IO (maxHttpBufferSize, which is ws's
- * maxPayload) refuses a frame larger than 16 KiB from its length header, before reading or
- * parsing it, so there is no event name and no ack id to answer. It closes that one
- * connection (WebSocket close 1009), and the client sees "transport close".
- */
-test('a message over the 16 KiB limit disconnects only its sender, unread', async () => {
-  const oversized = await TestClient.connect(server.url, 'oversized');
-  const bystanderMark = bystander.events.mark;
-  const disconnected = new Promise<string>((resolve) =>
-    oversized.socket.once('disconnect', resolve),
-  );
-  oversized.raw.emit('buy', 'A'.repeat(16 * 1024 + 1 - '42["buy",""]'.length));
-  await expect(disconnected).resolves.toBe('transport close');
-  await expectNothingHappened(bystanderMark);
-  // The server still serves new clients, with the state untouched.
-  const fresh = await TestClient.connect(server.url, 'fresh');
-  expect((await fresh.welcome()).snapshot).toEqual(before);
-  fresh.close();
+type Outcome =
+  /** The server drops this connection (and only this one). */
+  | { closes: true; code?: number }
+  /** The server answers with this status to the sender and keeps the connection. */
+  | { status: string }
+  /** The server ignores it and keeps the connection. */
+  | { ignored: true };
+
+const closes = (code?: number): Outcome => ({ closes: true, ...(code ? { code } : {}) });
+const answers = (status: string): Outcome => ({ status });
+const IGNORED: Outcome = { ignored: true };
+
+const FRAMES: [title: string, frame: string | Buffer, binary: boolean, outcome: Outcome][] = [
+  ['truncated: 42["buy"', '42["buy"', false, closes()],
+  ['truncated: 42[', '42[', false, closes()],
+  ['truncated: 4 (an empty message)', '4', false, closes()],
+  ['mistyped: an object instead of an array', '42{"a":1}', false, closes()],
+  ['mistyped: numbers only', '42[1,2]', false, answers('1 rejected: unknown event "1"')],
+  ['mistyped: a null event name', '42[null]', false, closes()],
+  ['mistyped: Socket.IO packet type 9', '49', false, closes()],
+  ['mistyped: Socket.IO packet type x', '4x', false, closes()],
+  ['an Engine.IO noop (6)', '6', false, IGNORED],
+  ['mistyped: Engine.IO packet type 9', '9', false, closes()],
+  ['an Engine.IO ping from the client (not allowed in v4)', '2', false, closes()],
+  ['a numeric event name: 42[42]', '42[42]', false, answers('42 rejected: unknown event "42"')],
+  [
+    'an event named __proto__',
+    '42["__proto__"]',
+    false,
+    answers('__proto__ rejected: unknown event "__proto__"'),
+  ],
+  ['the reserved event name "disconnect"', '42["disconnect","forged"]', false, closes()],
+  // CVE-2023-32695: this shape used to crash Socket.IO servers with an uncaught exception.
+  ['an object with a toString as event name', '42[{"toString":"foo"}]', false, closes()],
+  ['an ack for an id never sent', '43999["Apple"]', false, IGNORED],
+  ['a buy for a namespace never joined', '42/admin,["buy","Apple"]', false, closes()],
+  ['random binary bytes', randomBytes(64), true, closes()],
+  [
+    'a text frame that is not UTF-8',
+    Buffer.from([0x34, 0x32, 0xc3, 0x28, 0xff]),
+    false,
+    closes(1007),
+  ],
+  ['a 100 KB text frame', `42["buy","${'A'.repeat(100_000)}"]`, false, closes(1009)],
+  ['a 100 KB binary frame', randomBytes(100_000), true, closes(1009)],
+  ['a frame of 16 KiB + 1 byte', `4${'A'.repeat(LIMIT)}`, false, closes(1009)],
+];
+
+test.each(FRAMES)('raw WebSocket frame, %s', async (_title, frame, binary, outcome) => {
+  const raw = await joinRaw();
+  const mark = raw.frames.mark;
+  raw.send(frame, { binary });
+
+  if ('closes' in outcome) {
+    const closed = await raw.waitClosed();
+    if (outcome.code !== undefined) expect(closed.code).toBe(outcome.code);
+    expect(raw.events(mark)).toEqual([]);
+  } else {
+    if ('status' in outcome) {
+      await raw.frames.waitFor((item) => String(item.data).startsWith('42["status"'), {
+        from: mark,
+        timeoutMs: 3_000,
+        what: 'the rejection status',
+      });
+    }
+    // Still connected, and nothing else came back before the barrier's answer.
+    expect(await raw.roundTrip()).toEqual({ ok: false, error: 'unknown event "raw-barrier"' });
+    expect(raw.events(mark)).toEqual(
+      'status' in outcome ? [['status', { message: outcome.status, running: false }]] : [],
+    );
+    expect(raw.open).toBe(true);
+  }
+  await expectUnharmed();
 });
 
-test('after all of that the server and the child still work: a valid buy succeeds', async () => {
-  // Every case above left the seed state alone.
-  expect(before).toEqual({ stocks: SEED, running: false, seq: 0, ts: expect.any(Number) });
-  const marks = [sender.events.mark, bystander.events.mark];
-  const bought = await sender.buy('Apple');
-  expect(bought.ack).toEqual({ ok: true, stock: { name: 'Apple', price: grown(14.5) } });
-  expect(spies.buy).toHaveBeenCalledTimes(1);
-  for (const [i, client] of [sender, bystander].entries()) {
-    expect(await client.nextUpdate({ from: marks[i] ?? 0 })).toEqual({
-      stocks: withBuy(SEED, 'Apple'),
-      running: false,
-      seq: 1,
-      ts: expect.any(Number),
-    });
-  }
-  expect(await healthyPid(server.url)).toBe(childPid);
+test('raw WebSocket: connecting to a namespace that does not exist is refused, the connection stays', async () => {
+  const raw = await joinRaw();
+  const mark = raw.frames.mark;
+  raw.send('40/admin,');
+  const refused = await raw.frames.waitFor((item) => String(item.data).startsWith('44/admin,'), {
+    from: mark,
+    timeoutMs: 3_000,
+    what: 'the connect error for /admin',
+  });
+  expect(refused.data).toBe('44/admin,{"message":"Invalid namespace"}');
+  expect(await raw.roundTrip()).toEqual({ ok: false, error: 'unknown event "raw-barrier"' });
+  expect(raw.events(mark)).toEqual([]);
+  await expectUnharmed();
 });
+
+test('raw WebSocket: a binary event whose attachment never comes is held, never run', async () => {
+  const raw = await joinRaw();
+  const mark = raw.frames.mark;
+  raw.send('451-["buy",{"_placeholder":true,"num":0}]');
+  // The parser waits for the attachment: nothing is answered and nothing is bought meanwhile.
+  expect(await raw.frames.quietFor(150, () => true, mark)).toEqual([]);
+  expect(raw.open).toBe(true);
+  expectNoOps(spies);
+  // A text frame where the attachment should be is a protocol violation: that connection goes.
+  raw.send('42["buy","Apple"]');
+  await raw.waitClosed();
+  expect(raw.events(mark)).toEqual([]);
+  await expectUnharmed();
+});
+
+test('raw WebSocket: a binary attachment is not a stock name', async () => {
+  const raw = await joinRaw();
+  const mark = raw.frames.mark;
+  raw.send('451-["buy",{"_placeholder":true,"num":0}]');
+  raw.send(Buffer.from('Apple'), { binary: true });
+  await raw.frames.waitFor((item) => String(item.data).startsWith('42["status"'), {
+    from: mark,
+    timeoutMs: 3_000,
+    what: 'the rejection status',
+  });
+  expect(await raw.roundTrip()).toEqual({ ok: false, error: 'unknown event "raw-barrier"' });
+  expect(raw.events(mark)).toEqual([
+    ['status', { message: 'buy rejected: stock name must be a string', running: false }],
+  ]);
+  await expectUnharmed();
+});
+
+/**
+ * What the server answers to an upgrade request, read from the raw socket: ws reports a refused
+ * upgrade as 'unexpected-response', and Engine.IO answers some bad upgrades with a 101 followed
+ * by an HTTP 400 (it accepts the upgrade before checking the protocol version), which ws reports
+ * as a bad frame. Either way no Engine.IO session is opened.
+ */
+async function upgradeOutcome(query: string): Promise<string> {
+  const ws = new WebSocket(`${server.url.replace(/^http/, 'ws')}/socket.io/?${query}`);
+  const messages: string[] = [];
+  ws.on('message', (data: Buffer) => messages.push(data.toString('utf8')));
+  const outcome = new Promise<string>((resolve) => {
+    ws.on('unexpected-response', (_request, response) => {
+      resolve(`refused ${response.statusCode ?? 0}`);
+      ws.terminate();
+    });
+    ws.on('error', () => resolve('error'));
+    ws.on('close', () => resolve('closed'));
+  });
+  try {
+    return await withDeadline(outcome, 3_000, `the upgrade with ${query} to end`);
+  } finally {
+    ws.terminate();
+    expect(messages.filter((message) => message.startsWith('0{'))).toEqual([]);
+  }
+}
+
+test.each([
+  // 101 Switching Protocols, then "HTTP/1.1 400 Bad Request" as if it were a frame.
+  ['an unsupported EIO', 'EIO=99&transport=websocket', 'error'],
+  ['no EIO', 'transport=websocket', 'error'],
+  ['an unknown sid', 'EIO=4&transport=websocket&sid=nope', 'refused 400'],
+])('raw WebSocket upgrade with %s opens no session', async (_title, query, outcome) => {
+  expect(await upgradeOutcome(query)).toBe(outcome);
+  await expectUnharmed();
+});
+
+/** Engine.IO's JSON error bodies. */
+const UNSUPPORTED_VERSION = { code: 5, message: 'Unsupported protocol version' };
+const UNKNOWN_TRANSPORT = { code: 0, message: 'Transport unknown' };
+const UNKNOWN_SID = { code: 1, message: 'Session ID unknown' };
+const BAD_HANDSHAKE = { code: 2, message: 'Bad handshake method' };
+
+test.each([
+  ['no EIO', 'GET', 'transport=polling', UNSUPPORTED_VERSION],
+  ['EIO=3', 'GET', 'EIO=3&transport=polling', UNSUPPORTED_VERSION],
+  ['EIO=99', 'GET', 'EIO=99&transport=polling', UNSUPPORTED_VERSION],
+  ['EIO=abc', 'GET', 'EIO=abc&transport=polling', UNSUPPORTED_VERSION],
+  ['no query at all', 'GET', '', UNKNOWN_TRANSPORT],
+  ['an unknown transport', 'GET', 'EIO=4&transport=pigeon', UNKNOWN_TRANSPORT],
+  ['an unknown sid (GET)', 'GET', 'EIO=4&transport=polling&sid=nope', UNKNOWN_SID],
+  ['an unknown sid (POST)', 'POST', 'EIO=4&transport=polling&sid=nope', UNKNOWN_SID],
+  ['a POST handshake', 'POST', 'EIO=4&transport=polling', BAD_HANDSHAKE],
+])('HTTP long-polling: %s is a 4xx', async (_title, method, query, body) => {
+  const response = await fetch(PollingSession.endpoint(server.url, query), {
+    method,
+    // A buy, in case the request were taken for a session's data.
+    ...(method === 'GET' ? {} : { body: '42["buy","Apple"]' }),
+  });
+  expect(response.status).toBe(400);
+  expect(await response.json()).toEqual(body);
+  await expectUnharmed();
+});
+
+test('HTTP long-polling: a huge POST without a session is refused unread', async () => {
+  const response = await fetch(PollingSession.endpoint(server.url, 'EIO=4&transport=polling'), {
+    method: 'POST',
+    body: `42["buy","${'A'.repeat(1024 * 1024)}"]`,
+  });
+  expect(response.status).toBe(400);
+  expect(await response.json()).toEqual(BAD_HANDSHAKE);
+  await expectUnharmed();
+});
+
+/**
+ * Runs `action` while a GET of the session is waiting at the server. Engine.IO closes a
+ * polling session at once only when a GET is there to carry the close packet; otherwise it
+ * keeps a 30 s timer for the client's next poll, which would hold the test process open.
+ * The server is in this process, so its 'request' event says when the GET has arrived
+ * (Engine.IO's own listener was added first and has already taken it).
+ */
+async function whilePolling<T>(
+  session: PollingSession,
+  action: () => Promise<T>,
+): Promise<{ result: T; polled: { status: number; body: string } }> {
+  const { httpServer } = server.forkcast;
+  const arrived = new Promise<void>((resolve) => {
+    const onRequest = (request: IncomingMessage): void => {
+      if (request.method !== 'GET' || !request.url?.includes(`sid=${session.sid}`)) return;
+      httpServer.off('request', onRequest);
+      resolve();
+    };
+    httpServer.on('request', onRequest);
+  });
+  const polled = session.get();
+  await withDeadline(arrived, 3_000, 'the pending GET to reach the server');
+  const result = await action();
+  return { result, polled: await polled };
+}
+
+/**
+ * The session is over and nothing waits on it: the pending GET was answered with Engine.IO's
+ * close packet ("1") when the server ended the session, or with a noop ("6") when the client
+ * did (by posting "1"); after that the sid is unknown.
+ */
+async function expectSessionClosed(
+  session: PollingSession,
+  polled: { status: number; body: string },
+  closedBy: 'server' | 'client' = 'server',
+): Promise<void> {
+  expect(polled.status).toBe(200);
+  expect(polled.body.split('\x1e').at(-1)).toBe(closedBy === 'server' ? '1' : '6');
+  const next = await session.get();
+  expect(next.status).toBe(400);
+  expect(JSON.parse(next.body)).toEqual(UNKNOWN_SID);
+}
+
+test('HTTP long-polling: a huge POST to a live session is a 413, the session lives on', async () => {
+  const session = await PollingSession.open(server.url, true);
+  const posted = await session.post(`42["buy","${'A'.repeat(1024 * 1024)}"]`);
+  expect(posted.status).toBe(413);
+  // The session still answers (an unknown event with an ack id), then ends cleanly when its
+  // client closes it. Sessions are closed before expectUnharmed(), whose broadcast they would get.
+  const probe = await whilePolling(session, () => session.post('421["raw-barrier"]'));
+  expect(probe.result).toEqual({ status: 200, body: 'ok' });
+  expect(probe.polled).toEqual({
+    status: 200,
+    body: '431[{"ok":false,"error":"unknown event \\"raw-barrier\\""}]',
+  });
+  const { polled } = await whilePolling(session, () => session.post('1'));
+  await expectSessionClosed(session, polled, 'client');
+  await expectUnharmed();
+});
+
+test('HTTP long-polling: a binary POST (not allowed in Engine.IO v4) is a 400 and ends the session', async () => {
+  const session = await PollingSession.open(server.url, true);
+  const { result, polled } = await whilePolling(session, () =>
+    session.post(randomBytes(64), { 'content-type': 'application/octet-stream' }),
+  );
+  expect(result.status).toBe(400);
+  await expectSessionClosed(session, polled);
+  await expectUnharmed();
+});
+
+/**
+ * Engine.IO reads a POST body before it parses it, so garbage is acknowledged with 200 "ok" at
+ * the HTTP level; the parse then fails and closes that session (and nothing else).
+ */
+test.each([
+  ['Engine.IO garbage', false, 'zzz\x1e\x00\x01\x1e9'],
+  ['Socket.IO garbage on a joined session', true, '42[null]\x1e42["buy"'],
+  ['a truncated packet after a valid one', true, '42["forkcast-probe"]\x1e42['],
+])('HTTP long-polling: a POST of %s closes that session only', async (_title, join, body) => {
+  const session = await PollingSession.open(server.url, join);
+  const { result, polled } = await whilePolling(session, () => session.post(body));
+  expect(result).toEqual({ status: 200, body: 'ok' });
+  await expectSessionClosed(session, polled);
+  await expectUnharmed();
+});
+
+// Engine.IO itself answers these with a bare 500; server/app.ts turns them into a 405.
+const OTHER_METHODS = ['PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD'];
+
+test.each(OTHER_METHODS)(
+  'HTTP long-polling: %s on a live session is a 4xx, not a 5xx, and harms nothing',
+  async (method) => {
+    const session = await PollingSession.open(server.url, true);
+    const response = await fetch(session.url, { method });
+    expect(response.status).toBeGreaterThanOrEqual(400);
+    expect(response.status).toBeLessThan(500);
+    const { polled } = await whilePolling(session, () => session.post('1'));
+    await expectSessionClosed(session, polled, 'client');
+    await expectUnharmed();
+  },
+);

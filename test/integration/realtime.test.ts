@@ -1,9 +1,11 @@
 /**
  * The real server (createApp on a random loopback port, the real forked ticker child) with
- * several real Socket.IO clients over WebSocket.
+ * several real Socket.IO clients over WebSocket: greetings, ops and their acks, recovery.
  */
-import { STATUS } from '../../protocol/events';
+import { type RunAck, STATUS, type UpdatePayload } from '../../protocol/events';
 import { decayAll, grown, priceOf, SEED, withBuy } from '../helpers/prices';
+import { RawSocket } from '../helpers/raw-socket';
+import { delay } from '../helpers/recorder';
 import {
   expectContiguousSeq,
   isStatus,
@@ -17,76 +19,85 @@ const TICK_MS = 100;
 
 let server: TestServer;
 let clients: TestClient[];
+let raws: RawSocket[];
 
 beforeEach(async () => {
   server = await startServer({ tickMs: TICK_MS });
   clients = [];
+  raws = [];
 });
 
 afterEach(async () => {
   for (const client of clients) client.close();
+  for (const raw of raws) raw.close();
   await server.forkcast.close();
   // Across the whole test, every client saw seq grow by exactly one per update.
   for (const client of clients) expectContiguousSeq(client);
 });
 
-async function join(name: string): Promise<TestClient> {
+async function join(name: string, welcomed = true): Promise<TestClient> {
   const client = await TestClient.connect(server.url, name);
   clients.push(client);
-  await client.welcome();
+  if (welcomed) await client.welcome();
   return client;
 }
 
-function ehloCount(client: TestClient): number {
-  return client.statuses.filter((status) => status.message === STATUS.connected).length;
+/** A new connection's whole greeting, in order (a round trip proves it has all arrived). */
+async function greeting(): Promise<unknown[][]> {
+  const { socket } = await RawSocket.connect(server.url);
+  raws.push(socket);
+  await socket.roundTrip();
+  return socket.events();
 }
 
-test('each client is welcomed alone with EHLO and a snapshot: at start, late while running, while stopped', async () => {
+const ehlo = (running: boolean) => ['status', { message: STATUS.connected, running }];
+
+test('each new socket is greeted alone: EHLO, a snapshot, the recent past; at start, late while running, while stopped', async () => {
   const a = await join('a');
-  const b = await join('b');
   const seed = server.forkcast.ticker.snapshot();
-  for (const client of [a, b]) {
-    expect(await client.welcome()).toEqual({
-      status: { message: 'EHLO OK Connected', running: false },
-      snapshot: { stocks: SEED, running: false, seq: 0, ts: seed.ts },
-    });
-  }
+  expect(seed).toEqual({ stocks: SEED, running: false, seq: 0, ts: expect.any(Number) });
+  // Before any broadcast the recent past is the snapshot alone.
+  expect(await greeting()).toEqual([
+    ehlo(false),
+    ['update', seed],
+    ['history', { updates: [seed] }],
+  ]);
 
   const started = await a.start();
   expect(started.ack).toEqual({ ok: true, running: true });
   await a.waitForUpdates(3, { from: started.index });
-
-  // A late joiner while running gets the live prices at once.
+  // A late joiner while running gets the live prices at once, and the broadcasts before them
+  // exactly as the others got them.
+  const [status, update, history] = await greeting();
+  expect(status).toEqual(ehlo(true));
+  const snapshot = update?.[1] as UpdatePayload;
+  expect(snapshot).toMatchObject({ running: true, seq: expect.any(Number) });
+  expect(snapshot.seq).toBeGreaterThanOrEqual(3);
+  await a.events.waitFor((event) => isUpdate(event) && event.update.seq === snapshot.seq, {
+    timeoutMs: 3_000,
+    what: 'a: the update in the late joiner snapshot',
+  });
+  const seen = a.updates.filter((past) => past.seq > 0 && past.seq <= snapshot.seq);
+  expect(history).toEqual(['history', { updates: seen }]);
+  expect(seen.at(-1)).toEqual(snapshot);
+  // And the next update follows its snapshot.
   const late = await join('late');
-  const lateWelcome = await late.welcome();
-  expect(lateWelcome.status).toEqual({ message: 'EHLO OK Connected', running: true });
-  expect(lateWelcome.snapshot.running).toBe(true);
-  expect(lateWelcome.snapshot.seq).toBeGreaterThanOrEqual(3);
-  // The snapshot is exactly the update the others got with that seq.
-  const seen = await a.events.waitFor(
-    (event) => isUpdate(event) && event.update.seq === lateWelcome.snapshot.seq,
-    { timeoutMs: 3_000, what: 'a: the update in the late joiner snapshot' },
-  );
-  expect(seen).toEqual({ kind: 'update', update: lateWelcome.snapshot, at: expect.any(Number) });
+  const { snapshot: lateSnapshot } = await late.welcome();
   const next = await late.nextUpdate({ from: 2 });
-  expect(next.seq).toBe(lateWelcome.snapshot.seq + 1);
-  expect(next.stocks).toEqual(decayAll(lateWelcome.snapshot.stocks));
+  expect(next.seq).toBe(lateSnapshot.seq + 1);
+  expect(next.stocks).toEqual(decayAll(lateSnapshot.stocks));
 
   const stopped = await a.stop();
   expect(stopped.ack).toEqual({ ok: true, running: false });
   const last = a.lastUpdate(stopped.index);
-
   // A joiner while stopped sees the current prices too, flagged as stopped.
-  const quiet = await join('quiet');
-  expect(await quiet.welcome()).toEqual({
-    status: { message: 'EHLO OK Connected', running: false },
-    snapshot: { ...last, running: false },
-  });
+  const quiet = await greeting();
+  expect(quiet.slice(0, 2)).toEqual([ehlo(false), ['update', { ...last, running: false }]]);
 
   // Nobody got a second EHLO when the others joined.
-  for (const client of [a, b, late]) await client.sync();
-  for (const client of [a, b, late, quiet]) {
-    expect(ehloCount(client)).toBe(1);
+  for (const client of [a, late]) {
+    await client.sync();
+    expect(client.statuses.filter((s) => s.message === STATUS.connected)).toHaveLength(1);
     expect(client.statuses[0]?.message).toBe(STATUS.connected);
   }
 });
@@ -252,4 +263,137 @@ test('a buy that would overflow a price is refused with a clear error; nothing e
     { from: 0, timeoutMs: 2_000, what: 'a tick that moves Apple' },
   );
   expect(isUpdate(tick) && priceOf(tick.update.stocks, 'Apple')).toBe(top - top / 1800);
+});
+
+test('toggling at the rate limit neither speeds the market up nor floods everyone with statuses', async () => {
+  /** The server's minimum interval between run statuses (RUN_STATUS_MIN_INTERVAL_MS). */
+  const statusIntervalMs = 250;
+  const toggler = await join('toggler');
+  const watcher = await join('watcher');
+  const from = watcher.events.mark;
+  const began = performance.now();
+  let running = false;
+  let changes = 0;
+  while (performance.now() - began < 1_000) {
+    const ack: RunAck = (running ? await toggler.stop() : await toggler.start()).ack;
+    // A refusal (the rate limit, when the timer runs late) changes nothing: the same op again.
+    if (ack.ok) [changes, running] = [changes + 1, ack.running];
+    // Pacing the load at the default limit of 50 a second, not waiting for an outcome.
+    await delay(1_000 / 50);
+  }
+  expect(changes).toBeGreaterThanOrEqual(10);
+  expect(server.forkcast.ticker.snapshot().running).toBe(running);
+
+  const runStatuses = () =>
+    watcher.events
+      .since(from)
+      .filter(isStatus)
+      .map((event) => event.status)
+      .filter((status) => status.message === STATUS.started || status.message === STATUS.stopped);
+  // The watcher's last run status comes to match the final state (a trailing status may be due
+  // an interval after the last toggle) ...
+  await watcher.events.waitFor(() => runStatuses().at(-1)?.running === running, {
+    from,
+    timeoutMs: 3_000,
+    what: `watcher: a last status with running ${running}`,
+  });
+  // ... and stays so: the one bounded wait, showing that no later status contradicts it.
+  await watcher.events.quietFor(2 * statusIntervalMs, isStatus, watcher.events.mark);
+  await watcher.sync();
+  const elapsed = performance.now() - began;
+  expect(runStatuses().at(-1)?.running).toBe(running);
+  expect(runStatuses().length).toBeLessThanOrEqual(Math.ceil(elapsed / statusIntervalMs) + 2);
+  // No buys: every update is a tick.
+  const ticks = watcher.events.since(from).filter(isUpdate).length;
+  expect(ticks).toBeGreaterThanOrEqual(1);
+  expect(ticks).toBeLessThanOrEqual(Math.ceil(elapsed / TICK_MS) + 1);
+}, 15_000);
+
+describe('connection state recovery', () => {
+  /** Drops the connection below Socket.IO, as a network blip does (after a Socket.IO
+   * disconnect the server would not keep the session). */
+  async function drop(client: TestClient): Promise<void> {
+    const gone = new Promise<string>((resolve) => client.socket.once('disconnect', resolve));
+    client.socket.io.engine.close();
+    await expect(gone).resolves.toBe('forced close');
+  }
+
+  async function reconnect(client: TestClient): Promise<number> {
+    const mark = client.events.mark;
+    const back = new Promise<void>((resolve) => client.socket.once('connect', () => resolve()));
+    client.socket.connect();
+    await back;
+    return mark;
+  }
+
+  const seqsOf = (client: TestClient, from = 0): number[] =>
+    client.events
+      .since(from)
+      .filter(isUpdate)
+      .map((event) => event.update.seq);
+
+  test('a client that drops for a moment gets what it missed, in order, and no second greeting', async () => {
+    const [a, b] = [await join('a'), await join('b')];
+    expect((await a.start()).ack).toEqual({ ok: true, running: true });
+    await a.waitForUpdates(3, { from: 0 });
+    await drop(a);
+    const lastBefore = seqsOf(a).at(-1) ?? 0;
+    // Several updates go out while `a` is away.
+    await b.events.waitFor((event) => isUpdate(event) && event.update.seq >= lastBefore + 3, {
+      timeoutMs: 3_000,
+      what: 'b: three updates after the drop',
+    });
+    const back = await reconnect(a);
+    expect(a.socket.recovered).toBe(true);
+    const newestMeanwhile = seqsOf(b).at(-1) ?? 0;
+    await a.events.waitFor((event) => isUpdate(event) && event.update.seq > newestMeanwhile, {
+      from: back,
+      timeoutMs: 3_000,
+      what: 'an update newer than those missed',
+    });
+    // The missed ones replayed, then the live ones (afterEach: each exactly once, in order),
+    // with no snapshot repeating one; the EHLO says it is connected again.
+    expect(seqsOf(a, back)[0]).toBe(lastBefore + 1);
+    const statuses = a.events.since(back).filter(isStatus);
+    expect(statuses.map((event) => event.status.message)).toEqual([STATUS.connected]);
+  });
+
+  test('a client whose session this server does not know is greeted as a new one', async () => {
+    const a = await join('a');
+    expect((await a.start()).ack).toEqual({ ok: true, running: true });
+    await a.waitForUpdates(2, { from: 0 });
+    await drop(a);
+    clients.splice(clients.indexOf(a), 1);
+    // The same client (same pid and offset) comes back to a server that never saw it.
+    const other = await startServer({ tickMs: TICK_MS });
+    try {
+      // The manager opens each new connection from its `uri`: point it at the other server.
+      (a.socket.io as unknown as { uri: string }).uri = other.url;
+      const back = await reconnect(a);
+      expect(a.socket.recovered).toBe(false);
+      expect(await a.nextUpdate({ from: back })).toEqual(other.forkcast.ticker.snapshot());
+    } finally {
+      a.close();
+      await other.forkcast.close();
+    }
+  });
+
+  /** A recovery offset comes from broadcasts alone (greetings are not kept for the window), so a
+   * client that drops before its first broadcast is greeted afresh, not recovered without one. */
+  test('a client that drops before any broadcast comes back as a new one, greeted in full', async () => {
+    const a = await join('early leaver');
+    await drop(a);
+    const back = await reconnect(a);
+    expect(a.socket.recovered).toBe(false);
+    const welcome = await a.events.waitForCount(2, () => true, {
+      from: back,
+      timeoutMs: 3_000,
+      what: 'the second welcome',
+    });
+    expect(welcome.map(({ at: _at, ...event }) => event)).toEqual([
+      { kind: 'status', status: { message: STATUS.connected, running: false } },
+      { kind: 'update', update: server.forkcast.ticker.snapshot() },
+    ]);
+    clients.splice(clients.indexOf(a), 1);
+  });
 });
