@@ -18,18 +18,12 @@ export interface SavedState extends UpdatePayload {
 }
 
 export interface StateStore {
-  /** Resolves once `state` (or a newer one committed after it) is on disk; rejects if not. */
+  /** Resolves once `state` (or a newer one committed after it) is saved; rejects if not. */
   commit(state: SavedState): Promise<void>;
   /** False from a failed write until a write succeeds again (for /healthz). */
   readonly healthy: boolean;
   /** Resolves once no write is under way (a hung one included). */
   settled(): Promise<void>;
-}
-
-export interface StateFile extends StateStore {
-  /** Loads the state (an unusable file is moved aside) and writes it back to prove the path is
-   * writable; throws if it cannot read or write, so a server that cannot persist never starts. */
-  open(): Promise<UpdatePayload>;
 }
 
 export interface StateFileOptions {
@@ -41,35 +35,28 @@ export interface StateFileOptions {
   write?: (file: string, text: string) => Promise<void>;
 }
 
-const WRITE_DEADLINE_MS = 2_000;
-
-interface Batch {
-  state: SavedState;
-  /** Failed writes before this batch was queued: a failure since then voids it (see commit). */
-  failuresBefore: number;
-  done: Promise<void>;
-}
-
 export function createStateFile({
   path: file,
   logger,
-  deadlineMs = WRITE_DEADLINE_MS,
+  deadlineMs = 2_000,
   write: replace = writeInThread,
-}: StateFileOptions): StateFile {
+}: StateFileOptions): StateStore & {
+  /** Loads the state (an unusable file is moved aside) and writes it back to prove the path is
+   * writable; throws if it cannot, so a server that cannot persist never starts. */
+  open(): Promise<UpdatePayload>;
+} {
   let healthy = true;
   let failures = 0;
   /** The writes themselves, one after another; never rejects. */
   let writing: Promise<void> = Promise.resolve();
   /** The batch waiting for the write under way to end; later commits join it. */
-  let queued: Batch | null = null;
+  let queued: { state: SavedState; done: Promise<void> } | null = null;
 
   const within = <T>(promise: Promise<T>, what: string): Promise<T> => {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`${what} took longer than ${deadlineMs} ms`)),
-        deadlineMs,
-      );
+      const error = new Error(`${what} took longer than ${deadlineMs} ms`);
+      timer = setTimeout(() => reject(error), deadlineMs);
     });
     return Promise.race([promise, late]).finally(() => clearTimeout(timer));
   };
@@ -79,26 +66,25 @@ export function createStateFile({
       queued.state = state;
       return queued.done;
     }
-    const batch: Batch = { state, failuresBefore: failures, done: Promise.resolve() };
-    // Counted once, at failure or deadline, whichever is first: before the next batch starts.
+    const batch = { state, done: Promise.resolve() };
+    const failuresBefore = failures;
+    // Counted once, at the failure or the deadline, whichever comes first.
     let failed = false;
     const fail = (): void => {
       if (!failed) failures++;
       failed = true;
     };
-    const write = writing.then(async () => {
+    const write = writing.then(() => {
       if (queued === batch) queued = null;
       // Each state includes the ones before it: after a failed write, this would apply it anyway.
-      if (failures !== batch.failuresBefore) throw new Error('an earlier write failed');
-      await replace(file, `${JSON.stringify(batch.state)}\n`);
+      if (failures !== failuresBefore) throw new Error('an earlier write failed');
+      return replace(file, `${JSON.stringify(batch.state)}\n`);
     });
     // The next write waits for this one to end, even past its deadline: a late rename must
     // never land on top of a newer state.
     writing = write.catch(fail);
     batch.done = within(write, 'writing the state file').then(
-      () => {
-        healthy = true;
-      },
+      () => void (healthy = true),
       (error: unknown) => {
         fail();
         healthy = false;
@@ -108,13 +94,6 @@ export function createStateFile({
     );
     queued = batch;
     return batch.done;
-  }
-
-  /** Moves a file that cannot be used out of the way, so nothing overwrites it. */
-  async function setAside(problem: string): Promise<void> {
-    const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-    await rename(file, aside);
-    logger.error({ file, movedTo: aside, problem }, 'state file unusable; starting from the seed');
   }
 
   async function load(): Promise<SavedState | null> {
@@ -127,20 +106,20 @@ export function createStateFile({
       logger.info({ file }, 'no state file yet; starting from the seed prices');
       return null;
     }
-    let json: unknown;
+    let problem = text.length === 0 ? 'empty' : 'not JSON';
     try {
-      json = JSON.parse(text);
-    } catch {
-      await setAside(text.length === 0 ? 'empty' : 'not JSON');
-      return null;
-    }
-    const parsed = savedStateSchema.safeParse(json);
-    if (!parsed.success) {
+      const parsed = savedStateSchema.safeParse(JSON.parse(text));
+      if (parsed.success) return parsed.data;
       const issue = parsed.error.issues[0];
-      await setAside(`${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
-      return null;
+      problem = `${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`;
+    } catch {
+      // Not JSON: `problem` says so.
     }
-    return parsed.data;
+    // Moved out of the way, so that nothing overwrites it.
+    const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    await rename(file, aside);
+    logger.error({ file, movedTo: aside, problem }, 'state file unusable; starting from the seed');
+    return null;
   }
 
   return {
@@ -153,9 +132,15 @@ export function createStateFile({
       try {
         await within(mkdir(path.dirname(file), { recursive: true }), 'creating the state folder');
         const saved = await load();
-        const state = saved ? announced(saved) : seedTickerState(Date.now());
         if (saved)
-          logger.info({ file, seq: state.seq, running: state.running }, 'resumed saved state');
+          logger.info({ file, seq: saved.seq, running: saved.running }, 'resumed saved state');
+        // Buys acknowledged but never broadcast before a crash get a seq of their own, so no
+        // client ever sees two prices under one seq.
+        const { unannounced, ...state } = saved ?? {
+          ...seedTickerState(Date.now()),
+          unannounced: false,
+        };
+        if (unannounced) Object.assign(state, { seq: state.seq + 1, ts: Date.now() });
         await commit({ ...state, unannounced: false });
         return state;
       } catch (error) {
@@ -165,33 +150,29 @@ export function createStateFile({
   };
 }
 
-/** Buys acknowledged but never broadcast before a crash get a seq of their own, so no client
- * ever sees two prices under one seq. */
-function announced({ unannounced, ...state }: SavedState): UpdatePayload {
-  return unannounced ? { ...state, seq: state.seq + 1, ts: Date.now() } : state;
+interface Writer {
+  worker: Worker;
+  waiting: ((result: WriteResult) => void)[];
 }
-
-let writer: { worker: Worker; waiting: ((result: WriteResult) => void)[] } | null = null;
+let writer: Writer | null = null;
 
 /** Hands the write to the writer thread (one per process, started at the first write). */
 export function writeInThread(file: string, text: string): Promise<void> {
   if (!writer) {
-    const worker = new Worker(PATHS.stateWriter);
-    const started = { worker, waiting: [] as ((result: WriteResult) => void)[] };
-    worker.on('message', (result: WriteResult | { ok?: never }) => {
+    const started: Writer = { worker: new Worker(PATHS.stateWriter), waiting: [] };
+    started.worker.on('message', (result: WriteResult | { ok?: never }) => {
       // Under `node --watch` (npm run dev) Node's own messages arrive on this port too.
       if (typeof result.ok !== 'boolean') return;
       started.waiting.shift()?.(result);
       // An idle thread must not keep the process alive.
-      if (started.waiting.length === 0) worker.unref();
+      if (started.waiting.length === 0) started.worker.unref();
     });
     const gone = (error: unknown): void => {
       if (writer === started) writer = null;
       for (const answer of started.waiting.splice(0))
         answer({ ok: false, error: `the writer thread stopped: ${messageOf(error)}` });
     };
-    worker.on('error', gone);
-    worker.on('exit', (code) => gone(`exit code ${code}`));
+    started.worker.on('error', gone).on('exit', (code) => gone(`exit code ${code}`));
     writer = started;
   }
   const { worker, waiting } = writer;

@@ -11,34 +11,30 @@ export interface WriteRequest {
 /** `code`: the errno name (ENOSPC, ENOTDIR), as a failed fs call on the main thread has it. */
 export type WriteResult = { ok: true } | { ok: false; error: string; code?: string | undefined };
 
-/** Temp file, fsync, rename, fsync of the folder: the file is always one whole state. */
-function replace({ file, text }: WriteRequest): void {
-  const temp = `${file}.tmp`;
-  const fd = openSync(temp, 'w');
+/** Runs `use` on the opened file and closes it. */
+function withFd(file: string, flags: string, use: (fd: number) => void): void {
+  const fd = openSync(file, flags);
   try {
-    writeSync(fd, text);
-    fdatasyncSync(fd);
+    use(fd);
   } finally {
     closeSync(fd);
   }
-  renameSync(temp, file);
-  // The rename is durable only once the folder is; Windows cannot open a folder to sync it.
-  if (process.platform === 'win32') return;
-  const folder = openSync(path.dirname(file), 'r');
-  try {
-    fsyncSync(folder);
-  } finally {
-    closeSync(folder);
-  }
 }
 
-parentPort?.on('message', (request: WriteRequest) => {
+parentPort?.on('message', ({ file, text }: WriteRequest) => {
   let result: WriteResult = { ok: true };
   try {
-    replace(request);
+    // Temp file, fsync, rename, fsync of the folder: the file is always one whole state.
+    withFd(`${file}.tmp`, 'w', (fd) => {
+      writeSync(fd, text);
+      fdatasyncSync(fd);
+    });
+    renameSync(`${file}.tmp`, file);
+    // The rename is durable only once the folder is; Windows cannot open a folder to sync it.
+    if (process.platform !== 'win32') withFd(path.dirname(file), 'r', fsyncSync);
   } catch (error) {
-    const { code } = error as NodeJS.ErrnoException;
-    result = { ok: false, error: error instanceof Error ? error.message : String(error), code };
+    const { code, message } = error as NodeJS.ErrnoException;
+    result = { ok: false, error: message, code };
   }
   parentPort?.postMessage(result);
 });

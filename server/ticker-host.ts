@@ -7,15 +7,13 @@ import type { BuyReply, RunReply } from '../protocol/ipc';
 import type { StockName } from '../protocol/stocks';
 
 export interface TickerHostEvents {
-  /** A price update to broadcast, in `seq` order. `offset` (cluster only): its place in the Redis
-   * stream, sent as Socket.IO's recovery offset. */
+  /** An update to broadcast, in `seq` order; `offset` (cluster): Socket.IO's recovery offset. */
   update: [update: UpdatePayload, offset?: string];
-  /** The ticker went away unexpectedly and is being brought back; ops are refused meanwhile. */
+  /** The ticker went away and is being brought back; ops are refused meanwhile. */
   lost: [reason: string];
   /** The ticker is back with the state it had. */
   back: [];
-  /** A status for everyone, from a host that carries statuses itself (broadcastStatus), in order
-   * with the updates. */
+  /** A status from a host that carries statuses itself (broadcastStatus), in order with updates. */
   status: [status: StatusPayload, offset?: string];
 }
 
@@ -30,20 +28,17 @@ export interface TickerHost extends Pick<EventEmitter<TickerHostEvents>, 'on' | 
   start(): Promise<RunReply>;
   stop(): Promise<RunReply>;
   buy(name: StockName): Promise<BuyReply>;
-  /** Flow control: updates up to `seq` reached every socket. A host may hold its next update
-   * back until then, so it never produces updates faster than they can be broadcast. */
+  /** Flow control: updates up to `seq` reached every socket; the host may hold its next back. */
   delivered(seq: number): void;
-  /** The latest state: the last update's prices, seq and ts with the current running flag. */
+  /** The last update's prices, seq and ts with the current running flag. */
   snapshot(): UpdatePayload;
-  /** Sends a status to every client through the host (a cluster's stream), which hands it back
-   * as a `status` event in order with the updates. Without it, statuses go to this node only. */
+  /** Sends a status through the host (a cluster's stream), which hands it back as a `status`
+   * event in order with the updates. Without it, statuses go to this node only. */
   broadcastStatus?(status: StatusPayload): void;
   /** Resolves once the ticker can take ops. */
   open(): Promise<void>;
-  /** Stops the ticker for good. */
   close(): Promise<void>;
-  /** Pid of the ticker process, if it has one right now (for /healthz). */
+  /** The ticker process, if there is one right now (for /healthz). */
   readonly pid: number | undefined;
-  /** For /healthz. */
   health(): HostHealth;
 }

@@ -1,6 +1,6 @@
-/** Forks the ticker child, relays ops and updates, and replaces it with the last state if it dies
- * or hangs. With a store, acks and broadcasts wait for the commit; a child whose state cannot be
- * saved is replaced from disk, so a refused op is never applied later. */
+/** Forks the ticker child, relays ops and updates, and replaces it from the last saved state if it
+ * dies or hangs. Acks and broadcasts wait for the store's commit, and a child whose state cannot
+ * be saved is replaced from disk, so a refused op is never applied later. */
 import { fork as nodeFork, type ChildProcess, type ForkOptions } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 
@@ -8,7 +8,6 @@ import type { UpdatePayload } from '../protocol/events';
 import {
   parseChildMessage,
   type BuyReply,
-  type ChildMessage,
   type OpReply,
   type ParentMessage,
   type ParentOpWithoutId,
@@ -16,11 +15,8 @@ import {
 } from '../protocol/ipc';
 import type { StockName } from '../protocol/stocks';
 import type { Logger } from './logger';
-import { PendingRequests } from './pending';
 import type { SavedState, StateStore } from './state-file';
 import type { HostHealth, TickerHost, TickerHostEvents } from './ticker-host';
-
-type ForkFn = (modulePath: string, args: readonly string[], options: ForkOptions) => ChildProcess;
 
 export interface SupervisorOptions {
   /** Compiled entry of the ticker child (dist/ticker/main.js). */
@@ -30,27 +26,24 @@ export interface SupervisorOptions {
   /** The initial state holds acknowledged buys no update has carried yet (default false). */
   unannounced?: boolean;
   logger: Logger;
-  fork?: ForkFn;
-  /** How long an op (or a ping) may wait for the child's reply before the child is replaced. */
-  opTimeoutMs?: number;
-  /** How often an idle child is pinged; one silent for longer counts as unresponsive. */
-  heartbeatMs?: number;
-  /** How long a new child may take to say it is ready before it is killed and replaced. */
-  readyTimeoutMs?: number;
-  /** First restart delay; doubles after each crash up to `maxRestartDelayMs`. */
-  restartDelayMs?: number;
-  maxRestartDelayMs?: number;
-  /** A child that lived this long is considered healthy: the restart delay starts over. */
-  healthyAfterMs?: number;
-  /** How long close() waits for the child to exit before killing it. */
-  closeTimeoutMs?: number;
+  fork?: (modulePath: string, args: readonly string[], options: ForkOptions) => ChildProcess;
   /** Called at every fork after the first (for the restarts metric). */
   onRestart?: () => void;
-  /** Where acknowledged state is made durable (single node); without one, nothing waits. */
+  /** Where acknowledged state is made durable; without one, nothing waits. */
   store?: StateStore;
 }
 
-type Request = ParentOpWithoutId | { type: 'ping' };
+/** How often the watchdog looks; a request unanswered longer than this shows as down. */
+const HEARTBEAT_MS = 1_000;
+/** A child that leaves a request (an op or a ping) unanswered this long is replaced. */
+const OP_TIMEOUT_MS = 3_000;
+const READY_TIMEOUT_MS = 10_000;
+/** Restart delays double up to the cap; a child that lived HEALTHY_MS starts them over. */
+const FIRST_RESTART_MS = 100;
+const MAX_RESTART_MS = 5_000;
+const HEALTHY_MS = 10_000;
+/** How long close() waits for the child to exit before killing it. */
+const CLOSE_TIMEOUT_MS = 2_000;
 
 const RESTARTING_ERROR = 'the ticker is restarting; try again in a moment';
 const CLOSED_ERROR = 'the server is shutting down';
@@ -59,16 +52,14 @@ const STUCK_ERROR =
   'the ticker did not answer in time; it is being restarted and the operation was not applied';
 const NOT_SAVED_ERROR = 'the state could not be saved; the operation was not applied';
 
+const refused = (error: string): OpReply => ({ ok: false, error });
+
 export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements TickerHost {
-  private readonly options: Required<
-    Omit<SupervisorOptions, 'initialState' | 'unannounced' | 'store'>
-  >;
-  private readonly store: StateStore | undefined;
   /** The child's state as far as we know it: its last update plus the ops it acknowledged. */
-  private state: UpdatePayload;
+  private state: SavedState;
   /** The last update broadcast: what clients have seen, so what snapshot() shows. */
   private announced: UpdatePayload;
-  /** The last state on disk: what a replacement child starts from. */
+  /** The last state saved: what a replacement child starts from. */
   private committed: SavedState;
   private child: ChildProcess | null = null;
   private ready = false;
@@ -76,37 +67,23 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   private closing = false;
   private spawnedAt = 0;
   private forks = 0;
-  private restartDelay: number;
-  private restartTimer: NodeJS.Timeout | null = null;
-  private readyTimer: NodeJS.Timeout | null = null;
-  private heartbeat: NodeJS.Timeout | null = null;
-  private pinging = false;
-  /** True between a buy's reply and the `update` that carries it. */
-  private unannounced = false;
+  private restartDelay = FIRST_RESTART_MS;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private nextId = 1;
   /** Ops and pings sent to the child; null answers a ping. */
-  private readonly pending = new PendingRequests<OpReply | null>();
-  private readyWaiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
+  private readonly waiting = new Map<
+    number,
+    { answer: (reply: OpReply | null) => void; since: number }
+  >();
+  private opening: Promise<void> | undefined;
+  private opened: { resolve: () => void; reject: (error: Error) => void } | undefined;
 
-  constructor(options: SupervisorOptions) {
+  constructor(private readonly options: SupervisorOptions) {
     super();
-    this.options = {
-      fork: nodeFork,
-      opTimeoutMs: 3_000,
-      heartbeatMs: 1_000,
-      readyTimeoutMs: 10_000,
-      restartDelayMs: 100,
-      maxRestartDelayMs: 5_000,
-      healthyAfterMs: 10_000,
-      closeTimeoutMs: 2_000,
-      onRestart: () => undefined,
-      ...options,
-    };
-    this.store = options.store;
-    this.state = structuredClone(options.initialState);
+    this.state = { ...structuredClone(options.initialState), unannounced: !!options.unannounced };
     this.announced = structuredClone(options.initialState);
-    this.unannounced = options.unannounced ?? false;
-    this.committed = { ...structuredClone(options.initialState), unannounced: this.unannounced };
-    this.restartDelay = this.options.restartDelayMs;
+    this.committed = structuredClone(this.state);
   }
 
   get pid(): number | undefined {
@@ -114,9 +91,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   }
 
   health(): HostHealth {
-    if (this.pid === undefined || this.pending.waitedLonger(this.options.heartbeatMs))
-      return { status: 'down' };
-    if (this.store && !this.store.healthy)
+    if (this.pid === undefined || this.waitedMs() > HEARTBEAT_MS) return { status: 'down' };
+    if (this.options.store?.healthy === false)
       return { status: 'degraded', details: { state: 'the state file cannot be written' } };
     return { status: 'ok' };
   }
@@ -125,19 +101,13 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     return { ...structuredClone(this.announced), running: this.state.running };
   }
 
-  /** The child's state, acknowledged buys not yet broadcast included (a cluster saves it). */
-  current(): UpdatePayload {
-    return structuredClone(this.state);
-  }
-
   open(): Promise<void> {
     if (this.closing) return Promise.reject(new Error('ticker supervisor is closed'));
-    if (this.ready) return Promise.resolve();
-    const ready = new Promise<void>((resolve, reject) =>
-      this.readyWaiters.push({ resolve, reject }),
-    );
-    if (!this.child && !this.restartTimer) this.spawn();
-    return ready;
+    if (!this.opening) {
+      this.opening = new Promise((resolve, reject) => (this.opened = { resolve, reject }));
+      this.spawn();
+    }
+    return this.opening;
   }
 
   start(): Promise<RunReply> {
@@ -153,75 +123,93 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   }
 
   delivered(seq: number): void {
-    const child = this.child;
     // Moot for a child not ready or going away: its replacement starts with nothing in flight.
-    if (!this.ready || !child?.connected) return;
-    child.send({ type: 'delivered', seq } satisfies ParentMessage, () => {
-      // A send that fails means the child is exiting; onExit deals with that.
-    });
+    if (!this.ready || !this.child?.connected) return;
+    // A send that fails means the child is exiting; its exit is dealt with.
+    this.child.send({ type: 'delivered', seq } satisfies ParentMessage, () => undefined);
   }
 
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
     this.ready = false;
-    this.clearTimer('restartTimer');
-    this.clearTimer('readyTimer');
-    this.clearTimer('heartbeat');
-    this.pending.answerAll({ ok: false, error: CLOSED_ERROR });
-    for (const waiter of this.readyWaiters.splice(0)) waiter.reject(new Error(CLOSED_ERROR));
-    await this.closeChild();
-    if (!this.store) return;
-    await this.store.settled();
-    if (!this.store.healthy) throw new Error('the last state could not be saved');
+    clearTimeout(this.restartTimer);
+    clearInterval(this.watchdog);
+    this.answerAll(CLOSED_ERROR);
+    this.opened?.reject(new Error(CLOSED_ERROR));
+    const child = this.child;
+    if (child?.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      // Closing the IPC channel is the child's cue to exit cleanly; a kill is the fallback.
+      if (child.connected) child.disconnect();
+      else child.kill('SIGTERM');
+      const deadline = setTimeout(() => {
+        this.options.logger.warn(
+          { pid: child.pid },
+          'ticker child did not exit in time; killing it',
+        );
+        child.kill('SIGKILL');
+      }, CLOSE_TIMEOUT_MS);
+      await exited;
+      clearTimeout(deadline);
+    }
+    const { store } = this.options;
+    await store?.settled();
+    if (store?.healthy === false) throw new Error('the last state could not be saved');
   }
 
-  private async closeChild(): Promise<void> {
+  private request(request: ParentOpWithoutId | { type: 'ping' }): Promise<OpReply | null> {
     const child = this.child;
-    if (!child || hasExited(child)) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    // Closing the IPC channel is the child's cue to exit cleanly; a kill is the fallback.
-    if (child.connected) child.disconnect();
-    else child.kill('SIGTERM');
-    const deadline = setTimeout(() => {
-      this.options.logger.warn({ pid: child.pid }, 'ticker child did not exit in time; killing it');
-      child.kill('SIGKILL');
-    }, this.options.closeTimeoutMs);
-    await exited;
-    clearTimeout(deadline);
-  }
-
-  private request(request: Request): Promise<OpReply | null> {
-    const child = this.child;
-    if (this.closing) return Promise.resolve({ ok: false, error: CLOSED_ERROR });
-    if (!this.ready || !child) return Promise.resolve({ ok: false, error: RESTARTING_ERROR });
-    const { id, answer } = this.pending.add(this.options.opTimeoutMs, (late) => {
-      // Replies that arrived while busy are read in the poll phase, after timers: check then.
-      setImmediate(() => {
-        if (this.pending.has(late)) this.fault(child, 'it did not answer in time', STUCK_ERROR);
+    if (this.closing) return Promise.resolve(refused(CLOSED_ERROR));
+    if (!this.ready || !child) return Promise.resolve(refused(RESTARTING_ERROR));
+    const id = this.nextId++;
+    return new Promise((answer) => {
+      this.waiting.set(id, { answer, since: performance.now() });
+      child.send({ ...request, id }, (error) => {
+        if (error) this.take(id)?.(refused(RESTARTING_ERROR));
       });
     });
-    child.send({ ...request, id }, (error) => {
-      if (error) this.pending.answer(id, { ok: false, error: RESTARTING_ERROR });
-    });
-    return answer;
   }
 
-  /** Pings an idle child, so one that hangs is found even when nobody sends ops. */
-  private ping(): void {
-    if (this.pinging || !this.ready) return;
-    this.pinging = true;
-    void this.request({ type: 'ping' }).then(() => (this.pinging = false));
+  /** Stops waiting for request `id` and returns what answers it (undefined if answered). */
+  private take(id: number): ((reply: OpReply | null) => void) | undefined {
+    const request = this.waiting.get(id);
+    this.waiting.delete(id);
+    return request?.answer;
   }
 
-  /** Commits the current state, then tells `then` whether it is on disk. A failed write replaces
-   * the child, so what it was told since the last commit is dropped. */
+  private answerAll(error: string): void {
+    for (const id of [...this.waiting.keys()]) this.take(id)?.(refused(error));
+  }
+
+  /** How long the oldest unanswered request (the first in the map) has waited. */
+  private waitedMs(): number {
+    const [oldest] = this.waiting.values();
+    return oldest ? performance.now() - oldest.since : 0;
+  }
+
+  /** Runs every heartbeat: replaces a child that hangs, and pings an idle one so that a hang is
+   * found even when nobody sends ops. */
+  private watch(child: ChildProcess): void {
+    if (!this.ready) {
+      if (performance.now() - this.spawnedAt >= READY_TIMEOUT_MS)
+        this.fault(child, 'it did not become ready in time', DIED_ERROR);
+    } else if (this.waitedMs() >= OP_TIMEOUT_MS) {
+      // Replies that arrived while this process was busy are read in the poll phase, after
+      // timers: look again then.
+      setImmediate(() => {
+        if (this.waitedMs() >= OP_TIMEOUT_MS)
+          this.fault(child, 'it did not answer in time', STUCK_ERROR);
+      });
+    } else if (this.waiting.size === 0) void this.request({ type: 'ping' });
+  }
+
+  /** Saves the current state, then tells `then` whether it is saved. A failed save replaces the
+   * child, so what it was told since the last save is dropped. */
   private afterCommit(then: (saved: boolean) => void): void {
-    const store = this.store;
-    if (!store) return then(true);
-    const saved: SavedState = { ...structuredClone(this.state), unannounced: this.unannounced };
+    const saved = structuredClone(this.state);
     const child = this.child;
-    store.commit(saved).then(
+    (this.options.store?.commit(saved) ?? Promise.resolve()).then(
       () => {
         this.committed = saved;
         then(true);
@@ -233,19 +221,13 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     );
   }
 
-  private announce(update: UpdatePayload): void {
-    if (update.seq <= this.announced.seq) return;
-    this.announced = update;
-    this.emit('update', structuredClone(update));
-  }
-
   private spawn(): void {
-    this.restartTimer = null;
-    const { logger } = this.options;
+    this.restartTimer = undefined;
+    const { logger, fork = nodeFork } = this.options;
     // No inherited flags (inspector port, test loaders). WATCH_REPORT_DEPENDENCIES (`node
     // --watch`) would make the child report its modules over our IPC channel.
     const { WATCH_REPORT_DEPENDENCIES: _watch, ...env } = process.env;
-    const child = this.options.fork(this.options.childPath, [], {
+    const child = fork(this.options.childPath, [], {
       env,
       execArgv: [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -253,96 +235,84 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     });
     this.child = child;
     this.ready = false;
-    this.spawnedAt = Date.now();
-    if (this.forks++ > 0) this.options.onRestart();
+    this.spawnedAt = performance.now();
+    if (this.forks++ > 0) this.options.onRestart?.();
     logger.info({ pid: child.pid }, 'ticker child forked');
 
     child.on('message', (raw) => {
       if (child === this.child) this.receive(raw);
     });
-    child.on('error', (error) =>
-      logger.error({ err: error, pid: child.pid }, 'ticker child error'),
-    );
+    child.on('error', (err) => logger.error({ err, pid: child.pid }, 'ticker child error'));
     child.once('exit', (code, signal) =>
       this.lose(child, signal ? `killed by ${signal}` : `exited with code ${String(code)}`),
     );
-
-    this.readyTimer = setTimeout(() => {
-      logger.error({ pid: child.pid }, 'ticker child did not become ready in time; killing it');
-      child.kill('SIGKILL');
-    }, this.options.readyTimeoutMs);
+    this.watchdog = setInterval(() => this.watch(child), HEARTBEAT_MS);
     // From the last known state, so a restart continues prices, running and seq exactly.
+    const { unannounced, ...state } = this.state;
     child.send({
       type: 'init',
-      state: this.state,
+      state,
       tickMs: this.options.tickMs,
-      unannounced: this.unannounced,
+      unannounced,
     } satisfies ParentMessage);
   }
 
   private receive(raw: unknown): void {
+    const { logger } = this.options;
     const parsed = parseChildMessage(raw);
     if (!parsed.ok) {
-      this.options.logger.error(
-        { error: parsed.error },
-        'ignored a malformed message from the ticker',
-      );
+      logger.error({ error: parsed.error }, 'ignored a malformed message from the ticker');
       return;
     }
-    const message: ChildMessage = parsed.value;
+    const message = parsed.value;
     switch (message.type) {
       case 'ready':
-        this.clearTimer('readyTimer');
-        this.state = message.state;
+        this.state = { ...message.state, unannounced: this.state.unannounced };
         this.ready = true;
-        this.heartbeat = setInterval(() => this.ping(), this.options.heartbeatMs);
-        for (const waiter of this.readyWaiters.splice(0)) waiter.resolve();
+        this.opened?.resolve();
         if (this.lost) {
           this.lost = false;
-          this.options.logger.info({ pid: this.child?.pid }, 'ticker child is back');
+          logger.info({ pid: this.child?.pid }, 'ticker child is back');
           this.emit('back');
         }
         return;
       case 'update': {
         const { update } = message;
-        // A copy: the next reply changes `state` before this update is saved and sent.
-        this.state = structuredClone(update);
-        this.unannounced = false;
-        this.afterCommit((saved) => saved && this.announce(update));
+        this.state = { ...update, unannounced: false };
+        this.afterCommit((saved) => {
+          if (!saved || update.seq <= this.announced.seq) return;
+          this.announced = update;
+          this.emit('update', structuredClone(update));
+        });
         return;
       }
       case 'reply': {
         const { reply } = message;
-        const resolve = this.pending.take(message.id);
-        if (!resolve || !reply.ok) return resolve?.(reply);
-        this.remember(reply);
-        this.afterCommit((saved) => resolve(saved ? reply : { ok: false, error: NOT_SAVED_ERROR }));
+        const answer = this.take(message.id);
+        if (!answer || !reply.ok) return answer?.(reply);
+        // Kept, so that a child dying before its next update does not lose an acknowledged buy.
+        if ('stock' in reply) {
+          const { name, price } = reply.stock;
+          this.state.stocks = this.state.stocks.map((stock) =>
+            stock.name === name ? { name, price } : stock,
+          );
+          this.state.unannounced = true;
+        }
+        this.state.running = reply.running;
+        this.afterCommit((saved) => answer(saved ? reply : refused(NOT_SAVED_ERROR)));
         return;
       }
       case 'pong':
-        this.pending.answer(message.id, null);
+        this.take(message.id)?.(null);
         return;
       case 'rejected':
-        this.options.logger.error({ error: message.error }, 'the ticker rejected a message');
+        logger.error({ error: message.error }, 'the ticker rejected a message');
         return;
       default: {
         const unreachable: never = message;
         throw new Error(`unhandled ticker message ${JSON.stringify(unreachable)}`);
       }
     }
-  }
-
-  /** Keeps what a reply acknowledged, so a child dying before its next `update` does not lose an
-   * acknowledged buy. */
-  private remember(reply: Extract<OpReply, { ok: true }>): void {
-    if ('stock' in reply) {
-      const { name, price } = reply.stock;
-      this.state.stocks = this.state.stocks.map((stock) =>
-        stock.name === name ? { name, price } : stock,
-      );
-      this.unannounced = true;
-    }
-    this.state.running = reply.running;
   }
 
   /** Kills a child that hangs or cannot be kept, and replaces it. */
@@ -356,18 +326,18 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     if (child !== this.child) return;
     this.child = null;
     this.ready = false;
-    this.clearTimer('readyTimer');
-    this.clearTimer('heartbeat');
+    clearInterval(this.watchdog);
     if (this.closing) return;
 
-    const { logger, restartDelayMs, maxRestartDelayMs, healthyAfterMs } = this.options;
-    if (Date.now() - this.spawnedAt >= healthyAfterMs) this.restartDelay = restartDelayMs;
+    if (performance.now() - this.spawnedAt >= HEALTHY_MS) this.restartDelay = FIRST_RESTART_MS;
     const delay = this.restartDelay;
     // Back off so a crash loop cannot spin the CPU.
-    this.restartDelay = Math.min(this.restartDelay * 2, maxRestartDelayMs);
-    logger.error({ pid: child.pid, reason, restartInMs: delay }, 'ticker child lost; restarting');
-
-    this.pending.answerAll({ ok: false, error });
+    this.restartDelay = Math.min(delay * 2, MAX_RESTART_MS);
+    this.options.logger.error(
+      { pid: child.pid, reason, restartInMs: delay },
+      'ticker child lost; restarting',
+    );
+    this.answerAll(error);
     if (!this.lost) {
       this.lost = true;
       this.emit('lost', reason);
@@ -375,26 +345,15 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     this.restartTimer = setTimeout(() => void this.respawn(), delay);
   }
 
-  /** Starts the replacement from the committed state, rewritten first: a write that missed its
+  /** Starts the replacement from the saved state, written again first: a write that missed its
    * deadline may still have landed with refused ops. */
   private async respawn(): Promise<void> {
-    if (this.store) {
-      await this.store.settled();
-      await this.store.commit(this.committed).catch(() => undefined);
-      const { unannounced, ...state } = structuredClone(this.committed);
-      this.state = state;
-      this.unannounced = unannounced;
+    const { store } = this.options;
+    if (store) {
+      await store.settled();
+      await store.commit(this.committed).catch(() => undefined);
     }
+    this.state = structuredClone(this.committed);
     if (!this.closing && !this.child) this.spawn();
   }
-
-  private clearTimer(name: 'restartTimer' | 'readyTimer' | 'heartbeat'): void {
-    const timer = this[name];
-    if (timer) clearTimeout(timer);
-    this[name] = null;
-  }
-}
-
-function hasExited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
 }

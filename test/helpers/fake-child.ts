@@ -16,9 +16,8 @@ export class FakeChild extends EventEmitter {
   connected = true;
   exitCode: number | null = null;
   signalCode: NodeJS.Signals | null = null;
-  /** What kill() and disconnect() do; by default the child dies at once, as a real one would. */
+  /** Whether disconnect() makes the child exit, as a real one does; kill() always does. */
   exitOnDisconnect = true;
-  exitOnKill = true;
 
   send(message: ParentMessage, callback?: (error: Error | null) => void): boolean {
     this.sent.push(structuredClone(message));
@@ -28,7 +27,7 @@ export class FakeChild extends EventEmitter {
 
   kill(signal: NodeJS.Signals = 'SIGTERM'): boolean {
     this.signals.push(signal);
-    if (this.exitOnKill) this.exit(null, signal);
+    this.exit(null, signal);
     return true;
   }
 
@@ -60,31 +59,27 @@ export class FakeChild extends EventEmitter {
   }
 }
 
-export interface ForkCall {
-  modulePath: string;
-  args: readonly string[];
-  options: ForkOptions;
-  child: FakeChild;
-}
-
 /** A fork function that hands out FakeChild instances and remembers every call. */
-export function fakeFork(): {
-  fork: (modulePath: string, args: readonly string[], options: ForkOptions) => ChildProcess;
-  calls: ForkCall[];
-  latest: () => FakeChild;
-} {
-  const calls: ForkCall[] = [];
-  return {
-    calls,
-    fork: (modulePath, args, options) => {
-      const child = new FakeChild();
-      calls.push({ modulePath, args, options, child });
-      return child as unknown as ChildProcess;
-    },
-    latest: () => {
-      const call = calls.at(-1);
-      if (!call) throw new Error('nothing was forked');
-      return call.child;
-    },
+export function fakeFork() {
+  const calls: {
+    modulePath: string;
+    args: readonly string[];
+    options: ForkOptions;
+    child: FakeChild;
+  }[] = [];
+  const fork = (
+    modulePath: string,
+    args: readonly string[],
+    options: ForkOptions,
+  ): ChildProcess => {
+    const child = new FakeChild();
+    calls.push({ modulePath, args, options, child });
+    return child as unknown as ChildProcess;
   };
+  const latest = (): FakeChild => {
+    const call = calls.at(-1);
+    if (!call) throw new Error('nothing was forked');
+    return call.child;
+  };
+  return { calls, fork, latest };
 }

@@ -1,6 +1,7 @@
 /**
- * The supervisor with a fake fork and Jest's fake clock: op ids and replies, timeouts, restart
- * with backoff and state handoff, close. No processes.
+ * The supervisor with a fake fork and Jest's fake clock: op ids and replies, a hung child,
+ * restarts with backoff and state handoff, close, and acks and broadcasts that wait for the
+ * store. No processes; the real ones are test/integration/supervision.test.ts's.
  */
 import type { UpdatePayload } from '../../protocol/events';
 import type { ChildMessage } from '../../protocol/ipc';
@@ -10,15 +11,21 @@ import { TickerSupervisor, type SupervisorOptions } from '../../server/ticker-su
 import { fakeFork, type FakeChild } from '../helpers/fake-child';
 import { decayAll, grown, stateOf, withBuy } from '../helpers/prices';
 
-const RESTARTING = 'the ticker is restarting; try again in a moment';
+const RESTARTING = { ok: false, error: 'the ticker is restarting; try again in a moment' };
+const DIED = { ok: false, error: 'the ticker restarted before answering; try again' };
+const CLOSED = { ok: false, error: 'the server is shutting down' };
+const STUCK = {
+  ok: false,
+  error:
+    'the ticker did not answer in time; it is being restarted and the operation was not applied',
+};
+const NOT_SAVED = {
+  ok: false,
+  error: 'the state could not be saved; the operation was not applied',
+};
 
-beforeEach(() => {
-  jest.useFakeTimers({ now: 1_700_000_000_000 });
-});
-
-afterEach(() => {
-  jest.useRealTimers();
-});
+beforeEach(() => jest.useFakeTimers({ now: 1_700_000_000_000 }));
+afterEach(() => jest.useRealTimers());
 
 function setup(options: Partial<SupervisorOptions> = {}) {
   const forks = fakeFork();
@@ -38,10 +45,8 @@ function setup(options: Partial<SupervisorOptions> = {}) {
 }
 
 /** Answers the init the child got with ready, as the real child does. */
-function ready(child: FakeChild): UpdatePayload {
-  const { state } = child.lastSent('init');
-  child.say({ type: 'ready', state } satisfies ChildMessage);
-  return state;
+function ready(child: FakeChild): void {
+  child.say({ type: 'ready', state: child.lastSent('init').state } satisfies ChildMessage);
 }
 
 async function opened(options: Partial<SupervisorOptions> = {}) {
@@ -52,33 +57,39 @@ async function opened(options: Partial<SupervisorOptions> = {}) {
   return harness;
 }
 
-/** The id of the last op the parent sent to `child`. */
-function lastOpId(child: FakeChild): number {
+/** The child answers the last op it was sent. */
+function reply(child: FakeChild, answer: Extract<ChildMessage, { type: 'reply' }>['reply']): void {
   const op = child.sent.at(-1);
-  if (!op || op.type === 'init' || op.type === 'delivered') throw new Error('no op sent');
-  return op.id;
+  if (!op || !('id' in op)) throw new Error('no op sent');
+  child.say({ type: 'reply', id: op.id, reply: answer } satisfies ChildMessage);
 }
+
+const appleBought = (running = false) => ({
+  ok: true as const,
+  running,
+  stock: { name: 'Apple' as const, price: grown(14.5) },
+});
+
+/** Lets the commits (which resolve in microtasks) land. */
+const flush = () => jest.advanceTimersByTimeAsync(0);
 
 test('open forks the compiled child without inherited flags and hands it the state', async () => {
   const initialState = stateOf({ seq: 4 });
   const { supervisor, forks } = setup({ initialState });
   expect(forks.calls).toEqual([]);
   const opening = supervisor.open();
-  expect(forks.calls).toHaveLength(1);
   const [call] = forks.calls;
-  expect(call?.modulePath).toBe('/x/dist/ticker/main.js');
-  expect(call?.args).toEqual([]);
+  expect(call).toMatchObject({ modulePath: '/x/dist/ticker/main.js', args: [] });
   expect(call?.options).toMatchObject({ execArgv: [], serialization: 'json' });
   expect(forks.latest().sent).toEqual([
     { type: 'init', state: initialState, tickMs: 250, unannounced: false },
   ]);
   expect(supervisor.pid).toBeUndefined();
   // Ops before the child is ready are refused.
-  await expect(supervisor.start()).resolves.toEqual({ ok: false, error: RESTARTING });
+  await expect(supervisor.start()).resolves.toEqual(RESTARTING);
   ready(forks.latest());
   await opening;
   expect(supervisor.pid).toBe(forks.latest().pid);
-  // A second open does not fork again.
   await supervisor.open();
   expect(forks.calls).toHaveLength(1);
 });
@@ -91,12 +102,11 @@ test('delivered() passes the notice to a ready child, and drops it when there is
   ready(forks.latest());
   await opening;
   supervisor.delivered(3);
+  forks.latest().exit(1, null);
+  supervisor.delivered(4);
   expect(forks.latest().sent.filter((message) => message.type === 'delivered')).toEqual([
     { type: 'delivered', seq: 3 },
   ]);
-  forks.latest().exit(1, null);
-  supervisor.delivered(4);
-  expect(forks.calls).toHaveLength(1);
   await supervisor.close();
 });
 
@@ -104,82 +114,62 @@ test('each op gets its own id and its own reply, in any order', async () => {
   const { supervisor, forks } = await opened();
   const child = forks.latest();
   const start = supervisor.start();
-  const startId = lastOpId(child);
   const buy = supervisor.buy('Apple');
-  const buyId = lastOpId(child);
-  expect(buyId).not.toBe(startId);
-  expect(child.sent.slice(1)).toEqual([
-    { type: 'start', id: startId },
-    { type: 'buy', id: buyId, name: 'Apple' },
+  const [, startOp, buyOp] = child.sent;
+  expect([startOp, buyOp]).toEqual([
+    { type: 'start', id: expect.any(Number) },
+    { type: 'buy', id: expect.any(Number), name: 'Apple' },
   ]);
-  child.say({
-    type: 'reply',
-    id: buyId,
-    reply: { ok: true, running: true, stock: { name: 'Apple', price: grown(14.5) } },
-  });
-  child.say({ type: 'reply', id: startId, reply: { ok: true, running: true, changed: true } });
-  await expect(buy).resolves.toEqual({
-    ok: true,
-    running: true,
-    stock: { name: 'Apple', price: grown(14.5) },
-  });
+  if (!startOp || !buyOp || !('id' in startOp) || !('id' in buyOp)) throw new Error('no ops');
+  expect(buyOp.id).not.toBe(startOp.id);
+  child.say({ type: 'reply', id: buyOp.id, reply: appleBought(true) });
+  child.say({ type: 'reply', id: startOp.id, reply: { ok: true, running: true, changed: true } });
+  await expect(buy).resolves.toEqual(appleBought(true));
   await expect(start).resolves.toEqual({ ok: true, running: true, changed: true });
   expect(supervisor.snapshot().running).toBe(true);
 });
 
-test('an op the child never answers is refused at the op timeout and the child replaced', async () => {
-  const { supervisor, forks, events } = await opened({ opTimeoutMs: 300, restartDelayMs: 50 });
+// The watchdog runs every second: it pings an idle child, reports one down whose oldest
+// request is over a second old, and replaces one that leaves a request 3 s unanswered.
+test.each([
+  ['an op it never answers', true],
+  ['a ping it never answers', false],
+])('a hung child (%s) is reported down, then killed and replaced', async (_what, withOp) => {
+  const { supervisor, forks, events } = await opened();
   const stuck = forks.latest();
-  const stop = supervisor.stop();
-  jest.advanceTimersByTime(299);
-  let settled = false;
-  void stop.then(() => (settled = true));
-  await Promise.resolve();
-  expect(settled).toBe(false);
+  const stop = withOp ? supervisor.stop() : null;
+  await jest.advanceTimersByTimeAsync(1_000);
+  if (!withOp) expect(stuck.lastSent('ping')).toEqual({ type: 'ping', id: expect.any(Number) });
   expect(supervisor.health().status).toBe('ok');
-  jest.advanceTimersByTime(1);
-  // The child is given up on only after this process has read what is waiting (setImmediate).
-  expect(stuck.signals).toEqual([]);
-  await jest.advanceTimersByTimeAsync(1);
-  await expect(stop).resolves.toEqual({
-    ok: false,
-    error:
-      'the ticker did not answer in time; it is being restarted and the operation was not applied',
-  });
-  // Killed, so a late answer can never apply the op after all; its replacement starts from
-  // the state the stuck child was handed.
-  expect(stuck.signals).toEqual(['SIGKILL']);
-  expect(events).toEqual([['lost', 'it did not answer in time']]);
+  await jest.advanceTimersByTimeAsync(1_001);
   expect(supervisor.health().status).toBe('down');
-  await jest.advanceTimersByTimeAsync(50);
+  await jest.advanceTimersByTimeAsync(2_000);
+  expect(stuck.signals).toEqual(['SIGKILL']);
+  // Killed, so a late answer can never apply the op after all.
+  if (stop) await expect(stop).resolves.toEqual(STUCK);
+  expect(events).toEqual([['lost', 'it did not answer in time']]);
+  await jest.advanceTimersByTimeAsync(100);
   expect(forks.calls).toHaveLength(2);
   expect(forks.latest().lastSent('init').state).toEqual(stuck.lastSent('init').state);
 });
 
-test('an idle child is pinged; one that stops answering is reported down, then replaced', async () => {
-  const { supervisor, forks } = await opened({ heartbeatMs: 1_000, opTimeoutMs: 3_000 });
+test('a reply read in the same turn as the watchdog finds the op overdue still counts', async () => {
+  const { supervisor, forks } = await opened();
   const child = forks.latest();
-  await jest.advanceTimersByTimeAsync(1_000);
-  const ping = child.lastSent('ping');
-  child.say({ type: 'pong', id: ping.id } satisfies ChildMessage);
-  expect(supervisor.health().status).toBe('ok');
-  await jest.advanceTimersByTimeAsync(1_000);
-  expect(child.sent.filter((message) => message.type === 'ping')).toHaveLength(2);
-  // Silent for longer than a heartbeat: /healthz says so before the child is given up on.
-  await jest.advanceTimersByTimeAsync(1_001);
-  expect(supervisor.health().status).toBe('down');
+  const buy = supervisor.buy('Apple');
+  // The watchdog sees the op 3 s old, and looks again after the poll phase has read replies.
+  jest.advanceTimersByTime(3_000);
+  reply(child, appleBought());
+  await jest.advanceTimersByTimeAsync(1);
+  await expect(buy).resolves.toEqual(appleBought());
   expect(child.signals).toEqual([]);
-  await jest.advanceTimersByTimeAsync(2_001);
-  expect(child.signals).toEqual(['SIGKILL']);
 });
 
-test('updates are relayed in order and the snapshot follows them as a copy', async () => {
+test('updates are relayed once committed, in order, and the snapshot follows them as a copy', async () => {
   const { supervisor, forks, events } = await opened();
-  const update = {
-    ...stateOf({ running: true, seq: 1, ts: Date.now() }),
-    stocks: decayAll(stateOf().stocks),
-  };
+  const update = { ...stateOf({ running: true, seq: 1 }), stocks: decayAll(stateOf().stocks) };
   forks.latest().say({ type: 'update', update } satisfies ChildMessage);
+  await flush();
   expect(events).toEqual([['update', update]]);
   const snapshot = supervisor.snapshot();
   expect(snapshot).toEqual(update);
@@ -196,42 +186,35 @@ test('malformed messages from the child are ignored', async () => {
   child.say({ type: 'update', update: { ...before, stocks: [] } });
   child.say({ type: 'reply', id: 1, reply: { ok: true, running: true, changed: true, extra: 1 } });
   child.say({ type: 'rejected', error: 'bad message from parent: x' });
+  await flush();
   expect(events).toEqual([]);
   expect(supervisor.snapshot()).toEqual(before);
 });
 
 test('a child that dies is replaced with the last state, with lost / back and backoff', async () => {
   const onRestart = jest.fn();
-  const { supervisor, forks, events } = await opened({
-    restartDelayMs: 100,
-    maxRestartDelayMs: 350,
-    onRestart,
-  });
+  const { supervisor, forks, events } = await opened({ onRestart });
   const first = forks.latest();
   const started = supervisor.start();
-  const startId = lastOpId(first);
-  first.say({ type: 'reply', id: startId, reply: { ok: true, running: true, changed: true } });
+  reply(first, { ok: true, running: true, changed: true });
   await expect(started).resolves.toEqual({ ok: true, running: true, changed: true });
-  const update = { ...stateOf({ running: true, seq: 6, ts: Date.now() }) };
+  const update = stateOf({ running: true, seq: 6 });
   first.say({ type: 'update', update } satisfies ChildMessage);
+  await flush();
   const pending = supervisor.buy('Facebook');
 
   first.exit(null, 'SIGKILL');
   expect(events.slice(1)).toEqual([['lost', 'killed by SIGKILL']]);
-  await expect(pending).resolves.toEqual({
-    ok: false,
-    error: 'the ticker restarted before answering; try again',
-  });
-  await expect(supervisor.stop()).resolves.toEqual({ ok: false, error: RESTARTING });
+  await expect(pending).resolves.toEqual(DIED);
+  await expect(supervisor.stop()).resolves.toEqual(RESTARTING);
   expect(supervisor.pid).toBeUndefined();
 
-  // Backoff: 100 ms, then 200, then capped at 350. onRestart counts each replacement when it
-  // is forked (not when the old one dies), also one that dies before it is ready.
-  for (const delay of [100, 200, 350]) {
+  // Each replacement dies, at once or right after ready (which does not reset the backoff):
+  // the delay doubles up to 5 s. onRestart counts each replacement when it is forked.
+  for (const [i, delay] of [100, 200, 400, 800, 1_600, 3_200, 5_000, 5_000].entries()) {
     const forked = forks.calls.length;
     jest.advanceTimersByTime(delay - 1);
     expect(forks.calls).toHaveLength(forked);
-    expect(onRestart).toHaveBeenCalledTimes(forked - 1);
     jest.advanceTimersByTime(1);
     expect(forks.calls).toHaveLength(forked + 1);
     expect(onRestart).toHaveBeenCalledTimes(forked);
@@ -239,36 +222,42 @@ test('a child that dies is replaced with the last state, with lost / back and ba
     expect(forks.latest().sent).toEqual([
       { type: 'init', state: update, tickMs: 250, unannounced: false },
     ]);
-    if (delay !== 350) forks.latest().exit(1, null);
+    if (i === 7) break;
+    if (i % 2 === 1) ready(forks.latest());
+    forks.latest().exit(1, null);
   }
-  // Only one lost for the whole outage.
-  expect(events.filter(([name]) => name === 'lost')).toHaveLength(1);
-
+  // lost, back, lost, ... for the short-lived children that became ready.
+  const names = ['lost', 'back', 'lost', 'back', 'lost', 'back', 'lost'];
+  expect(events.slice(1).map(([name]) => name)).toEqual(names);
   ready(forks.latest());
   expect(events.at(-1)).toEqual(['back']);
   expect(supervisor.pid).toBe(forks.latest().pid);
 });
 
-test('the backoff starts over after a child that lived long enough', async () => {
-  const { forks } = await opened({ restartDelayMs: 100, healthyAfterMs: 1_000 });
+test('the backoff starts over after a child that lived 10 s', async () => {
+  const { forks } = await opened();
   forks.latest().exit(1, null);
   jest.advanceTimersByTime(100);
   ready(forks.latest());
-  jest.advanceTimersByTime(1_000);
-  const count = forks.calls.length;
+  jest.advanceTimersByTime(10_000);
   forks.latest().exit(1, null);
   jest.advanceTimersByTime(100);
-  expect(forks.calls).toHaveLength(count + 1);
+  expect(forks.calls).toHaveLength(3);
 });
 
-test('a child that never becomes ready is killed and replaced', async () => {
-  const { supervisor, forks } = setup({ readyTimeoutMs: 500, restartDelayMs: 100 });
-  const opening = supervisor.open();
-  const first = forks.latest();
-  jest.advanceTimersByTime(500);
-  expect(first.signals).toEqual(['SIGKILL']);
+test('open() waits through children that crash at boot or never become ready', async () => {
+  const { supervisor, forks } = setup();
+  let opened = false;
+  const opening = supervisor.open().then(() => (opened = true));
+  forks.latest().exit(3, null);
   jest.advanceTimersByTime(100);
-  expect(forks.calls).toHaveLength(2);
+  const silent = forks.latest();
+  jest.advanceTimersByTime(10_000);
+  expect(silent.signals).toEqual(['SIGKILL']);
+  jest.advanceTimersByTime(200);
+  expect(forks.calls).toHaveLength(3);
+  await flush();
+  expect(opened).toBe(false);
   ready(forks.latest());
   await opening;
 });
@@ -276,43 +265,33 @@ test('a child that never becomes ready is killed and replaced', async () => {
 // A buy is acknowledged as soon as the child applies it, and its `update` follows 0-20 ms
 // later. A child dying in between must not take the acknowledged buy with it.
 test('a buy acknowledged just before the child dies survives the restart and is announced', async () => {
-  const { supervisor, forks } = await opened({ restartDelayMs: 100 });
-  const first = forks.latest();
+  const { supervisor, forks } = await opened();
   const buy = supervisor.buy('Apple');
-  first.say({
-    type: 'reply',
-    id: lastOpId(first),
-    reply: { ok: true, running: false, stock: { name: 'Apple', price: grown(14.5) } },
-  });
-  await expect(buy).resolves.toMatchObject({ ok: true });
-  first.exit(null, 'SIGKILL'); // before its update went out
+  reply(forks.latest(), appleBought());
+  await expect(buy).resolves.toEqual(appleBought());
+  forks.latest().exit(null, 'SIGKILL'); // before its update went out
   jest.advanceTimersByTime(100);
   const init = forks.latest().lastSent('init');
   expect(init.state.stocks).toEqual(withBuy(stateOf().stocks, 'Apple'));
   expect(init.unannounced).toBe(true);
 });
 
-test('close disconnects the child, kills it if it does not exit in time, then refuses ops and does not restart', async () => {
-  const { supervisor, forks } = await opened({ closeTimeoutMs: 2_000 });
+test('close disconnects the child, kills it if it does not exit in 2 s, then refuses ops and does not restart', async () => {
+  const { supervisor, forks } = await opened();
   const child = forks.latest();
   child.exitOnDisconnect = false;
   const pending = supervisor.start();
-  let closed = false;
-  const closing = supervisor.close().then(() => (closed = true));
-  await expect(pending).resolves.toEqual({ ok: false, error: 'the server is shutting down' });
+  const closing = supervisor.close();
+  await expect(pending).resolves.toEqual(CLOSED);
   expect(child.connected).toBe(false);
   jest.advanceTimersByTime(1_999);
-  await Promise.resolve();
-  expect([closed, child.signals]).toEqual([false, []]);
+  expect(child.signals).toEqual([]);
   jest.advanceTimersByTime(1);
   expect(child.signals).toEqual(['SIGKILL']);
   await closing;
   jest.advanceTimersByTime(60_000);
   expect(forks.calls).toHaveLength(1);
-  await expect(supervisor.buy('Apple')).resolves.toEqual({
-    ok: false,
-    error: 'the server is shutting down',
-  });
+  await expect(supervisor.buy('Apple')).resolves.toEqual(CLOSED);
   await expect(supervisor.open()).rejects.toThrow('closed');
   await expect(supervisor.close()).resolves.toBeUndefined();
 });
@@ -327,13 +306,12 @@ test('close while opening rejects the open', async () => {
 describe('with a state store', () => {
   /** A store that records every commit and fails while `failing` is set. */
   function fakeStore() {
-    const commits: SavedState[] = [];
     const store = {
       failing: false,
       healthy: true,
-      commits,
+      commits: [] as SavedState[],
       commit(state: SavedState): Promise<void> {
-        commits.push(structuredClone(state));
+        store.commits.push(structuredClone(state));
         store.healthy = !store.failing;
         return store.failing ? Promise.reject(new Error('disk full')) : Promise.resolve();
       },
@@ -342,60 +320,52 @@ describe('with a state store', () => {
     return store;
   }
 
-  /** The child applies the buy of Apple the parent just sent and says so. */
-  function acknowledgeAppleBuy(child: FakeChild) {
-    const stock = { name: 'Apple' as const, price: grown(stateOf().stocks[0]?.price ?? 0) };
-    child.say({
-      type: 'reply',
-      id: lastOpId(child),
-      reply: { ok: true, running: false, stock },
-    } satisfies ChildMessage);
-    return stock;
-  }
-
   test('a buy is acknowledged only once committed, and its update broadcast only after its own commit', async () => {
     const store = fakeStore();
     const { supervisor, forks, events } = await opened({ store });
     const child = forks.latest();
     const buy = supervisor.buy('Apple');
-    const stock = acknowledgeAppleBuy(child);
+    reply(child, appleBought());
     expect(store.commits.at(-1)).toMatchObject({ seq: 0, unannounced: true });
-    await expect(buy).resolves.toEqual({ ok: true, running: false, stock });
+    await expect(buy).resolves.toEqual(appleBought());
     // Not yet broadcast: the snapshot still shows seq 0 with the prices broadcast under it.
     expect(supervisor.snapshot()).toEqual(stateOf());
-    const update = {
-      ...stateOf({ seq: 1, ts: Date.now() }),
-      stocks: withBuy(stateOf().stocks, 'Apple'),
-    };
+    const update = { ...stateOf({ seq: 1 }), stocks: withBuy(stateOf().stocks, 'Apple') };
     child.say({ type: 'update', update } satisfies ChildMessage);
-    expect(events).toEqual([]);
-    await Promise.resolve();
-    expect(store.commits.at(-1)).toEqual({ ...update, unannounced: false });
+    expect([store.commits.at(-1), events]).toEqual([{ ...update, unannounced: false }, []]);
+    await flush();
     expect(events).toEqual([['update', update]]);
   });
 
   test('a failed commit refuses the op, replaces the child from the committed state and writes it again', async () => {
     const store = fakeStore();
-    const { supervisor, forks, events } = await opened({ store, restartDelayMs: 50 });
+    const { supervisor, forks, events } = await opened({ store });
     const child = forks.latest();
     store.failing = true;
     const buy = supervisor.buy('Apple');
-    acknowledgeAppleBuy(child);
-    await expect(buy).resolves.toEqual({
-      ok: false,
-      error: 'the state could not be saved; the operation was not applied',
-    });
+    reply(child, appleBought());
+    await expect(buy).resolves.toEqual(NOT_SAVED);
     expect(child.signals).toEqual(['SIGKILL']);
     expect(events).toEqual([['lost', 'its state could not be saved']]);
     expect(supervisor.health().status).toBe('down');
     store.failing = false;
     const before = store.commits.length;
-    await jest.advanceTimersByTimeAsync(50);
+    await jest.advanceTimersByTimeAsync(100);
     // The refused state may have landed after all (a write past its deadline): overwritten.
     expect(store.commits.slice(before)).toEqual([{ ...stateOf(), unannounced: false }]);
-    expect(forks.calls).toHaveLength(2);
     expect(forks.latest().lastSent('init')).toMatchObject({ state: stateOf(), unannounced: false });
     ready(forks.latest());
     expect(supervisor.health().status).toBe('ok');
+  });
+
+  test('health is degraded and close() fails while the store cannot write', async () => {
+    const store = fakeStore();
+    const { supervisor } = await opened({ store });
+    store.healthy = false;
+    expect(supervisor.health()).toEqual({
+      status: 'degraded',
+      details: { state: 'the state file cannot be written' },
+    });
+    await expect(supervisor.close()).rejects.toThrow('the last state could not be saved');
   });
 });
