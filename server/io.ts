@@ -70,5 +70,6 @@ function originAllowed(
   allowed: readonly string[],
 ): boolean {
   if (origin === undefined || allowed.includes(origin)) return true;
-  return URL.canParse(origin) && new URL(origin).host === host;
+  // URL lowercases the name; a Host header may not be.
+  return URL.canParse(origin) && new URL(origin).host === host?.toLowerCase();
 }

@@ -2,6 +2,8 @@
  * The real server in-process (createApp on 127.0.0.1, port 0, the real forked ticker child)
  * and real socket.io-client clients over WebSocket that record every event they get.
  */
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 
 import type {
@@ -249,4 +251,25 @@ export function expectContiguousSeq(client: TestClient): void {
   if (gaps.length > 0) {
     throw new Error(`${client.name} saw seq jump: ${gaps.join(', ')} (all: ${seqs.join(',')})`);
   }
+}
+
+/** A request with any headers, Host included (fetch does not let a caller choose it). */
+export function rawRequest(
+  url: string,
+  pathname: string,
+  headers: Record<string, string>,
+  method = 'GET',
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  const answer = new Promise<Awaited<ReturnType<typeof rawRequest>>>((resolve, reject) => {
+    const { port } = new URL(url);
+    const options = { host: '127.0.0.1', port, path: pathname, method, agent: false };
+    const req = httpRequest(options, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    for (const [name, value] of Object.entries(headers)) req.setHeader(name, value);
+    req.on('error', reject).end();
+  });
+  return withDeadline(answer, 3_000, `${method} ${pathname.slice(0, 40)}`);
 }
