@@ -15,7 +15,7 @@ import type {
   UpdatePayload,
 } from '../../protocol/events';
 import type { StockName } from '../../protocol/stocks';
-import { createApp, type ForkcastApp } from '../../server/app';
+import { createApp, type AppConfig, type ForkcastApp } from '../../server/app';
 import { createLogger } from '../../server/logger';
 import { Recorder, withDeadline, type WaitOptions } from './recorder';
 
@@ -46,30 +46,22 @@ export interface TestServer {
   url: string;
 }
 
-export async function startServer(options: {
-  tickMs: number;
-  initialState?: UpdatePayload;
-  /** Passed through to createApp (its default: 50). */
-  opsPerSecond?: number;
-  /** Passed through to createApp (its default: none, everyone may control). */
-  controlToken?: string;
-  /** Passed through to createApp (its default: none). */
-  allowedOrigins?: readonly string[];
-  /** Passed through to createApp (its default: dist/client). */
-  clientDir?: string;
-  /** Passed through to createApp (its default: false). */
-  devServer?: boolean;
-}): Promise<TestServer> {
-  const forkcast = createApp({
-    logger: createLogger('silent'),
-    tickMs: options.tickMs,
-    ...(options.initialState ? { initialState: options.initialState } : {}),
-    ...(options.opsPerSecond !== undefined ? { opsPerSecond: options.opsPerSecond } : {}),
-    ...(options.controlToken !== undefined ? { controlToken: options.controlToken } : {}),
-    ...(options.allowedOrigins ? { allowedOrigins: options.allowedOrigins } : {}),
-    ...(options.clientDir !== undefined ? { clientDir: options.clientDir } : {}),
-    ...(options.devServer !== undefined ? { devServer: options.devServer } : {}),
-  });
+/** createApp with a silent logger; whatever is not given takes createApp's default. */
+export async function startServer(
+  options: Pick<AppConfig, 'tickMs'> &
+    Partial<
+      Pick<
+        AppConfig,
+        | 'initialState'
+        | 'opsPerSecond'
+        | 'controlToken'
+        | 'allowedOrigins'
+        | 'clientDir'
+        | 'devServer'
+      >
+    >,
+): Promise<TestServer> {
+  const forkcast = createApp({ logger: createLogger('silent'), ...options });
   const address = await forkcast.listen(0, '127.0.0.1');
   return { forkcast, url: `http://127.0.0.1:${address.port}` };
 }
