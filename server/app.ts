@@ -1,18 +1,18 @@
 /** createApp() wires the ticker, Express, Socket.IO and the realtime layer. Nothing listens or
  * forks until listen(), so tests can build it, listen on port 0 and close it. */
-import { createServer, type Server as HttpServer } from 'node:http';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-import type { Express } from 'express';
 import type { ServerOptions } from 'socket.io';
 
 import { STATUS, type UpdatePayload } from '../protocol/events';
 import { seedTickerState } from '../protocol/ipc';
 import { hostCheck } from './hosts';
 import { createHttpApp } from './http';
-import { createIo, type ForkcastIo, type Transport } from './io';
+import { createIo, type Transport } from './io';
 import type { Logger } from './logger';
-import { createMetrics, type ForkcastMetrics } from './metrics';
+import { createMetrics } from './metrics';
 import { PATHS } from './paths';
 import { attachRealtime } from './realtime';
 import type { StateStore } from './state-file';
@@ -44,26 +44,15 @@ export interface AppConfig {
   transports?: readonly Transport[];
 }
 
-export interface ForkcastApp {
-  readonly app: Express;
-  readonly httpServer: HttpServer;
-  readonly io: ForkcastIo;
-  readonly ticker: TickerHost;
-  /** This app's instruments (a host built outside createApp reports its restarts here). */
-  readonly metrics: ForkcastMetrics;
-  /** Starts the ticker, then accepts connections. Port 0 picks a free port. */
-  listen(port: number, host?: string): Promise<AddressInfo>;
-  /** Tells clients, disconnects them, closes HTTP and stops the ticker. Safe to call twice. */
-  close(): Promise<void>;
-}
+export type ForkcastApp = ReturnType<typeof createApp>;
 
 /** How long close() lets clients end their connections before cutting them. */
 const CLOSE_GRACE_MS = 1_000;
 
-export function createApp(config: AppConfig): ForkcastApp {
+export function createApp(config: AppConfig) {
   const { logger } = config;
   const metrics = createMetrics();
-  const ticker =
+  const ticker: TickerHost =
     config.ticker ??
     new TickerSupervisor({
       childPath: config.tickerChildPath ?? PATHS.tickerChild,
@@ -126,18 +115,16 @@ export function createApp(config: AppConfig): ForkcastApp {
     httpServer,
     io,
     ticker,
+    /** This app's instruments (a host built outside createApp reports its restarts here). */
     metrics,
-    async listen(port, host) {
+    /** Starts the ticker, then accepts connections. Port 0 picks a free port. */
+    async listen(port: number, host?: string): Promise<AddressInfo> {
       await ticker.open();
-      await new Promise<void>((resolve, reject) => {
-        httpServer.once('error', reject);
-        httpServer.listen(port, host, () => {
-          httpServer.off('error', reject);
-          resolve();
-        });
-      });
+      httpServer.listen(port, host);
+      await once(httpServer, 'listening');
       return httpServer.address() as AddressInfo;
     },
-    close: () => (closing ??= close()),
+    /** Tells clients, disconnects them, closes HTTP and stops the ticker. Safe to call twice. */
+    close: (): Promise<void> => (closing ??= close()),
   };
 }
