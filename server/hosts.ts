@@ -1,6 +1,12 @@
 /** Host allow-list against DNS rebinding: a page whose name an attacker points at this server
  * still sends that name as Host, so only configured names are served. */
+import type { IncomingMessage } from 'node:http';
 import { isIPv4, isIPv6 } from 'node:net';
+
+import type { Logger } from './logger';
+
+/** What a request for a foreign Host is told (never the Host itself: it may be huge). */
+export const HOST_REFUSED = 'Host not allowed';
 
 /** A Host header: a name or IPv4 address, or an IPv6 address in brackets, then an optional port. */
 const HOST_HEADER = /^(?:\[([0-9a-f:.]+)\]|([a-z0-9_.-]+))(?::\d*)?$/;
@@ -15,18 +21,22 @@ export function hostAllowed(hostHeader: string | undefined, allowed: readonly st
   const [, ipv6, name] = match;
   if (ipv6 !== undefined) return isIPv6(ipv6);
   // A fully qualified name may end in a dot; it is the same name.
-  const host = withoutFinalDot(name ?? '');
+  const host = (name ?? '').replace(/\.$/, '');
   if (host === '') return false;
-  if (isIPv4(host)) return true;
-  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  if (isIPv4(host) || host === 'localhost' || host.endsWith('.localhost')) return true;
   return allowed.some((entry) => {
-    const wanted = withoutFinalDot(entry.toLowerCase());
+    const wanted = entry.toLowerCase().replace(/\.$/, '');
     return wanted.startsWith('.')
       ? host === wanted.slice(1) || host.endsWith(wanted)
       : host === wanted;
   });
 }
 
-function withoutFinalDot(name: string): string {
-  return name.endsWith('.') ? name.slice(0, -1) : name;
+/** The check Express and Engine.IO both run on every request; refusals are logged. */
+export function hostCheck(allowed: readonly string[], logger: Logger) {
+  return (req: IncomingMessage): boolean => {
+    if (hostAllowed(req.headers.host, allowed)) return true;
+    logger.warn({ host: req.headers.host?.slice(0, 100) }, 'refused a request for a foreign host');
+    return false;
+  };
 }

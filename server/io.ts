@@ -8,38 +8,33 @@ import {
   type ClientToServerEvents,
   type ServerToClientEvents,
 } from '../protocol/events';
+import { HOST_REFUSED } from './hosts';
 import type { Logger } from './logger';
 
 export type ForkcastIo = Server<ClientToServerEvents, ServerToClientEvents>;
 export type Transport = 'websocket' | 'polling';
 
-/** Every legal client message is a few dozen bytes; anything near this is abuse. */
-const MAX_MESSAGE_BYTES = 16 * 1024;
 /** A client back within this long gets the broadcasts it missed (connection state recovery). */
 export const RECOVERY_WINDOW_MS = 2 * 60 * 1000;
-/** What a request for a foreign Host is told (never the Host itself: it may be huge). */
-export const HOST_REFUSED = 'Host not allowed';
 
 export interface IoOptions {
   logger: Logger;
-  /** DNS rebinding: false for a request to a name this server is not configured for. */
   hostServed: (req: IncomingMessage) => boolean;
   allowedOrigins: readonly string[];
   transports: readonly Transport[];
   adapter: ServerOptions['adapter'] | undefined;
 }
 
-export function createIo(
-  httpServer: HttpServer,
-  { logger, hostServed, allowedOrigins, transports, adapter }: IoOptions,
-): ForkcastIo {
+export function createIo(httpServer: HttpServer, options: IoOptions): ForkcastIo {
+  const { logger, hostServed, allowedOrigins, adapter } = options;
   const io: ForkcastIo = new Server(httpServer, {
     path: SOCKET_PATH,
-    // The Angular bundle carries its own client; no need to serve /socket.io/socket.io.js.
+    // The Angular bundle carries its own client.
     serveClient: false,
-    maxHttpBufferSize: MAX_MESSAGE_BYTES,
-    transports: [...transports],
-    // skipMiddlewares: there are none (the checks below are Engine.IO's, run at every handshake).
+    // Every legal client message is a few dozen bytes; anything near this is abuse.
+    maxHttpBufferSize: 16 * 1024,
+    transports: [...options.transports],
+    // No middlewares to skip: the checks below are Engine.IO's, run at every handshake.
     connectionStateRecovery: {
       maxDisconnectionDuration: RECOVERY_WINDOW_MS,
       skipMiddlewares: true,
@@ -50,7 +45,7 @@ export function createIo(
     allowRequest: (req, callback) => {
       // Before the origin check, which only compares Origin with this (possibly foreign) Host.
       if (!hostServed(req)) return callback(HOST_REFUSED, false);
-      const allowed = originAllowed(req, allowedOrigins);
+      const allowed = originAllowed(req.headers.origin, req.headers.host, allowedOrigins);
       if (!allowed)
         logger.warn({ origin: req.headers.origin }, 'refused a cross-origin connection');
       callback(allowed ? null : 'origin not allowed', allowed);
@@ -69,13 +64,12 @@ export function createIo(
 }
 
 /** Same origin, a listed origin, or no Origin header at all (not a browser). */
-function originAllowed(req: IncomingMessage, allowedOrigins: readonly string[]): boolean {
-  const origin = req.headers.origin;
-  if (origin === undefined) return true;
-  if (allowedOrigins.includes(origin)) return true;
-  try {
-    return new URL(origin).host === req.headers.host;
-  } catch {
-    return false;
-  }
+function originAllowed(
+  origin: string | undefined,
+  host: string | undefined,
+  allowed: readonly string[],
+): boolean {
+  if (origin === undefined || allowed.includes(origin)) return true;
+  // URL lowercases the name; a Host header may not be.
+  return URL.canParse(origin) && new URL(origin).host === host?.toLowerCase();
 }

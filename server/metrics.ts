@@ -7,14 +7,8 @@ export type OpName = 'start' | 'stop' | 'buy' | 'unknown';
 
 /** `invalid`: bad arguments or unknown event; `forbidden`: watch-only connection; `unavailable`:
  * ticker restarting, shutting down or silent; `internal`: a bug in the handler. */
-export type RejectReason = 'invalid' | 'rate_limited' | 'forbidden' | 'unavailable' | 'internal';
-const REASONS: readonly RejectReason[] = [
-  'invalid',
-  'rate_limited',
-  'forbidden',
-  'unavailable',
-  'internal',
-];
+const REASONS = ['invalid', 'rate_limited', 'forbidden', 'unavailable', 'internal'] as const;
+export type RejectReason = (typeof REASONS)[number];
 
 export type ForkcastMetrics = ReturnType<typeof createMetrics>;
 
@@ -29,16 +23,19 @@ export function createMetrics() {
       this.set(countClients());
     },
   });
-  const updates = new Counter({
-    name: 'forkcast_updates_broadcast_total',
-    help: 'Price updates broadcast to all connected sockets.',
-    registers,
-  });
-  const deliveries = new Counter({
-    name: 'forkcast_update_deliveries_total',
-    help: 'Updates sent to a socket: each broadcast adds the number of sockets it went to.',
-    registers,
-  });
+  const counter = (name: string, help: string) => new Counter({ name, help, registers });
+  const updates = counter(
+    'forkcast_updates_broadcast_total',
+    'Price updates broadcast to all connected sockets.',
+  );
+  const deliveries = counter(
+    'forkcast_update_deliveries_total',
+    'Updates sent to a socket: each broadcast adds the number of sockets it went to.',
+  );
+  const restarts = counter(
+    'forkcast_ticker_restarts_total',
+    'Ticker children forked to replace one that exited (every fork after the first).',
+  );
   const ops = new Counter({
     name: 'forkcast_ops_total',
     help: 'Client ops answered, by op and result; refusals also by reason.',
@@ -51,11 +48,6 @@ export function createMetrics() {
     labelNames: ['op'] as const,
     // From an unknown event refused at once to an op timing out.
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers,
-  });
-  const restarts = new Counter({
-    name: 'forkcast_ticker_restarts_total',
-    help: 'Ticker children forked to replace one that exited (every fork after the first).',
     registers,
   });
   const opLabels = (op: OpName, outcome: 'ok' | RejectReason) =>

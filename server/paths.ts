@@ -1,19 +1,10 @@
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 
-/** The project root (walking up to package.json), so views/ and dist/ are found both from
- * dist/server and from source under ts-node / jest. */
-function findRoot(start: string): string {
-  let dir = start;
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`no package.json above ${start}`);
-    dir = parent;
-  }
-  return dir;
-}
-
-export const ROOT = findRoot(__dirname);
+/** The project root, whether this runs compiled from dist/server or from source (ts-node, jest). */
+export const ROOT = path.resolve(
+  __dirname,
+  path.basename(path.dirname(__dirname)) === 'dist' ? '../..' : '..',
+);
 
 export const PATHS = {
   views: path.join(ROOT, 'views'),

@@ -2,6 +2,8 @@
  * The real server in-process (createApp on 127.0.0.1, port 0, the real forked ticker child)
  * and real socket.io-client clients over WebSocket that record every event they get.
  */
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 
 import type {
@@ -13,7 +15,7 @@ import type {
   UpdatePayload,
 } from '../../protocol/events';
 import type { StockName } from '../../protocol/stocks';
-import { createApp, type ForkcastApp } from '../../server/app';
+import { createApp, type AppConfig, type ForkcastApp } from '../../server/app';
 import { createLogger } from '../../server/logger';
 import { Recorder, withDeadline, type WaitOptions } from './recorder';
 
@@ -44,30 +46,22 @@ export interface TestServer {
   url: string;
 }
 
-export async function startServer(options: {
-  tickMs: number;
-  initialState?: UpdatePayload;
-  /** Passed through to createApp (its default: 50). */
-  opsPerSecond?: number;
-  /** Passed through to createApp (its default: none, everyone may control). */
-  controlToken?: string;
-  /** Passed through to createApp (its default: none). */
-  allowedOrigins?: readonly string[];
-  /** Passed through to createApp (its default: dist/client). */
-  clientDir?: string;
-  /** Passed through to createApp (its default: false). */
-  devServer?: boolean;
-}): Promise<TestServer> {
-  const forkcast = createApp({
-    logger: createLogger('silent'),
-    tickMs: options.tickMs,
-    ...(options.initialState ? { initialState: options.initialState } : {}),
-    ...(options.opsPerSecond !== undefined ? { opsPerSecond: options.opsPerSecond } : {}),
-    ...(options.controlToken !== undefined ? { controlToken: options.controlToken } : {}),
-    ...(options.allowedOrigins ? { allowedOrigins: options.allowedOrigins } : {}),
-    ...(options.clientDir !== undefined ? { clientDir: options.clientDir } : {}),
-    ...(options.devServer !== undefined ? { devServer: options.devServer } : {}),
-  });
+/** createApp with a silent logger; whatever is not given takes createApp's default. */
+export async function startServer(
+  options: Pick<AppConfig, 'tickMs'> &
+    Partial<
+      Pick<
+        AppConfig,
+        | 'initialState'
+        | 'opsPerSecond'
+        | 'controlToken'
+        | 'allowedOrigins'
+        | 'clientDir'
+        | 'devServer'
+      >
+    >,
+): Promise<TestServer> {
+  const forkcast = createApp({ logger: createLogger('silent'), ...options });
   const address = await forkcast.listen(0, '127.0.0.1');
   return { forkcast, url: `http://127.0.0.1:${address.port}` };
 }
@@ -249,4 +243,25 @@ export function expectContiguousSeq(client: TestClient): void {
   if (gaps.length > 0) {
     throw new Error(`${client.name} saw seq jump: ${gaps.join(', ')} (all: ${seqs.join(',')})`);
   }
+}
+
+/** A request with any headers, Host included (fetch does not let a caller choose it). */
+export function rawRequest(
+  url: string,
+  pathname: string,
+  headers: Record<string, string>,
+  method = 'GET',
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  const answer = new Promise<Awaited<ReturnType<typeof rawRequest>>>((resolve, reject) => {
+    const { port } = new URL(url);
+    const options = { host: '127.0.0.1', port, path: pathname, method, agent: false };
+    const req = httpRequest(options, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    for (const [name, value] of Object.entries(headers)) req.setHeader(name, value);
+    req.on('error', reject).end();
+  });
+  return withDeadline(answer, 3_000, `${method} ${pathname.slice(0, 40)}`);
 }

@@ -1,44 +1,49 @@
 /**
- * scripts/ensure-built.mjs, which `npm start` and the test setups run, on a copy of the
- * server's sources and build (the real dist/ is in use by the other tests): it does nothing
- * when the build matches its sources, and builds again when a source changes or when an
- * output was changed behind its back, as a development build would. That last rebuild starts
- * from nothing, as a fresh clone's first build does.
+ * scripts/ensure-built.mjs, which `npm start` and the test setups run, with the real compiler
+ * and configs on a stand-in source tree of three small files (the real build is every test
+ * run's global setup): it does nothing when the build matches its sources, and builds again when
+ * a source changes or when an output was changed behind its back, as a development build would.
  */
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import {
+  appendFileSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { ROOT } from '../helpers/forked-ticker';
 
-jest.setTimeout(120_000);
-
-const SOURCES = [
-  'package.json',
-  'package-lock.json',
-  'tsconfig.json',
-  'tsconfig.build.json',
-  'scripts',
-  'protocol',
-  'ticker',
-  'server',
-];
-
-const BUILT = ['server', 'ticker', 'protocol'];
+jest.setTimeout(60_000);
 
 let dir: string;
 
 beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'forkcast-build-'));
-  for (const entry of SOURCES) {
+  for (const entry of [
+    'package.json',
+    'package-lock.json',
+    'tsconfig.json',
+    'tsconfig.build.json',
+    'scripts',
+  ])
     cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
-  }
-  // The test setup has just built these from the same sources: a current build to start from.
-  for (const entry of [...BUILT, 'build-stamp.json', '.tsbuildinfo']) {
-    cpSync(path.join(ROOT, 'dist', entry), path.join(dir, 'dist', entry), { recursive: true });
+  for (const [folder, text] of Object.entries({
+    protocol: 'export const answer = 42;\n',
+    ticker: "import { answer } from '../protocol/main';\nconsole.log(answer);\n",
+    server: "import { answer } from '../protocol/main';\nexport const port = answer;\n",
+  })) {
+    mkdirSync(path.join(dir, folder));
+    writeFileSync(path.join(dir, folder, 'main.ts'), text);
   }
   symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+  expect(built()).toBe(true);
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -53,7 +58,7 @@ function built(): boolean {
       encoding: 'utf8',
     },
   );
-  expect(run.status).toBe(0);
+  expect([run.status, run.stderr.replace(/^forkcast: building.*\n/, '')]).toEqual([0, '']);
   return run.stderr.includes('forkcast: building');
 }
 
@@ -62,8 +67,9 @@ test('builds only when a source or an output changed, and an output changed from
   const original = readFileSync(tickerMain, 'utf8');
   expect(built()).toBe(false);
 
-  appendFileSync(path.join(dir, 'server', 'paths.ts'), '\n');
+  appendFileSync(path.join(dir, 'server', 'main.ts'), 'export const host = "127.0.0.1";\n');
   expect(built()).toBe(true);
+  expect(readFileSync(path.join(dir, 'dist', 'server', 'main.js'), 'utf8')).toContain('127.0.0.1');
   expect(built()).toBe(false);
 
   // An output changed by something else: tsc's own incremental state would call it current.

@@ -18,7 +18,7 @@ import {
 import { withDeadline } from '../helpers/recorder';
 import { expectSavedAfter } from '../helpers/saved-state';
 import { freshStateFile } from '../helpers/server-process';
-import { TestClient } from '../helpers/server';
+import { rawRequest, TestClient } from '../helpers/server';
 
 jest.setTimeout(15_000);
 
@@ -30,12 +30,22 @@ afterEach(async () => {
 
 afterAll(() => printFigures('main.test.ts'));
 
+const TOKEN = 'correct-horse-battery-staple';
+
 // SIGINT takes the same path: see the Ctrl-C test below.
-test('SIGTERM with clients connected shuts down cleanly: told, disconnected, state written, port freed', async () => {
+test('reads its settings from the environment; SIGTERM then shuts down cleanly: told, disconnected, state written, port freed', async () => {
   const STATE_FILE = freshStateFile();
-  const server = spawn({ LOG_LEVEL: 'info', TICK_MS: '100', STATE_FILE });
+  const server = spawn({
+    LOG_LEVEL: 'info',
+    TICK_MS: '100',
+    STATE_FILE,
+    CONTROL_TOKEN: TOKEN,
+    ALLOWED_HOSTS: ' .example.test , ',
+    CLIENT_DEV_SERVER: '1',
+  });
   const { url, tickerPid } = await server.listening();
   expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  const { port } = new URL(url);
 
   const health: unknown = await (await fetch(`${url}/healthz`)).json();
   expect(health).toEqual({
@@ -46,15 +56,34 @@ test('SIGTERM with clients connected shuts down cleanly: told, disconnected, sta
     uptime: expect.any(Number),
     pid: tickerPid,
   });
+  // ALLOWED_HOSTS: the listed domain and the defaults served, other names refused.
+  for (const [host, status] of [
+    [`app.example.test:${port}`, 200],
+    [`localhost:${port}`, 200],
+    [`app.example.test.evil:${port}`, 403],
+  ] as const) {
+    expect([host, (await rawRequest(url, '/healthz', { host })).status]).toEqual([host, status]);
+  }
+  // CLIENT_DEV_SERVER: the shell loads the client from Angular's dev server.
+  expect(await (await fetch(`${url}/`)).text()).toContain('src="/@vite/client"');
 
   const clients: TestClient[] = [];
   try {
     for (const name of ['a', 'b', 'c']) {
-      const client = await TestClient.connect(url, name);
+      // CONTROL_TOKEN: only a may control; the others watch.
+      const client = await TestClient.connect(
+        url,
+        name,
+        name === 'a' ? { auth: { token: TOKEN } } : {},
+      );
       clients.push(client);
       await client.welcome();
     }
-    const [a] = clients;
+    const [a, b] = clients;
+    expect((await b!.buy('Apple')).ack).toEqual({
+      ok: false,
+      error: expect.stringMatching(/control token/),
+    });
     const started = await a!.start();
     await a!.waitForUpdates(2, { from: started.index });
 
@@ -95,8 +124,9 @@ test('SIGTERM with clients connected shuts down cleanly: told, disconnected, sta
   );
   expect(processRunning(tickerPid)).toBe(false);
   expect(server.stderr()).toBe('');
+  // The token is a secret: it is not in the server's log.
+  expect(JSON.stringify(server.logs.items)).not.toContain(TOKEN);
   // The port is free again at once: a new server listens on it.
-  const port = new URL(url).port;
   const next = spawn({ LOG_LEVEL: 'info', TICK_MS: '100', PORT: port, STATE_FILE });
   await expect(next.listening()).resolves.toMatchObject({ url: `http://127.0.0.1:${port}` });
 });

@@ -1,0 +1,114 @@
+/** The Express side: Host check, helmet, the Pug shell, /healthz, /metrics, static files, 404, 500. */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { constants as zlib } from 'node:zlib';
+
+import compression from 'compression';
+import express, { type ErrorRequestHandler, type Express, type Response } from 'express';
+import helmet from 'helmet';
+
+import { DEV_SERVER_ASSETS, findClientAssets, HASHED } from './client-assets';
+import { HOST_REFUSED } from './hosts';
+import type { Logger } from './logger';
+import type { ForkcastMetrics } from './metrics';
+import { PATHS } from './paths';
+import type { TickerHost } from './ticker-host';
+
+export interface HttpOptions {
+  logger: Logger;
+  ticker: TickerHost;
+  metrics: ForkcastMetrics;
+  /** DNS rebinding: false for a request to a name this server is not configured for. */
+  hostServed: (req: IncomingMessage) => boolean;
+  clientDir: string;
+  devServer: boolean;
+}
+
+export function createHttpApp(options: HttpOptions): Express {
+  const { logger, ticker, metrics, clientDir, devServer } = options;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('views', PATHS.views);
+  app.set('view engine', 'pug');
+  // First, so that a foreign Host gets nothing of the app; /socket.io is Engine.IO's (io.ts).
+  app.use((req, res, next) => (options.hostServed(req) ? next() : refuse(res, 403, HOST_REFUSED)));
+  app.use(securityHeaders());
+  // Brotli's default quality (4) comes out larger than gzip on main.js.
+  app.use(compression({ brotli: { params: { [zlib.BROTLI_PARAM_QUALITY]: 6 } } }));
+
+  // Read once: a deploy replaces the build and restarts the server.
+  const assets = devServer ? DEV_SERVER_ASSETS : findClientAssets(clientDir);
+  app.get('/', (_req, res) => {
+    // A new deploy's shell, with its new asset names, is picked up on the next load.
+    res.set('Cache-Control', 'no-cache');
+    res.render('index', { assets, devServer, cspNonce: cspNonceOf(res) });
+  });
+  app.get('/healthz', (_req, res) => {
+    const { running, seq } = ticker.snapshot();
+    const { status, details } = ticker.health();
+    const ok = status === 'ok';
+    const pid = ticker.pid ?? null;
+    res
+      .status(ok ? 200 : 503)
+      .json({ ok, status, running, seq, uptime: process.uptime(), pid, ...details });
+  });
+  // On the app's own port, like /healthz: keep the server on loopback or behind a proxy that
+  // does not pass /metrics through.
+  app.get('/metrics', async (_req, res) => {
+    res.set('Content-Type', metrics.contentType).send(await metrics.scrape());
+  });
+  // Unhashed files may change under the same name, so browsers revalidate them (ETag, 304); a
+  // hashed name never changes content, so it is cached for a year.
+  const cacheControl = (res: ServerResponse, file: string): void => {
+    const hashed = HASHED.test(file);
+    res.setHeader('Cache-Control', hashed ? 'public, max-age=31536000, immutable' : 'no-cache');
+  };
+  app.use(express.static(PATHS.public, { index: false, setHeaders: cacheControl }));
+  app.use(express.static(clientDir, { index: false, setHeaders: cacheControl }));
+  app.use((_req, res) => refuse(res, 404, 'Not found'));
+  app.use(errorHandler(logger));
+  return app;
+}
+
+/** JSON for API clients, plain text for browsers. */
+function refuse(res: Response, status: number, error: string): void {
+  res.status(status).format({
+    json: () => res.json({ error }),
+    default: () => res.type('text').send(error),
+  });
+}
+
+/** helmet's CSP (this origin only) plus a per-response nonce that Angular reads from
+ * `ngCspNonce` and puts on the `<style>` tags it creates for component styles. */
+function securityHeaders(): express.RequestHandler {
+  const headers = helmet({
+    contentSecurityPolicy: {
+      directives: {
+        styleSrc: ["'self'", (_req, res) => `'nonce-${cspNonceOf(res as Response)}'`],
+        connectSrc: ["'self'"],
+        fontSrc: ["'self'"],
+        frameAncestors: ["'none'"],
+        // Served over plain HTTP on a LAN address, upgraded requests would fail to load.
+        upgradeInsecureRequests: null,
+      },
+    },
+  });
+  return (req, res, next) => {
+    res.locals['cspNonce'] = randomBytes(16).toString('base64');
+    headers(req, res, next);
+  };
+}
+
+const cspNonceOf = (res: Response): string => String(res.locals['cspNonce']);
+
+/** The one error handler: details go to the log, a short safe message to the client. */
+function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (error: unknown, req, res, next) => {
+    if (res.headersSent) return next(error);
+    const given = (error as { status?: unknown } | null)?.status;
+    const status = typeof given === 'number' && given >= 400 && given < 600 ? given : 500;
+    if (status >= 500) logger.error({ err: error, url: req.originalUrl }, 'request failed');
+    else logger.debug({ err: error, url: req.originalUrl }, 'bad request');
+    res.status(status).json({ error: status >= 500 ? 'Internal server error' : 'Bad request' });
+  };
+}

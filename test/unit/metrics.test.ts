@@ -1,0 +1,104 @@
+import { register as globalRegistry } from 'prom-client';
+
+import { createMetrics } from '../../server/metrics';
+import { parsePrometheusText, sumOf, valueOf, type Exposition } from '../helpers/prometheus';
+
+const read = async (metrics: ReturnType<typeof createMetrics>): Promise<Exposition> =>
+  parsePrometheusText(await metrics.scrape());
+
+/** `forkcast_ops_total` as {"op result reason": value}, every series included. */
+const opsOf = (exposition: Exposition): Record<string, number> =>
+  Object.fromEntries(
+    exposition.samples
+      .filter((sample) => sample.name === 'forkcast_ops_total')
+      .map(({ labels, value }) => [
+        [labels['op'], labels['result'], labels['reason']].filter(Boolean).join(' '),
+        value,
+      ]),
+  );
+
+const REASONS = ['invalid', 'rate_limited', 'forbidden', 'unavailable', 'internal'];
+const EVERY_OP_SERIES = [
+  ...['start', 'stop', 'buy'].flatMap((op) => [
+    `${op} ok`,
+    ...REASONS.map((reason) => `${op} rejected ${reason}`),
+  ]),
+  'unknown rejected invalid',
+].sort();
+const BUCKETS = [
+  '0.0005',
+  '0.001',
+  '0.0025',
+  '0.005',
+  '0.01',
+  '0.025',
+  '0.05',
+  '0.1',
+  '0.25',
+  '0.5',
+  '1',
+  '2.5',
+  '+Inf',
+];
+
+test("a new app's series all start at zero, beside the process's own metrics", async () => {
+  const metrics = await read(createMetrics());
+  const own = [...metrics.types].filter(([name]) => !/_(nodejs|process)_/.test(name));
+  expect(Object.fromEntries(own)).toEqual({
+    forkcast_connected_clients: 'gauge',
+    forkcast_updates_broadcast_total: 'counter',
+    forkcast_update_deliveries_total: 'counter',
+    forkcast_ops_total: 'counter',
+    forkcast_op_ack_seconds: 'histogram',
+    forkcast_ticker_restarts_total: 'counter',
+  });
+  for (const [name] of own.filter(([, type]) => type !== 'histogram'))
+    expect([name, sumOf(metrics, name)]).toEqual([name, 0]);
+  // A fixed set of series, all present from the start, so rate() sees the first refusal.
+  expect(Object.keys(opsOf(metrics)).sort()).toEqual(EVERY_OP_SERIES);
+  for (const op of ['start', 'stop', 'buy', 'unknown']) {
+    const buckets = metrics.samples.filter(
+      (sample) => sample.name === 'forkcast_op_ack_seconds_bucket' && sample.labels['op'] === op,
+    );
+    expect(buckets.map((bucket) => [bucket.labels['le'], bucket.value])).toEqual(
+      BUCKETS.map((le) => [le, 0]),
+    );
+  }
+  expect(metrics.types.get('forkcast_nodejs_eventloop_lag_p99_seconds')).toBe('gauge');
+  expect(valueOf(metrics, 'forkcast_process_cpu_seconds_total')).toBeGreaterThan(0);
+  expect(globalRegistry.getMetricsAsArray()).toEqual([]);
+});
+
+test('each instrument counts what it is told, and two apps in one process count apart', async () => {
+  const [one, two] = [createMetrics(), createMetrics()];
+  one.readClientsFrom(() => 3);
+  one.broadcast(3);
+  one.broadcast(2);
+  one.answered('buy', 'ok', 0.002);
+  one.answered('buy', 'rate_limited', 0.0001);
+  one.answered('unknown', 'invalid', 0.0003);
+  one.tickerRestarted();
+  two.answered('stop', 'forbidden', 0.004);
+
+  const [a, b] = [await read(one), await read(two)];
+  expect(valueOf(a, 'forkcast_connected_clients')).toBe(3);
+  expect(valueOf(a, 'forkcast_updates_broadcast_total')).toBe(2);
+  expect(valueOf(a, 'forkcast_update_deliveries_total')).toBe(5);
+  expect(valueOf(a, 'forkcast_ticker_restarts_total')).toBe(1);
+  expect(Object.entries(opsOf(a)).filter(([, value]) => value > 0)).toEqual([
+    ['buy ok', 1],
+    ['buy rejected rate_limited', 1],
+    ['unknown rejected invalid', 1],
+  ]);
+  expect(valueOf(a, 'forkcast_op_ack_seconds_count', { op: 'buy' })).toBe(2);
+  expect(valueOf(a, 'forkcast_op_ack_seconds_sum', { op: 'buy' })).toBeCloseTo(0.0021);
+  expect(valueOf(a, 'forkcast_op_ack_seconds_bucket', { op: 'buy', le: '0.001' })).toBe(1);
+
+  expect(valueOf(b, 'forkcast_connected_clients')).toBe(0);
+  expect(sumOf(b, 'forkcast_ops_total')).toBe(1);
+  expect(
+    valueOf(b, 'forkcast_ops_total', { op: 'stop', result: 'rejected', reason: 'forbidden' }),
+  ).toBe(1);
+  // Both show the process's metrics, collected once.
+  expect(b.types.get('forkcast_nodejs_eventloop_lag_seconds')).toBe('gauge');
+});
