@@ -182,7 +182,7 @@ async function prepareRedis(redis: RedisServer): Promise<number> {
 }
 
 /** One `name:value` line of Redis's INFO text, or null. */
-export function infoField(info: string, name: string): string | null {
+function infoField(info: string, name: string): string | null {
   for (const line of info.split(/\r?\n/)) {
     const colon = line.indexOf(':');
     if (colon > 0 && line.slice(0, colon) === name) return line.slice(colon + 1).trim();

@@ -32,6 +32,8 @@ import {
 interface Client {
   ws: WebSocket;
   lastSeq: number;
+  /** Server ts of the last update; once past the window, no update of it can still come. */
+  lastTs: number;
   disordered: boolean;
   /** Counts of the node this client is connected to. */
   node: NodeCounts;
@@ -61,6 +63,10 @@ let acksOk = 0;
 let acksRejected = 0;
 let buyTimer: NodeJS.Timeout | undefined;
 let nodes: NodeCounts[] = [];
+/** Open clients that have not yet seen an update from after the window. */
+let behind = 0;
+/** Sends the report, while the orchestrator waits for it. */
+let answer: (() => void) | null = null;
 
 function send(message: WorkerMessage): void {
   process.send?.(message);
@@ -74,6 +80,8 @@ function onUpdate(client: Client, frame: Buffer, arrived: number): void {
     throw new Error(`update without seq or ts: ${frame.toString().slice(0, 200)}`);
   if (seq <= client.lastSeq) client.disordered = true;
   client.lastSeq = seq;
+  if (client.lastTs < window.to && ts >= window.to) passed();
+  client.lastTs = ts;
   if (ts < window.from || ts >= window.to) return;
   delivered++;
   client.node.delivered++;
@@ -96,6 +104,17 @@ function onAck(frame: Buffer, arrived: number): void {
   record(ackLatency, arrived - sentAt);
   if (ack.ok) acksOk++;
   else acksRejected++;
+  if (pendingAcks.size === 0) answerIfSettled();
+}
+
+/** A client can no longer receive an update of the window. */
+function passed(): void {
+  behind--;
+  answerIfSettled();
+}
+
+function answerIfSettled(): void {
+  if (behind <= 0 && pendingAcks.size === 0) answer?.();
 }
 
 /**
@@ -107,7 +126,13 @@ function connect(index: number, isBuyer: boolean): Promise<Client> {
   const port = plan.ports[node] ?? Number.NaN;
   const url = plan.kind === 'raw' ? `ws://127.0.0.1:${port}/` : socketIoUrl(port);
   const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true });
-  const client: Client = { ws, lastSeq: -1, disordered: false, node: nodes[node]! };
+  const client: Client = {
+    ws,
+    lastSeq: -1,
+    lastTs: Number.NEGATIVE_INFINITY,
+    disordered: false,
+    node: nodes[node]!,
+  };
   return new Promise((resolve, reject) => {
     let ready = false;
     ws.on('message', (data: Buffer) => {
@@ -136,8 +161,11 @@ function connect(index: number, isBuyer: boolean): Promise<Client> {
       if (!ready) reject(error);
     });
     ws.on('close', () => {
-      if (ready) lost++;
-      else reject(new Error('closed before the first update'));
+      if (!ready) reject(new Error('closed before the first update'));
+      else {
+        lost++;
+        if (client.lastTs < window.to) passed();
+      }
     });
   });
 }
@@ -240,11 +268,21 @@ process.on('message', (message: OrchestratorMessage) => {
       return;
     case 'measure':
       window = { from: message.from, to: message.to };
+      behind = clients.filter((client) => client.ws.readyState === WebSocket.OPEN).length;
       startBuying(message.from, message.to);
       return;
-    case 'report':
-      send({ type: 'report', report: report() });
+    case 'report': {
+      // As soon as every client has seen the window close and every buy is answered; what
+      // has not arrived by `by` counts as missed.
+      const timer = setTimeout(() => answer?.(), Math.max(0, message.by - Date.now()));
+      answer = () => {
+        clearTimeout(timer);
+        answer = null;
+        send({ type: 'report', report: report() });
+      };
+      answerIfSettled();
       return;
+    }
     case 'close':
       clearInterval(buyTimer);
       for (const client of clients) client.ws.terminate();

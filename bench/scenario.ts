@@ -308,16 +308,12 @@ export async function drive(
     await sleep(to - Date.now());
     const cpuAfter = target.cpuPids.map(treeCpuMicros);
     const loadAfter = loadCpu();
-    // Late updates and acks still in flight get a moment to arrive before the count closes.
-    await sleep(Math.max(1_000, 2 * scenario.tickMs));
-
-    const reports: WorkerReport[] = [];
-    for (const worker of workers) {
-      worker.send({ type: 'report' });
-      reports.push((await worker.next('report', 30_000)).report);
-    }
+    // Late updates and acks still in flight get until `by` to arrive before the count closes.
+    const replies = workers.map((worker) => worker.next('report', 30_000));
+    const by = Date.now() + Math.max(1_000, 2 * scenario.tickMs);
+    for (const worker of workers) worker.send({ type: 'report', by });
     return {
-      reports,
+      reports: (await Promise.all(replies)).map((reply) => reply.report),
       cpuMicros: cpuAfter.map((after, i) => after - (cpuBefore[i] ?? Number.NaN)),
       loadCpuMicros: loadAfter - loadBefore,
       rssGrowth: rssConnected.map((after, i) => after - (rssBefore[i] ?? Number.NaN)),

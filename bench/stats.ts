@@ -5,7 +5,7 @@
  */
 
 /** Bucket width in milliseconds. */
-export const BUCKET_MS = 0.01;
+const BUCKET_MS = 0.01;
 
 /** bucket index → count. Serialisable as `[index, count][]`. */
 export type Histogram = Map<number, number>;

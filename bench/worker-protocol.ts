@@ -26,7 +26,8 @@ export type OrchestratorMessage =
   | { type: 'plan'; plan: WorkerPlan }
   /** Count updates whose server `ts` falls in [from, to), and send buys during it. */
   | { type: 'measure'; from: number; to: number }
-  | { type: 'report' }
+  /** Report once the window's updates and acks are in, or at `by` (epoch ms) at the latest. */
+  | { type: 'report'; by: number }
   | { type: 'close' };
 
 /** What one node's clients saw (the one server's, outside a cluster). */

@@ -141,4 +141,5 @@ it('refuses bad settings with exit code 1 and the reason, before starting anythi
     stdout:
       'bench failed: BENCH_CLIENTS must be positive integers separated by commas, got "10,lots"\n',
   });
-});
+  // Starting node alone can take seconds beside the other test workers.
+}, 30_000);
