@@ -79,14 +79,15 @@ export function spawnServer(env: Record<string, string>): ServerProcess {
       if (typeof line['url'] !== 'string') throw new Error(`no url in ${JSON.stringify(line)}`);
       return line['url'];
     },
+    // Deadlines, not waits: generous so that a loaded machine is slow rather than failing.
     listening: async () => {
       const [forked, listening] = await Promise.all([
         logs.waitFor((line) => line['msg'] === 'ticker child forked', {
-          timeoutMs: 5_000,
+          timeoutMs: 15_000,
           what: 'ticker child forked',
         }),
         logs.waitFor((line) => line['msg'] === 'forkcast listening', {
-          timeoutMs: 5_000,
+          timeoutMs: 15_000,
           what: 'forkcast listening',
         }),
       ]);
