@@ -43,9 +43,7 @@ const LIST = 'Apple, Microsoft, Facebook';
 const unknown = (name: string) => `unknown stock ${JSON.stringify(name)}; expected one of ${LIST}`;
 
 test.each<[Kind, unknown, unknown?]>([
-  ['buy args', ['Apple'], 'Apple'],
   ['buy args', ['Microsoft'], 'Microsoft'],
-  ['buy args', ['Facebook'], 'Facebook'],
   ['start args', [], []],
   ['update', { ...good, seq: LAST_SEQ + 2 }],
   ['saved', { ...good, seq: LAST_SEQ }, { ...good, seq: LAST_SEQ, unannounced: false }],
@@ -65,12 +63,8 @@ test.each<[Kind, unknown, unknown?]>([
   ['child', { type: 'rejected', error: 'bad message from parent: x' }],
   ['child', { type: 'pong', id: 4 }],
   ['stored', JSON.stringify(stored), stored],
-  ['op', { type: 'start' }],
-  ['op', { type: 'stop' }],
   ['op', { type: 'buy', name: 'Facebook' }],
-  ['reply', { ok: true, running: true, changed: false }],
   ['reply', { ok: true, running: false, stock: apple }],
-  ['reply', { ok: false, error: 'no' }],
   // From a node that does not lead.
   ['reply', null],
 ])('%s accepts %j', (kind, input, value = input) => {
