@@ -116,33 +116,30 @@ test('a buy that would take a price past the largest number is refused and chang
 });
 
 describe('buys are conflated into updates', () => {
-  test('buys in one turn are one update on the next turn, also while stopped', () => {
-    const { model, updates } = setup();
+  test('buys go out on the next turn, then at most once per 20 ms, also while stopped', () => {
+    const { model, updates, sent } = setup();
     for (let i = 0; i < 5; i++) model.buy('Apple');
     model.buy('Facebook');
-    expect(updates).toHaveLength(0);
+    expect(sent()).toBe('');
     advance(0);
-    const stocks = withBuy(withBuy(SEED, 'Apple', 5), 'Facebook');
-    expect(updates).toEqual([{ stocks, running: false, seq: 1, ts: T0 }]);
-    // After a quiet spell, the next buy is flushed at once again.
-    advance(10_000);
+    for (const name of ['Apple', 'Microsoft'] as const) {
+      advance(4);
+      model.buy(name);
+    }
+    // After a quiet spell, the next buy goes out at once again.
+    advanceTo(10_000);
     model.buy('Apple');
     advance(0);
-    expect(updates.map((update) => update.ts)).toEqual([T0, T0 + 10_000]);
-  });
-
-  test('buys within 20 ms of the first go out as at most two updates', () => {
-    const { model, updates, sent } = setup();
-    for (const name of ['Apple', 'Apple', 'Facebook', 'Microsoft', 'Apple'] as const) {
-      model.buy(name);
-      advance(4);
-    }
-    advance(100);
-    // Leading edge at +0 with the first buy, one trailing update at +20 with the other four.
-    expect(sent()).toBe('1@0 2@20');
-    expect(updates.map((update) => update.stocks)).toEqual([
-      withBuy(SEED, 'Apple'),
-      withBuy(withBuy(withBuy(SEED, 'Apple', 3), 'Facebook'), 'Microsoft'),
+    expect(sent()).toBe('1@0 2@20 3@10000');
+    const first = withBuy(withBuy(SEED, 'Apple', 5), 'Facebook');
+    expect(updates.slice(0, 2)).toEqual([
+      { stocks: first, running: false, seq: 1, ts: T0 },
+      {
+        stocks: withBuy(withBuy(first, 'Apple'), 'Microsoft'),
+        running: false,
+        seq: 2,
+        ts: T0 + 20,
+      },
     ]);
   });
 
@@ -164,21 +161,6 @@ describe('buys are conflated into updates', () => {
 
 describe('flow control: a parent still broadcasting holds the next update back', () => {
   const slow = (tickMs = TICK_MS) => setup(undefined, { slowParent: true, tickMs });
-
-  test('buys after an undelivered update wait for delivered(), then go out as one', () => {
-    const { model, updates, sent } = slow();
-    model.buy('Apple');
-    advance(0);
-    for (let i = 0; i < 4; i++) {
-      model.buy('Facebook');
-      advance(100);
-    }
-    expect(sent()).toBe('1@0');
-    model.delivered(1);
-    advance(0);
-    expect(sent()).toBe('1@0 2@400');
-    expect(updates[1]!.stocks).toEqual(withBuy(withBuy(SEED, 'Apple'), 'Facebook', 4));
-  });
 
   test('delivered() soon after a flush still keeps the conflation window', () => {
     const { model, sent } = slow();
@@ -235,19 +217,22 @@ describe('flow control: a parent still broadcasting holds the next update back',
     expect(updates).toHaveLength(1);
   });
 
-  test('stale and future notices are harmless', () => {
-    const { model, sent } = setup(stateOf({ seq: 10, ts: T0 }), { slowParent: true });
-    model.delivered(3);
+  test('buys after an undelivered update wait for delivered() and go out as one; stale and future notices are harmless', () => {
+    const { model, updates, sent } = setup(stateOf({ seq: 10, ts: T0 }), { slowParent: true });
     model.delivered(99);
+    model.delivered(3);
     model.buy('Apple');
     advance(0);
-    model.buy('Apple');
-    // Delivery of seq 11 was never reported (99 was beyond anything sent), so the second waits.
-    advance(DELIVERY_TIMEOUT_MS - 1);
+    // 99 was beyond anything sent, so seq 11 is still unreported: later buys wait.
+    for (let i = 0; i < 4; i++) {
+      model.buy('Facebook');
+      advance(100);
+    }
     expect(sent()).toBe('11@0');
     model.delivered(11);
     advance(0);
-    expect(sent()).toBe(`11@0 12@${DELIVERY_TIMEOUT_MS - 1}`);
+    expect(sent()).toBe('11@0 12@400');
+    expect(updates[1]!.stocks).toEqual(withBuy(withBuy(SEED, 'Apple'), 'Facebook', 4));
   });
 });
 
