@@ -1,26 +1,23 @@
 /**
  * The contract's price arithmetic, written out independently of the code under test so that a
- * changed formula or constant fails the tests. Results are compared with toBe: the same float
- * operations in the same order give the same bits.
+ * changed formula or constant fails the tests. The same float operations in the same order give
+ * the same bits, so results compare exactly.
  */
 import type { Stock, UpdatePayload } from '../../protocol/events';
 import type { StockName } from '../../protocol/stocks';
 
 /** One tick: `price -= price / 1800`. */
-export function decayed(price: number): number {
-  return price - price / 1800;
-}
+export const decayed = (price: number): number => price - price / 1800;
 
-/** One buy: `price += price / 10`. */
+/** `times` buys: `price += price / 10` each. */
 export function grown(price: number, times = 1): number {
   let result = price;
   for (let i = 0; i < times; i++) result = result + result / 10;
   return result;
 }
 
-export function decayAll(stocks: readonly Stock[]): Stock[] {
-  return stocks.map((stock) => ({ name: stock.name, price: decayed(stock.price) }));
-}
+export const decayAll = (stocks: readonly Stock[]): Stock[] =>
+  stocks.map(({ name, price }) => ({ name, price: decayed(price) }));
 
 export function priceOf(stocks: readonly Stock[], name: StockName): number {
   const stock = stocks.find((candidate) => candidate.name === name);
@@ -29,11 +26,8 @@ export function priceOf(stocks: readonly Stock[], name: StockName): number {
 }
 
 /** The stocks with one stock bought `times` times. */
-export function withBuy(stocks: readonly Stock[], name: StockName, times = 1): Stock[] {
-  return stocks.map((stock) =>
-    stock.name === name ? { name: stock.name, price: grown(stock.price, times) } : { ...stock },
-  );
-}
+export const withBuy = (stocks: readonly Stock[], bought: StockName, times = 1): Stock[] =>
+  stocks.map(({ name, price }) => ({ name, price: name === bought ? grown(price, times) : price }));
 
 /** The seed market of the classic demo, written out rather than imported. */
 export const SEED: readonly Stock[] = [
@@ -42,12 +36,10 @@ export const SEED: readonly Stock[] = [
   { name: 'Facebook', price: 37.75 },
 ];
 
-export function stateOf(partial: Partial<UpdatePayload> = {}): UpdatePayload {
-  return {
-    stocks: SEED.map((stock) => ({ ...stock })),
-    running: false,
-    seq: 0,
-    ts: 1_700_000_000_000,
-    ...partial,
-  };
-}
+export const stateOf = (partial: Partial<UpdatePayload> = {}): UpdatePayload => ({
+  stocks: SEED.map((stock) => ({ ...stock })),
+  running: false,
+  seq: 0,
+  ts: 1_700_000_000_000,
+  ...partial,
+});
