@@ -94,15 +94,10 @@ describe('the page', () => {
   };
 
   describe('header', () => {
-    it('names the app above the only h2, which shows the latest status ("Connecting…" before any)', async () => {
+    it('names the app, and says "Connecting…" until the first status', () => {
       expect(text(root.querySelector('header h1'))).toBe('forkcast');
       expect(text(root.querySelector('h2'))).toBe('Connecting…');
       expect(text(root.querySelector('.board__waiting'))).toBe('Waiting for prices…');
-      await serverSends(status(STATUS.connected, false));
-      expect(text(root.querySelector('h2'))).toBe('EHLO OK Connected');
-      await serverSends(status(STATUS.started, true), UPDATE);
-      expect(text(root.querySelector('h2'))).toBe('Processing');
-      expect(root.querySelectorAll('h2, h3, h4, h5, h6, [role="heading"]')).toHaveLength(1);
     });
 
     it('shows and announces the connection, saying after a reconnect whether anything was missed', async () => {
@@ -131,45 +126,41 @@ describe('the page', () => {
       }
     });
 
-    it('shows the ticker from statuses and updates, "restarting" from a lost ticker until the next', async () => {
+    it('shows the ticker and the latest status, announcing each new status in words, never a tick', async () => {
       expect(badge('ticker')).toEqual(['Ticker unknown', 'unknown']);
-      const steps: [StatusPayload | UpdatePayload, string][] = [
-        [status(STATUS.started, true), 'running'],
-        [{ ...updateAt(1), running: false }, 'stopped'],
-        [status(STATUS.tickerLost, true), 'restarting'],
-        [status(STATUS.tickerBack, true), 'running'],
-        [status(STATUS.tickerLost, false), 'restarting'],
-        [status(STATUS.tickerBack, false), 'stopped'],
-        [status(STATUS.tickerLost, false), 'restarting'],
-        [{ ...updateAt(2), running: true }, 'running'],
-        [status(STATUS.tickerLost, true), 'restarting'],
-        [status(STATUS.stopped, false), 'stopped'],
+      const steps: [StatusPayload | UpdatePayload, string, string][] = [
+        // The greeting is no news: the connection is announced already.
+        [status(STATUS.connected, false), 'stopped', ''],
+        [status(STATUS.started, true), 'running', 'Ticker started'],
+        [{ ...updateAt(1), running: false }, 'stopped', 'Ticker started'],
+        // "restarting" from a lost ticker until the next status or update.
+        [status(STATUS.tickerLost, true), 'restarting', STATUS.tickerLost],
+        [status(STATUS.tickerBack, true), 'running', STATUS.tickerBack],
+        [status(STATUS.tickerLost, false), 'restarting', STATUS.tickerLost],
+        [status(STATUS.tickerBack, false), 'stopped', STATUS.tickerBack],
+        [status(STATUS.tickerLost, false), 'restarting', STATUS.tickerLost],
+        [{ ...updateAt(2), running: true }, 'running', STATUS.tickerLost],
+        [status(STATUS.stopped, false), 'stopped', 'Ticker stopped'],
       ];
-      for (const [event, ticker] of steps) {
+      for (const [event, ticker, words] of steps) {
         await serverSends(event);
-        expect(badge('ticker')).toEqual([`Ticker ${ticker}`, ticker]);
+        expect([...badge('ticker'), announced()]).toEqual([`Ticker ${ticker}`, ticker, words]);
+        if ('message' in event) expect(text(root.querySelector('h2'))).toBe(event.message);
       }
+
+      const before = root.querySelector('[aria-live] p');
+      await serverSends(status(STATUS.stopped, false), updateAt(3), updateAt(4, { Apple: 14.49 }));
+      // The same node: nothing in the region changed, so nothing is read again.
+      expect(root.querySelector('[aria-live] p')).toBe(before);
     });
   });
 
   describe('controls', () => {
-    it('enables Start while stopped and Stop while running, and nothing while not connected', async () => {
-      const enabled = () => [!button('Start').disabled, !button('Stop').disabled];
-      await serverSends(status(STATUS.started, true));
-      expect(enabled()).toEqual([false, true]);
-      await serverSends({ ...UPDATE, running: false });
-      expect(enabled()).toEqual([true, false]);
-
-      fake.connection$.next('reconnecting');
-      await settle();
-      expect(Array.from(root.querySelectorAll('button')).every((b) => b.disabled)).toBe(true);
-    });
-
     it.each([
       ['Start', 'Stop', 'Starting…', false],
       ['Stop', 'Start', 'Stopping…', true],
     ] as const)(
-      'asks the server on %s and shows progress until the ack, keeping its name',
+      'offers %s in its state only, asks the server and shows progress until the ack',
       async (name, other, progress, running) => {
         await serverSends(status('', running));
         const pressed = button(name);
@@ -196,6 +187,10 @@ describe('the page', () => {
         expect(seen()).toEqual(['false', false, true, '']);
         await serverSends(status('', !running));
         expect(seen()).toEqual(['false', true, false, '']);
+        // Nothing while not connected.
+        fake.connection$.next('reconnecting');
+        await settle();
+        expect(Array.from(root.querySelectorAll('button')).every((b) => b.disabled)).toBe(true);
       },
     );
 
@@ -224,6 +219,8 @@ describe('the page', () => {
       expect(headers.map((th) => [th.getAttribute('scope'), text(th)])).toEqual(
         ['Stock', 'Price', 'Change', 'Trend', 'Action'].map((name) => ['col', name]),
       );
+      // The status is the page's only heading under the name.
+      expect(root.querySelectorAll('h2, h3, h4, h5, h6, [role="heading"]')).toHaveLength(1);
 
       await serverSends({ ...UPDATE, seq: 2, stocks: [{ name: 'Apple', price: 15.95 }] });
       expect(rows().map((row) => row.slice(0, 2))).toEqual([['Apple', '$15.95']]);
@@ -332,24 +329,5 @@ describe('the page', () => {
       render();
       expect(notes()).toBe('');
     }));
-  });
-
-  it('announces status changes in words, once each, and never price ticks', async () => {
-    await serverSends(status(STATUS.connected, false));
-    expect(announced()).toBe('');
-    for (const [message, words] of [
-      [STATUS.started, 'Ticker started'],
-      [STATUS.tickerLost, STATUS.tickerLost],
-      [STATUS.tickerBack, STATUS.tickerBack],
-      [STATUS.stopped, 'Ticker stopped'],
-    ] as const) {
-      await serverSends(status(message, false));
-      expect(announced()).toBe(words);
-    }
-
-    const before = root.querySelector('[aria-live] p');
-    await serverSends(status(STATUS.stopped, false), updateAt(1), updateAt(2, { Apple: 14.49 }));
-    // The same node: nothing in the region changed, so nothing is read again.
-    expect(root.querySelector('[aria-live] p')).toBe(before);
   });
 });
