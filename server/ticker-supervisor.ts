@@ -186,12 +186,12 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   private watch(child: ChildProcess): void {
     if (!this.ready) {
       if (performance.now() - this.spawnedAt >= READY_TIMEOUT_MS)
-        this.fault(child, 'it did not become ready in time', DIED_ERROR);
+        this.lose(child, 'it did not become ready in time', DIED_ERROR);
     } else if (this.waitedMs() >= OP_TIMEOUT_MS) {
       // Replies that came while this process was busy are read after timers: look again then.
       setImmediate(() => {
         if (this.waitedMs() >= OP_TIMEOUT_MS)
-          this.fault(child, 'it did not answer in time', STUCK_ERROR);
+          this.lose(child, 'it did not answer in time', STUCK_ERROR);
       });
     } else if (this.waiting.size === 0) void this.request({ type: 'ping' });
   }
@@ -207,7 +207,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
         then(true);
       },
       () => {
-        if (child) this.fault(child, 'its state could not be saved', NOT_SAVED_ERROR);
+        if (child) this.lose(child, 'its state could not be saved', NOT_SAVED_ERROR);
         then(false);
       },
     );
@@ -298,19 +298,14 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     }
   }
 
-  /** Kills a child that hangs or cannot be kept, and replaces it. */
-  private fault(child: ChildProcess, reason: string, error: string): void {
-    if (child !== this.child) return;
-    this.lose(child, reason, error);
-    child.kill('SIGKILL');
-  }
-
+  /** Kills the child (a no-op once it exited) and schedules its replacement. */
   private lose(child: ChildProcess, reason: string, error = DIED_ERROR): void {
     if (child !== this.child) return;
     this.child = null;
     this.ready = false;
     clearInterval(this.watchdog);
     if (this.closing) return;
+    child.kill('SIGKILL');
 
     // Back off so a crash loop cannot spin the CPU.
     if (performance.now() - this.spawnedAt >= HEALTHY_MS) this.restartDelay = FIRST_RESTART_MS;
