@@ -11,8 +11,7 @@ import type { Logger } from './logger';
 import { PATHS } from './paths';
 import type { WriteRequest, WriteResult } from './state-writer';
 
-/** `unannounced`: the prices hold acknowledged buys no `update` has carried yet, so they are not
- * the prices broadcast under `seq`. */
+/** `unannounced`: the prices hold acknowledged buys that no `update` has carried yet. */
 export interface SavedState extends UpdatePayload {
   unannounced: boolean;
 }
@@ -31,7 +30,7 @@ export interface StateFileOptions {
   logger: Logger;
   /** A write that takes longer than this counts as failed (a hung disk, a path under /proc). */
   deadlineMs?: number;
-  /** Replaces `file` with `text` durably (default: writeInThread; tests wrap it). */
+  /** Replaces `file` with `text` durably (default: writeInThread). */
   write?: (file: string, text: string) => Promise<void>;
 }
 

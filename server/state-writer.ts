@@ -11,7 +11,6 @@ export interface WriteRequest {
 /** `code`: the errno name (ENOSPC, ENOTDIR), as a failed fs call on the main thread has it. */
 export type WriteResult = { ok: true } | { ok: false; error: string; code?: string | undefined };
 
-/** Runs `use` on the opened file and closes it. */
 function withFd(file: string, flags: string, use: (fd: number) => void): void {
   const fd = openSync(file, flags);
   try {
@@ -22,7 +21,6 @@ function withFd(file: string, flags: string, use: (fd: number) => void): void {
 }
 
 parentPort?.on('message', ({ file, text }: WriteRequest) => {
-  let result: WriteResult = { ok: true };
   try {
     // Temp file, fsync, rename, fsync of the folder: the file is always one whole state.
     withFd(`${file}.tmp`, 'w', (fd) => {
@@ -32,9 +30,9 @@ parentPort?.on('message', ({ file, text }: WriteRequest) => {
     renameSync(`${file}.tmp`, file);
     // The rename is durable only once the folder is; Windows cannot open a folder to sync it.
     if (process.platform !== 'win32') withFd(path.dirname(file), 'r', fsyncSync);
+    parentPort?.postMessage({ ok: true } satisfies WriteResult);
   } catch (error) {
     const { code, message } = error as NodeJS.ErrnoException;
-    result = { ok: false, error: message, code };
+    parentPort?.postMessage({ ok: false, error: message, code } satisfies WriteResult);
   }
-  parentPort?.postMessage(result);
 });

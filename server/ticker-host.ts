@@ -11,7 +11,6 @@ export interface TickerHostEvents {
   update: [update: UpdatePayload, offset?: string];
   /** The ticker went away and is being brought back; ops are refused meanwhile. */
   lost: [reason: string];
-  /** The ticker is back with the state it had. */
   back: [];
   /** A status from a host that carries statuses itself (broadcastStatus), in order with updates. */
   status: [status: StatusPayload, offset?: string];

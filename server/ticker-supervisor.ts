@@ -1,6 +1,5 @@
 /** Forks the ticker child, relays ops and updates, and replaces it from the last saved state if it
- * dies or hangs. Acks and broadcasts wait for the store's commit, and a child whose state cannot
- * be saved is replaced from disk, so a refused op is never applied later. */
+ * dies, hangs or its state cannot be saved. Acks and broadcasts wait for the store's commit. */
 import { fork as nodeFork, type ChildProcess, type ForkOptions } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 
@@ -23,19 +22,19 @@ export interface SupervisorOptions {
   childPath: string;
   tickMs: number;
   initialState: UpdatePayload;
-  /** The initial state holds acknowledged buys no update has carried yet (default false). */
+  /** The initial state holds acknowledged buys no update has carried yet. */
   unannounced?: boolean;
   logger: Logger;
   fork?: (modulePath: string, args: readonly string[], options: ForkOptions) => ChildProcess;
-  /** Called at every fork after the first (for the restarts metric). */
+  /** Called at every fork after the first (the restarts metric). */
   onRestart?: () => void;
   /** Where acknowledged state is made durable; without one, nothing waits. */
   store?: StateStore;
 }
 
-/** How often the watchdog looks; a request unanswered longer than this shows as down. */
+/** The watchdog's period; a request (op or ping) unanswered longer shows as down, and after
+ * OP_TIMEOUT_MS its child is replaced. */
 const HEARTBEAT_MS = 1_000;
-/** A child that leaves a request (an op or a ping) unanswered this long is replaced. */
 const OP_TIMEOUT_MS = 3_000;
 const READY_TIMEOUT_MS = 10_000;
 /** Restart delays double up to the cap; a child that lived HEALTHY_MS starts them over. */
@@ -52,6 +51,11 @@ const STUCK_ERROR =
   'the ticker did not answer in time; it is being restarted and the operation was not applied';
 const NOT_SAVED_ERROR = 'the state could not be saved; the operation was not applied';
 
+/** Answers a request; null answers a ping. */
+interface Waiter {
+  answer: (reply: OpReply | null) => void;
+  since: number;
+}
 const refused = (error: string): OpReply => ({ ok: false, error });
 
 export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements TickerHost {
@@ -66,16 +70,12 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   private lost = false;
   private closing = false;
   private spawnedAt = 0;
-  private forks = 0;
   private restartDelay = FIRST_RESTART_MS;
   private restartTimer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private nextId = 1;
-  /** Ops and pings sent to the child; null answers a ping. */
-  private readonly waiting = new Map<
-    number,
-    { answer: (reply: OpReply | null) => void; since: number }
-  >();
+  /** Ops and pings sent to the child, oldest first. */
+  private readonly waiting = new Map<number, Waiter>();
   private opening: Promise<void> | undefined;
   private opened: { resolve: () => void; reject: (error: Error) => void } | undefined;
 
@@ -91,7 +91,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   }
 
   health(): HostHealth {
-    if (this.pid === undefined || this.waitedMs() > HEARTBEAT_MS) return { status: 'down' };
+    if (!this.ready || this.waitedMs() > HEARTBEAT_MS) return { status: 'down' };
     if (this.options.store?.healthy === false)
       return { status: 'degraded', details: { state: 'the state file cannot be written' } };
     return { status: 'ok' };
@@ -103,11 +103,10 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
 
   open(): Promise<void> {
     if (this.closing) return Promise.reject(new Error('ticker supervisor is closed'));
-    if (!this.opening) {
-      this.opening = new Promise((resolve, reject) => (this.opened = { resolve, reject }));
+    return (this.opening ??= new Promise((resolve, reject) => {
+      this.opened = { resolve, reject };
       this.spawn();
-    }
-    return this.opening;
+    }));
   }
 
   start(): Promise<RunReply> {
@@ -123,10 +122,9 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   }
 
   delivered(seq: number): void {
-    // Moot for a child not ready or going away: its replacement starts with nothing in flight.
-    if (!this.ready || !this.child?.connected) return;
-    // A send that fails means the child is exiting; its exit is dealt with.
-    this.child.send({ type: 'delivered', seq } satisfies ParentMessage, () => undefined);
+    // Moot for a child not ready: its replacement starts with nothing in flight. A failed send
+    // means the child is exiting, and its exit is dealt with.
+    if (this.ready) this.child?.send({ type: 'delivered', seq } satisfies ParentMessage, () => 0);
   }
 
   async close(): Promise<void> {
@@ -137,25 +135,21 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     clearInterval(this.watchdog);
     this.answerAll(CLOSED_ERROR);
     this.opened?.reject(new Error(CLOSED_ERROR));
-    const child = this.child;
-    if (child?.exitCode === null && child.signalCode === null) {
+    const { child, options } = this;
+    if (child) {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       // Closing the IPC channel is the child's cue to exit cleanly; a kill is the fallback.
       if (child.connected) child.disconnect();
       else child.kill('SIGTERM');
       const deadline = setTimeout(() => {
-        this.options.logger.warn(
-          { pid: child.pid },
-          'ticker child did not exit in time; killing it',
-        );
+        options.logger.warn({ pid: child.pid }, 'ticker child did not exit in time; killing it');
         child.kill('SIGKILL');
       }, CLOSE_TIMEOUT_MS);
       await exited;
       clearTimeout(deadline);
     }
-    const { store } = this.options;
-    await store?.settled();
-    if (store?.healthy === false) throw new Error('the last state could not be saved');
+    await options.store?.settled();
+    if (options.store?.healthy === false) throw new Error('the last state could not be saved');
   }
 
   private request(request: ParentOpWithoutId | { type: 'ping' }): Promise<OpReply | null> {
@@ -179,27 +173,25 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   }
 
   private answerAll(error: string): void {
-    for (const id of [...this.waiting.keys()]) this.take(id)?.(refused(error));
+    for (const { answer } of this.waiting.values()) answer(refused(error));
+    this.waiting.clear();
   }
 
-  /** How long the oldest unanswered request (the first in the map) has waited. */
   private waitedMs(): number {
     const [oldest] = this.waiting.values();
     return oldest ? performance.now() - oldest.since : 0;
   }
 
-  /** Runs every heartbeat: replaces a child that hangs, and pings an idle one so that a hang is
-   * found even when nobody sends ops. */
+  /** Replaces a child that hangs, and pings an idle one so that a hang shows without ops. */
   private watch(child: ChildProcess): void {
     if (!this.ready) {
       if (performance.now() - this.spawnedAt >= READY_TIMEOUT_MS)
-        this.fault(child, 'it did not become ready in time', DIED_ERROR);
+        this.lose(child, 'it did not become ready in time', DIED_ERROR);
     } else if (this.waitedMs() >= OP_TIMEOUT_MS) {
-      // Replies that arrived while this process was busy are read in the poll phase, after
-      // timers: look again then.
+      // Replies that came while this process was busy are read after timers: look again then.
       setImmediate(() => {
         if (this.waitedMs() >= OP_TIMEOUT_MS)
-          this.fault(child, 'it did not answer in time', STUCK_ERROR);
+          this.lose(child, 'it did not answer in time', STUCK_ERROR);
       });
     } else if (this.waiting.size === 0) void this.request({ type: 'ping' });
   }
@@ -215,14 +207,13 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
         then(true);
       },
       () => {
-        if (child) this.fault(child, 'its state could not be saved', NOT_SAVED_ERROR);
+        if (child) this.lose(child, 'its state could not be saved', NOT_SAVED_ERROR);
         then(false);
       },
     );
   }
 
   private spawn(): void {
-    this.restartTimer = undefined;
     const { logger, fork = nodeFork } = this.options;
     // No inherited flags (inspector port, test loaders). WATCH_REPORT_DEPENDENCIES (`node
     // --watch`) would make the child report its modules over our IPC channel.
@@ -234,9 +225,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
       serialization: 'json',
     });
     this.child = child;
-    this.ready = false;
     this.spawnedAt = performance.now();
-    if (this.forks++ > 0) this.options.onRestart?.();
     logger.info({ pid: child.pid }, 'ticker child forked');
 
     child.on('message', (raw) => {
@@ -249,12 +238,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     this.watchdog = setInterval(() => this.watch(child), HEARTBEAT_MS);
     // From the last known state, so a restart continues prices, running and seq exactly.
     const { unannounced, ...state } = this.state;
-    child.send({
-      type: 'init',
-      state,
-      tickMs: this.options.tickMs,
-      unannounced,
-    } satisfies ParentMessage);
+    const { tickMs } = this.options;
+    child.send({ type: 'init', state, tickMs, unannounced } satisfies ParentMessage);
   }
 
   private receive(raw: unknown): void {
@@ -308,30 +293,23 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
       case 'rejected':
         logger.error({ error: message.error }, 'the ticker rejected a message');
         return;
-      default: {
-        const unreachable: never = message;
-        throw new Error(`unhandled ticker message ${JSON.stringify(unreachable)}`);
-      }
+      default:
+        throw new Error(`unhandled ticker message ${JSON.stringify(message satisfies never)}`);
     }
   }
 
-  /** Kills a child that hangs or cannot be kept, and replaces it. */
-  private fault(child: ChildProcess, reason: string, error: string): void {
-    if (child !== this.child) return;
-    this.lose(child, reason, error);
-    child.kill('SIGKILL');
-  }
-
+  /** Kills the child (a no-op once it exited) and schedules its replacement. */
   private lose(child: ChildProcess, reason: string, error = DIED_ERROR): void {
     if (child !== this.child) return;
     this.child = null;
     this.ready = false;
     clearInterval(this.watchdog);
     if (this.closing) return;
+    child.kill('SIGKILL');
 
+    // Back off so a crash loop cannot spin the CPU.
     if (performance.now() - this.spawnedAt >= HEALTHY_MS) this.restartDelay = FIRST_RESTART_MS;
     const delay = this.restartDelay;
-    // Back off so a crash loop cannot spin the CPU.
     this.restartDelay = Math.min(delay * 2, MAX_RESTART_MS);
     this.options.logger.error(
       { pid: child.pid, reason, restartInMs: delay },
@@ -354,6 +332,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
       await store.commit(this.committed).catch(() => undefined);
     }
     this.state = structuredClone(this.committed);
-    if (!this.closing && !this.child) this.spawn();
+    if (this.closing) return;
+    this.options.onRestart?.();
+    this.spawn();
   }
 }
