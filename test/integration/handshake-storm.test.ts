@@ -164,12 +164,9 @@ test(`${HANDSHAKES} handshakes leave RSS bounded, and nothing per greeting once 
   const pid = spawned.process.pid ?? 0;
   const inspector = await Inspector.connect(await inspectorUrlOf(spawned));
   try {
-    const { socket } = await RawSocket.connect(url);
+    const socket = await RawSocket.connect(url);
     socket.send('421["start"]');
-    await socket.frames.waitFor((frame) => frame.data === '431[{"ok":true,"running":true}]', {
-      timeoutMs: DEADLINE_MS,
-      what: 'the start ack',
-    });
+    await socket.waitForText('431[{"ok":true,"running":true}]', 'the start ack');
     socket.close();
     const before = await settled(inspector, pid);
 
