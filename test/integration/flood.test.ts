@@ -127,13 +127,12 @@ async function updatesUntil(client: TestClient, stocks: Stock[], from: number) {
     .map((event) => event.update);
 }
 
-/** Conflation: consecutive buy updates are at least one window apart, so there are few. */
-function expectConflated(updates: readonly UpdatePayload[], accepted: number): void {
+/** Conflation: consecutive buy updates are at least one window apart. */
+function expectConflated(updates: readonly UpdatePayload[]): void {
   const span = updates.at(-1)!.ts - updates[0]!.ts;
   // n updates span at least n - 1 windows; a few ms of slack for timer and clock granularity.
   expect(span).toBeGreaterThanOrEqual((updates.length - 1) * (CONFLATION_MS - 2));
   expect(updates.length).toBeLessThanOrEqual(Math.ceil(span / CONFLATION_MS) + 2);
-  expect(updates.length).toBeLessThan(accepted);
 }
 
 /** main.ts's default limit (50 a second), and one high enough to accept the whole flood. */
@@ -182,11 +181,11 @@ test.each([
     }
 
     const stocks = await expectExactPrices(url, before, [...results, ...probes]);
-    for (const [i, client] of [flooder, bystander].entries())
-      expectConflated(
-        await updatesUntil(client, stocks, marks[i]!),
-        accepted.length + probes.length,
-      );
+    for (const [i, client] of [flooder, bystander].entries()) {
+      const updates = await updatesUntil(client, stocks, marks[i]!);
+      expectConflated(updates);
+      expect(updates.length).toBeLessThan(accepted.length + probes.length);
+    }
   },
 );
 
@@ -223,16 +222,18 @@ test('a steady stream of buys is broadcast as it goes: each within 75 ms (50 plu
   expect(results.filter((result) => !result.ack.ok)).toEqual([]);
   const stocks = await expectExactPrices(atHigh, before, results);
   const updates = await updatesUntil(watcher, stocks, mark);
-  expectConflated(updates, results.length);
+  expectConflated(updates);
   expect(updates.length).toBeGreaterThanOrEqual(Math.floor(windows / 2));
   expect(updates.length).toBeLessThanOrEqual(Math.ceil(windows) + 2);
 
-  const lags = results.map(({ name, ack, at }) => {
+  // From the ack to the watcher's update, less the buy's own round trip in this run: on a loaded
+  // machine every hop is slow, but an update held back for a window or more still shows.
+  const lags = results.map(({ name, ack, at, ms }) => {
     const price = ack.ok ? ack.stock.price : Infinity;
     const carried = watcher.events.items.find(
       (event) => isUpdate(event) && priceOf(event.update.stocks, name) >= price,
     );
-    return (carried?.at ?? Infinity) - at;
+    return (carried?.at ?? Infinity) - at - ms;
   });
   expect(Math.max(...lags)).toBeLessThan(PROMPT_MS);
 });
