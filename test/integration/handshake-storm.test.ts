@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 
 import WebSocket from 'ws';
 
+import { STATUS } from '../../protocol/events';
 import { printFigures, recordFigure } from '../helpers/figures';
 import { RawSocket } from '../helpers/raw-socket';
 import { withDeadline } from '../helpers/recorder';
@@ -126,8 +127,10 @@ async function handshake(url: string): Promise<string | null> {
       timeoutMs: DEADLINE_MS,
       what: 'the greeting',
     });
-    const names = socket.events().map(([name]) => name);
-    if (names.join() !== 'status,update,history') return `unexpected greeting ${names.join()}`;
+    const events = socket.events().slice(0, 3);
+    const names = events.map(([name]) => name).join();
+    const ehlo = (events[0]?.[1] as { message?: unknown }).message === STATUS.connected;
+    if (names !== 'status,update,history' || !ehlo) return `unexpected greeting ${names}`;
     const offset = frames.find((frame) => !String(frame).endsWith('}]'));
     return offset === undefined ? null : `an offset after ${String(offset).slice(0, 40)}…`;
   } catch (error) {
