@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 
 import WebSocket from 'ws';
 
-import { SOCKET_PATH } from '../../protocol/events';
+import { STATUS } from '../../protocol/events';
 import { printFigures, recordFigure } from '../helpers/figures';
 import { RawSocket } from '../helpers/raw-socket';
 import { withDeadline } from '../helpers/recorder';
@@ -114,43 +114,30 @@ async function settled(inspector: Inspector, pid: number): Promise<{ rss: number
 }
 
 /**
- * One handshake: Engine.IO open, Socket.IO connect, then the greeting, which is checked to be
- * the three events in order and to carry no recovery offset (an offset means the packet was
- * stored for the recovery window). Resolves with what was wrong, if anything.
+ * One handshake, greeted with the three events in order and no recovery offset after any (an
+ * offset means the packet was stored for the recovery window); then cut off. Returns what was
+ * wrong, if anything.
  */
-function handshake(url: string): Promise<string | null> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(url);
-    const greeting: string[] = [];
-    let finished = false;
-    const finish = (problem: string | null): void => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(timer);
-      ws.terminate();
-      resolve(problem);
-    };
-    const timer = setTimeout(() => finish(`no greeting within ${DEADLINE_MS} ms`), DEADLINE_MS);
-    ws.on('error', () => undefined);
-    ws.on('close', () => finish('closed before its greeting'));
-    ws.on('message', (data: Buffer) => {
-      const frame = data.toString('utf8');
-      if (frame === '2') return ws.send('3');
-      if (frame.startsWith('0{')) return ws.send('40');
-      if (!frame.startsWith('42[')) return;
-      greeting.push(frame);
-      if (greeting.length < 3) return;
-      const [status, update, history] = greeting;
-      const inOrder =
-        status?.startsWith('42["status",{"message":"EHLO OK Connected"') &&
-        update?.startsWith('42["update",{') &&
-        history?.startsWith('42["history",{');
-      if (!inOrder)
-        return finish(`unexpected greeting ${greeting.map((f) => f.slice(0, 60)).join(' | ')}`);
-      const offset = greeting.find((f) => !f.endsWith('}]'));
-      finish(offset === undefined ? null : `an offset after ${offset.slice(0, 40)}…`);
+async function handshake(url: string): Promise<string | null> {
+  let socket: RawSocket | undefined;
+  try {
+    socket = await RawSocket.connect(url);
+    const isEvent = (frame: unknown) => typeof frame === 'string' && frame.startsWith('42[');
+    const frames = await socket.frames.waitForCount(3, isEvent, {
+      timeoutMs: DEADLINE_MS,
+      what: 'the greeting',
     });
-  });
+    const events = socket.events().slice(0, 3);
+    const names = events.map(([name]) => name).join();
+    const ehlo = (events[0]?.[1] as { message?: unknown }).message === STATUS.connected;
+    if (names !== 'status,update,history' || !ehlo) return `unexpected greeting ${names}`;
+    const offset = frames.find((frame) => !String(frame).endsWith('}]'));
+    return offset === undefined ? null : `an offset after ${String(offset).slice(0, 40)}…`;
+  } catch (error) {
+    return String(error);
+  } finally {
+    socket?.close();
+  }
 }
 
 test(`${HANDSHAKES} handshakes leave RSS bounded, and nothing per greeting once collected`, async () => {
@@ -164,22 +151,18 @@ test(`${HANDSHAKES} handshakes leave RSS bounded, and nothing per greeting once 
   const pid = spawned.process.pid ?? 0;
   const inspector = await Inspector.connect(await inspectorUrlOf(spawned));
   try {
-    const { socket } = await RawSocket.connect(url);
+    const socket = await RawSocket.connect(url);
     socket.send('421["start"]');
-    await socket.frames.waitFor((frame) => frame.data === '431[{"ok":true,"running":true}]', {
-      timeoutMs: DEADLINE_MS,
-      what: 'the start ack',
-    });
+    await socket.waitForText('431[{"ok":true,"running":true}]', 'the start ack');
     socket.close();
     const before = await settled(inspector, pid);
 
-    const wsUrl = `${url.replace(/^http/, 'ws')}${SOCKET_PATH}/?EIO=4&transport=websocket`;
     const problems: string[] = [];
     let started = 0;
     const worker = async (): Promise<void> => {
       while (started < HANDSHAKES) {
         started++;
-        const problem = await handshake(wsUrl);
+        const problem = await handshake(url);
         if (problem) problems.push(problem);
       }
     };

@@ -3,8 +3,7 @@
  * Socket.IO client would send, written by hand on a bare WebSocket; bad Engine.IO long-polling
  * requests. Each may cost the sender its own connection, never the server: nothing reaches the
  * ticker child, which keeps its pid, HTTP answers are 4xx (never 5xx), and a well-behaved client
- * next to it keeps working and hears nothing of it. (The validators' every rule is in
- * test/unit/validation.test.ts.)
+ * next to it keeps working and hears nothing of it.
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -19,7 +18,7 @@ import {
   spyOnOps,
   type OpSpies,
 } from '../helpers/guards';
-import { PollingSession, RawSocket } from '../helpers/raw-socket';
+import { endpoint, type Polled, PollingSession, RawSocket } from '../helpers/raw-socket';
 import { grown, priceOf } from '../helpers/prices';
 import { withDeadline } from '../helpers/recorder';
 import { isStatus, startServer, TestClient, type TestServer } from '../helpers/server';
@@ -31,12 +30,11 @@ const unknownStock = (quoted: string): string =>
 /** Just under Socket.IO's 16 KiB frame limit once `42<ackId>["buy","..."]` is around it. */
 const JUST_UNDER_LIMIT = 16 * 1024 - 64;
 
+// One case per kind of refusal: that it reaches the wire, by ack and by status. The validators'
+// every rule is in test/unit/validation.test.ts.
 const CASES: [title: string, event: string, args: unknown[], error: string][] = [
   ['buy with no argument', 'buy', [], ONE_ARGUMENT],
-  ['buy with ten arguments starting with "Apple"', 'buy', Array(10).fill('Apple'), ONE_ARGUMENT],
   ['buy {name: "Apple"}', 'buy', [{ name: 'Apple' }], 'stock name must be a string'],
-  ['buy "__proto__"', 'buy', ['__proto__'], unknownStock('"__proto__"')],
-  ['buy "Apple" with a NUL after it', 'buy', ['Apple\u0000'], unknownStock('"Apple\\u0000"')],
   ['buy "Аpple" with a Cyrillic А', 'buy', ['\u0410pple'], unknownStock('"\u0410pple"')],
   [
     `buy a ${JUST_UNDER_LIMIT}-character name (just under the message limit)`,
@@ -46,15 +44,8 @@ const CASES: [title: string, event: string, args: unknown[], error: string][] = 
   ],
   ['an unknown event', 'sell', ['Apple'], 'unknown event "sell"'],
   ['an unknown event named "__proto__"', '__proto__', [], 'unknown event "__proto__"'],
-  ['an unknown event named "constructor"', 'constructor', ['Apple'], 'unknown event "constructor"'],
   ['a 1,000-character event name', 'z'.repeat(1000), [], `unknown event "${'z'.repeat(40)}"`],
   ['start with an argument', 'start', ['now'], 'start takes no arguments'],
-  [
-    'stop with three arguments',
-    'stop',
-    [{ force: true }, null, 'Apple'],
-    'stop takes no arguments',
-  ],
 ];
 
 const LIMIT = 16 * 1024;
@@ -105,7 +96,7 @@ afterEach(() => {
  * round trip after the join proves everything sent before it has arrived).
  */
 async function joinRaw(): Promise<RawSocket> {
-  const { socket } = await RawSocket.connect(server.url);
+  const socket = await RawSocket.connect(server.url);
   raws.push(socket);
   await socket.roundTrip();
   expect(
@@ -183,17 +174,14 @@ const IGNORED: Outcome = { ignored: true };
 
 const FRAMES: [title: string, frame: string | Buffer, binary: boolean, outcome: Outcome][] = [
   ['truncated: 42["buy"', '42["buy"', false, closes()],
-  ['truncated: 42[', '42[', false, closes()],
   ['truncated: 4 (an empty message)', '4', false, closes()],
   ['mistyped: an object instead of an array', '42{"a":1}', false, closes()],
   ['mistyped: numbers only', '42[1,2]', false, answers('1 rejected: unknown event "1"')],
   ['mistyped: a null event name', '42[null]', false, closes()],
   ['mistyped: Socket.IO packet type 9', '49', false, closes()],
-  ['mistyped: Socket.IO packet type x', '4x', false, closes()],
   ['an Engine.IO noop (6)', '6', false, IGNORED],
   ['mistyped: Engine.IO packet type 9', '9', false, closes()],
   ['an Engine.IO ping from the client (not allowed in v4)', '2', false, closes()],
-  ['a numeric event name: 42[42]', '42[42]', false, answers('42 rejected: unknown event "42"')],
   [
     'an event named __proto__',
     '42["__proto__"]',
@@ -228,7 +216,7 @@ test.each(FRAMES)('raw WebSocket frame, %s', async (_title, frame, binary, outco
     expect(raw.events(mark)).toEqual([]);
   } else {
     if ('status' in outcome) {
-      await raw.frames.waitFor((item) => String(item.data).startsWith('42["status"'), {
+      await raw.frames.waitFor((item) => String(item).startsWith('42["status"'), {
         from: mark,
         timeoutMs: 3_000,
         what: 'the rejection status',
@@ -248,12 +236,12 @@ test('raw WebSocket: connecting to a namespace that does not exist is refused, t
   const raw = await joinRaw();
   const mark = raw.frames.mark;
   raw.send('40/admin,');
-  const refused = await raw.frames.waitFor((item) => String(item.data).startsWith('44/admin,'), {
+  const refused = await raw.frames.waitFor((item) => String(item).startsWith('44/admin,'), {
     from: mark,
     timeoutMs: 3_000,
     what: 'the connect error for /admin',
   });
-  expect(refused.data).toBe('44/admin,{"message":"Invalid namespace"}');
+  expect(refused).toBe('44/admin,{"message":"Invalid namespace"}');
   expect(await raw.roundTrip()).toEqual({ ok: false, error: 'unknown event "raw-barrier"' });
   expect(raw.events(mark)).toEqual([]);
   await expectUnharmed();
@@ -279,7 +267,7 @@ test('raw WebSocket: a binary attachment is not a stock name', async () => {
   const mark = raw.frames.mark;
   raw.send('451-["buy",{"_placeholder":true,"num":0}]');
   raw.send(Buffer.from('Apple'), { binary: true });
-  await raw.frames.waitFor((item) => String(item.data).startsWith('42["status"'), {
+  await raw.frames.waitFor((item) => String(item).startsWith('42["status"'), {
     from: mark,
     timeoutMs: 3_000,
     what: 'the rejection status',
@@ -343,38 +331,21 @@ test.each([
   ['an unknown sid (GET)', 'GET', 'EIO=4&transport=polling&sid=nope', UNKNOWN_SID],
   ['an unknown sid (POST)', 'POST', 'EIO=4&transport=polling&sid=nope', UNKNOWN_SID],
   ['a POST handshake', 'POST', 'EIO=4&transport=polling', BAD_HANDSHAKE],
-])('HTTP long-polling: %s is a 4xx', async (_title, method, query, body) => {
-  const response = await fetch(PollingSession.endpoint(server.url, query), {
-    method,
-    // A buy, in case the request were taken for a session's data.
-    ...(method === 'GET' ? {} : { body: '42["buy","Apple"]' }),
-  });
+])('HTTP long-polling: %s is a 400', async (_title, method, query, body) => {
+  // A 1 MB buy, in case the request were taken for a session's data: refused unread.
+  const buy = method === 'POST' ? { body: `42["buy","${'A'.repeat(1024 * 1024)}"]` } : {};
+  const response = await fetch(endpoint(server.url, query), { method, ...buy });
   expect(response.status).toBe(400);
   expect(await response.json()).toEqual(body);
   await expectUnharmed();
 });
 
-test('HTTP long-polling: a huge POST without a session is refused unread', async () => {
-  const response = await fetch(PollingSession.endpoint(server.url, 'EIO=4&transport=polling'), {
-    method: 'POST',
-    body: `42["buy","${'A'.repeat(1024 * 1024)}"]`,
-  });
-  expect(response.status).toBe(400);
-  expect(await response.json()).toEqual(BAD_HANDSHAKE);
-  await expectUnharmed();
-});
-
 /**
- * Runs `action` while a GET of the session is waiting at the server. Engine.IO closes a
- * polling session at once only when a GET is there to carry the close packet; otherwise it
- * keeps a 30 s timer for the client's next poll, which would hold the test process open.
- * The server is in this process, so its 'request' event says when the GET has arrived
- * (Engine.IO's own listener was added first and has already taken it).
+ * Runs `action` while a GET of the session waits at the server: Engine.IO ends a polling
+ * session at once only when a GET is there to carry the close packet (otherwise a 30 s timer
+ * would hold the test process open). The server's 'request' event says the GET has arrived.
  */
-async function whilePolling<T>(
-  session: PollingSession,
-  action: () => Promise<T>,
-): Promise<{ result: T; polled: { status: number; body: string } }> {
+async function whilePolling<T>(session: PollingSession, action: () => Promise<T>) {
   const { httpServer } = server.forkcast;
   const arrived = new Promise<void>((resolve) => {
     const onRequest = (request: IncomingMessage): void => {
@@ -390,78 +361,49 @@ async function whilePolling<T>(
   return { result, polled: await polled };
 }
 
-/**
- * The session is over and nothing waits on it: the pending GET was answered with Engine.IO's
- * close packet ("1") when the server ended the session, or with a noop ("6") when the client
- * did (by posting "1"); after that the sid is unknown.
- */
+/** The pending GET got the close packet ("1") if the server ended the session, a noop ("6") if
+ * the client did; after that the sid is unknown. */
 async function expectSessionClosed(
+  polled: Polled,
   session: PollingSession,
-  polled: { status: number; body: string },
-  closedBy: 'server' | 'client' = 'server',
-): Promise<void> {
+  by: 'server' | 'client',
+) {
   expect(polled.status).toBe(200);
-  expect(polled.body.split('\x1e').at(-1)).toBe(closedBy === 'server' ? '1' : '6');
+  expect(polled.body.split('\x1e').at(-1)).toBe(by === 'server' ? '1' : '6');
   const next = await session.get();
-  expect(next.status).toBe(400);
-  expect(JSON.parse(next.body)).toEqual(UNKNOWN_SID);
+  expect([next.status, JSON.parse(next.body)]).toEqual([400, UNKNOWN_SID]);
 }
 
-test('HTTP long-polling: a huge POST to a live session is a 413, the session lives on', async () => {
-  const session = await PollingSession.open(server.url, true);
-  const posted = await session.post(`42["buy","${'A'.repeat(1024 * 1024)}"]`);
-  expect(posted.status).toBe(413);
-  // The session still answers (an unknown event with an ack id), then ends cleanly when its
-  // client closes it. Sessions are closed before expectUnharmed(), whose broadcast they would get.
-  const probe = await whilePolling(session, () => session.post('421["raw-barrier"]'));
-  expect(probe.result).toEqual({ status: 200, body: 'ok' });
-  expect(probe.polled).toEqual({
-    status: 200,
-    body: '431[{"ok":false,"error":"unknown event \\"raw-barrier\\""}]',
-  });
-  const { polled } = await whilePolling(session, () => session.post('1'));
-  await expectSessionClosed(session, polled, 'client');
-  await expectUnharmed();
-});
-
-test('HTTP long-polling: a binary POST (not allowed in Engine.IO v4) is a 400 and ends the session', async () => {
-  const session = await PollingSession.open(server.url, true);
-  const { result, polled } = await whilePolling(session, () =>
-    session.post(randomBytes(64), { 'content-type': 'application/octet-stream' }),
-  );
-  expect(result.status).toBe(400);
-  await expectSessionClosed(session, polled);
-  await expectUnharmed();
-});
-
-/**
- * Engine.IO reads a POST body before it parses it, so garbage is acknowledged with 200 "ok" at
- * the HTTP level; the parse then fails and closes that session (and nothing else).
- */
+// Engine.IO answers unknown methods with a bare 500; server/app.ts makes them a 405.
 test.each([
-  ['Engine.IO garbage', false, 'zzz\x1e\x00\x01\x1e9'],
-  ['Socket.IO garbage on a joined session', true, '42[null]\x1e42["buy"'],
-  ['a truncated packet after a valid one', true, '42["forkcast-probe"]\x1e42['],
-])('HTTP long-polling: a POST of %s closes that session only', async (_title, join, body) => {
-  const session = await PollingSession.open(server.url, join);
-  const { result, polled } = await whilePolling(session, () => session.post(body));
-  expect(result).toEqual({ status: 200, body: 'ok' });
-  await expectSessionClosed(session, polled);
-  await expectUnharmed();
-});
-
-// Engine.IO itself answers these with a bare 500; server/app.ts turns them into a 405.
-const OTHER_METHODS = ['PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD'];
-
-test.each(OTHER_METHODS)(
-  'HTTP long-polling: %s on a live session is a 4xx, not a 5xx, and harms nothing',
-  async (method) => {
+  ['a 1 MB POST', 'POST', `42["buy","${'A'.repeat(1024 * 1024)}"]`, 413],
+  ...['PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD'].map((method) => [method, method, null, 405]),
+] as [string, string, string | null, number][])(
+  'HTTP long-polling: %s on a live session is refused, and the session lives on',
+  async (_title, method, body, status) => {
     const session = await PollingSession.open(server.url, true);
-    const response = await fetch(session.url, { method });
-    expect(response.status).toBeGreaterThanOrEqual(400);
-    expect(response.status).toBeLessThan(500);
+    expect((await fetch(session.url, { method, body })).status).toBe(status);
+    const probe = await whilePolling(session, () => session.post('421["raw-barrier"]'));
+    expect(probe.result).toEqual({ status: 200, body: 'ok' });
+    expect(probe.polled.body).toBe('431[{"ok":false,"error":"unknown event \\"raw-barrier\\""}]');
+    // Closed before expectUnharmed(), whose broadcast it would get.
     const { polled } = await whilePolling(session, () => session.post('1'));
-    await expectSessionClosed(session, polled, 'client');
+    await expectSessionClosed(polled, session, 'client');
     await expectUnharmed();
   },
 );
+
+// Engine.IO acknowledges a text POST before it parses it; the parse then fails and ends the
+// session (and nothing else). Binary is not allowed in v4 polling at all.
+test.each([
+  ['Engine.IO garbage', false, 'zzz\x1e\x00\x01\x1e9', 200],
+  ['Socket.IO garbage on a joined session', true, '42[null]\x1e42["buy"', 200],
+  ['a truncated packet after a valid one', true, '42["forkcast-probe"]\x1e42[', 200],
+  ['binary', true, randomBytes(64), 400],
+])('HTTP long-polling: a POST of %s ends that session only', async (_title, join, body, status) => {
+  const session = await PollingSession.open(server.url, join);
+  const { result, polled } = await whilePolling(session, () => session.post(body));
+  expect(result.status).toBe(status);
+  await expectSessionClosed(polled, session, 'server');
+  await expectUnharmed();
+});

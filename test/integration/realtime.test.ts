@@ -3,6 +3,7 @@
  * several real Socket.IO clients over WebSocket: greetings, ops and their acks, recovery.
  */
 import { type RunAck, STATUS, type UpdatePayload } from '../../protocol/events';
+import type { StockName } from '../../protocol/stocks';
 import { decayAll, grown, priceOf, SEED, withBuy } from '../helpers/prices';
 import { RawSocket } from '../helpers/raw-socket';
 import { delay } from '../helpers/recorder';
@@ -13,6 +14,7 @@ import {
   startServer,
   TestClient,
   type TestServer,
+  type UpdateEvent,
 } from '../helpers/server';
 
 const TICK_MS = 100;
@@ -43,8 +45,8 @@ async function join(name: string, welcomed = true): Promise<TestClient> {
 }
 
 /** A new connection's whole greeting, in order (a round trip proves it has all arrived). */
-async function greeting(): Promise<unknown[][]> {
-  const { socket } = await RawSocket.connect(server.url);
+async function greeting(auth?: object): Promise<unknown[][]> {
+  const socket = await RawSocket.connect(server.url, auth);
   raws.push(socket);
   await socket.roundTrip();
   return socket.events();
@@ -102,125 +104,75 @@ test('each new socket is greeted alone: EHLO, a snapshot, the recent past; at st
   }
 });
 
-test('start: ack, Processing to all; a second start is a no-op for the others and no second loop', async () => {
-  const [a, b, c] = [await join('a'), await join('b'), await join('c')];
-  const marks = clients.map((client) => client.events.mark);
+type Op = 'start' | 'stop' | StockName;
 
-  const started = await a.start();
-  expect(started.ack).toEqual({ ok: true, running: true });
-  // The asker hears Processing before its ack.
-  expect(a.events.since(marks[0] ?? 0).filter(isStatus)).toEqual([
-    { kind: 'status', status: { message: 'Processing', running: true }, at: expect.any(Number) },
-  ]);
-  for (const [i, client] of clients.entries()) {
-    const status = await client.waitForStatus(STATUS.started, { from: marks[i] ?? 0 });
-    expect(status.status).toEqual({ message: 'Processing', running: true });
-  }
-  await a.waitForUpdates(2, { from: started.index });
+/** One session of ops by three clients; each row: who asks, what, the running state after it,
+ * and who hears a run status (a repeated start or stop is told to the asker only). */
+const OPS: [who: number, op: Op, running: boolean, heard: 'all' | 'asker' | 'none'][] = [
+  [0, 'start', true, 'all'],
+  [0, 'start', true, 'asker'],
+  [1, 'Apple', true, 'none'],
+  [2, 'stop', false, 'all'],
+  [1, 'stop', false, 'asker'],
+  [0, 'Facebook', false, 'none'],
+];
 
-  const beforeSecond = clients.map((client) => client.events.mark);
-  const second = await a.start();
-  expect(second.ack).toEqual({ ok: true, running: true });
-  // Only the asker hears Processing again.
-  expect(a.events.since(beforeSecond[0] ?? 0).filter(isStatus)).toEqual([
-    { kind: 'status', status: { message: 'Processing', running: true }, at: expect.any(Number) },
-  ]);
-  await b.sync();
-  await c.sync();
-  expect(b.events.since(beforeSecond[1] ?? 0).filter(isStatus)).toEqual([]);
-  expect(c.events.since(beforeSecond[2] ?? 0).filter(isStatus)).toEqual([]);
-
-  // Still one tick per interval: six ticks span about five intervals (two loops: half that).
-  const ticks = await a.waitForUpdates(6, { from: second.index });
-  const span = (ticks.at(-1)?.ts ?? 0) - (ticks[0]?.ts ?? 0);
-  expect(span).toBeGreaterThanOrEqual(4 * TICK_MS);
-  for (let i = 1; i < ticks.length; i++) {
-    const previous = ticks[i - 1];
-    if (!previous) throw new Error('missing tick');
-    expect(ticks[i]?.stocks).toEqual(decayAll(previous.stocks));
-  }
-});
-
-test('a buy is seen by every client with the same seq and exact price; stop, twice; a buy while stopped', async () => {
-  const [a, b, c] = [await join('a'), await join('b'), await join('c')];
-  const started = await a.start();
-  await a.waitForUpdates(2, { from: started.index });
-
-  // While running.
-  const bought = await b.buy('Apple');
-  if (!bought.ack.ok) throw new Error(`buy failed: ${bought.ack.error}`);
-  const price = bought.ack.stock.price;
-  expect(bought.ack.stock.name).toBe('Apple');
-  const buyUpdate = await b.events.waitFor(
-    (event) => isUpdate(event) && priceOf(event.update.stocks, 'Apple') === price,
-    { timeoutMs: 3_000, what: 'b: the update with the bought price' },
-  );
-  if (!isUpdate(buyUpdate)) throw new Error('unreachable');
-  const applied = buyUpdate.update;
-  // The update before it is the state the buy applied to: exactly one stock grown by 1/10.
-  const before = b.updates.find((update) => update.seq === applied.seq - 1);
-  if (!before) throw new Error('b missed the update before the buy');
-  expect(price).toBe(grown(priceOf(before.stocks, 'Apple')));
-  expect(applied.stocks).toEqual(withBuy(before.stocks, 'Apple'));
-  for (const client of [a, c]) {
-    const same = await client.events.waitFor(
-      (event) => isUpdate(event) && event.update.seq === applied.seq,
-      {
-        timeoutMs: 3_000,
-        what: `${client.name}: update #${applied.seq}`,
-      },
-    );
-    expect(same).toEqual({ kind: 'update', update: applied, at: expect.any(Number) });
-  }
-
-  // Stop: everyone hears it and the ticks end.
-  const marks = clients.map((client) => client.events.mark);
-  const stopped = await c.stop();
-  expect(stopped.ack).toEqual({ ok: true, running: false });
-  const stoppedAt: number[] = [];
-  for (const [i, client] of clients.entries()) {
-    const status = await client.waitForStatus(STATUS.stopped, { from: marks[i] ?? 0 });
-    expect(status.status).toEqual({ message: 'Stopped', running: false });
-    stoppedAt.push(client.events.items.indexOf(status));
-  }
-  // One bounded wait of three tick intervals covers every client: each must get no update
-  // after its own Stopped.
-  for (const [i, client] of clients.entries()) {
-    const late = await client.events.quietFor(
-      i === 0 ? 3 * TICK_MS : 0,
-      isUpdate,
-      (stoppedAt[i] ?? 0) + 1,
-    );
-    expect(late).toEqual([]);
-  }
-  expect(server.forkcast.ticker.snapshot().running).toBe(false);
-
-  // A stop while stopped is acknowledged and told to the asker only.
-  const again = clients.map((client) => client.events.mark);
-  expect((await b.stop()).ack).toEqual({ ok: true, running: false });
-  expect(b.events.since(again[1] ?? 0)).toEqual([
-    { kind: 'status', status: { message: 'Stopped', running: false }, at: expect.any(Number) },
-  ]);
-  await a.sync();
-  await c.sync();
-  expect([a.events.since(again[0] ?? 0), c.events.since(again[2] ?? 0)]).toEqual([[], []]);
-
-  // A buy while stopped still reaches everyone at once.
-  const last = a.lastUpdate();
-  const buyMarks = clients.map((client) => client.events.mark);
-  const stoppedBuy = await a.buy('Facebook');
-  expect(stoppedBuy.ack).toEqual({
-    ok: true,
-    stock: { name: 'Facebook', price: grown(priceOf(last.stocks, 'Facebook')) },
-  });
-  for (const [i, client] of clients.entries()) {
-    const update = await client.nextUpdate({ from: buyMarks[i] ?? 0 });
-    expect(update).toEqual({
-      stocks: withBuy(last.stocks, 'Facebook'),
-      running: false,
-      seq: last.seq + 1,
-      ts: expect.any(Number),
-    });
+test('ops: acks, run statuses to all or the asker only, one tick loop, buys seen by all with the same seq and exact price', async () => {
+  const all = [await join('a'), await join('b'), await join('c')];
+  for (const [who, op, running, heard] of OPS) {
+    const asker = all[who]!;
+    const marks = all.map((client) => client.events.mark);
+    const statusesSince = (i: number, to?: number) =>
+      all[i]!.events.items.slice(marks[i], to)
+        .filter(isStatus)
+        .map((event) => event.status);
+    if (op === 'start' || op === 'stop') {
+      const { ack, index } = await (op === 'start' ? asker.start() : asker.stop());
+      expect(ack).toEqual({ ok: true, running });
+      const message = op === 'start' ? STATUS.started : STATUS.stopped;
+      const hears = (i: number) => heard === 'all' || (heard === 'asker' && i === who);
+      // The asker of a start hears Processing before its ack.
+      if (op === 'start') expect(statusesSince(who, index)).toEqual([{ message, running }]);
+      for (const [i, client] of all.entries())
+        if (hears(i)) await client.waitForStatus(message, { from: marks[i]! });
+      for (const client of all) await client.sync();
+      for (const i of all.keys())
+        expect([i, statusesSince(i)]).toEqual([i, hears(i) ? [{ message, running }] : []]);
+      if (op === 'start') {
+        // One tick per interval: six ticks span about five intervals (two loops: half that).
+        const ticks = await asker.waitForUpdates(6, { from: index });
+        expect(ticks.at(-1)!.ts - ticks[0]!.ts).toBeGreaterThanOrEqual(4 * TICK_MS);
+        for (const [i, tick] of ticks.slice(1).entries())
+          expect(tick.stocks).toEqual(decayAll(ticks[i]!.stocks));
+      } else {
+        // The one bounded wait: three tick intervals, and no client gets an update after Stopped.
+        await asker.events.quietFor(3 * TICK_MS, isUpdate, asker.events.mark);
+        for (const [i, client] of all.entries()) {
+          const stoppedAt = client.events.items.findLastIndex(isStatus);
+          expect(client.events.since(Math.max(marks[i]!, stoppedAt)).filter(isUpdate)).toEqual([]);
+        }
+      }
+    } else {
+      const { ack } = await asker.buy(op);
+      if (!ack.ok) throw new Error(`buy failed: ${ack.error}`);
+      const found = await asker.events.waitFor(
+        (event) => isUpdate(event) && priceOf(event.update.stocks, op) === ack.stock.price,
+        { from: marks[who]!, timeoutMs: 3_000, what: `the update with the bought ${op}` },
+      );
+      const applied = (found as UpdateEvent).update;
+      // The update before it is the state the buy applied to: one stock grown by 1/10.
+      const prior = asker.updates.find((update) => update.seq === applied.seq - 1)!;
+      expect(ack.stock.price).toBe(grown(priceOf(prior.stocks, op)));
+      expect(applied).toMatchObject({ stocks: withBuy(prior.stocks, op), running });
+      for (const client of all) {
+        const same = await client.events.waitFor(
+          (event) => isUpdate(event) && event.update.seq === applied.seq,
+          { timeoutMs: 3_000, what: `${client.name}: update #${applied.seq}` },
+        );
+        expect(same).toMatchObject({ update: applied });
+      }
+    }
+    expect(server.forkcast.ticker.snapshot().running).toBe(running);
   }
 });
 
@@ -359,23 +311,14 @@ describe('connection state recovery', () => {
   });
 
   test('a client whose session this server does not know is greeted as a new one', async () => {
-    const a = await join('a');
-    expect((await a.start()).ack).toEqual({ ok: true, running: true });
-    await a.waitForUpdates(2, { from: 0 });
-    await drop(a);
-    clients.splice(clients.indexOf(a), 1);
-    // The same client (same pid and offset) comes back to a server that never saw it.
-    const other = await startServer({ tickMs: TICK_MS });
-    try {
-      // The manager opens each new connection from its `uri`: point it at the other server.
-      (a.socket.io as unknown as { uri: string }).uri = other.url;
-      const back = await reconnect(a);
-      expect(a.socket.recovered).toBe(false);
-      expect(await a.nextUpdate({ from: back })).toEqual(other.forkcast.ticker.snapshot());
-    } finally {
-      a.close();
-      await other.forkcast.close();
-    }
+    // As a client recovering a session kept by another server, or one that has expired.
+    const [status, update, history] = await greeting({ pid: 'unknown', offset: '0-0' });
+    const snapshot = server.forkcast.ticker.snapshot();
+    expect([status, update, history]).toEqual([
+      ehlo(false),
+      ['update', snapshot],
+      ['history', { updates: [snapshot] }],
+    ]);
   });
 
   /** A recovery offset comes from broadcasts alone (greetings are not kept for the window), so a
