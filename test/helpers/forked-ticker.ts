@@ -17,7 +17,7 @@ import {
 import { Recorder, withDeadline } from './recorder';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
-export const CHILD_PATH = path.join(ROOT, 'dist', 'ticker', 'main.js');
+const CHILD_PATH = path.join(ROOT, 'dist', 'ticker', 'main.js');
 
 export interface Received {
   message: ChildMessage;
