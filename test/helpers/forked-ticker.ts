@@ -17,7 +17,7 @@ import {
 import { Recorder, withDeadline } from './recorder';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
-export const CHILD_PATH = path.join(ROOT, 'dist', 'ticker', 'main.js');
+const CHILD_PATH = path.join(ROOT, 'dist', 'ticker', 'main.js');
 
 export interface Received {
   message: ChildMessage;
@@ -40,7 +40,16 @@ export class ForkedTicker {
   reportDelivered = true;
   private nextId = 1;
 
+  /** Everything the child wrote to stderr, once it closed ('' unless forked with pipeStderr). */
+  readonly stderr: Promise<string>;
+
   private constructor(readonly process: ChildProcess) {
+    let stderr = '';
+    process.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    this.stderr = new Promise((resolve) => {
+      if (process.stderr) process.stderr.once('close', () => resolve(stderr));
+      else resolve('');
+    });
     process.on('message', (raw) => {
       const parsed = parseChildMessage(raw);
       if (!parsed.ok) {
@@ -63,11 +72,11 @@ export class ForkedTicker {
     });
   }
 
-  static fork(): ForkedTicker {
+  static fork({ pipeStderr = false } = {}): ForkedTicker {
     const child = fork(CHILD_PATH, [], {
       // Not the test runner's flags (loaders, inspector): the child runs as in production.
       execArgv: [],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      stdio: ['ignore', 'inherit', pipeStderr ? 'pipe' : 'inherit', 'ipc'],
       serialization: 'json',
     });
     const ticker = new ForkedTicker(child);

@@ -1,16 +1,17 @@
 /**
  * The durability promises under fire: a real server process on one shared STATE_FILE is
- * SIGKILLed at random instants (while two clients buy, start and stop and the ticker ticks,
- * right after a buy ack, or while it is still starting), then started again on the same file.
- * Across all rounds: equal seqs always carry equal prices; a restarted server's broadcasts are
- * past every seq seen before the kill; seq grows by exactly one while a server runs, each
- * update being one tick or some buys on the one before; and no acknowledged op is lost, nor
- * more buys applied than were sent. The choices come from a seeded generator: a failure names
- * its seed, and FORKCAST_CRASH_SEED=<seed> replays them (FORKCAST_CRASH_ROUNDS: more rounds).
+ * SIGKILLed at random instants (while two clients buy, right after a buy ack, or while it is
+ * still starting), then started again on the same file. Rounds alternate between the ticker
+ * stopped, where every acknowledged buy must be on disk and no more buys than were sent (counted
+ * exactly), and running, where ticks race the kill. Across all rounds: equal seqs always carry
+ * equal prices; a restarted server's broadcasts are past every seq seen before the kill; seq
+ * grows by exactly one while a server runs, each update being one tick or some buys on the one
+ * before. The choices come from a seeded generator: a failure names its seed, and
+ * FORKCAST_CRASH_SEED=<seed> replays them (FORKCAST_CRASH_ROUNDS: more rounds).
  */
 import { readFileSync } from 'node:fs';
 
-import type { BuyAck, RunAck, Stock } from '../../protocol/events';
+import type { BuyAck, Stock } from '../../protocol/events';
 import { STOCK_NAMES, type StockName } from '../../protocol/stocks';
 import { savedStateSchema } from '../../protocol/validation';
 import type { SavedState } from '../../server/state-file';
@@ -20,7 +21,7 @@ import { delay, withDeadline } from '../helpers/recorder';
 import { TestClient } from '../helpers/server';
 import { freshStateFile, type ServerProcess } from '../helpers/server-process';
 
-/** Four of each kind of kill; more rounds (a soak) only try more instants. */
+/** Two of each kind of kill with the ticker stopped, two running; a soak only tries more instants. */
 const ROUNDS = Number(process.env['FORKCAST_CRASH_ROUNDS'] ?? 12);
 const SEED_VALUE = Number(process.env['FORKCAST_CRASH_SEED'] ?? Date.now() % 2 ** 31);
 /** No new round starts after this long once MIN_ROUNDS have run: a bound for a slow machine. */
@@ -51,18 +52,10 @@ function generator(seed: number): () => number {
 const KINDS = ['after a delay', 'right after a buy ack', 'while starting'] as const;
 type KillKind = (typeof KINDS)[number];
 
-/** One op a client sent, with its ack if one came before the connection went down. */
-interface SentOp {
-  kind: 'buy' | 'start' | 'stop';
-  client: string;
-  /** The stock, for a buy. */
-  name?: StockName;
-  ack?: BuyAck | RunAck;
-}
-
-/** The price an acknowledged buy reported; null for any other op or outcome. */
-function boughtAt(op: SentOp): number | null {
-  return op.ack?.ok === true && 'stock' in op.ack ? op.ack.stock.price : null;
+/** One buy a client sent, with its ack if one came before the connection went down. */
+interface SentBuy {
+  name: StockName;
+  ack?: BuyAck;
 }
 
 /** What a state file becomes when a server starts on it: unannounced buys take the next seq. */
@@ -88,7 +81,7 @@ const same = (a: readonly Stock[], b: readonly Stock[]): boolean =>
 /** How many buys take `from` exactly to `to` (0 if equal), or null if no number does. */
 function buysBetween(from: number, to: number): number | null {
   let price = from;
-  for (let n = 0; n <= 64 && price <= to; n++) {
+  for (let n = 0; price <= to; n++) {
     if (price === to) return n;
     price = grown(price);
   }
@@ -96,63 +89,26 @@ function buysBetween(from: number, to: number): number | null {
 }
 
 /**
- * hits[k][m]: some order of k ticks and m buys takes `from` exactly to `to`. Floats do not
- * quite commute, so every order counts; they nearly do, so each cell holds only a few prices.
+ * With the ticker stopped, each stock's price on disk is its price in `base` after n buys, where
+ * n is at least the highest count an ack reported and at most the number sent; acks report
+ * distinct counts. Returns the problem, if any.
  */
-function stepsBetween(from: number, to: number, maxTicks: number, maxBuys: number): boolean[][] {
-  const hits: boolean[][] = [];
-  let above: Set<number>[] = [];
-  for (let k = 0; k <= maxTicks; k++) {
-    const row: Set<number>[] = [];
-    for (let m = 0; m <= maxBuys; m++) {
-      const cell = new Set<number>(k === 0 && m === 0 ? [from] : []);
-      for (const price of k > 0 ? (above[m] ?? []) : []) cell.add(decayed(price));
-      for (const price of m > 0 ? (row[m - 1] ?? []) : []) cell.add(grown(price));
-      row.push(cell);
-    }
-    hits.push(row.map((cell) => cell.has(to)));
-    above = row;
+function checkBuys(base: readonly Stock[], after: readonly Stock[], buys: readonly SentBuy[]) {
+  for (const [s, { name, price }] of base.entries()) {
+    const sent = buys.filter((buy) => buy.name === name);
+    const counts = sent.flatMap(({ ack }) =>
+      ack?.ok ? [buysBetween(price, ack.stock.price) ?? -1] : [],
+    );
+    const onDisk = buysBetween(price, after[s]!.price);
+    const fits =
+      onDisk !== null &&
+      onDisk <= sent.length &&
+      counts.every((count) => count >= 1 && count <= onDisk) &&
+      new Set(counts).size === counts.length;
+    if (!fits)
+      return `${name}: ${onDisk} buys on disk, acks at ${counts.join(',')}, ${sent.length} sent`;
   }
-  return hits;
-}
-
-/**
- * Whether `after` is `base` after k ticks (the same k for every stock, at most `maxTicks`) and,
- * for each stock, between its acknowledged and its sent number of buys, in some order; and
- * after each acknowledged buy's own price. Returns the problem, if any.
- */
-function checkBuys(
-  base: readonly Stock[],
-  after: readonly Stock[],
-  ops: readonly SentOp[],
-  maxTicks: number,
-): string | null {
-  /** Per tick count that fits every stock so far: the fewest unacknowledged buys it needs. */
-  let fits = new Map(Array.from({ length: maxTicks + 1 }, (_v, k) => [k, 0]));
-  for (const [s, name] of STOCK_NAMES.entries()) {
-    const buys = ops.filter((op) => op.kind === 'buy' && op.name === name);
-    const acked = buys.flatMap((op) => {
-      const price = boughtAt(op);
-      return price === null ? [] : [price];
-    });
-    const target = after[s]!.price;
-    for (const price of acked) {
-      const fromAck = stepsBetween(price, target, maxTicks, buys.length - 1);
-      if (!fromAck.some((row) => row.includes(true))) {
-        return `the acknowledged buy of ${name} at ${price} is not in the file`;
-      }
-    }
-    const fromBase = stepsBetween(base[s]!.price, target, maxTicks, buys.length);
-    const next = new Map<number, number>();
-    for (const [k, extra] of fits) {
-      const m = fromBase[k]!.findIndex((hit, count) => hit && count >= acked.length);
-      if (m >= 0) next.set(k, extra + m - acked.length);
-    }
-    fits = next;
-  }
-  return fits.size === 0
-    ? 'the file is not the greeting plus the acknowledged (and some sent) buys'
-    : null;
+  return null;
 }
 
 test(`${ROUNDS} SIGKILLs of a real server at random instants: no seq reused, no acknowledged op lost`, async () => {
@@ -224,8 +180,13 @@ test(`${ROUNDS} SIGKILLs of a real server at random instants: no seq reused, no 
   }
 
   /** Two clients trade until the kill; then everything they saw and got is checked. */
-  async function killWhileTrading(server: ServerProcess, kind: KillKind): Promise<void> {
-    const { url } = await server.listening();
+  /** Two clients buy until the kill; then everything they saw and got is checked. */
+  async function killWhileTrading(
+    server: ServerProcess,
+    kind: KillKind,
+    running: boolean,
+  ): Promise<void> {
+    const url = await server.url(15_000);
     const clients: TestClient[] = [];
     for (const name of ['a', 'b']) {
       const client = await TestClient.connect(url, `${name}${rounds}`);
@@ -236,66 +197,54 @@ test(`${ROUNDS} SIGKILLs of a real server at random instants: no seq reused, no 
     const disconnected = clients.map(
       (client) => new Promise<void>((resolve) => client.socket.once('disconnect', () => resolve())),
     );
-    const greetings = clients.map((client) => client.lastUpdate());
     const maxBefore = maxSeen;
-    for (const greeting of greetings) {
+    for (const client of clients) {
+      const greeting = client.lastUpdate();
       if (greeting.seq < maxBefore) fail('a greeting went back', { greeting, maxBefore });
     }
-    const first = greetings[0]!;
+    const first = a.lastUpdate();
     if (file) expectStartedFrom(file, first, false);
     else if (!same(first.stocks, SEED) || first.seq !== 0) fail('not the seed', first);
-    // Every op is sent after both greetings: the later one is what they all apply to.
-    const base = greetings.reduce((x, y) => (y.seq > x.seq ? y : x));
+    if (first.running !== running) await (running ? a.start() : a.stop());
+    // Everything broadcast before the ack has reached both: with the ticker stopped, the state
+    // every buy applies to.
+    await Promise.all([a.sync(), b.sync()]);
+    const base = a.lastUpdate();
 
-    const ops: SentOp[] = [];
+    const buys: SentBuy[] = [];
     let killed = false;
     const killServer = (): void => {
       if (!killed) server.process.kill('SIGKILL');
       killed = true;
     };
     const killAtBuyAck = kind === 'right after a buy ack' ? 1 + Math.floor(random() * 6) : 0;
-    let buyAcks = 0;
 
-    /** Sends one op; resolves on its ack or once the server is gone, whichever comes first. */
-    function send(op: SentOp, client: TestClient): Promise<unknown> {
-      ops.push(op);
-      const acked = new Promise<void>((resolve) => {
-        const onAck = (ack: BuyAck | RunAck): void => {
-          op.ack = ack;
-          if (op.kind === 'buy' && ++buyAcks === killAtBuyAck) killServer();
-          resolve();
-        };
-        if (op.kind === 'buy') client.socket.emit('buy', op.name ?? 'Apple', onAck);
-        else client.socket.emit(op.kind, onAck);
-      });
-      return withDeadline(
-        Promise.race([acked, server.exited]),
-        3_000,
-        `${client.name}: ack of ${op.kind}`,
-      );
-    }
-
-    /** One op at a time from one client until the kill; only `a` starts and stops. */
-    async function trade(client: TestClient, runOps: boolean): Promise<void> {
+    /** One buy at a time from one client until the kill, each awaited until its ack or the kill. */
+    async function trade(client: TestClient): Promise<void> {
       while (!killed) {
-        if (runOps && random() < 0.12) {
-          await send({ kind: random() < 0.5 ? 'start' : 'stop', client: client.name }, client);
-        } else {
-          await send({ kind: 'buy', client: client.name, name: pick(STOCK_NAMES) }, client);
-        }
-        // Pacing only: some ops back to back, some a conflation window or so apart.
+        const buy: SentBuy = { name: pick(STOCK_NAMES) };
+        buys.push(buy);
+        const acked = new Promise<void>((resolve) =>
+          client.socket.emit('buy', buy.name, (ack: BuyAck) => {
+            buy.ack = ack;
+            if (buys.filter((sent) => sent.ack).length === killAtBuyAck) killServer();
+            resolve();
+          }),
+        );
+        const what = `${client.name}: the ack of a buy`;
+        await withDeadline(Promise.race([acked, server.exited]), 3_000, what);
+        // Pacing only: some buys back to back, some a conflation window or so apart.
         if (!killed && random() < 0.5) await delay(random() * 25);
       }
     }
 
-    if (random() < 0.4) await send({ kind: first.running ? 'stop' : 'start', client: a.name }, a);
     const timer = setTimeout(
       killServer,
       // After a buy ack: a fallback, should the acks be slow in coming.
       kind === 'after a delay' ? random() * MAX_KILL_DELAY_MS : 1_500,
     );
     try {
-      await Promise.all([trade(a, true), trade(b, false)]);
+      await Promise.all([trade(a), trade(b)]);
     } finally {
       clearTimeout(timer);
       killServer();
@@ -323,16 +272,17 @@ test(`${ROUNDS} SIGKILLs of a real server at random instants: no seq reused, no 
         }
         if (update.seq !== previous.seq + 1)
           fail(`${client.name} saw seq jump`, { previous, update });
-        const ticked = same(update.stocks, decayAll(previous.stocks));
-        const buys = update.stocks.map((stock, s) =>
+        const ticked = update.stocks.every(
+          (stock, s) => stock.price === decayed(previous.stocks[s]!.price),
+        );
+        const counts = update.stocks.map((stock, s) =>
           buysBetween(previous.stocks[s]!.price, stock.price),
         );
-        const bought = buys.every((count) => count !== null) && buys.some((count) => count !== 0);
+        const bought = counts.every((count) => count !== null) && counts.some((count) => count);
         if (!ticked && !bought) {
           fail(`${client.name}: an update that is neither one tick nor buys`, {
             previous,
             update,
-            ops,
           });
         }
       }
@@ -342,23 +292,14 @@ test(`${ROUNDS} SIGKILLs of a real server at random instants: no seq reused, no 
     // On disk, prices go with the seq they were or will be broadcast under, unless marked.
     if (after.seq < maxSeen) fail('the file is behind what clients saw', { after, maxSeen });
     if (!after.unannounced) observe(after, 'the state file');
+    const refused = buys.filter((buy) => buy.ack?.ok === false);
+    if (refused.length > 0) fail('buys were refused', refused);
+    if (after.running !== running) fail('the acknowledged start or stop was lost', after);
+    const problem = running ? null : checkBuys(base.stocks, after.stocks, buys);
+    if (problem) fail(problem, { base, after, buys });
 
-    const refused = ops.filter((op) => op.ack?.ok === false);
-    if (refused.length > 0) fail('ops were refused', refused);
-    // The running flag: that of a's last acknowledged start or stop, or of one sent after it.
-    const runOps = ops.filter((op) => op.kind !== 'buy');
-    const lastAcked = runOps.findLastIndex((op) => op.ack !== undefined);
-    const allowed = new Set([lastAcked >= 0 ? runOps[lastAcked]!.kind === 'start' : base.running]);
-    for (const op of runOps.slice(lastAcked + 1)) allowed.add(op.kind === 'start');
-    if (!allowed.has(after.running)) {
-      fail('an acknowledged start or stop was lost', { after, ops });
-    }
-    // Each tick takes a seq, so there were at most this many.
-    const problem = checkBuys(base.stocks, after.stocks, ops, after.seq - base.seq);
-    if (problem) fail(problem, { base, after, ops });
-
-    acked += ops.filter((op) => op.ack).length;
-    unanswered += ops.filter((op) => !op.ack).length;
+    acked += buys.filter((buy) => buy.ack).length;
+    unanswered += buys.filter((buy) => !buy.ack).length;
     file = after;
   }
 
@@ -367,7 +308,9 @@ test(`${ROUNDS} SIGKILLs of a real server at random instants: no seq reused, no 
       if (index > MIN_ROUNDS && performance.now() - began > BUDGET_MS) break;
       // In turn, so that every kind is hit in every run; the first has no file to start on.
       const kind = KINDS[(index - 1) % KINDS.length]!;
-      where = `round ${index} (killed ${kind})`;
+      // Each kind with the ticker stopped, then each with it running, and again.
+      const running = Math.ceil(index / KINDS.length) % 2 === 0;
+      where = `round ${index} (ticker ${running ? 'running' : 'stopped'}, killed ${kind})`;
       rounds = index;
       const server = spawnTracked({
         LOG_LEVEL: 'info',
@@ -376,7 +319,7 @@ test(`${ROUNDS} SIGKILLs of a real server at random instants: no seq reused, no 
         OPS_PER_SECOND: '10000',
       });
       if (kind === 'while starting' && file) await killWhileStarting(server, file);
-      else await killWhileTrading(server, kind);
+      else await killWhileTrading(server, kind, running);
     }
   } catch (error) {
     if (error instanceof Error) {

@@ -1,9 +1,9 @@
 /**
  * The state file going wrong, against the compiled server as its own process: a path that
- * cannot be used stops the start with a message saying which file and why; a torn file is
- * moved aside and the server starts from the seed; a folder that breaks while the server runs
- * refuses ops instead of losing them, reports itself degraded and fails its shutdown, and
- * recovers by itself once the folder is back. The store itself is test/unit/state-file.test.ts's.
+ * cannot be used stops the start with a message saying which file and why; a folder that breaks
+ * while the server runs refuses ops instead of losing them, reports itself degraded and fails
+ * its shutdown, and recovers by itself once the folder is back. The store itself (a torn file
+ * moved aside included) is test/unit/state-file.test.ts's.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -12,7 +12,7 @@ import { STATUS } from '../../protocol/events';
 import { savedStateSchema } from '../../protocol/validation';
 import { LEVEL } from '../helpers/logs';
 import { cleanUpServers, spawnTracked } from '../helpers/processes';
-import { decayAll, grown, priceOf, SEED, stateOf, withBuy } from '../helpers/prices';
+import { grown, priceOf, SEED, withBuy } from '../helpers/prices';
 import { withDeadline } from '../helpers/recorder';
 import { TestClient } from '../helpers/server';
 import { freshStateFile, type ServerProcess } from '../helpers/server-process';
@@ -84,133 +84,91 @@ test.each([
   },
 );
 
-// What makes a file unusable, and how it is moved aside, is test/unit/state-file.test.ts's;
-// here, that the server starts from the seed and ticks on.
-test('a torn state file: moved aside, and the server ticks on from the seed', async () => {
+/**
+ * A server with one good buy of Apple on disk, then its state folder replaced by a regular file,
+ * so the next write cannot open its temp file (ENOTDIR; chmod would not stop root).
+ */
+test('the state folder breaks while the server runs: a buy is refused and unseen, /healthz says degraded, the folder back makes it whole, and SIGTERM while broken exits 1', async () => {
   const STATE_FILE = freshStateFile();
-  const text = JSON.stringify(stateOf({ running: true, seq: 9 })).slice(0, 60);
-  writeFileSync(STATE_FILE, text);
-  const server = spawn(STATE_FILE);
-  const { url } = await server.listening();
-  const movedTo = server.logs.items.find((line) => line['movedTo'])?.['movedTo'];
-  expect(readFileSync(String(movedTo), 'utf8')).toBe(text);
-
-  const a = await connect(url, 'a');
-  expect(a.updates).toEqual([{ stocks: SEED, running: false, seq: 0, ts: expect.any(Number) }]);
-  const beforeStart = a.events.mark;
-  expect((await a.start()).ack).toEqual({ ok: true, running: true });
-  await expect(a.waitForUpdates(2, { from: beforeStart })).resolves.toEqual([
-    { stocks: decayAll(SEED), running: true, seq: 1, ts: expect.any(Number) },
-    { stocks: decayAll(decayAll(SEED)), running: true, seq: 2, ts: expect.any(Number) },
-  ]);
-  expect(server.stderr()).toBe('');
-});
-
-describe('the state folder breaks while the server runs', () => {
-  /**
-   * A server with one good buy of Apple on disk, then its state folder replaced by a regular
-   * file, so the next write cannot open its temp file (ENOTDIR; chmod would not stop root),
-   * then a buy of Apple that cannot be saved.
-   */
-  async function brokenServer() {
-    const STATE_FILE = freshStateFile();
-    const folder = path.dirname(STATE_FILE);
-    const server = spawn(STATE_FILE);
-    const { url } = await server.listening();
-    const a = await connect(url, 'a');
-    const boughtOnce = grown(priceOf(SEED, 'Apple'));
-    const beforeBuy = a.events.mark;
-    expect((await a.buy('Apple')).ack).toEqual({
-      ok: true,
-      stock: { name: 'Apple', price: boughtOnce },
-    });
-    // The update that carries it goes out only once it is on disk: nothing is left to write
-    // when the folder goes. (It may overtake the ack: both can share one write.)
-    const carried = await a.nextUpdate({ from: beforeBuy });
-    expect(priceOf(carried.stocks, 'Apple')).toBe(boughtOnce);
-    expect(onDisk(STATE_FILE)).toEqual({ ...carried, unannounced: false });
-
+  const folder = path.dirname(STATE_FILE);
+  const breakFolder = (): void => {
     rmSync(folder, { recursive: true });
     writeFileSync(folder, 'not a folder');
-    const beforeFault = a.events.mark;
-    expect((await a.buy('Apple')).ack).toEqual({ ok: false, error: NOT_SAVED });
-    // The child that applied it is replaced from the disk; wait until the new one is up.
-    await a.waitForStatus(STATUS.tickerBack, { from: beforeFault, timeoutMs: 5_000 });
-    await a.sync();
-    const restore = (): void => {
-      rmSync(folder);
-      mkdirSync(folder);
-    };
-    return { server, url, a, STATE_FILE, boughtOnce, beforeFault, restore };
-  }
+  };
+  const server = spawn(STATE_FILE);
+  const url = await server.url(15_000);
+  const a = await connect(url, 'a');
+  const boughtOnce = grown(priceOf(SEED, 'Apple'));
+  const beforeBuy = a.events.mark;
+  expect((await a.buy('Apple')).ack).toEqual({
+    ok: true,
+    stock: { name: 'Apple', price: boughtOnce },
+  });
+  // The update that carries it goes out only once it is on disk: nothing is left to write
+  // when the folder goes. (It may overtake the ack: both can share one write.)
+  const carried = await a.nextUpdate({ from: beforeBuy });
+  expect(priceOf(carried.stocks, 'Apple')).toBe(boughtOnce);
+  expect(onDisk(STATE_FILE)).toEqual({ ...carried, unannounced: false });
 
-  test('a buy is refused, broadcast to nobody and unseen by a late joiner, /healthz says degraded, and SIGTERM exits 1', async () => {
-    const { server, url, a, STATE_FILE, boughtOnce, beforeFault } = await brokenServer();
-    // The buy's write failed on the folder; a state queued behind it (the update the old child
-    // sent with it) is refused without a write, since it carries the refused buy.
-    const [first, ...later] = server.logs.items.filter(
-      (line) => line['msg'] === 'could not write the state file',
-    );
-    expect(first).toMatchObject({ level: LEVEL.error, file: STATE_FILE, err: { code: 'ENOTDIR' } });
-    for (const line of later) {
-      expect(line).toMatchObject({
-        level: LEVEL.error,
-        file: STATE_FILE,
-        err: expect.objectContaining({
-          message: expect.stringMatching(/^(ENOTDIR|an earlier write failed)/),
-        }),
-      });
-    }
-    expect(a.updates.map((update) => priceOf(update.stocks, 'Apple'))).toEqual([
-      priceOf(SEED, 'Apple'),
-      boughtOnce,
-    ]);
-    expect(a.events.since(beforeFault).filter((event) => event.kind === 'update')).toEqual([]);
-    const b = await connect(url, 'b');
-    expect(b.updates).toEqual([expect.objectContaining({ seq: 1 })]);
-    expect(priceOf(b.updates[0]!.stocks, 'Apple')).toBe(boughtOnce);
-
-    await expect(health(url)).resolves.toEqual({
-      httpStatus: 503,
-      body: expect.objectContaining({
-        ok: false,
-        status: 'degraded',
-        state: 'the state file cannot be written',
+  breakFolder();
+  const beforeFault = a.events.mark;
+  expect((await a.buy('Apple')).ack).toEqual({ ok: false, error: NOT_SAVED });
+  // The child that applied it is replaced from the disk; wait until the new one is up.
+  await a.waitForStatus(STATUS.tickerBack, { from: beforeFault, timeoutMs: 5_000 });
+  await a.sync();
+  // The buy's write failed on the folder; a state queued behind it (the update the old child
+  // sent with it) is refused without a write, since it carries the refused buy.
+  const [first, ...later] = server.logs.items.filter(
+    (line) => line['msg'] === 'could not write the state file',
+  );
+  expect(first).toMatchObject({ level: LEVEL.error, file: STATE_FILE, err: { code: 'ENOTDIR' } });
+  for (const line of later) {
+    expect(line).toMatchObject({
+      level: LEVEL.error,
+      file: STATE_FILE,
+      err: expect.objectContaining({
+        message: expect.stringMatching(/^(ENOTDIR|an earlier write failed)/),
       }),
     });
-
-    // The last state could not be saved, so the shutdown cannot claim success.
-    server.process.kill('SIGTERM');
-    expect(await exitCode(server, 8_000)).toBe(1);
-    expect(server.logs.items.map((line) => line['msg'])).toContain('shutdown failed');
+  }
+  expect(a.events.since(beforeFault).filter((event) => event.kind === 'update')).toEqual([]);
+  const b = await connect(url, 'b');
+  expect(b.updates).toEqual([carried]);
+  await expect(health(url)).resolves.toEqual({
+    httpStatus: 503,
+    body: expect.objectContaining({
+      ok: false,
+      status: 'degraded',
+      state: 'the state file cannot be written',
+    }),
   });
 
-  test('once the folder is back, the next op is acked and on disk, and /healthz is 200', async () => {
-    const { server, url, a, STATE_FILE, boughtOnce, restore } = await brokenServer();
-    restore();
-
-    // From the last state on disk: bought once before, once now; the refused buy is gone.
-    const boughtTwice = grown(boughtOnce);
-    const beforeBuy = a.events.mark;
-    expect((await a.buy('Apple')).ack).toEqual({
-      ok: true,
-      stock: { name: 'Apple', price: boughtTwice },
-    });
-    expect(priceOf(onDisk(STATE_FILE).stocks, 'Apple')).toBe(boughtTwice);
-    const update = await a.nextUpdate({ from: beforeBuy });
-    expect(update).toEqual({
-      stocks: withBuy(SEED, 'Apple', 2),
-      running: false,
-      seq: 2,
-      ts: expect.any(Number),
-    });
-    await expect(health(url)).resolves.toEqual({
-      httpStatus: 200,
-      body: expect.objectContaining({ ok: true, status: 'ok' }),
-    });
-
-    server.process.kill('SIGTERM');
-    expect(await exitCode(server, 8_000)).toBe(0);
-    expect(onDisk(STATE_FILE)).toEqual({ ...update, unannounced: false });
+  // The folder back: from the last state on disk, bought once before, once now; the refused
+  // buy is gone.
+  rmSync(folder);
+  mkdirSync(folder);
+  const beforeRetry = a.events.mark;
+  expect((await a.buy('Apple')).ack).toEqual({
+    ok: true,
+    stock: { name: 'Apple', price: grown(boughtOnce) },
   });
+  const update = await a.nextUpdate({ from: beforeRetry });
+  expect(update).toEqual({
+    stocks: withBuy(SEED, 'Apple', 2),
+    running: false,
+    seq: 2,
+    ts: expect.any(Number),
+  });
+  expect(onDisk(STATE_FILE)).toEqual({ ...update, unannounced: false });
+  await expect(health(url)).resolves.toEqual({
+    httpStatus: 200,
+    body: expect.objectContaining({ ok: true, status: 'ok' }),
+  });
+
+  // Broken again: the last state cannot be saved, so the shutdown cannot claim success.
+  breakFolder();
+  expect((await a.buy('Apple')).ack).toEqual({ ok: false, error: NOT_SAVED });
+  server.process.kill('SIGTERM');
+  expect(await exitCode(server, 8_000)).toBe(1);
+  expect(server.logs.items.map((line) => line['msg'])).toContain('shutdown failed');
 });

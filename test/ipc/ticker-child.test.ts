@@ -64,3 +64,18 @@ test('closing the IPC channel makes a running child exit with code 0 on its own'
   await running();
   await expect(ticker.disconnect()).resolves.toEqual({ code: 0, signal: null });
 });
+
+// A message the child sends after the parent closed the channel but before the child has
+// handled 'disconnect' (here: the `ready` answering an init already in the pipe) fails with
+// EPIPE; the child must still leave quietly, not die of an unhandled error.
+test('a child whose server hangs up while it answers exits quietly', async () => {
+  const child = ForkedTicker.fork({ pipeStderr: true });
+  child.sendRaw({
+    type: 'init',
+    state: stateOf({ ts: Date.now() }),
+    tickMs: 1_000,
+    unannounced: false,
+  });
+  await expect(child.disconnect(2_000)).resolves.toEqual({ code: 0, signal: null });
+  await expect(child.stderr).resolves.toBe('');
+});

@@ -9,7 +9,7 @@ import { createLogger } from '../../server/logger';
 import type { SavedState } from '../../server/state-file';
 import { TickerSupervisor, type SupervisorOptions } from '../../server/ticker-supervisor';
 import { fakeFork, type FakeChild } from '../helpers/fake-child';
-import { decayAll, grown, stateOf, withBuy } from '../helpers/prices';
+import { grown, stateOf, withBuy } from '../helpers/prices';
 
 const RESTARTING = { ok: false, error: 'the ticker is restarting; try again in a moment' };
 const DIED = { ok: false, error: 'the ticker restarted before answering; try again' };
@@ -165,18 +165,6 @@ test('a reply read in the same turn as the watchdog finds the op overdue still c
   expect(child.signals).toEqual([]);
 });
 
-test('updates are relayed once committed, in order, and the snapshot follows them as a copy', async () => {
-  const { supervisor, forks, events } = await opened();
-  const update = { ...stateOf({ running: true, seq: 1 }), stocks: decayAll(stateOf().stocks) };
-  forks.latest().say({ type: 'update', update } satisfies ChildMessage);
-  await flush();
-  expect(events).toEqual([['update', update]]);
-  const snapshot = supervisor.snapshot();
-  expect(snapshot).toEqual(update);
-  snapshot.seq = 99;
-  expect(supervisor.snapshot().seq).toBe(1);
-});
-
 test('malformed messages from the child are ignored', async () => {
   const { supervisor, forks, events } = await opened();
   const before = supervisor.snapshot();
@@ -320,7 +308,7 @@ describe('with a state store', () => {
     return store;
   }
 
-  test('a buy is acknowledged only once committed, and its update broadcast only after its own commit', async () => {
+  test('a buy is acknowledged only once committed, and its update broadcast only after its own commit; the snapshot follows as a copy', async () => {
     const store = fakeStore();
     const { supervisor, forks, events } = await opened({ store });
     const child = forks.latest();
@@ -335,6 +323,11 @@ describe('with a state store', () => {
     expect([store.commits.at(-1), events]).toEqual([{ ...update, unannounced: false }, []]);
     await flush();
     expect(events).toEqual([['update', update]]);
+    // The snapshot follows, as a copy.
+    const snapshot = supervisor.snapshot();
+    expect(snapshot).toEqual(update);
+    snapshot.seq = 99;
+    expect(supervisor.snapshot().seq).toBe(1);
   });
 
   test('a failed commit refuses the op, replaces the child from the committed state and writes it again', async () => {
