@@ -1,8 +1,8 @@
-/** A cluster node's ticker host. The lease holder runs the TickerSupervisor, whose store is the
- * state key, written fenced by the lease: acks and updates wait for it, so what clients see is
- * what the next leader resumes from. Other nodes forward ops with serverSideEmitWithAck. */
+/** A cluster node's ticker host. The lease holder runs the TickerSupervisor, storing to the state
+ * key fenced by the lease; other nodes forward ops to it with serverSideEmitWithAck. */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import * as cluster from '../../protocol/cluster';
 import type { StatusPayload, UpdatePayload } from '../../protocol/events';
@@ -10,25 +10,17 @@ import type { BuyReply, OpReply, RunReply } from '../../protocol/ipc';
 import type { StockName } from '../../protocol/stocks';
 import { parseStatusPayload, parseUpdatePayload } from '../../protocol/validation';
 import type { ForkcastIo } from '../io';
-import type { Logger } from '../logger';
 import type { SavedState, StateStore } from '../state-file';
 import type { HostHealth, TickerHost, TickerHostEvents } from '../ticker-host';
-import { TickerSupervisor } from '../ticker-supervisor';
-import { clusterKeys, LeaderLease, type RedisClient } from './lease';
+import { TickerSupervisor, type SupervisorOptions } from '../ticker-supervisor';
+import { LeaderLease, type RedisClient } from './lease';
 import { openStream, type Stream } from './stream';
 
-/** A takeover within 3 s of the leader dying; three renewals per TTL ride out a late one. The
- * leader steps down at the lease's end by its own clock; Redis expires it no sooner. */
+/** A takeover within 3 s of the leader dying; three renewals per TTL ride out a late one. */
 const LEASE_TTL_MS = 1_500;
 const RENEW_EVERY_MS = 500;
 const CAMPAIGN_EVERY_MS = 200;
-/** A Redis command slower than this fails: catches a Redis that stalls with the connection up. */
-const REDIS_TIMEOUT_MS = 1_000;
-/** socket.io-adapter waits a fixed 5 s for every node's answer; this also bounds a wait for Redis
- * before the emit goes out (the adapter's connection queues commands while Redis is away). */
-const FORWARD_TIMEOUT_MS = 6_000;
 const OP_EVENT = 'forkcast:op';
-const KEYS = clusterKeys();
 
 const REDIS_DOWN = 'the cluster cannot reach Redis right now; try again in a moment';
 const NO_LEADER = 'no ticker leader is elected right now; try again in a moment';
@@ -37,54 +29,47 @@ const NO_ANSWER =
   'the ticker leader did not answer in time; the operation may not have been applied';
 const CLOSED = 'the server is shutting down';
 
-export interface ClusterHostOptions {
-  /** The node's Socket.IO server (read at open(), after createApp), on the streams adapter. */
+export type ClusterHostOptions = Pick<
+  SupervisorOptions,
+  'childPath' | 'tickMs' | 'logger' | 'onRestart'
+> & {
+  /** Read at open(), after createApp. */
   io: () => ForkcastIo;
-  childPath: string;
-  tickMs: number;
-  logger: Logger;
   /** Where a cluster whose Redis holds no state yet starts from. */
   seed: UpdatePayload;
-  onRestart?: () => void;
-}
+};
 
 export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements TickerHost {
   /** Fresh per process, so a restarted node is a new lease holder. */
   readonly nodeId = randomUUID();
   private readonly lease: LeaderLease;
-  private readonly logger: Logger;
-  /** The latest update read from the stream (its broadcast here may still be queued). */
+  /** The latest update read from the stream. */
   private state: UpdatePayload;
   private stream: Stream | null = null;
   private leading = false;
   /** Bumped at every change of role: work begun in an earlier term drops its result. */
   private term = 0;
   private supervisor: TickerSupervisor | null = null;
-  /** The holder the last campaign saw (this node while it leads). */
+  /** The holder the last campaign saw. */
   private holder: string | null = null;
   /** performance.now() until which the lease is surely ours (while leading). */
   private validUntil = 0;
   private opened: Promise<void> | null = null;
-  private closing = false;
-  /** Aborted by close(): ends a wait in open(). */
   private readonly closed = new AbortController();
-  private wake = (): void => undefined;
 
   constructor(
     private readonly options: ClusterHostOptions,
-    /** `commands` fail at once while Redis is away; `adapter` (the adapter's) queues them, so a
-     * forwarded op would wait; `reader` blocks on the stream. */
+    /** `commands` fail at once while Redis is away; `adapter` queues them; `reader` blocks. */
     private readonly redis: Record<'commands' | 'adapter' | 'reader', RedisClient>,
     private readonly streamMaxLen: number,
   ) {
     super();
-    this.logger = options.logger;
-    this.lease = new LeaderLease(redis.commands, KEYS, this.nodeId, LEASE_TTL_MS);
+    this.lease = new LeaderLease(redis.commands, this.nodeId, LEASE_TTL_MS);
     this.state = structuredClone(options.seed);
   }
 
   get pid(): number | undefined {
-    return this.leading ? this.supervisor?.pid : undefined;
+    return this.supervisor?.pid;
   }
 
   snapshot(): UpdatePayload {
@@ -100,11 +85,7 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     return { status, details };
   }
 
-  open(): Promise<void> {
-    if (this.closing) return Promise.reject(new Error('cluster ticker host is closed'));
-    this.opened ??= this.begin();
-    return this.opened;
-  }
+  open = (): Promise<void> => (this.opened ??= this.begin());
 
   start = (): Promise<RunReply> => this.op({ type: 'start' }) as Promise<RunReply>;
   stop = (): Promise<RunReply> => this.op({ type: 'stop' }) as Promise<RunReply>;
@@ -112,29 +93,27 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
 
   broadcastStatus(status: StatusPayload): void {
     this.stream?.append('status', status).catch((error: unknown) => {
-      this.logger.error({ err: error }, 'could not send a status');
+      this.options.logger.error({ err: error }, 'could not send a status');
     });
   }
 
+  /** The leader's own sockets stand for the cluster: its child paces itself on them. */
   delivered(seq: number): void {
-    // The leader's own sockets stand for the cluster: its child paces itself on them.
-    if (this.leading) this.supervisor?.delivered(seq);
+    this.supervisor?.delivered(seq);
   }
 
   async close(): Promise<void> {
-    if (this.closing) return;
-    this.closing = true;
+    if (this.closed.signal.aborted) return;
     this.closed.abort();
     this.stream?.close();
-    // Forwarded ops are still answered (null) until the adapter closes: a node that stays silent
-    // holds every forwarded op up for socket.io-adapter's 5 s.
-    this.wake();
     if (!this.leading) return;
     await this.stepDown('shutting down');
-    // Hand over at once instead of making the cluster wait for the lease to run out.
-    await within(this.lease.release(), REDIS_TIMEOUT_MS, 'releasing the lease').catch(
-      (error: unknown) => this.logger.warn({ err: error }, 'could not release the leader lease'),
-    );
+    // Hands over at once instead of making the cluster wait for the lease to run out.
+    await this.lease
+      .release()
+      .catch((error: unknown) =>
+        this.options.logger.warn({ err: error }, 'could not release the lease'),
+      );
   }
 
   private redisUp(): boolean {
@@ -143,139 +122,127 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
 
   /** Greets from the stored state once this node reads the stream, so no update falls between. */
   private async begin(): Promise<void> {
-    this.options.io().on(OP_EVENT, this.onForwarded);
-    this.stream = await openStream(this.options.io(), {
-      writer: this.redis.commands,
-      reader: this.redis.reader,
+    const { io, logger } = this.options;
+    io().on(OP_EVENT, this.onForwarded);
+    this.stream = await openStream(io(), this.redis.commands, this.redis.reader, {
       maxLen: this.streamMaxLen,
-      logger: this.logger,
+      logger,
       onEntry: (event, payload, offset) => {
         const parsed =
           event === 'update' ? parseUpdatePayload(payload) : parseStatusPayload(payload);
-        if (!parsed.ok) return this.logger.error({ error: parsed.error }, 'ignored a bad entry');
+        if (!parsed.ok) return logger.error({ error: parsed.error }, 'ignored a bad entry');
         if (!('seq' in parsed.value)) {
-          // Start and stop reach other nodes as statuses only.
           this.state.running = parsed.value.running;
           return this.emit('status', parsed.value, offset);
         }
-        // One sent already is dropped: held up in Redis in an outage, a new leader may resend it.
+        // Held up in Redis in an outage, an update may be resent by a new leader.
         if (parsed.value.seq <= this.state.seq) return;
         this.state = parsed.value;
         this.emit('update', this.snapshot(), offset);
       },
     });
     const stored = await this.readState();
-    this.elect().catch((error: unknown) =>
-      this.logger.error({ err: error }, 'the election stopped'),
-    );
+    this.elect().catch((error: unknown) => logger.error({ err: error }, 'the election stopped'));
     if (stored?.unannounced && stored.seq >= this.state.seq) {
-      // Its prices hold acked buys never broadcast under its seq: greet from the update that
-      // carries them (the leader's next, or a new leader's first).
-      this.logger.info({ seq: stored.seq }, 'waiting for the update that carries the saved buys');
+      // Its prices hold acked buys never sent under its seq: greet from the update carrying them.
+      logger.info({ seq: stored.seq }, 'waiting for the update that carries the saved buys');
       while (this.state.seq <= stored.seq)
         await once(this, 'update', { signal: this.closed.signal });
     } else if (stored && stored.seq > this.state.seq) this.state = withoutStorage(stored);
     else if (stored?.seq === this.state.seq) this.state.running = stored.running;
   }
 
-  /** The election, one loop: a follower tries for the lease; the leader renews it, waiting no
-   * longer than it lasts, and steps down when another node holds it or it ran out. */
+  /** A follower tries for the lease; the leader renews it, waiting no longer than it lasts. */
   private async elect(): Promise<void> {
-    while (!this.closing) {
+    while (!this.closed.signal.aborted) {
       const term = this.term;
       const sentAt = performance.now();
       try {
         if (this.leading) {
-          const left = this.validUntil - sentAt;
-          const held = await within(this.lease.renew(), left, 'renewing the lease');
+          const held = await this.lease.renew(this.validUntil - sentAt);
           if (held && term === this.term) this.validUntil = sentAt + LEASE_TTL_MS;
           if (!held && term === this.term) await this.stepDown('another node holds the lease');
         } else if (this.redisUp()) {
-          const lease = await within(this.lease.tryAcquire(), REDIS_TIMEOUT_MS, 'seeking lease');
+          const lease = await this.lease.tryAcquire();
           this.holder = lease.held ? this.nodeId : lease.holder;
-          if (lease.held && this.closing) await this.lease.release();
+          if (lease.held && this.closed.signal.aborted) await this.lease.release();
           else if (lease.held) {
             this.validUntil = sentAt + LEASE_TTL_MS;
-            // Not awaited: forking the child takes a while, and the lease is renewed meanwhile.
+            // Not awaited: the lease is renewed while the child forks.
             void this.lead(lease.epoch);
           }
         }
       } catch (error) {
-        this.logger.warn({ err: error, leading: this.leading }, 'leader election round failed');
+        this.options.logger.warn({ err: error, leading: this.leading }, 'election round failed');
         if (performance.now() >= this.validUntil) await this.stepDown('the lease ran out');
       }
       const left = this.validUntil - performance.now();
       const pause = this.leading ? Math.max(0, Math.min(RENEW_EVERY_MS, left)) : CAMPAIGN_EVERY_MS;
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-        setTimeout(resolve, pause);
-      });
+      // Unreferenced: a closed node's loop ends at its next round without holding the process.
+      await sleep(pause, undefined, { ref: false });
     }
   }
 
   private async lead(epoch: number): Promise<void> {
     const term = ++this.term;
     this.leading = true;
+    const { logger, childPath, tickMs, onRestart } = this.options;
     try {
       // Redis is authoritative; if it lost the state, the newest update seen here beats the seed.
       const stored = await this.readState();
       const resume =
         stored && stored.seq >= this.state.seq ? stored : { ...this.state, unannounced: false };
-      // Claims the state for this term before anything is done with it.
       const store = this.store(term, epoch);
       await store.commit(resume);
-      // The last leader may have died between saving an update and sending it: sent before the
-      // child's first. Not an unannounced state: the child sends those prices under a new seq.
+      // The last leader may have died between saving an update and sending it. An unannounced
+      // state is not: the child sends those prices under a new seq.
       if (term === this.term && resume.seq > this.state.seq && !resume.unannounced)
         await this.stream?.append('update', withoutStorage(resume));
       if (term !== this.term) return;
       const supervisor = new TickerSupervisor({
-        childPath: this.options.childPath,
-        tickMs: this.options.tickMs,
+        ...{ childPath, tickMs, onRestart, store },
         initialState: withoutStorage(resume),
         unannounced: resume.unannounced,
-        logger: this.logger.child({ part: 'ticker' }),
-        onRestart: () => this.options.onRestart?.(),
-        store,
+        logger: logger.child({ part: 'ticker' }),
       });
       this.supervisor = supervisor;
       // Saved but not sent would leave a gap: the term ends, and the next leader sends it.
       supervisor.on('update', (update) => {
         this.stream?.append('update', update).catch(async (error: unknown) => {
-          this.logger.error({ err: error, seq: update.seq }, 'could not send an update');
+          logger.error({ err: error, seq: update.seq }, 'could not send an update');
           if (term === this.term) await this.stepDown('the stream did not take an update');
         });
       });
       supervisor.on('lost', (reason) => this.emit('lost', reason));
       supervisor.on('back', () => this.emit('back'));
-      this.logger.info({ epoch, seq: resume.seq, running: resume.running }, 'leading the ticker');
+      logger.info({ epoch, seq: resume.seq, running: resume.running }, 'leading the ticker');
       await supervisor.open();
     } catch (error) {
-      this.logger.error({ err: error }, 'could not take over as the ticker leader');
+      logger.error({ err: error }, 'could not take over as the ticker leader');
       if (term === this.term) await this.stepDown('the takeover failed');
     }
   }
 
-  /** The supervisor's store: the state key, written in this term only and fenced by the lease. A
-   * refused write ends the term before the supervisor hears of it, so it reports no child lost. */
+  /** The state key, written in this term only, in order, fenced by the lease. A refused write
+   * ends the term before the supervisor hears of it, so it reports no child lost. */
   private store(term: number, epoch: number): StateStore {
-    let last: Promise<unknown> = Promise.resolve();
+    let last = Promise.resolve();
     const write = async (saved: SavedState): Promise<void> => {
       const state = JSON.stringify({ ...saved, epoch });
       const ok =
         term === this.term &&
-        (await within(this.lease.writeState(epoch, state), REDIS_TIMEOUT_MS, 'saving').catch(
-          (error: unknown) => this.logger.error({ err: error }, 'could not save the state'),
-        ));
+        (await this.lease
+          .writeState(epoch, state)
+          .catch((error: unknown) =>
+            this.options.logger.error({ err: error }, 'could not save the state'),
+          ));
       if (ok) return;
       if (term === this.term) void this.stepDown('the state could not be saved');
       throw new Error('the state could not be saved under the lease');
     };
     return {
-      // A failed write ends the term instead.
       healthy: true,
-      settled: () => last.then(() => undefined),
-      // One connection keeps the writes in order.
+      settled: () => last,
       commit: (saved) => {
         const written = write(saved);
         last = written.catch(() => undefined);
@@ -291,13 +258,13 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
     this.holder = null;
     const supervisor = this.supervisor;
     this.supervisor = null;
-    this.logger.warn({ reason }, 'no longer leading the ticker');
+    this.options.logger.warn({ reason }, 'no longer leading the ticker');
     supervisor?.removeAllListeners();
     await supervisor?.close();
   }
 
   private async op(op: cluster.ForwardedOp): Promise<OpReply> {
-    if (this.closing) return { ok: false, error: CLOSED };
+    if (this.closed.signal.aborted) return { ok: false, error: CLOSED };
     // Without Redis nothing can be saved or forwarded: refused before anything is applied.
     if (!this.redisUp()) return { ok: false, error: REDIS_DOWN };
     return this.leading ? this.apply(op) : this.forward(op);
@@ -313,47 +280,35 @@ export class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements
 
   /** Every other node answers; the leader's answer is the one that is not null. */
   private async forward(op: cluster.ForwardedOp): Promise<OpReply> {
-    let answers: unknown[];
     let late = false;
-    try {
-      const emitted = this.options.io().serverSideEmitWithAck(OP_EVENT, op);
-      answers = await within(emitted, FORWARD_TIMEOUT_MS, 'forwarding an op');
-    } catch (error) {
-      // A node did not answer in time; the leader may have, and its answer counts.
-      answers = (error as { responses?: unknown[] }).responses ?? [];
+    const emitted = this.options.io().serverSideEmitWithAck(OP_EVENT, op);
+    const answers = await emitted.catch((error: { responses: unknown[] }) => {
+      // socket.io-adapter's 5 s ran out: the leader may have answered, and its answer counts.
       late = true;
-    }
+      return error.responses;
+    });
     const replies = answers.flatMap((answer) => {
       const parsed = cluster.parseForwardedReply(answer);
       return parsed.ok && parsed.value ? [parsed.value] : [];
     });
-    const reply = replies.find((candidate) => candidate.ok) ?? replies[0];
-    return reply ?? { ok: false, error: late ? NO_ANSWER : NO_LEADER };
+    const error = late ? NO_ANSWER : NO_LEADER;
+    return replies.find((reply) => reply.ok) ?? replies[0] ?? { ok: false, error };
   }
 
   private readonly onForwarded = (raw: unknown, answer: (reply: OpReply | null) => void): void => {
-    if (typeof answer !== 'function') return;
     const parsed = cluster.parseForwardedOp(raw);
-    if (!parsed.ok) this.logger.error({ error: parsed.error }, 'ignored a bad forwarded op');
-    if (!parsed.ok || !this.leading || this.closing) return answer(null);
+    if (!parsed.ok)
+      this.options.logger.error({ error: parsed.error }, 'ignored a bad forwarded op');
+    if (!parsed.ok || !this.leading) return answer(null);
     void this.apply(parsed.value).then(answer);
   };
 
   private async readState(): Promise<cluster.StoredState | null> {
-    const text = await within(this.redis.commands.get(KEYS.state), REDIS_TIMEOUT_MS, 'reading');
+    const text = await this.lease.readState();
     const parsed = text === null ? null : cluster.parseStoredState(text);
-    if (parsed?.ok === false) this.logger.error({ error: parsed.error }, 'ignored a bad state');
+    if (parsed?.ok === false) this.options.logger.error({ error: parsed.error }, 'ignored a state');
     return parsed?.ok ? parsed.value : null;
   }
-}
-
-/** `promise`, or a rejection once `ms` have passed without an answer. */
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer in time (${what})`)), Math.max(0, ms));
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
 function withoutStorage({ stocks, running, seq, ts }: UpdatePayload): UpdatePayload {

@@ -1,38 +1,30 @@
-/** The leader lease: one Redis key with a fencing epoch, acquired and bumped in one script so no
- * two terms share an epoch. Renew and state writes check holder and term inside Redis, so a node
- * that lost the lease and writes late is refused whatever it believes. */
+/** The leader lease: one Redis key, with a fencing epoch bumped as it is taken so no two terms
+ * share one. Redis checks holder and term on renew and write, so a deposed leader is refused. */
 import type { RedisClientType } from 'redis';
 
 export type RedisClient = RedisClientType;
 
-/** The lease (the holder's token, with a TTL), the last epoch handed out, and the ticker state
- * (protocol/cluster StoredState), written by the holder only. */
-export const clusterKeys = (prefix = 'forkcast:') => ({
-  lease: `${prefix}leader`,
-  epoch: `${prefix}epoch`,
-  state: `${prefix}state`,
-});
-type ClusterKeys = ReturnType<typeof clusterKeys>;
+/** The lease (the holder's token, with a TTL), the last epoch handed out, the holder's state. */
+export const KEYS = { lease: 'forkcast:leader', epoch: 'forkcast:epoch', state: 'forkcast:state' };
 
-/** KEYS: lease, epoch. ARGV: token, ttl. The new epoch, or the holder's token if taken. */
+// KEYS: lease, epoch. ARGV: token, ttl. The new epoch, or the holder's token if taken.
 const ACQUIRE = `
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return redis.call('INCR', KEYS[2])
 end
 return redis.call('GET', KEYS[1])`;
 
-/** KEYS: lease. ARGV: token, ttl. 1 if still ours (and extended), else 0. */
+// KEYS: lease. ARGV: token, ttl. 1 if still ours (and extended), else 0.
 const RENEW = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0`;
 
-/** KEYS: lease. ARGV: token. Gives the lease up at once (a clean shutdown) if still ours. */
+// KEYS: lease. ARGV: token.
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
-/** KEYS: lease, epoch, state. ARGV: token, epoch, state JSON. The fence: only the current holder
- * in the current term writes. 1 if written, else 0. */
+// KEYS: lease, epoch, state. ARGV: token, epoch, state. 1 if written by the holder in its term.
 const WRITE_STATE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('GET', KEYS[2]) == ARGV[2] then
   redis.call('SET', KEYS[3], ARGV[3])
@@ -40,40 +32,52 @@ if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('GET', KEYS[2]) == ARGV[
 end
 return 0`;
 
-export type Acquired = { held: true; epoch: number } | { held: false; holder: string | null };
+/** A Redis command slower than this fails: catches a Redis that stalls with the connection up. */
+const TIMEOUT_MS = 1_000;
 
 export class LeaderLease {
   constructor(
     private readonly redis: RedisClient,
-    private readonly keys: ClusterKeys,
-    /** Unique to this node (and fresh per process), so a restarted node is a new holder. */
     readonly token: string,
     readonly ttlMs: number,
   ) {}
 
-  async tryAcquire(): Promise<Acquired> {
-    const { lease, epoch } = this.keys;
-    const reply = await this.run(ACQUIRE, [lease, epoch], String(this.ttlMs));
-    if (typeof reply === 'number') return { held: true, epoch: reply };
-    // Ours already (a previous term of this process whose release was lost): not a new term.
-    return { held: false, holder: typeof reply === 'string' ? reply : null };
+  async tryAcquire(): Promise<{ held: true; epoch: number } | { held: false; holder: string }> {
+    const reply = await this.run(ACQUIRE, [KEYS.lease, KEYS.epoch], [String(this.ttlMs)]);
+    // Ours already (a previous term whose release was lost) is not a new term.
+    return typeof reply === 'number'
+      ? { held: true, epoch: reply }
+      : { held: false, holder: reply as string };
   }
 
-  async renew(): Promise<boolean> {
-    return (await this.run(RENEW, [this.keys.lease], String(this.ttlMs))) === 1;
+  /** `timeoutMs`: the leader waits no longer than the lease lasts. */
+  async renew(timeoutMs = TIMEOUT_MS): Promise<boolean> {
+    return (await this.run(RENEW, [KEYS.lease], [String(this.ttlMs)], timeoutMs)) === 1;
   }
 
   async release(): Promise<void> {
-    await this.run(RELEASE, [this.keys.lease]);
+    await this.run(RELEASE, [KEYS.lease]);
   }
 
-  /** Writes `state` if this node still holds the lease in term `epoch`. */
   async writeState(epoch: number, state: string): Promise<boolean> {
-    const { lease, epoch: epochKey, state: stateKey } = this.keys;
-    return (await this.run(WRITE_STATE, [lease, epochKey, stateKey], String(epoch), state)) === 1;
+    const { lease, epoch: epochKey, state: stateKey } = KEYS;
+    return (await this.run(WRITE_STATE, [lease, epochKey, stateKey], [String(epoch), state])) === 1;
   }
 
-  private run(script: string, keys: string[], ...args: string[]): Promise<unknown> {
-    return this.redis.eval(script, { keys, arguments: [this.token, ...args] });
+  readState(): Promise<string | null> {
+    return within(this.redis.get(KEYS.state), TIMEOUT_MS);
   }
+
+  private run(script: string, keys: string[], args: string[] = [], ms = TIMEOUT_MS) {
+    return within(this.redis.eval(script, { keys, arguments: [this.token, ...args] }), ms);
+  }
+}
+
+/** `promise`, or a rejection once `ms` have passed without an answer. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('Redis did not answer in time')), Math.max(0, ms));
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }

@@ -139,6 +139,22 @@ describeCluster('a cluster of three nodes on one Redis', () => {
     expect((await client.start()).ack).toEqual({ ok: true, running: true });
   }
 
+  /** Runs the ticker, then stops it and waits for "Stopped": every update before it has come. */
+  async function stopAndSettle(client: TestClient): Promise<void> {
+    await ensureRunning(client);
+    const mark = client.events.mark;
+    expect((await client.stop()).ack).toEqual({ ok: true, running: false });
+    await client.waitForStatus('Stopped', { from: mark });
+  }
+
+  /** A buy's update at `client`: sent after anything the cluster had sent, so it proves that
+   * nothing more is on its way. */
+  async function buyAndWait(client: TestClient): Promise<UpdatePayload> {
+    const mark = client.events.mark;
+    expect((await client.buy('Facebook')).ack).toMatchObject({ ok: true });
+    return client.nextUpdate({ from: mark });
+  }
+
   beforeAll(async () => {
     if (!binary) return;
     redis = await startRedis(binary);
@@ -167,7 +183,7 @@ describeCluster('a cluster of three nodes on one Redis', () => {
     await Promise.all(
       [a, b, c].map((client, i) => client.waitForStatus('Stopped', { from: marks[i] ?? 0 })),
     );
-    await delay(300);
+    await Promise.all([a, b, c].map(buyAndWait));
 
     const seen = [a, b, c].map((client, i) => updatesOf(client, marks[i]));
     // The same updates at every client, from the first seq all three got to the last.
@@ -198,8 +214,7 @@ describeCluster('a cluster of three nodes on one Redis', () => {
       await join(followers[0] ?? lead, 'asker'),
       await join(followers[1] ?? lead, 'watcher'),
     ];
-    expect((await asker.stop()).ack).toEqual({ ok: true, running: false });
-    await delay(200);
+    await stopAndSettle(asker);
     const before = asker.lastUpdate();
     const mark = watcher.events.mark;
 
@@ -212,9 +227,10 @@ describeCluster('a cluster of three nodes on one Redis', () => {
     const update = await watcher.nextUpdate({ from: mark });
     expect(update.seq).toBe(before.seq + 1);
     expect(priceOf(update.stocks, 'Apple')).toBe(price + price / 10);
-    // Applied once: one update, and nothing after it.
-    await delay(500);
-    expect(updatesOf(watcher, mark)).toEqual([update]);
+    // Applied once: one update, then the next op's.
+    const next = await buyAndWait(watcher);
+    expect(updatesOf(watcher, mark)).toEqual([update, next]);
+    expect(next.seq).toBe(update.seq + 1);
 
     // Stop while stopped, through a follower: acknowledged, to the asker only.
     const quiet = watcher.events.mark;
@@ -381,8 +397,7 @@ describeCluster('a cluster of three nodes on one Redis', () => {
     const clients = await Promise.all(nodes.map((node, i) => join(node, `buyer${i}`)));
     const [watcher] = clients;
     if (!watcher) throw new Error('no client');
-    expect((await watcher.stop()).ack).toEqual({ ok: true, running: false });
-    await delay(300);
+    await stopAndSettle(watcher);
     const first = watcher.events.mark;
     for (const buyer of clients) {
       // The watcher has had every earlier buy's update (waited for below); a buyer on another
@@ -397,9 +412,9 @@ describeCluster('a cluster of three nodes on one Redis', () => {
       const update = await watcher.nextUpdate({ from: mark });
       expect(priceOf(update.stocks, 'Microsoft')).toBe(before + before / 10);
     }
-    // One update per buy, and nothing after: no buy was applied a second time.
-    await delay(500);
-    expect(updatesOf(watcher, first)).toHaveLength(clients.length);
+    // One update per buy, then the next op's: no buy was applied a second time.
+    await buyAndWait(watcher);
+    expect(updatesOf(watcher, first)).toHaveLength(clients.length + 1);
   });
 
   test("the leader's history holds each update once", async () => {
@@ -425,6 +440,7 @@ describeCluster('a cluster of three nodes on one Redis', () => {
     const [home, away] = nodes;
     if (!home || !away) throw new Error('two nodes expected');
     const client = await join(home, 'traveller');
+    const witness = await join(away, 'witness');
     await ensureRunning(client);
     await client.waitForUpdates(3, { from: 0 });
 
@@ -433,7 +449,8 @@ describeCluster('a cluster of three nodes on one Redis', () => {
     await gone;
     const dropped = client.events.mark;
     const lastBefore = client.lastUpdate();
-    await delay(700);
+    // Some updates go by while it is away.
+    await witness.waitForUpdates(5, { from: witness.events.mark });
     // A load balancer may send it anywhere: the manager opens its next connection from `uri`.
     (client.socket.io as unknown as { uri: string }).uri = away.url;
     const back = new Promise<void>((resolve) => client.socket.once('connect', () => resolve()));
@@ -448,9 +465,7 @@ describeCluster('a cluster of three nodes on one Redis', () => {
 
   test('the state outlives restarting every node: prices, running and seq carry on', async () => {
     const watcher = await join(nodeAt(0), 'before');
-    await ensureRunning(watcher);
-    expect((await watcher.stop()).ack).toEqual({ ok: true, running: false });
-    await delay(300);
+    await stopAndSettle(watcher);
     const last = watcher.lastUpdate();
     watcher.socket.close();
 

@@ -5,14 +5,13 @@
 import { createClient } from 'redis';
 
 import { findRedisServer, startRedis, type RedisServer } from '../helpers/redis-server';
-import { clusterKeys, LeaderLease, type RedisClient } from '../../server/cluster/lease';
+import { KEYS, LeaderLease, type RedisClient } from '../../server/cluster/lease';
 import { delay } from '../helpers/recorder';
 
 const binary = findRedisServer();
 const describeWithRedis = binary ? describe : describe.skip;
 
 describeWithRedis('LeaderLease', () => {
-  const keys = clusterKeys('lease-test:');
   const TTL_MS = 300;
   let redis: RedisServer;
   let client: RedisClient;
@@ -34,8 +33,8 @@ describeWithRedis('LeaderLease', () => {
   });
 
   test('one holder at a time; the others learn who holds it', async () => {
-    const a = new LeaderLease(client, keys, 'node-a', TTL_MS);
-    const b = new LeaderLease(client, keys, 'node-b', TTL_MS);
+    const a = new LeaderLease(client, 'node-a', TTL_MS);
+    const b = new LeaderLease(client, 'node-b', TTL_MS);
     expect(await a.tryAcquire()).toEqual({ held: true, epoch: 1 });
     expect(await b.tryAcquire()).toEqual({ held: false, holder: 'node-a' });
     expect(await b.renew()).toBe(false);
@@ -43,8 +42,8 @@ describeWithRedis('LeaderLease', () => {
   });
 
   test('renewing keeps it past its TTL; without renewals it runs out', async () => {
-    const a = new LeaderLease(client, keys, 'node-a', TTL_MS);
-    const b = new LeaderLease(client, keys, 'node-b', TTL_MS);
+    const a = new LeaderLease(client, 'node-a', TTL_MS);
+    const b = new LeaderLease(client, 'node-b', TTL_MS);
     await a.tryAcquire();
     for (let i = 0; i < 4; i++) {
       await delay(TTL_MS / 3);
@@ -56,8 +55,8 @@ describeWithRedis('LeaderLease', () => {
   });
 
   test("a deposed leader's renewals and late writes are refused; the new term's go through", async () => {
-    const old = new LeaderLease(client, keys, 'node-a', TTL_MS);
-    const next = new LeaderLease(client, keys, 'node-b', TTL_MS);
+    const old = new LeaderLease(client, 'node-a', TTL_MS);
+    const next = new LeaderLease(client, 'node-b', TTL_MS);
     const first = await old.tryAcquire();
     expect(first).toEqual({ held: true, epoch: 1 });
     expect(await old.writeState(1, '{"seq":1}')).toBe(true);
@@ -70,20 +69,20 @@ describeWithRedis('LeaderLease', () => {
     // Back from its stall, the old leader still believes it leads: Redis says otherwise.
     expect(await old.writeState(1, '{"seq":99}')).toBe(false);
     expect(await old.renew()).toBe(false);
-    expect(await client.get(keys.state)).toBe('{"seq":2}');
+    expect(await client.get(KEYS.state)).toBe('{"seq":2}');
   });
 
   test('a write needs the current epoch as well as the lease', async () => {
-    const a = new LeaderLease(client, keys, 'node-a', TTL_MS);
+    const a = new LeaderLease(client, 'node-a', TTL_MS);
     await a.tryAcquire();
-    await client.set(keys.epoch, '7');
+    await client.set(KEYS.epoch, '7');
     expect(await a.writeState(1, '{"seq":1}')).toBe(false);
     expect(await a.writeState(7, '{"seq":1}')).toBe(true);
   });
 
   test('release hands it over at once, and only by its holder', async () => {
-    const a = new LeaderLease(client, keys, 'node-a', TTL_MS * 10);
-    const b = new LeaderLease(client, keys, 'node-b', TTL_MS * 10);
+    const a = new LeaderLease(client, 'node-a', TTL_MS * 10);
+    const b = new LeaderLease(client, 'node-b', TTL_MS * 10);
     await a.tryAcquire();
     await b.release();
     expect(await b.tryAcquire()).toEqual({ held: false, holder: 'node-a' });
