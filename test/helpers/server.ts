@@ -20,14 +20,12 @@ import { createLogger } from '../../server/logger';
 import { Recorder, withDeadline, type WaitOptions } from './recorder';
 
 export type ForkcastClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
-/** The same socket without the contract's types, for sending what the contract forbids. */
-export type UntypedClientSocket = Socket;
 
 export type ClientEvent =
   | { kind: 'status'; status: StatusPayload; at: number }
   | { kind: 'update'; update: UpdatePayload; at: number };
 
-export type StatusEvent = Extract<ClientEvent, { kind: 'status' }>;
+type StatusEvent = Extract<ClientEvent, { kind: 'status' }>;
 export type UpdateEvent = Extract<ClientEvent, { kind: 'update' }>;
 
 export const isStatus = (event: ClientEvent): event is StatusEvent => event.kind === 'status';
@@ -48,28 +46,14 @@ export interface TestServer {
 
 /** createApp with a silent logger; whatever is not given takes createApp's default. */
 export async function startServer(
-  options: Pick<AppConfig, 'tickMs'> &
-    Partial<
-      Pick<
-        AppConfig,
-        | 'initialState'
-        | 'opsPerSecond'
-        | 'controlToken'
-        | 'allowedOrigins'
-        | 'clientDir'
-        | 'devServer'
-      >
-    >,
+  options: Pick<AppConfig, 'tickMs'> & Partial<AppConfig>,
 ): Promise<TestServer> {
   const forkcast = createApp({ logger: createLogger('silent'), ...options });
   const address = await forkcast.listen(0, '127.0.0.1');
   return { forkcast, url: `http://127.0.0.1:${address.port}` };
 }
 
-/**
- * One greeted client per name, connected in turn, each added to `tracked` so that the test
- * file's cleanup closes it.
- */
+/** One greeted client per name, connected in turn, each added to `tracked` for cleanup. */
 export async function connectWelcomed(
   url: string,
   tracked: TestClient[],
@@ -93,10 +77,7 @@ export class TestClient {
     readonly socket: ForkcastClientSocket,
   ) {}
 
-  /**
-   * Connects and resolves once connected (the welcome may still be on its way). `options` may
-   * add handshake `auth`, `extraHeaders` or other `transports`; the rest stays fixed.
-   */
+  /** Resolves once connected (the welcome may still be on its way). */
   static async connect(
     url: string,
     name: string,
@@ -127,7 +108,7 @@ export class TestClient {
   }
 
   /** For malformed emits the typed socket would not compile. */
-  get raw(): UntypedClientSocket {
+  get raw(): Socket {
     return this.socket;
   }
 
@@ -189,7 +170,6 @@ export class TestClient {
     return update;
   }
 
-  /** start / stop / buy with an acknowledgement; `index` is where the ack fell among the events. */
   start(): Promise<Acked<RunAck>> {
     return this.acked('start', (callback) => this.socket.emit('start', callback));
   }
@@ -202,7 +182,6 @@ export class TestClient {
     return this.acked(`buy ${name}`, (callback) => this.socket.emit('buy', name, callback));
   }
 
-  /** Any event with any arguments, plus an acknowledgement callback. */
   emitRaw(event: string, ...args: unknown[]): Promise<Acked<unknown>> {
     return this.acked<unknown>(event, (callback) => this.raw.emit(event, ...args, callback));
   }

@@ -1,9 +1,4 @@
-/**
- * scripts/ensure-built.mjs, which `npm start` and the test setups run, with the real compiler
- * and configs on a stand-in source tree of three small files (the real build is every test
- * run's global setup): it does nothing when the build matches its sources, and builds again when
- * a source changes or when an output was changed behind its back, as a development build would.
- */
+/** scripts/ensure-built.mjs with the real compiler and configs on a stand-in source tree. */
 import { spawnSync } from 'node:child_process';
 import {
   appendFileSync,
@@ -50,14 +45,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs ensure-built for the server and says whether it built (it says so on stderr). */
 function built(): boolean {
-  const run = spawnSync(
-    process.execPath,
-    [path.join(dir, 'scripts', 'ensure-built.mjs'), '--server'],
-    {
-      cwd: dir,
-      encoding: 'utf8',
-    },
-  );
+  const script = path.join(dir, 'scripts', 'ensure-built.mjs');
+  const run = spawnSync(process.execPath, [script, '--server'], { cwd: dir, encoding: 'utf8' });
   expect([run.status, run.stderr.replace(/^forkcast: building.*\n/, '')]).toEqual([0, '']);
   return run.stderr.includes('forkcast: building');
 }

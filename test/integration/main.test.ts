@@ -1,9 +1,3 @@
-/**
- * The compiled entry as a real process: configuration from the environment, clean shutdown on
- * SIGTERM and SIGINT with clients connected and no orphan ticker, a stuck child or a second
- * signal during shutdown, and a readable failure on bad configuration. Persistence across
- * restarts is in persistence.test.ts.
- */
 import { readFileSync } from 'node:fs';
 
 import { STATUS } from '../../protocol/events';
@@ -47,19 +41,9 @@ test('reads its settings from the environment; SIGTERM then shuts down cleanly: 
   expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   const { port } = new URL(url);
 
-  const health: unknown = await (await fetch(`${url}/healthz`)).json();
-  expect(health).toEqual({
-    ok: true,
-    status: 'ok',
-    running: false,
-    seq: 0,
-    uptime: expect.any(Number),
-    pid: tickerPid,
-  });
-  // ALLOWED_HOSTS: the listed domain and the defaults served, other names refused.
+  // ALLOWED_HOSTS: the listed domain served, other names refused.
   for (const [host, status] of [
     [`app.example.test:${port}`, 200],
-    [`localhost:${port}`, 200],
     [`app.example.test.evil:${port}`, 403],
   ] as const) {
     expect([host, (await rawRequest(url, '/healthz', { host })).status]).toEqual([host, status]);

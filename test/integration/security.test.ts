@@ -1,10 +1,4 @@
-/**
- * The server's security settings seen from outside: helmet's headers and the CSP nonce Angular
- * needs, errors that leak nothing, the Host allow-list against DNS rebinding, the origin check
- * of every handshake, and the control token that makes unauthenticated clients watchers.
- * Which Host names pass is test/unit/hosts.test.ts's; how main.ts reads these settings from the
- * environment, main.test.ts's.
- */
+/** Security seen from outside; which Host names pass is test/unit/hosts.test.ts's. */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,7 +6,7 @@ import path from 'node:path';
 
 import WebSocket from 'ws';
 
-import { SOCKET_PATH, STATUS } from '../../protocol/events';
+import { SOCKET_PATH } from '../../protocol/events';
 import { createApp, type AppConfig } from '../../server/app';
 import { expectNoOps, expectSafeError, spyOnOps } from '../helpers/guards';
 import { capturingLogger, LEVEL, linesWith } from '../helpers/logs';
@@ -99,27 +93,20 @@ describe('HTTP headers and errors', () => {
     const nonces = new Set<string>();
     for (let i = 0; i < 2; i++) {
       const response = await fetch(`${open.url}/`, { headers: { accept: 'text/html' } });
-      const csp = new Map(
+      const csp: Record<string, string> = Object.fromEntries(
         (response.headers.get('content-security-policy') ?? '').split(';').map((directive) => {
           const [name = '', ...sources] = directive.trim().split(/\s+/);
           return [name, sources.join(' ')];
         }),
       );
-      expect(
-        Object.fromEntries(
-          ['default-src', 'script-src', 'object-src', 'frame-ancestors'].map((name) => [
-            name,
-            csp.get(name),
-          ]),
-        ),
-      ).toEqual({
+      expect(csp).toMatchObject({
         'default-src': "'self'",
         'script-src': "'self'",
         'object-src': "'none'",
         'frame-ancestors': "'none'",
       });
       expect(response.headers.get('x-frame-options')).toBe('SAMEORIGIN');
-      const nonce = /^'self' 'nonce-([A-Za-z0-9+/]{22}==)'$/.exec(csp.get('style-src') ?? '')?.[1];
+      const nonce = /^'self' 'nonce-([A-Za-z0-9+/]{22}==)'$/.exec(csp['style-src'] ?? '')?.[1];
       // Angular puts it on the <style> tags it creates, reading it from ngCspNonce on its root.
       expect(/<app-root ngCspNonce="([^"]*)">/.exec(await response.text())?.[1]).toBe(
         nonce ?? 'none',
@@ -174,15 +161,9 @@ describe('Host allow-list (DNS rebinding)', () => {
   test('a foreign Host gets a short 403 on every route, logged at warn, and no Socket.IO session', async () => {
     const spies = spyOnOps(open.forkcast.ticker);
     const from = open.lines.mark;
-    const foreign = [
-      `evil.example:${open.port}`,
-      `localhost.evil.example:${open.port}`,
-      `${'a'.repeat(8_000)}.evil.example`,
-    ];
+    const foreign = [`evil.example:${open.port}`, `${'a'.repeat(8_000)}.evil.example`];
     for (const host of foreign) {
-      // The rebinding case: the page's Origin names the same foreign host, so an Origin check
-      // that compares it with Host passes.
-      // (Not the huge one, which would take the headers past Node's limit.)
+      // Rebinding: the Origin names the same foreign host, so comparing it with Host passes.
       const origin = host.length < 100 ? `http://${host}` : undefined;
       const headers = { host, ...(origin ? { origin } : {}) };
       for (const pathname of ['/', '/healthz', '/metrics', '/favicon.svg', '/no/such/page']) {
@@ -229,15 +210,12 @@ describe('Host allow-list (DNS rebinding)', () => {
   });
 
   test.each<[string, () => Served, (port: number) => string]>([
-    ['localhost with its port', () => open, (port) => `localhost:${port}`],
-    ['localhost without a port', () => open, () => 'localhost'],
-    ['an IPv6 loopback with another port', () => open, () => '[::1]:4200'],
+    ['a built-in name', () => open, (port) => `localhost:${port}`],
     ['a subdomain of an allowed domain', () => listed, (port) => `app.example.test:${port}`],
-    ['an allowed domain in capitals', () => listed, () => 'Example.TEST'],
   ])('%s is served on every route and both transports', async (_title, server, hostOf) => {
     const { lines, port, url } = server();
     const host = hostOf(port);
-    const origin = `http://${host.toLowerCase()}`;
+    const origin = `http://${host}`;
     const from = lines.mark;
     for (const pathname of ['/', '/healthz', '/metrics', '/favicon.svg'])
       expect((await request(url, pathname, { host, origin })).status).toBe(200);
@@ -361,9 +339,5 @@ describe('control token', () => {
       stocks: withBuy(SEED, 'Apple'),
       seq: 1,
     });
-    expect((await controller.start()).ack).toEqual({ ok: true, running: true });
-    await watcher.waitForStatus(STATUS.started, { from });
-    expect((await controller.stop()).ack).toEqual({ ok: true, running: false });
-    await watcher.waitForStatus(STATUS.stopped, { from });
   });
 });

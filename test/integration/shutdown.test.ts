@@ -1,7 +1,4 @@
-/**
- * close() in-process, racing an op. Clients being told and disconnected, the child ending and
- * the port freed are main.test.ts's, through the signals that call close().
- */
+/** close() racing an op; what the signals that call close() do is main.test.ts's. */
 import { readFileSync } from 'node:fs';
 
 import { STATUS } from '../../protocol/events';

@@ -25,21 +25,7 @@ const EVERY_OP_SERIES = [
   ]),
   'unknown rejected invalid',
 ].sort();
-const BUCKETS = [
-  '0.0005',
-  '0.001',
-  '0.0025',
-  '0.005',
-  '0.01',
-  '0.025',
-  '0.05',
-  '0.1',
-  '0.25',
-  '0.5',
-  '1',
-  '2.5',
-  '+Inf',
-];
+const BUCKETS = '0.0005 0.001 0.0025 0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5 +Inf'.split(' ');
 
 test("a new app's series all start at zero, beside the process's own metrics", async () => {
   const metrics = await read(createMetrics());
@@ -69,36 +55,26 @@ test("a new app's series all start at zero, beside the process's own metrics", a
   expect(globalRegistry.getMetricsAsArray()).toEqual([]);
 });
 
-test('each instrument counts what it is told, and two apps in one process count apart', async () => {
+// What each instrument counts against what clients saw: test/integration/metrics.test.ts.
+test('two apps in one process count apart; an ack lands in its bucket', async () => {
   const [one, two] = [createMetrics(), createMetrics()];
   one.readClientsFrom(() => 3);
-  one.broadcast(3);
-  one.broadcast(2);
   one.answered('buy', 'ok', 0.002);
   one.answered('buy', 'rate_limited', 0.0001);
-  one.answered('unknown', 'invalid', 0.0003);
-  one.tickerRestarted();
   two.answered('stop', 'forbidden', 0.004);
 
   const [a, b] = [await read(one), await read(two)];
   expect(valueOf(a, 'forkcast_connected_clients')).toBe(3);
-  expect(valueOf(a, 'forkcast_updates_broadcast_total')).toBe(2);
-  expect(valueOf(a, 'forkcast_update_deliveries_total')).toBe(5);
-  expect(valueOf(a, 'forkcast_ticker_restarts_total')).toBe(1);
   expect(Object.entries(opsOf(a)).filter(([, value]) => value > 0)).toEqual([
     ['buy ok', 1],
     ['buy rejected rate_limited', 1],
-    ['unknown rejected invalid', 1],
   ]);
-  expect(valueOf(a, 'forkcast_op_ack_seconds_count', { op: 'buy' })).toBe(2);
   expect(valueOf(a, 'forkcast_op_ack_seconds_sum', { op: 'buy' })).toBeCloseTo(0.0021);
   expect(valueOf(a, 'forkcast_op_ack_seconds_bucket', { op: 'buy', le: '0.001' })).toBe(1);
 
   expect(valueOf(b, 'forkcast_connected_clients')).toBe(0);
+  expect(opsOf(b)).toMatchObject({ 'stop rejected forbidden': 1 });
   expect(sumOf(b, 'forkcast_ops_total')).toBe(1);
-  expect(
-    valueOf(b, 'forkcast_ops_total', { op: 'stop', result: 'rejected', reason: 'forbidden' }),
-  ).toBe(1);
   // Both show the process's metrics, collected once.
   expect(b.types.get('forkcast_nodejs_eventloop_lag_seconds')).toBe('gauge');
 });
