@@ -50,10 +50,20 @@ test('GET /healthz reports the ticker as JSON, following the running flag and se
   expect(body.pid).not.toBe(process.pid);
   expect(body.uptime).toBeGreaterThan(0);
 
-  await server.forkcast.ticker.start();
+  const { ticker } = server.forkcast;
+  // The first tick comes just after start's ack: wait for it, so that there is a seq to report.
+  const ticked = new Promise<void>((resolve) => {
+    const onUpdate = (): void => {
+      ticker.off('update', onUpdate);
+      resolve();
+    };
+    ticker.on('update', onUpdate);
+  });
+  await ticker.start();
   expect(await (await get('/healthz')).json()).toMatchObject({ running: true });
-  await server.forkcast.ticker.stop();
-  const { seq } = server.forkcast.ticker.snapshot();
+  await ticked;
+  await ticker.stop();
+  const { seq } = ticker.snapshot();
   expect(seq).toBeGreaterThan(0);
   expect(await (await get('/healthz')).json()).toMatchObject({ running: false, seq });
 });
