@@ -20,19 +20,14 @@ import { grown, priceOf } from '../helpers/prices';
 import { withDeadline } from '../helpers/recorder';
 import { isStatus, startServer, TestClient, type TestServer } from '../helpers/server';
 
-const ONE_ARGUMENT = 'buy takes exactly one argument: a stock name';
-const unknownStock = (quoted: string): string =>
-  `unknown stock ${quoted}; expected one of Apple, Microsoft, Facebook`;
-
 /** Just under Socket.IO's 16 KiB frame limit once `42<ackId>["buy","..."]` is around it. */
-const JUST_UNDER_LIMIT = 16 * 1024 - 64;
+const LIMIT = 16 * 1024;
+const JUST_UNDER_LIMIT = LIMIT - 64;
 
 // One case per kind of refusal: that it reaches the wire, by ack and by status. The validators'
 // every rule is in test/unit/validation.test.ts.
 const CASES: [title: string, event: string, args: unknown[], error: string][] = [
-  ['buy with no argument', 'buy', [], ONE_ARGUMENT],
-  ['buy {name: "Apple"}', 'buy', [{ name: 'Apple' }], 'stock name must be a string'],
-  ['buy "Аpple" with a Cyrillic А', 'buy', ['\u0410pple'], unknownStock('"\u0410pple"')],
+  ['buy with no argument', 'buy', [], 'buy takes exactly one argument: a stock name'],
   [
     `buy a ${JUST_UNDER_LIMIT}-character name (just under the message limit)`,
     'buy',
@@ -44,8 +39,6 @@ const CASES: [title: string, event: string, args: unknown[], error: string][] = 
   ['a 1,000-character event name', 'z'.repeat(1000), [], `unknown event "${'z'.repeat(40)}"`],
   ['start with an argument', 'start', ['now'], 'start takes no arguments'],
 ];
-
-const LIMIT = 16 * 1024;
 
 let server: TestServer;
 let bystander: TestClient;
