@@ -14,8 +14,7 @@ const DEADLINE_MS = 3_000;
 const isText = (prefix: string) => (frame: RawFrame) =>
   typeof frame === 'string' && frame.startsWith(prefix);
 
-export const endpoint = (baseUrl: string, query: string): string =>
-  `${baseUrl}${SOCKET_PATH}/?${query}`;
+const endpoint = (baseUrl: string, query: string): string => `${baseUrl}${SOCKET_PATH}/?${query}`;
 
 export class RawSocket {
   readonly frames = new Recorder<RawFrame>();
@@ -61,8 +60,8 @@ export class RawSocket {
       .map((frame) => (JSON.parse((frame as string).slice(2)) as unknown[]).slice(0, 2));
   }
 
-  send(data: RawFrame, options: { binary?: boolean } = {}): void {
-    this.ws.send(data, { binary: options.binary ?? typeof data !== 'string' });
+  send(data: string): void {
+    this.ws.send(data);
   }
 
   /** An unknown event with an ack id, and its answer: per-connection order makes it a barrier. */
@@ -127,13 +126,8 @@ export class PollingSession {
     return this.request({});
   }
 
-  /** Buffers go as application/octet-stream (binary, which Engine.IO v4 polling refuses). */
-  post(body: RawFrame): Promise<Polled> {
-    const binary = typeof body !== 'string';
-    const headers: Record<string, string> = binary
-      ? { 'content-type': 'application/octet-stream' }
-      : {};
-    return this.request({ method: 'POST', body, headers });
+  post(body: string): Promise<Polled> {
+    return this.request({ method: 'POST', body });
   }
 
   private async request(init: RequestInit): Promise<Polled> {

@@ -224,7 +224,8 @@ export function expectContiguousSeq(client: TestClient): void {
   }
 }
 
-/** A request with any headers, Host included (fetch does not let a caller choose it). */
+/** A request with any headers, Host included (fetch does not let a caller choose it), or an
+ * upgrade. */
 export function rawRequest(
   url: string,
   pathname: string,
@@ -238,6 +239,11 @@ export function rawRequest(
       let body = '';
       res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    // An accepted WebSocket upgrade: the 101 is the answer.
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: '' });
     });
     for (const [name, value] of Object.entries(headers)) req.setHeader(name, value);
     req.on('error', reject).end();
