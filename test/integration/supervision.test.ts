@@ -104,7 +104,7 @@ function nextUpdateEvent(client: TestClient, from: number): Promise<UpdateEvent>
 describe('a server per test', () => {
   afterEach(cleanUpServers);
 
-  test('a SIGKILLed ticker child is replaced: running, prices and seq tick on without a start; stopped, nothing ticks', async () => {
+  test('a SIGKILLed ticker child is replaced: running, prices and seq tick on without a start; stopped, it stays stopped; a SIGKILLed server leaves no child', async () => {
     const tickerPid = await spawn({ TICK_MS: '100' });
     const [a, b] = await connect(url, 'a', 'b');
     if (!a || !b) throw new Error('unreachable');
@@ -118,7 +118,7 @@ describe('a server per test', () => {
       what: `b: update ${seq}`,
     });
     const marks = [a.events.mark, b.events.mark];
-    let killedAt = performance.now();
+    const killedAt = performance.now();
     process.kill(tickerPid, 'SIGKILL');
     const pid = await nextForkedPid(server, server.logs.mark);
     for (const [i, client] of [a, b].entries()) {
@@ -148,50 +148,23 @@ describe('a server per test', () => {
     // Nobody sent a second start: the one "Processing" is the test's own.
     expect(a.statuses.filter((status) => status.message === STATUS.started)).toHaveLength(1);
 
-    // Stopped, with a buy on top: the next child has the same prices and seq, and does not tick.
+    // Stopped, the next child stays stopped (its state: persistence.test.ts, unit tests).
     expect((await a.stop()).ack).toEqual({ ok: true, running: false });
-    const beforeBuy = a.events.mark;
-    expect((await a.buy('Apple')).ack).toMatchObject({ ok: true });
-    await a.nextUpdate({ from: beforeBuy });
-    await a.sync();
-    const last = a.lastUpdate();
     const mark = a.events.mark;
-    const logMark = server.logs.mark;
-    killedAt = performance.now();
     process.kill(pid, 'SIGKILL');
-    const newPid = await nextForkedPid(server, logMark);
-    const back = await a.waitForStatus(STATUS.tickerBack, { from: mark });
-    expect(back.at - killedAt).toBeLessThan(3_000);
+    await a.waitForStatus(STATUS.tickerBack, { from: mark });
     expect(a.statuses.slice(-2)).toEqual([
-      { message: 'Ticker restarting: prices paused', running: false },
-      { message: 'Ticker back: prices live', running: false },
+      { message: STATUS.tickerLost, running: false },
+      { message: STATUS.tickerBack, running: false },
     ]);
-    await expect(health(url)).resolves.toMatchObject({
-      status: 200,
-      body: { ok: true, running: false, seq: last.seq, pid: newPid },
-    });
-    // A late joiner gets exactly the last state, timestamp included; stopped stays stopped.
-    const [late] = await connect(url, 'late');
-    expect(late?.updates).toEqual([last]);
-    await expect(a.events.quietFor(300, isUpdate, mark)).resolves.toEqual([]);
-    expect((await a.start()).ack).toEqual({ ok: true, running: true });
-    await expect(a.nextUpdate({ from: mark })).resolves.toEqual({
-      stocks: decayAll(last.stocks),
-      running: true,
-      seq: last.seq + 1,
-      ts: expect.any(Number),
-    });
-  });
+    await expect(a.events.quietFor(300, isUpdate, a.events.mark)).resolves.toEqual([]);
 
-  test('a SIGKILLed server process leaves no ticker child behind', async () => {
-    const tickerPid = await spawn({ TICK_MS: '100' });
-    const [a] = await connect(url, 'a');
-    await a?.start();
-    expect(processRunning(tickerPid)).toBe(true);
+    // Ticking again, the server SIGKILLed: the child sees its IPC channel close and exits.
+    await a.start();
+    const childPid = (await health(url)).body.pid ?? 0;
     server.process.kill('SIGKILL');
     await expect(server.exited).resolves.toEqual({ code: null, signal: 'SIGKILL' });
-    // The child notices its IPC channel close and exits on its own.
-    await waitForProcessGone(tickerPid, 1_000);
+    await waitForProcessGone(childPid, 1_000);
   });
 });
 
@@ -250,53 +223,34 @@ describe('one server: its child frozen, then killed under a stream of ops', () =
     if (!a) throw new Error('unreachable');
     const base = a.lastUpdate().stocks;
 
-    type Outcome = { name: StockName; ack: BuyAck } | { name: StockName; lost: string };
-    const outcomes: Promise<Outcome>[] = [];
-    let oks = 0;
+    const outcomes: Promise<{ name: StockName; ack: BuyAck }>[] = [];
     let round = 0;
     /** Every client buys one stock (a different one each round), then 10 ms pass. */
     async function buyRound(): Promise<void> {
       for (const client of buyers) {
         const name = STOCK_NAMES[round++ % STOCK_NAMES.length] ?? 'Apple';
-        outcomes.push(
-          client.buy(name).then(
-            ({ ack }) => {
-              if (ack.ok) oks++;
-              return { name, ack };
-            },
-            (error: unknown) => ({ name, lost: String(error) }),
-          ),
-        );
+        // A buy left unanswered rejects, and fails the Promise.all below.
+        outcomes.push(client.buy(name).then(({ ack }) => ({ name, ack })));
       }
       await delay(10);
     }
 
-    const deadline = performance.now() + 8_000;
-    const guard = (): void => {
-      if (performance.now() > deadline) throw new Error('the buying went on too long');
-    };
-    while (oks < 15) {
-      guard();
-      await buyRound();
-    }
+    for (let i = 0; i < 5; i++) await buyRound();
+    await Promise.all(outcomes);
     const mark = a.events.mark;
-    let back = false;
-    // A missed "back" ends in the guard's error below.
-    void a.waitForStatus(STATUS.tickerBack, { from: mark, timeoutMs: 5_000 }).then(
-      () => (back = true),
-      () => undefined,
+    let ended = false;
+    const back = a.waitForStatus(STATUS.tickerBack, { from: mark, timeoutMs: 5_000 });
+    void back.then(
+      () => (ended = true),
+      () => (ended = true),
     );
     process.kill(tickerPid, 'SIGKILL');
-    while (!back) {
-      guard();
-      await buyRound();
-    }
+    while (!ended) await buyRound();
+    await back;
     for (let i = 0; i < 10; i++) await buyRound();
-    const settled = await Promise.all(outcomes);
+    const acks = await Promise.all(outcomes);
 
     // Every buy was answered, and only in one of three ways.
-    expect(settled.filter((outcome) => 'lost' in outcome)).toEqual([]);
-    const acks = settled.flatMap((outcome) => ('ack' in outcome ? [outcome] : []));
     const errors = acks.flatMap(({ ack }) => (ack.ok ? [] : [ack.error]));
     expect(errors.filter((error) => error !== RESTARTING && error !== DIED_PENDING)).toEqual([]);
     // Some came while the child was down (refused at once: the supervisor's unit tests).
@@ -311,7 +265,7 @@ describe('one server: its child frozen, then killed under a stream of ops', () =
       expect(prices).toEqual(prices.map((_price, k) => grown(stock.price, k + 1)));
       return { name: stock.name, price: grown(stock.price, prices.length) };
     });
-    expect(oks).toBeGreaterThan(20);
+    expect(acks.filter(({ ack }) => ack.ok).length).toBeGreaterThan(20);
 
     // And that is the state everyone ends up with.
     await a.events.waitFor(
