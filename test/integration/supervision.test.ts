@@ -248,7 +248,7 @@ describe('one server: its child frozen, then killed under a stream of ops', () =
 });
 
 // The fixture child (test/fixtures/crashing-ticker.js) reads its plan at every start.
-test('a child that crashes in a loop is backed off: the server stays up and idle, refuses ops, and recovers', async () => {
+test('a child that crashes in a loop is backed off: the server stays up and idle, and recovers', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'forkcast-crash-'));
   tempDirs.push(dir);
   const plan = (crashes: number | 'always'): void =>
@@ -282,9 +282,7 @@ test('a child that crashes in a loop is backed off: the server stays up and idle
     status: 503,
     body: { ok: false, status: 'down', running: true, seq: last.seq, pid: null },
   });
-  for (const op of [() => a.buy('Apple'), () => a.start(), () => a.stop()]) {
-    await expect(op()).resolves.toMatchObject({ ack: { ok: false, error: RESTARTING } });
-  }
+  // Ops meanwhile are refused at once: the supervisor's unit tests.
 
   // The CPU is measured until four crashing children have died: the kill's restart and
   // theirs waiting 100, 200, 400, 800 and now 1,600 ms.
