@@ -72,31 +72,37 @@ describeCluster('a cluster of three nodes on one Redis', () => {
     }
   }
 
-  /** The one node that says it leads and runs a ticker child, named by every node; waits for
-   * there to be one. */
-  async function leader(timeoutMs = 5_000): Promise<Node> {
+  /** Polls every node's /healthz until `pick` finds what it wants in them, with a deadline. */
+  async function untilNodes<T>(
+    pick: (all: (Health | null)[]) => T | undefined,
+    what: string,
+    timeoutMs = 5_000,
+  ): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const all = await Promise.all(nodes.map(health));
-      const leaders = all.filter((node) => node?.role === 'leader' && node.pid !== null);
-      const named = all.every((node) => node?.leader === leaders[0]?.node);
-      const lead = nodes[all.indexOf(leaders[0] ?? null)];
-      if (leaders.length === 1 && named && lead) return lead;
-      if (Date.now() > deadline) throw new Error(`no single leader: ${JSON.stringify(all)}`);
+      const found = pick(all);
+      if (found !== undefined) return found;
+      if (Date.now() > deadline) throw new Error(`${what}: ${JSON.stringify(all)}`);
       await delay(50);
     }
   }
 
-  /** Waits, with a deadline, until every node's /healthz passes `check`. */
-  async function everyNode(check: (node: Health | null) => boolean, what: string): Promise<void> {
-    const deadline = Date.now() + 5_000;
-    for (;;) {
-      const all = await Promise.all(nodes.map(health));
-      if (all.every(check)) return;
-      if (Date.now() > deadline) throw new Error(`${what}: ${JSON.stringify(all)}`);
-      await delay(100);
-    }
-  }
+  /** The one node that says it leads and runs a ticker child, named by every node. */
+  const leader = (timeoutMs?: number): Promise<Node> =>
+    untilNodes(
+      (all) => {
+        const leaders = all.filter((node) => node?.role === 'leader' && node.pid !== null);
+        const named = all.every((node) => node?.leader === leaders[0]?.node);
+        return leaders.length === 1 && named ? nodes[all.indexOf(leaders[0] ?? null)] : undefined;
+      },
+      'no single leader',
+      timeoutMs,
+    );
+
+  /** Waits until every node's /healthz passes `check`. */
+  const everyNode = (check: (node: Health | null) => boolean, what: string): Promise<boolean> =>
+    untilNodes((all) => all.every(check) || undefined, what);
 
   async function kill(node: Node, signal: 'SIGKILL' | 'SIGTERM'): Promise<void> {
     nodes = nodes.filter((other) => other !== node);
