@@ -2,14 +2,15 @@
  * replay). Commits during a write share the next one, so at most one write is in flight. */
 import { mkdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MessageChannel, Worker } from 'node:worker_threads';
 
 import type { UpdatePayload } from '../protocol/events';
 import { seedTickerState } from '../protocol/ipc';
 import { savedStateSchema } from '../protocol/validation';
 import type { Logger } from './logger';
 import { PATHS } from './paths';
-import type { WriteRequest, WriteResult } from './state-writer';
+import type { WriteRequest } from './state-writer';
 
 /** `unannounced`: the prices hold acknowledged buys that no `update` has carried yet. */
 export interface SavedState extends UpdatePayload {
@@ -45,20 +46,21 @@ export function createStateFile({
   open(): Promise<UpdatePayload>;
 } {
   let healthy = true;
+  /** Failed writes so far: a batch queued before a failure is void. */
   let failures = 0;
   /** The writes themselves, one after another; never rejects. */
   let writing: Promise<void> = Promise.resolve();
   /** The batch waiting for the write under way to end; later commits join it. */
   let queued: { state: SavedState; done: Promise<void> } | null = null;
 
-  const within = <T>(promise: Promise<T>, what: string): Promise<T> => {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      const error = new Error(`${what} took longer than ${deadlineMs} ms`);
-      timer = setTimeout(() => reject(error), deadlineMs);
-    });
-    return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-  };
+  // Unreferenced: the operation it watches keeps the process alive, not its deadline.
+  const within = <T>(promise: Promise<T>, what: string): Promise<T> =>
+    Promise.race([
+      promise,
+      sleep(deadlineMs, undefined, { ref: false }).then(() => {
+        throw new Error(`${what} took longer than ${deadlineMs} ms`);
+      }),
+    ]);
 
   function commit(state: SavedState): Promise<void> {
     if (queued) {
@@ -67,12 +69,6 @@ export function createStateFile({
     }
     const batch = { state, done: Promise.resolve() };
     const failuresBefore = failures;
-    // Counted once, at the failure or the deadline, whichever comes first.
-    let failed = false;
-    const fail = (): void => {
-      if (!failed) failures++;
-      failed = true;
-    };
     const write = writing.then(() => {
       if (queued === batch) queued = null;
       // Each state includes the ones before it: after a failed write, this would apply it anyway.
@@ -81,11 +77,11 @@ export function createStateFile({
     });
     // The next write waits for this one to end, even past its deadline: a late rename must
     // never land on top of a newer state.
-    writing = write.catch(fail);
+    writing = write.catch(() => void failures++);
     batch.done = within(write, 'writing the state file').then(
       () => void (healthy = true),
       (error: unknown) => {
-        fail();
+        failures++;
         healthy = false;
         logger.error({ err: error, file }, 'could not write the state file');
         throw error;
@@ -96,23 +92,24 @@ export function createStateFile({
   }
 
   async function load(): Promise<SavedState | null> {
-    let text: string;
-    try {
-      text = await within(readFile(file, 'utf8'), 'reading the state file');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
-        throw new Error(`cannot read the state file ${file}: ${messageOf(error)}`);
+    const text = await within(readFile(file, 'utf8'), 'reading the state file').catch(
+      (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+        return null;
+      },
+    );
+    if (text === null) {
       logger.info({ file }, 'no state file yet; starting from the seed prices');
       return null;
     }
-    let problem = text.length === 0 ? 'empty' : 'not JSON';
+    let problem = 'empty';
     try {
       const parsed = savedStateSchema.safeParse(JSON.parse(text));
       if (parsed.success) return parsed.data;
-      const issue = parsed.error.issues[0];
-      problem = `${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`;
-    } catch {
-      // Not JSON: `problem` says so.
+      const [issue] = parsed.error.issues;
+      problem = `${issue?.path.join('.')}: ${issue?.message}`;
+    } catch (error) {
+      if (text) problem = (error as Error).message;
     }
     // Moved out of the way, so that nothing overwrites it.
     const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
@@ -133,58 +130,46 @@ export function createStateFile({
         const saved = await load();
         if (saved)
           logger.info({ file, seq: saved.seq, running: saved.running }, 'resumed saved state');
-        // Buys acknowledged but never broadcast before a crash get a seq of their own, so no
-        // client ever sees two prices under one seq.
         const { unannounced, ...state } = saved ?? {
           ...seedTickerState(Date.now()),
           unannounced: false,
         };
+        // Buys acknowledged but never broadcast before a crash get a seq of their own, so no
+        // client ever sees two prices under one seq.
         if (unannounced) Object.assign(state, { seq: state.seq + 1, ts: Date.now() });
         await commit({ ...state, unannounced: false });
         return state;
       } catch (error) {
-        throw new Error(`state file ${file}: ${messageOf(error)}`);
+        throw new Error(`state file ${file}: ${(error as Error).message}`);
       }
     },
   };
 }
 
-interface Writer {
-  worker: Worker;
-  waiting: ((result: WriteResult) => void)[];
-}
-let writer: Writer | null = null;
+let writer: Worker | null = null;
 
 /** Hands the write to the writer thread (one per process, started at the first write). */
 export function writeInThread(file: string, text: string): Promise<void> {
   if (!writer) {
-    const started: Writer = { worker: new Worker(PATHS.stateWriter), waiting: [] };
-    started.worker.on('message', (result: WriteResult | { ok?: never }) => {
-      // Under `node --watch` (npm run dev) Node's own messages arrive on this port too.
-      if (typeof result.ok !== 'boolean') return;
-      started.waiting.shift()?.(result);
-      // An idle thread must not keep the process alive.
-      if (started.waiting.length === 0) started.worker.unref();
-    });
-    const gone = (error: unknown): void => {
-      if (writer === started) writer = null;
-      for (const answer of started.waiting.splice(0))
-        answer({ ok: false, error: `the writer thread stopped: ${messageOf(error)}` });
-    };
-    started.worker.on('error', gone).on('exit', (code) => gone(`exit code ${code}`));
+    const started = new Worker(PATHS.stateWriter);
+    // Idle, the thread must not keep the process alive; a write under way does, by its port.
+    started.unref();
+    started
+      .on('error', () => undefined)
+      .once('exit', () => {
+        if (writer === started) writer = null;
+      });
     writer = started;
   }
-  const { worker, waiting } = writer;
-  // A write under way keeps the process alive, as a write on the main thread would.
-  worker.ref();
-  return new Promise<void>((resolve, reject) => {
-    waiting.push((result) =>
-      result.ok ? resolve() : reject(Object.assign(new Error(result.error), { code: result.code })),
-    );
-    worker.postMessage({ file, text } satisfies WriteRequest);
+  const { port1, port2 } = new MessageChannel();
+  writer.postMessage({ file, text, port: port2 } satisfies WriteRequest, [port2]);
+  return new Promise((resolve, reject) => {
+    port1.once('message', (error: string | null) => {
+      port1.close();
+      if (error === null) resolve();
+      else reject(new Error(error));
+    });
+    // The thread stopped with the write under way.
+    port1.once('close', () => reject(new Error('the writer thread stopped')));
   });
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -2,14 +2,14 @@
  * each waiting for a turn of a busy event loop. Requests are answered in the order they came. */
 import { closeSync, fdatasyncSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, type MessagePort } from 'node:worker_threads';
 
+/** `port` gets null once `file` holds `text`, or the error's message. */
 export interface WriteRequest {
   file: string;
   text: string;
+  port: MessagePort;
 }
-/** `code`: the errno name (ENOSPC, ENOTDIR), as a failed fs call on the main thread has it. */
-export type WriteResult = { ok: true } | { ok: false; error: string; code?: string | undefined };
 
 function withFd(file: string, flags: string, use: (fd: number) => void): void {
   const fd = openSync(file, flags);
@@ -20,7 +20,7 @@ function withFd(file: string, flags: string, use: (fd: number) => void): void {
   }
 }
 
-parentPort?.on('message', ({ file, text }: WriteRequest) => {
+parentPort?.on('message', ({ file, text, port }: WriteRequest) => {
   try {
     // Temp file, fsync, rename, fsync of the folder: the file is always one whole state.
     withFd(`${file}.tmp`, 'w', (fd) => {
@@ -30,9 +30,9 @@ parentPort?.on('message', ({ file, text }: WriteRequest) => {
     renameSync(`${file}.tmp`, file);
     // The rename is durable only once the folder is; Windows cannot open a folder to sync it.
     if (process.platform !== 'win32') withFd(path.dirname(file), 'r', fsyncSync);
-    parentPort?.postMessage({ ok: true } satisfies WriteResult);
+    port.postMessage(null);
   } catch (error) {
-    const { code, message } = error as NodeJS.ErrnoException;
-    parentPort?.postMessage({ ok: false, error: message, code } satisfies WriteResult);
+    port.postMessage((error as Error).message);
   }
+  port.close();
 });

@@ -6,13 +6,12 @@ import type { StatusPayload, UpdatePayload } from '../protocol/events';
 import type { BuyReply, RunReply } from '../protocol/ipc';
 import type { StockName } from '../protocol/stocks';
 
+/** `offset` (cluster): Socket.IO's recovery offset. `lost`: ops are refused until `back`. */
 export interface TickerHostEvents {
-  /** An update to broadcast, in `seq` order; `offset` (cluster): Socket.IO's recovery offset. */
   update: [update: UpdatePayload, offset?: string];
-  /** The ticker went away and is being brought back; ops are refused meanwhile. */
   lost: [reason: string];
   back: [];
-  /** A status from a host that carries statuses itself (broadcastStatus), in order with updates. */
+  /** From a host that carries statuses itself (broadcastStatus), in order with updates. */
   status: [status: StatusPayload, offset?: string];
 }
 

@@ -32,16 +32,14 @@ export interface SupervisorOptions {
   store?: StateStore;
 }
 
-/** The watchdog's period; a request (op or ping) unanswered longer shows as down, and after
- * OP_TIMEOUT_MS its child is replaced. */
+/** The watchdog's period: a request unanswered longer shows as down, after OP_TIMEOUT_MS its
+ * child is replaced. Restart delays double up to the cap, and start over after HEALTHY_MS. */
 const HEARTBEAT_MS = 1_000;
 const OP_TIMEOUT_MS = 3_000;
 const READY_TIMEOUT_MS = 10_000;
-/** Restart delays double up to the cap; a child that lived HEALTHY_MS starts them over. */
 const FIRST_RESTART_MS = 100;
 const MAX_RESTART_MS = 5_000;
 const HEALTHY_MS = 10_000;
-/** How long close() waits for the child to exit before killing it. */
 const CLOSE_TIMEOUT_MS = 2_000;
 
 const RESTARTING_ERROR = 'the ticker is restarting; try again in a moment';
@@ -51,19 +49,14 @@ const STUCK_ERROR =
   'the ticker did not answer in time; it is being restarted and the operation was not applied';
 const NOT_SAVED_ERROR = 'the state could not be saved; the operation was not applied';
 
-/** Answers a request; null answers a ping. */
-interface Waiter {
-  answer: (reply: OpReply | null) => void;
-  since: number;
-}
 const refused = (error: string): OpReply => ({ ok: false, error });
 
 export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements TickerHost {
   /** The child's state as far as we know it: its last update plus the ops it acknowledged. */
   private state: SavedState;
-  /** The last update broadcast: what clients have seen, so what snapshot() shows. */
+  /** The last update broadcast (what snapshot() shows), and the last state saved (what a
+   * replacement child starts from). */
   private announced: UpdatePayload;
-  /** The last state saved: what a replacement child starts from. */
   private committed: SavedState;
   private child: ChildProcess | null = null;
   private ready = false;
@@ -74,8 +67,11 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   private restartTimer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private nextId = 1;
-  /** Ops and pings sent to the child, oldest first. */
-  private readonly waiting = new Map<number, Waiter>();
+  /** What answers each op or ping (null: a pong) sent to the child, oldest first. */
+  private readonly waiting = new Map<
+    number,
+    { answer: (reply: OpReply | null) => void; since: number }
+  >();
   private opening: Promise<void> | undefined;
   private opened: { resolve: () => void; reject: (error: Error) => void } | undefined;
 
@@ -122,8 +118,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   }
 
   delivered(seq: number): void {
-    // Moot for a child not ready: its replacement starts with nothing in flight. A failed send
-    // means the child is exiting, and its exit is dealt with.
+    // A replacement starts with nothing in flight; a failed send means the child is exiting.
     if (this.ready) this.child?.send({ type: 'delivered', seq } satisfies ParentMessage, () => 0);
   }
 
@@ -140,7 +135,6 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
       const exited = new Promise((resolve) => child.once('exit', resolve));
       // Closing the IPC channel is the child's cue to exit cleanly; a kill is the fallback.
       if (child.connected) child.disconnect();
-      else child.kill('SIGTERM');
       const deadline = setTimeout(() => {
         options.logger.warn({ pid: child.pid }, 'ticker child did not exit in time; killing it');
         child.kill('SIGKILL');
@@ -154,8 +148,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
 
   private request(request: ParentOpWithoutId | { type: 'ping' }): Promise<OpReply | null> {
     const child = this.child;
-    if (this.closing) return Promise.resolve(refused(CLOSED_ERROR));
-    if (!this.ready || !child) return Promise.resolve(refused(RESTARTING_ERROR));
+    if (this.closing || !this.ready || !child)
+      return Promise.resolve(refused(this.closing ? CLOSED_ERROR : RESTARTING_ERROR));
     const id = this.nextId++;
     return new Promise((answer) => {
       this.waiting.set(id, { answer, since: performance.now() });
@@ -186,7 +180,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   private watch(child: ChildProcess): void {
     if (!this.ready) {
       if (performance.now() - this.spawnedAt >= READY_TIMEOUT_MS)
-        this.lose(child, 'it did not become ready in time', DIED_ERROR);
+        this.lose(child, 'it did not become ready in time');
     } else if (this.waitedMs() >= OP_TIMEOUT_MS) {
       // Replies that came while this process was busy are read after timers: look again then.
       setImmediate(() => {
@@ -214,7 +208,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   }
 
   private spawn(): void {
-    const { logger, fork = nodeFork } = this.options;
+    const { logger, fork = nodeFork, tickMs } = this.options;
     // No inherited flags (inspector port, test loaders). WATCH_REPORT_DEPENDENCIES (`node
     // --watch`) would make the child report its modules over our IPC channel.
     const { WATCH_REPORT_DEPENDENCIES: _watch, ...env } = process.env;
@@ -227,7 +221,6 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     this.child = child;
     this.spawnedAt = performance.now();
     logger.info({ pid: child.pid }, 'ticker child forked');
-
     child.on('message', (raw) => {
       if (child === this.child) this.receive(raw);
     });
@@ -238,7 +231,6 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     this.watchdog = setInterval(() => this.watch(child), HEARTBEAT_MS);
     // From the last known state, so a restart continues prices, running and seq exactly.
     const { unannounced, ...state } = this.state;
-    const { tickMs } = this.options;
     child.send({ type: 'init', state, tickMs, unannounced } satisfies ParentMessage);
   }
 
@@ -278,9 +270,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
         // Kept, so that a child dying before its next update does not lose an acknowledged buy.
         if ('stock' in reply) {
           const { name, price } = reply.stock;
-          this.state.stocks = this.state.stocks.map((stock) =>
-            stock.name === name ? { name, price } : stock,
-          );
+          this.state.stocks = this.state.stocks.map((s) => (s.name === name ? { name, price } : s));
           this.state.unannounced = true;
         }
         this.state.running = reply.running;
@@ -288,8 +278,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
         return;
       }
       case 'pong':
-        this.take(message.id)?.(null);
-        return;
+        return this.take(message.id)?.(null);
       case 'rejected':
         logger.error({ error: message.error }, 'the ticker rejected a message');
         return;
@@ -298,7 +287,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     }
   }
 
-  /** Kills the child (a no-op once it exited) and schedules its replacement. */
+  /** Kills the child (a no-op once it exited) and schedules its replacement, backed off so that
+   * a crash loop cannot spin the CPU. */
   private lose(child: ChildProcess, reason: string, error = DIED_ERROR): void {
     if (child !== this.child) return;
     this.child = null;
@@ -306,8 +296,6 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     clearInterval(this.watchdog);
     if (this.closing) return;
     child.kill('SIGKILL');
-
-    // Back off so a crash loop cannot spin the CPU.
     if (performance.now() - this.spawnedAt >= HEALTHY_MS) this.restartDelay = FIRST_RESTART_MS;
     const delay = this.restartDelay;
     this.restartDelay = Math.min(delay * 2, MAX_RESTART_MS);
@@ -316,10 +304,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
       'ticker child lost; restarting',
     );
     this.answerAll(error);
-    if (!this.lost) {
-      this.lost = true;
-      this.emit('lost', reason);
-    }
+    if (!this.lost) this.emit('lost', reason);
+    this.lost = true;
     this.restartTimer = setTimeout(() => void this.respawn(), delay);
   }
 

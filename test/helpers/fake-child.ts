@@ -14,10 +14,16 @@ export class FakeChild extends EventEmitter {
   readonly sent: ParentMessage[] = [];
   readonly signals: NodeJS.Signals[] = [];
   connected = true;
-  exitCode: number | null = null;
-  signalCode: NodeJS.Signals | null = null;
+  private exited = false;
   /** Whether disconnect() makes the child exit, as a real one does; kill() always does. */
   exitOnDisconnect = true;
+
+  constructor(
+    readonly modulePath: string,
+    readonly options: ForkOptions,
+  ) {
+    super();
+  }
 
   send(message: ParentMessage, callback?: (error: Error | null) => void): boolean {
     this.sent.push(structuredClone(message));
@@ -42,44 +48,32 @@ export class FakeChild extends EventEmitter {
   }
 
   exit(code: number | null, signal: NodeJS.Signals | null): void {
-    if (this.exitCode !== null || this.signalCode !== null) return;
-    this.exitCode = code;
-    this.signalCode = signal;
+    if (this.exited) return;
+    this.exited = true;
     this.connected = false;
     this.emit('exit', code, signal);
   }
 
   /** The last message of a type the parent sent. */
   lastSent<T extends ParentMessage['type']>(type: T): Extract<ParentMessage, { type: T }> {
-    const found = this.sent
-      .filter((message): message is Extract<ParentMessage, { type: T }> => message.type === type)
-      .at(-1);
+    const found = this.sent.findLast((message) => message.type === type);
     if (!found) throw new Error(`the parent sent no ${type}; sent ${JSON.stringify(this.sent)}`);
-    return found;
+    return found as Extract<ParentMessage, { type: T }>;
   }
 }
 
-/** A fork function that hands out FakeChild instances and remembers every call. */
+/** A fork function that hands out FakeChild instances and remembers each. */
 export function fakeFork() {
-  const calls: {
-    modulePath: string;
-    args: readonly string[];
-    options: ForkOptions;
-    child: FakeChild;
-  }[] = [];
-  const fork = (
-    modulePath: string,
-    args: readonly string[],
-    options: ForkOptions,
-  ): ChildProcess => {
-    const child = new FakeChild();
-    calls.push({ modulePath, args, options, child });
-    return child as unknown as ChildProcess;
+  const children: FakeChild[] = [];
+  const fork = (modulePath: string, args: readonly string[], options: ForkOptions) => {
+    if (args.length > 0) throw new Error(`the child takes no arguments: ${args.join(' ')}`);
+    children.push(new FakeChild(modulePath, options));
+    return children.at(-1) as unknown as ChildProcess;
   };
   const latest = (): FakeChild => {
-    const call = calls.at(-1);
-    if (!call) throw new Error('nothing was forked');
-    return call.child;
+    const child = children.at(-1);
+    if (!child) throw new Error('nothing was forked');
+    return child;
   };
-  return { calls, fork, latest };
+  return { children, fork, latest };
 }

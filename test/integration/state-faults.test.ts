@@ -67,7 +67,7 @@ test.each([
       mkdirSync(folder);
       return folder;
     },
-    'cannot read the state file .*EISDIR',
+    'EISDIR',
   ],
   ...(linux ? [['a path under /proc', () => '/proc/self/forkcast-test/state.json', '']] : []),
 ] as [string, () => string, string][])(

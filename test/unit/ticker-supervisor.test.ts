@@ -3,7 +3,6 @@
  * restarts with backoff and state handoff, close, and acks and broadcasts that wait for the
  * store. No processes; the real ones are test/integration/supervision.test.ts's.
  */
-import type { UpdatePayload } from '../../protocol/events';
 import type { ChildMessage } from '../../protocol/ipc';
 import { createLogger } from '../../server/logger';
 import type { SavedState } from '../../server/state-file';
@@ -11,23 +10,41 @@ import { TickerSupervisor, type SupervisorOptions } from '../../server/ticker-su
 import { fakeFork, type FakeChild } from '../helpers/fake-child';
 import { grown, stateOf, withBuy } from '../helpers/prices';
 
-const RESTARTING = { ok: false, error: 'the ticker is restarting; try again in a moment' };
-const DIED = { ok: false, error: 'the ticker restarted before answering; try again' };
-const CLOSED = { ok: false, error: 'the server is shutting down' };
-const STUCK = {
-  ok: false,
-  error:
-    'the ticker did not answer in time; it is being restarted and the operation was not applied',
-};
-const NOT_SAVED = {
-  ok: false,
-  error: 'the state could not be saved; the operation was not applied',
-};
+const refused = (error: string) => ({ ok: false, error });
+const RESTARTING = refused('the ticker is restarting; try again in a moment');
+const DIED = refused('the ticker restarted before answering; try again');
+const CLOSED = refused('the server is shutting down');
+const STUCK = refused(
+  'the ticker did not answer in time; it is being restarted and the operation was not applied',
+);
+const NOT_SAVED = refused('the state could not be saved; the operation was not applied');
+const STARTED = { ok: true, running: true, changed: true } as const;
+const APPLE_BOUGHT = { ok: true, running: false, stock: { name: 'Apple', price: grown(14.5) } };
 
 beforeEach(() => jest.useFakeTimers({ now: 1_700_000_000_000 }));
 afterEach(() => jest.useRealTimers());
 
-function setup(options: Partial<SupervisorOptions> = {}) {
+/** A store that records every commit and fails while `failing` is set. */
+function fakeStore() {
+  const store = {
+    failing: false,
+    healthy: true,
+    commits: [] as SavedState[],
+    commit(state: SavedState): Promise<void> {
+      store.commits.push(structuredClone(state));
+      store.healthy = !store.failing;
+      return store.failing ? Promise.reject(new Error('disk full')) : Promise.resolve();
+    },
+    settled: () => Promise.resolve(),
+  };
+  return store;
+}
+
+/** A supervisor on a fake fork, its events recorded; opened (its first child ready) unless not. */
+async function setup({
+  open = true,
+  ...options
+}: Partial<SupervisorOptions> & { open?: boolean } = {}) {
   const forks = fakeFork();
   const supervisor = new TickerSupervisor({
     childPath: '/x/dist/ticker/main.js',
@@ -37,11 +54,15 @@ function setup(options: Partial<SupervisorOptions> = {}) {
     fork: forks.fork,
     ...options,
   });
-  const events: (['update', UpdatePayload] | ['lost', string] | ['back'])[] = [];
-  supervisor.on('update', (update) => events.push(['update', update]));
-  supervisor.on('lost', (reason) => events.push(['lost', reason]));
-  supervisor.on('back', () => events.push(['back']));
-  return { supervisor, forks, events };
+  const events: unknown[][] = [];
+  for (const name of ['update', 'lost', 'back'] as const)
+    supervisor.on(name, (...args: unknown[]) => events.push([name, ...args]));
+  if (open) {
+    const opening = supervisor.open();
+    ready(forks.latest());
+    await opening;
+  }
+  return { supervisor, forks, events, child: open ? forks.latest() : null };
 }
 
 /** Answers the init the child got with ready, as the real child does. */
@@ -49,149 +70,121 @@ function ready(child: FakeChild): void {
   child.say({ type: 'ready', state: child.lastSent('init').state } satisfies ChildMessage);
 }
 
-async function opened(options: Partial<SupervisorOptions> = {}) {
-  const harness = setup(options);
-  const opening = harness.supervisor.open();
-  ready(harness.forks.latest());
-  await opening;
-  return harness;
-}
-
 /** The child answers the last op it was sent. */
-function reply(child: FakeChild, answer: Extract<ChildMessage, { type: 'reply' }>['reply']): void {
-  const op = child.sent.at(-1);
+function reply(child: FakeChild | null, answer: unknown): void {
+  const op = child?.sent.at(-1);
   if (!op || !('id' in op)) throw new Error('no op sent');
-  child.say({ type: 'reply', id: op.id, reply: answer } satisfies ChildMessage);
+  child?.say({ type: 'reply', id: op.id, reply: answer });
 }
-
-const appleBought = (running = false) => ({
-  ok: true as const,
-  running,
-  stock: { name: 'Apple' as const, price: grown(14.5) },
-});
 
 /** Lets the commits (which resolve in microtasks) land. */
 const flush = () => jest.advanceTimersByTimeAsync(0);
 
-test('open forks the compiled child without inherited flags and hands it the state', async () => {
+test('open forks the compiled child without inherited flags, hands it the state, and refuses ops until it is ready', async () => {
   const initialState = stateOf({ seq: 4 });
-  const { supervisor, forks } = setup({ initialState });
-  expect(forks.calls).toEqual([]);
+  const { supervisor, forks } = await setup({ initialState, open: false });
+  expect(forks.children).toEqual([]);
   const opening = supervisor.open();
-  const [call] = forks.calls;
-  expect(call).toMatchObject({ modulePath: '/x/dist/ticker/main.js', args: [] });
-  expect(call?.options).toMatchObject({ execArgv: [], serialization: 'json' });
-  expect(forks.latest().sent).toEqual([
+  const child = forks.latest();
+  expect(child.modulePath).toBe('/x/dist/ticker/main.js');
+  expect(child.options).toMatchObject({ execArgv: [], serialization: 'json' });
+  expect(child.sent).toEqual([
     { type: 'init', state: initialState, tickMs: 250, unannounced: false },
   ]);
   expect(supervisor.pid).toBeUndefined();
-  // Ops before the child is ready are refused.
-  await expect(supervisor.start()).resolves.toEqual(RESTARTING);
-  ready(forks.latest());
-  await opening;
-  expect(supervisor.pid).toBe(forks.latest().pid);
-  await supervisor.open();
-  expect(forks.calls).toHaveLength(1);
-});
-
-test('delivered() passes the notice to a ready child, and drops it when there is none', async () => {
-  const { supervisor, forks } = setup();
   supervisor.delivered(1);
-  const opening = supervisor.open();
-  supervisor.delivered(2);
-  ready(forks.latest());
+  await expect(supervisor.start()).resolves.toEqual(RESTARTING);
+  ready(child);
   await opening;
+  expect(supervisor.pid).toBe(child.pid);
+  await supervisor.open();
+  expect(forks.children).toHaveLength(1);
+  // Flow control goes to a ready child only: a replacement starts with nothing in flight.
+  supervisor.delivered(2);
+  child.exit(1, null);
   supervisor.delivered(3);
-  forks.latest().exit(1, null);
-  supervisor.delivered(4);
-  expect(forks.latest().sent.filter((message) => message.type === 'delivered')).toEqual([
-    { type: 'delivered', seq: 3 },
+  expect(child.sent.filter((message) => message.type === 'delivered')).toEqual([
+    { type: 'delivered', seq: 2 },
   ]);
-  await supervisor.close();
 });
 
 test('each op gets its own id and its own reply, in any order', async () => {
-  const { supervisor, forks } = await opened();
-  const child = forks.latest();
+  const { supervisor, child } = await setup();
   const start = supervisor.start();
   const buy = supervisor.buy('Apple');
-  const [, startOp, buyOp] = child.sent;
+  const [, startOp, buyOp] = child?.sent ?? [];
   expect([startOp, buyOp]).toEqual([
     { type: 'start', id: expect.any(Number) },
     { type: 'buy', id: expect.any(Number), name: 'Apple' },
   ]);
   if (!startOp || !buyOp || !('id' in startOp) || !('id' in buyOp)) throw new Error('no ops');
   expect(buyOp.id).not.toBe(startOp.id);
-  child.say({ type: 'reply', id: buyOp.id, reply: appleBought(true) });
-  child.say({ type: 'reply', id: startOp.id, reply: { ok: true, running: true, changed: true } });
-  await expect(buy).resolves.toEqual(appleBought(true));
-  await expect(start).resolves.toEqual({ ok: true, running: true, changed: true });
+  const bought = { ...APPLE_BOUGHT, running: true };
+  child?.say({ type: 'reply', id: buyOp.id, reply: bought });
+  child?.say({ type: 'reply', id: startOp.id, reply: STARTED });
+  await expect(buy).resolves.toEqual(bought);
+  await expect(start).resolves.toEqual(STARTED);
   expect(supervisor.snapshot().running).toBe(true);
 });
 
 // The watchdog runs every second: it pings an idle child, reports one down whose oldest
 // request is over a second old, and replaces one that leaves a request 3 s unanswered.
-test.each([
-  ['an op it never answers', true],
-  ['a ping it never answers', false],
-])('a hung child (%s) is reported down, then killed and replaced', async (_what, withOp) => {
-  const { supervisor, forks, events } = await opened();
-  const stuck = forks.latest();
-  const stop = withOp ? supervisor.stop() : null;
-  await jest.advanceTimersByTimeAsync(1_000);
-  if (!withOp) expect(stuck.lastSent('ping')).toEqual({ type: 'ping', id: expect.any(Number) });
-  expect(supervisor.health().status).toBe('ok');
-  await jest.advanceTimersByTimeAsync(1_001);
-  expect(supervisor.health().status).toBe('down');
-  await jest.advanceTimersByTimeAsync(2_000);
-  expect(stuck.signals).toEqual(['SIGKILL']);
-  // Killed, so a late answer can never apply the op after all.
-  if (stop) await expect(stop).resolves.toEqual(STUCK);
-  expect(events).toEqual([['lost', 'it did not answer in time']]);
-  await jest.advanceTimersByTimeAsync(100);
-  expect(forks.calls).toHaveLength(2);
-  expect(forks.latest().lastSent('init').state).toEqual(stuck.lastSent('init').state);
-});
+test.each([true, false])(
+  'a hung child (an op sent: %s) is reported down, then killed and replaced',
+  async (withOp) => {
+    const { supervisor, forks, events, child } = await setup();
+    const stop = withOp ? supervisor.stop() : null;
+    await jest.advanceTimersByTimeAsync(1_000);
+    if (!withOp) expect(child?.lastSent('ping')).toEqual({ type: 'ping', id: expect.any(Number) });
+    expect(supervisor.health().status).toBe('ok');
+    await jest.advanceTimersByTimeAsync(1_001);
+    expect(supervisor.health().status).toBe('down');
+    await jest.advanceTimersByTimeAsync(2_000);
+    expect(child?.signals).toEqual(['SIGKILL']);
+    // Killed, so a late answer can never apply the op after all.
+    if (stop) await expect(stop).resolves.toEqual(STUCK);
+    expect(events).toEqual([['lost', 'it did not answer in time']]);
+    await jest.advanceTimersByTimeAsync(100);
+    expect(forks.latest().lastSent('init').state).toEqual(child?.lastSent('init').state);
+  },
+);
 
 test('a reply read in the same turn as the watchdog finds the op overdue still counts', async () => {
-  const { supervisor, forks } = await opened();
-  const child = forks.latest();
+  const { supervisor, child } = await setup();
   const buy = supervisor.buy('Apple');
   // The watchdog sees the op 3 s old, and looks again after the poll phase has read replies.
   jest.advanceTimersByTime(3_000);
-  reply(child, appleBought());
+  reply(child, APPLE_BOUGHT);
   await jest.advanceTimersByTimeAsync(1);
-  await expect(buy).resolves.toEqual(appleBought());
-  expect(child.signals).toEqual([]);
+  await expect(buy).resolves.toEqual(APPLE_BOUGHT);
+  expect(child?.signals).toEqual([]);
 });
 
 test('malformed messages from the child are ignored', async () => {
-  const { supervisor, forks, events } = await opened();
+  const { supervisor, events, child } = await setup();
   const before = supervisor.snapshot();
-  const child = forks.latest();
-  child.say(null);
-  child.say({ type: 'update', update: { ...before, seq: -1 } });
-  child.say({ type: 'update', update: { ...before, stocks: [] } });
-  child.say({ type: 'reply', id: 1, reply: { ok: true, running: true, changed: true, extra: 1 } });
-  child.say({ type: 'rejected', error: 'bad message from parent: x' });
+  child?.say(null);
+  child?.say({ type: 'update', update: { ...before, seq: -1 } });
+  child?.say({ type: 'update', update: { ...before, stocks: [] } });
+  child?.say({ type: 'reply', id: 1, reply: { ...STARTED, extra: 1 } });
+  child?.say({ type: 'rejected', error: 'bad message from parent: x' });
   await flush();
   expect(events).toEqual([]);
   expect(supervisor.snapshot()).toEqual(before);
 });
 
-test('a child that dies is replaced with the last state, with lost / back and backoff', async () => {
+test('a dead child is replaced from the last state with lost / back and a backoff that starts over after 10 s of life', async () => {
   const onRestart = jest.fn();
-  const { supervisor, forks, events } = await opened({ onRestart });
-  const first = forks.latest();
+  const { supervisor, forks, events, child } = await setup({ onRestart });
   const started = supervisor.start();
-  reply(first, { ok: true, running: true, changed: true });
-  await expect(started).resolves.toEqual({ ok: true, running: true, changed: true });
+  reply(child, STARTED);
+  await expect(started).resolves.toEqual(STARTED);
   const update = stateOf({ running: true, seq: 6 });
-  first.say({ type: 'update', update } satisfies ChildMessage);
+  child?.say({ type: 'update', update } satisfies ChildMessage);
   await flush();
   const pending = supervisor.buy('Facebook');
 
-  first.exit(null, 'SIGKILL');
+  child?.exit(null, 'SIGKILL');
   expect(events.slice(1)).toEqual([['lost', 'killed by SIGKILL']]);
   await expect(pending).resolves.toEqual(DIED);
   await expect(supervisor.stop()).resolves.toEqual(RESTARTING);
@@ -200,41 +193,37 @@ test('a child that dies is replaced with the last state, with lost / back and ba
   // Each replacement dies, at once or right after ready (which does not reset the backoff):
   // the delay doubles up to 5 s. onRestart counts each replacement when it is forked.
   for (const [i, delay] of [100, 200, 400, 800, 1_600, 3_200, 5_000, 5_000].entries()) {
-    const forked = forks.calls.length;
+    const forked = forks.children.length;
     jest.advanceTimersByTime(delay - 1);
-    expect(forks.calls).toHaveLength(forked);
+    expect(forks.children).toHaveLength(forked);
     jest.advanceTimersByTime(1);
-    expect(forks.calls).toHaveLength(forked + 1);
     expect(onRestart).toHaveBeenCalledTimes(forked);
     // The new child continues exactly where the last one was, running included.
     expect(forks.latest().sent).toEqual([
       { type: 'init', state: update, tickMs: 250, unannounced: false },
     ]);
-    if (i === 7) break;
     if (i % 2 === 1) ready(forks.latest());
-    forks.latest().exit(1, null);
+    if (i < 7) forks.latest().exit(1, null);
   }
-  // lost, back, lost, ... for the short-lived children that became ready.
-  const names = ['lost', 'back', 'lost', 'back', 'lost', 'back', 'lost'];
+  // One lost per outage, one back per child that became ready.
+  const names = ['lost', 'back', 'lost', 'back', 'lost', 'back', 'lost', 'back'];
   expect(events.slice(1).map(([name]) => name)).toEqual(names);
-  ready(forks.latest());
-  expect(events.at(-1)).toEqual(['back']);
   expect(supervisor.pid).toBe(forks.latest().pid);
-});
-
-test('the backoff starts over after a child that lived 10 s', async () => {
-  const { forks } = await opened();
-  forks.latest().exit(1, null);
-  jest.advanceTimersByTime(100);
-  ready(forks.latest());
-  jest.advanceTimersByTime(10_000);
-  forks.latest().exit(1, null);
-  jest.advanceTimersByTime(100);
-  expect(forks.calls).toHaveLength(3);
+  // A child that lived 10 s (answering its pings) starts the delays over.
+  const healthy = forks.latest();
+  for (let s = 0; s < 10; s++) {
+    jest.advanceTimersByTime(1_000);
+    healthy.say({ type: 'pong', id: healthy.lastSent('ping').id } satisfies ChildMessage);
+  }
+  healthy.exit(1, null);
+  jest.advanceTimersByTime(99);
+  expect(forks.children).toHaveLength(9);
+  jest.advanceTimersByTime(1);
+  expect(forks.children).toHaveLength(10);
 });
 
 test('open() waits through children that crash at boot or never become ready', async () => {
-  const { supervisor, forks } = setup();
+  const { supervisor, forks } = await setup({ open: false });
   let opened = false;
   const opening = supervisor.open().then(() => (opened = true));
   forks.latest().exit(3, null);
@@ -243,7 +232,7 @@ test('open() waits through children that crash at boot or never become ready', a
   jest.advanceTimersByTime(10_000);
   expect(silent.signals).toEqual(['SIGKILL']);
   jest.advanceTimersByTime(200);
-  expect(forks.calls).toHaveLength(3);
+  expect(forks.children).toHaveLength(3);
   await flush();
   expect(opened).toBe(false);
   ready(forks.latest());
@@ -253,77 +242,59 @@ test('open() waits through children that crash at boot or never become ready', a
 // A buy is acknowledged as soon as the child applies it, and its `update` follows 0-20 ms
 // later. A child dying in between must not take the acknowledged buy with it.
 test('a buy acknowledged just before the child dies survives the restart and is announced', async () => {
-  const { supervisor, forks } = await opened();
+  const { supervisor, forks, child } = await setup();
   const buy = supervisor.buy('Apple');
-  reply(forks.latest(), appleBought());
-  await expect(buy).resolves.toEqual(appleBought());
-  forks.latest().exit(null, 'SIGKILL'); // before its update went out
+  reply(child, APPLE_BOUGHT);
+  await expect(buy).resolves.toEqual(APPLE_BOUGHT);
+  child?.exit(null, 'SIGKILL'); // before its update went out
   jest.advanceTimersByTime(100);
-  const init = forks.latest().lastSent('init');
-  expect(init.state.stocks).toEqual(withBuy(stateOf().stocks, 'Apple'));
-  expect(init.unannounced).toBe(true);
+  expect(forks.latest().lastSent('init')).toMatchObject({
+    state: { stocks: withBuy(stateOf().stocks, 'Apple') },
+    unannounced: true,
+  });
 });
 
 test('close disconnects the child, kills it if it does not exit in 2 s, then refuses ops and does not restart', async () => {
-  const { supervisor, forks } = await opened();
-  const child = forks.latest();
-  child.exitOnDisconnect = false;
+  const { supervisor, forks, child } = await setup();
+  if (child) child.exitOnDisconnect = false;
   const pending = supervisor.start();
   const closing = supervisor.close();
   await expect(pending).resolves.toEqual(CLOSED);
-  expect(child.connected).toBe(false);
+  expect(child?.connected).toBe(false);
   jest.advanceTimersByTime(1_999);
-  expect(child.signals).toEqual([]);
+  expect(child?.signals).toEqual([]);
   jest.advanceTimersByTime(1);
-  expect(child.signals).toEqual(['SIGKILL']);
+  expect(child?.signals).toEqual(['SIGKILL']);
   await closing;
   jest.advanceTimersByTime(60_000);
-  expect(forks.calls).toHaveLength(1);
+  expect(forks.children).toHaveLength(1);
   await expect(supervisor.buy('Apple')).resolves.toEqual(CLOSED);
   await expect(supervisor.open()).rejects.toThrow('closed');
   await expect(supervisor.close()).resolves.toBeUndefined();
 });
 
 test('close while opening rejects the open', async () => {
-  const { supervisor } = setup();
+  const { supervisor } = await setup({ open: false });
   const opening = supervisor.open();
   await supervisor.close();
   await expect(opening).rejects.toThrow('the server is shutting down');
 });
 
 describe('with a state store', () => {
-  /** A store that records every commit and fails while `failing` is set. */
-  function fakeStore() {
-    const store = {
-      failing: false,
-      healthy: true,
-      commits: [] as SavedState[],
-      commit(state: SavedState): Promise<void> {
-        store.commits.push(structuredClone(state));
-        store.healthy = !store.failing;
-        return store.failing ? Promise.reject(new Error('disk full')) : Promise.resolve();
-      },
-      settled: () => Promise.resolve(),
-    };
-    return store;
-  }
-
   test('a buy is acknowledged only once committed, and its update broadcast only after its own commit; the snapshot follows as a copy', async () => {
     const store = fakeStore();
-    const { supervisor, forks, events } = await opened({ store });
-    const child = forks.latest();
+    const { supervisor, events, child } = await setup({ store });
     const buy = supervisor.buy('Apple');
-    reply(child, appleBought());
+    reply(child, APPLE_BOUGHT);
     expect(store.commits.at(-1)).toMatchObject({ seq: 0, unannounced: true });
-    await expect(buy).resolves.toEqual(appleBought());
+    await expect(buy).resolves.toEqual(APPLE_BOUGHT);
     // Not yet broadcast: the snapshot still shows seq 0 with the prices broadcast under it.
     expect(supervisor.snapshot()).toEqual(stateOf());
     const update = { ...stateOf({ seq: 1 }), stocks: withBuy(stateOf().stocks, 'Apple') };
-    child.say({ type: 'update', update } satisfies ChildMessage);
+    child?.say({ type: 'update', update } satisfies ChildMessage);
     expect([store.commits.at(-1), events]).toEqual([{ ...update, unannounced: false }, []]);
     await flush();
     expect(events).toEqual([['update', update]]);
-    // The snapshot follows, as a copy.
     const snapshot = supervisor.snapshot();
     expect(snapshot).toEqual(update);
     snapshot.seq = 99;
@@ -332,13 +303,12 @@ describe('with a state store', () => {
 
   test('a failed commit refuses the op, replaces the child from the committed state and writes it again', async () => {
     const store = fakeStore();
-    const { supervisor, forks, events } = await opened({ store });
-    const child = forks.latest();
+    const { supervisor, forks, events, child } = await setup({ store });
     store.failing = true;
     const buy = supervisor.buy('Apple');
-    reply(child, appleBought());
+    reply(child, APPLE_BOUGHT);
     await expect(buy).resolves.toEqual(NOT_SAVED);
-    expect(child.signals).toEqual(['SIGKILL']);
+    expect(child?.signals).toEqual(['SIGKILL']);
     expect(events).toEqual([['lost', 'its state could not be saved']]);
     expect(supervisor.health().status).toBe('down');
     store.failing = false;
@@ -353,7 +323,7 @@ describe('with a state store', () => {
 
   test('health is degraded and close() fails while the store cannot write', async () => {
     const store = fakeStore();
-    const { supervisor } = await opened({ store });
+    const { supervisor } = await setup({ store });
     store.healthy = false;
     expect(supervisor.health()).toEqual({
       status: 'degraded',
