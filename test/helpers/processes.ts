@@ -49,16 +49,16 @@ export async function waitForProcessGone(pid: number, timeoutMs: number): Promis
 }
 
 /**
- * CPU time, in milliseconds, used by this process's children that have exited and been
- * reaped (cutime + cstime in /proc/self/stat), or null without procfs.
+ * CPU time, in milliseconds, that a process used itself and that its children that have exited
+ * and been reaped used, or null without procfs.
  */
-export function reapedChildrenCpuMs(): number | null {
-  const fields = statFields('self');
-  if (!fields) return null;
-  // Fields after "(comm)": state is field 3, cutime 16 and cstime 17 (1-based, man 5 proc).
-  const ticks = Number(fields[13]) + Number(fields[14]);
-  // USER_HZ is 100 on every Linux this runs on.
-  return ticks * 10;
+export function cpuMs(pid: number): { own: number; children: number } | null {
+  // Fields after "(comm)": state is field 3, utime 14, stime 15, cutime 16 and cstime 17
+  // (1-based, man 5 proc), in ticks of 10 ms (USER_HZ is 100 on every Linux this runs on).
+  const ticks = statFields(pid)?.slice(11, 15).map(Number);
+  if (!ticks) return null;
+  const [utime = 0, stime = 0, cutime = 0, cstime = 0] = ticks;
+  return { own: (utime + stime) * 10, children: (cutime + cstime) * 10 };
 }
 
 /**
