@@ -17,15 +17,8 @@ import {
 import { Recorder, withDeadline } from './recorder';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
-const CHILD_PATH = path.join(ROOT, 'dist', 'ticker', 'main.js');
 
-export interface Received {
-  message: ChildMessage;
-  /** performance.now() on arrival. */
-  at: number;
-}
-
-export interface Exit {
+interface Exit {
   code: number | null;
   signal: NodeJS.Signals | null;
 }
@@ -33,15 +26,13 @@ export interface Exit {
 const live = new Set<ForkedTicker>();
 
 export class ForkedTicker {
-  readonly messages = new Recorder<Received>();
+  /** Each message with performance.now() on its arrival. */
+  readonly messages = new Recorder<{ message: ChildMessage; at: number }>();
   readonly malformed: unknown[] = [];
   readonly exited: Promise<Exit>;
-  /** Answer each update with `delivered`, as the server does once it has broadcast it. */
-  reportDelivered = true;
-  private nextId = 1;
-
   /** Everything the child wrote to stderr, once it closed ('' unless forked with pipeStderr). */
   readonly stderr: Promise<string>;
+  private nextId = 1;
 
   private constructor(readonly process: ChildProcess) {
     let stderr = '';
@@ -52,15 +43,11 @@ export class ForkedTicker {
     });
     process.on('message', (raw) => {
       const parsed = parseChildMessage(raw);
-      if (!parsed.ok) {
-        this.malformed.push(raw);
-        return;
-      }
-      this.messages.push({ message: parsed.value, at: performance.now() });
-      // Like an idle server: every update is reported delivered as soon as it arrives, so
-      // the child's flow control never holds anything back unless a test turns this off.
+      if (!parsed.ok) return void this.malformed.push(raw);
       const message = parsed.value;
-      if (message.type === 'update' && this.reportDelivered && process.connected)
+      this.messages.push({ message, at: performance.now() });
+      // Like an idle server: every update is reported delivered as soon as it arrives.
+      if (message.type === 'update' && process.connected)
         process.send({ type: 'delivered', seq: message.update.seq } satisfies ParentMessage);
     });
     this.exited = new Promise<Exit>((resolve) => {
@@ -73,7 +60,7 @@ export class ForkedTicker {
   }
 
   static fork({ pipeStderr = false } = {}): ForkedTicker {
-    const child = fork(CHILD_PATH, [], {
+    const child = fork(path.join(ROOT, 'dist', 'ticker', 'main.js'), [], {
       // Not the test runner's flags (loaders, inspector): the child runs as in production.
       execArgv: [],
       stdio: ['ignore', 'inherit', pipeStderr ? 'pipe' : 'inherit', 'ipc'],
@@ -87,15 +74,11 @@ export class ForkedTicker {
   /** Kills every child still running (call from afterEach). */
   static async killAll(): Promise<void> {
     await Promise.all(
-      [...live].map(async (ticker) => {
-        if (ticker.alive) ticker.process.kill('SIGKILL');
-        await ticker.exited;
+      [...live].map((ticker) => {
+        ticker.process.kill('SIGKILL');
+        return ticker.exited;
       }),
     );
-  }
-
-  get alive(): boolean {
-    return this.process.exitCode === null && this.process.signalCode === null;
   }
 
   /** Sends anything, well-formed or not. */
@@ -115,11 +98,8 @@ export class ForkedTicker {
     return message.state;
   }
 
-  /** Sends an op with a fresh id and resolves with its reply and when it arrived. */
-  async op(
-    op: ParentOpWithoutId,
-    timeoutMs = 2_000,
-  ): Promise<{ reply: OpReply; at: number; index: number }> {
+  /** Sends an op with a fresh id and resolves with its reply, when and at which index it came. */
+  async op(op: ParentOpWithoutId, timeoutMs = 2_000) {
     const id = this.nextId++;
     const from = this.messages.mark;
     this.sendRaw({ ...op, id });
@@ -128,34 +108,24 @@ export class ForkedTicker {
       { from, timeoutMs, what: `the reply to ${JSON.stringify({ ...op, id })}` },
     );
     if (received.message.type !== 'reply') throw new Error('unreachable');
-    return {
-      reply: received.message.reply,
-      at: received.at,
-      index: this.messages.items.indexOf(received),
-    };
-  }
-
-  /** Updates from index `from` on. */
-  updatesSince(from: number): { update: UpdatePayload; at: number }[] {
-    return this.messages
-      .since(from)
-      .flatMap((item) =>
-        item.message.type === 'update' ? [{ update: item.message.update, at: item.at }] : [],
-      );
+    const reply: OpReply = received.message.reply;
+    return { reply, at: received.at, index: this.messages.items.indexOf(received) };
   }
 
   /** Waits for `count` updates at or after index `from`. */
-  async waitForUpdates(
-    count: number,
-    from: number,
-    timeoutMs: number,
-  ): Promise<{ update: UpdatePayload; at: number }[]> {
-    await this.messages.waitForCount(count, (item) => item.message.type === 'update', {
-      from,
-      timeoutMs,
-      what: `${count} updates`,
-    });
-    return this.updatesSince(from).slice(0, count);
+  async waitForUpdates(count: number, from: number, timeoutMs: number) {
+    const found = await this.messages.waitForCount(
+      count,
+      (item) => item.message.type === 'update',
+      {
+        from,
+        timeoutMs,
+        what: `${count} updates`,
+      },
+    );
+    return found.flatMap(({ message, at }) =>
+      message.type === 'update' ? [{ update: message.update, at }] : [],
+    );
   }
 
   /** Closes the IPC channel and resolves with how the child exited. */
