@@ -64,8 +64,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   private closing = false;
   private spawnedAt = 0;
   private restartDelay = FIRST_RESTART_MS;
-  private restartTimer: NodeJS.Timeout | undefined;
-  private watchdog: NodeJS.Timeout | undefined;
+  /** The watchdog while there is a child, else the restart's delay. */
+  private timer: NodeJS.Timeout | undefined;
   private nextId = 1;
   /** What answers each op or ping (null: a pong) sent to the child, oldest first. */
   private readonly waiting = new Map<
@@ -126,8 +126,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     if (this.closing) return;
     this.closing = true;
     this.ready = false;
-    clearTimeout(this.restartTimer);
-    clearInterval(this.watchdog);
+    clearTimeout(this.timer);
     this.answerAll(CLOSED_ERROR);
     this.opened?.reject(new Error(CLOSED_ERROR));
     const { child, options } = this;
@@ -228,7 +227,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     child.once('exit', (code, signal) =>
       this.lose(child, signal ? `killed by ${signal}` : `exited with code ${String(code)}`),
     );
-    this.watchdog = setInterval(() => this.watch(child), HEARTBEAT_MS);
+    this.timer = setInterval(() => this.watch(child), HEARTBEAT_MS);
     // From the last known state, so a restart continues prices, running and seq exactly.
     const { unannounced, ...state } = this.state;
     child.send({ type: 'init', state, tickMs, unannounced } satisfies ParentMessage);
@@ -293,7 +292,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     if (child !== this.child) return;
     this.child = null;
     this.ready = false;
-    clearInterval(this.watchdog);
+    clearInterval(this.timer);
     if (this.closing) return;
     child.kill('SIGKILL');
     if (performance.now() - this.spawnedAt >= HEALTHY_MS) this.restartDelay = FIRST_RESTART_MS;
@@ -306,7 +305,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     this.answerAll(error);
     if (!this.lost) this.emit('lost', reason);
     this.lost = true;
-    this.restartTimer = setTimeout(() => void this.respawn(), delay);
+    this.timer = setTimeout(() => void this.respawn(), delay);
   }
 
   /** Starts the replacement from the saved state, written again first: a write that missed its
