@@ -1,5 +1,5 @@
 /** The state file's writer thread: the replace's system calls run back to back here instead of
- * each waiting for a turn of a busy event loop. Requests are answered in the order they came. */
+ * each waiting for a turn of a busy event loop. Each request is answered on the port it carries. */
 import { closeSync, fdatasyncSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { parentPort, type MessagePort } from 'node:worker_threads';
