@@ -103,13 +103,6 @@ describe('open', () => {
     expect(readdirSync(dir)).toEqual(['state.json']);
   });
 
-  test('a file from before the unannounced mark is read as announced', async () => {
-    const { unannounced: _mark, ...old } = nth(5);
-    writeFileSync(file, JSON.stringify(old));
-    await expect(create().store.open()).resolves.toEqual(old);
-    expect(onDisk()).toEqual({ ...old, unannounced: false });
-  });
-
   test('an unannounced buy becomes an update of its own: seq + 1 (exact even at the last seq), ts now, the prices kept', async () => {
     const saved = { ...nth(9, false, true), stocks: withBuy(nth(9).stocks, 'Microsoft') };
     writeFileSync(file, JSON.stringify(saved));
