@@ -66,15 +66,16 @@ it('measures forkcast, both baselines, a cluster, a buy storm and start-up, and 
     // would move the servers onto one CPU beside the other test workers.
     ...{ BENCH_WORKERS: '1', BENCH_PIN: '0' },
   };
-  // Two runs at once, to halve the wait: the single servers and the storm; then the cluster,
-  // its raw baseline and the start-up figures.
+  // Two benches at once, to halve the wait: the single servers and the storm; beside them the
+  // cluster, its raw baseline and the start-up figures.
   const [single, rest] = await Promise.all([
     runBench({ ...small, BENCH_CLUSTER: 'off', BENCH_STORM: '20,5,100', BENCH_STARTUP: '0' }),
     runBench({
       ...small,
       BENCH_SERVERS: 'raw',
-      BENCH_CLUSTER: redis ? '2' : 'off',
+      BENCH_STORM: 'off',
       BENCH_STARTUP: '1',
+      BENCH_CLUSTER: redis ? '2' : 'off',
     }),
   ]);
   const ok = { code: 0, stdout: expect.any(String) as unknown };
@@ -119,12 +120,10 @@ it('measures forkcast, both baselines, a cluster, a buy storm and start-up, and 
   expect(storm!.ackLatencyMs.count).toBe(storm!.buysSent);
   expect(storm!.broadcasts).toBeGreaterThan(10);
   expect(storm!.serverAckWithin?.within10ms).toBeGreaterThan(0);
-  expect(single.stdout).toContain('Buy storm');
 
   const startup = lines.find((line) => line.type === 'startup')!;
   expect(startup.childForkMs).toEqual([expect.any(Number)]);
   expect(startup.serverStartMs).toHaveLength(1);
-  expect(rest.stdout).toContain('Ticker child fork → ready');
   if (!redis) return;
 
   // Half the clients on each node, each delivering every update through the Redis adapter.
