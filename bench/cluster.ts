@@ -240,7 +240,7 @@ function asNodeHealth(value: unknown): NodeHealth | null {
  * one says `leader` and has a ticker child, and every other one is a follower naming it.
  * Null otherwise (still electing, a node not up, two leaders, …).
  */
-export function leaderOf(healths: readonly unknown[]): number | null {
+function leaderOf(healths: readonly unknown[]): number | null {
   const nodes = healths.map(asNodeHealth);
   const leaders = nodes.flatMap((node, i) => (node?.role === 'leader' ? [i] : []));
   const [leader] = leaders;
@@ -258,7 +258,7 @@ export function leaderOf(healths: readonly unknown[]): number | null {
  * The figures of a cluster run. `measured.cpuMicros` holds the nodes' CPU in node order, then
  * Redis's; `measured.rssGrowth` the nodes'.
  */
-export function summarizeCluster(
+function summarizeCluster(
   scenario: ClusterScenario,
   settings: Pick<RunSettings, 'seconds'>,
   measured: Measured,

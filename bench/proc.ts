@@ -17,7 +17,7 @@ function clockTicks(): number {
  * Parses a /proc/<pid>/stat line. The command name (field 2) is in parentheses and may hold
  * spaces or parentheses itself, so fields are counted from the last ')'.
  */
-export function parseStat(line: string): { utime: number; stime: number } {
+function parseStat(line: string): { utime: number; stime: number } {
   const rest = line.slice(line.lastIndexOf(')') + 2).split(' ');
   // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
   const utime = Number(rest[11]);
@@ -28,7 +28,7 @@ export function parseStat(line: string): { utime: number; stime: number } {
 }
 
 /** Resident set size in bytes from a /proc/<pid>/status text. */
-export function parseRss(status: string): number {
+function parseRss(status: string): number {
   const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
   if (!match?.[1]) throw new Error('no VmRSS line in /proc status');
   return Number(match[1]) * 1024;

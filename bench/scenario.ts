@@ -147,7 +147,7 @@ class Worker {
  * take the seed prices past the largest double, where forkcast rightly refuses further buys;
  * from here they end near 10^252 and every buy in the window is a real one.
  */
-export function stormState(ts: number): UpdatePayload {
+function stormState(ts: number): UpdatePayload {
   const seed = seedTickerState(ts);
   return {
     ...seed,

@@ -103,7 +103,7 @@ function listeningPort(child: ChildProcess): Promise<number> {
 }
 
 /** The port in forkcast's "listening" log line (`url`) or a baseline's (`port`). */
-export function portIn(line: string): number | null {
+function portIn(line: string): number | null {
   let parsed: unknown;
   try {
     parsed = JSON.parse(line);

@@ -31,7 +31,7 @@ export type OrchestratorMessage =
   | { type: 'close' };
 
 /** What one node's clients saw (the one server's, outside a cluster). */
-export interface NodeReport {
+interface NodeReport {
   connected: number;
   delivered: number;
   late: number;

@@ -93,241 +93,227 @@ describe('the page', () => {
     return [points.length, svg.getAttribute('aria-label')];
   };
 
-  describe('header', () => {
-    it('names the app, and says "Connecting…" until the first status', () => {
-      expect(text(root.querySelector('header h1'))).toBe('forkcast');
-      expect(text(root.querySelector('h2'))).toBe('Connecting…');
-      expect(text(root.querySelector('.board__waiting'))).toBe('Waiting for prices…');
-    });
-
-    it('shows and announces the connection, saying after a reconnect whether anything was missed', async () => {
-      const steps: [ConnectionState, string, string, string][] = [
-        // The page's first connect is no news...
-        ['connecting', 'Connecting…', 'connecting', ''],
-        ['connected', 'Connected', 'connected', ''],
-        ['reconnecting', 'Reconnecting…', 'reconnecting', 'Connection lost, reconnecting'],
-        ['recovered', 'Reconnected — nothing missed', 'connected', 'Reconnected — nothing missed'],
-        ['disconnected', 'Disconnected', 'disconnected', 'Disconnected from the server'],
-        ['connecting', 'Connecting…', 'connecting', 'Disconnected from the server'],
-        // ...unless its failed attempts were announced.
-        ['connected', 'Connected', 'connected', 'Connected'],
-        ['reconnecting', 'Reconnecting…', 'reconnecting', 'Connection lost, reconnecting'],
-        [
-          'not-recovered',
-          'Reconnected — prices refreshed',
-          'connected',
-          'Reconnected — prices refreshed',
-        ],
-      ];
-      for (const [state, label, dot, words] of steps) {
-        fake.connection$.next(state);
-        await settle();
-        expect([...badge('indicator'), announced()]).toEqual([label, dot, words]);
-      }
-    });
-
-    it('shows the ticker and the latest status, announcing each new status in words, never a tick', async () => {
-      expect(badge('ticker')).toEqual(['Ticker unknown', 'unknown']);
-      const steps: [StatusPayload | UpdatePayload, string, string][] = [
-        // The greeting is no news: the connection is announced already.
-        [status(STATUS.connected, false), 'stopped', ''],
-        [status(STATUS.started, true), 'running', 'Ticker started'],
-        [{ ...updateAt(1), running: false }, 'stopped', 'Ticker started'],
-        // "restarting" from a lost ticker until the next status or update.
-        [status(STATUS.tickerLost, true), 'restarting', STATUS.tickerLost],
-        [status(STATUS.tickerBack, true), 'running', STATUS.tickerBack],
-        [status(STATUS.tickerLost, false), 'restarting', STATUS.tickerLost],
-        [status(STATUS.tickerBack, false), 'stopped', STATUS.tickerBack],
-        [status(STATUS.tickerLost, false), 'restarting', STATUS.tickerLost],
-        [{ ...updateAt(2), running: true }, 'running', STATUS.tickerLost],
-        [status(STATUS.stopped, false), 'stopped', 'Ticker stopped'],
-      ];
-      for (const [event, ticker, words] of steps) {
-        await serverSends(event);
-        expect([...badge('ticker'), announced()]).toEqual([`Ticker ${ticker}`, ticker, words]);
-        if ('message' in event) expect(text(root.querySelector('h2'))).toBe(event.message);
-      }
-
-      const before = root.querySelector('[aria-live] p');
-      await serverSends(status(STATUS.stopped, false), updateAt(3), updateAt(4, { Apple: 14.49 }));
-      // The same node: nothing in the region changed, so nothing is read again.
-      expect(root.querySelector('[aria-live] p')).toBe(before);
-    });
+  it('names the app, and says "Connecting…" and "Waiting for prices…" until the server says', () => {
+    const shown = ['header h1', 'h2', '.board__waiting'].map((at) => text(root.querySelector(at)));
+    expect(shown).toEqual(['forkcast', 'Connecting…', 'Waiting for prices…']);
   });
 
-  describe('controls', () => {
-    it.each([
-      ['Start', 'Stop', 'Starting…', false],
-      ['Stop', 'Start', 'Stopping…', true],
-    ] as const)(
-      'offers %s in its state only, asks the server and shows progress until the ack',
-      async (name, other, progress, running) => {
-        await serverSends(status('', running));
-        const pressed = button(name);
-        // Busy, disabled, the other button disabled, and the status line.
-        const seen = () => [
-          pressed.getAttribute('aria-busy'),
-          pressed.disabled,
-          button(other).disabled,
-          notes(),
-        ];
-        expect(seen()).toEqual(['false', false, true, '']);
-
-        pressed.click();
-        await settle();
-        expect([fake.start.mock.calls.length, fake.stop.mock.calls.length]).toEqual(
-          name === 'Start' ? [1, 0] : [0, 1],
-        );
-        expect(seen()).toEqual(['true', true, true, progress]);
-        expect([text(pressed), button(other).getAttribute('aria-busy')]).toEqual([name, 'false']);
-
-        // The ack ends the progress; only the broadcast flips the state.
-        fake.answer({ ok: true, running: !running });
-        await settle();
-        expect(seen()).toEqual(['false', false, true, '']);
-        await serverSends(status('', !running));
-        expect(seen()).toEqual(['false', true, false, '']);
-        // Nothing while not connected.
-        fake.connection$.next('reconnecting');
-        await settle();
-        expect(Array.from(root.querySelectorAll('button')).every((b) => b.disabled)).toBe(true);
-      },
-    );
-
-    it.each([
-      ['Start', 'server did not answer in time', 'server did not answer in time'],
-      ['Buy Facebook', 'unknown stock', 'Could not buy Facebook: unknown stock'],
-    ])('shows and announces the error of an ok: false ack to %s', async (name, error, shown) => {
-      await serverSends(status(STATUS.stopped, false), UPDATE);
-      button(name).click();
-      fake.answer({ ok: false, error });
+  it('shows and announces the connection, saying after a reconnect whether anything was missed', async () => {
+    const steps: [ConnectionState, string, string, string][] = [
+      // The page's first connect is no news...
+      ['connecting', 'Connecting…', 'connecting', ''],
+      ['connected', 'Connected', 'connected', ''],
+      ['reconnecting', 'Reconnecting…', 'reconnecting', 'Connection lost, reconnecting'],
+      ['recovered', 'Reconnected — nothing missed', 'connected', 'Reconnected — nothing missed'],
+      ['disconnected', 'Disconnected', 'disconnected', 'Disconnected from the server'],
+      ['connecting', 'Connecting…', 'connecting', 'Disconnected from the server'],
+      // ...unless its failed attempts were announced.
+      ['connected', 'Connected', 'connected', 'Connected'],
+      ['reconnecting', 'Reconnecting…', 'reconnecting', 'Connection lost, reconnecting'],
+      [
+        'not-recovered',
+        'Reconnected — prices refreshed',
+        'connected',
+        'Reconnected — prices refreshed',
+      ],
+    ];
+    for (const [state, label, dot, words] of steps) {
+      fake.connection$.next(state);
       await settle();
-      expect([text(root.querySelector('.board__error')), announced()]).toEqual([shown, shown]);
-      expect(button(name).disabled).toBe(false);
-    });
+      expect([...badge('indicator'), announced()]).toEqual([label, dot, words]);
+    }
   });
 
-  describe('prices', () => {
-    it('renders one row per stock under five column headers, following later updates', async () => {
-      await serverSends(UPDATE);
-      expect(rows()).toEqual([
-        ['Apple', '$14.50', '', '', 'Buy'],
-        ['Microsoft', '$43.00', '', '', 'Buy'],
-        ['Facebook', '$1,234.57', '', '', 'Buy'],
-      ]);
-      const headers = Array.from(root.querySelectorAll('thead th'));
-      expect(headers.map((th) => [th.getAttribute('scope'), text(th)])).toEqual(
-        ['Stock', 'Price', 'Change', 'Trend', 'Action'].map((name) => ['col', name]),
+  it('shows the ticker and the latest status, announcing each new status in words, never a tick', async () => {
+    expect(badge('ticker')).toEqual(['Ticker unknown', 'unknown']);
+    const steps: [StatusPayload | UpdatePayload, string, string][] = [
+      // The greeting is no news: the connection is announced already.
+      [status(STATUS.connected, false), 'stopped', ''],
+      [status(STATUS.started, true), 'running', 'Ticker started'],
+      [{ ...updateAt(1), running: false }, 'stopped', 'Ticker started'],
+      // "restarting" from a lost ticker until the next status or update.
+      [status(STATUS.tickerLost, true), 'restarting', STATUS.tickerLost],
+      [status(STATUS.tickerBack, true), 'running', STATUS.tickerBack],
+      [status(STATUS.tickerLost, false), 'restarting', STATUS.tickerLost],
+      [status(STATUS.tickerBack, false), 'stopped', STATUS.tickerBack],
+      [status(STATUS.tickerLost, false), 'restarting', STATUS.tickerLost],
+      [{ ...updateAt(2), running: true }, 'running', STATUS.tickerLost],
+      [status(STATUS.stopped, false), 'stopped', 'Ticker stopped'],
+    ];
+    for (const [event, ticker, words] of steps) {
+      await serverSends(event);
+      expect([...badge('ticker'), announced()]).toEqual([`Ticker ${ticker}`, ticker, words]);
+      if ('message' in event) expect(text(root.querySelector('h2'))).toBe(event.message);
+    }
+
+    const before = root.querySelector('[aria-live] p');
+    await serverSends(status(STATUS.stopped, false), updateAt(3), updateAt(4, { Apple: 14.49 }));
+    // The same node: nothing in the region changed, so nothing is read again.
+    expect(root.querySelector('[aria-live] p')).toBe(before);
+  });
+
+  it.each([
+    ['Start', 'Stop', 'Starting…', false],
+    ['Stop', 'Start', 'Stopping…', true],
+  ] as const)(
+    'offers %s in its state only, asks the server and shows progress until the ack',
+    async (name, other, progress, running) => {
+      await serverSends(status('', running));
+      const pressed = button(name);
+      // Busy, disabled, the other button disabled, and the status line.
+      const seen = () => [
+        pressed.getAttribute('aria-busy'),
+        pressed.disabled,
+        button(other).disabled,
+        notes(),
+      ];
+      expect(seen()).toEqual(['false', false, true, '']);
+
+      pressed.click();
+      await settle();
+      expect([fake.start.mock.calls.length, fake.stop.mock.calls.length]).toEqual(
+        name === 'Start' ? [1, 0] : [0, 1],
       );
-      // The status is the page's only heading under the name.
-      expect(root.querySelectorAll('h2, h3, h4, h5, h6, [role="heading"]')).toHaveLength(1);
+      expect(seen()).toEqual(['true', true, true, progress]);
+      expect([text(pressed), button(other).getAttribute('aria-busy')]).toEqual([name, 'false']);
 
-      await serverSends({ ...UPDATE, seq: 2, stocks: [{ name: 'Apple', price: 15.95 }] });
-      expect(rows().map((row) => row.slice(0, 2))).toEqual([['Apple', '$15.95']]);
-    });
+      // The ack ends the progress; only the broadcast flips the state.
+      fake.answer({ ok: true, running: !running });
+      await settle();
+      expect(seen()).toEqual(['false', false, true, '']);
+      await serverSends(status('', !running));
+      expect(seen()).toEqual(['false', true, false, '']);
+      // Nothing while not connected.
+      fake.connection$.next('reconnecting');
+      await settle();
+      expect(Array.from(root.querySelectorAll('button')).every((b) => b.disabled)).toBe(true);
+    },
+  );
 
-    it('marks each change since the previous update with a direction, arrow, amount and flash', async () => {
-      await serverSends(updateAt(1));
-      expect(text(cells('Apple')[2])).toBe('');
-      await serverSends(updateAt(2, { Apple: 14.51, Microsoft: 42.97 }));
-
-      const change = (name: StockName) => {
-        const [, price, cell] = cells(name);
-        const arrow = cell!.querySelector('[aria-hidden="true"]');
-        return [cell!.getAttribute('data-direction'), spoken(cell!), text(arrow), price!.className];
-      };
-      expect(change('Apple')).toEqual(['up', 'up +$0.01', '▲', 'prices__price flash-up-0']);
-      expect(change('Microsoft')).toEqual([
-        'down',
-        'down −$0.03',
-        '▼',
-        'prices__price flash-down-0',
-      ]);
-      expect(change('Facebook')).toEqual(['flat', '$0.00', '', 'prices__price']);
-
-      // The next rise swaps to the twin animation, which restarts the flash.
-      await serverSends(updateAt(3, { Apple: 14.52, Microsoft: 42.97 }));
-      expect(change('Apple')[3]).toBe('prices__price flash-up-1');
-      expect(change('Microsoft').slice(0, 2)).toEqual(['flat', '$0.00']);
-    });
-
-    it('draws each stock’s recent prices from the history and each update', async () => {
-      const apple = (seq: number) => updateAt(seq, { Apple: 14 + seq / 100 });
-      // The server sends the snapshot first, then the history that ends with it.
-      await serverSends(apple(10));
-      expect(sparkline('Apple')).toEqual([1, 'Apple, 1 price so far: $14.10']);
-      fake.history$.next({ updates: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(apple) });
-      await serverSends(apple(11));
-      expect(sparkline('Apple')).toEqual([11, 'Apple, last 11 prices, from $14.01 to $14.11']);
-      expect(sparkline('Microsoft')[0]).toBe(11);
-      // Presentation attributes and classes only: the page's CSP refuses inline styles.
-      expect(root.querySelectorAll('[style]')).toHaveLength(0);
-
-      // A stale update is shown, but draws no point and shows no change.
-      await serverSends(updateAt(3, { Apple: 99 }));
-      expect(sparkline('Apple')[0]).toBe(11);
-      expect(rows()[0]!.slice(0, 3)).toEqual(['Apple', '$99.00', '']);
-    });
+  it.each([
+    ['Start', 'server did not answer in time', 'server did not answer in time'],
+    ['Buy Facebook', 'unknown stock', 'Could not buy Facebook: unknown stock'],
+  ])('shows and announces the error of an ok: false ack to %s', async (name, error, shown) => {
+    await serverSends(status(STATUS.stopped, false), UPDATE);
+    button(name).click();
+    fake.answer({ ok: false, error });
+    await settle();
+    expect([text(root.querySelector('.board__error')), announced()]).toEqual([shown, shown]);
+    expect(button(name).disabled).toBe(false);
   });
 
-  describe('buying', () => {
-    it('buys the row’s stock, one pending buy per row, and never changes the table from the ack', async () => {
-      await serverSends(UPDATE);
-      const buyApple = button('Buy Apple');
-      buyApple.click();
-      buyApple.click();
-      await settle();
-      expect(fake.buy.mock.calls).toEqual([['Apple']]);
-      // Held with aria-disabled, not disabled: the button keeps keyboard focus.
-      expect([buyApple.getAttribute('aria-disabled'), buyApple.disabled]).toEqual(['true', false]);
-      expect([buyApple.getAttribute('aria-busy'), notes()]).toEqual(['true', 'Buying Apple…']);
-      expect(button('Buy Microsoft').getAttribute('aria-disabled')).toBe('false');
+  it('renders one row per stock under five column headers, following later updates', async () => {
+    await serverSends(UPDATE);
+    expect(rows()).toEqual([
+      ['Apple', '$14.50', '', '', 'Buy'],
+      ['Microsoft', '$43.00', '', '', 'Buy'],
+      ['Facebook', '$1,234.57', '', '', 'Buy'],
+    ]);
+    const headers = Array.from(root.querySelectorAll('thead th'));
+    expect(headers.map((th) => [th.getAttribute('scope'), text(th)])).toEqual(
+      ['Stock', 'Price', 'Change', 'Trend', 'Action'].map((name) => ['col', name]),
+    );
+    // The status is the page's only heading under the name.
+    expect(root.querySelectorAll('h2, h3, h4, h5, h6, [role="heading"]')).toHaveLength(1);
 
-      fake.answer({ ok: true, stock: { name: 'Apple', price: 15.95 } });
-      await settle();
-      expect(buyApple.getAttribute('aria-busy')).toBe('false');
-      expect(rows()[0]!.slice(0, 2)).toEqual(['Apple', '$14.50']);
-    });
-
-    it(`waits ${BUY_INTERVAL_MS} ms between two buys of a stock, and shows the ack's price for a while`, fakeAsync(() => {
-      // The fake emits outside the Angular zone, where rendering waits on a timer fake time
-      // would not run by itself.
-      const render = (): void => {
-        flushMicrotasks();
-        TestBed.tick();
-      };
-      fake.update$.next(UPDATE);
-      render();
-      const buyApple = button('Buy Apple');
-      buyApple.click();
-      render();
-      fake.answer({ ok: true, stock: { name: 'Apple', price: 15.95 } });
-      render();
-      expect([notes(), announced()]).toEqual(['Bought Apple at $15.95', 'Bought Apple at $15.95']);
-      // Answered at once, yet still held: the interval runs from the click.
-      expect(buyApple.getAttribute('aria-disabled')).toBe('true');
-
-      tick(BUY_INTERVAL_MS - 1);
-      buyApple.click();
-      // Another stock is not held by Apple's interval.
-      button('Buy Microsoft').click();
-      expect(fake.buy.mock.calls).toEqual([['Apple'], ['Microsoft']]);
-      tick(1);
-      render();
-      expect(buyApple.getAttribute('aria-disabled')).toBe('false');
-      buyApple.click();
-      expect(fake.buy.mock.calls).toEqual([['Apple'], ['Microsoft'], ['Apple']]);
-
-      fake.answer({ ok: true, stock: { name: 'Microsoft', price: 47.3 } });
-      fake.answer({ ok: true, stock: { name: 'Apple', price: 17.55 } });
-      render();
-      // The first note's timer does not clear the second, which stays its own full time.
-      tick(BOUGHT_NOTE_MS - 1);
-      render();
-      expect(notes()).toBe('Bought Apple at $17.55');
-      tick(1);
-      render();
-      expect(notes()).toBe('');
-    }));
+    await serverSends({ ...UPDATE, seq: 2, stocks: [{ name: 'Apple', price: 15.95 }] });
+    expect(rows().map((row) => row.slice(0, 2))).toEqual([['Apple', '$15.95']]);
   });
+
+  it('marks each change since the previous update with a direction, arrow, amount and flash', async () => {
+    await serverSends(updateAt(1));
+    expect(text(cells('Apple')[2])).toBe('');
+    await serverSends(updateAt(2, { Apple: 14.51, Microsoft: 42.97 }));
+
+    const change = (name: StockName) => {
+      const [, price, cell] = cells(name);
+      const arrow = cell!.querySelector('[aria-hidden="true"]');
+      return [cell!.getAttribute('data-direction'), spoken(cell!), text(arrow), price!.className];
+    };
+    expect(change('Apple')).toEqual(['up', 'up +$0.01', '▲', 'prices__price flash-up-0']);
+    expect(change('Microsoft')).toEqual(['down', 'down −$0.03', '▼', 'prices__price flash-down-0']);
+    expect(change('Facebook')).toEqual(['flat', '$0.00', '', 'prices__price']);
+
+    // The next rise swaps to the twin animation, which restarts the flash.
+    await serverSends(updateAt(3, { Apple: 14.52, Microsoft: 42.97 }));
+    expect(change('Apple')[3]).toBe('prices__price flash-up-1');
+    expect(change('Microsoft').slice(0, 2)).toEqual(['flat', '$0.00']);
+  });
+
+  it('draws each stock’s recent prices from the history and each update', async () => {
+    const apple = (seq: number) => updateAt(seq, { Apple: 14 + seq / 100 });
+    // The server sends the snapshot first, then the history that ends with it.
+    await serverSends(apple(10));
+    expect(sparkline('Apple')).toEqual([1, 'Apple, 1 price so far: $14.10']);
+    fake.history$.next({ updates: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(apple) });
+    await serverSends(apple(11));
+    expect(sparkline('Apple')).toEqual([11, 'Apple, last 11 prices, from $14.01 to $14.11']);
+    expect(sparkline('Microsoft')[0]).toBe(11);
+    // Presentation attributes and classes only: the page's CSP refuses inline styles.
+    expect(root.querySelectorAll('[style]')).toHaveLength(0);
+
+    // A stale update is shown, but draws no point and shows no change.
+    await serverSends(updateAt(3, { Apple: 99 }));
+    expect(sparkline('Apple')[0]).toBe(11);
+    expect(rows()[0]!.slice(0, 3)).toEqual(['Apple', '$99.00', '']);
+  });
+
+  it('buys the row’s stock, one pending buy per row, and never changes the table from the ack', async () => {
+    await serverSends(UPDATE);
+    const buyApple = button('Buy Apple');
+    buyApple.click();
+    buyApple.click();
+    await settle();
+    expect(fake.buy.mock.calls).toEqual([['Apple']]);
+    // Held with aria-disabled, not disabled: the button keeps keyboard focus.
+    expect([buyApple.getAttribute('aria-disabled'), buyApple.disabled]).toEqual(['true', false]);
+    expect([buyApple.getAttribute('aria-busy'), notes()]).toEqual(['true', 'Buying Apple…']);
+    expect(button('Buy Microsoft').getAttribute('aria-disabled')).toBe('false');
+
+    fake.answer({ ok: true, stock: { name: 'Apple', price: 15.95 } });
+    await settle();
+    expect(buyApple.getAttribute('aria-busy')).toBe('false');
+    expect(rows()[0]!.slice(0, 2)).toEqual(['Apple', '$14.50']);
+  });
+
+  it(`waits ${BUY_INTERVAL_MS} ms between two buys of a stock, and shows the ack's price for a while`, fakeAsync(() => {
+    // The fake emits outside the Angular zone, where rendering waits on a timer fake time
+    // would not run by itself.
+    const render = (): void => {
+      flushMicrotasks();
+      TestBed.tick();
+    };
+    fake.update$.next(UPDATE);
+    render();
+    const buyApple = button('Buy Apple');
+    buyApple.click();
+    render();
+    fake.answer({ ok: true, stock: { name: 'Apple', price: 15.95 } });
+    render();
+    expect([notes(), announced()]).toEqual(['Bought Apple at $15.95', 'Bought Apple at $15.95']);
+    // Answered at once, yet still held: the interval runs from the click.
+    expect(buyApple.getAttribute('aria-disabled')).toBe('true');
+
+    tick(BUY_INTERVAL_MS - 1);
+    buyApple.click();
+    // Another stock is not held by Apple's interval.
+    button('Buy Microsoft').click();
+    expect(fake.buy.mock.calls).toEqual([['Apple'], ['Microsoft']]);
+    tick(1);
+    render();
+    expect(buyApple.getAttribute('aria-disabled')).toBe('false');
+    buyApple.click();
+    expect(fake.buy.mock.calls).toEqual([['Apple'], ['Microsoft'], ['Apple']]);
+
+    fake.answer({ ok: true, stock: { name: 'Microsoft', price: 47.3 } });
+    fake.answer({ ok: true, stock: { name: 'Apple', price: 17.55 } });
+    render();
+    // The first note's timer does not clear the second, which stays its own full time.
+    tick(BOUGHT_NOTE_MS - 1);
+    render();
+    expect(notes()).toBe('Bought Apple at $17.55');
+    tick(1);
+    render();
+    expect(notes()).toBe('');
+  }));
 });

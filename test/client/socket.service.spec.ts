@@ -131,7 +131,8 @@ describe('SocketService, against a Socket.IO server with connection state recove
 
   it('says of each connect whether it was the first, recovered (missed updates first) or not', async () => {
     const { service, socket } = serviceOn(dial);
-    const state = (wanted: string) => first(service.connection$, (seen) => seen === wanted);
+    const state = (wanted: string, ms?: number) =>
+      first(service.connection$, (seen) => seen === wanted, ms);
     const timeline = record(merge(service.connection$, service.update$.pipe(map((u) => u.seq))));
     await state('connected');
     // Subscribed while connected: it has missed the first connect.
@@ -149,7 +150,8 @@ describe('SocketService, against a Socket.IO server with connection state recove
     const exited = first(fromEvent(server, 'exit'));
     server.kill();
     await exited;
-    const renewed = state('not-recovered');
+    // The deadline runs from here, so it covers the server's restart too.
+    const renewed = state('not-recovered', 15_000);
     await start(Number(new URL(url).port));
     await renewed;
     // A deliberate disconnect, which socket.io does not retry.

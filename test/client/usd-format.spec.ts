@@ -3,39 +3,32 @@ import { TestBed } from '@angular/core/testing';
 import { PRICE_LOCALE, UsdFormat } from '../../client/app/core/usd-format';
 
 function inLocale(locale?: string): UsdFormat {
-  TestBed.configureTestingModule({
-    providers: locale === undefined ? [] : [{ provide: PRICE_LOCALE, useValue: locale }],
-  });
+  const providers = locale === undefined ? [] : [{ provide: PRICE_LOCALE, useValue: locale }];
+  TestBed.configureTestingModule({ providers });
   return TestBed.inject(UsdFormat);
 }
 
-describe('UsdFormat', () => {
-  it("writes prices in the browser's language by default, exactly as Intl does", () => {
-    const [usd, locale] = [inLocale(), TestBed.inject(PRICE_LOCALE)];
-    expect(locale).toBe(navigator.language);
-    const reference = new Intl.NumberFormat(locale, { style: 'currency', currency: 'USD' });
-    for (const price of [14.49, 14.5, 43, 1234.5678, 0.004]) {
-      expect(usd.format(price)).toBe(reference.format(price));
-    }
+it("writes prices in the browser's language by default, exactly as Intl does", () => {
+  const usd = inLocale();
+  expect(TestBed.inject(PRICE_LOCALE)).toBe(navigator.language);
+  const reference = new Intl.NumberFormat(navigator.language, {
+    style: 'currency',
+    currency: 'USD',
   });
+  const prices = [14.49, 14.5, 43, 1234.5678, 0.004];
+  expect(prices.map((price) => usd.format(price))).toEqual(prices.map(reference.format));
+});
 
-  it.each([
-    ['en-US', '$14.50'],
-    ['de-DE', '14,50\u00a0$'],
-    // A malformed locale falls back to en-US instead of taking the board down.
-    ['not a locale!', '$14.50'],
-  ])('follows the locale %s', (locale, price) => {
-    expect(inLocale(locale).format(14.5)).toBe(price);
-  });
-
-  it.each([
-    [0.01, '+$0.01'],
-    // A true minus, as wide as the plus sign.
-    [-0.03, '\u2212$0.03'],
-    [0, '$0.00'],
-    // Half a cent or less would round to "$0.00" next to a ▼.
-    [-0.0031, '\u2212$0.0031'],
-  ])('signs the change %d as %s', (delta, change) => {
-    expect(inLocale('en-US').formatChange(delta)).toBe(change);
-  });
+it.each([
+  ['en-US', 14.5, '$14.50', 0.01, '+$0.01'],
+  ['de-DE', 14.5, '14,50\u00a0$', 0, '0,00\u00a0$'],
+  // A malformed locale falls back to en-US instead of taking the board down.
+  ['not a locale!', 14.5, '$14.50', 0, '$0.00'],
+  // A true minus, as wide as the plus sign.
+  ['en-US', 1, '$1.00', -0.03, '\u2212$0.03'],
+  // Half a cent or less would round to "$0.00" next to a ▼.
+  ['en-US', 1, '$1.00', -0.0031, '\u2212$0.0031'],
+])('in %s writes %d as %s and a change of %d as %s', (locale, price, shown, delta, change) => {
+  const usd = inLocale(locale);
+  expect([usd.format(price), usd.formatChange(delta)]).toEqual([shown, change]);
 });

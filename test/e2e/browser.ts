@@ -1,4 +1,12 @@
 import { existsSync } from 'node:fs';
+import { createServer as createHttpServer, request } from 'node:http';
+import {
+  createConnection,
+  createServer,
+  type AddressInfo,
+  type Server,
+  type Socket,
+} from 'node:net';
 
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 
@@ -27,25 +35,27 @@ export function launchBrowser(): Promise<Browser> {
 }
 
 /** A page in its own browser context (nothing shared but the server), in en-US, that records
- * console errors and page errors in `problems`, except those `expected` matches. */
-export async function openPage(
-  browser: Browser,
-  url: string,
-  problems: string[] = [],
-  expected = /^$/,
-): Promise<Page> {
+ * console errors and page errors in `problems`, except those `expected` matches, and each
+ * Socket.IO transport it opens ('websocket' or 'polling', once per request) in `transports`. */
+export async function openPage(browser: Browser, url: string, problems: string[], expected = /^$/) {
   const context = await browser.newContext({
     locale: 'en-US',
     viewport: { width: 1024, height: 720 },
   });
   const page = await context.newPage();
+  const transports: string[] = [];
   page.on('console', (message) => {
     if (message.type() === 'error' && !expected.test(message.text()))
       problems.push(`console: ${message.text()}`);
   });
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('websocket', () => transports.push('websocket'));
+  page.on(
+    'request',
+    (req) => req.url().includes('transport=polling') && transports.push('polling'),
+  );
   await page.goto(url);
-  return page;
+  return { page, transports };
 }
 
 export const priceCell = (page: Page, name: string): Locator =>
@@ -61,8 +71,62 @@ export async function pricesMove(page: Page): Promise<void> {
   await cell.filter({ hasNotText: before }).waitFor({ timeout: 15_000 });
 }
 
-/** Presses Start and waits for the header to say the ticker runs. */
-export async function start(page: Page): Promise<void> {
-  await page.getByRole('button', { name: 'Start', exact: true }).click();
-  await page.getByText('Ticker running', { exact: true }).waitFor({ timeout: 15_000 });
+const listen = async (server: Server) => {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+};
+
+/** A TCP relay to `port` whose connections can all be cut at once, as a network blip does; it
+ * dials the port anew for each connection, so it outlives a server restart on that port. */
+export async function startRelay(port: number) {
+  const open = new Set<Socket>();
+  const relay = createServer((incoming) => {
+    const outgoing = createConnection({ host: '127.0.0.1', port });
+    for (const [socket, other] of [
+      [incoming, outgoing],
+      [outgoing, incoming],
+    ]) {
+      open.add(socket!);
+      // One end gone (a refused dial while the server is down) takes the other with it.
+      socket!.on('close', () => open.delete(socket!) && other!.destroy());
+      socket!.on('error', () => undefined);
+    }
+    incoming.pipe(outgoing).pipe(incoming);
+  });
+  return {
+    url: await listen(relay),
+    // A reset, not a close: neither end says goodbye, so the server keeps the session.
+    cut: () => open.forEach((socket) => socket.resetAndDestroy()),
+    close: () => {
+      relay.close();
+      open.forEach((socket) => socket.destroy());
+    },
+  };
+}
+
+/** A reverse proxy that passes HTTP through and refuses every WebSocket upgrade, as some
+ * corporate proxies do. */
+export async function startBlockingProxy(target: URL) {
+  const proxy = createHttpServer((incoming, outgoing) => {
+    const { method, url: path, headers } = incoming;
+    const forwarded = request(
+      { host: target.hostname, port: target.port, method, path, headers },
+      (answer) => {
+        outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(outgoing);
+      },
+    );
+    forwarded.on('error', () => outgoing.destroy());
+    incoming.pipe(forwarded);
+  });
+  proxy.on('upgrade', (_req, socket: Socket) => {
+    socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
+  return {
+    url: await listen(proxy),
+    close: () => {
+      proxy.closeAllConnections();
+      proxy.close();
+    },
+  };
 }

@@ -20,7 +20,13 @@ import { missingTool } from '../helpers/required-tool';
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLIENTS = 30;
 
+type Line =
+  | ({ type: 'scenario' } & (ScenarioResult | ClusterResult))
+  | ({ type: 'ratio' } & (FanOutRatio | ClusterRatio))
+  | ({ type: 'startup' } & StartupFigures);
+
 let dir: string;
+let runs = 0;
 beforeAll(() => {
   // The bench is built apart from the product, into bench/build, and only when asked for.
   execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'ensure-built.mjs'), '--bench']);
@@ -28,57 +34,58 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function runBench(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string }> {
+/** Runs the compiled bench; its records are read from BENCH_OUT when it wrote one. */
+function runBench(env: NodeJS.ProcessEnv) {
+  const out = path.join(dir, `${++runs}.jsonl`);
   const child = spawn(process.execPath, [path.join(ROOT, 'bench', 'build', 'bench', 'run.js')], {
     cwd: ROOT,
-    env: { ...process.env, ...env },
+    env: { ...process.env, BENCH_OUT: out, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout })));
+  const lines = () =>
+    readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Line);
+  return new Promise<{ code: number | null; stdout: string; lines: () => Line[] }>((resolve) =>
+    child.once('exit', (code) => resolve({ code, stdout, lines })),
+  );
 }
-
-type Scenario = ScenarioResult | ClusterResult;
-type Line =
-  | ({ type: 'scenario' } & Scenario)
-  | ({ type: 'ratio' } & (FanOutRatio | ClusterRatio))
-  | ({ type: 'startup' } & StartupFigures);
 
 const redis =
   findRedisServer() ??
   missingTool('the bench cluster run', 'No redis-server found (`apt-get install redis-server`)');
 
 it('measures forkcast, both baselines, a cluster, a buy storm and start-up, and records them', async () => {
-  const out = path.join(dir, 'results.jsonl');
-  const { code, stdout } = await runBench({
-    BENCH_CLIENTS: String(CLIENTS),
-    TICK_MS: '100',
-    BENCH_SECONDS: '1',
-    BENCH_WARMUP: '0',
-    BENCH_CLUSTER: redis ? '2' : 'off',
-    BENCH_STORM: '20,5,100',
-    BENCH_STARTUP: '1',
-    // One load worker (and the storm's buyers' own): fewer processes, the same chain.
-    BENCH_WORKERS: '1',
-    // Pinning would move this test's servers onto one CPU beside the other test workers.
-    BENCH_PIN: '0',
-    BENCH_OUT: out,
-  });
-  expect({ code, stdout }).toEqual({ code: 0, stdout: expect.any(String) });
+  const small = {
+    ...{ BENCH_CLIENTS: String(CLIENTS), TICK_MS: '100', BENCH_SECONDS: '1', BENCH_WARMUP: '0' },
+    // One load worker (and the storm's buyers' own): fewer processes, the same chain. Pinning
+    // would move the servers onto one CPU beside the other test workers.
+    ...{ BENCH_WORKERS: '1', BENCH_PIN: '0' },
+  };
+  // Two benches at once, to halve the wait: the single servers and the storm; beside them the
+  // cluster, its raw baseline and the start-up figures.
+  const [single, rest] = await Promise.all([
+    runBench({ ...small, BENCH_CLUSTER: 'off', BENCH_STORM: '20,5,100', BENCH_STARTUP: '0' }),
+    runBench({
+      ...small,
+      BENCH_SERVERS: 'raw',
+      BENCH_STORM: 'off',
+      BENCH_STARTUP: '1',
+      BENCH_CLUSTER: redis ? '2' : 'off',
+    }),
+  ]);
+  const ok = { code: 0, stdout: expect.any(String) as unknown };
+  expect([single, rest].map(({ code, stdout }) => ({ code, stdout }))).toEqual([ok, ok]);
 
-  const lines = readFileSync(out, 'utf8')
-    .trim()
-    .split('\n')
-    .map((line) => JSON.parse(line) as Line);
+  const lines = [...single.lines(), ...rest.lines()];
   const scenarios = lines.filter((line) => line.type === 'scenario');
   expect(scenarios.map((each) => `${each.name} ${each.kind}`)).toEqual([
-    'fan-out forkcast',
-    'fan-out tutorial',
-    'fan-out raw',
-    ...(redis ? ['fan-out cluster'] : []),
-    'buy-storm forkcast',
+    ...['fan-out forkcast', 'fan-out tutorial', 'fan-out raw', 'buy-storm forkcast'],
+    ...['fan-out raw', ...(redis ? ['fan-out cluster'] : [])],
   ]);
   for (const run of scenarios.filter((each) => each.name === 'fan-out')) {
     // A 1 s window at 10 Hz holds about ten ticks; every client got every one, in order.
@@ -91,7 +98,7 @@ it('measures forkcast, both baselines, a cluster, a buy storm and start-up, and 
     expect(run.cpuMicrosPerUpdate).toBeGreaterThanOrEqual(0);
     expect(Number.isFinite(run.memoryPerConnectionKB)).toBe(true);
   }
-  const [forkcast, tutorial, raw] = scenarios;
+  const [forkcast, tutorial, raw, storm] = scenarios;
   expect(forkcast!.cpuMicrosPerUpdate).toBeGreaterThan(0);
   const ratios = lines.filter((line) => line.type === 'ratio');
   expect(ratios).toContainEqual(
@@ -104,23 +111,19 @@ it('measures forkcast, both baselines, a cluster, a buy storm and start-up, and 
       }),
     }),
   );
+  expect(single.stdout).toMatch(/\|\s+30 \| 10 Hz (\|\s+\S+× ){10}\|/);
 
   // About 100 buys, each answered, none refused (5 buyers × 20/s is under the per-connection
   // limit); conflated buy updates between the ticks, and the server's own ack timings.
-  const storm = scenarios.find((each) => each.name === 'buy-storm')!;
-  expect(storm.buysSent).toBeGreaterThanOrEqual(50);
-  expect([storm.acksOk, storm.acksRejected, storm.missed]).toEqual([storm.buysSent, 0, 0]);
-  expect(storm.ackLatencyMs.count).toBe(storm.buysSent);
-  expect(storm.broadcasts).toBeGreaterThan(10);
-  expect(storm.serverAckWithin?.within10ms).toBeGreaterThan(0);
+  expect(storm!.buysSent).toBeGreaterThanOrEqual(50);
+  expect([storm!.acksOk, storm!.acksRejected, storm!.missed]).toEqual([storm!.buysSent, 0, 0]);
+  expect(storm!.ackLatencyMs.count).toBe(storm!.buysSent);
+  expect(storm!.broadcasts).toBeGreaterThan(10);
+  expect(storm!.serverAckWithin?.within10ms).toBeGreaterThan(0);
 
   const startup = lines.find((line) => line.type === 'startup')!;
   expect(startup.childForkMs).toEqual([expect.any(Number)]);
   expect(startup.serverStartMs).toHaveLength(1);
-
-  expect(stdout).toMatch(/\|\s+30 \| 10 Hz (\|\s+\S+× ){10}\|/);
-  expect(stdout).toContain('Buy storm');
-  expect(stdout).toContain('Ticker child fork → ready');
   if (!redis) return;
 
   // Half the clients on each node, each delivering every update through the Redis adapter.
@@ -131,15 +134,26 @@ it('measures forkcast, both baselines, a cluster, a buy storm and start-up, and 
     expect(node).toMatchObject({ clients: CLIENTS / 2, delivered: cluster.delivered / 2 });
   expect(cluster.redisCpuMicrosPerUpdate).toBeLessThan(cluster.cpuMicrosPerUpdate);
   expect(ratios).toContainEqual(expect.objectContaining({ kind: 'cluster', nodes: 2 }));
-  expect(stdout).toMatch(/\|\s+30 \| 10 Hz \|\s+2 \|\s+\d \|\s+leader \|\s+15 \|/);
+  expect(rest.stdout).toMatch(/\|\s+30 \| 10 Hz \|\s+2 \|\s+\d \|\s+leader \|\s+15 \|/);
 }, 90_000);
 
-it('refuses bad settings with exit code 1 and the reason, before starting anything', async () => {
-  const { code, stdout } = await runBench({ BENCH_CLIENTS: '10,lots' });
-  expect({ code, stdout }).toEqual({
-    code: 1,
-    stdout:
-      'bench failed: BENCH_CLIENTS must be positive integers separated by commas, got "10,lots"\n',
-  });
-  // Starting node alone can take seconds beside the other test workers.
-}, 30_000);
+test.each([
+  [
+    { BENCH_CLIENTS: '10,lots' },
+    'BENCH_CLIENTS must be positive integers separated by commas, got "10,lots"',
+  ],
+  // A missing Redis is found before the single-server runs, not after them.
+  [
+    { BENCH_CLUSTER: '2', REDIS_SERVER: '/no/redis-server' },
+    'BENCH_CLUSTER needs redis-server (`apt-get install redis-server`, or REDIS_SERVER=<path>); set BENCH_CLUSTER=off to skip the cluster runs',
+  ],
+])(
+  'refuses %j with exit code 1 and the reason, before starting anything',
+  async (env, reason) => {
+    const { code, stdout, lines } = await runBench(env);
+    expect({ code, stdout }).toEqual({ code: 1, stdout: `bench failed: ${reason}\n` });
+    expect(lines).toThrow('ENOENT');
+    // Starting node alone can take seconds beside the other test workers.
+  },
+  30_000,
+);

@@ -1,7 +1,11 @@
 /**
- * The product promise, checked in a real browser: two tabs on the built app see the same live
- * prices, and Start, Buy and Stop in one tab show up in the other.
+ * The product promise, checked in a real browser on the built app, one server for the whole
+ * story. Two tabs see the same live prices, and Start, Buy and Stop in one show up in the
+ * other; tab A connects with one WebSocket, tab B sits behind a proxy that refuses WebSockets
+ * and stays live over long-polling. Then things break (the ticker child killed, the network
+ * cut, the server restarted): the page says so and recovers on its own, without a reload.
  */
+import { once } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 
@@ -14,48 +18,83 @@ import type {
   ServerToClientEvents,
   UpdatePayload,
 } from '../../protocol/events';
-import { describeInBrowser, launchBrowser, openPage, priceCell } from './browser';
+import {
+  describeInBrowser,
+  launchBrowser,
+  openPage,
+  priceCell,
+  pricesMove,
+  startBlockingProxy,
+  startRelay,
+} from './browser';
+import { LEVEL } from '../helpers/logs';
 import { withDeadline } from '../helpers/recorder';
-import { spawnServer, type ServerProcess } from '../helpers/server-process';
+import {
+  freshStateFile,
+  killServers,
+  spawnServer,
+  type ServerProcess,
+} from '../helpers/server-process';
 
 const SCREENSHOTS = path.resolve(__dirname, '..', '..', 'test-results', 'screenshots');
 const usd = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' });
 const apple = (update: UpdatePayload): number =>
   update.stocks.find((stock) => stock.name === 'Apple')!.price;
+/** What Chromium logs while the server is down or a proxy refuses WebSockets: the scenario. */
+const CONNECTION_FAILED =
+  /WebSocket connection to .* failed|ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE/;
 
-describeInBrowser('two browser tabs on the built app', () => {
+describeInBrowser('the built app in a real browser', () => {
+  const stateFile = freshStateFile();
   let server: ServerProcess;
+  let url: string;
+  let tickerPid: number;
+  let relay: Awaited<ReturnType<typeof startRelay>>;
+  let proxy: Awaited<ReturnType<typeof startBlockingProxy>>;
   let browser: Browser;
   let observer: Socket<ServerToClientEvents, ClientToServerEvents>;
   let latest: UpdatePayload | null = null;
+  let tabA: Awaited<ReturnType<typeof openPage>>;
+  let tabB: Awaited<ReturnType<typeof openPage>>;
   let pageA: Page;
   let pageB: Page;
-  const problems: string[] = [];
+  // Each tab's console and page errors: tab B's last until it closes, before things break.
+  const [problemsA, problemsB]: [string[], string[]] = [[], []];
 
   beforeAll(async () => {
-    server = spawnServer({ TICK_MS: '300' });
-    const { url } = await server.listening();
+    server = spawnServer({ TICK_MS: '200', STATE_FILE: stateFile });
+    ({ url, tickerPid } = await server.listening());
+    [relay, proxy, browser] = await Promise.all([
+      // Tab A reaches the server through a relay that can cut the network.
+      startRelay(Number(new URL(url).port)),
+      startBlockingProxy(new URL(url)),
+      launchBrowser(),
+    ]);
     // A plain Socket.IO client watches alongside the tabs: it is the reference for what the
     // server broadcast, independent of the UI under test.
     observer = io(url, { transports: ['websocket'] });
     observer.on('update', (update) => (latest = update));
-    browser = await launchBrowser();
-    [pageA, pageB] = await Promise.all([
-      openPage(browser, url, problems),
-      openPage(browser, url, problems),
+    [tabA, tabB] = await Promise.all([
+      openPage(browser, relay.url, problemsA),
+      openPage(browser, proxy.url, problemsB, CONNECTION_FAILED),
     ]);
+    [pageA, pageB] = [tabA.page, tabB.page];
   });
 
   afterAll(async () => {
     observer?.close();
     await browser?.close();
-    server.process.kill('SIGTERM');
-    await expect(server.exited).resolves.toEqual({ code: 0, signal: null });
+    relay?.close();
+    proxy?.close();
+    await killServers();
   });
 
   const heading = (page: Page): Locator => page.getByRole('heading', { level: 2 });
   const button = (page: Page, name: string): Locator =>
     page.getByRole('button', { name, exact: true });
+  const seen = (scope: Page | Locator, words: string) =>
+    scope.getByText(words, { exact: true }).waitFor({ timeout: 15_000 });
+  const banner = (page: Page) => page.getByRole('banner');
 
   /** The observer's latest update if it matches, else the next one that does. */
   function updateWhere(matches: (update: UpdatePayload) => boolean): Promise<UpdatePayload> {
@@ -91,6 +130,12 @@ describeInBrowser('two browser tabs on the built app', () => {
     await bothShow(snapshot);
   });
 
+  test('tab A uses one WebSocket and never long-polls; behind the proxy, tab B long-polls', () => {
+    expect(tabA.transports).toEqual(['websocket']);
+    expect(tabB.transports).toContain('websocket');
+    expect(tabB.transports).toContain('polling');
+  });
+
   test('Start in one tab makes prices tick in both', async () => {
     const before = await updateWhere(() => true);
     await button(pageA, 'Start').click();
@@ -99,7 +144,7 @@ describeInBrowser('two browser tabs on the built app', () => {
     const later = await updateWhere((update) => update.seq >= before.seq + 4);
     expect(later.running).toBe(true);
     expect(later.stocks[1]!.price).toBeLessThan(before.stocks[1]!.price);
-    await bothShow(latest!);
+    await Promise.all([pageA, pageB].map(pricesMove));
   });
 
   test('Stop in one tab freezes both on the same prices', async () => {
@@ -116,7 +161,7 @@ describeInBrowser('two browser tabs on the built app', () => {
     await expect(button(pageA, 'Start').isEnabled()).resolves.toBe(true);
   });
 
-  test('Buy in one tab raises that price by 10 % in both', async () => {
+  test('Buy in tab B (over long-polling) raises that price by 10 % in both', async () => {
     const before = latest!;
     await pageB.getByRole('button', { name: 'Buy Apple' }).click();
     const after = await updateWhere((update) => update.seq === before.seq + 1);
@@ -146,7 +191,56 @@ describeInBrowser('two browser tabs on the built app', () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
     await pageA.screenshot({ path: path.join(SCREENSHOTS, 'desktop.png') });
     await pageB.screenshot({ path: path.join(SCREENSHOTS, 'mobile.png') });
-    // A CSP violation is reported on the console as an error, so it lands in `problems` too.
-    expect(problems).toEqual([]);
+    // A CSP violation is reported on the console as an error, so it lands there too.
+    expect([...problemsA, ...problemsB]).toEqual([]);
+    // What follows breaks things on tab A alone.
+    await pageB.context().close();
+  });
+
+  test('a killed ticker child shows as restarting, then prices are live again', async () => {
+    await button(pageA, 'Start').click();
+    await seen(pageA, 'Ticker running');
+    process.kill(tickerPid, 'SIGKILL');
+    await seen(pageA, 'Ticker restarting');
+    await seen(pageA, 'Ticker running');
+    await pricesMove(pageA);
+  });
+
+  test('a network blip: the page reconnects by itself and says nothing was missed', async () => {
+    relay.cut();
+    await seen(banner(pageA), 'Reconnecting…');
+    await seen(banner(pageA), 'Reconnected — nothing missed');
+    await pricesMove(pageA);
+  });
+
+  test('a restarted server shows as lost, then the page reconnects by itself', async () => {
+    const stopping = server.logs.mark;
+    server.process.kill('SIGTERM');
+    const exit = await server.exited;
+    const { stdout } = server.process;
+    if (stdout && !stdout.closed)
+      await withDeadline(once(stdout, 'close'), 5_000, "the end of the server's log");
+    // A clean exit logs nothing above info; if it fails, the warnings and errors say why.
+    const complaints = server.logs
+      .since(stopping)
+      .filter((line) => Number(line['level']) >= LEVEL.warn)
+      .map((line) => line['msg']);
+    expect({ ...exit, complaints }).toEqual({ code: 0, signal: null, complaints: [] });
+    await pageA
+      .getByText(/Reconnecting|Disconnected/)
+      .first()
+      .waitFor({ timeout: 15_000 });
+
+    server = spawnServer({ TICK_MS: '200', STATE_FILE: stateFile, PORT: new URL(url).port });
+    await server.listening();
+    // A new server process has no session to recover: the page says its prices were fetched anew.
+    await seen(banner(pageA), 'Reconnected — prices refreshed');
+    // The state file carried `running` over, so the new server ticks without a Start.
+    await seen(pageA, 'Ticker running');
+    await pricesMove(pageA);
+  });
+
+  test('no console errors and no page errors, apart from the dropped connection itself', () => {
+    expect(problemsA.filter((problem) => !CONNECTION_FAILED.test(problem))).toEqual([]);
   });
 });
