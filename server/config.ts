@@ -6,8 +6,7 @@ import { DEFAULT_TICK_MS } from '../protocol/stocks';
 const integer = (min: number, max: number, fallback: number) =>
   z
     .string()
-    .trim()
-    .regex(/^\d+$/, { error: 'must be a whole number in decimal digits' })
+    .regex(/^\s*\d+\s*$/, { error: 'must be a whole number in decimal digits' })
     .transform(Number)
     .pipe(z.number().int().min(min).max(max))
     .default(fallback);
@@ -17,12 +16,7 @@ const list = <T extends z.ZodType<unknown, string>>(entry: T, fallback = '', min
   z
     .string()
     .default(fallback)
-    .transform((text) =>
-      text
-        .split(',')
-        .map((item) => item.trim())
-        .filter(Boolean),
-    )
+    .transform((text) => text.split(',').flatMap((item) => item.trim() || []))
     .pipe(z.array(entry).min(min));
 
 /** `.example.com` stands for that domain and its subdomains, `*` for any name (server/hosts.ts). */
@@ -67,6 +61,6 @@ export function readConfig(env: NodeJS.ProcessEnv): ServerConfig {
   const set = Object.entries(env).filter(([, value]) => value?.trim());
   const result = envSchema.safeParse(Object.fromEntries(set));
   if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  const problems = result.error.issues.map(({ path, message }) => `${path.join('.')}: ${message}`);
   throw new Error(`invalid configuration: ${problems.join('; ')}`);
 }

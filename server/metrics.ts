@@ -2,8 +2,10 @@
  * apart. Labels come from fixed unions, never from client input, so the series count is fixed. */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
+import type { ClientEventName } from '../protocol/events';
+
 /** The `op` label: the three ops of the contract, and every other event name as one value. */
-export type OpName = 'start' | 'stop' | 'buy' | 'unknown';
+export type OpName = ClientEventName | 'unknown';
 
 /** `invalid`: bad arguments or unknown event; `forbidden`: watch-only connection; `unavailable`:
  * ticker restarting, shutting down or silent; `internal`: a bug in the handler. */
@@ -11,6 +13,9 @@ const REASONS = ['invalid', 'rate_limited', 'forbidden', 'unavailable', 'interna
 export type RejectReason = (typeof REASONS)[number];
 
 export type ForkcastMetrics = ReturnType<typeof createMetrics>;
+
+/** Shared by all apps: collectDefaultMetrics's monitors never stop, so one per app would leak. */
+let processMetrics: Registry | undefined;
 
 export function createMetrics() {
   const registers = [new Registry()];
@@ -23,7 +28,8 @@ export function createMetrics() {
       this.set(countClients());
     },
   });
-  const counter = (name: string, help: string) => new Counter({ name, help, registers });
+  const counter = <L extends string>(name: string, help: string, labelNames: L[] = []) =>
+    new Counter({ name, help, labelNames, registers });
   const updates = counter(
     'forkcast_updates_broadcast_total',
     'Price updates broadcast to all connected sockets.',
@@ -36,12 +42,11 @@ export function createMetrics() {
     'forkcast_ticker_restarts_total',
     'Ticker children forked to replace one that exited (every fork after the first).',
   );
-  const ops = new Counter({
-    name: 'forkcast_ops_total',
-    help: 'Client ops answered, by op and result; refusals also by reason.',
-    labelNames: ['op', 'result', 'reason'] as const,
-    registers,
-  });
+  const ops = counter(
+    'forkcast_ops_total',
+    'Client ops answered, by op and result; refusals also by reason.',
+    ['op', 'result', 'reason'],
+  );
   const ackSeconds = new Histogram({
     name: 'forkcast_op_ack_seconds',
     help: 'Seconds from receiving an op to acknowledging or refusing it.',
@@ -60,13 +65,12 @@ export function createMetrics() {
     for (const outcome of op === 'unknown' ? (['invalid'] as const) : (['ok', ...REASONS] as const))
       ops.inc(opLabels(op, outcome), 0);
   }
-  const exposed = Registry.merge([...registers, processRegistry()]);
+  if (!processMetrics)
+    collectDefaultMetrics({ register: (processMetrics = new Registry()), prefix: 'forkcast_' });
+  const exposed = Registry.merge([...registers, processMetrics]);
 
   return {
-    /** Where the connected-clients gauge reads its value, once per scrape. */
-    readClientsFrom(count: () => number): void {
-      countClients = count;
-    },
+    readClientsFrom: (count: () => number): void => void (countClients = count),
     /** One `update` broadcast, which went to `sockets` connected sockets. */
     broadcast(sockets: number): void {
       updates.inc();
@@ -82,16 +86,4 @@ export function createMetrics() {
     contentType: exposed.contentType,
     scrape: (): Promise<string> => exposed.metrics(),
   };
-}
-
-let shared: Registry | undefined;
-
-/** Process metrics, collected once per process and shared by every app: per app they would leak,
- * since collectDefaultMetrics starts monitors that are never stopped and pin their registry. */
-function processRegistry(): Registry {
-  if (!shared) {
-    shared = new Registry();
-    collectDefaultMetrics({ register: shared, prefix: 'forkcast_' });
-  }
-  return shared;
 }

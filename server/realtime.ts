@@ -1,41 +1,28 @@
 /** Maps socket events to ticker ops (with acks) and ticker output to broadcasts. Client arguments
  * are `unknown` until protocol/validation says otherwise. */
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 
 import { RateLimiterMemory } from 'rate-limiter-flexible';
-import type { Socket } from 'socket.io';
 
-import type {
-  BuyAck,
-  ClientEventName,
-  ClientToServerEvents,
-  RunAck,
-  ServerToClientEvents,
-  StatusPayload,
-} from '../protocol/events';
-import { STATUS } from '../protocol/events';
+import { STATUS, type BuyAck, type RunAck, type StatusPayload } from '../protocol/events';
 import { parseBuyArgs, parseNoArgs } from '../protocol/validation';
 import { UpdateBroadcaster } from './broadcaster';
-import type { ForkcastIo } from './io';
+import type { ForkcastIo, ForkcastSocket } from './io';
 import type { Logger } from './logger';
 import type { ForkcastMetrics, OpName, RejectReason } from './metrics';
 import type { TickerHost } from './ticker-host';
 
-type ForkcastSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
-
-const OPS: ReadonlySet<string> = new Set<ClientEventName>(['start', 'stop', 'buy']);
-const INTERNAL_ERROR = 'internal error; the operation may not have been applied';
 const WATCH_ONLY_ERROR =
   'this server needs a control token to start, stop or buy (handshake auth.token); you may watch';
-/** Start / stop statuses go to everyone at most this often, so that one client toggling at the
- * rate limit cannot flood every client. */
+/** Run statuses go to everyone at most this often: one client toggling cannot flood them all. */
 const RUN_STATUS_MIN_INTERVAL_MS = 250;
+/** Hashed, so that comparing in constant time needs no equal lengths (nor leaks the length). */
+const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
 
 export interface RealtimeOptions {
   logger: Logger;
   /** start / stop / buy allowed per connection per second; more are refused, not queued. */
   opsPerSecond: number;
-  /** When set, only sockets whose handshake carries `auth: {token}` equal to it may send ops. */
   controlToken?: string | undefined;
   metrics: ForkcastMetrics;
 }
@@ -49,6 +36,9 @@ export function attachRealtime(
   // One bucket per socket: a flooding client is refused without slowing anyone else.
   const limiter = new RateLimiterMemory({ points: opsPerSecond, duration: 1 });
   const rateError = `too many requests: at most ${opsPerSecond} start/stop/buy per second per connection`;
+  const token = controlToken === undefined ? undefined : digest(controlToken);
+  const mayControl = (given: unknown): boolean =>
+    !token || (typeof given === 'string' && timingSafeEqual(digest(given), token));
   const status = (message: string, running = ticker.snapshot().running) => ({ message, running });
   const broadcaster = new UpdateBroadcaster(io, (update, deliveries) => {
     metrics.broadcast(deliveries);
@@ -76,29 +66,26 @@ export function attachRealtime(
 
   /** A real start or stop is announced at once, or in one trailing status if the last was too
    * recent; through the broadcaster, so nobody hears "Stopped" before an older running update. */
-  let lastRunStatusAt = Number.NEGATIVE_INFINITY;
+  let [lastRunStatusAt, lastRunning] = [Number.NEGATIVE_INFINITY, false];
   let trailing: NodeJS.Timeout | undefined;
-  let lastRunning = false;
   const runStatus = (running: boolean): StatusPayload =>
     status(running ? STATUS.started : STATUS.stopped, running);
   function announceRun(running: boolean): void {
     lastRunning = running;
-    if (trailing) return;
-    const send = (): void => {
-      trailing = undefined;
-      lastRunStatusAt = performance.now();
-      toEveryone(runStatus(lastRunning));
-    };
     const wait = lastRunStatusAt + RUN_STATUS_MIN_INTERVAL_MS - performance.now();
-    if (wait <= 0) send();
-    else trailing = setTimeout(send, wait);
+    if (wait > 0) trailing ??= setTimeout(sendRunStatus, wait);
+    else if (!trailing) sendRunStatus();
+  }
+  function sendRunStatus(): void {
+    [trailing, lastRunStatusAt] = [undefined, performance.now()];
+    toEveryone(runStatus(lastRunning));
   }
 
   /** One op from arrival to its ack or refusal: token, rate limit, arguments, then the ticker.
    * A refusal goes through the ack if the client passed one, else as a status to it alone. */
   async function handle(socket: ForkcastSocket, event: string, raw: unknown[]): Promise<void> {
     const at = performance.now();
-    const op: OpName = OPS.has(event) ? (event as OpName) : 'unknown';
+    const op: OpName = ['start', 'stop', 'buy'].includes(event) ? (event as OpName) : 'unknown';
     const ack =
       typeof raw.at(-1) === 'function' ? (raw.pop() as (r: RunAck | BuyAck) => void) : undefined;
     const answered = (outcome: RejectReason | 'ok'): void =>
@@ -111,10 +98,9 @@ export function attachRealtime(
     };
     try {
       if (op === 'unknown') return refuse('invalid', `unknown event "${event}"`);
-      if (controlToken !== undefined && !tokensMatch(socket.handshake.auth['token'], controlToken))
-        return refuse('forbidden', WATCH_ONLY_ERROR);
-      const allowed = await limiter.consume(socket.id).catch(() => null);
-      if (!allowed) return refuse('rate_limited', rateError);
+      if (!mayControl(socket.handshake.auth['token'])) return refuse('forbidden', WATCH_ONLY_ERROR);
+      if (!(await limiter.consume(socket.id).catch(() => null)))
+        return refuse('rate_limited', rateError);
       if (op === 'buy') {
         const parsed = parseBuyArgs(raw);
         if (!parsed.ok) return refuse('invalid', parsed.error);
@@ -125,7 +111,7 @@ export function attachRealtime(
       } else {
         const parsed = parseNoArgs(op, raw);
         if (!parsed.ok) return refuse('invalid', parsed.error);
-        const reply = op === 'start' ? await ticker.start() : await ticker.stop();
+        const reply = await ticker[op]();
         if (!reply.ok) return refuse('unavailable', reply.error);
         // Everyone hears of a real change; a no-op (start while running) is news to the asker only.
         if (reply.changed) announceRun(reply.running);
@@ -135,7 +121,7 @@ export function attachRealtime(
       answered('ok');
     } catch (error) {
       logger.error({ err: error, socket: socket.id, event }, 'handler failed');
-      refuse('internal', INTERNAL_ERROR);
+      refuse('internal', 'internal error; the operation may not have been applied');
     }
   }
 
@@ -146,7 +132,6 @@ export function attachRealtime(
   }
 
   const onConnection = (socket: ForkcastSocket): void => {
-    logger.debug({ socket: socket.id, recovered: socket.recovered }, 'client connected');
     tell(socket, 'status', status(STATUS.connected));
     // A recovered socket was just sent what it missed, in order: a greeting would repeat one.
     if (!socket.recovered) {
@@ -165,11 +150,4 @@ export function attachRealtime(
     for (const [event, listener] of Object.entries(listeners))
       ticker.off(event as keyof typeof listeners, listener);
   };
-}
-
-/** Compares a client-supplied token with the secret in constant time. */
-function tokensMatch(given: unknown, expected: string): boolean {
-  if (typeof given !== 'string') return false;
-  const [a, b] = [Buffer.from(given), Buffer.from(expected)];
-  return a.length === b.length && timingSafeEqual(a, b);
 }

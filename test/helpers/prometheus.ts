@@ -1,7 +1,5 @@
-/**
- * A reader of the Prometheus text format: every line must be blank, a comment or a sample, or
- * parsing fails. Label values are unescaped, so tests compare whole label sets.
- */
+/** A reader of the Prometheus text format: every line must be blank, a comment or a sample, or
+ * parsing fails. */
 import { Registry } from 'prom-client';
 
 interface Sample {
@@ -16,16 +14,6 @@ export interface Exposition {
   samples: Sample[];
 }
 
-const SAMPLE = /^([a-zA-Z_:][\w:]*)(?:\{((?:[a-zA-Z_]\w*="(?:[^"\\]|\\[\\"n])*",?)*)\})? (\S+)$/;
-const LABEL = /([a-zA-Z_]\w*)="((?:[^"\\]|\\[\\"n])*)"/g;
-const SPECIAL: Record<string, number> = {
-  '+inf': Infinity,
-  inf: Infinity,
-  '-inf': -Infinity,
-  nan: NaN,
-};
-const UNESCAPE: Record<string, string> = { '\\\\': '\\', '\\"': '"', '\\n': '\n' };
-
 export function parsePrometheusText(text: string): Exposition {
   const types = new Map<string, string>();
   const samples: Sample[] = [];
@@ -33,18 +21,14 @@ export function parsePrometheusText(text: string): Exposition {
     const type = /^# TYPE (\S+) (counter|gauge|histogram|summary|untyped)$/.exec(line);
     if (type) types.set(type[1]!, type[2]!);
     if (line === '' || line.startsWith('#')) continue;
-    const [, name, labelText = '', valueText = ''] = SAMPLE.exec(line) ?? [];
-    // Go's ParseFloat, as Prometheus reads it; prom-client writes `Nan` for an unsampled lag.
-    const value = SPECIAL[valueText.toLowerCase()] ?? (valueText === '' ? NaN : Number(valueText));
-    if (!name || (Number.isNaN(value) && valueText.toLowerCase() !== 'nan'))
+    const [, name, labelText = '', valueText = ''] =
+      /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line) ?? [];
+    // Go's ParseFloat, as Prometheus reads it: +Inf, NaN (prom-client writes `Nan`), numbers.
+    const value = Number(valueText.replace(/^([+-]?)inf$/i, '$1Infinity'));
+    if (!name || (Number.isNaN(value) && !/^nan$/i.test(valueText)))
       throw new Error(`not a sample: ${line}`);
-    const labels = Object.fromEntries(
-      [...labelText.matchAll(LABEL)].map(([, key, raw]) => [
-        key!,
-        raw!.replace(/\\[\\"n]/g, (e) => UNESCAPE[e]!),
-      ]),
-    );
-    samples.push({ name, labels, value });
+    const labels = [...labelText.matchAll(/(\w+)="([^"]*)"/g)].map(([, key, v]) => [key!, v!]);
+    samples.push({ name, labels: Object.fromEntries(labels), value });
   }
   return { types, samples };
 }
@@ -58,11 +42,7 @@ const matching = (exposition: Exposition, name: string, labels: Record<string, s
   );
 
 /** The value of the one sample of `name` with exactly `labels`. */
-export function valueOf(
-  exposition: Exposition,
-  name: string,
-  labels: Record<string, string> = {},
-): number {
+export function valueOf(exposition: Exposition, name: string, labels = {}): number {
   const found = matching(exposition, name, labels).filter(
     (sample) => Object.keys(sample.labels).length === Object.keys(labels).length,
   );
@@ -72,11 +52,8 @@ export function valueOf(
 }
 
 /** The sum over the samples of `name` whose labels include `labels`. */
-export const sumOf = (
-  exposition: Exposition,
-  name: string,
-  labels: Record<string, string> = {},
-): number => matching(exposition, name, labels).reduce((sum, sample) => sum + sample.value, 0);
+export const sumOf = (exposition: Exposition, name: string, labels = {}): number =>
+  matching(exposition, name, labels).reduce((sum, sample) => sum + sample.value, 0);
 
 /** GET /metrics, checked for status and Content-Type, parsed. */
 export async function scrape(url: string): Promise<Exposition> {

@@ -49,6 +49,12 @@ async function greeting(auth?: object): Promise<unknown[][]> {
   const socket = await RawSocket.connect(server.url, auth);
   raws.push(socket);
   await socket.roundTrip();
+  // No recovery offset after any of the three: a greeting is not kept for the recovery window
+  // (kept, greetings cost ~3.8 KB of heap per handshake in a reconnect storm).
+  const greeted = socket.frames.items.filter((frame) => frame.startsWith('42[')).slice(0, 3);
+  expect(greeted.map((frame) => (JSON.parse(frame.slice(2)) as unknown[]).length)).toEqual([
+    2, 2, 2,
+  ]);
   return socket.events();
 }
 
@@ -58,8 +64,9 @@ test('each new socket is greeted alone: EHLO, a snapshot, the recent past; at st
   const a = await join('a');
   const seed = server.forkcast.ticker.snapshot();
   expect(seed).toEqual({ stocks: SEED, running: false, seq: 0, ts: expect.any(Number) });
-  // Before any broadcast the recent past is the snapshot alone.
-  expect(await greeting()).toEqual([
+  // Before any broadcast the recent past is the snapshot alone. A client recovering a session
+  // this server does not know (kept by another server, or expired) is greeted as a new one.
+  expect(await greeting({ pid: 'unknown', offset: '0-0' })).toEqual([
     ehlo(false),
     ['update', seed],
     ['history', { updates: [seed] }],
@@ -176,47 +183,6 @@ test('ops: acks, run statuses to all or the asker only, one tick loop, buys seen
   }
 });
 
-test('a buy that would overflow a price is refused with a clear error; nothing else stops', async () => {
-  // Apple one buy (× 1.1) away from the largest double: about 7,450 buys from the seed price,
-  // two and a half minutes of one client at the default rate limit.
-  await server.forkcast.close();
-  const top = Number.MAX_VALUE / 1.05;
-  server = await startServer({
-    tickMs: TICK_MS,
-    initialState: {
-      stocks: [{ name: 'Apple', price: top }, ...SEED.slice(1)],
-      running: false,
-      seq: 3,
-      ts: Date.now(),
-    },
-  });
-  const [a, b] = [await join('a'), await join('b')];
-  const markB = b.events.mark;
-  const refused = await a.buy('Apple');
-  expect(refused.ack).toEqual({
-    ok: false,
-    error: 'Apple is at the highest price forkcast can show',
-  });
-  await b.sync();
-  expect(b.events.since(markB)).toEqual([]);
-  expect(priceOf(server.forkcast.ticker.snapshot().stocks, 'Apple')).toBe(top);
-
-  // Other stocks still trade, and the ticker still ticks, Apple included.
-  const bought = await a.buy('Facebook');
-  expect(bought.ack).toEqual({ ok: true, stock: { name: 'Facebook', price: grown(37.75) } });
-  const started = await a.start();
-  expect(started.ack).toEqual({ ok: true, running: true });
-  // Apple's first move is the first tick's decay. (The first running update is not always
-  // the tick: when start overtakes the buy's flush, the tick sends the buy first, as an
-  // update of its own that already says running: true.)
-  const tick = await b.events.waitFor(
-    (event) =>
-      isUpdate(event) && event.update.running && priceOf(event.update.stocks, 'Apple') !== top,
-    { from: 0, timeoutMs: 2_000, what: 'a tick that moves Apple' },
-  );
-  expect(isUpdate(tick) && priceOf(tick.update.stocks, 'Apple')).toBe(top - top / 1800);
-});
-
 test('toggling at the rate limit neither speeds the market up nor floods everyone with statuses', async () => {
   /** The server's minimum interval between run statuses (RUN_STATUS_MIN_INTERVAL_MS). */
   const statusIntervalMs = 250;
@@ -308,17 +274,6 @@ describe('connection state recovery', () => {
     expect(seqsOf(a, back)[0]).toBe(lastBefore + 1);
     const statuses = a.events.since(back).filter(isStatus);
     expect(statuses.map((event) => event.status.message)).toEqual([STATUS.connected]);
-  });
-
-  test('a client whose session this server does not know is greeted as a new one', async () => {
-    // As a client recovering a session kept by another server, or one that has expired.
-    const [status, update, history] = await greeting({ pid: 'unknown', offset: '0-0' });
-    const snapshot = server.forkcast.ticker.snapshot();
-    expect([status, update, history]).toEqual([
-      ehlo(false),
-      ['update', snapshot],
-      ['history', { updates: [snapshot] }],
-    ]);
   });
 
   /** A recovery offset comes from broadcasts alone (greetings are not kept for the window), so a

@@ -25,15 +25,13 @@ test.each(['', ' \t ', '\n'])('every variable set to %j, or none, gives the defa
   ).toEqual(DEFAULTS);
 });
 
+// Rows for what is forkcast's own (decimal digits, trimming, lists); zod's own parsers are zod's.
 test.each<[string, string, unknown]>([
   ['PORT', '8080', 8080],
   ['PORT', ' 8080 ', 8080],
   ['PORT', '0', 0],
   ['PORT', '080', 80],
-  ['HOST', '::1', '::1'],
   ['TICK_MS', '\t250\n', 250],
-  ['LOG_LEVEL', 'silent', 'silent'],
-  ['STATE_FILE', '/var/lib/forkcast/state.json', '/var/lib/forkcast/state.json'],
   ['OPS_PER_SECOND', ' 7', 7],
   ['CONTROL_TOKEN', 'correct horse battery', 'correct horse battery'],
   [
@@ -50,9 +48,7 @@ test.each<[string, string, unknown]>([
   ['ALLOWED_HOSTS', ' , ,', []],
   ['REDIS_URL', 'redis://127.0.0.1:6379/2', 'redis://127.0.0.1:6379/2'],
   ['TRANSPORTS', 'websocket', ['websocket']],
-  ['CLIENT_DEV_SERVER', '1', true],
   ['CLIENT_DEV_SERVER', 'true', true],
-  ['CLIENT_DEV_SERVER', '0', false],
   ['CLIENT_DEV_SERVER', 'false', false],
 ])('%s=%j is %j', (name, value, expected) => {
   expect(readConfig({ [name]: value })).toEqual({ ...DEFAULTS, [name]: expected });
@@ -67,14 +63,12 @@ test.each<[string, string[], RegExp | string]>([
   ['PORT', ['70000'], /^invalid configuration: PORT: /],
   ['TICK_MS', ['0'], /^invalid configuration: TICK_MS: .*>=10/],
   ['TICK_MS', ['soon', 'Infinity', '1_000'], WHOLE],
-  ['LOG_LEVEL', ['loud'], /^invalid configuration: LOG_LEVEL: /],
   ['OPS_PER_SECOND', ['0'], /^invalid configuration: OPS_PER_SECOND: /],
   ['OPS_PER_SECOND', ['0b11', '1e400'], WHOLE],
   ['CONTROL_TOKEN', ['short'], /^invalid configuration: CONTROL_TOKEN: must be at least 8/],
   ['CORS_ORIGINS', ['not a url'], /^invalid configuration: CORS_ORIGINS.*origins/],
   ['REDIS_URL', ['localhost:6379', 'http://127.0.0.1:6379'], /: REDIS_URL: must be a redis:\/\//],
   ['TRANSPORTS', ['websocket,carrier-pigeon'], /^invalid configuration: TRANSPORTS.*websocket/],
-  ['CLIENT_DEV_SERVER', ['maybe'], /^invalid configuration: CLIENT_DEV_SERVER: /],
   ['ALLOWED_HOSTS', ['http://evil.example', 'a.example/path', 'two words'], HOSTS],
   ['ALLOWED_HOSTS', ['a.example:8080', '*.example.com', 'ok.example, ..'], HOSTS],
 ])('%s=%j is refused with a readable error', (name, values, message) => {

@@ -11,20 +11,13 @@ const opsOf = (exposition: Exposition): Record<string, number> =>
   Object.fromEntries(
     exposition.samples
       .filter((sample) => sample.name === 'forkcast_ops_total')
-      .map(({ labels, value }) => [
-        [labels['op'], labels['result'], labels['reason']].filter(Boolean).join(' '),
+      .map(({ labels: { op, result, reason }, value }) => [
+        [op, result, reason].filter(Boolean).join(' '),
         value,
       ]),
   );
 
 const REASONS = ['invalid', 'rate_limited', 'forbidden', 'unavailable', 'internal'];
-const EVERY_OP_SERIES = [
-  ...['start', 'stop', 'buy'].flatMap((op) => [
-    `${op} ok`,
-    ...REASONS.map((reason) => `${op} rejected ${reason}`),
-  ]),
-  'unknown rejected invalid',
-].sort();
 const BUCKETS = '0.0005 0.001 0.0025 0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5 +Inf'.split(' ');
 
 test("a new app's series all start at zero, beside the process's own metrics", async () => {
@@ -41,12 +34,17 @@ test("a new app's series all start at zero, beside the process's own metrics", a
   for (const [name] of own.filter(([, type]) => type !== 'histogram'))
     expect([name, sumOf(metrics, name)]).toEqual([name, 0]);
   // A fixed set of series, all present from the start, so rate() sees the first refusal.
-  expect(Object.keys(opsOf(metrics)).sort()).toEqual(EVERY_OP_SERIES);
+  const series = ['start', 'stop', 'buy'].flatMap((op) =>
+    ['ok', ...REASONS.map((reason) => `rejected ${reason}`)].map((result) => `${op} ${result}`),
+  );
+  expect(Object.keys(opsOf(metrics)).sort()).toEqual(
+    [...series, 'unknown rejected invalid'].sort(),
+  );
   for (const op of ['start', 'stop', 'buy', 'unknown']) {
     const buckets = metrics.samples.filter(
       (sample) => sample.name === 'forkcast_op_ack_seconds_bucket' && sample.labels['op'] === op,
     );
-    expect(buckets.map((bucket) => [bucket.labels['le'], bucket.value])).toEqual(
+    expect(buckets.map(({ labels, value }) => [labels['le'], value])).toEqual(
       BUCKETS.map((le) => [le, 0]),
     );
   }
@@ -71,10 +69,10 @@ test('two apps in one process count apart; an ack lands in its bucket', async ()
   ]);
   expect(valueOf(a, 'forkcast_op_ack_seconds_sum', { op: 'buy' })).toBeCloseTo(0.0021);
   expect(valueOf(a, 'forkcast_op_ack_seconds_bucket', { op: 'buy', le: '0.001' })).toBe(1);
-
   expect(valueOf(b, 'forkcast_connected_clients')).toBe(0);
-  expect(opsOf(b)).toMatchObject({ 'stop rejected forbidden': 1 });
-  expect(sumOf(b, 'forkcast_ops_total')).toBe(1);
+  expect(Object.entries(opsOf(b)).filter(([, value]) => value > 0)).toEqual([
+    ['stop rejected forbidden', 1],
+  ]);
   // Both show the process's metrics, collected once.
   expect(b.types.get('forkcast_nodejs_eventloop_lag_seconds')).toBe('gauge');
 });
