@@ -1,6 +1,8 @@
-/** Sends updates and statuses to this node's sockets in the order they were published. An update
- * goes out shard by shard over event-loop turns of about turnMs, so ops and acks are served in
- * between; the next waits for it, and `onDelivered` tells the ticker it may send another. */
+/** Sends updates and statuses to this node's sockets in the order they were published. While ops
+ * come in, an update goes out shard by shard over event-loop turns of about turnMs, so that they
+ * are served in between; otherwise in one emit, which reaches everyone sooner (between turns, the
+ * write callbacks of the sockets sent to run first). The next update waits for it, and
+ * `onDelivered` tells the ticker it may send another. */
 import { HISTORY_LENGTH, type StatusPayload, type UpdatePayload } from '../protocol/events';
 import type { ForkcastIo } from './io';
 
@@ -10,6 +12,8 @@ type Outgoing = (
 ) & { offset?: string | undefined };
 
 const SHARDS = 64;
+/** How long after an op updates still go out in turns. */
+const BUSY_MS = 1_000;
 const shardRoom = (shard: number): string => `forkcast:shard:${shard}`;
 
 export class UpdateBroadcaster {
@@ -22,6 +26,7 @@ export class UpdateBroadcaster {
   /** The shard new sockets join, and how many more it takes before the next block starts. */
   private block = { shard: 0, left: 0 };
   private stopped = false;
+  private lastOpAt = Number.NEGATIVE_INFINITY;
 
   /** `onDelivered`: an update was handed to every socket (`deliveries` of them). An emit sends
    * to about `socketsPerTurn` sockets; a turn emits until it has taken `turnMs` (0: once). */
@@ -59,6 +64,11 @@ export class UpdateBroadcaster {
   readonly publishStatus = (payload: StatusPayload, offset?: string): void =>
     this.pump({ event: 'status', payload, offset });
 
+  /** An op arrived: for the next BUSY_MS, updates go out in turns. */
+  opArrived(): void {
+    this.lastOpAt = performance.now();
+  }
+
   /** Drops what is queued and stops sending (shutdown). */
   stop(): void {
     this.stopped = true;
@@ -75,12 +85,18 @@ export class UpdateBroadcaster {
       const next = this.queue.shift();
       if (!next) return;
       // A status is one small emit: no turns needed.
-      if (next.event === 'status') emit(this.io.local, next);
-      else {
-        this.recent.push(next.payload);
-        if (this.recent.length > HISTORY_LENGTH) this.recent.shift();
+      if (next.event === 'status') {
+        emit(this.io.local, next);
+        continue;
+      }
+      this.recent.push(next.payload);
+      if (this.recent.length > HISTORY_LENGTH) this.recent.shift();
+      if (performance.now() - this.lastOpAt < BUSY_MS) {
         this.sending = { ...next, shard: 0, deliveries: 0 };
         this.step();
+      } else {
+        emit(this.io.local, next);
+        this.onDelivered(next.payload, this.io.of('/').sockets.size);
       }
     }
   }

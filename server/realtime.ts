@@ -128,6 +128,7 @@ export function attachRealtime(
   // One listener for every event, shared by every socket (called with it as `this`): listeners
   // per event and per connection cost memory.
   function onEvent(this: ForkcastSocket, event: unknown, ...raw: unknown[]): void {
+    broadcaster.opArrived();
     void handle(this, String(event).slice(0, 40), raw);
   }
 
