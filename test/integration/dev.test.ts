@@ -84,14 +84,12 @@ test('npm run dev serves through the dev server and stops cleanly on Ctrl-C', as
     expect(output()).toMatch(/^dev +stopped$/m);
     expect(listing(path.join(ROOT, 'dist', 'client'))).toEqual(distClient);
   } finally {
-    // A failed run must not leave the tools running: SIGKILL every group still there.
+    // A failed run must not leave the tools running: SIGKILL every one still there.
     for (const child of [pid, ...descendantsOf(pid)]) {
-      for (const target of [-child, child]) {
-        try {
-          process.kill(target, 'SIGKILL');
-        } catch {
-          // Not a group leader, or gone already.
-        }
+      try {
+        process.kill(child, 'SIGKILL');
+      } catch {
+        // Gone already.
       }
     }
   }
