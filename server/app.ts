@@ -9,7 +9,7 @@ import type { ServerOptions } from 'socket.io';
 import { STATUS, type UpdatePayload } from '../protocol/events';
 import { seedTickerState } from '../protocol/ipc';
 import { hostCheck } from './hosts';
-import { createHttpApp } from './http';
+import { createHttpApp, type HttpOptions } from './http';
 import { createIo, type Transport } from './io';
 import type { Logger } from './logger';
 import { createMetrics } from './metrics';
@@ -19,16 +19,13 @@ import type { StateStore } from './state-file';
 import type { TickerHost } from './ticker-host';
 import { TickerSupervisor } from './ticker-supervisor';
 
-/** Defaults: seed prices, dist/ paths, 50 ops/s, no token, no extra origins or hosts, no state
- * file, the in-memory adapter, both transports. */
-export interface AppConfig {
+/** Defaults: a forked ticker from seed prices, dist/ paths, 50 ops/s, no token, no extra origins
+ * or hosts, no state file, the in-memory adapter, both transports. */
+export interface AppConfig extends Pick<HttpOptions, 'clientDir' | 'devServer'> {
   logger: Logger;
   tickMs: number;
   initialState?: UpdatePayload;
   tickerChildPath?: string;
-  clientDir?: string;
-  /** Load the client from Angular's dev server, which proxies the rest here. */
-  devServer?: boolean;
   /** Use this ticker instead of forking one (a cluster node's). */
   ticker?: TickerHost;
   /** start / stop / buy allowed per connection per second. */
@@ -52,7 +49,7 @@ const CLOSE_GRACE_MS = 1_000;
 export function createApp(config: AppConfig) {
   const { logger } = config;
   const metrics = createMetrics();
-  const ticker: TickerHost =
+  const ticker =
     config.ticker ??
     new TickerSupervisor({
       childPath: config.tickerChildPath ?? PATHS.tickerChild,
@@ -64,14 +61,7 @@ export function createApp(config: AppConfig) {
       ...(config.stateStore ? { store: config.stateStore } : {}),
     });
   const hostServed = hostCheck(config.allowedHosts ?? [], logger);
-  const app = createHttpApp({
-    logger,
-    ticker,
-    metrics,
-    hostServed,
-    clientDir: config.clientDir ?? PATHS.client,
-    devServer: config.devServer ?? false,
-  });
+  const app = createHttpApp({ ...config, ticker, metrics, hostServed });
   const httpServer = createServer(app);
   // Every TCP connection, WebSockets included, so that close() can cut what peers leave open.
   const connections = new Set<Socket>();
@@ -93,12 +83,10 @@ export function createApp(config: AppConfig) {
     metrics,
   });
 
-  let closing: Promise<void> | null = null;
+  let closing: Promise<void> | undefined;
   const close = async (): Promise<void> => {
     // Stop accepting first, so nobody joins a server that is going away.
-    const httpClosed = new Promise<void>((resolve) =>
-      httpServer.listening ? httpServer.close(() => resolve()) : resolve(),
-    );
+    const httpClosed = httpServer.listening && once(httpServer.close(), 'close');
     // This node's clients only: in a cluster the others stay up.
     io.local.emit('status', { message: STATUS.shuttingDown, running: ticker.snapshot().running });
     detach();
@@ -120,8 +108,7 @@ export function createApp(config: AppConfig) {
     /** Starts the ticker, then accepts connections. Port 0 picks a free port. */
     async listen(port: number, host?: string): Promise<AddressInfo> {
       await ticker.open();
-      httpServer.listen(port, host);
-      await once(httpServer, 'listening');
+      await once(httpServer.listen(port, host), 'listening');
       return httpServer.address() as AddressInfo;
     },
     /** Tells clients, disconnects them, closes HTTP and stops the ticker. Safe to call twice. */

@@ -2,8 +2,7 @@
  * them by content hash (main-T5R62BU3.js), a development build does not (main.js). */
 import { existsSync, readdirSync } from 'node:fs';
 
-type ClientEntry = 'main' | 'polyfills' | 'styles';
-export type ClientAssets = Partial<Record<ClientEntry, string>>;
+export type ClientAssets = Partial<Record<'main' | 'polyfills' | 'styles', string>>;
 
 /** Angular's eight-character content hash before the extension. */
 export const HASHED = /-[A-Z0-9]{8}\.[a-z0-9]+$/;
@@ -18,10 +17,9 @@ export const DEV_SERVER_ASSETS: ClientAssets = {
 
 /** File names by entry; `main` is missing when the client is not built. */
 export function findClientAssets(clientDir: string): ClientAssets {
-  const assets: ClientAssets = {};
-  const files = existsSync(clientDir) ? readdirSync(clientDir) : [];
-  for (const file of files) {
-    const entry = ENTRY.exec(file)?.[1] as ClientEntry | undefined;
+  const assets: Record<string, string> = {};
+  for (const file of existsSync(clientDir) ? readdirSync(clientDir) : []) {
+    const entry = ENTRY.exec(file)?.[1];
     if (!entry) continue;
     // Two builds copied over each other: which one the shell should link cannot be told.
     if (assets[entry])

@@ -20,19 +20,30 @@ export interface HttpOptions {
   metrics: ForkcastMetrics;
   /** DNS rebinding: false for a request to a name this server is not configured for. */
   hostServed: (req: IncomingMessage) => boolean;
-  clientDir: string;
-  devServer: boolean;
+  /** Default: dist/client. */
+  clientDir?: string | undefined;
+  /** Load the client from Angular's dev server, which proxies the rest here. */
+  devServer?: boolean | undefined;
 }
 
 export function createHttpApp(options: HttpOptions): Express {
-  const { logger, ticker, metrics, clientDir, devServer } = options;
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('views', PATHS.views);
-  app.set('view engine', 'pug');
+  const { logger, ticker, metrics, clientDir = PATHS.client, devServer = false } = options;
+  const app = express().disable('x-powered-by').set('views', PATHS.views).set('view engine', 'pug');
   // First, so that a foreign Host gets nothing of the app; /socket.io is Engine.IO's (io.ts).
   app.use((req, res, next) => (options.hostServed(req) ? next() : refuse(res, 403, HOST_REFUSED)));
-  app.use(securityHeaders());
+  // helmet's CSP (this origin only) with a nonce per response, made as helmet asks for it, that
+  // Angular reads from `ngCspNonce` and puts on the `<style>` tags of component styles.
+  const nonce = (res: ServerResponse): string =>
+    ((res as Response).locals['cspNonce'] ??= randomBytes(16).toString('base64')) as string;
+  const directives = {
+    styleSrc: ["'self'", (_req: IncomingMessage, res: ServerResponse) => `'nonce-${nonce(res)}'`],
+    connectSrc: ["'self'"],
+    fontSrc: ["'self'"],
+    frameAncestors: ["'none'"],
+    // Served over plain HTTP on a LAN address, upgraded requests would fail to load.
+    upgradeInsecureRequests: null,
+  };
+  app.use(helmet({ contentSecurityPolicy: { directives } }));
   // Brotli's default quality (4) comes out larger than gzip on main.js.
   app.use(compression({ brotli: { params: { [zlib.BROTLI_PARAM_QUALITY]: 6 } } }));
 
@@ -40,17 +51,15 @@ export function createHttpApp(options: HttpOptions): Express {
   const assets = devServer ? DEV_SERVER_ASSETS : findClientAssets(clientDir);
   app.get('/', (_req, res) => {
     // A new deploy's shell, with its new asset names, is picked up on the next load.
-    res.set('Cache-Control', 'no-cache');
-    res.render('index', { assets, devServer, cspNonce: cspNonceOf(res) });
+    res
+      .set('Cache-Control', 'no-cache')
+      .render('index', { assets, devServer, cspNonce: nonce(res) });
   });
   app.get('/healthz', (_req, res) => {
     const { running, seq } = ticker.snapshot();
     const { status, details } = ticker.health();
-    const ok = status === 'ok';
-    const pid = ticker.pid ?? null;
-    res
-      .status(ok ? 200 : 503)
-      .json({ ok, status, running, seq, uptime: process.uptime(), pid, ...details });
+    const body = { ok: status === 'ok', status, running, seq, uptime: process.uptime() };
+    res.status(body.ok ? 200 : 503).json({ ...body, pid: ticker.pid ?? null, ...details });
   });
   // On the app's own port, like /healthz: keep the server on loopback or behind a proxy that
   // does not pass /metrics through.
@@ -59,15 +68,24 @@ export function createHttpApp(options: HttpOptions): Express {
   });
   // Unhashed files may change under the same name, so browsers revalidate them (ETag, 304); a
   // hashed name never changes content, so it is cached for a year.
-  const cacheControl = (res: ServerResponse, file: string): void => {
+  const setHeaders = (res: ServerResponse, file: string): void => {
     const hashed = HASHED.test(file);
     res.setHeader('Cache-Control', hashed ? 'public, max-age=31536000, immutable' : 'no-cache');
   };
-  app.use(express.static(PATHS.public, { index: false, setHeaders: cacheControl }));
-  app.use(express.static(clientDir, { index: false, setHeaders: cacheControl }));
+  for (const dir of [PATHS.public, clientDir])
+    app.use(express.static(dir, { index: false, setHeaders }));
   app.use((_req, res) => refuse(res, 404, 'Not found'));
-  app.use(errorHandler(logger));
-  return app;
+  // The one error handler: details go to the log, a short safe message to the client.
+  const onError: ErrorRequestHandler = (error: unknown, req, res, next) => {
+    if (res.headersSent) return next(error);
+    const given = (error as { status?: unknown } | null)?.status;
+    const status = typeof given === 'number' && given >= 400 && given < 600 ? given : 500;
+    const log = { err: error, url: req.originalUrl };
+    if (status >= 500) logger.error(log, 'request failed');
+    else logger.debug(log, 'bad request');
+    res.status(status).json({ error: status >= 500 ? 'Internal server error' : 'Bad request' });
+  };
+  return app.use(onError);
 }
 
 /** JSON for API clients, plain text for browsers. */
@@ -76,39 +94,4 @@ function refuse(res: Response, status: number, error: string): void {
     json: () => res.json({ error }),
     default: () => res.type('text').send(error),
   });
-}
-
-/** helmet's CSP (this origin only) plus a per-response nonce that Angular reads from
- * `ngCspNonce` and puts on the `<style>` tags it creates for component styles. */
-function securityHeaders(): express.RequestHandler {
-  const headers = helmet({
-    contentSecurityPolicy: {
-      directives: {
-        styleSrc: ["'self'", (_req, res) => `'nonce-${cspNonceOf(res as Response)}'`],
-        connectSrc: ["'self'"],
-        fontSrc: ["'self'"],
-        frameAncestors: ["'none'"],
-        // Served over plain HTTP on a LAN address, upgraded requests would fail to load.
-        upgradeInsecureRequests: null,
-      },
-    },
-  });
-  return (req, res, next) => {
-    res.locals['cspNonce'] = randomBytes(16).toString('base64');
-    headers(req, res, next);
-  };
-}
-
-const cspNonceOf = (res: Response): string => String(res.locals['cspNonce']);
-
-/** The one error handler: details go to the log, a short safe message to the client. */
-function errorHandler(logger: Logger): ErrorRequestHandler {
-  return (error: unknown, req, res, next) => {
-    if (res.headersSent) return next(error);
-    const given = (error as { status?: unknown } | null)?.status;
-    const status = typeof given === 'number' && given >= 400 && given < 600 ? given : 500;
-    if (status >= 500) logger.error({ err: error, url: req.originalUrl }, 'request failed');
-    else logger.debug({ err: error, url: req.originalUrl }, 'bad request');
-    res.status(status).json({ error: status >= 500 ? 'Internal server error' : 'Bad request' });
-  };
 }

@@ -1,5 +1,5 @@
-/** The entry: config → host → app → signals. The wiring lives in createApp() so tests can run
- * the same server in-process. */
+/** The entry: config → host → app → signals, the same for one node and for a cluster node. The
+ * wiring lives in createApp() so tests can run the same server in-process. */
 import path from 'node:path';
 
 import { seedTickerState } from '../protocol/ipc';
@@ -16,19 +16,10 @@ const SHUTDOWN_DEADLINE_MS = 5_000;
 /** The same signal again within this long is a forwarded copy of the first. */
 const SIGNAL_COPY_MS = 1_000;
 
-/** Where the ticker's state lives: what the host adds to the app, and what closes after it. */
-interface Host {
-  app: Partial<AppConfig>;
-  close?: () => Promise<void>;
-}
-
 async function main(): Promise<void> {
   const config = readConfig(process.env);
   const logger = createLogger(config.LOG_LEVEL);
-  // The cluster's host reaches the app (its io, its metrics) only once it runs.
-  const host = config.REDIS_URL
-    ? await clusterHost(config.REDIS_URL, config, logger, () => app)
-    : await fileHost(config, logger);
+  const host = await stateHost(config, logger, () => app);
   const app = createApp({
     logger,
     tickMs: config.TICK_MS,
@@ -41,74 +32,60 @@ async function main(): Promise<void> {
     ...host.app,
   });
 
-  let stopping: { signal: NodeJS.Signals; at: number } | null = null;
+  const exit = (code: number, message: string, fields: object = {}): never => {
+    logger[code === 0 ? 'info' : 'error'](fields, message);
+    process.exit(code);
+  };
+  let stopping: { signal: NodeJS.Signals; at: number } | undefined;
   const shutdown = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      // Ctrl-C reaches the whole process group and npm forwards it again: ignore that copy.
-      if (signal === stopping.signal && performance.now() - stopping.at < SIGNAL_COPY_MS) return;
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
+    // Ctrl-C reaches the whole process group and npm forwards it again: ignore that copy.
+    if (stopping?.signal === signal && performance.now() - stopping.at < SIGNAL_COPY_MS) return;
+    if (stopping) exit(1, 'second signal: exiting now', { signal });
     stopping = { signal, at: performance.now() };
     logger.info({ signal }, 'shutting down');
-    setTimeout(() => {
-      logger.error('shutdown took too long; exiting');
-      process.exit(1);
-    }, SHUTDOWN_DEADLINE_MS).unref();
-    app
-      .close()
-      .then(() => host.close?.())
-      .then(
-        () => {
-          logger.info('bye');
-          process.exit(0);
-        },
-        (error: unknown) => {
-          logger.error({ err: error }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
+    setTimeout(() => exit(1, 'shutdown took too long; exiting'), SHUTDOWN_DEADLINE_MS).unref();
+    const closed = app.close().then(host.close);
+    closed.then(
+      () => exit(0, 'bye'),
+      (err: unknown) => exit(1, 'shutdown failed', { err }),
+    );
   };
-  process.on('SIGTERM', shutdown);
-  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown).on('SIGINT', shutdown);
   // An unawaited library promise (e.g. the cluster adapter while Redis is away) must not take
   // every client of this server down with it.
   process.on('unhandledRejection', (reason) => {
     logger.error({ err: reason }, 'unhandled promise rejection; carrying on');
   });
 
-  let address;
-  try {
-    address = await app.listen(config.PORT, config.HOST);
-  } catch (error) {
-    // A signal during start-up fails listen(): that is the shutdown, not a start-up failure.
-    if (stopping) return;
-    throw error;
-  }
-  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  // A signal during start-up fails listen(): that is the shutdown, not a start-up failure.
+  const address = await app.listen(config.PORT, config.HOST).catch((error: unknown) => {
+    if (!stopping) throw error;
+  });
+  if (!address) return;
+  const { address: ip, family, port } = address;
+  const url = `http://${family === 'IPv6' ? `[${ip}]` : ip}:${port}`;
   logger.info({ url, pid: process.pid }, 'forkcast listening');
 }
 
-/** One node on its own: the state lives in a file. */
-async function fileHost(config: ServerConfig, logger: Logger): Promise<Host> {
-  const stateStore = createStateFile({
-    path: path.resolve(ROOT, config.STATE_FILE),
-    logger: logger.child({ part: 'state' }),
-  });
-  const initialState = await stateStore.open();
-  return { app: { initialState, stateStore } };
-}
-
-/** One node of a cluster: the state lives in Redis, the ticker runs on the elected leader. */
-async function clusterHost(
-  redisUrl: string,
+/** Where the ticker's state lives: what the host adds to the app, and what closes after it. */
+async function stateHost(
   config: ServerConfig,
   logger: Logger,
   app: () => ForkcastApp,
-): Promise<Host> {
+): Promise<{ app: Partial<AppConfig>; close?: () => Promise<void> }> {
+  if (!config.REDIS_URL) {
+    // One node on its own: the state lives in a file.
+    const stateStore = createStateFile({
+      path: path.resolve(ROOT, config.STATE_FILE),
+      logger: logger.child({ part: 'state' }),
+    });
+    return { app: { initialState: await stateStore.open(), stateStore } };
+  }
+  // A cluster node: the state lives in Redis, the ticker runs on the elected leader, and the
+  // host reaches the app (its io, its metrics) only once it runs.
   const cluster = await joinCluster(
     {
-      redisUrl,
+      redisUrl: config.REDIS_URL,
       tickMs: config.TICK_MS,
       childPath: PATHS.tickerChild,
       seed: seedTickerState(Date.now()),

@@ -66,19 +66,20 @@ export function spawnServer(env: Record<string, string>): ServerProcess {
       resolve({ code, signal });
     });
   });
+  const url = async (timeoutMs = 10_000): Promise<string> => {
+    const line = await logs.waitFor((item) => item['msg'] === 'forkcast listening', {
+      timeoutMs,
+      what: 'forkcast listening',
+    });
+    if (typeof line['url'] !== 'string') throw new Error(`no url in ${JSON.stringify(line)}`);
+    return line['url'];
+  };
   return {
     process: child,
     logs,
     stderr: () => stderr,
     exited,
-    url: async (timeoutMs = 10_000) => {
-      const line = await logs.waitFor((item) => item['msg'] === 'forkcast listening', {
-        timeoutMs,
-        what: 'forkcast listening',
-      });
-      if (typeof line['url'] !== 'string') throw new Error(`no url in ${JSON.stringify(line)}`);
-      return line['url'];
-    },
+    url,
     // Deadlines, not waits: generous so that a loaded machine is slow rather than failing.
     listening: async () => {
       const [forked, listening] = await Promise.all([
@@ -86,17 +87,11 @@ export function spawnServer(env: Record<string, string>): ServerProcess {
           timeoutMs: 15_000,
           what: 'ticker child forked',
         }),
-        logs.waitFor((line) => line['msg'] === 'forkcast listening', {
-          timeoutMs: 15_000,
-          what: 'forkcast listening',
-        }),
+        url(15_000),
       ]);
-      const url = listening['url'];
       const tickerPid = forked['pid'];
-      if (typeof url !== 'string' || typeof tickerPid !== 'number') {
-        throw new Error(`unexpected log lines: ${JSON.stringify([forked, listening])}`);
-      }
-      return { url, tickerPid };
+      if (typeof tickerPid !== 'number') throw new Error(`no pid in ${JSON.stringify(forked)}`);
+      return { url: listening, tickerPid };
     },
   };
 }

@@ -33,39 +33,30 @@ const get = (pathname: string, headers: Record<string, string> = {}): Promise<Re
   fetch(`${server.url}${pathname}`, { headers });
 
 test('GET /healthz reports the ticker as JSON, following the running flag and seq', async () => {
-  const response = await get('/healthz');
-  expect(response.headers.get('content-type')).toMatch(/^application\/json/);
-  const body = (await response.json()) as { pid: unknown; uptime: number };
-  expect([response.status, body]).toEqual([
-    200,
-    {
-      ok: true,
-      status: 'ok',
-      running: false,
-      seq: 0,
-      uptime: expect.any(Number),
-      pid: server.forkcast.ticker.pid,
-    },
-  ]);
-  expect(body.pid).not.toBe(process.pid);
-  expect(body.uptime).toBeGreaterThan(0);
-
   const { ticker } = server.forkcast;
+  const health = async (): Promise<unknown[]> => {
+    const response = await get('/healthz');
+    return [response.status, response.headers.get('content-type'), await response.json()];
+  };
+  expect(ticker.pid).not.toBe(process.pid);
+  expect(await health()).toEqual([
+    200,
+    expect.stringMatching(/^application\/json/),
+    { ok: true, status: 'ok', running: false, seq: 0, uptime: expect.any(Number), pid: ticker.pid },
+  ]);
   // The first tick comes just after start's ack: wait for it, so that there is a seq to report.
-  const ticked = new Promise<void>((resolve) => {
-    const onUpdate = (): void => {
-      ticker.off('update', onUpdate);
-      resolve();
-    };
-    ticker.on('update', onUpdate);
-  });
+  const ticked = new Promise((resolve) => ticker.on('update', resolve));
   await ticker.start();
-  expect(await (await get('/healthz')).json()).toMatchObject({ running: true });
+  expect(await health()).toEqual([
+    200,
+    expect.anything(),
+    expect.objectContaining({ running: true }),
+  ]);
   await ticked;
   await ticker.stop();
   const { seq } = ticker.snapshot();
   expect(seq).toBeGreaterThan(0);
-  expect(await (await get('/healthz')).json()).toMatchObject({ running: false, seq });
+  expect((await health())[2]).toMatchObject({ running: false, seq });
 });
 
 test('an unknown path is a 404 in JSON, or in plain text when asked for as HTML', async () => {
@@ -110,10 +101,8 @@ test.each([
       compressed,
     ]);
     expect(bundle.headers.vary).toMatch(/accept-encoding/i);
-    expect(bundle.headers['content-type']).toMatch(/^text\/javascript/);
     expect(decode(bundle.body)).toEqual(file);
     if (compressed) expect(bundle.body.length).toBeLessThan(file.length / 4);
-    expect(shell.headers['content-type']).toMatch(/^text\/html/);
     // The shell links the entries found in the client folder.
     expect(decode(shell.body).toString('utf8')).toMatch(
       /^<!DOCTYPE html>.*href="\/styles-IJ90KL12.css".*src="\/polyfills-EF56GH78.js".*src="\/main-AB12CD34.js"/s,
@@ -121,30 +110,24 @@ test.each([
   },
 );
 
+const YEAR = 'public, max-age=31536000, immutable';
 test.each([
-  ...['/main-AB12CD34.js', '/polyfills-EF56GH78.js', '/styles-IJ90KL12.css'].map((file) => [
-    file,
-    'public, max-age=31536000, immutable',
-  ]),
-  // The shell, so that a new deploy's asset names are picked up on the next load.
-  ...['/', '/3rdpartylicenses.txt', '/favicon.svg', '/favicon.ico'].map((file) => [
-    file,
-    'no-cache',
-  ]),
-])('%s is served with Cache-Control: %s', async (pathname, cacheControl) => {
+  ['/main-AB12CD34.js', YEAR, /^text\/javascript/, 'export'],
+  ['/polyfills-EF56GH78.js', YEAR, /^text\/javascript/, '// zone'],
+  ['/styles-IJ90KL12.css', YEAR, /^text\/css/, ':root'],
+  // Unhashed, the shell included, so that a new deploy's asset names are picked up at once.
+  ['/', 'no-cache', /^text\/html/, '<!DOCTYPE html>'],
+  ['/3rdpartylicenses.txt', 'no-cache', /^text\/plain/, 'MIT'],
+  ['/favicon.svg', 'no-cache', /^image\/svg\+xml/, '<svg'],
+  ['/favicon.ico', 'no-cache', /^image\/(vnd\.microsoft\.icon|x-icon)$/, '\0\0\x01\0'],
+  ['/apple-touch-icon.png', 'no-cache', /^image\/png$/, '\x89PNG'],
+])('%s: Cache-Control %s, type %s', async (pathname, cacheControl, type, start) => {
   const response = await get(pathname);
-  expect([response.status, response.headers.get('cache-control')]).toEqual([200, cacheControl]);
-});
-
-test.each([
-  ['/favicon.svg', /^image\/svg\+xml/, [0x3c, 0x73, 0x76, 0x67]],
-  ['/favicon.ico', /^image\/(vnd\.microsoft\.icon|x-icon)$/, [0, 0, 1, 0]],
-  ['/apple-touch-icon.png', /^image\/png$/, [0x89, 0x50, 0x4e, 0x47]],
-])('%s is an image', async (pathname, type, magic) => {
-  const response = await get(pathname);
-  expect([response.status, response.headers.get('content-type')]).toEqual([
-    200,
-    expect.stringMatching(type),
-  ]);
-  expect([...new Uint8Array(await response.arrayBuffer()).subarray(0, 4)]).toEqual(magic);
+  const head = Buffer.from(await response.arrayBuffer()).subarray(0, start.length);
+  expect([
+    response.status,
+    response.headers.get('cache-control'),
+    response.headers.get('content-type'),
+    head.toString('latin1'),
+  ]).toEqual([200, cacheControl, expect.stringMatching(type), start]);
 });

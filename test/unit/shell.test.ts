@@ -27,30 +27,24 @@ const render = (assets: ClientAssets, devServer = false): Promise<string> =>
     ),
   );
 
+const PRODUCTION = ['main-AB12CD34.js', 'polyfills-EF56GH78.js', 'styles-IJ90KL12.css'];
 test.each([
-  [
-    'a production build (hashed)',
-    ['main-AB12CD34.js', 'polyfills-EF56GH78.js', 'styles-IJ90KL12.css', '3rdpartylicenses.txt'],
-    { main: 'main-AB12CD34.js', polyfills: 'polyfills-EF56GH78.js', styles: 'styles-IJ90KL12.css' },
-  ],
-  ['a development build (unhashed)', ['main.js', 'polyfills.js', 'styles.css'], DEV_SERVER_ASSETS],
-  ['no build', [], {}],
-])('finds the entries of %s', (_title, files, assets) => {
-  expect(findClientAssets(clientDir(...files))).toEqual(assets);
+  ['a production build (hashed)', [...PRODUCTION, '3rdpartylicenses.txt']],
+  ['a development build (unhashed)', ['main.js', 'polyfills.js', 'styles.css']],
+  ['no build', []],
+])('finds the entries of %s', (_title, files) => {
+  const [main, polyfills, styles] = files;
+  expect(findClientAssets(clientDir(...files))).toEqual(main ? { main, polyfills, styles } : {});
 });
 
 test('two builds in one folder: the server refuses to start rather than guess', () => {
-  expect(() => findClientAssets(clientDir('main-AB12CD34.js', 'main-ZZ99YY88.js'))).toThrow(
+  expect(() => findClientAssets(clientDir(PRODUCTION[0]!, 'main-ZZ99YY88.js'))).toThrow(
     /holds main-\w+\.js and main-\w+\.js/,
   );
 });
 
 test('the shell links the entries, with a description, theme colours, icons and a noscript message', async () => {
-  const html = await render({
-    main: 'main-AB12CD34.js',
-    polyfills: 'polyfills-EF56GH78.js',
-    styles: 'styles-IJ90KL12.css',
-  });
+  const html = await render(findClientAssets(clientDir(...PRODUCTION)));
   expect(html).toMatch(/^<!DOCTYPE html><html lang="en">/);
   expect(html).toContain('<title>forkcast — live stock ticker</title>');
   expect(html).toContain('<link rel="stylesheet" href="/styles-IJ90KL12.css">');
