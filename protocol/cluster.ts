@@ -3,14 +3,10 @@
 import { z } from 'zod';
 
 import { opReplySchema, opSchema } from './ipc';
-import { parse, updateSchema, type Parsed } from './validation';
+import { parse, savedStateSchema, type Parsed } from './validation';
 
-/** The ticker state as the leader keeps it in Redis. `unannounced`: it holds acknowledged buys no
- * update has carried yet; `epoch`: the term that wrote it (a term only writes over older ones). */
-const storedStateSchema = updateSchema.extend({
-  unannounced: z.boolean(),
-  epoch: z.number().int().positive(),
-});
+/** The state as the leader keeps it in Redis, with the term (`epoch`) that wrote it. */
+const storedStateSchema = savedStateSchema.extend({ epoch: z.number().int().positive() });
 
 /** A node's answer to a forwarded op: the leader's reply, null from a node that does not lead. */
 const forwardedReplySchema = opReplySchema.nullable();
@@ -18,7 +14,6 @@ const forwardedReplySchema = opReplySchema.nullable();
 export type StoredState = z.infer<typeof storedStateSchema>;
 /** An op a node forwards to every other node (Socket.IO's serverSideEmit); the leader applies it. */
 export type ForwardedOp = z.infer<typeof opSchema>;
-export type ForwardedReply = z.infer<typeof forwardedReplySchema>;
 
 export function parseStoredState(text: string): Parsed<StoredState> {
   try {
@@ -28,8 +23,6 @@ export function parseStoredState(text: string): Parsed<StoredState> {
   }
 }
 
-export const parseForwardedOp = (value: unknown): Parsed<ForwardedOp> =>
-  parse(opSchema, 'forwarded op', value);
-
-export const parseForwardedReply = (value: unknown): Parsed<ForwardedReply> =>
+export const parseForwardedOp = (value: unknown) => parse(opSchema, 'forwarded op', value);
+export const parseForwardedReply = (value: unknown) =>
   parse(forwardedReplySchema, 'op reply', value);

@@ -2,7 +2,7 @@
  * types are these schemas' (z.infer), so a type and its check cannot drift apart. */
 import { z } from 'zod';
 
-import { STOCK_NAMES, type StockName } from './stocks';
+import { LAST_SEQ, STOCK_NAMES, type StockName } from './stocks';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
@@ -57,14 +57,14 @@ export const ackErrorSchema = z.strictObject({ ok: z.literal(false), error: z.st
 
 export const statusSchema = z.strictObject({ message: z.string(), running: z.boolean() });
 
-/** A state file: a ticker state plus its `unannounced` mark, with room for seq to grow (the next
- * update and an unannounced buy's update at load must stay exact integers). */
+/** A state file, or Redis's: a ticker state plus its `unannounced` mark (it holds acknowledged
+ * buys no update has carried yet), at most at the seq the model stops at. */
 export const savedStateSchema = updateSchema.extend({
   seq: z
     .number()
     .int()
     .nonnegative()
-    .max(Number.MAX_SAFE_INTEGER - 2, { error: 'seq is too close to 2^53 to go on counting' }),
+    .max(LAST_SEQ, { error: 'seq is too close to 2^53 to go on counting' }),
   // Files written before the mark existed were saved on an update, so announced.
   unannounced: z.boolean().default(false),
 });
@@ -76,10 +76,6 @@ export function parse<T>(schema: z.ZodType<T>, what: string, value: unknown): Pa
     ? { ok: true, value: result.data }
     : { ok: false, error: `bad ${what}: ${firstMessage(result.error)}` };
 }
-
-/** Payloads broadcast through the cluster. */
-export const parseUpdatePayload = (value: unknown) => parse(updateSchema, 'update', value);
-export const parseStatusPayload = (value: unknown) => parse(statusSchema, 'status', value);
 
 function firstMessage(error: z.ZodError): string {
   const issue = error.issues[0];

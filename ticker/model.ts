@@ -2,7 +2,13 @@
  * output goes out through `onUpdate`, so tests drive it with a fake clock. */
 import type { Stock, UpdatePayload } from '../protocol/events';
 import type { BuyReply, RunReply } from '../protocol/ipc';
-import { BUY_CONFLATION_MS, DECAY, GROWTH, type StockName } from '../protocol/stocks';
+import {
+  BUY_CONFLATION_MS,
+  DECAY,
+  GROWTH,
+  LAST_SEQ as MAX_SEQ,
+  type StockName,
+} from '../protocol/stocks';
 
 export interface Timers {
   now(): number;
@@ -10,18 +16,20 @@ export interface Timers {
   clearTimeout(handle: unknown): void;
 }
 
-export interface TickerModelOptions {
+/** `unannounced`: the state holds buys nobody has been told about yet: broadcast on the next turn. */
+interface TickerModelOptions {
   state: UpdatePayload;
   tickMs: number;
   timers: Timers;
   onUpdate: (update: UpdatePayload) => void;
-  /** The state holds buys nobody has been told about yet: broadcast it on the next turn. */
   unannounced?: boolean;
 }
 
 /** How long an update waits for the previous one's `delivered`, so a lost notice slows the
  * ticker but never stalls it: longer than a large broadcast takes (BENCHMARKS.md). */
 export const DELIVERY_TIMEOUT_MS = 1_000;
+
+const SEQ_SPENT = 'the ticker has used up its sequence numbers';
 
 export class TickerModel {
   private readonly stocks: Stock[];
@@ -59,6 +67,7 @@ export class TickerModel {
   /** Starting a running ticker is a no-op: there is only ever one tick loop. */
   start(): RunReply {
     if (this.running) return { ok: true, running: true, changed: false };
+    if (this.seq === MAX_SEQ) return { ok: false, error: SEQ_SPENT };
     this.running = true;
     // An interval after the last tick, so toggling cannot speed the market up, but at most an
     // interval away (a clock ahead of ours); never inside start(), so the caller acks first.
@@ -70,10 +79,10 @@ export class TickerModel {
   }
 
   stop(): RunReply {
-    if (!this.running) return { ok: true, running: false, changed: false };
+    const changed = this.running;
     this.running = false;
     this.schedule();
-    return { ok: true, running: false, changed: true };
+    return { ok: true, running: false, changed };
   }
 
   /** Applies the buy at once (the returned price is final) and schedules its broadcast; refuses
@@ -85,6 +94,7 @@ export class TickerModel {
     const price = stock.price + stock.price / GROWTH;
     if (!Number.isFinite(price))
       return { ok: false, error: `${name} is at the highest price forkcast can show` };
+    if (this.seq === MAX_SEQ) return { ok: false, error: SEQ_SPENT };
     stock.price = price;
     this.buysPending = true;
     this.schedule();
@@ -93,8 +103,7 @@ export class TickerModel {
 
   /** Updates up to `seq` are broadcast: what was held back for them may go out. */
   delivered(seq: number): void {
-    if (seq <= this.deliveredSeq) return;
-    this.deliveredSeq = Math.min(seq, this.seq);
+    this.deliveredSeq = Math.max(this.deliveredSeq, Math.min(seq, this.seq));
     this.schedule();
   }
 
@@ -136,6 +145,7 @@ export class TickerModel {
   private tick(): void {
     // Pending buys go out first as their own update: a tick is always an update of its own.
     if (this.buysPending) this.flush();
+    if (!this.running) return; // the flush took the last seq
     for (const stock of this.stocks) stock.price -= stock.price / DECAY;
     this.nextTickAt += this.options.tickMs;
     this.emit();
@@ -152,7 +162,11 @@ export class TickerModel {
   }
 
   private emit(): void {
+    // Only a hand-made unannounced state gets here at the last seq: nothing more can be numbered.
+    if (this.seq === MAX_SEQ) return;
     this.seq += 1;
+    // The update with the last seq (the saved state's bound) stops the ticker, and says so.
+    if (this.seq === MAX_SEQ) this.running = false;
     this.ts = this.options.timers.now();
     this.options.onUpdate(this.snapshot());
   }
