@@ -18,14 +18,10 @@ export const stockNameSchema = z
   .pipe(stockEnum);
 
 /** Arguments of `buy`, without the acknowledgement callback. */
-export function parseBuyArgs(args: readonly unknown[]): Parsed<StockName> {
-  if (args.length !== 1)
-    return { ok: false, error: 'buy takes exactly one argument: a stock name' };
-  const result = stockNameSchema.safeParse(args[0]);
-  return result.success
-    ? { ok: true, value: result.data }
-    : { ok: false, error: firstMessage(result.error) };
-}
+export const parseBuyArgs = (args: readonly unknown[]): Parsed<StockName> =>
+  args.length === 1
+    ? parse(stockNameSchema, null, args[0])
+    : { ok: false, error: 'buy takes exactly one argument: a stock name' };
 
 /** Arguments of `start` / `stop`, without the acknowledgement callback. */
 export const parseNoArgs = (event: string, args: readonly unknown[]): Parsed<[]> =>
@@ -69,12 +65,11 @@ export const savedStateSchema = updateSchema.extend({
   unannounced: z.boolean().default(false),
 });
 
-/** `value` checked against `schema`; a refusal says what was bad. */
-export function parse<T>(schema: z.ZodType<T>, what: string, value: unknown): Parsed<T> {
+/** `value` checked against `schema`; a refusal says what was bad (`what`, if not obvious). */
+export function parse<T>(schema: z.ZodType<T>, what: string | null, value: unknown): Parsed<T> {
   const result = schema.safeParse(value);
-  return result.success
-    ? { ok: true, value: result.data }
-    : { ok: false, error: `bad ${what}: ${firstMessage(result.error)}` };
+  if (result.success) return { ok: true, value: result.data };
+  return { ok: false, error: `${what ? `bad ${what}: ` : ''}${firstMessage(result.error)}` };
 }
 
 function firstMessage(error: z.ZodError): string {

@@ -8,9 +8,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { createClient } from 'redis';
 
-import * as cluster from '../../protocol/cluster';
 import type { StatusPayload, UpdatePayload } from '../../protocol/events';
-import type { BuyReply, OpReply, RunReply } from '../../protocol/ipc';
+import * as cluster from '../../protocol/ipc';
+import type { BuyReply, OpReply, ParentOpWithoutId as Op, RunReply } from '../../protocol/ipc';
 import type { StockName } from '../../protocol/stocks';
 import { parse, statusSchema, updateSchema } from '../../protocol/validation';
 import type { ForkcastIo } from '../io';
@@ -322,7 +322,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     await supervisor?.close();
   }
 
-  private async op(op: cluster.ForwardedOp): Promise<OpReply> {
+  private async op(op: Op): Promise<OpReply> {
     if (this.closed.signal.aborted) return { ok: false, error: CLOSED };
     // Without Redis nothing can be saved or forwarded: refused before anything is applied.
     if (!this.redisUp()) return { ok: false, error: REDIS_DOWN };
@@ -330,7 +330,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   }
 
   /** Leader only: the supervisor answers once the op's effect is saved. */
-  private async apply(op: cluster.ForwardedOp): Promise<OpReply> {
+  private async apply(op: Op): Promise<OpReply> {
     const { term, supervisor: s } = this;
     if (!s) return { ok: false, error: NO_LEADER };
     const reply = await (op.type === 'buy' ? s.buy(op.name) : s[op.type]());
@@ -338,7 +338,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   }
 
   /** Every other node answers; the leader's answer is the one that is not null. */
-  private async forward(op: cluster.ForwardedOp): Promise<OpReply> {
+  private async forward(op: Op): Promise<OpReply> {
     let late = false;
     const emitted = this.options.io().serverSideEmitWithAck(OP_EVENT, op);
     // socket.io-adapter's 5 s ran out: the leader may have answered, and its answer counts.

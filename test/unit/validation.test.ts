@@ -1,8 +1,13 @@
 /** Every check on input from outside a process, once: a socket's arguments, the ticker state (the
  * one schema behind IPC, the state file, Redis and the adapter), and each message kind. */
 import type { Stock } from '../../protocol/events';
-import { parseForwardedOp, parseForwardedReply, parseStoredState } from '../../protocol/cluster';
-import { parseChildMessage, parseParentMessage } from '../../protocol/ipc';
+import {
+  parseChildMessage,
+  parseForwardedOp,
+  parseForwardedReply,
+  parseParentMessage,
+  parseStoredState,
+} from '../../protocol/ipc';
 import {
   parse,
   parseBuyArgs,
