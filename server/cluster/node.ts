@@ -1,12 +1,16 @@
 /** Joins a cluster: the Redis connections, the Socket.IO adapter and this node's ticker host. The
  * lease holder runs the TickerSupervisor, storing to the state key fenced by the lease; other
- * nodes forward ops to it with serverSideEmitWithAck. main.ts hands the result to createApp(). */
+ * nodes forward ops to it with serverSideEmitWithAck. main.ts hands the result to createApp().
+ * Updates and statuses are entries of the adapter's stream, as it stores `io.to(REPLAY_ROOM)
+ * .emit()`, so recovery replays them. Live sockets are never in that room: each node reads the
+ * stream itself and its broadcaster sends them, so its sockets and its snapshot never race. */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { createClient } from 'redis';
+import type { Socket } from 'socket.io';
 
 import type { StatusPayload, UpdatePayload } from '../../protocol/events';
 import * as cluster from '../../protocol/ipc';
@@ -18,7 +22,6 @@ import type { SavedState, StateStore } from '../state-file';
 import type { HostHealth, TickerHost, TickerHostEvents } from '../ticker-host';
 import { TickerSupervisor, type SupervisorOptions } from '../ticker-supervisor';
 import { LeaderLease, type RedisClient } from './lease';
-import { openStream, STREAM_KEY, type Stream } from './stream';
 
 export async function joinCluster(
   { redisUrl, logger, ...host }: ClusterHostOptions & { redisUrl: string },
@@ -53,12 +56,8 @@ export async function joinCluster(
   // Recovery replays a window's worth of entries (one per update and status): twice that is kept.
   const maxLen = Math.max(10_000, Math.ceil((recoveryWindowMs / host.tickMs) * 2));
   const adapter = createAdapter(adapterClient, { streamName: STREAM_KEY, maxLen });
-  const redis = { commands, adapter: adapterClient, reader };
-  const ticker = new ClusterTickerHost(
-    { ...host, logger: logger.child({ part: 'cluster' }) },
-    redis,
-    maxLen,
-  );
+  const options = { ...host, maxLen, logger: logger.child({ part: 'cluster' }) };
+  const ticker = new ClusterTickerHost(options, { commands, adapter: adapterClient, reader });
   return {
     ticker,
     adapter,
@@ -102,7 +101,6 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   private readonly lease: LeaderLease;
   /** The latest update read from the stream. */
   private state: UpdatePayload;
-  private stream: Stream | null = null;
   private leading = false;
   /** Bumped at every change of role: work begun in an earlier term drops its result. */
   private term = 0;
@@ -116,9 +114,8 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
 
   /** `commands` fail at once while Redis is away; `adapter` queues them; `reader` blocks. */
   constructor(
-    private readonly options: ClusterHostOptions,
+    private readonly options: ClusterHostOptions & { maxLen: number },
     private readonly redis: Record<'commands' | 'adapter' | 'reader', RedisClient>,
-    private readonly streamMaxLen: number,
   ) {
     super();
     this.lease = new LeaderLease(redis.commands, this.nodeId, LEASE_TTL_MS);
@@ -149,7 +146,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   buy = (name: StockName): Promise<BuyReply> => this.op({ type: 'buy', name }) as Promise<BuyReply>;
 
   broadcastStatus(status: StatusPayload): void {
-    this.stream?.append('status', status).catch((error: unknown) => {
+    this.append('status', status).catch((error: unknown) => {
       this.options.logger.error({ err: error }, 'could not send a status');
     });
   }
@@ -162,15 +159,11 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   async close(): Promise<void> {
     if (this.closed.signal.aborted) return;
     this.closed.abort();
-    this.stream?.close();
     if (!this.leading) return;
     await this.stepDown('shutting down');
     // Hands over at once instead of making the cluster wait for the lease to run out.
-    await this.lease
-      .release()
-      .catch((error: unknown) =>
-        this.options.logger.warn({ err: error }, 'could not release the lease'),
-      );
+    const warn = (err: unknown) => this.options.logger.warn({ err }, 'could not release the lease');
+    await this.lease.release().catch(warn);
   }
 
   private redisUp(): boolean {
@@ -181,26 +174,14 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   private async begin(): Promise<void> {
     const { io, logger } = this.options;
     io().on(OP_EVENT, this.onForwarded);
-    this.stream = await openStream(io(), this.redis.commands, this.redis.reader, {
-      maxLen: this.streamMaxLen,
-      logger,
-      onEntry: (event, payload, offset) => {
-        const parsed = parse<UpdatePayload | StatusPayload>(
-          event === 'update' ? updateSchema : statusSchema,
-          event,
-          payload,
-        );
-        if (!parsed.ok) return logger.error({ error: parsed.error }, 'ignored a bad entry');
-        if (!('seq' in parsed.value)) {
-          this.state.running = parsed.value.running;
-          return this.emit('status', parsed.value, offset);
-        }
-        // Held up in Redis in an outage, an update may be resent by a new leader.
-        if (parsed.value.seq <= this.state.seq) return;
-        this.state = parsed.value;
-        this.emit('update', this.snapshot(), offset);
-      },
+    io().on('connection', (socket) => {
+      // Recovery put it back in the room: live, this node's broadcaster sends to it instead.
+      if (socket.recovered) void socket.leave(REPLAY_ROOM);
+      // So the session saved for its recovery asks for the room's entries.
+      socket.on('disconnecting', joinReplay);
     });
+    const last = (await this.redis.reader.xRevRange(STREAM_KEY, '+', '-', { COUNT: 1 }))?.[0];
+    void this.read(last?.id ?? '0-0');
     const stored = await this.readState();
     this.elect().catch((error: unknown) => logger.error({ err: error }, 'the election stopped'));
     if (stored?.unannounced && stored.seq >= this.state.seq) {
@@ -210,6 +191,53 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
         await once(this, 'update', { signal: this.closed.signal });
     } else if (stored && stored.seq > this.state.seq) this.state = withoutStorage(stored);
     else if (stored?.seq === this.state.seq) this.state.running = stored.running;
+  }
+
+  /** Every node reads every entry (`reader` blocks: a connection of its own). */
+  private async read(from: string): Promise<void> {
+    const { reader } = this.redis;
+    while (!this.closed.signal.aborted) {
+      try {
+        const reply = (await reader.xRead(
+          { key: STREAM_KEY, id: from },
+          { BLOCK: 1_000, COUNT: 100 },
+        )) as { messages: { id: string; message: Record<string, string> }[] }[] | null;
+        for (const { id, message } of reply?.[0]?.messages ?? []) {
+          from = id;
+          if (message['uid'] !== UID) continue;
+          const { packet } = JSON.parse(message['data'] ?? '') as { packet: { data: unknown[] } };
+          this.onEntry(packet.data[0] as StreamEvent, packet.data[1], id);
+        }
+      } catch (error) {
+        if (this.closed.signal.aborted || !reader.isOpen) return;
+        // Thrown by an entry, it is skipped (`from` is past it); by Redis, it is read again.
+        this.options.logger.warn({ err: error, from }, 'reading the stream failed; retrying');
+        await sleep(200);
+      }
+    }
+  }
+
+  private onEntry(event: StreamEvent, payload: unknown, offset: string): void {
+    // An update may come twice (a new leader resends one held up in Redis): only a newer one counts.
+    const schema = event === 'update' ? updateSchema : statusSchema;
+    const parsed = parse<UpdatePayload | StatusPayload>(schema, event, payload);
+    if (!parsed.ok) this.options.logger.error({ error: parsed.error }, 'ignored a bad entry');
+    else if (!('seq' in parsed.value)) {
+      this.state.running = parsed.value.running;
+      this.emit('status', parsed.value, offset);
+    } else if (parsed.value.seq > this.state.seq) {
+      this.state = parsed.value;
+      this.emit('update', this.snapshot(), offset);
+    }
+  }
+
+  private async append(event: StreamEvent, payload: unknown): Promise<void> {
+    const packet = { type: 2, data: [event, payload], nsp: '/' };
+    const opts = { rooms: [REPLAY_ROOM], except: [], flags: {} };
+    const entry = { uid: UID, nsp: '/', type: '3', data: JSON.stringify({ packet, opts }) };
+    const { maxLen: threshold } = this.options;
+    const TRIM = { strategy: 'MAXLEN', strategyModifier: '~', threshold } as const;
+    await this.redis.commands.xAdd(STREAM_KEY, '*', entry, { TRIM });
   }
 
   /** A follower tries for the lease; the leader renews it, waiting no longer than it lasts. */
@@ -257,7 +285,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
       // The last leader may have died between saving an update and sending it. An unannounced
       // state is not: the child sends those prices under a new seq.
       if (term === this.term && resume.seq > this.state.seq && !resume.unannounced)
-        await this.stream?.append('update', withoutStorage(resume));
+        await this.append('update', withoutStorage(resume));
       if (term !== this.term) return;
       const supervisor = new TickerSupervisor({
         ...{ childPath, tickMs, onRestart, store },
@@ -268,7 +296,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
       this.supervisor = supervisor;
       // Saved but not sent would leave a gap: the term ends, and the next leader sends it.
       supervisor.on('update', (update) => {
-        this.stream?.append('update', update).catch(async (error: unknown) => {
+        this.append('update', update).catch(async (error: unknown) => {
           logger.error({ err: error, seq: update.seq }, 'could not send an update');
           if (term === this.term) await this.stepDown('the stream did not take an update');
         });
@@ -339,20 +367,18 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
 
   /** Every other node answers; the leader's answer is the one that is not null. */
   private async forward(op: Op): Promise<OpReply> {
-    let late = false;
-    const emitted = this.options.io().serverSideEmitWithAck(OP_EVENT, op);
     // socket.io-adapter's 5 s ran out: the leader may have answered, and its answer counts.
-    const answers = await emitted.catch((error: { responses: unknown[] }) => {
-      late = true;
-      return error.responses;
-    });
-    const replies = answers
-      .map(cluster.parseForwardedReply)
-      .flatMap((p) => (p.ok ? (p.value ?? []) : []));
-    return (
-      replies.find((reply) => reply.ok) ??
-      replies[0] ?? { ok: false, error: late ? NO_ANSWER : NO_LEADER }
-    );
+    const [late, answers] = await this.options
+      .io()
+      .serverSideEmitWithAck(OP_EVENT, op)
+      .then(
+        (answers: unknown[]) => [false, answers] as const,
+        (error: { responses: unknown[] }) => [true, error.responses] as const,
+      );
+    const parsed = answers.map(cluster.parseForwardedReply);
+    const replies = parsed.flatMap((p) => (p.ok && p.value ? [p.value] : []));
+    const error = late ? NO_ANSWER : NO_LEADER;
+    return replies.find((reply) => reply.ok) ?? replies[0] ?? { ok: false, error };
   }
 
   private readonly onForwarded = (raw: unknown, answer: (reply: OpReply | null) => void): void => {
@@ -373,4 +399,15 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
 
 function withoutStorage({ stocks, running, seq, ts }: UpdatePayload): UpdatePayload {
   return { stocks, running, seq, ts };
+}
+
+const STREAM_KEY = 'forkcast:stream';
+const REPLAY_ROOM = 'forkcast:replay';
+/** Marks our entries; no adapter has this uid, so none skips them as its own. */
+const UID = 'forkcast';
+
+type StreamEvent = 'update' | 'status';
+
+function joinReplay(this: Socket): void {
+  void this.join(REPLAY_ROOM);
 }

@@ -288,10 +288,8 @@ test('the state given, the snapshot and the stock a buy returns are copies', () 
   const { model } = setup(handed);
   handed.stocks[0]!.price = 1;
   const snapshot = model.snapshot();
-  snapshot.stocks[1]!.price = 999;
+  Object.assign(snapshot, { seq: 100, running: true }).stocks[1]!.price = 999;
   snapshot.stocks.push({ name: 'Apple', price: 1 });
-  snapshot.seq = 100;
-  snapshot.running = true;
   const bought = model.buy('Facebook');
   expect(bought).toEqual({
     ok: true,
