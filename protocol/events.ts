@@ -9,7 +9,6 @@ import type { ackErrorSchema, statusSchema, stockSchema, updateSchema } from './
 export type Stock = z.infer<typeof stockSchema>;
 export type StatusPayload = z.infer<typeof statusSchema>;
 export type UpdatePayload = z.infer<typeof updateSchema>;
-
 export type AckError = z.infer<typeof ackErrorSchema>;
 
 type Ack<T extends object> = ({ ok: true } & T) | AckError;
@@ -17,9 +16,8 @@ type Ack<T extends object> = ({ ok: true } & T) | AckError;
 export type RunAck = Ack<{ running: boolean }>;
 export type BuyAck = Ack<{ stock: Stock }>;
 
-/** The recent past, so a late joiner can draw trends at once (clients that do not know the event
- * ignore it): the latest updates as sent, oldest first, at most HISTORY_LENGTH; just the current
- * snapshot when nothing has been broadcast since the server started. */
+/** The latest updates as sent, oldest first, at most HISTORY_LENGTH (just the snapshot if none
+ * since the server started), so a late joiner draws trends at once. */
 export interface HistoryPayload {
   updates: UpdatePayload[];
 }

@@ -1,5 +1,6 @@
-/** Messages between the server (parent) and the ticker child, named by sender. Each op carries an
- * `id` and gets exactly one `reply` with that `id`, so every ack reaches the socket that asked. */
+/** Messages between the server (parent) and the ticker child, named by sender: each op carries an
+ * `id` and gets exactly one `reply` with that `id`. Then what cluster nodes say to each other
+ * through Redis: another node may run another version, and Redis is shared with whoever reaches it. */
 import { z } from 'zod';
 
 import type { UpdatePayload } from './events';
@@ -7,6 +8,7 @@ import { SEED_STOCKS } from './stocks';
 import {
   ackErrorSchema,
   parse,
+  savedStateSchema,
   stockNameSchema,
   stockSchema,
   updateSchema,
@@ -16,8 +18,9 @@ import {
 const start = z.strictObject({ type: z.literal('start') });
 const stop = z.strictObject({ type: z.literal('stop') });
 const buy = z.strictObject({ type: z.literal('buy'), name: stockNameSchema });
-/** An op as its sender words it: the IPC adds an `id`, the cluster forwards it as is. */
-export const opSchema = z.discriminatedUnion('type', [start, stop, buy]);
+/** An op as its sender words it: the IPC adds an `id`, a cluster node forwards it as is to every
+ * other (Socket.IO's serverSideEmit), and the leader applies it. */
+const opSchema = z.discriminatedUnion('type', [start, stop, buy]);
 const withId = { id: z.number().int().nonnegative() };
 
 /** `changed` is false when start / stop was a no-op; the parent only broadcasts real changes. */
@@ -29,7 +32,7 @@ const buyReplySchema = z.union([
   z.strictObject({ ok: z.literal(true), running: z.boolean(), stock: stockSchema }),
   ackErrorSchema,
 ]);
-export const opReplySchema = z.union([runReplySchema, buyReplySchema]);
+const opReplySchema = z.union([runReplySchema, buyReplySchema]);
 
 const parentMessageSchema = z.discriminatedUnion('type', [
   /** `unannounced`: the state holds acknowledged buys no `update` has carried yet (the last
@@ -70,7 +73,6 @@ export type OpReply = z.infer<typeof opReplySchema>;
 
 export const parseParentMessage = (message: unknown): Parsed<ParentMessage> =>
   parse(parentMessageSchema, 'message from parent', message);
-
 export const parseChildMessage = (message: unknown): Parsed<ChildMessage> =>
   parse(childMessageSchema, 'message from ticker', message);
 
@@ -81,3 +83,20 @@ export const seedTickerState = (ts: number): UpdatePayload => ({
   seq: 0,
   ts,
 });
+
+/** The state as the leader keeps it in Redis, with the term (`epoch`) that wrote it. */
+const storedStateSchema = savedStateSchema.extend({ epoch: z.number().int().positive() });
+export type StoredState = z.infer<typeof storedStateSchema>;
+
+export function parseStoredState(text: string): Parsed<StoredState> {
+  try {
+    return parse(storedStateSchema, 'stored state', JSON.parse(text));
+  } catch {
+    return { ok: false, error: 'bad stored state: not JSON' };
+  }
+}
+
+export const parseForwardedOp = (value: unknown) => parse(opSchema, 'forwarded op', value);
+/** A node's answer to a forwarded op: the leader's reply, null from a node that does not lead. */
+export const parseForwardedReply = (value: unknown) =>
+  parse(opReplySchema.nullable(), 'op reply', value);

@@ -18,5 +18,8 @@ export const DECAY = 1800;
 
 export const DEFAULT_TICK_MS = 1000;
 
+/** The last seq the ticker counts to, and the highest a saved state may hold (2^53 - 3). */
+export const LAST_SEQ = Number.MAX_SAFE_INTEGER - 2;
+
 /** Buys within this window of the first are conflated into one `update` (the first at once). */
 export const BUY_CONFLATION_MS = 20;

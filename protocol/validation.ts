@@ -2,7 +2,7 @@
  * types are these schemas' (z.infer), so a type and its check cannot drift apart. */
 import { z } from 'zod';
 
-import { STOCK_NAMES, type StockName } from './stocks';
+import { LAST_SEQ, STOCK_NAMES, type StockName } from './stocks';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
@@ -18,14 +18,10 @@ export const stockNameSchema = z
   .pipe(stockEnum);
 
 /** Arguments of `buy`, without the acknowledgement callback. */
-export function parseBuyArgs(args: readonly unknown[]): Parsed<StockName> {
-  if (args.length !== 1)
-    return { ok: false, error: 'buy takes exactly one argument: a stock name' };
-  const result = stockNameSchema.safeParse(args[0]);
-  return result.success
-    ? { ok: true, value: result.data }
-    : { ok: false, error: firstMessage(result.error) };
-}
+export const parseBuyArgs = (args: readonly unknown[]): Parsed<StockName> =>
+  args.length === 1
+    ? parse(stockNameSchema, null, args[0])
+    : { ok: false, error: 'buy takes exactly one argument: a stock name' };
 
 /** Arguments of `start` / `stop`, without the acknowledgement callback. */
 export const parseNoArgs = (event: string, args: readonly unknown[]): Parsed<[]> =>
@@ -57,29 +53,24 @@ export const ackErrorSchema = z.strictObject({ ok: z.literal(false), error: z.st
 
 export const statusSchema = z.strictObject({ message: z.string(), running: z.boolean() });
 
-/** A state file: a ticker state plus its `unannounced` mark, with room for seq to grow (the next
- * update and an unannounced buy's update at load must stay exact integers). */
+/** A state file, or Redis's: a ticker state plus its `unannounced` mark (it holds acknowledged
+ * buys no update has carried yet), at most at the seq the model stops at. */
 export const savedStateSchema = updateSchema.extend({
   seq: z
     .number()
     .int()
     .nonnegative()
-    .max(Number.MAX_SAFE_INTEGER - 2, { error: 'seq is too close to 2^53 to go on counting' }),
+    .max(LAST_SEQ, { error: 'seq is too close to 2^53 to go on counting' }),
   // Files written before the mark existed were saved on an update, so announced.
   unannounced: z.boolean().default(false),
 });
 
-/** `value` checked against `schema`; a refusal says what was bad. */
-export function parse<T>(schema: z.ZodType<T>, what: string, value: unknown): Parsed<T> {
+/** `value` checked against `schema`; a refusal says what was bad (`what`, if not obvious). */
+export function parse<T>(schema: z.ZodType<T>, what: string | null, value: unknown): Parsed<T> {
   const result = schema.safeParse(value);
-  return result.success
-    ? { ok: true, value: result.data }
-    : { ok: false, error: `bad ${what}: ${firstMessage(result.error)}` };
+  if (result.success) return { ok: true, value: result.data };
+  return { ok: false, error: `${what ? `bad ${what}: ` : ''}${firstMessage(result.error)}` };
 }
-
-/** Payloads broadcast through the cluster. */
-export const parseUpdatePayload = (value: unknown) => parse(updateSchema, 'update', value);
-export const parseStatusPayload = (value: unknown) => parse(statusSchema, 'status', value);
 
 function firstMessage(error: z.ZodError): string {
   const issue = error.issues[0];

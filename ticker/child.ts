@@ -16,9 +16,8 @@ export function createTickerChild(
       case 'init': {
         // A second init replaces the model: the parent is authoritative about the state.
         model?.dispose();
-        const { state, tickMs, unannounced } = message;
         const onUpdate = (update: UpdatePayload) => send({ type: 'update', update });
-        model = new TickerModel({ state, tickMs, unannounced, timers, onUpdate });
+        model = new TickerModel({ ...message, timers, onUpdate });
         return send({ type: 'ready', state: model.snapshot() });
       }
       // Answered with or without a model: it only asks whether this process is alive.

@@ -1,13 +1,14 @@
 /** Entry of the ticker child process, forked by the server; it talks over the IPC channel only. */
 import { createTickerChild } from './child';
 
-if (!process.send) throw new Error('ticker/main must be started with child_process.fork');
+if (!process.send) {
+  process.stderr.write('ticker/main.js is the ticker child: the server forks it (npm start)\n');
+  process.exit(1);
+}
 
 const receive = createTickerChild(
-  (message) => {
-    // The callback swallows a send racing the parent's hang-up (EPIPE); disconnect ends us.
-    if (process.connected) process.send?.(message, undefined, {}, () => undefined);
-  },
+  // The callback swallows a send racing the parent's hang-up (EPIPE); disconnect ends us.
+  (message) => process.connected && process.send?.(message, undefined, {}, () => undefined),
   { now: Date.now, setTimeout, clearTimeout },
 );
 process.on('message', receive);

@@ -1,27 +1,22 @@
 /** The price model: owns prices, the running flag and `seq`. Time comes in through `Timers` and
  * output goes out through `onUpdate`, so tests drive it with a fake clock. */
 import type { Stock, UpdatePayload } from '../protocol/events';
-import type { BuyReply, RunReply } from '../protocol/ipc';
-import { BUY_CONFLATION_MS, DECAY, GROWTH, type StockName } from '../protocol/stocks';
+import type { BuyReply, ParentMessage, RunReply } from '../protocol/ipc';
+import { BUY_CONFLATION_MS, DECAY, GROWTH, LAST_SEQ, type StockName } from '../protocol/stocks';
 
-export interface Timers {
-  now(): number;
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+export type Timers = Pick<typeof globalThis, 'setTimeout' | 'clearTimeout'> & { now(): number };
 
-export interface TickerModelOptions {
-  state: UpdatePayload;
-  tickMs: number;
+/** The parent's `init`; `unannounced` state is broadcast on the next turn. */
+interface TickerModelOptions extends Omit<Extract<ParentMessage, { type: 'init' }>, 'type'> {
   timers: Timers;
   onUpdate: (update: UpdatePayload) => void;
-  /** The state holds buys nobody has been told about yet: broadcast it on the next turn. */
-  unannounced?: boolean;
 }
 
 /** How long an update waits for the previous one's `delivered`, so a lost notice slows the
  * ticker but never stalls it: longer than a large broadcast takes (BENCHMARKS.md). */
 export const DELIVERY_TIMEOUT_MS = 1_000;
+
+const SEQ_SPENT = 'the ticker has used up its sequence numbers';
 
 export class TickerModel {
   private readonly stocks: Stock[];
@@ -29,7 +24,7 @@ export class TickerModel {
   private seq: number;
   private ts: number;
   /** One timer, always armed for whatever is due first: the next tick or the pending buys. */
-  private timer: unknown = null;
+  private timer?: ReturnType<typeof setTimeout>;
   /** Ticks keep to this grid, so they do not drift. */
   private nextTickAt = 0;
   /** Buys do not count: a start paces its first tick by the last real tick. */
@@ -45,7 +40,7 @@ export class TickerModel {
     this.ts = state.ts;
     // The handed-over ts is the last update's, so the pace survives restarts (seq 0: none).
     this.lastTickAt = state.seq > 0 ? state.ts : -Infinity;
-    this.buysPending = options.unannounced ?? false;
+    this.buysPending = options.unannounced;
     // Handed over running: the next tick comes when the previous owner's would have.
     if (state.running) this.start();
     else this.schedule();
@@ -59,6 +54,7 @@ export class TickerModel {
   /** Starting a running ticker is a no-op: there is only ever one tick loop. */
   start(): RunReply {
     if (this.running) return { ok: true, running: true, changed: false };
+    if (this.seq === LAST_SEQ) return { ok: false, error: SEQ_SPENT };
     this.running = true;
     // An interval after the last tick, so toggling cannot speed the market up, but at most an
     // interval away (a clock ahead of ours); never inside start(), so the caller acks first.
@@ -70,21 +66,21 @@ export class TickerModel {
   }
 
   stop(): RunReply {
-    if (!this.running) return { ok: true, running: false, changed: false };
+    const changed = this.running;
     this.running = false;
     this.schedule();
-    return { ok: true, running: false, changed: true };
+    return { ok: true, running: false, changed };
   }
 
   /** Applies the buy at once (the returned price is final) and schedules its broadcast; refuses
    * it, changing nothing, if the price would no longer be finite (JSON cannot carry it). */
   buy(name: StockName): BuyReply {
-    const stock = this.stocks.find((candidate) => candidate.name === name);
-    // The validator only lets listed names through, so a miss is a bug, not bad input.
-    if (!stock) throw new Error(`no such stock: ${name}`);
+    // The validator only lets listed names through.
+    const stock = this.stocks.find((candidate) => candidate.name === name)!;
     const price = stock.price + stock.price / GROWTH;
     if (!Number.isFinite(price))
       return { ok: false, error: `${name} is at the highest price forkcast can show` };
+    if (this.seq === LAST_SEQ) return { ok: false, error: SEQ_SPENT };
     stock.price = price;
     this.buysPending = true;
     this.schedule();
@@ -93,14 +89,12 @@ export class TickerModel {
 
   /** Updates up to `seq` are broadcast: what was held back for them may go out. */
   delivered(seq: number): void {
-    if (seq <= this.deliveredSeq) return;
-    this.deliveredSeq = Math.min(seq, this.seq);
+    this.deliveredSeq = Math.max(this.deliveredSeq, Math.min(seq, this.seq));
     this.schedule();
   }
 
   dispose(): void {
     this.options.timers.clearTimeout(this.timer);
-    this.timer = null;
   }
 
   /** Back-pressure: while an update is being broadcast, the next waits for `delivered`, at most
@@ -136,6 +130,7 @@ export class TickerModel {
   private tick(): void {
     // Pending buys go out first as their own update: a tick is always an update of its own.
     if (this.buysPending) this.flush();
+    if (!this.running) return; // the flush took the last seq
     for (const stock of this.stocks) stock.price -= stock.price / DECAY;
     this.nextTickAt += this.options.tickMs;
     this.emit();
@@ -152,7 +147,10 @@ export class TickerModel {
   }
 
   private emit(): void {
+    if (this.seq === LAST_SEQ) return; // a hand-made unannounced state: nothing left to number
     this.seq += 1;
+    // The update with the last seq (the saved state's bound) stops the ticker, and says so.
+    if (this.seq === LAST_SEQ) this.running = false;
     this.ts = this.options.timers.now();
     this.options.onUpdate(this.snapshot());
   }

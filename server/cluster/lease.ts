@@ -14,14 +14,9 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
 end
 return redis.call('GET', KEYS[1])`;
 
-// KEYS: lease. ARGV: token, ttl. 1 if still ours (and extended), else 0.
+// KEYS: lease. ARGV: token, ttl. 1 if still ours (and extended, or deleted by a ttl of 0), else 0.
 const RENEW = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0`;
-
-// KEYS: lease. ARGV: token.
-const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
 // KEYS: lease, epoch, state. ARGV: token, epoch, state. 1 if written by the holder in its term.
@@ -42,9 +37,9 @@ export class LeaderLease {
     readonly ttlMs: number,
   ) {}
 
+  /** Ours already (a previous term whose release was lost) is not a new term. */
   async tryAcquire(): Promise<{ held: true; epoch: number } | { held: false; holder: string }> {
     const reply = await this.run(ACQUIRE, [KEYS.lease, KEYS.epoch], [String(this.ttlMs)]);
-    // Ours already (a previous term whose release was lost) is not a new term.
     return typeof reply === 'number'
       ? { held: true, epoch: reply }
       : { held: false, holder: reply as string };
@@ -56,7 +51,7 @@ export class LeaderLease {
   }
 
   async release(): Promise<void> {
-    await this.run(RELEASE, [KEYS.lease]);
+    await this.run(RENEW, [KEYS.lease], ['0']);
   }
 
   async writeState(epoch: number, state: string): Promise<boolean> {

@@ -1,11 +1,27 @@
-/** Joins a cluster: the Redis connections, the Socket.IO adapter and the cluster ticker host,
- * wired to each other. main.ts hands the result to createApp(). */
+/** Joins a cluster: the Redis connections, the Socket.IO adapter and this node's ticker host. The
+ * lease holder runs the TickerSupervisor, storing to the state key fenced by the lease; other
+ * nodes forward ops to it with serverSideEmitWithAck. main.ts hands the result to createApp().
+ * Updates and statuses are entries of the adapter's stream, as it stores `io.to(REPLAY_ROOM)
+ * .emit()`, so recovery replays them. Live sockets are never in that room: each node reads the
+ * stream itself and its broadcaster sends them, so its sockets and its snapshot never race. */
+import { randomUUID } from 'node:crypto';
+import { EventEmitter, once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { createClient } from 'redis';
+import type { Socket } from 'socket.io';
 
-import { ClusterTickerHost, type ClusterHostOptions } from './cluster-host';
-import type { RedisClient } from './lease';
-import { STREAM_KEY } from './stream';
+import type { StatusPayload, UpdatePayload } from '../../protocol/events';
+import * as cluster from '../../protocol/ipc';
+import type { BuyReply, OpReply, ParentOpWithoutId as Op, RunReply } from '../../protocol/ipc';
+import type { StockName } from '../../protocol/stocks';
+import { parse, statusSchema, updateSchema } from '../../protocol/validation';
+import type { ForkcastIo } from '../io';
+import type { SavedState, StateStore } from '../state-file';
+import type { HostHealth, TickerHost, TickerHostEvents } from '../ticker-host';
+import { TickerSupervisor, type SupervisorOptions } from '../ticker-supervisor';
+import { LeaderLease, type RedisClient } from './lease';
 
 export async function joinCluster(
   { redisUrl, logger, ...host }: ClusterHostOptions & { redisUrl: string },
@@ -40,22 +56,358 @@ export async function joinCluster(
   // Recovery replays a window's worth of entries (one per update and status): twice that is kept.
   const maxLen = Math.max(10_000, Math.ceil((recoveryWindowMs / host.tickMs) * 2));
   const adapter = createAdapter(adapterClient, { streamName: STREAM_KEY, maxLen });
-  const ticker = new ClusterTickerHost(
-    { ...host, logger: logger.child({ part: 'cluster' }) },
-    { commands, adapter: adapterClient, reader },
-    maxLen,
-  );
+  const options = { ...host, maxLen, logger: logger.child({ part: 'cluster' }) };
+  const ticker = new ClusterTickerHost(options, { commands, adapter: adapterClient, reader });
   return {
     ticker,
     adapter,
     /** After the app (and so the host) has closed. */
     async close(): Promise<void> {
-      // The blocking read would hold a graceful close up; a connection that is down has nothing
-      // to flush.
+      // The blocking read would hold a graceful close up; a connection down has nothing to flush.
       reader.destroy();
       const close = async (client: RedisClient): Promise<void> =>
         client.isReady ? client.close().catch(() => undefined) : client.destroy();
       await Promise.all([commands, adapterClient].map(close));
     },
   };
+}
+
+/** A takeover within 3 s of the leader dying; three renewals per TTL ride out a late one. */
+const LEASE_TTL_MS = 1_500;
+const RENEW_EVERY_MS = 500;
+const CAMPAIGN_EVERY_MS = 200;
+const OP_EVENT = 'forkcast:op';
+
+const REDIS_DOWN = 'the cluster cannot reach Redis right now; try again in a moment';
+const NO_LEADER = 'no ticker leader is elected right now; try again in a moment';
+const MOVED = 'the ticker moved to another node meanwhile; the operation may not have been applied';
+const NO_ANSWER =
+  'the ticker leader did not answer in time; the operation may not have been applied';
+const CLOSED = 'the server is shutting down';
+
+type ClusterHostOptions = Pick<
+  SupervisorOptions,
+  'childPath' | 'tickMs' | 'logger' | 'onRestart'
+> & {
+  /** Read at open(), after createApp. */
+  io: () => ForkcastIo;
+  /** Where a cluster whose Redis holds no state yet starts from. */
+  seed: UpdatePayload;
+};
+
+class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements TickerHost {
+  /** Fresh per process, so a restarted node is a new lease holder. */
+  readonly nodeId = randomUUID();
+  private readonly lease: LeaderLease;
+  /** The latest update read from the stream. */
+  private state: UpdatePayload;
+  private leading = false;
+  /** Bumped at every change of role: work begun in an earlier term drops its result. */
+  private term = 0;
+  private supervisor: TickerSupervisor | null = null;
+  /** The holder the last campaign saw. */
+  private holder: string | null = null;
+  /** performance.now() until which the lease is surely ours (while leading). */
+  private validUntil = 0;
+  private opened: Promise<void> | null = null;
+  private readonly closed = new AbortController();
+
+  /** `commands` fail at once while Redis is away; `adapter` queues them; `reader` blocks. */
+  constructor(
+    private readonly options: ClusterHostOptions & { maxLen: number },
+    private readonly redis: Record<'commands' | 'adapter' | 'reader', RedisClient>,
+  ) {
+    super();
+    this.lease = new LeaderLease(redis.commands, this.nodeId, LEASE_TTL_MS);
+    this.state = structuredClone(options.seed);
+  }
+
+  get pid(): number | undefined {
+    return this.supervisor?.pid;
+  }
+
+  snapshot(): UpdatePayload {
+    return structuredClone(this.state);
+  }
+
+  health(): HostHealth {
+    const redis = this.redisUp();
+    const stale = this.pid === undefined || performance.now() >= this.validUntil;
+    const status = !redis || this.holder === null || (this.leading && stale) ? 'degraded' : 'ok';
+    const role = this.leading ? 'leader' : 'follower';
+    const details = { node: this.nodeId, role, redis: redis ? 'up' : 'down', leader: this.holder };
+    return { status, details };
+  }
+
+  open = (): Promise<void> => (this.opened ??= this.begin());
+
+  start = (): Promise<RunReply> => this.op({ type: 'start' }) as Promise<RunReply>;
+  stop = (): Promise<RunReply> => this.op({ type: 'stop' }) as Promise<RunReply>;
+  buy = (name: StockName): Promise<BuyReply> => this.op({ type: 'buy', name }) as Promise<BuyReply>;
+
+  broadcastStatus(status: StatusPayload): void {
+    this.append('status', status).catch((error: unknown) => {
+      this.options.logger.error({ err: error }, 'could not send a status');
+    });
+  }
+
+  /** The leader's own sockets stand for the cluster: its child paces itself on them. */
+  delivered(seq: number): void {
+    this.supervisor?.delivered(seq);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed.signal.aborted) return;
+    this.closed.abort();
+    if (!this.leading) return;
+    await this.stepDown('shutting down');
+    // Hands over at once instead of making the cluster wait for the lease to run out.
+    const warn = (err: unknown) => this.options.logger.warn({ err }, 'could not release the lease');
+    await this.lease.release().catch(warn);
+  }
+
+  private redisUp(): boolean {
+    return this.redis.commands.isReady && this.redis.adapter.isReady;
+  }
+
+  /** Greets from the stored state once this node reads the stream, so no update falls between. */
+  private async begin(): Promise<void> {
+    const { io, logger } = this.options;
+    io().on(OP_EVENT, this.onForwarded);
+    io().on('connection', (socket) => {
+      // Recovery put it back in the room: live, this node's broadcaster sends to it instead.
+      if (socket.recovered) void socket.leave(REPLAY_ROOM);
+      // So the session saved for its recovery asks for the room's entries.
+      socket.on('disconnecting', joinReplay);
+    });
+    const last = (await this.redis.reader.xRevRange(STREAM_KEY, '+', '-', { COUNT: 1 }))?.[0];
+    void this.read(last?.id ?? '0-0');
+    const stored = await this.readState();
+    this.elect().catch((error: unknown) => logger.error({ err: error }, 'the election stopped'));
+    if (stored?.unannounced && stored.seq >= this.state.seq) {
+      // Its prices hold acked buys never sent under its seq: greet from the update carrying them.
+      logger.info({ seq: stored.seq }, 'waiting for the update that carries the saved buys');
+      while (this.state.seq <= stored.seq)
+        await once(this, 'update', { signal: this.closed.signal });
+    } else if (stored && stored.seq > this.state.seq) this.state = withoutStorage(stored);
+    else if (stored?.seq === this.state.seq) this.state.running = stored.running;
+  }
+
+  /** Every node reads every entry (`reader` blocks: a connection of its own). */
+  private async read(from: string): Promise<void> {
+    const { reader } = this.redis;
+    while (!this.closed.signal.aborted) {
+      try {
+        const reply = (await reader.xRead(
+          { key: STREAM_KEY, id: from },
+          { BLOCK: 1_000, COUNT: 100 },
+        )) as { messages: { id: string; message: Record<string, string> }[] }[] | null;
+        for (const { id, message } of reply?.[0]?.messages ?? []) {
+          from = id;
+          if (message['uid'] !== UID) continue;
+          const { packet } = JSON.parse(message['data'] ?? '') as { packet: { data: unknown[] } };
+          this.onEntry(packet.data[0] as StreamEvent, packet.data[1], id);
+        }
+      } catch (error) {
+        if (this.closed.signal.aborted || !reader.isOpen) return;
+        // Thrown by an entry, it is skipped (`from` is past it); by Redis, it is read again.
+        this.options.logger.warn({ err: error, from }, 'reading the stream failed; retrying');
+        await sleep(200);
+      }
+    }
+  }
+
+  private onEntry(event: StreamEvent, payload: unknown, offset: string): void {
+    // An update may come twice (a new leader resends one held up in Redis): only a newer one counts.
+    const schema = event === 'update' ? updateSchema : statusSchema;
+    const parsed = parse<UpdatePayload | StatusPayload>(schema, event, payload);
+    if (!parsed.ok) this.options.logger.error({ error: parsed.error }, 'ignored a bad entry');
+    else if (!('seq' in parsed.value)) {
+      this.state.running = parsed.value.running;
+      this.emit('status', parsed.value, offset);
+    } else if (parsed.value.seq > this.state.seq) {
+      this.state = parsed.value;
+      this.emit('update', this.snapshot(), offset);
+    }
+  }
+
+  private async append(event: StreamEvent, payload: unknown): Promise<void> {
+    const packet = { type: 2, data: [event, payload], nsp: '/' };
+    const opts = { rooms: [REPLAY_ROOM], except: [], flags: {} };
+    const entry = { uid: UID, nsp: '/', type: '3', data: JSON.stringify({ packet, opts }) };
+    const { maxLen: threshold } = this.options;
+    const TRIM = { strategy: 'MAXLEN', strategyModifier: '~', threshold } as const;
+    await this.redis.commands.xAdd(STREAM_KEY, '*', entry, { TRIM });
+  }
+
+  /** A follower tries for the lease; the leader renews it, waiting no longer than it lasts. */
+  private async elect(): Promise<void> {
+    while (!this.closed.signal.aborted) {
+      const term = this.term;
+      const sentAt = performance.now();
+      try {
+        if (this.leading) {
+          const held = await this.lease.renew(this.validUntil - sentAt);
+          if (held && term === this.term) this.validUntil = sentAt + LEASE_TTL_MS;
+          if (!held && term === this.term) await this.stepDown('another node holds the lease');
+        } else if (this.redisUp()) {
+          const lease = await this.lease.tryAcquire();
+          this.holder = lease.held ? this.nodeId : lease.holder;
+          if (lease.held && this.closed.signal.aborted) await this.lease.release();
+          else if (lease.held) {
+            this.validUntil = sentAt + LEASE_TTL_MS;
+            // Not awaited: the lease is renewed while the child forks.
+            void this.lead(lease.epoch);
+          }
+        }
+      } catch (error) {
+        this.options.logger.warn({ err: error, leading: this.leading }, 'election round failed');
+        if (performance.now() >= this.validUntil) await this.stepDown('the lease ran out');
+      }
+      const left = this.validUntil - performance.now();
+      const pause = this.leading ? Math.max(0, Math.min(RENEW_EVERY_MS, left)) : CAMPAIGN_EVERY_MS;
+      // Unreferenced: a closed node's loop ends at its next round without holding the process.
+      await sleep(pause, undefined, { ref: false });
+    }
+  }
+
+  private async lead(epoch: number): Promise<void> {
+    const term = ++this.term;
+    this.leading = true;
+    const { logger, childPath, tickMs, onRestart } = this.options;
+    try {
+      // Redis is authoritative; if it lost the state, the newest update seen here beats the seed.
+      const stored = await this.readState();
+      const resume =
+        stored && stored.seq >= this.state.seq ? stored : { ...this.state, unannounced: false };
+      const store = this.store(term, epoch);
+      await store.commit(resume);
+      // The last leader may have died between saving an update and sending it. An unannounced
+      // state is not: the child sends those prices under a new seq.
+      if (term === this.term && resume.seq > this.state.seq && !resume.unannounced)
+        await this.append('update', withoutStorage(resume));
+      if (term !== this.term) return;
+      const supervisor = new TickerSupervisor({
+        ...{ childPath, tickMs, onRestart, store },
+        initialState: withoutStorage(resume),
+        unannounced: resume.unannounced,
+        logger: logger.child({ part: 'ticker' }),
+      });
+      this.supervisor = supervisor;
+      // Saved but not sent would leave a gap: the term ends, and the next leader sends it.
+      supervisor.on('update', (update) => {
+        this.append('update', update).catch(async (error: unknown) => {
+          logger.error({ err: error, seq: update.seq }, 'could not send an update');
+          if (term === this.term) await this.stepDown('the stream did not take an update');
+        });
+      });
+      supervisor.on('lost', (reason) => this.emit('lost', reason));
+      supervisor.on('back', () => this.emit('back'));
+      logger.info({ epoch, seq: resume.seq, running: resume.running }, 'leading the ticker');
+      await supervisor.open();
+    } catch (error) {
+      logger.error({ err: error }, 'could not take over as the ticker leader');
+      if (term === this.term) await this.stepDown('the takeover failed');
+    }
+  }
+
+  /** The state key, written in this term only, in order, fenced by the lease. A refused write
+   * ends the term before the supervisor hears of it, so it reports no child lost. */
+  private store(term: number, epoch: number): StateStore {
+    let last = Promise.resolve();
+    const write = async (saved: SavedState): Promise<void> => {
+      const state = JSON.stringify({ ...saved, epoch });
+      const ok =
+        term === this.term &&
+        (await this.lease
+          .writeState(epoch, state)
+          .catch((error: unknown) =>
+            this.options.logger.error({ err: error }, 'could not save the state'),
+          ));
+      if (ok) return;
+      if (term === this.term) void this.stepDown('the state could not be saved');
+      throw new Error('the state could not be saved under the lease');
+    };
+    return {
+      healthy: true,
+      settled: () => last,
+      commit: (saved) => {
+        const written = write(saved);
+        last = written.catch(() => undefined);
+        return written;
+      },
+    };
+  }
+
+  private async stepDown(reason: string): Promise<void> {
+    if (!this.leading) return;
+    this.term++;
+    this.leading = false;
+    this.holder = null;
+    const supervisor = this.supervisor?.removeAllListeners();
+    this.supervisor = null;
+    this.options.logger.warn({ reason }, 'no longer leading the ticker');
+    await supervisor?.close();
+  }
+
+  private async op(op: Op): Promise<OpReply> {
+    if (this.closed.signal.aborted) return { ok: false, error: CLOSED };
+    // Without Redis nothing can be saved or forwarded: refused before anything is applied.
+    if (!this.redisUp()) return { ok: false, error: REDIS_DOWN };
+    return this.leading ? this.apply(op) : this.forward(op);
+  }
+
+  /** Leader only: the supervisor answers once the op's effect is saved. */
+  private async apply(op: Op): Promise<OpReply> {
+    const { term, supervisor: s } = this;
+    if (!s) return { ok: false, error: NO_LEADER };
+    const reply = await (op.type === 'buy' ? s.buy(op.name) : s[op.type]());
+    return reply.ok || term === this.term ? reply : { ok: false, error: MOVED };
+  }
+
+  /** Every other node answers; the leader's answer is the one that is not null. */
+  private async forward(op: Op): Promise<OpReply> {
+    // socket.io-adapter's 5 s ran out: the leader may have answered, and its answer counts.
+    const [late, answers] = await this.options
+      .io()
+      .serverSideEmitWithAck(OP_EVENT, op)
+      .then(
+        (answers: unknown[]) => [false, answers] as const,
+        (error: { responses: unknown[] }) => [true, error.responses] as const,
+      );
+    const parsed = answers.map(cluster.parseForwardedReply);
+    const replies = parsed.flatMap((p) => (p.ok && p.value ? [p.value] : []));
+    const error = late ? NO_ANSWER : NO_LEADER;
+    return replies.find((reply) => reply.ok) ?? replies[0] ?? { ok: false, error };
+  }
+
+  private readonly onForwarded = (raw: unknown, answer: (reply: OpReply | null) => void): void => {
+    const parsed = cluster.parseForwardedOp(raw);
+    if (!parsed.ok)
+      this.options.logger.error({ error: parsed.error }, 'ignored a bad forwarded op');
+    if (!parsed.ok || !this.leading) return answer(null);
+    void this.apply(parsed.value).then(answer);
+  };
+
+  private async readState(): Promise<cluster.StoredState | null> {
+    const text = await this.lease.readState();
+    const parsed = text === null ? null : cluster.parseStoredState(text);
+    if (parsed?.ok === false) this.options.logger.error({ error: parsed.error }, 'ignored a state');
+    return parsed?.ok ? parsed.value : null;
+  }
+}
+
+function withoutStorage({ stocks, running, seq, ts }: UpdatePayload): UpdatePayload {
+  return { stocks, running, seq, ts };
+}
+
+const STREAM_KEY = 'forkcast:stream';
+const REPLAY_ROOM = 'forkcast:replay';
+/** Marks our entries; no adapter has this uid, so none skips them as its own. */
+const UID = 'forkcast';
+
+type StreamEvent = 'update' | 'status';
+
+function joinReplay(this: Socket): void {
+  void this.join(REPLAY_ROOM);
 }

@@ -3,7 +3,10 @@
  * wiring in ticker/main.ts, real timers, the JSON channel, signals, exit on disconnect). What it
  * answers to each message is test/unit/child.test.ts's.
  */
-import { ForkedTicker } from '../helpers/forked-ticker';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+
+import { ForkedTicker, ROOT } from '../helpers/forked-ticker';
 import { decayAll, stateOf } from '../helpers/prices';
 
 const TICK_MS = 250;
@@ -78,4 +81,13 @@ test('a child whose server hangs up while it answers exits quietly', async () =>
   });
   await expect(child.disconnect(2_000)).resolves.toEqual({ code: 0, signal: null });
   await expect(child.stderr).resolves.toBe('');
+});
+
+test('run by hand rather than forked, it says what it is and exits 1, without a stack', () => {
+  const run = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'ticker', 'main.js')], {
+    encoding: 'utf8',
+    timeout: 5_000,
+  });
+  expect(run).toMatchObject({ status: 1, stdout: '' });
+  expect(run.stderr).toBe('ticker/main.js is the ticker child: the server forks it (npm start)\n');
 });

@@ -1,4 +1,5 @@
 import type { UpdatePayload } from '../../protocol/events';
+import { LAST_SEQ } from '../../protocol/stocks';
 import { DELIVERY_TIMEOUT_MS, TickerModel } from '../../ticker/model';
 import { decayAll, decayed, grown, SEED, stateOf, withBuy } from '../helpers/prices';
 
@@ -113,6 +114,21 @@ test('a buy that would take a price past the largest number is refused and chang
   expect(updates).toEqual([]);
   expect(model.snapshot()).toEqual(before);
   expect(model.buy('Microsoft')).toMatchObject({ ok: true, stock: { price: grown(43) } });
+});
+
+test('the update with the last seq stops the ticker; what would need another is refused', () => {
+  const { model, updates } = setup(stateOf({ seq: LAST_SEQ - 2, ts: T0 - 5 }));
+  model.start();
+  model.buy('Apple');
+  advance(10 * TICK_MS);
+  expect(updates.map(({ seq, running }) => [LAST_SEQ - seq, running])).toEqual([
+    [1, true],
+    [0, false],
+  ]);
+  const spent = { ok: false, error: 'the ticker has used up its sequence numbers' };
+  expect([model.start(), model.buy('Apple')]).toEqual([spent, spent]);
+  expect(model.snapshot()).toEqual(updates.at(-1));
+  expect(jest.getTimerCount()).toBe(0);
 });
 
 describe('buys are conflated into updates', () => {
@@ -272,10 +288,8 @@ test('the state given, the snapshot and the stock a buy returns are copies', () 
   const { model } = setup(handed);
   handed.stocks[0]!.price = 1;
   const snapshot = model.snapshot();
-  snapshot.stocks[1]!.price = 999;
+  Object.assign(snapshot, { seq: 100, running: true }).stocks[1]!.price = 999;
   snapshot.stocks.push({ name: 'Apple', price: 1 });
-  snapshot.seq = 100;
-  snapshot.running = true;
   const bought = model.buy('Facebook');
   expect(bought).toEqual({
     ok: true,

@@ -1,28 +1,32 @@
-/**
- * Every check on input from outside a process, once: a socket's arguments, the ticker state
- * (the one schema behind IPC, the state file, Redis and the adapter), and each message kind.
- */
+/** Every check on input from outside a process, once: a socket's arguments, the ticker state (the
+ * one schema behind IPC, the state file, Redis and the adapter), and each message kind. */
 import type { Stock } from '../../protocol/events';
-import { parseForwardedOp, parseForwardedReply, parseStoredState } from '../../protocol/cluster';
-import { parseChildMessage, parseParentMessage } from '../../protocol/ipc';
+import {
+  parseChildMessage,
+  parseForwardedOp,
+  parseForwardedReply,
+  parseParentMessage,
+  parseStoredState,
+} from '../../protocol/ipc';
 import {
   parse,
   parseBuyArgs,
   parseNoArgs,
-  parseStatusPayload,
-  parseUpdatePayload,
   savedStateSchema,
+  statusSchema,
+  updateSchema,
   type Parsed,
 } from '../../protocol/validation';
+import { LAST_SEQ } from '../../protocol/stocks';
 import { SEED, stateOf } from '../helpers/prices';
 
 const parsers = {
   'buy args': (args) => parseBuyArgs(args as unknown[]),
   'start args': (args) => parseNoArgs('start', args as unknown[]),
   'stop args': (args) => parseNoArgs('stop', args as unknown[]),
-  update: parseUpdatePayload,
+  update: (state) => parse(updateSchema, 'update', state),
   saved: (state) => parse(savedStateSchema, 'saved', state),
-  status: parseStatusPayload,
+  status: (status) => parse(statusSchema, 'status', status),
   parent: parseParentMessage,
   child: parseChildMessage,
   stored: (text) => parseStoredState(text as string),
@@ -37,8 +41,6 @@ const withStocks = (...stocks: unknown[]) => ({ ...good, stocks });
 const firstStock = (stock: object) => withStocks(stock, microsoft, facebook);
 const priced = (price: unknown) => firstStock({ ...apple, price });
 const init = { type: 'init', state: good, tickMs: 10, unannounced: false };
-// seq + 1 and seq + 2 (the next update and an unannounced buy's at load) are still exact.
-const LAST_SEQ = Number.MAX_SAFE_INTEGER - 2;
 const stored = { ...good, unannounced: false, epoch: 3 };
 const LIST = 'Apple, Microsoft, Facebook';
 const unknown = (name: string) => `unknown stock ${JSON.stringify(name)}; expected one of ${LIST}`;
@@ -46,7 +48,7 @@ const unknown = (name: string) => `unknown stock ${JSON.stringify(name)}; expect
 test.each<[Kind, unknown, unknown?]>([
   ['buy args', ['Microsoft'], 'Microsoft'],
   ['start args', [], []],
-  ['update', { ...good, seq: LAST_SEQ + 2 }],
+  ['update', { ...good, seq: Number.MAX_SAFE_INTEGER }],
   ['saved', { ...good, seq: LAST_SEQ }, { ...good, seq: LAST_SEQ, unannounced: false }],
   ['saved', { ...good, unannounced: true }],
   ['status', { message: 'Stopped', running: false }],
@@ -128,6 +130,7 @@ test.each<[string, unknown, string]>([
   ['stocks out of order', withStocks(facebook, microsoft, apple), `stocks: stocks must be ${LIST}`],
   ['a negative seq', { ...good, seq: -1 }, 'seq: '],
   ['a fractional seq', { ...good, seq: 1.5 }, 'seq: '],
+  ['a seq past 2^53 - 1', { ...good, seq: 2 ** 53 }, 'seq: '],
   ['no ts', { ...good, ts: undefined }, 'ts: '],
   ['no running', { ...good, running: undefined }, 'running: '],
   ['an extra key', { ...good, leader: 'node-1' }, 'Unrecognized key: "leader"'],
