@@ -42,8 +42,8 @@ export const updateSchema = z.strictObject({
       error: `stocks must be ${stockNameList}, in that order`,
     }),
   running: z.boolean(),
-  /** +1 with every update broadcast; survives child crashes and server restarts. */
-  seq: z.number().int().nonnegative(),
+  /** +1 with every update broadcast; survives crashes and restarts; the model stops at LAST_SEQ. */
+  seq: z.number().int().nonnegative().max(LAST_SEQ, { error: 'seq is too close to 2^53 to go on' }),
   /** Milliseconds since the epoch when the update was made. */
   ts: z.number().nonnegative(),
 });
@@ -54,13 +54,8 @@ export const ackErrorSchema = z.strictObject({ ok: z.literal(false), error: z.st
 export const statusSchema = z.strictObject({ message: z.string(), running: z.boolean() });
 
 /** A state file, or Redis's: a ticker state plus its `unannounced` mark (it holds acknowledged
- * buys no update has carried yet), at most at the seq the model stops at. */
+ * buys no update has carried yet). */
 export const savedStateSchema = updateSchema.extend({
-  seq: z
-    .number()
-    .int()
-    .nonnegative()
-    .max(LAST_SEQ, { error: 'seq is too close to 2^53 to go on counting' }),
   // Files written before the mark existed were saved on an update, so announced.
   unannounced: z.boolean().default(false),
 });

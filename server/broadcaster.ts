@@ -69,10 +69,9 @@ export class UpdateBroadcaster {
     this.lastOpAt = performance.now();
   }
 
-  /** Drops what is queued and stops sending (shutdown). */
+  /** Stops sending, whatever is queued (shutdown). */
   stop(): void {
     this.stopped = true;
-    this.queue.length = 0;
     this.sending = null;
     clearImmediate(this.turn);
   }
@@ -84,20 +83,18 @@ export class UpdateBroadcaster {
     while (!this.sending && !this.stopped) {
       const next = this.queue.shift();
       if (!next) return;
-      // A status is one small emit: no turns needed.
-      if (next.event === 'status') {
-        emit(this.io.local, next);
-        continue;
+      // A status is one small emit; an update is one too, unless ops come in.
+      if (next.event === 'update') {
+        this.recent.push(next.payload);
+        if (this.recent.length > HISTORY_LENGTH) this.recent.shift();
+        if (performance.now() - this.lastOpAt < BUSY_MS) {
+          this.sending = { ...next, shard: 0, deliveries: 0 };
+          this.step();
+          continue;
+        }
       }
-      this.recent.push(next.payload);
-      if (this.recent.length > HISTORY_LENGTH) this.recent.shift();
-      if (performance.now() - this.lastOpAt < BUSY_MS) {
-        this.sending = { ...next, shard: 0, deliveries: 0 };
-        this.step();
-      } else {
-        emit(this.io.local, next);
-        this.onDelivered(next.payload, this.io.of('/').sockets.size);
-      }
+      emit(this.io.local, next);
+      if (next.event === 'update') this.onDelivered(next.payload, this.io.of('/').sockets.size);
     }
   }
 

@@ -48,7 +48,7 @@ const unknown = (name: string) => `unknown stock ${JSON.stringify(name)}; expect
 test.each<[Kind, unknown, unknown?]>([
   ['buy args', ['Microsoft'], 'Microsoft'],
   ['start args', [], []],
-  ['update', { ...good, seq: Number.MAX_SAFE_INTEGER }],
+  ['update', { ...good, seq: LAST_SEQ }],
   ['saved', { ...good, seq: LAST_SEQ }, { ...good, seq: LAST_SEQ, unannounced: false }],
   ['saved', { ...good, unannounced: true }],
   ['status', { message: 'Stopped', running: false }],
@@ -85,7 +85,7 @@ test.each<[Kind, unknown, string | RegExp]>([
   ['buy args', ['y'.repeat(64)], `unknown stock "${'y'.repeat(36)}...; expected one of ${LIST}`],
   ['buy args', ['x'.repeat(65)], /^stock name longer than 64 characters$/],
   ['stop args', [undefined], /^stop takes no arguments$/],
-  ['saved', { ...good, seq: LAST_SEQ + 1 }, /^bad saved: seq: seq is too close to 2\^53/],
+  ['update', { ...good, seq: LAST_SEQ + 1 }, /^bad update: seq: seq is too close to 2\^53/],
   ['saved', { ...good, unannounced: 'yes' }, /^bad saved: unannounced: /],
   ['status', { message: 'Stopped' }, /^bad status: running: /],
   ['parent', null, /^bad message from parent: .*expected object/],
