@@ -1,12 +1,6 @@
 import { existsSync } from 'node:fs';
 import { createServer as createHttpServer, request } from 'node:http';
-import {
-  createConnection,
-  createServer,
-  type AddressInfo,
-  type Server,
-  type Socket,
-} from 'node:net';
+import type { AddressInfo, Server, Socket } from 'node:net';
 
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 
@@ -75,34 +69,6 @@ const listen = async (server: Server) => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
 };
-
-/** A TCP relay to `port` whose connections can all be cut at once, as a network blip does; it
- * dials the port anew for each connection, so it outlives a server restart on that port. */
-export async function startRelay(port: number) {
-  const open = new Set<Socket>();
-  const relay = createServer((incoming) => {
-    const outgoing = createConnection({ host: '127.0.0.1', port });
-    for (const [socket, other] of [
-      [incoming, outgoing],
-      [outgoing, incoming],
-    ]) {
-      open.add(socket!);
-      // One end gone (a refused dial while the server is down) takes the other with it.
-      socket!.on('close', () => open.delete(socket!) && other!.destroy());
-      socket!.on('error', () => undefined);
-    }
-    incoming.pipe(outgoing).pipe(incoming);
-  });
-  return {
-    url: await listen(relay),
-    // A reset, not a close: neither end says goodbye, so the server keeps the session.
-    cut: () => open.forEach((socket) => socket.resetAndDestroy()),
-    close: () => {
-      relay.close();
-      open.forEach((socket) => socket.destroy());
-    },
-  };
-}
 
 /** A reverse proxy that passes HTTP through and refuses every WebSocket upgrade, as some
  * corporate proxies do. */

@@ -158,8 +158,9 @@ describe('open', () => {
     },
   );
 
-  // A folder, and a path under /proc/self (which hangs): state-faults.test.ts, in a process.
+  // A path under /proc/self (which hangs): state-faults.test.ts, in a process.
   test.each([
+    ['a folder', '.', 'EISDIR'],
     ['under a file', path.join('blocker', 'state.json'), '.*(EEXIST|ENOTDIR)'],
     ...(process.platform === 'linux'
       ? [['directly in /proc', '/proc/forkcast-test.json', '']]
