@@ -43,7 +43,7 @@ const HEALTHY_MS = 10_000;
 const CLOSE_TIMEOUT_MS = 2_000;
 
 const RESTARTING_ERROR = 'the ticker is restarting; try again in a moment';
-const CLOSED_ERROR = 'the server is shutting down';
+export const CLOSED_ERROR = 'the server is shutting down';
 const DIED_ERROR = 'the ticker restarted before answering; try again';
 const STUCK_ERROR =
   'the ticker did not answer in time; it is being restarted and the operation was not applied';

@@ -20,7 +20,7 @@ import { parse, statusSchema, updateSchema } from '../../protocol/validation';
 import type { ForkcastIo } from '../io';
 import type { SavedState, StateStore } from '../state-file';
 import type { HostHealth, TickerHost, TickerHostEvents } from '../ticker-host';
-import { TickerSupervisor, type SupervisorOptions } from '../ticker-supervisor';
+import { CLOSED_ERROR, TickerSupervisor, type SupervisorOptions } from '../ticker-supervisor';
 import { LeaderLease, type RedisClient } from './lease';
 
 export async function joinCluster(
@@ -83,7 +83,6 @@ const NO_LEADER = 'no ticker leader is elected right now; try again in a moment'
 const MOVED = 'the ticker moved to another node meanwhile; the operation may not have been applied';
 const NO_ANSWER =
   'the ticker leader did not answer in time; the operation may not have been applied';
-const CLOSED = 'the server is shutting down';
 
 type ClusterHostOptions = Pick<
   SupervisorOptions,
@@ -351,7 +350,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   }
 
   private async op(op: Op): Promise<OpReply> {
-    if (this.closed.signal.aborted) return { ok: false, error: CLOSED };
+    if (this.closed.signal.aborted) return { ok: false, error: CLOSED_ERROR };
     // Without Redis nothing can be saved or forwarded: refused before anything is applied.
     if (!this.redisUp()) return { ok: false, error: REDIS_DOWN };
     return this.leading ? this.apply(op) : this.forward(op);
