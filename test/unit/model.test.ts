@@ -114,6 +114,10 @@ test('a buy that would take a price past the largest number is refused and chang
   expect(updates).toEqual([]);
   expect(model.snapshot()).toEqual(before);
   expect(model.buy('Microsoft')).toMatchObject({ ok: true, stock: { price: grown(43) } });
+  // The refused stock still ticks.
+  model.start();
+  advance(0);
+  expect(model.snapshot().stocks[0]!.price).toBe(decayed(top));
 });
 
 test('the update with the last seq stops the ticker; what would need another is refused', () => {
