@@ -1,8 +1,5 @@
-/**
- * The supervisor with a fake fork and Jest's fake clock: op ids and replies, a hung child,
- * restarts with backoff and state handoff, close, and acks and broadcasts that wait for the
- * store. No processes; the real ones are test/integration/supervision.test.ts's.
- */
+/** The supervisor on a fake fork and Jest's fake clock; the real processes are
+ * test/integration/supervision.test.ts's. */
 import type { ChildMessage } from '../../protocol/ipc';
 import { createLogger } from '../../server/logger';
 import type { SavedState } from '../../server/state-file';
