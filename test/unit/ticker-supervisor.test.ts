@@ -172,9 +172,6 @@ test('malformed messages from the child are ignored', async () => {
 test('a dead child is replaced from the last state with lost / back and a backoff that starts over after 10 s of life', async () => {
   const onRestart = jest.fn();
   const { supervisor, forks, events, child } = await setup({ onRestart });
-  const started = supervisor.start();
-  reply(child, STARTED);
-  await expect(started).resolves.toEqual(STARTED);
   const update = stateOf({ running: true, seq: 6 });
   child.say({ type: 'update', update } satisfies ChildMessage);
   await flush();
