@@ -23,10 +23,6 @@ type Health = Record<'status' | 'node' | 'role' | 'redis', string> & {
   pid: number | null;
 };
 
-function fail(message: string): never {
-  throw new Error(message);
-}
-
 const binary = findRedisServer();
 /** The minute of leader churn is a soak, run by `npm run test:soak`, not by `npm test`. */
 const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
@@ -42,7 +38,6 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     return node;
   }
 
-  const nodeAt = (index: number): Node => nodes[index] ?? fail(`no node ${index}`);
   const health = (node: Node): Promise<Health | null> =>
     fetch(`${node.url}/healthz`).then(
       (response) => response.json() as Promise<Health>,
@@ -144,10 +139,10 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
   test('a broadcast reaches the clients of every node: the same updates, in the same order', async () => {
     const all = await Promise.all(nodes.map((node, i) => join(node, `client${i}`)));
     const marks = all.map((client) => client.events.mark);
-    await ensureRunning(all[1] ?? fail('no client'));
-    await Promise.all(all.map((client, i) => client.waitForUpdates(8, { from: marks[i] ?? 0 })));
-    await stopAndSettle(all[2] ?? fail('no client'));
-    await Promise.all(all.map((c, i) => c.waitForStatus('Stopped', { from: marks[i] ?? 0 })));
+    await ensureRunning(all[1]!);
+    await Promise.all(all.map((client, i) => client.waitForUpdates(8, { from: marks[i]! })));
+    await stopAndSettle(all[2]!);
+    await Promise.all(all.map((c, i) => c.waitForStatus('Stopped', { from: marks[i]! })));
     await Promise.all(all.map(buyAndWait));
 
     const seen = all.map((client, i) => updatesOf(client, marks[i]));
@@ -160,7 +155,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     for (const [i, client] of all.entries()) {
       expectSeqRunsOn(seen[i] ?? []);
       // Every node sends "Stopped" after the updates that came before it: none says running after.
-      const events = client.events.since(marks[i] ?? 0);
+      const events = client.events.since(marks[i]!);
       const stopped = events.findIndex((e) => isStatus(e) && e.status.message === 'Stopped');
       expect(events.slice(stopped).filter((e) => isUpdate(e) && e.update.running)).toEqual([]);
     }
@@ -171,7 +166,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     const watchers = await Promise.all(
       nodes.filter((node) => node !== lead).map((node, i) => join(node, `watcher${i}`)),
     );
-    const first = watchers[0] ?? fail('two followers expected');
+    const first = watchers[0]!;
     await ensureRunning(first);
     await Promise.all(watchers.map((client) => client.waitForUpdates(5, { from: 0 })));
 
@@ -186,15 +181,15 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     });
     const next = await first.events.waitFor(
       (event) => isUpdate(event) && event.update.seq > lastBefore.seq,
-      { from: marks[0] ?? 0, timeoutMs: 5_000, what: 'an update from the new leader' },
+      { from: marks[0]!, timeoutMs: 5_000, what: 'an update from the new leader' },
     );
     process.stdout.write(`cluster failover: ${(next.at - killedAt).toFixed(0)} ms\n`);
     expect(next.at - killedAt).toBeLessThan(3_000);
 
-    await Promise.all(watchers.map((c, i) => c.waitForUpdates(5, { from: marks[i] ?? 0 })));
+    await Promise.all(watchers.map((c, i) => c.waitForUpdates(5, { from: marks[i]! })));
     for (const client of watchers) {
-      expectSeqRunsOn(updatesOf(client));
-      expectPricesRunOn(updatesOf(client).filter((update) => update.running));
+      expectSeqRunsOn(client.updates);
+      expectPricesRunOn(client.updates.filter((update) => update.running));
       expect(updatesOf(client, marks[0]).every((update) => update.running)).toBe(true);
     }
     await startNode();
@@ -205,13 +200,13 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     async () => {
       const watchers = await Promise.all(nodes.map((node, i) => join(node, `observer${i}`)));
       const watched = new Map(watchers.map((client, i) => [client, nodes[i]]));
-      await ensureRunning(watchers[0] ?? fail('no observer'));
+      await ensureRunning(watchers[0]!);
       const signals = ['SIGKILL', 'SIGTERM', 'SIGKILL', 'SIGTERM', 'SIGKILL', 'SIGTERM'] as const;
       const startedAt = Date.now();
       // Eight seconds of ticks (80 at 10 a second) between leader changes, seen by the newest
       // observer: a wait for updates, with a deadline, rather than a sleep.
       const ticksAfter = async (): Promise<void> => {
-        const observer = watchers.at(-1) ?? fail('no observer');
+        const observer = watchers.at(-1)!;
         await observer.waitForUpdates(80, { from: observer.events.mark, timeoutMs: 20_000 });
       };
       for (const signal of signals) {
@@ -231,7 +226,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
       const bySeq = new Map<number, string>();
       const conflicts: number[] = [];
       for (const client of watchers) {
-        const updates = updatesOf(client).filter((update) => update.running);
+        const updates = client.updates.filter((update) => update.running);
         expectSeqRunsOn(updates);
         for (const update of updates) {
           const text = JSON.stringify(update);
@@ -261,7 +256,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
   );
 
   test('Redis stopped and restarted: errors and "degraded" meanwhile, then the nodes carry on by themselves', async () => {
-    const client = await join(nodeAt(0), 'survivor');
+    const client = await join(nodes[0]!, 'survivor');
     await ensureRunning(client);
     await client.waitForUpdates(3, { from: 0 });
     const lastBefore = client.lastUpdate();
@@ -282,8 +277,8 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     );
     expect(isUpdate(resumed) && resumed.update.running).toBe(true);
     await client.waitForUpdates(3, { from: mark });
-    expectSeqRunsOn(updatesOf(client));
-    expectPricesRunOn(updatesOf(client).filter((update) => update.running));
+    expectSeqRunsOn(client.updates);
+    expectPricesRunOn(client.updates.filter((update) => update.running));
     expect(client.events.since(mark).filter(isStatus)).toEqual([]);
     await everyNode((node) => node?.redis === 'up', 'Redis up at every node');
   }, 40_000);
@@ -296,7 +291,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     expect(roles.sort()).toEqual(['follower', 'follower', 'leader']);
 
     const buyers = await Promise.all(nodes.map((node, i) => join(node, `buyer${i}`)));
-    const watcher = buyers[0] ?? fail('no client');
+    const watcher = buyers[0]!;
     await stopAndSettle(watcher);
     const first = watcher.events.mark;
     for (const buyer of buyers) {
@@ -315,10 +310,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
 
     // Stop while stopped, through a follower: acknowledged, to the asker only.
     const quiet = watcher.events.mark;
-    expect((await (buyers[1] ?? fail('no buyer')).stop()).ack).toEqual({
-      ok: true,
-      running: false,
-    });
+    expect((await buyers[1]!.stop()).ack).toEqual({ ok: true, running: false });
     await watcher.sync();
     expect(watcher.events.since(quiet)).toEqual([]);
   });
@@ -339,8 +331,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
   });
 
   test('a client that drops for a moment misses nothing, also when it comes back on another node', async () => {
-    const [home, away] = nodes;
-    if (!home || !away) throw new Error('two nodes expected');
+    const [home, away] = nodes as [Node, Node];
     const client = await join(home, 'traveller');
     const witness = await join(away, 'witness');
     await ensureRunning(client);
@@ -362,11 +353,11 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
 
     const missed = await client.waitForUpdates(8, { from: dropped });
     expect(missed[0]?.seq).toBe(lastBefore.seq + 1);
-    expectSeqRunsOn(updatesOf(client));
+    expectSeqRunsOn(client.updates);
   });
 
   test('the state outlives every node, and one saved with buys no update carried is greeted one seq later', async () => {
-    const watcher = await join(nodeAt(0), 'before');
+    const watcher = await join(nodes[0]!, 'before');
     await stopAndSettle(watcher);
     const last = watcher.lastUpdate();
     for (const node of [...nodes]) await kill(node, 'SIGTERM');
@@ -374,7 +365,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     // elsewhere, so that no node can lead and send that update yet.
     const store = createClient({ url: redis.url });
     await store.connect();
-    const saved = JSON.parse((await store.get('forkcast:state')) ?? fail('no state')) as object;
+    const saved = JSON.parse((await store.get('forkcast:state'))!) as object;
     expect(saved).toEqual({
       ...last,
       running: false,
@@ -398,7 +389,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     await Promise.all([startNode(server), startNode(), startNode()]);
     await leader(10_000);
     for (const index of [0, 1, 2]) {
-      const { snapshot } = await (await join(nodeAt(index), `greeted by ${index}`)).welcome();
+      const { snapshot } = await (await join(nodes[index]!, `greeted by ${index}`)).welcome();
       expect(snapshot).toEqual({
         stocks,
         running: false,
@@ -407,10 +398,10 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
       });
     }
     // And the ticker runs on from there.
-    const after = clients.at(-1) ?? fail('no client');
+    const after = clients.at(-1)!;
     const mark = after.events.mark;
     await ensureRunning(after);
     expect((await after.nextUpdate({ from: mark })).seq).toBe(last.seq + 2);
-    expectSeqRunsOn(updatesOf(after));
+    expectSeqRunsOn(after.updates);
   }, 40_000);
 });

@@ -10,15 +10,7 @@ import path from 'node:path';
 import { withDeadline } from './recorder';
 import { missingTool } from './required-tool';
 
-export interface RedisServer {
-  readonly url: string;
-  /** SIGTERM (Redis saves and exits), and wait for it. */
-  stop(): Promise<void>;
-  /** Starts it again on the same port and data folder, after stop(). */
-  restart(): Promise<void>;
-  /** Stops it and removes its data. */
-  dispose(): Promise<void>;
-}
+export type RedisServer = Awaited<ReturnType<typeof startRedis>>;
 
 /** The redis-server binary (REDIS_SERVER overrides), or null (see missingTool) if there is none. */
 export function findRedisServer(): string | null {
@@ -36,7 +28,8 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export async function startRedis(binary: string): Promise<RedisServer> {
+/** stop() is a SIGTERM (Redis saves and exits); restart() uses the same port and data folder. */
+export async function startRedis(binary: string) {
   const port = await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), 'forkcast-redis-'));
   const config = {

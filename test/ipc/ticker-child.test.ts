@@ -1,8 +1,5 @@
-/**
- * The real compiled ticker child, forked as the server forks it: only what needs a process (the
- * wiring in ticker/main.ts, real timers, the JSON channel, signals, exit on disconnect). What it
- * answers to each message is test/unit/child.test.ts's.
- */
+/** The compiled ticker child, forked as the server forks it: only what needs a process (wiring,
+ * real timers, JSON, signals); what it answers to each message is test/unit/child.test.ts's. */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 

@@ -1,10 +1,5 @@
-/**
- * The state file against real files in a temporary folder. open(): the seed, a saved state back
- * exactly, an unannounced buy turned into an update of its own, anything unusable moved aside
- * and logged, a path that cannot be used refused. commit(): group commit, one write at a time,
- * each promise settled only once its state is on disk, a failure voiding the batch behind it,
- * and recovery. Writes are watched through the store's `write` seam around the real writer.
- */
+/** The state file against real files in a temporary folder; writes are watched through the
+ * store's `write` seam around the real writer. */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -129,10 +124,6 @@ describe('open', () => {
   test.each([
     ['empty', '', 'empty'],
     ['torn in the middle', goodText.slice(0, Math.floor(goodText.length / 2)), 'JSON'],
-    ['missing its last brace', goodText.slice(0, -1), 'JSON'],
-    // 1e999 is valid JSON and parses to Infinity.
-    ['a price of 1e999', goodText.replace(/"price":[\d.]+/, '"price":1e999'), 'stocks.0.price: '],
-    ['seq 2^53 - 2', JSON.stringify({ ...nth(3), seq: LAST_SEQ + 1 }), 'seq: seq is too close'],
     ['null', 'null', ': '],
   ])(
     'a file that is %s is moved aside with its bytes, logged, and the seed used',
@@ -237,11 +228,7 @@ describe('commit', () => {
     }
     writing = false;
     await writer;
-    expect({ bad: bad.slice(0, 3), written: written >= 30, reads: reads >= 300 }).toEqual({
-      bad: [],
-      written: true,
-      reads: true,
-    });
+    expect([bad.slice(0, 3), written >= 30, reads >= 300]).toEqual([[], true, true]);
     expect(onDisk()).toEqual(nth(written, written % 2 === 0, written % 3 === 0));
     expect(readdirSync(dir)).toEqual(['state.json']);
   });

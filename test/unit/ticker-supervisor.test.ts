@@ -1,8 +1,5 @@
-/**
- * The supervisor with a fake fork and Jest's fake clock: op ids and replies, a hung child,
- * restarts with backoff and state handoff, close, and acks and broadcasts that wait for the
- * store. No processes; the real ones are test/integration/supervision.test.ts's.
- */
+/** The supervisor on a fake fork and Jest's fake clock; the real processes are
+ * test/integration/supervision.test.ts's. */
 import type { ChildMessage } from '../../protocol/ipc';
 import { createLogger } from '../../server/logger';
 import type { SavedState } from '../../server/state-file';
@@ -62,7 +59,7 @@ async function setup({
     ready(forks.latest());
     await opening;
   }
-  return { supervisor, forks, events, child: open ? forks.latest() : null };
+  return { supervisor, forks, events, child: forks.children[0]! };
 }
 
 /** Answers the init the child got with ready, as the real child does. */
@@ -71,10 +68,10 @@ function ready(child: FakeChild): void {
 }
 
 /** The child answers the last op it was sent. */
-function reply(child: FakeChild | null, answer: unknown): void {
-  const op = child?.sent.at(-1);
+function reply(child: FakeChild, answer: unknown): void {
+  const op = child.sent.at(-1);
   if (!op || !('id' in op)) throw new Error('no op sent');
-  child?.say({ type: 'reply', id: op.id, reply: answer });
+  child.say({ type: 'reply', id: op.id, reply: answer });
 }
 
 /** Lets the commits (which resolve in microtasks) land. */
@@ -112,16 +109,15 @@ test('each op gets its own id and its own reply, in any order', async () => {
   const { supervisor, child } = await setup();
   const start = supervisor.start();
   const buy = supervisor.buy('Apple');
-  const [, startOp, buyOp] = child?.sent ?? [];
-  expect([startOp, buyOp]).toEqual([
-    { type: 'start', id: expect.any(Number) },
-    { type: 'buy', id: expect.any(Number), name: 'Apple' },
+  const [startId, buyId] = child.sent.slice(1).map((op) => ('id' in op ? op.id : -1));
+  expect(child.sent.slice(1)).toEqual([
+    { type: 'start', id: startId },
+    { type: 'buy', id: buyId, name: 'Apple' },
   ]);
-  if (!startOp || !buyOp || !('id' in startOp) || !('id' in buyOp)) throw new Error('no ops');
-  expect(buyOp.id).not.toBe(startOp.id);
+  expect(buyId).not.toBe(startId);
   const bought = { ...APPLE_BOUGHT, running: true };
-  child?.say({ type: 'reply', id: buyOp.id, reply: bought });
-  child?.say({ type: 'reply', id: startOp.id, reply: STARTED });
+  child.say({ type: 'reply', id: buyId, reply: bought });
+  child.say({ type: 'reply', id: startId, reply: STARTED });
   await expect(buy).resolves.toEqual(bought);
   await expect(start).resolves.toEqual(STARTED);
   expect(supervisor.snapshot().running).toBe(true);
@@ -135,17 +131,17 @@ test.each([true, false])(
     const { supervisor, forks, events, child } = await setup();
     const stop = withOp ? supervisor.stop() : null;
     await jest.advanceTimersByTimeAsync(1_000);
-    if (!withOp) expect(child?.lastSent('ping')).toEqual({ type: 'ping', id: expect.any(Number) });
+    if (!withOp) expect(child.lastSent('ping')).toEqual({ type: 'ping', id: expect.any(Number) });
     expect(supervisor.health().status).toBe('ok');
     await jest.advanceTimersByTimeAsync(1_001);
     expect(supervisor.health().status).toBe('down');
     await jest.advanceTimersByTimeAsync(2_000);
-    expect(child?.signals).toEqual(['SIGKILL']);
+    expect(child.signals).toEqual(['SIGKILL']);
     // Killed, so a late answer can never apply the op after all.
     if (stop) await expect(stop).resolves.toEqual(STUCK);
     expect(events).toEqual([['lost', 'it did not answer in time']]);
     await jest.advanceTimersByTimeAsync(100);
-    expect(forks.latest().lastSent('init').state).toEqual(child?.lastSent('init').state);
+    expect(forks.latest().lastSent('init').state).toEqual(child.lastSent('init').state);
   },
 );
 
@@ -157,17 +153,17 @@ test('a reply read in the same turn as the watchdog finds the op overdue still c
   reply(child, APPLE_BOUGHT);
   await jest.advanceTimersByTimeAsync(1);
   await expect(buy).resolves.toEqual(APPLE_BOUGHT);
-  expect(child?.signals).toEqual([]);
+  expect(child.signals).toEqual([]);
 });
 
 test('malformed messages from the child are ignored', async () => {
   const { supervisor, events, child } = await setup();
   const before = supervisor.snapshot();
-  child?.say(null);
-  child?.say({ type: 'update', update: { ...before, seq: -1 } });
-  child?.say({ type: 'update', update: { ...before, stocks: [] } });
-  child?.say({ type: 'reply', id: 1, reply: { ...STARTED, extra: 1 } });
-  child?.say({ type: 'rejected', error: 'bad message from parent: x' });
+  child.say(null);
+  child.say({ type: 'update', update: { ...before, seq: -1 } });
+  child.say({ type: 'update', update: { ...before, stocks: [] } });
+  child.say({ type: 'reply', id: 1, reply: { ...STARTED, extra: 1 } });
+  child.say({ type: 'rejected', error: 'bad message from parent: x' });
   await flush();
   expect(events).toEqual([]);
   expect(supervisor.snapshot()).toEqual(before);
@@ -176,15 +172,12 @@ test('malformed messages from the child are ignored', async () => {
 test('a dead child is replaced from the last state with lost / back and a backoff that starts over after 10 s of life', async () => {
   const onRestart = jest.fn();
   const { supervisor, forks, events, child } = await setup({ onRestart });
-  const started = supervisor.start();
-  reply(child, STARTED);
-  await expect(started).resolves.toEqual(STARTED);
   const update = stateOf({ running: true, seq: 6 });
-  child?.say({ type: 'update', update } satisfies ChildMessage);
+  child.say({ type: 'update', update } satisfies ChildMessage);
   await flush();
   const pending = supervisor.buy('Facebook');
 
-  child?.exit(null, 'SIGKILL');
+  child.exit(null, 'SIGKILL');
   expect(events.slice(1)).toEqual([['lost', 'killed by SIGKILL']]);
   await expect(pending).resolves.toEqual(DIED);
   await expect(supervisor.stop()).resolves.toEqual(RESTARTING);
@@ -246,7 +239,7 @@ test('a buy acknowledged just before the child dies survives the restart and is 
   const buy = supervisor.buy('Apple');
   reply(child, APPLE_BOUGHT);
   await expect(buy).resolves.toEqual(APPLE_BOUGHT);
-  child?.exit(null, 'SIGKILL'); // before its update went out
+  child.exit(null, 'SIGKILL'); // before its update went out
   jest.advanceTimersByTime(100);
   expect(forks.latest().lastSent('init')).toMatchObject({
     state: { stocks: withBuy(stateOf().stocks, 'Apple') },
@@ -256,15 +249,15 @@ test('a buy acknowledged just before the child dies survives the restart and is 
 
 test('close disconnects the child, kills it if it does not exit in 2 s, then refuses ops and does not restart', async () => {
   const { supervisor, forks, child } = await setup();
-  if (child) child.exitOnDisconnect = false;
+  child.exitOnDisconnect = false;
   const pending = supervisor.start();
   const closing = supervisor.close();
   await expect(pending).resolves.toEqual(CLOSED);
-  expect(child?.connected).toBe(false);
+  expect(child.connected).toBe(false);
   jest.advanceTimersByTime(1_999);
-  expect(child?.signals).toEqual([]);
+  expect(child.signals).toEqual([]);
   jest.advanceTimersByTime(1);
-  expect(child?.signals).toEqual(['SIGKILL']);
+  expect(child.signals).toEqual(['SIGKILL']);
   await closing;
   jest.advanceTimersByTime(60_000);
   expect(forks.children).toHaveLength(1);
@@ -291,7 +284,7 @@ describe('with a state store', () => {
     // Not yet broadcast: the snapshot still shows seq 0 with the prices broadcast under it.
     expect(supervisor.snapshot()).toEqual(stateOf());
     const update = { ...stateOf({ seq: 1 }), stocks: withBuy(stateOf().stocks, 'Apple') };
-    child?.say({ type: 'update', update } satisfies ChildMessage);
+    child.say({ type: 'update', update } satisfies ChildMessage);
     expect([store.commits.at(-1), events]).toEqual([{ ...update, unannounced: false }, []]);
     await flush();
     expect(events).toEqual([['update', update]]);
@@ -308,7 +301,7 @@ describe('with a state store', () => {
     const buy = supervisor.buy('Apple');
     reply(child, APPLE_BOUGHT);
     await expect(buy).resolves.toEqual(NOT_SAVED);
-    expect(child?.signals).toEqual(['SIGKILL']);
+    expect(child.signals).toEqual(['SIGKILL']);
     expect(events).toEqual([['lost', 'its state could not be saved']]);
     expect(supervisor.health().status).toBe('down');
     store.failing = false;
