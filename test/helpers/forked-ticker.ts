@@ -114,15 +114,12 @@ export class ForkedTicker {
 
   /** Waits for `count` updates at or after index `from`. */
   async waitForUpdates(count: number, from: number, timeoutMs: number) {
-    const found = await this.messages.waitForCount(
-      count,
-      (item) => item.message.type === 'update',
-      {
-        from,
-        timeoutMs,
-        what: `${count} updates`,
-      },
-    );
+    const isUpdate = (item: { message: ChildMessage }) => item.message.type === 'update';
+    const found = await this.messages.waitForCount(count, isUpdate, {
+      from,
+      timeoutMs,
+      what: `${count} updates`,
+    });
     return found.flatMap(({ message, at }) =>
       message.type === 'update' ? [{ update: message.update, at }] : [],
     );
