@@ -70,16 +70,11 @@ describe('the page', () => {
     if (!match) throw new Error(`no button named ${name}`);
     return match;
   };
+  const table = () =>
+    Array.from(root.querySelectorAll('tbody tr'), (row) => Array.from(row.querySelectorAll('td')));
   /** The cells of a stock's row: stock, price, change, trend, action. */
-  const cells = (name: StockName) => {
-    const rows = Array.from(root.querySelectorAll('tbody tr'));
-    const row = rows.find((candidate) => text(candidate.querySelector('td')) === name)!;
-    return Array.from(row.querySelectorAll('td'));
-  };
-  const rows = () =>
-    Array.from(root.querySelectorAll('tbody tr'), (row) =>
-      Array.from(row.querySelectorAll('td'), (cell) => text(cell)),
-    );
+  const cells = (name: StockName) => table().find((row) => text(row[0]) === name)!;
+  const rows = () => table().map((row) => row.map((cell) => text(cell)));
   const notes = () => text(root.querySelector('.board__notes'));
   /** What the one polite live region holds for a screen reader. */
   const announced = () => {

@@ -26,7 +26,7 @@ import {
   pricesMove,
   startBlockingProxy,
 } from './browser';
-import { withDeadline } from '../helpers/recorder';
+import { Recorder, withDeadline } from '../helpers/recorder';
 import { killServers, spawnServer } from '../helpers/server-process';
 
 const SCREENSHOTS = path.resolve(__dirname, '..', '..', 'test-results', 'screenshots');
@@ -38,7 +38,7 @@ describeInBrowser('the built app in a real browser', () => {
   let proxy: Awaited<ReturnType<typeof startBlockingProxy>>;
   let browser: Browser;
   let observer: Socket<ServerToClientEvents, ClientToServerEvents>;
-  let latest: UpdatePayload | null = null;
+  const updates = new Recorder<UpdatePayload>();
   let tabA: Awaited<ReturnType<typeof openPage>>;
   let tabB: Awaited<ReturnType<typeof openPage>>;
   let pageA: Page;
@@ -52,7 +52,7 @@ describeInBrowser('the built app in a real browser', () => {
     // A plain Socket.IO client watches alongside the tabs: it is the reference for what the
     // server broadcast, independent of the UI under test.
     observer = io(url, { transports: ['websocket'] });
-    observer.on('update', (update) => (latest = update));
+    observer.on('update', (update) => updates.push(update));
     [tabA, tabB] = await Promise.all([
       openPage(browser, url, problemsA),
       openPage(browser, proxy.url, problemsB, CONNECTION_FAILED),
@@ -72,18 +72,13 @@ describeInBrowser('the built app in a real browser', () => {
     page.getByRole('button', { name, exact: true });
 
   /** The observer's latest update if it matches, else the next one that does. */
-  function updateWhere(matches: (update: UpdatePayload) => boolean): Promise<UpdatePayload> {
-    if (latest && matches(latest)) return Promise.resolve(latest);
-    const found = new Promise<UpdatePayload>((resolve) => {
-      const check = (update: UpdatePayload): void => {
-        if (!matches(update)) return;
-        observer.off('update', check);
-        resolve(update);
-      };
-      observer.on('update', check);
+  const updateWhere = (matches: (update: UpdatePayload) => boolean): Promise<UpdatePayload> =>
+    updates.waitFor(matches, {
+      from: Math.max(0, updates.mark - 1),
+      timeoutMs: 15_000,
+      what: 'a matching update',
     });
-    return withDeadline(found, 15_000, 'a matching update');
-  }
+  const latest = (): UpdatePayload => updates.items.at(-1)!;
 
   /** Both tabs show every price of the update, as the server sent it, in dollars. */
   async function bothShow(update: UpdatePayload): Promise<void> {
@@ -128,13 +123,13 @@ describeInBrowser('the built app in a real browser', () => {
     await Promise.all(
       [pageA, pageB].map((page) => heading(page).filter({ hasText: 'Stopped' }).waitFor()),
     );
-    await bothShow(latest!);
+    await bothShow(latest());
     await expect(button(pageA, 'Start').isEnabled()).resolves.toBe(true);
   });
 
   // How much a buy raises a price is the model's unit tests'.
   test('Buy in tab B (over long-polling) shows the new price in both', async () => {
-    const before = latest!;
+    const before = latest();
     await pageB.getByRole('button', { name: 'Buy Apple' }).click();
     const after = await updateWhere((update) => update.seq === before.seq + 1);
     expect(after.stocks[0]!.price).toBeGreaterThan(before.stocks[0]!.price);

@@ -2,12 +2,5 @@
 const { execFileSync } = require('node:child_process');
 const path = require('node:path');
 
-module.exports = function globalSetup() {
-  execFileSync(
-    process.execPath,
-    [path.join(__dirname, '..', '..', 'scripts', 'ensure-built.mjs')],
-    {
-      stdio: 'inherit',
-    },
-  );
-};
+const script = path.join(__dirname, '..', '..', 'scripts', 'ensure-built.mjs');
+module.exports = () => execFileSync(process.execPath, [script], { stdio: 'inherit' });

@@ -5,6 +5,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { text } from 'node:stream/consumers';
 
 import type { UpdatePayload } from '../../protocol/events';
 import {
@@ -35,12 +36,7 @@ export class ForkedTicker {
   private nextId = 1;
 
   private constructor(readonly process: ChildProcess) {
-    let stderr = '';
-    process.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    this.stderr = new Promise((resolve) => {
-      if (process.stderr) process.stderr.once('close', () => resolve(stderr));
-      else resolve('');
-    });
+    this.stderr = process.stderr ? text(process.stderr) : Promise.resolve('');
     process.on('message', (raw) => {
       const parsed = parseChildMessage(raw);
       if (!parsed.ok) return void this.malformed.push(raw);
@@ -114,15 +110,12 @@ export class ForkedTicker {
 
   /** Waits for `count` updates at or after index `from`. */
   async waitForUpdates(count: number, from: number, timeoutMs: number) {
-    const found = await this.messages.waitForCount(
-      count,
-      (item) => item.message.type === 'update',
-      {
-        from,
-        timeoutMs,
-        what: `${count} updates`,
-      },
-    );
+    const isUpdate = (item: { message: ChildMessage }) => item.message.type === 'update';
+    const found = await this.messages.waitForCount(count, isUpdate, {
+      from,
+      timeoutMs,
+      what: `${count} updates`,
+    });
     return found.flatMap(({ message, at }) =>
       message.type === 'update' ? [{ update: message.update, at }] : [],
     );

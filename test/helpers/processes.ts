@@ -6,7 +6,6 @@
 import { readFileSync } from 'node:fs';
 
 import { delay } from './recorder';
-import { killServers, spawnServer, type ServerProcess } from './server-process';
 
 export function processRunning(pid: number): boolean {
   try {
@@ -61,41 +60,5 @@ export function cpuMs(pid: number): { own: number; children: number } | null {
   return { own: (utime + stime) * 10, children: (cutime + cstime) * 10 };
 }
 
-/**
- * SIGKILLs every ticker child these server processes forked that still runs. A server killed
- * by a failing test may leave its child behind (if the code under test lets orphans live), and
- * a live child holds the server's stdout pipe, and with it the test run, open. The command
- * line is checked first, so that a pid reused by another process is left alone.
- */
-function killLeftoverTickers(servers: readonly ServerProcess[]): void {
-  for (const server of servers) {
-    for (const line of server.logs.items) {
-      const pid = line['pid'];
-      if (line['msg'] !== 'ticker child forked' || typeof pid !== 'number') continue;
-      if (processRunning(pid) && isTicker(pid)) process.kill(pid, 'SIGKILL');
-    }
-  }
-}
-
-function isTicker(pid: number): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('ticker');
-  } catch {
-    return false;
-  }
-}
-
-const spawned: ServerProcess[] = [];
-
-/** spawnServer, remembered so that cleanUpServers() can sweep up any ticker child left behind. */
-export function spawnTracked(env: Record<string, string>): ServerProcess {
-  const server = spawnServer(env);
-  spawned.push(server);
-  return server;
-}
-
-/** Kills every server a test left running, then any ticker child that outlived its server. */
-export async function cleanUpServers(): Promise<void> {
-  await killServers();
-  killLeftoverTickers(spawned.splice(0));
-}
+/** Older names of spawnServer and killServers, which track every server and sweep its leftovers. */
+export { spawnServer as spawnTracked, killServers as cleanUpServers } from './server-process';

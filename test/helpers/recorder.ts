@@ -49,33 +49,27 @@ export class Recorder<T> {
   ): Promise<S[]>;
   waitForCount(count: number, predicate: (item: T) => boolean, options: WaitOptions): Promise<T[]>;
   waitForCount(count: number, predicate: (item: T) => boolean, options: WaitOptions): Promise<T[]> {
-    const from = options.from ?? 0;
+    const { from = 0, timeoutMs, what } = options;
     return new Promise<T[]>((resolve, reject) => {
+      const settle = (then: () => void): void => {
+        clearTimeout(timer);
+        this.waiters.delete(waiter);
+        then();
+      };
       const waiter: Waiter = {
         check: () => {
           const found = this.items.slice(from).filter(predicate);
-          if (found.length < count) return;
-          done();
-          resolve(found.slice(0, count));
+          if (found.length >= count) settle(() => resolve(found.slice(0, count)));
         },
-        fail: (error) => {
-          done();
-          reject(error);
-        },
+        fail: (error) => settle(() => reject(error)),
       };
       const timer = setTimeout(() => {
-        const recent = this.items.slice(Math.max(from, this.items.length - 5));
+        const recent = JSON.stringify(this.items.slice(Math.max(from, this.items.length - 5)));
+        const shown = recent.length > 600 ? `${recent.slice(0, 600)}...` : recent;
         waiter.fail(
-          new Error(
-            `timed out after ${options.timeoutMs} ms waiting for ${options.what}; ` +
-              `last items: ${truncate(JSON.stringify(recent))}`,
-          ),
+          new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last items: ${shown}`),
         );
-      }, options.timeoutMs);
-      const done = (): void => {
-        clearTimeout(timer);
-        this.waiters.delete(waiter);
-      };
+      }, timeoutMs);
       this.waiters.add(waiter);
       waiter.check();
     });
@@ -107,8 +101,4 @@ export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): 
     timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
   });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
-
-function truncate(text: string): string {
-  return text.length > 600 ? `${text.slice(0, 600)}...` : text;
 }

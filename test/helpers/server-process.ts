@@ -3,7 +3,7 @@
  * with its JSON log lines recorded so tests can wait for them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -27,6 +27,8 @@ export interface ServerProcess {
 }
 
 const live = new Set<ChildProcess>();
+/** Every server spawned since the last killServers(), to sweep up the ticker children. */
+const spawned: Recorder<LogLine>[] = [];
 
 /** A path in a new temporary folder, for a state file nobody else uses. */
 export function freshStateFile(): string {
@@ -49,6 +51,7 @@ export function spawnServer(env: Record<string, string>): ServerProcess {
   });
   live.add(child);
   const logs = new Recorder<LogLine>();
+  spawned.push(logs);
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   if (child.stdout) {
@@ -96,7 +99,12 @@ export function spawnServer(env: Record<string, string>): ServerProcess {
   };
 }
 
-/** Kills every server process a test left behind, and waits for it. */
+/**
+ * Kills every server process a test left behind, and waits for it; then SIGKILLs each ticker
+ * child they forked that still runs. A server killed by a failing test may leave its child
+ * behind, and a live child holds the server's stdout pipe, and with it the test run, open. The
+ * command line is checked first (a zombie's is empty), so a reused pid is left alone.
+ */
 export async function killServers(): Promise<void> {
   await Promise.all(
     [...live].map(async (child) => {
@@ -105,4 +113,17 @@ export async function killServers(): Promise<void> {
       await withDeadline(exited, 3_000, 'a leftover server to die');
     }),
   );
+  for (const line of spawned.splice(0).flatMap((logs) => logs.items)) {
+    const pid = line['pid'];
+    if (line['msg'] === 'ticker child forked' && typeof pid === 'number' && isTicker(pid))
+      process.kill(pid, 'SIGKILL');
+  }
+}
+
+function isTicker(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('ticker');
+  } catch {
+    return false;
+  }
 }

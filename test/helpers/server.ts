@@ -158,9 +158,7 @@ export class TestClient {
   }
 
   async nextUpdate(options: Partial<WaitOptions> & { from: number }): Promise<UpdatePayload> {
-    const [update] = await this.waitForUpdates(1, options);
-    if (!update) throw new Error('unreachable');
-    return update;
+    return (await this.waitForUpdates(1, options))[0]!;
   }
 
   /** The last update received before index `before` (default: so far). */
