@@ -9,11 +9,12 @@ import { decayAll, grown, priceOf, SEED, withBuy } from '../helpers/prices';
 import { RawSocket } from '../helpers/raw-socket';
 import { delay } from '../helpers/recorder';
 import {
+  connectWelcomed,
   expectContiguousSeq,
   isStatus,
   isUpdate,
   startServer,
-  TestClient,
+  type TestClient,
   type TestServer,
   type UpdateEvent,
 } from '../helpers/server';
@@ -38,12 +39,8 @@ afterEach(async () => {
   for (const client of clients) expectContiguousSeq(client);
 });
 
-async function join(name: string, welcomed = true): Promise<TestClient> {
-  const client = await TestClient.connect(server.url, name);
-  clients.push(client);
-  if (welcomed) await client.welcome();
-  return client;
-}
+const join = async (name: string): Promise<TestClient> =>
+  (await connectWelcomed(server.url, clients, name))[0]!;
 
 /** A new connection's whole greeting, in order (a round trip proves it has all arrived). */
 async function greeting(auth?: object): Promise<unknown[][]> {

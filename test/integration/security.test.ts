@@ -68,20 +68,18 @@ describe('HTTP headers and errors', () => {
     const nonces = new Set<string>();
     for (let i = 0; i < 2; i++) {
       const response = await fetch(`${open.url}/`, { headers: { accept: 'text/html' } });
-      const csp: Record<string, string> = Object.fromEntries(
-        (response.headers.get('content-security-policy') ?? '').split(';').map((directive) => {
-          const [name = '', ...sources] = directive.trim().split(/\s+/);
-          return [name, sources.join(' ')];
-        }),
+      const csp = (response.headers.get('content-security-policy') ?? '').split(/;\s*/);
+      expect(csp).toEqual(
+        expect.arrayContaining([
+          "default-src 'self'",
+          "script-src 'self'",
+          "object-src 'none'",
+          "frame-ancestors 'none'",
+        ]),
       );
-      expect(csp).toMatchObject({
-        'default-src': "'self'",
-        'script-src': "'self'",
-        'object-src': "'none'",
-        'frame-ancestors': "'none'",
-      });
       expect(response.headers.get('x-frame-options')).toBe('SAMEORIGIN');
-      const nonce = /^'self' 'nonce-([A-Za-z0-9+/]{22}==)'$/.exec(csp['style-src'] ?? '')?.[1];
+      const style = /^style-src 'self' 'nonce-([A-Za-z0-9+/]{22}==)'$/;
+      const nonce = csp.map((directive) => style.exec(directive)?.[1]).find(Boolean);
       // Angular puts it on the <style> tags it creates, reading it from ngCspNonce on its root.
       expect(/<app-root ngCspNonce="([^"]*)">/.exec(await response.text())?.[1]).toBe(
         nonce ?? 'none',
