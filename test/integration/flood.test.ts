@@ -14,9 +14,10 @@ import type { BuyAck, Stock, UpdatePayload } from '../../protocol/events';
 import type { StockName } from '../../protocol/stocks';
 import { printFigures, recordFigure } from '../helpers/figures';
 import { grown, priceOf } from '../helpers/prices';
+import { cleanUpServers, spawnTracked } from '../helpers/processes';
 import { RawSocket } from '../helpers/raw-socket';
 import { withDeadline } from '../helpers/recorder';
-import { killServers, spawnServer, type ServerProcess } from '../helpers/server-process';
+import type { ServerProcess } from '../helpers/server-process';
 import { expectContiguousSeq, isUpdate, TestClient } from '../helpers/server';
 
 const FLOOD = 2_000;
@@ -35,7 +36,6 @@ interface BuyResult {
 }
 
 let clients: TestClient[] = [];
-const spawned: ServerProcess[] = [];
 
 afterEach(() => {
   for (const client of clients) client.close();
@@ -44,22 +44,12 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  // A clean stop (the ticker child goes with it); killServers() is the fallback.
-  for (const server of spawned) server.process.kill('SIGTERM');
-  await Promise.all(
-    spawned.map((server) =>
-      withDeadline(server.exited, 5_000, 'the server to exit').catch(() => undefined),
-    ),
-  );
-  await killServers();
+  await cleanUpServers();
   printFigures('flood.test.ts');
 });
 
-function serve(env: Record<string, string> = {}): ServerProcess {
-  const child = spawnServer({ TICK_MS: '1000', LOG_LEVEL: 'info', ...env });
-  spawned.push(child);
-  return child;
-}
+const serve = (env: Record<string, string> = {}): ServerProcess =>
+  spawnTracked({ TICK_MS: '1000', LOG_LEVEL: 'info', ...env });
 
 async function join(url: string, name: string): Promise<TestClient> {
   const client = await TestClient.connect(url, name);
