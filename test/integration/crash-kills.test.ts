@@ -27,16 +27,10 @@ const SEED_VALUE = Number(process.env['FORKCAST_CRASH_SEED'] ?? Date.now() % 2 *
 jest.setTimeout(90_000);
 afterAll(cleanUpServers);
 
-/** mulberry32: small, seedable, good enough to pick instants and ops. */
+/** A linear congruential generator: seedable, and good enough to pick instants and ops. */
 function generator(seed: number): () => number {
   let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
+  return () => (state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0) / 2 ** 32;
 }
 
 /** One buy a client sent, with its ack if one came before the connection went down. */

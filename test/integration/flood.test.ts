@@ -5,6 +5,7 @@
  * and another client keeps being served with its own budget. A reconnect storm: thousands of
  * handshakes cut off as by a network blip leave nothing per greeting once collected.
  */
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 
 import WebSocket from 'ws';
@@ -13,9 +14,10 @@ import type { BuyAck, Stock, UpdatePayload } from '../../protocol/events';
 import type { StockName } from '../../protocol/stocks';
 import { printFigures, recordFigure } from '../helpers/figures';
 import { grown, priceOf } from '../helpers/prices';
+import { cleanUpServers, spawnTracked } from '../helpers/processes';
 import { RawSocket } from '../helpers/raw-socket';
 import { withDeadline } from '../helpers/recorder';
-import { killServers, spawnServer, type ServerProcess } from '../helpers/server-process';
+import type { ServerProcess } from '../helpers/server-process';
 import { expectContiguousSeq, isUpdate, TestClient } from '../helpers/server';
 
 const FLOOD = 2_000;
@@ -34,7 +36,6 @@ interface BuyResult {
 }
 
 let clients: TestClient[] = [];
-const spawned: ServerProcess[] = [];
 
 afterEach(() => {
   for (const client of clients) client.close();
@@ -43,22 +44,12 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  // A clean stop (the ticker child goes with it); killServers() is the fallback.
-  for (const server of spawned) server.process.kill('SIGTERM');
-  await Promise.all(
-    spawned.map((server) =>
-      withDeadline(server.exited, 5_000, 'the server to exit').catch(() => undefined),
-    ),
-  );
-  await killServers();
+  await cleanUpServers();
   printFigures('flood.test.ts');
 });
 
-function serve(env: Record<string, string> = {}): ServerProcess {
-  const child = spawnServer({ TICK_MS: '1000', LOG_LEVEL: 'info', ...env });
-  spawned.push(child);
-  return child;
-}
+const serve = (env: Record<string, string> = {}): ServerProcess =>
+  spawnTracked({ TICK_MS: '1000', LOG_LEVEL: 'info', ...env });
 
 async function join(url: string, name: string): Promise<TestClient> {
   const client = await TestClient.connect(url, name);
@@ -258,22 +249,12 @@ describe('a reconnect storm', () => {
       check();
     });
     const ws = new WebSocket(await withDeadline(url, 5_000, 'the inspector URL on stderr'));
-    await withDeadline(
-      new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject)),
-      5_000,
-      'the inspector connection',
-    );
-    let nextId = 1;
-    const call = (method: string, params: object = {}) => {
-      const id = nextId++;
-      const answered = new Promise<unknown>((resolve) =>
-        ws.on('message', (data: Buffer) => {
-          const reply = JSON.parse(data.toString('utf8')) as { id?: number; result: unknown };
-          if (reply.id === id) resolve(reply.result);
-        }),
-      );
-      ws.send(JSON.stringify({ id, method, params }));
-      return withDeadline(answered, 20_000, method);
+    await withDeadline(once(ws, 'open'), 5_000, 'the inspector connection');
+    // One call at a time, and no domain enabled to send events: the next message is the answer.
+    const call = async (method: string, params: object = {}) => {
+      ws.send(JSON.stringify({ id: 1, method, params }));
+      const [data] = (await withDeadline(once(ws, 'message'), 20_000, method)) as [Buffer];
+      return (JSON.parse(data.toString('utf8')) as { result: unknown }).result;
     };
     /** RSS and heap once everything unreachable is collected (RSS right after a storm is
      * mostly garbage). */

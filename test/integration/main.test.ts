@@ -1,6 +1,5 @@
 import { STATUS } from '../../protocol/events';
 import { printFigures, recordFigure } from '../helpers/figures';
-import { LEVEL } from '../helpers/logs';
 import {
   cleanUpServers,
   processRunning,
@@ -69,9 +68,8 @@ test('reads its settings from the environment; SIGTERM then shuts down cleanly: 
   expect(JSON.stringify(server.logs.items)).not.toContain(TOKEN);
 });
 
-// A stopped (SIGSTOP) ticker child cannot act on its channel closing, so the supervisor waits
-// its 2 s for it: a slow shutdown that the test controls from outside. npm passes a terminal's
-// Ctrl-C on to the server, which then gets SIGINT twice at once.
+// A stopped (SIGSTOP) ticker child makes the shutdown slow (the supervisor's 2 s wait, then its
+// kill, are its unit test's): npm passes a terminal's Ctrl-C on, so the server gets SIGINT twice.
 test.each([
   ['the same signal twice, as npm passes on a Ctrl-C, is one clean stop', 'SIGINT', 0],
   ['a second, different signal during a slow shutdown exits at once with code 1', 'SIGTERM', 1],
@@ -94,15 +92,8 @@ test.each([
   expect([messages.includes('second signal: exiting now'), messages.includes('bye')]).toEqual(
     code ? [true, false] : [false, true],
   );
-  if (code) {
-    // The orphaned child wakes up to a closed channel and leaves by itself.
-    process.kill(tickerPid, 'SIGCONT');
-  } else {
-    const killed = 'ticker child did not exit in time; killing it';
-    expect(server.logs.items.filter((line) => line['msg'] === killed)).toEqual([
-      expect.objectContaining({ level: LEVEL.warn, pid: tickerPid }),
-    ]);
-  }
+  // The orphaned child wakes up to a closed channel and leaves by itself.
+  if (code) process.kill(tickerPid, 'SIGCONT');
   await waitForProcessGone(tickerPid, 1_000);
 });
 

@@ -1,6 +1,7 @@
 /**
  * The real server (createApp on a random loopback port, the real forked ticker child) with
- * several real Socket.IO clients over WebSocket: greetings, ops and their acks, recovery.
+ * several real Socket.IO clients over WebSocket: greetings, ops and their acks, an op racing
+ * close(), recovery.
  */
 import { type RunAck, STATUS, type UpdatePayload } from '../../protocol/events';
 import type { StockName } from '../../protocol/stocks';
@@ -8,11 +9,12 @@ import { decayAll, grown, priceOf, SEED, withBuy } from '../helpers/prices';
 import { RawSocket } from '../helpers/raw-socket';
 import { delay } from '../helpers/recorder';
 import {
+  connectWelcomed,
   expectContiguousSeq,
   isStatus,
   isUpdate,
   startServer,
-  TestClient,
+  type TestClient,
   type TestServer,
   type UpdateEvent,
 } from '../helpers/server';
@@ -37,12 +39,8 @@ afterEach(async () => {
   for (const client of clients) expectContiguousSeq(client);
 });
 
-async function join(name: string, welcomed = true): Promise<TestClient> {
-  const client = await TestClient.connect(server.url, name);
-  clients.push(client);
-  if (welcomed) await client.welcome();
-  return client;
-}
+const join = async (name: string): Promise<TestClient> =>
+  (await connectWelcomed(server.url, clients, name))[0]!;
 
 /** A new connection's whole greeting, in order (a round trip proves it has all arrived). */
 async function greeting(auth?: object): Promise<unknown[][]> {
@@ -226,6 +224,21 @@ test('toggling at the rate limit neither speeds the market up nor floods everyon
   expect(ticks).toBeGreaterThanOrEqual(1);
   expect(ticks).toBeLessThanOrEqual(Math.ceil(elapsed / TICK_MS) + 1);
 }, 15_000);
+
+// What the signals that call close() do (clients told, the final state written, the port and the
+// child gone) is main.test.ts's.
+test('an op that arrives as close starts is answered, not dropped with the connection', async () => {
+  const a = await join('a');
+  // The server starts closing the moment it receives this buy, before the buy reaches the ticker.
+  let closing: Promise<void> | undefined;
+  server.forkcast.io.sockets.sockets.get(a.socket.id ?? '')?.on('buy', () => {
+    closing = server.forkcast.close();
+  });
+  expect((await a.buy('Apple')).ack).toEqual({ ok: false, error: 'the server is shutting down' });
+  await closing;
+  // Safe to call twice (afterEach closes it once more).
+  await expect(server.forkcast.close()).resolves.toBeUndefined();
+});
 
 describe('connection state recovery', () => {
   /** Drops the connection below Socket.IO, as a network blip does (after a Socket.IO

@@ -68,20 +68,18 @@ describe('HTTP headers and errors', () => {
     const nonces = new Set<string>();
     for (let i = 0; i < 2; i++) {
       const response = await fetch(`${open.url}/`, { headers: { accept: 'text/html' } });
-      const csp: Record<string, string> = Object.fromEntries(
-        (response.headers.get('content-security-policy') ?? '').split(';').map((directive) => {
-          const [name = '', ...sources] = directive.trim().split(/\s+/);
-          return [name, sources.join(' ')];
-        }),
+      const csp = (response.headers.get('content-security-policy') ?? '').split(/;\s*/);
+      expect(csp).toEqual(
+        expect.arrayContaining([
+          "default-src 'self'",
+          "script-src 'self'",
+          "object-src 'none'",
+          "frame-ancestors 'none'",
+        ]),
       );
-      expect(csp).toMatchObject({
-        'default-src': "'self'",
-        'script-src': "'self'",
-        'object-src': "'none'",
-        'frame-ancestors': "'none'",
-      });
       expect(response.headers.get('x-frame-options')).toBe('SAMEORIGIN');
-      const nonce = /^'self' 'nonce-([A-Za-z0-9+/]{22}==)'$/.exec(csp['style-src'] ?? '')?.[1];
+      const style = /^style-src 'self' 'nonce-([A-Za-z0-9+/]{22}==)'$/;
+      const nonce = csp.map((directive) => style.exec(directive)?.[1]).find(Boolean);
       // Angular puts it on the <style> tags it creates, reading it from ngCspNonce on its root.
       expect(/<app-root ngCspNonce="([^"]*)">/.exec(await response.text())?.[1]).toBe(
         nonce ?? 'none',
@@ -90,16 +88,6 @@ describe('HTTP headers and errors', () => {
     }
     expect(nonces.size).toBe(2);
   });
-
-  test.each(['/', '/healthz', '/favicon.svg', '/no/such/page'])(
-    '%s carries the security headers',
-    async (pathname) => {
-      const response = await fetch(`${open.url}${pathname}`);
-      expect(response.headers.get('x-powered-by')).toBeNull();
-      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
-      expect(response.headers.get('content-security-policy')).toContain("script-src 'self'");
-    },
-  );
 
   test.each(
     [
@@ -161,24 +149,29 @@ describe('Host allow-list (DNS rebinding)', () => {
     );
   });
 
-  test.each<[string, () => Served, (port: number) => string]>([
-    ['a built-in name', () => open, (port) => `localhost:${port}`],
-    ['a subdomain of an allowed domain', () => listed, (port) => `app.example.test:${port}`],
-  ])('%s is served on every route and both transports', async (_title, server, hostOf) => {
-    const { lines, port, url } = server();
-    const host = hostOf(port);
+  // Which names pass is the unit test's; one that does gets every route, helmet's headers too.
+  test('a built-in name is served on every route and both transports', async () => {
+    const host = `localhost:${open.port}`;
     const origin = `http://${host}`;
-    const from = lines.mark;
-    for (const pathname of ['/', '/healthz', '/metrics', '/favicon.svg'])
-      expect((await request(url, pathname, { host, origin })).status).toBe(200);
-    expect(await request(url, POLLING_HANDSHAKE, { host, origin })).toMatchObject({
+    const from = open.lines.mark;
+    for (const pathname of ['/', '/healthz', '/metrics', '/favicon.svg', '/no/such/page']) {
+      const { status, headers } = await request(open.url, pathname, { host, origin });
+      expect([
+        pathname,
+        status,
+        headers['x-powered-by'],
+        headers['x-content-type-options'],
+      ]).toEqual([pathname, pathname === '/no/such/page' ? 404 : 200, undefined, 'nosniff']);
+      expect(headers['content-security-policy']).toContain("script-src 'self'");
+    }
+    expect(await request(open.url, POLLING_HANDSHAKE, { host, origin })).toMatchObject({
       status: 200,
       body: expect.stringMatching(OPENED),
     });
-    expect((await upgrade(url, host, origin)).status).toBe(101);
-    expect(linesWith(lines, REFUSED_HOST, from)).toEqual([]);
+    expect((await upgrade(open.url, host, origin)).status).toBe(101);
+    expect(linesWith(open.lines, REFUSED_HOST, from)).toEqual([]);
     // Served, but the origin is still checked: it is not the Host's.
-    expect((await request(url, POLLING_HANDSHAKE, { host, origin: EVIL })).body).toBe(
+    expect((await request(open.url, POLLING_HANDSHAKE, { host, origin: EVIL })).body).toBe(
       '{"code":4,"message":"origin not allowed"}',
     );
   });

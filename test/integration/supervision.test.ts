@@ -10,6 +10,7 @@ import path from 'node:path';
 
 import { STATUS, type BuyAck, type Stock } from '../../protocol/events';
 import { STOCK_NAMES, type StockName } from '../../protocol/stocks';
+import { healthyPid } from '../helpers/guards';
 import { linesWith } from '../helpers/logs';
 import { grown } from '../helpers/prices';
 import { cleanUpServers, cpuMs, spawnTracked, waitForProcessGone } from '../helpers/processes';
@@ -49,17 +50,10 @@ async function spawn(
   return { server, url: await server.url(15_000) };
 }
 
-async function health(url: string) {
-  const response = await fetch(`${url}/healthz`);
-  return { status: response.status, body: (await response.json()) as { pid: number | null } };
-}
-
-const tickerPid = async (url: string): Promise<number> => (await health(url)).body.pid ?? 0;
-
 // The child is never started here, so prices move only by buys.
 test('ops racing a restart are refused with a clear error, never lost or applied twice', async () => {
   const { url } = await spawn();
-  const pid = await tickerPid(url);
+  const pid = await healthyPid(url);
   const buyers = await connectWelcomed(url, clients, 'a', 'b', 'c');
   const [a] = buyers;
   if (!a) throw new Error('unreachable');
@@ -136,13 +130,17 @@ test('a running child that crashes in a loop is backed off without spinning the 
     const pid = server.process.pid ?? 0;
     const cpuBefore = cpuMs(pid);
     const t0 = performance.now();
-    process.kill(await tickerPid(url), 'SIGKILL');
+    process.kill(await healthyPid(url), 'SIGKILL');
 
     const lost = await a.waitForStatus(STATUS.tickerLost, { from: mark });
     expect(lost.status).toEqual({ message: STATUS.tickerLost, running: true });
-    await expect(health(url)).resolves.toMatchObject({
-      status: 503,
-      body: { ok: false, status: 'down', running: true, seq: last.seq, pid: null },
+    const down = await fetch(`${url}/healthz`);
+    expect(down.status).toBe(503);
+    expect(await down.json()).toMatchObject({
+      status: 'down',
+      running: true,
+      seq: last.seq,
+      pid: null,
     });
     // The CPU is measured until four crashing children have died: the kill's restart and
     // theirs waiting 100, 200, 400, 800 and now 1,600 ms.
@@ -175,8 +173,7 @@ test('a running child that crashes in a loop is backed off without spinning the 
     rmSync(crashFile);
     const back = await a.waitForStatus(STATUS.tickerBack, { from: mark, timeoutMs: 6_000 });
     expect(back.status).toEqual({ message: STATUS.tickerBack, running: true });
-    const childPid = await tickerPid(url);
-    expect(childPid).not.toBe(0);
+    const childPid = await healthyPid(url);
 
     // The server SIGKILLed: the child sees its IPC channel close and exits.
     server.process.kill('SIGKILL');
