@@ -158,7 +158,10 @@ describe('a flood of buys', () => {
     const stocks = await expectExactPrices(atHigh, before, results);
     const updates = await updatesUntil(watcher, stocks, mark);
     expectConflated(updates);
-    expect(updates.length).toBeGreaterThanOrEqual(Math.floor(windows / 2));
+    // On a loaded machine a round trip can outlast a window: then fewer buys than windows.
+    expect(updates.length).toBeGreaterThanOrEqual(
+      Math.floor(Math.min(windows, results.length) / 2),
+    );
     expect(updates.length).toBeLessThanOrEqual(Math.ceil(windows) + 2);
 
     // From the ack to the watcher's update, less the buy's own round trip in this run: on a
