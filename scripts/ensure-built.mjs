@@ -66,9 +66,13 @@ function filesOf(entries) {
   const files = [];
   const walk = (entry) => {
     const full = path.join(root, entry);
-    if (notSources.has(entry) || !existsSync(full)) return;
+    if (!existsSync(full)) return;
+    // Skipped inside an input folder only: bench/build itself is the bench's output.
     if (statSync(full).isDirectory())
-      readdirSync(full).forEach((name) => walk(path.join(entry, name)));
+      readdirSync(full)
+        .map((name) => path.join(entry, name))
+        .filter((inner) => !notSources.has(inner))
+        .forEach(walk);
     else files.push(entry);
   };
   entries.forEach(walk);
