@@ -1,6 +1,7 @@
 /** Turns scenario results into ratios against the baselines and tables for the terminal. */
 import type { ClusterResult } from './cluster';
 import type { RunFigures, ScenarioResult } from './scenario';
+import { median } from './stats';
 import type { ServerKind } from './worker-protocol';
 
 /**
@@ -35,20 +36,24 @@ export interface ClusterRatio extends Ratio {
   nodes: number;
 }
 
-/** The baseline's fan-out run with these clients and tick, if there was one. */
+/**
+ * The baseline's fan-out run with these clients and tick, if there was one; with BENCH_REPEAT,
+ * the one of the same round (the nth run of these clients and tick pairs with the nth).
+ */
 function baselineRun(
   results: readonly ScenarioResult[],
   kind: ServerKind,
   ours: { clients: number; tickMs: number },
+  round = 0,
 ): ScenarioResult | undefined {
-  return results.find(
-    (other) =>
-      other.name === 'fan-out' &&
-      other.kind === kind &&
-      other.clients === ours.clients &&
-      other.tickMs === ours.tickMs,
-  );
+  return results.filter((other) => other.kind === kind && sameRow(other, ours))[round];
 }
+
+const sameRow = (
+  run: { name?: string; clients: number; tickMs: number },
+  row: { clients: number; tickMs: number },
+): boolean =>
+  (run.name ?? 'fan-out') === 'fan-out' && run.clients === row.clients && run.tickMs === row.tickMs;
 
 function divide(ours: RunFigures, base: RunFigures | undefined): Quotients {
   const by = (figure: (run: RunFigures) => number): number =>
@@ -64,15 +69,37 @@ function divide(ours: RunFigures, base: RunFigures | undefined): Quotients {
 
 /** forkcast ÷ each baseline for every fan-out run measured beside at least one of them. */
 export function ratios(results: readonly ScenarioResult[]): FanOutRatio[] {
-  return results
-    .filter((result) => result.name === 'fan-out' && result.kind === 'forkcast')
-    .flatMap((ours) => {
-      const raw = baselineRun(results, 'raw', ours);
-      const tutorial = baselineRun(results, 'tutorial', ours);
-      if (!raw && !tutorial) return [];
-      const { clients, tickMs } = ours;
-      return [{ clients, tickMs, ...divide(ours, raw), tutorial: divide(ours, tutorial) }];
-    });
+  const ours = results.filter((result) => result.kind === 'forkcast' && sameRow(result, result));
+  return ours.flatMap((run) => {
+    const round = ours.filter((other) => sameRow(other, run)).indexOf(run);
+    const raw = baselineRun(results, 'raw', run, round);
+    const tutorial = baselineRun(results, 'tutorial', run, round);
+    if (!raw && !tutorial) return [];
+    const { clients, tickMs } = run;
+    return [{ clients, tickMs, ...divide(run, raw), tutorial: divide(run, tutorial) }];
+  });
+}
+
+/**
+ * Each figure's median over the rounds of a row (BENCH_REPEAT): at 1 Hz one run's ratio
+ * spreads by ±30 % on a small machine, so one round decides nothing.
+ */
+export function medianRatios(list: readonly FanOutRatio[]): FanOutRatio[] {
+  const rows = list.filter((ratio, i) => list.findIndex((other) => sameRow(other, ratio)) === i);
+  return rows.map(({ clients, tickMs }) => {
+    const rounds = list.filter((ratio) => sameRow(ratio, { clients, tickMs }));
+    const of = (pick: (ratio: FanOutRatio) => Quotients): Quotients => {
+      const each = (key: keyof Quotients): number => median(rounds.map((r) => pick(r)[key]));
+      return {
+        cpuPerUpdate: each('cpuPerUpdate'),
+        p50: each('p50'),
+        p99: each('p99'),
+        memoryPerConnection: each('memoryPerConnection'),
+        deliveredPerSecond: each('deliveredPerSecond'),
+      };
+    };
+    return { clients, tickMs, ...of((r) => r), tutorial: of((r) => r.tutorial) };
+  });
 }
 
 /** cluster ÷ raw for every cluster run with a raw run of the same clients and tick. */

@@ -15,6 +15,8 @@
  *   BENCH_CLUSTER   node counts of cluster runs, comma-separated, or "off" (off); each runs
  *                   a fresh redis-server (REDIS_SERVER names the binary) and N nodes
  *   BENCH_STORM     buy storm "watchers,buyers,buys/s", or "off" (5000,100,2000)
+ *   BENCH_REPEAT    rounds of each fan-out row, the servers taking turns; with more than
+ *                   one the report adds each ratio's median over the rounds (1)
  *   BENCH_STARTUP   start-up runs, 0 to skip              (5)
  *   BENCH_PIN       pin server and load to separate CPUs with taskset, 0 to not (1); a
  *                   cluster's nodes and Redis all share the server's CPU
@@ -33,6 +35,7 @@ import {
   clusterRatioTable,
   clusterTable,
   fanOutTable,
+  medianRatios,
   ratios,
   ratioTable,
   stormTable,
@@ -40,7 +43,8 @@ import {
   type FanOutRatio,
 } from './report';
 import { runScenario, type RunSettings, type Scenario, type ScenarioResult } from './scenario';
-import { measureStartup, median, type StartupFigures } from './startup';
+import { measureStartup, type StartupFigures } from './startup';
+import { median } from './stats';
 import type { ServerKind } from './worker-protocol';
 
 export interface BenchOptions {
@@ -53,6 +57,7 @@ export interface BenchOptions {
   /** Node counts of the cluster runs; empty for none. */
   cluster: number[];
   storm: { watchers: number; buyers: number; buysPerSecond: number } | null;
+  repeat: number;
   startupRuns: number;
   /** Pin the server and the load generator to separate CPUs (where taskset exists). */
   pin: boolean;
@@ -62,6 +67,8 @@ export interface BenchOptions {
 export interface BenchResult {
   results: ScenarioResult[];
   ratios: FanOutRatio[];
+  /** Each ratio's median over BENCH_REPEAT rounds; empty with one round. */
+  medians: FanOutRatio[];
   cluster: ClusterResult[];
   clusterRatios: ClusterRatio[];
   /** Which CPUs the cluster runs had. */
@@ -139,6 +146,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): BenchOptions {
     servers: servers as ServerKind[],
     cluster: read.text('BENCH_CLUSTER') === 'off' ? [] : read.list('BENCH_CLUSTER', []),
     storm,
+    repeat: read.one('BENCH_REPEAT', 1),
     startupRuns: read.one('BENCH_STARTUP', 5, 0),
     pin: pin === '1',
     out: path.resolve(read.text('BENCH_OUT') ?? path.join(RESULTS, `${stamp}.jsonl`)),
@@ -234,15 +242,17 @@ export async function runBench(
 
   for (const tickMs of options.tickMs) {
     for (const clients of options.clients) {
-      for (const kind of options.servers) {
-        await run({
-          name: 'fan-out',
-          kind,
-          watchers: clients,
-          buyers: 0,
-          buysPerSecond: 0,
-          tickMs,
-        });
+      for (let round = 0; round < options.repeat; round++) {
+        for (const kind of options.servers) {
+          await run({
+            name: 'fan-out',
+            kind,
+            watchers: clients,
+            buyers: 0,
+            buysPerSecond: 0,
+            tickMs,
+          });
+        }
       }
       await runClusters(clients, tickMs);
     }
@@ -257,6 +267,8 @@ export async function runBench(
   }
   const found = ratios(results);
   for (const ratio of found) write({ type: 'ratio', ...ratio });
+  const medians = options.repeat > 1 ? medianRatios(found) : [];
+  for (const ratio of medians) write({ type: 'median', rounds: options.repeat, ...ratio });
   const foundForCluster = clusterRatios(results, cluster);
   for (const ratio of foundForCluster) write({ type: 'ratio', ...ratio, pinning: clusterPinning });
 
@@ -269,6 +281,7 @@ export async function runBench(
   return {
     results,
     ratios: found,
+    medians,
     cluster,
     clusterRatios: foundForCluster,
     clusterPinning,
@@ -297,6 +310,11 @@ export function printReport(
       'forkcast ÷ the tutorial Socket.IO server and ÷ raw ws (same run; below 1× means forkcast did better):',
     );
     log(ratioTable(result.ratios));
+  }
+  if (result.medians.length > 0) {
+    log('');
+    log(`The same ratios, each the median over ${options.repeat} rounds:`);
+    log(ratioTable(result.medians));
   }
   if (result.cluster.length > 0) {
     log('');

@@ -67,3 +67,11 @@ export function summarize(histogram: Histogram): Summary {
 export function nowMs(): number {
   return performance.timeOrigin + performance.now();
 }
+
+export const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[mid] ?? Number.NaN)
+    : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+};

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import type { ClusterResult } from '../../bench/cluster';
-import { clusterRatios, ratios } from '../../bench/report';
+import { clusterRatios, medianRatios, ratios } from '../../bench/report';
 import { optionsFromEnv, printReport } from '../../bench/run';
 import { shares, workerShares, type ScenarioResult } from '../../bench/scenario';
 import { merge, record, summarize, type Histogram, type Summary } from '../../bench/stats';
@@ -69,7 +69,13 @@ test('settings default when unset or blank; the results file name is valid every
   const defaults = optionsFromEnv({ BENCH_CLIENTS: '', BENCH_STORM: ' ' });
   expect(defaults).toEqual({
     ...{ clients: [1000, 5000, 10000], tickMs: [1000, 100], seconds: 20, warmupSeconds: 3 },
-    ...{ workers: 2, servers: ['forkcast', 'tutorial', 'raw'], cluster: [], startupRuns: 5 },
+    ...{
+      workers: 2,
+      servers: ['forkcast', 'tutorial', 'raw'],
+      cluster: [],
+      startupRuns: 5,
+      repeat: 1,
+    },
     storm: { watchers: 5000, buyers: 100, buysPerSecond: 2000 },
     pin: true,
     out: expect.any(String) as unknown,
@@ -83,11 +89,13 @@ test('settings read each variable, trimmed; "off" leaves a part out', () => {
   const env = {
     ...{ BENCH_CLIENTS: '10, 20,30', TICK_MS: '250', BENCH_SECONDS: '5', BENCH_WARMUP: '0' },
     ...{ BENCH_WORKERS: '4', BENCH_PIN: '0', BENCH_SERVERS: ' raw, tutorial', BENCH_STARTUP: '0' },
+    ...{ BENCH_REPEAT: '3' },
     ...{ BENCH_CLUSTER: '1, 2,3', BENCH_STORM: '300,10,50', BENCH_OUT: 'o.jsonl' },
   };
   expect(optionsFromEnv(env)).toMatchObject({
     ...{ clients: [10, 20, 30], tickMs: [250], seconds: 5, warmupSeconds: 0, workers: 4 },
     ...{ pin: false, servers: ['raw', 'tutorial'], startupRuns: 0, cluster: [1, 2, 3] },
+    repeat: 3,
     ...{ storm: { watchers: 300, buyers: 10, buysPerSecond: 50 }, out: path.resolve('o.jsonl') },
   });
   const off = optionsFromEnv({ BENCH_CLIENTS: 'off', BENCH_CLUSTER: 'off', BENCH_STORM: 'off' });
@@ -99,6 +107,7 @@ test.each<[string, string, string]>([
   ['BENCH_WARMUP', '-1', `whole numbers ${LIST}`],
   ['BENCH_STARTUP', '1.5', `whole numbers ${LIST}`],
   ['BENCH_SECONDS', '20,30', 'one number'],
+  ['BENCH_REPEAT', '0', `positive integers ${LIST}`],
   ['BENCH_CLIENTS', '10,abc', `positive integers ${LIST}`],
   ['TICK_MS', '1000,,100', `positive integers ${LIST}`],
   ['BENCH_STORM', '5000,100', '"watchers,buyers,buys per second" or "off"'],
@@ -153,6 +162,23 @@ test('ratios pair each forkcast fan-out with the baselines of its clients and ti
   ]);
 });
 
+test('with BENCH_REPEAT each round pairs with its own baselines, and the medians sum them up', () => {
+  const round = (...[ours, tutorial, raw]: number[]) =>
+    (['forkcast', 'tutorial', 'raw'] as const).map((kind, i) =>
+      result({ kind, clients: 5000, tickMs: 1000, cpuMicrosPerUpdate: [ours, tutorial, raw][i] }),
+    );
+  const found = ratios([...round(8, 4, 2), ...round(6, 6, 3), ...round(9, 3, 3)]);
+  expect(found.map((row) => [row.tutorial.cpuPerUpdate, row.cpuPerUpdate])).toEqual([
+    [2, 4],
+    [1, 2],
+    [3, 3],
+  ]);
+  const [median] = medianRatios(found);
+  expect([median?.clients, median?.tutorial.cpuPerUpdate, median?.cpuPerUpdate]).toEqual([
+    5000, 2, 3,
+  ]);
+});
+
 test('printReport writes the fan-out, ratio, cluster, storm and start-up tables', () => {
   const fanOut = (kind: ScenarioResult['kind'], ...[cpu, p50, p99, kb, rate]: number[]) =>
     result({
@@ -200,7 +226,7 @@ test('printReport writes the fan-out, ratio, cluster, storm and start-up tables'
   const lines: string[] = [];
   printReport(
     {
-      ...{ results, ratios: ratios(results), cluster },
+      ...{ results, ratios: ratios(results), medians: [], cluster },
       ...{ clusterRatios: clusterRatios(results, cluster), clusterPinning: 'not pinned' },
       startup: {
         childForkMs: [40, 35.4, 90],
