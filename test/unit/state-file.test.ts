@@ -237,24 +237,32 @@ describe('commit', () => {
     expect(readdirSync(dir)).toEqual(['state.json']);
   });
 
+  /** A store whose write of nth(1) goes through `fault`, nth(2) committed while it is under way. */
+  async function faulted(
+    fault: (write: () => Promise<void>) => Promise<void>,
+    deadlineMs?: number,
+  ) {
+    let queued: Promise<string> | undefined;
+    const { store } = await opened({
+      deadlineMs,
+      around: (real) => (target, text) => {
+        if (!text.includes('"seq":1,')) return real(target, text);
+        queued = outcome(store.commit(nth(2)));
+        return fault(() => real(target, text));
+      },
+    });
+    return { store, queued: () => queued };
+  }
+
   // The queued state carries the failed one's effects: writing it would apply them after all.
   // The first write meets a passing fault (a full disk that then gets room again).
   test('a failed write voids the batch queued behind it, even when that one could be written', async () => {
-    let queued: Promise<string> | undefined;
-    const { store } = await opened({
-      around: (real) => async (target, text) => {
-        if (queued || !text.includes('"seq":1,')) return real(target, text);
-        breakFolder();
-        queued = outcome(store.commit(nth(2)));
-        try {
-          return await real(target, text);
-        } finally {
-          restoreFolder();
-        }
-      },
+    const { store, queued } = await faulted((write) => {
+      breakFolder();
+      return write().finally(restoreFolder);
     });
     await expect(store.commit(nth(1))).rejects.toThrow(/ENOTDIR/);
-    await expect(queued).resolves.toBe('an earlier write failed');
+    await expect(queued()).resolves.toBe('an earlier write failed');
     expect(readdirSync(dir)).toEqual([]);
     // The next commit is a new batch, queued after the failure: it goes through.
     await store.commit(nth(3));
@@ -265,17 +273,7 @@ describe('commit', () => {
   test('a write past the deadline fails; the next waits for it to end and is voided', async () => {
     let release: () => void = () => undefined;
     const hung = new Promise<void>((resolve) => (release = resolve));
-    let queued: Promise<string> | undefined;
-    const { store } = await opened({
-      deadlineMs: 150,
-      around: (real) => async (target, text) => {
-        if (!queued && text.includes('"seq":1,')) {
-          queued = outcome(store.commit(nth(2)));
-          await hung;
-        }
-        return real(target, text);
-      },
-    });
+    const { store, queued } = await faulted((write) => hung.then(write), 150);
     const started = performance.now();
     await expect(store.commit(nth(1))).rejects.toThrow(
       'writing the state file took longer than 150 ms',
@@ -291,7 +289,7 @@ describe('commit', () => {
     await settled;
     // Its own deadline ran from its commit, so it may have passed already; either way it was
     // refused, and it never reaches the disk (the hung write, already under way, may).
-    await expect(queued).resolves.toMatch(/took longer than 150 ms|an earlier write failed/);
+    await expect(queued()).resolves.toMatch(/took longer than 150 ms|an earlier write failed/);
     expect(onDisk()).not.toMatchObject({ seq: 2 });
     await store.commit(nth(3));
     expect(store.healthy).toBe(true);
