@@ -1,5 +1,5 @@
 import type { UpdatePayload } from '../../protocol/events';
-import { LAST_SEQ } from '../../protocol/stocks';
+import { LAST_SEQ, type StockName } from '../../protocol/stocks';
 import { DELIVERY_TIMEOUT_MS, TickerModel } from '../../ticker/model';
 import { decayAll, decayed, grown, SEED, stateOf, withBuy } from '../helpers/prices';
 
@@ -32,9 +32,26 @@ function setup(
     },
   });
   /** The updates as `seq@ms after T0`. */
-  const sent = () => updates.map((update) => `${update.seq}@${update.ts - T0}`).join(' ');
-  return { model, updates, sent };
+  const sent = () => updates.map((update) => `${update.seq}@${update.ts - T0}`).join(',');
+  /** Plays a script: `start`, `stop`, `dispose`, `buy:Apple`, `delivered:3`, `+ms` (time
+   * passes), `@ms` (until T0 + ms), and `=1@0,2@20` (what was sent so far must be that). */
+  const play = (script: string) => {
+    for (const step of script.trim().split(/\s+/)) {
+      const [verb, arg = ''] = step.split(':');
+      if (step.startsWith('+')) advance(Number(step));
+      else if (step.startsWith('@')) advanceTo(Number(step.slice(1)));
+      else if (step.startsWith('=')) expect(sent()).toBe(step.slice(1));
+      else if (verb === 'buy') model.buy(arg as StockName);
+      else if (verb === 'delivered') model.delivered(Number(arg));
+      else if (verb === 'start' || verb === 'stop' || verb === 'dispose') model[verb]();
+      else throw new Error(`no step ${step}`);
+    }
+    return updates;
+  };
+  return { model, updates, sent, play };
 }
+
+const D = DELIVERY_TIMEOUT_MS;
 
 test('start ticks on the next turn, then every tickMs until stop; prices, seq and ts exact', () => {
   const { model, updates, sent } = setup(stateOf({ seq: 41, ts: T0 - 60_000 }));
@@ -53,7 +70,7 @@ test('start ticks on the next turn, then every tickMs until stop; prices, seq an
   expect(model.stop()).toEqual({ ok: true, running: false, changed: false });
   expect(jest.getTimerCount()).toBe(0);
   advance(10_000);
-  expect(sent()).toBe('42@0 43@300 44@1000 45@2000 46@3000');
+  expect(sent()).toBe('42@0,43@300,44@1000,45@2000,46@3000');
   let expected = [...SEED];
   for (const update of updates) {
     expected = update.seq === 43 ? withBuy(expected, 'Apple') : decayAll(expected);
@@ -65,38 +82,18 @@ test('start ticks on the next turn, then every tickMs until stop; prices, seq an
 });
 
 test('toggling at 50 ops/s for five intervals ticks exactly once per interval', () => {
-  const { model, sent } = setup();
-  model.start();
-  while (Date.now() + 20 <= T0 + 5 * TICK_MS) {
-    advance(20);
-    if (model.snapshot().running) model.stop();
-    else model.start();
-  }
-  advance(0);
   // Starts land on every 40 ms, so each interval's tick comes exactly when due.
-  expect(sent()).toBe('1@0 2@1000 3@2000 4@3000 5@4000 6@5000');
+  const toggling = '+20 stop +20 start '.repeat((5 * TICK_MS) / 40);
+  setup().play(`start ${toggling} +0 =1@0,2@1000,3@2000,4@3000,5@4000,6@5000`);
 });
 
 test('a start paces its first tick by the last tick, not by a buy since', () => {
-  const { model, sent } = setup();
-  model.start();
-  advanceTo(100);
-  model.stop();
-  advanceTo(500);
-  model.buy('Apple');
-  advanceTo(600);
-  model.start();
-  advanceTo(2000);
-  expect(sent()).toBe('1@0 2@500 3@1000 4@2000');
+  setup().play('start @100 stop @500 buy:Apple @600 start @2000 =1@0,2@500,3@1000,4@2000');
 });
 
 test('skips missed ticks after a stall instead of bursting', () => {
-  const { model, sent } = setup(undefined, { stall: 3500 });
-  model.start();
   // The first tick's broadcast takes the clock to +3500; the jump counts as time advanced.
-  advance(0);
-  advanceTo(4500);
-  expect(sent()).toBe('1@0 2@4500');
+  setup(undefined, { stall: 3500 }).play('start +0 @4500 =1@0,2@4500');
 });
 
 test('a buy that would take a price past the largest number is refused and changes nothing', () => {
@@ -137,20 +134,9 @@ test('the update with the last seq stops the ticker; what would need another is 
 
 describe('buys are conflated into updates', () => {
   test('buys go out on the next turn, then at most once per 20 ms, also while stopped', () => {
-    const { model, updates, sent } = setup();
-    for (let i = 0; i < 5; i++) model.buy('Apple');
-    model.buy('Facebook');
-    expect(sent()).toBe('');
-    advance(0);
-    for (const name of ['Apple', 'Microsoft'] as const) {
-      advance(4);
-      model.buy(name);
-    }
     // After a quiet spell, the next buy goes out at once again.
-    advanceTo(10_000);
-    model.buy('Apple');
-    advance(0);
-    expect(sent()).toBe('1@0 2@20 3@10000');
+    const updates = setup().play(`buy:Apple buy:Apple buy:Apple buy:Apple buy:Apple buy:Facebook =
+      +0 +4 buy:Apple +4 buy:Microsoft @10000 buy:Apple +0 =1@0,2@20,3@10000`);
     const first = withBuy(withBuy(SEED, 'Apple', 5), 'Facebook');
     const second = withBuy(withBuy(first, 'Apple'), 'Microsoft');
     expect(updates.slice(0, 2).map(({ stocks, running }) => [stocks, running])).toEqual([
@@ -160,14 +146,11 @@ describe('buys are conflated into updates', () => {
   });
 
   test('a tick flushes pending buys first as their own update, seq consecutive', () => {
-    const { model, updates, sent } = setup();
-    model.start();
-    advanceTo(985);
-    model.buy('Apple'); // leading edge, flushed at once
-    advanceTo(995);
-    model.buy('Facebook'); // trailing, due at +1005, but the tick at +1000 comes first
-    advanceTo(1999);
-    expect(sent()).toBe('1@0 2@985 3@1000 4@1000');
+    // Apple's is the leading edge, flushed at once; Facebook's trails, due at +1005, but the
+    // tick at +1000 comes first.
+    const updates = setup().play(
+      'start @985 buy:Apple @995 buy:Facebook @1999 =1@0,2@985,3@1000,4@1000',
+    );
     const [tick1, buy1, buy2, tick2] = updates;
     expect(buy1!.stocks).toEqual(withBuy(tick1!.stocks, 'Apple'));
     expect(buy2!.stocks).toEqual(withBuy(buy1!.stocks, 'Facebook'));
@@ -176,78 +159,41 @@ describe('buys are conflated into updates', () => {
 });
 
 describe('flow control: a parent still broadcasting holds the next update back', () => {
-  const slow = (tickMs = TICK_MS) => setup(undefined, { slowParent: true, tickMs });
+  const slow = (tickMs = TICK_MS) => ({ slowParent: true, tickMs });
 
   test('delivered() soon after a flush still keeps the conflation window', () => {
-    const { model, sent } = slow();
-    model.buy('Apple');
-    advance(0);
-    model.buy('Apple');
-    advance(5);
-    model.delivered(1);
-    advance(14);
-    expect(sent()).toBe('1@0');
-    advance(1);
-    expect(sent()).toBe('1@0 2@20');
+    setup(undefined, slow()).play('buy:Apple +0 buy:Apple +5 delivered:1 +14 =1@0 +1 =1@0,2@20');
   });
 
   test('a tick that comes due during a broadcast waits for it, and takes pending buys', () => {
-    // A broadcast slower than the tick interval: five ticks' worth of delivery timeout.
-    const tick = DELIVERY_TIMEOUT_MS / 5;
-    const { model, updates, sent } = slow(tick);
-    model.start();
-    advance(0);
-    model.buy('Apple');
-    advance(tick + 50);
-    expect(sent()).toBe('1@0');
-    model.delivered(1);
-    // The waiting tick runs on the next turn: the buy first, as its own update, then the tick.
-    advance(0);
-    expect(sent()).toBe(`1@0 2@${tick + 50} 3@${tick + 50}`);
+    // A broadcast slower than the tick interval: five ticks' worth of delivery timeout. The
+    // waiting tick runs on the next turn: the buy first, as its own update, then the tick; and
+    // the ticker keeps its beat: the next tick is on the original grid.
+    const [tick, late] = [D / 5, D / 5 + 50];
+    const updates = setup(undefined, slow(tick)).play(
+      `start +0 buy:Apple +${late} =1@0 delivered:1 +0 =1@0,2@${late},3@${late}
+      delivered:3 @${2 * tick} =1@0,2@${late},3@${late},4@${2 * tick}`,
+    );
     expect(updates[1]!.stocks).toEqual(withBuy(decayAll(SEED), 'Apple'));
     expect(updates[2]!.stocks).toEqual(decayAll(updates[1]!.stocks));
-    // And the ticker keeps its beat: the next tick is on the original grid.
-    model.delivered(3);
-    advanceTo(2 * tick);
-    expect(sent()).toBe(`1@0 2@${tick + 50} 3@${tick + 50} 4@${2 * tick}`);
   });
 
   test('a lost notice delays buys, and ticks from when they were due, by DELIVERY_TIMEOUT_MS', () => {
-    const tick = DELIVERY_TIMEOUT_MS / 2.5;
-    const { model, sent } = slow(tick);
-    model.start();
-    advance(0);
     // The buy's update moves the last update later; the tick's wait still counts from its due time.
-    model.buy('Apple');
-    advance(tick + DELIVERY_TIMEOUT_MS);
-    expect(sent()).toBe(`1@0 2@${DELIVERY_TIMEOUT_MS} 3@${tick + DELIVERY_TIMEOUT_MS}`);
+    const tick = D / 2.5;
+    setup(undefined, slow(tick)).play(`start +0 buy:Apple +${tick + D} =1@0,2@${D},3@${tick + D}`);
   });
 
   test('stop while a tick waits cancels it', () => {
-    const { model, updates } = slow(DELIVERY_TIMEOUT_MS / 5);
-    model.start();
-    advance(DELIVERY_TIMEOUT_MS / 5);
-    model.stop();
-    model.delivered(1);
-    advance(10 * TICK_MS);
-    expect(updates).toHaveLength(1);
+    setup(undefined, slow(D / 5)).play(`start +${D / 5} stop delivered:1 +10000 =1@0`);
   });
 
   test('buys after an undelivered update wait for delivered() and go out as one; stale and future notices are harmless', () => {
-    const { model, updates, sent } = setup(stateOf({ seq: 10, ts: T0 }), { slowParent: true });
-    model.delivered(99);
-    model.delivered(3);
-    model.buy('Apple');
-    advance(0);
     // 99 was beyond anything sent, so seq 11 is still unreported: later buys wait.
-    for (let i = 0; i < 4; i++) {
-      model.buy('Facebook');
-      advance(100);
-    }
-    expect(sent()).toBe('11@0');
-    model.delivered(11);
-    advance(0);
-    expect(sent()).toBe('11@0 12@400');
+    const updates = setup(stateOf({ seq: 10, ts: T0 }), slow()).play(
+      `delivered:99 delivered:3 buy:Apple +0 buy:Facebook +100 buy:Facebook +100
+      buy:Facebook +100 buy:Facebook +100 =11@0 delivered:11 +0 =11@0,12@400`,
+    );
     expect(updates[1]!.stocks).toEqual(withBuy(withBuy(SEED, 'Apple'), 'Facebook', 4));
   });
 });
@@ -269,7 +215,7 @@ test.each<[string, number, Partial<UpdatePayload>]>([
     expect(model.start()).toEqual({ ok: true, running: true, changed: !running });
     advanceTo(first + TICK_MS);
     const seq = (last.seq ?? 0) + 1;
-    expect(sent()).toBe(`${seq}@${first} ${seq + 1}@${first + TICK_MS}`);
+    expect(sent()).toBe(`${seq}@${first},${seq + 1}@${first + TICK_MS}`);
     model.dispose();
   }
 });
@@ -291,11 +237,6 @@ test('the state given, the snapshot and the stock a buy returns are copies', () 
   Object.assign(snapshot, { seq: 100, running: true }).stocks[1]!.price = 999;
   snapshot.stocks.push({ name: 'Apple', price: 1 });
   const bought = model.buy('Facebook');
-  expect(bought).toEqual({
-    ok: true,
-    running: false,
-    stock: { name: 'Facebook', price: grown(37.75) },
-  });
   if (bought.ok) bought.stock.price = 1;
   expect(model.snapshot()).toEqual({
     ...stateOf({ ts: T0 - 5 }),
@@ -304,13 +245,8 @@ test('the state given, the snapshot and the stock a buy returns are copies', () 
 });
 
 test('dispose cancels the tick and any pending buy flush', () => {
-  const { model, updates } = setup();
-  model.start();
-  advance(0);
-  model.buy('Apple');
-  expect(jest.getTimerCount()).toBe(1);
-  model.dispose();
+  const { play } = setup();
+  play('start +0 buy:Apple dispose');
   expect(jest.getTimerCount()).toBe(0);
-  advance(10_000);
-  expect(updates).toHaveLength(1);
+  play('+10000 =1@0');
 });

@@ -1,10 +1,12 @@
 /** The supervisor on a fake fork and Jest's fake clock; the real processes are
  * test/integration/supervision.test.ts's. */
-import type { ChildMessage } from '../../protocol/ipc';
+import type { ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+
+import type { ChildMessage, ParentMessage } from '../../protocol/ipc';
 import { createLogger } from '../../server/logger';
 import type { SavedState } from '../../server/state-file';
 import { TickerSupervisor, type SupervisorOptions } from '../../server/ticker-supervisor';
-import { fakeFork, type FakeChild } from '../helpers/fake-child';
 import { grown, stateOf, withBuy } from '../helpers/prices';
 
 const refused = (error: string) => ({ ok: false, error });
@@ -20,6 +22,56 @@ const APPLE_BOUGHT = { ok: true, running: false, stock: { name: 'Apple', price: 
 
 beforeEach(() => jest.useFakeTimers({ now: 1_700_000_000_000 }));
 afterEach(() => jest.useRealTimers());
+
+let nextPid = 50_000;
+
+/** A stand-in for a forked child: it records what the parent sends, and the test speaks and
+ * exits for it. */
+class FakeChild extends EventEmitter {
+  readonly pid = nextPid++;
+  readonly sent: ParentMessage[] = [];
+  readonly signals: NodeJS.Signals[] = [];
+  connected = true;
+  private exited = false;
+
+  constructor(readonly forkedWith: unknown[]) {
+    super();
+  }
+
+  send(message: ParentMessage, callback?: (error: null) => void): boolean {
+    this.sent.push(structuredClone(message));
+    callback?.(null);
+    return true;
+  }
+
+  kill(signal: NodeJS.Signals): boolean {
+    this.signals.push(signal);
+    this.exit(null, signal);
+    return true;
+  }
+
+  /** A real child exits when its channel closes. */
+  disconnect(): void {
+    this.exit(0, null);
+  }
+
+  /** The child says anything: the supervisor must validate it. */
+  say(message: unknown): void {
+    this.emit('message', structuredClone(message));
+  }
+
+  exit(code: number | null, signal: NodeJS.Signals | null): void {
+    this.connected = false;
+    if (!this.exited) this.emit('exit', code, signal);
+    this.exited = true;
+  }
+
+  lastSent<T extends ParentMessage['type']>(type: T): Extract<ParentMessage, { type: T }> {
+    const found = this.sent.findLast((message) => message.type === type);
+    if (!found) throw new Error(`the parent sent no ${type}`);
+    return found as Extract<ParentMessage, { type: T }>;
+  }
+}
 
 /** A store that records every commit and fails while `failing` is set. */
 function fakeStore() {
@@ -37,18 +89,26 @@ function fakeStore() {
   return store;
 }
 
-/** A supervisor on a fake fork, its events recorded; opened (its first child ready) unless not. */
+/** A supervisor on a fake fork (with `stored`, on a fake store), its events recorded; opened
+ * (its first child ready) unless not. */
 async function setup({
   open = true,
+  stored = false,
   ...options
-}: Partial<SupervisorOptions> & { open?: boolean } = {}) {
-  const forks = fakeFork();
+}: Partial<SupervisorOptions> & { open?: boolean; stored?: boolean } = {}) {
+  const forks: FakeChild[] = [];
+  const latest = () => forks.at(-1)!;
+  const store = fakeStore();
   const supervisor = new TickerSupervisor({
     childPath: '/x/dist/ticker/main.js',
     tickMs: 250,
     initialState: stateOf(),
     logger: createLogger('silent'),
-    fork: forks.fork,
+    fork: (...forkedWith) => {
+      forks.push(new FakeChild(forkedWith));
+      return latest() as unknown as ChildProcess;
+    },
+    ...(stored && { store }),
     ...options,
   });
   const events: unknown[][] = [];
@@ -56,10 +116,10 @@ async function setup({
     supervisor.on(name, (...args: unknown[]) => events.push([name, ...args]));
   if (open) {
     const opening = supervisor.open();
-    ready(forks.latest());
+    ready(latest());
     await opening;
   }
-  return { supervisor, forks, events, child: forks.children[0]! };
+  return { supervisor, forks, latest, events, store, child: forks[0]! };
 }
 
 /** Answers the init the child got with ready, as the real child does. */
@@ -79,12 +139,15 @@ const flush = () => jest.advanceTimersByTimeAsync(0);
 
 test('open forks the compiled child without inherited flags, hands it the state, and refuses ops until it is ready', async () => {
   const initialState = stateOf({ seq: 4 });
-  const { supervisor, forks } = await setup({ initialState, open: false });
-  expect(forks.children).toEqual([]);
+  const { supervisor, latest, forks } = await setup({ initialState, open: false });
+  expect(forks).toEqual([]);
   const opening = supervisor.open();
-  const child = forks.latest();
-  expect(child.modulePath).toBe('/x/dist/ticker/main.js');
-  expect(child.options).toMatchObject({ execArgv: [], serialization: 'json' });
+  const child = latest();
+  expect(child.forkedWith).toEqual([
+    '/x/dist/ticker/main.js',
+    [],
+    expect.objectContaining({ execArgv: [], serialization: 'json' }),
+  ]);
   expect(child.sent).toEqual([
     { type: 'init', state: initialState, tickMs: 250, unannounced: false },
   ]);
@@ -95,7 +158,7 @@ test('open forks the compiled child without inherited flags, hands it the state,
   await opening;
   expect(supervisor.pid).toBe(child.pid);
   await supervisor.open();
-  expect(forks.children).toHaveLength(1);
+  expect(forks).toHaveLength(1);
   // Flow control goes to a ready child only: a replacement starts with nothing in flight.
   supervisor.delivered(2);
   child.exit(1, null);
@@ -128,7 +191,7 @@ test('each op gets its own id and its own reply, in any order', async () => {
 test.each([true, false])(
   'a hung child (an op sent: %s) is reported down, then killed and replaced',
   async (withOp) => {
-    const { supervisor, forks, events, child } = await setup();
+    const { supervisor, latest, events, child } = await setup();
     const stop = withOp ? supervisor.stop() : null;
     await jest.advanceTimersByTimeAsync(1_000);
     if (!withOp) expect(child.lastSent('ping')).toEqual({ type: 'ping', id: expect.any(Number) });
@@ -141,7 +204,7 @@ test.each([true, false])(
     if (stop) await expect(stop).resolves.toEqual(STUCK);
     expect(events).toEqual([['lost', 'it did not answer in time']]);
     await jest.advanceTimersByTimeAsync(100);
-    expect(forks.latest().lastSent('init').state).toEqual(child.lastSent('init').state);
+    expect(latest().lastSent('init').state).toEqual(child.lastSent('init').state);
   },
 );
 
@@ -161,7 +224,6 @@ test('malformed messages from the child are ignored', async () => {
   const before = supervisor.snapshot();
   child.say(null);
   child.say({ type: 'update', update: { ...before, seq: -1 } });
-  child.say({ type: 'update', update: { ...before, stocks: [] } });
   child.say({ type: 'reply', id: 1, reply: { ...STARTED, extra: 1 } });
   child.say({ type: 'rejected', error: 'bad message from parent: x' });
   await flush();
@@ -171,7 +233,7 @@ test('malformed messages from the child are ignored', async () => {
 
 test('a dead child is replaced from the last state with lost / back and a backoff that starts over after 10 s of life', async () => {
   const onRestart = jest.fn();
-  const { supervisor, forks, events, child } = await setup({ onRestart });
+  const { supervisor, latest, forks, events, child } = await setup({ onRestart });
   const update = stateOf({ running: true, seq: 6 });
   child.say({ type: 'update', update } satisfies ChildMessage);
   await flush();
@@ -186,62 +248,62 @@ test('a dead child is replaced from the last state with lost / back and a backof
   // Each replacement dies, at once or right after ready (which does not reset the backoff):
   // the delay doubles up to 5 s. onRestart counts each replacement when it is forked.
   for (const [i, delay] of [100, 200, 400, 800, 1_600, 3_200, 5_000, 5_000].entries()) {
-    const forked = forks.children.length;
+    const forked = forks.length;
     jest.advanceTimersByTime(delay - 1);
-    expect(forks.children).toHaveLength(forked);
+    expect(forks).toHaveLength(forked);
     jest.advanceTimersByTime(1);
     expect(onRestart).toHaveBeenCalledTimes(forked);
     // The new child continues exactly where the last one was, running included.
-    expect(forks.latest().sent).toEqual([
+    expect(latest().sent).toEqual([
       { type: 'init', state: update, tickMs: 250, unannounced: false },
     ]);
-    if (i % 2 === 1) ready(forks.latest());
-    if (i < 7) forks.latest().exit(1, null);
+    if (i % 2 === 1) ready(latest());
+    if (i < 7) latest().exit(1, null);
   }
   // One lost per outage, one back per child that became ready.
   const names = ['lost', 'back', 'lost', 'back', 'lost', 'back', 'lost', 'back'];
   expect(events.slice(1).map(([name]) => name)).toEqual(names);
-  expect(supervisor.pid).toBe(forks.latest().pid);
+  expect(supervisor.pid).toBe(latest().pid);
   // A child that lived 10 s (answering its pings) starts the delays over.
-  const healthy = forks.latest();
+  const healthy = latest();
   for (let s = 0; s < 10; s++) {
     jest.advanceTimersByTime(1_000);
     healthy.say({ type: 'pong', id: healthy.lastSent('ping').id } satisfies ChildMessage);
   }
   healthy.exit(1, null);
   jest.advanceTimersByTime(99);
-  expect(forks.children).toHaveLength(9);
+  expect(forks).toHaveLength(9);
   jest.advanceTimersByTime(1);
-  expect(forks.children).toHaveLength(10);
+  expect(forks).toHaveLength(10);
 });
 
 test('open() waits through children that crash at boot or never become ready', async () => {
-  const { supervisor, forks } = await setup({ open: false });
+  const { supervisor, latest, forks } = await setup({ open: false });
   let opened = false;
   const opening = supervisor.open().then(() => (opened = true));
-  forks.latest().exit(3, null);
+  latest().exit(3, null);
   jest.advanceTimersByTime(100);
-  const silent = forks.latest();
+  const silent = latest();
   jest.advanceTimersByTime(10_000);
   expect(silent.signals).toEqual(['SIGKILL']);
   jest.advanceTimersByTime(200);
-  expect(forks.children).toHaveLength(3);
+  expect(forks).toHaveLength(3);
   await flush();
   expect(opened).toBe(false);
-  ready(forks.latest());
+  ready(latest());
   await opening;
 });
 
 // A buy is acknowledged as soon as the child applies it, and its `update` follows 0-20 ms
 // later. A child dying in between must not take the acknowledged buy with it.
 test('a buy acknowledged just before the child dies survives the restart and is announced', async () => {
-  const { supervisor, forks, child } = await setup();
+  const { supervisor, latest, child } = await setup();
   const buy = supervisor.buy('Apple');
   reply(child, APPLE_BOUGHT);
   await expect(buy).resolves.toEqual(APPLE_BOUGHT);
   child.exit(null, 'SIGKILL'); // before its update went out
   jest.advanceTimersByTime(100);
-  expect(forks.latest().lastSent('init')).toMatchObject({
+  expect(latest().lastSent('init')).toMatchObject({
     state: { stocks: withBuy(stateOf().stocks, 'Apple') },
     unannounced: true,
   });
@@ -249,7 +311,7 @@ test('a buy acknowledged just before the child dies survives the restart and is 
 
 test('close disconnects the child, kills it if it does not exit in 2 s, then refuses ops and does not restart', async () => {
   const { supervisor, forks, child } = await setup();
-  child.exitOnDisconnect = false;
+  child.disconnect = () => void (child.connected = false);
   const pending = supervisor.start();
   const closing = supervisor.close();
   await expect(pending).resolves.toEqual(CLOSED);
@@ -260,7 +322,7 @@ test('close disconnects the child, kills it if it does not exit in 2 s, then ref
   expect(child.signals).toEqual(['SIGKILL']);
   await closing;
   jest.advanceTimersByTime(60_000);
-  expect(forks.children).toHaveLength(1);
+  expect(forks).toHaveLength(1);
   await expect(supervisor.buy('Apple')).resolves.toEqual(CLOSED);
   await expect(supervisor.open()).rejects.toThrow('closed');
   await expect(supervisor.close()).resolves.toBeUndefined();
@@ -275,8 +337,7 @@ test('close while opening rejects the open', async () => {
 
 describe('with a state store', () => {
   test('a buy is acknowledged only once committed, and its update broadcast only after its own commit; the snapshot follows as a copy', async () => {
-    const store = fakeStore();
-    const { supervisor, events, child } = await setup({ store });
+    const { supervisor, events, child, store } = await setup({ stored: true });
     const buy = supervisor.buy('Apple');
     reply(child, APPLE_BOUGHT);
     expect(store.commits.at(-1)).toMatchObject({ seq: 0, unannounced: true });
@@ -295,8 +356,7 @@ describe('with a state store', () => {
   });
 
   test('a failed commit refuses the op, replaces the child from the committed state and writes it again', async () => {
-    const store = fakeStore();
-    const { supervisor, forks, events, child } = await setup({ store });
+    const { supervisor, latest, events, child, store } = await setup({ stored: true });
     store.failing = true;
     const buy = supervisor.buy('Apple');
     reply(child, APPLE_BOUGHT);
@@ -309,14 +369,13 @@ describe('with a state store', () => {
     await jest.advanceTimersByTimeAsync(100);
     // The refused state may have landed after all (a write past its deadline): overwritten.
     expect(store.commits.slice(before)).toEqual([{ ...stateOf(), unannounced: false }]);
-    expect(forks.latest().lastSent('init')).toMatchObject({ state: stateOf(), unannounced: false });
-    ready(forks.latest());
+    expect(latest().lastSent('init')).toMatchObject({ state: stateOf(), unannounced: false });
+    ready(latest());
     expect(supervisor.health().status).toBe('ok');
   });
 
   test('health is degraded and close() fails while the store cannot write', async () => {
-    const store = fakeStore();
-    const { supervisor } = await setup({ store });
+    const { supervisor, store } = await setup({ stored: true });
     store.healthy = false;
     expect(supervisor.health()).toEqual({
       status: 'degraded',
