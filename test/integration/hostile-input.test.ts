@@ -24,14 +24,12 @@ const JUST_UNDER_LIMIT = LIMIT - 64;
 // One case per kind of refusal: that it reaches the wire, by ack and by status. The validators'
 // every rule is in test/unit/validation.test.ts.
 const CASES: [title: string, event: string | number, args: unknown[], error: string][] = [
-  ['buy with no argument', 'buy', [], 'buy takes exactly one argument: a stock name'],
   [
     `buy a ${JUST_UNDER_LIMIT}-character name (just under the message limit)`,
     'buy',
     ['A'.repeat(JUST_UNDER_LIMIT)],
     'stock name longer than 64 characters',
   ],
-  ['an unknown event', 'sell', ['Apple'], 'unknown event "sell"'],
   ['an unknown event named "__proto__"', '__proto__', [], 'unknown event "__proto__"'],
   ['a 1,000-character event name', 'z'.repeat(1000), [], `unknown event "${'z'.repeat(40)}"`],
   ['a number as the event name', 1, [2], 'unknown event "1"'],
