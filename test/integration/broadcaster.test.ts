@@ -189,7 +189,8 @@ test('the greeting: the snapshot alone when idle; the update going out, and the 
   const total = HISTORY_LENGTH + 15;
   const b = start();
   expect(peek(b)).toEqual({ update: updateOf(0), history: [updateOf(0)] });
-  const all = await join(3, 'history');
+  // Clients, so that an update takes turns to go out.
+  await join(3, 'history');
 
   publish(b, total);
   // Only the first has begun; the rest wait in the queue and are not history yet.
@@ -197,8 +198,6 @@ test('the greeting: the snapshot alone when idle; the update going out, and the 
   await waitForDelivery(total);
   const last = range(total - HISTORY_LENGTH + 1, total).map(updateOf);
   expect(peek(b)).toEqual({ update: updateOf(total), history: last });
-  await barrier(all);
-  for (const client of all) expect(seen(client)).toEqual(range(0, total));
 });
 
 test.each([
