@@ -135,7 +135,7 @@ test('ops: acks, run statuses to all or the asker only, one tick loop, buys seen
         expect(ticks.at(-1)!.ts - ticks[0]!.ts).toBeGreaterThanOrEqual(4 * TICK_MS);
       } else {
         // The one bounded wait: three tick intervals, and no client gets an update after Stopped.
-        await asker.events.quietFor(3 * TICK_MS, isUpdate, asker.events.mark);
+        await delay(3 * TICK_MS);
         for (const [i, client] of all.entries()) {
           const stoppedAt = client.events.items.findLastIndex(isStatus);
           expect(client.events.since(Math.max(marks[i]!, stoppedAt)).filter(isUpdate)).toEqual([]);
@@ -190,7 +190,7 @@ test('toggling at the rate limit neither speeds the market up nor floods everyon
     timeoutMs: 3_000,
     what: `watcher: a last status with running ${running}`,
   });
-  await watcher.events.quietFor(2 * statusIntervalMs, isStatus, watcher.events.mark);
+  await delay(2 * statusIntervalMs);
   await watcher.sync();
   const elapsed = performance.now() - began;
   expect(runStatuses().at(-1)?.running).toBe(running);
