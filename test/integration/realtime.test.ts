@@ -111,7 +111,7 @@ const OPS: [who: number, op: Op, running: boolean, heard: 'all' | 'asker' | 'non
   [0, 'Facebook', false, 'none'],
 ];
 
-test('ops: acks, run statuses to all or the asker only, one tick loop, buys seen by all with the same seq and exact price', async () => {
+test('ops: acks, run statuses to all or the asker only, buys seen by all with the same seq and exact price', async () => {
   const all = await join('a', 'b', 'c');
   for (const [who, op, running, heard] of OPS) {
     const asker = all[who]!;
@@ -129,18 +129,6 @@ test('ops: acks, run statuses to all or the asker only, one tick loop, buys seen
         if (hears[i]) await client.waitForStatus(status.message, { from: marks[i]! });
       for (const client of all) await client.sync();
       expect(all.map((_, i) => statusesOf(i))).toEqual(hears.map((told) => (told ? [status] : [])));
-      if (op === 'start') {
-        // One tick per interval: six ticks span about five intervals (two loops: half that).
-        const ticks = await asker.waitForUpdates(6, { from: index });
-        expect(ticks.at(-1)!.ts - ticks[0]!.ts).toBeGreaterThanOrEqual(4 * TICK_MS);
-      } else {
-        // The one bounded wait: three tick intervals, and no client gets an update after Stopped.
-        await delay(3 * TICK_MS);
-        for (const [i, client] of all.entries()) {
-          const stoppedAt = client.events.items.findLastIndex(isStatus);
-          expect(client.events.since(Math.max(marks[i]!, stoppedAt)).filter(isUpdate)).toEqual([]);
-        }
-      }
     } else {
       const { ack } = await asker.buy(op);
       if (!ack.ok) throw new Error(`buy failed: ${ack.error}`);
@@ -163,11 +151,10 @@ test('ops: acks, run statuses to all or the asker only, one tick loop, buys seen
   }
 });
 
-test('toggling at the rate limit neither speeds the market up nor floods everyone with statuses', async () => {
+test('toggling at the rate limit does not flood everyone with run statuses; the last one tells the final state', async () => {
   /** The server's minimum interval between run statuses (RUN_STATUS_MIN_INTERVAL_MS). */
   const statusIntervalMs = 250;
   const [toggler, watcher] = await join('toggler', 'watcher');
-  const from = watcher.events.mark;
   const began = performance.now();
   let [running, changes] = [false, 0];
   while (performance.now() - began < 1_000) {
@@ -195,10 +182,6 @@ test('toggling at the rate limit neither speeds the market up nor floods everyon
   const elapsed = performance.now() - began;
   expect(runStatuses().at(-1)?.running).toBe(running);
   expect(runStatuses().length).toBeLessThanOrEqual(Math.ceil(elapsed / statusIntervalMs) + 2);
-  // No buys: every update is a tick.
-  const ticks = watcher.events.since(from).filter(isUpdate).length;
-  expect(ticks).toBeGreaterThanOrEqual(1);
-  expect(ticks).toBeLessThanOrEqual(Math.ceil(elapsed / TICK_MS) + 1);
 }, 15_000);
 
 // What the signals that call close() do (clients told, the final state written, the port and the
