@@ -18,7 +18,7 @@ import { cleanUpServers, spawnTracked } from '../helpers/processes';
 import { RawSocket } from '../helpers/raw-socket';
 import { withDeadline } from '../helpers/recorder';
 import type { ServerProcess } from '../helpers/server-process';
-import { expectContiguousSeq, isUpdate, TestClient } from '../helpers/server';
+import { connectWelcomed, expectContiguousSeq, isUpdate, type TestClient } from '../helpers/server';
 
 const FLOOD = 2_000;
 const STOCKS: readonly StockName[] = ['Apple', 'Microsoft', 'Facebook'];
@@ -43,13 +43,8 @@ afterAll(async () => {
 const serve = (env: Record<string, string> = {}): ServerProcess =>
   spawnTracked({ TICK_MS: '1000', LOG_LEVEL: 'info', ...env });
 
-async function join(url: string, name: string): Promise<TestClient> {
-  const client = await TestClient.connect(url, name);
-  clients.push(client);
-  await client.welcome();
-  await client.sync();
-  return client;
-}
+const join = async (url: string, name: string): Promise<TestClient> =>
+  (await connectWelcomed(url, clients, name))[0]!;
 
 /** One buy: when its ack arrived, and how long after `sentAt`. */
 function buy(client: TestClient, name: StockName, sentAt = performance.now()) {
