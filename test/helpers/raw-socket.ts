@@ -10,7 +10,6 @@ const DEADLINE_MS = 3_000;
 export class RawSocket {
   /** Text frames: forkcast sends no binary. */
   readonly frames = new Recorder<string>();
-  private nextAckId = 1_000;
 
   private constructor(private readonly ws: WebSocket) {
     ws.on('message', (data: Buffer) => {
@@ -33,34 +32,13 @@ export class RawSocket {
     return socket;
   }
 
-  waitForText(prefix: string, what: string, from = 0): Promise<string> {
-    return this.frames.waitFor((frame) => frame.startsWith(prefix), {
-      from,
-      timeoutMs: DEADLINE_MS,
-      what,
-    });
-  }
-
-  /** The Socket.IO events (`42[...]`) from `from` on: name and payload, without the recovery
-   * offset that connection state recovery may append. */
-  events(from = 0): unknown[][] {
-    return this.frames
-      .since(from)
-      .filter((frame) => frame.startsWith('42['))
-      .map((frame) => (JSON.parse(frame.slice(2)) as unknown[]).slice(0, 2));
+  waitForText(prefix: string, what: string): Promise<string> {
+    const options = { timeoutMs: DEADLINE_MS, what };
+    return this.frames.waitFor((frame) => frame.startsWith(prefix), options);
   }
 
   send(data: string): void {
     this.ws.send(data);
-  }
-
-  /** An unknown event with an ack id, and its answer: per-connection order makes it a barrier. */
-  async roundTrip(): Promise<unknown> {
-    const id = this.nextAckId++;
-    const from = this.frames.mark;
-    this.send(`42${id}["raw-barrier"]`);
-    const answer = await this.waitForText(`43${id}[`, `the ack of raw barrier ${id}`, from);
-    return (JSON.parse(answer.slice(`43${id}`.length)) as unknown[])[0];
   }
 
   close(): void {

@@ -75,15 +75,6 @@ export class Recorder<T> {
     });
   }
 
-  /**
-   * The one bounded wait: lets `ms` pass and returns the matching items that arrived from
-   * `from` on. Used only to show that something does NOT happen; keep `ms` short.
-   */
-  async quietFor(ms: number, predicate: (item: T) => boolean, from: number): Promise<T[]> {
-    await delay(ms);
-    return this.items.slice(from).filter(predicate);
-  }
-
   /** Rejects every pending wait (used when the source of items goes away). */
   failAll(reason: string): void {
     for (const waiter of [...this.waiters]) waiter.fail(new Error(reason));

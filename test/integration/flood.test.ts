@@ -18,7 +18,7 @@ import { cleanUpServers, spawnTracked } from '../helpers/processes';
 import { RawSocket } from '../helpers/raw-socket';
 import { withDeadline } from '../helpers/recorder';
 import type { ServerProcess } from '../helpers/server-process';
-import { expectContiguousSeq, isUpdate, TestClient } from '../helpers/server';
+import { connectWelcomed, expectContiguousSeq, isUpdate, type TestClient } from '../helpers/server';
 
 const FLOOD = 2_000;
 const STOCKS: readonly StockName[] = ['Apple', 'Microsoft', 'Facebook'];
@@ -26,14 +26,6 @@ const CONFLATION_MS = 20;
 /** DESIGN.md: buys are broadcast within 50 ms; the update also waits for its state's fsync
  * (group commit, a few ms; CI measured a 51 ms lag once). */
 const PROMPT_MS = 50 + 25;
-
-interface BuyResult {
-  name: StockName;
-  ack: BuyAck;
-  /** performance.now() when the ack arrived, and how long after its send. */
-  at: number;
-  ms: number;
-}
 
 let clients: TestClient[] = [];
 
@@ -51,48 +43,49 @@ afterAll(async () => {
 const serve = (env: Record<string, string> = {}): ServerProcess =>
   spawnTracked({ TICK_MS: '1000', LOG_LEVEL: 'info', ...env });
 
-async function join(url: string, name: string): Promise<TestClient> {
-  const client = await TestClient.connect(url, name);
-  clients.push(client);
-  await client.welcome();
-  await client.sync();
-  return client;
+const join = async (url: string, name: string): Promise<TestClient> =>
+  (await connectWelcomed(url, clients, name))[0]!;
+
+/** One buy: when its ack arrived, and how long after `sentAt`. */
+function buy(client: TestClient, name: StockName, sentAt = performance.now()) {
+  const acked = new Promise<{ name: StockName; ack: BuyAck; at: number; ms: number }>((resolve) =>
+    client.socket.emit('buy', name, (ack) => {
+      const at = performance.now();
+      resolve({ name, ack, at, ms: at - sentAt });
+    }),
+  );
+  return withDeadline(acked, 15_000, `${client.name}: the ack of a buy`);
 }
+type BuyResult = Awaited<ReturnType<typeof buy>>;
 
 /** `count` buys emitted in one synchronous loop (round robin over the stocks), all with acks. */
-function flood(client: TestClient, count: number) {
+function flood(client: TestClient, count: number): Promise<BuyResult[]> {
   const sentAt = performance.now();
-  const acks = Array.from({ length: count }, (_, i) => {
-    const name = STOCKS[i % STOCKS.length]!;
-    return new Promise<BuyResult>((resolve) =>
-      client.socket.emit('buy', name, (ack) => {
-        const at = performance.now();
-        resolve({ name, ack, at, ms: at - sentAt });
-      }),
-    );
-  });
-  return withDeadline(Promise.all(acks), 15_000, `${client.name}: ${count} acks`);
+  return Promise.all(
+    Array.from({ length: count }, (_, i) => buy(client, STOCKS[i % STOCKS.length]!, sentAt)),
+  );
 }
 
-/** Buys one after another until `done()` (or `max` buys), timing each round trip. */
+/** Buys one after another until `done()` (or `max` buys). */
 async function buyInTurn(client: TestClient, done: () => boolean, max: number) {
   const results: BuyResult[] = [];
-  while (!done() && results.length < max) {
-    const name = STOCKS[results.length % STOCKS.length]!;
-    const sentAt = performance.now();
-    const { ack } = await client.buy(name);
-    const at = performance.now();
-    results.push({ name, ack, at, ms: at - sentAt });
-  }
+  while (!done() && results.length < max)
+    results.push(await buy(client, STOCKS[results.length % STOCKS.length]!));
   return results;
 }
 
 /**
  * Every accepted buy was applied exactly once, and nothing else: the prices acknowledged for a
- * stock are the seed grown 1, 2, ..., n times, and a client joining now ends up with exactly
- * that once the last conflation window is out. Returns those prices.
+ * stock are the seed grown 1, 2, ..., n times, and `client` ends up with exactly that once the
+ * last conflation window is out. The updates it got from `from` on are conflated: consecutive
+ * ones at least a window apart. Returns them.
  */
-async function expectExactPrices(url: string, before: Stock[], results: readonly BuyResult[]) {
+async function expectExactAndConflated(
+  client: TestClient,
+  from: number,
+  before: Stock[],
+  results: readonly BuyResult[],
+) {
   const stocks = before.map(({ name, price }) => {
     const prices = results.flatMap(({ ack, name: bought }) =>
       ack.ok && bought === name ? [ack.stock.price] : [],
@@ -100,33 +93,20 @@ async function expectExactPrices(url: string, before: Stock[], results: readonly
     expect(prices.sort((x, y) => x - y)).toEqual(prices.map((_, i) => grown(price, i + 1)));
     return { name, price: grown(price, prices.length) };
   });
-  const late = await join(url, 'late joiner');
-  await updatesUntil(late, stocks, 0).catch(() => undefined);
-  expect(late.lastUpdate().stocks).toEqual(stocks);
-  return stocks;
-}
-
-/** Waits for the update that carries `stocks`, and returns every update from `from` to it. */
-async function updatesUntil(client: TestClient, stocks: Stock[], from: number) {
   const same = (update: UpdatePayload) => JSON.stringify(update.stocks) === JSON.stringify(stocks);
   const last = await client.events.waitFor((event) => isUpdate(event) && same(event.update), {
     from,
     timeoutMs: 5_000,
     what: `${client.name}: the update with the final prices`,
   });
-  const end = client.events.items.indexOf(last) + 1;
-  return client.events.items
-    .slice(from, end)
-    .filter(isUpdate)
-    .map((event) => event.update);
-}
-
-/** Conflation: consecutive buy updates are at least one window apart. */
-function expectConflated(updates: readonly UpdatePayload[]): void {
+  const updates = client.events.items
+    .slice(from, client.events.items.indexOf(last) + 1)
+    .flatMap((event) => (isUpdate(event) ? [event.update] : []));
   const span = updates.at(-1)!.ts - updates[0]!.ts;
   // n updates span at least n - 1 windows; a few ms of slack for timer and clock granularity.
   expect(span).toBeGreaterThanOrEqual((updates.length - 1) * (CONFLATION_MS - 2));
   expect(updates.length).toBeLessThanOrEqual(Math.ceil(span / CONFLATION_MS) + 2);
+  return updates;
 }
 
 describe('a flood of buys', () => {
@@ -155,14 +135,11 @@ describe('a flood of buys', () => {
     const windows = (performance.now() - startedAt) / CONFLATION_MS;
 
     expect(results.filter((result) => !result.ack.ok)).toEqual([]);
-    const stocks = await expectExactPrices(atHigh, before, results);
-    const updates = await updatesUntil(watcher, stocks, mark);
-    expectConflated(updates);
+    const updates = await expectExactAndConflated(watcher, mark, before, results);
     // On a loaded machine a round trip can outlast a window: then fewer buys than windows.
     expect(updates.length).toBeGreaterThanOrEqual(
       Math.floor(Math.min(windows, results.length) / 2),
     );
-    expect(updates.length).toBeLessThanOrEqual(Math.ceil(windows) + 2);
 
     // From the ack to the watcher's update, less the buy's own round trip in this run: on a
     // loaded machine every hop is slow, but an update held back for a window or more still shows.
@@ -214,10 +191,9 @@ describe('a flood of buys', () => {
         expect(round.ms).toBeLessThan(Math.max(1_000, 1.5 * floodMs));
       }
 
-      const stocks = await expectExactPrices(url, before, [...results, ...probes]);
       for (const [i, client] of [flooder, bystander].entries()) {
-        const updates = await updatesUntil(client, stocks, marks[i]!);
-        expectConflated(updates);
+        const all = [...results, ...probes];
+        const updates = await expectExactAndConflated(client, marks[i]!, before, all);
         expect(updates.length).toBeLessThan(accepted.length + probes.length);
       }
     },
@@ -272,55 +248,49 @@ describe('a reconnect storm', () => {
     return { settled, close: () => ws.terminate() };
   }
 
+  const greeting = { timeoutMs: 5_000, what: 'the greeting' };
+
   test(`${HANDSHAKES} handshakes, each greeted and cut off, leave RSS bounded and nothing per greeting once collected`, async () => {
     // Ticking fast fills the history (60 updates, ~9 KB) early in the storm, as it is in use.
     const server = serve({ TICK_MS: '100', NODE_OPTIONS: '--inspect=127.0.0.1:0' });
     const { url } = await server.listening();
     const inspector = await inspect(server);
-    try {
-      const starter = await RawSocket.connect(url);
-      starter.send('421["start"]');
-      await starter.waitForText('431[{"ok":true,"running":true}]', 'the start ack');
-      starter.close();
-      const rssBefore = (await inspector.settled()).rss;
-      const handshake = async (): Promise<void> => {
-        const socket = await RawSocket.connect(url);
-        // The whole greeting (status, update, history), then a cut as by a network blip, so
-        // that connection state recovery keeps the session for its window.
-        const greeted = (frame: string) => frame.startsWith('42[');
-        await socket.frames
-          .waitForCount(3, greeted, { timeoutMs: 5_000, what: 'the greeting' })
-          .finally(() => socket.close());
+    const starter = await RawSocket.connect(url);
+    starter.send('421["start"]');
+    await starter.waitForText('431[{"ok":true,"running":true}]', 'the start ack');
+    starter.close();
+    const rssBefore = (await inspector.settled()).rss;
+    const storm = async (count: number): Promise<void> => {
+      let started = 0;
+      // Each gets its whole greeting (status, update, history), then is cut off as by a
+      // network blip, so that connection state recovery keeps the session for its window.
+      const worker = async (): Promise<void> => {
+        while (started++ < count) {
+          const socket = await RawSocket.connect(url);
+          await socket.frames
+            .waitForCount(3, (frame) => frame.startsWith('42['), greeting)
+            .finally(() => socket.close());
+        }
       };
-      const problems: string[] = [];
-      const storm = async (count: number): Promise<void> => {
-        let started = 0;
-        const worker = async (): Promise<void> => {
-          while (started++ < count)
-            await handshake().catch((error: unknown) => problems.push(String(error)));
-        };
-        await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-      };
-      await storm(WARM_UP);
-      const before = await inspector.settled();
-      const stormStarted = performance.now();
-      await storm(HANDSHAKES);
-      recordFigure(`${HANDSHAKES} handshakes`, performance.now() - stormStarted);
-      const stormRss = rssOf(server.process.pid ?? 0) - rssBefore;
-      const after = await inspector.settled();
-      const settledRss = after.rss - rssBefore;
-      const heapPerHandshake = (after.heap - before.heap) / HANDSHAKES;
-      recordFigure('RSS growth at the end of the storm', stormRss / MB, 'MB');
-      recordFigure('RSS growth after a full collection', settledRss / MB, 'MB');
-      recordFigure('heap kept per handshake', heapPerHandshake, 'B');
+      await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    };
+    await storm(WARM_UP);
+    const before = await inspector.settled();
+    const stormStarted = performance.now();
+    await storm(HANDSHAKES);
+    recordFigure(`${HANDSHAKES} handshakes`, performance.now() - stormStarted);
+    const stormRss = rssOf(server.process.pid ?? 0) - rssBefore;
+    const after = await inspector.settled();
+    inspector.close();
+    const settledRss = after.rss - rssBefore;
+    const heapPerHandshake = (after.heap - before.heap) / HANDSHAKES;
+    recordFigure('RSS growth at the end of the storm', stormRss / MB, 'MB');
+    recordFigure('RSS growth after a full collection', settledRss / MB, 'MB');
+    recordFigure('heap kept per handshake', heapPerHandshake, 'B');
 
-      expect(problems.slice(0, 3)).toEqual([]);
-      expect(stormRss).toBeLessThan(STORM_RSS_BOUND);
-      expect(settledRss).toBeLessThan(SETTLED_RSS_BOUND);
-      expect(settledRss).toBeLessThan(stormRss);
-      expect(heapPerHandshake).toBeLessThan(SETTLED_HEAP_PER_HANDSHAKE);
-    } finally {
-      inspector.close();
-    }
+    expect(stormRss).toBeLessThan(STORM_RSS_BOUND);
+    expect(settledRss).toBeLessThan(SETTLED_RSS_BOUND);
+    expect(settledRss).toBeLessThan(stormRss);
+    expect(heapPerHandshake).toBeLessThan(SETTLED_HEAP_PER_HANDSHAKE);
   }, 40_000);
 });

@@ -6,13 +6,7 @@
  * and Socket.IO's parsers see (truncated or malformed packets) is theirs to test.
  */
 import { SOCKET_PATH, type UpdatePayload } from '../../protocol/events';
-import {
-  expectNoOps,
-  expectSafeError,
-  healthyPid,
-  spyOnOps,
-  type OpSpies,
-} from '../helpers/guards';
+import { expectNoOps, healthyPid, spyOnOps, type OpSpies } from '../helpers/guards';
 import { grown, priceOf } from '../helpers/prices';
 import { withDeadline } from '../helpers/recorder';
 import { isStatus, startServer, TestClient, type TestServer } from '../helpers/server';
@@ -24,14 +18,12 @@ const JUST_UNDER_LIMIT = LIMIT - 64;
 // One case per kind of refusal: that it reaches the wire, by ack and by status. The validators'
 // every rule is in test/unit/validation.test.ts.
 const CASES: [title: string, event: string | number, args: unknown[], error: string][] = [
-  ['buy with no argument', 'buy', [], 'buy takes exactly one argument: a stock name'],
   [
     `buy a ${JUST_UNDER_LIMIT}-character name (just under the message limit)`,
     'buy',
     ['A'.repeat(JUST_UNDER_LIMIT)],
     'stock name longer than 64 characters',
   ],
-  ['an unknown event', 'sell', ['Apple'], 'unknown event "sell"'],
   ['an unknown event named "__proto__"', '__proto__', [], 'unknown event "__proto__"'],
   ['a 1,000-character event name', 'z'.repeat(1000), [], `unknown event "${'z'.repeat(40)}"`],
   ['a number as the event name', 1, [2], 'unknown event "1"'],
@@ -106,7 +98,6 @@ test.each(CASES)(
     // Cast: the typed emit would not compile a number as the event name.
     const { ack } = await sender.emitRaw(event as string, ...args);
     expect(ack).toEqual({ ok: false, error });
-    expectSafeError((ack as { error: unknown }).error);
     // The ack is the whole answer: no status, no update besides it.
     await sender.sync();
     expect(sender.events.since(senderMark)).toEqual([]);
@@ -120,7 +111,6 @@ test.each(CASES)(
     });
     const message = `${String(event).slice(0, 40)} rejected: ${error}`;
     expect(rejection.status).toEqual({ message, running: false });
-    expectSafeError(rejection.status.message);
     await sender.sync();
     expect(sender.events.since(senderMark)).toEqual([rejection]);
     await expectUnharmed();
