@@ -37,14 +37,13 @@ describe('the page', () => {
 
   beforeEach(async () => {
     fake = new FakeSocketService();
-    TestBed.configureTestingModule({
+    const fixture = TestBed.configureTestingModule({
       imports: [AppComponent],
       providers: [
         { provide: SocketService, useValue: fake },
         { provide: ComponentFixtureAutoDetect, useValue: true },
       ],
-    });
-    const fixture = TestBed.createComponent(AppComponent);
+    }).createComponent(AppComponent);
     root = fixture.nativeElement as HTMLElement;
     settle = () => fixture.whenStable();
     await settle();

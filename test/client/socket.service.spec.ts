@@ -103,15 +103,14 @@ describe('SocketService, against a Socket.IO server with connection state recove
     return setup;
   }
 
-  it.each(['status', 'update', 'history'] as const)(
+  it.each([
+    ['status', { message: 'EHLO OK Connected', running: false }],
+    ['update', UPDATE],
+    ['history', { updates: [UPDATE] }],
+  ] as const)(
     'delivers %s events in the zone, one listener per subscription, removed on unsubscribe',
-    async (event) => {
+    async (event, payload) => {
       const { service, socket } = await connected();
-      const payload = {
-        status: { message: 'EHLO OK Connected', running: false },
-        update: UPDATE,
-        history: { updates: [UPDATE] },
-      }[event];
       const stream: Observable<unknown> = service[`${event}$`];
       const [one, two] = [record(stream), record(stream)];
       expect(socket.listeners(event)).toHaveLength(2);
