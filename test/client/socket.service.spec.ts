@@ -20,12 +20,8 @@ import { UPDATE, updateAt } from './fake-socket.service';
 const first = <T>(source: Observable<T>, test: (value: T) => boolean = () => true, ms = 2000) =>
   firstValueFrom(source.pipe(filter(test), timeout(ms)));
 
-/**
- * A Socket.IO server with connection state recovery, in a child process because its session
- * store needs Node's timers, which jsdom replaces. It acks `start` and `buy`, drops the
- * connection on `stop`, and on the test's word emits to all or drops every connection.
- * Restarted on the same port, it knows no session.
- */
+/** A Socket.IO server with connection state recovery, in a child process (its session store needs
+ * Node's timers, which jsdom replaces). Restarted on the same port, it knows no session. */
 const SERVER = `
   const http = require('node:http').createServer();
   const io = new (require('socket.io').Server)(http, { connectionStateRecovery: {} });

@@ -1,11 +1,6 @@
-/**
- * The product promise, checked in a real browser on the built app, one server for the whole
- * story. Two tabs see the same live prices, and Start, Buy and Stop in one show up in the
- * other; tab A connects with one WebSocket, tab B sits behind a proxy that refuses WebSockets
- * and stays live over long-polling. What the page does when things break is shown a tier
- * lower: the server's statuses and recovery (test/integration), the page's words for them and
- * the service's reconnects against a real Socket.IO server (test/client).
- */
+/** The product promise in a real browser on the built app, one server for the whole story: tab A
+ * over one WebSocket and tab B behind a proxy that refuses WebSockets (so long-polling) see each
+ * other's Start, Buy and Stop. When things break is the integration tests' and client specs'. */
 import { existsSync, mkdirSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -1,10 +1,5 @@
-/**
- * Smoke run of `npm run bench`: the compiled benchmark, run as a user runs it, on a tiny load
- * (30 clients, a one-second window). It proves the chain end to end: the three servers and a
- * two-node cluster on a real redis-server start, the load workers connect and count, the buy
- * storm is acked, and ratios, start-up figures and tables come out. The arithmetic is the unit
- * tests' (test/unit/bench.test.ts).
- */
+/** Smoke run of the compiled `npm run bench` on a tiny load (30 clients, a one-second window): the
+ * chain end to end, from the servers and a two-node cluster on Redis to the tables. */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

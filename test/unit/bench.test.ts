@@ -1,7 +1,5 @@
-/**
- * The bench's pure parts: statistics, how clients are spread, settings, ratios and the printed
- * report. test/integration/bench.test.ts is the smoke run that covers the rest end to end.
- */
+/** The bench's pure parts (statistics, spreading clients, settings, ratios, the printed report);
+ * test/integration/bench.test.ts runs the rest end to end. */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
