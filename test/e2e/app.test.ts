@@ -143,10 +143,8 @@ async function startBlockingProxy({ hostname: host, port }: URL) {
     const before = await updateWhere(() => true);
     await button(pageA, 'Start').click();
     await heading(pageB, 'Processing');
-    // Several ticks, so that the two-decimal display has certainly moved.
-    const later = await updateWhere((update) => update.seq >= before.seq + 4);
-    expect(later.running).toBe(true);
-    expect(later.stocks[1]!.price).toBeLessThan(before.stocks[1]!.price);
+    // Several ticks (what a tick does is the model's), so that the two-decimal display has moved.
+    await updateWhere((update) => update.seq >= before.seq + 4);
     await Promise.all(
       [pageA, pageB].map(async (page) => {
         const cell = priceCell(page, 'Apple');
