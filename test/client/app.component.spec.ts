@@ -87,12 +87,9 @@ describe('the page', () => {
     return [points.length, svg.getAttribute('aria-label')];
   };
 
-  it('names the app, and says "Connecting…" and "Waiting for prices…" until the server says', () => {
+  it('names the app, says "Connecting…" and "Waiting for prices…" until the server says, and shows and announces the connection, saying after a reconnect whether anything was missed', async () => {
     const shown = ['header h1', 'h2', '.board__waiting'].map((at) => text(root.querySelector(at)));
     expect(shown).toEqual(['forkcast', 'Connecting…', 'Waiting for prices…']);
-  });
-
-  it('shows and announces the connection, saying after a reconnect whether anything was missed', async () => {
     const steps: [ConnectionState, string, string, string][] = [
       // The page's first connect is no news...
       ['connecting', 'Connecting…', 'connecting', ''],
