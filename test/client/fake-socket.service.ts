@@ -33,26 +33,13 @@ export class FakeSocketService implements Pick<SocketService, keyof SocketServic
   }
 }
 
-export const UPDATE: UpdatePayload = {
-  stocks: [
-    { name: 'Apple', price: 14.5 },
-    { name: 'Microsoft', price: 43 },
-    { name: 'Facebook', price: 1234.5678 },
-  ],
-  running: false,
-  seq: 1,
-  ts: 1_700_000_000_000,
-};
-
-/** An update with the given seq and prices (by stock, in UPDATE's order). */
-export function updateAt(
-  seq: number,
-  prices: Partial<Record<StockName, number>> = {},
-): UpdatePayload {
-  return {
-    ...UPDATE,
-    seq,
-    ts: UPDATE.ts + seq * 1000,
-    stocks: UPDATE.stocks.map((stock) => ({ ...stock, price: prices[stock.name] ?? stock.price })),
-  };
+/** An update with the given seq and prices; the stocks not named are at a price apiece of their own
+ * (Facebook's with more than two decimals). */
+export function updateAt(seq: number, prices: Partial<Record<StockName, number>> = {}) {
+  const all = { Apple: 14.5, Microsoft: 43, Facebook: 1234.5678, ...prices };
+  const stocks = Object.entries(all).map(([name, price]) => ({ name: name as StockName, price }));
+  const ts = 1_700_000_000_000 + seq * 1000;
+  return { stocks, running: false, seq, ts } satisfies UpdatePayload;
 }
+
+export const UPDATE = updateAt(1);

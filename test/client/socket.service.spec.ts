@@ -20,12 +20,8 @@ import { UPDATE, updateAt } from './fake-socket.service';
 const first = <T>(source: Observable<T>, test: (value: T) => boolean = () => true, ms = 2000) =>
   firstValueFrom(source.pipe(filter(test), timeout(ms)));
 
-/**
- * A Socket.IO server with connection state recovery, in a child process because its session
- * store needs Node's timers, which jsdom replaces. It acks `start` and `buy`, drops the
- * connection on `stop`, and on the test's word emits to all or drops every connection.
- * Restarted on the same port, it knows no session.
- */
+/** A Socket.IO server with connection state recovery, in a child process (its session store needs
+ * Node's timers, which jsdom replaces). Restarted on the same port, it knows no session. */
 const SERVER = `
   const http = require('node:http').createServer();
   const io = new (require('socket.io').Server)(http, { connectionStateRecovery: {} });
@@ -103,15 +99,14 @@ describe('SocketService, against a Socket.IO server with connection state recove
     return setup;
   }
 
-  it.each(['status', 'update', 'history'] as const)(
+  it.each([
+    ['status', { message: 'EHLO OK Connected', running: false }],
+    ['update', UPDATE],
+    ['history', { updates: [UPDATE] }],
+  ] as const)(
     'delivers %s events in the zone, one listener per subscription, removed on unsubscribe',
-    async (event) => {
+    async (event, payload) => {
       const { service, socket } = await connected();
-      const payload = {
-        status: { message: 'EHLO OK Connected', running: false },
-        update: UPDATE,
-        history: { updates: [UPDATE] },
-      }[event];
       const stream: Observable<unknown> = service[`${event}$`];
       const [one, two] = [record(stream), record(stream)];
       expect(socket.listeners(event)).toHaveLength(2);
@@ -175,8 +170,8 @@ describe('SocketService, against a Socket.IO server with connection state recove
     expect(socket.io.listeners('reconnect')).toHaveLength(0);
   }, 20_000); // A restart can take seconds on a busy machine.
 
-  it('resolves start and buy, in the zone, with the acks; a lost connection as ok: false', async () => {
-    const { service, zone } = await connected();
+  it('resolves start and buy, in the zone, with the acks; a lost connection as ok: false; opens the socket outside the zone and disconnects it when the app is destroyed', async () => {
+    const { service, socket, zone, createdInZone } = await connected();
     // Change detection runs when the zone empties its microtask queue; nothing else enters
     // the zone here, so this counts the service's own re-entry.
     let checks = 0;
@@ -189,10 +184,7 @@ describe('SocketService, against a Socket.IO server with connection state recove
       error: 'ticker unavailable',
     });
     await expect(service.stop()).resolves.toEqual({ ok: false, error: ACK_TIMEOUT_ERROR });
-  });
 
-  it('opens the socket outside the Angular zone and disconnects it when the app is destroyed', async () => {
-    const { socket, createdInZone } = await connected();
     expect(createdInZone).toBe(false);
     TestBed.resetTestingModule();
     expect([socket.connected, socket.active]).toEqual([false, false]);

@@ -28,10 +28,8 @@ const TTL_MS = 300;
 
   beforeEach(async () => {
     await client.flushAll();
-    [a, b] = ['node-a', 'node-b'].map((token) => new LeaderLease(client, token, TTL_MS)) as [
-      LeaderLease,
-      LeaderLease,
-    ];
+    a = new LeaderLease(client, 'node-a', TTL_MS);
+    b = new LeaderLease(client, 'node-b', TTL_MS);
   });
 
   test('one holder at a time, kept by renewals past its TTL; the others learn who holds it', async () => {

@@ -32,29 +32,19 @@ export async function freePort(): Promise<number> {
 export async function startRedis(binary: string) {
   const port = await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), 'forkcast-redis-'));
-  const config = {
-    port,
-    bind: '127.0.0.1',
-    dir,
-    save: '',
-    appendonly: 'yes',
-    appendfsync: 'always',
-  };
-  const args = Object.entries(config).flatMap(([key, value]) => [`--${key}`, String(value)]);
+  // The configuration comes on stdin ("-").
+  const config = `port ${port}\nbind 127.0.0.1\ndir ${dir}\nsave ""\nappendonly yes\nappendfsync always\n`;
   let child: ChildProcess | null = null;
 
   const launch = async (): Promise<void> => {
-    const started = spawn(binary, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    child = started;
+    const started = (child = spawn(binary, ['-'], { stdio: ['pipe', 'pipe', 'inherit'] }));
+    started.stdin?.end(config);
     let output = '';
     const ready = new Promise<void>((resolve, reject) => {
       started.stdout?.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('Ready to accept connections')) resolve();
+        if ((output += chunk.toString()).includes('Ready to accept connections')) resolve();
       });
-      started.once('exit', (code) =>
-        reject(new Error(`redis-server exited with ${code}:\n${output}`)),
-      );
+      started.once('exit', (code) => reject(new Error(`redis-server exited ${code}:\n${output}`)));
     });
     await withDeadline(ready, 10_000, `redis-server on ${port}`);
   };

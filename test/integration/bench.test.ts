@@ -1,10 +1,5 @@
-/**
- * Smoke run of `npm run bench`: the compiled benchmark, run as a user runs it, on a tiny load
- * (30 clients, a one-second window). It proves the chain end to end: the three servers and a
- * two-node cluster on a real redis-server start, the load workers connect and count, the buy
- * storm is acked, and ratios, start-up figures and tables come out. The arithmetic is the unit
- * tests' (test/unit/bench.test.ts).
- */
+/** Smoke run of the compiled `npm run bench` on a tiny load (30 clients, a one-second window): the
+ * chain end to end, from the servers and a two-node cluster on Redis to the tables. */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -46,8 +41,8 @@ function runBench(env: NodeJS.ProcessEnv) {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  for (const stream of [child.stdout, child.stderr])
+    stream.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   const lines = () =>
     readFileSync(out, 'utf8')
       .trim()
@@ -102,20 +97,13 @@ it('measures forkcast, both baselines, a cluster, a buy storm and start-up, and 
     expect(run.cpuMicrosPerUpdate).toBeGreaterThanOrEqual(0);
     expect(Number.isFinite(run.memoryPerConnectionKB)).toBe(true);
   }
-  const [forkcast, tutorial, raw] = scenarios;
+  const [forkcast] = scenarios;
   const storm = scenarios.at(-1);
   expect(forkcast!.cpuMicrosPerUpdate).toBeGreaterThan(0);
+  // The ratios' arithmetic is the unit tests'; here they are recorded and printed against both
+  // baselines.
   const ratios = lines.filter((line) => line.type === 'ratio');
-  expect(ratios).toContainEqual(
-    expect.objectContaining({
-      clients: CLIENTS,
-      tickMs: 100,
-      p50: expect.closeTo(forkcast!.latencyMs.p50 / raw!.latencyMs.p50, 6),
-      tutorial: expect.objectContaining({
-        p50: expect.closeTo(forkcast!.latencyMs.p50 / tutorial!.latencyMs.p50, 6),
-      }),
-    }),
-  );
+  expect(ratios).toContainEqual(expect.objectContaining({ clients: CLIENTS, tickMs: 100 }));
   expect(single.stdout).toMatch(/\|\s+30 \| 10 Hz (\|\s+\S+× ){10}\|/);
 
   // About 100 buys, each answered, none refused (5 buyers × 20/s is under the per-connection
@@ -142,23 +130,14 @@ it('measures forkcast, both baselines, a cluster, a buy storm and start-up, and 
   expect(rest.stdout).toMatch(/\|\s+30 \| 10 Hz \|\s+2 \|\s+\d \|\s+leader \|\s+15 \|/);
 }, 90_000);
 
-test.each([
-  [
-    { BENCH_CLIENTS: '10,lots' },
-    'BENCH_CLIENTS must be positive integers separated by commas, got "10,lots"',
-  ],
-  // A missing Redis is found before the single-server runs, not after them.
-  [
-    { BENCH_CLUSTER: '2', REDIS_SERVER: '/no/redis-server' },
-    'BENCH_CLUSTER needs redis-server (`apt-get install redis-server`, or REDIS_SERVER=<path>); set BENCH_CLUSTER=off to skip the cluster runs',
-  ],
-])(
-  'refuses %j with exit code 1 and the reason, before starting anything',
-  async (env, reason) => {
-    const { code, stdout, lines } = await runBench(env);
-    expect({ code, stdout }).toEqual({ code: 1, stdout: `bench failed: ${reason}\n` });
-    expect(lines).toThrow('ENOENT');
-    // Starting node alone can take seconds beside the other test workers.
-  },
-  30_000,
-);
+// How a bad setting is refused is the unit tests'; this is the wiring: a missing Redis is found
+// before the single-server runs, not after them, and the bench exits 1 with the reason.
+test('refuses a cluster run without redis-server before starting anything', async () => {
+  const env = { BENCH_CLUSTER: '2', REDIS_SERVER: '/no/redis-server' };
+  const { code, stdout, lines } = await runBench(env);
+  const reason =
+    'BENCH_CLUSTER needs redis-server (`apt-get install redis-server`, or REDIS_SERVER=<path>); set BENCH_CLUSTER=off to skip the cluster runs';
+  expect({ code, stdout }).toEqual({ code: 1, stdout: `bench failed: ${reason}\n` });
+  expect(lines).toThrow('ENOENT');
+  // Starting node alone can take seconds beside the other test workers.
+}, 30_000);

@@ -1,7 +1,5 @@
-/**
- * The bench's pure parts: statistics, how clients are spread, settings, ratios and the printed
- * report. test/integration/bench.test.ts is the smoke run that covers the rest end to end.
- */
+/** The bench's pure parts (statistics, spreading clients, settings, ratios, the printed report);
+ * test/integration/bench.test.ts runs the rest end to end. */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -65,7 +63,7 @@ test.each([
   expect(perNode).toEqual(shares(total, nodes));
 });
 
-test('settings default when unset or blank; the results file name is valid everywhere', () => {
+test('settings default when unset or blank, else read each variable, trimmed; "off" leaves a part out', () => {
   const defaults = optionsFromEnv({ BENCH_CLIENTS: '', BENCH_STORM: ' ' });
   expect(defaults).toEqual({
     ...{ clients: [1000, 5000, 10000], tickMs: [1000, 100], seconds: 20, warmupSeconds: 3 },
@@ -83,9 +81,6 @@ test('settings default when unset or blank; the results file name is valid every
   expect(defaults.out.split(path.sep).slice(-2).join('/')).toMatch(
     /^results\/\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z\.jsonl$/,
   );
-});
-
-test('settings read each variable, trimmed; "off" leaves a part out', () => {
   const env = {
     ...{ BENCH_CLIENTS: '10, 20,30', TICK_MS: '250', BENCH_SECONDS: '5', BENCH_WARMUP: '0' },
     ...{ BENCH_WORKERS: '4', BENCH_PIN: '0', BENCH_SERVERS: ' raw, tutorial', BENCH_STARTUP: '0' },
@@ -119,9 +114,9 @@ test.each<[string, string, string]>([
   );
 });
 
-const summary = (p50: number, p99: number): Summary => {
-  return { count: 1000, p50, p90: (p50 + p99) / 2, p99, max: p99 * 2 };
-};
+const summary = (p50: number, p99: number): Summary => ({
+  ...{ count: 1000, p50, p90: (p50 + p99) / 2, p99, max: p99 * 2 },
+});
 
 /** A finished run; only what the report reads needs to vary. */
 function result(overrides: Partial<ScenarioResult> = {}): ScenarioResult {
@@ -208,16 +203,12 @@ test('printReport writes the fan-out, ratio, cluster, storm and start-up tables'
     const latencyMs = summary(...latency);
     return { ...same, node, role, missed, latencyMs, cpuPercent: 12.5, memoryPerConnectionKB: 18 };
   };
-  const clusterRun = (overrides: Partial<ClusterResult>): ClusterResult => {
-    const { kind: _kind, ...figures } = result({ clients: overrides.clients ?? 1000 });
-    return {
-      ...figures,
-      ...{ name: 'fan-out', buyers: 0, buysPerSecond: 0 },
-      ...{ kind: 'cluster', nodes: 2, redisCpuPercent: 1.5, redisCpuMicrosPerUpdate: 0.75 },
-      ...{ leaderElectedMs: 900, leader: 0, leaderAfter: 0, perNode: [] },
-      ...overrides,
-    };
-  };
+  const clusterRun = (overrides: Partial<ClusterResult>): ClusterResult => ({
+    ...result({ clients: overrides.clients ?? 1000 }),
+    ...{ kind: 'cluster', buyers: 0, buysPerSecond: 0, nodes: 2, redisCpuPercent: 1.5 },
+    ...{ redisCpuMicrosPerUpdate: 0.75, leaderElectedMs: 900, leader: 0, leaderAfter: 0 },
+    ...{ name: 'fan-out', perNode: [], ...overrides },
+  });
   const perNode = [node(0, 'follower', 3, 5, 20), node(1, 'leader', 0, 4, 10)];
   const cluster = [
     clusterRun({ leader: 1, cpuMicrosPerUpdate: 9, perNode }),
