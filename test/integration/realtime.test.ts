@@ -129,6 +129,12 @@ test('ops: acks, run statuses to all or the asker only, buys seen by all with th
         if (hears[i]) await client.waitForStatus(status.message, { from: marks[i]! });
       for (const client of all) await client.sync();
       expect(all.map((_, i) => statusesOf(i))).toEqual(hears.map((told) => (told ? [status] : [])));
+      // Run statuses go through the broadcaster: no running update follows a Stopped.
+      if (!running)
+        for (const { events } of all) {
+          const after = events.items.slice(events.items.findLastIndex(isStatus));
+          expect(after.filter((e) => isUpdate(e) && e.update.running)).toEqual([]);
+        }
     } else {
       const { ack } = await asker.buy(op);
       if (!ack.ok) throw new Error(`buy failed: ${ack.error}`);

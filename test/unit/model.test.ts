@@ -34,15 +34,21 @@ function setup(
   /** The updates as `seq@ms after T0`. */
   const sent = () => updates.map((update) => `${update.seq}@${update.ts - T0}`).join(',');
   /** Plays a script: `start`, `stop`, `dispose`, `buy:Apple`, `delivered:3`, `+ms` (time
-   * passes), `@ms` (until T0 + ms), and `=1@0,2@20` (what was sent so far must be that). */
+   * passes; `+0` runs what is due on the next turn), `@ms` (until T0 + ms), and `=1@0,2@20`
+   * (what was sent so far must be that; `=none`: nothing yet). */
   const play = (script: string) => {
-    for (const step of script.trim().split(/\s+/)) {
+    for (const [i, step] of script.trim().split(/\s+/).entries()) {
       const [verb, arg = ''] = step.split(':');
-      if (step.startsWith('+')) advance(Number(step));
-      else if (step.startsWith('@')) advanceTo(Number(step.slice(1)));
-      else if (step.startsWith('=')) expect(sent()).toBe(step.slice(1));
-      else if (verb === 'buy') model.buy(arg as StockName);
-      else if (verb === 'delivered') model.delivered(Number(arg));
+      const ms = Number(step.slice(1));
+      if (/^[+@]/.test(step) && !Number.isFinite(ms)) throw new Error(`no time in ${step}`);
+      if (step.startsWith('+')) advance(ms);
+      else if (step.startsWith('@')) advanceTo(ms);
+      // The step's place in the failure message says which check failed.
+      else if (step.startsWith('=')) expect([i, sent() || 'none']).toEqual([i, step.slice(1)]);
+      else if (verb === 'buy') {
+        const reply = model.buy(arg as StockName);
+        if (!reply.ok) throw new Error(`${step}: ${reply.error}`);
+      } else if (verb === 'delivered') model.delivered(Number(arg));
       else if (verb === 'start' || verb === 'stop' || verb === 'dispose') model[verb]();
       else throw new Error(`no step ${step}`);
     }
@@ -135,7 +141,8 @@ test('the update with the last seq stops the ticker; what would need another is 
 describe('buys are conflated into updates', () => {
   test('buys go out on the next turn, then at most once per 20 ms, also while stopped', () => {
     // After a quiet spell, the next buy goes out at once again.
-    const updates = setup().play(`buy:Apple buy:Apple buy:Apple buy:Apple buy:Apple buy:Facebook =
+    const updates = setup()
+      .play(`buy:Apple buy:Apple buy:Apple buy:Apple buy:Apple buy:Facebook =none
       +0 +4 buy:Apple +4 buy:Microsoft @10000 buy:Apple +0 =1@0,2@20,3@10000`);
     const first = withBuy(withBuy(SEED, 'Apple', 5), 'Facebook');
     const second = withBuy(withBuy(first, 'Apple'), 'Microsoft');

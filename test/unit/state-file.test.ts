@@ -198,18 +198,19 @@ describe('commit', () => {
   test('a reader never sees a partial file while writes go on continuously', async () => {
     const { store } = await opened();
     const texts: string[] = [];
-    let n = 0;
+    let [n, stopped] = [0, false];
     const busy = () => n < 30 || texts.length < 300;
     const writer = (async () => {
       while (busy()) {
         n++;
         await store.commit(nth(n, n % 2 === 0, n % 3 === 0));
         // A macrotask turn per write, so that the reader gets the event loop too.
-        await new Promise(setImmediate);
+        await new Promise((resolve) => setImmediate(resolve));
       }
-    })();
-    // Reads go through the thread pool, concurrently with the writer's open / write / rename.
-    while (busy())
+    })().finally(() => (stopped = true));
+    // Reads go through the thread pool, concurrently with the writer's open / write / rename;
+    // a failed write stops them, and `await writer` reports it.
+    while (busy() && !stopped)
       texts.push(...(await Promise.all([1, 2, 3, 4].map(() => readFile(file, 'utf8')))));
     await writer;
     // A torn file lacks the final newline, or is not a state.
