@@ -1,8 +1,8 @@
 /**
- * GET /metrics of the real server with real clients: what realtime and the supervisor report
- * is checked against what the clients saw. The instruments themselves: test/unit/metrics.test.ts.
+ * GET /metrics of the real server with real clients: what realtime reports is checked against
+ * what the clients saw. The instruments themselves: test/unit/metrics.test.ts; a restart and the
+ * ops refused meanwhile: test/integration/supervision.test.ts.
  */
-import { STATUS } from '../../protocol/events';
 import { scrape, sumOf, valueOf, type Exposition } from '../helpers/prometheus';
 import { withDeadline } from '../helpers/recorder';
 import {
@@ -92,23 +92,4 @@ test('updates, deliveries, clients, ops and ack latencies count what the clients
   flooder.close();
   await withDeadline(gone, 3_000, 'the server to see flooder leave');
   expect(valueOf(await scrape(server.url), 'forkcast_connected_clients')).toBe(3);
-});
-
-test('a killed ticker child counts as a restart, and an op refused meanwhile as unavailable', async () => {
-  const [controller] = clients;
-  if (!controller) throw new Error('the first test joins the clients');
-  const before = await scrape(server.url);
-  expect(valueOf(before, 'forkcast_ticker_restarts_total')).toBe(0);
-  const mark = controller.events.mark;
-  process.kill(server.forkcast.ticker.pid ?? 0, 'SIGKILL');
-  await controller.waitForStatus(STATUS.tickerLost, { from: mark });
-  // The outage lasts 100 ms or more, so this op is almost surely refused; either way the
-  // series it lands in must match its answer.
-  const { ack } = await controller.buy('Apple');
-  const during = await scrape(server.url);
-  const reason = ack.ok ? null : 'unavailable';
-  const key = reason ? ['buy', 'rejected', reason] : ['buy', 'ok'];
-  expect(ops(during, key[0]!, key[1]!, key[2]) - ops(before, key[0]!, key[1]!, key[2])).toBe(1);
-  await controller.waitForStatus(STATUS.tickerBack, { from: mark });
-  expect(valueOf(await scrape(server.url), 'forkcast_ticker_restarts_total')).toBe(1);
 });

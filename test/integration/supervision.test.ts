@@ -1,8 +1,10 @@
 /**
  * Supervision against real server processes: the ticker child is SIGKILLed under a stream of
- * ops, made to crash in a loop (test/fixtures/crashing-ticker.js) without taking the server
- * down or spinning its CPU, and the server itself is SIGKILLed. A hung child, a child replaced
- * stopped, the timings and the backoff itself are test/unit/ticker-supervisor.test.ts's.
+ * ops, the state folder breaks under a running server, a child crashes in a loop
+ * (test/fixtures/crashing-ticker.js) without taking the server down or spinning its CPU, and
+ * the server itself is SIGKILLed. A hung child, a child replaced stopped, an op that cannot be
+ * saved, the timings and the backoff itself are test/unit/ticker-supervisor.test.ts's; the
+ * store's own faults, test/unit/state-file.test.ts's.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,8 +15,9 @@ import { STOCK_NAMES, type StockName } from '../../protocol/stocks';
 import { healthyPid } from '../helpers/guards';
 import { linesWith } from '../helpers/logs';
 import { grown } from '../helpers/prices';
+import { scrape, valueOf } from '../helpers/prometheus';
 import { cleanUpServers, cpuMs, spawnTracked, waitForProcessGone } from '../helpers/processes';
-import { delay } from '../helpers/recorder';
+import { delay, withDeadline } from '../helpers/recorder';
 import {
   connectWelcomed,
   expectContiguousSeq,
@@ -22,12 +25,13 @@ import {
   isUpdate,
   type TestClient,
 } from '../helpers/server';
-import type { ServerProcess } from '../helpers/server-process';
+import { freshStateFile, type ServerProcess } from '../helpers/server-process';
 
 jest.setTimeout(20_000);
 
 const RESTARTING = 'the ticker is restarting; try again in a moment';
 const DIED_PENDING = 'the ticker restarted before answering; try again';
+const ENV = { TICK_MS: '100', OPS_PER_SECOND: '1000' };
 
 let clients: TestClient[] = [];
 afterEach(() => {
@@ -37,22 +41,18 @@ afterEach(() => {
 });
 afterAll(cleanUpServers);
 
-async function spawn(
-  env: Record<string, string> = {},
-): Promise<{ server: ServerProcess; url: string }> {
-  const server = spawnTracked({
-    LOG_LEVEL: 'info',
-    TICK_MS: '100',
-    OPS_PER_SECOND: '1000',
-    ...env,
-  });
+/** The server of the first two tests (the second breaks it for good). */
+const STATE_FILE = freshStateFile();
+let server: ServerProcess;
+let url: string;
+beforeAll(async () => {
+  server = spawnTracked({ ...ENV, STATE_FILE });
   // Not listening(): a busy machine can take more than its 5 s to start a server.
-  return { server, url: await server.url(15_000) };
-}
+  url = await server.url(15_000);
+});
 
 // The child is never started here, so prices move only by buys.
 test('ops racing a restart are refused with a clear error, never lost or applied twice', async () => {
-  const { url } = await spawn();
   const pid = await healthyPid(url);
   const buyers = await connectWelcomed(url, clients, 'a', 'b', 'c');
   const [a] = buyers;
@@ -104,6 +104,47 @@ test('ops racing a restart are refused with a clear error, never lost or applied
   );
   const [late] = await connectWelcomed(url, clients, 'late');
   expect(late?.updates[0]?.stocks).toEqual(expected);
+  // /metrics counts the restart, and each answer under its outcome.
+  const metrics = await scrape(url);
+  const buys = (labels: object) => valueOf(metrics, 'forkcast_ops_total', { op: 'buy', ...labels });
+  expect([
+    valueOf(metrics, 'forkcast_ticker_restarts_total'),
+    buys({ result: 'ok' }),
+    buys({ result: 'rejected', reason: 'unavailable' }),
+  ]).toEqual([1, acks.length - errors.length, errors.length]);
+});
+
+// The state folder becomes a regular file, so the next write cannot open its temp file (ENOTDIR;
+// chmod would not stop root).
+test('the state folder breaks while the server runs: a buy is refused, /healthz says degraded, and SIGTERM while broken exits 1', async () => {
+  const [a] = await connectWelcomed(url, clients, 'a');
+  if (!a) throw new Error('unreachable');
+  const folder = path.dirname(STATE_FILE);
+  rmSync(folder, { recursive: true });
+  writeFileSync(folder, 'not a folder');
+  const mark = a.events.mark;
+  expect((await a.buy('Apple')).ack).toEqual({
+    ok: false,
+    error: 'the state could not be saved; the operation was not applied',
+  });
+  // The child that applied it is replaced from the disk; wait until the new one is up.
+  await a.waitForStatus(STATUS.tickerBack, { from: mark, timeoutMs: 5_000 });
+  const response = await fetch(`${url}/healthz`);
+  expect([response.status, await response.json()]).toEqual([
+    503,
+    expect.objectContaining({
+      ok: false,
+      status: 'degraded',
+      state: 'the state file cannot be written',
+    }),
+  ]);
+  // Still broken: the last state cannot be saved, so the shutdown cannot claim success.
+  server.process.kill('SIGTERM');
+  await expect(withDeadline(server.exited, 8_000, 'the exit')).resolves.toEqual({
+    code: 1,
+    signal: null,
+  });
+  expect(server.logs.items.map((line) => line['msg'])).toContain('shutdown failed');
 });
 
 // The fixture, preloaded into the server and so into each child it forks, makes every new child
@@ -112,11 +153,13 @@ test('a running child that crashes in a loop is backed off without spinning the 
   const dir = mkdtempSync(path.join(tmpdir(), 'forkcast-crash-'));
   const crashFile = path.join(dir, 'crash');
   const fixture = path.join(__dirname, '..', 'fixtures', 'crashing-ticker.js');
-  const { server, url } = await spawn({
+  const server = spawnTracked({
+    ...ENV,
     NODE_OPTIONS: `--require ${JSON.stringify(fixture)}`,
     FORKCAST_CRASH_DIR: dir,
   });
   try {
+    const url = await server.url(15_000);
     const [a] = await connectWelcomed(url, clients, 'a');
     if (!a) throw new Error('unreachable');
     const started = await a.start();
