@@ -35,9 +35,18 @@ export function freshStateFile(): string {
   return path.join(mkdtempSync(path.join(tmpdir(), 'forkcast-')), 'state.json');
 }
 
-export function spawnServer(env: Record<string, string>): ServerProcess {
-  const child = spawn(process.execPath, [SERVER_MAIN], {
-    cwd: ROOT,
+/**
+ * The compiled entry by default; or a command that starts one (`npm start`), in a process group
+ * of its own if `detached`, as a terminal runs it.
+ */
+export function spawnServer(
+  env: Record<string, string>,
+  { argv = [process.execPath, SERVER_MAIN], cwd = ROOT, detached = false } = {},
+): ServerProcess {
+  const [command = process.execPath, ...args] = argv;
+  const child = spawn(command, args, {
+    cwd,
+    detached,
     env: {
       PATH: process.env['PATH'] ?? '',
       HOST: '127.0.0.1',

@@ -1,7 +1,8 @@
 /**
- * The real server seen from outside, one instance for the file: its HTTP answers, the Host and
- * origin checks of every request and handshake, and the control token. Which Host names pass is
- * test/unit/hosts.test.ts's; the shell's content, test/unit/shell.test.ts's.
+ * The real server seen from outside, one instance for the file: its HTTP answers, /metrics
+ * against what clients saw, the Host and origin checks of every request and handshake, and the
+ * control token. Which Host names pass is test/unit/hosts.test.ts's; the shell's content,
+ * test/unit/shell.test.ts's; the instruments, test/unit/metrics.test.ts's.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { get as httpGet, type IncomingMessage } from 'node:http';
@@ -15,7 +16,14 @@ import { createApp } from '../../server/app';
 import { expectNoOps, spyOnOps } from '../helpers/guards';
 import { capturingLogger, LEVEL, linesWith } from '../helpers/logs';
 import { grown, priceOf, withBuy } from '../helpers/prices';
-import { rawRequest as request, TestClient } from '../helpers/server';
+import { scrape, sumOf, type Exposition } from '../helpers/prometheus';
+import { withDeadline } from '../helpers/recorder';
+import {
+  expectContiguousSeq,
+  isUpdate,
+  rawRequest as request,
+  TestClient,
+} from '../helpers/server';
 
 const TOKEN = 'correct-horse-battery-staple';
 const GOOD = 'http://good.example';
@@ -39,6 +47,8 @@ const forkcast = createApp({
   allowedOrigins: [GOOD],
   allowedHosts: ['.example.test'],
   controlToken: TOKEN,
+  // Low enough for one burst to reach it; each socket has its own budget.
+  opsPerSecond: 3,
 });
 let url = '';
 let port = 0;
@@ -54,9 +64,18 @@ beforeAll(async () => {
 
 afterEach(() => jest.restoreAllMocks());
 
+async function join(name: string, auth?: Record<string, unknown>): Promise<TestClient> {
+  const client = await TestClient.connect(url, name, auth ? { auth } : {});
+  clients.push(client);
+  await client.welcome();
+  await client.sync();
+  return client;
+}
+
 afterAll(async () => {
   for (const client of clients) client.close();
   await forkcast.close();
+  for (const client of clients) expectContiguousSeq(client);
   rmSync(clientDir, { recursive: true, force: true });
 });
 
@@ -81,6 +100,67 @@ test('GET /healthz reports the ticker as JSON, following the running flag and se
   const { seq } = ticker.snapshot();
   expect(seq).toBeGreaterThan(0);
   expect((await health())[2]).toMatchObject({ running: false, seq });
+});
+
+// Before the token tests, so that every client connected is this test's.
+test('/metrics: updates, deliveries, clients, ops and ack latencies count what the clients saw', async () => {
+  const before = await scrape(url);
+  const delta = (after: Exposition, name: string, labels = {}) =>
+    sumOf(after, name, labels) - sumOf(before, name, labels);
+  const token = { token: TOKEN };
+  const [controller, watcher] = [await join('controller', token), await join('watcher')];
+  expect(delta(await scrape(url), 'forkcast_connected_clients')).toBe(2);
+  // After each client's welcome: its snapshot is not a broadcast.
+  const marks = new Map([controller, watcher].map((client) => [client, client.events.mark]));
+
+  const started = await controller.start();
+  await controller.waitForUpdates(3, { from: started.index });
+  expect((await controller.stop()).ack).toEqual({ ok: true, running: false });
+  // Each within its own budget of three a second; an unknown event costs none.
+  const [buyer, flooder] = [await join('buyer', token), await join('flooder', token)];
+  for (const client of [buyer, flooder]) marks.set(client, client.events.mark);
+  const mark = controller.events.mark;
+  expect((await buyer.buy('Apple')).ack).toMatchObject({ ok: true });
+  await controller.nextUpdate({ from: mark });
+  expect((await buyer.emitRaw('buy', 'Nokia')).ack).toMatchObject({ ok: false });
+  expect((await buyer.emitRaw('sell', 'Apple')).ack).toMatchObject({ ok: false });
+  expect((await watcher.buy('Apple')).ack).toMatchObject({ ok: false });
+  // Four at once against a budget of three a second: the last is refused.
+  const burst = await Promise.all([1, 2, 3, 4].map(() => flooder.stop()));
+  expect(burst.map(({ ack }) => ack.ok)).toEqual([true, true, true, false]);
+  for (const client of marks.keys()) await client.sync();
+
+  const after = await scrape(url);
+  const seen = (client: TestClient) =>
+    client.events.since(marks.get(client) ?? 0).filter(isUpdate).length;
+  expect(delta(after, 'forkcast_updates_broadcast_total')).toBe(seen(controller));
+  expect(delta(after, 'forkcast_update_deliveries_total')).toBe(
+    [...marks.keys()].map(seen).reduce((a, b) => a + b),
+  );
+  const ops = (op: string, result: string, reason?: string) =>
+    delta(after, 'forkcast_ops_total', { op, result, ...(reason ? { reason } : {}) });
+  expect([
+    ops('start', 'ok'),
+    ops('stop', 'ok'),
+    ops('stop', 'rejected', 'rate_limited'),
+    ops('buy', 'ok'),
+    ops('buy', 'rejected', 'invalid'),
+    ops('buy', 'rejected', 'forbidden'),
+    // `sell`, and each client's two sync()s (on joining and above), an unknown event too.
+    ops('unknown', 'rejected', 'invalid'),
+  ]).toEqual([1, 4, 1, 1, 1, 1, 1 + 2 * marks.size]);
+  // One ack observation per answer, in seconds: three buys over loopback take milliseconds.
+  expect(sumOf(after, 'forkcast_op_ack_seconds_count')).toBe(sumOf(after, 'forkcast_ops_total'));
+  expect(delta(after, 'forkcast_op_ack_seconds_count', { op: 'stop' })).toBe(5);
+  const buySeconds = delta(after, 'forkcast_op_ack_seconds_sum', { op: 'buy' });
+  expect([buySeconds > 0, buySeconds < 0.5]).toEqual([true, true]);
+
+  // The gauge follows a client leaving.
+  const socket = forkcast.io.sockets.sockets.get(flooder.socket.id ?? '');
+  const gone = new Promise<void>((resolve) => socket?.once('disconnect', () => resolve()));
+  flooder.close();
+  await withDeadline(gone, 3_000, 'the server to see flooder leave');
+  expect(delta(await scrape(url), 'forkcast_connected_clients')).toBe(3);
 });
 
 const YEAR = 'public, max-age=31536000, immutable';
@@ -258,14 +338,6 @@ test.each<[string, boolean, string | undefined]>([
   const allowed = (answer: typeof polling) => answer.headers['access-control-allow-origin'];
   expect([preflight.status, allowed(polling), allowed(preflight)]).toEqual([204, cors, cors]);
 });
-
-async function join(name: string, auth?: Record<string, unknown>): Promise<TestClient> {
-  const client = await TestClient.connect(url, name, auth ? { auth } : {});
-  clients.push(client);
-  await client.welcome();
-  await client.sync();
-  return client;
-}
 
 test.each([
   ['no token', undefined],
