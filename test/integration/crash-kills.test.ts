@@ -8,6 +8,7 @@
  * kill while the server starts needs no process: no reader sees a partial file (state-file unit).
  */
 import { readFileSync } from 'node:fs';
+import { isDeepStrictEqual as same } from 'node:util';
 
 import type { BuyAck, Stock } from '../../protocol/events';
 import { STOCK_NAMES, type StockName } from '../../protocol/stocks';
@@ -36,9 +37,6 @@ interface SentBuy {
   name: StockName;
   ack?: BuyAck;
 }
-
-const same = (a: readonly Stock[], b: readonly Stock[]): boolean =>
-  JSON.stringify(a) === JSON.stringify(b);
 
 /** How many buys take `from` exactly to `to` (0 if equal), or null if no number does. */
 function buysBetween(from: number, to: number): number | null {

@@ -1,12 +1,12 @@
 /**
- * A production install, as a deployment makes one: the built dist/ with views/ and public/,
+ * A production install, as the Dockerfile makes one: the built dist/ with views/ and public/,
  * and `npm ci --omit=dev`, which brings no compilers. It must stay small, hold nothing the
  * server does not load, and `npm start` there must serve at once instead of trying to build.
  * npm runs offline: the project's own install has put every package it needs in the cache.
  * Most of this file's time is npm unpacking the packages.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -14,20 +14,13 @@ import { printFigures, recordFigure } from '../helpers/figures';
 import { ROOT } from '../helpers/forked-ticker';
 import { spawnServer } from '../helpers/server-process';
 
-const SHIPPED = [
-  'package.json',
-  'package-lock.json',
-  'scripts/ensure-built.mjs',
-  'views',
-  'public',
-];
-const BUILT = [
-  'dist/server',
-  'dist/ticker',
-  'dist/protocol',
-  'dist/client',
-  'dist/build-stamp.json',
-];
+/** What the Dockerfile's runtime stage copies from the context or the build (its node_modules
+ * are npm ci's), and the script `npm start` runs first. */
+const runtime = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8').split(' AS runtime\n')[1];
+const SHIPPED = [...(runtime ?? '').matchAll(/^COPY (?!--from=deps)(.+) \S+$/gm)]
+  .flatMap(([, sources = '']) => sources.replace('--from=build ', '').split(' '))
+  .map((source) => source.replace(/^\/app\//, ''))
+  .concat('scripts/ensure-built.mjs');
 /** Development tools and browser code, which a production install must not carry. */
 const NOT_SHIPPED = [
   'typescript',
@@ -48,7 +41,7 @@ beforeAll(() => {
     stdio: 'inherit',
   });
   dir = mkdtempSync(path.join(tmpdir(), 'forkcast-production-'));
-  for (const entry of [...SHIPPED, ...BUILT])
+  for (const entry of SHIPPED)
     cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
   execFileSync(
     'npm',
