@@ -73,6 +73,7 @@ function checkBuys(base: readonly Stock[], after: readonly Stock[], buys: readon
 
 test(`${ROUNDS} SIGKILLs of a real server at random instants (FORKCAST_CRASH_SEED=${SEED_VALUE}): no seq reused, no acknowledged op lost`, async () => {
   const random = generator(SEED_VALUE);
+  const anyStock = (): StockName => STOCK_NAMES[Math.floor(random() * STOCK_NAMES.length)]!;
   const STATE_FILE = freshStateFile();
   /** seq -> the prices first seen under it, and where. */
   const bySeq = new Map<number, { stocks: Stock[]; where: string }>();
@@ -134,9 +135,7 @@ test(`${ROUNDS} SIGKILLs of a real server at random instants (FORKCAST_CRASH_SEE
     };
     const trade = async (client: TestClient): Promise<void> => {
       while (!killed) {
-        const buy: SentBuy = {
-          name: STOCK_NAMES[Math.floor(random() * STOCK_NAMES.length)] ?? 'Apple',
-        };
+        const buy: SentBuy = { name: anyStock() };
         buys.push(buy);
         const answered = new Promise<void>((resolve) =>
           client.socket.emit('buy', buy.name, (ack: BuyAck) => {
@@ -145,11 +144,7 @@ test(`${ROUNDS} SIGKILLs of a real server at random instants (FORKCAST_CRASH_SEE
             resolve();
           }),
         );
-        await withDeadline(
-          Promise.race([answered, server.exited]),
-          3_000,
-          `${client.name}: an ack`,
-        );
+        await withDeadline(Promise.race([answered, server.exited]), 3_000, `${client.name}'s ack`);
         // Pacing only: some buys back to back, some a conflation window or so apart.
         if (!killed && random() < 0.5) await delay(random() * 25);
       }
