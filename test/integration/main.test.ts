@@ -7,12 +7,16 @@ import {
   waitForProcessGone,
 } from '../helpers/processes';
 import { withDeadline } from '../helpers/recorder';
-import { rawRequest, TestClient } from '../helpers/server';
+import { connectWelcomed, rawRequest, type TestClient } from '../helpers/server';
 import type { ServerProcess } from '../helpers/server-process';
 
 jest.setTimeout(15_000);
 
-afterEach(cleanUpServers);
+const clients: TestClient[] = [];
+afterEach(async () => {
+  for (const client of clients.splice(0)) client.close();
+  await cleanUpServers();
+});
 afterAll(() => printFigures('main.test.ts'));
 
 const TOKEN = 'correct-horse-battery-staple';
@@ -24,7 +28,7 @@ async function ending(server: ServerProcess, timeoutMs: number, ...messages: str
   return { exit, stderr: server.stderr(), said: messages.filter((msg) => said.includes(msg)) };
 }
 
-// SIGINT takes the same path (the Ctrl-C test below); the state it writes is persistence.test's.
+// SIGINT takes the same path (the Ctrl-C test below); the state it writes is crash-kills.test's.
 test('reads its settings from the environment; SIGTERM then shuts down cleanly: clients told, then disconnected, child gone', async () => {
   const server = spawn({ TICK_MS: '100', CONTROL_TOKEN: TOKEN, ALLOWED_HOSTS: '.example.test,' });
   const { url, tickerPid } = await server.listening();
@@ -37,33 +41,28 @@ test('reads its settings from the environment; SIGTERM then shuts down cleanly: 
     200, 403,
   ]);
 
-  const client = await TestClient.connect(url, 'a');
-  try {
-    await client.welcome();
-    // CONTROL_TOKEN: a client without it may only watch.
-    const { ack } = await client.buy('Apple');
-    expect(ack).toEqual({ ok: false, error: expect.stringMatching(/control token/) });
-    const disconnected = new Promise<[string, number]>((resolve) =>
-      client.socket.once('disconnect', (reason) => resolve([reason, client.events.mark])),
-    );
-    const mark = client.events.mark;
-    const signalledAt = performance.now();
-    server.process.kill('SIGTERM');
-    const end = await ending(server, 5_000, 'shutting down', 'bye');
-    recordFigure('SIGTERM with a client -> exit', performance.now() - signalledAt);
-    expect(end).toEqual({
-      exit: { code: 0, signal: null },
-      stderr: '',
-      said: ['shutting down', 'bye'],
-    });
-    const told = await client.waitForStatus(STATUS.shuttingDown, { from: mark });
-    expect(told.status).toEqual({ message: 'Server shutting down', running: false });
-    // Told first, then disconnected, by the transport closing (so real clients reconnect).
-    const [reason, index] = await withDeadline(disconnected, 1_000, 'the disconnect');
-    expect([reason, client.events.items.indexOf(told) < index]).toEqual(['transport close', true]);
-  } finally {
-    client.close();
-  }
+  const client = (await connectWelcomed(url, clients, 'a'))[0]!;
+  // CONTROL_TOKEN: a client without it may only watch.
+  const { ack } = await client.buy('Apple');
+  expect(ack).toEqual({ ok: false, error: expect.stringMatching(/control token/) });
+  const disconnected = new Promise<[string, number]>((resolve) =>
+    client.socket.once('disconnect', (reason) => resolve([reason, client.events.mark])),
+  );
+  const mark = client.events.mark;
+  const signalledAt = performance.now();
+  server.process.kill('SIGTERM');
+  const end = await ending(server, 5_000, 'shutting down', 'bye');
+  recordFigure('SIGTERM with a client -> exit', performance.now() - signalledAt);
+  expect(end).toEqual({
+    exit: { code: 0, signal: null },
+    stderr: '',
+    said: ['shutting down', 'bye'],
+  });
+  const told = await client.waitForStatus(STATUS.shuttingDown, { from: mark });
+  expect(told.status).toEqual({ message: 'Server shutting down', running: false });
+  // Told first, then disconnected, by the transport closing (so real clients reconnect).
+  const [reason, index] = await withDeadline(disconnected, 1_000, 'the disconnect');
+  expect([reason, client.events.items.indexOf(told) < index]).toEqual(['transport close', true]);
   expect(processRunning(tickerPid)).toBe(false);
   // The token is a secret: it is not in the server's log.
   expect(JSON.stringify(server.logs.items)).not.toContain(TOKEN);

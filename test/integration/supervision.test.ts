@@ -126,14 +126,11 @@ test('the state folder breaks while the server runs: a buy is refused, /healthz 
   });
   // The child that applied it is replaced from the disk; wait until the new one is up.
   await a.waitForStatus(STATUS.tickerBack, { from: mark, timeoutMs: 5_000 });
-  const response = await fetch(`${url}/healthz`);
-  expect([response.status, await response.json()]).toEqual([
+  const health = await fetch(`${url}/healthz`);
+  const state = 'the state file cannot be written';
+  expect([health.status, await health.json()]).toEqual([
     503,
-    expect.objectContaining({
-      ok: false,
-      status: 'degraded',
-      state: 'the state file cannot be written',
-    }),
+    expect.objectContaining({ ok: false, status: 'degraded', state }),
   ]);
   // Still broken: the last state cannot be saved, so the shutdown cannot claim success.
   server.process.kill('SIGTERM');
