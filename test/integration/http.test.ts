@@ -26,6 +26,9 @@ import {
 } from '../helpers/server';
 
 const TOKEN = 'correct-horse-battery-staple';
+/** It says why, and mentions the token without revealing it. */
+const WATCH_ONLY =
+  'this server needs a control token to start, stop or buy (handshake auth.token); you may watch';
 const GOOD = 'http://good.example';
 const EVIL = 'http://evil.example';
 const POLLING = `${SOCKET_PATH}/?EIO=4&transport=polling`;
@@ -293,16 +296,15 @@ test.each([
     expect([ws.status, ws.body.length < 100]).toEqual([served ? 101 : 400, true]);
     expect(sessions - before).toBe(served ? 2 : 0);
     // Once per refusal (the logger is synchronous), a huge Host cut short.
-    expect(
-      linesWith(lines, 'refused a request for a foreign host', from).map((line) => [
-        line['level'],
-        line['host'],
-      ]),
-    ).toEqual(Array<unknown[]>(served ? 0 : 8).fill([LEVEL.warn, host.slice(0, 100)]));
+    const logged = linesWith(lines, 'refused a request for a foreign host', from);
+    expect(logged.map((line) => [line['level'], line['host']])).toEqual(
+      Array<unknown[]>(served ? 0 : 8).fill([LEVEL.warn, host.slice(0, 100)]),
+    );
   },
 );
 
 const SELF = 'SELF';
+const PREFLIGHT = { 'access-control-request-method': 'POST' };
 test.each<[string, boolean, string | undefined]>([
   ['no Origin (not a browser)', true, undefined],
   ['the same origin', true, SELF],
@@ -316,12 +318,7 @@ test.each<[string, boolean, string | undefined]>([
   const origin = given?.replace(SELF, url);
   const headers = { host: `127.0.0.1:${port}`, ...(origin ? { origin } : {}) };
   const polling = await request(url, POLLING, headers);
-  const preflight = await request(
-    url,
-    POLLING,
-    { ...headers, 'access-control-request-method': 'POST' },
-    'OPTIONS',
-  );
+  const preflight = await request(url, POLLING, { ...headers, ...PREFLIGHT }, 'OPTIONS');
   expect([polling.status, (await upgrade(headers.host, origin)).status]).toEqual(
     accepted ? [200, 101] : [403, 400],
   );
@@ -342,12 +339,7 @@ test.each([
   const spies = spyOnOps(forkcast.ticker);
   for (const [event, ...args] of [['start'], ['stop'], ['buy', 'Apple']] as const) {
     const { ack } = await watcher.emitRaw(event, ...args);
-    // It says why, and mentions the token without revealing it.
-    expect(ack).toEqual({
-      ok: false,
-      error:
-        'this server needs a control token to start, stop or buy (handshake auth.token); you may watch',
-    });
+    expect(ack).toEqual({ ok: false, error: WATCH_ONLY });
   }
   expectNoOps(spies);
 });
