@@ -35,15 +35,23 @@ export function freshStateFile(): string {
   return path.join(mkdtempSync(path.join(tmpdir(), 'forkcast-')), 'state.json');
 }
 
-export function spawnServer(env: Record<string, string>): ServerProcess {
-  const child = spawn(process.execPath, [SERVER_MAIN], {
-    cwd: ROOT,
+/**
+ * The compiled entry by default; or a command that starts one (`npm start`), in a process group
+ * of its own if `detached`, as a terminal runs it.
+ */
+export function spawnServer(
+  env: Record<string, string>,
+  { argv = [process.execPath, SERVER_MAIN], cwd = ROOT, detached = false } = {},
+): ServerProcess {
+  const [command = process.execPath, ...args] = argv;
+  const child = spawn(command, args, {
+    cwd,
+    detached,
     env: {
       PATH: process.env['PATH'] ?? '',
       HOST: '127.0.0.1',
       PORT: '0',
-      // Each server gets its own state file unless a test shares one on purpose; never the
-      // project's data/state.json.
+      // Never the project's data/state.json, nor another test's unless it is given.
       STATE_FILE: freshStateFile(),
       ...env,
     },
@@ -54,29 +62,23 @@ export function spawnServer(env: Record<string, string>): ServerProcess {
   spawned.push(logs);
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  if (child.stdout) {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      try {
-        logs.push(JSON.parse(line) as LogLine);
-      } catch {
-        logs.push({ unparsed: line });
-      }
-    });
-  }
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    try {
+      logs.push(JSON.parse(line) as LogLine);
+    } catch {
+      logs.push({ unparsed: line });
+    }
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => {
       live.delete(child);
       resolve({ code, signal });
     });
   });
-  const url = async (timeoutMs = 10_000): Promise<string> => {
-    const line = await logs.waitFor((item) => item['msg'] === 'forkcast listening', {
-      timeoutMs,
-      what: 'forkcast listening',
-    });
-    if (typeof line['url'] !== 'string') throw new Error(`no url in ${JSON.stringify(line)}`);
-    return line['url'];
-  };
+  const logged = (msg: string, timeoutMs: number) =>
+    logs.waitFor((line) => line['msg'] === msg, { timeoutMs, what: msg });
+  const url = async (timeoutMs = 10_000) =>
+    String((await logged('forkcast listening', timeoutMs))['url']);
   return {
     process: child,
     logs,
@@ -86,24 +88,18 @@ export function spawnServer(env: Record<string, string>): ServerProcess {
     // Deadlines, not waits: generous so that a loaded machine is slow rather than failing.
     listening: async () => {
       const [forked, listening] = await Promise.all([
-        logs.waitFor((line) => line['msg'] === 'ticker child forked', {
-          timeoutMs: 15_000,
-          what: 'ticker child forked',
-        }),
+        logged('ticker child forked', 15_000),
         url(15_000),
       ]);
-      const tickerPid = forked['pid'];
-      if (typeof tickerPid !== 'number') throw new Error(`no pid in ${JSON.stringify(forked)}`);
-      return { url: listening, tickerPid };
+      return { url: listening, tickerPid: Number(forked['pid']) };
     },
   };
 }
 
 /**
- * Kills every server process a test left behind, and waits for it; then SIGKILLs each ticker
- * child they forked that still runs. A server killed by a failing test may leave its child
- * behind, and a live child holds the server's stdout pipe, and with it the test run, open. The
- * command line is checked first (a zombie's is empty), so a reused pid is left alone.
+ * Kills every server a test left behind, then each ticker child they forked that still runs: a
+ * live child holds the server's stdout pipe, and with it the test run, open. A zombie's command
+ * line is empty, and a reused pid's is not the ticker's: both are left alone.
  */
 export async function killServers(): Promise<void> {
   await Promise.all(

@@ -1,15 +1,14 @@
 /**
  * The durability promises under fire: a real server process on one shared STATE_FILE is
  * SIGKILLed at a random instant while two clients buy (or right after a buy ack), then started
- * again on the same file. Rounds alternate between the ticker stopped, where every acknowledged
- * buy must be on disk and no more buys than were sent (counted exactly), and running, where
- * ticks race the kill and the next server ticks on without a start. Across all rounds: equal seqs always carry equal prices, and a restarted
- * server's broadcasts are past every seq seen before the kill. The choices come from a seeded
- * generator: a failure names its seed, and FORKCAST_CRASH_SEED=<seed> replays them
- * (FORKCAST_CRASH_ROUNDS: more rounds). A kill while the server starts needs no process: the
- * state file's unit tests show that a reader never sees a partial file.
+ * again on it. With the ticker stopped, every acknowledged buy must be on disk and no more buys
+ * than were sent; running, the next server ticks on without a start. Always: equal seqs carry
+ * equal prices, and a restarted server broadcasts past every seq seen before the kill. The test's
+ * name holds its seed; FORKCAST_CRASH_SEED=<seed> replays it (FORKCAST_CRASH_ROUNDS: more). A
+ * kill while the server starts needs no process: no reader sees a partial file (state-file unit).
  */
 import { readFileSync } from 'node:fs';
+import { isDeepStrictEqual as same } from 'node:util';
 
 import type { BuyAck, Stock } from '../../protocol/events';
 import { STOCK_NAMES, type StockName } from '../../protocol/stocks';
@@ -18,7 +17,7 @@ import type { SavedState } from '../../server/state-file';
 import { decayAll, grown, SEED } from '../helpers/prices';
 import { cleanUpServers, spawnTracked } from '../helpers/processes';
 import { delay, withDeadline } from '../helpers/recorder';
-import { TestClient } from '../helpers/server';
+import { connectWelcomed, type TestClient } from '../helpers/server';
 import { freshStateFile } from '../helpers/server-process';
 
 const ROUNDS = Number(process.env['FORKCAST_CRASH_ROUNDS'] ?? 8);
@@ -38,9 +37,6 @@ interface SentBuy {
   name: StockName;
   ack?: BuyAck;
 }
-
-const same = (a: readonly Stock[], b: readonly Stock[]): boolean =>
-  JSON.stringify(a) === JSON.stringify(b);
 
 /** How many buys take `from` exactly to `to` (0 if equal), or null if no number does. */
 function buysBetween(from: number, to: number): number | null {
@@ -75,8 +71,9 @@ function checkBuys(base: readonly Stock[], after: readonly Stock[], buys: readon
   return null;
 }
 
-test(`${ROUNDS} SIGKILLs of a real server at random instants: no seq reused, no acknowledged op lost`, async () => {
+test(`${ROUNDS} SIGKILLs of a real server at random instants (FORKCAST_CRASH_SEED=${SEED_VALUE}): no seq reused, no acknowledged op lost`, async () => {
   const random = generator(SEED_VALUE);
+  const anyStock = (): StockName => STOCK_NAMES[Math.floor(random() * STOCK_NAMES.length)]!;
   const STATE_FILE = freshStateFile();
   /** seq -> the prices first seen under it, and where. */
   const bySeq = new Map<number, { stocks: Stock[]; where: string }>();
@@ -112,18 +109,8 @@ test(`${ROUNDS} SIGKILLs of a real server at random instants: no seq reused, no 
 
   /** Two clients buy, one buy at a time each, until the kill; then all they saw is checked. */
   async function round(index: number, running: boolean, killAtAck: number): Promise<void> {
-    const server = spawnTracked({
-      LOG_LEVEL: 'info',
-      TICK_MS: '50',
-      STATE_FILE,
-      OPS_PER_SECOND: '10000',
-    });
-    const url = await server.url(15_000);
-    const clients = [
-      await TestClient.connect(url, `a${index}`),
-      await TestClient.connect(url, `b${index}`),
-    ];
-    await Promise.all(clients.map((client) => client.welcome()));
+    const server = spawnTracked({ TICK_MS: '50', STATE_FILE, OPS_PER_SECOND: '10000' });
+    const clients = await connectWelcomed(await server.url(15_000), [], `a${index}`, `b${index}`);
     const [a, b] = clients as [TestClient, TestClient];
     const disconnected = clients.map(
       (client) => new Promise<void>((resolve) => client.socket.once('disconnect', () => resolve())),
@@ -148,9 +135,7 @@ test(`${ROUNDS} SIGKILLs of a real server at random instants: no seq reused, no 
     };
     const trade = async (client: TestClient): Promise<void> => {
       while (!killed) {
-        const buy: SentBuy = {
-          name: STOCK_NAMES[Math.floor(random() * STOCK_NAMES.length)] ?? 'Apple',
-        };
+        const buy: SentBuy = { name: anyStock() };
         buys.push(buy);
         const answered = new Promise<void>((resolve) =>
           client.socket.emit('buy', buy.name, (ack: BuyAck) => {
@@ -159,11 +144,7 @@ test(`${ROUNDS} SIGKILLs of a real server at random instants: no seq reused, no 
             resolve();
           }),
         );
-        await withDeadline(
-          Promise.race([answered, server.exited]),
-          3_000,
-          `${client.name}: an ack`,
-        );
+        await withDeadline(Promise.race([answered, server.exited]), 3_000, `${client.name}'s ack`);
         // Pacing only: some buys back to back, some a conflation window or so apart.
         if (!killed && random() < 0.5) await delay(random() * 25);
       }
@@ -206,19 +187,13 @@ test(`${ROUNDS} SIGKILLs of a real server at random instants: no seq reused, no 
     file = after;
   }
 
-  try {
-    for (let index = 1; index <= ROUNDS; index++) {
-      // Each kind of kill with the ticker stopped, then each with it running, and again.
-      const running = index % 4 >= 2;
-      const killAtAck = index % 2 === 0 ? 1 + Math.floor(random() * 6) : 0;
-      const kind = killAtAck ? `right after buy ack ${killAtAck}` : 'after a delay';
-      where = `round ${index} (ticker ${running ? 'running' : 'stopped'}, killed ${kind})`;
-      await round(index, running, killAtAck);
-    }
-  } catch (error) {
-    if (error instanceof Error)
-      error.message = `[seed ${SEED_VALUE}: replay with FORKCAST_CRASH_SEED=${SEED_VALUE}] ${error.message}`;
-    throw error;
+  for (let index = 1; index <= ROUNDS; index++) {
+    // Each kind of kill with the ticker stopped, then each with it running, and again.
+    const running = index % 4 >= 2;
+    const killAtAck = index % 2 === 0 ? 1 + Math.floor(random() * 6) : 0;
+    const kind = killAtAck ? `right after buy ack ${killAtAck}` : 'after a delay';
+    where = `round ${index} (ticker ${running ? 'running' : 'stopped'}, killed ${kind})`;
+    await round(index, running, killAtAck);
   }
   // The rounds did what they are for: ops were acknowledged, and kills cut some short.
   expect(acked).toBeGreaterThan(ROUNDS);

@@ -1,12 +1,37 @@
-/** The HTTP side of the real server; the shell's content is test/unit/shell.test.ts's. */
+/**
+ * The real server seen from outside, one instance for the file: its HTTP answers, /metrics
+ * against what clients saw, the Host and origin checks of every request and handshake, and the
+ * control token. Which Host names pass is test/unit/hosts.test.ts's; the shell's content,
+ * test/unit/shell.test.ts's; the instruments, test/unit/metrics.test.ts's.
+ */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { get as httpGet, type IncomingHttpHeaders } from 'node:http';
+import { get as httpGet, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { buffer } from 'node:stream/consumers';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 
-import { startServer, type TestServer } from '../helpers/server';
+import { SOCKET_PATH } from '../../protocol/events';
+import { createApp } from '../../server/app';
+import { expectNoOps, spyOnOps } from '../helpers/guards';
+import { capturingLogger, LEVEL, linesWith } from '../helpers/logs';
+import { grown, priceOf, withBuy } from '../helpers/prices';
+import { scrape, sumOf, type Exposition } from '../helpers/prometheus';
+import { withDeadline } from '../helpers/recorder';
+import {
+  expectContiguousSeq,
+  isUpdate,
+  rawRequest as request,
+  TestClient,
+} from '../helpers/server';
 
+const TOKEN = 'correct-horse-battery-staple';
+/** It says why, and mentions the token without revealing it. */
+const WATCH_ONLY =
+  'this server needs a control token to start, stop or buy (handshake auth.token); you may watch';
+const GOOD = 'http://good.example';
+const EVIL = 'http://evil.example';
+const POLLING = `${SOCKET_PATH}/?EIO=4&transport=polling`;
 /** A production build as `ng build` leaves it: hashed entries, plus an unhashed licence file. */
 const BUILD = {
   'main-AB12CD34.js': `export const prices = [${'{"name":"Apple","price":14.5},'.repeat(200)}];\n`,
@@ -15,75 +40,188 @@ const BUILD = {
   '3rdpartylicenses.txt': 'MIT\n',
 };
 
-let server: TestServer;
-let clientDir: string;
+const { logger, lines } = capturingLogger();
+const clientDir = mkdtempSync(path.join(tmpdir(), 'forkcast-client-'));
+for (const [name, text] of Object.entries(BUILD)) writeFileSync(path.join(clientDir, name), text);
+const forkcast = createApp({
+  logger,
+  tickMs: 200,
+  clientDir,
+  allowedOrigins: [GOOD],
+  allowedHosts: ['.example.test'],
+  controlToken: TOKEN,
+  // Low enough for one burst to reach it; each socket has its own budget.
+  opsPerSecond: 3,
+});
+let url = '';
+let port = 0;
+/** Engine.IO sessions opened, by any transport. */
+let sessions = 0;
+forkcast.io.engine.on('connection', () => sessions++);
+const clients: TestClient[] = [];
 
 beforeAll(async () => {
-  clientDir = mkdtempSync(path.join(tmpdir(), 'forkcast-client-'));
-  for (const [name, text] of Object.entries(BUILD)) writeFileSync(path.join(clientDir, name), text);
-  server = await startServer({ tickMs: 200, clientDir });
+  ({ port } = await forkcast.listen(0, '127.0.0.1'));
+  url = `http://127.0.0.1:${port}`;
 });
 
+afterEach(() => jest.restoreAllMocks());
+
+async function join(name: string, auth?: Record<string, unknown>): Promise<TestClient> {
+  const client = await TestClient.connect(url, name, auth ? { auth } : {});
+  clients.push(client);
+  await client.welcome();
+  await client.sync();
+  return client;
+}
+
 afterAll(async () => {
-  await server.forkcast.close();
+  for (const client of clients) client.close();
+  await forkcast.close();
+  for (const client of clients) expectContiguousSeq(client);
   rmSync(clientDir, { recursive: true, force: true });
 });
 
-const get = (pathname: string, headers: Record<string, string> = {}): Promise<Response> =>
-  fetch(`${server.url}${pathname}`, { headers });
-
-test('GET /healthz reports the ticker as JSON, following the running flag and seq', async () => {
-  const { ticker } = server.forkcast;
-  const health = async (): Promise<unknown[]> => {
-    const response = await get('/healthz');
-    return [response.status, response.headers.get('content-type'), await response.json()];
-  };
+// Its status and type are in the table of routes below.
+test('GET /healthz reports the ticker child, following the running flag and seq', async () => {
+  const { ticker } = forkcast;
+  const health = async (): Promise<unknown> => (await fetch(`${url}/healthz`)).json();
   expect(ticker.pid).not.toBe(process.pid);
-  expect(await health()).toEqual([
-    200,
-    expect.stringMatching(/^application\/json/),
-    { ok: true, status: 'ok', running: false, seq: 0, uptime: expect.any(Number), pid: ticker.pid },
-  ]);
+  const [uptime, pid] = [expect.any(Number), ticker.pid];
+  expect(await health()).toEqual({ ok: true, status: 'ok', running: false, seq: 0, uptime, pid });
   // The first tick comes just after start's ack: wait for it, so that there is a seq to report.
   const ticked = new Promise((resolve) => ticker.on('update', resolve));
   await ticker.start();
-  expect(await health()).toEqual([
-    200,
-    expect.anything(),
-    expect.objectContaining({ running: true }),
-  ]);
+  expect(await health()).toMatchObject({ running: true });
   await ticked;
   await ticker.stop();
   const { seq } = ticker.snapshot();
   expect(seq).toBeGreaterThan(0);
-  expect((await health())[2]).toMatchObject({ running: false, seq });
+  expect(await health()).toMatchObject({ running: false, seq });
 });
 
-test('an unknown path is a 404 in JSON, or in plain text when asked for as HTML', async () => {
-  const json = await get('/no/such/page');
-  expect([json.status, json.headers.get('content-type'), await json.json()]).toEqual([
-    404,
-    expect.stringMatching(/^application\/json/),
-    { error: 'Not found' },
-  ]);
-  const html = await get('/no/such/page', { accept: 'text/html' });
-  expect([html.status, await html.text()]).toEqual([404, 'Not found']);
+// Before the token tests, so that every client connected is this test's.
+test('/metrics: updates, deliveries, clients, ops and ack latencies count what the clients saw', async () => {
+  const before = await scrape(url);
+  const delta = (after: Exposition, name: string, labels = {}) =>
+    sumOf(after, name, labels) - sumOf(before, name, labels);
+  const token = { token: TOKEN };
+  const [controller, watcher] = [await join('controller', token), await join('watcher')];
+  expect(delta(await scrape(url), 'forkcast_connected_clients')).toBe(2);
+  // After each client's welcome: its snapshot is not a broadcast.
+  const marks = new Map([controller, watcher].map((client) => [client, client.events.mark]));
+
+  const started = await controller.start();
+  await controller.waitForUpdates(3, { from: started.index });
+  expect((await controller.stop()).ack).toEqual({ ok: true, running: false });
+  // Each within its own budget of three a second; an unknown event costs none.
+  const [buyer, flooder] = [await join('buyer', token), await join('flooder', token)];
+  for (const client of [buyer, flooder]) marks.set(client, client.events.mark);
+  const mark = controller.events.mark;
+  expect((await buyer.buy('Apple')).ack).toMatchObject({ ok: true });
+  await controller.nextUpdate({ from: mark });
+  expect((await buyer.emitRaw('buy', 'Nokia')).ack).toMatchObject({ ok: false });
+  expect((await buyer.emitRaw('sell', 'Apple')).ack).toMatchObject({ ok: false });
+  expect((await watcher.buy('Apple')).ack).toMatchObject({ ok: false });
+  // Four at once against a budget of three a second: the last is refused.
+  const burst = await Promise.all([1, 2, 3, 4].map(() => flooder.stop()));
+  expect(burst.map(({ ack }) => ack.ok)).toEqual([true, true, true, false]);
+  for (const client of marks.keys()) await client.sync();
+
+  const after = await scrape(url);
+  const seen = (client: TestClient) =>
+    client.events.since(marks.get(client) ?? 0).filter(isUpdate).length;
+  expect(delta(after, 'forkcast_updates_broadcast_total')).toBe(seen(controller));
+  expect(delta(after, 'forkcast_update_deliveries_total')).toBe(
+    [...marks.keys()].map(seen).reduce((a, b) => a + b),
+  );
+  const ops = (op: string, result: string, reason?: string) =>
+    delta(after, 'forkcast_ops_total', { op, result, ...(reason ? { reason } : {}) });
+  expect([
+    ops('start', 'ok'),
+    ops('stop', 'ok'),
+    ops('stop', 'rejected', 'rate_limited'),
+    ops('buy', 'ok'),
+    ops('buy', 'rejected', 'invalid'),
+    ops('buy', 'rejected', 'forbidden'),
+    // `sell`, and each client's two sync()s (on joining and above), an unknown event too.
+    ops('unknown', 'rejected', 'invalid'),
+  ]).toEqual([1, 4, 1, 1, 1, 1, 1 + 2 * marks.size]);
+  // One ack observation per answer, in seconds: three buys over loopback take milliseconds.
+  expect(sumOf(after, 'forkcast_op_ack_seconds_count')).toBe(sumOf(after, 'forkcast_ops_total'));
+  expect(delta(after, 'forkcast_op_ack_seconds_count', { op: 'stop' })).toBe(5);
+  const buySeconds = delta(after, 'forkcast_op_ack_seconds_sum', { op: 'buy' });
+  expect([buySeconds > 0, buySeconds < 0.5]).toEqual([true, true]);
+
+  // The gauge follows a client leaving.
+  const socket = forkcast.io.sockets.sockets.get(flooder.socket.id ?? '');
+  const gone = new Promise<void>((resolve) => socket?.once('disconnect', () => resolve()));
+  flooder.close();
+  await withDeadline(gone, 3_000, 'the server to see flooder leave');
+  expect(delta(await scrape(url), 'forkcast_connected_clients')).toBe(3);
 });
 
-/** Bytes as they came over the wire, not decoded, with the headers they came with. */
-function rawGet(
-  pathname: string,
-  headers: Record<string, string>,
-): Promise<{ headers: IncomingHttpHeaders; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    httpGet(`${server.url}${pathname}`, { headers }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ headers: response.headers, body: Buffer.concat(chunks) }));
-      response.on('error', reject);
-    }).on('error', reject);
-  });
-}
+const YEAR = 'public, max-age=31536000, immutable';
+// Hashed names never change content; the rest, the shell too, is revalidated, so that a new
+// deploy's asset names are picked up at once.
+test.each([
+  ['/main-AB12CD34.js', YEAR, /^text\/javascript/, 'export'],
+  ['/polyfills-EF56GH78.js', YEAR, /^text\/javascript/, '// zone'],
+  ['/styles-IJ90KL12.css', YEAR, /^text\/css/, ':root'],
+  ['/', 'no-cache', /^text\/html/, '<!DOCTYPE html>'],
+  ['/3rdpartylicenses.txt', 'no-cache', /^text\/plain/, 'MIT'],
+  ['/favicon.svg', 'no-cache', /^image\/svg\+xml/, '<svg'],
+  ['/favicon.ico', 'no-cache', /^image\/(vnd\.microsoft\.icon|x-icon)$/, '\0\0\x01\0'],
+  ['/apple-touch-icon.png', 'no-cache', /^image\/png$/, '\x89PNG'],
+  ['/healthz', null, /^application\/json/, '{"ok":'],
+  ['/metrics', null, /^text\/plain/, '# HELP'],
+])('%s: Cache-Control %s, type %s, and helmet’s headers', async (pathname, cache, type, start) => {
+  const response = await fetch(`${url}${pathname}`);
+  const head = Buffer.from(await response.arrayBuffer()).subarray(0, start.length);
+  const header = (name: string) => response.headers.get(name);
+  expect([
+    response.status,
+    header('cache-control'),
+    header('content-type'),
+    head.toString('latin1'),
+    [header('x-powered-by'), header('x-content-type-options'), header('x-frame-options')],
+  ]).toEqual([200, cache, expect.stringMatching(type), start, [null, 'nosniff', 'SAMEORIGIN']]);
+  expect(String(header('content-security-policy')).split(/;\s*/)).toEqual(
+    expect.arrayContaining([
+      "default-src 'self'",
+      "script-src 'self'",
+      "object-src 'none'",
+      "frame-ancestors 'none'",
+      expect.stringMatching(/^style-src 'self' 'nonce-[A-Za-z0-9+/]{22}=='$/),
+    ]),
+  );
+});
+
+test('the shell carries the style nonce of its CSP, new on every response', async () => {
+  const nonces = [];
+  for (const { headers, body } of [await request(url, '/', {}), await request(url, '/', {})]) {
+    const nonce = /'nonce-([^']+)'/.exec(String(headers['content-security-policy']))?.[1];
+    // Angular puts it on the <style> tags it creates, reading it from ngCspNonce on its root.
+    expect(body).toContain(`<app-root ngCspNonce="${nonce}">`);
+    nonces.push(nonce);
+  }
+  expect(new Set(nonces).size).toBe(2);
+});
+
+// Nothing outside the static roots (source, dotfiles, a traversal), no stack, no path.
+test.each([
+  ['GET', '/package.json', '*/*', 404, '{"error":"Not found"}'],
+  ['GET', '/.git/config', '*/*', 404, '{"error":"Not found"}'],
+  ['GET', '/%2e%2e/package.json', '*/*', 404, '{"error":"Not found"}'],
+  ['GET', '/%', '*/*', 404, '{"error":"Not found"}'],
+  ['POST', '/', '*/*', 404, '{"error":"Not found"}'],
+  ['GET', '/no/such/page', 'application/json', 404, '{"error":"Not found"}'],
+  ['GET', '/no/such/page', 'text/html', 404, 'Not found'],
+  // serveClient is off.
+  ['GET', '/socket.io/socket.io.js', '*/*', 400, '{"code":0,"message":"Transport unknown"}'],
+])('%s %s accepting %s: %i %s', async (method, pathname, accept, status, body) => {
+  expect(await request(url, pathname, { accept }, method)).toMatchObject({ status, body });
+});
 
 test.each([
   ['gzip', gunzipSync],
@@ -92,42 +230,133 @@ test.each([
 ])(
   '%s: the bundle and the shell arrive encoded so and decode to what was sent',
   async (encoding, decode) => {
+    const headers = { 'accept-encoding': encoding };
+    const get = (pathname: string) =>
+      new Promise<IncomingMessage>((resolve, reject) => {
+        httpGet(`${url}${pathname}`, { headers }, resolve).on('error', reject);
+      });
+    const [bundle, shell] = [await get('/main-AB12CD34.js'), await get('/')];
+    const [bundleBody, shellBody] = [await buffer(bundle), await buffer(shell)];
     const file = Buffer.from(BUILD['main-AB12CD34.js']);
-    const bundle = await rawGet('/main-AB12CD34.js', { 'accept-encoding': encoding });
-    const shell = await rawGet('/', { 'accept-encoding': encoding });
     const compressed = encoding === 'identity' ? undefined : encoding;
     expect([bundle.headers['content-encoding'], shell.headers['content-encoding']]).toEqual([
       compressed,
       compressed,
     ]);
     expect(bundle.headers.vary).toMatch(/accept-encoding/i);
-    expect(decode(bundle.body)).toEqual(file);
-    if (compressed) expect(bundle.body.length).toBeLessThan(file.length / 4);
+    expect(decode(bundleBody)).toEqual(file);
+    if (compressed) expect(bundleBody.length).toBeLessThan(file.length / 4);
     // The shell links the entries found in the client folder.
-    expect(decode(shell.body).toString('utf8')).toMatch(
+    expect(decode(shellBody).toString('utf8')).toMatch(
       /^<!DOCTYPE html>.*href="\/styles-IJ90KL12.css".*src="\/polyfills-EF56GH78.js".*src="\/main-AB12CD34.js"/s,
     );
   },
 );
 
-const YEAR = 'public, max-age=31536000, immutable';
+/** A WebSocket handshake: 101, or Engine.IO's refusal. */
+const upgrade = (host: string, origin?: string) =>
+  request(url, `${SOCKET_PATH}/?EIO=4&transport=websocket`, {
+    host,
+    ...(origin ? { origin } : {}),
+    connection: 'Upgrade',
+    upgrade: 'websocket',
+    'sec-websocket-version': '13',
+    'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+  });
+
+// DNS rebinding: the Origin names the same host, so comparing it with Host alone would pass.
 test.each([
-  ['/main-AB12CD34.js', YEAR, /^text\/javascript/, 'export'],
-  ['/polyfills-EF56GH78.js', YEAR, /^text\/javascript/, '// zone'],
-  ['/styles-IJ90KL12.css', YEAR, /^text\/css/, ':root'],
-  // Unhashed, the shell included, so that a new deploy's asset names are picked up at once.
-  ['/', 'no-cache', /^text\/html/, '<!DOCTYPE html>'],
-  ['/3rdpartylicenses.txt', 'no-cache', /^text\/plain/, 'MIT'],
-  ['/favicon.svg', 'no-cache', /^image\/svg\+xml/, '<svg'],
-  ['/favicon.ico', 'no-cache', /^image\/(vnd\.microsoft\.icon|x-icon)$/, '\0\0\x01\0'],
-  ['/apple-touch-icon.png', 'no-cache', /^image\/png$/, '\x89PNG'],
-])('%s: Cache-Control %s, type %s', async (pathname, cacheControl, type, start) => {
-  const response = await get(pathname);
-  const head = Buffer.from(await response.arrayBuffer()).subarray(0, start.length);
-  expect([
-    response.status,
-    response.headers.get('cache-control'),
-    response.headers.get('content-type'),
-    head.toString('latin1'),
-  ]).toEqual([200, cacheControl, expect.stringMatching(type), start]);
+  ['a built-in name', true, 'localhost'],
+  ['a foreign name', false, 'evil.example'],
+  ['a huge foreign name', false, `${'a'.repeat(8_000)}.evil.example`],
+])(
+  'a request for %s: served %s on every route and transport, else a short 403 logged at warn',
+  async (_title, served, name) => {
+    const host = `${name}:${port}`;
+    const origin = host.length < 100 ? `http://${host}` : undefined;
+    const headers = { host, ...(origin ? { origin } : {}) };
+    const [from, before] = [lines.mark, sessions];
+    const refused = (body: string) => ({ status: 403, body });
+    for (const pathname of ['/', '/healthz', '/metrics', '/favicon.svg', '/no/such/page']) {
+      const status = pathname === '/no/such/page' ? 404 : 200;
+      expect(await request(url, pathname, { ...headers, accept: 'text/html' })).toMatchObject(
+        served ? { status } : refused('Host not allowed'),
+      );
+    }
+    expect(
+      await request(url, '/healthz', { ...headers, accept: 'application/json' }),
+    ).toMatchObject(served ? { status: 200 } : refused('{"error":"Host not allowed"}'));
+    expect(await request(url, POLLING, headers)).toMatchObject(
+      served
+        ? { status: 200, body: expect.stringMatching(/^0\{"sid":/) }
+        : refused('{"code":4,"message":"Host not allowed"}'),
+    );
+    // Engine.IO answers every upgrade its allowRequest refuses with a 400.
+    const ws = await upgrade(host, origin);
+    expect([ws.status, ws.body.length < 100]).toEqual([served ? 101 : 400, true]);
+    expect(sessions - before).toBe(served ? 2 : 0);
+    // Once per refusal (the logger is synchronous), a huge Host cut short.
+    const logged = linesWith(lines, 'refused a request for a foreign host', from);
+    expect(logged.map((line) => [line['level'], line['host']])).toEqual(
+      Array<unknown[]>(served ? 0 : 8).fill([LEVEL.warn, host.slice(0, 100)]),
+    );
+  },
+);
+
+const SELF = 'SELF';
+const PREFLIGHT = { 'access-control-request-method': 'POST' };
+test.each<[string, boolean, string | undefined]>([
+  ['no Origin (not a browser)', true, undefined],
+  ['the same origin', true, SELF],
+  ['a listed origin', true, GOOD],
+  ['a foreign origin', false, EVIL],
+  ['the opaque origin', false, 'null'],
+  ['a longer name starting with its own', false, `${SELF}.evil.example`],
+  ['the same host on another port', false, 'http://127.0.0.1'],
+  ['a foreign origin whose name is an allowed Host', false, `${EVIL}.example.test`],
+])('a handshake with %s: accepted %s', async (_title, accepted, given) => {
+  const origin = given?.replace(SELF, url);
+  const headers = { host: `127.0.0.1:${port}`, ...(origin ? { origin } : {}) };
+  const polling = await request(url, POLLING, headers);
+  const preflight = await request(url, POLLING, { ...headers, ...PREFLIGHT }, 'OPTIONS');
+  expect([polling.status, (await upgrade(headers.host, origin)).status]).toEqual(
+    accepted ? [200, 101] : [403, 400],
+  );
+  if (!accepted) expect(polling.body).toBe('{"code":4,"message":"origin not allowed"}');
+  // CORS headers only for a listed origin: a browser's page elsewhere may not read the answer.
+  const cors = origin === GOOD ? GOOD : undefined;
+  const allowed = (answer: typeof polling) => answer.headers['access-control-allow-origin'];
+  expect([preflight.status, allowed(polling), allowed(preflight)]).toEqual([204, cors, cors]);
+});
+
+test.each([
+  ['no token', undefined],
+  ['a wrong token of the same length', { token: `${TOKEN.slice(0, -1)}x` }],
+  ['the token with a character missing', { token: TOKEN.slice(0, -1) }],
+  ['a token that is not a string', { token: [TOKEN] }],
+])('a client with %s may watch but not start, stop or buy', async (_title, auth) => {
+  const watcher = await join('watcher', auth);
+  const spies = spyOnOps(forkcast.ticker);
+  for (const [event, ...args] of [['start'], ['stop'], ['buy', 'Apple']] as const) {
+    const { ack } = await watcher.emitRaw(event, ...args);
+    expect(ack).toEqual({ ok: false, error: WATCH_ONLY });
+  }
+  expectNoOps(spies);
+});
+
+// Refusals without an ack go to the sender alone as a status (hostile-input.test.ts).
+test('a watcher sees what a controller does, and never the token', async () => {
+  const watcher = await join('watcher');
+  const controller = await join('controller', { token: TOKEN });
+  const { stocks, seq } = forkcast.ticker.snapshot();
+  const from = watcher.events.mark;
+  expect((await controller.buy('Apple')).ack).toEqual({
+    ok: true,
+    stock: { name: 'Apple', price: grown(priceOf(stocks, 'Apple')) },
+  });
+  expect(await watcher.nextUpdate({ from })).toMatchObject({
+    stocks: withBuy(stocks, 'Apple'),
+    seq: seq + 1,
+  });
+  expect(JSON.stringify(watcher.events.items)).not.toContain(TOKEN);
 });

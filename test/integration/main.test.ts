@@ -7,63 +7,63 @@ import {
   waitForProcessGone,
 } from '../helpers/processes';
 import { withDeadline } from '../helpers/recorder';
-import { rawRequest, TestClient } from '../helpers/server';
+import { connectWelcomed, rawRequest, type TestClient } from '../helpers/server';
+import type { ServerProcess } from '../helpers/server-process';
 
 jest.setTimeout(15_000);
 
-afterEach(cleanUpServers);
+const clients: TestClient[] = [];
+afterEach(async () => {
+  for (const client of clients.splice(0)) client.close();
+  await cleanUpServers();
+});
 afterAll(() => printFigures('main.test.ts'));
 
 const TOKEN = 'correct-horse-battery-staple';
 
-// SIGINT takes the same path (the Ctrl-C test below); the state it writes is persistence.test's.
+/** How a server process ended: its exit, its stderr, and which of `messages` it logged. */
+async function ending(server: ServerProcess, timeoutMs: number, ...messages: string[]) {
+  const exit = await withDeadline(server.exited, timeoutMs, 'the server to exit');
+  const said = server.logs.items.map((line) => line['msg']);
+  return { exit, stderr: server.stderr(), said: messages.filter((msg) => said.includes(msg)) };
+}
+
+// SIGINT takes the same path (the Ctrl-C test below); the state it writes is crash-kills.test's.
 test('reads its settings from the environment; SIGTERM then shuts down cleanly: clients told, then disconnected, child gone', async () => {
-  const server = spawn({
-    LOG_LEVEL: 'info',
-    TICK_MS: '100',
-    CONTROL_TOKEN: TOKEN,
-    ALLOWED_HOSTS: ' .example.test , ',
-    CLIENT_DEV_SERVER: '1',
-  });
+  const server = spawn({ TICK_MS: '100', CONTROL_TOKEN: TOKEN, ALLOWED_HOSTS: '.example.test,' });
   const { url, tickerPid } = await server.listening();
   expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   const { port } = new URL(url);
   // ALLOWED_HOSTS: the listed domain served, other names refused.
-  for (const [host, status] of [
-    [`app.example.test:${port}`, 200],
-    [`app.example.test.evil:${port}`, 403],
-  ] as const) {
-    expect([host, (await rawRequest(url, '/healthz', { host })).status]).toEqual([host, status]);
-  }
-  // CLIENT_DEV_SERVER: the shell loads the client from Angular's dev server.
-  expect(await (await fetch(`${url}/`)).text()).toContain('src="/@vite/client"');
+  const status = async (name: string) =>
+    (await rawRequest(url, '/healthz', { host: `${name}:${port}` })).status;
+  expect([await status('app.example.test'), await status('app.example.test.evil')]).toEqual([
+    200, 403,
+  ]);
 
-  const client = await TestClient.connect(url, 'a');
-  try {
-    await client.welcome();
-    // CONTROL_TOKEN: a client without it may only watch.
-    const { ack } = await client.buy('Apple');
-    expect(ack).toEqual({ ok: false, error: expect.stringMatching(/control token/) });
-    const disconnected = new Promise<[string, number]>((resolve) =>
-      client.socket.once('disconnect', (reason) => resolve([reason, client.events.mark])),
-    );
-    const mark = client.events.mark;
-    const signalledAt = performance.now();
-    server.process.kill('SIGTERM');
-    const exit = await withDeadline(server.exited, 5_000, 'the server to exit');
-    recordFigure('SIGTERM with a client -> exit', performance.now() - signalledAt);
-    expect(exit).toEqual({ code: 0, signal: null });
-    const told = await client.waitForStatus(STATUS.shuttingDown, { from: mark });
-    expect(told.status).toEqual({ message: 'Server shutting down', running: false });
-    // Told first, then disconnected, by the transport closing (so real clients reconnect).
-    const [reason, index] = await withDeadline(disconnected, 1_000, 'the disconnect');
-    expect([reason, client.events.items.indexOf(told) < index]).toEqual(['transport close', true]);
-  } finally {
-    client.close();
-  }
-  const messages = server.logs.items.map((line) => line['msg']);
-  expect(messages).toEqual(expect.arrayContaining(['shutting down', 'bye']));
-  expect([processRunning(tickerPid), server.stderr()]).toEqual([false, '']);
+  const client = (await connectWelcomed(url, clients, 'a'))[0]!;
+  // CONTROL_TOKEN: a client without it may only watch.
+  const { ack } = await client.buy('Apple');
+  expect(ack).toEqual({ ok: false, error: expect.stringMatching(/control token/) });
+  const disconnected = new Promise<[string, number]>((resolve) =>
+    client.socket.once('disconnect', (reason) => resolve([reason, client.events.mark])),
+  );
+  const mark = client.events.mark;
+  const signalledAt = performance.now();
+  server.process.kill('SIGTERM');
+  const end = await ending(server, 5_000, 'shutting down', 'bye');
+  recordFigure('SIGTERM with a client -> exit', performance.now() - signalledAt);
+  expect(end).toEqual({
+    exit: { code: 0, signal: null },
+    stderr: '',
+    said: ['shutting down', 'bye'],
+  });
+  const told = await client.waitForStatus(STATUS.shuttingDown, { from: mark });
+  expect(told.status).toEqual({ message: 'Server shutting down', running: false });
+  // Told first, then disconnected, by the transport closing (so real clients reconnect).
+  const [reason, index] = await withDeadline(disconnected, 1_000, 'the disconnect');
+  expect([reason, client.events.items.indexOf(told) < index]).toEqual(['transport close', true]);
+  expect(processRunning(tickerPid)).toBe(false);
   // The token is a secret: it is not in the server's log.
   expect(JSON.stringify(server.logs.items)).not.toContain(TOKEN);
 });
@@ -74,7 +74,7 @@ test.each([
   ['the same signal twice, as npm passes on a Ctrl-C, is one clean stop', 'SIGINT', 0],
   ['a second, different signal during a slow shutdown exits at once with code 1', 'SIGTERM', 1],
 ] as const)('%s', async (_title, first, code) => {
-  const server = spawn({ LOG_LEVEL: 'info', TICK_MS: '100' });
+  const server = spawn({ TICK_MS: '100' });
   const { tickerPid } = await server.listening();
   process.kill(tickerPid, 'SIGSTOP');
   server.process.kill(first);
@@ -85,13 +85,10 @@ test.each([
   const secondAt = performance.now();
   server.process.kill('SIGINT');
   // Taken for a second request, the copy would exit 1 at once; the clean stop waits for the child.
-  const exit = await withDeadline(server.exited, code ? 1_000 : 5_000, 'the server to exit');
+  const end = await ending(server, code ? 1_000 : 5_000, 'second signal: exiting now', 'bye');
   recordFigure(`${first} then SIGINT -> exit`, performance.now() - secondAt);
-  expect({ exit, stderr: server.stderr() }).toEqual({ exit: { code, signal: null }, stderr: '' });
-  const messages = server.logs.items.map((line) => line['msg']);
-  expect([messages.includes('second signal: exiting now'), messages.includes('bye')]).toEqual(
-    code ? [true, false] : [false, true],
-  );
+  const said = code ? 'second signal: exiting now' : 'bye';
+  expect(end).toEqual({ exit: { code, signal: null }, stderr: '', said: [said] });
   // The orphaned child wakes up to a closed channel and leaves by itself.
   if (code) process.kill(tickerPid, 'SIGCONT');
   await waitForProcessGone(tickerPid, 1_000);
@@ -100,31 +97,41 @@ test.each([
 // A signal after the ticker child is forked but before it is ready fails listen() (close()
 // refuses the supervisor's ready waiters); the shutdown must still run to its end and exit 0.
 test('SIGTERM while the server is still starting is a clean stop, not a failure', async () => {
-  const server = spawn({ LOG_LEVEL: 'info', TICK_MS: '100' });
+  const server = spawn({ TICK_MS: '100' });
   // The child takes ~80 ms to start and say it is ready; the signal lands well inside that.
   const forked = await server.logs.waitFor((line) => line['msg'] === 'ticker child forked', {
     timeoutMs: 5_000,
     what: 'ticker child forked',
   });
   server.process.kill('SIGTERM');
-  const exit = await withDeadline(server.exited, 5_000, 'the server to exit');
-  expect(server.logs.items.map((line) => line['msg'])).not.toContain('forkcast listening');
-  expect({ exit, stderr: server.stderr() }).toEqual({
+  expect(await ending(server, 5_000, 'forkcast listening', 'bye')).toEqual({
     exit: { code: 0, signal: null },
     stderr: '',
+    said: ['bye'],
   });
-  expect(server.logs.items.map((line) => line['msg'])).toContain('bye');
   await waitForProcessGone(Number(forked['pid']), 1_000);
 });
 
-test('a bad configuration fails at once with a readable message', async () => {
-  const server = spawn({ PORT: 'abc', TICK_MS: '0' });
-  await expect(withDeadline(server.exited, 5_000, 'the server to exit')).resolves.toEqual({
-    code: 1,
-    signal: null,
-  });
-  expect(server.stderr()).toBe(
-    'forkcast failed to start: invalid configuration: ' +
-      'PORT: must be a whole number in decimal digits; TICK_MS: Too small: expected number to be >=10\n',
-  );
-});
+// procfs answers ENOENT to any mkdir, and Node's recursive mkdir then retries for good, on the
+// thread pool: only the state file's write deadline (2 s) ends that start.
+test.each([
+  [
+    'a bad configuration',
+    { PORT: 'abc', TICK_MS: '0' },
+    'invalid configuration: PORT: must be a whole number in decimal digits; TICK_MS: Too small: expected number to be >=10',
+  ],
+  [
+    'a state file under /proc',
+    { STATE_FILE: '/proc/self/x/state.json' },
+    'state file /proc/self/x/state.json: .*',
+  ],
+])(
+  '%s: the server exits 1 with a readable message, forking nothing',
+  async (_title, env, message) => {
+    expect(await ending(spawn(env), 7_000, 'ticker child forked')).toEqual({
+      exit: { code: 1, signal: null },
+      stderr: expect.stringMatching(new RegExp(`^forkcast failed to start: ${message}\n$`)),
+      said: [],
+    });
+  },
+);

@@ -1,34 +1,26 @@
 /**
- * A production install, as a deployment makes one: the built dist/ with views/ and public/,
+ * A production install, as the Dockerfile makes one: the built dist/ with views/ and public/,
  * and `npm ci --omit=dev`, which brings no compilers. It must stay small, hold nothing the
  * server does not load, and `npm start` there must serve at once instead of trying to build.
  * npm runs offline: the project's own install has put every package it needs in the cache.
  * Most of this file's time is npm unpacking the packages.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 
 import { printFigures, recordFigure } from '../helpers/figures';
 import { ROOT } from '../helpers/forked-ticker';
-import { Recorder, withDeadline } from '../helpers/recorder';
+import { spawnServer } from '../helpers/server-process';
 
-const SHIPPED = [
-  'package.json',
-  'package-lock.json',
-  'scripts/ensure-built.mjs',
-  'views',
-  'public',
-];
-const BUILT = [
-  'dist/server',
-  'dist/ticker',
-  'dist/protocol',
-  'dist/client',
-  'dist/build-stamp.json',
-];
+/** What the Dockerfile's runtime stage copies from the context or the build (its node_modules
+ * are npm ci's), and the script `npm start` runs first. */
+const runtime = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8').split(' AS runtime\n')[1];
+const SHIPPED = [...(runtime ?? '').matchAll(/^COPY (?!--from=deps)(.+) \S+$/gm)]
+  .flatMap(([, sources = '']) => sources.replace('--from=build ', '').split(' '))
+  .map((source) => source.replace(/^\/app\//, ''))
+  .concat('scripts/ensure-built.mjs');
 /** Development tools and browser code, which a production install must not carry. */
 const NOT_SHIPPED = [
   'typescript',
@@ -49,7 +41,7 @@ beforeAll(() => {
     stdio: 'inherit',
   });
   dir = mkdtempSync(path.join(tmpdir(), 'forkcast-production-'));
-  for (const entry of [...SHIPPED, ...BUILT])
+  for (const entry of SHIPPED)
     cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
   execFileSync(
     'npm',
@@ -72,42 +64,22 @@ test('is at most 80 MB on disk and carries no build tools or browser code', () =
 });
 
 test('npm start serves the built app at once, without building', async () => {
-  // Its own process group, so the signal below reaches npm, its shell and the server alike, as
+  // A group of its own, so that the signal below reaches npm, its shell and the server alike, as
   // a terminal's Ctrl-C does.
-  const server = spawn('npm', ['start'], {
-    cwd: dir,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env['PATH'] ?? '', PORT: '0', STATE_FILE: path.join(dir, 'state.json') },
-  });
-  const logs = new Recorder<Record<string, unknown>>();
-  let stderr = '';
-  server.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const lines = createInterface({ input: server.stdout });
-  lines.on(
-    'line',
-    (line) => line.startsWith('{') && logs.push(JSON.parse(line) as (typeof logs.items)[0]),
-  );
-  // npm may exit before the server has finished shutting down; the output ends only when the
-  // last process holding it, the server, has exited.
-  const ended = new Promise((resolve) => lines.once('close', resolve));
+  const server = spawnServer({}, { argv: ['npm', 'start'], cwd: dir, detached: true });
   try {
-    const listening = await logs.waitFor((line) => line['msg'] === 'forkcast listening', {
-      timeoutMs: 15_000,
-      what: 'the server to listen',
-    });
-    const url = String(listening['url']);
+    const url = await server.url(15_000);
     const shell = await fetch(url);
     expect([shell.status, (await shell.text()).includes('<app-root')]).toEqual([200, true]);
-    expect([(await fetch(`${url}/healthz`)).status, stderr]).toEqual([
+    expect([(await fetch(`${url}/healthz`)).status, server.stderr()]).toEqual([
       200,
       expect.not.stringContaining('building'),
     ]);
   } finally {
-    process.kill(-server.pid!, 'SIGTERM');
-    await withDeadline(ended, 10_000, 'the server to exit');
+    process.kill(-server.process.pid!, 'SIGTERM');
   }
-  expect(logs.items.some((line) => line['msg'] === 'bye')).toBe(true);
+  // npm may exit before the server has finished shutting down.
+  await server.logs.waitFor((line) => line['msg'] === 'bye', { timeoutMs: 10_000, what: 'bye' });
 }, 30_000);
 
 test('npm start refuses a dist/ that is not what was built, such as a development bundle', () => {

@@ -1,8 +1,10 @@
 /**
  * Supervision against real server processes: the ticker child is SIGKILLed under a stream of
- * ops, made to crash in a loop (test/fixtures/crashing-ticker.js) without taking the server
- * down or spinning its CPU, and the server itself is SIGKILLed. A hung child, a child replaced
- * stopped, the timings and the backoff itself are test/unit/ticker-supervisor.test.ts's.
+ * ops, the state folder breaks under a running server, a child crashes in a loop
+ * (test/fixtures/crashing-ticker.js) without taking the server down or spinning its CPU, and
+ * the server itself is SIGKILLed. A hung child, a child replaced stopped, an op that cannot be
+ * saved, the timings and the backoff itself are test/unit/ticker-supervisor.test.ts's; the
+ * store's own faults, test/unit/state-file.test.ts's.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,8 +15,9 @@ import { STOCK_NAMES, type StockName } from '../../protocol/stocks';
 import { healthyPid } from '../helpers/guards';
 import { linesWith } from '../helpers/logs';
 import { grown } from '../helpers/prices';
+import { scrape, valueOf } from '../helpers/prometheus';
 import { cleanUpServers, cpuMs, spawnTracked, waitForProcessGone } from '../helpers/processes';
-import { delay } from '../helpers/recorder';
+import { delay, withDeadline } from '../helpers/recorder';
 import {
   connectWelcomed,
   expectContiguousSeq,
@@ -22,12 +25,13 @@ import {
   isUpdate,
   type TestClient,
 } from '../helpers/server';
-import type { ServerProcess } from '../helpers/server-process';
+import { freshStateFile, type ServerProcess } from '../helpers/server-process';
 
 jest.setTimeout(20_000);
 
 const RESTARTING = 'the ticker is restarting; try again in a moment';
 const DIED_PENDING = 'the ticker restarted before answering; try again';
+const ENV = { TICK_MS: '100', OPS_PER_SECOND: '1000' };
 
 let clients: TestClient[] = [];
 afterEach(() => {
@@ -37,26 +41,20 @@ afterEach(() => {
 });
 afterAll(cleanUpServers);
 
-async function spawn(
-  env: Record<string, string> = {},
-): Promise<{ server: ServerProcess; url: string }> {
-  const server = spawnTracked({
-    LOG_LEVEL: 'info',
-    TICK_MS: '100',
-    OPS_PER_SECOND: '1000',
-    ...env,
-  });
-  // Not listening(): a busy machine can take more than its 5 s to start a server.
-  return { server, url: await server.url(15_000) };
-}
+/** The server of the first two tests (the second breaks it for good). */
+const STATE_FILE = freshStateFile();
+let server: ServerProcess;
+let url: string;
+beforeAll(async () => {
+  server = spawnTracked({ ...ENV, STATE_FILE });
+  url = await server.url(15_000);
+});
 
 // The child is never started here, so prices move only by buys.
 test('ops racing a restart are refused with a clear error, never lost or applied twice', async () => {
-  const { url } = await spawn();
   const pid = await healthyPid(url);
   const buyers = await connectWelcomed(url, clients, 'a', 'b', 'c');
-  const [a] = buyers;
-  if (!a) throw new Error('unreachable');
+  const a = buyers[0]!;
   const base = a.lastUpdate().stocks;
   const outcomes: Promise<{ name: StockName; ack: BuyAck }>[] = [];
   let round = 0;
@@ -104,82 +102,112 @@ test('ops racing a restart are refused with a clear error, never lost or applied
   );
   const [late] = await connectWelcomed(url, clients, 'late');
   expect(late?.updates[0]?.stocks).toEqual(expected);
+  // /metrics counts the restart, and each answer under its outcome.
+  const metrics = await scrape(url);
+  const buys = (labels: object) => valueOf(metrics, 'forkcast_ops_total', { op: 'buy', ...labels });
+  expect([
+    valueOf(metrics, 'forkcast_ticker_restarts_total'),
+    buys({ result: 'ok' }),
+    buys({ result: 'rejected', reason: 'unavailable' }),
+  ]).toEqual([1, acks.length - errors.length, errors.length]);
+});
+
+// The state folder becomes a regular file, so the next write cannot open its temp file (ENOTDIR;
+// chmod would not stop root).
+test('the state folder breaks while the server runs: a buy is refused, /healthz says degraded, and SIGTERM while broken exits 1', async () => {
+  const a = (await connectWelcomed(url, clients, 'a'))[0]!;
+  const folder = path.dirname(STATE_FILE);
+  rmSync(folder, { recursive: true });
+  writeFileSync(folder, 'not a folder');
+  const mark = a.events.mark;
+  expect((await a.buy('Apple')).ack).toEqual({
+    ok: false,
+    error: 'the state could not be saved; the operation was not applied',
+  });
+  // The child that applied it is replaced from the disk; wait until the new one is up.
+  await a.waitForStatus(STATUS.tickerBack, { from: mark, timeoutMs: 5_000 });
+  const health = await fetch(`${url}/healthz`);
+  const state = 'the state file cannot be written';
+  expect([health.status, await health.json()]).toEqual([
+    503,
+    expect.objectContaining({ ok: false, status: 'degraded', state }),
+  ]);
+  // Still broken: the last state cannot be saved, so the shutdown cannot claim success.
+  server.process.kill('SIGTERM');
+  await expect(withDeadline(server.exited, 8_000, 'the exit')).resolves.toEqual({
+    code: 1,
+    signal: null,
+  });
+  expect(server.logs.items.map((line) => line['msg'])).toContain('shutdown failed');
 });
 
 // The fixture, preloaded into the server and so into each child it forks, makes every new child
 // exit at once while the crash file exists.
+const FIXTURE = path.join(__dirname, '..', 'fixtures', 'crashing-ticker.js');
+const CRASH_DIR = mkdtempSync(path.join(tmpdir(), 'forkcast-crash-'));
+const CRASH_FILE = path.join(CRASH_DIR, 'crash');
+afterAll(() => rmSync(CRASH_DIR, { recursive: true, force: true }));
+
 test('a running child that crashes in a loop is backed off without spinning the server, which recovers where it was; a SIGKILLed server leaves no child', async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'forkcast-crash-'));
-  const crashFile = path.join(dir, 'crash');
-  const fixture = path.join(__dirname, '..', 'fixtures', 'crashing-ticker.js');
-  const { server, url } = await spawn({
-    NODE_OPTIONS: `--require ${JSON.stringify(fixture)}`,
-    FORKCAST_CRASH_DIR: dir,
+  const server = spawnTracked({
+    ...ENV,
+    NODE_OPTIONS: `--require ${JSON.stringify(FIXTURE)}`,
+    FORKCAST_CRASH_DIR: CRASH_DIR,
   });
-  try {
-    const [a] = await connectWelcomed(url, clients, 'a');
-    if (!a) throw new Error('unreachable');
-    const started = await a.start();
-    await a.waitForUpdates(1, { from: started.index });
-    // Killed right after an update, so none is in flight.
-    writeFileSync(crashFile, '');
-    await a.nextUpdate({ from: a.events.mark });
-    const last = a.lastUpdate();
-    const mark = a.events.mark;
-    const logMark = server.logs.mark;
-    const pid = server.process.pid ?? 0;
-    const cpuBefore = cpuMs(pid);
-    const t0 = performance.now();
-    process.kill(await healthyPid(url), 'SIGKILL');
+  const url = await server.url(15_000);
+  const a = (await connectWelcomed(url, clients, 'a'))[0]!;
+  const started = await a.start();
+  await a.waitForUpdates(1, { from: started.index });
+  // Killed right after an update, so none is in flight.
+  writeFileSync(CRASH_FILE, '');
+  await a.nextUpdate({ from: a.events.mark });
+  const last = a.lastUpdate();
+  const mark = a.events.mark;
+  const logMark = server.logs.mark;
+  const pid = server.process.pid ?? 0;
+  const cpuBefore = cpuMs(pid);
+  const t0 = performance.now();
+  process.kill(await healthyPid(url), 'SIGKILL');
 
-    const lost = await a.waitForStatus(STATUS.tickerLost, { from: mark });
-    expect(lost.status).toEqual({ message: STATUS.tickerLost, running: true });
-    const down = await fetch(`${url}/healthz`);
-    expect(down.status).toBe(503);
-    expect(await down.json()).toMatchObject({
-      status: 'down',
-      running: true,
-      seq: last.seq,
-      pid: null,
-    });
-    // The CPU is measured until four crashing children have died: the kill's restart and
-    // theirs waiting 100, 200, 400, 800 and now 1,600 ms.
-    const delays = () =>
-      linesWith(server.logs, 'ticker child lost; restarting', logMark).map(
-        (line) => line['restartInMs'],
-      );
-    await server.logs.waitFor(() => delays().length === 5, {
-      from: logMark,
-      // Node takes up to a second to start a child on a busy machine.
-      timeoutMs: 10_000,
-      what: 'four children forked and dead',
-    });
-    const wall = performance.now() - t0;
-    const cpuAfter = cpuMs(pid);
-    expect(delays()).toEqual([100, 200, 400, 800, 1_600]);
-    expect(linesWith(server.logs, 'ticker child forked', logMark)).toHaveLength(4);
-    if (cpuBefore && cpuAfter) {
-      const own = (cpuAfter.own - cpuBefore.own) / wall;
-      expect(own).toBeLessThan(0.3);
-      // The crashing children themselves (node start-up, ~50 ms each) do not add up to a spin.
-      expect(own + (cpuAfter.children - cpuBefore.children) / wall).toBeLessThan(0.5);
-    }
-    // One outage, announced once; no prices while it lasts.
-    expect(a.events.since(mark).filter(isStatus)).toEqual([lost]);
-    expect(a.events.since(mark).filter(isUpdate)).toEqual([]);
-
-    // The next child is healthy: the server recovers by itself, still running. (That it ticks on
-    // from the last state is the supervisor's and the model's unit tests'.)
-    rmSync(crashFile);
-    const back = await a.waitForStatus(STATUS.tickerBack, { from: mark, timeoutMs: 6_000 });
-    expect(back.status).toEqual({ message: STATUS.tickerBack, running: true });
-    const childPid = await healthyPid(url);
-
-    // The server SIGKILLed: the child sees its IPC channel close and exits.
-    server.process.kill('SIGKILL');
-    await expect(server.exited).resolves.toEqual({ code: null, signal: 'SIGKILL' });
-    await waitForProcessGone(childPid, 1_000);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+  const lost = await a.waitForStatus(STATUS.tickerLost, { from: mark });
+  expect(lost.status).toEqual({ message: STATUS.tickerLost, running: true });
+  const down = await fetch(`${url}/healthz`);
+  expect([down.status, await down.json()]).toEqual([
+    503,
+    expect.objectContaining({ status: 'down', running: true, seq: last.seq, pid: null }),
+  ]);
+  // The CPU is measured until four crashing children have died: the kill's restart and
+  // theirs waiting 100, 200, 400, 800 and now 1,600 ms.
+  const restarts = () => linesWith(server.logs, 'ticker child lost; restarting', logMark);
+  await server.logs.waitFor(() => restarts().length === 5, {
+    from: logMark,
+    // Node takes up to a second to start a child on a busy machine.
+    timeoutMs: 10_000,
+    what: 'four children forked and dead',
+  });
+  const wall = performance.now() - t0;
+  const cpuAfter = cpuMs(pid);
+  expect(restarts().map((line) => line['restartInMs'])).toEqual([100, 200, 400, 800, 1_600]);
+  expect(linesWith(server.logs, 'ticker child forked', logMark)).toHaveLength(4);
+  if (cpuBefore && cpuAfter) {
+    const own = (cpuAfter.own - cpuBefore.own) / wall;
+    expect(own).toBeLessThan(0.3);
+    // The crashing children themselves (node start-up, ~50 ms each) do not add up to a spin.
+    expect(own + (cpuAfter.children - cpuBefore.children) / wall).toBeLessThan(0.5);
   }
+  // One outage, announced once; no prices while it lasts.
+  expect(a.events.since(mark).filter(isStatus)).toEqual([lost]);
+  expect(a.events.since(mark).filter(isUpdate)).toEqual([]);
+
+  // The next child is healthy: the server recovers by itself, still running. (That it ticks on
+  // from the last state is the supervisor's and the model's unit tests'.)
+  rmSync(CRASH_FILE);
+  const back = await a.waitForStatus(STATUS.tickerBack, { from: mark, timeoutMs: 6_000 });
+  expect(back.status).toEqual({ message: STATUS.tickerBack, running: true });
+  const childPid = await healthyPid(url);
+
+  // The server SIGKILLed: the child sees its IPC channel close and exits.
+  server.process.kill('SIGKILL');
+  await expect(server.exited).resolves.toEqual({ code: null, signal: 'SIGKILL' });
+  await waitForProcessGone(childPid, 1_000);
 });
