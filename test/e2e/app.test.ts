@@ -101,10 +101,7 @@ async function startBlockingProxy({ hostname: host, port }: URL) {
     page.getByRole('heading', { level: 2 }).filter({ hasText }).waitFor();
   const button = (page: Page, name: string) => page.getByRole('button', { name, exact: true });
   const priceCell = (page: Page, name: string) =>
-    page
-      .getByRole('row', { name: new RegExp(name) })
-      .getByRole('cell')
-      .nth(1);
+    page.getByRole('row', { name }).getByRole('cell').nth(1);
   const prices = (page: Page) => page.locator('tbody td:nth-child(2)').allInnerTexts();
 
   test('Start in one tab makes prices tick in both', async () => {
