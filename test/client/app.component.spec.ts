@@ -49,7 +49,7 @@ describe('the page', () => {
     await settle();
   });
 
-  /** Plays the server: statuses, updates and histories, in order, then lets the page render. */
+  /** Plays the server: statuses and updates, in order, then lets the page render. */
   async function serverSends(...events: (StatusPayload | UpdatePayload)[]): Promise<void> {
     for (const event of events) {
       if ('message' in event) fake.status$.next(event);

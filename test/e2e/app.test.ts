@@ -125,7 +125,7 @@ async function startBlockingProxy({ hostname: host, port }: URL) {
     expect(tabs[1]!.transports).toContain('polling');
   });
 
-  test('Stop in one tab freezes both on the same prices', async () => {
+  test('Stop in one tab shows Stopped in both, on the same prices', async () => {
     await button(pageA, 'Stop').click();
     // Stopped follows the last tick on each tab's connection, so both have their last prices.
     await Promise.all([pageA, pageB].map((page) => heading(page, 'Stopped')));
