@@ -45,24 +45,17 @@ test('over IPC: ready, then ticks at the pace on real timers, prices exact throu
   }
 });
 
-/** A child ticking every 100 ms, so its timers alone would keep it alive. */
-async function running() {
+test('SIGINT is ignored (Ctrl-C reaches the whole group), SIGTERM is not; closing the IPC channel makes a running child exit with code 0 on its own', async () => {
+  // Ticking every 100 ms, so its timers alone would keep it alive.
   await ticker.init(stateOf({ ts: Date.now() }), 100);
-  const started = await ticker.op({ type: 'start' });
-  await ticker.waitForUpdates(1, started.index, 1_000);
-}
-
-test('SIGINT is ignored (Ctrl-C reaches the whole group); SIGTERM ends the child', async () => {
-  await running();
+  await ticker.op({ type: 'start' });
   expect(ticker.process.kill('SIGINT')).toBe(true);
   await ticker.waitForUpdates(3, ticker.messages.mark, 2_000);
-  ticker.process.kill('SIGTERM');
-  await expect(ticker.exited).resolves.toEqual({ code: null, signal: 'SIGTERM' });
-});
-
-test('closing the IPC channel makes a running child exit with code 0 on its own', async () => {
-  await running();
   await expect(ticker.disconnect()).resolves.toEqual({ code: 0, signal: null });
+  const other = ForkedTicker.fork();
+  await other.init(stateOf(), 1_000);
+  other.process.kill('SIGTERM');
+  await expect(other.exited).resolves.toEqual({ code: null, signal: 'SIGTERM' });
 });
 
 // A message the child sends after the parent closed the channel but before the child has
