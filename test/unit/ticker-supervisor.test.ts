@@ -344,7 +344,7 @@ describe('with a state store', () => {
     expect(supervisor.snapshot().seq).toBe(1);
   });
 
-  test('a failed commit refuses the op, replaces the child from the committed state and writes it again', async () => {
+  test('a failed commit refuses the op, replaces the child from the committed state and writes it again; health is degraded and close() fails while the store cannot write', async () => {
     const { supervisor, latest, events, child, store } = await setup({ stored: true });
     store.failing = true;
     const buy = supervisor.buy('Apple');
@@ -361,10 +361,7 @@ describe('with a state store', () => {
     expect(latest().lastSent('init')).toMatchObject({ state: stateOf(), unannounced: false });
     ready(latest());
     expect(supervisor.health().status).toBe('ok');
-  });
-
-  test('health is degraded and close() fails while the store cannot write', async () => {
-    const { supervisor, store } = await setup({ stored: true });
+    // While the store cannot write, health is degraded and close() fails.
     store.healthy = false;
     expect(supervisor.health()).toEqual({
       status: 'degraded',
