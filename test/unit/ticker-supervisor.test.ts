@@ -204,8 +204,10 @@ test.each([true, false])(
   },
 );
 
-test('a reply read in the same turn as the watchdog finds the op overdue still counts', async () => {
-  const { supervisor, child } = await setup();
+// A buy is acknowledged as soon as the child applies it, and its `update` follows 0-20 ms
+// later. A child dying in between must not take the acknowledged buy with it.
+test('a reply read in the same turn as the watchdog finds the op overdue still counts; the buy it acknowledges survives a restart before its update and is announced', async () => {
+  const { supervisor, latest, child } = await setup();
   const buy = supervisor.buy('Apple');
   // The watchdog sees the op 3 s old, and looks again after the poll phase has read replies.
   jest.advanceTimersByTime(3_000);
@@ -213,6 +215,12 @@ test('a reply read in the same turn as the watchdog finds the op overdue still c
   await jest.advanceTimersByTimeAsync(1);
   await expect(buy).resolves.toEqual(APPLE_BOUGHT);
   expect(child.signals).toEqual([]);
+  child.exit(null, 'SIGKILL'); // before its update went out
+  jest.advanceTimersByTime(100);
+  expect(latest().lastSent('init')).toMatchObject({
+    state: { stocks: withBuy(stateOf().stocks, 'Apple') },
+    unannounced: true,
+  });
 });
 
 test('a dead child is replaced from the last state with lost / back and a backoff that starts over after 10 s of life', async () => {
@@ -275,21 +283,6 @@ test('open() waits through children that crash at boot or never become ready', a
   expect(opened).toBe(false);
   ready(latest());
   await opening;
-});
-
-// A buy is acknowledged as soon as the child applies it, and its `update` follows 0-20 ms
-// later. A child dying in between must not take the acknowledged buy with it.
-test('a buy acknowledged just before the child dies survives the restart and is announced', async () => {
-  const { supervisor, latest, child } = await setup();
-  const buy = supervisor.buy('Apple');
-  reply(child, APPLE_BOUGHT);
-  await expect(buy).resolves.toEqual(APPLE_BOUGHT);
-  child.exit(null, 'SIGKILL'); // before its update went out
-  jest.advanceTimersByTime(100);
-  expect(latest().lastSent('init')).toMatchObject({
-    state: { stocks: withBuy(stateOf().stocks, 'Apple') },
-    unannounced: true,
-  });
 });
 
 test('close disconnects the child, kills it if it does not exit in 2 s, then refuses ops and does not restart', async () => {
