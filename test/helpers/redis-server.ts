@@ -50,11 +50,9 @@ export async function startRedis(binary: string) {
   };
 
   const stop = async (): Promise<void> => {
-    const running = child;
-    child = null;
-    if (running?.exitCode !== null || running.signalCode !== null) return;
-    running.kill('SIGTERM');
-    await once(running, 'exit');
+    if (child?.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    await once(child, 'exit');
   };
 
   await launch();

@@ -34,9 +34,14 @@ const update = (stocks: UpdatePayload['stocks'], running: boolean, seq: number, 
   type: 'update',
   update: { stocks, running, seq, ts },
 });
+const rejected = (raw: unknown) => {
+  const parsed = parseParentMessage(raw);
+  return { type: 'rejected', error: !parsed.ok && parsed.error };
+};
 
-test('before init: pings are answered, notices ignored, ops refused by id; init answers ready', () => {
-  const { send, init, drain } = setup();
+test('before init: pings are answered, notices ignored, ops refused by id, malformed messages rejected with the reason; init answers ready', () => {
+  const { receive, send, init, drain } = setup();
+  receive(null);
   send({ type: 'ping', id: 7 });
   send({ type: 'delivered', seq: 3 });
   send({ type: 'start', id: 1 });
@@ -44,6 +49,7 @@ test('before init: pings are answered, notices ignored, ops refused by id; init 
   send({ type: 'buy', id: 3, name: 'Apple' });
   const refused = { ok: false, error: 'ticker is not initialised yet' };
   expect(drain(10_000)).toEqual([
+    rejected(null),
     { type: 'pong', id: 7 },
     ...[1, 2, 3].map((id) => ({ type: 'reply', id, reply: refused })),
   ]);
@@ -81,9 +87,13 @@ test("ops get the model's reply under their id, updates go out, delivered reache
   ]);
 });
 
-test('a second init replaces the model and its timers', () => {
-  const { send, init, drain } = setup();
+test('after init a malformed message is rejected, changing nothing; a second init replaces the model and its timers', () => {
+  const { receive, send, init, drain } = setup();
   init();
+  drain();
+  const forced = { type: 'start', id: 1, force: true };
+  receive(forced);
+  expect(drain(10_000)).toEqual([rejected(forced)]);
   send({ type: 'start', id: 1 });
   drain();
   const handed = stateOf({ seq: 50, ts: T0 });
@@ -92,26 +102,6 @@ test('a second init replaces the model and its timers', () => {
   send({ type: 'start', id: 2 });
   expect(drain()).toEqual([
     reply(2, { running: true, changed: true }),
-    update(decayAll(SEED), true, 51, T0 + 10_000),
-  ]);
-});
-
-test('a malformed message is rejected with the reason, before or after init, changing nothing', () => {
-  const { receive, send, init, drain } = setup();
-  const rejected = (raw: unknown) => {
-    const parsed = parseParentMessage(raw);
-    return [{ type: 'rejected', error: !parsed.ok && parsed.error }];
-  };
-  receive(null);
-  expect(drain()).toEqual(rejected(null));
-  init(stateOf({ seq: 3 }));
-  drain();
-  const forced = { type: 'start', id: 1, force: true };
-  receive(forced);
-  expect(drain(10_000)).toEqual(rejected(forced));
-  send({ type: 'start', id: 99 });
-  expect(drain()).toEqual([
-    reply(99, { running: true, changed: true }),
-    update(decayAll(SEED), true, 4, T0 + 10_000),
+    update(decayAll(SEED), true, 51, T0 + 20_000),
   ]);
 });
