@@ -22,7 +22,6 @@ import { connectWelcomed, expectContiguousSeq, isUpdate, type TestClient } from 
 
 const FLOOD = 2_000;
 const STOCKS: readonly StockName[] = ['Apple', 'Microsoft', 'Facebook'];
-const CONFLATION_MS = 20;
 /** DESIGN.md: buys are broadcast within 50 ms; the update also waits for its state's fsync
  * (group commit, a few ms; CI measured a 51 ms lag once). */
 const PROMPT_MS = 50 + 25;
@@ -77,10 +76,9 @@ async function buyInTurn(client: TestClient, done: () => boolean, max: number) {
 /**
  * Every accepted buy was applied exactly once, and nothing else: the prices acknowledged for a
  * stock are the seed grown 1, 2, ..., n times, and `client` ends up with exactly that once the
- * last conflation window is out. The updates it got from `from` on are conflated: consecutive
- * ones at least a window apart. Returns them.
+ * last conflation window is out. Returns the updates it got from `from` on to that one.
  */
-async function expectExactAndConflated(
+async function expectExact(
   client: TestClient,
   from: number,
   before: Stock[],
@@ -99,14 +97,9 @@ async function expectExactAndConflated(
     timeoutMs: 5_000,
     what: `${client.name}: the update with the final prices`,
   });
-  const updates = client.events.items
+  return client.events.items
     .slice(from, client.events.items.indexOf(last) + 1)
     .flatMap((event) => (isUpdate(event) ? [event.update] : []));
-  const span = updates.at(-1)!.ts - updates[0]!.ts;
-  // n updates span at least n - 1 windows; a few ms of slack for timer and clock granularity.
-  expect(span).toBeGreaterThanOrEqual((updates.length - 1) * (CONFLATION_MS - 2));
-  expect(updates.length).toBeLessThanOrEqual(Math.ceil(span / CONFLATION_MS) + 2);
-  return updates;
 }
 
 describe('a flood of buys', () => {
@@ -123,8 +116,8 @@ describe('a flood of buys', () => {
   }, 20_000);
 
   /** Conflation must not starve a steady stream: there is never a quiet moment, yet each buy is
-   * broadcast promptly, about one update per window. First, while the server is quiet. */
-  test('a steady stream of buys is broadcast as it goes: each within 75 ms (50 plus one fsync), about one update per window', async () => {
+   * broadcast promptly (the window itself is the model's). First, while the server is quiet. */
+  test('a steady stream of buys is broadcast as it goes: each within 75 ms (50 plus one fsync)', async () => {
     const buyer = await join(atHigh, 'buyer');
     const watcher = await join(atHigh, 'watcher');
     const before = buyer.lastUpdate().stocks;
@@ -132,14 +125,8 @@ describe('a flood of buys', () => {
 
     const startedAt = performance.now();
     const results = await buyInTurn(buyer, () => performance.now() - startedAt >= 300, Infinity);
-    const windows = (performance.now() - startedAt) / CONFLATION_MS;
-
     expect(results.filter((result) => !result.ack.ok)).toEqual([]);
-    const updates = await expectExactAndConflated(watcher, mark, before, results);
-    // On a loaded machine a round trip can outlast a window: then fewer buys than windows.
-    expect(updates.length).toBeGreaterThanOrEqual(
-      Math.floor(Math.min(windows, results.length) / 2),
-    );
+    await expectExact(watcher, mark, before, results);
 
     // From the ack to the watcher's update, less the buy's own round trip in this run: on a
     // loaded machine every hop is slow, but an update held back for a window or more still shows.
@@ -193,7 +180,7 @@ describe('a flood of buys', () => {
 
       for (const [i, client] of [flooder, bystander].entries()) {
         const all = [...results, ...probes];
-        const updates = await expectExactAndConflated(client, marks[i]!, before, all);
+        const updates = await expectExact(client, marks[i]!, before, all);
         expect(updates.length).toBeLessThan(accepted.length + probes.length);
       }
     },
