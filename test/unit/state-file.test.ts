@@ -51,17 +51,6 @@ const outcome = (promise: Promise<void>): Promise<string> =>
 const onDisk = (): unknown => JSON.parse(readFileSync(file, 'utf8'));
 const seedState = { stocks: SEED, running: false, seq: 0, ts: expect.any(Number) };
 
-/** The folder of the file becomes a regular file: opening the temp file fails with ENOTDIR. */
-function breakFolder(): void {
-  rmSync(dir, { recursive: true, force: true });
-  writeFileSync(dir, 'not a folder');
-}
-
-function restoreFolder(): void {
-  rmSync(dir, { force: true });
-  mkdirSync(dir);
-}
-
 describe('open', () => {
   test('a missing file: the seed prices, logged, and written at once, folders and all', async () => {
     const nested = path.join(dir, 'a', 'b', 'state.json');
@@ -242,8 +231,14 @@ describe('commit', () => {
   // The first write meets a passing fault (a full disk that then gets room again).
   test('a failed write rejects, is logged, voids the batch queued behind it (even one that could be written) and leaves the store unhealthy until a write succeeds; settled() never rejects', async () => {
     const { store, lines, queued } = await faulted((write) => {
-      breakFolder();
-      return write().finally(restoreFolder);
+      // The folder becomes a regular file (opening the temp file fails with ENOTDIR), then again
+      // an empty folder.
+      rmSync(dir, { recursive: true, force: true });
+      writeFileSync(dir, 'not a folder');
+      return write().finally(() => {
+        rmSync(dir);
+        mkdirSync(dir);
+      });
     });
     const failed = outcome(store.commit(nth(1)));
     await expect(store.settled()).resolves.toBeUndefined();
