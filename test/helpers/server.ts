@@ -26,7 +26,7 @@ export type ClientEvent =
   | { kind: 'update'; update: UpdatePayload; at: number };
 
 type StatusEvent = Extract<ClientEvent, { kind: 'status' }>;
-export type UpdateEvent = Extract<ClientEvent, { kind: 'update' }>;
+type UpdateEvent = Extract<ClientEvent, { kind: 'update' }>;
 
 export const isStatus = (event: ClientEvent): event is StatusEvent => event.kind === 'status';
 export const isUpdate = (event: ClientEvent): event is UpdateEvent => event.kind === 'update';
