@@ -105,7 +105,7 @@ test('skips missed ticks after a stall instead of bursting', () => {
 test('a buy that would take a price past the largest number is refused and changes nothing', () => {
   // A price one buy (× 1.1) from overflowing to Infinity.
   const top = Number.MAX_VALUE / 1.05;
-  const { model, updates } = setup(
+  const { model, play } = setup(
     stateOf({ stocks: [{ name: 'Apple', price: top }, ...SEED.slice(1)] }),
   );
   const before = model.snapshot();
@@ -113,21 +113,17 @@ test('a buy that would take a price past the largest number is refused and chang
     ok: false,
     error: 'Apple is at the highest price forkcast can show',
   });
-  advance(100);
-  expect(updates).toEqual([]);
+  play('+100 =none');
   expect(model.snapshot()).toEqual(before);
   expect(model.buy('Microsoft')).toMatchObject({ ok: true, stock: { price: grown(43) } });
   // The refused stock still ticks.
-  model.start();
-  advance(0);
+  play('start +0');
   expect(model.snapshot().stocks[0]!.price).toBe(decayed(top));
 });
 
 test('the update with the last seq stops the ticker; what would need another is refused', () => {
-  const { model, updates } = setup(stateOf({ seq: LAST_SEQ - 2, ts: T0 - 5 }));
-  model.start();
-  model.buy('Apple');
-  advance(10 * TICK_MS);
+  const { model, play } = setup(stateOf({ seq: LAST_SEQ - 2, ts: T0 - 5 }));
+  const updates = play(`start buy:Apple +${10 * TICK_MS}`);
   expect(updates.map(({ seq, running }) => [LAST_SEQ - seq, running])).toEqual([
     [1, true],
     [0, false],

@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
+import { LAST_SEQ } from '../../protocol/stocks';
 import { savedStateSchema } from '../../protocol/validation';
 import { createStateFile, writeInThread, type SavedState } from '../../server/state-file';
 import { capturingLogger, LEVEL, linesWith } from '../helpers/logs';
@@ -67,9 +68,6 @@ describe('open', () => {
       expect.objectContaining({ level: LEVEL.info, file: nested }),
     ]);
   });
-
-  // 2^53 - 3: the highest seq a file may hold, so that seq + 1 is still exact.
-  const LAST_SEQ = Number.MAX_SAFE_INTEGER - 2;
 
   test('what commit wrote, exact to the bit and with no temp file left, a new store opens and writes back byte for byte', async () => {
     const { store } = await opened();
