@@ -8,7 +8,7 @@
 import { SOCKET_PATH, type UpdatePayload } from '../../protocol/events';
 import { expectNoOps, healthyPid, spyOnOps, type OpSpies } from '../helpers/guards';
 import { withDeadline } from '../helpers/recorder';
-import { startServer, TestClient, type TestServer } from '../helpers/server';
+import { connectWelcomed, startServer, TestClient, type TestServer } from '../helpers/server';
 
 /** Socket.IO's message limit (server/io.ts), and a name just under it once framed. */
 const LIMIT = 16 * 1024;
@@ -42,13 +42,9 @@ beforeAll(async () => {
   // case; a high rate limit keeps the number of cases from ever mattering.
   server = await startServer({ tickMs: 1_000, opsPerSecond: 10_000 });
   childPid = await healthyPid(server.url);
-  bystander = await TestClient.connect(server.url, 'bystander');
-  sender = await TestClient.connect(server.url, 'sender');
-  // The welcome and a barrier after it: whatever the welcome holds is in before any mark.
-  for (const client of [bystander, sender]) {
-    await client.welcome();
-    await client.sync();
-  }
+  // Welcomed in turn, so that no greeting lands in a case's window.
+  const welcomed = await connectWelcomed(server.url, [], 'bystander', 'sender');
+  [bystander, sender] = welcomed as [TestClient, TestClient];
 });
 
 afterAll(async () => {

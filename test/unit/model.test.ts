@@ -60,23 +60,21 @@ function setup(
 const D = DELIVERY_TIMEOUT_MS;
 
 test('start ticks on the next turn, then every tickMs until stop; prices, seq and ts exact', () => {
-  const { model, updates, sent } = setup(stateOf({ seq: 41, ts: T0 - 60_000 }));
+  const { model, updates, play } = setup(stateOf({ seq: 41, ts: T0 - 60_000 }));
   expect(model.start()).toEqual({ ok: true, running: true, changed: true });
   // Not synchronously inside start(): the caller acknowledges first.
-  expect(sent()).toBe('');
-  advanceTo(300);
+  play('=none @300');
   expect(model.start()).toEqual({ ok: true, running: true, changed: false });
   expect(model.buy('Apple')).toEqual({
     ok: true,
     running: true,
     stock: { name: 'Apple', price: grown(decayed(14.5)) },
   });
-  advanceTo(3000);
+  play('@3000');
   expect(model.stop()).toEqual({ ok: true, running: false, changed: true });
   expect(model.stop()).toEqual({ ok: true, running: false, changed: false });
   expect(jest.getTimerCount()).toBe(0);
-  advance(10_000);
-  expect(sent()).toBe('42@0,43@300,44@1000,45@2000,46@3000');
+  play('+10000 =42@0,43@300,44@1000,45@2000,46@3000');
   let expected = [...SEED];
   for (const update of updates) {
     expected = update.seq === 43 ? withBuy(expected, 'Apple') : decayAll(expected);
