@@ -3,6 +3,9 @@
  * for one that matches, with a deadline. No polling and no fixed sleeps: waiters are checked
  * whenever an item arrives.
  */
+
+export { setTimeout as delay } from 'node:timers/promises';
+
 export interface WaitOptions {
   /** Only items at this index or later count (use `mark` taken before the action). */
   from?: number;
@@ -79,10 +82,6 @@ export class Recorder<T> {
   failAll(reason: string): void {
     for (const waiter of [...this.waiters]) waiter.fail(new Error(reason));
   }
-}
-
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Resolves with the promise's value, or rejects after `ms` with a message naming `what`. */

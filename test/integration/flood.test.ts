@@ -1,9 +1,9 @@
 /**
  * Abuse against the compiled server as its own process, so that its event loop is not the
  * clients'. A flood: one client fires 2,000 buys back to back; every buy is answered, the
- * per-connection rate limit refuses the excess, the accepted buys land exactly in few updates,
- * and another client keeps being served with its own budget. A reconnect storm: thousands of
- * handshakes cut off as by a network blip leave nothing per greeting once collected.
+ * per-connection rate limit refuses the excess, the accepted buys land exactly, and another
+ * client keeps being served with its own budget. A reconnect storm: thousands of handshakes cut
+ * off as by a network blip leave nothing per greeting once collected.
  */
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -22,7 +22,8 @@ import { connectWelcomed, expectContiguousSeq, isUpdate, type TestClient } from 
 
 const FLOOD = 2_000;
 const STOCKS: readonly StockName[] = ['Apple', 'Microsoft', 'Facebook'];
-const CONFLATION_MS = 20;
+/** The stock of a buy: round robin. */
+const stockOf = (i: number): StockName => STOCKS[i % STOCKS.length]!;
 /** DESIGN.md: buys are broadcast within 50 ms; the update also waits for its state's fsync
  * (group commit, a few ms; CI measured a 51 ms lag once). */
 const PROMPT_MS = 50 + 25;
@@ -58,29 +59,19 @@ function buy(client: TestClient, name: StockName, sentAt = performance.now()) {
 }
 type BuyResult = Awaited<ReturnType<typeof buy>>;
 
-/** `count` buys emitted in one synchronous loop (round robin over the stocks), all with acks. */
-function flood(client: TestClient, count: number): Promise<BuyResult[]> {
-  const sentAt = performance.now();
-  return Promise.all(
-    Array.from({ length: count }, (_, i) => buy(client, STOCKS[i % STOCKS.length]!, sentAt)),
-  );
-}
-
 /** Buys one after another until `done()` (or `max` buys). */
 async function buyInTurn(client: TestClient, done: () => boolean, max: number) {
   const results: BuyResult[] = [];
-  while (!done() && results.length < max)
-    results.push(await buy(client, STOCKS[results.length % STOCKS.length]!));
+  while (!done() && results.length < max) results.push(await buy(client, stockOf(results.length)));
   return results;
 }
 
 /**
  * Every accepted buy was applied exactly once, and nothing else: the prices acknowledged for a
  * stock are the seed grown 1, 2, ..., n times, and `client` ends up with exactly that once the
- * last conflation window is out. The updates it got from `from` on are conflated: consecutive
- * ones at least a window apart. Returns them.
+ * last conflation window is out (that there are fewer updates than buys is model.test.ts's).
  */
-async function expectExactAndConflated(
+async function expectExact(
   client: TestClient,
   from: number,
   before: Stock[],
@@ -94,19 +85,11 @@ async function expectExactAndConflated(
     return { name, price: grown(price, prices.length) };
   });
   const same = (update: UpdatePayload) => JSON.stringify(update.stocks) === JSON.stringify(stocks);
-  const last = await client.events.waitFor((event) => isUpdate(event) && same(event.update), {
+  await client.events.waitFor((event) => isUpdate(event) && same(event.update), {
     from,
     timeoutMs: 5_000,
     what: `${client.name}: the update with the final prices`,
   });
-  const updates = client.events.items
-    .slice(from, client.events.items.indexOf(last) + 1)
-    .flatMap((event) => (isUpdate(event) ? [event.update] : []));
-  const span = updates.at(-1)!.ts - updates[0]!.ts;
-  // n updates span at least n - 1 windows; a few ms of slack for timer and clock granularity.
-  expect(span).toBeGreaterThanOrEqual((updates.length - 1) * (CONFLATION_MS - 2));
-  expect(updates.length).toBeLessThanOrEqual(Math.ceil(span / CONFLATION_MS) + 2);
-  return updates;
 }
 
 describe('a flood of buys', () => {
@@ -123,8 +106,8 @@ describe('a flood of buys', () => {
   }, 20_000);
 
   /** Conflation must not starve a steady stream: there is never a quiet moment, yet each buy is
-   * broadcast promptly, about one update per window. First, while the server is quiet. */
-  test('a steady stream of buys is broadcast as it goes: each within 75 ms (50 plus one fsync), about one update per window', async () => {
+   * broadcast promptly (the window itself is the model's). First, while the server is quiet. */
+  test('a steady stream of buys is broadcast as it goes: each within 75 ms (50 plus one fsync)', async () => {
     const buyer = await join(atHigh, 'buyer');
     const watcher = await join(atHigh, 'watcher');
     const before = buyer.lastUpdate().stocks;
@@ -132,14 +115,8 @@ describe('a flood of buys', () => {
 
     const startedAt = performance.now();
     const results = await buyInTurn(buyer, () => performance.now() - startedAt >= 300, Infinity);
-    const windows = (performance.now() - startedAt) / CONFLATION_MS;
-
     expect(results.filter((result) => !result.ack.ok)).toEqual([]);
-    const updates = await expectExactAndConflated(watcher, mark, before, results);
-    // On a loaded machine a round trip can outlast a window: then fewer buys than windows.
-    expect(updates.length).toBeGreaterThanOrEqual(
-      Math.floor(Math.min(windows, results.length) / 2),
-    );
+    await expectExact(watcher, mark, before, results);
 
     // From the ack to the watcher's update, less the buy's own round trip in this run: on a
     // loaded machine every hop is slow, but an update held back for a window or more still shows.
@@ -158,7 +135,7 @@ describe('a flood of buys', () => {
     ['the default limit: the excess refused', 50],
     ['a high limit: all accepted', 100_000],
   ])(
-    '2,000 buys back to back under %s; a bystander keeps being served; exact prices, conflated updates',
+    '2,000 buys back to back under %s; a bystander keeps being served; exact prices',
     async (_title, limit) => {
       const url = limit === 50 ? atDefault : atHigh;
       const flooder = await join(url, 'flooder');
@@ -166,8 +143,12 @@ describe('a flood of buys', () => {
       const before = flooder.lastUpdate().stocks;
       const marks = [flooder, bystander].map((client) => client.events.mark);
 
+      // Emitted in one synchronous loop.
+      const sentAt = performance.now();
       let flooding = true;
-      const flooded = flood(flooder, FLOOD).finally(() => (flooding = false));
+      const flooded = Promise.all(
+        Array.from({ length: FLOOD }, (_, i) => buy(flooder, stockOf(i), sentAt)),
+      ).finally(() => (flooding = false));
       const probes = await buyInTurn(bystander, () => !flooding, 20);
       const results = await flooded;
       const floodMs = Math.max(...results.map((result) => result.ms));
@@ -191,11 +172,8 @@ describe('a flood of buys', () => {
         expect(round.ms).toBeLessThan(Math.max(1_000, 1.5 * floodMs));
       }
 
-      for (const [i, client] of [flooder, bystander].entries()) {
-        const all = [...results, ...probes];
-        const updates = await expectExactAndConflated(client, marks[i]!, before, all);
-        expect(updates.length).toBeLessThan(accepted.length + probes.length);
-      }
+      for (const [i, client] of [flooder, bystander].entries())
+        await expectExact(client, marks[i]!, before, [...results, ...probes]);
     },
   );
 });
@@ -248,8 +226,6 @@ describe('a reconnect storm', () => {
     return { settled, close: () => ws.terminate() };
   }
 
-  const greeting = { timeoutMs: 5_000, what: 'the greeting' };
-
   test(`${HANDSHAKES} handshakes, each greeted and cut off, leave RSS bounded and nothing per greeting once collected`, async () => {
     // Ticking fast fills the history (60 updates, ~9 KB) early in the storm, as it is in use.
     const server = serve({ TICK_MS: '100', NODE_OPTIONS: '--inspect=127.0.0.1:0' });
@@ -268,7 +244,10 @@ describe('a reconnect storm', () => {
         while (started++ < count) {
           const socket = await RawSocket.connect(url);
           await socket.frames
-            .waitForCount(3, (frame) => frame.startsWith('42['), greeting)
+            .waitForCount(3, (frame) => frame.startsWith('42['), {
+              timeoutMs: 5_000,
+              what: 'a greeting',
+            })
             .finally(() => socket.close());
         }
       };

@@ -7,9 +7,8 @@
  */
 import { SOCKET_PATH, type UpdatePayload } from '../../protocol/events';
 import { expectNoOps, healthyPid, spyOnOps, type OpSpies } from '../helpers/guards';
-import { grown, priceOf } from '../helpers/prices';
 import { withDeadline } from '../helpers/recorder';
-import { isStatus, startServer, TestClient, type TestServer } from '../helpers/server';
+import { connectWelcomed, startServer, TestClient, type TestServer } from '../helpers/server';
 
 /** Socket.IO's message limit (server/io.ts), and a name just under it once framed. */
 const LIMIT = 16 * 1024;
@@ -43,13 +42,9 @@ beforeAll(async () => {
   // case; a high rate limit keeps the number of cases from ever mattering.
   server = await startServer({ tickMs: 1_000, opsPerSecond: 10_000 });
   childPid = await healthyPid(server.url);
-  bystander = await TestClient.connect(server.url, 'bystander');
-  sender = await TestClient.connect(server.url, 'sender');
-  // The welcome and a barrier after it: whatever the welcome holds is in before any mark.
-  for (const client of [bystander, sender]) {
-    await client.welcome();
-    await client.sync();
-  }
+  // Welcomed in turn, so that no greeting lands in a case's window.
+  const welcomed = await connectWelcomed(server.url, [], 'bystander', 'sender');
+  [bystander, sender] = welcomed as [TestClient, TestClient];
 });
 
 afterAll(async () => {
@@ -81,10 +76,7 @@ async function expectUnharmed(): Promise<void> {
   const sentAt = performance.now();
   const bought = await bystander.buy('Facebook');
   expect(performance.now() - sentAt).toBeLessThan(1_000);
-  expect(bought.ack).toEqual({
-    ok: true,
-    stock: { name: 'Facebook', price: grown(priceOf(before.stocks, 'Facebook')) },
-  });
+  expect(bought.ack.ok).toBe(true);
   // Wait for its broadcast too, so that it cannot land in the next case's window.
   await bystander.nextUpdate({ from: bystanderMark });
 }
@@ -94,25 +86,17 @@ test.each(CASES)(
   async (_title, event, args, error) => {
     // The last case's buy has reached the sender too: it is not this case's answer.
     await sender.sync();
-    let senderMark = sender.events.mark;
+    const senderMark = sender.events.mark;
     // Cast: the typed emit would not compile a number as the event name.
     const { ack } = await sender.emitRaw(event as string, ...args);
     expect(ack).toEqual({ ok: false, error });
-    // The ack is the whole answer: no status, no update besides it.
-    await sender.sync();
-    expect(sender.events.since(senderMark)).toEqual([]);
-
-    senderMark = sender.events.mark;
+    // Without an ack, a status to the sender alone says it; the ack was the whole answer.
     sender.raw.emit(event as string, ...args);
-    const rejection = await sender.events.waitFor(isStatus, {
-      from: senderMark,
-      timeoutMs: 3_000,
-      what: 'sender: the rejection status',
-    });
     const message = `${String(event).slice(0, 40)} rejected: ${error}`;
-    expect(rejection.status).toEqual({ message, running: false });
+    const rejection = await sender.waitForStatus(message, { from: senderMark });
     await sender.sync();
     expect(sender.events.since(senderMark)).toEqual([rejection]);
+    expect(rejection.status.running).toBe(false);
     await expectUnharmed();
   },
 );

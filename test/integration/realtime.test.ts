@@ -5,7 +5,7 @@
  */
 import { STATUS, type UpdatePayload } from '../../protocol/events';
 import type { StockName } from '../../protocol/stocks';
-import { priceOf, SEED, withBuy } from '../helpers/prices';
+import { priceOf, SEED } from '../helpers/prices';
 import { RawSocket } from '../helpers/raw-socket';
 import { delay } from '../helpers/recorder';
 import {
@@ -16,7 +16,6 @@ import {
   startServer,
   type TestClient,
   type TestServer,
-  type UpdateEvent,
 } from '../helpers/server';
 
 const TICK_MS = 100;
@@ -85,17 +84,13 @@ test('each new socket is greeted alone: EHLO, a snapshot, the recent past; at st
   const [late] = await join('late');
   await late.nextUpdate({ from: 2 });
 
+  // A joiner while stopped sees the current prices too, flagged as stopped. That nobody else
+  // hears a greeting is hostile-input.test.ts's (its bystander, as a polling session joins).
   const stopped = await a.stop();
-  // A joiner while stopped sees the current prices too, flagged as stopped.
   expect((await greeting()).slice(0, 2)).toEqual([
     ehlo(false),
     ['update', { ...a.lastUpdate(stopped.index), running: false }],
   ]);
-  // Nobody got a second EHLO when the others joined.
-  for (const client of [a, late]) {
-    await client.sync();
-    expect(client.statuses.filter((s) => s.message === STATUS.connected)).toHaveLength(1);
-  }
 });
 
 type Op = 'start' | 'stop' | StockName;
@@ -111,7 +106,7 @@ const OPS: [who: number, op: Op, running: boolean, heard: 'all' | 'asker' | 'non
   [0, 'Facebook', false, 'none'],
 ];
 
-test('ops: acks, run statuses to all or the asker only, buys seen by all with the same seq and exact price', async () => {
+test('ops: acks, run statuses to all or the asker only, the price a buy was acked with broadcast', async () => {
   const all = await join('a', 'b', 'c');
   for (const [who, op, running, heard] of OPS) {
     const asker = all[who]!;
@@ -138,55 +133,42 @@ test('ops: acks, run statuses to all or the asker only, buys seen by all with th
     } else {
       const { ack } = await asker.buy(op);
       if (!ack.ok) throw new Error(`buy failed: ${ack.error}`);
-      // The update with the acked price is the one before it with the stock grown by 1/10.
-      const { update } = await asker.events.waitFor(
-        (e): e is UpdateEvent => isUpdate(e) && priceOf(e.update.stocks, op) === ack.stock.price,
-        { from: marks[who]!, timeoutMs: 3_000, what: `the update with the bought ${op}` },
+      // The acked price reaches another client in an update (what a buy does to the prices is
+      // the model's; that every client gets every update, the broadcaster's).
+      const next = (who + 1) % all.length;
+      await all[next]!.events.waitFor(
+        (e) => isUpdate(e) && priceOf(e.update.stocks, op) === ack.stock.price,
+        { from: marks[next]!, timeoutMs: 3_000, what: `${all[next]!.name}: the bought ${op}` },
       );
-      const prior = asker.updates.find((past) => past.seq === update.seq - 1)!;
-      expect(update).toMatchObject({ stocks: withBuy(prior.stocks, op), running });
-      for (const client of all) {
-        const same = await client.events.waitFor(
-          (event) => isUpdate(event) && event.update.seq === update.seq,
-          { timeoutMs: 3_000, what: `${client.name}: update #${update.seq}` },
-        );
-        expect(same).toMatchObject({ update });
-      }
     }
     expect(server.forkcast.ticker.snapshot().running).toBe(running);
   }
 });
 
-test('toggling at the rate limit does not flood everyone with run statuses; the last one tells the final state', async () => {
+test('a burst of toggles does not flood everyone with run statuses; the last one tells the final state', async () => {
   /** The server's minimum interval between run statuses (RUN_STATUS_MIN_INTERVAL_MS). */
   const statusIntervalMs = 250;
   const [toggler, watcher] = await join('toggler', 'watcher');
   const began = performance.now();
-  let [running, changes] = [false, 0];
-  while (performance.now() - began < 1_000) {
-    const { ack } = await (running ? toggler.stop() : toggler.start());
-    // A refusal (the rate limit, when the timer runs late) changes nothing: the same op again.
-    if (ack.ok) [changes, running] = [changes + 1, ack.running];
-    // Pacing the load at the default limit of 50 a second, not waiting for an outcome.
-    await delay(1_000 / 50);
-  }
-  expect(changes).toBeGreaterThanOrEqual(10);
-  expect(server.forkcast.ticker.snapshot().running).toBe(running);
+  // 21 changes as fast as acks come back (under the rate limit of 50 a second), ending started.
+  const acks = [];
+  for (let i = 0; i < 21; i++) acks.push((await (i % 2 ? toggler.stop() : toggler.start())).ack);
+  expect(acks).toEqual(acks.map((_, i) => ({ ok: true, running: i % 2 === 0 })));
 
   const runStatuses = () =>
     watcher.statuses.filter(
       ({ message }) => message === STATUS.started || message === STATUS.stopped,
     );
-  // The watcher's last run status comes to match the final state (a trailing status may be due
-  // an interval after the last toggle) and stays so: the one bounded wait shows no later one.
-  await watcher.events.waitFor(() => runStatuses().at(-1)?.running === running, {
+  // The watcher's last run status comes to say started (a trailing status may be due an interval
+  // after the last toggle) and stays so: the one bounded wait shows no later one.
+  await watcher.events.waitFor(() => runStatuses().at(-1)?.running === true, {
     timeoutMs: 3_000,
-    what: `watcher: a last status with running ${running}`,
+    what: 'watcher: a last status saying started',
   });
   await delay(2 * statusIntervalMs);
   await watcher.sync();
   const elapsed = performance.now() - began;
-  expect(runStatuses().at(-1)?.running).toBe(running);
+  expect(runStatuses().at(-1)?.running).toBe(true);
   expect(runStatuses().length).toBeLessThanOrEqual(Math.ceil(elapsed / statusIntervalMs) + 2);
 }, 15_000);
 
@@ -200,9 +182,8 @@ test('an op that arrives as close starts is answered, not dropped with the conne
     closing = server.forkcast.close();
   });
   expect((await a.buy('Apple')).ack).toEqual({ ok: false, error: 'the server is shutting down' });
+  // afterEach closes it a second time, which must be safe too.
   await closing;
-  // Safe to call twice (afterEach closes it once more).
-  await expect(server.forkcast.close()).resolves.toBeUndefined();
 });
 
 /** Drops the connection below Socket.IO, as a network blip does (after a Socket.IO disconnect

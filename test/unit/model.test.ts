@@ -60,23 +60,21 @@ function setup(
 const D = DELIVERY_TIMEOUT_MS;
 
 test('start ticks on the next turn, then every tickMs until stop; prices, seq and ts exact', () => {
-  const { model, updates, sent } = setup(stateOf({ seq: 41, ts: T0 - 60_000 }));
+  const { model, updates, play } = setup(stateOf({ seq: 41, ts: T0 - 60_000 }));
   expect(model.start()).toEqual({ ok: true, running: true, changed: true });
   // Not synchronously inside start(): the caller acknowledges first.
-  expect(sent()).toBe('');
-  advanceTo(300);
+  play('=none @300');
   expect(model.start()).toEqual({ ok: true, running: true, changed: false });
   expect(model.buy('Apple')).toEqual({
     ok: true,
     running: true,
     stock: { name: 'Apple', price: grown(decayed(14.5)) },
   });
-  advanceTo(3000);
+  play('@3000');
   expect(model.stop()).toEqual({ ok: true, running: false, changed: true });
   expect(model.stop()).toEqual({ ok: true, running: false, changed: false });
   expect(jest.getTimerCount()).toBe(0);
-  advance(10_000);
-  expect(sent()).toBe('42@0,43@300,44@1000,45@2000,46@3000');
+  play('+10000 =42@0,43@300,44@1000,45@2000,46@3000');
   let expected = [...SEED];
   for (const update of updates) {
     expected = update.seq === 43 ? withBuy(expected, 'Apple') : decayAll(expected);
@@ -105,7 +103,7 @@ test('skips missed ticks after a stall instead of bursting', () => {
 test('a buy that would take a price past the largest number is refused and changes nothing', () => {
   // A price one buy (× 1.1) from overflowing to Infinity.
   const top = Number.MAX_VALUE / 1.05;
-  const { model, updates } = setup(
+  const { model, play } = setup(
     stateOf({ stocks: [{ name: 'Apple', price: top }, ...SEED.slice(1)] }),
   );
   const before = model.snapshot();
@@ -113,21 +111,17 @@ test('a buy that would take a price past the largest number is refused and chang
     ok: false,
     error: 'Apple is at the highest price forkcast can show',
   });
-  advance(100);
-  expect(updates).toEqual([]);
+  play('+100 =none');
   expect(model.snapshot()).toEqual(before);
   expect(model.buy('Microsoft')).toMatchObject({ ok: true, stock: { price: grown(43) } });
   // The refused stock still ticks.
-  model.start();
-  advance(0);
+  play('start +0');
   expect(model.snapshot().stocks[0]!.price).toBe(decayed(top));
 });
 
 test('the update with the last seq stops the ticker; what would need another is refused', () => {
-  const { model, updates } = setup(stateOf({ seq: LAST_SEQ - 2, ts: T0 - 5 }));
-  model.start();
-  model.buy('Apple');
-  advance(10 * TICK_MS);
+  const { model, play } = setup(stateOf({ seq: LAST_SEQ - 2, ts: T0 - 5 }));
+  const updates = play(`start buy:Apple +${10 * TICK_MS}`);
   expect(updates.map(({ seq, running }) => [LAST_SEQ - seq, running])).toEqual([
     [1, true],
     [0, false],

@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
+import { LAST_SEQ } from '../../protocol/stocks';
 import { savedStateSchema } from '../../protocol/validation';
 import { createStateFile, writeInThread, type SavedState } from '../../server/state-file';
 import { capturingLogger, LEVEL, linesWith } from '../helpers/logs';
@@ -51,17 +52,6 @@ const outcome = (promise: Promise<void>): Promise<string> =>
 const onDisk = (): unknown => JSON.parse(readFileSync(file, 'utf8'));
 const seedState = { stocks: SEED, running: false, seq: 0, ts: expect.any(Number) };
 
-/** The folder of the file becomes a regular file: opening the temp file fails with ENOTDIR. */
-function breakFolder(): void {
-  rmSync(dir, { recursive: true, force: true });
-  writeFileSync(dir, 'not a folder');
-}
-
-function restoreFolder(): void {
-  rmSync(dir, { force: true });
-  mkdirSync(dir);
-}
-
 describe('open', () => {
   test('a missing file: the seed prices, logged, and written at once, folders and all', async () => {
     const nested = path.join(dir, 'a', 'b', 'state.json');
@@ -78,9 +68,6 @@ describe('open', () => {
       expect.objectContaining({ level: LEVEL.info, file: nested }),
     ]);
   });
-
-  // 2^53 - 3: the highest seq a file may hold, so that seq + 1 is still exact.
-  const LAST_SEQ = Number.MAX_SAFE_INTEGER - 2;
 
   test('what commit wrote, exact to the bit and with no temp file left, a new store opens and writes back byte for byte', async () => {
     const { store } = await opened();
@@ -221,30 +208,13 @@ describe('commit', () => {
     expect(readdirSync(dir)).toEqual(['state.json']);
   });
 
-  test('a failed write rejects, is logged, and leaves the store unhealthy until a write succeeds; settled() never rejects', async () => {
-    const { store, lines } = await opened();
-    breakFolder();
-    const failed = outcome(store.commit(nth(1)));
-    await expect(store.settled()).resolves.toBeUndefined();
-    await expect(failed).resolves.toMatch(/ENOTDIR/);
-    expect(store.healthy).toBe(false);
-    expect(linesWith(lines, 'could not write the state file')).toEqual([
-      expect.objectContaining({ level: LEVEL.error, file }),
-    ]);
-    restoreFolder();
-    await store.commit(nth(2));
-    expect(store.healthy).toBe(true);
-    expect(onDisk()).toEqual(nth(2));
-    expect(readdirSync(dir)).toEqual(['state.json']);
-  });
-
   /** A store whose write of nth(1) goes through `fault`, nth(2) committed while it is under way. */
   async function faulted(
     fault: (write: () => Promise<void>) => Promise<void>,
     deadlineMs?: number,
   ) {
     let queued: Promise<string> | undefined;
-    const { store } = await opened({
+    const { store, lines } = await opened({
       deadlineMs,
       around: (real) => (target, text) => {
         if (!text.includes('"seq":1,')) return real(target, text);
@@ -252,18 +222,29 @@ describe('commit', () => {
         return fault(() => real(target, text));
       },
     });
-    return { store, queued: () => queued };
+    return { store, lines, queued: () => queued };
   }
 
   // The queued state carries the failed one's effects: writing it would apply them after all.
   // The first write meets a passing fault (a full disk that then gets room again).
-  test('a failed write voids the batch queued behind it, even when that one could be written', async () => {
-    const { store, queued } = await faulted((write) => {
-      breakFolder();
-      return write().finally(restoreFolder);
+  test('a failed write rejects, is logged, voids the batch queued behind it (even one that could be written) and leaves the store unhealthy until a write succeeds; settled() never rejects', async () => {
+    const { store, lines, queued } = await faulted((write) => {
+      // The folder becomes a regular file (opening the temp file fails with ENOTDIR), then again
+      // an empty folder.
+      rmSync(dir, { recursive: true, force: true });
+      writeFileSync(dir, 'not a folder');
+      return write().finally(() => {
+        rmSync(dir);
+        mkdirSync(dir);
+      });
     });
-    await expect(store.commit(nth(1))).rejects.toThrow(/ENOTDIR/);
+    const failed = outcome(store.commit(nth(1)));
+    await expect(store.settled()).resolves.toBeUndefined();
+    await expect(failed).resolves.toMatch(/ENOTDIR/);
     await expect(queued()).resolves.toBe('an earlier write failed');
+    expect(store.healthy).toBe(false);
+    const logged = expect.objectContaining({ level: LEVEL.error, file });
+    expect(linesWith(lines, 'could not write the state file')).toEqual([logged, logged]);
     expect(readdirSync(dir)).toEqual([]);
     // The next commit is a new batch, queued after the failure: it goes through.
     await store.commit(nth(3));
