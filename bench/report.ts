@@ -69,7 +69,7 @@ function divide(ours: RunFigures, base: RunFigures | undefined): Quotients {
 
 /** forkcast ÷ each baseline for every fan-out run measured beside at least one of them. */
 export function ratios(results: readonly ScenarioResult[]): FanOutRatio[] {
-  const ours = results.filter((result) => result.kind === 'forkcast' && sameRow(result, result));
+  const ours = results.filter((result) => result.kind === 'forkcast' && result.name === 'fan-out');
   return ours.flatMap((run) => {
     const round = ours.filter((other) => sameRow(other, run)).indexOf(run);
     const raw = baselineRun(results, 'raw', run, round);
