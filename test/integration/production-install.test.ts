@@ -6,12 +6,14 @@
  * Most of this file's time is npm unpacking the packages.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { printFigures, recordFigure } from '../helpers/figures';
 import { ROOT } from '../helpers/forked-ticker';
+import { withDeadline } from '../helpers/recorder';
 import { spawnServer } from '../helpers/server-process';
 
 /** What the Dockerfile's runtime stage copies from the context or the build (its node_modules
@@ -67,6 +69,8 @@ test('npm start serves the built app at once, without building', async () => {
   // A group of its own, so that the signal below reaches npm, its shell and the server alike, as
   // a terminal's Ctrl-C does.
   const server = spawnServer({}, { argv: ['npm', 'start'], cwd: dir, detached: true });
+  // The pipe closes only once npm, its shell and the server have all exited.
+  const allGone = once(server.process.stdout!, 'close');
   try {
     const url = await server.url(15_000);
     const shell = await fetch(url);
@@ -78,8 +82,8 @@ test('npm start serves the built app at once, without building', async () => {
   } finally {
     process.kill(-server.process.pid!, 'SIGTERM');
   }
-  // npm may exit before the server has finished shutting down.
-  await server.logs.waitFor((line) => line['msg'] === 'bye', { timeoutMs: 10_000, what: 'bye' });
+  await withDeadline(allGone, 10_000, 'npm, its shell and the server to exit');
+  await server.logs.waitFor((line) => line['msg'] === 'bye', { timeoutMs: 1_000, what: 'bye' });
 }, 30_000);
 
 test('npm start refuses a dist/ that is not what was built, such as a development bundle', () => {
