@@ -1,12 +1,8 @@
-/**
- * The durability promises under fire: a real server process on one shared STATE_FILE is
- * SIGKILLed at a random instant while two clients buy (or right after a buy ack), then started
- * again on it. With the ticker stopped, every acknowledged buy must be on disk and no more buys
- * than were sent; running, the next server ticks on without a start. Always: equal seqs carry
- * equal prices, and a restarted server broadcasts past every seq seen before the kill. The test's
- * name holds its seed; FORKCAST_CRASH_SEED=<seed> replays it (FORKCAST_CRASH_ROUNDS: more). A
- * kill while the server starts needs no process: no reader sees a partial file (state-file unit).
- */
+/** The durability promises under fire: a real server on one STATE_FILE, SIGKILLed at a random
+ * instant while two clients buy (or right after a buy ack), then started again on it: every acked
+ * op on disk, none applied twice, no seq reused or gone back, a running ticker ticking on. The
+ * test's name holds its seed: FORKCAST_CRASH_SEED=<seed> replays it (FORKCAST_CRASH_ROUNDS: more).
+ * A kill while the server starts needs no process: no reader sees a partial file (state-file). */
 import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual as same } from 'node:util';
 

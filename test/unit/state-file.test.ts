@@ -53,36 +53,31 @@ const onDisk = (): unknown => JSON.parse(readFileSync(file, 'utf8'));
 const seedState = { stocks: SEED, running: false, seq: 0, ts: expect.any(Number) };
 
 describe('open', () => {
-  test('a missing file: the seed prices, logged, and written at once, folders and all', async () => {
+  test('a missing file: the seed prices, logged, and written at once, folders and all; what commit then writes, exact to the bit and with no temp file left, a new store opens and writes back byte for byte', async () => {
     const nested = path.join(dir, 'a', 'b', 'state.json');
     const { store, lines } = create({ at: nested });
     const before = Date.now();
-    const state = await store.open();
-    expect(state).toEqual(seedState);
-    expect(state.ts).toBeGreaterThanOrEqual(before);
+    const seeded = await store.open();
+    expect(seeded).toEqual(seedState);
+    expect(seeded.ts).toBeGreaterThanOrEqual(before);
     expect(readFileSync(nested, 'utf8')).toBe(
-      `${JSON.stringify({ ...state, unannounced: false })}\n`,
+      `${JSON.stringify({ ...seeded, unannounced: false })}\n`,
     );
-    expect(readdirSync(path.dirname(nested))).toEqual(['state.json']);
     expect(linesWith(lines, 'no state file yet; starting from the seed prices')).toEqual([
       expect.objectContaining({ level: LEVEL.info, file: nested }),
     ]);
-  });
-
-  test('what commit wrote, exact to the bit and with no temp file left, a new store opens and writes back byte for byte', async () => {
-    const { store } = await opened();
     const state = { ...nth(7), stocks: withBuy(nth(7).stocks, 'Facebook', 3), seq: LAST_SEQ };
     await store.commit(state);
     const text = `${JSON.stringify(state)}\n`;
-    expect(readFileSync(file, 'utf8')).toBe(text);
-    const again = create();
+    expect(readFileSync(nested, 'utf8')).toBe(text);
+    const again = create({ at: nested });
     // toEqual takes a key set to undefined as absent: open() returns no mark.
     await expect(again.store.open()).resolves.toEqual({ ...state, unannounced: undefined });
-    expect(readFileSync(file, 'utf8')).toBe(text);
+    expect(readFileSync(nested, 'utf8')).toBe(text);
     expect(linesWith(again.lines, 'resumed saved state')).toEqual([
-      expect.objectContaining({ level: LEVEL.info, file, seq: LAST_SEQ, running: true }),
+      expect.objectContaining({ level: LEVEL.info, file: nested, seq: LAST_SEQ, running: true }),
     ]);
-    expect(readdirSync(dir)).toEqual(['state.json']);
+    expect(readdirSync(path.dirname(nested))).toEqual(['state.json']);
   });
 
   test('an unannounced buy becomes an update of its own: seq + 1 (exact even at the last seq), ts now, the prices kept', async () => {
