@@ -203,59 +203,42 @@ describe('commit', () => {
     expect(readdirSync(dir)).toEqual(['state.json']);
   });
 
-  /** A store whose write of nth(1) goes through `fault`, nth(2) committed while it is under way. */
-  async function faulted(
-    fault: (write: () => Promise<void>) => Promise<void>,
-    deadlineMs?: number,
-  ) {
-    let queued: Promise<string> | undefined;
-    const { store, lines } = await opened({
-      deadlineMs,
-      around: (real) => (target, text) => {
-        if (!text.includes('"seq":1,')) return real(target, text);
-        queued = outcome(store.commit(nth(2)));
-        return fault(() => real(target, text));
-      },
-    });
-    return { store, lines, queued: () => queued };
-  }
-
   // The queued state carries the failed one's effects: writing it would apply them after all.
-  // The first write meets a passing fault (a full disk that then gets room again).
-  test('a failed write rejects, is logged, voids the batch queued behind it (even one that could be written) and leaves the store unhealthy until a write succeeds; settled() never rejects', async () => {
-    const { store, lines, queued } = await faulted((write) => {
-      // The folder becomes a regular file (opening the temp file fails with ENOTDIR), then again
-      // an empty folder.
-      rmSync(dir, { recursive: true, force: true });
-      writeFileSync(dir, 'not a folder');
-      return write().finally(() => {
-        rmSync(dir);
-        mkdirSync(dir);
-      });
+  test('a write that fails or passes its deadline rejects, is logged, voids the batch queued behind it (even one that could be written) and leaves the store unhealthy until a write succeeds; settled() waits for a hung write and never rejects', async () => {
+    let release: () => void = () => undefined;
+    const hung = new Promise<void>((resolve) => (release = resolve));
+    const queued: Promise<string>[] = [];
+    const { store, lines } = await opened({
+      deadlineMs: 500,
+      around: (real) => async (target, text) => {
+        const { seq } = savedStateSchema.parse(JSON.parse(text));
+        if (seq === 1 || seq === 4) queued.push(outcome(store.commit(nth(seq + 1))));
+        if (seq === 4) await hung;
+        if (seq !== 1) return real(target, text);
+        // A full disk that then gets room again: the folder becomes a regular file (opening the
+        // temp file fails with ENOTDIR), then again an empty folder.
+        rmSync(dir, { recursive: true, force: true });
+        writeFileSync(dir, 'not a folder');
+        return real(target, text).finally(() => {
+          rmSync(dir);
+          mkdirSync(dir);
+        });
+      },
     });
     const failed = outcome(store.commit(nth(1)));
     await expect(store.settled()).resolves.toBeUndefined();
     await expect(failed).resolves.toMatch(/ENOTDIR/);
-    await expect(queued()).resolves.toBe('an earlier write failed');
-    expect(store.healthy).toBe(false);
-    const logged = expect.objectContaining({ level: LEVEL.error, file });
-    expect(linesWith(lines, 'could not write the state file')).toEqual([logged, logged]);
-    expect(readdirSync(dir)).toEqual([]);
+    await expect(queued[0]).resolves.toBe('an earlier write failed');
+    expect([store.healthy, readdirSync(dir)]).toEqual([false, []]);
     // The next commit is a new batch, queued after the failure: it goes through.
     await store.commit(nth(3));
-    expect(store.healthy).toBe(true);
-    expect(onDisk()).toEqual(nth(3));
-  });
+    expect([store.healthy, onDisk()]).toEqual([true, nth(3)]);
 
-  test('a write past the deadline fails; the next waits for it to end and is voided', async () => {
-    let release: () => void = () => undefined;
-    const hung = new Promise<void>((resolve) => (release = resolve));
-    const { store, queued } = await faulted((write) => hung.then(write), 150);
     const started = performance.now();
-    await expect(store.commit(nth(1))).rejects.toThrow(
-      'writing the state file took longer than 150 ms',
+    await expect(store.commit(nth(4))).rejects.toThrow(
+      'writing the state file took longer than 500 ms',
     );
-    expect(performance.now() - started).toBeGreaterThanOrEqual(145);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(495);
     expect(store.healthy).toBe(false);
     // settled() waits for the hung write itself, not just its deadline.
     let isSettled = false;
@@ -266,10 +249,11 @@ describe('commit', () => {
     await settled;
     // Its own deadline ran from its commit, so it may have passed already; either way it was
     // refused, and it never reaches the disk (the hung write, already under way, may).
-    await expect(queued()).resolves.toMatch(/took longer than 150 ms|an earlier write failed/);
-    expect(onDisk()).not.toMatchObject({ seq: 2 });
-    await store.commit(nth(3));
-    expect(store.healthy).toBe(true);
-    expect(onDisk()).toEqual(nth(3));
+    await expect(queued[1]).resolves.toMatch(/took longer than 500 ms|an earlier write failed/);
+    expect(onDisk()).not.toMatchObject({ seq: 5 });
+    const logged = expect.objectContaining({ level: LEVEL.error, file });
+    expect(linesWith(lines, 'could not write the state file')).toEqual(Array(4).fill(logged));
+    await store.commit(nth(6));
+    expect([store.healthy, onDisk()]).toEqual([true, nth(6)]);
   });
 });
