@@ -194,9 +194,9 @@ test('each op gets its own id and its own reply, in any order; malformed message
 // The watchdog runs every second: it pings an idle child, reports one down whose oldest
 // request is over a second old, and replaces one that leaves a request 3 s unanswered.
 test.each([true, false])(
-  'a hung child (an op sent: %s) is reported down, then killed and replaced',
+  'a hung child (an op sent: %s) is reported down, then killed and lost as a dead one is',
   async (withOp) => {
-    const { supervisor, latest, events, child } = await setup();
+    const { supervisor, events, child } = await setup();
     const stop = withOp ? supervisor.stop() : null;
     await jest.advanceTimersByTimeAsync(1_000);
     if (!withOp) expect(child.lastSent('ping')).toEqual({ type: 'ping', id: expect.any(Number) });
@@ -208,8 +208,6 @@ test.each([true, false])(
     // Killed, so a late answer can never apply the op after all.
     if (stop) await expect(stop).resolves.toEqual(STUCK);
     expect(events).toEqual([['lost', 'it did not answer in time']]);
-    await jest.advanceTimersByTimeAsync(100);
-    expect(latest().lastSent('init').state).toEqual(child.lastSent('init').state);
   },
 );
 
