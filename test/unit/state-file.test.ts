@@ -28,13 +28,6 @@ function create({ at = file, deadlineMs = 2_000, around = (real: Write) => real 
   return { store, lines };
 }
 
-/** A store whose open() has run on a missing file (so the file now holds the seed). */
-async function opened(options: Parameters<typeof create>[0] = {}) {
-  const created = create(options);
-  await created.store.open();
-  return created;
-}
-
 /** A distinct, valid state per n: n ticks of decay from the seed, seq n. */
 function nth(n: number, running = true, unannounced = false): SavedState {
   let stocks = SEED.map((stock) => ({ ...stock }));
@@ -159,7 +152,7 @@ describe('commit', () => {
       const seq = savedStateSchema.parse(onDisk()).seq;
       if (seq < n) late.push(`commit ${n} resolved with seq ${seq} on disk`);
     };
-    const { store } = await opened({
+    const { store } = create({
       around: (real) => async (target, text) => {
         if (inFlight) late.push('two writes at once');
         inFlight = true;
@@ -171,6 +164,7 @@ describe('commit', () => {
         inFlight = false;
       },
     });
+    await store.open();
     await store.commit(nth(1)).then(settledOnDisk(1));
     await Promise.all(later);
     expect(later).toHaveLength(9);
@@ -178,7 +172,8 @@ describe('commit', () => {
   });
 
   test('a reader never sees a partial file while writes go on continuously', async () => {
-    const { store } = await opened();
+    const { store } = create();
+    await store.open();
     const texts: string[] = [];
     let [n, stopped] = [0, false];
     const busy = () => n < 30 || texts.length < 300;
@@ -208,7 +203,7 @@ describe('commit', () => {
     let release: () => void = () => undefined;
     const hung = new Promise<void>((resolve) => (release = resolve));
     const queued: Promise<string>[] = [];
-    const { store, lines } = await opened({
+    const { store, lines } = create({
       deadlineMs: 500,
       around: (real) => async (target, text) => {
         const { seq } = savedStateSchema.parse(JSON.parse(text));
@@ -225,6 +220,7 @@ describe('commit', () => {
         });
       },
     });
+    await store.open();
     const failed = outcome(store.commit(nth(1)));
     await expect(store.settled()).resolves.toBeUndefined();
     await expect(failed).resolves.toMatch(/ENOTDIR/);
