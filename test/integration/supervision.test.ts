@@ -1,11 +1,7 @@
-/**
- * Supervision against real server processes: the ticker child is SIGKILLed under a stream of
- * ops, the state folder breaks under a running server, a child crashes in a loop
- * (test/fixtures/crashing-ticker.js) without taking the server down or spinning its CPU, and
- * the server itself is SIGKILLed. A hung child, a child replaced stopped, an op that cannot be
- * saved, the timings and the backoff itself are test/unit/ticker-supervisor.test.ts's; the
- * store's own faults, test/unit/state-file.test.ts's.
- */
+/** Supervision against real server processes: the ticker child SIGKILLed under a stream of ops,
+ * the state folder broken under a running server, a child crashing in a loop
+ * (test/fixtures/crashing-ticker.js), the server SIGKILLed. The supervisor's rules (hangs, backoff,
+ * refusals) are test/unit/ticker-supervisor.test.ts's; the store's faults, state-file.test.ts's. */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,13 +14,7 @@ import { grown } from '../helpers/prices';
 import { scrape, valueOf } from '../helpers/prometheus';
 import { cleanUpServers, cpuMs, spawnTracked, waitForProcessGone } from '../helpers/processes';
 import { delay, withDeadline } from '../helpers/recorder';
-import {
-  connectWelcomed,
-  expectContiguousSeq,
-  isStatus,
-  isUpdate,
-  type TestClient,
-} from '../helpers/server';
+import { connectWelcomed, expectContiguousSeq, isUpdate, type TestClient } from '../helpers/server';
 import { freshStateFile, type ServerProcess } from '../helpers/server-process';
 
 jest.setTimeout(20_000);
@@ -187,8 +177,6 @@ test('a running child that crashes in a loop is backed off without spinning the 
   });
   const wall = performance.now() - t0;
   const cpuAfter = cpuMs(pid);
-  expect(restarts().map((line) => line['restartInMs'])).toEqual([100, 200, 400, 800, 1_600]);
-  expect(linesWith(server.logs, 'ticker child forked', logMark)).toHaveLength(4);
   if (cpuBefore && cpuAfter) {
     const own = (cpuAfter.own - cpuBefore.own) / wall;
     expect(own).toBeLessThan(0.3);
@@ -196,8 +184,7 @@ test('a running child that crashes in a loop is backed off without spinning the 
     expect(own + (cpuAfter.children - cpuBefore.children) / wall).toBeLessThan(0.5);
   }
   // One outage, announced once; no prices while it lasts.
-  expect(a.events.since(mark).filter(isStatus)).toEqual([lost]);
-  expect(a.events.since(mark).filter(isUpdate)).toEqual([]);
+  expect(a.events.since(mark)).toEqual([lost]);
 
   // The next child is healthy: the server recovers by itself, still running. (That it ticks on
   // from the last state is the supervisor's and the model's unit tests'.)

@@ -3,30 +3,32 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 
-import { ForkedTicker, ROOT } from '../helpers/forked-ticker';
+import { forkTicker, ROOT } from '../helpers/forked-ticker';
 import { decayAll, stateOf } from '../helpers/prices';
 
-const TICK_MS = 250;
-
-let ticker: ForkedTicker;
-
-beforeEach(() => {
-  ticker = ForkedTicker.fork();
-});
+let forked: ReturnType<typeof forkTicker>[] = [];
+function ticker(pipeStderr = false) {
+  const child = forkTicker({ pipeStderr });
+  forked.push(child);
+  return child;
+}
 
 afterEach(async () => {
-  await ForkedTicker.killAll();
-  expect(ticker.malformed).toEqual([]);
+  for (const child of forked) child.process.kill('SIGKILL');
+  await Promise.all(forked.map((child) => child.exited));
+  expect(forked.flatMap((child) => child.malformed)).toEqual([]);
+  forked = [];
 });
 
 test('over IPC: ready, then ticks at the pace on real timers, prices exact through JSON', async () => {
+  const child = ticker();
   const state = stateOf({ seq: 3, ts: Date.now() - 60_000 });
-  await expect(ticker.init(state, TICK_MS)).resolves.toEqual(state);
-  const started = await ticker.op({ type: 'start' });
-  const ticks = await ticker.waitForUpdates(4, started.index, 3_000);
+  await expect(child.init(state, 250)).resolves.toEqual(state);
+  child.send({ type: 'start', id: 1 });
+  const [[started], ticks] = await Promise.all([child.next('reply'), child.next('update', 4)]);
   // The first tick at once; then one per interval by both clocks (a `delivered` notice lost
   // on the way would hold each tick back a second).
-  expect(ticks[0]!.at - started.at).toBeLessThan(150);
+  expect(ticks[0]!.at - started!.at).toBeLessThan(150);
   const gaps = ticks
     .slice(1)
     .flatMap((tick, i) => [tick.at - ticks[i]!.at, tick.update.ts - ticks[i]!.update.ts]);
@@ -37,13 +39,14 @@ test('over IPC: ready, then ticks at the pace on real timers, prices exact throu
 });
 
 test('SIGINT is ignored (Ctrl-C reaches the whole group), SIGTERM is not; closing the IPC channel makes a running child exit with code 0 on its own', async () => {
+  const child = ticker();
   // Ticking every 100 ms, so its timers alone would keep it alive.
-  await ticker.init(stateOf({ ts: Date.now() }), 100);
-  await ticker.op({ type: 'start' });
-  expect(ticker.process.kill('SIGINT')).toBe(true);
-  await ticker.waitForUpdates(3, ticker.messages.mark, 2_000);
-  await expect(ticker.disconnect()).resolves.toEqual({ code: 0, signal: null });
-  const other = ForkedTicker.fork();
+  await child.init(stateOf({ ts: Date.now() }), 100);
+  child.send({ type: 'start', id: 1 });
+  expect(child.process.kill('SIGINT')).toBe(true);
+  await child.next('update', 3);
+  await expect(child.disconnect()).resolves.toEqual({ code: 0, signal: null });
+  const other = ticker();
   await other.init(stateOf(), 1_000);
   other.process.kill('SIGTERM');
   await expect(other.exited).resolves.toEqual({ code: null, signal: 'SIGTERM' });
@@ -53,14 +56,14 @@ test('SIGINT is ignored (Ctrl-C reaches the whole group), SIGTERM is not; closin
 // handled 'disconnect' (here: the `ready` answering an init already in the pipe) fails with
 // EPIPE; the child must still leave quietly, not die of an unhandled error.
 test('a child whose server hangs up while it answers exits quietly', async () => {
-  const child = ForkedTicker.fork({ pipeStderr: true });
-  child.sendRaw({
+  const child = ticker(true);
+  child.send({
     type: 'init',
     state: stateOf({ ts: Date.now() }),
     tickMs: 1_000,
     unannounced: false,
   });
-  await expect(child.disconnect(2_000)).resolves.toEqual({ code: 0, signal: null });
+  await expect(child.disconnect()).resolves.toEqual({ code: 0, signal: null });
   await expect(child.stderr).resolves.toBe('');
 });
 

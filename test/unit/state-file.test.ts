@@ -28,13 +28,6 @@ function create({ at = file, deadlineMs = 2_000, around = (real: Write) => real 
   return { store, lines };
 }
 
-/** A store whose open() has run on a missing file (so the file now holds the seed). */
-async function opened(options: Parameters<typeof create>[0] = {}) {
-  const created = create(options);
-  await created.store.open();
-  return created;
-}
-
 /** A distinct, valid state per n: n ticks of decay from the seed, seq n. */
 function nth(n: number, running = true, unannounced = false): SavedState {
   let stocks = SEED.map((stock) => ({ ...stock }));
@@ -53,36 +46,31 @@ const onDisk = (): unknown => JSON.parse(readFileSync(file, 'utf8'));
 const seedState = { stocks: SEED, running: false, seq: 0, ts: expect.any(Number) };
 
 describe('open', () => {
-  test('a missing file: the seed prices, logged, and written at once, folders and all', async () => {
+  test('a missing file: the seed prices, logged, and written at once, folders and all; what commit then writes, exact to the bit and with no temp file left, a new store opens and writes back byte for byte', async () => {
     const nested = path.join(dir, 'a', 'b', 'state.json');
     const { store, lines } = create({ at: nested });
     const before = Date.now();
-    const state = await store.open();
-    expect(state).toEqual(seedState);
-    expect(state.ts).toBeGreaterThanOrEqual(before);
+    const seeded = await store.open();
+    expect(seeded).toEqual(seedState);
+    expect(seeded.ts).toBeGreaterThanOrEqual(before);
     expect(readFileSync(nested, 'utf8')).toBe(
-      `${JSON.stringify({ ...state, unannounced: false })}\n`,
+      `${JSON.stringify({ ...seeded, unannounced: false })}\n`,
     );
-    expect(readdirSync(path.dirname(nested))).toEqual(['state.json']);
     expect(linesWith(lines, 'no state file yet; starting from the seed prices')).toEqual([
       expect.objectContaining({ level: LEVEL.info, file: nested }),
     ]);
-  });
-
-  test('what commit wrote, exact to the bit and with no temp file left, a new store opens and writes back byte for byte', async () => {
-    const { store } = await opened();
     const state = { ...nth(7), stocks: withBuy(nth(7).stocks, 'Facebook', 3), seq: LAST_SEQ };
     await store.commit(state);
     const text = `${JSON.stringify(state)}\n`;
-    expect(readFileSync(file, 'utf8')).toBe(text);
-    const again = create();
+    expect(readFileSync(nested, 'utf8')).toBe(text);
+    const again = create({ at: nested });
     // toEqual takes a key set to undefined as absent: open() returns no mark.
     await expect(again.store.open()).resolves.toEqual({ ...state, unannounced: undefined });
-    expect(readFileSync(file, 'utf8')).toBe(text);
+    expect(readFileSync(nested, 'utf8')).toBe(text);
     expect(linesWith(again.lines, 'resumed saved state')).toEqual([
-      expect.objectContaining({ level: LEVEL.info, file, seq: LAST_SEQ, running: true }),
+      expect.objectContaining({ level: LEVEL.info, file: nested, seq: LAST_SEQ, running: true }),
     ]);
-    expect(readdirSync(dir)).toEqual(['state.json']);
+    expect(readdirSync(path.dirname(nested))).toEqual(['state.json']);
   });
 
   test('an unannounced buy becomes an update of its own: seq + 1 (exact even at the last seq), ts now, the prices kept', async () => {
@@ -164,7 +152,7 @@ describe('commit', () => {
       const seq = savedStateSchema.parse(onDisk()).seq;
       if (seq < n) late.push(`commit ${n} resolved with seq ${seq} on disk`);
     };
-    const { store } = await opened({
+    const { store } = create({
       around: (real) => async (target, text) => {
         if (inFlight) late.push('two writes at once');
         inFlight = true;
@@ -176,6 +164,7 @@ describe('commit', () => {
         inFlight = false;
       },
     });
+    await store.open();
     await store.commit(nth(1)).then(settledOnDisk(1));
     await Promise.all(later);
     expect(later).toHaveLength(9);
@@ -183,7 +172,8 @@ describe('commit', () => {
   });
 
   test('a reader never sees a partial file while writes go on continuously', async () => {
-    const { store } = await opened();
+    const { store } = create();
+    await store.open();
     const texts: string[] = [];
     let [n, stopped] = [0, false];
     const busy = () => n < 30 || texts.length < 300;
@@ -208,59 +198,43 @@ describe('commit', () => {
     expect(readdirSync(dir)).toEqual(['state.json']);
   });
 
-  /** A store whose write of nth(1) goes through `fault`, nth(2) committed while it is under way. */
-  async function faulted(
-    fault: (write: () => Promise<void>) => Promise<void>,
-    deadlineMs?: number,
-  ) {
-    let queued: Promise<string> | undefined;
-    const { store, lines } = await opened({
-      deadlineMs,
-      around: (real) => (target, text) => {
-        if (!text.includes('"seq":1,')) return real(target, text);
-        queued = outcome(store.commit(nth(2)));
-        return fault(() => real(target, text));
+  // The queued state carries the failed one's effects: writing it would apply them after all.
+  test('a write that fails or passes its deadline rejects, is logged, voids the batch queued behind it (even one that could be written) and leaves the store unhealthy until a write succeeds; settled() waits for a hung write and never rejects', async () => {
+    let release: () => void = () => undefined;
+    const hung = new Promise<void>((resolve) => (release = resolve));
+    const queued: Promise<string>[] = [];
+    const { store, lines } = create({
+      deadlineMs: 500,
+      around: (real) => async (target, text) => {
+        const { seq } = savedStateSchema.parse(JSON.parse(text));
+        if (seq === 1 || seq === 4) queued.push(outcome(store.commit(nth(seq + 1))));
+        if (seq === 4) await hung;
+        if (seq !== 1) return real(target, text);
+        // A full disk that then gets room again: the folder becomes a regular file (opening the
+        // temp file fails with ENOTDIR), then again an empty folder.
+        rmSync(dir, { recursive: true, force: true });
+        writeFileSync(dir, 'not a folder');
+        return real(target, text).finally(() => {
+          rmSync(dir);
+          mkdirSync(dir);
+        });
       },
     });
-    return { store, lines, queued: () => queued };
-  }
-
-  // The queued state carries the failed one's effects: writing it would apply them after all.
-  // The first write meets a passing fault (a full disk that then gets room again).
-  test('a failed write rejects, is logged, voids the batch queued behind it (even one that could be written) and leaves the store unhealthy until a write succeeds; settled() never rejects', async () => {
-    const { store, lines, queued } = await faulted((write) => {
-      // The folder becomes a regular file (opening the temp file fails with ENOTDIR), then again
-      // an empty folder.
-      rmSync(dir, { recursive: true, force: true });
-      writeFileSync(dir, 'not a folder');
-      return write().finally(() => {
-        rmSync(dir);
-        mkdirSync(dir);
-      });
-    });
+    await store.open();
     const failed = outcome(store.commit(nth(1)));
     await expect(store.settled()).resolves.toBeUndefined();
     await expect(failed).resolves.toMatch(/ENOTDIR/);
-    await expect(queued()).resolves.toBe('an earlier write failed');
-    expect(store.healthy).toBe(false);
-    const logged = expect.objectContaining({ level: LEVEL.error, file });
-    expect(linesWith(lines, 'could not write the state file')).toEqual([logged, logged]);
-    expect(readdirSync(dir)).toEqual([]);
+    await expect(queued[0]).resolves.toBe('an earlier write failed');
+    expect([store.healthy, readdirSync(dir)]).toEqual([false, []]);
     // The next commit is a new batch, queued after the failure: it goes through.
     await store.commit(nth(3));
-    expect(store.healthy).toBe(true);
-    expect(onDisk()).toEqual(nth(3));
-  });
+    expect([store.healthy, onDisk()]).toEqual([true, nth(3)]);
 
-  test('a write past the deadline fails; the next waits for it to end and is voided', async () => {
-    let release: () => void = () => undefined;
-    const hung = new Promise<void>((resolve) => (release = resolve));
-    const { store, queued } = await faulted((write) => hung.then(write), 150);
     const started = performance.now();
-    await expect(store.commit(nth(1))).rejects.toThrow(
-      'writing the state file took longer than 150 ms',
+    await expect(store.commit(nth(4))).rejects.toThrow(
+      'writing the state file took longer than 500 ms',
     );
-    expect(performance.now() - started).toBeGreaterThanOrEqual(145);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(495);
     expect(store.healthy).toBe(false);
     // settled() waits for the hung write itself, not just its deadline.
     let isSettled = false;
@@ -271,10 +245,11 @@ describe('commit', () => {
     await settled;
     // Its own deadline ran from its commit, so it may have passed already; either way it was
     // refused, and it never reaches the disk (the hung write, already under way, may).
-    await expect(queued()).resolves.toMatch(/took longer than 150 ms|an earlier write failed/);
-    expect(onDisk()).not.toMatchObject({ seq: 2 });
-    await store.commit(nth(3));
-    expect(store.healthy).toBe(true);
-    expect(onDisk()).toEqual(nth(3));
+    await expect(queued[1]).resolves.toMatch(/took longer than 500 ms|an earlier write failed/);
+    expect(onDisk()).not.toMatchObject({ seq: 5 });
+    const logged = expect.objectContaining({ level: LEVEL.error, file });
+    expect(linesWith(lines, 'could not write the state file')).toEqual(Array(4).fill(logged));
+    await store.commit(nth(6));
+    expect([store.healthy, onDisk()]).toEqual([true, nth(6)]);
   });
 });
