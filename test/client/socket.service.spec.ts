@@ -31,13 +31,12 @@ const SERVER = `
     socket.on('buy', (name, ack) => ack({ ok: false, error: 'ticker unavailable' }));
     socket.on('stop', () => socket.conn.close());
   });
-  process.on('message', ([command, ...args]) => {
-    if (command === 'drop') io.sockets.sockets.forEach((socket) => socket.conn.close());
-    else io.emit(...args);
+  process.on('message', (message) => {
+    if (message === 'drop') io.sockets.sockets.forEach((socket) => socket.conn.close());
+    else io.emit(...message);
   });
   process.on('disconnect', () => process.exit());
-  http.listen(Number(process.argv[1] ?? 0), '127.0.0.1', () =>
-    process.send(['port', http.address().port]));
+  http.listen(Number(process.argv[1] ?? 0), '127.0.0.1', () => process.send(http.address().port));
 `;
 
 /** Subscribes, recording each value and whether it arrived in the Angular zone. */
@@ -67,12 +66,6 @@ function serviceOn(dial: () => ForkcastSocket) {
 describe('SocketService, against a Socket.IO server with connection state recovery', () => {
   let server: ChildProcess;
   let url: string;
-  /** What the server reports next of this kind (its 'message' events also carry a handle). */
-  const told = (kind: string, ms?: number) => {
-    const messages = fromEvent(server, 'message') as Observable<[[string, unknown]]>;
-    return first(messages, ([[k]]) => k === kind, ms).then(([[, value]]) => value);
-  };
-  const command = (...message: unknown[]) => server.send(message);
 
   /** Starts the server (again, on the same port) and returns its port. */
   async function start(port = 0) {
@@ -80,7 +73,9 @@ describe('SocketService, against a Socket.IO server with connection state recove
       cwd: path.resolve(__dirname, '../..'),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    return Number(await told('port', 20_000));
+    // A 'message' event also carries a handle.
+    const listening = fromEvent(server, 'message') as Observable<[number]>;
+    return (await first(listening, undefined, 20_000))[0];
   }
 
   beforeAll(async () => {
@@ -111,7 +106,7 @@ describe('SocketService, against a Socket.IO server with connection state recove
       expect(socket.listeners(event)).toHaveLength(2);
 
       const delivered = first(stream);
-      command('emit', event, payload);
+      server.send([event, payload]);
       await delivered;
       expect(one.seen).toEqual([{ value: payload, inZone: true }]);
       expect(two.values()).toEqual([payload]);
@@ -132,13 +127,13 @@ describe('SocketService, against a Socket.IO server with connection state recove
     // Subscribed while connected: it has missed the first connect.
     const late = record(service.connection$);
     // Recovery resumes after the last broadcast the client saw.
-    command('emit', 'update', updateAt(7));
+    server.send(['update', updateAt(7)]);
     await first(service.update$);
 
     const recovered = state('recovered');
-    command('drop');
-    command('emit', 'update', updateAt(8));
-    command('emit', 'update', updateAt(9));
+    server.send('drop');
+    server.send(['update', updateAt(8)]);
+    server.send(['update', updateAt(9)]);
     await recovered;
     // A restarted server knows no session: the client is greeted as new.
     const exited = first(fromEvent(server, 'exit'));
@@ -162,11 +157,10 @@ describe('SocketService, against a Socket.IO server with connection state recove
     // Every change re-enters the zone (the first value is the subscriber's own).
     expect(timeline.seen.slice(1).every((entry) => entry.inZone)).toBe(true);
     for (const recorder of [timeline, late, idle]) recorder.subscription.unsubscribe();
-    for (const event of ['connect', 'disconnect', 'connect_error', 'update'] as const) {
-      expect(socket.listeners(event)).toHaveLength(0);
-    }
-    expect(socket.io.listeners('reconnect_attempt')).toHaveLength(0);
-    expect(socket.io.listeners('reconnect')).toHaveLength(0);
+    const events = ['connect', 'disconnect', 'connect_error'] as const;
+    expect(events.flatMap((event) => socket.listeners(event))).toEqual([]);
+    expect(socket.io.listeners('reconnect_attempt')).toEqual([]);
+    expect(socket.io.listeners('reconnect')).toEqual([]);
   }, 60_000); // A restart can take seconds on a busy machine.
 
   it('resolves start and buy, in the zone, with the acks; a lost connection as ok: false; opens the socket outside the zone and disconnects it when the app is destroyed', async () => {
