@@ -14,7 +14,7 @@ import {
 } from '../../client/app/stock-board/stock-board.component';
 import { STATUS, type StatusPayload, type UpdatePayload } from '../../protocol/events';
 import type { StockName } from '../../protocol/stocks';
-import { FakeSocketService, UPDATE, updateAt } from './fake-socket.service';
+import { FakeSocketService, updateAt } from './fake-socket.service';
 
 /** Text content with template line breaks collapsed. */
 function text(element: Element | null | undefined): string {
@@ -90,6 +90,7 @@ describe('the page', () => {
   it('names the app, says "Connecting…" and "Waiting for prices…" until the server says, and shows and announces the connection, saying after a reconnect whether anything was missed', async () => {
     const shown = ['header h1', 'h2', '.board__waiting'].map((at) => text(root.querySelector(at)));
     expect(shown).toEqual(['forkcast', 'Connecting…', 'Waiting for prices…']);
+    const refreshed = 'Reconnected — prices refreshed';
     const steps: [ConnectionState, string, string, string][] = [
       // The page's first connect is no news...
       ['connecting', 'Connecting…', 'connecting', ''],
@@ -101,12 +102,7 @@ describe('the page', () => {
       // ...unless its failed attempts were announced.
       ['connected', 'Connected', 'connected', 'Connected'],
       ['reconnecting', 'Reconnecting…', 'reconnecting', 'Connection lost, reconnecting'],
-      [
-        'not-recovered',
-        'Reconnected — prices refreshed',
-        'connected',
-        'Reconnected — prices refreshed',
-      ],
+      ['not-recovered', refreshed, 'connected', refreshed],
     ];
     for (const [state, label, dot, words] of steps) {
       fake.connection$.next(state);
@@ -224,7 +220,7 @@ describe('the page', () => {
     await serverSends(updateAt(3, { Apple: 99 }));
     expect(sparkline('Apple')[0]).toBe(12);
     expect(rows()[0]!.slice(0, 3)).toEqual(['Apple', '$99.00', '']);
-    await serverSends({ ...UPDATE, seq: 13, stocks: [{ name: 'Apple', price: 15.95 }] });
+    await serverSends({ ...updateAt(13), stocks: [{ name: 'Apple', price: 15.95 }] });
     expect(rows().map((row) => row.slice(0, 2))).toEqual([['Apple', '$15.95']]);
   });
 
@@ -235,24 +231,24 @@ describe('the page', () => {
       flushMicrotasks();
       TestBed.tick();
     };
-    fake.update$.next(UPDATE);
+    fake.update$.next(updateAt(1));
     render();
     const buyApple = button('Buy Apple');
     buyApple.click();
     buyApple.click();
     render();
     expect(fake.buy.mock.calls).toEqual([['Apple']]);
-    // Held with aria-disabled, not disabled: the button keeps keyboard focus.
-    expect([buyApple.getAttribute('aria-disabled'), buyApple.disabled]).toEqual(['true', false]);
-    expect([buyApple.getAttribute('aria-busy'), notes()]).toEqual(['true', 'Buying Apple…']);
+    // Busy, and held with aria-disabled, not disabled: the button keeps keyboard focus.
+    const held = () => ['aria-busy', 'aria-disabled'].map((name) => buyApple.getAttribute(name));
+    expect([...held(), buyApple.disabled]).toEqual(['true', 'true', false]);
+    expect(notes()).toBe('Buying Apple…');
 
     fake.answer({ ok: true, stock: { name: 'Apple', price: 15.95 } });
     render();
     expect([notes(), announced()]).toEqual(['Bought Apple at $15.95', 'Bought Apple at $15.95']);
     expect(rows()[0]!.slice(0, 2)).toEqual(['Apple', '$14.50']);
-    expect(buyApple.getAttribute('aria-busy')).toBe('false');
     // Answered at once, yet still held: the interval runs from the click.
-    expect(buyApple.getAttribute('aria-disabled')).toBe('true');
+    expect(held()).toEqual(['false', 'true']);
 
     tick(BUY_INTERVAL_MS - 1);
     buyApple.click();
@@ -261,7 +257,7 @@ describe('the page', () => {
     expect(fake.buy.mock.calls).toEqual([['Apple'], ['Microsoft']]);
     tick(1);
     render();
-    expect(buyApple.getAttribute('aria-disabled')).toBe('false');
+    expect(held()).toEqual(['false', 'false']);
     buyApple.click();
     expect(fake.buy.mock.calls).toEqual([['Apple'], ['Microsoft'], ['Apple']]);
 

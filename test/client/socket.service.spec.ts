@@ -14,7 +14,7 @@ import {
   takeControlToken,
   type ForkcastSocket,
 } from '../../client/app/core/socket.service';
-import { UPDATE, updateAt } from './fake-socket.service';
+import { updateAt } from './fake-socket.service';
 
 /** The first value of `source` that passes `test`, failing after a deadline (generous: a
  * reconnect over polling can take seconds on a loaded machine, and a pass never waits for it). */
@@ -95,8 +95,8 @@ describe('SocketService, against a Socket.IO server with connection state recove
 
   it.each([
     ['status', { message: 'EHLO OK Connected', running: false }],
-    ['update', UPDATE],
-    ['history', { updates: [UPDATE] }],
+    ['update', updateAt(1)],
+    ['history', { updates: [updateAt(1)] }],
   ] as const)(
     'delivers %s events in the zone, one listener per subscription, removed on unsubscribe',
     async (event, payload) => {
