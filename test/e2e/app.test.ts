@@ -74,8 +74,7 @@ async function startBlockingProxy({ hostname: host, port }: URL) {
 
   beforeAll(async () => {
     const { url } = await spawnServer({ TICK_MS: '200' }).listening();
-    // Playwright's defaults already make it headless, without Chromium's sandbox, first-run UI
-    // or background calls home.
+    // Playwright's defaults: headless, no sandbox, no first-run UI or background calls home.
     let proxyUrl: string;
     [{ proxy, url: proxyUrl }, browser] = await Promise.all([
       startBlockingProxy(new URL(url)),
