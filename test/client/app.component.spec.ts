@@ -62,13 +62,10 @@ describe('the page', () => {
     const element = root.querySelector(`header .${name}`);
     return [text(element), element?.getAttribute('data-state')];
   };
-  const button = (name: string): HTMLButtonElement => {
-    const match = Array.from(root.querySelectorAll('button')).find(
+  const button = (name: string) =>
+    Array.from(root.querySelectorAll('button')).find(
       (candidate) => (candidate.getAttribute('aria-label') ?? text(candidate)) === name,
-    );
-    if (!match) throw new Error(`no button named ${name}`);
-    return match;
-  };
+    )!;
   const table = () =>
     Array.from(root.querySelectorAll('tbody tr'), (row) => Array.from(row.querySelectorAll('td')));
   /** The cells of a stock's row: stock, price, change, trend, action. */
