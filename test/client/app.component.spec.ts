@@ -14,7 +14,7 @@ import {
 } from '../../client/app/stock-board/stock-board.component';
 import { STATUS, type StatusPayload, type UpdatePayload } from '../../protocol/events';
 import type { StockName } from '../../protocol/stocks';
-import { FakeSocketService, UPDATE, updateAt } from './fake-socket.service';
+import { FakeSocketService, updateAt } from './fake-socket.service';
 
 /** Text content with template line breaks collapsed. */
 function text(element: Element | null | undefined): string {
@@ -62,13 +62,10 @@ describe('the page', () => {
     const element = root.querySelector(`header .${name}`);
     return [text(element), element?.getAttribute('data-state')];
   };
-  const button = (name: string): HTMLButtonElement => {
-    const match = Array.from(root.querySelectorAll('button')).find(
+  const button = (name: string) =>
+    Array.from(root.querySelectorAll('button')).find(
       (candidate) => (candidate.getAttribute('aria-label') ?? text(candidate)) === name,
-    );
-    if (!match) throw new Error(`no button named ${name}`);
-    return match;
-  };
+    )!;
   const table = () =>
     Array.from(root.querySelectorAll('tbody tr'), (row) => Array.from(row.querySelectorAll('td')));
   /** The cells of a stock's row: stock, price, change, trend, action. */
@@ -90,6 +87,7 @@ describe('the page', () => {
   it('names the app, says "Connecting…" and "Waiting for prices…" until the server says, and shows and announces the connection, saying after a reconnect whether anything was missed', async () => {
     const shown = ['header h1', 'h2', '.board__waiting'].map((at) => text(root.querySelector(at)));
     expect(shown).toEqual(['forkcast', 'Connecting…', 'Waiting for prices…']);
+    const refreshed = 'Reconnected — prices refreshed';
     const steps: [ConnectionState, string, string, string][] = [
       // The page's first connect is no news...
       ['connecting', 'Connecting…', 'connecting', ''],
@@ -101,12 +99,7 @@ describe('the page', () => {
       // ...unless its failed attempts were announced.
       ['connected', 'Connected', 'connected', 'Connected'],
       ['reconnecting', 'Reconnecting…', 'reconnecting', 'Connection lost, reconnecting'],
-      [
-        'not-recovered',
-        'Reconnected — prices refreshed',
-        'connected',
-        'Reconnected — prices refreshed',
-      ],
+      ['not-recovered', refreshed, 'connected', refreshed],
     ];
     for (const [state, label, dot, words] of steps) {
       fake.connection$.next(state);
@@ -144,11 +137,11 @@ describe('the page', () => {
   });
 
   it.each([
-    ['Start', 'Stop', 'Starting…', false],
-    ['Stop', 'Start', 'Stopping…', true],
+    ['Start', 'Stop', 'Starting…', false, [1, 0], 'server did not answer in time'],
+    ['Stop', 'Start', 'Stopping…', true, [0, 1], ''],
   ] as const)(
-    'offers %s in its state only, asks the server and shows progress until the ack',
-    async (name, other, progress, running) => {
+    'offers %s in its state only, asks the server and shows progress until the ack, and any error',
+    async (name, other, progress, running, calls, error) => {
       await serverSends(status('', running));
       const pressed = button(name);
       // Busy, disabled, the other button disabled, and the status line.
@@ -162,16 +155,16 @@ describe('the page', () => {
 
       pressed.click();
       await settle();
-      expect([fake.start.mock.calls.length, fake.stop.mock.calls.length]).toEqual(
-        name === 'Start' ? [1, 0] : [0, 1],
-      );
+      expect([fake.start.mock.calls.length, fake.stop.mock.calls.length]).toEqual(calls);
       expect(seen()).toEqual(['true', true, true, progress]);
       expect([text(pressed), button(other).getAttribute('aria-busy')]).toEqual([name, 'false']);
 
-      // The ack ends the progress; only the broadcast flips the state.
-      fake.answer({ ok: true, running: !running });
+      // The ack ends the progress and shows and announces its error; only the broadcast flips
+      // the state.
+      fake.answer(error ? { ok: false, error } : { ok: true, running: !running });
       await settle();
       expect(seen()).toEqual(['false', false, true, '']);
+      expect([text(root.querySelector('.board__error')), announced()]).toEqual([error, error]);
       await serverSends(status('', !running));
       expect(seen()).toEqual(['false', true, false, '']);
       // Nothing while not connected.
@@ -180,18 +173,6 @@ describe('the page', () => {
       expect(Array.from(root.querySelectorAll('button')).every((b) => b.disabled)).toBe(true);
     },
   );
-
-  it.each([
-    ['Start', 'server did not answer in time', 'server did not answer in time'],
-    ['Buy Facebook', 'unknown stock', 'Could not buy Facebook: unknown stock'],
-  ])('shows and announces the error of an ok: false ack to %s', async (name, error, shown) => {
-    await serverSends(status(STATUS.stopped, false), UPDATE);
-    button(name).click();
-    fake.answer({ ok: false, error });
-    await settle();
-    expect([text(root.querySelector('.board__error')), announced()]).toEqual([shown, shown]);
-    expect(button(name).disabled).toBe(false);
-  });
 
   it('renders a row per stock under five column headers and follows each update: its change since the previous one, with a direction, arrow, amount and flash, and its recent prices from the history', async () => {
     const apple = (seq: number, prices = {}) => updateAt(seq, { Apple: 14 + seq / 100, ...prices });
@@ -234,36 +215,35 @@ describe('the page', () => {
     await serverSends(updateAt(3, { Apple: 99 }));
     expect(sparkline('Apple')[0]).toBe(12);
     expect(rows()[0]!.slice(0, 3)).toEqual(['Apple', '$99.00', '']);
-    await serverSends({ ...UPDATE, seq: 13, stocks: [{ name: 'Apple', price: 15.95 }] });
+    await serverSends({ ...updateAt(13), stocks: [{ name: 'Apple', price: 15.95 }] });
     expect(rows().map((row) => row.slice(0, 2))).toEqual([['Apple', '$15.95']]);
   });
 
-  it(`buys the row’s stock, holding it ${BUY_INTERVAL_MS} ms and showing the ack's price for a while, never changing the table from the ack`, fakeAsync(() => {
+  it(`buys the row’s stock, holding it ${BUY_INTERVAL_MS} ms and showing the ack's price for a while or its error, never changing the table from the ack`, fakeAsync(() => {
     // The fake emits outside the Angular zone, where rendering waits on a timer fake time
     // would not run by itself.
     const render = (): void => {
       flushMicrotasks();
       TestBed.tick();
     };
-    fake.update$.next(UPDATE);
+    fake.update$.next(updateAt(1));
     render();
     const buyApple = button('Buy Apple');
     buyApple.click();
     buyApple.click();
     render();
     expect(fake.buy.mock.calls).toEqual([['Apple']]);
-    // Held with aria-disabled, not disabled: the button keeps keyboard focus.
-    expect([buyApple.getAttribute('aria-disabled'), buyApple.disabled]).toEqual(['true', false]);
-    expect([buyApple.getAttribute('aria-busy'), notes()]).toEqual(['true', 'Buying Apple…']);
-    expect(button('Buy Microsoft').getAttribute('aria-disabled')).toBe('false');
+    // Busy, and held with aria-disabled, not disabled: the button keeps keyboard focus.
+    const held = () => ['aria-busy', 'aria-disabled'].map((name) => buyApple.getAttribute(name));
+    expect([...held(), buyApple.disabled]).toEqual(['true', 'true', false]);
+    expect(notes()).toBe('Buying Apple…');
 
     fake.answer({ ok: true, stock: { name: 'Apple', price: 15.95 } });
     render();
     expect([notes(), announced()]).toEqual(['Bought Apple at $15.95', 'Bought Apple at $15.95']);
     expect(rows()[0]!.slice(0, 2)).toEqual(['Apple', '$14.50']);
-    expect(buyApple.getAttribute('aria-busy')).toBe('false');
     // Answered at once, yet still held: the interval runs from the click.
-    expect(buyApple.getAttribute('aria-disabled')).toBe('true');
+    expect(held()).toEqual(['false', 'true']);
 
     tick(BUY_INTERVAL_MS - 1);
     buyApple.click();
@@ -272,11 +252,14 @@ describe('the page', () => {
     expect(fake.buy.mock.calls).toEqual([['Apple'], ['Microsoft']]);
     tick(1);
     render();
-    expect(buyApple.getAttribute('aria-disabled')).toBe('false');
+    expect(held()).toEqual(['false', 'false']);
     buyApple.click();
     expect(fake.buy.mock.calls).toEqual([['Apple'], ['Microsoft'], ['Apple']]);
 
-    fake.answer({ ok: true, stock: { name: 'Microsoft', price: 47.3 } });
+    fake.answer({ ok: false, error: 'unknown stock' });
+    render();
+    const failed = 'Could not buy Microsoft: unknown stock';
+    expect([text(root.querySelector('.board__error')), announced()]).toEqual([failed, failed]);
     fake.answer({ ok: true, stock: { name: 'Apple', price: 17.55 } });
     render();
     // The first note's timer does not clear the second, which stays its own full time.

@@ -40,5 +40,3 @@ export function updateAt(seq: number, prices: Partial<Record<StockName, number>>
   const ts = 1_700_000_000_000 + seq * 1000;
   return { stocks, running: false, seq, ts } satisfies UpdatePayload;
 }
-
-export const UPDATE = updateAt(1);

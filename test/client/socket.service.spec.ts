@@ -14,7 +14,7 @@ import {
   takeControlToken,
   type ForkcastSocket,
 } from '../../client/app/core/socket.service';
-import { UPDATE, updateAt } from './fake-socket.service';
+import { updateAt } from './fake-socket.service';
 
 /** The first value of `source` that passes `test`, failing after a deadline (generous: a
  * reconnect over polling can take seconds on a loaded machine, and a pass never waits for it). */
@@ -31,13 +31,12 @@ const SERVER = `
     socket.on('buy', (name, ack) => ack({ ok: false, error: 'ticker unavailable' }));
     socket.on('stop', () => socket.conn.close());
   });
-  process.on('message', ([command, ...args]) => {
-    if (command === 'drop') io.sockets.sockets.forEach((socket) => socket.conn.close());
-    else io.emit(...args);
+  process.on('message', (message) => {
+    if (message === 'drop') io.sockets.sockets.forEach((socket) => socket.conn.close());
+    else io.emit(...message);
   });
   process.on('disconnect', () => process.exit());
-  http.listen(Number(process.argv[1] ?? 0), '127.0.0.1', () =>
-    process.send(['port', http.address().port]));
+  http.listen(Number(process.argv[1] ?? 0), '127.0.0.1', () => process.send(http.address().port));
 `;
 
 /** Subscribes, recording each value and whether it arrived in the Angular zone. */
@@ -67,12 +66,6 @@ function serviceOn(dial: () => ForkcastSocket) {
 describe('SocketService, against a Socket.IO server with connection state recovery', () => {
   let server: ChildProcess;
   let url: string;
-  /** What the server reports next of this kind (its 'message' events also carry a handle). */
-  const told = (kind: string, ms?: number) => {
-    const messages = fromEvent(server, 'message') as Observable<[[string, unknown]]>;
-    return first(messages, ([[k]]) => k === kind, ms).then(([[, value]]) => value);
-  };
-  const command = (...message: unknown[]) => server.send(message);
 
   /** Starts the server (again, on the same port) and returns its port. */
   async function start(port = 0) {
@@ -80,7 +73,9 @@ describe('SocketService, against a Socket.IO server with connection state recove
       cwd: path.resolve(__dirname, '../..'),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    return Number(await told('port', 20_000));
+    // A 'message' event also carries a handle.
+    const listening = fromEvent(server, 'message') as Observable<[number]>;
+    return (await first(listening, undefined, 20_000))[0];
   }
 
   beforeAll(async () => {
@@ -100,8 +95,8 @@ describe('SocketService, against a Socket.IO server with connection state recove
 
   it.each([
     ['status', { message: 'EHLO OK Connected', running: false }],
-    ['update', UPDATE],
-    ['history', { updates: [UPDATE] }],
+    ['update', updateAt(1)],
+    ['history', { updates: [updateAt(1)] }],
   ] as const)(
     'delivers %s events in the zone, one listener per subscription, removed on unsubscribe',
     async (event, payload) => {
@@ -111,7 +106,7 @@ describe('SocketService, against a Socket.IO server with connection state recove
       expect(socket.listeners(event)).toHaveLength(2);
 
       const delivered = first(stream);
-      command('emit', event, payload);
+      server.send([event, payload]);
       await delivered;
       expect(one.seen).toEqual([{ value: payload, inZone: true }]);
       expect(two.values()).toEqual([payload]);
@@ -123,7 +118,7 @@ describe('SocketService, against a Socket.IO server with connection state recove
     },
   );
 
-  it('says of each connect whether it was the first, recovered (missed updates first) or not', async () => {
+  it('says of each connect whether it was the first, recovered (missed updates first) or not, and disconnects when the app is destroyed', async () => {
     const { service, socket } = serviceOn(dial);
     const state = (wanted: string, ms?: number) =>
       first(service.connection$, (seen) => seen === wanted, ms);
@@ -132,13 +127,13 @@ describe('SocketService, against a Socket.IO server with connection state recove
     // Subscribed while connected: it has missed the first connect.
     const late = record(service.connection$);
     // Recovery resumes after the last broadcast the client saw.
-    command('emit', 'update', updateAt(7));
+    server.send(['update', updateAt(7)]);
     await first(service.update$);
 
     const recovered = state('recovered');
-    command('drop');
-    command('emit', 'update', updateAt(8));
-    command('emit', 'update', updateAt(9));
+    server.send('drop');
+    server.send(['update', updateAt(8)]);
+    server.send(['update', updateAt(9)]);
     await recovered;
     // A restarted server knows no session: the client is greeted as new.
     const exited = first(fromEvent(server, 'exit'));
@@ -148,8 +143,8 @@ describe('SocketService, against a Socket.IO server with connection state recove
     const renewed = state('not-recovered', 20_000);
     await start(Number(new URL(url).port));
     await renewed;
-    // A deliberate disconnect, which socket.io does not retry.
-    socket.disconnect();
+    // Destroying the app disconnects on purpose, which socket.io does not retry.
+    TestBed.resetTestingModule();
     const idle = record(service.connection$);
 
     expect(timeline.values()).toEqual([
@@ -162,15 +157,14 @@ describe('SocketService, against a Socket.IO server with connection state recove
     // Every change re-enters the zone (the first value is the subscriber's own).
     expect(timeline.seen.slice(1).every((entry) => entry.inZone)).toBe(true);
     for (const recorder of [timeline, late, idle]) recorder.subscription.unsubscribe();
-    for (const event of ['connect', 'disconnect', 'connect_error', 'update'] as const) {
-      expect(socket.listeners(event)).toHaveLength(0);
-    }
-    expect(socket.io.listeners('reconnect_attempt')).toHaveLength(0);
-    expect(socket.io.listeners('reconnect')).toHaveLength(0);
+    const events = ['connect', 'disconnect', 'connect_error'] as const;
+    expect(events.flatMap((event) => socket.listeners(event))).toEqual([]);
+    expect(socket.io.listeners('reconnect_attempt')).toEqual([]);
+    expect(socket.io.listeners('reconnect')).toEqual([]);
   }, 60_000); // A restart can take seconds on a busy machine.
 
-  it('resolves start and buy, in the zone, with the acks; a lost connection as ok: false; opens the socket outside the zone and disconnects it when the app is destroyed', async () => {
-    const { service, socket, zone, createdInZone } = await connected();
+  it('resolves start and buy, in the zone, with the acks; a lost connection as ok: false; opens the socket outside the zone', async () => {
+    const { service, zone, createdInZone } = await connected();
     // Change detection runs when the zone empties its microtask queue; nothing else enters
     // the zone here, so this counts the service's own re-entry.
     let checks = 0;
@@ -178,37 +172,32 @@ describe('SocketService, against a Socket.IO server with connection state recove
 
     await expect(service.start()).resolves.toEqual({ ok: true, running: true });
     expect(checks).toBeGreaterThan(0);
-    await expect(service.buy('Apple')).resolves.toEqual({
-      ok: false,
-      error: 'ticker unavailable',
-    });
-    await expect(service.stop()).resolves.toEqual({ ok: false, error: ACK_TIMEOUT_ERROR });
+    expect([await service.buy('Apple'), await service.stop()]).toEqual([
+      { ok: false, error: 'ticker unavailable' },
+      { ok: false, error: ACK_TIMEOUT_ERROR },
+    ]);
 
     expect(createdInZone).toBe(false);
-    TestBed.resetTestingModule();
-    expect([socket.connected, socket.active]).toEqual([false, false]);
   });
 });
 
-it.each(['start', 'stop', 'buy'] as const)(
-  'turns a missing acknowledgement to %s into ok: false after the deadline',
-  fakeAsync((op: 'start' | 'stop' | 'buy') => {
-    // Never connected, so socket.io-client holds the packet until it connects...
-    const { service, socket } = serviceOn(() => io({ autoConnect: false, forceNew: true }));
-    let result: unknown;
-    void (op === 'buy' ? service.buy('Apple') : service[op]()).then((ack) => (result = ack));
-    expect(socket.sendBuffer).toHaveLength(1);
+it('turns a missing acknowledgement to start, stop or buy into ok: false after the deadline', fakeAsync(() => {
+  // Never connected, so socket.io-client holds the packets until it connects...
+  const { service, socket } = serviceOn(() => io({ autoConnect: false, forceNew: true }));
+  const acks: unknown[] = [];
+  for (const ask of [service.start, service.stop, () => service.buy('Apple')])
+    void ask().then((ack) => acks.push(ack));
+  expect(socket.sendBuffer).toHaveLength(3);
 
-    tick(ACK_TIMEOUT_MS - 1);
-    flushMicrotasks();
-    expect(result).toBeUndefined();
-    tick(1);
-    flushMicrotasks();
-    expect(result).toEqual({ ok: false, error: ACK_TIMEOUT_ERROR });
-    // ...and drops it on timeout, so a reconnect cannot replay a buy reported failed.
-    expect(socket.sendBuffer).toHaveLength(0);
-  }),
-);
+  tick(ACK_TIMEOUT_MS - 1);
+  flushMicrotasks();
+  expect(acks).toEqual([]);
+  tick(1);
+  flushMicrotasks();
+  expect(acks).toEqual(Array(3).fill({ ok: false, error: ACK_TIMEOUT_ERROR }));
+  // ...and drops them on timeout, so a reconnect cannot replay a buy reported failed.
+  expect(socket.sendBuffer).toHaveLength(0);
+}));
 
 it('takeControlToken takes the token from the fragment into this tab, out of the address bar', () => {
   expect(takeControlToken()).toBeUndefined();

@@ -1,4 +1,3 @@
-// Browser tests wait for real reconnects (Socket.IO backs off up to 5 s) and real pages.
-// `testTimeout` in a project's config is not applied per project, so it is set here, in a
-// setup file that only the e2e project loads.
+// Browser tests wait on a real server and real pages. A project's `testTimeout` is not applied
+// per project, so this setup file, which only the e2e project loads, sets it.
 jest.setTimeout(60_000);
