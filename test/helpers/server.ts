@@ -1,7 +1,5 @@
-/**
- * The real server in-process (createApp on 127.0.0.1, port 0, the real forked ticker child)
- * and real socket.io-client clients over WebSocket that record every event they get.
- */
+/** The real server in-process (createApp on 127.0.0.1, port 0, the real forked ticker child) and
+ * real socket.io-client clients over WebSocket that record every event they get. */
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
@@ -15,7 +13,7 @@ import type {
   UpdatePayload,
 } from '../../protocol/events';
 import type { StockName } from '../../protocol/stocks';
-import { createApp, type AppConfig, type ForkcastApp } from '../../server/app';
+import { createApp, type AppConfig } from '../../server/app';
 import { createLogger } from '../../server/logger';
 import { Recorder, withDeadline, type WaitOptions } from './recorder';
 
@@ -31,23 +29,16 @@ type UpdateEvent = Extract<ClientEvent, { kind: 'update' }>;
 export const isStatus = (event: ClientEvent): event is StatusEvent => event.kind === 'status';
 export const isUpdate = (event: ClientEvent): event is UpdateEvent => event.kind === 'update';
 
-const ACK_TIMEOUT_MS = 3_000;
-
+/** `index`: the event count when the ack arrived; events before it arrived before the ack. */
 interface Acked<R> {
   ack: R;
-  /** The event index at the moment the ack arrived: events before it arrived before the ack. */
   index: number;
 }
 
-export interface TestServer {
-  forkcast: ForkcastApp;
-  url: string;
-}
+export type TestServer = Awaited<ReturnType<typeof startServer>>;
 
 /** createApp with a silent logger; whatever is not given takes createApp's default. */
-export async function startServer(
-  options: Pick<AppConfig, 'tickMs'> & Partial<AppConfig>,
-): Promise<TestServer> {
+export async function startServer(options: Pick<AppConfig, 'tickMs'> & Partial<AppConfig>) {
   const forkcast = createApp({ logger: createLogger('silent'), ...options });
   const address = await forkcast.listen(0, '127.0.0.1');
   return { forkcast, url: `http://127.0.0.1:${address.port}` };
@@ -121,10 +112,8 @@ export class TestClient {
   /** The first two events after connecting: the EHLO status, then the snapshot. */
   async welcome(): Promise<{ status: StatusPayload; snapshot: UpdatePayload }> {
     const what = `${this.name}'s welcome`;
-    const [first, second] = await this.events.waitForCount(2, () => true, {
-      timeoutMs: 3_000,
-      what,
-    });
+    await this.events.waitForCount(2, () => true, { timeoutMs: 3_000, what });
+    const [first, second] = this.events.items;
     if (first?.kind !== 'status' || second?.kind !== 'update')
       throw new Error(`${what} out of order: ${JSON.stringify([first, second])}`);
     return { status: first.status, snapshot: second.update };
@@ -179,25 +168,20 @@ export class TestClient {
     return this.acked<unknown>(event, (callback) => this.raw.emit(event, ...args, callback));
   }
 
-  /**
-   * A round trip that changes nothing (an unknown event, answered by ack to this client only).
-   * Socket.IO keeps per-connection order, so once it returns, everything the server sent this
-   * client before it answered has arrived: a causal barrier instead of a sleep.
-   */
+  /** A round trip that changes nothing (an unknown event, refused by ack): by per-connection
+   * order, all the server sent this client before has arrived. A barrier instead of a sleep. */
   async sync(): Promise<void> {
     const { ack } = await this.emitRaw('forkcast-test-barrier');
     expect(ack).toEqual({ ok: false, error: 'unknown event "forkcast-test-barrier"' });
   }
 
-  /**
-   * Plain emit with a callback rather than timeout()/emitWithAck(): the callback records where
-   * the ack fell among the events (a continuation after `await` may run after later frames).
-   */
+  /** A callback, not emitWithAck(): it records where the ack fell among the events (a
+   * continuation after `await` may run after later frames). */
   private acked<R>(what: string, emit: (callback: (result: R) => void) => void): Promise<Acked<R>> {
     const acked = new Promise<Acked<R>>((resolve) => {
       emit((ack) => resolve({ ack, index: this.events.mark }));
     });
-    return withDeadline(acked, ACK_TIMEOUT_MS, `${this.name}: the ack of ${what}`);
+    return withDeadline(acked, 3_000, `${this.name}: the ack of ${what}`);
   }
 
   close(): void {
