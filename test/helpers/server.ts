@@ -35,6 +35,9 @@ interface Acked<R> {
   index: number;
 }
 
+/** A wait on a client's events from index `from` on, with the default deadline unless given. */
+type Since = Partial<WaitOptions> & { from: number };
+
 export type TestServer = Awaited<ReturnType<typeof startServer>>;
 
 /** createApp with a silent logger; whatever is not given takes createApp's default. */
@@ -50,14 +53,11 @@ export async function connectWelcomed(
   tracked: TestClient[],
   ...names: string[]
 ): Promise<TestClient[]> {
-  const connected: TestClient[] = [];
   for (const name of names) {
-    const client = await TestClient.connect(url, name);
-    tracked.push(client);
-    connected.push(client);
-    await client.welcome();
+    tracked.push(await TestClient.connect(url, name));
+    await tracked.at(-1)!.welcome();
   }
-  return connected;
+  return tracked.slice(-names.length);
 }
 
 export class TestClient {
@@ -119,20 +119,14 @@ export class TestClient {
     return { status: first.status, snapshot: second.update };
   }
 
-  waitForStatus(
-    message: string,
-    options: Partial<WaitOptions> & { from: number },
-  ): Promise<StatusEvent> {
+  waitForStatus(message: string, options: Since): Promise<StatusEvent> {
     return this.events.waitFor(
       (event): event is StatusEvent => isStatus(event) && event.status.message === message,
       { timeoutMs: 3_000, what: `${this.name}: status "${message}"`, ...options },
     );
   }
 
-  async waitForUpdates(
-    count: number,
-    options: Partial<WaitOptions> & { from: number },
-  ): Promise<UpdatePayload[]> {
+  async waitForUpdates(count: number, options: Since): Promise<UpdatePayload[]> {
     const found = await this.events.waitForCount(count, isUpdate, {
       timeoutMs: 3_000,
       what: `${this.name}: ${count} update(s)`,
@@ -141,7 +135,7 @@ export class TestClient {
     return found.map((event) => event.update);
   }
 
-  async nextUpdate(options: Partial<WaitOptions> & { from: number }): Promise<UpdatePayload> {
+  async nextUpdate(options: Since): Promise<UpdatePayload> {
     return (await this.waitForUpdates(1, options))[0]!;
   }
 
@@ -205,7 +199,7 @@ export function rawRequest(
 ): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
   const answer = new Promise<Awaited<ReturnType<typeof rawRequest>>>((resolve, reject) => {
     const { port } = new URL(url);
-    const options = { host: '127.0.0.1', port, path: pathname, method, agent: false };
+    const options = { host: '127.0.0.1', port, path: pathname, method, headers, agent: false };
     const req = httpRequest(options, (res) => {
       let body = '';
       res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
@@ -216,7 +210,6 @@ export function rawRequest(
       socket.destroy();
       resolve({ status: res.statusCode ?? 0, headers: res.headers, body: '' });
     });
-    for (const [name, value] of Object.entries(headers)) req.setHeader(name, value);
     req.on('error', reject).end();
   });
   return withDeadline(answer, 3_000, `${method} ${pathname.slice(0, 40)}`);
