@@ -1,8 +1,5 @@
-/**
- * UpdateBroadcaster against a real Socket.IO server on a loopback port, with real clients over
- * WebSocket. Two sockets per emit and one emit per turn, so that a handful of clients already
- * takes the path (one update spread over several event-loop turns) that 10,000 would.
- */
+/** UpdateBroadcaster on a real Socket.IO server with real clients. Two sockets per emit and one
+ * emit per turn: a handful of clients takes the path (an update over many turns) 10,000 would. */
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 

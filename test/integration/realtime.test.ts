@@ -1,8 +1,5 @@
-/**
- * The real server (createApp on a random loopback port, the real forked ticker child) with
- * several real Socket.IO clients over WebSocket: greetings, ops and their acks, an op racing
- * close(), recovery.
- */
+/** The real server (createApp on a loopback port, the real forked ticker child) and several real
+ * Socket.IO clients: greetings, ops and their acks, an op racing close(), recovery. */
 import { STATUS } from '../../protocol/events';
 import type { StockName } from '../../protocol/stocks';
 import { priceOf, SEED } from '../helpers/prices';
@@ -183,8 +180,7 @@ async function blip(client: TestClient, meanwhile?: () => Promise<unknown>): Pro
 
 test('recovery: a client that drops for a moment gets what it missed, in order, and no second greeting; one that drops before any broadcast is greeted afresh', async () => {
   const [a, b, early] = await join('a', 'b', 'early leaver');
-  // A recovery offset comes from broadcasts alone (greetings are not kept for the window), so
-  // a client that drops before its first broadcast comes back as a new one, greeted in full.
+  // Without a broadcast yet it has no recovery offset (greetings carry none): greeted afresh.
   const fresh = await blip(early);
   expect(early.socket.recovered).toBe(false);
   await early.waitForStatus(STATUS.connected, { from: fresh });
