@@ -66,6 +66,8 @@ export class TestClient {
   private constructor(
     readonly name: string,
     readonly socket: ForkcastClientSocket,
+    /** For malformed emits the typed socket would not compile. */
+    readonly raw: Socket = socket,
   ) {}
 
   /** Resolves once connected (the welcome may still be on its way). */
@@ -94,11 +96,6 @@ export class TestClient {
     });
     await withDeadline(connected, 3_000, `${name} to connect`);
     return client;
-  }
-
-  /** For malformed emits the typed socket would not compile. */
-  get raw(): Socket {
-    return this.socket;
   }
 
   get statuses(): StatusPayload[] {
