@@ -1,8 +1,5 @@
-/**
- * The contract's price arithmetic, written out independently of the code under test so that a
- * changed formula or constant fails the tests. The same float operations in the same order give
- * the same bits, so results compare exactly.
- */
+/** The contract's price arithmetic, written apart from the code under test so that a changed
+ * formula fails the tests. The same float operations in the same order compare exactly. */
 import type { Stock, UpdatePayload } from '../../protocol/events';
 import type { StockName } from '../../protocol/stocks';
 

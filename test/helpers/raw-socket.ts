@@ -5,8 +5,6 @@ import WebSocket from 'ws';
 import { SOCKET_PATH } from '../../protocol/events';
 import { Recorder } from './recorder';
 
-const DEADLINE_MS = 3_000;
-
 export class RawSocket {
   /** Text frames: forkcast sends no binary. */
   readonly frames = new Recorder<string>();
@@ -33,8 +31,7 @@ export class RawSocket {
   }
 
   waitForText(prefix: string, what: string): Promise<string> {
-    const options = { timeoutMs: DEADLINE_MS, what };
-    return this.frames.waitFor((frame) => frame.startsWith(prefix), options);
+    return this.frames.waitFor((frame) => frame.startsWith(prefix), { timeoutMs: 3_000, what });
   }
 
   send(data: string): void {

@@ -1,8 +1,5 @@
-/**
- * Collects items that arrive asynchronously (IPC messages, socket events) and lets a test wait
- * for one that matches, with a deadline. No polling and no fixed sleeps: waiters are checked
- * whenever an item arrives.
- */
+/** Items that arrive asynchronously (IPC messages, socket events), and waits for matching ones
+ * with a deadline: no polling and no fixed sleeps, waiters are checked as each item arrives. */
 
 export { setTimeout as delay } from 'node:timers/promises';
 
@@ -67,11 +64,9 @@ export class Recorder<T> {
         fail: (error) => settle(() => reject(error)),
       };
       const timer = setTimeout(() => {
-        const recent = JSON.stringify(this.items.slice(Math.max(from, this.items.length - 5)));
-        const shown = recent.length > 600 ? `${recent.slice(0, 600)}...` : recent;
-        waiter.fail(
-          new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last items: ${shown}`),
-        );
+        const recent = JSON.stringify(this.items.slice(Math.max(from, this.mark - 5)));
+        const last = `last items: ${recent.slice(0, 600)}`;
+        waiter.fail(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; ${last}`));
       }, timeoutMs);
       this.waiters.add(waiter);
       waiter.check();

@@ -1,7 +1,5 @@
-/**
- * The real server in-process (createApp on 127.0.0.1, port 0, the real forked ticker child)
- * and real socket.io-client clients over WebSocket that record every event they get.
- */
+/** The real server in-process (createApp on 127.0.0.1, port 0, the real forked ticker child) and
+ * real socket.io-client clients over WebSocket that record every event they get. */
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
@@ -15,7 +13,7 @@ import type {
   UpdatePayload,
 } from '../../protocol/events';
 import type { StockName } from '../../protocol/stocks';
-import { createApp, type AppConfig, type ForkcastApp } from '../../server/app';
+import { createApp, type AppConfig } from '../../server/app';
 import { createLogger } from '../../server/logger';
 import { Recorder, withDeadline, type WaitOptions } from './recorder';
 
@@ -31,23 +29,19 @@ type UpdateEvent = Extract<ClientEvent, { kind: 'update' }>;
 export const isStatus = (event: ClientEvent): event is StatusEvent => event.kind === 'status';
 export const isUpdate = (event: ClientEvent): event is UpdateEvent => event.kind === 'update';
 
-const ACK_TIMEOUT_MS = 3_000;
-
+/** `index`: the event count when the ack arrived; events before it arrived before the ack. */
 interface Acked<R> {
   ack: R;
-  /** The event index at the moment the ack arrived: events before it arrived before the ack. */
   index: number;
 }
 
-export interface TestServer {
-  forkcast: ForkcastApp;
-  url: string;
-}
+/** A wait on a client's events from index `from` on, with the default deadline unless given. */
+type Since = Partial<WaitOptions> & { from: number };
+
+export type TestServer = Awaited<ReturnType<typeof startServer>>;
 
 /** createApp with a silent logger; whatever is not given takes createApp's default. */
-export async function startServer(
-  options: Pick<AppConfig, 'tickMs'> & Partial<AppConfig>,
-): Promise<TestServer> {
+export async function startServer(options: Pick<AppConfig, 'tickMs'> & Partial<AppConfig>) {
   const forkcast = createApp({ logger: createLogger('silent'), ...options });
   const address = await forkcast.listen(0, '127.0.0.1');
   return { forkcast, url: `http://127.0.0.1:${address.port}` };
@@ -59,14 +53,11 @@ export async function connectWelcomed(
   tracked: TestClient[],
   ...names: string[]
 ): Promise<TestClient[]> {
-  const connected: TestClient[] = [];
   for (const name of names) {
-    const client = await TestClient.connect(url, name);
-    tracked.push(client);
-    connected.push(client);
-    await client.welcome();
+    tracked.push(await TestClient.connect(url, name));
+    await tracked.at(-1)!.welcome();
   }
-  return connected;
+  return tracked.slice(-names.length);
 }
 
 export class TestClient {
@@ -75,6 +66,8 @@ export class TestClient {
   private constructor(
     readonly name: string,
     readonly socket: ForkcastClientSocket,
+    /** For malformed emits the typed socket would not compile. */
+    readonly raw: Socket = socket,
   ) {}
 
   /** Resolves once connected (the welcome may still be on its way). */
@@ -105,11 +98,6 @@ export class TestClient {
     return client;
   }
 
-  /** For malformed emits the typed socket would not compile. */
-  get raw(): Socket {
-    return this.socket;
-  }
-
   get statuses(): StatusPayload[] {
     return this.events.items.filter(isStatus).map((event) => event.status);
   }
@@ -121,29 +109,21 @@ export class TestClient {
   /** The first two events after connecting: the EHLO status, then the snapshot. */
   async welcome(): Promise<{ status: StatusPayload; snapshot: UpdatePayload }> {
     const what = `${this.name}'s welcome`;
-    const [first, second] = await this.events.waitForCount(2, () => true, {
-      timeoutMs: 3_000,
-      what,
-    });
+    await this.events.waitForCount(2, () => true, { timeoutMs: 3_000, what });
+    const [first, second] = this.events.items;
     if (first?.kind !== 'status' || second?.kind !== 'update')
       throw new Error(`${what} out of order: ${JSON.stringify([first, second])}`);
     return { status: first.status, snapshot: second.update };
   }
 
-  waitForStatus(
-    message: string,
-    options: Partial<WaitOptions> & { from: number },
-  ): Promise<StatusEvent> {
+  waitForStatus(message: string, options: Since): Promise<StatusEvent> {
     return this.events.waitFor(
       (event): event is StatusEvent => isStatus(event) && event.status.message === message,
       { timeoutMs: 3_000, what: `${this.name}: status "${message}"`, ...options },
     );
   }
 
-  async waitForUpdates(
-    count: number,
-    options: Partial<WaitOptions> & { from: number },
-  ): Promise<UpdatePayload[]> {
+  async waitForUpdates(count: number, options: Since): Promise<UpdatePayload[]> {
     const found = await this.events.waitForCount(count, isUpdate, {
       timeoutMs: 3_000,
       what: `${this.name}: ${count} update(s)`,
@@ -152,7 +132,7 @@ export class TestClient {
     return found.map((event) => event.update);
   }
 
-  async nextUpdate(options: Partial<WaitOptions> & { from: number }): Promise<UpdatePayload> {
+  async nextUpdate(options: Since): Promise<UpdatePayload> {
     return (await this.waitForUpdates(1, options))[0]!;
   }
 
@@ -179,25 +159,20 @@ export class TestClient {
     return this.acked<unknown>(event, (callback) => this.raw.emit(event, ...args, callback));
   }
 
-  /**
-   * A round trip that changes nothing (an unknown event, answered by ack to this client only).
-   * Socket.IO keeps per-connection order, so once it returns, everything the server sent this
-   * client before it answered has arrived: a causal barrier instead of a sleep.
-   */
+  /** A round trip that changes nothing (an unknown event, refused by ack): by per-connection
+   * order, all the server sent this client before has arrived. A barrier instead of a sleep. */
   async sync(): Promise<void> {
     const { ack } = await this.emitRaw('forkcast-test-barrier');
     expect(ack).toEqual({ ok: false, error: 'unknown event "forkcast-test-barrier"' });
   }
 
-  /**
-   * Plain emit with a callback rather than timeout()/emitWithAck(): the callback records where
-   * the ack fell among the events (a continuation after `await` may run after later frames).
-   */
+  /** A callback, not emitWithAck(): it records where the ack fell among the events (a
+   * continuation after `await` may run after later frames). */
   private acked<R>(what: string, emit: (callback: (result: R) => void) => void): Promise<Acked<R>> {
     const acked = new Promise<Acked<R>>((resolve) => {
       emit((ack) => resolve({ ack, index: this.events.mark }));
     });
-    return withDeadline(acked, ACK_TIMEOUT_MS, `${this.name}: the ack of ${what}`);
+    return withDeadline(acked, 3_000, `${this.name}: the ack of ${what}`);
   }
 
   close(): void {
@@ -221,7 +196,7 @@ export function rawRequest(
 ): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
   const answer = new Promise<Awaited<ReturnType<typeof rawRequest>>>((resolve, reject) => {
     const { port } = new URL(url);
-    const options = { host: '127.0.0.1', port, path: pathname, method, agent: false };
+    const options = { host: '127.0.0.1', port, path: pathname, method, headers, agent: false };
     const req = httpRequest(options, (res) => {
       let body = '';
       res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
@@ -232,7 +207,6 @@ export function rawRequest(
       socket.destroy();
       resolve({ status: res.statusCode ?? 0, headers: res.headers, body: '' });
     });
-    for (const [name, value] of Object.entries(headers)) req.setHeader(name, value);
     req.on('error', reject).end();
   });
   return withDeadline(answer, 3_000, `${method} ${pathname.slice(0, 40)}`);

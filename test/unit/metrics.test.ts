@@ -46,7 +46,7 @@ test("a new app's series all start at zero, beside the process's own metrics", a
   expect(globalRegistry.getMetricsAsArray()).toEqual([]);
 });
 
-// What each instrument counts against what clients saw: test/integration/metrics.test.ts.
+// What each instrument counts against what clients saw: test/integration/http.test.ts.
 test('two apps in one process count apart; an ack lands in its bucket', async () => {
   const [one, two] = [createMetrics(), createMetrics()];
   one.readClientsFrom(() => 3);

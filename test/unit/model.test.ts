@@ -167,9 +167,8 @@ describe('flow control: a parent still broadcasting holds the next update back',
   });
 
   test('a tick that comes due during a broadcast waits for it, and takes pending buys', () => {
-    // A broadcast slower than the tick interval: five ticks' worth of delivery timeout. The
-    // waiting tick runs on the next turn: the buy first, as its own update, then the tick; and
-    // the ticker keeps its beat: the next tick is on the original grid.
+    // A broadcast 50 ms longer than the tick interval. Then the buy goes first, as its own update,
+    // and the next tick is on the original grid.
     const [tick, late] = [D / 5, D / 5 + 50];
     const updates = setup(undefined, slow(tick)).play(
       `start +0 buy:Apple +${late} =1@0 delivered:1 +0 =1@0,2@${late},3@${late}
@@ -199,9 +198,8 @@ describe('flow control: a parent still broadcasting holds the next update back',
   });
 });
 
-// A state last updated at `ts` ticks an interval after that update: at once if that is past,
-// an interval from now at most if it is stamped by a clock ahead of ours, and at once if it
-// was never updated. Alike whether it is started or handed over running.
+// An interval after the last update, an interval from now at most; alike whether the state is
+// started or handed over running.
 test.each<[string, number, Partial<UpdatePayload>]>([
   ['updated 400 ms ago', TICK_MS - 400, { seq: 7, ts: T0 - 400 }],
   ['updated long ago', 0, { seq: 7, ts: T0 - 60_000 }],
