@@ -20,6 +20,8 @@ export interface ServerProcess {
   logs: Recorder<LogLine>;
   stderr: () => string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves with the first log line with this message. */
+  logged: (msg: string, timeoutMs?: number) => Promise<LogLine>;
   /** Resolves with the URL once the server logs that it listens. */
   listening: () => Promise<{ url: string; tickerPid: number }>;
   /** Resolves with the URL once the server listens, whether or not it forked a ticker (a cluster node). */
@@ -75,7 +77,7 @@ export function spawnServer(
       resolve({ code, signal });
     });
   });
-  const logged = (msg: string, timeoutMs: number) =>
+  const logged = (msg: string, timeoutMs = 5_000) =>
     logs.waitFor((line) => line['msg'] === msg, { timeoutMs, what: msg });
   const url = async (timeoutMs = 10_000) =>
     String((await logged('forkcast listening', timeoutMs))['url']);
@@ -84,6 +86,7 @@ export function spawnServer(
     logs,
     stderr: () => stderr,
     exited,
+    logged,
     url,
     // Deadlines, not waits: generous so that a loaded machine is slow rather than failing.
     listening: async () => {

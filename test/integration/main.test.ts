@@ -1,21 +1,16 @@
 import { STATUS } from '../../protocol/events';
 import { printFigures, recordFigure } from '../helpers/figures';
-import {
-  cleanUpServers,
-  processRunning,
-  spawnTracked as spawn,
-  waitForProcessGone,
-} from '../helpers/processes';
+import { processRunning, waitForProcessGone } from '../helpers/processes';
 import { withDeadline } from '../helpers/recorder';
 import { connectWelcomed, rawRequest, type TestClient } from '../helpers/server';
-import type { ServerProcess } from '../helpers/server-process';
+import { killServers, spawnServer as spawn, type ServerProcess } from '../helpers/server-process';
 
 jest.setTimeout(15_000);
 
 const clients: TestClient[] = [];
 afterEach(async () => {
   for (const client of clients.splice(0)) client.close();
-  await cleanUpServers();
+  await killServers();
 });
 afterAll(() => printFigures('main.test.ts'));
 
@@ -81,10 +76,7 @@ test.each([
   const { tickerPid } = await server.listening();
   process.kill(tickerPid, 'SIGSTOP');
   server.process.kill(first);
-  await server.logs.waitFor((line) => line['msg'] === 'shutting down', {
-    timeoutMs: 5_000,
-    what: 'shutting down',
-  });
+  await server.logged('shutting down');
   const secondAt = performance.now();
   server.process.kill('SIGINT');
   // Taken for a second request, the copy would exit 1 at once; the clean stop waits for the child.
@@ -102,10 +94,7 @@ test.each([
 test('SIGTERM while the server is still starting is a clean stop, not a failure', async () => {
   const server = spawn({ TICK_MS: '100' });
   // The child takes ~80 ms to start and say it is ready; the signal lands well inside that.
-  const forked = await server.logs.waitFor((line) => line['msg'] === 'ticker child forked', {
-    timeoutMs: 5_000,
-    what: 'ticker child forked',
-  });
+  const forked = await server.logged('ticker child forked');
   server.process.kill('SIGTERM');
   expect(await ending(server, 5_000, 'forkcast listening', 'bye')).toEqual({
     exit: { code: 0, signal: null },
