@@ -6,7 +6,7 @@
  * and Socket.IO's parsers see (truncated or malformed packets) is theirs to test.
  */
 import { SOCKET_PATH, type UpdatePayload } from '../../protocol/events';
-import { expectNoOps, healthyPid, spyOnOps, type OpSpies } from '../helpers/guards';
+import { healthyPid, spyOnOps } from '../helpers/guards';
 import { withDeadline } from '../helpers/recorder';
 import { connectWelcomed, startServer, TestClient, type TestServer } from '../helpers/server';
 
@@ -33,7 +33,7 @@ let server: TestServer;
 let bystander: TestClient;
 let sender: TestClient;
 let childPid: number;
-let spies: OpSpies;
+let expectNoOps: () => void;
 let before: UpdatePayload;
 let bystanderMark: number;
 
@@ -56,7 +56,7 @@ afterAll(async () => {
 beforeEach(() => {
   before = server.forkcast.ticker.snapshot();
   bystanderMark = bystander.events.mark;
-  spies = spyOnOps(server.forkcast.ticker);
+  expectNoOps = spyOnOps(server.forkcast.ticker);
 });
 
 afterEach(() => jest.restoreAllMocks());
@@ -67,7 +67,7 @@ afterEach(() => jest.restoreAllMocks());
  * and its own round trip (a buy, acknowledged and broadcast) takes well under a second.
  */
 async function expectUnharmed(): Promise<void> {
-  expectNoOps(spies);
+  expectNoOps();
   expect(server.forkcast.ticker.snapshot()).toEqual(before);
   expect(await healthyPid(server.url)).toBe(childPid);
   await bystander.sync();
