@@ -91,17 +91,14 @@ test('npm run dev serves through the dev server and stops cleanly on Ctrl-C', as
 
 /** Every process below `root`, from /proc (the tools run in process groups of their own). */
 function descendantsOf(root: number): number[] {
-  const parentOf = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    // Field 4, after the state; a process gone while we looked has none.
-    const parent = /^\d+$/.test(entry) ? statFields(Number(entry))?.[1] : undefined;
-    if (parent !== undefined) parentOf.set(Number(entry), Number(parent));
-  }
+  // Field 4 of stat, after the state; a process gone while we looked has none (NaN).
+  const parents = readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .map((entry) => [Number(entry), Number(statFields(Number(entry))?.[1])] as const);
   const found = [root];
   // An array iterator sees what is pushed while it runs: children, then theirs.
-  for (const ancestor of found) {
-    for (const [pid, parent] of parentOf) if (parent === ancestor) found.push(pid);
-  }
+  for (const ancestor of found)
+    for (const [pid, parent] of parents) if (parent === ancestor) found.push(pid);
   return found.slice(1).filter(processRunning);
 }
 
