@@ -90,11 +90,8 @@ export function spawnServer(
     url,
     // Deadlines, not waits: generous so that a loaded machine is slow rather than failing.
     listening: async () => {
-      const [forked, listening] = await Promise.all([
-        logged('ticker child forked', 15_000),
-        url(15_000),
-      ]);
-      return { url: listening, tickerPid: Number(forked['pid']) };
+      const forked = await logged('ticker child forked', 15_000);
+      return { url: await url(15_000), tickerPid: Number(forked['pid']) };
     },
   };
 }
