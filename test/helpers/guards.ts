@@ -4,18 +4,14 @@
  */
 import type { TickerHost } from '../../server/ticker-host';
 
-export type OpSpies = jest.SpiedFunction<TickerHost['start' | 'stop' | 'buy']>[];
-
 /**
- * Watches the ticker host's ops without changing them. Whatever the realtime layer lets
- * through goes to the child by one of these, so "not called" means "nothing reached the child".
- * Undo with jest.restoreAllMocks().
+ * Watches the ticker host's ops without changing them (undo with jest.restoreAllMocks()), and
+ * returns a check that none was called: whatever the realtime layer lets through goes to the
+ * child by one of them, so "not called" means "nothing reached the child".
  */
-export const spyOnOps = (ticker: TickerHost): OpSpies =>
-  (['start', 'stop', 'buy'] as const).map((op) => jest.spyOn(ticker, op));
-
-export function expectNoOps(spies: OpSpies): void {
-  for (const spy of spies) expect(spy).not.toHaveBeenCalled();
+export function spyOnOps(ticker: TickerHost): () => void {
+  const spies = (['start', 'stop', 'buy'] as const).map((op) => jest.spyOn(ticker, op));
+  return () => spies.forEach((spy) => expect(spy).not.toHaveBeenCalled());
 }
 
 /** GET /healthz: 200 with the ticker child's pid. */

@@ -13,14 +13,9 @@ export const LEVEL = { debug: 20, info: 30, warn: 40, error: 50 } as const;
 
 export function capturingLogger(): { logger: Logger; lines: Recorder<LogLine> } {
   const lines = new Recorder<LogLine>();
-  const logger = pino(
-    { level: 'debug', base: { app: 'forkcast' } },
-    {
-      write(chunk: string) {
-        for (const line of chunk.split('\n')) if (line) lines.push(JSON.parse(line) as LogLine);
-      },
-    },
-  );
+  // pino writes each line with its own call.
+  const write = (line: string) => lines.push(JSON.parse(line) as LogLine);
+  const logger = pino({ level: 'debug', base: { app: 'forkcast' } }, { write });
   return { logger, lines };
 }
 

@@ -2,21 +2,15 @@
  * parsing fails. */
 import { Registry } from 'prom-client';
 
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
 export interface Exposition {
   /** `# TYPE` of each metric family. */
   types: Map<string, string>;
-  samples: Sample[];
+  samples: { name: string; labels: Record<string, string>; value: number }[];
 }
 
 export function parsePrometheusText(text: string): Exposition {
   const types = new Map<string, string>();
-  const samples: Sample[] = [];
+  const samples: Exposition['samples'] = [];
   for (const line of text.split('\n')) {
     const type = /^# TYPE (\S+) (counter|gauge|histogram|summary|untyped)$/.exec(line);
     if (type) types.set(type[1]!, type[2]!);
@@ -33,19 +27,18 @@ export function parsePrometheusText(text: string): Exposition {
   return { types, samples };
 }
 
-/** The samples of `name` whose labels include `labels`. */
-const matching = (exposition: Exposition, name: string, labels: Record<string, string>) =>
+/** The samples of `name` whose labels include `labels` (`exact`: and no others). */
+const matching = (exposition: Exposition, name: string, labels: object, exact = false) =>
   exposition.samples.filter(
     (sample) =>
       sample.name === name &&
-      Object.entries(labels).every(([key, value]) => sample.labels[key] === value),
+      Object.entries(labels).every(([key, value]) => sample.labels[key] === value) &&
+      (!exact || Object.keys(sample.labels).length === Object.keys(labels).length),
   );
 
 /** The value of the one sample of `name` with exactly `labels`. */
 export function valueOf(exposition: Exposition, name: string, labels = {}): number {
-  const found = matching(exposition, name, labels).filter(
-    (sample) => Object.keys(sample.labels).length === Object.keys(labels).length,
-  );
+  const found = matching(exposition, name, labels, true);
   if (found.length !== 1)
     throw new Error(`${found.length} samples of ${name} ${JSON.stringify(labels)}`);
   return found[0]!.value;

@@ -20,15 +20,16 @@ export interface ServerProcess {
   logs: Recorder<LogLine>;
   stderr: () => string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves with the first log line with this message. */
+  logged: (msg: string, timeoutMs?: number) => Promise<LogLine>;
   /** Resolves with the URL once the server logs that it listens. */
   listening: () => Promise<{ url: string; tickerPid: number }>;
   /** Resolves with the URL once the server listens, whether or not it forked a ticker (a cluster node). */
   url: (timeoutMs?: number) => Promise<string>;
 }
 
-const live = new Set<ChildProcess>();
-/** Every server spawned since the last killServers(), to sweep up the ticker children. */
-const spawned: Recorder<LogLine>[] = [];
+/** Every server spawned since the last killServers(), running or not. */
+const spawned: ServerProcess[] = [];
 
 /** A path in a new temporary folder, for a state file nobody else uses. */
 export function freshStateFile(): string {
@@ -57,9 +58,7 @@ export function spawnServer(
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  live.add(child);
   const logs = new Recorder<LogLine>();
-  spawned.push(logs);
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   createInterface({ input: child.stdout }).on('line', (line) => {
@@ -69,31 +68,28 @@ export function spawnServer(
       logs.push({ unparsed: line });
     }
   });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => {
-      live.delete(child);
-      resolve({ code, signal });
-    });
-  });
-  const logged = (msg: string, timeoutMs: number) =>
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const logged = (msg: string, timeoutMs = 5_000) =>
     logs.waitFor((line) => line['msg'] === msg, { timeoutMs, what: msg });
   const url = async (timeoutMs = 10_000) =>
     String((await logged('forkcast listening', timeoutMs))['url']);
-  return {
+  const server: ServerProcess = {
     process: child,
     logs,
     stderr: () => stderr,
     exited,
+    logged,
     url,
     // Deadlines, not waits: generous so that a loaded machine is slow rather than failing.
     listening: async () => {
-      const [forked, listening] = await Promise.all([
-        logged('ticker child forked', 15_000),
-        url(15_000),
-      ]);
-      return { url: listening, tickerPid: Number(forked['pid']) };
+      const forked = await logged('ticker child forked', 15_000);
+      return { url: await url(15_000), tickerPid: Number(forked['pid']) };
     },
   };
+  spawned.push(server);
+  return server;
 }
 
 /**
@@ -102,14 +98,12 @@ export function spawnServer(
  * line is empty, and a reused pid's is not the ticker's: both are left alone.
  */
 export async function killServers(): Promise<void> {
-  await Promise.all(
-    [...live].map(async (child) => {
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.kill('SIGKILL');
-      await withDeadline(exited, 3_000, 'a leftover server to die');
-    }),
-  );
-  for (const line of spawned.splice(0).flatMap((logs) => logs.items)) {
+  const servers = spawned.splice(0);
+  // kill() does nothing to a server that has exited.
+  for (const server of servers) server.process.kill('SIGKILL');
+  const exits = Promise.all(servers.map((server) => server.exited));
+  await withDeadline(exits, 3_000, 'the leftover servers to die');
+  for (const line of servers.flatMap((server) => server.logs.items)) {
     const pid = line['pid'];
     if (line['msg'] === 'ticker child forked' && typeof pid === 'number' && isTicker(pid))
       process.kill(pid, 'SIGKILL');

@@ -2,7 +2,7 @@
  * `npm run dev` as a developer runs it, through Angular's dev server, and its Ctrl-C. Most of
  * its time is ng serve's first build of the client and tsc --watch's first pass, side by side.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -37,15 +37,15 @@ test('npm run dev serves through the dev server and stops cleanly on Ctrl-C', as
   );
   const output = (): string => lines.items.join('\n');
   const pid = dev.pid!;
+  void exited.then((exit) =>
+    lines.failAll(`npm run dev exited early (${JSON.stringify(exit)}):\n${output()}`),
+  );
   try {
-    const early = exited.then((exit) => {
-      throw new Error(`npm run dev exited early (${JSON.stringify(exit)}):\n${output()}`);
-    });
-    const ready = lines.waitFor((line) => line.includes('ready: open'), {
+    const ready = await lines.waitFor((line) => line.includes('ready: open'), {
       timeoutMs: READY_MS,
       what: 'npm run dev to be ready',
     });
-    const url = /open (http:\/\/\S+?)\/? /.exec(await Promise.race([ready, early]))?.[1];
+    const url = /open (http:\/\/\S+?)\/? /.exec(ready)?.[1];
     expect(url).toBe(`http://localhost:${ngPort}`);
 
     // The shell is the server's: Vite's error overlay styles itself with the nonce of its CSP.
@@ -84,30 +84,21 @@ test('npm run dev serves through the dev server and stops cleanly on Ctrl-C', as
     expect(output()).toMatch(/^dev +stopped$/m);
     expect(listing(path.join(ROOT, 'dist', 'client'))).toEqual(distClient);
   } finally {
-    // A failed run must not leave the tools running: SIGKILL every one still there.
-    for (const child of [pid, ...descendantsOf(pid)]) {
-      try {
-        process.kill(child, 'SIGKILL');
-      } catch {
-        // Gone already.
-      }
-    }
+    // A failed run must not leave the tools running (kill skips those already gone).
+    spawnSync('kill', ['-KILL', ...[pid, ...descendantsOf(pid)].map(String)]);
   }
 });
 
 /** Every process below `root`, from /proc (the tools run in process groups of their own). */
 function descendantsOf(root: number): number[] {
-  const parentOf = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    // Field 4, after the state; a process gone while we looked has none.
-    const parent = /^\d+$/.test(entry) ? statFields(Number(entry))?.[1] : undefined;
-    if (parent !== undefined) parentOf.set(Number(entry), Number(parent));
-  }
+  // Field 4 of stat, after the state; a process gone while we looked has none (NaN).
+  const parents = readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .map((entry) => [Number(entry), Number(statFields(Number(entry))?.[1])] as const);
   const found = [root];
   // An array iterator sees what is pushed while it runs: children, then theirs.
-  for (const ancestor of found) {
-    for (const [pid, parent] of parentOf) if (parent === ancestor) found.push(pid);
-  }
+  for (const ancestor of found)
+    for (const [pid, parent] of parents) if (parent === ancestor) found.push(pid);
   return found.slice(1).filter(processRunning);
 }
 

@@ -13,17 +13,11 @@ import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 
 import { SOCKET_PATH } from '../../protocol/events';
 import { createApp } from '../../server/app';
-import { expectNoOps, spyOnOps } from '../helpers/guards';
+import { spyOnOps } from '../helpers/guards';
 import { capturingLogger, LEVEL, linesWith } from '../helpers/logs';
-import { grown, priceOf, withBuy } from '../helpers/prices';
 import { scrape, sumOf, type Exposition } from '../helpers/prometheus';
 import { withDeadline } from '../helpers/recorder';
-import {
-  expectContiguousSeq,
-  isUpdate,
-  rawRequest as request,
-  TestClient,
-} from '../helpers/server';
+import { expectContiguousSeq, rawRequest as request, TestClient } from '../helpers/server';
 
 const TOKEN = 'correct-horse-battery-staple';
 /** It says why, and mentions the token without revealing it. */
@@ -79,44 +73,33 @@ afterAll(async () => {
   for (const client of clients) client.close();
   await forkcast.close();
   for (const client of clients) expectContiguousSeq(client);
+  // Watchers see every controller's ops, never its token.
+  expect(JSON.stringify(clients.map((client) => client.events.items))).not.toContain(TOKEN);
   rmSync(clientDir, { recursive: true, force: true });
 });
 
-// Its status and type are in the table of routes below.
-test('GET /healthz reports the ticker child, following the running flag and seq', async () => {
-  const { ticker } = forkcast;
+// First: the child has not ticked yet, and every client connected is this test's. The status
+// and type of both routes are in the table of routes below.
+test('/healthz follows the ticker child; /metrics counts updates, deliveries, clients, ops and ack latencies as the clients saw them', async () => {
   const health = async (): Promise<unknown> => (await fetch(`${url}/healthz`)).json();
-  expect(ticker.pid).not.toBe(process.pid);
-  const [uptime, pid] = [expect.any(Number), ticker.pid];
+  const [uptime, pid] = [expect.any(Number), forkcast.ticker.pid];
+  expect(pid).not.toBe(process.pid);
   expect(await health()).toEqual({ ok: true, status: 'ok', running: false, seq: 0, uptime, pid });
-  // The first tick comes just after start's ack: wait for it, so that there is a seq to report.
-  const ticked = new Promise((resolve) => ticker.on('update', resolve));
-  await ticker.start();
-  expect(await health()).toMatchObject({ running: true });
-  await ticked;
-  await ticker.stop();
-  const { seq } = ticker.snapshot();
-  expect(seq).toBeGreaterThan(0);
-  expect(await health()).toMatchObject({ running: false, seq });
-});
-
-// Before the token tests, so that every client connected is this test's.
-test('/metrics: updates, deliveries, clients, ops and ack latencies count what the clients saw', async () => {
   const before = await scrape(url);
   const delta = (after: Exposition, name: string, labels = {}) =>
     sumOf(after, name, labels) - sumOf(before, name, labels);
   const token = { token: TOKEN };
   const [controller, watcher] = [await join('controller', token), await join('watcher')];
   expect(delta(await scrape(url), 'forkcast_connected_clients')).toBe(2);
-  // After each client's welcome: its snapshot is not a broadcast.
-  const marks = new Map([controller, watcher].map((client) => [client, client.events.mark]));
 
   const started = await controller.start();
+  expect(await health()).toMatchObject({ running: true });
   await controller.waitForUpdates(3, { from: started.index });
   expect((await controller.stop()).ack).toEqual({ ok: true, running: false });
+  expect(await health()).toMatchObject({ running: false, seq: forkcast.ticker.snapshot().seq });
   // Each within its own budget of three a second; an unknown event costs none.
   const [buyer, flooder] = [await join('buyer', token), await join('flooder', token)];
-  for (const client of [buyer, flooder]) marks.set(client, client.events.mark);
+  const all = [controller, watcher, buyer, flooder];
   const mark = controller.events.mark;
   expect((await buyer.buy('Apple')).ack).toMatchObject({ ok: true });
   await controller.nextUpdate({ from: mark });
@@ -126,15 +109,13 @@ test('/metrics: updates, deliveries, clients, ops and ack latencies count what t
   // Four at once against a budget of three a second: the last is refused.
   const burst = await Promise.all([1, 2, 3, 4].map(() => flooder.stop()));
   expect(burst.map(({ ack }) => ack.ok)).toEqual([true, true, true, false]);
-  for (const client of marks.keys()) await client.sync();
+  for (const client of all) await client.sync();
 
   const after = await scrape(url);
-  const seen = (client: TestClient) =>
-    client.events.since(marks.get(client) ?? 0).filter(isUpdate).length;
-  expect(delta(after, 'forkcast_updates_broadcast_total')).toBe(seen(controller));
-  expect(delta(after, 'forkcast_update_deliveries_total')).toBe(
-    [...marks.keys()].map(seen).reduce((a, b) => a + b),
-  );
+  // Less each client's welcome snapshot, which is not a broadcast.
+  const seen = all.map((client) => client.updates.length - 1);
+  expect(delta(after, 'forkcast_updates_broadcast_total')).toBe(seen[0]);
+  expect(delta(after, 'forkcast_update_deliveries_total')).toBe(seen.reduce((a, b) => a + b));
   const ops = (op: string, result: string, reason?: string) =>
     delta(after, 'forkcast_ops_total', { op, result, ...(reason ? { reason } : {}) });
   expect([
@@ -146,7 +127,7 @@ test('/metrics: updates, deliveries, clients, ops and ack latencies count what t
     ops('buy', 'rejected', 'forbidden'),
     // `sell`, and each client's two sync()s (on joining and above), an unknown event too.
     ops('unknown', 'rejected', 'invalid'),
-  ]).toEqual([1, 4, 1, 1, 1, 1, 1 + 2 * marks.size]);
+  ]).toEqual([1, 4, 1, 1, 1, 1, 1 + 2 * all.length]);
   // One ack observation per answer, in seconds: three buys over loopback take milliseconds.
   expect(sumOf(after, 'forkcast_op_ack_seconds_count')).toBe(sumOf(after, 'forkcast_ops_total'));
   expect(delta(after, 'forkcast_op_ack_seconds_count', { op: 'stop' })).toBe(5);
@@ -197,17 +178,6 @@ test.each([
   );
 });
 
-test('the shell carries the style nonce of its CSP, new on every response', async () => {
-  const nonces = [];
-  for (const { headers, body } of [await request(url, '/', {}), await request(url, '/', {})]) {
-    const nonce = /'nonce-([^']+)'/.exec(String(headers['content-security-policy']))?.[1];
-    // Angular puts it on the <style> tags it creates, reading it from ngCspNonce on its root.
-    expect(body).toContain(`<app-root ngCspNonce="${nonce}">`);
-    nonces.push(nonce);
-  }
-  expect(new Set(nonces).size).toBe(2);
-});
-
 // Nothing outside the static roots (source, dotfiles, a traversal), no stack, no path.
 test.each([
   ['GET', '/package.json', '*/*', 404, '{"error":"Not found"}'],
@@ -228,7 +198,7 @@ test.each([
   ['br', brotliDecompressSync],
   ['identity', (body: Buffer) => body],
 ])(
-  '%s: the bundle and the shell arrive encoded so and decode to what was sent',
+  '%s: the bundle and the shell arrive encoded so; the shell links the build and a new style nonce',
   async (encoding, decode) => {
     const headers = { 'accept-encoding': encoding };
     const get = (pathname: string) =>
@@ -239,15 +209,20 @@ test.each([
     const [bundleBody, shellBody] = [await buffer(bundle), await buffer(shell)];
     const file = Buffer.from(BUILD['main-AB12CD34.js']);
     const compressed = encoding === 'identity' ? undefined : encoding;
-    expect([bundle.headers['content-encoding'], shell.headers['content-encoding']]).toEqual([
-      compressed,
-      compressed,
-    ]);
-    expect(bundle.headers.vary).toMatch(/accept-encoding/i);
+    expect(
+      [bundle, shell].map(({ headers }) => [headers['content-encoding'], headers.vary]),
+    ).toEqual(Array(2).fill([compressed, expect.stringMatching(/accept-encoding/i)]));
     expect(decode(bundleBody)).toEqual(file);
     if (compressed) expect(bundleBody.length).toBeLessThan(file.length / 4);
-    // The shell links the entries found in the client folder.
-    expect(decode(shellBody).toString('utf8')).toMatch(
+    // Angular puts the nonce on the <style> tags it creates, reading it from ngCspNonce on its
+    // root; each response has its own.
+    const [other, nonce] = [bundle, shell].map(
+      ({ headers }) => /'nonce-([^']+)'/.exec(String(headers['content-security-policy']))?.[1],
+    );
+    expect(nonce).not.toBe(other);
+    const page = decode(shellBody).toString('utf8');
+    expect(page).toContain(`<app-root ngCspNonce="${nonce}">`);
+    expect(page).toMatch(
       /^<!DOCTYPE html>.*href="\/styles-IJ90KL12.css".*src="\/polyfills-EF56GH78.js".*src="\/main-AB12CD34.js"/s,
     );
   },
@@ -336,27 +311,10 @@ test.each([
   ['a token that is not a string', { token: [TOKEN] }],
 ])('a client with %s may watch but not start, stop or buy', async (_title, auth) => {
   const watcher = await join('watcher', auth);
-  const spies = spyOnOps(forkcast.ticker);
+  const expectNoOps = spyOnOps(forkcast.ticker);
   for (const [event, ...args] of [['start'], ['stop'], ['buy', 'Apple']] as const) {
     const { ack } = await watcher.emitRaw(event, ...args);
     expect(ack).toEqual({ ok: false, error: WATCH_ONLY });
   }
-  expectNoOps(spies);
-});
-
-// Refusals without an ack go to the sender alone as a status (hostile-input.test.ts).
-test('a watcher sees what a controller does, and never the token', async () => {
-  const watcher = await join('watcher');
-  const controller = await join('controller', { token: TOKEN });
-  const { stocks, seq } = forkcast.ticker.snapshot();
-  const from = watcher.events.mark;
-  expect((await controller.buy('Apple')).ack).toEqual({
-    ok: true,
-    stock: { name: 'Apple', price: grown(priceOf(stocks, 'Apple')) },
-  });
-  expect(await watcher.nextUpdate({ from })).toMatchObject({
-    stocks: withBuy(stocks, 'Apple'),
-    seq: seq + 1,
-  });
-  expect(JSON.stringify(watcher.events.items)).not.toContain(TOKEN);
+  expectNoOps();
 });

@@ -83,7 +83,7 @@ test('npm start serves the built app at once, without building', async () => {
     process.kill(-server.process.pid!, 'SIGTERM');
   }
   await withDeadline(allGone, 10_000, 'npm, its shell and the server to exit');
-  await server.logs.waitFor((line) => line['msg'] === 'bye', { timeoutMs: 1_000, what: 'bye' });
+  await server.logged('bye', 1_000);
 }, 30_000);
 
 test('npm start refuses a dist/ that is not what was built, such as a development bundle', () => {
