@@ -2,13 +2,13 @@
  * them. The tests run in order on one cluster; each leaves it running with three nodes. */
 import { findRedisServer, startRedis, type RedisServer } from '../helpers/redis-server';
 import { createClient } from 'redis';
-import { io } from 'socket.io-client';
 
 import type { HistoryPayload, UpdatePayload } from '../../protocol/events';
 import { decayAll, priceOf } from '../helpers/prices';
 import { cleanUpServers, spawnTracked } from '../helpers/processes';
+import { RawSocket } from '../helpers/raw-socket';
 import { delay, withDeadline } from '../helpers/recorder';
-import { isStatus, isUpdate, TestClient } from '../helpers/server';
+import { connectWelcomed, isStatus, isUpdate, type TestClient } from '../helpers/server';
 import type { ServerProcess } from '../helpers/server-process';
 
 const TICK_MS = 100;
@@ -81,12 +81,8 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     await withDeadline(node.server.exited, 5_000, 'a node to exit');
   }
 
-  async function join(node: Node, name: string): Promise<TestClient> {
-    const client = await TestClient.connect(node.url, name);
-    clients.push(client);
-    await client.welcome();
-    return client;
-  }
+  const join = async (node: Node, name: string): Promise<TestClient> =>
+    (await connectWelcomed(node.url, clients, name))[0]!;
 
   const updatesOf = (client: TestClient, from = 0): UpdatePayload[] =>
     client.events.since(from).flatMap((event) => (isUpdate(event) ? [event.update] : []));
@@ -111,8 +107,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     await client.waitForStatus('Stopped', { from });
   }
 
-  /** A buy's update at `client`: sent after anything the cluster had sent, so it proves that
-   * nothing more is on its way. */
+  /** A buy's update: sent after anything the cluster had sent, so nothing more is on its way. */
   async function buyAndWait(client: TestClient): Promise<UpdatePayload> {
     const mark = client.events.mark;
     expect((await client.buy('Facebook')).ack).toMatchObject({ ok: true });
@@ -296,12 +291,9 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     expect(watcher.events.since(quiet)).toEqual([]);
 
     // The leader's history (sent to each new connection) holds each update once.
-    const socket = io(lead.url, { transports: ['websocket'], forceNew: true });
-    const history = await withDeadline(
-      new Promise<HistoryPayload>((resolve) => socket.once('history', resolve)),
-      3_000,
-      'history',
-    ).finally(() => socket.close());
+    const raw = await RawSocket.connect(lead.url);
+    const frame = await raw.waitForText('42["history",', 'history').finally(() => raw.close());
+    const history = (JSON.parse(frame.slice(2)) as [string, HistoryPayload])[1];
     expectSeqRunsOn(history.updates);
     expect(history.updates.length).toBeGreaterThan(buyers.length);
   });
@@ -366,17 +358,12 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     await store.quit();
     await Promise.all([startNode(server), startNode(), startNode()]);
     await leader(10_000);
-    for (const index of [0, 1, 2]) {
-      const { snapshot } = await (await join(nodes[index]!, `greeted by ${index}`)).welcome();
-      expect(snapshot).toEqual({
-        stocks,
-        running: false,
-        seq: last.seq + 1,
-        ts: expect.any(Number),
-      });
-    }
+    // Each client's only update so far is its greeting's snapshot: the ticker is stopped.
+    const greeted = await Promise.all(nodes.map((node, i) => join(node, `greeted by ${i}`)));
+    const snapshot = { stocks, running: false, seq: last.seq + 1, ts: expect.any(Number) };
+    expect(greeted.map((client) => client.lastUpdate())).toEqual([snapshot, snapshot, snapshot]);
     // And the ticker runs on from there.
-    const after = clients.at(-1)!;
+    const after = greeted[2]!;
     const mark = after.events.mark;
     await ensureRunning(after);
     expect((await after.nextUpdate({ from: mark })).seq).toBe(last.seq + 2);
