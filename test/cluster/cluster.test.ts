@@ -170,10 +170,10 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     expect(next.at - killedAt).toBeLessThan(3_000);
 
     await Promise.all(watchers.map((c, i) => c.waitForUpdates(5, { from: marks[i]! })));
-    for (const client of watchers) {
+    for (const [i, client] of watchers.entries()) {
       expectSeqRunsOn(client.updates);
       expectPricesRunOn(client.updates.filter((update) => update.running));
-      expect(updatesOf(client, marks[0]).every((update) => update.running)).toBe(true);
+      expect(updatesOf(client, marks[i]).every((update) => update.running)).toBe(true);
     }
     await startNode();
   });
