@@ -1,4 +1,3 @@
-// Cluster tests start real processes and wait for real leases to run out (1.5 s) and real
-// reconnects. `testTimeout` in a project's config is not applied per project, so it is set
-// here, in a setup file that only the cluster project loads; the longest tests set their own.
+// Cluster tests wait for real processes, leases (1.5 s) and reconnects. A project's `testTimeout`
+// is not applied per project, hence this setup file; the longest tests set their own.
 jest.setTimeout(30_000);

@@ -1,12 +1,6 @@
-/**
- * Abuse against the compiled server as its own process, so that its event loop is not the
- * clients'. A flood: one client fires 2,000 buys back to back; every buy is answered, the
- * per-connection rate limit refuses the excess, the accepted buys land exactly, and another
- * client keeps being served with its own budget. A reconnect storm: thousands of handshakes cut
- * off as by a network blip leave nothing per greeting once collected.
- */
+/** Abuse against the compiled server as its own process, so that its event loop is not the
+ * clients': a flood of buys from one client, and a storm of handshakes cut off as by a blip. */
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 
 import WebSocket from 'ws';
 
@@ -66,11 +60,8 @@ async function buyInTurn(client: TestClient, done: () => boolean, max: number) {
   return results;
 }
 
-/**
- * Every accepted buy was applied exactly once, and nothing else: the prices acknowledged for a
- * stock are the seed grown 1, 2, ..., n times, and `client` ends up with exactly that once the
- * last conflation window is out (that there are fewer updates than buys is model.test.ts's).
- */
+/** Every accepted buy was applied exactly once, and nothing else: a stock's acked prices are the
+ * seed grown 1, 2, ..., n times, and `client` ends up with exactly that (conflation aside). */
 async function expectExact(
   client: TestClient,
   from: number,
@@ -180,22 +171,17 @@ describe('a flood of buys', () => {
 
 describe('a reconnect storm', () => {
   /** Enough for the heap per handshake to tell (0.55-1.0 KB measured; ~3.8 KB when greetings
-   * were stored for recovery, which the greeting test in realtime.test.ts rules out frame by
-   * frame), once a warm-up has paid the fixed costs (compiled code, buffers, a full history). */
-  const [WARM_UP, HANDSHAKES] = [1_000, 1_500];
-  const CONCURRENCY = 100;
+   * were stored for recovery, which realtime.test.ts's greeting test rules out frame by frame),
+   * once a warm-up has paid the fixed costs (compiled code, buffers, a full history). */
+  const [WARM_UP, HANDSHAKES, CONCURRENCY] = [1_000, 1_500, 100];
   const MB = 1024 * 1024;
   /** Over the baseline, garbage included and after a collection: measured 48-68 and 7-8 MB on
    * Node 20, 158-180 and 26-28 MB on Node 24 (its V8 collects later) at 4,000 handshakes. */
-  const STORM_RSS_BOUND = 300 * MB;
-  const SETTLED_RSS_BOUND = 48 * MB;
+  const [STORM_RSS_BOUND, SETTLED_RSS_BOUND] = [300 * MB, 48 * MB];
   const SETTLED_HEAP_PER_HANDSHAKE = 1.8 * 1024;
 
-  const rssOf = (pid: number): number =>
-    1024 * Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
-
-  /** The server's inspector (the URL it writes to stderr at start-up; its ticker child, which
-   * inherits the option, is forked later), just enough to collect garbage and read the heap. */
+  /** The server's memory through its inspector (the URL it writes to stderr at start-up; its
+   * ticker child, forked later, inherits the option), after a full collection if `collect`. */
   async function inspect(server: ServerProcess) {
     const url = new Promise<string>((resolve) => {
       const check = (): void => {
@@ -213,17 +199,13 @@ describe('a reconnect storm', () => {
       const [data] = (await withDeadline(once(ws, 'message'), 20_000, method)) as [Buffer];
       return (JSON.parse(data.toString('utf8')) as { result: unknown }).result;
     };
-    /** RSS and heap once everything unreachable is collected (RSS right after a storm is
-     * mostly garbage). */
-    const settled = async () => {
-      await call('HeapProfiler.collectGarbage');
-      const heap = (await call('Runtime.evaluate', {
-        expression: 'process.memoryUsage().heapUsed',
-        returnByValue: true,
-      })) as { result: { value: number } };
-      return { rss: rssOf(server.process.pid ?? 0), heap: heap.result.value };
+    const memory = async (collect = true): Promise<NodeJS.MemoryUsage> => {
+      if (collect) await call('HeapProfiler.collectGarbage');
+      const params = { expression: 'process.memoryUsage()', returnByValue: true };
+      return ((await call('Runtime.evaluate', params)) as { result: { value: NodeJS.MemoryUsage } })
+        .result.value;
     };
-    return { settled, close: () => ws.terminate() };
+    return { memory, close: () => ws.terminate() };
   }
 
   test(`${HANDSHAKES} handshakes, each greeted and cut off, leave RSS bounded and nothing per greeting once collected`, async () => {
@@ -231,38 +213,35 @@ describe('a reconnect storm', () => {
     const server = serve({ TICK_MS: '100', NODE_OPTIONS: '--inspect=127.0.0.1:0' });
     const { url } = await server.listening();
     const inspector = await inspect(server);
-    const starter = await RawSocket.connect(url);
-    starter.send('421["start"]');
-    await starter.waitForText('431[{"ok":true,"running":true}]', 'the start ack');
+    const starter = await join(url, 'starter');
+    expect((await starter.start()).ack).toEqual({ ok: true, running: true });
     starter.close();
-    const rssBefore = (await inspector.settled()).rss;
+    const rssBefore = (await inspector.memory()).rss;
+    // Each gets its whole greeting (status, update, history), then is cut off as by a network
+    // blip, so that connection state recovery keeps the session for its window.
     const storm = async (count: number): Promise<void> => {
       let started = 0;
-      // Each gets its whole greeting (status, update, history), then is cut off as by a
-      // network blip, so that connection state recovery keeps the session for its window.
       const worker = async (): Promise<void> => {
         while (started++ < count) {
           const socket = await RawSocket.connect(url);
+          const greeting = { timeoutMs: 5_000, what: 'a greeting' };
           await socket.frames
-            .waitForCount(3, (frame) => frame.startsWith('42['), {
-              timeoutMs: 5_000,
-              what: 'a greeting',
-            })
+            .waitForCount(3, (frame) => frame.startsWith('42['), greeting)
             .finally(() => socket.close());
         }
       };
       await Promise.all(Array.from({ length: CONCURRENCY }, worker));
     };
     await storm(WARM_UP);
-    const before = await inspector.settled();
+    const before = await inspector.memory();
     const stormStarted = performance.now();
     await storm(HANDSHAKES);
     recordFigure(`${HANDSHAKES} handshakes`, performance.now() - stormStarted);
-    const stormRss = rssOf(server.process.pid ?? 0) - rssBefore;
-    const after = await inspector.settled();
+    const stormRss = (await inspector.memory(false)).rss - rssBefore;
+    const after = await inspector.memory();
     inspector.close();
     const settledRss = after.rss - rssBefore;
-    const heapPerHandshake = (after.heap - before.heap) / HANDSHAKES;
+    const heapPerHandshake = (after.heapUsed - before.heapUsed) / HANDSHAKES;
     recordFigure('RSS growth at the end of the storm', stormRss / MB, 'MB');
     recordFigure('RSS growth after a full collection', settledRss / MB, 'MB');
     recordFigure('heap kept per handshake', heapPerHandshake, 'B');
