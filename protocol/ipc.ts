@@ -8,6 +8,7 @@ import { SEED_STOCKS } from './stocks';
 import {
   ackErrorSchema,
   parse,
+  parseJson,
   savedStateSchema,
   stockNameSchema,
   stockSchema,
@@ -88,13 +89,8 @@ export const seedTickerState = (ts: number): UpdatePayload => ({
 const storedStateSchema = savedStateSchema.extend({ epoch: z.number().int().positive() });
 export type StoredState = z.infer<typeof storedStateSchema>;
 
-export function parseStoredState(text: string): Parsed<StoredState> {
-  try {
-    return parse(storedStateSchema, 'stored state', JSON.parse(text));
-  } catch {
-    return { ok: false, error: 'bad stored state: not JSON' };
-  }
-}
+export const parseStoredState = (text: string): Parsed<StoredState> =>
+  parseJson(storedStateSchema, 'stored state', text);
 
 export const parseForwardedOp = (value: unknown) => parse(opSchema, 'forwarded op', value);
 /** A node's answer to a forwarded op: the leader's reply, null from a node that does not lead. */

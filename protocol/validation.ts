@@ -67,6 +67,15 @@ export function parse<T>(schema: z.ZodType<T>, what: string | null, value: unkno
   return { ok: false, error: `${what ? `bad ${what}: ` : ''}${firstMessage(result.error)}` };
 }
 
+/** `text` read as JSON, then checked against `schema`. */
+export function parseJson<T>(schema: z.ZodType<T>, what: string, text: string): Parsed<T> {
+  try {
+    return parse(schema, what, JSON.parse(text));
+  } catch {
+    return { ok: false, error: `bad ${what}: ${text ? 'not JSON' : 'empty'}` };
+  }
+}
+
 function firstMessage(error: z.ZodError): string {
   const issue = error.issues[0];
   if (!issue) return 'invalid input';
