@@ -19,8 +19,7 @@ import {
 const start = z.strictObject({ type: z.literal('start') });
 const stop = z.strictObject({ type: z.literal('stop') });
 const buy = z.strictObject({ type: z.literal('buy'), name: stockNameSchema });
-/** An op as its sender words it: the IPC adds an `id`, a cluster node forwards it as is to every
- * other (Socket.IO's serverSideEmit), and the leader applies it. */
+/** An op without the IPC's `id`, as a cluster node forwards it to the leader. */
 const opSchema = z.discriminatedUnion('type', [start, stop, buy]);
 const withId = { id: z.number().int().nonnegative() };
 

@@ -19,8 +19,6 @@ import type { StateStore } from './state-file';
 import type { TickerHost } from './ticker-host';
 import { TickerSupervisor } from './ticker-supervisor';
 
-/** Defaults: a forked ticker from seed prices, dist/ paths, 50 ops/s, no token, no extra origins
- * or hosts, no state file, the in-memory adapter, both transports. */
 export interface AppConfig extends Pick<HttpOptions, 'clientDir' | 'devServer'> {
   logger: Logger;
   tickMs: number;

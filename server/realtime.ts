@@ -81,8 +81,7 @@ export function attachRealtime(
     toEveryone(runStatus(lastRunning));
   }
 
-  /** One op from arrival to its ack or refusal: token, rate limit, arguments, then the ticker.
-   * A refusal goes through the ack if the client passed one, else as a status to it alone. */
+  /** One op to its ack, or its refusal (as a status to the sender if it passed no ack). */
   async function handle(socket: ForkcastSocket, event: string, raw: unknown[]): Promise<void> {
     const at = performance.now();
     const op: OpName = ['start', 'stop', 'buy'].includes(event) ? (event as OpName) : 'unknown';

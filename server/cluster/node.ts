@@ -1,9 +1,6 @@
-/** Joins a cluster: the Redis connections, the Socket.IO adapter and this node's ticker host. The
- * lease holder runs the TickerSupervisor, storing to the state key fenced by the lease; other
- * nodes forward ops to it with serverSideEmitWithAck. main.ts hands the result to createApp().
- * Updates and statuses are entries of the adapter's stream, as it stores `io.to(REPLAY_ROOM)
- * .emit()`, so recovery replays them. Live sockets are never in that room: each node reads the
- * stream itself and its broadcaster sends them, so its sockets and its snapshot never race. */
+/** A cluster node's ticker host. Updates and statuses are entries of the adapter's stream, stored
+ * as `io.to(REPLAY_ROOM).emit()`, so recovery replays them. Live sockets are never in that room:
+ * each node reads the stream and its broadcaster sends them, so sockets and snapshot never race. */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
