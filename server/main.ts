@@ -6,7 +6,6 @@ import { seedTickerState } from '../protocol/ipc';
 import { createApp, type AppConfig, type ForkcastApp } from './app';
 import { joinCluster } from './cluster/node';
 import { readConfig, type ServerConfig } from './config';
-import { RECOVERY_WINDOW_MS } from './io';
 import { createLogger, type Logger } from './logger';
 import { PATHS, ROOT } from './paths';
 import { createStateFile } from './state-file';
@@ -83,18 +82,15 @@ async function stateHost(
   }
   // A cluster node: the state lives in Redis, the ticker runs on the elected leader, and the
   // host reaches the app (its io, its metrics) only once it runs.
-  const cluster = await joinCluster(
-    {
-      redisUrl: config.REDIS_URL,
-      tickMs: config.TICK_MS,
-      childPath: PATHS.tickerChild,
-      seed: seedTickerState(Date.now()),
-      logger,
-      io: () => app().io,
-      onRestart: () => app().metrics.tickerRestarted(),
-    },
-    RECOVERY_WINDOW_MS,
-  );
+  const cluster = await joinCluster({
+    redisUrl: config.REDIS_URL,
+    tickMs: config.TICK_MS,
+    childPath: PATHS.tickerChild,
+    seed: seedTickerState(Date.now()),
+    logger,
+    io: () => app().io,
+    onRestart: () => app().metrics.tickerRestarted(),
+  });
   logger.info({ node: cluster.ticker.nodeId }, 'joined the cluster');
   return {
     app: { ticker: cluster.ticker, adapter: cluster.adapter },

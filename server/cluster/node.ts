@@ -14,16 +14,17 @@ import * as cluster from '../../protocol/ipc';
 import type { BuyReply, OpReply, ParentOpWithoutId as Op, RunReply } from '../../protocol/ipc';
 import type { StockName } from '../../protocol/stocks';
 import { parse, statusSchema, updateSchema } from '../../protocol/validation';
-import type { ForkcastIo } from '../io';
+import { RECOVERY_WINDOW_MS, type ForkcastIo } from '../io';
 import type { SavedState, StateStore } from '../state-file';
 import type { HostHealth, TickerHost, TickerHostEvents } from '../ticker-host';
 import { CLOSED_ERROR, TickerSupervisor, type SupervisorOptions } from '../ticker-supervisor';
 import { LeaderLease, type RedisClient } from './lease';
 
-export async function joinCluster(
-  { redisUrl, logger, ...host }: ClusterHostOptions & { redisUrl: string },
-  recoveryWindowMs: number,
-) {
+export async function joinCluster({
+  redisUrl,
+  logger,
+  ...host
+}: ClusterHostOptions & { redisUrl: string }) {
   const connect = async (name: string, offlineQueue: boolean): Promise<RedisClient> => {
     const client = createClient({
       url: redisUrl,
@@ -51,7 +52,7 @@ export async function joinCluster(
   const adapterClient = await connect('adapter', true);
   const reader = await connect('stream', true);
   // Recovery replays a window's worth of entries (one per update and status): twice that is kept.
-  const maxLen = Math.max(10_000, Math.ceil((recoveryWindowMs / host.tickMs) * 2));
+  const maxLen = Math.max(10_000, Math.ceil((RECOVERY_WINDOW_MS / host.tickMs) * 2));
   const adapter = createAdapter(adapterClient, { streamName: STREAM_KEY, maxLen });
   const options = { ...host, maxLen, logger: logger.child({ part: 'cluster' }) };
   const ticker = new ClusterTickerHost(options, { commands, adapter: adapterClient, reader });
