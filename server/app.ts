@@ -4,39 +4,33 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-import type { ServerOptions } from 'socket.io';
-
 import { STATUS, type UpdatePayload } from '../protocol/events';
 import { seedTickerState } from '../protocol/ipc';
 import { hostCheck } from './hosts';
 import { createHttpApp, type HttpOptions } from './http';
-import { createIo, type Transport } from './io';
+import { createIo, type IoOptions } from './io';
 import type { Logger } from './logger';
 import { createMetrics } from './metrics';
 import { PATHS } from './paths';
-import { attachRealtime } from './realtime';
+import { attachRealtime, type RealtimeOptions } from './realtime';
 import type { StateStore } from './state-file';
 import type { TickerHost } from './ticker-host';
 import { TickerSupervisor } from './ticker-supervisor';
 
-export interface AppConfig extends Pick<HttpOptions, 'clientDir' | 'devServer'> {
+export interface AppConfig
+  extends
+    Pick<HttpOptions, 'clientDir' | 'devServer'>,
+    Pick<IoOptions, 'allowedOrigins' | 'transports' | 'adapter'>,
+    Pick<RealtimeOptions, 'opsPerSecond' | 'controlToken'> {
   logger: Logger;
   tickMs: number;
   initialState?: UpdatePayload;
   tickerChildPath?: string;
   /** Use this ticker instead of forking one (a cluster node's). */
   ticker?: TickerHost;
-  /** start / stop / buy allowed per connection per second. */
-  opsPerSecond?: number;
-  /** When set, only clients presenting it (handshake `auth.token`) may start, stop or buy. */
-  controlToken?: string | undefined;
-  /** Origins other than the server's own whose pages may connect. */
-  allowedOrigins?: readonly string[];
   /** Host names served besides localhost and IP literals (hosts.ts). */
   allowedHosts?: readonly string[];
   stateStore?: StateStore;
-  adapter?: ServerOptions['adapter'];
-  transports?: readonly Transport[];
 }
 
 export type ForkcastApp = ReturnType<typeof createApp>;
@@ -67,17 +61,10 @@ export function createApp(config: AppConfig) {
     connections.add(socket);
     socket.once('close', () => connections.delete(socket));
   });
-  const io = createIo(httpServer, {
-    logger,
-    hostServed,
-    allowedOrigins: config.allowedOrigins ?? [],
-    transports: config.transports ?? ['websocket', 'polling'],
-    adapter: config.adapter,
-  });
+  const io = createIo(httpServer, { ...config, hostServed });
   const detach = attachRealtime(io, ticker, {
+    ...config,
     logger: logger.child({ part: 'realtime' }),
-    opsPerSecond: config.opsPerSecond ?? 50,
-    controlToken: config.controlToken,
     metrics,
   });
 

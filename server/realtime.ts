@@ -21,8 +21,9 @@ const digest = (text: string): Buffer => createHash('sha256').update(text).diges
 
 export interface RealtimeOptions {
   logger: Logger;
-  /** start / stop / buy allowed per connection per second; more are refused, not queued. */
-  opsPerSecond: number;
+  /** start / stop / buy per connection per second (default 50); more are refused, not queued. */
+  opsPerSecond?: number;
+  /** When set, only clients presenting it (handshake `auth.token`) may start, stop or buy. */
   controlToken?: string | undefined;
   metrics: ForkcastMetrics;
 }
@@ -31,7 +32,7 @@ export interface RealtimeOptions {
 export function attachRealtime(
   io: ForkcastIo,
   ticker: TickerHost,
-  { logger, opsPerSecond, controlToken, metrics }: RealtimeOptions,
+  { logger, opsPerSecond = 50, controlToken, metrics }: RealtimeOptions,
 ): () => void {
   // One bucket per socket: a flooding client is refused without slowing anyone else.
   const limiter = new RateLimiterMemory({ points: opsPerSecond, duration: 1 });
