@@ -59,6 +59,7 @@ export const savedStateSchema = updateSchema.extend({
   // Files written before the mark existed were saved on an update, so announced.
   unannounced: z.boolean().default(false),
 });
+export type SavedState = z.infer<typeof savedStateSchema>;
 
 /** `value` checked against `schema`; a refusal says what was bad (`what`, if not obvious). */
 export function parse<T>(schema: z.ZodType<T>, what: string | null, value: unknown): Parsed<T> {

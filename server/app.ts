@@ -4,33 +4,27 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-import { STATUS, type UpdatePayload } from '../protocol/events';
-import { seedTickerState } from '../protocol/ipc';
+import { STATUS } from '../protocol/events';
 import { hostCheck } from './hosts';
 import { createHttpApp, type HttpOptions } from './http';
 import { createIo, type IoOptions } from './io';
 import type { Logger } from './logger';
 import { createMetrics } from './metrics';
-import { PATHS } from './paths';
 import { attachRealtime, type RealtimeOptions } from './realtime';
-import type { StateStore } from './state-file';
 import type { TickerHost } from './ticker-host';
-import { TickerSupervisor } from './ticker-supervisor';
+import { TickerSupervisor, type SupervisorOptions } from './ticker-supervisor';
 
 export interface AppConfig
   extends
     Pick<HttpOptions, 'clientDir' | 'devServer'>,
     Pick<IoOptions, 'allowedOrigins' | 'transports' | 'adapter'>,
-    Pick<RealtimeOptions, 'opsPerSecond' | 'controlToken'> {
+    Pick<RealtimeOptions, 'opsPerSecond' | 'controlToken'>,
+    Pick<SupervisorOptions, 'tickMs' | 'childPath' | 'initialState' | 'store'> {
   logger: Logger;
-  tickMs: number;
-  initialState?: UpdatePayload;
-  tickerChildPath?: string;
   /** Use this ticker instead of forking one (a cluster node's). */
   ticker?: TickerHost;
   /** Host names served besides localhost and IP literals (hosts.ts). */
   allowedHosts?: readonly string[];
-  stateStore?: StateStore;
 }
 
 export type ForkcastApp = ReturnType<typeof createApp>;
@@ -44,13 +38,10 @@ export function createApp(config: AppConfig) {
   const ticker =
     config.ticker ??
     new TickerSupervisor({
-      childPath: config.tickerChildPath ?? PATHS.tickerChild,
-      tickMs: config.tickMs,
-      initialState: config.initialState ?? seedTickerState(Date.now()),
+      ...config,
       logger: logger.child({ part: 'ticker' }),
       // A hook, not 'lost': a crash loop is one outage but many forks.
       onRestart: () => metrics.tickerRestarted(),
-      ...(config.stateStore ? { store: config.stateStore } : {}),
     });
   const hostServed = hostCheck(config.allowedHosts ?? [], logger);
   const app = createHttpApp({ ...config, ticker, metrics, hostServed });

@@ -74,11 +74,11 @@ async function stateHost(
 ): Promise<{ app: Partial<AppConfig>; close?: () => Promise<void> }> {
   if (!config.REDIS_URL) {
     // One node on its own: the state lives in a file.
-    const stateStore = createStateFile({
+    const store = createStateFile({
       path: path.resolve(ROOT, config.STATE_FILE),
       logger: logger.child({ part: 'state' }),
     });
-    return { app: { initialState: await stateStore.open(), stateStore } };
+    return { app: { initialState: await store.open(), store } };
   }
   // A cluster node: the state lives in Redis, the ticker runs on the elected leader, and the
   // host reaches the app (its io, its metrics) only once it runs.

@@ -7,15 +7,12 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 
 import type { UpdatePayload } from '../protocol/events';
 import { seedTickerState } from '../protocol/ipc';
-import { parseJson, savedStateSchema } from '../protocol/validation';
+import { parseJson, savedStateSchema, type SavedState } from '../protocol/validation';
 import type { Logger } from './logger';
 import { PATHS } from './paths';
 import type { WriteRequest } from './state-writer';
 
-/** `unannounced`: the prices hold acknowledged buys that no `update` has carried yet. */
-export interface SavedState extends UpdatePayload {
-  unannounced: boolean;
-}
+export type { SavedState } from '../protocol/validation';
 
 export interface StateStore {
   /** Resolves once `state` (or a newer one committed after it) is saved; rejects if not. */
