@@ -2,12 +2,11 @@
  * wiring lives in createApp() so tests can run the same server in-process. */
 import path from 'node:path';
 
-import { seedTickerState } from '../protocol/ipc';
 import { createApp, type AppConfig, type ForkcastApp } from './app';
 import { joinCluster } from './cluster/node';
 import { readConfig, type ServerConfig } from './config';
 import { createLogger, type Logger } from './logger';
-import { PATHS, ROOT } from './paths';
+import { ROOT } from './paths';
 import { createStateFile } from './state-file';
 
 /** A shutdown that takes longer than this is abandoned with a non-zero exit. */
@@ -85,8 +84,6 @@ async function stateHost(
   const cluster = await joinCluster({
     redisUrl: config.REDIS_URL,
     tickMs: config.TICK_MS,
-    childPath: PATHS.tickerChild,
-    seed: seedTickerState(Date.now()),
     logger,
     io: () => app().io,
     onRestart: () => app().metrics.tickerRestarted(),

@@ -88,8 +88,6 @@ type ClusterHostOptions = Pick<
 > & {
   /** Read at open(), after createApp. */
   io: () => ForkcastIo;
-  /** Where a cluster whose Redis holds no state yet starts from. */
-  seed: UpdatePayload;
 };
 
 class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements TickerHost {
@@ -116,7 +114,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   ) {
     super();
     this.lease = new LeaderLease(redis.commands, this.nodeId, LEASE_TTL_MS);
-    this.state = structuredClone(options.seed);
+    this.state = cluster.seedTickerState(Date.now());
   }
 
   get pid(): number | undefined {
