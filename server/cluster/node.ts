@@ -82,10 +82,7 @@ const MOVED = 'the ticker moved to another node meanwhile; the operation may not
 const NO_ANSWER =
   'the ticker leader did not answer in time; the operation may not have been applied';
 
-type ClusterHostOptions = Pick<
-  SupervisorOptions,
-  'childPath' | 'tickMs' | 'logger' | 'onRestart'
-> & {
+type ClusterHostOptions = Pick<SupervisorOptions, 'tickMs' | 'logger' | 'onRestart'> & {
   /** Read at open(), after createApp. */
   io: () => ForkcastIo;
 };
@@ -269,7 +266,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   private async lead(epoch: number): Promise<void> {
     const term = ++this.term;
     this.leading = true;
-    const { logger, childPath, tickMs, onRestart } = this.options;
+    const { logger, tickMs, onRestart } = this.options;
     try {
       // Redis is authoritative; if it lost the state, the newest update seen here beats the seed.
       const stored = await this.readState();
@@ -283,7 +280,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
         await this.append('update', withoutStorage(resume));
       if (term !== this.term) return;
       const supervisor = new TickerSupervisor({
-        ...{ childPath, tickMs, onRestart, store },
+        ...{ tickMs, onRestart, store },
         initialState: withoutStorage(resume),
         unannounced: resume.unannounced,
         logger: logger.child({ part: 'ticker' }),
