@@ -13,7 +13,6 @@ import type { Logger } from './logger';
 
 export type ForkcastIo = Server<ClientToServerEvents, ServerToClientEvents>;
 export type ForkcastSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
-export type Transport = 'websocket' | 'polling';
 
 /** A client back within this long gets the broadcasts it missed (connection state recovery). */
 export const RECOVERY_WINDOW_MS = 2 * 60 * 1000;
@@ -23,7 +22,7 @@ export interface IoOptions {
   hostServed: (req: IncomingMessage) => boolean;
   /** Origins other than the server's own whose pages may connect. */
   allowedOrigins?: readonly string[];
-  transports?: readonly Transport[];
+  transports?: readonly ('websocket' | 'polling')[];
   adapter?: ServerOptions['adapter'];
 }
 
