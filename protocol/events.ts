@@ -39,8 +39,6 @@ export interface ClientToServerEvents {
   buy: (name: StockName, ack: (result: BuyAck) => void) => void;
 }
 
-export type ClientEventName = keyof ClientToServerEvents;
-
 /** Status messages, kept word for word from the original demo where it had them. */
 export const STATUS = {
   connected: 'EHLO OK Connected',

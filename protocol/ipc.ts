@@ -8,6 +8,7 @@ import { SEED_STOCKS } from './stocks';
 import {
   ackErrorSchema,
   parse,
+  parseJson,
   savedStateSchema,
   stockNameSchema,
   stockSchema,
@@ -18,8 +19,7 @@ import {
 const start = z.strictObject({ type: z.literal('start') });
 const stop = z.strictObject({ type: z.literal('stop') });
 const buy = z.strictObject({ type: z.literal('buy'), name: stockNameSchema });
-/** An op as its sender words it: the IPC adds an `id`, a cluster node forwards it as is to every
- * other (Socket.IO's serverSideEmit), and the leader applies it. */
+/** An op without the IPC's `id`, as a cluster node forwards it to the leader. */
 const opSchema = z.discriminatedUnion('type', [start, stop, buy]);
 const withId = { id: z.number().int().nonnegative() };
 
@@ -88,13 +88,8 @@ export const seedTickerState = (ts: number): UpdatePayload => ({
 const storedStateSchema = savedStateSchema.extend({ epoch: z.number().int().positive() });
 export type StoredState = z.infer<typeof storedStateSchema>;
 
-export function parseStoredState(text: string): Parsed<StoredState> {
-  try {
-    return parse(storedStateSchema, 'stored state', JSON.parse(text));
-  } catch {
-    return { ok: false, error: 'bad stored state: not JSON' };
-  }
-}
+export const parseStoredState = (text: string): Parsed<StoredState> =>
+  parseJson(storedStateSchema, 'stored state', text);
 
 export const parseForwardedOp = (value: unknown) => parse(opSchema, 'forwarded op', value);
 /** A node's answer to a forwarded op: the leader's reply, null from a node that does not lead. */

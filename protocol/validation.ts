@@ -59,12 +59,22 @@ export const savedStateSchema = updateSchema.extend({
   // Files written before the mark existed were saved on an update, so announced.
   unannounced: z.boolean().default(false),
 });
+export type SavedState = z.infer<typeof savedStateSchema>;
 
 /** `value` checked against `schema`; a refusal says what was bad (`what`, if not obvious). */
 export function parse<T>(schema: z.ZodType<T>, what: string | null, value: unknown): Parsed<T> {
   const result = schema.safeParse(value);
   if (result.success) return { ok: true, value: result.data };
   return { ok: false, error: `${what ? `bad ${what}: ` : ''}${firstMessage(result.error)}` };
+}
+
+/** `text` read as JSON, then checked against `schema`. */
+export function parseJson<T>(schema: z.ZodType<T>, what: string, text: string): Parsed<T> {
+  try {
+    return parse(schema, what, JSON.parse(text));
+  } catch {
+    return { ok: false, error: `bad ${what}: ${text ? 'not JSON' : 'empty'}` };
+  }
 }
 
 function firstMessage(error: z.ZodError): string {

@@ -4,41 +4,27 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-import type { ServerOptions } from 'socket.io';
-
-import { STATUS, type UpdatePayload } from '../protocol/events';
-import { seedTickerState } from '../protocol/ipc';
+import { STATUS } from '../protocol/events';
 import { hostCheck } from './hosts';
 import { createHttpApp, type HttpOptions } from './http';
-import { createIo, type Transport } from './io';
+import { createIo, type IoOptions } from './io';
 import type { Logger } from './logger';
 import { createMetrics } from './metrics';
-import { PATHS } from './paths';
-import { attachRealtime } from './realtime';
-import type { StateStore } from './state-file';
+import { attachRealtime, type RealtimeOptions } from './realtime';
 import type { TickerHost } from './ticker-host';
-import { TickerSupervisor } from './ticker-supervisor';
+import { TickerSupervisor, type SupervisorOptions } from './ticker-supervisor';
 
-/** Defaults: a forked ticker from seed prices, dist/ paths, 50 ops/s, no token, no extra origins
- * or hosts, no state file, the in-memory adapter, both transports. */
-export interface AppConfig extends Pick<HttpOptions, 'clientDir' | 'devServer'> {
+export interface AppConfig
+  extends
+    Pick<HttpOptions, 'clientDir' | 'devServer'>,
+    Pick<IoOptions, 'allowedOrigins' | 'transports' | 'adapter'>,
+    Pick<RealtimeOptions, 'opsPerSecond' | 'controlToken'>,
+    Pick<SupervisorOptions, 'tickMs' | 'childPath' | 'initialState' | 'store'> {
   logger: Logger;
-  tickMs: number;
-  initialState?: UpdatePayload;
-  tickerChildPath?: string;
   /** Use this ticker instead of forking one (a cluster node's). */
   ticker?: TickerHost;
-  /** start / stop / buy allowed per connection per second. */
-  opsPerSecond?: number;
-  /** When set, only clients presenting it (handshake `auth.token`) may start, stop or buy. */
-  controlToken?: string | undefined;
-  /** Origins other than the server's own whose pages may connect. */
-  allowedOrigins?: readonly string[];
   /** Host names served besides localhost and IP literals (hosts.ts). */
   allowedHosts?: readonly string[];
-  stateStore?: StateStore;
-  adapter?: ServerOptions['adapter'];
-  transports?: readonly Transport[];
 }
 
 export type ForkcastApp = ReturnType<typeof createApp>;
@@ -52,13 +38,10 @@ export function createApp(config: AppConfig) {
   const ticker =
     config.ticker ??
     new TickerSupervisor({
-      childPath: config.tickerChildPath ?? PATHS.tickerChild,
-      tickMs: config.tickMs,
-      initialState: config.initialState ?? seedTickerState(Date.now()),
+      ...config,
       logger: logger.child({ part: 'ticker' }),
       // A hook, not 'lost': a crash loop is one outage but many forks.
       onRestart: () => metrics.tickerRestarted(),
-      ...(config.stateStore ? { store: config.stateStore } : {}),
     });
   const hostServed = hostCheck(config.allowedHosts ?? [], logger);
   const app = createHttpApp({ ...config, ticker, metrics, hostServed });
@@ -69,17 +52,10 @@ export function createApp(config: AppConfig) {
     connections.add(socket);
     socket.once('close', () => connections.delete(socket));
   });
-  const io = createIo(httpServer, {
-    logger,
-    hostServed,
-    allowedOrigins: config.allowedOrigins ?? [],
-    transports: config.transports ?? ['websocket', 'polling'],
-    adapter: config.adapter,
-  });
+  const io = createIo(httpServer, { ...config, hostServed });
   const detach = attachRealtime(io, ticker, {
+    ...config,
     logger: logger.child({ part: 'realtime' }),
-    opsPerSecond: config.opsPerSecond ?? 50,
-    controlToken: config.controlToken,
     metrics,
   });
 

@@ -13,7 +13,6 @@ import type { Logger } from './logger';
 
 export type ForkcastIo = Server<ClientToServerEvents, ServerToClientEvents>;
 export type ForkcastSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
-export type Transport = 'websocket' | 'polling';
 
 /** A client back within this long gets the broadcasts it missed (connection state recovery). */
 export const RECOVERY_WINDOW_MS = 2 * 60 * 1000;
@@ -21,15 +20,14 @@ export const RECOVERY_WINDOW_MS = 2 * 60 * 1000;
 export interface IoOptions {
   logger: Logger;
   hostServed: (req: IncomingMessage) => boolean;
-  allowedOrigins: readonly string[];
-  transports: readonly Transport[];
-  adapter: ServerOptions['adapter'] | undefined;
+  /** Origins other than the server's own whose pages may connect. */
+  allowedOrigins?: readonly string[];
+  transports?: readonly ('websocket' | 'polling')[];
+  adapter?: ServerOptions['adapter'];
 }
 
-export function createIo(
-  httpServer: HttpServer,
-  { logger, hostServed, allowedOrigins, transports, adapter }: IoOptions,
-): ForkcastIo {
+export function createIo(httpServer: HttpServer, options: IoOptions): ForkcastIo {
+  const { allowedOrigins = [], transports = ['websocket', 'polling'] } = options;
   const cors = allowedOrigins.length > 0;
   const io: ForkcastIo = new Server(httpServer, {
     path: SOCKET_PATH,
@@ -38,19 +36,19 @@ export function createIo(
     maxHttpBufferSize: 16 * 1024,
     transports: [...transports],
     connectionStateRecovery: { maxDisconnectionDuration: RECOVERY_WINDOW_MS },
-    adapter,
+    adapter: options.adapter,
     // Browsers do not apply CORS to WebSockets, so the origin is checked here for every
     // transport; the `cors` option only adds the headers long-polling needs.
     allowRequest: (req, callback) => {
       // Before the origin check, which only compares Origin with this (possibly foreign) Host.
-      if (!hostServed(req)) return callback(HOST_REFUSED, false);
+      if (!options.hostServed(req)) return callback(HOST_REFUSED, false);
       const { origin, host } = req.headers;
       // No Origin: not a browser. URL lowercases the name; a Host header may not be.
       const allowed =
         origin === undefined ||
         allowedOrigins.includes(origin) ||
         (URL.canParse(origin) && new URL(origin).host === host?.toLowerCase());
-      if (!allowed) logger.warn({ origin }, 'refused a cross-origin connection');
+      if (!allowed) options.logger.warn({ origin }, 'refused a cross-origin connection');
       callback(allowed ? null : 'origin not allowed', allowed);
     },
     ...(cors ? { cors: { origin: [...allowedOrigins] } } : {}),

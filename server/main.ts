@@ -2,13 +2,11 @@
  * wiring lives in createApp() so tests can run the same server in-process. */
 import path from 'node:path';
 
-import { seedTickerState } from '../protocol/ipc';
 import { createApp, type AppConfig, type ForkcastApp } from './app';
 import { joinCluster } from './cluster/node';
 import { readConfig, type ServerConfig } from './config';
-import { RECOVERY_WINDOW_MS } from './io';
 import { createLogger, type Logger } from './logger';
-import { PATHS, ROOT } from './paths';
+import { ROOT } from './paths';
 import { createStateFile } from './state-file';
 
 /** A shutdown that takes longer than this is abandoned with a non-zero exit. */
@@ -75,26 +73,21 @@ async function stateHost(
 ): Promise<{ app: Partial<AppConfig>; close?: () => Promise<void> }> {
   if (!config.REDIS_URL) {
     // One node on its own: the state lives in a file.
-    const stateStore = createStateFile({
+    const store = createStateFile({
       path: path.resolve(ROOT, config.STATE_FILE),
       logger: logger.child({ part: 'state' }),
     });
-    return { app: { initialState: await stateStore.open(), stateStore } };
+    return { app: { initialState: await store.open(), store } };
   }
   // A cluster node: the state lives in Redis, the ticker runs on the elected leader, and the
   // host reaches the app (its io, its metrics) only once it runs.
-  const cluster = await joinCluster(
-    {
-      redisUrl: config.REDIS_URL,
-      tickMs: config.TICK_MS,
-      childPath: PATHS.tickerChild,
-      seed: seedTickerState(Date.now()),
-      logger,
-      io: () => app().io,
-      onRestart: () => app().metrics.tickerRestarted(),
-    },
-    RECOVERY_WINDOW_MS,
-  );
+  const cluster = await joinCluster({
+    redisUrl: config.REDIS_URL,
+    tickMs: config.TICK_MS,
+    logger,
+    io: () => app().io,
+    onRestart: () => app().metrics.tickerRestarted(),
+  });
   logger.info({ node: cluster.ticker.nodeId }, 'joined the cluster');
   return {
     app: { ticker: cluster.ticker, adapter: cluster.adapter },

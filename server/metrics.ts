@@ -2,10 +2,10 @@
  * apart. Labels come from fixed unions, never from client input, so the series count is fixed. */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-import type { ClientEventName } from '../protocol/events';
+import type { ClientToServerEvents } from '../protocol/events';
 
 /** The `op` label: the three ops of the contract, and every other event name as one value. */
-export type OpName = ClientEventName | 'unknown';
+export type OpName = keyof ClientToServerEvents | 'unknown';
 
 /** `invalid`: bad arguments or unknown event; `forbidden`: watch-only connection; `unavailable`:
  * ticker restarting, shutting down or silent; `internal`: a bug in the handler. */

@@ -21,8 +21,9 @@ const digest = (text: string): Buffer => createHash('sha256').update(text).diges
 
 export interface RealtimeOptions {
   logger: Logger;
-  /** start / stop / buy allowed per connection per second; more are refused, not queued. */
-  opsPerSecond: number;
+  /** start / stop / buy per connection per second (default 50); more are refused, not queued. */
+  opsPerSecond?: number;
+  /** When set, only clients presenting it (handshake `auth.token`) may start, stop or buy. */
   controlToken?: string | undefined;
   metrics: ForkcastMetrics;
 }
@@ -31,7 +32,7 @@ export interface RealtimeOptions {
 export function attachRealtime(
   io: ForkcastIo,
   ticker: TickerHost,
-  { logger, opsPerSecond, controlToken, metrics }: RealtimeOptions,
+  { logger, opsPerSecond = 50, controlToken, metrics }: RealtimeOptions,
 ): () => void {
   // One bucket per socket: a flooding client is refused without slowing anyone else.
   const limiter = new RateLimiterMemory({ points: opsPerSecond, duration: 1 });
@@ -81,8 +82,7 @@ export function attachRealtime(
     toEveryone(runStatus(lastRunning));
   }
 
-  /** One op from arrival to its ack or refusal: token, rate limit, arguments, then the ticker.
-   * A refusal goes through the ack if the client passed one, else as a status to it alone. */
+  /** One op to its ack, or its refusal (as a status to the sender if it passed no ack). */
   async function handle(socket: ForkcastSocket, event: string, raw: unknown[]): Promise<void> {
     const at = performance.now();
     const op: OpName = ['start', 'stop', 'buy'].includes(event) ? (event as OpName) : 'unknown';

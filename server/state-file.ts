@@ -7,15 +7,12 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 
 import type { UpdatePayload } from '../protocol/events';
 import { seedTickerState } from '../protocol/ipc';
-import { savedStateSchema } from '../protocol/validation';
+import { parseJson, savedStateSchema, type SavedState } from '../protocol/validation';
 import type { Logger } from './logger';
 import { PATHS } from './paths';
 import type { WriteRequest } from './state-writer';
 
-/** `unannounced`: the prices hold acknowledged buys that no `update` has carried yet. */
-export interface SavedState extends UpdatePayload {
-  unannounced: boolean;
-}
+export type { SavedState } from '../protocol/validation';
 
 export interface StateStore {
   /** Resolves once `state` (or a newer one committed after it) is saved; rejects if not. */
@@ -102,15 +99,9 @@ export function createStateFile({
       logger.info({ file }, 'no state file yet; starting from the seed prices');
       return null;
     }
-    let problem = 'empty';
-    try {
-      const parsed = savedStateSchema.safeParse(JSON.parse(text));
-      if (parsed.success) return parsed.data;
-      const [issue] = parsed.error.issues;
-      problem = `${issue?.path.join('.')}: ${issue?.message}`;
-    } catch (error) {
-      if (text) problem = (error as Error).message;
-    }
+    const parsed = parseJson(savedStateSchema, 'state file', text);
+    if (parsed.ok) return parsed.value;
+    const problem = parsed.error;
     // Moved out of the way, so that nothing overwrites it.
     const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     await rename(file, aside);

@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { UpdatePayload } from '../protocol/events';
 import {
   parseChildMessage,
+  seedTickerState,
   type BuyReply,
   type OpReply,
   type ParentMessage,
@@ -14,14 +15,16 @@ import {
 } from '../protocol/ipc';
 import type { StockName } from '../protocol/stocks';
 import type { Logger } from './logger';
+import { PATHS } from './paths';
 import type { SavedState, StateStore } from './state-file';
 import type { HostHealth, TickerHost, TickerHostEvents } from './ticker-host';
 
 export interface SupervisorOptions {
-  /** Compiled entry of the ticker child (dist/ticker/main.js). */
-  childPath: string;
+  /** Compiled entry of the ticker child (default dist/ticker/main.js). */
+  childPath?: string;
   tickMs: number;
-  initialState: UpdatePayload;
+  /** Default: the seed prices. */
+  initialState?: UpdatePayload;
   /** The initial state holds acknowledged buys no update has carried yet. */
   unannounced?: boolean;
   logger: Logger;
@@ -77,8 +80,9 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
 
   constructor(private readonly options: SupervisorOptions) {
     super();
-    this.state = { ...structuredClone(options.initialState), unannounced: !!options.unannounced };
-    this.announced = structuredClone(options.initialState);
+    const initial = options.initialState ?? seedTickerState(Date.now());
+    this.state = { ...structuredClone(initial), unannounced: !!options.unannounced };
+    this.announced = structuredClone(initial);
     this.committed = structuredClone(this.state);
   }
 
@@ -211,7 +215,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     // No inherited flags (inspector port, test loaders). WATCH_REPORT_DEPENDENCIES (`node
     // --watch`) would make the child report its modules over our IPC channel.
     const { WATCH_REPORT_DEPENDENCIES: _watch, ...env } = process.env;
-    const child = fork(this.options.childPath, [], {
+    const child = fork(this.options.childPath ?? PATHS.tickerChild, [], {
       env,
       execArgv: [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -1,9 +1,6 @@
-/** Joins a cluster: the Redis connections, the Socket.IO adapter and this node's ticker host. The
- * lease holder runs the TickerSupervisor, storing to the state key fenced by the lease; other
- * nodes forward ops to it with serverSideEmitWithAck. main.ts hands the result to createApp().
- * Updates and statuses are entries of the adapter's stream, as it stores `io.to(REPLAY_ROOM)
- * .emit()`, so recovery replays them. Live sockets are never in that room: each node reads the
- * stream itself and its broadcaster sends them, so its sockets and its snapshot never race. */
+/** A cluster node's ticker host. Updates and statuses are entries of the adapter's stream, stored
+ * as `io.to(REPLAY_ROOM).emit()`, so recovery replays them. Live sockets are never in that room:
+ * each node reads the stream and its broadcaster sends them, so sockets and snapshot never race. */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,16 +14,17 @@ import * as cluster from '../../protocol/ipc';
 import type { BuyReply, OpReply, ParentOpWithoutId as Op, RunReply } from '../../protocol/ipc';
 import type { StockName } from '../../protocol/stocks';
 import { parse, statusSchema, updateSchema } from '../../protocol/validation';
-import type { ForkcastIo } from '../io';
+import { RECOVERY_WINDOW_MS, type ForkcastIo } from '../io';
 import type { SavedState, StateStore } from '../state-file';
 import type { HostHealth, TickerHost, TickerHostEvents } from '../ticker-host';
 import { CLOSED_ERROR, TickerSupervisor, type SupervisorOptions } from '../ticker-supervisor';
 import { LeaderLease, type RedisClient } from './lease';
 
-export async function joinCluster(
-  { redisUrl, logger, ...host }: ClusterHostOptions & { redisUrl: string },
-  recoveryWindowMs: number,
-) {
+export async function joinCluster({
+  redisUrl,
+  logger,
+  ...host
+}: ClusterHostOptions & { redisUrl: string }) {
   const connect = async (name: string, offlineQueue: boolean): Promise<RedisClient> => {
     const client = createClient({
       url: redisUrl,
@@ -54,7 +52,7 @@ export async function joinCluster(
   const adapterClient = await connect('adapter', true);
   const reader = await connect('stream', true);
   // Recovery replays a window's worth of entries (one per update and status): twice that is kept.
-  const maxLen = Math.max(10_000, Math.ceil((recoveryWindowMs / host.tickMs) * 2));
+  const maxLen = Math.max(10_000, Math.ceil((RECOVERY_WINDOW_MS / host.tickMs) * 2));
   const adapter = createAdapter(adapterClient, { streamName: STREAM_KEY, maxLen });
   const options = { ...host, maxLen, logger: logger.child({ part: 'cluster' }) };
   const ticker = new ClusterTickerHost(options, { commands, adapter: adapterClient, reader });
@@ -84,14 +82,9 @@ const MOVED = 'the ticker moved to another node meanwhile; the operation may not
 const NO_ANSWER =
   'the ticker leader did not answer in time; the operation may not have been applied';
 
-type ClusterHostOptions = Pick<
-  SupervisorOptions,
-  'childPath' | 'tickMs' | 'logger' | 'onRestart'
-> & {
+type ClusterHostOptions = Pick<SupervisorOptions, 'tickMs' | 'logger' | 'onRestart'> & {
   /** Read at open(), after createApp. */
   io: () => ForkcastIo;
-  /** Where a cluster whose Redis holds no state yet starts from. */
-  seed: UpdatePayload;
 };
 
 class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements TickerHost {
@@ -118,7 +111,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   ) {
     super();
     this.lease = new LeaderLease(redis.commands, this.nodeId, LEASE_TTL_MS);
-    this.state = structuredClone(options.seed);
+    this.state = cluster.seedTickerState(Date.now());
   }
 
   get pid(): number | undefined {
@@ -273,7 +266,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   private async lead(epoch: number): Promise<void> {
     const term = ++this.term;
     this.leading = true;
-    const { logger, childPath, tickMs, onRestart } = this.options;
+    const { logger, tickMs, onRestart } = this.options;
     try {
       // Redis is authoritative; if it lost the state, the newest update seen here beats the seed.
       const stored = await this.readState();
@@ -287,7 +280,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
         await this.append('update', withoutStorage(resume));
       if (term !== this.term) return;
       const supervisor = new TickerSupervisor({
-        ...{ childPath, tickMs, onRestart, store },
+        ...{ tickMs, onRestart, store },
         initialState: withoutStorage(resume),
         unannounced: resume.unannounced,
         logger: logger.child({ part: 'ticker' }),
