@@ -39,10 +39,11 @@ export class MarketStore {
   private readonly latest = toSignal(merge(this.socket.status$, this.socket.update$));
   /** null until the server has said. */
   readonly running = computed(() => this.latest()?.running ?? null);
-  /** "restarting" from the server saying the ticker was lost until any later status or update. */
+  /** "restarting" from the server saying the ticker was lost until any later status or update;
+   * "unknown" while not connected, as nothing tells us. */
   readonly ticker = computed(() => {
     const latest = this.latest();
-    if (!latest) return 'unknown';
+    if (!latest || !this.connected()) return 'unknown';
     if ('message' in latest && latest.message === STATUS.tickerLost) return 'restarting';
     return latest.running ? 'running' : 'stopped';
   });

@@ -19,6 +19,10 @@ export class UsdFormat {
     maximumSignificantDigits: 2,
   });
 
+  /** A clock time in the reader's locale and time zone ("14:03:12", "2:03:12 PM"). */
+  readonly time = (ts: number): string => this.clock.format(ts);
+  private readonly clock = new Intl.DateTimeFormat(this.locales, { timeStyle: 'medium' });
+
   format(price: number): string {
     return this.price.format(price);
   }

@@ -1,7 +1,9 @@
 import {
   ChangeDetectionStrategy,
   Component,
+  Injector,
   NgZone,
+  afterNextRender,
   computed,
   inject,
   signal,
@@ -10,7 +12,7 @@ import { takeUntilDestroyed } from '@angular/core/rxjs-interop';
 import { distinctUntilKeyChanged } from 'rxjs';
 
 import { STATUS } from '../../../protocol/events';
-import type { StockName } from '../../../protocol/stocks';
+import { STOCK_NAMES, type StockName } from '../../../protocol/stocks';
 import { CONNECTION_LABELS, MarketStore } from '../core/market.store';
 import { SocketService, type ConnectionState } from '../core/socket.service';
 import { UsdFormat } from '../core/usd-format';
@@ -51,18 +53,22 @@ interface Note {
 })
 export class StockBoardComponent {
   private readonly socket = inject(SocketService);
-  private readonly usd = inject(UsdFormat);
   private readonly zone = inject(NgZone);
+  private readonly injector = inject(Injector);
   private nextId = 0;
 
   protected readonly store = inject(MarketStore);
+  protected readonly usd = inject(UsdFormat);
+  protected readonly iso = (ts: number): string => new Date(ts).toISOString();
 
   protected readonly rows = computed(() => {
     const latest = this.store.update();
     const series = this.store.series();
     // Only a change that belongs to the update on screen; a stale update has none.
     const current = series.at(-1)?.seq === latest?.seq;
-    return latest?.stocks.map(({ name, price }) => {
+    // Before the first update, the rows are there with placeholders (a skeleton): no jump.
+    const stocks = latest?.stocks ?? STOCK_NAMES.map((name) => ({ name, price: null }));
+    return stocks.map(({ name, price }) => {
       const prices = series.flatMap(
         ({ stocks }) => stocks.find((s) => s.name === name)?.price ?? [],
       );
@@ -71,8 +77,8 @@ export class StockBoardComponent {
       const direction = delta === null ? null : delta > 0 ? 'up' : delta < 0 ? 'down' : 'flat';
       const change = delta === null ? null : { direction, text: this.usd.formatChange(delta) };
       // Two identical animations alternate by seq parity, so each change restarts the flash.
-      const flash = delta ? `flash-${direction}-${latest.seq % 2}` : null;
-      return { name, price: this.usd.format(price), prices, change, flash };
+      const flash = delta ? `flash-${direction}-${(latest?.seq ?? 0) % 2}` : null;
+      return { name, price: price === null ? null : this.usd.format(price), prices, change, flash };
     });
   });
 
@@ -106,13 +112,15 @@ export class StockBoardComponent {
     });
   }
 
-  protected async run(op: 'start' | 'stop'): Promise<void> {
+  /** `next`: the button to focus after it, as the pressed one is disabled (focus would drop). */
+  protected async run(op: 'start' | 'stop', next: HTMLButtonElement): Promise<void> {
     if (this.runPending()) return;
     this.runPending.set(op);
     this.error.set(null);
     const ack = await this.socket[op]();
     this.runPending.set(null);
-    if (!ack.ok) this.fail(ack.error);
+    if (!ack.ok) return this.fail(ack.error);
+    afterNextRender(() => next.focus(), { injector: this.injector });
   }
 
   protected async buy(name: StockName): Promise<void> {
