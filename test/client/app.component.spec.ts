@@ -13,7 +13,7 @@ import {
   BUY_INTERVAL_MS,
 } from '../../client/app/stock-board/stock-board.component';
 import { STATUS, type StatusPayload, type UpdatePayload } from '../../protocol/events';
-import type { StockName } from '../../protocol/stocks';
+import { STOCK_NAMES, type StockName } from '../../protocol/stocks';
 import { FakeSocketService, updateAt } from './fake-socket.service';
 
 /** Text content with template line breaks collapsed. */
@@ -84,9 +84,17 @@ describe('the page', () => {
     return [points.length, svg.getAttribute('aria-label')];
   };
 
-  it('names the app, says "Connecting…" and "Waiting for prices…" until the server says, and shows and announces the connection, saying after a reconnect whether anything was missed', async () => {
-    const shown = ['header h1', 'h2', '.board__waiting'].map((at) => text(root.querySelector(at)));
-    expect(shown).toEqual(['forkcast', 'Connecting…', 'Waiting for prices…']);
+  it('names the app and the board, shows the rows as placeholders and says "Connecting…" until the server says, and shows and announces the connection, saying after a reconnect whether anything was missed', async () => {
+    const shown = ['header h1', 'h2', '.board__status'].map((at) => text(root.querySelector(at)));
+    expect(shown).toEqual(['forkcast', 'Live prices', 'Server: Connecting…']);
+    // A skeleton: the rows are in place before the first update, so nothing jumps when it comes.
+    expect(rows()).toEqual(STOCK_NAMES.map((name) => [name, '', '', '', 'Buy']));
+    const table = root.querySelector('table')!;
+    expect([
+      table.getAttribute('aria-busy'),
+      text(table.caption),
+      button('Buy Apple').disabled,
+    ]).toEqual(['true', 'Loading live prices…', true]);
     const refreshed = 'Reconnected — prices refreshed';
     const steps: [ConnectionState, string, string, string][] = [
       // The page's first connect is no news...
@@ -127,13 +135,44 @@ describe('the page', () => {
     for (const [event, ticker, words] of steps) {
       await serverSends(event);
       expect([...badge('ticker'), announced()]).toEqual([`Ticker ${ticker}`, ticker, words]);
-      if ('message' in event) expect(text(root.querySelector('h2'))).toBe(event.message);
+      if ('message' in event)
+        expect(text(root.querySelector('.board__status'))).toBe(`Server: ${event.message}`);
     }
 
     const before = root.querySelector('[aria-live] p');
     await serverSends(status(STATUS.stopped, false), updateAt(3), updateAt(4, { Apple: 14.49 }));
     // The same node: nothing in the region changed, so nothing is read again.
     expect(root.querySelector('[aria-live] p')).toBe(before);
+  });
+
+  it('marks the prices stale while not connected: greyed, "as of" the last update, the ticker unknown', async () => {
+    await serverSends(status(STATUS.started, true), { ...updateAt(5), running: true });
+    const time = root.querySelector('.board__updated time')!;
+    // The reader's locale and time zone: a clock time, with the instant in `datetime`.
+    const clock = text(time);
+    expect([clock, time.getAttribute('datetime')]).toEqual([
+      expect.stringMatching(/^\d{1,2}:\d{2}:\d{2}\s[AP]M$/),
+      new Date(updateAt(5).ts).toISOString(),
+    ]);
+    const steps: [ConnectionState, boolean][] = [
+      ['connected', false],
+      ['reconnecting', true],
+      ['disconnected', true],
+      ['recovered', false],
+    ];
+    for (const [state, stale] of steps) {
+      fake.connection$.next(state);
+      await settle();
+      expect([
+        root.querySelector('table')!.classList.contains('prices--stale'),
+        text(root.querySelector('.board__updated')),
+        badge('ticker')[1],
+      ]).toEqual([
+        stale,
+        `${stale ? 'Not live: prices as of' : 'Last update'} ${clock} · seq 5`,
+        stale ? 'unknown' : 'running',
+      ]);
+    }
   });
 
   it.each([
@@ -167,6 +206,8 @@ describe('the page', () => {
       expect([text(root.querySelector('.board__error')), announced()]).toEqual([error, error]);
       await serverSends(status('', !running));
       expect(seen()).toEqual(['false', true, false, '']);
+      // After an acknowledged Start or Stop, focus moves to the button that is now enabled.
+      expect(document.activeElement === button(other)).toBe(!error);
       // Nothing while not connected.
       fake.connection$.next('reconnecting');
       await settle();
@@ -186,7 +227,7 @@ describe('the page', () => {
     expect(headers.map((th) => [th.getAttribute('scope'), text(th)])).toEqual(
       ['Stock', 'Price', 'Change', 'Trend', 'Action'].map((name) => ['col', name]),
     );
-    // The status is the page's only heading under the name.
+    // The board's title is the page's only heading under the name.
     expect(root.querySelectorAll('h2, h3, h4, h5, h6, [role="heading"]')).toHaveLength(1);
     expect(sparkline('Apple')).toEqual([1, 'Apple, 1 price so far: $14.10']);
 

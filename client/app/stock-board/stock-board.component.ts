@@ -5,6 +5,7 @@ import {
   NgZone,
   afterNextRender,
   computed,
+  effect,
   inject,
   signal,
 } from '@angular/core';
@@ -90,6 +91,9 @@ export class StockBoardComponent {
   protected readonly cooling = signal<readonly StockName[]>([]);
   protected readonly bought = signal<Note | null>(null);
   protected readonly error = signal<string | null>(null);
+  /** After Start or Stop, the other button takes the focus once it is enabled (the pressed one is
+   * disabled, and focus would drop to the page). */
+  private readonly refocus = signal<{ op: 'start' | 'stop'; button: HTMLElement } | null>(null);
   /** The live region's one message; the id makes a repeated text a new node, so it is re-read. */
   protected readonly announcements = signal<readonly Note[]>([]);
 
@@ -99,6 +103,12 @@ export class StockBoardComponent {
   }
 
   constructor() {
+    effect(() => {
+      const target = this.refocus();
+      if (!target || !this.canRun(target.op)) return;
+      this.refocus.set(null);
+      afterNextRender(() => target.button.focus(), { injector: this.injector });
+    });
     // Statuses and connection changes are announced, price ticks never: no screen-reader flood.
     this.socket.status$
       .pipe(distinctUntilKeyChanged('message'), takeUntilDestroyed())
@@ -112,15 +122,14 @@ export class StockBoardComponent {
     });
   }
 
-  /** `next`: the button to focus after it, as the pressed one is disabled (focus would drop). */
-  protected async run(op: 'start' | 'stop', next: HTMLButtonElement): Promise<void> {
+  protected async run(op: 'start' | 'stop', other: HTMLElement): Promise<void> {
     if (this.runPending()) return;
     this.runPending.set(op);
     this.error.set(null);
     const ack = await this.socket[op]();
     this.runPending.set(null);
     if (!ack.ok) return this.fail(ack.error);
-    afterNextRender(() => next.focus(), { injector: this.injector });
+    this.refocus.set({ op: op === 'start' ? 'stop' : 'start', button: other });
   }
 
   protected async buy(name: StockName): Promise<void> {
@@ -128,11 +137,13 @@ export class StockBoardComponent {
     if (this.cooling().includes(name) || this.buying().includes(name)) return;
     this.buying.update((names) => [...names, name]);
     this.cooling.update((names) => [...names, name]);
-    this.later(BUY_INTERVAL_MS, () => this.cooling.update((names) => without(names, name)));
+    this.later(BUY_INTERVAL_MS, () =>
+      this.cooling.update((names) => names.filter((n) => n !== name)),
+    );
     this.error.set(null);
 
     const ack = await this.socket.buy(name);
-    this.buying.update((names) => without(names, name));
+    this.buying.update((names) => names.filter((n) => n !== name));
     if (!ack.ok) return this.fail(`Could not buy ${name}: ${ack.error}`);
     // The table changes only with the `update` broadcast; the ack is this tab's receipt.
     const note = this.announce(`Bought ${name} at ${this.usd.format(ack.stock.price)}`);
@@ -157,8 +168,4 @@ export class StockBoardComponent {
   private later(ms: number, callback: () => void): void {
     this.zone.runOutsideAngular(() => setTimeout(() => this.zone.run(callback), ms));
   }
-}
-
-function without<T>(items: readonly T[], item: T): T[] {
-  return items.filter((other) => other !== item);
 }
