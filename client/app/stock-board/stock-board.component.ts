@@ -5,12 +5,11 @@ import {
   NgZone,
   afterNextRender,
   computed,
-  effect,
   inject,
   signal,
 } from '@angular/core';
 import { takeUntilDestroyed } from '@angular/core/rxjs-interop';
-import { distinctUntilKeyChanged } from 'rxjs';
+import { distinctUntilKeyChanged, first, merge, of } from 'rxjs';
 
 import { STATUS } from '../../../protocol/events';
 import { STOCK_NAMES, type StockName } from '../../../protocol/stocks';
@@ -91,9 +90,6 @@ export class StockBoardComponent {
   protected readonly cooling = signal<readonly StockName[]>([]);
   protected readonly bought = signal<Note | null>(null);
   protected readonly error = signal<string | null>(null);
-  /** After Start or Stop, the other button takes the focus once it is enabled (the pressed one is
-   * disabled, and focus would drop to the page). */
-  private readonly refocus = signal<{ op: 'start' | 'stop'; button: HTMLElement } | null>(null);
   /** The live region's one message; the id makes a repeated text a new node, so it is re-read. */
   protected readonly announcements = signal<readonly Note[]>([]);
 
@@ -103,12 +99,6 @@ export class StockBoardComponent {
   }
 
   constructor() {
-    effect(() => {
-      const target = this.refocus();
-      if (!target || !this.canRun(target.op)) return;
-      this.refocus.set(null);
-      afterNextRender(() => target.button.focus(), { injector: this.injector });
-    });
     // Statuses and connection changes are announced, price ticks never: no screen-reader flood.
     this.socket.status$
       .pipe(distinctUntilKeyChanged('message'), takeUntilDestroyed())
@@ -129,7 +119,12 @@ export class StockBoardComponent {
     const ack = await this.socket[op]();
     this.runPending.set(null);
     if (!ack.ok) return this.fail(ack.error);
-    this.refocus.set({ op: op === 'start' ? 'stop' : 'start', button: other });
+    // The pressed button is disabled, so focus moves to the other once the server's state enables
+    // it; that status may come after the ack.
+    const next = op === 'start' ? 'stop' : 'start';
+    merge(of(null), this.socket.status$, this.socket.update$)
+      .pipe(first(() => this.canRun(next)))
+      .subscribe(() => afterNextRender(() => other.focus(), { injector: this.injector }));
   }
 
   protected async buy(name: StockName): Promise<void> {
