@@ -24,6 +24,8 @@ export interface HttpOptions {
   clientDir?: string | undefined;
   /** Load the client from Angular's dev server, which proxies the rest here. */
   devServer?: boolean | undefined;
+  /** Set: the shell tells the page that controlling needs it, so a tab without it only watches. */
+  controlToken?: string | undefined;
 }
 
 export function createHttpApp(options: HttpOptions): Express {
@@ -53,7 +55,7 @@ export function createHttpApp(options: HttpOptions): Express {
     // A new deploy's shell, with its new asset names, is picked up on the next load.
     res
       .set('Cache-Control', 'no-cache')
-      .render('index', { assets, devServer, cspNonce: nonce(res) });
+      .render('index', { assets, devServer, cspNonce: nonce(res), token: !!options.controlToken });
   });
   app.get('/healthz', (_req, res) => {
     const { running, seq } = ticker.snapshot();

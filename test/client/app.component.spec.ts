@@ -7,7 +7,11 @@ import {
 } from '@angular/core/testing';
 
 import { AppComponent } from '../../client/app/app.component';
-import { SocketService, type ConnectionState } from '../../client/app/core/socket.service';
+import {
+  SocketService,
+  WATCH_ONLY,
+  type ConnectionState,
+} from '../../client/app/core/socket.service';
 import {
   BOUGHT_NOTE_MS,
   BUY_INTERVAL_MS,
@@ -311,4 +315,27 @@ describe('the page', () => {
     render();
     expect(notes()).toBe('');
   }));
+});
+
+it('a watch-only page says so from the start and holds Start, Stop and Buy, never failing a click', async () => {
+  const fake = new FakeSocketService();
+  const fixture = TestBed.configureTestingModule({
+    imports: [AppComponent],
+    providers: [
+      { provide: SocketService, useValue: fake },
+      { provide: WATCH_ONLY, useValue: true },
+      { provide: ComponentFixtureAutoDetect, useValue: true },
+    ],
+  }).createComponent(AppComponent);
+  fake.status$.next(status(STATUS.connected, false));
+  fake.update$.next(updateAt(1));
+  await fixture.whenStable();
+  const root = fixture.nativeElement as HTMLElement;
+  expect(text(root.querySelector('.board__watch'))).toBe(
+    "Watch only: starting, stopping and buying need this server's control token.",
+  );
+  const buttons = Array.from(root.querySelectorAll('button'));
+  expect(buttons.map((button) => [text(button), button.disabled])).toEqual(
+    ['Start', 'Stop', 'Buy', 'Buy', 'Buy'].map((name) => [name, true]),
+  );
 });

@@ -12,6 +12,7 @@ import {
   SOCKET_FACTORY,
   SocketService,
   takeControlToken,
+  WATCH_ONLY,
   type ForkcastSocket,
 } from '../../client/app/core/socket.service';
 import { updateAt } from './fake-socket.service';
@@ -206,4 +207,16 @@ it('takeControlToken takes the token from the fragment into this tab, out of the
   expect([location.hash, location.search]).toEqual(['', '?view=compact']);
   // Remembered, so a reload keeps control.
   expect(takeControlToken()).toBe('s3cret-token');
+});
+
+it('WATCH_ONLY: only when the shell says the server needs a control token and this tab has none', () => {
+  // A fresh injector each time, as each page load has.
+  const watchOnly = () => (TestBed.resetTestingModule(), TestBed.inject(WATCH_ONLY));
+  sessionStorage.clear();
+  expect(watchOnly()).toBe(false);
+  document.head.insertAdjacentHTML('beforeend', '<meta name="forkcast-control" content="token">');
+  expect(watchOnly()).toBe(true);
+  history.replaceState(null, '', '/#token=s3cret-token');
+  expect(watchOnly()).toBe(false);
+  document.querySelector('meta[name="forkcast-control"]')!.remove();
 });

@@ -178,6 +178,29 @@ async function startBlockingProxy({ hostname: host, port }: URL) {
     expect(tabs.flatMap((tab) => tab.problems)).toEqual([]);
   });
 
+  test('on a server with a control token, a tab without it says "watch only" from the start and holds every control; with it, controls', async () => {
+    const { url } = await spawnServer({ CONTROL_TOKEN: 'e2e-control-token' }).listening();
+    const pages = await Promise.all(
+      ['', '#token=e2e-control-token'].map(async (fragment) => {
+        const page = await (await browser.newContext({ locale: 'en-US' })).newPage();
+        await page.goto(url + fragment);
+        await page.getByText('Last update').waitFor();
+        return page;
+      }),
+    );
+    const seen = (page: Page) =>
+      Promise.all([
+        page.getByText('Watch only').count(),
+        button(page, 'Start').isDisabled(),
+        button(page, 'Buy Apple').isDisabled(),
+      ]);
+    expect(await Promise.all(pages.map(seen))).toEqual([
+      [1, true, true],
+      [0, false, false],
+    ]);
+    await Promise.all(pages.map((page) => page.context().close()));
+  });
+
   // Last: it takes the server away.
   test('with the server gone, both tabs say so and mark the prices as not live', async () => {
     await killServers();

@@ -222,6 +222,8 @@ test.each([
     expect(nonce).not.toBe(other);
     const page = decode(shellBody).toString('utf8');
     expect(page).toContain(`<app-root ngCspNonce="${nonce}">`);
+    // This server has a control token: a tab without one only watches.
+    expect(page).toContain('<meta name="forkcast-control" content="token">');
     expect(page).toMatch(
       /^<!DOCTYPE html>.*href="\/styles-IJ90KL12.css".*src="\/polyfills-EF56GH78.js".*src="\/main-AB12CD34.js"/s,
     );

@@ -20,9 +20,9 @@ function clientDir(...files: string[]): string {
 
 /** Through Express's view engine, as the server renders it. */
 const views = express().set('views', PATHS.views).set('view engine', 'pug');
-const render = (assets: ClientAssets, devServer = false): Promise<string> =>
+const render = (assets: ClientAssets, devServer = false, token = false): Promise<string> =>
   new Promise((resolve, reject) =>
-    views.render('index', { assets, devServer, cspNonce: 'n0nce' }, (error, html) =>
+    views.render('index', { assets, devServer, cspNonce: 'n0nce', token }, (error, html) =>
       error ? reject(error) : resolve(html),
     ),
   );
@@ -59,7 +59,12 @@ test('the shell links the entries, with a description, theme colours, icons and 
     expect(html).toContain(`<meta name="theme-color" media="(prefers-color-scheme: ${scheme}">`);
   for (const icon of ['/favicon.ico', '/favicon.svg', '/apple-touch-icon.png'])
     expect(html).toContain(`href="${icon}"`);
-  expect(html).not.toMatch(/@vite|csp-nonce/);
+  expect(html).not.toMatch(/@vite|csp-nonce|forkcast-control/);
+});
+
+test('when the server needs a control token the shell says so, so that a tab without one only watches', async () => {
+  const html = await render(findClientAssets(clientDir(...PRODUCTION)), false, true);
+  expect(html).toContain('<meta name="forkcast-control" content="token">');
 });
 
 test('without a build the shell says how to build and loads no script', async () => {

@@ -49,6 +49,12 @@ export function takeControlToken(): string | undefined {
   return sessionStorage.getItem(TOKEN_KEY) ?? undefined;
 }
 
+/** True when the server needs a control token (its shell says so) and this tab has none. */
+export const WATCH_ONLY = new InjectionToken<boolean>('WATCH_ONLY', {
+  providedIn: 'root',
+  factory: () => !!document.querySelector('meta[name="forkcast-control"]') && !takeControlToken(),
+});
+
 /** socket.io-client types `on` / `off` per event name, which a shared helper cannot name. */
 type Emitter = Record<'on' | 'off', (event: string, listener: (payload: never) => void) => void>;
 

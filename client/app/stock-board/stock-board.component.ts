@@ -14,7 +14,7 @@ import { distinctUntilKeyChanged, first, merge, of } from 'rxjs';
 import { STATUS } from '../../../protocol/events';
 import { STOCK_NAMES, type StockName } from '../../../protocol/stocks';
 import { CONNECTION_LABELS, MarketStore } from '../core/market.store';
-import { SocketService, type ConnectionState } from '../core/socket.service';
+import { SocketService, WATCH_ONLY, type ConnectionState } from '../core/socket.service';
 import { UsdFormat } from '../core/usd-format';
 import { SparklineComponent } from './sparkline.component';
 
@@ -59,6 +59,7 @@ export class StockBoardComponent {
 
   protected readonly store = inject(MarketStore);
   protected readonly usd = inject(UsdFormat);
+  protected readonly watchOnly = inject(WATCH_ONLY);
   protected readonly iso = (ts: number): string => new Date(ts).toISOString();
 
   protected readonly rows = computed(() => {
@@ -93,9 +94,10 @@ export class StockBoardComponent {
   /** The live region's one message; the id makes a repeated text a new node, so it is re-read. */
   protected readonly announcements = signal<readonly Note[]>([]);
 
-  /** Start while stopped, Stop while running, one at a time, and only while connected. */
+  /** Start while stopped, Stop while running, one at a time, only while connected and allowed. */
   protected canRun(op: 'start' | 'stop'): boolean {
-    return this.store.connected() && this.store.running() === (op === 'stop') && !this.runPending();
+    const { store, runPending, watchOnly } = this;
+    return store.connected() && store.running() === (op === 'stop') && !runPending() && !watchOnly;
   }
 
   constructor() {
