@@ -74,7 +74,7 @@ describe('the page', () => {
     Array.from(root.querySelectorAll('tbody tr'), (row) => Array.from(row.querySelectorAll('td')));
   /** The cells of a stock's row: stock, price, change, trend, action. */
   const cells = (name: StockName) => table().find((row) => text(row[0]) === name)!;
-  const rows = () => table().map((row) => row.map((cell) => text(cell)));
+  const rows = () => table().map((row) => row.map((cell) => spoken(cell)));
   const notes = () => text(root.querySelector('.board__notes'));
   /** What the one polite live region holds for a screen reader. */
   const announced = () => {
@@ -222,10 +222,11 @@ describe('the page', () => {
   it('renders a row per stock under five column headers and follows each update: its change since the previous one, with a direction, arrow, amount and flash, and its recent prices from the history', async () => {
     const apple = (seq: number, prices = {}) => updateAt(seq, { Apple: 14 + seq / 100, ...prices });
     await serverSends(apple(10));
+    // The trend cell reads as its sparkline's label.
     expect(rows()).toEqual([
-      ['Apple', '$14.10', '', '', 'Buy'],
-      ['Microsoft', '$43.00', '', '', 'Buy'],
-      ['Facebook', '$1,234.57', '', '', 'Buy'],
+      ['Apple', '$14.10', '', 'Apple, 1 price so far: $14.10', 'Buy'],
+      ['Microsoft', '$43.00', '', 'Microsoft, 1 price so far: $43.00', 'Buy'],
+      ['Facebook', '$1,234.57', '', 'Facebook, 1 price so far: $1,234.57', 'Buy'],
     ]);
     const headers = Array.from(root.querySelectorAll('thead th'));
     expect(headers.map((th) => [th.getAttribute('scope'), text(th)])).toEqual(
@@ -238,8 +239,18 @@ describe('the page', () => {
     // The server sends the snapshot first, then the history that ends with it.
     fake.history$.next({ updates: Array.from({ length: 10 }, (_, index) => apple(index + 1)) });
     await serverSends(apple(11, { Microsoft: 42.97 }));
-    expect(sparkline('Apple')).toEqual([11, 'Apple, last 11 prices, from $14.01 to $14.11']);
+    expect(sparkline('Apple')).toEqual([
+      11,
+      'Apple, last 11 prices, from $14.01 to $14.11, low $14.01, high $14.11',
+    ]);
     expect(sparkline('Microsoft')[0]).toBe(11);
+    // The span of the history in the header; the low and high shown on hover or focus.
+    expect(text(root.querySelector('thead .prices__trend'))).toBe('Trend last 10 s');
+    const trend = cells('Microsoft')[3]!;
+    expect([
+      trend.querySelector('svg')!.getAttribute('tabindex'),
+      text(trend.querySelector('.sparkline__range')),
+    ]).toEqual(['0', '$42.97 – $43.00']);
     // Presentation attributes and classes only: the page's CSP refuses inline styles.
     expect(root.querySelectorAll('[style]')).toHaveLength(0);
     const change = (name: StockName) => {

@@ -43,12 +43,17 @@ export class SparklineComponent {
     };
   });
 
+  /** The lowest and highest price drawn, shown on hover or focus. */
+  protected readonly range = computed(() =>
+    [Math.min(...this.prices()), Math.max(...this.prices())].map((price) => this.usd.format(price)),
+  );
+
   protected readonly label = computed(() => {
-    const [name, prices] = [this.name(), this.prices()];
+    const [name, prices, [low, high]] = [this.name(), this.prices(), this.range()];
     // A row has at least its own update's price.
     const [first, last] = [this.usd.format(prices[0]!), this.usd.format(prices.at(-1)!)];
     if (prices.length === 1) return `${name}, 1 price so far: ${last}`;
-    return `${name}, last ${prices.length} prices, from ${first} to ${last}`;
+    return `${name}, last ${prices.length} prices, from ${first} to ${last}, low ${low}, high ${high}`;
   });
 }
 

@@ -83,6 +83,14 @@ export class StockBoardComponent {
     });
   });
 
+  /** How far back the sparklines reach, for the Trend header. */
+  protected readonly span = computed(() => {
+    const series = this.store.series();
+    const seconds = series.length > 1 ? (series.at(-1)!.ts - series[0]!.ts) / 1000 : 0;
+    if (seconds < 120) return seconds >= 0.5 ? `${Math.round(seconds)} s` : '';
+    return `${Math.round(seconds / 60)} min`;
+  });
+
   /** The Start or Stop awaiting its acknowledgement. */
   protected readonly runPending = signal<'start' | 'stop' | null>(null);
   /** Stocks whose Buy awaits its acknowledgement; each row has at most one in flight. */
