@@ -1,6 +1,7 @@
 import { ChangeDetectionStrategy, Component, inject } from '@angular/core';
 
-import { CONNECTION_LABELS, MarketStore } from './core/market.store';
+import { MarketStore } from './core/market.store';
+import { CONNECTION_LABELS } from './core/socket.service';
 import { StockBoardComponent } from './stock-board/stock-board.component';
 
 /** The name, the connection and the ticker at a glance, then the board. */

@@ -100,6 +100,7 @@ describe('the page', () => {
       button('Buy Apple').disabled,
     ]).toEqual(['true', 'Loading live prices…', true]);
     const refreshed = 'Reconnected — prices refreshed';
+    const unreachable = 'Cannot reach the server — retrying';
     const steps: [ConnectionState, string, string, string][] = [
       // The page's first connect is no news...
       ['connecting', 'Connecting…', 'connecting', ''],
@@ -112,6 +113,8 @@ describe('the page', () => {
       ['connected', 'Connected', 'connected', 'Connected'],
       ['reconnecting', 'Reconnecting…', 'reconnecting', 'Connection lost, reconnecting'],
       ['not-recovered', refreshed, 'connected', refreshed],
+      ['unreachable', unreachable, 'unreachable', unreachable],
+      ['connected', 'Connected', 'connected', 'Connected'],
     ];
     for (const [state, label, dot, words] of steps) {
       fake.connection$.next(state);

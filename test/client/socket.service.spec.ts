@@ -2,8 +2,18 @@
 import { NgZone } from '@angular/core';
 import { TestBed, fakeAsync, flushMicrotasks, tick } from '@angular/core/testing';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
-import { filter, firstValueFrom, fromEvent, map, merge, timeout, type Observable } from 'rxjs';
+import {
+  filter,
+  firstValueFrom,
+  from,
+  fromEvent,
+  map,
+  merge,
+  timeout,
+  type Observable,
+} from 'rxjs';
 import { io } from 'socket.io-client';
 
 import {
@@ -163,6 +173,26 @@ describe('SocketService, against a Socket.IO server with connection state recove
     expect(socket.io.listeners('reconnect_attempt')).toEqual([]);
     expect(socket.io.listeners('reconnect')).toEqual([]);
   }, 60_000); // A restart can take seconds on a busy machine.
+
+  it('says "unreachable" while a first connect fails, and keeps retrying', async () => {
+    // A port that was just free: nothing listens there, so every attempt is refused at once.
+    const probe = createServer().listen(0, '127.0.0.1');
+    await firstValueFrom(fromEvent(probe, 'listening'));
+    const { port } = probe.address() as AddressInfo;
+    probe.close();
+    const { service, socket } = serviceOn(() =>
+      io(`http://127.0.0.1:${port}`, { transports: ['polling'], reconnectionDelayMax: 10 }),
+    );
+    const timeline = record(service.connection$);
+    const retried = new Promise<void>((resolve) =>
+      socket.io.on('reconnect_attempt', (attempt) => attempt >= 3 && resolve()),
+    );
+    await first(service.connection$, (state) => state === 'unreachable');
+    await first(from(retried));
+    expect(timeline.values()).toEqual(['connecting', 'unreachable']);
+    timeline.subscription.unsubscribe();
+    socket.disconnect();
+  });
 
   it('resolves start and buy, in the zone, with the acks; a lost connection as ok: false; opens the socket outside the zone', async () => {
     const { service, zone, createdInZone } = await connected();

@@ -8,20 +8,10 @@ import {
   type HistoryPayload,
   type UpdatePayload,
 } from '../../../protocol/events';
-import { SocketService, type ConnectionState } from './socket.service';
+import { SocketService } from './socket.service';
 
 /** Recent broadcasts, oldest first, at most as many as the server's `history` holds. */
 export type Series = readonly UpdatePayload[];
-
-/** The connection as the header words it; the board announces the reconnects the same way. */
-export const CONNECTION_LABELS: Record<ConnectionState, string> = {
-  connecting: 'Connecting…',
-  connected: 'Connected',
-  recovered: 'Reconnected — nothing missed',
-  'not-recovered': 'Reconnected — prices refreshed',
-  reconnecting: 'Reconnecting…',
-  disconnected: 'Disconnected',
-};
 
 /** What the server has told this tab, as signals, so the header and the board read one state. */
 @Injectable({ providedIn: 'root' })

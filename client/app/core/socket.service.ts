@@ -14,9 +14,18 @@ export type ForkcastSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 /** The connection as a user would describe it. A connect is `connected` the first time, then
  * `recovered` (the server restored the session and replayed what was missed) or `not-recovered`
- * (a new session: drop too long, server restarted; greeted like a new client). */
-export type ConnectionState =
-  'connecting' | 'connected' | 'recovered' | 'not-recovered' | 'reconnecting' | 'disconnected';
+ * (a new session: drop too long, server restarted; greeted like a new client). `unreachable`:
+ * the first connect failed, and it is being retried. */
+export const CONNECTION_LABELS = {
+  connecting: 'Connecting…',
+  connected: 'Connected',
+  recovered: 'Reconnected — nothing missed',
+  'not-recovered': 'Reconnected — prices refreshed',
+  reconnecting: 'Reconnecting…',
+  unreachable: 'Cannot reach the server — retrying',
+  disconnected: 'Disconnected',
+} as const;
+export type ConnectionState = keyof typeof CONNECTION_LABELS;
 
 export const ACK_TIMEOUT_MS = 5000;
 /** What a caller sees when no acknowledgement came back (timeout or a dropped connection). */
@@ -80,11 +89,12 @@ export class SocketService {
       socket.recovered ? 'recovered' : connects++ > 0 ? 'not-recovered' : 'connected';
     // `active` is false after a deliberate disconnect or a refusal, which socket.io won't retry
     // (it retries a lost connection forever: there is no `reconnect_failed`).
-    const lost = (): ConnectionState => (socket.active ? 'reconnecting' : 'disconnected');
+    const lost = (): ConnectionState =>
+      !socket.active ? 'disconnected' : connects > 0 ? 'reconnecting' : 'unreachable';
     return merge(
       this.listen(socket, 'connect').pipe(map(connected)),
       this.listen(socket, 'disconnect', 'connect_error').pipe(map(lost)),
-      this.listen(socket.io, 'reconnect_attempt').pipe(map(() => 'reconnecting' as const)),
+      this.listen(socket.io, 'reconnect_attempt').pipe(map(lost)),
       // The transport is back; the namespace handshake (`connect`) is still to come.
       this.listen(socket.io, 'reconnect').pipe(map(() => 'connecting' as const)),
     ).pipe(

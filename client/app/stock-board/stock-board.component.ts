@@ -13,8 +13,13 @@ import { distinctUntilKeyChanged, first, merge, of } from 'rxjs';
 
 import { STATUS } from '../../../protocol/events';
 import { STOCK_NAMES, type StockName } from '../../../protocol/stocks';
-import { CONNECTION_LABELS, MarketStore } from '../core/market.store';
-import { SocketService, WATCH_ONLY, type ConnectionState } from '../core/socket.service';
+import { MarketStore } from '../core/market.store';
+import {
+  CONNECTION_LABELS,
+  SocketService,
+  WATCH_ONLY,
+  type ConnectionState,
+} from '../core/socket.service';
 import { UsdFormat } from '../core/usd-format';
 import { SparklineComponent } from './sparkline.component';
 
@@ -118,7 +123,7 @@ export class StockBoardComponent {
       if (state === 'connecting') return;
       // The page's first connect is no news, unless its failed attempts were announced.
       this.announce(state === 'connected' && !lossAnnounced ? '' : CONNECTION_NEWS[state]);
-      lossAnnounced = state === 'reconnecting' || state === 'disconnected';
+      lossAnnounced = ['reconnecting', 'unreachable', 'disconnected'].includes(state);
     });
   }
 
