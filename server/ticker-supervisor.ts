@@ -109,17 +109,10 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     }));
   }
 
-  start(): Promise<RunReply> {
-    return this.request({ type: 'start' }) as Promise<RunReply>;
-  }
-
-  stop(): Promise<RunReply> {
-    return this.request({ type: 'stop' }) as Promise<RunReply>;
-  }
-
-  buy(name: StockName): Promise<BuyReply> {
-    return this.request({ type: 'buy', name }) as Promise<BuyReply>;
-  }
+  start = (): Promise<RunReply> => this.request({ type: 'start' }) as Promise<RunReply>;
+  stop = (): Promise<RunReply> => this.request({ type: 'stop' }) as Promise<RunReply>;
+  buy = (name: StockName): Promise<BuyReply> =>
+    this.request({ type: 'buy', name }) as Promise<BuyReply>;
 
   delivered(seq: number): void {
     // A replacement starts with nothing in flight; a failed send means the child is exiting.

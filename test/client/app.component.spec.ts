@@ -13,6 +13,7 @@ import {
   type ConnectionState,
 } from '../../client/app/core/socket.service';
 import {
+  ACTIVITY_LENGTH,
   BOUGHT_NOTE_MS,
   BUY_INTERVAL_MS,
 } from '../../client/app/stock-board/stock-board.component';
@@ -101,17 +102,18 @@ describe('the page', () => {
     ]).toEqual(['true', 'Loading live prices…', true]);
     const refreshed = 'Reconnected — prices refreshed';
     const unreachable = 'Cannot reach the server — retrying';
+    const [lost, gone] = ['Connection lost, reconnecting…', 'Disconnected from the server'];
     const steps: [ConnectionState, string, string, string][] = [
       // The page's first connect is no news...
       ['connecting', 'Connecting…', 'connecting', ''],
       ['connected', 'Connected', 'connected', ''],
-      ['reconnecting', 'Reconnecting…', 'reconnecting', 'Connection lost, reconnecting'],
+      ['reconnecting', lost, 'reconnecting', lost],
       ['recovered', 'Reconnected — nothing missed', 'connected', 'Reconnected — nothing missed'],
-      ['disconnected', 'Disconnected', 'disconnected', 'Disconnected from the server'],
-      ['connecting', 'Connecting…', 'connecting', 'Disconnected from the server'],
+      ['disconnected', gone, 'disconnected', gone],
+      ['connecting', 'Connecting…', 'connecting', gone],
       // ...unless its failed attempts were announced.
       ['connected', 'Connected', 'connected', 'Connected'],
-      ['reconnecting', 'Reconnecting…', 'reconnecting', 'Connection lost, reconnecting'],
+      ['reconnecting', lost, 'reconnecting', lost],
       ['not-recovered', refreshed, 'connected', refreshed],
       ['unreachable', unreachable, 'unreachable', unreachable],
       ['connected', 'Connected', 'connected', 'Connected'],
@@ -180,6 +182,42 @@ describe('the page', () => {
         stale ? 'unknown' : 'running',
       ]);
     }
+  });
+
+  it(`lists the last ${ACTIVITY_LENGTH} events, newest first with their time: runs, the ticker, the connection, and buys from any tab, seen as rises`, async () => {
+    const activity = () =>
+      Array.from(root.querySelectorAll('.activity li'), (li) =>
+        text(li).replace(/^\S+ [AP]M /, ''),
+      );
+    expect(root.querySelector('.activity')).toBeNull();
+    await serverSends(
+      status(STATUS.connected, false),
+      updateAt(1),
+      status(STATUS.started, true),
+      // Apple rises 10 % (a buy), then falls (a tick); across a gap in seq nothing is compared.
+      updateAt(2, { Apple: 14.5 * 1.1 }),
+      updateAt(3, { Apple: 14.5 * 1.1 * 0.999 }),
+      updateAt(5, { Apple: 20 }),
+      status(STATUS.tickerLost, true),
+      status(STATUS.tickerBack, true),
+    );
+    expect(activity()).toEqual([
+      STATUS.tickerBack,
+      STATUS.tickerLost,
+      'Apple bought, +10%',
+      'Ticker started',
+    ]);
+    fake.connection$.next('reconnecting');
+    fake.connection$.next('recovered');
+    await settle();
+    expect(activity()).toEqual([
+      'Reconnected — nothing missed',
+      'Connection lost, reconnecting…',
+      STATUS.tickerBack,
+      STATUS.tickerLost,
+      'Apple bought, +10%',
+    ]);
+    expect(text(root.querySelector('.activity time'))).toMatch(/^\d{1,2}:\d{2}:\d{2}\s[AP]M$/);
   });
 
   it.each([

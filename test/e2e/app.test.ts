@@ -144,6 +144,8 @@ async function startBlockingProxy({ hostname: host, port }: URL) {
     // Tab A did nothing: only the broadcast can have carried the new price there.
     for (const page of [pageA, pageB])
       await priceCell(page, 'Apple').filter({ hasText: price }).waitFor({ timeout: 15_000 });
+    // Tab A's recent activity tells it what happened.
+    await pageA.locator('.activity li', { hasText: 'Apple bought, +10%' }).waitFor();
   });
 
   test('no serious or critical accessibility violations (axe-core)', async () => {

@@ -12,7 +12,7 @@ import type { StockName } from '../../../protocol/stocks';
 
 export type ForkcastSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
-/** The connection as a user would describe it. A connect is `connected` the first time, then
+/** The connection as a user would describe it, in the header and the live region. A connect is `connected` the first time, then
  * `recovered` (the server restored the session and replayed what was missed) or `not-recovered`
  * (a new session: drop too long, server restarted; greeted like a new client). `unreachable`:
  * the first connect failed, and it is being retried. */
@@ -21,9 +21,9 @@ export const CONNECTION_LABELS = {
   connected: 'Connected',
   recovered: 'Reconnected — nothing missed',
   'not-recovered': 'Reconnected — prices refreshed',
-  reconnecting: 'Reconnecting…',
+  reconnecting: 'Connection lost, reconnecting…',
   unreachable: 'Cannot reach the server — retrying',
-  disconnected: 'Disconnected',
+  disconnected: 'Disconnected from the server',
 } as const;
 export type ConnectionState = keyof typeof CONNECTION_LABELS;
 

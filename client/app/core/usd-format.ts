@@ -22,6 +22,13 @@ export class UsdFormat {
   /** A clock time in the reader's locale and time zone ("14:03:12", "2:03:12 PM"). */
   readonly time = (ts: number): string => this.clock.format(ts);
   private readonly clock = new Intl.DateTimeFormat(this.locales, { timeStyle: 'medium' });
+  /** A change as a signed percentage ("+10%", "+21%"). */
+  readonly percent = (share: number): string => this.percents.format(share);
+  private readonly percents = new Intl.NumberFormat(this.locales, {
+    style: 'percent',
+    maximumFractionDigits: 1,
+    signDisplay: 'exceptZero',
+  });
 
   format(price: number): string {
     return this.price.format(price);

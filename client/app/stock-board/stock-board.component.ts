@@ -9,17 +9,12 @@ import {
   signal,
 } from '@angular/core';
 import { takeUntilDestroyed } from '@angular/core/rxjs-interop';
-import { distinctUntilKeyChanged, first, merge, of } from 'rxjs';
+import { distinctUntilKeyChanged, first, merge, of, pairwise } from 'rxjs';
 
 import { STATUS } from '../../../protocol/events';
 import { STOCK_NAMES, type StockName } from '../../../protocol/stocks';
 import { MarketStore } from '../core/market.store';
-import {
-  CONNECTION_LABELS,
-  SocketService,
-  WATCH_ONLY,
-  type ConnectionState,
-} from '../core/socket.service';
+import { CONNECTION_LABELS, SocketService, WATCH_ONLY } from '../core/socket.service';
 import { UsdFormat } from '../core/usd-format';
 import { SparklineComponent } from './sparkline.component';
 
@@ -27,20 +22,16 @@ import { SparklineComponent } from './sparkline.component';
 export const BUY_INTERVAL_MS = 250;
 /** How long "Bought Apple at $15.95" stays in the status line. */
 export const BOUGHT_NOTE_MS = 2000;
+/** How many events the recent-activity list keeps. */
+export const ACTIVITY_LENGTH = 5;
 
-/** What the live region says of each status and connection state; '' is no news. The greeting
- * is none, as the connection is announced already; other statuses are read as they are. */
+/** What the live region says of each status; '' is no news. The greeting is none, as the
+ * connection is announced already; other statuses are read as they are. */
 const STATUS_NEWS = new Map<string, string>([
   [STATUS.connected, ''],
   [STATUS.started, 'Ticker started'],
   [STATUS.stopped, 'Ticker stopped'],
 ]);
-const CONNECTION_NEWS: Record<ConnectionState, string> = {
-  ...CONNECTION_LABELS,
-  connecting: '',
-  reconnecting: 'Connection lost, reconnecting',
-  disconnected: 'Disconnected from the server',
-};
 
 interface Note {
   id: number;
@@ -104,6 +95,8 @@ export class StockBoardComponent {
   protected readonly cooling = signal<readonly StockName[]>([]);
   protected readonly bought = signal<Note | null>(null);
   protected readonly error = signal<string | null>(null);
+  /** What happened lately, newest first, with the time: runs, the ticker, the connection, buys. */
+  protected readonly activity = signal<readonly (Note & { at: string })[]>([]);
   /** The live region's one message; the id makes a repeated text a new node, so it is re-read. */
   protected readonly announcements = signal<readonly Note[]>([]);
 
@@ -122,8 +115,16 @@ export class StockBoardComponent {
     this.socket.connection$.pipe(takeUntilDestroyed()).subscribe((state) => {
       if (state === 'connecting') return;
       // The page's first connect is no news, unless its failed attempts were announced.
-      this.announce(state === 'connected' && !lossAnnounced ? '' : CONNECTION_NEWS[state]);
+      this.announce(state === 'connected' && !lossAnnounced ? '' : CONNECTION_LABELS[state]);
       lossAnnounced = ['reconnecting', 'unreachable', 'disconnected'].includes(state);
+    });
+    // Ticks only lower prices, so a rise from one update to the next is a buy, from any tab.
+    this.socket.update$.pipe(pairwise(), takeUntilDestroyed()).subscribe(([before, after]) => {
+      if (after.seq !== before.seq + 1) return;
+      after.stocks.forEach(({ name, price }, i) => {
+        const was = before.stocks[i]!.price;
+        if (price > was) this.log(`${name} bought, ${this.usd.percent(price / was - 1)}`, after.ts);
+      });
     });
   }
 
@@ -156,7 +157,7 @@ export class StockBoardComponent {
     this.buying.update((names) => names.filter((n) => n !== name));
     if (!ack.ok) return this.fail(`Could not buy ${name}: ${ack.error}`);
     // The table changes only with the `update` broadcast; the ack is this tab's receipt.
-    const note = this.announce(`Bought ${name} at ${this.usd.format(ack.stock.price)}`);
+    const note = this.announce(`Bought ${name} at ${this.usd.format(ack.stock.price)}`, false);
     this.bought.set(note);
     this.later(BOUGHT_NOTE_MS, () =>
       this.bought.update((shown) => (shown === note ? null : shown)),
@@ -165,12 +166,19 @@ export class StockBoardComponent {
 
   private fail(message: string): void {
     this.error.set(message);
-    this.announce(message);
+    this.announce(message, false);
   }
 
-  private announce(text: string): Note {
+  private log(text: string, ts = Date.now()): void {
+    const entry = { id: ++this.nextId, text, at: this.usd.time(ts) };
+    if (text) this.activity.update((list) => [entry, ...list].slice(0, ACTIVITY_LENGTH));
+  }
+
+  /** `logged`: also a line of the recent activity (not this tab's own receipts and errors). */
+  private announce(text: string, logged = true): Note {
     const note = { id: ++this.nextId, text };
     if (text) this.announcements.set([note]);
+    if (logged) this.log(text);
     return note;
   }
 
