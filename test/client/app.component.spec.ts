@@ -94,6 +94,8 @@ describe('the page', () => {
     expect(shown).toEqual(['forkcast', 'Live prices', 'Server: Connecting…']);
     // A skeleton: the rows are in place before the first update, so nothing jumps when it comes.
     expect(rows()).toEqual(STOCK_NAMES.map((name) => [name, '', '', '', 'Buy']));
+    // A placeholder for each price and each trend.
+    expect(root.querySelectorAll('td .skeleton')).toHaveLength(2 * STOCK_NAMES.length);
     const table = root.querySelector('table')!;
     expect([
       table.getAttribute('aria-busy'),
@@ -175,10 +177,12 @@ describe('the page', () => {
       expect([
         root.querySelector('table')!.classList.contains('prices--stale'),
         text(root.querySelector('.board__updated')),
+        text(root.querySelector('.board__status')),
         badge('ticker')[1],
       ]).toEqual([
         stale,
         `${stale ? 'Not live: prices as of' : 'Last update'} ${clock} · seq 5`,
+        `${stale ? 'Last heard from the server:' : 'Server:'} Processing`,
         stale ? 'unknown' : 'running',
       ]);
     }
@@ -263,12 +267,12 @@ describe('the page', () => {
   it('renders a row per stock under five column headers and follows each update: its change since the previous one, with a direction, arrow, amount and flash, and its recent prices from the history', async () => {
     const apple = (seq: number, prices = {}) => updateAt(seq, { Apple: 14 + seq / 100, ...prices });
     await serverSends(apple(10));
-    // The trend cell reads as its sparkline's label.
     expect(rows()).toEqual([
-      ['Apple', '$14.10', '', 'Apple, 1 price so far: $14.10', 'Buy'],
-      ['Microsoft', '$43.00', '', 'Microsoft, 1 price so far: $43.00', 'Buy'],
-      ['Facebook', '$1,234.57', '', 'Facebook, 1 price so far: $1,234.57', 'Buy'],
+      ['Apple', '$14.10', '', '', 'Buy'],
+      ['Microsoft', '$43.00', '', '', 'Buy'],
+      ['Facebook', '$1,234.57', '', '', 'Buy'],
     ]);
+    expect(root.querySelectorAll('.skeleton')).toHaveLength(0);
     const headers = Array.from(root.querySelectorAll('thead th'));
     expect(headers.map((th) => [th.getAttribute('scope'), text(th)])).toEqual(
       ['Stock', 'Price', 'Change', 'Trend', 'Action'].map((name) => ['col', name]),
@@ -369,7 +373,7 @@ describe('the page', () => {
   }));
 });
 
-it('a watch-only page says so from the start and holds Start, Stop and Buy, never failing a click', async () => {
+it('a watch-only page says so from the start and holds Start, Stop and Buy, saying why, so a click asks nothing', async () => {
   const fake = new FakeSocketService();
   const fixture = TestBed.configureTestingModule({
     imports: [AppComponent],
@@ -387,7 +391,14 @@ it('a watch-only page says so from the start and holds Start, Stop and Buy, neve
     "Watch only: starting, stopping and buying need this server's control token.",
   );
   const buttons = Array.from(root.querySelectorAll('button'));
-  expect(buttons.map((button) => [text(button), button.disabled])).toEqual(
-    ['Start', 'Stop', 'Buy', 'Buy', 'Buy'].map((name) => [name, true]),
-  );
+  expect(
+    buttons.map((button) => [
+      text(button),
+      button.disabled,
+      button.getAttribute('aria-describedby'),
+    ]),
+  ).toEqual(['Start', 'Stop', 'Buy', 'Buy', 'Buy'].map((name) => [name, true, 'board-watch']));
+  buttons.forEach((button) => button.click());
+  await fixture.whenStable();
+  expect([fake.start, fake.stop, fake.buy].map((op) => op.mock.calls.length)).toEqual([0, 0, 0]);
 });

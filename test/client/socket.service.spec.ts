@@ -187,11 +187,14 @@ describe('SocketService, against a Socket.IO server with connection state recove
     const retried = new Promise<void>((resolve) =>
       socket.io.on('reconnect_attempt', (attempt) => attempt >= 3 && resolve()),
     );
-    await first(service.connection$, (state) => state === 'unreachable');
-    await first(from(retried));
-    expect(timeline.values()).toEqual(['connecting', 'unreachable']);
-    timeline.subscription.unsubscribe();
-    socket.disconnect();
+    try {
+      await first(service.connection$, (state) => state === 'unreachable');
+      await first(from(retried));
+      expect(timeline.values()).toEqual(['connecting', 'unreachable']);
+    } finally {
+      timeline.subscription.unsubscribe();
+      socket.disconnect();
+    }
   });
 
   it('resolves start and buy, in the zone, with the acks; a lost connection as ok: false; opens the socket outside the zone', async () => {

@@ -137,6 +137,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     const seen = all.map((client, i) => updatesOf(client, marks[i]));
     const last = Math.min(...seen.map((updates) => updates.at(-1)?.seq ?? 0));
     const upToLast = seen.map((updates) => updates.filter((update) => update.seq <= last));
+    expect(upToLast[0]!.length).toBeGreaterThanOrEqual(8);
     expect(upToLast).toEqual([upToLast[0], upToLast[0], upToLast[0]]);
     for (const [i, client] of all.entries()) {
       expectSeqRunsOn(seen[i] ?? []);
@@ -296,28 +297,33 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
       outbound.on('error', () => inbound.destroy()).pipe(inbound);
     }).listen(0, '127.0.0.1');
     await once(balancer, 'listening');
-    const { port } = balancer.address() as AddressInfo;
-    const client = (await connectWelcomed(`http://127.0.0.1:${port}`, clients, 'traveller'))[0]!;
-    const witness = await join(away, 'witness');
-    await ensureRunning(client);
-    await client.waitForUpdates(3, { from: 0 });
+    try {
+      const { port } = balancer.address() as AddressInfo;
+      const client = (await connectWelcomed(`http://127.0.0.1:${port}`, clients, 'traveller'))[0]!;
+      const witness = await join(away, 'witness');
+      await ensureRunning(client);
+      await client.waitForUpdates(3, { from: 0 });
 
-    const gone = new Promise<void>((resolve) => client.socket.once('disconnect', () => resolve()));
-    client.socket.io.engine.close();
-    await gone;
-    const dropped = client.events.mark;
-    // Some updates go by while it is away.
-    await witness.waitForUpdates(5, { from: witness.events.mark });
-    to = away;
-    const back = new Promise<void>((resolve) => client.socket.once('connect', () => resolve()));
-    client.socket.connect();
-    await withDeadline(back, 5_000, 'the traveller back, through the balancer');
-    expect(client.socket.recovered).toBe(true);
+      const gone = new Promise<void>((resolve) =>
+        client.socket.once('disconnect', () => resolve()),
+      );
+      client.socket.io.engine.close();
+      await gone;
+      const dropped = client.events.mark;
+      // Some updates go by while it is away.
+      await witness.waitForUpdates(5, { from: witness.events.mark });
+      to = away;
+      const back = new Promise<void>((resolve) => client.socket.once('connect', () => resolve()));
+      client.socket.connect();
+      await withDeadline(back, 5_000, 'the traveller back, through the balancer');
+      expect(client.socket.recovered).toBe(true);
 
-    // Those it missed come first, with no gap from the last it had.
-    await client.waitForUpdates(8, { from: dropped });
-    expectSeqRunsOn(client.updates);
-    balancer.close();
+      // Those it missed come first, with no gap from the last it had.
+      await client.waitForUpdates(8, { from: dropped });
+      expectSeqRunsOn(client.updates);
+    } finally {
+      balancer.close();
+    }
   });
 
   test('the state outlives every node, and one saved with buys no update carried is greeted one seq later', async () => {

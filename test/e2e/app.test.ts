@@ -148,12 +148,16 @@ async function startBlockingProxy({ hostname: host, port }: URL) {
     await pageA.locator('.activity li', { hasText: 'Apple bought, +10%' }).waitFor();
   });
 
-  test('no serious or critical accessibility violations (axe-core)', async () => {
-    const results = await new AxeBuilder({ page: pageA }).analyze();
-    const serious = results.violations
+  /** Serious or critical accessibility violations (axe-core), one line each. */
+  async function axeProblems(page: Page): Promise<string[]> {
+    const results = await new AxeBuilder({ page }).analyze();
+    return results.violations
       .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
       .map((violation) => `${violation.id}: ${violation.help} (${violation.nodes.length} nodes)`);
-    expect(serious).toEqual([]);
+  }
+
+  test('no serious or critical accessibility violations (axe-core)', async () => {
+    expect(await axeProblems(pageA)).toEqual([]);
   });
 
   test.each([375, 320])(
@@ -200,6 +204,7 @@ async function startBlockingProxy({ hostname: host, port }: URL) {
       [1, true, true],
       [0, false, false],
     ]);
+    expect(await axeProblems(pages[0]!)).toEqual([]);
     await Promise.all(pages.map((page) => page.context().close()));
   });
 
@@ -211,5 +216,6 @@ async function startBlockingProxy({ hostname: host, port }: URL) {
       await page.getByText('Ticker unknown').waitFor();
     }
     await pageA.screenshot({ path: path.join(SCREENSHOTS, 'offline.png') });
+    expect(await axeProblems(pageA)).toEqual([]);
   });
 });

@@ -136,11 +136,15 @@ export class StockBoardComponent {
     this.runPending.set(null);
     if (!ack.ok) return this.fail(ack.error);
     // The pressed button is disabled, so focus moves to the other once the server's state enables
-    // it; that status may come after the ack.
+    // it (that status may come after the ack), unless the user has moved it meanwhile.
     const next = op === 'start' ? 'stop' : 'start';
     merge(of(null), this.socket.status$, this.socket.update$)
       .pipe(first(() => this.canRun(next)))
-      .subscribe(() => afterNextRender(() => other.focus(), { injector: this.injector }));
+      .subscribe(() => {
+        // Lost: on the page itself, or still on the pressed button, now disabled.
+        const lost = (): boolean => document.activeElement?.matches('body, :disabled') ?? true;
+        afterNextRender(() => lost() && other.focus(), { injector: this.injector });
+      });
   }
 
   protected async buy(name: StockName): Promise<void> {
