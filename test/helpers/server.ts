@@ -47,17 +47,21 @@ export async function startServer(options: Pick<AppConfig, 'tickMs'> & Partial<A
   return { forkcast, url: `http://127.0.0.1:${address.port}` };
 }
 
-/** One greeted client per name, connected in turn, each added to `tracked` for cleanup. */
+/** One greeted client per name, connected in turn, each added to `tracked` for cleanup. Its own
+ * list, not `tracked`'s tail: calls may run at once (Promise.all) and interleave. */
 export async function connectWelcomed(
   url: string,
   tracked: TestClient[],
   ...names: string[]
 ): Promise<TestClient[]> {
+  const joined: TestClient[] = [];
   for (const name of names) {
-    tracked.push(await TestClient.connect(url, name));
-    await tracked.at(-1)!.welcome();
+    const client = await TestClient.connect(url, name);
+    tracked.push(client);
+    joined.push(client);
+    await client.welcome();
   }
-  return tracked.slice(-names.length);
+  return joined;
 }
 
 export class TestClient {
