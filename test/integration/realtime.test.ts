@@ -64,6 +64,16 @@ test('each new socket is greeted alone: EHLO, a snapshot, the recent past; at st
   const { status, snapshot } = await late.welcome();
   expect([status, snapshot.running, snapshot.seq >= 3]).toEqual([ehlo(true), true, true]);
   await late.nextUpdate({ from: 2 });
+  // Mid-run too, where recovery would append offsets to broadcasts: each greeting frame is just
+  // [event, payload].
+  const midRun = await RawSocket.connect(server.url);
+  midRun.send('421["raw-barrier"]');
+  await midRun.waitForText('431[', 'the ack of a raw barrier, after the whole greeting');
+  midRun.close();
+  const greeting = midRun.frames.items.filter((frame) => frame.startsWith('42[')).slice(0, 3);
+  expect(greeting.map((frame) => (JSON.parse(frame.slice(2)) as unknown[]).length)).toEqual([
+    2, 2, 2,
+  ]);
 
   // A joiner while stopped sees the current prices too, flagged as stopped. That nobody else
   // hears a greeting is hostile-input.test.ts's (its bystander, as a polling session joins).
