@@ -125,6 +125,13 @@ describe('the page', () => {
       await settle();
       expect([...badge('indicator'), announced()]).toEqual([label, dot, words]);
     }
+    // Not loading while the server cannot be reached: the table says so instead.
+    fake.connection$.next('unreachable');
+    await settle();
+    expect([table.getAttribute('aria-busy'), text(table.caption)]).toEqual([
+      'false',
+      'No prices yet: the server cannot be reached',
+    ]);
   });
 
   it('shows the ticker and the latest status, announcing each new status in words, never a tick', async () => {
