@@ -40,13 +40,12 @@ export class SparklineComponent {
       line: coords.map(({ x, y }) => `${x},${y}`).join(' '),
       end: coords.at(-1),
       trend: last > first ? 'up' : last < first ? 'down' : 'flat',
+      bounds: [low, high],
     };
   });
 
   /** The lowest and highest price drawn, shown on hover or focus. */
-  protected readonly range = computed(() =>
-    [Math.min(...this.prices()), Math.max(...this.prices())].map((price) => this.usd.format(price)),
-  );
+  protected readonly range = computed(() => this.geometry().bounds.map((p) => this.usd.format(p)));
 
   protected readonly label = computed(() => {
     const [name, prices, [low, high]] = [this.name(), this.prices(), this.range()];
