@@ -4,11 +4,18 @@
 import type { z } from 'zod';
 
 import type { StockName } from './stocks';
-import type { ackErrorSchema, statusSchema, stockSchema, updateSchema } from './validation';
+import type {
+  ackErrorSchema,
+  openingSchema,
+  statusSchema,
+  stockSchema,
+  updateSchema,
+} from './validation';
 
 export type Stock = z.infer<typeof stockSchema>;
 export type StatusPayload = z.infer<typeof statusSchema>;
 export type UpdatePayload = z.infer<typeof updateSchema>;
+export type OpeningPayload = z.infer<typeof openingSchema>;
 export type AckError = z.infer<typeof ackErrorSchema>;
 
 type Ack<T extends object> = ({ ok: true } & T) | AckError;
@@ -29,6 +36,8 @@ export interface ServerToClientEvents {
   update: (update: UpdatePayload) => void;
   /** To each new socket only, right after its snapshot `update`. */
   history: (history: HistoryPayload) => void;
+  /** What "change since open" counts from: to each new socket, and to everyone on a start. */
+  opening: (opening: OpeningPayload) => void;
 }
 
 /** Events a client may emit. On the wire the ack is optional (a refusal then goes back as a

@@ -53,6 +53,9 @@ export const ackErrorSchema = z.strictObject({ ok: z.literal(false), error: z.st
 
 export const statusSchema = z.strictObject({ message: z.string(), running: z.boolean() });
 
+/** The prices when the ticker was last started (or the first the server knew), and since when. */
+export const openingSchema = updateSchema.pick({ stocks: true, ts: true });
+
 /** A state file, or Redis's: a ticker state plus its `unannounced` mark (it holds acknowledged
  * buys no update has carried yet). */
 export const savedStateSchema = updateSchema.extend({

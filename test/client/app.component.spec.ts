@@ -271,33 +271,41 @@ describe('the page', () => {
     },
   );
 
-  it('renders a row per stock under five column headers and follows each update: its change since the previous one, with a direction, arrow, amount and flash, and its recent prices from the history', async () => {
+  it('renders a row per stock under five column headers and follows each update: its change since the ticker was started, with a direction, arrow, amount and percentage, a flash for the change from the last update, and its recent prices from the history', async () => {
     const apple = (seq: number, prices = {}) => updateAt(seq, { Apple: 14 + seq / 100, ...prices });
     await serverSends(apple(10));
+    // Without the opening prices there is nothing to count the change from.
     expect(rows()).toEqual([
       ['Apple', '$14.10', '', '', 'Buy'],
       ['Microsoft', '$43.00', '', '', 'Buy'],
       ['Facebook', '$1,234.57', '', '', 'Buy'],
     ]);
     expect(root.querySelectorAll('.skeleton')).toHaveLength(0);
-    const headers = Array.from(root.querySelectorAll('thead th'));
-    expect(headers.map((th) => [th.getAttribute('scope'), text(th)])).toEqual(
-      ['Stock', 'Price', 'Change', 'Trend', 'Action'].map((name) => ['col', name]),
-    );
+    const headers = () => Array.from(root.querySelectorAll('thead th'), (th) => text(th));
+    expect(headers()).toEqual(['Stock', 'Price', 'Change', 'Trend', 'Action']);
+    expect(root.querySelectorAll('thead th[scope="col"]')).toHaveLength(5);
     // The board's title is the page's only heading under the name.
     expect(root.querySelectorAll('h2, h3, h4, h5, h6, [role="heading"]')).toHaveLength(1);
-    expect(sparkline('Apple')).toEqual([1, 'Apple, 1 price so far: $14.10']);
+    // A lone price is all the history there is: drawn flat across.
+    expect(sparkline('Apple')).toEqual([2, 'Apple, 1 price so far: $14.10']);
 
+    const { stocks, ts } = apple(10);
+    fake.opening$.next({ stocks, ts });
     // The server sends the snapshot first, then the history that ends with it.
     fake.history$.next({ updates: Array.from({ length: 10 }, (_, index) => apple(index + 1)) });
     await serverSends(apple(11, { Microsoft: 42.97 }));
+    const since = new Intl.DateTimeFormat('en-US', { timeStyle: 'medium' }).format(ts);
+    expect(headers()[2]).toBe(`Change since ${since}`);
+    expect(root.querySelector('thead time')!.getAttribute('datetime')).toBe(
+      new Date(ts).toISOString(),
+    );
     expect(sparkline('Apple')).toEqual([
       11,
       'Apple, last 11 prices, from $14.01 to $14.11, low $14.01, high $14.11',
     ]);
     expect(sparkline('Microsoft')[0]).toBe(11);
     // The span of the history in the header; the low and high shown on hover or focus.
-    expect(text(root.querySelector('thead .prices__trend'))).toBe('Trend last 10 s');
+    expect(headers()[3]).toBe('Trend last 10 s');
     const trend = cells('Microsoft')[3]!;
     expect([
       trend.querySelector('svg')!.getAttribute('tabindex'),
@@ -310,19 +318,25 @@ describe('the page', () => {
       const arrow = cell!.querySelector('[aria-hidden="true"]');
       return [cell!.getAttribute('data-direction'), spoken(cell!), text(arrow), price!.className];
     };
-    expect(change('Apple')).toEqual(['up', 'up +$0.01', '▲', 'prices__price flash-up-1']);
-    expect(change('Microsoft')).toEqual(['down', 'down −$0.03', '▼', 'prices__price flash-down-1']);
-    expect(change('Facebook')).toEqual(['flat', '$0.00', '', 'prices__price']);
+    expect(change('Apple')).toEqual(['up', 'up +$0.01 (+0.07%)', '▲', 'prices__price flash-up-1']);
+    expect(change('Microsoft')).toEqual([
+      'down',
+      'down −$0.03 (−0.07%)',
+      '▼',
+      'prices__price flash-down-1',
+    ]);
+    expect(change('Facebook')).toEqual(['flat', '$0.00 (0%)', '', 'prices__price']);
 
-    // The next rise swaps to the twin animation, which restarts the flash.
+    // The change counts from the opening; the flash only from the last update, and the next rise
+    // swaps to the twin animation, which restarts it.
     await serverSends(apple(12, { Microsoft: 42.97 }));
-    expect(change('Apple')[3]).toBe('prices__price flash-up-0');
-    expect(change('Microsoft').slice(0, 2)).toEqual(['flat', '$0.00']);
+    expect(change('Apple')).toEqual(['up', 'up +$0.02 (+0.14%)', '▲', 'prices__price flash-up-0']);
+    expect(change('Microsoft')).toEqual(['down', 'down −$0.03 (−0.07%)', '▼', 'prices__price']);
 
-    // A stale update is shown, but draws no point and shows no change.
+    // A stale update is shown, but draws no point and does not flash.
     await serverSends(updateAt(3, { Apple: 99 }));
     expect(sparkline('Apple')[0]).toBe(12);
-    expect(rows()[0]!.slice(0, 3)).toEqual(['Apple', '$99.00', '']);
+    expect(change('Apple')).toEqual(['up', 'up +$84.90 (+602.13%)', '▲', 'prices__price']);
     await serverSends({ ...updateAt(13), stocks: [{ name: 'Apple', price: 15.95 }] });
     expect(rows().map((row) => row.slice(0, 2))).toEqual([['Apple', '$15.95']]);
   });

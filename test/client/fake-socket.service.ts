@@ -4,6 +4,7 @@ import type { ConnectionState, SocketService } from '../../client/app/core/socke
 import type {
   BuyAck,
   HistoryPayload,
+  OpeningPayload,
   RunAck,
   StatusPayload,
   UpdatePayload,
@@ -16,6 +17,7 @@ export class FakeSocketService implements Pick<SocketService, keyof SocketServic
   readonly status$ = new Subject<StatusPayload>();
   readonly update$ = new Subject<UpdatePayload>();
   readonly history$ = new Subject<HistoryPayload>();
+  readonly opening$ = new Subject<OpeningPayload>();
   readonly connection$ = new BehaviorSubject<ConnectionState>('connected');
 
   private readonly waiting: ((ack: never) => void)[] = [];

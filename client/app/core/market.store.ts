@@ -20,6 +20,7 @@ export class MarketStore {
 
   readonly status = toSignal(this.socket.status$);
   readonly update = toSignal(this.socket.update$);
+  readonly opening = toSignal(this.socket.opening$);
   readonly connection = toSignal(this.socket.connection$, { requireSync: true });
   readonly connected = computed(() =>
     ['connected', 'recovered', 'not-recovered'].includes(this.connection()),

@@ -77,6 +77,7 @@ export class SocketService {
   readonly status$ = this.on('status');
   readonly update$ = this.on('update');
   readonly history$ = this.on('history');
+  readonly opening$ = this.on('opening');
 
   /** Starts with the current state; per subscription, so one made while connected has missed
    * the first connect. */

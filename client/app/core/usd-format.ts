@@ -22,11 +22,11 @@ export class UsdFormat {
   /** A clock time in the reader's locale and time zone ("14:03:12", "2:03:12 PM"). */
   readonly time = (ts: number): string => this.clock.format(ts);
   private readonly clock = new Intl.DateTimeFormat(this.locales, { timeStyle: 'medium' });
-  /** A change as a signed percentage ("+10%", "+21%"). */
-  readonly percent = (share: number): string => this.percents.format(share);
+  /** A change as a signed percentage ("+10%", "−0.06%"). */
+  readonly percent = (share: number): string => signed(this.percents, share);
   private readonly percents = new Intl.NumberFormat(this.locales, {
     style: 'percent',
-    maximumFractionDigits: 1,
+    maximumFractionDigits: 2,
     signDisplay: 'exceptZero',
   });
 
@@ -34,19 +34,23 @@ export class UsdFormat {
     return this.price.format(price);
   }
 
-  /** "+$0.01", "−$0.03" or "$0.00": the typographic minus is as wide as the plus sign, so
-   * changes line up in a column. */
+  /** "+$0.01", "−$0.03" or "$0.00". */
   formatChange(delta: number): string {
     const formatter = delta !== 0 && Math.abs(delta) < 0.005 ? this.tinyChange : this.change;
-    return formatter
-      .formatToParts(delta)
-      .map((part) => (part.type === 'minusSign' ? '\u2212' : part.value))
-      .join('');
+    return signed(formatter, delta);
   }
 
   private formatter(options: Intl.NumberFormatOptions): Intl.NumberFormat {
     return new Intl.NumberFormat(this.locales, { style: 'currency', currency: 'USD', ...options });
   }
+}
+
+/** With a typographic minus, as wide as the plus sign, so that changes line up in a column. */
+function signed(formatter: Intl.NumberFormat, value: number): string {
+  return formatter
+    .formatToParts(value)
+    .map((part) => (part.type === 'minusSign' ? '\u2212' : part.value))
+    .join('');
 }
 
 /** A malformed tag would make every Intl constructor throw and take the whole board down. */

@@ -28,11 +28,11 @@ export class SparklineComponent {
     const range = Math.max(high - low, high * MIN_RANGE);
     // Centred in the range, so a flat series sits in the middle.
     const top = (high + low + range) / 2;
-    // Spread over the full width; a lone first point sits at the right, where "now" is.
-    const [left, step] =
-      prices.length > 1 ? [PAD, (WIDTH - 2 * PAD) / (prices.length - 1)] : [WIDTH - PAD, 0];
-    const coords = prices.map((price, index) => ({
-      x: round(left + index * step),
+    // Spread over the full width; a lone price, all the history there is, is drawn flat across.
+    const drawn = prices.length > 1 ? prices : [...prices, ...prices];
+    const step = (WIDTH - 2 * PAD) / (drawn.length - 1);
+    const coords = drawn.map((price, index) => ({
+      x: round(PAD + index * step),
       y: round(range > 0 ? PAD + ((top - price) / range) * (HEIGHT - 2 * PAD) : HEIGHT / 2),
     }));
     const [first = 0, last = 0] = [prices[0], prices.at(-1)];

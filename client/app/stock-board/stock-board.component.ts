@@ -61,7 +61,8 @@ export class StockBoardComponent {
   protected readonly rows = computed(() => {
     const latest = this.store.update();
     const series = this.store.series();
-    // Only a change that belongs to the update on screen; a stale update has none.
+    const opening = this.store.opening()?.stocks;
+    // Only a change that belongs to the update on screen flashes; a stale update has none.
     const current = series.at(-1)?.seq === latest?.seq;
     // Before the first update, the rows are there with placeholders (a skeleton): no jump.
     const stocks = latest?.stocks ?? STOCK_NAMES.map((name) => ({ name, price: null }));
@@ -70,12 +71,16 @@ export class StockBoardComponent {
         ({ stocks }) => stocks.find((s) => s.name === name)?.price ?? [],
       );
       const [before, after] = prices.slice(-2);
-      const delta = current && after !== undefined ? after - before! : null;
-      const direction = delta === null ? null : delta > 0 ? 'up' : delta < 0 ? 'down' : 'flat';
-      const change = delta === null ? null : { direction, text: this.usd.formatChange(delta) };
+      const delta = current && after !== undefined ? after - before! : 0;
       // Two identical animations alternate by seq parity, so each change restarts the flash.
-      const flash = delta ? `flash-${direction}-${(latest?.seq ?? 0) % 2}` : null;
-      return { name, price: price === null ? null : this.usd.format(price), prices, change, flash };
+      const flash = delta ? `flash-${delta > 0 ? 'up' : 'down'}-${(latest?.seq ?? 0) % 2}` : null;
+      const open = opening?.find((stock) => stock.name === name)?.price;
+      const since = price === null || open === undefined ? null : price - open;
+      const direction = since === null ? null : since > 0 ? 'up' : since < 0 ? 'down' : 'flat';
+      const usd = this.usd;
+      const change = since === null ? null : [usd.formatChange(since), usd.percent(since / open!)];
+      const shown = price === null ? null : usd.format(price);
+      return { name, price: shown, prices, direction, change, flash };
     });
   });
 
