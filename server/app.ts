@@ -19,7 +19,7 @@ export interface AppConfig
     Pick<HttpOptions, 'clientDir' | 'devServer'>,
     Pick<IoOptions, 'allowedOrigins' | 'transports' | 'adapter'>,
     Pick<RealtimeOptions, 'opsPerSecond' | 'controlToken'>,
-    Pick<SupervisorOptions, 'tickMs' | 'childPath' | 'initialState' | 'store'> {
+    Pick<SupervisorOptions, 'tickMs' | 'initialState' | 'store'> {
   logger: Logger;
   /** Use this ticker instead of forking one (a cluster node's). */
   ticker?: TickerHost;
