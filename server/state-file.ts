@@ -50,14 +50,8 @@ export function createStateFile({
   /** The batch waiting for the write under way to end; later commits join it. */
   let queued: { state: SavedState; done: Promise<void> } | null = null;
 
-  // Unreferenced: the operation it watches keeps the process alive, not its deadline.
-  const within = <T>(promise: Promise<T>, what: string): Promise<T> =>
-    Promise.race([
-      promise,
-      sleep(deadlineMs, undefined, { ref: false }).then(() => {
-        throw new Error(`${what} took longer than ${deadlineMs} ms`);
-      }),
-    ]);
+  const timed = <T>(promise: Promise<T>, what: string): Promise<T> =>
+    within(promise, deadlineMs, `${what} took longer than ${deadlineMs} ms`);
 
   function commit(state: SavedState): Promise<void> {
     if (queued) {
@@ -75,7 +69,7 @@ export function createStateFile({
     // The next write waits for this one to end, even past its deadline: a late rename must
     // never land on top of a newer state.
     writing = write.catch(() => void failures++);
-    batch.done = within(write, 'writing the state file').then(
+    batch.done = timed(write, 'writing the state file').then(
       () => void (healthy = true),
       (error: unknown) => {
         failures++;
@@ -89,7 +83,7 @@ export function createStateFile({
   }
 
   async function load(): Promise<SavedState | null> {
-    const text = await within(readFile(file, 'utf8'), 'reading the state file').catch(
+    const text = await timed(readFile(file, 'utf8'), 'reading the state file').catch(
       (error: NodeJS.ErrnoException) => {
         if (error.code !== 'ENOENT') throw error;
         return null;
@@ -117,7 +111,7 @@ export function createStateFile({
     settled: () => writing,
     async open() {
       try {
-        await within(mkdir(path.dirname(file), { recursive: true }), 'creating the state folder');
+        await timed(mkdir(path.dirname(file), { recursive: true }), 'creating the state folder');
         const saved = await load();
         if (saved)
           logger.info({ file, seq: saved.seq, running: saved.running }, 'resumed saved state');
@@ -136,6 +130,15 @@ export function createStateFile({
     },
   };
 }
+
+/** `promise`, or `message` thrown after `ms`; unreferenced: what it watches keeps the process up. */
+export const within = <T>(promise: Promise<T>, ms: number, message: string): Promise<T> =>
+  Promise.race([
+    promise,
+    sleep(Math.max(0, ms), undefined, { ref: false }).then(() => {
+      throw new Error(message);
+    }),
+  ]);
 
 let writer: Worker | null = null;
 
