@@ -131,7 +131,7 @@ export function createStateFile({
   };
 }
 
-/** `promise`, or `message` thrown after `ms`; unreferenced: what it watches keeps the process up. */
+/** `promise`, or `message` thrown after `ms`; unreferenced: the work it waits on keeps us alive. */
 export const within = <T>(promise: Promise<T>, ms: number, message: string): Promise<T> =>
   Promise.race([
     promise,
