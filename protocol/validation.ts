@@ -1,5 +1,4 @@
-/** Where input from outside a process (a socket, IPC, Redis) stops being `unknown`. The payload
- * types are these schemas' (z.infer), so a type and its check cannot drift apart. */
+/** Where input from a socket, IPC or Redis stops being `unknown`; types are z.infer of checks. */
 import { z } from 'zod';
 
 import { LAST_SEQ, STOCK_NAMES, type StockName } from './stocks';
@@ -53,8 +52,7 @@ export const ackErrorSchema = z.strictObject({ ok: z.literal(false), error: z.st
 
 export const statusSchema = z.strictObject({ message: z.string(), running: z.boolean() });
 
-/** A state file, or Redis's: a ticker state plus its `unannounced` mark (it holds acknowledged
- * buys no update has carried yet). */
+/** A state file's or Redis's: a ticker state, `unannounced` if it holds buys no update carried. */
 export const savedStateSchema = updateSchema.extend({
   // Files written before the mark existed were saved on an update, so announced.
   unannounced: z.boolean().default(false),
@@ -68,7 +66,6 @@ export function parse<T>(schema: z.ZodType<T>, what: string | null, value: unkno
   return { ok: false, error: `${what ? `bad ${what}: ` : ''}${firstMessage(result.error)}` };
 }
 
-/** `text` read as JSON, then checked against `schema`. */
 export function parseJson<T>(schema: z.ZodType<T>, what: string, text: string): Parsed<T> {
   try {
     return parse(schema, what, JSON.parse(text));

@@ -33,8 +33,7 @@ export function createHttpApp(options: HttpOptions): Express {
   const app = express().disable('x-powered-by').set('views', PATHS.views).set('view engine', 'pug');
   // First, so that a foreign Host gets nothing of the app; /socket.io is Engine.IO's (io.ts).
   app.use((req, res, next) => (options.hostServed(req) ? next() : refuse(res, 403, HOST_REFUSED)));
-  // helmet's CSP (this origin only) with a nonce per response, made as helmet asks for it, that
-  // Angular reads from `ngCspNonce` and puts on the `<style>` tags of component styles.
+  // CSP (this origin only) with a nonce per response, which Angular puts on component styles.
   const nonce = (res: ServerResponse): string =>
     ((res as Response).locals['cspNonce'] ??= randomBytes(16).toString('base64')) as string;
   const directives = {
@@ -68,8 +67,7 @@ export function createHttpApp(options: HttpOptions): Express {
   app.get('/metrics', async (_req, res) => {
     res.set('Content-Type', metrics.contentType).send(await metrics.scrape());
   });
-  // Unhashed files may change under the same name, so browsers revalidate them (ETag, 304); a
-  // hashed name never changes content, so it is cached for a year.
+  // A hashed name never changes content: cached a year; others are revalidated (ETag, 304).
   const setHeaders = (res: ServerResponse, file: string): void => {
     const hashed = HASHED.test(file);
     res.setHeader('Cache-Control', hashed ? 'public, max-age=31536000, immutable' : 'no-cache');

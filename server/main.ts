@@ -1,5 +1,4 @@
-/** The entry: config → host → app → signals, the same for one node and for a cluster node. The
- * wiring lives in createApp() so tests can run the same server in-process. */
+/** The entry: config → host → app → signals; createApp() wires, so tests run it in-process. */
 import path from 'node:path';
 
 import { createApp, type AppConfig, type ForkcastApp } from './app';
@@ -49,8 +48,7 @@ async function main(): Promise<void> {
     );
   };
   process.on('SIGTERM', shutdown).on('SIGINT', shutdown);
-  // An unawaited library promise (e.g. the cluster adapter while Redis is away) must not take
-  // every client of this server down with it.
+  // An unawaited library promise (the adapter with Redis away) must not take every client down.
   process.on('unhandledRejection', (reason) => {
     logger.error({ err: reason }, 'unhandled promise rejection; carrying on');
   });

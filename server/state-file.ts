@@ -119,8 +119,7 @@ export function createStateFile({
           ...seedTickerState(Date.now()),
           unannounced: false,
         };
-        // Buys acknowledged but never broadcast before a crash get a seq of their own, so no
-        // client ever sees two prices under one seq.
+        // Acked buys never broadcast before a crash get a seq of their own: one seq, one price.
         if (unannounced) Object.assign(state, { seq: state.seq + 1, ts: Date.now() });
         await commit({ ...state, unannounced: false });
         return state;

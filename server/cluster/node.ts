@@ -46,8 +46,7 @@ export async function joinCluster({
     return client;
   };
 
-  // Commands fail fast while Redis is away; the adapter's connection queues, so what it sends in
-  // a blip goes out after.
+  // Commands fail fast while Redis is away; the adapter's queue, so it sends after a blip.
   const commands = await connect('commands', false);
   const adapterClient = await connect('adapter', true);
   const reader = await connect('stream', true);
