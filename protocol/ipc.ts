@@ -52,7 +52,6 @@ const parentMessageSchema = z.discriminatedUnion('type', [
 ]);
 
 const childMessageSchema = z.discriminatedUnion('type', [
-  /** The child has applied `init` and is ready for ops. */
   z.strictObject({ type: z.literal('ready'), state: updateSchema }),
   /** A price change to broadcast; `seq` has advanced by one. */
   z.strictObject({ type: z.literal('update'), update: updateSchema }),

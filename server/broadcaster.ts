@@ -61,12 +61,10 @@ export class UpdateBroadcaster {
   readonly publishStatus = (payload: StatusPayload, offset?: string): void =>
     this.pump({ event: 'status', payload, offset });
 
-  /** An op arrived: for the next BUSY_MS, updates go out in turns. */
   opArrived(): void {
     this.lastOpAt = performance.now();
   }
 
-  /** Stops sending, whatever is queued (shutdown). */
   stop(): void {
     this.stopped = true;
     this.sending = null;

@@ -20,7 +20,6 @@ export interface HttpOptions {
   metrics: ForkcastMetrics;
   /** DNS rebinding: false for a request to a name this server is not configured for. */
   hostServed: (req: IncomingMessage) => boolean;
-  /** Default: dist/client. */
   clientDir?: string | undefined;
   /** Load the client from Angular's dev server, which proxies the rest here. */
   devServer?: boolean | undefined;
@@ -88,7 +87,6 @@ export function createHttpApp(options: HttpOptions): Express {
   return app.use(onError);
 }
 
-/** JSON for API clients, plain text for browsers. */
 function refuse(res: Response, status: number, error: string): void {
   res.status(status).format({
     json: () => res.json({ error }),

@@ -8,7 +8,6 @@ import { createLogger, type Logger } from './logger';
 import { ROOT } from './paths';
 import { createStateFile } from './state-file';
 
-/** A shutdown that takes longer than this is abandoned with a non-zero exit. */
 const SHUTDOWN_DEADLINE_MS = 5_000;
 /** The same signal again within this long is a forwarded copy of the first. */
 const SIGNAL_COPY_MS = 1_000;
@@ -70,7 +69,6 @@ async function stateHost(
   app: () => ForkcastApp,
 ): Promise<{ app: Partial<AppConfig>; close?: () => Promise<void> }> {
   if (!config.REDIS_URL) {
-    // One node on its own: the state lives in a file.
     const store = createStateFile({
       path: path.resolve(ROOT, config.STATE_FILE),
       logger: logger.child({ part: 'state' }),

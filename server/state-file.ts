@@ -162,7 +162,6 @@ export function writeInThread(file: string, text: string): Promise<void> {
       if (error === null) resolve();
       else reject(new Error(error));
     });
-    // The thread stopped with the write under way.
     port1.once('close', () => reject(new Error('the writer thread stopped')));
   });
 }

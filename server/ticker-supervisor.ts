@@ -21,7 +21,6 @@ import type { HostHealth, TickerHost, TickerHostEvents } from './ticker-host';
 
 export interface SupervisorOptions {
   tickMs: number;
-  /** Default: the seed prices. */
   initialState?: UpdatePayload;
   /** The initial state holds acknowledged buys no update has carried yet. */
   unannounced?: boolean;
