@@ -1,5 +1,4 @@
-/** createApp() wires the ticker, Express, Socket.IO and the realtime layer. Nothing listens or
- * forks until listen(), so tests can build it, listen on port 0 and close it. */
+/** createApp(): ticker, Express, Socket.IO, realtime; nothing listens or forks until listen(). */
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';

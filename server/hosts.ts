@@ -26,9 +26,7 @@ export function hostAllowed(hostHeader: string | undefined, allowed: readonly st
   if (isIPv4(host) || host === 'localhost' || host.endsWith('.localhost')) return true;
   return allowed.some((entry) => {
     const wanted = entry.toLowerCase().replace(/\.$/, '');
-    return wanted.startsWith('.')
-      ? host === wanted.slice(1) || host.endsWith(wanted)
-      : host === wanted;
+    return wanted.startsWith('.') ? `.${host}`.endsWith(wanted) : host === wanted;
   });
 }
 
