@@ -61,8 +61,7 @@ export function createHttpApp(options: HttpOptions): Express {
     const body = { ok: status === 'ok', status, running, seq, uptime: process.uptime() };
     res.status(body.ok ? 200 : 503).json({ ...body, pid: ticker.pid ?? null, ...details });
   });
-  // On the app's own port, like /healthz: keep the server on loopback or behind a proxy that
-  // does not pass /metrics through.
+  // On the app's port, like /healthz: serve on loopback or behind a proxy that hides /metrics.
   app.get('/metrics', async (_req, res) => {
     res.set('Content-Type', metrics.contentType).send(await metrics.scrape());
   });

@@ -75,8 +75,7 @@ async function stateHost(
     });
     return { app: { initialState: await store.open(), store } };
   }
-  // A cluster node: the state lives in Redis, the ticker runs on the elected leader, and the
-  // host reaches the app (its io, its metrics) only once it runs.
+  // A cluster node: state in Redis, ticker on the leader; the host reaches the app once it runs.
   const cluster = await joinCluster({
     redisUrl: config.REDIS_URL,
     tickMs: config.TICK_MS,

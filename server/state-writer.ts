@@ -1,5 +1,4 @@
-/** The state file's writer thread: the replace's system calls run back to back here instead of
- * each waiting for a turn of a busy event loop. Each request is answered on the port it carries. */
+/** The state file's writer thread: its system calls run back to back, not each after a turn. */
 import { closeSync, fsyncSync, openSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parentPort, type MessagePort } from 'node:worker_threads';

@@ -277,6 +277,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
 
   /** Kills the child (if alive) and schedules a replacement, backed off against a crash loop. */
   private lose(child: ChildProcess, reason: string, error = DIED_ERROR): void {
+    const { logger } = this.options;
     if (child !== this.child) return;
     this.child = null;
     this.ready = false;
@@ -286,10 +287,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     if (performance.now() - this.spawnedAt >= HEALTHY_MS) this.restartDelay = FIRST_RESTART_MS;
     const delay = this.restartDelay;
     this.restartDelay = Math.min(delay * 2, MAX_RESTART_MS);
-    this.options.logger.error(
-      { pid: child.pid, reason, restartInMs: delay },
-      'ticker child lost; restarting',
-    );
+    logger.error({ pid: child.pid, reason, restartInMs: delay }, 'ticker child lost; restarting');
     this.answerAll(error);
     if (!this.lost) this.emit('lost', reason);
     this.lost = true;
