@@ -38,8 +38,7 @@ export function createStateFile({
   deadlineMs = 2_000,
   write: replace = writeInThread,
 }: StateFileOptions): StateStore & {
-  /** Loads the state (an unusable file is moved aside) and writes it back to prove the path is
-   * writable; throws if it cannot, so a server that cannot persist never starts. */
+  /** Loads the state and writes it back, or throws: a server that cannot persist never starts. */
   open(): Promise<UpdatePayload>;
 } {
   let healthy = true;

@@ -32,8 +32,7 @@ export interface SupervisorOptions {
   store?: StateStore;
 }
 
-/** The watchdog's period: a request unanswered longer shows as down, after OP_TIMEOUT_MS its
- * child is replaced. Restart delays double up to the cap, and start over after HEALTHY_MS. */
+/** A request unanswered past HEARTBEAT_MS shows as down; past OP_TIMEOUT_MS, the child goes. */
 const HEARTBEAT_MS = 1_000;
 const OP_TIMEOUT_MS = 3_000;
 const READY_TIMEOUT_MS = 10_000;
