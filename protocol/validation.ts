@@ -16,13 +16,12 @@ export const stockNameSchema = z
   .max(64, { error: 'stock name longer than 64 characters' })
   .pipe(stockEnum);
 
-/** Arguments of `buy`, without the acknowledgement callback. */
+/** Arguments of `buy` (and below, of `start` / `stop`), without the acknowledgement callback. */
 export const parseBuyArgs = (args: readonly unknown[]): Parsed<StockName> =>
   args.length === 1
     ? parse(stockNameSchema, null, args[0])
     : { ok: false, error: 'buy takes exactly one argument: a stock name' };
 
-/** Arguments of `start` / `stop`, without the acknowledgement callback. */
 export const parseNoArgs = (event: string, args: readonly unknown[]): Parsed<[]> =>
   args.length === 0 ? { ok: true, value: [] } : { ok: false, error: `${event} takes no arguments` };
 

@@ -12,7 +12,7 @@ export const HOST_REFUSED = 'Host not allowed';
 const HOST_HEADER = /^(?:\[([0-9a-f:.]+)\]|([a-z0-9_.-]+))(?::\d*)?$/;
 
 /** Localhost names and IP literals always pass (DNS cannot rebind them); `allowed` holds names,
- * `.domain` (with subdomains) or `*`. A missing or malformed Host is refused unless `*` is. */
+ * `.domain` (with subdomains) or `*`. A missing Host is refused, a malformed one unless `*` is. */
 export function hostAllowed(hostHeader: string | undefined, allowed: readonly string[]): boolean {
   if (hostHeader === undefined) return false;
   if (allowed.includes('*')) return true;
