@@ -1,6 +1,5 @@
-/** Messages between the server (parent) and the ticker child, named by sender: each op carries an
- * `id` and gets exactly one `reply` with that `id`. Then what cluster nodes say to each other
- * through Redis: another node may run another version, and Redis is shared with whoever reaches it. */
+/** Server ⇄ ticker child messages, named by sender: each op's `id` gets exactly one `reply`. Then
+ * what cluster nodes say through Redis, checked: a node may run another version, or not be ours. */
 import { z } from 'zod';
 
 import type { UpdatePayload } from './events';
@@ -35,8 +34,7 @@ const buyReplySchema = z.union([
 const opReplySchema = z.union([runReplySchema, buyReplySchema]);
 
 const parentMessageSchema = z.discriminatedUnion('type', [
-  /** `unannounced`: the state holds acknowledged buys no `update` has carried yet (the last
-   * child died in between), so the new child must broadcast them. */
+  /** `unannounced`: the state holds acked buys no `update` carried (the last child died first). */
   z.strictObject({
     type: z.literal('init'),
     state: updateSchema,
@@ -54,7 +52,6 @@ const parentMessageSchema = z.discriminatedUnion('type', [
 ]);
 
 const childMessageSchema = z.discriminatedUnion('type', [
-  /** The child has applied `init` and is ready for ops. */
   z.strictObject({ type: z.literal('ready'), state: updateSchema }),
   /** A price change to broadcast; `seq` has advanced by one. */
   z.strictObject({ type: z.literal('update'), update: updateSchema }),
@@ -76,7 +73,6 @@ export const parseParentMessage = (message: unknown): Parsed<ParentMessage> =>
 export const parseChildMessage = (message: unknown): Parsed<ChildMessage> =>
   parse(childMessageSchema, 'message from ticker', message);
 
-/** The state of a ticker that has never run: the seed prices, stopped, no update yet. */
 export const seedTickerState = (ts: number): UpdatePayload => ({
   stocks: SEED_STOCKS.map(({ name, price }) => ({ name, price })),
   running: false,

@@ -1,5 +1,4 @@
-/** The simulated market. The classic demo's figures, kept exact so prices match any client
- * written against the original. */
+/** The simulated market: the classic demo's exact figures, so prices match its clients. */
 export const SEED_STOCKS = [
   { name: 'Apple', price: 14.5 },
   { name: 'Microsoft', price: 43.0 },

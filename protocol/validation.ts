@@ -1,5 +1,4 @@
-/** Where input from outside a process (a socket, IPC, Redis) stops being `unknown`. The payload
- * types are these schemas' (z.infer), so a type and its check cannot drift apart. */
+/** Where input from a socket, IPC or Redis stops being `unknown`; types are z.infer of checks. */
 import { z } from 'zod';
 
 import { LAST_SEQ, STOCK_NAMES, type StockName } from './stocks';
@@ -17,13 +16,12 @@ export const stockNameSchema = z
   .max(64, { error: 'stock name longer than 64 characters' })
   .pipe(stockEnum);
 
-/** Arguments of `buy`, without the acknowledgement callback. */
+/** Arguments of `buy` (and below, of `start` / `stop`), without the acknowledgement callback. */
 export const parseBuyArgs = (args: readonly unknown[]): Parsed<StockName> =>
   args.length === 1
     ? parse(stockNameSchema, null, args[0])
     : { ok: false, error: 'buy takes exactly one argument: a stock name' };
 
-/** Arguments of `start` / `stop`, without the acknowledgement callback. */
 export const parseNoArgs = (event: string, args: readonly unknown[]): Parsed<[]> =>
   args.length === 0 ? { ok: true, value: [] } : { ok: false, error: `${event} takes no arguments` };
 
@@ -56,8 +54,7 @@ export const statusSchema = z.strictObject({ message: z.string(), running: z.boo
 /** The prices when the ticker was last started (or the first the server knew), and since when. */
 export const openingSchema = updateSchema.pick({ stocks: true, ts: true });
 
-/** A state file, or Redis's: a ticker state plus its `unannounced` mark (it holds acknowledged
- * buys no update has carried yet). */
+/** A state file's or Redis's: a ticker state, `unannounced` if it holds buys no update carried. */
 export const savedStateSchema = updateSchema.extend({
   // Files written before the mark existed were saved on an update, so announced.
   unannounced: z.boolean().default(false),
@@ -71,7 +68,6 @@ export function parse<T>(schema: z.ZodType<T>, what: string | null, value: unkno
   return { ok: false, error: `${what ? `bad ${what}: ` : ''}${firstMessage(result.error)}` };
 }
 
-/** `text` read as JSON, then checked against `schema`. */
 export function parseJson<T>(schema: z.ZodType<T>, what: string, text: string): Parsed<T> {
   try {
     return parse(schema, what, JSON.parse(text));

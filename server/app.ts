@@ -1,5 +1,4 @@
-/** createApp() wires the ticker, Express, Socket.IO and the realtime layer. Nothing listens or
- * forks until listen(), so tests can build it, listen on port 0 and close it. */
+/** createApp(): ticker, Express, Socket.IO, realtime; nothing listens or forks until listen(). */
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -19,7 +18,7 @@ export interface AppConfig
     Pick<HttpOptions, 'clientDir' | 'devServer'>,
     Pick<IoOptions, 'allowedOrigins' | 'transports' | 'adapter'>,
     Pick<RealtimeOptions, 'opsPerSecond' | 'controlToken'>,
-    Pick<SupervisorOptions, 'tickMs' | 'childPath' | 'initialState' | 'store'> {
+    Pick<SupervisorOptions, 'tickMs' | 'initialState' | 'store'> {
   logger: Logger;
   /** Use this ticker instead of forking one (a cluster node's). */
   ticker?: TickerHost;

@@ -1,8 +1,6 @@
-/** Sends updates and statuses to this node's sockets in the order they were published. While ops
- * come in, an update goes out shard by shard over event-loop turns of about turnMs, so that they
- * are served in between; otherwise in one emit, which reaches everyone sooner (between turns, the
- * write callbacks of the sockets sent to run first). The next update waits for it, and
- * `onDelivered` tells the ticker it may send another. */
+/** Sends updates and statuses to this node's sockets in publish order. While ops come in, an update
+ * goes out shard by shard over event-loop turns, serving them in between; else in one emit, sooner
+ * for all (between turns, sent sockets' write callbacks run). `onDelivered` paces the ticker. */
 import { HISTORY_LENGTH, type StatusPayload, type UpdatePayload } from '../protocol/events';
 import type { ForkcastIo } from './io';
 
@@ -37,10 +35,9 @@ export class UpdateBroadcaster {
     private readonly turnMs = 2,
   ) {}
 
-  /** Puts a new socket in a shard and says what to greet it with. Blocks of consecutive sockets
-   * share a shard so that a turn walks warm memory. During a broadcast only shards already sent
-   * qualify, and the greeting is the update going out: the socket neither misses nor doubles it.
-   * When idle the ticker's `snapshot` is current. */
+  /** Shards a new socket and says what to greet it with. Consecutive sockets share a shard (a turn
+   * walks warm memory). During a broadcast only shards already sent qualify, and the greeting is
+   * the update going out, so the socket neither misses nor doubles it; when idle, `snapshot` is. */
   admit(socket: { join(room: string): unknown }, snapshot: UpdatePayload) {
     const eligible = this.sending ? this.sending.shard : SHARDS;
     if (this.block.left === 0 || this.block.shard >= eligible) {
@@ -64,12 +61,10 @@ export class UpdateBroadcaster {
   readonly publishStatus = (payload: StatusPayload, offset?: string): void =>
     this.pump({ event: 'status', payload, offset });
 
-  /** An op arrived: for the next BUSY_MS, updates go out in turns. */
   opArrived(): void {
     this.lastOpAt = performance.now();
   }
 
-  /** Stops sending, whatever is queued (shutdown). */
   stop(): void {
     this.stopped = true;
     this.sending = null;
@@ -98,8 +93,7 @@ export class UpdateBroadcaster {
     }
   }
 
-  /** Sends the update in flight to the next shards, in batches of about socketsPerTurn sockets,
-   * until this turn has taken turnMs; then yields so that ops and acks are served. */
+  /** Sends the update in flight to the next shards until the turn is up, then yields to ops. */
   private step(): void {
     const sending = this.sending;
     if (!sending) return;

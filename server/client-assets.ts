@@ -1,5 +1,4 @@
-/** The built Angular client's entry files, which the Pug shell links. A production build names
- * them by content hash (main-T5R62BU3.js), a development build does not (main.js). */
+/** The client's entry files, linked by the Pug shell; a production build hashes their names. */
 import { existsSync, readdirSync } from 'node:fs';
 
 export type ClientAssets = Partial<Record<'main' | 'polyfills' | 'styles', string>>;

@@ -55,8 +55,7 @@ const envSchema = z.object({
 
 export type ServerConfig = z.infer<typeof envSchema>;
 
-/** Reads the configuration from the environment; one error lists every bad variable. A variable
- * that is empty or only whitespace (`PORT=` in an .env file) means "not set". */
+/** Config from the environment; one error lists every bad variable; blank (`PORT=`) means unset. */
 export function readConfig(env: NodeJS.ProcessEnv): ServerConfig {
   const set = Object.entries(env).filter(([, value]) => value?.trim());
   const result = envSchema.safeParse(Object.fromEntries(set));

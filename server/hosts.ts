@@ -12,7 +12,7 @@ export const HOST_REFUSED = 'Host not allowed';
 const HOST_HEADER = /^(?:\[([0-9a-f:.]+)\]|([a-z0-9_.-]+))(?::\d*)?$/;
 
 /** Localhost names and IP literals always pass (DNS cannot rebind them); `allowed` holds names,
- * `.domain` (with subdomains) or `*`. A missing or malformed Host is refused unless `*` is. */
+ * `.domain` (with subdomains) or `*`. A missing Host is refused, a malformed one unless `*` is. */
 export function hostAllowed(hostHeader: string | undefined, allowed: readonly string[]): boolean {
   if (hostHeader === undefined) return false;
   if (allowed.includes('*')) return true;
@@ -26,9 +26,7 @@ export function hostAllowed(hostHeader: string | undefined, allowed: readonly st
   if (isIPv4(host) || host === 'localhost' || host.endsWith('.localhost')) return true;
   return allowed.some((entry) => {
     const wanted = entry.toLowerCase().replace(/\.$/, '');
-    return wanted.startsWith('.')
-      ? host === wanted.slice(1) || host.endsWith(wanted)
-      : host === wanted;
+    return wanted.startsWith('.') ? `.${host}`.endsWith(wanted) : host === wanted;
   });
 }
 

@@ -20,7 +20,6 @@ export interface HttpOptions {
   metrics: ForkcastMetrics;
   /** DNS rebinding: false for a request to a name this server is not configured for. */
   hostServed: (req: IncomingMessage) => boolean;
-  /** Default: dist/client. */
   clientDir?: string | undefined;
   /** Load the client from Angular's dev server, which proxies the rest here. */
   devServer?: boolean | undefined;
@@ -33,8 +32,7 @@ export function createHttpApp(options: HttpOptions): Express {
   const app = express().disable('x-powered-by').set('views', PATHS.views).set('view engine', 'pug');
   // First, so that a foreign Host gets nothing of the app; /socket.io is Engine.IO's (io.ts).
   app.use((req, res, next) => (options.hostServed(req) ? next() : refuse(res, 403, HOST_REFUSED)));
-  // helmet's CSP (this origin only) with a nonce per response, made as helmet asks for it, that
-  // Angular reads from `ngCspNonce` and puts on the `<style>` tags of component styles.
+  // CSP (this origin only) with a nonce per response, which Angular puts on component styles.
   const nonce = (res: ServerResponse): string =>
     ((res as Response).locals['cspNonce'] ??= randomBytes(16).toString('base64')) as string;
   const directives = {
@@ -63,13 +61,11 @@ export function createHttpApp(options: HttpOptions): Express {
     const body = { ok: status === 'ok', status, running, seq, uptime: process.uptime() };
     res.status(body.ok ? 200 : 503).json({ ...body, pid: ticker.pid ?? null, ...details });
   });
-  // On the app's own port, like /healthz: keep the server on loopback or behind a proxy that
-  // does not pass /metrics through.
+  // On the app's port, like /healthz: serve on loopback or behind a proxy that hides /metrics.
   app.get('/metrics', async (_req, res) => {
     res.set('Content-Type', metrics.contentType).send(await metrics.scrape());
   });
-  // Unhashed files may change under the same name, so browsers revalidate them (ETag, 304); a
-  // hashed name never changes content, so it is cached for a year.
+  // A hashed name never changes content: cached a year; others are revalidated (ETag, 304).
   const setHeaders = (res: ServerResponse, file: string): void => {
     const hashed = HASHED.test(file);
     res.setHeader('Cache-Control', hashed ? 'public, max-age=31536000, immutable' : 'no-cache');
@@ -90,7 +86,6 @@ export function createHttpApp(options: HttpOptions): Express {
   return app.use(onError);
 }
 
-/** JSON for API clients, plain text for browsers. */
 function refuse(res: Response, status: number, error: string): void {
   res.status(status).format({
     json: () => res.json({ error }),

@@ -53,8 +53,7 @@ export function createIo(httpServer: HttpServer, options: IoOptions): ForkcastIo
     },
     ...(cors ? { cors: { origin: [...allowedOrigins] } } : {}),
   });
-  // Engine.IO answers other methods with a bare 500; a client's mistake should be a 4xx.
-  // OPTIONS is a CORS preflight, which Engine.IO answers when origins are configured.
+  // Engine.IO answers other methods with a bare 500, not a 4xx; OPTIONS is its CORS preflight.
   const methods = cors ? ['GET', 'POST', 'OPTIONS'] : ['GET', 'POST'];
   io.engine.use((req: IncomingMessage, res: ServerResponse, next: () => void) => {
     if (methods.includes(req.method ?? '')) return next();

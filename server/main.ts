@@ -1,5 +1,4 @@
-/** The entry: config → host → app → signals, the same for one node and for a cluster node. The
- * wiring lives in createApp() so tests can run the same server in-process. */
+/** The entry: config → host → app → signals; createApp() wires, so tests run it in-process. */
 import path from 'node:path';
 
 import { createApp, type AppConfig, type ForkcastApp } from './app';
@@ -9,7 +8,6 @@ import { createLogger, type Logger } from './logger';
 import { ROOT } from './paths';
 import { createStateFile } from './state-file';
 
-/** A shutdown that takes longer than this is abandoned with a non-zero exit. */
 const SHUTDOWN_DEADLINE_MS = 5_000;
 /** The same signal again within this long is a forwarded copy of the first. */
 const SIGNAL_COPY_MS = 1_000;
@@ -49,8 +47,7 @@ async function main(): Promise<void> {
     );
   };
   process.on('SIGTERM', shutdown).on('SIGINT', shutdown);
-  // An unawaited library promise (e.g. the cluster adapter while Redis is away) must not take
-  // every client of this server down with it.
+  // An unawaited library promise (the adapter with Redis away) must not take every client down.
   process.on('unhandledRejection', (reason) => {
     logger.error({ err: reason }, 'unhandled promise rejection; carrying on');
   });
@@ -72,15 +69,13 @@ async function stateHost(
   app: () => ForkcastApp,
 ): Promise<{ app: Partial<AppConfig>; close?: () => Promise<void> }> {
   if (!config.REDIS_URL) {
-    // One node on its own: the state lives in a file.
     const store = createStateFile({
       path: path.resolve(ROOT, config.STATE_FILE),
       logger: logger.child({ part: 'state' }),
     });
     return { app: { initialState: await store.open(), store } };
   }
-  // A cluster node: the state lives in Redis, the ticker runs on the elected leader, and the
-  // host reaches the app (its io, its metrics) only once it runs.
+  // A cluster node: state in Redis, ticker on the leader; the host reaches the app once it runs.
   const cluster = await joinCluster({
     redisUrl: config.REDIS_URL,
     tickMs: config.TICK_MS,

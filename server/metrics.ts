@@ -58,8 +58,7 @@ export function createMetrics() {
   const opLabels = (op: OpName, outcome: 'ok' | RejectReason) =>
     outcome === 'ok' ? { op, result: 'ok' } : { op, result: 'rejected', reason: outcome };
 
-  // Every possible series starts at 0, so rate() and alerts see the first refusal. An unknown
-  // event can only be refused as invalid.
+  // Every series starts at 0, so rate() and alerts see the first refusal (unknown: only invalid).
   for (const op of ['start', 'stop', 'buy', 'unknown'] as const) {
     ackSeconds.zero({ op });
     for (const outcome of op === 'unknown' ? (['invalid'] as const) : (['ok', ...REASONS] as const))
@@ -71,12 +70,10 @@ export function createMetrics() {
 
   return {
     readClientsFrom: (count: () => number): void => void (countClients = count),
-    /** One `update` broadcast, which went to `sockets` connected sockets. */
     broadcast(sockets: number): void {
       updates.inc();
       deliveries.inc(sockets);
     },
-    /** An op was answered (acknowledged, or refused) `seconds` after it arrived. */
     answered(op: OpName, outcome: 'ok' | RejectReason, seconds: number): void {
       ops.inc(opLabels(op, outcome));
       ackSeconds.observe({ op }, seconds);

@@ -1,5 +1,4 @@
-/** Maps socket events to ticker ops (with acks) and ticker output to broadcasts. Client arguments
- * are `unknown` until protocol/validation says otherwise. */
+/** Socket events to ticker ops (with acks), ticker output to broadcasts; input validated first. */
 import { createHash, timingSafeEqual } from 'node:crypto';
 
 import { RateLimiterMemory } from 'rate-limiter-flexible';

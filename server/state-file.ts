@@ -38,8 +38,7 @@ export function createStateFile({
   deadlineMs = 2_000,
   write: replace = writeInThread,
 }: StateFileOptions): StateStore & {
-  /** Loads the state (an unusable file is moved aside) and writes it back to prove the path is
-   * writable; throws if it cannot, so a server that cannot persist never starts. */
+  /** Loads the state and writes it back, or throws: a server that cannot persist never starts. */
   open(): Promise<UpdatePayload>;
 } {
   let healthy = true;
@@ -50,14 +49,8 @@ export function createStateFile({
   /** The batch waiting for the write under way to end; later commits join it. */
   let queued: { state: SavedState; done: Promise<void> } | null = null;
 
-  // Unreferenced: the operation it watches keeps the process alive, not its deadline.
-  const within = <T>(promise: Promise<T>, what: string): Promise<T> =>
-    Promise.race([
-      promise,
-      sleep(deadlineMs, undefined, { ref: false }).then(() => {
-        throw new Error(`${what} took longer than ${deadlineMs} ms`);
-      }),
-    ]);
+  const timed = <T>(promise: Promise<T>, what: string): Promise<T> =>
+    within(promise, deadlineMs, `${what} took longer than ${deadlineMs} ms`);
 
   function commit(state: SavedState): Promise<void> {
     if (queued) {
@@ -75,7 +68,7 @@ export function createStateFile({
     // The next write waits for this one to end, even past its deadline: a late rename must
     // never land on top of a newer state.
     writing = write.catch(() => void failures++);
-    batch.done = within(write, 'writing the state file').then(
+    batch.done = timed(write, 'writing the state file').then(
       () => void (healthy = true),
       (error: unknown) => {
         failures++;
@@ -89,7 +82,7 @@ export function createStateFile({
   }
 
   async function load(): Promise<SavedState | null> {
-    const text = await within(readFile(file, 'utf8'), 'reading the state file').catch(
+    const text = await timed(readFile(file, 'utf8'), 'reading the state file').catch(
       (error: NodeJS.ErrnoException) => {
         if (error.code !== 'ENOENT') throw error;
         return null;
@@ -117,7 +110,7 @@ export function createStateFile({
     settled: () => writing,
     async open() {
       try {
-        await within(mkdir(path.dirname(file), { recursive: true }), 'creating the state folder');
+        await timed(mkdir(path.dirname(file), { recursive: true }), 'creating the state folder');
         const saved = await load();
         if (saved)
           logger.info({ file, seq: saved.seq, running: saved.running }, 'resumed saved state');
@@ -125,8 +118,7 @@ export function createStateFile({
           ...seedTickerState(Date.now()),
           unannounced: false,
         };
-        // Buys acknowledged but never broadcast before a crash get a seq of their own, so no
-        // client ever sees two prices under one seq.
+        // Acked buys never broadcast before a crash get a seq of their own: one seq, one price.
         if (unannounced) Object.assign(state, { seq: state.seq + 1, ts: Date.now() });
         await commit({ ...state, unannounced: false });
         return state;
@@ -136,6 +128,15 @@ export function createStateFile({
     },
   };
 }
+
+/** `promise`, or `message` thrown after `ms`; unreferenced: the work it waits on keeps us alive. */
+export const within = <T>(promise: Promise<T>, ms: number, message: string): Promise<T> =>
+  Promise.race([
+    promise,
+    sleep(Math.max(0, ms), undefined, { ref: false }).then(() => {
+      throw new Error(message);
+    }),
+  ]);
 
 let writer: Worker | null = null;
 
@@ -160,7 +161,6 @@ export function writeInThread(file: string, text: string): Promise<void> {
       if (error === null) resolve();
       else reject(new Error(error));
     });
-    // The thread stopped with the write under way.
     port1.once('close', () => reject(new Error('the writer thread stopped')));
   });
 }

@@ -1,6 +1,5 @@
-/** The state file's writer thread: the replace's system calls run back to back here instead of
- * each waiting for a turn of a busy event loop. Each request is answered on the port it carries. */
-import { closeSync, fdatasyncSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+/** The state file's writer thread: its system calls run back to back, not each after a turn. */
+import { closeSync, fsyncSync, openSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parentPort, type MessagePort } from 'node:worker_threads';
 
@@ -11,25 +10,20 @@ export interface WriteRequest {
   port: MessagePort;
 }
 
-function withFd(file: string, flags: string, use: (fd: number) => void): void {
-  const fd = openSync(file, flags);
-  try {
-    use(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 parentPort?.on('message', ({ file, text, port }: WriteRequest) => {
   try {
     // Temp file, fsync, rename, fsync of the folder: the file is always one whole state.
-    withFd(`${file}.tmp`, 'w', (fd) => {
-      writeSync(fd, text);
-      fdatasyncSync(fd);
-    });
+    writeFileSync(`${file}.tmp`, text, { flush: true });
     renameSync(`${file}.tmp`, file);
     // The rename is durable only once the folder is; Windows cannot open a folder to sync it.
-    if (process.platform !== 'win32') withFd(path.dirname(file), 'r', fsyncSync);
+    if (process.platform !== 'win32') {
+      const folder = openSync(path.dirname(file), 'r');
+      try {
+        fsyncSync(folder);
+      } finally {
+        closeSync(folder);
+      }
+    }
     port.postMessage(null);
   } catch (error) {
     port.postMessage((error as Error).message);

@@ -1,5 +1,4 @@
-/** What the realtime layer needs from a ticker: a forked child on one node (TickerSupervisor),
- * or a cluster leader's ticker, without the realtime module or the client changing. */
+/** What the realtime layer needs from a ticker: one node's forked child, or a cluster leader's. */
 import type { EventEmitter } from 'node:events';
 
 import type { StatusPayload, UpdatePayload } from '../protocol/events';
@@ -30,8 +29,7 @@ export interface TickerHost extends Pick<EventEmitter<TickerHostEvents>, 'on' | 
   delivered(seq: number): void;
   /** The last update's prices, seq and ts with the current running flag. */
   snapshot(): UpdatePayload;
-  /** Sends a status through the host (a cluster's stream), which hands it back as a `status`
-   * event in order with the updates. Without it, statuses go to this node only. */
+  /** Sends a status through the host (a cluster's stream); without it, they stay on this node. */
   broadcastStatus?(status: StatusPayload): void;
   /** Resolves once the ticker can take ops. */
   open(): Promise<void>;

@@ -20,10 +20,7 @@ import type { SavedState, StateStore } from './state-file';
 import type { HostHealth, TickerHost, TickerHostEvents } from './ticker-host';
 
 export interface SupervisorOptions {
-  /** Compiled entry of the ticker child (default dist/ticker/main.js). */
-  childPath?: string;
   tickMs: number;
-  /** Default: the seed prices. */
   initialState?: UpdatePayload;
   /** The initial state holds acknowledged buys no update has carried yet. */
   unannounced?: boolean;
@@ -35,8 +32,7 @@ export interface SupervisorOptions {
   store?: StateStore;
 }
 
-/** The watchdog's period: a request unanswered longer shows as down, after OP_TIMEOUT_MS its
- * child is replaced. Restart delays double up to the cap, and start over after HEALTHY_MS. */
+/** A request unanswered past HEARTBEAT_MS shows as down; past OP_TIMEOUT_MS, the child goes. */
 const HEARTBEAT_MS = 1_000;
 const OP_TIMEOUT_MS = 3_000;
 const READY_TIMEOUT_MS = 10_000;
@@ -57,8 +53,7 @@ const refused = (error: string): OpReply => ({ ok: false, error });
 export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements TickerHost {
   /** The child's state as far as we know it: its last update plus the ops it acknowledged. */
   private state: SavedState;
-  /** The last update broadcast (what snapshot() shows), and the last state saved (what a
-   * replacement child starts from). */
+  /** The last update broadcast (snapshot() shows it); the last state saved (a new child's). */
   private announced: UpdatePayload;
   private committed: SavedState;
   private child: ChildProcess | null = null;
@@ -186,8 +181,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     } else if (this.waiting.size === 0) void this.request({ type: 'ping' });
   }
 
-  /** Saves the current state, then tells `then` whether it is saved. A failed save replaces the
-   * child, so what it was told since the last save is dropped. */
+  /** Saves the state, then tells `then` if it is; a failed save drops the child and its news. */
   private afterCommit(then: (saved: boolean) => void): void {
     const saved = structuredClone(this.state);
     const child = this.child;
@@ -208,7 +202,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     // No inherited flags (inspector port, test loaders). WATCH_REPORT_DEPENDENCIES (`node
     // --watch`) would make the child report its modules over our IPC channel.
     const { WATCH_REPORT_DEPENDENCIES: _watch, ...env } = process.env;
-    const child = fork(this.options.childPath ?? PATHS.tickerChild, [], {
+    const child = fork(PATHS.tickerChild, [], {
       env,
       execArgv: [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -233,10 +227,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   private receive(raw: unknown): void {
     const { logger } = this.options;
     const parsed = parseChildMessage(raw);
-    if (!parsed.ok) {
-      logger.error({ error: parsed.error }, 'ignored a malformed message from the ticker');
-      return;
-    }
+    if (!parsed.ok)
+      return logger.error({ error: parsed.error }, 'ignored a malformed message from the ticker');
     const message = parsed.value;
     switch (message.type) {
       case 'ready':
@@ -276,16 +268,15 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
       case 'pong':
         return this.take(message.id)?.(null);
       case 'rejected':
-        logger.error({ error: message.error }, 'the ticker rejected a message');
-        return;
+        return logger.error({ error: message.error }, 'the ticker rejected a message');
       default:
         throw new Error(`unhandled ticker message ${JSON.stringify(message satisfies never)}`);
     }
   }
 
-  /** Kills the child (a no-op once it exited) and schedules its replacement, backed off so that
-   * a crash loop cannot spin the CPU. */
+  /** Kills the child (if alive) and schedules a replacement, backed off against a crash loop. */
   private lose(child: ChildProcess, reason: string, error = DIED_ERROR): void {
+    const { logger } = this.options;
     if (child !== this.child) return;
     this.child = null;
     this.ready = false;
@@ -295,10 +286,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     if (performance.now() - this.spawnedAt >= HEALTHY_MS) this.restartDelay = FIRST_RESTART_MS;
     const delay = this.restartDelay;
     this.restartDelay = Math.min(delay * 2, MAX_RESTART_MS);
-    this.options.logger.error(
-      { pid: child.pid, reason, restartInMs: delay },
-      'ticker child lost; restarting',
-    );
+    logger.error({ pid: child.pid, reason, restartInMs: delay }, 'ticker child lost; restarting');
     this.answerAll(error);
     if (!this.lost) this.emit('lost', reason);
     this.lost = true;

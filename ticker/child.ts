@@ -35,10 +35,8 @@ export function createTickerChild(
             : model[message.type]();
         return send({ type: 'reply', id: message.id, reply });
       }
-      default: {
-        const unreachable: never = message;
-        throw new Error(`unhandled parent message ${JSON.stringify(unreachable)}`);
-      }
+      default:
+        throw new Error(`unhandled parent message ${JSON.stringify(message satisfies never)}`);
     }
   }
 

@@ -1,5 +1,4 @@
-/** The price model: owns prices, the running flag and `seq`. Time comes in through `Timers` and
- * output goes out through `onUpdate`, so tests drive it with a fake clock. */
+/** The price model: prices, running and `seq`. Timers and clock are injected: tests fake them. */
 import type { Stock, UpdatePayload } from '../protocol/events';
 import type { BuyReply, ParentMessage, RunReply } from '../protocol/ipc';
 import { BUY_CONFLATION_MS, DECAY, GROWTH, LAST_SEQ, type StockName } from '../protocol/stocks';
@@ -72,8 +71,7 @@ export class TickerModel {
     return { ok: true, running: false, changed };
   }
 
-  /** Applies the buy at once (the returned price is final) and schedules its broadcast; refuses
-   * it, changing nothing, if the price would no longer be finite (JSON cannot carry it). */
+  /** Applied at once (the price returned is final), broadcast later; JSON cannot carry Infinity. */
   buy(name: StockName): BuyReply {
     // The validator only lets listed names through.
     const stock = this.stocks.find((candidate) => candidate.name === name)!;
@@ -97,8 +95,7 @@ export class TickerModel {
     this.options.timers.clearTimeout(this.timer);
   }
 
-  /** Back-pressure: while an update is being broadcast, the next waits for `delivered`, at most
-   * DELIVERY_TIMEOUT_MS from when a tick was due, or for buys from the last update (`ts`). */
+  /** Back-pressure: while an update is out, the next waits for `delivered` (at most a timeout). */
   private due(): { tickAt: number; flushAt: number } {
     const wait = this.deliveredSeq < this.seq ? DELIVERY_TIMEOUT_MS : -Infinity;
     return {

@@ -2,6 +2,8 @@
  * share one. Redis checks holder and term on renew and write, so a deposed leader is refused. */
 import type { RedisClientType } from 'redis';
 
+import { within } from '../state-file';
+
 export type RedisClient = RedisClientType;
 
 /** The lease (the holder's token, with a TTL), the last epoch handed out, the holder's state. */
@@ -29,6 +31,7 @@ return 0`;
 
 /** A Redis command slower than this fails: catches a Redis that stalls with the connection up. */
 const TIMEOUT_MS = 1_000;
+const LATE = 'Redis did not answer in time';
 
 export class LeaderLease {
   constructor(
@@ -60,19 +63,10 @@ export class LeaderLease {
   }
 
   readState(): Promise<string | null> {
-    return within(this.redis.get(KEYS.state), TIMEOUT_MS);
+    return within(this.redis.get(KEYS.state), TIMEOUT_MS, LATE);
   }
 
   private run(script: string, keys: string[], args: string[] = [], ms = TIMEOUT_MS) {
-    return within(this.redis.eval(script, { keys, arguments: [this.token, ...args] }), ms);
+    return within(this.redis.eval(script, { keys, arguments: [this.token, ...args] }), ms, LATE);
   }
-}
-
-/** `promise`, or a rejection once `ms` have passed without an answer. */
-function within<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('Redis did not answer in time')), Math.max(0, ms));
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }

@@ -46,8 +46,7 @@ export async function joinCluster({
     return client;
   };
 
-  // Commands fail fast while Redis is away; the adapter's connection queues, so what it sends in
-  // a blip goes out after.
+  // Commands fail fast while Redis is away; the adapter's queue, so it sends after a blip.
   const commands = await connect('commands', false);
   const adapterClient = await connect('adapter', true);
   const reader = await connect('stream', true);
@@ -104,7 +103,6 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   private opened: Promise<void> | null = null;
   private readonly closed = new AbortController();
 
-  /** `commands` fail at once while Redis is away; `adapter` queues them; `reader` blocks. */
   constructor(
     private readonly options: ClusterHostOptions & { maxLen: number },
     private readonly redis: Record<'commands' | 'adapter' | 'reader', RedisClient>,
@@ -309,13 +307,8 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     let last = Promise.resolve();
     const write = async (saved: SavedState): Promise<void> => {
       const state = JSON.stringify({ ...saved, epoch });
-      const ok =
-        term === this.term &&
-        (await this.lease
-          .writeState(epoch, state)
-          .catch((error: unknown) =>
-            this.options.logger.error({ err: error }, 'could not save the state'),
-          ));
+      const log = (err: unknown) => this.options.logger.error({ err }, 'could not save the state');
+      const ok = term === this.term && (await this.lease.writeState(epoch, state).catch(log));
       if (ok) return;
       if (term === this.term) void this.stepDown('the state could not be saved');
       throw new Error('the state could not be saved under the lease');

@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 
 import type { ChildMessage, ParentMessage } from '../../protocol/ipc';
 import { createLogger } from '../../server/logger';
+import { PATHS } from '../../server/paths';
 import type { SavedState } from '../../server/state-file';
 import { TickerSupervisor, type SupervisorOptions } from '../../server/ticker-supervisor';
 import { grown, stateOf, withBuy } from '../helpers/prices';
@@ -93,7 +94,6 @@ async function setup({
     settled: () => Promise.resolve(),
   };
   const supervisor = new TickerSupervisor({
-    childPath: '/x/dist/ticker/main.js',
     tickMs: 250,
     initialState: stateOf(),
     logger: createLogger('silent'),
@@ -134,7 +134,7 @@ test('open forks the compiled child without inherited flags, hands it the state,
   let opened = false;
   const opening = supervisor.open().then(() => (opened = true));
   expect(fork).toHaveBeenCalledWith(
-    '/x/dist/ticker/main.js',
+    PATHS.tickerChild,
     [],
     expect.objectContaining({ execArgv: [], serialization: 'json' }),
   );
