@@ -4,32 +4,24 @@
 import type { z } from 'zod';
 
 import type { StockName } from './stocks';
-import type {
-  ackErrorSchema,
-  openingSchema,
-  statusSchema,
-  stockSchema,
-  updateSchema,
-} from './validation';
+import type * as schemas from './validation';
 
-export type Stock = z.infer<typeof stockSchema>;
-export type StatusPayload = z.infer<typeof statusSchema>;
-export type UpdatePayload = z.infer<typeof updateSchema>;
-export type OpeningPayload = z.infer<typeof openingSchema>;
-export type AckError = z.infer<typeof ackErrorSchema>;
+export type Stock = z.infer<typeof schemas.stockSchema>;
+export type StatusPayload = z.infer<typeof schemas.statusSchema>;
+export type UpdatePayload = z.infer<typeof schemas.updateSchema>;
+export type OpeningPayload = z.infer<typeof schemas.openingSchema>;
+export type AckError = z.infer<typeof schemas.ackErrorSchema>;
 
 type Ack<T extends object> = ({ ok: true } & T) | AckError;
 
 export type RunAck = Ack<{ running: boolean }>;
 export type BuyAck = Ack<{ stock: Stock }>;
 
-/** The latest updates as sent, oldest first, at most HISTORY_LENGTH (just the snapshot if none
- * since the server started), so a late joiner draws trends at once. */
+/** The latest updates as sent, oldest first, ending with the snapshot (alone if none was ever
+ * sent), so a late joiner draws trends at once. */
 export interface HistoryPayload {
   updates: UpdatePayload[];
 }
-
-export const HISTORY_LENGTH = 60;
 
 export interface ServerToClientEvents {
   status: (status: StatusPayload) => void;

@@ -6,10 +6,12 @@ import type { UpdatePayload } from './events';
 import { SEED_STOCKS } from './stocks';
 import {
   ackErrorSchema,
+  openingSchema,
   parse,
   parseJson,
   savedStateSchema,
   stockNameSchema,
+  statusSchema,
   stockSchema,
   updateSchema,
   type Parsed,
@@ -80,12 +82,26 @@ export const seedTickerState = (ts: number): UpdatePayload => ({
   ts,
 });
 
+/** The ticker's own part of a saved state, as the child and an `update` have it. */
+export function tickerState({ stocks, running, seq, ts }: UpdatePayload): UpdatePayload {
+  return { stocks, running, seq, ts };
+}
+
 /** The state as the leader keeps it in Redis, with the term (`epoch`) that wrote it. */
 const storedStateSchema = savedStateSchema.extend({ epoch: z.number().int().positive() });
 export type StoredState = z.infer<typeof storedStateSchema>;
 
 export const parseStoredState = (text: string): Parsed<StoredState> =>
   parseJson(storedStateSchema, 'stored state', text);
+
+/** An entry of the cluster's stream: an event for every socket, as the adapter stores it. */
+const streamEntrySchema = z.union([
+  z.tuple([z.literal('update'), updateSchema]),
+  z.tuple([z.literal('status'), statusSchema]),
+  z.tuple([z.literal('opening'), openingSchema]),
+]);
+export type StreamEntry = z.infer<typeof streamEntrySchema>;
+export const parseStreamEntry = (value: unknown) => parse(streamEntrySchema, 'entry', value);
 
 export const parseForwardedOp = (value: unknown) => parse(opSchema, 'forwarded op', value);
 /** A node's answer to a forwarded op: the leader's reply, null from a node that does not lead. */

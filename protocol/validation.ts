@@ -1,7 +1,7 @@
 /** Where input from a socket, IPC or Redis stops being `unknown`; types are z.infer of checks. */
 import { z } from 'zod';
 
-import { LAST_SEQ, STOCK_NAMES, type StockName } from './stocks';
+import { HISTORY_LENGTH, LAST_SEQ, STOCK_NAMES, type StockName } from './stocks';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
@@ -58,6 +58,10 @@ export const openingSchema = updateSchema.pick({ stocks: true, ts: true });
 export const savedStateSchema = updateSchema.extend({
   // Files written before the mark existed were saved on an update, so announced.
   unannounced: z.boolean().default(false),
+  // Absent from older files; then the state's own prices are the first the server knows.
+  opening: openingSchema.optional(),
+  /** The last updates broadcast, oldest first. */
+  history: z.array(updateSchema).max(HISTORY_LENGTH).optional(),
 });
 export type SavedState = z.infer<typeof savedStateSchema>;
 

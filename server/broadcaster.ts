@@ -1,12 +1,15 @@
 /** Sends updates and statuses to this node's sockets in publish order. While ops come in, an update
  * goes out shard by shard over event-loop turns, serving them in between; else in one emit, sooner
  * for all (between turns, sent sockets' write callbacks run). `onDelivered` paces the ticker. */
-import { HISTORY_LENGTH, type StatusPayload, type UpdatePayload } from '../protocol/events';
-import type { ForkcastIo } from './io';
+import type { OpeningPayload, StatusPayload, UpdatePayload } from '../protocol/events';
+import type { ForkcastIo, ForkcastSocket } from './io';
+import { upTo } from './ticker-host';
 
 /** `offset`: its place in a cluster's stream, which Socket.IO's client keeps for recovery. */
 type Outgoing = (
-  { event: 'update'; payload: UpdatePayload } | { event: 'status'; payload: StatusPayload }
+  | { event: 'update'; payload: UpdatePayload }
+  | { event: 'status'; payload: StatusPayload }
+  | { event: 'opening'; payload: OpeningPayload }
 ) & { offset?: string | undefined };
 
 const SHARDS = 64;
@@ -16,7 +19,6 @@ const shardRoom = (shard: number): string => `forkcast:shard:${shard}`;
 
 export class UpdateBroadcaster {
   private readonly queue: Outgoing[] = [];
-  private readonly recent: UpdatePayload[] = [];
   /** The update going out and the next shard to send it to. */
   private sending: (Outgoing & { event: 'update'; shard: number; deliveries: number }) | null =
     null;
@@ -37,8 +39,9 @@ export class UpdateBroadcaster {
 
   /** Shards a new socket and says what to greet it with. Consecutive sockets share a shard (a turn
    * walks warm memory). During a broadcast only shards already sent qualify, and the greeting is
-   * the update going out, so the socket neither misses nor doubles it; when idle, `snapshot` is. */
-  admit(socket: { join(room: string): unknown }, snapshot: UpdatePayload) {
+   * the update going out, so the socket neither misses nor doubles it; when idle, `snapshot` is.
+   * The history, the host's, is cut at the greeting. */
+  admit(socket: Pick<ForkcastSocket, 'join'>, snapshot: UpdatePayload, history: UpdatePayload[]) {
     const eligible = this.sending ? this.sending.shard : SHARDS;
     if (this.block.left === 0 || this.block.shard >= eligible) {
       const rooms = this.io.of('/').adapter.rooms;
@@ -51,8 +54,7 @@ export class UpdateBroadcaster {
     this.block.left--;
     void socket.join(shardRoom(this.block.shard));
     const update = this.sending?.payload ?? snapshot;
-    // The last updates whose broadcast has begun, oldest first.
-    return { update, history: this.recent.length > 0 ? [...this.recent] : [update] };
+    return { update, history: upTo(history, update) };
   }
 
   /** Statuses queue too: sent at once, one could overtake an update still going out. */
@@ -60,6 +62,8 @@ export class UpdateBroadcaster {
     this.pump({ event: 'update', payload, offset });
   readonly publishStatus = (payload: StatusPayload, offset?: string): void =>
     this.pump({ event: 'status', payload, offset });
+  readonly publishOpening = (payload: OpeningPayload, offset?: string): void =>
+    this.pump({ event: 'opening', payload, offset });
 
   opArrived(): void {
     this.lastOpAt = performance.now();
@@ -79,14 +83,10 @@ export class UpdateBroadcaster {
       const next = this.queue.shift();
       if (!next) return;
       // A status is one small emit; an update is one too, unless ops come in.
-      if (next.event === 'update') {
-        this.recent.push(next.payload);
-        if (this.recent.length > HISTORY_LENGTH) this.recent.shift();
-        if (performance.now() - this.lastOpAt < BUSY_MS) {
-          this.sending = { ...next, shard: 0, deliveries: 0 };
-          this.step();
-          continue;
-        }
+      if (next.event === 'update' && performance.now() - this.lastOpAt < BUSY_MS) {
+        this.sending = { ...next, shard: 0, deliveries: 0 };
+        this.step();
+        continue;
       }
       emit(this.io.local, next);
       if (next.event === 'update') this.onDelivered(next.payload, this.io.of('/').sockets.size);

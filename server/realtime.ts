@@ -50,6 +50,7 @@ export function attachRealtime(
   const listeners = {
     update: broadcaster.publish,
     status: broadcaster.publishStatus,
+    opening: broadcaster.publishOpening,
     lost: () => toEveryone(status(STATUS.tickerLost)),
     back: () => toEveryone(status(STATUS.tickerBack)),
   };
@@ -135,9 +136,11 @@ export function attachRealtime(
     tell(socket, 'status', status(STATUS.connected));
     // A recovered socket was just sent what it missed, in order: a greeting would repeat one.
     if (!socket.recovered) {
-      const { update, history } = broadcaster.admit(socket, ticker.snapshot());
+      const recent = ticker.recent();
+      const { update, history } = broadcaster.admit(socket, ticker.snapshot(), recent.history);
       tell(socket, 'update', update);
       tell(socket, 'history', { updates: history });
+      tell(socket, 'opening', recent.opening);
     }
     socket.onAny(onEvent);
   };

@@ -5,7 +5,6 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MessageChannel, Worker } from 'node:worker_threads';
 
-import type { UpdatePayload } from '../protocol/events';
 import { seedTickerState } from '../protocol/ipc';
 import { parseJson, savedStateSchema, type SavedState } from '../protocol/validation';
 import type { Logger } from './logger';
@@ -39,7 +38,7 @@ export function createStateFile({
   write: replace = writeInThread,
 }: StateFileOptions): StateStore & {
   /** Loads the state and writes it back, or throws: a server that cannot persist never starts. */
-  open(): Promise<UpdatePayload>;
+  open(): Promise<SavedState>;
 } {
   let healthy = true;
   /** Failed writes so far: a batch queued before a failure is void. */
@@ -114,13 +113,11 @@ export function createStateFile({
         const saved = await load();
         if (saved)
           logger.info({ file, seq: saved.seq, running: saved.running }, 'resumed saved state');
-        const { unannounced, ...state } = saved ?? {
-          ...seedTickerState(Date.now()),
-          unannounced: false,
-        };
+        const state = saved ?? { ...seedTickerState(Date.now()), unannounced: false };
         // Acked buys never broadcast before a crash get a seq of their own: one seq, one price.
-        if (unannounced) Object.assign(state, { seq: state.seq + 1, ts: Date.now() });
-        await commit({ ...state, unannounced: false });
+        if (state.unannounced) Object.assign(state, { seq: state.seq + 1, ts: Date.now() });
+        state.unannounced = false;
+        await commit({ ...state });
         return state;
       } catch (error) {
         throw new Error(`state file ${file}: ${(error as Error).message}`);

@@ -1,15 +1,17 @@
 /** What the realtime layer needs from a ticker: one node's forked child, or a cluster leader's. */
 import type { EventEmitter } from 'node:events';
 
-import type { StatusPayload, UpdatePayload } from '../protocol/events';
+import type { OpeningPayload, StatusPayload, UpdatePayload } from '../protocol/events';
 import type { BuyReply, RunReply } from '../protocol/ipc';
-import type { StockName } from '../protocol/stocks';
+import { HISTORY_LENGTH, type StockName } from '../protocol/stocks';
 
 /** `offset` (cluster): Socket.IO's recovery offset. `lost`: ops are refused until `back`. */
 export interface TickerHostEvents {
   update: [update: UpdatePayload, offset?: string];
   lost: [reason: string];
   back: [];
+  /** The ticker started: "change since open" counts from these prices. */
+  opening: [opening: OpeningPayload, offset?: string];
   /** From a host that carries statuses itself (broadcastStatus), in order with updates. */
   status: [status: StatusPayload, offset?: string];
 }
@@ -29,6 +31,8 @@ export interface TickerHost extends Pick<EventEmitter<TickerHostEvents>, 'on' | 
   delivered(seq: number): void;
   /** The last update's prices, seq and ts with the current running flag. */
   snapshot(): UpdatePayload;
+  /** What else greets a new socket: the last updates sent (up to the snapshot's) and the opening. */
+  recent(): { history: UpdatePayload[]; opening: OpeningPayload };
   /** Sends a status through the host (a cluster's stream); without it, they stay on this node. */
   broadcastStatus?(status: StatusPayload): void;
   /** Resolves once the ticker can take ops. */
@@ -38,3 +42,7 @@ export interface TickerHost extends Pick<EventEmitter<TickerHostEvents>, 'on' | 
   readonly pid: number | undefined;
   health(): HostHealth;
 }
+
+/** `history` before `update`, then `update`: the last HISTORY_LENGTH, oldest first. */
+export const upTo = (history: readonly UpdatePayload[], update: UpdatePayload): UpdatePayload[] =>
+  [...history.filter(({ seq }) => seq < update.seq), update].slice(-HISTORY_LENGTH);

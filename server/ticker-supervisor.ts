@@ -7,6 +7,7 @@ import type { UpdatePayload } from '../protocol/events';
 import {
   parseChildMessage,
   seedTickerState,
+  tickerState,
   type BuyReply,
   type OpReply,
   type ParentMessage,
@@ -17,13 +18,12 @@ import type { StockName } from '../protocol/stocks';
 import type { Logger } from './logger';
 import { PATHS } from './paths';
 import type { SavedState, StateStore } from './state-file';
-import type { HostHealth, TickerHost, TickerHostEvents } from './ticker-host';
+import { upTo, type HostHealth, type TickerHost, type TickerHostEvents } from './ticker-host';
 
 export interface SupervisorOptions {
   tickMs: number;
-  initialState?: UpdatePayload;
-  /** The initial state holds acknowledged buys no update has carried yet. */
-  unannounced?: boolean;
+  /** Default: the seed prices, never started. */
+  initialState?: UpdatePayload & Partial<SavedState>;
   logger: Logger;
   fork?: (modulePath: string, args: readonly string[], options: ForkOptions) => ChildProcess;
   /** Called at every fork after the first (the restarts metric). */
@@ -75,10 +75,13 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
 
   constructor(private readonly options: SupervisorOptions) {
     super();
-    const initial = options.initialState ?? seedTickerState(Date.now());
-    this.state = { ...structuredClone(initial), unannounced: !!options.unannounced };
-    this.announced = structuredClone(initial);
-    this.committed = structuredClone(this.state);
+    const initial: Partial<SavedState> & UpdatePayload =
+      options.initialState ?? seedTickerState(Date.now());
+    // Never started: its own prices are the first this server knows.
+    const opening = initial.opening ?? { stocks: initial.stocks, ts: initial.ts };
+    this.state = { ...initial, unannounced: !!initial.unannounced, opening };
+    this.announced = tickerState(initial);
+    this.committed = { ...this.state };
   }
 
   get pid(): number | undefined {
@@ -94,6 +97,11 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
 
   snapshot(): UpdatePayload {
     return { ...structuredClone(this.announced), running: this.state.running };
+  }
+
+  recent() {
+    const { history, opening } = this.committed;
+    return { history: history ?? [], opening: opening! };
   }
 
   open(): Promise<void> {
@@ -183,7 +191,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
 
   /** Saves the state, then tells `then` if it is; a failed save drops the child and its news. */
   private afterCommit(then: (saved: boolean) => void): void {
-    const saved = structuredClone(this.state);
+    // Nested values are replaced, never changed in place: a shallow copy is a snapshot.
+    const saved = { ...this.state };
     const child = this.child;
     (this.options.store?.commit(saved) ?? Promise.resolve()).then(
       () => {
@@ -220,7 +229,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     );
     this.timer = setInterval(() => this.watch(child), HEARTBEAT_MS);
     // From the last known state, so a restart continues prices, running and seq exactly.
-    const { unannounced, ...state } = this.state;
+    const { unannounced } = this.state;
+    const state = tickerState(this.state);
     child.send({ type: 'init', state, tickMs, unannounced } satisfies ParentMessage);
   }
 
@@ -232,7 +242,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     const message = parsed.value;
     switch (message.type) {
       case 'ready':
-        this.state = { ...message.state, unannounced: this.state.unannounced };
+        this.state = { ...this.state, ...message.state };
         this.ready = true;
         this.opened?.resolve();
         if (this.lost) {
@@ -243,7 +253,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
         return;
       case 'update': {
         const { update } = message;
-        this.state = { ...update, unannounced: false };
+        const history = upTo(this.state.history ?? [], update);
+        this.state = { ...this.state, ...update, unannounced: false, history };
         this.afterCommit((saved) => {
           if (!saved || update.seq <= this.announced.seq) return;
           this.announced = update;
@@ -262,7 +273,14 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
           this.state.unannounced = true;
         }
         this.state.running = reply.running;
-        this.afterCommit((saved) => answer(saved ? reply : refused(NOT_SAVED_ERROR)));
+        // A real start: "change since open" counts from here.
+        const opened = 'changed' in reply && reply.changed && reply.running;
+        if (opened) this.state.opening = { stocks: this.state.stocks, ts: Date.now() };
+        const { opening } = this.state;
+        this.afterCommit((saved) => {
+          if (saved && opened) this.emit('opening', opening!);
+          answer(saved ? reply : refused(NOT_SAVED_ERROR));
+        });
         return;
       }
       case 'pong':
@@ -301,7 +319,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
       await store.settled();
       await store.commit(this.committed).catch(() => undefined);
     }
-    this.state = structuredClone(this.committed);
+    this.state = { ...this.committed };
     if (this.closing) return;
     this.options.onRestart?.();
     this.spawn();

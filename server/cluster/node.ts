@@ -9,14 +9,13 @@ import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { createClient } from 'redis';
 import type { Socket } from 'socket.io';
 
-import type { StatusPayload, UpdatePayload } from '../../protocol/events';
+import type { OpeningPayload, StatusPayload, UpdatePayload } from '../../protocol/events';
 import * as cluster from '../../protocol/ipc';
 import type { BuyReply, OpReply, ParentOpWithoutId as Op, RunReply } from '../../protocol/ipc';
 import type { StockName } from '../../protocol/stocks';
-import { parse, statusSchema, updateSchema } from '../../protocol/validation';
 import { RECOVERY_WINDOW_MS, type ForkcastIo } from '../io';
 import type { SavedState, StateStore } from '../state-file';
-import type { HostHealth, TickerHost, TickerHostEvents } from '../ticker-host';
+import { upTo, type HostHealth, type TickerHost, type TickerHostEvents } from '../ticker-host';
 import { CLOSED_ERROR, TickerSupervisor, type SupervisorOptions } from '../ticker-supervisor';
 import { LeaderLease, type RedisClient } from './lease';
 
@@ -90,8 +89,10 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   /** Fresh per process, so a restarted node is a new lease holder. */
   readonly nodeId = randomUUID();
   private readonly lease: LeaderLease;
-  /** The latest update read from the stream. */
+  /** The latest update read from the stream, those before it, and the opening prices. */
   private state: UpdatePayload;
+  private history: UpdatePayload[] = [];
+  private opening: OpeningPayload | undefined;
   private leading = false;
   /** Bumped at every change of role: work begun in an earlier term drops its result. */
   private term = 0;
@@ -118,6 +119,11 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
 
   snapshot(): UpdatePayload {
     return structuredClone(this.state);
+  }
+
+  recent() {
+    const { history, state } = this;
+    return { history, opening: this.opening ?? { stocks: state.stocks, ts: state.ts } };
   }
 
   health(): HostHealth {
@@ -173,13 +179,17 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     const last = (await this.redis.reader.xRevRange(STREAM_KEY, '+', '-', { COUNT: 1 }))?.[0];
     void this.read(last?.id ?? '0-0');
     const stored = await this.readState();
+    // What the stream brought meanwhile comes after what was saved.
+    const first = this.history[0]?.seq ?? Infinity;
+    this.history = [...(stored?.history ?? []).filter(({ seq }) => seq < first), ...this.history];
+    this.opening ??= stored?.opening;
     this.elect().catch((error: unknown) => logger.error({ err: error }, 'the election stopped'));
     if (stored?.unannounced && stored.seq >= this.state.seq) {
       // Its prices hold acked buys never sent under its seq: greet from the update carrying them.
       logger.info({ seq: stored.seq }, 'waiting for the update that carries the saved buys');
       while (this.state.seq <= stored.seq)
         await once(this, 'update', { signal: this.closed.signal });
-    } else if (stored && stored.seq > this.state.seq) this.state = withoutStorage(stored);
+    } else if (stored && stored.seq > this.state.seq) this.state = cluster.tickerState(stored);
     else if (stored?.seq === this.state.seq) this.state.running = stored.running;
   }
 
@@ -195,8 +205,8 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
         for (const { id, message } of reply?.[0]?.messages ?? []) {
           from = id;
           if (message['uid'] !== UID) continue;
-          const { packet } = JSON.parse(message['data'] ?? '') as { packet: { data: unknown[] } };
-          this.onEntry(packet.data[0] as StreamEvent, packet.data[1], id);
+          const { packet } = JSON.parse(message['data'] ?? '') as { packet: { data: unknown } };
+          this.onEntry(packet.data, id);
         }
       } catch (error) {
         if (this.closed.signal.aborted || !reader.isOpen) return;
@@ -207,21 +217,26 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     }
   }
 
-  private onEntry(event: StreamEvent, payload: unknown, offset: string): void {
-    // An update may come twice (a new leader resends one held up in Redis): only a newer one counts.
-    const schema = event === 'update' ? updateSchema : statusSchema;
-    const parsed = parse<UpdatePayload | StatusPayload>(schema, event, payload);
-    if (!parsed.ok) this.options.logger.error({ error: parsed.error }, 'ignored a bad entry');
-    else if (!('seq' in parsed.value)) {
-      this.state.running = parsed.value.running;
-      this.emit('status', parsed.value, offset);
-    } else if (parsed.value.seq > this.state.seq) {
-      this.state = parsed.value;
+  private onEntry(data: unknown, offset: string): void {
+    const parsed = cluster.parseStreamEntry(data);
+    if (!parsed.ok)
+      return this.options.logger.error({ error: parsed.error }, 'ignored a bad entry');
+    const [event, value] = parsed.value;
+    if (event === 'status') {
+      this.state.running = value.running;
+      this.emit('status', value, offset);
+    } else if (event === 'opening') {
+      this.opening = value;
+      this.emit('opening', value, offset);
+    } else if (value.seq > this.state.seq) {
+      // An update may come twice (a new leader resends one held up in Redis): a newer one counts.
+      this.state = value;
+      this.history = upTo(this.history, value);
       this.emit('update', this.snapshot(), offset);
     }
   }
 
-  private async append(event: StreamEvent, payload: unknown): Promise<void> {
+  private async append(event: cluster.StreamEntry[0], payload: unknown): Promise<void> {
     const packet = { type: 2, data: [event, payload], nsp: '/' };
     const opts = { rooms: [REPLAY_ROOM], except: [], flags: {} };
     const entry = { uid: UID, nsp: '/', type: '3', data: JSON.stringify({ packet, opts }) };
@@ -269,28 +284,31 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
       // Redis is authoritative; if it lost the state, the newest update seen here beats the seed.
       const stored = await this.readState();
       const resume =
-        stored && stored.seq >= this.state.seq ? stored : { ...this.state, unannounced: false };
+        stored && stored.seq >= this.state.seq
+          ? stored
+          : { ...this.state, ...this.recent(), unannounced: false };
       const store = this.store(term, epoch);
       await store.commit(resume);
       // The last leader may have died between saving an update and sending it. An unannounced
       // state is not: the child sends those prices under a new seq.
       if (term === this.term && resume.seq > this.state.seq && !resume.unannounced)
-        await this.append('update', withoutStorage(resume));
+        await this.append('update', cluster.tickerState(resume));
+      // Again: the last leader may have saved a start and died before sending its prices.
+      if (term === this.term && resume.opening) await this.append('opening', resume.opening);
       if (term !== this.term) return;
       const supervisor = new TickerSupervisor({
         ...{ tickMs, onRestart, store },
-        initialState: withoutStorage(resume),
-        unannounced: resume.unannounced,
+        initialState: resume,
         logger: logger.child({ part: 'ticker' }),
       });
       this.supervisor = supervisor;
       // Saved but not sent would leave a gap: the term ends, and the next leader sends it.
-      supervisor.on('update', (update) => {
-        this.append('update', update).catch(async (error: unknown) => {
-          logger.error({ err: error, seq: update.seq }, 'could not send an update');
+      const send = (event: 'update' | 'opening') => (payload: object) =>
+        void this.append(event, payload).catch(async (error: unknown) => {
+          logger.error({ err: error, event }, 'could not send to the stream');
           if (term === this.term) await this.stepDown('the stream did not take an update');
         });
-      });
+      supervisor.on('update', send('update')).on('opening', send('opening'));
       supervisor.on('lost', (reason) => this.emit('lost', reason));
       supervisor.on('back', () => this.emit('back'));
       logger.info({ epoch, seq: resume.seq, running: resume.running }, 'leading the ticker');
@@ -382,16 +400,10 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   }
 }
 
-function withoutStorage({ stocks, running, seq, ts }: UpdatePayload): UpdatePayload {
-  return { stocks, running, seq, ts };
-}
-
 const STREAM_KEY = 'forkcast:stream';
 const REPLAY_ROOM = 'forkcast:replay';
 /** Marks our entries; no adapter has this uid, so none skips them as its own. */
 const UID = 'forkcast';
-
-type StreamEvent = 'update' | 'status';
 
 function joinReplay(this: Socket): void {
   void this.join(REPLAY_ROOM);

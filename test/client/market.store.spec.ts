@@ -1,5 +1,5 @@
 import { appendUpdate, mergeHistory, type Series } from '../../client/app/core/market.store';
-import { HISTORY_LENGTH } from '../../protocol/events';
+import { HISTORY_LENGTH } from '../../protocol/stocks';
 import { updateAt } from './fake-socket.service';
 
 const range = (first: number, last: number): number[] =>

@@ -6,6 +6,8 @@ import { connect, createServer, type AddressInfo } from 'node:net';
 import { createClient } from 'redis';
 
 import type { HistoryPayload, UpdatePayload } from '../../protocol/events';
+import { HISTORY_LENGTH } from '../../protocol/stocks';
+import type { SavedState } from '../../protocol/validation';
 import { decayAll, priceOf, withBuy } from '../helpers/prices';
 import { cleanUpServers, spawnTracked } from '../helpers/processes';
 import { RawSocket } from '../helpers/raw-socket';
@@ -335,13 +337,17 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     // elsewhere, so that no node can lead and send that update yet.
     const store = createClient({ url: redis.url });
     await store.connect();
-    const saved = JSON.parse((await store.get('forkcast:state'))!) as object;
+    const saved = JSON.parse((await store.get('forkcast:state'))!) as SavedState;
+    // With the prices at the last start and the updates sent, for the next greetings.
     expect(saved).toEqual({
       ...last,
       running: false,
       unannounced: false,
       epoch: expect.any(Number),
+      opening: { stocks: expect.any(Array), ts: expect.any(Number) },
+      history: expect.any(Array),
     });
+    expect(saved.history!.at(-1)).toEqual(last);
     const stocks = withBuy(last.stocks, 'Apple');
     await store.set('forkcast:state', JSON.stringify({ ...saved, stocks, unannounced: true }));
     await store.set('forkcast:leader', 'a node that died', { PX: 30_000 });
@@ -362,6 +368,12 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     const greeted = await Promise.all(nodes.map((node, i) => join(node, `greeted by ${i}`)));
     const snapshot = { stocks, running: false, seq: last.seq + 1, ts: expect.any(Number) };
     expect(greeted.map((client) => client.lastUpdate())).toEqual([snapshot, snapshot, snapshot]);
+    // Every node greets with the saved history and opening, leader or not.
+    const history = { updates: [...saved.history!, snapshot].slice(-HISTORY_LENGTH) };
+    for (const client of greeted) {
+      expect(await client.next('history')).toEqual(history);
+      expect(await client.next('opening')).toEqual(saved.opening);
+    }
     // And the ticker runs on from there.
     const after = greeted[2]!;
     const mark = after.events.mark;

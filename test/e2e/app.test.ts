@@ -93,8 +93,13 @@ async function startBlockingProxy({ hostname: host, port }: URL) {
   const statusLine = (page: Page, hasText: string) =>
     page.locator('.board__status').filter({ hasText }).waitFor();
   const button = (page: Page, name: string) => page.getByRole('button', { name, exact: true });
-  const priceCell = (page: Page, name: string) =>
-    page.getByRole('row', { name }).getByRole('cell').nth(1);
+  const priceCell = (page: Page, name: string, column = 1) =>
+    page.getByRole('row', { name }).getByRole('cell').nth(column);
+  /** A change since the ticker was started, in the Change column ("▼ down −$0.01 (−0.06%)"). */
+  const changed = (page: Page, name: string, sign: '+' | '−') =>
+    priceCell(page, name, 2)
+      .filter({ hasText: new RegExp(`\\${sign}\\$[\\d.]+ \\(\\${sign}[\\d.]+%\\)`) })
+      .waitFor({ timeout: 15_000 });
   const focused = (page: Page, name: string) =>
     page.locator('button:focus', { hasText: name }).waitFor({ timeout: 10_000 });
   /** The computed animation of the first price cell that has flashed (its class stays on). The
@@ -120,6 +125,8 @@ async function startBlockingProxy({ hostname: host, port }: URL) {
         priceCell(page, 'Apple').filter({ hasNotText: shown[index]! }).waitFor({ timeout: 15_000 }),
       ),
     );
+    // Counted from the prices at Start, which every tab was told.
+    await Promise.all([pageA, pageB].map((page) => changed(page, 'Apple', '−')));
     expect([await flash(pageA), await flash(pageB)]).toEqual([
       expect.stringMatching(/^0\.4s ease-out \S*flash-(up|down)-[01]$/),
       'none',
@@ -144,8 +151,9 @@ async function startBlockingProxy({ hostname: host, port }: URL) {
     // Tab A did nothing: only the broadcast can have carried the new price there.
     for (const page of [pageA, pageB])
       await priceCell(page, 'Apple').filter({ hasText: price }).waitFor({ timeout: 15_000 });
-    // Tab A's recent activity tells it what happened.
+    // Tab A's recent activity tells it what happened, and its price is now up since the start.
     await pageA.locator('.activity li', { hasText: 'Apple bought, +10%' }).waitFor();
+    await changed(pageA, 'Apple', '+');
   });
 
   /** Serious or critical accessibility violations (axe-core), one line each. */

@@ -7,6 +7,8 @@ import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket
 import type {
   BuyAck,
   ClientToServerEvents,
+  HistoryPayload,
+  OpeningPayload,
   RunAck,
   ServerToClientEvents,
   StatusPayload,
@@ -66,6 +68,10 @@ export async function connectWelcomed(
 
 export class TestClient {
   readonly events = new Recorder<ClientEvent>();
+  /** The greeting's `history`, and `opening` events: apart, as tests count `events`. */
+  readonly others = new Recorder<
+    { event: 'history'; payload: HistoryPayload } | { event: 'opening'; payload: OpeningPayload }
+  >();
 
   private constructor(
     readonly name: string,
@@ -94,6 +100,8 @@ export class TestClient {
     socket.on('update', (update) =>
       client.events.push({ kind: 'update', update, at: performance.now() }),
     );
+    socket.on('history', (payload) => client.others.push({ event: 'history', payload }));
+    socket.on('opening', (payload) => client.others.push({ event: 'opening', payload }));
     const connected = new Promise<void>((resolve, reject) => {
       socket.once('connect', () => resolve());
       socket.once('connect_error', (error) => reject(error));
@@ -118,6 +126,17 @@ export class TestClient {
     if (first?.kind !== 'status' || second?.kind !== 'update')
       throw new Error(`${what} out of order: ${JSON.stringify([first, second])}`);
     return { status: first.status, snapshot: second.update };
+  }
+
+  /** The payload of the next `opening` (or `history`) at or after `from`. */
+  async next<E extends 'history' | 'opening'>(event: E, from = 0) {
+    const what = `${this.name}: ${event}`;
+    const found = await this.others.waitFor((item) => item.event === event, {
+      from,
+      timeoutMs: 3_000,
+      what,
+    });
+    return found.payload as E extends 'history' ? HistoryPayload : OpeningPayload;
   }
 
   waitForStatus(message: string, options: Since): Promise<StatusEvent> {

@@ -2,6 +2,8 @@
  * Socket.IO clients: greetings, ops and their acks, an op racing close(), recovery. */
 import { STATUS } from '../../protocol/events';
 import type { StockName } from '../../protocol/stocks';
+import { createLogger } from '../../server/logger';
+import { createStateFile } from '../../server/state-file';
 import { priceOf, SEED } from '../helpers/prices';
 import { RawSocket } from '../helpers/raw-socket';
 import { delay } from '../helpers/recorder';
@@ -14,6 +16,7 @@ import {
   type TestClient,
   type TestServer,
 } from '../helpers/server';
+import { freshStateFile } from '../helpers/server-process';
 
 const TICK_MS = 100;
 
@@ -55,8 +58,11 @@ test('each new socket is greeted alone: EHLO, a snapshot, the recent past; at st
     ['status', ehlo(false)],
     ['update', seed],
     ['history', { updates: [seed] }],
+    // Never started: the first prices this server knew.
+    ['opening', { stocks: SEED, ts: seed.ts }],
   ]);
 
+  const beforeStart = a.others.mark;
   await a.waitForUpdates(3, { from: (await a.start()).index });
   // A late joiner while running gets the live prices at once, then the next update (afterEach:
   // the seq goes on by one). What its history holds is the broadcaster test's.
@@ -70,9 +76,13 @@ test('each new socket is greeted alone: EHLO, a snapshot, the recent past; at st
   midRun.send('421["raw-barrier"]');
   await midRun.waitForText('431[', 'the ack of a raw barrier, after the whole greeting');
   midRun.close();
-  const greeting = midRun.frames.items.filter((frame) => frame.startsWith('42[')).slice(0, 3);
-  expect(greeting.map((frame) => (JSON.parse(frame.slice(2)) as unknown[]).length)).toEqual([
-    2, 2, 2,
+  const greeting = midRun.frames.items.filter((frame) => frame.startsWith('42[')).slice(0, 4);
+  expect(greeting.map((frame) => JSON.parse(frame.slice(2)) as unknown[])).toEqual([
+    ['status', ehlo(true)],
+    ['update', expect.anything()],
+    ['history', expect.anything()],
+    // The prices at start, which `a` was told with everyone.
+    ['opening', await a.next('opening', beforeStart)],
   ]);
 
   // A joiner while stopped sees the current prices too, flagged as stopped. That nobody else
@@ -102,6 +112,7 @@ test('ops: acks, run statuses to all or the asker only, the price a buy was acke
   const all = await join('a', 'b', 'c');
   for (const [who, op, running, heard] of OPS) {
     const marks = all.map((client) => client.events.mark);
+    const others = all.map((client) => client.others.mark);
     const statusesOf = (i: number, to?: number) =>
       all[i]!.events.items.slice(marks[i], to).flatMap((e) => (isStatus(e) ? [e.status] : []));
     if (op === 'start' || op === 'stop') {
@@ -115,6 +126,12 @@ test('ops: acks, run statuses to all or the asker only, the price a buy was acke
         if (told[i]!.length > 0) await client.waitForStatus(status.message, { from: marks[i]! });
       for (const client of all) await client.sync();
       expect(all.map((_, i) => statusesOf(i))).toEqual(told);
+      // A real start tells everyone the prices it started from, which "change since open" uses.
+      const opened = all.map((client, i) =>
+        client.others.since(others[i]!).map(({ payload }) => 'ts' in payload && payload.stocks),
+      );
+      const from = all[who]!.lastUpdate(marks[who]).stocks;
+      expect(opened).toEqual(all.map(() => (op === 'start' && heard === 'all' ? [from] : [])));
       // Run statuses go through the broadcaster: no running update follows a Stopped.
       if (!running)
         for (const { events } of all) {
@@ -212,4 +229,28 @@ test('recovery: a client that drops for a moment gets what it missed, in order, 
   // no snapshot repeating one); the EHLO says it is connected again.
   const statuses = a.events.since(back).filter(isStatus);
   expect(statuses.map((event) => event.status.message)).toEqual([STATUS.connected]);
+});
+
+test('the opening prices and the last updates are saved with the state: after a restart they greet every socket, before any start', async () => {
+  const file = freshStateFile();
+  const serve = async () => {
+    const store = createStateFile({ path: file, logger: createLogger('silent') });
+    return startServer({ tickMs: TICK_MS, store, initialState: await store.open() });
+  };
+  const first = await serve();
+  const [a] = (await connectWelcomed(first.url, clients, 'a')) as [TestClient];
+  const mark = a.others.mark;
+  await a.waitForUpdates(3, { from: (await a.start()).index });
+  const opening = await a.next('opening', mark);
+  const { index } = await a.stop();
+  await first.forkcast.close();
+  const last = a.lastUpdate(index);
+
+  const second = await serve();
+  const [b] = (await connectWelcomed(second.url, clients, 'b')) as [TestClient];
+  // The updates broadcast before (not the greeting's seq 0), ending with the snapshot, stopped.
+  const before = a.updates.filter(({ seq }) => seq > 0 && seq < last.seq);
+  expect(await b.next('history')).toEqual({ updates: [...before, { ...last, running: false }] });
+  expect(await b.next('opening')).toEqual(opening);
+  await second.forkcast.close();
 });

@@ -20,6 +20,8 @@ const STUCK = refused(
 const NOT_SAVED = refused('the state could not be saved; the operation was not applied');
 const STARTED = { ok: true, running: true, changed: true } as const;
 const APPLE_BOUGHT = { ok: true, running: false, stock: { name: 'Apple', price: grown(14.5) } };
+/** Never started: "change since open" counts from its initial prices. */
+const OPENING = { stocks: stateOf().stocks, ts: stateOf().ts };
 
 beforeEach(() => jest.useFakeTimers({ now: 1_700_000_000_000 }));
 afterEach(() => jest.useRealTimers());
@@ -102,7 +104,7 @@ async function setup({
     ...options,
   });
   const events: unknown[][] = [];
-  for (const name of ['update', 'lost', 'back'] as const)
+  for (const name of ['update', 'lost', 'back', 'opening'] as const)
     supervisor.on(name, (...args: unknown[]) => events.push([name, ...args]));
   if (open) {
     const opening = supervisor.open();
@@ -187,7 +189,9 @@ test('each op gets its own id and its own reply, in any order; malformed message
   child.say({ type: 'reply', id: startId, reply: STARTED });
   await expect(buy).resolves.toEqual(bought);
   await expect(start).resolves.toEqual(STARTED);
-  expect(events).toEqual([]);
+  // No update from the malformed ones; the start's opening holds the buy acked before it.
+  const opening = { stocks: withBuy(before.stocks, 'Apple'), ts: Date.now() };
+  expect(events).toEqual([['opening', opening]]);
   expect(supervisor.snapshot()).toEqual({ ...before, running: true });
 });
 
@@ -302,7 +306,7 @@ test('close while opening rejects the open', async () => {
 });
 
 describe('with a state store', () => {
-  test('a buy is acknowledged only once committed, and its update broadcast only after its own commit; the snapshot follows as a copy', async () => {
+  test('a buy is acknowledged only once committed, and its update broadcast only after its own commit, into the saved history; the snapshot follows as a copy; a real start saves and then tells its opening prices', async () => {
     const { supervisor, events, child, store } = await setup({ stored: true });
     const buy = supervisor.buy('Apple');
     reply(child, APPLE_BOUGHT);
@@ -312,13 +316,30 @@ describe('with a state store', () => {
     expect(supervisor.snapshot()).toEqual(stateOf());
     const update = { ...stateOf({ seq: 1 }), stocks: withBuy(stateOf().stocks, 'Apple') };
     child.say({ type: 'update', update } satisfies ChildMessage);
-    expect([store.commits.at(-1), events]).toEqual([{ ...update, unannounced: false }, []]);
+    const saved = { ...update, unannounced: false, opening: OPENING, history: [update] };
+    expect([store.commits.at(-1), events]).toEqual([saved, []]);
     await flush();
     expect(events).toEqual([['update', update]]);
     const snapshot = supervisor.snapshot();
     expect(snapshot).toEqual(update);
     snapshot.seq = 99;
     expect(supervisor.snapshot().seq).toBe(1);
+
+    const start = supervisor.start();
+    reply(child, { ok: true, running: true, changed: true });
+    const opening = { stocks: update.stocks, ts: Date.now() };
+    expect([store.commits.at(-1), events.length]).toEqual([
+      { ...saved, running: true, opening },
+      1,
+    ]);
+    await expect(start).resolves.toMatchObject({ ok: true, changed: true });
+    expect(events.at(-1)).toEqual(['opening', opening]);
+    expect(supervisor.recent()).toEqual({ history: [update], opening });
+    // A start while running is no start: the opening stays.
+    const again = supervisor.start();
+    reply(child, { ok: true, running: true, changed: false });
+    await again;
+    expect([events.length, supervisor.recent().opening]).toEqual([2, opening]);
   });
 
   test('a failed commit refuses the op, replaces the child from the committed state and writes it again; health is degraded and close() fails while the store cannot write', async () => {
@@ -334,7 +355,9 @@ describe('with a state store', () => {
     const before = store.commits.length;
     await jest.advanceTimersByTimeAsync(100);
     // The refused state may have landed after all (a write past its deadline): overwritten.
-    expect(store.commits.slice(before)).toEqual([{ ...stateOf(), unannounced: false }]);
+    expect(store.commits.slice(before)).toEqual([
+      { ...stateOf(), unannounced: false, opening: OPENING },
+    ]);
     expect(latest().lastSent('init')).toMatchObject({ state: stateOf(), unannounced: false });
     ready(latest());
     expect(supervisor.health().status).toBe('ok');

@@ -2,12 +2,8 @@ import { Injectable, computed, inject } from '@angular/core';
 import { toSignal } from '@angular/core/rxjs-interop';
 import { merge, scan } from 'rxjs';
 
-import {
-  HISTORY_LENGTH,
-  STATUS,
-  type HistoryPayload,
-  type UpdatePayload,
-} from '../../../protocol/events';
+import { STATUS, type HistoryPayload, type UpdatePayload } from '../../../protocol/events';
+import { HISTORY_LENGTH } from '../../../protocol/stocks';
 import { SocketService } from './socket.service';
 
 /** Recent broadcasts, oldest first, at most as many as the server's `history` holds. */

@@ -35,10 +35,8 @@ export class UsdFormat {
   }
 
   /** "+$0.01", "−$0.03" or "$0.00". */
-  formatChange(delta: number): string {
-    const formatter = delta !== 0 && Math.abs(delta) < 0.005 ? this.tinyChange : this.change;
-    return signed(formatter, delta);
-  }
+  readonly formatChange = (delta: number): string =>
+    signed(delta !== 0 && Math.abs(delta) < 0.005 ? this.tinyChange : this.change, delta);
 
   private formatter(options: Intl.NumberFormatOptions): Intl.NumberFormat {
     return new Intl.NumberFormat(this.locales, { style: 'currency', currency: 'USD', ...options });
