@@ -1,7 +1,4 @@
-/**
- * Measured figures (restart and shutdown times) that tests collect while they assert on them.
- * Set FORKCAST_FIGURES=1 to have each file print what it measured when it ends.
- */
+/** Figures tests measure while they assert on them; FORKCAST_FIGURES=1 prints each file's. */
 const figures = new Map<string, { unit: string; values: number[] }>();
 
 export function recordFigure(name: string, value: number, unit = 'ms'): void {

@@ -1,14 +1,8 @@
-/**
- * Checks shared by the tests that throw bad input at the server: nothing reached the ticker,
- * and the server and its child are the same as before.
- */
+/** Checks for the tests that throw bad input at the server: nothing reached the child. */
 import type { TickerHost } from '../../server/ticker-host';
 
-/**
- * Watches the ticker host's ops without changing them (undo with jest.restoreAllMocks()), and
- * returns a check that none was called: whatever the realtime layer lets through goes to the
- * child by one of them, so "not called" means "nothing reached the child".
- */
+/** Spies on the ticker host's ops (undo with jest.restoreAllMocks()): whatever the realtime layer
+ * lets through reaches the child by one of them. Returns the check that none was called. */
 export function spyOnOps(ticker: TickerHost): () => void {
   const spies = (['start', 'stop', 'buy'] as const).map((op) => jest.spyOn(ticker, op));
   return () => spies.forEach((spy) => expect(spy).not.toHaveBeenCalled());

@@ -1,7 +1,5 @@
-/**
- * A real pino logger whose JSON lines land in a Recorder instead of stdout, so in-process tests
- * can wait for and assert on what the server logs, exactly as the process tests read stdout.
- */
+/** A real pino logger writing into a Recorder: in-process tests read the log as process tests
+ * read stdout. */
 import { pino } from 'pino';
 
 import type { Logger } from '../../server/logger';

@@ -1,7 +1,5 @@
-/**
- * `npm run dev` as a developer runs it, through Angular's dev server, and its Ctrl-C. Most of
- * its time is ng serve's first build of the client and tsc --watch's first pass, side by side.
- */
+/** `npm run dev` through Angular's dev server, and its Ctrl-C; most of the time is ng serve's
+ * first build and tsc --watch's first pass. */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';

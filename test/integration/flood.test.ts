@@ -16,7 +16,6 @@ import { connectWelcomed, expectContiguousSeq, isUpdate, type TestClient } from 
 
 const FLOOD = 2_000;
 const STOCKS: readonly StockName[] = ['Apple', 'Microsoft', 'Facebook'];
-/** The stock of a buy: round robin. */
 const stockOf = (i: number): StockName => STOCKS[i % STOCKS.length]!;
 /** DESIGN.md: buys are broadcast within 50 ms; the update also waits for its state's fsync
  * (group commit, a few ms; CI measured a 51 ms lag once). */
@@ -53,7 +52,6 @@ function buy(client: TestClient, name: StockName, sentAt = performance.now()) {
 }
 type BuyResult = Awaited<ReturnType<typeof buy>>;
 
-/** Buys one after another until `done()` (or `max` buys). */
 async function buyInTurn(client: TestClient, done: () => boolean, max: number) {
   const results: BuyResult[] = [];
   while (!done() && results.length < max) results.push(await buy(client, stockOf(results.length)));
@@ -83,19 +81,23 @@ async function expectExact(
   });
 }
 
+/** main.ts's default limit (50 a second), one high enough to accept the whole flood, and the
+ * storm's, with its inspector: started together, each idle until its test. */
+let atDefault: string;
+let atHigh: string;
+let stormed: ServerProcess;
+beforeAll(async () => {
+  // Ticking fast fills the history (60 updates, ~9 KB) early in the storm, as it is in use.
+  stormed = serve({ TICK_MS: '100', NODE_OPTIONS: '--inspect=127.0.0.1:0' });
+  // Generous: compiled servers starting at once on a busy machine can take over 5 s.
+  [atDefault, atHigh] = await Promise.all([
+    serve().url(15_000),
+    serve({ OPS_PER_SECOND: '100000' }).url(15_000),
+    stormed.url(15_000),
+  ]);
+}, 20_000);
+
 describe('a flood of buys', () => {
-  /** main.ts's default limit (50 a second), and one high enough to accept the whole flood. */
-  let atDefault: string;
-  let atHigh: string;
-
-  beforeAll(async () => {
-    // Generous: two compiled servers starting at once on a busy machine can take over 5 s.
-    [atDefault, atHigh] = await Promise.all([
-      serve().url(15_000),
-      serve({ OPS_PER_SECOND: '100000' }).url(15_000),
-    ]);
-  }, 20_000);
-
   /** Conflation must not starve a steady stream: there is never a quiet moment, yet each buy is
    * broadcast promptly (the window itself is the model's). First, while the server is quiet. */
   test('a steady stream of buys is broadcast as it goes: each within 75 ms (50 plus one fsync)', async () => {
@@ -209,10 +211,8 @@ describe('a reconnect storm', () => {
   }
 
   test(`${HANDSHAKES} handshakes, each greeted and cut off, leave RSS bounded and nothing per greeting once collected`, async () => {
-    // Ticking fast fills the history (60 updates, ~9 KB) early in the storm, as it is in use.
-    const server = serve({ TICK_MS: '100', NODE_OPTIONS: '--inspect=127.0.0.1:0' });
-    const { url } = await server.listening();
-    const inspector = await inspect(server);
+    const url = await stormed.url();
+    const inspector = await inspect(stormed);
     const starter = await join(url, 'starter');
     expect((await starter.start()).ack).toEqual({ ok: true, running: true });
     starter.close();

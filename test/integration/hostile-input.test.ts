@@ -1,10 +1,5 @@
-/**
- * Hostile input: arguments and event names no valid client sends, a message over the size limit,
- * bad long-polling requests. Each may cost the sender its own connection, never the server:
- * nothing reaches the ticker child, which keeps its pid, HTTP answers are 4xx (never 5xx), and a
- * well-behaved client next to it keeps working and hears nothing of it. What only Engine.IO's
- * and Socket.IO's parsers see (truncated or malformed packets) is theirs to test.
- */
+/** Input no valid client sends may cost the sender its connection, never the server, the child
+ * or a bystander. Malformed packets are Engine.IO's and Socket.IO's parsers' to test. */
 import { SOCKET_PATH } from '../../protocol/events';
 import { healthyPid, spyOnOps } from '../helpers/guards';
 import { withDeadline } from '../helpers/recorder';
@@ -51,12 +46,8 @@ afterAll(async () => {
   await server.forkcast.close();
 });
 
-/**
- * After each case, the server, the child and the other client are exactly as before it: no op
- * reached the child, the state is unchanged, /healthz is 200 with the same child, the bystander
- * heard nothing, and its own round trip (a buy, acknowledged and broadcast) takes well under a
- * second.
- */
+// After each case: no op reached the child, the state and the child are the same, the bystander
+// heard nothing and its own buy still takes well under a second.
 beforeEach(() => {
   const before = server.forkcast.ticker.snapshot();
   const mark = bystander.events.mark;

@@ -1,9 +1,5 @@
-/**
- * The real server seen from outside, one instance for the file: its HTTP answers, /metrics
- * against what clients saw, the Host and origin checks of every request and handshake, and the
- * control token. Which Host names pass is test/unit/hosts.test.ts's; the shell's content,
- * test/unit/shell.test.ts's; the instruments, test/unit/metrics.test.ts's.
- */
+/** One real server for the file: HTTP answers, /metrics against what clients saw, the Host and
+ * origin checks and the control token; the rules themselves are the unit tests'. */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';

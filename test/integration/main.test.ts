@@ -24,12 +24,9 @@ async function ending(server: ServerProcess, timeoutMs: number, ...messages: str
 
 // SIGINT takes the same path (the Ctrl-C test below); the state it writes is crash-kills.test's.
 test('reads its settings from the environment; SIGTERM then shuts down cleanly: clients told, then disconnected, child gone', async () => {
-  const env = { TICK_MS: '100', CONTROL_TOKEN: TOKEN, ALLOWED_HOSTS: '.example.test,' };
-  const server = spawn({ ...env, CLIENT_DEV_SERVER: '1' });
+  const server = spawn({ TICK_MS: '100', CONTROL_TOKEN: TOKEN, ALLOWED_HOSTS: '.example.test,' });
   const { url, tickerPid } = await server.listening();
   expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-  // CLIENT_DEV_SERVER: the shell loads the client from Angular's dev server.
-  expect(await (await fetch(`${url}/`)).text()).toContain('src="/@vite/client"');
   const { port } = new URL(url);
   // ALLOWED_HOSTS: the listed domain served, other names refused.
   const status = async (name: string) =>

@@ -1,10 +1,5 @@
-/**
- * A production install, as the Dockerfile makes one: the built dist/ with views/ and public/,
- * and `npm ci --omit=dev`, which brings no compilers. It must stay small, hold nothing the
- * server does not load, and `npm start` there must serve at once instead of trying to build.
- * npm runs offline: the project's own install has put every package it needs in the cache.
- * Most of this file's time is npm unpacking the packages.
- */
+/** A production install as the Dockerfile makes one (what it copies, `npm ci --omit=dev`, offline:
+ * the project's own install filled the cache); most of this file's time is npm unpacking. */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
