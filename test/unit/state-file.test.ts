@@ -122,7 +122,7 @@ describe('open', () => {
     },
   );
 
-  // A path under /proc/self (which hangs): state-faults.test.ts, in a process.
+  // A path under /proc/self (which hangs): main.test.ts's "a state file under /proc", in a process.
   test.each([
     ['a folder', '.', 'EISDIR'],
     ['under a file', path.join('blocker', 'state.json'), '.*(EEXIST|ENOTDIR)'],
