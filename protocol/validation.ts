@@ -58,10 +58,11 @@ export const openingSchema = updateSchema.pick({ stocks: true, ts: true });
 export const savedStateSchema = updateSchema.extend({
   // Files written before the mark existed were saved on an update, so announced.
   unannounced: z.boolean().default(false),
-  // Absent from older files; then the state's own prices are the first the server knows.
-  opening: openingSchema.optional(),
+  // Absent from older files (then the state's own prices are the first the server knows), or
+  // dropped if bad: neither is worth the prices and seq a refused state would cost.
+  opening: openingSchema.optional().catch(undefined),
   /** The last updates broadcast, oldest first. */
-  history: z.array(updateSchema).max(HISTORY_LENGTH).optional(),
+  history: z.array(updateSchema).max(HISTORY_LENGTH).optional().catch(undefined),
 });
 export type SavedState = z.infer<typeof savedStateSchema>;
 

@@ -43,6 +43,12 @@ const priced = (price: unknown) => firstStock({ ...apple, price });
 const init = { type: 'init', state: good, tickMs: 10, unannounced: false };
 const childReply = (reply: object) => ({ type: 'reply', id: 1, reply });
 const stored = { ...good, unannounced: false, epoch: 3 };
+/** A saved state with `update` as its history and opening, or with neither. */
+const savedWith = (update?: typeof good) => ({
+  ...good,
+  unannounced: false,
+  ...(update && { opening: { stocks: update.stocks, ts: update.ts }, history: [update] }),
+});
 const LIST = 'Apple, Microsoft, Facebook';
 const unknown = (name: string) => `unknown stock ${JSON.stringify(name)}; expected one of ${LIST}`;
 
@@ -52,6 +58,9 @@ test.each<[Kind, unknown, unknown?]>([
   ['update', { ...good, seq: LAST_SEQ }],
   ['saved', { ...good, seq: LAST_SEQ }, { ...good, seq: LAST_SEQ, unannounced: false }],
   ['saved', { ...good, unannounced: true }],
+  ['saved', savedWith(good)],
+  // A bad opening or history is dropped, not the whole state with it.
+  ['saved', { ...good, unannounced: false, opening: 1, history: [1] }, savedWith()],
   ['status', { message: 'Stopped', running: false }],
   ['parent', { ...init, unannounced: true }],
   ['parent', { type: 'start', id: 0 }],
