@@ -2,7 +2,7 @@
  * what cluster nodes say through Redis, checked: a node may run another version, or not be ours. */
 import { z } from 'zod';
 
-import type { UpdatePayload } from './events';
+import type { OpeningPayload, UpdatePayload } from './events';
 import { SEED_STOCKS } from './stocks';
 import {
   ackErrorSchema,
@@ -81,6 +81,10 @@ export const seedTickerState = (ts: number): UpdatePayload => ({
   seq: 0,
   ts,
 });
+
+/** The opening a state holds or, saved before there were any, its own prices: the first known. */
+export const openingOf = (state: UpdatePayload & { opening?: OpeningPayload | undefined }) =>
+  state.opening ?? { stocks: state.stocks, seq: state.seq, ts: state.ts };
 
 /** The ticker's own part of a saved state, as the child and an `update` have it. */
 export function tickerState({ stocks, running, seq, ts }: UpdatePayload): UpdatePayload {

@@ -51,18 +51,23 @@ export const ackErrorSchema = z.strictObject({ ok: z.literal(false), error: z.st
 
 export const statusSchema = z.strictObject({ message: z.string(), running: z.boolean() });
 
-/** The prices when the ticker was last started (or the first the server knew), and since when. */
-export const openingSchema = updateSchema.pick({ stocks: true, ts: true });
+/** The prices at the last start (or the first the server knew), their update's seq, and when. */
+export const openingSchema = updateSchema.pick({ stocks: true, seq: true, ts: true });
 
-/** A state file's or Redis's: a ticker state, `unannounced` if it holds buys no update carried. */
-export const savedStateSchema = updateSchema.extend({
+const ascending = (updates: { seq: number }[]) =>
+  updates.every(({ seq }, i) => i === 0 || seq > updates[i - 1]!.seq);
+
+/** A state file's or Redis's: a ticker state, `unannounced` if it holds buys no update carried;
+ * not strict, so that a later version's state, with keys of its own, stays readable here. */
+export const savedStateSchema = z.object({
+  ...updateSchema.shape,
   // Files written before the mark existed were saved on an update, so announced.
   unannounced: z.boolean().default(false),
   // Absent from older files (then the state's own prices are the first the server knows), or
   // dropped if bad: neither is worth the prices and seq a refused state would cost.
   opening: openingSchema.optional().catch(undefined),
   /** The last updates broadcast, oldest first. */
-  history: z.array(updateSchema).max(HISTORY_LENGTH).optional().catch(undefined),
+  history: z.array(updateSchema).max(HISTORY_LENGTH).refine(ascending).optional().catch(undefined),
 });
 export type SavedState = z.infer<typeof savedStateSchema>;
 

@@ -3,7 +3,7 @@
  * for all (between turns, sent sockets' write callbacks run). `onDelivered` paces the ticker. */
 import type { OpeningPayload, StatusPayload, UpdatePayload } from '../protocol/events';
 import type { ForkcastIo, ForkcastSocket } from './io';
-import { upTo } from './ticker-host';
+import { historyTo } from './ticker-host';
 
 /** `offset`: its place in a cluster's stream, which Socket.IO's client keeps for recovery. */
 type Outgoing = (
@@ -54,7 +54,7 @@ export class UpdateBroadcaster {
     this.block.left--;
     void socket.join(shardRoom(this.block.shard));
     const update = this.sending?.payload ?? snapshot;
-    return { update, history: upTo(history, update) };
+    return { update, history: historyTo(history, update) };
   }
 
   /** Statuses queue too: sent at once, one could overtake an update still going out. */

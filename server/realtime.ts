@@ -136,11 +136,11 @@ export function attachRealtime(
     tell(socket, 'status', status(STATUS.connected));
     // A recovered socket was just sent what it missed, in order: a greeting would repeat one.
     if (!socket.recovered) {
-      const recent = ticker.recent();
-      const { update, history } = broadcaster.admit(socket, ticker.snapshot(), recent.history);
+      const greeting = ticker.greeting();
+      const { update, history } = broadcaster.admit(socket, ticker.snapshot(), greeting.history);
       tell(socket, 'update', update);
       tell(socket, 'history', { updates: history });
-      tell(socket, 'opening', recent.opening);
+      tell(socket, 'opening', greeting.opening);
     }
     socket.onAny(onEvent);
   };

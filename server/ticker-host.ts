@@ -32,7 +32,7 @@ export interface TickerHost extends Pick<EventEmitter<TickerHostEvents>, 'on' | 
   /** The last update's prices, seq and ts with the current running flag. */
   snapshot(): UpdatePayload;
   /** What else greets a new socket: the last updates sent (up to the snapshot's) and the opening. */
-  recent(): { history: UpdatePayload[]; opening: OpeningPayload };
+  greeting(): { history: UpdatePayload[]; opening: OpeningPayload };
   /** Sends a status through the host (a cluster's stream); without it, they stay on this node. */
   broadcastStatus?(status: StatusPayload): void;
   /** Resolves once the ticker can take ops. */
@@ -44,5 +44,5 @@ export interface TickerHost extends Pick<EventEmitter<TickerHostEvents>, 'on' | 
 }
 
 /** `history` before `update`, then `update`: the last HISTORY_LENGTH, oldest first. */
-export const upTo = (history: readonly UpdatePayload[], update: UpdatePayload): UpdatePayload[] =>
+export const historyTo = (history: readonly UpdatePayload[], update: UpdatePayload) =>
   [...history.filter(({ seq }) => seq < update.seq), update].slice(-HISTORY_LENGTH);

@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { UpdatePayload } from '../protocol/events';
 import {
   parseChildMessage,
+  openingOf,
   seedTickerState,
   tickerState,
   type BuyReply,
@@ -18,7 +19,7 @@ import type { StockName } from '../protocol/stocks';
 import type { Logger } from './logger';
 import { PATHS } from './paths';
 import type { SavedState, StateStore } from './state-file';
-import { upTo, type HostHealth, type TickerHost, type TickerHostEvents } from './ticker-host';
+import { historyTo, type HostHealth, type TickerHost, type TickerHostEvents } from './ticker-host';
 
 export interface SupervisorOptions {
   tickMs: number;
@@ -70,16 +71,14 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     number,
     { answer: (reply: OpReply | null) => void; since: number }
   >();
-  private opening: Promise<void> | undefined;
+  private booting: Promise<void> | undefined;
   private opened: { resolve: () => void; reject: (error: Error) => void } | undefined;
 
   constructor(private readonly options: SupervisorOptions) {
     super();
     const initial: Partial<SavedState> & UpdatePayload =
       options.initialState ?? seedTickerState(Date.now());
-    // Never started: its own prices are the first this server knows.
-    const opening = initial.opening ?? { stocks: initial.stocks, ts: initial.ts };
-    this.state = { ...initial, unannounced: !!initial.unannounced, opening };
+    this.state = { ...initial, unannounced: !!initial.unannounced, opening: openingOf(initial) };
     this.announced = tickerState(initial);
     this.committed = { ...this.state };
   }
@@ -99,14 +98,11 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     return { ...structuredClone(this.announced), running: this.state.running };
   }
 
-  recent() {
-    const { history, opening } = this.committed;
-    return { history: history ?? [], opening: opening! };
-  }
+  greeting = () => ({ history: this.committed.history ?? [], opening: openingOf(this.committed) });
 
   open(): Promise<void> {
     if (this.closing) return Promise.reject(new Error('ticker supervisor is closed'));
-    return (this.opening ??= new Promise((resolve, reject) => {
+    return (this.booting ??= new Promise((resolve, reject) => {
       this.opened = { resolve, reject };
       this.spawn();
     }));
@@ -253,7 +249,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
         return;
       case 'update': {
         const { update } = message;
-        const history = upTo(this.state.history ?? [], update);
+        const history = historyTo(this.state.history ?? [], update);
         this.state = { ...this.state, ...update, unannounced: false, history };
         this.afterCommit((saved) => {
           if (!saved || update.seq <= this.announced.seq) return;
@@ -275,10 +271,11 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
         this.state.running = reply.running;
         // A real start: "change since open" counts from here.
         const opened = 'changed' in reply && reply.changed && reply.running;
-        if (opened) this.state.opening = { stocks: this.state.stocks, ts: Date.now() };
-        const { opening } = this.state;
+        const { stocks, seq } = this.state;
+        const opening = { stocks, seq, ts: Date.now() };
+        if (opened) this.state.opening = opening;
         this.afterCommit((saved) => {
-          if (saved && opened) this.emit('opening', opening!);
+          if (saved && opened) this.emit('opening', opening);
           answer(saved ? reply : refused(NOT_SAVED_ERROR));
         });
         return;

@@ -15,7 +15,7 @@ import type { BuyReply, OpReply, ParentOpWithoutId as Op, RunReply } from '../..
 import type { StockName } from '../../protocol/stocks';
 import { RECOVERY_WINDOW_MS, type ForkcastIo } from '../io';
 import type { SavedState, StateStore } from '../state-file';
-import { upTo, type HostHealth, type TickerHost, type TickerHostEvents } from '../ticker-host';
+import { historyTo, type HostHealth, type TickerHost, type TickerHostEvents } from '../ticker-host';
 import { CLOSED_ERROR, TickerSupervisor, type SupervisorOptions } from '../ticker-supervisor';
 import { LeaderLease, type RedisClient } from './lease';
 
@@ -121,9 +121,8 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     return structuredClone(this.state);
   }
 
-  recent() {
-    const { history, state } = this;
-    return { history, opening: this.opening ?? { stocks: state.stocks, ts: state.ts } };
+  greeting() {
+    return { history: this.history, opening: this.opening ?? cluster.openingOf(this.state) };
   }
 
   health(): HostHealth {
@@ -180,9 +179,8 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     void this.read(last?.id ?? '0-0');
     const stored = await this.readState();
     // What the stream brought meanwhile comes after what was saved.
-    const first = this.history[0]?.seq ?? Infinity;
-    this.history = [...(stored?.history ?? []).filter(({ seq }) => seq < first), ...this.history];
-    this.opening ??= stored?.opening;
+    this.history = [...(stored?.history ?? []), ...this.history].reduce(historyTo, []);
+    if (stored) this.opening ??= cluster.openingOf(stored);
     this.elect().catch((error: unknown) => logger.error({ err: error }, 'the election stopped'));
     if (stored?.unannounced && stored.seq >= this.state.seq) {
       // Its prices hold acked buys never sent under its seq: greet from the update carrying them.
@@ -226,18 +224,20 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
       this.state.running = value.running;
       this.emit('status', value, offset);
     } else if (event === 'opening') {
+      // One a deposed leader sent late must not replace a later start's.
+      if (value.seq < (this.opening?.seq ?? 0)) return;
       this.opening = value;
       this.emit('opening', value, offset);
     } else if (value.seq > this.state.seq) {
       // An update may come twice (a new leader resends one held up in Redis): a newer one counts.
       this.state = value;
-      this.history = upTo(this.history, value);
+      this.history = historyTo(this.history, value);
       this.emit('update', this.snapshot(), offset);
     }
   }
 
-  private async append(event: cluster.StreamEntry[0], payload: unknown): Promise<void> {
-    const packet = { type: 2, data: [event, payload], nsp: '/' };
+  private async append(...data: cluster.StreamEntry): Promise<void> {
+    const packet = { type: 2, data, nsp: '/' };
     const opts = { rooms: [REPLAY_ROOM], except: [], flags: {} };
     const entry = { uid: UID, nsp: '/', type: '3', data: JSON.stringify({ packet, opts }) };
     const { maxLen: threshold } = this.options;
@@ -285,16 +285,16 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
       const stored = await this.readState();
       const resume =
         stored && stored.seq >= this.state.seq
-          ? stored
-          : { ...this.state, ...this.recent(), unannounced: false };
+          ? { ...stored, opening: cluster.openingOf(stored) }
+          : { ...this.state, ...this.greeting(), unannounced: false };
       const store = this.store(term, epoch);
       await store.commit(resume);
       // The last leader may have died between saving an update and sending it. An unannounced
       // state is not: the child sends those prices under a new seq.
       if (term === this.term && resume.seq > this.state.seq && !resume.unannounced)
         await this.append('update', cluster.tickerState(resume));
-      // Again: the last leader may have saved a start and died before sending its prices.
-      if (term === this.term && resume.opening) await this.append('opening', resume.opening);
+      // Again: the last leader may have died before sending it, or the state predates openings.
+      if (term === this.term) await this.append('opening', resume.opening);
       if (term !== this.term) return;
       const supervisor = new TickerSupervisor({
         ...{ tickMs, onRestart, store },
@@ -303,12 +303,13 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
       });
       this.supervisor = supervisor;
       // Saved but not sent would leave a gap: the term ends, and the next leader sends it.
-      const send = (event: 'update' | 'opening') => (payload: object) =>
-        void this.append(event, payload).catch(async (error: unknown) => {
-          logger.error({ err: error, event }, 'could not send to the stream');
-          if (term === this.term) await this.stepDown('the stream did not take an update');
+      const send = (...entry: cluster.StreamEntry) =>
+        void this.append(...entry).catch(async (error: unknown) => {
+          logger.error({ err: error, event: entry[0] }, 'could not send to the stream');
+          if (term === this.term) await this.stepDown('the stream did not take an entry');
         });
-      supervisor.on('update', send('update')).on('opening', send('opening'));
+      supervisor.on('update', (update) => send('update', update));
+      supervisor.on('opening', (opening) => send('opening', opening));
       supervisor.on('lost', (reason) => this.emit('lost', reason));
       supervisor.on('back', () => this.emit('back'));
       logger.info({ epoch, seq: resume.seq, running: resume.running }, 'leading the ticker');

@@ -289,8 +289,8 @@ describe('the page', () => {
     // A lone price is all the history there is: drawn flat across.
     expect(sparkline('Apple')).toEqual([2, 'Apple, 1 price so far: $14.10']);
 
-    const { stocks, ts } = apple(10);
-    fake.opening$.next({ stocks, ts });
+    const { stocks, seq, ts } = apple(10);
+    fake.opening$.next({ stocks, seq, ts });
     // The server sends the snapshot first, then the history that ends with it.
     fake.history$.next({ updates: Array.from({ length: 10 }, (_, index) => apple(index + 1)) });
     await serverSends(apple(11, { Microsoft: 42.97 }));

@@ -1,6 +1,9 @@
-import { appendUpdate, mergeHistory, type Series } from '../../client/app/core/market.store';
+import { TestBed } from '@angular/core/testing';
+
+import { MarketStore, appendUpdate, type Series } from '../../client/app/core/market.store';
+import { SocketService } from '../../client/app/core/socket.service';
 import { HISTORY_LENGTH } from '../../protocol/stocks';
-import { updateAt } from './fake-socket.service';
+import { FakeSocketService, updateAt } from './fake-socket.service';
 
 const range = (first: number, last: number): number[] =>
   Array.from({ length: last - first + 1 }, (_, index) => first + index);
@@ -18,26 +21,27 @@ describe('price series', () => {
     expect(appendUpdate(series, updateAt(2))).toBe(series);
   });
 
-  it(`keeps the last ${HISTORY_LENGTH} updates, appended or merged`, () => {
+  it(`keeps the last ${HISTORY_LENGTH} updates`, () => {
     expect(seqs(appendAll([], ...range(1, HISTORY_LENGTH + 5)))).toEqual(
       range(6, HISTORY_LENGTH + 5),
     );
-    const merged = mergeHistory(appendAll([], 100), historyOf(1, 100));
-    expect(seqs(merged)).toEqual(range(100 - HISTORY_LENGTH + 1, 100));
   });
 
-  it('merges history with the snapshot and anything newer, and a replay after it, once per seq', () => {
-    const merged = mergeHistory(appendAll([], 10, 11), historyOf(3, 10));
-    expect(seqs(merged)).toEqual(range(3, 11));
-    expect(seqs(appendAll(merged, 10, 11, 12))).toEqual(range(3, 12));
-  });
-
-  it("takes a restarted server's history over an older, higher-numbered past", () => {
-    // The new server's snapshot looks stale here, so it is not in the series...
-    let series = appendAll([], ...range(500, 505), 3);
-    expect(seqs(series)).toEqual(range(500, 505));
-    // ...and its history, which ends with that snapshot, starts the series afresh.
-    series = mergeHistory(series, historyOf(1, 3));
-    expect(seqs(appendAll(series, 4))).toEqual([1, 2, 3, 4]);
+  it("starts again from each greeting's history, the server's, even one that went back", () => {
+    const fake = new FakeSocketService();
+    TestBed.configureTestingModule({ providers: [{ provide: SocketService, useValue: fake }] });
+    const store = TestBed.inject(MarketStore);
+    const series = () => store.series().map(({ seq, stocks }) => [seq, stocks[0]!.price]);
+    for (const seq of range(500, 505)) fake.update$.next(updateAt(seq));
+    fake.history$.next(historyOf(1, 3));
+    fake.update$.next(updateAt(4));
+    expect(seqs(store.series())).toEqual([1, 2, 3, 4]);
+    // A server that lost its state starts over at seq 0: its prices, not the ones seen before.
+    fake.history$.next({ updates: [updateAt(0, { Apple: 99 })] });
+    fake.update$.next(updateAt(1, { Apple: 98 }));
+    expect(series()).toEqual([
+      [0, 99],
+      [1, 98],
+    ]);
   });
 });

@@ -344,12 +344,14 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
       running: false,
       unannounced: false,
       epoch: expect.any(Number),
-      opening: { stocks: expect.any(Array), ts: expect.any(Number) },
+      opening: { stocks: expect.any(Array), seq: expect.any(Number), ts: expect.any(Number) },
       history: expect.any(Array),
     });
     expect(saved.history!.at(-1)).toEqual(last);
     const stocks = withBuy(last.stocks, 'Apple');
-    await store.set('forkcast:state', JSON.stringify({ ...saved, stocks, unannounced: true }));
+    // And no opening, as a version before openings saved it.
+    const older = { ...saved, stocks, unannounced: true, opening: undefined };
+    await store.set('forkcast:state', JSON.stringify(older));
     await store.set('forkcast:leader', 'a node that died', { PX: 30_000 });
 
     const server = spawnTracked({ REDIS_URL: redis.url, ...ENV });
@@ -368,11 +370,13 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     const greeted = await Promise.all(nodes.map((node, i) => join(node, `greeted by ${i}`)));
     const snapshot = { stocks, running: false, seq: last.seq + 1, ts: expect.any(Number) };
     expect(greeted.map((client) => client.lastUpdate())).toEqual([snapshot, snapshot, snapshot]);
-    // Every node greets with the saved history and opening, leader or not.
+    // Every node greets with the saved history and the same opening (the saved prices, as the
+    // first known), leader or not.
     const history = { updates: [...saved.history!, snapshot].slice(-HISTORY_LENGTH) };
+    const opening = { stocks, seq: last.seq, ts: last.ts };
     for (const client of greeted) {
       expect(await client.next('history')).toEqual(history);
-      expect(await client.next('opening')).toEqual(saved.opening);
+      expect(await client.next('opening')).toEqual(opening);
     }
     // And the ticker runs on from there.
     const after = greeted[2]!;

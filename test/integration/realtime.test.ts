@@ -59,7 +59,7 @@ test('each new socket is greeted alone: EHLO, a snapshot, the recent past; at st
     ['update', seed],
     ['history', { updates: [seed] }],
     // Never started: the first prices this server knew.
-    ['opening', { stocks: SEED, ts: seed.ts }],
+    ['opening', { stocks: SEED, seq: 0, ts: seed.ts }],
   ]);
 
   const beforeStart = a.others.mark;

@@ -21,7 +21,7 @@ const NOT_SAVED = refused('the state could not be saved; the operation was not a
 const STARTED = { ok: true, running: true, changed: true } as const;
 const APPLE_BOUGHT = { ok: true, running: false, stock: { name: 'Apple', price: grown(14.5) } };
 /** Never started: "change since open" counts from its initial prices. */
-const OPENING = { stocks: stateOf().stocks, ts: stateOf().ts };
+const OPENING = { stocks: stateOf().stocks, seq: stateOf().seq, ts: stateOf().ts };
 
 beforeEach(() => jest.useFakeTimers({ now: 1_700_000_000_000 }));
 afterEach(() => jest.useRealTimers());
@@ -190,7 +190,7 @@ test('each op gets its own id and its own reply, in any order; malformed message
   await expect(buy).resolves.toEqual(bought);
   await expect(start).resolves.toEqual(STARTED);
   // No update from the malformed ones; the start's opening holds the buy acked before it.
-  const opening = { stocks: withBuy(before.stocks, 'Apple'), ts: Date.now() };
+  const opening = { stocks: withBuy(before.stocks, 'Apple'), seq: before.seq, ts: Date.now() };
   expect(events).toEqual([['opening', opening]]);
   expect(supervisor.snapshot()).toEqual({ ...before, running: true });
 });
@@ -327,19 +327,19 @@ describe('with a state store', () => {
 
     const start = supervisor.start();
     reply(child, { ok: true, running: true, changed: true });
-    const opening = { stocks: update.stocks, ts: Date.now() };
+    const opening = { stocks: update.stocks, seq: 1, ts: Date.now() };
     expect([store.commits.at(-1), events.length]).toEqual([
       { ...saved, running: true, opening },
       1,
     ]);
     await expect(start).resolves.toMatchObject({ ok: true, changed: true });
     expect(events.at(-1)).toEqual(['opening', opening]);
-    expect(supervisor.recent()).toEqual({ history: [update], opening });
+    expect(supervisor.greeting()).toEqual({ history: [update], opening });
     // A start while running is no start: the opening stays.
     const again = supervisor.start();
     reply(child, { ok: true, running: true, changed: false });
     await again;
-    expect([events.length, supervisor.recent().opening]).toEqual([2, opening]);
+    expect([events.length, supervisor.greeting().opening]).toEqual([2, opening]);
   });
 
   test('a failed commit refuses the op, replaces the child from the committed state and writes it again; health is degraded and close() fails while the store cannot write', async () => {
@@ -361,6 +361,18 @@ describe('with a state store', () => {
     expect(latest().lastSent('init')).toMatchObject({ state: stateOf(), unannounced: false });
     ready(latest());
     expect(supervisor.health().status).toBe('ok');
+    // A start whose save fails is refused, and its prices do not become the opening.
+    store.failing = true;
+    const start = supervisor.start();
+    reply(latest(), STARTED);
+    await expect(start).resolves.toEqual(NOT_SAVED);
+    store.failing = false;
+    await jest.advanceTimersByTimeAsync(200);
+    ready(latest());
+    expect([supervisor.greeting().opening, store.commits.at(-1)!.opening]).toEqual([
+      OPENING,
+      OPENING,
+    ]);
     // While the store cannot write, health is degraded and close() fails.
     store.healthy = false;
     expect(supervisor.health()).toEqual({

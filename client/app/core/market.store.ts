@@ -2,7 +2,7 @@ import { Injectable, computed, inject } from '@angular/core';
 import { toSignal } from '@angular/core/rxjs-interop';
 import { merge, scan } from 'rxjs';
 
-import { STATUS, type HistoryPayload, type UpdatePayload } from '../../../protocol/events';
+import { STATUS, type UpdatePayload } from '../../../protocol/events';
 import { HISTORY_LENGTH } from '../../../protocol/stocks';
 import { SocketService } from './socket.service';
 
@@ -35,12 +35,13 @@ export class MarketStore {
     return latest.running ? 'running' : 'stopped';
   });
 
-  /** `history` seeds it, every `update` appends (a recovered reconnect replays updates only). */
+  /** Each greeting's `history` (the server's, saved across its restarts) replaces it; every
+   * `update` appends (a recovered reconnect replays updates only). */
   readonly series = toSignal(
     merge(this.socket.history$, this.socket.update$).pipe(
       scan(
         (series: Series, event) =>
-          'updates' in event ? mergeHistory(series, event) : appendUpdate(series, event),
+          'updates' in event ? event.updates.slice(-HISTORY_LENGTH) : appendUpdate(series, event),
         [],
       ),
     ),
@@ -52,14 +53,4 @@ export class MarketStore {
 export function appendUpdate(series: Series, update: UpdatePayload): Series {
   const last = series.at(-1);
   return last && update.seq <= last.seq ? series : [...series, update].slice(-HISTORY_LENGTH);
-}
-
-/** `history` follows a new socket's snapshot `update`, which is also the history's last entry. */
-export function mergeHistory(series: Series, { updates }: HistoryPayload): Series {
-  const snapshot = updates.at(-1)?.seq;
-  // Without that snapshot the server's seq started over (state lost): its history replaces
-  // ours, or every later update would look stale.
-  const known = series.some((update) => update.seq === snapshot) ? series : [];
-  const bySeq = new Map([...updates, ...known].map((update) => [update.seq, update]));
-  return [...bySeq.values()].sort((a, b) => a.seq - b.seq).slice(-HISTORY_LENGTH);
 }

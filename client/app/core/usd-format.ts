@@ -30,9 +30,7 @@ export class UsdFormat {
     signDisplay: 'exceptZero',
   });
 
-  format(price: number): string {
-    return this.price.format(price);
-  }
+  readonly format = (price: number): string => this.price.format(price);
 
   /** "+$0.01", "−$0.03" or "$0.00". */
   readonly formatChange = (delta: number): string =>
