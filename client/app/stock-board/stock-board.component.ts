@@ -38,6 +38,13 @@ interface Note {
   text: string;
 }
 
+/** From `open` to `price`, as shown; null without both. */
+function changeSince(usd: UsdFormat, price: number | null, open: number | undefined) {
+  if (price === null || open === undefined) return null;
+  const [amount, percent] = [usd.formatChange(price - open), usd.percent(price / open - 1)];
+  return { direction: price > open ? 'up' : price < open ? 'down' : 'flat', amount, percent };
+}
+
 /** Live prices with Start / Stop / Buy. Prices come only from broadcasts, so every tab shows the
  * same; acks report progress, buy results and errors. */
 @Component({
@@ -75,12 +82,8 @@ export class StockBoardComponent {
       // Two identical animations alternate by seq parity, so each change restarts the flash.
       const flash = delta ? `flash-${delta > 0 ? 'up' : 'down'}-${(latest?.seq ?? 0) % 2}` : null;
       const open = opening?.find((stock) => stock.name === name)?.price;
-      const since = price === null || open === undefined ? null : price - open;
-      const direction = since === null ? null : since > 0 ? 'up' : since < 0 ? 'down' : 'flat';
-      const usd = this.usd;
-      const change = since === null ? null : [usd.formatChange(since), usd.percent(since / open!)];
-      const shown = price === null ? null : usd.format(price);
-      return { name, price: shown, prices, direction, change, flash };
+      const change = changeSince(this.usd, price, open);
+      return { name, price: price === null ? null : this.usd.format(price), prices, change, flash };
     });
   });
 
