@@ -178,8 +178,10 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     const last = (await this.redis.reader.xRevRange(STREAM_KEY, '+', '-', { COUNT: 1 }))?.[0];
     void this.read(last?.id ?? '0-0');
     const stored = await this.readState();
-    // What the stream brought meanwhile comes after what was saved.
-    this.history = [...(stored?.history ?? []), ...this.history].reduce(historyTo, []);
+    // A state is saved before its update is sent: what the stream brought meanwhile may be older
+    // or newer. Merged by seq; the sort is stable, so the stream's copy of a seq comes last.
+    const merged = [...(stored?.history ?? []), ...this.history].sort((a, b) => a.seq - b.seq);
+    this.history = merged.reduce(historyTo, []);
     if (stored) this.opening ??= cluster.openingOf(stored);
     this.elect().catch((error: unknown) => logger.error({ err: error }, 'the election stopped'));
     if (stored?.unannounced && stored.seq >= this.state.seq) {
