@@ -1,4 +1,4 @@
-/** The Express side: Host check, helmet, the Pug shell, /healthz, /metrics, static files, 404, 500. */
+/** Express: the Host check, helmet, the Pug shell, /healthz, /metrics, static files, 404, 500. */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { constants as zlib } from 'node:zlib';

@@ -1,4 +1,4 @@
-/** The entry: config → host → app → signals; createApp() wires, so tests run it in-process. */
+/** The entry: config → host → app → signals. createApp() wires; tests run it in-process. */
 import path from 'node:path';
 
 import { createApp, type AppConfig, type ForkcastApp } from './app';

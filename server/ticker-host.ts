@@ -31,7 +31,7 @@ export interface TickerHost extends Pick<EventEmitter<TickerHostEvents>, 'on' | 
   delivered(seq: number): void;
   /** The last update's prices, seq and ts with the current running flag. */
   snapshot(): UpdatePayload;
-  /** What else greets a new socket: the last updates sent (up to the snapshot's) and the opening. */
+  /** What else greets a new socket: the updates sent, up to the snapshot's, and the opening. */
   greeting(): { history: UpdatePayload[]; opening: OpeningPayload };
   /** Sends a status through the host (a cluster's stream); without it, they stay on this node. */
   broadcastStatus?(status: StatusPayload): void;

@@ -45,7 +45,7 @@ export async function joinCluster({
     return client;
   };
 
-  // Commands fail fast while Redis is away; the adapter's queue, so it sends after a blip.
+  // Commands fail fast while Redis is away; the adapter's connection queues what a blip holds up.
   const commands = await connect('commands', false);
   const adapterClient = await connect('adapter', true);
   const reader = await connect('stream', true);
