@@ -5,6 +5,8 @@
  * so every node project builds whatever is missing or stale first. Node 22.18+ strips this
  * file's types itself; on older Node (20) jest reads it through ts-node.
  */
+import { availableParallelism } from 'node:os';
+
 import type { Config } from 'jest';
 
 type Project = Exclude<NonNullable<Config['projects']>[number], string>;
@@ -21,6 +23,9 @@ const nodeProject = (name: string, globalSetup = '<rootDir>/test/global-setup.js
 });
 
 const config: Config = {
+  // The suite mostly waits on child processes, sockets and browsers, so a second worker pays even
+  // on two cores, where jest's default (cores - 1) would run every file one after another.
+  maxWorkers: Math.max(2, availableParallelism() - 1),
   projects: [
     nodeProject('unit'),
     nodeProject('ipc'),
