@@ -153,8 +153,10 @@ export async function serverBuyAckShares(
   const buckets = new Map<string, number>();
   for (const line of (await response.text()).split('\n')) {
     const match = /^forkcast_op_ack_seconds_bucket\{([^}]*)\} (\d+)$/.exec(line);
-    if (!match?.[1] || !match[2] || !match[1].includes('op="buy"')) continue;
-    const le = /le="([^"]+)"/.exec(match[1])?.[1];
+    const labels = match?.[1] ?? '';
+    if (!match?.[2] || !labels.includes('op="buy"') || !labels.includes('transport="socket"'))
+      continue;
+    const le = /le="([^"]+)"/.exec(labels)?.[1];
     if (le) buckets.set(le, Number(match[2]));
   }
   const total = buckets.get('+Inf');

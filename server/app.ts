@@ -3,13 +3,17 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
+import express from 'express';
+
 import { STATUS } from '../protocol/events';
+import { mountApi } from './api';
 import { hostCheck } from './hosts';
 import { createHttpApp, type HttpOptions } from './http';
 import { createIo, type IoOptions } from './io';
 import type { Logger } from './logger';
 import { createMetrics } from './metrics';
 import { attachRealtime, type RealtimeOptions } from './realtime';
+import { createEventStream } from './stream';
 import type { TickerHost } from './ticker-host';
 import { TickerSupervisor, type SupervisorOptions } from './ticker-supervisor';
 
@@ -43,7 +47,9 @@ export function createApp(config: AppConfig) {
       onRestart: () => metrics.tickerRestarted(),
     });
   const hostServed = hostCheck(config.allowedHosts ?? [], logger);
-  const app = createHttpApp({ ...config, ticker, metrics, hostServed });
+  // Filled below, once the ops it serves exist.
+  const api = express.Router();
+  const app = createHttpApp({ ...config, ticker, metrics, hostServed, api });
   const httpServer = createServer(app);
   // Every TCP connection, WebSockets included, so that close() can cut what peers leave open.
   const connections = new Set<Socket>();
@@ -52,21 +58,29 @@ export function createApp(config: AppConfig) {
     socket.once('close', () => connections.delete(socket));
   });
   const io = createIo(httpServer, { ...config, hostServed });
-  const detach = attachRealtime(io, ticker, {
+  const stream = createEventStream(ticker, logger.child({ part: 'stream' }));
+  const realtime = attachRealtime(io, ticker, {
     ...config,
     logger: logger.child({ part: 'realtime' }),
     metrics,
+    also: stream.publish,
   });
+  mountApi(api, { ...config, ticker, perform: realtime.perform, stream, logger });
 
   let closing: Promise<void> | undefined;
   const close = async (): Promise<void> => {
     // Stop accepting first, so nobody joins a server that is going away.
     const httpClosed = httpServer.listening && once(httpServer.close(), 'close');
     // This node's clients only: in a cluster the others stay up.
-    io.local.emit('status', { message: STATUS.shuttingDown, running: ticker.snapshot().running });
-    detach();
+    const bye = { message: STATUS.shuttingDown, running: ticker.snapshot().running };
+    io.local.emit('status', bye);
+    stream.publish({ event: 'status', payload: bye });
+    stream.close();
+    realtime.detach();
     // Waits for the last state writes; fails (non-zero exit) if the state could not be kept.
     const tickerClosed = ticker.close();
+    // Ops in flight are refused now; their answers go out before the sockets do.
+    await new Promise((resolve) => setImmediate(resolve));
     // io.close() waits for every connection to end, which a silent peer can put off forever.
     const cut = setTimeout(() => connections.forEach((socket) => socket.destroy()), CLOSE_GRACE_MS);
     await Promise.all([io.close(), httpClosed]).finally(() => clearTimeout(cut));

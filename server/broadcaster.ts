@@ -6,7 +6,7 @@ import type { ForkcastIo, ForkcastSocket } from './io';
 import { historyTo } from './ticker-host';
 
 /** `offset`: its place in a cluster's stream, which Socket.IO's client keeps for recovery. */
-type Outgoing = (
+export type Outgoing = (
   | { event: 'update'; payload: UpdatePayload }
   | { event: 'status'; payload: StatusPayload }
   | { event: 'opening'; payload: OpeningPayload }
@@ -28,11 +28,13 @@ export class UpdateBroadcaster {
   private stopped = false;
   private lastOpAt = Number.NEGATIVE_INFINITY;
 
-  /** `onDelivered`: an update was handed to every socket (`deliveries` of them). An emit sends
-   * to about `socketsPerTurn` sockets; a turn emits until it has taken `turnMs` (0: once). */
+  /** `onDelivered`: an update was handed to every socket (`deliveries` of them). `also` sees each
+   * event as it starts going out, in order. An emit sends to about `socketsPerTurn` sockets; a
+   * turn emits until it has taken `turnMs` (0: once). */
   constructor(
     private readonly io: ForkcastIo,
     private readonly onDelivered: (update: UpdatePayload, deliveries: number) => void,
+    private readonly also: (outgoing: Outgoing) => void = () => undefined,
     private readonly socketsPerTurn = 128,
     private readonly turnMs = 2,
   ) {}
@@ -82,6 +84,7 @@ export class UpdateBroadcaster {
     while (!this.sending && !this.stopped) {
       const next = this.queue.shift();
       if (!next) return;
+      this.also(next);
       // A status is one small emit; an update is one too, unless ops come in.
       if (next.event === 'update' && performance.now() - this.lastOpAt < BUSY_MS) {
         this.sending = { ...next, shard: 0, deliveries: 0 };

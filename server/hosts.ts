@@ -38,3 +38,15 @@ export function hostCheck(allowed: readonly string[], logger: Logger) {
     return false;
   };
 }
+
+/** No Origin (not a browser), a listed one, or the page's own; refusals are logged. */
+export function originAllowed(req: IncomingMessage, allowed: readonly string[], logger: Logger) {
+  const { origin, host } = req.headers;
+  // URL lowercases the name; a Host header may not be.
+  const ok =
+    origin === undefined ||
+    allowed.includes(origin) ||
+    (URL.canParse(origin) && new URL(origin).host === host?.toLowerCase());
+  if (!ok) logger.warn({ origin }, 'refused a cross-origin request');
+  return ok;
+}

@@ -1,10 +1,15 @@
-/** Express: the Host check, helmet, the Pug shell, /healthz, /metrics, static files, 404, 500. */
+/** Express: the Host check, helmet, /api, the Pug shell, /healthz, /metrics, static files, 404, 500. */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { constants as zlib } from 'node:zlib';
 
 import compression from 'compression';
-import express, { type ErrorRequestHandler, type Express, type Response } from 'express';
+import express, {
+  type ErrorRequestHandler,
+  type Express,
+  type Response,
+  type Router,
+} from 'express';
 import helmet from 'helmet';
 
 import { DEV_SERVER_ASSETS, findClientAssets, HASHED } from './client-assets';
@@ -25,6 +30,8 @@ export interface HttpOptions {
   devServer?: boolean | undefined;
   /** Set: the shell tells the page that controlling needs it, so a tab without it only watches. */
   controlToken?: string | undefined;
+  /** The HTTP API (api.ts), mounted at /api. */
+  api: Router;
 }
 
 export function createHttpApp(options: HttpOptions): Express {
@@ -44,6 +51,8 @@ export function createHttpApp(options: HttpOptions): Express {
     upgradeInsecureRequests: null,
   };
   app.use(helmet({ contentSecurityPolicy: { directives } }));
+  // Before compression, which would hold back the event stream's writes.
+  app.use('/api', options.api);
   // Brotli's default quality (4) comes out larger than gzip on main.js.
   app.use(compression({ brotli: { params: { [zlib.BROTLI_PARAM_QUALITY]: 6 } } }));
 

@@ -8,7 +8,7 @@ import {
   type ClientToServerEvents,
   type ServerToClientEvents,
 } from '../protocol/events';
-import { HOST_REFUSED } from './hosts';
+import { HOST_REFUSED, originAllowed } from './hosts';
 import type { Logger } from './logger';
 
 export type ForkcastIo = Server<ClientToServerEvents, ServerToClientEvents>;
@@ -42,13 +42,7 @@ export function createIo(httpServer: HttpServer, options: IoOptions): ForkcastIo
     allowRequest: (req, callback) => {
       // Before the origin check, which only compares Origin with this (possibly foreign) Host.
       if (!options.hostServed(req)) return callback(HOST_REFUSED, false);
-      const { origin, host } = req.headers;
-      // No Origin: not a browser. URL lowercases the name; a Host header may not be.
-      const allowed =
-        origin === undefined ||
-        allowedOrigins.includes(origin) ||
-        (URL.canParse(origin) && new URL(origin).host === host?.toLowerCase());
-      if (!allowed) options.logger.warn({ origin }, 'refused a cross-origin connection');
+      const allowed = originAllowed(req, allowedOrigins, options.logger);
       callback(allowed ? null : 'origin not allowed', allowed);
     },
     ...(cors ? { cors: { origin: [...allowedOrigins] } } : {}),

@@ -11,6 +11,8 @@ export type OpName = keyof ClientToServerEvents | 'unknown';
  * ticker restarting, shutting down or silent; `internal`: a bug in the handler. */
 const REASONS = ['invalid', 'rate_limited', 'forbidden', 'unavailable', 'internal'] as const;
 export type RejectReason = (typeof REASONS)[number];
+const TRANSPORTS = ['socket', 'http'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
 
 export type ForkcastMetrics = ReturnType<typeof createMetrics>;
 
@@ -44,26 +46,29 @@ export function createMetrics() {
   );
   const ops = counter(
     'forkcast_ops_total',
-    'Client ops answered, by op and result; refusals also by reason.',
-    ['op', 'result', 'reason'],
+    'Client ops answered, by op, transport and result; refusals also by reason.',
+    ['op', 'result', 'reason', 'transport'],
   );
   const ackSeconds = new Histogram({
     name: 'forkcast_op_ack_seconds',
     help: 'Seconds from receiving an op to acknowledging or refusing it.',
-    labelNames: ['op'] as const,
+    labelNames: ['op', 'transport'] as const,
     // From an unknown event refused at once to an op timing out.
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers,
   });
-  const opLabels = (op: OpName, outcome: 'ok' | RejectReason) =>
-    outcome === 'ok' ? { op, result: 'ok' } : { op, result: 'rejected', reason: outcome };
+  const opLabels = (op: OpName, outcome: 'ok' | RejectReason, transport: Transport) =>
+    outcome === 'ok'
+      ? { op, transport, result: 'ok' }
+      : { op, transport, result: 'rejected', reason: outcome };
 
   // Every series starts at 0, so rate() and alerts see the first refusal (unknown: only invalid).
-  for (const op of ['start', 'stop', 'buy', 'unknown'] as const) {
-    ackSeconds.zero({ op });
-    for (const outcome of op === 'unknown' ? (['invalid'] as const) : (['ok', ...REASONS] as const))
-      ops.inc(opLabels(op, outcome), 0);
-  }
+  for (const transport of TRANSPORTS)
+    for (const op of ['start', 'stop', 'buy', 'unknown'] as const) {
+      ackSeconds.zero({ op, transport });
+      const outcomes = op === 'unknown' ? (['invalid'] as const) : (['ok', ...REASONS] as const);
+      for (const outcome of outcomes) ops.inc(opLabels(op, outcome, transport), 0);
+    }
   if (!processMetrics)
     collectDefaultMetrics({ register: (processMetrics = new Registry()), prefix: 'forkcast_' });
   const exposed = Registry.merge([...registers, processMetrics]);
@@ -74,9 +79,9 @@ export function createMetrics() {
       updates.inc();
       deliveries.inc(sockets);
     },
-    answered(op: OpName, outcome: 'ok' | RejectReason, seconds: number): void {
-      ops.inc(opLabels(op, outcome));
-      ackSeconds.observe({ op }, seconds);
+    answered(op: OpName, outcome: 'ok' | RejectReason, transport: Transport, seconds: number) {
+      ops.inc(opLabels(op, outcome, transport));
+      ackSeconds.observe({ op, transport }, seconds);
     },
     tickerRestarted: (): void => restarts.inc(),
     /** Prometheus text format: this app's instruments, then the process's. */

@@ -1,14 +1,20 @@
 /** Socket events to ticker ops (with acks), ticker output to broadcasts; input validated first. */
 import { createHash, timingSafeEqual } from 'node:crypto';
 
-import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { RateLimiterMemory, type RateLimiterRes } from 'rate-limiter-flexible';
 
-import { STATUS, type BuyAck, type RunAck, type StatusPayload } from '../protocol/events';
+import {
+  STATUS,
+  type BuyAck,
+  type RunAck,
+  type StatusPayload,
+  type UpdatePayload,
+} from '../protocol/events';
 import { parseBuyArgs, parseNoArgs } from '../protocol/validation';
-import { UpdateBroadcaster } from './broadcaster';
+import { UpdateBroadcaster, type Outgoing } from './broadcaster';
 import type { ForkcastIo, ForkcastSocket } from './io';
 import type { Logger } from './logger';
-import type { ForkcastMetrics, OpName, RejectReason } from './metrics';
+import type { ForkcastMetrics, OpName, RejectReason, Transport } from './metrics';
 import type { TickerHost } from './ticker-host';
 
 const WATCH_ONLY_ERROR =
@@ -25,25 +31,39 @@ export interface RealtimeOptions {
   /** When set, only clients presenting it (handshake `auth.token`) may start, stop or buy. */
   controlToken?: string | undefined;
   metrics: ForkcastMetrics;
+  /** Sees everything broadcast, in the sockets' order (the HTTP event stream). */
+  also?: (outgoing: Outgoing) => void;
 }
 
-/** Wires `io` to `ticker`. Returns a function that unwires it (used on shutdown). */
+/** Who asks: the transport, what its rate limit counts by (a socket, an address), its token. */
+export interface Caller {
+  transport: Transport;
+  key: string;
+  token: unknown;
+}
+/** An op's answer; a refusal says why, for the metrics and the HTTP status. */
+export type Outcome =
+  | { ok: true; ack: RunAck | BuyAck; changed?: boolean }
+  | { ok: false; reason: RejectReason; error: string; retryMs?: number | undefined };
+
+/** Wires `io` to `ticker`; `perform` takes ops from other transports; `detach` unwires (shutdown). */
 export function attachRealtime(
   io: ForkcastIo,
   ticker: TickerHost,
-  { logger, opsPerSecond = 50, controlToken, metrics }: RealtimeOptions,
-): () => void {
-  // One bucket per socket: a flooding client is refused without slowing anyone else.
+  { logger, opsPerSecond = 50, controlToken, metrics, also }: RealtimeOptions,
+) {
+  // One bucket per socket or address: a flooding client is refused without slowing anyone else.
   const limiter = new RateLimiterMemory({ points: opsPerSecond, duration: 1 });
   const rateError = `too many requests: at most ${opsPerSecond} start/stop/buy per second per connection`;
   const token = controlToken === undefined ? undefined : digest(controlToken);
   const mayControl = (given: unknown): boolean =>
     !token || (typeof given === 'string' && timingSafeEqual(digest(given), token));
   const status = (message: string, running = ticker.snapshot().running) => ({ message, running });
-  const broadcaster = new UpdateBroadcaster(io, (update, deliveries) => {
+  const onDelivered = (update: UpdatePayload, deliveries: number): void => {
     metrics.broadcast(deliveries);
     ticker.delivered(update.seq);
-  });
+  };
+  const broadcaster = new UpdateBroadcaster(io, onDelivered, also);
   /** On one node everyone is this node's sockets; a cluster's host carries statuses itself. */
   const toEveryone = (payload: StatusPayload): void =>
     ticker.broadcastStatus ? ticker.broadcastStatus(payload) : broadcaster.publishStatus(payload);
@@ -82,47 +102,66 @@ export function attachRealtime(
     toEveryone(runStatus(lastRunning));
   }
 
-  /** One op to its ack, or its refusal (as a status to the sender if it passed no ack). */
-  async function handle(socket: ForkcastSocket, event: string, raw: unknown[]): Promise<void> {
+  /** One op from any transport to its ack or its refusal: token, rate limit, validation, ticker. */
+  async function perform(caller: Caller, event: string, args: unknown[]): Promise<Outcome> {
     const at = performance.now();
     const op: OpName = ['start', 'stop', 'buy'].includes(event) ? (event as OpName) : 'unknown';
-    const ack =
-      typeof raw.at(-1) === 'function' ? (raw.pop() as (r: RunAck | BuyAck) => void) : undefined;
-    const answered = (outcome: RejectReason | 'ok'): void =>
-      metrics.answered(op, outcome, (performance.now() - at) / 1_000);
-    const refuse = (reason: RejectReason, error: string): void => {
-      logger.debug({ socket: socket.id, event, error }, 'rejected client input');
-      if (ack) ack({ ok: false, error });
-      else tell(socket, 'status', status(`${event} rejected: ${error}`));
-      answered(reason);
+    const answer = <T extends Outcome>(outcome: T): T => {
+      const result = outcome.ok ? 'ok' : outcome.reason;
+      metrics.answered(op, result, caller.transport, (performance.now() - at) / 1_000);
+      if (!outcome.ok)
+        logger.debug({ caller: caller.key, event, outcome }, 'rejected client input');
+      return outcome;
     };
+    const refuse = (reason: RejectReason, error: string, retryMs?: number) =>
+      answer({ ok: false, reason, error, retryMs });
     try {
       if (op === 'unknown') return refuse('invalid', `unknown event "${event}"`);
-      if (!mayControl(socket.handshake.auth['token'])) return refuse('forbidden', WATCH_ONLY_ERROR);
-      if (!(await limiter.consume(socket.id).catch(() => null)))
-        return refuse('rate_limited', rateError);
+      if (!mayControl(caller.token)) return refuse('forbidden', WATCH_ONLY_ERROR);
+      const limited = await limiter.consume(`${caller.transport}:${caller.key}`).then(
+        () => null,
+        (res: RateLimiterRes) => res,
+      );
+      if (limited) return refuse('rate_limited', rateError, limited.msBeforeNext);
       if (op === 'buy') {
-        const parsed = parseBuyArgs(raw);
+        const parsed = parseBuyArgs(args);
         if (!parsed.ok) return refuse('invalid', parsed.error);
         const reply = await ticker.buy(parsed.value);
         if (!reply.ok) return refuse('unavailable', reply.error);
         // The new price reaches everyone (the asker too) through the conflated `update` broadcast.
-        ack?.({ ok: true, stock: reply.stock });
-      } else {
-        const parsed = parseNoArgs(op, raw);
-        if (!parsed.ok) return refuse('invalid', parsed.error);
-        const reply = await ticker[op]();
-        if (!reply.ok) return refuse('unavailable', reply.error);
-        // Everyone hears of a real change; a no-op (start while running) is news to the asker only.
-        if (reply.changed) announceRun(reply.running);
-        else tell(socket, 'status', runStatus(reply.running));
-        ack?.({ ok: true, running: reply.running });
+        return answer({ ok: true, ack: { ok: true, stock: reply.stock } });
       }
-      answered('ok');
+      const parsed = parseNoArgs(op, args);
+      if (!parsed.ok) return refuse('invalid', parsed.error);
+      const reply = await ticker[op]();
+      if (!reply.ok) return refuse('unavailable', reply.error);
+      if (reply.changed) announceRun(reply.running);
+      return answer({
+        ok: true,
+        ack: { ok: true, running: reply.running },
+        changed: reply.changed,
+      });
     } catch (error) {
-      logger.error({ err: error, socket: socket.id, event }, 'handler failed');
-      refuse('internal', 'internal error; the operation may not have been applied');
+      logger.error({ err: error, caller: caller.key, event }, 'handler failed');
+      return refuse('internal', 'internal error; the operation may not have been applied');
     }
+  }
+
+  /** A socket's op: acked, or refused as a status if it passed no ack. Everyone hears of a real
+   * start or stop; a no-op (start while running) is news to the asker only. */
+  async function handle(socket: ForkcastSocket, event: string, raw: unknown[]): Promise<void> {
+    const ack =
+      typeof raw.at(-1) === 'function' ? (raw.pop() as (r: RunAck | BuyAck) => void) : undefined;
+    const token: unknown = socket.handshake.auth['token'];
+    const outcome = await perform({ transport: 'socket', key: socket.id, token }, event, raw);
+    if (!outcome.ok) {
+      if (ack) ack({ ok: false, error: outcome.error });
+      else tell(socket, 'status', status(`${event} rejected: ${outcome.error}`));
+      return;
+    }
+    if (outcome.changed === false && 'running' in outcome.ack)
+      tell(socket, 'status', runStatus(outcome.ack.running));
+    ack?.(outcome.ack);
   }
 
   // One listener for every event, shared by every socket (called with it as `this`): listeners
@@ -146,11 +185,12 @@ export function attachRealtime(
   };
   io.on('connection', onConnection);
 
-  return () => {
+  const detach = () => {
     broadcaster.stop();
     clearTimeout(trailing);
     io.off('connection', onConnection);
     for (const [event, listener] of Object.entries(listeners))
       ticker.off(event as keyof typeof listeners, listener);
   };
+  return { detach, perform };
 }

@@ -70,6 +70,7 @@ function start(turnMs = 0, afterDelivered?: Hook): UpdateBroadcaster {
       delivered.push({ seq: update.seq, deliveries });
       afterDelivered?.(update.seq, b);
     },
+    undefined,
     2,
     turnMs,
   );

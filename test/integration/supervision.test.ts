@@ -94,7 +94,8 @@ test('ops racing a restart are refused with a clear error, never lost or applied
   expect(late?.updates[0]?.stocks).toEqual(expected);
   // /metrics counts the restart, and each answer under its outcome.
   const metrics = await scrape(url);
-  const buys = (labels: object) => valueOf(metrics, 'forkcast_ops_total', { op: 'buy', ...labels });
+  const buys = (labels: object) =>
+    valueOf(metrics, 'forkcast_ops_total', { op: 'buy', transport: 'socket', ...labels });
   expect([
     valueOf(metrics, 'forkcast_ticker_restarts_total'),
     buys({ result: 'ok' }),

@@ -6,12 +6,12 @@ import { parsePrometheusText, sumOf, valueOf, type Exposition } from '../helpers
 const read = async (metrics: ReturnType<typeof createMetrics>): Promise<Exposition> =>
   parsePrometheusText(await metrics.scrape());
 
-/** The `forkcast_ops_total` series as "op result reason: value", `nonZero` ones or all. */
+/** The `forkcast_ops_total` series as "transport op result reason value", `nonZero` ones or all. */
 const opsOf = (exposition: Exposition, nonZero = false): string[] =>
   exposition.samples
     .filter(({ name, value }) => name === 'forkcast_ops_total' && (!nonZero || value !== 0))
-    .map(({ labels: { op, result, reason }, value }) =>
-      [op, result, reason, `${value}`].filter(Boolean).join(' '),
+    .map(({ labels: { transport, op, result, reason }, value }) =>
+      [transport, op, result, reason, `${value}`].filter(Boolean).join(' '),
     );
 
 const REASONS = ['invalid', 'rate_limited', 'forbidden', 'unavailable', 'internal'];
@@ -34,12 +34,23 @@ test("a new app's series all start at zero, beside the process's own metrics", a
   const series = ['start', 'stop', 'buy'].flatMap((op) =>
     ['ok', ...REASONS.map((reason) => `rejected ${reason}`)].map((result) => `${op} ${result}`),
   );
+  const transports = ['socket', 'http'];
   expect(opsOf(metrics).sort()).toEqual(
-    [...series, 'unknown rejected invalid'].map((zero) => `${zero} 0`).sort(),
+    transports
+      .flatMap((transport) =>
+        [...series, 'unknown rejected invalid'].map((zero) => `${transport} ${zero} 0`),
+      )
+      .sort(),
   );
   const buckets = metrics.samples.filter(({ name }) => name === 'forkcast_op_ack_seconds_bucket');
-  expect(buckets.map(({ labels, value }) => `${labels['op']} ${labels['le']} ${value}`)).toEqual(
-    ['start', 'stop', 'buy', 'unknown'].flatMap((op) => BUCKETS.map((le) => `${op} ${le} 0`)),
+  const bucketOf = ({ labels, value }: (typeof buckets)[number]) =>
+    `${labels['transport']} ${labels['op']} ${labels['le']} ${value}`;
+  expect(buckets.map(bucketOf)).toEqual(
+    transports.flatMap((transport) =>
+      ['start', 'stop', 'buy', 'unknown'].flatMap((op) =>
+        BUCKETS.map((le) => `${transport} ${op} ${le} 0`),
+      ),
+    ),
   );
   expect(metrics.types.get('forkcast_nodejs_eventloop_lag_p99_seconds')).toBe('gauge');
   expect(valueOf(metrics, 'forkcast_process_cpu_seconds_total')).toBeGreaterThan(0);
@@ -50,17 +61,19 @@ test("a new app's series all start at zero, beside the process's own metrics", a
 test('two apps in one process count apart; an ack lands in its bucket', async () => {
   const [one, two] = [createMetrics(), createMetrics()];
   one.readClientsFrom(() => 3);
-  one.answered('buy', 'ok', 0.002);
-  one.answered('buy', 'rate_limited', 0.0001);
-  two.answered('stop', 'forbidden', 0.004);
+  one.answered('buy', 'ok', 'socket', 0.002);
+  one.answered('buy', 'rate_limited', 'http', 0.0001);
+  two.answered('stop', 'forbidden', 'socket', 0.004);
 
   const [a, b] = [await read(one), await read(two)];
   expect(valueOf(a, 'forkcast_connected_clients')).toBe(3);
-  expect(opsOf(a, true)).toEqual(['buy ok 1', 'buy rejected rate_limited 1']);
-  expect(valueOf(a, 'forkcast_op_ack_seconds_sum', { op: 'buy' })).toBeCloseTo(0.0021);
-  expect(valueOf(a, 'forkcast_op_ack_seconds_bucket', { op: 'buy', le: '0.001' })).toBe(1);
+  expect(opsOf(a, true)).toEqual(['socket buy ok 1', 'http buy rejected rate_limited 1']);
+  expect(sumOf(a, 'forkcast_op_ack_seconds_sum', { op: 'buy' })).toBeCloseTo(0.0021);
+  const fast = { op: 'buy', le: '0.001' };
+  expect(valueOf(a, 'forkcast_op_ack_seconds_bucket', { ...fast, transport: 'http' })).toBe(1);
+  expect(valueOf(a, 'forkcast_op_ack_seconds_bucket', { ...fast, transport: 'socket' })).toBe(0);
   expect(valueOf(b, 'forkcast_connected_clients')).toBe(0);
-  expect(opsOf(b, true)).toEqual(['stop rejected forbidden 1']);
+  expect(opsOf(b, true)).toEqual(['socket stop rejected forbidden 1']);
   // Both show the process's metrics, collected once.
   expect(b.types.get('forkcast_nodejs_eventloop_lag_seconds')).toBe('gauge');
 });

@@ -1,0 +1,83 @@
+/** The HTTP API under /api: the snapshot, the history, the ops (the sockets' checks and limits,
+ * through realtime.ts's `perform`), and the event stream. */
+import cors from 'cors';
+import express, { type ErrorRequestHandler, type Response, type Router } from 'express';
+
+import { buyBodySchema, parse } from '../protocol/validation';
+import { originAllowed } from './hosts';
+import type { Logger } from './logger';
+import type { Caller, Outcome } from './realtime';
+import type { createEventStream } from './stream';
+import { historyTo, type TickerHost } from './ticker-host';
+
+export interface ApiOptions {
+  ticker: TickerHost;
+  perform: (caller: Caller, event: string, args: unknown[]) => Promise<Outcome>;
+  stream: ReturnType<typeof createEventStream>;
+  allowedOrigins?: readonly string[] | undefined;
+  logger: Logger;
+}
+
+const STATUS_OF = {
+  invalid: 400,
+  forbidden: 403,
+  rate_limited: 429,
+  unavailable: 503,
+  internal: 500,
+};
+/** What body-parser's refusals tell the client, by status. */
+const BODY_ERRORS: Record<number, string> = {
+  400: 'the body is not valid JSON',
+  413: 'the body is larger than 4 KB',
+  415: 'the body must be application/json',
+};
+
+const refuse = (res: Response, status: number, error: string) =>
+  res.status(status).json({ ok: false, error });
+
+export function mountApi(api: Router, options: ApiOptions): void {
+  const { ticker, perform, stream, allowedOrigins = [], logger } = options;
+  api.use(cors({ origin: [...allowedOrigins], exposedHeaders: ['Retry-After'] }));
+  // Browsers let any page send a form POST: the Origin check of the sockets applies here too.
+  api.use((req, res, next) =>
+    originAllowed(req, allowedOrigins, logger) ? next() : refuse(res, 403, 'origin not allowed'),
+  );
+  const fresh = (res: Response) => res.set('Cache-Control', 'no-store');
+  api.get('/stocks', (_req, res) => fresh(res).json(ticker.snapshot()));
+  api.get('/history', (_req, res) => {
+    const updates = historyTo(ticker.greeting().history, ticker.snapshot());
+    fresh(res).json({ updates });
+  });
+  api.get('/stream', (req, res, next) => void stream.connect(req, res).catch(next));
+
+  api.post(
+    ['/start', '/stop', '/buy'],
+    (req, res, next) => (req.is('application/json') === false ? next({ status: 415 }) : next()),
+    express.json({ limit: '4kb' }),
+    async (req, res) => {
+      const op = req.path.slice(1);
+      const body: unknown = req.body;
+      let args = body === undefined || JSON.stringify(body) === '{}' ? [] : [body];
+      if (op === 'buy') {
+        const parsed = parse(buyBodySchema, 'body', body);
+        if (!parsed.ok) return refuse(res, 400, parsed.error);
+        args = [parsed.value.name];
+      }
+      const token = /^Bearer (.+)$/i.exec(req.get('Authorization') ?? '')?.[1];
+      const key = req.ip ?? 'unknown';
+      const outcome = await perform({ transport: 'http', key, token }, op, args);
+      if (outcome.ok) return res.json(outcome.ack);
+      if (outcome.reason === 'forbidden' && token === undefined)
+        return refuse(res.set('WWW-Authenticate', 'Bearer'), 401, outcome.error);
+      if (outcome.retryMs !== undefined)
+        res.set('Retry-After', String(Math.max(1, Math.ceil(outcome.retryMs / 1_000))));
+      return refuse(res, STATUS_OF[outcome.reason], outcome.error);
+    },
+  );
+  const onError: ErrorRequestHandler = (error: { status?: unknown }, _req, res, next) => {
+    const error_ = typeof error.status === 'number' ? BODY_ERRORS[error.status] : undefined;
+    if (error_ === undefined || res.headersSent) return next(error);
+    refuse(res, error.status as number, error_);
+  };
+  api.use(onError);
+}

@@ -1,0 +1,79 @@
+/** GET /api/stream: Server-Sent Events with what the sockets get, in their order; `Last-Event-ID`
+ * resumes from the saved history. A client that stops reading is dropped, never buffered. */
+import { createEventBuffer, createSession } from 'better-sse';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+import type { Outgoing } from './broadcaster';
+import type { Logger } from './logger';
+import { historyTo, type TickerHost } from './ticker-host';
+
+/** Unsent bytes past which a client counts as not reading: about a thousand updates. */
+const MAX_UNSENT_BYTES = 256 * 1024;
+const HEARTBEAT_MS = 20_000;
+
+/** One event as the stream writes it; an update's id is its seq, which a reconnect sends back. */
+function frame(event: string, payload: unknown, id?: number): string {
+  const buffer = createEventBuffer().event(event);
+  if (id !== undefined) buffer.id(String(id));
+  return buffer.data(payload).dispatch().read();
+}
+
+export function createEventStream(
+  ticker: Pick<TickerHost, 'snapshot' | 'greeting'>,
+  logger: Logger,
+  maxUnsent = MAX_UNSENT_BYTES,
+) {
+  /** Each open stream, with the last seq it was sent. */
+  const clients = new Map<ServerResponse, number>();
+  const write = (res: ServerResponse, text: string): void => {
+    if (res.writableLength <= maxUnsent) return void res.write(text);
+    logger.warn(
+      { unsent: res.writableLength },
+      'dropped an event stream client that stopped reading',
+    );
+    clients.delete(res);
+    res.destroy();
+  };
+  const heartbeat = setInterval(() => {
+    for (const res of clients.keys()) write(res, ':\n\n');
+  }, HEARTBEAT_MS).unref();
+
+  return {
+    /** An event for every stream (the broadcaster's `also`); updates each stream has are skipped. */
+    publish: (outgoing: Outgoing): void => {
+      const { event, payload } = outgoing;
+      const text = frame(event, payload, event === 'update' ? payload.seq : undefined);
+      for (const [res, seq] of clients) {
+        if (outgoing.event !== 'update') write(res, text);
+        else if (outgoing.payload.seq > seq) {
+          clients.set(res, outgoing.payload.seq);
+          write(res, text);
+        }
+      }
+    },
+    async connect(req: IncomingMessage, res: ServerResponse): Promise<void> {
+      const session = await createSession(req, res, { keepAlive: null });
+      // What it missed if the saved history still holds all of it, else a fresh snapshot.
+      const snapshot = ticker.snapshot();
+      const { history, opening } = ticker.greeting();
+      const last = /^\d{1,16}$/.test(session.lastId) ? Number(session.lastId) : undefined;
+      const missed = historyTo(history, snapshot).filter(({ seq }) => seq > (last ?? Infinity));
+      const resumed =
+        last !== undefined &&
+        last <= snapshot.seq &&
+        missed.every(({ seq }, i) => seq === last + 1 + i);
+      const greeting = resumed ? missed : [snapshot];
+      if (!resumed && session.lastId !== '')
+        res.write(frame('resync', { lastEventId: session.lastId }));
+      const text = greeting.map((update) => frame('update', update, update.seq)).join('');
+      res.write(`${text}${frame('opening', opening)}`);
+      clients.set(res, snapshot.seq);
+      res.once('close', () => clients.delete(res));
+    },
+    close(): void {
+      clearInterval(heartbeat);
+      for (const res of clients.keys()) res.end();
+      clients.clear();
+    },
+  };
+}
