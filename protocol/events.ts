@@ -11,17 +11,9 @@ export type StatusPayload = z.infer<typeof schemas.statusSchema>;
 export type UpdatePayload = z.infer<typeof schemas.updateSchema>;
 export type OpeningPayload = z.infer<typeof schemas.openingSchema>;
 export type AckError = z.infer<typeof schemas.ackErrorSchema>;
-
-type Ack<T extends object> = ({ ok: true } & T) | AckError;
-
-export type RunAck = Ack<{ running: boolean }>;
-export type BuyAck = Ack<{ stock: Stock }>;
-
-/** The latest updates as sent, oldest first, ending with the snapshot (alone if none was ever
- * sent), so a late joiner draws trends at once. */
-export interface HistoryPayload {
-  updates: UpdatePayload[];
-}
+export type RunAck = z.infer<typeof schemas.runAckSchema>;
+export type BuyAck = z.infer<typeof schemas.buyAckSchema>;
+export type HistoryPayload = z.infer<typeof schemas.historySchema>;
 
 export interface ServerToClientEvents {
   status: (status: StatusPayload) => void;

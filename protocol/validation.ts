@@ -48,6 +48,20 @@ export const updateSchema = z.strictObject({
 
 /** A refused op, with a message written for the caller. */
 export const ackErrorSchema = z.strictObject({ ok: z.literal(false), error: z.string() });
+export const runAckSchema = z.union([
+  z.strictObject({ ok: z.literal(true), running: z.boolean() }),
+  ackErrorSchema,
+]);
+export const buyAckSchema = z.union([
+  z.strictObject({ ok: z.literal(true), stock: stockSchema }),
+  ackErrorSchema,
+]);
+/** The body of `POST /api/buy`; a socket's `buy` sends the name alone. */
+export const buyBodySchema = z.strictObject({ name: stockNameSchema });
+
+/** The latest updates as sent, oldest first, ending with the snapshot (alone if none was ever
+ * sent), so a late joiner draws trends at once. */
+export const historySchema = z.strictObject({ updates: z.array(updateSchema) });
 
 export const statusSchema = z.strictObject({ message: z.string(), running: z.boolean() });
 
