@@ -243,17 +243,7 @@ const asyncapi = {
     socketio: {
       address: '/',
       servers: [{ $ref: '#/servers/socketio' }],
-      messages: messages([
-        'status',
-        'update',
-        'history',
-        'opening',
-        'start',
-        'stop',
-        'buy',
-        'runAck',
-        'buyAck',
-      ]),
+      messages: messages(Object.keys(events).filter((name) => name !== 'resync')),
     },
     stream: {
       address: '/api/stream',

@@ -44,7 +44,7 @@ test('asyncapi.json is valid AsyncAPI 3 and has every event, acks as replies', a
   expect(errors).toEqual([]);
   const doc = JSON.parse(text('asyncapi.json')) as {
     channels: Record<'socketio' | 'stream', { messages: object }>;
-    operations: Record<string, { action: string; reply?: { messages: { $ref: string }[] } }>;
+    operations: Record<string, { reply?: { messages: object[] } }>;
   };
   expect(Object.keys(doc.channels.socketio.messages)).toEqual(
     expect.arrayContaining(['status', 'update', 'history', 'opening', 'start', 'stop', 'buy']),
@@ -55,22 +55,10 @@ test('asyncapi.json is valid AsyncAPI 3 and has every event, acks as replies', a
     'opening',
     'resync',
   ]);
-  expect(
-    ['start', 'stop', 'buy'].map((op) => [doc.operations[op]!.action, doc.operations[op]!.reply]),
-  ).toEqual([
-    [
-      'receive',
-      { channel: expect.anything(), messages: [{ $ref: expect.stringMatching(/runAck$/) }] },
-    ],
-    [
-      'receive',
-      { channel: expect.anything(), messages: [{ $ref: expect.stringMatching(/runAck$/) }] },
-    ],
-    [
-      'receive',
-      { channel: expect.anything(), messages: [{ $ref: expect.stringMatching(/buyAck$/) }] },
-    ],
-  ]);
+  const replies = ['start', 'stop', 'buy'].map((op) => doc.operations[op]?.reply?.messages);
+  expect(replies).toEqual(
+    ['runAck', 'runAck', 'buyAck'].map((ack) => [{ $ref: `#/channels/socketio/messages/${ack}` }]),
+  );
 });
 
 const seed = seedTickerState(1_700_000_000_000);
@@ -91,10 +79,8 @@ describe.each([
   test.each(cases)(
     '%s takes what zod takes and refuses what zod refuses',
     (id, schema, good, bad) => {
-      const ajv = new Validator({ strict: false }).addSchema(
-        JSON.parse(text(name)) as object,
-        name,
-      );
+      const doc = JSON.parse(text(name)) as object;
+      const ajv = new Validator({ strict: false }).addSchema(doc, name);
       const matches = ajv.getSchema(`${name}#/components/schemas/${id}`)!;
       expect([good, bad].map((value) => [schema.safeParse(value).success, matches(value)])).toEqual(
         [
