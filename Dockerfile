@@ -13,7 +13,7 @@ RUN npm install -g npm@11.19.1 && npm cache clean --force
 
 # ---------------------------------------------------------------------------------------------
 # build: the full toolchain (TypeScript, Angular CLI) compiles dist/server, dist/ticker,
-# dist/protocol and dist/client.
+# dist/protocol and dist/client, and generates the API documents in dist/contracts.
 FROM npm AS build
 WORKDIR /app
 # CI=true turns off the Angular build's disk cache, which a one-shot build would only fill.
@@ -52,6 +52,7 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist/server ./dist/server
 COPY --from=build /app/dist/ticker ./dist/ticker
 COPY --from=build /app/dist/protocol ./dist/protocol
+COPY --from=build /app/dist/contracts ./dist/contracts
 COPY --from=build /app/dist/client ./dist/client
 COPY --from=build /app/dist/build-stamp.json ./dist/
 COPY views ./views

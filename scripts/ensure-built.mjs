@@ -34,12 +34,21 @@ const notSources = new Set([path.join('bench', 'build'), path.join('bench', 'res
 const parts = {
   server: {
     label: 'server and ticker',
-    inputs: ['protocol', 'ticker', 'server', 'tsconfig.json', 'tsconfig.build.json'],
-    outputs: ['dist/server', 'dist/ticker', 'dist/protocol'],
+    inputs: [
+      'protocol',
+      'ticker',
+      'server',
+      'tsconfig.json',
+      'tsconfig.build.json',
+      'scripts/contracts.mjs',
+    ],
+    outputs: ['dist/server', 'dist/ticker', 'dist/protocol', 'dist/contracts'],
     // tsc's incremental build info only knows what tsc itself wrote.
     extra: ['dist/.tsbuildinfo'],
     tool: 'typescript/bin/tsc',
     args: ['-p', 'tsconfig.build.json'],
+    // The API documents, generated from the schemas tsc has just compiled.
+    then: 'scripts/contracts.mjs',
   },
   client: {
     label: 'Angular client',
@@ -121,11 +130,14 @@ for (const [name, part] of Object.entries(parts)) {
       rmSync(path.join(root, entry), { recursive: true, force: true });
     }
   }
-  execFileSync(process.execPath, [path.join(root, 'node_modules', part.tool), ...part.args], {
-    cwd: root,
-    stdio: 'inherit',
-    env: { ...process.env, NG_CLI_ANALYTICS: 'false' },
-  });
+  const run = (file, args) =>
+    execFileSync(process.execPath, [path.join(root, file), ...args], {
+      cwd: root,
+      stdio: 'inherit',
+      env: { ...process.env, NG_CLI_ANALYTICS: 'false' },
+    });
+  run(path.join('node_modules', part.tool), part.args);
+  if (part.then) run(part.then, []);
   stamp[name] = { inputs, outputs: fingerprint(part.outputs) };
   writeFileSync(stampFile, `${JSON.stringify(stamp, null, 2)}\n`);
 }

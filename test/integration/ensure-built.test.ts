@@ -27,6 +27,8 @@ beforeAll(() => {
     'tsconfig.json',
     'tsconfig.build.json',
     'scripts',
+    // The real contract, which the API documents are generated from.
+    'protocol',
   ])
     cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
   for (const [folder, text] of Object.entries({
@@ -34,7 +36,7 @@ beforeAll(() => {
     ticker: "import { answer } from '../protocol/main';\nconsole.log(answer);\n",
     server: "import { answer } from '../protocol/main';\nexport const port = answer;\n",
   })) {
-    mkdirSync(path.join(dir, folder));
+    mkdirSync(path.join(dir, folder), { recursive: true });
     writeFileSync(path.join(dir, folder, 'main.ts'), text);
   }
   symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
@@ -65,5 +67,16 @@ test('builds only when a source or an output changed, and an output changed from
   appendFileSync(tickerMain, '\nthrow new Error("not what was built");\n');
   expect(built()).toBe(true);
   expect(readFileSync(tickerMain, 'utf8')).toBe(original);
+  expect(built()).toBe(false);
+});
+
+test('writes the API documents with every server build, and rebuilds when their script changes', () => {
+  const openapi = path.join(dir, 'dist', 'contracts', 'openapi.json');
+  rmSync(openapi);
+  expect(built()).toBe(true);
+  expect(JSON.parse(readFileSync(openapi, 'utf8'))).toMatchObject({ openapi: '3.1.0' });
+
+  appendFileSync(path.join(dir, 'scripts', 'contracts.mjs'), '\n');
+  expect(built()).toBe(true);
   expect(built()).toBe(false);
 });

@@ -1,0 +1,93 @@
+/** The API documents that scripts/contracts.mjs generates from the protocol's schemas at build
+ * time (the unit project's global setup builds them). */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { DiagnosticSeverity, Parser } from '@asyncapi/parser';
+import { validate } from '@readme/openapi-parser';
+import Ajv from 'ajv';
+import Ajv2020 from 'ajv/dist/2020';
+import type { OpenAPIV3_1 } from 'openapi-types';
+import type { z } from 'zod';
+
+import { seedTickerState } from '../../protocol/ipc';
+import { buyBodySchema, updateSchema } from '../../protocol/validation';
+import { ROOT } from '../helpers/forked-ticker';
+
+const text = (name: string) => readFileSync(path.join(ROOT, 'dist', 'contracts', name), 'utf8');
+const { version } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+  version: string;
+};
+
+test('openapi.json is valid OpenAPI 3.1 and has every route of the HTTP API', async () => {
+  const doc = JSON.parse(text('openapi.json')) as OpenAPIV3_1.Document;
+  expect([doc.info.version, Object.keys(doc.paths!)]).toEqual([
+    version,
+    [
+      '/api/stocks',
+      '/api/history',
+      '/api/start',
+      '/api/stop',
+      '/api/buy',
+      '/api/stream',
+      '/api/openapi.json',
+      '/api/asyncapi.json',
+    ],
+  ]);
+  expect(await validate(doc)).toEqual({ valid: true, warnings: [], specification: 'OpenAPI' });
+});
+
+test('asyncapi.json is valid AsyncAPI 3 and has every event, acks as replies', async () => {
+  const diagnostics = await new Parser().validate(text('asyncapi.json'));
+  // The parser's DiagnosticSeverity and its diagnostics' come from two copies of one package.
+  const errors = diagnostics.filter(({ severity }) => +severity === +DiagnosticSeverity.Error);
+  expect(errors).toEqual([]);
+  const doc = JSON.parse(text('asyncapi.json')) as {
+    channels: Record<'socketio' | 'stream', { messages: object }>;
+    operations: Record<string, { reply?: { messages: object[] } }>;
+  };
+  expect(Object.keys(doc.channels.socketio.messages)).toEqual(
+    expect.arrayContaining(['status', 'update', 'history', 'opening', 'start', 'stop', 'buy']),
+  );
+  expect(Object.keys(doc.channels.stream.messages)).toEqual([
+    'update',
+    'status',
+    'opening',
+    'resync',
+  ]);
+  const replies = ['start', 'stop', 'buy'].map((op) => doc.operations[op]?.reply?.messages);
+  expect(replies).toEqual(
+    ['runAck', 'runAck', 'buyAck'].map((ack) => [{ $ref: `#/channels/socketio/messages/${ack}` }]),
+  );
+});
+
+const seed = seedTickerState(1_700_000_000_000);
+const cases: [string, z.ZodType, unknown, unknown][] = [
+  [
+    'Update',
+    updateSchema,
+    seed,
+    { ...seed, stocks: [{ name: 'Apple', price: -1 }, ...seed.stocks.slice(1)] },
+  ],
+  ['BuyBody', buyBodySchema, { name: 'Apple' }, { name: 'apple' }],
+];
+
+describe.each([
+  ['openapi.json', Ajv2020],
+  ['asyncapi.json', Ajv],
+])('%s', (name, Validator) => {
+  test.each(cases)(
+    '%s takes what zod takes and refuses what zod refuses',
+    (id, schema, good, bad) => {
+      const doc = JSON.parse(text(name)) as object;
+      const ajv = new Validator({ strict: false }).addSchema(doc, name);
+      const matches = ajv.getSchema(`${name}#/components/schemas/${id}`)!;
+      expect([good, bad].map((value) => [schema.safeParse(value).success, matches(value)])).toEqual(
+        [
+          [true, true],
+          [false, false],
+        ],
+      );
+    },
+  );
+});
