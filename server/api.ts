@@ -1,11 +1,14 @@
 /** The HTTP API under /api: the snapshot, the history, the ops (the sockets' checks and limits,
- * through realtime.ts's `perform`), and the event stream. */
+ * through realtime.ts's `perform`), the event stream and the contracts. */
+import path from 'node:path';
+
 import cors from 'cors';
 import express, { type ErrorRequestHandler, type Response, type Router } from 'express';
 
 import { buyBodySchema, parse } from '../protocol/validation';
 import { originAllowed } from './hosts';
 import type { Logger } from './logger';
+import { PATHS } from './paths';
 import type { Caller, Outcome } from './realtime';
 import type { createEventStream } from './stream';
 import { historyTo, type TickerHost } from './ticker-host';
@@ -49,6 +52,9 @@ export function mountApi(api: Router, options: ApiOptions): void {
     fresh(res).json({ updates });
   });
   api.get('/stream', (req, res, next) => void stream.connect(req, res).catch(next));
+  // Generated from protocol/'s schemas at build time (scripts/contracts.mjs).
+  for (const doc of ['openapi', 'asyncapi'])
+    api.get(`/${doc}.json`, (_req, res) => res.sendFile(path.join(PATHS.contracts, `${doc}.json`)));
 
   api.post(
     ['/start', '/stop', '/buy'],

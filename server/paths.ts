@@ -10,6 +10,7 @@ export const PATHS = {
   views: path.join(ROOT, 'views'),
   public: path.join(ROOT, 'public'),
   client: path.join(ROOT, 'dist', 'client'),
+  contracts: path.join(ROOT, 'dist', 'contracts'),
   tickerChild: path.join(ROOT, 'dist', 'ticker', 'main.js'),
   stateWriter: path.join(ROOT, 'dist', 'server', 'state-writer.js'),
 } as const;

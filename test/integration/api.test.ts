@@ -113,6 +113,16 @@ describe('with a control token', () => {
     expect(await (await fetch(`${api}/stocks`)).json()).toEqual(before);
   });
 
+  test('the contracts are served, generated from the same schemas', async () => {
+    const openapi = (await (await fetch(`${api}/openapi.json`)).json()) as Record<string, unknown>;
+    expect(openapi).toMatchObject({ openapi: '3.1.0', paths: { '/api/stream': {} } });
+    const asyncapi = (await (await fetch(`${api}/asyncapi.json`)).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(asyncapi).toMatchObject({ asyncapi: '3.0.0' });
+  });
+
   test('a body that is not JSON by its type gets 415', async () => {
     const res = await fetch(`${api}/buy`, { method: 'POST', headers: auth, body: 'name=Apple' });
     expect([res.status, await res.json()]).toEqual([415, { ok: false, error: expect.any(String) }]);
