@@ -28,6 +28,8 @@ let delivered: Recorder<{ seq: number; deliveries: number }>;
 /** Per socket id: the seq it was greeted with, and whether a broadcast was under way. */
 let admissions: Map<string, { seq: number; busy: boolean }>;
 let published: number;
+/** What the broadcaster's `also` saw (the HTTP event stream's feed): seqs and status messages. */
+let mirrored: (number | string)[];
 
 beforeEach(async () => {
   http = createServer();
@@ -38,6 +40,7 @@ beforeEach(async () => {
   delivered = new Recorder();
   admissions = new Map();
   published = 0;
+  mirrored = [];
 });
 
 afterEach(async () => {
@@ -70,7 +73,7 @@ function start(turnMs = 0, afterDelivered?: Hook): UpdateBroadcaster {
       delivered.push({ seq: update.seq, deliveries });
       afterDelivered?.(update.seq, b);
     },
-    undefined,
+    ({ payload }) => mirrored.push('seq' in payload ? payload.seq : payload.message),
     2,
     turnMs,
   );
@@ -215,4 +218,6 @@ test('a status published during a broadcast, or an update from inside onDelivere
   expect(delivered.items).toEqual(range(1, 6).map((seq) => ({ seq, deliveries: 7 })));
   await barrier(all);
   for (const client of all) expect(seen(client)).toEqual([0, 1, 'Stopped', 2, 3, 4, 5, 6]);
+  // The event stream is fed in the sockets' order.
+  expect(mirrored).toEqual([1, 'Stopped', 2, 3, 4, 5, 6]);
 });
