@@ -54,9 +54,9 @@ export async function joinCluster({
   const adapter = createAdapter(adapterClient, { streamName: STREAM_KEY, maxLen });
   const options = { ...host, maxLen, logger: logger.child({ part: 'cluster' }) };
   const ticker = new ClusterTickerHost(options, { commands, adapter: adapterClient, reader });
+  logger.info({ node: ticker.nodeId }, 'joined the cluster');
   return {
-    ticker,
-    adapter,
+    app: { ticker, adapter },
     /** After the app (and so the host) has closed. */
     async close(): Promise<void> {
       // The blocking read would hold a graceful close up; a connection down has nothing to flush.
