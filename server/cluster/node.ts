@@ -7,7 +7,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { createClient } from 'redis';
-import type { Socket } from 'socket.io';
 
 import type { OpeningPayload, StatusPayload, UpdatePayload } from '../../protocol/events';
 import * as cluster from '../../protocol/ipc';
@@ -173,7 +172,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
       // Recovery put it back in the room: live, this node's broadcaster sends to it instead.
       if (socket.recovered) void socket.leave(REPLAY_ROOM);
       // So the session saved for its recovery asks for the room's entries.
-      socket.on('disconnecting', joinReplay);
+      socket.on('disconnecting', () => void socket.join(REPLAY_ROOM));
     });
     const last = (await this.redis.reader.xRevRange(STREAM_KEY, '+', '-', { COUNT: 1 }))?.[0];
     void this.read(last?.id ?? '0-0');
@@ -407,7 +406,3 @@ const STREAM_KEY = 'forkcast:stream';
 const REPLAY_ROOM = 'forkcast:replay';
 /** Marks our entries; no adapter has this uid, so none skips them as its own. */
 const UID = 'forkcast';
-
-function joinReplay(this: Socket): void {
-  void this.join(REPLAY_ROOM);
-}
