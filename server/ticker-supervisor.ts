@@ -271,8 +271,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
         this.state.running = reply.running;
         // A real start: "change since open" counts from here.
         const opened = 'changed' in reply && reply.changed && reply.running;
-        const { stocks, seq } = this.state;
-        const opening = { stocks, seq, ts: Date.now() };
+        const opening = { stocks: this.state.stocks, seq: this.state.seq, ts: Date.now() };
         if (opened) this.state.opening = opening;
         this.afterCommit((saved) => {
           if (saved && opened) this.emit('opening', opening);
