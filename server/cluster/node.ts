@@ -40,8 +40,7 @@ export async function joinCluster({
       if (down) logger.info({ connection: name }, 'reconnected to Redis');
       down = false;
     });
-    await client.connect();
-    return client;
+    return client.connect();
   };
 
   // Commands fail fast while Redis is away; the adapter's connection queues what a blip holds up.
