@@ -88,7 +88,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   readonly nodeId = randomUUID();
   private readonly lease: LeaderLease;
   /** The latest update read from the stream, those before it, and the opening prices. */
-  private state: UpdatePayload;
+  private state = cluster.seedTickerState(Date.now());
   private history: UpdatePayload[] = [];
   private opening: OpeningPayload | undefined;
   private leading = false;
@@ -108,7 +108,6 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   ) {
     super();
     this.lease = new LeaderLease(redis.commands, this.nodeId, LEASE_TTL_MS);
-    this.state = cluster.seedTickerState(Date.now());
   }
 
   get pid(): number | undefined {
