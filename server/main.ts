@@ -76,18 +76,13 @@ async function stateHost(
     return { app: { initialState: await store.open(), store } };
   }
   // A cluster node: state in Redis, ticker on the leader; the host reaches the app once it runs.
-  const cluster = await joinCluster({
+  return joinCluster({
     redisUrl: config.REDIS_URL,
     tickMs: config.TICK_MS,
     logger,
     io: () => app().io,
     onRestart: () => app().metrics.tickerRestarted(),
   });
-  logger.info({ node: cluster.ticker.nodeId }, 'joined the cluster');
-  return {
-    app: { ticker: cluster.ticker, adapter: cluster.adapter },
-    close: () => cluster.close(),
-  };
 }
 
 main().catch((error: unknown) => {

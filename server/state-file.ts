@@ -140,15 +140,11 @@ let writer: Worker | null = null;
 /** Hands the write to the writer thread (one per process, started at the first write). */
 export function writeInThread(file: string, text: string): Promise<void> {
   if (!writer) {
-    const started = new Worker(PATHS.stateWriter);
+    writer = new Worker(PATHS.stateWriter);
     // Idle, the thread must not keep the process alive; a write under way does, by its port.
-    started.unref();
-    started
-      .on('error', () => undefined)
-      .once('exit', () => {
-        if (writer === started) writer = null;
-      });
-    writer = started;
+    writer.unref();
+    // Only one thread at a time: the next starts at the first write after this one's exit.
+    writer.on('error', () => undefined).once('exit', () => (writer = null));
   }
   const { port1, port2 } = new MessageChannel();
   writer.postMessage({ file, text, port: port2 } satisfies WriteRequest, [port2]);

@@ -50,6 +50,8 @@ const STUCK_ERROR =
 const NOT_SAVED_ERROR = 'the state could not be saved; the operation was not applied';
 
 const refused = (error: string): OpReply => ({ ok: false, error });
+/** What answers an op, or a ping (with null: its pong). */
+type Answer = (reply: OpReply | null) => void;
 
 export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements TickerHost {
   /** The child's state as far as we know it: its last update plus the ops it acknowledged. */
@@ -66,11 +68,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   /** The watchdog while there is a child, else the restart's delay. */
   private timer: NodeJS.Timeout | undefined;
   private nextId = 1;
-  /** What answers each op or ping (null: a pong) sent to the child, oldest first. */
-  private readonly waiting = new Map<
-    number,
-    { answer: (reply: OpReply | null) => void; since: number }
-  >();
+  /** The requests sent to the child and not answered yet, oldest first. */
+  private readonly waiting = new Map<number, { answer: Answer; since: number }>();
   private booting: Promise<void> | undefined;
   private opened: { resolve: () => void; reject: (error: Error) => void } | undefined;
 
@@ -155,7 +154,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   }
 
   /** Stops waiting for request `id` and returns what answers it (undefined if answered). */
-  private take(id: number): ((reply: OpReply | null) => void) | undefined {
+  private take(id: number): Answer | undefined {
     const request = this.waiting.get(id);
     this.waiting.delete(id);
     return request?.answer;
@@ -271,8 +270,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
         this.state.running = reply.running;
         // A real start: "change since open" counts from here.
         const opened = 'changed' in reply && reply.changed && reply.running;
-        const { stocks, seq } = this.state;
-        const opening = { stocks, seq, ts: Date.now() };
+        const opening = { stocks: this.state.stocks, seq: this.state.seq, ts: Date.now() };
         if (opened) this.state.opening = opening;
         this.afterCommit((saved) => {
           if (saved && opened) this.emit('opening', opening);

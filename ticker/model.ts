@@ -1,5 +1,5 @@
 /** The price model: prices, running and `seq`. Timers and clock are injected: tests fake them. */
-import type { Stock, UpdatePayload } from '../protocol/events';
+import type { UpdatePayload } from '../protocol/events';
 import type { BuyReply, ParentMessage, RunReply } from '../protocol/ipc';
 import { BUY_CONFLATION_MS, DECAY, GROWTH, LAST_SEQ, type StockName } from '../protocol/stocks';
 
@@ -18,10 +18,7 @@ export const DELIVERY_TIMEOUT_MS = 1_000;
 const SEQ_SPENT = 'the ticker has used up its sequence numbers';
 
 export class TickerModel {
-  private readonly stocks: Stock[];
-  private running = false;
-  private seq: number;
-  private ts: number;
+  private readonly state: UpdatePayload;
   /** One timer, always armed for whatever is due first: the next tick or the pending buys. */
   private timer?: ReturnType<typeof setTimeout>;
   /** Ticks keep to this grid, so they do not drift. */
@@ -34,9 +31,8 @@ export class TickerModel {
 
   constructor(private readonly options: TickerModelOptions) {
     const { state } = options;
-    this.stocks = state.stocks.map((stock) => ({ ...stock }));
-    this.seq = this.deliveredSeq = state.seq;
-    this.ts = state.ts;
+    this.state = { ...structuredClone(state), running: false };
+    this.deliveredSeq = state.seq;
     // The handed-over ts is the last update's, so the pace survives restarts (seq 0: none).
     this.lastTickAt = state.seq > 0 ? state.ts : -Infinity;
     this.buysPending = options.unannounced;
@@ -46,15 +42,14 @@ export class TickerModel {
   }
 
   snapshot(): UpdatePayload {
-    const { running, seq, ts } = this;
-    return { stocks: this.stocks.map((stock) => ({ ...stock })), running, seq, ts };
+    return structuredClone(this.state);
   }
 
   /** Starting a running ticker is a no-op: there is only ever one tick loop. */
   start(): RunReply {
-    if (this.running) return { ok: true, running: true, changed: false };
-    if (this.seq === LAST_SEQ) return { ok: false, error: SEQ_SPENT };
-    this.running = true;
+    if (this.state.running) return { ok: true, running: true, changed: false };
+    if (this.state.seq === LAST_SEQ) return { ok: false, error: SEQ_SPENT };
+    this.state.running = true;
     // An interval after the last tick, so toggling cannot speed the market up, but at most an
     // interval away (a clock ahead of ours); never inside start(), so the caller acks first.
     const { tickMs, timers } = this.options;
@@ -65,8 +60,8 @@ export class TickerModel {
   }
 
   stop(): RunReply {
-    const changed = this.running;
-    this.running = false;
+    const changed = this.state.running;
+    this.state.running = false;
     this.schedule();
     return { ok: true, running: false, changed };
   }
@@ -74,20 +69,20 @@ export class TickerModel {
   /** Applied at once (the price returned is final), broadcast later; JSON cannot carry Infinity. */
   buy(name: StockName): BuyReply {
     // The validator only lets listed names through.
-    const stock = this.stocks.find((candidate) => candidate.name === name)!;
+    const stock = this.state.stocks.find((candidate) => candidate.name === name)!;
     const price = stock.price + stock.price / GROWTH;
     if (!Number.isFinite(price))
       return { ok: false, error: `${name} is at the highest price forkcast can show` };
-    if (this.seq === LAST_SEQ) return { ok: false, error: SEQ_SPENT };
+    if (this.state.seq === LAST_SEQ) return { ok: false, error: SEQ_SPENT };
     stock.price = price;
     this.buysPending = true;
     this.schedule();
-    return { ok: true, running: this.running, stock: { ...stock } };
+    return { ok: true, running: this.state.running, stock: { ...stock } };
   }
 
   /** Updates up to `seq` are broadcast: what was held back for them may go out. */
   delivered(seq: number): void {
-    this.deliveredSeq = Math.max(this.deliveredSeq, Math.min(seq, this.seq));
+    this.deliveredSeq = Math.max(this.deliveredSeq, Math.min(seq, this.state.seq));
     this.schedule();
   }
 
@@ -97,12 +92,12 @@ export class TickerModel {
 
   /** Back-pressure: while an update is out, the next waits for `delivered` (at most a timeout). */
   private due(): { tickAt: number; flushAt: number } {
-    const wait = this.deliveredSeq < this.seq ? DELIVERY_TIMEOUT_MS : -Infinity;
+    const wait = this.deliveredSeq < this.state.seq ? DELIVERY_TIMEOUT_MS : -Infinity;
     return {
-      tickAt: this.running ? this.nextTickAt + Math.max(0, wait) : Infinity,
+      tickAt: this.state.running ? this.nextTickAt + Math.max(0, wait) : Infinity,
       // Leading edge: the first buy after a quiet spell goes out on the next turn.
       flushAt: this.buysPending
-        ? Math.max(this.lastFlushAt + BUY_CONFLATION_MS, this.ts + wait)
+        ? Math.max(this.lastFlushAt + BUY_CONFLATION_MS, this.state.ts + wait)
         : Infinity,
     };
   }
@@ -127,11 +122,11 @@ export class TickerModel {
   private tick(): void {
     // Pending buys go out first as their own update: a tick is always an update of its own.
     if (this.buysPending) this.flush();
-    if (!this.running) return; // the flush took the last seq
-    for (const stock of this.stocks) stock.price -= stock.price / DECAY;
+    if (!this.state.running) return; // the flush took the last seq
+    for (const stock of this.state.stocks) stock.price -= stock.price / DECAY;
     this.nextTickAt += this.options.tickMs;
     this.emit();
-    this.lastTickAt = this.ts;
+    this.lastTickAt = this.state.ts;
     // After a stall (sending may itself have taken a while), skip the missed ticks, no burst.
     const now = this.options.timers.now();
     if (this.nextTickAt <= now) this.nextTickAt = now + this.options.tickMs;
@@ -144,11 +139,11 @@ export class TickerModel {
   }
 
   private emit(): void {
-    if (this.seq === LAST_SEQ) return; // a hand-made unannounced state: nothing left to number
-    this.seq += 1;
+    if (this.state.seq === LAST_SEQ) return; // a hand-made unannounced state: nothing left to number
+    this.state.seq += 1;
     // The update with the last seq (the saved state's bound) stops the ticker, and says so.
-    if (this.seq === LAST_SEQ) this.running = false;
-    this.ts = this.options.timers.now();
+    if (this.state.seq === LAST_SEQ) this.state.running = false;
+    this.state.ts = this.options.timers.now();
     this.options.onUpdate(this.snapshot());
   }
 }

@@ -7,7 +7,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { createClient } from 'redis';
-import type { Socket } from 'socket.io';
 
 import type { OpeningPayload, StatusPayload, UpdatePayload } from '../../protocol/events';
 import * as cluster from '../../protocol/ipc';
@@ -41,8 +40,7 @@ export async function joinCluster({
       if (down) logger.info({ connection: name }, 'reconnected to Redis');
       down = false;
     });
-    await client.connect();
-    return client;
+    return client.connect();
   };
 
   // Commands fail fast while Redis is away; the adapter's connection queues what a blip holds up.
@@ -54,9 +52,9 @@ export async function joinCluster({
   const adapter = createAdapter(adapterClient, { streamName: STREAM_KEY, maxLen });
   const options = { ...host, maxLen, logger: logger.child({ part: 'cluster' }) };
   const ticker = new ClusterTickerHost(options, { commands, adapter: adapterClient, reader });
+  logger.info({ node: ticker.nodeId }, 'joined the cluster');
   return {
-    ticker,
-    adapter,
+    app: { ticker, adapter },
     /** After the app (and so the host) has closed. */
     async close(): Promise<void> {
       // The blocking read would hold a graceful close up; a connection down has nothing to flush.
@@ -90,7 +88,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   readonly nodeId = randomUUID();
   private readonly lease: LeaderLease;
   /** The latest update read from the stream, those before it, and the opening prices. */
-  private state: UpdatePayload;
+  private state = cluster.seedTickerState(Date.now());
   private history: UpdatePayload[] = [];
   private opening: OpeningPayload | undefined;
   private leading = false;
@@ -110,7 +108,6 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   ) {
     super();
     this.lease = new LeaderLease(redis.commands, this.nodeId, LEASE_TTL_MS);
-    this.state = cluster.seedTickerState(Date.now());
   }
 
   get pid(): number | undefined {
@@ -173,7 +170,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
       // Recovery put it back in the room: live, this node's broadcaster sends to it instead.
       if (socket.recovered) void socket.leave(REPLAY_ROOM);
       // So the session saved for its recovery asks for the room's entries.
-      socket.on('disconnecting', joinReplay);
+      socket.on('disconnecting', () => void socket.join(REPLAY_ROOM));
     });
     const last = (await this.redis.reader.xRevRange(STREAM_KEY, '+', '-', { COUNT: 1 }))?.[0];
     void this.read(last?.id ?? '0-0');
@@ -407,7 +404,3 @@ const STREAM_KEY = 'forkcast:stream';
 const REPLAY_ROOM = 'forkcast:replay';
 /** Marks our entries; no adapter has this uid, so none skips them as its own. */
 const UID = 'forkcast';
-
-function joinReplay(this: Socket): void {
-  void this.join(REPLAY_ROOM);
-}

@@ -12,10 +12,8 @@ import type { StockName } from '../../../protocol/stocks';
 
 export type ForkcastSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
-/** The connection in a user's words, for the header and the live region. A connect is `connected`
- * the first time, then `recovered` (the server restored the session and replayed what was missed)
- * or `not-recovered` (a new session: drop too long, server restarted; greeted like a new client).
- * `unreachable`: the first connect failed, and it is being retried. */
+/** The connection in a user's words, for the header and the live region. After the first connect,
+ * `recovered`: the server replayed what was missed; `not-recovered`: a new session, greeted anew. */
 export const CONNECTION_LABELS = {
   connecting: 'Connecting…',
   connected: 'Connected',

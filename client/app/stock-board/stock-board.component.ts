@@ -73,16 +73,13 @@ export class StockBoardComponent {
     const current = series.at(-1)?.seq === latest?.seq;
     // Before the first update, the rows are there with placeholders (a skeleton): no jump.
     const stocks = latest?.stocks ?? STOCK_NAMES.map((name) => ({ name, price: null }));
-    return stocks.map(({ name, price }) => {
-      const prices = series.flatMap(
-        ({ stocks }) => stocks.find((s) => s.name === name)?.price ?? [],
-      );
+    return stocks.map(({ name, price }, i) => {
+      const prices = series.map(({ stocks }) => stocks[i]!.price);
       const [before, after] = prices.slice(-2);
       const delta = current && after !== undefined ? after - before! : 0;
       // Two identical animations alternate by seq parity, so each change restarts the flash.
       const flash = delta ? `flash-${delta > 0 ? 'up' : 'down'}-${(latest?.seq ?? 0) % 2}` : null;
-      const open = opening?.find((stock) => stock.name === name)?.price;
-      const change = changeSince(this.usd, price, open);
+      const change = changeSince(this.usd, price, opening?.[i]?.price);
       return { name, price: price === null ? null : this.usd.format(price), prices, change, flash };
     });
   });
