@@ -3,7 +3,7 @@
 import path from 'node:path';
 
 import cors from 'cors';
-import express, { type ErrorRequestHandler, type Response, type Router } from 'express';
+import express, { type Response, type Router } from 'express';
 
 import { buyBodySchema, parse } from '../protocol/validation';
 import { originAllowed } from './hosts';
@@ -28,13 +28,6 @@ const STATUS_OF = {
   unavailable: 503,
   internal: 500,
 };
-/** What body-parser's refusals tell the client, by status. */
-const BODY_ERRORS: Record<number, string> = {
-  400: 'the body is not valid JSON',
-  413: 'the body is larger than 4 KB',
-  415: 'the body must be application/json',
-};
-
 const refuse = (res: Response, status: number, error: string) =>
   res.status(status).json({ ok: false, error });
 
@@ -58,7 +51,8 @@ export function mountApi(api: Router, options: ApiOptions): void {
 
   api.post(
     ['/start', '/stop', '/buy'],
-    (req, res, next) => (req.is('application/json') === false ? next({ status: 415 }) : next()),
+    (req, res, next) =>
+      req.is('application/json') === false ? refuse(res, 415, 'send application/json') : next(),
     express.json({ limit: '4kb' }),
     async (req, res) => {
       const op = req.path.slice(1);
@@ -80,10 +74,4 @@ export function mountApi(api: Router, options: ApiOptions): void {
       return refuse(res, STATUS_OF[outcome.reason], outcome.error);
     },
   );
-  const onError: ErrorRequestHandler = (error: { status?: unknown }, _req, res, next) => {
-    const error_ = typeof error.status === 'number' ? BODY_ERRORS[error.status] : undefined;
-    if (error_ === undefined || res.headersSent) return next(error);
-    refuse(res, error.status as number, error_);
-  };
-  api.use(onError);
 }

@@ -83,14 +83,23 @@ export function createHttpApp(options: HttpOptions): Express {
     app.use(express.static(dir, { index: false, setHeaders }));
   app.use((_req, res) => refuse(res, 404, 'Not found'));
   // The one error handler: details go to the log, a short safe message to the client.
-  const onError: ErrorRequestHandler = (error: unknown, req, res, next) => {
+  const onError: ErrorRequestHandler = (
+    error: { status?: unknown; expose?: boolean; message?: string } | null,
+    req,
+    res,
+    next,
+  ) => {
     if (res.headersSent) return next(error);
-    const given = (error as { status?: unknown } | null)?.status;
+    const given = error?.status;
     const status = typeof given === 'number' && given >= 400 && given < 600 ? given : 500;
     const log = { err: error, url: req.originalUrl };
     if (status >= 500) logger.error(log, 'request failed');
     else logger.debug(log, 'bad request');
-    res.status(status).json({ error: status >= 500 ? 'Internal server error' : 'Bad request' });
+    // http-errors (body-parser's) marks the messages that are safe to show.
+    const message = error?.expose ? error.message : 'Bad request';
+    res
+      .status(status)
+      .json({ ok: false, error: status >= 500 ? 'Internal server error' : message });
   };
   return app.use(onError);
 }

@@ -27,10 +27,7 @@ export function createEventStream(
   const clients = new Map<ServerResponse, number>();
   const write = (res: ServerResponse, text: string): void => {
     if (res.writableLength <= maxUnsent) return void res.write(text);
-    logger.warn(
-      { unsent: res.writableLength },
-      'dropped an event stream client that stopped reading',
-    );
+    logger.warn({ unsent: res.writableLength }, 'dropped a stream client that stopped reading');
     clients.delete(res);
     res.destroy();
   };
@@ -44,9 +41,9 @@ export function createEventStream(
       const { event, payload } = outgoing;
       const text = frame(event, payload, event === 'update' ? payload.seq : undefined);
       for (const [res, seq] of clients) {
-        if (outgoing.event !== 'update') write(res, text);
-        else if (outgoing.payload.seq > seq) {
-          clients.set(res, outgoing.payload.seq);
+        if (event !== 'update') write(res, text);
+        else if (payload.seq > seq) {
+          clients.set(res, payload.seq);
           write(res, text);
         }
       }
