@@ -35,15 +35,17 @@ export interface RealtimeOptions {
   also?: (outgoing: Outgoing) => void;
 }
 
-/** Who asks: the transport, what its rate limit counts by (a socket, an address), its token. */
+/** Who asks: the transport, what its rate limit counts by (a socket, an address), its token,
+ * and where a no-op start or stop is news (to the asker alone). */
 export interface Caller {
   transport: Transport;
   key: string;
   token: unknown;
+  notice?: (status: StatusPayload) => void;
 }
 /** An op's answer; a refusal says why, for the metrics and the HTTP status. */
 export type Outcome =
-  | { ok: true; ack: RunAck | BuyAck; changed?: boolean }
+  | { ok: true; ack: RunAck | BuyAck }
   | { ok: false; reason: RejectReason; error: string; retryMs?: number | undefined };
 
 /** Wires `io` to `ticker`; `perform` takes ops from other transports; `detach` unwires (shutdown). */
@@ -136,32 +138,25 @@ export function attachRealtime(
       const reply = await ticker[op]();
       if (!reply.ok) return refuse('unavailable', reply.error);
       if (reply.changed) announceRun(reply.running);
-      return answer({
-        ok: true,
-        ack: { ok: true, running: reply.running },
-        changed: reply.changed,
-      });
+      else caller.notice?.(runStatus(reply.running));
+      return answer({ ok: true, ack: { ok: true, running: reply.running } });
     } catch (error) {
       logger.error({ err: error, caller: caller.key, event }, 'handler failed');
       return refuse('internal', 'internal error; the operation may not have been applied');
     }
   }
 
-  /** A socket's op: acked, or refused as a status if it passed no ack. Everyone hears of a real
-   * start or stop; a no-op (start while running) is news to the asker only. */
+  /** A socket's op: acked, or refused as a status if it passed no ack. */
   async function handle(socket: ForkcastSocket, event: string, raw: unknown[]): Promise<void> {
     const ack =
       typeof raw.at(-1) === 'function' ? (raw.pop() as (r: RunAck | BuyAck) => void) : undefined;
     const token: unknown = socket.handshake.auth['token'];
-    const outcome = await perform({ transport: 'socket', key: socket.id, token }, event, raw);
-    if (!outcome.ok) {
-      if (ack) ack({ ok: false, error: outcome.error });
-      else tell(socket, 'status', status(`${event} rejected: ${outcome.error}`));
-      return;
-    }
-    if (outcome.changed === false && 'running' in outcome.ack)
-      tell(socket, 'status', runStatus(outcome.ack.running));
-    ack?.(outcome.ack);
+    const notice = (payload: StatusPayload) => tell(socket, 'status', payload);
+    const caller = { transport: 'socket' as const, key: socket.id, token, notice };
+    const outcome = await perform(caller, event, raw);
+    if (outcome.ok) ack?.(outcome.ack);
+    else if (ack) ack({ ok: false, error: outcome.error });
+    else notice(status(`${event} rejected: ${outcome.error}`));
   }
 
   // One listener for every event, shared by every socket (called with it as `this`): listeners

@@ -21,7 +21,7 @@ function frame(event: string, payload: unknown, id?: number): string {
 export function createEventStream(
   ticker: Pick<TickerHost, 'snapshot' | 'greeting'>,
   logger: Logger,
-  maxUnsent = MAX_UNSENT_BYTES,
+  { maxUnsent = MAX_UNSENT_BYTES, heartbeatMs = HEARTBEAT_MS } = {},
 ) {
   /** Each open stream, with the last seq it was sent. */
   const clients = new Map<ServerResponse, number>();
@@ -33,7 +33,7 @@ export function createEventStream(
   };
   const heartbeat = setInterval(() => {
     for (const res of clients.keys()) write(res, ':\n\n');
-  }, HEARTBEAT_MS).unref();
+  }, heartbeatMs).unref();
 
   return {
     /** An event for every stream (the broadcaster's `also`); updates each stream has are skipped. */

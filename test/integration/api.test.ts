@@ -18,6 +18,7 @@ import { createEventStream } from '../../server/stream';
 import { capturingLogger, linesWith } from '../helpers/logs';
 import { scrape, valueOf } from '../helpers/prometheus';
 import { Recorder } from '../helpers/recorder';
+import { rawRequest } from '../helpers/server';
 
 const TOKEN = 'correct-horse-battery-staple';
 const GOOD = 'http://good.example';
@@ -92,6 +93,8 @@ describe('with a control token', () => {
     const history = (await (await fetch(`${api}/history`)).json()) as { updates: unknown[] };
     expect(history.updates.at(-1)).toEqual(snapshot);
     expect(stocks.headers.get('x-content-type-options')).toBe('nosniff');
+    const foreign = await rawRequest(url, '/api/stocks', { host: 'evil.example' });
+    expect(foreign.status).toBe(403);
   });
 
   test.each([
@@ -241,21 +244,22 @@ test('a stream resumes by Last-Event-ID across a server restart, or says it coul
   }
 });
 
-test('a stream client that stops reading is dropped, not buffered', async () => {
+test('a stream sends a heartbeat comment; a client that stops reading is dropped, not buffered', async () => {
   const { logger, lines } = capturingLogger();
   const update: UpdatePayload = { stocks: [], running: true, seq: 1, ts: 0 };
   const host = { snapshot: () => update, greeting: () => ({ history: [], opening: update }) };
-  const stream = createEventStream(host, logger, 64 * 1024);
+  const stream = createEventStream(host, logger, { maxUnsent: 64 * 1024, heartbeatMs: 50 });
   const server: Server = createServer((req, res) => void stream.connect(req, res));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
   socket.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
-  // Reads the response head, then stops reading.
-  await new Promise((resolve) => socket.once('data', resolve));
+  const received = new Recorder<string>();
+  socket.on('data', (chunk: Buffer) => received.push(chunk.toString()));
+  await received.waitFor((text) => text.includes('\n:\n\n'), { ...WAIT, what: 'a heartbeat' });
+  // Stops reading: the kernel takes a few megabytes, then the server's own buffer fills up.
   socket.pause();
   const closed = new Promise((resolve) => socket.once('close', resolve));
   const dropped = () => linesWith(lines, 'dropped a stream client that stopped reading');
-  // The kernel takes a few megabytes first; then the server's own buffer fills to its limit.
   for (let seq = 2; dropped().length === 0 && seq < 300_000; seq++)
     stream.publish({ event: 'update', payload: { ...update, seq } });
   expect(dropped()).toHaveLength(1);
