@@ -1,13 +1,14 @@
 /** The HTTP API through three real server processes on one real redis-server: a real EventSource
  * on any node, ops by real fetch on any other. The tests run in order on one cluster. */
-import { EventSource, type FetchLike } from 'eventsource';
+import type { EventSource } from 'eventsource';
 import { createClient } from 'redis';
 
 import type { BuyAck, UpdatePayload } from '../../protocol/events';
 import { KEYS } from '../../server/cluster/lease';
 import { cleanUpServers, spawnTracked } from '../helpers/processes';
-import { delay, Recorder, withDeadline } from '../helpers/recorder';
+import { delay, type Recorder, withDeadline } from '../helpers/recorder';
 import { findRedisServer, startRedis, type RedisServer } from '../helpers/redis-server';
+import { listenToStream, type StreamEvent } from '../helpers/server';
 import type { ServerProcess } from '../helpers/server-process';
 
 const ENV = { TICK_MS: '100', LOG_LEVEL: 'info' };
@@ -18,13 +19,8 @@ interface Node {
   url: string;
 }
 type Health = { node: string; role: string; leader: string | null; pid: number | null } | null;
-interface Received {
-  type: string;
-  data: unknown;
-  id: string;
-}
-const isUpdate = ({ type }: Received) => type === 'update';
-const seqOf = ({ data }: Received) => (data as UpdatePayload).seq;
+const isUpdate = ({ type }: StreamEvent) => type === 'update';
+const seqOf = ({ data }: StreamEvent) => (data as UpdatePayload).seq;
 
 const post = (node: Node, op: string, body = {}) =>
   fetch(`${node.url}/api/${op}`, {
@@ -34,7 +30,7 @@ const post = (node: Node, op: string, body = {}) =>
   });
 
 /** The stream so far: every update, its seq one past the one before and its id; no resync. */
-function expectEveryUpdate(events: Recorder<Received>): void {
+function expectEveryUpdate(events: Recorder<StreamEvent>): void {
   const updates = events.items.filter(isUpdate);
   const seqs = updates.map(seqOf);
   expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i));
@@ -79,22 +75,6 @@ const binary = findRedisServer();
     return { leader: nodes[i]!, followers: nodes.filter((_, j) => j !== i) };
   }
 
-  /** A real EventSource's events as they come; `fetchVia` may point a reconnect elsewhere. */
-  function listen(node: Node, fetchVia: FetchLike = fetch): Recorder<Received> {
-    const events = new Recorder<Received>();
-    const source = new EventSource(`${node.url}/api/stream`, { fetch: fetchVia });
-    sources.push(source);
-    for (const type of ['update', 'status', 'opening', 'resync'])
-      source.addEventListener(type, (event) =>
-        events.push({
-          type,
-          data: JSON.parse(String(event.data)) as unknown,
-          id: event.lastEventId,
-        }),
-      );
-    return events;
-  }
-
   beforeAll(async () => {
     redis = await startRedis(binary ?? '');
     nodes = await Promise.all(
@@ -115,7 +95,7 @@ const binary = findRedisServer();
   test('a follower streams every update of the leader’s ticker, and a buy made on the other follower', async () => {
     const { leader, followers } = await elected();
     const [near, far] = followers as [Node, Node];
-    const events = listen(near);
+    const events = listenToStream(`${near.url}/api/stream`, sources);
     await events.waitFor(({ type }) => type === 'opening', { ...WAIT, what: 'the greeting' });
     expect(await (await post(leader, 'start')).json()).toEqual({ ok: true, running: true });
     await events.waitForCount(5, isUpdate, { ...WAIT, what: 'updates' });
@@ -137,7 +117,7 @@ const binary = findRedisServer();
     // The EventSource reconnects by itself, with its Last-Event-ID, to wherever `target` says.
     let target = leader.url;
     const asked: string[] = [];
-    const events = listen(leader, (input, init) => {
+    const events = listenToStream(`${leader.url}/api/stream`, sources, (input, init) => {
       asked.push(target);
       return fetch(new URL(new URL(input).pathname, target), init);
     });
