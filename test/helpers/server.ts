@@ -1,7 +1,8 @@
 /** The real server in-process (createApp on 127.0.0.1, port 0, the real forked ticker child) and
- * real socket.io-client clients over WebSocket that record every event they get. */
+ * real clients (socket.io-client over WebSocket, EventSource) that record every event they get. */
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 
+import { EventSource, type FetchLike } from 'eventsource';
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 
 import type {
@@ -201,6 +202,25 @@ export class TestClient {
   close(): void {
     this.socket.disconnect();
   }
+}
+
+export interface StreamEvent {
+  type: string;
+  data: unknown;
+  id: string;
+}
+
+/** A real EventSource on `url`, added to `tracked` for cleanup, and the events it gets as they come.
+ * `fetchVia` may point a reconnect elsewhere. */
+export function listenToStream(url: string, tracked: EventSource[], fetchVia: FetchLike = fetch) {
+  const events = new Recorder<StreamEvent>();
+  const source = new EventSource(url, { fetch: fetchVia });
+  tracked.push(source);
+  for (const type of ['update', 'status', 'opening', 'resync'])
+    source.addEventListener(type, (event) =>
+      events.push({ type, data: JSON.parse(String(event.data)) as unknown, id: event.lastEventId }),
+    );
+  return events;
 }
 
 /** Every update a client saw has seq exactly one more than the one before it. */

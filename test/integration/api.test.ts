@@ -7,7 +7,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { EventSource, type FetchLike } from 'eventsource';
+import type { EventSource } from 'eventsource';
 
 import { STATUS, type UpdatePayload } from '../../protocol/events';
 import { updateSchema } from '../../protocol/validation';
@@ -18,7 +18,7 @@ import { createEventStream } from '../../server/stream';
 import { capturingLogger, linesWith } from '../helpers/logs';
 import { scrape, valueOf } from '../helpers/prometheus';
 import { Recorder } from '../helpers/recorder';
-import { rawRequest } from '../helpers/server';
+import { listenToStream, rawRequest, type StreamEvent } from '../helpers/server';
 
 const TOKEN = 'correct-horse-battery-staple';
 const GOOD = 'http://good.example';
@@ -45,23 +45,7 @@ const post = (url: string, body?: unknown, headers: Record<string, string> = {})
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
 
-interface Received {
-  type: string;
-  data: unknown;
-  id: string;
-}
-/** A real EventSource's events as they come. `fetch` may point it elsewhere for a reconnect. */
-function listen(url: string, fetchVia: FetchLike = fetch): Recorder<Received> {
-  const events = new Recorder<Received>();
-  const source = new EventSource(url, { fetch: fetchVia });
-  streams.push(source);
-  for (const type of ['update', 'status', 'opening', 'resync'])
-    source.addEventListener(type, (event) =>
-      events.push({ type, data: JSON.parse(String(event.data)) as unknown, id: event.lastEventId }),
-    );
-  return events;
-}
-const seqsOf = (events: Recorder<Received>) =>
+const seqsOf = (events: Recorder<StreamEvent>) =>
   events.items
     .filter(({ type }) => type === 'update')
     .map(({ data }) => (data as UpdatePayload).seq);
@@ -132,7 +116,7 @@ describe('with a control token', () => {
   });
 
   test('start, buy and stop answer as the socket acks do; the stream sees them in order', async () => {
-    const events = listen(`${api}/stream`);
+    const events = listenToStream(`${api}/stream`, streams);
     await events.waitFor(({ type }) => type === 'opening', { ...WAIT, what: 'the greeting' });
     expect(await (await post(`${api}/start`, undefined, auth)).json()).toEqual({
       ok: true,
@@ -211,7 +195,7 @@ test('a stream resumes by Last-Event-ID across a server restart, or says it coul
   await post(`${first.api}/start`);
   let target = first.port;
   // The EventSource reconnects by itself, with its Last-Event-ID, to wherever `target` says.
-  const events = listen(`${first.api}/stream`, (input, init) =>
+  const events = listenToStream(`${first.api}/stream`, streams, (input, init) =>
     fetch(new URL(input).href.replace(/:\d+\//, `:${target}/`), init),
   );
   await events.waitForCount(5, ({ type }) => type === 'update', { ...WAIT, what: 'updates' });
