@@ -1,12 +1,15 @@
 /**
- * A load worker: opens its share of WebSocket clients to the server under test, answers
- * Engine.IO pings, counts the updates each client receives and how late they arrive, and
- * optionally sends acknowledged buys at a fixed rate. Driven by the orchestrator over IPC.
+ * A load worker: opens its share of clients to the server under test, answers Engine.IO pings,
+ * counts the updates each client receives and how late they arrive, and optionally sends
+ * acknowledged buys at a fixed rate. Driven by the orchestrator over IPC.
  *
- * Clients are bare `ws` sockets speaking the Socket.IO protocol by hand (see frames.ts):
- * socket.io-client costs several times more CPU per message, and the load generator has to
- * stay well ahead of the server it measures.
+ * Clients are bare `ws` sockets speaking the Socket.IO protocol by hand, or plain HTTP requests
+ * reading forkcast's event stream (see frames.ts): socket.io-client or an EventSource library
+ * costs several times more CPU per message, and the load generator has to stay well ahead of
+ * the server it measures.
  */
+import { get } from 'node:http';
+
 import { WebSocket } from 'ws';
 
 import { STOCK_NAMES } from '../protocol/stocks';
@@ -19,6 +22,7 @@ import {
   parseAck,
   seqAndTs,
   socketIoUrl,
+  sseReader,
 } from './frames';
 import { nowMs, record, type Histogram } from './stats';
 import {
@@ -30,7 +34,9 @@ import {
 } from './worker-protocol';
 
 interface Client {
-  ws: WebSocket;
+  /** Cuts the connection. */
+  end: () => void;
+  closed: boolean;
   lastSeq: number;
   /** Server ts of the last update; once past the window, no update of it can still come. */
   lastTs: number;
@@ -47,7 +53,7 @@ interface NodeCounts {
 }
 
 const clients: Client[] = [];
-const buyers: Client[] = [];
+const buyers: WebSocket[] = [];
 let plan: WorkerPlan;
 let window = { from: Number.POSITIVE_INFINITY, to: Number.NEGATIVE_INFINITY };
 let lost = 0;
@@ -117,6 +123,13 @@ function answerIfSettled(): void {
   if (behind <= 0 && pendingAcks.size === 0) answer?.();
 }
 
+/** What a client's connection reports, whatever it speaks. */
+interface Connection {
+  update: (frame: Buffer, arrived: number) => void;
+  error: (error: Error) => void;
+  close: () => void;
+}
+
 /**
  * Opens this worker's client number `index`; resolves once it has its snapshot, i.e. the
  * server fully knows it.
@@ -124,10 +137,9 @@ function answerIfSettled(): void {
 function connect(index: number, isBuyer: boolean): Promise<Client> {
   const node = nodeOf(plan.firstClient + index, plan.ports.length);
   const port = plan.ports[node] ?? Number.NaN;
-  const url = plan.kind === 'raw' ? `ws://127.0.0.1:${port}/` : socketIoUrl(port);
-  const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true });
   const client: Client = {
-    ws,
+    end: () => undefined,
+    closed: false,
     lastSeq: -1,
     lastTs: Number.NEGATIVE_INFINITY,
     disordered: false,
@@ -135,39 +147,69 @@ function connect(index: number, isBuyer: boolean): Promise<Client> {
   };
   return new Promise((resolve, reject) => {
     let ready = false;
-    ws.on('message', (data: Buffer) => {
-      const arrived = nowMs();
-      if (plan.kind === 'raw') {
-        onUpdate(client, data, arrived);
-      } else if (isSocketIoUpdate(data)) {
-        onUpdate(client, data, arrived);
-      } else if (isPing(data)) {
-        ws.send(PONG);
-        return;
-      } else if (data[0] === 0x30) {
-        // Engine.IO open: join the main namespace.
-        ws.send(CONNECT);
-        return;
-      } else {
-        if (isBuyer) onAck(data, arrived);
-        return;
-      }
-      if (!ready) {
-        ready = true;
-        resolve(client);
-      }
-    });
-    ws.on('error', (error) => {
-      if (!ready) reject(error);
-    });
-    ws.on('close', () => {
-      if (!ready) reject(new Error('closed before the first update'));
-      else {
-        lost++;
-        if (client.lastTs < window.to) passed();
-      }
-    });
+    const connection: Connection = {
+      update: (frame, arrived) => {
+        onUpdate(client, frame, arrived);
+        if (!ready) {
+          ready = true;
+          resolve(client);
+        }
+      },
+      error: (error) => {
+        if (!ready) reject(error);
+      },
+      close: () => {
+        client.closed = true;
+        if (!ready) reject(new Error('closed before the first update'));
+        else {
+          lost++;
+          if (client.lastTs < window.to) passed();
+        }
+      },
+    };
+    client.end =
+      plan.kind === 'sse' ? readStream(port, connection) : openSocket(port, isBuyer, connection);
   });
+}
+
+/** A WebSocket, raw or speaking Socket.IO; returns how to cut it. */
+function openSocket(port: number, isBuyer: boolean, connection: Connection): () => void {
+  const url = plan.kind === 'raw' ? `ws://127.0.0.1:${port}/` : socketIoUrl(port);
+  const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true });
+  ws.on('message', (data: Buffer) => {
+    const arrived = nowMs();
+    if (plan.kind === 'raw' || isSocketIoUpdate(data)) connection.update(data, arrived);
+    else if (isPing(data)) ws.send(PONG);
+    // Engine.IO open: join the main namespace.
+    else if (data[0] === 0x30) ws.send(CONNECT);
+    else if (isBuyer) onAck(data, arrived);
+  });
+  ws.on('error', connection.error);
+  ws.on('close', connection.close);
+  if (isBuyer) buyers.push(ws);
+  return () => ws.terminate();
+}
+
+/** What an EventSource does, by hand: GET the event stream and read its updates as they come. */
+function readStream(port: number, connection: Connection): () => void {
+  let arrived = 0;
+  const read = sseReader((type, data) => {
+    if (type === 'update') connection.update(data, arrived);
+  });
+  const headers = { accept: 'text/event-stream' };
+  const request = get({ host: '127.0.0.1', port, path: '/api/stream', headers, agent: false });
+  request.on('response', (response) => {
+    if (response.statusCode !== 200)
+      return void request.destroy(new Error(`/api/stream answered ${response.statusCode}`));
+    response.on('data', (chunk: Buffer) => {
+      arrived = nowMs();
+      read(chunk);
+    });
+    response.on('error', connection.error);
+  });
+  request.on('error', connection.error);
+  request.on('close', connection.close);
+  return () => request.destroy();
 }
 
 async function connectAll(): Promise<void> {
@@ -183,7 +225,6 @@ async function connectAll(): Promise<void> {
         const client = await connect(index, isBuyer);
         clients.push(client);
         client.node.connected++;
-        if (isBuyer) buyers.push(client);
       } catch (error) {
         failed++;
         firstError ??= error instanceof Error ? error.message : String(error);
@@ -217,14 +258,14 @@ function startBuying(from: number, to: number): void {
     let skipped = 0;
     while (buysSent < due && skipped < buyers.length) {
       const buyer = buyers[next++ % buyers.length];
-      if (buyer?.ws.readyState !== WebSocket.OPEN) {
+      if (buyer?.readyState !== WebSocket.OPEN) {
         skipped++;
         continue;
       }
       skipped = 0;
       const id = nextAckId++;
       pendingAcks.set(id, nowMs());
-      buyer.ws.send(buyFrame(id, STOCK_NAMES[id % STOCK_NAMES.length] ?? 'Apple'));
+      buyer.send(buyFrame(id, STOCK_NAMES[id % STOCK_NAMES.length] ?? 'Apple'));
       buysSent++;
     }
   };
@@ -268,7 +309,7 @@ process.on('message', (message: OrchestratorMessage) => {
       return;
     case 'measure':
       window = { from: message.from, to: message.to };
-      behind = clients.filter((client) => client.ws.readyState === WebSocket.OPEN).length;
+      behind = clients.filter((client) => !client.closed).length;
       startBuying(message.from, message.to);
       return;
     case 'report': {
@@ -285,7 +326,7 @@ process.on('message', (message: OrchestratorMessage) => {
     }
     case 'close':
       clearInterval(buyTimer);
-      for (const client of clients) client.ws.terminate();
+      for (const client of clients) client.end();
       process.disconnect();
       return;
     default: {

@@ -23,10 +23,12 @@ interface Ratio extends Quotients {
 }
 
 /**
- * A fan-out row: forkcast ÷ raw in the figures of its own (as in the results recorded before
- * the tutorial baseline existed), and forkcast ÷ the tutorial server beside them.
+ * A fan-out row: forkcast (read over Socket.IO, or over SSE) ÷ raw in the figures of its own
+ * (as in the results recorded before the tutorial baseline existed), and forkcast ÷ the
+ * tutorial server beside them.
  */
 export interface FanOutRatio extends Ratio {
+  kind: 'forkcast' | 'sse';
   tutorial: Quotients;
 }
 
@@ -67,16 +69,20 @@ function divide(ours: RunFigures, base: RunFigures | undefined): Quotients {
   };
 }
 
+const isOurs = (kind: string): kind is FanOutRatio['kind'] => kind === 'forkcast' || kind === 'sse';
+
 /** forkcast ÷ each baseline for every fan-out run measured beside at least one of them. */
 export function ratios(results: readonly ScenarioResult[]): FanOutRatio[] {
-  const ours = results.filter((result) => result.kind === 'forkcast' && result.name === 'fan-out');
-  return ours.flatMap((run) => {
-    const round = ours.filter((other) => sameRow(other, run)).indexOf(run);
+  return results.flatMap((run) => {
+    const { kind, name, clients, tickMs } = run;
+    if (!isOurs(kind) || name !== 'fan-out') return [];
+    const round = results
+      .filter((other) => other.kind === kind && sameRow(other, run))
+      .indexOf(run);
     const raw = baselineRun(results, 'raw', run, round);
     const tutorial = baselineRun(results, 'tutorial', run, round);
     if (!raw && !tutorial) return [];
-    const { clients, tickMs } = run;
-    return [{ clients, tickMs, ...divide(run, raw), tutorial: divide(run, tutorial) }];
+    return [{ kind, clients, tickMs, ...divide(run, raw), tutorial: divide(run, tutorial) }];
   });
 }
 
@@ -85,9 +91,10 @@ export function ratios(results: readonly ScenarioResult[]): FanOutRatio[] {
  * spreads by ±30 % on a small machine, so one round decides nothing.
  */
 export function medianRatios(list: readonly FanOutRatio[]): FanOutRatio[] {
-  const rows = list.filter((ratio, i) => list.findIndex((other) => sameRow(other, ratio)) === i);
-  return rows.map(({ clients, tickMs }) => {
-    const rounds = list.filter((ratio) => sameRow(ratio, { clients, tickMs }));
+  const same = (a: FanOutRatio, b: FanOutRatio): boolean => a.kind === b.kind && sameRow(a, b);
+  const rows = list.filter((ratio, i) => list.findIndex((other) => same(other, ratio)) === i);
+  return rows.map((row) => {
+    const rounds = list.filter((ratio) => same(ratio, row));
     const of = (pick: (ratio: FanOutRatio) => Quotients): Quotients => {
       const each = (key: keyof Quotients): number => median(rounds.map((r) => pick(r)[key]));
       return {
@@ -98,7 +105,8 @@ export function medianRatios(list: readonly FanOutRatio[]): FanOutRatio[] {
         deliveredPerSecond: each('deliveredPerSecond'),
       };
     };
-    return { clients, tickMs, ...of((r) => r), tutorial: of((r) => r.tutorial) };
+    const { kind, clients, tickMs } = row;
+    return { kind, clients, tickMs, ...of((r) => r), tutorial: of((r) => r.tutorial) };
   });
 }
 
@@ -194,15 +202,16 @@ function quotientCells(quotients: Quotients): string[] {
 }
 
 /**
- * forkcast ÷ the tutorial server, then ÷ raw, in two groups of columns; Markdown has no
- * header over a group, so each group's first header names its baseline.
+ * forkcast (or its SSE clients' run) ÷ the tutorial server, then ÷ raw, in two groups of
+ * columns; Markdown has no header over a group, so each group's first header names its baseline.
  */
 export function ratioTable(list: readonly FanOutRatio[]): string {
   const group = (baseline: string): string[] =>
     QUOTIENT_HEADERS.map((header, i) => (i === 0 ? `÷ ${baseline}: ${header}` : header));
   return table(
-    ['clients', 'rate', ...group('tutorial'), ...group('raw')],
+    ['server', 'clients', 'rate', ...group('tutorial'), ...group('raw')],
     list.map((ratio) => [
+      ratio.kind,
       ...runCells(ratio),
       ...quotientCells(ratio.tutorial),
       ...quotientCells(ratio),

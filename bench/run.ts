@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: forkcast's server against two baselines, a tutorial-style Socket.IO server
- * and a raw `ws` server, back to back in one run, for each client count and tick rate, then
+ * and a raw `ws` server, back to back in one run, for each client count and tick rate (and
+ * forkcast's event stream read by SSE clients, at one of them), then
  * (with BENCH_CLUSTER) the same clients spread over clusters of forkcast nodes sharing one
  * Redis, then a buy storm and the start-up figures. Prints tables with ratios to both baselines
  * and appends one JSON line per run to the results file.
@@ -11,7 +12,9 @@
  *   BENCH_SECONDS   measured window per run               (20)
  *   BENCH_WARMUP    seconds between connecting and measuring (3)
  *   BENCH_WORKERS   load worker processes                 (2)
- *   BENCH_SERVERS   which servers                         (forkcast,tutorial,raw)
+ *   BENCH_SERVERS   which servers                         (forkcast,sse,tutorial,raw); sse
+ *                   is forkcast's /api/stream read by SSE clients, at the largest client
+ *                   count and the first tick only: one row beside the others, not a grid
  *   BENCH_CLUSTER   node counts of cluster runs, comma-separated, or "off" (off); each runs
  *                   a fresh redis-server (REDIS_SERVER names the binary) and N nodes
  *   BENCH_STORM     buy storm "watchers,buyers,buys/s", or "off" (5000,100,2000)
@@ -77,7 +80,7 @@ export interface BenchResult {
 }
 
 /** Every server the bench knows; by default it runs them all, in this order. */
-const SERVER_KINDS: readonly ServerKind[] = ['forkcast', 'tutorial', 'raw'];
+const SERVER_KINDS: readonly ServerKind[] = ['forkcast', 'sse', 'tutorial', 'raw'];
 
 /** bench/results, from bench/build/bench/ where the compiled benchmark runs. */
 const RESULTS = path.resolve(__dirname, '..', '..', 'results');
@@ -119,7 +122,10 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): BenchOptions {
     .split(',')
     .map((name) => name.trim());
   if (servers.some((server) => !(SERVER_KINDS as readonly string[]).includes(server)))
-    read.fail('BENCH_SERVERS', '"forkcast", "tutorial" or "raw", or several separated by commas');
+    read.fail(
+      'BENCH_SERVERS',
+      '"forkcast", "sse", "tutorial" or "raw", or several separated by commas',
+    );
 
   let storm: BenchOptions['storm'] = null;
   if (read.text('BENCH_STORM') !== 'off') {
@@ -240,10 +246,14 @@ export async function runBench(
     }
   };
 
+  // The SSE clients' row: by default 10,000 clients at 1 Hz.
+  const sseRow = { clients: Math.max(...options.clients), tickMs: options.tickMs[0] };
   for (const tickMs of options.tickMs) {
     for (const clients of options.clients) {
+      const sse = clients === sseRow.clients && tickMs === sseRow.tickMs;
       for (let round = 0; round < options.repeat; round++) {
         for (const kind of options.servers) {
+          if (kind === 'sse' && !sse) continue;
           await run({
             name: 'fan-out',
             kind,
@@ -307,7 +317,7 @@ export function printReport(
   if (result.ratios.length > 0) {
     log('');
     log(
-      'forkcast ÷ the tutorial Socket.IO server and ÷ raw ws (same run; below 1× means forkcast did better):',
+      'forkcast (sse: its /api/stream) ÷ the tutorial Socket.IO server and ÷ raw ws (same run; below 1× means forkcast did better):',
     );
     log(ratioTable(result.ratios));
   }

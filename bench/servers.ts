@@ -15,6 +15,7 @@ import type { ServerKind } from './worker-protocol';
 export const PRODUCT_DIST = path.resolve(__dirname, '..', '..', '..', 'dist');
 const SERVER_ENTRY: Record<ServerKind, string> = {
   forkcast: path.join(PRODUCT_DIST, 'server', 'main.js'),
+  sse: path.join(PRODUCT_DIST, 'server', 'main.js'),
   tutorial: path.join(__dirname, 'tutorial-server.js'),
   raw: path.join(__dirname, 'raw-server.js'),
 };
@@ -118,8 +119,8 @@ function portIn(line: string): number | null {
 }
 
 /**
- * Starts the server's ticker: forkcast's and the tutorial server's with a Socket.IO `start`, as
- * any client would; the raw baseline's with a POST.
+ * Starts the server's ticker: forkcast's (whatever its clients read) and the tutorial server's
+ * with a Socket.IO `start`, as any client would; the raw baseline's with a POST.
  */
 export async function startTicker(kind: ServerKind, port: number): Promise<void> {
   if (kind === 'raw') {

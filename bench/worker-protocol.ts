@@ -1,8 +1,11 @@
 /** Messages between the benchmark's orchestrator and its load workers (over Node IPC). */
 import type { HistogramEntries } from './stats';
 
-/** forkcast, the tutorial-style Socket.IO server, or raw `ws`: only 'raw' speaks no Socket.IO. */
-export type ServerKind = 'forkcast' | 'tutorial' | 'raw';
+/**
+ * forkcast, forkcast read by Server-Sent Events clients on /api/stream ('sse'), the
+ * tutorial-style Socket.IO server, or raw `ws`: 'sse' and 'raw' speak no Socket.IO.
+ */
+export type ServerKind = 'forkcast' | 'sse' | 'tutorial' | 'raw';
 
 export interface WorkerPlan {
   kind: ServerKind;

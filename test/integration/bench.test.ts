@@ -57,7 +57,7 @@ const redis =
   findRedisServer() ??
   missingTool('the bench cluster run', 'No redis-server found (`apt-get install redis-server`)');
 
-it('measures forkcast, both baselines, a cluster, a buy storm and start-up, and records them', async () => {
+it('measures forkcast (over Socket.IO and SSE), both baselines, a cluster, a buy storm and start-up, and records them', async () => {
   const small = {
     ...{ BENCH_CLIENTS: String(CLIENTS), TICK_MS: '100', BENCH_SECONDS: '1', BENCH_WARMUP: '0' },
     // One load worker (and the storm's buyers' own): fewer processes, the same chain. Pinning
@@ -82,7 +82,7 @@ it('measures forkcast, both baselines, a cluster, a buy storm and start-up, and 
   const lines = benches.flatMap((run) => run.lines());
   const scenarios = lines.filter((line) => line.type === 'scenario');
   expect(scenarios.map((each) => `${each.name} ${each.kind}`)).toEqual([
-    ...['fan-out forkcast', 'fan-out tutorial', 'fan-out raw'],
+    ...['fan-out forkcast', 'fan-out sse', 'fan-out tutorial', 'fan-out raw'],
     ...['fan-out raw', ...(redis ? ['fan-out cluster'] : [])],
     'buy-storm forkcast',
   ]);
@@ -103,8 +103,12 @@ it('measures forkcast, both baselines, a cluster, a buy storm and start-up, and 
   // The ratios' arithmetic is the unit tests'; here they are recorded and printed against both
   // baselines.
   const ratios = lines.filter((line) => line.type === 'ratio');
-  expect(ratios).toContainEqual(expect.objectContaining({ clients: CLIENTS, tickMs: 100 }));
-  expect(single.stdout).toMatch(/\|\s+30 \| 10 Hz (\|\s+\S+× ){10}\|/);
+  for (const kind of ['forkcast', 'sse']) {
+    expect(ratios).toContainEqual(expect.objectContaining({ kind, clients: CLIENTS, tickMs: 100 }));
+    expect(single.stdout).toMatch(
+      new RegExp(`\\|\\s+${kind} \\|\\s+30 \\| 10 Hz (\\|\\s+\\S+× ){10}\\|`),
+    );
+  }
 
   // About 100 buys, each answered, none refused (5 buyers × 20/s is under the per-connection
   // limit); conflated buy updates between the ticks, and the server's own ack timings.

@@ -1,10 +1,11 @@
-/** The bench's pure parts (statistics, spreading clients, settings, ratios, the printed report);
- * test/integration/bench.test.ts runs the rest end to end. */
+/** The bench's pure parts (statistics, spreading clients, the SSE reader, settings, ratios, the
+ * printed report); test/integration/bench.test.ts runs the rest end to end. */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import type { ClusterResult } from '../../bench/cluster';
-import { clusterRatios, medianRatios, ratios } from '../../bench/report';
+import { sseReader } from '../../bench/frames';
+import { clusterRatios, medianRatios, ratios, type FanOutRatio } from '../../bench/report';
 import { optionsFromEnv, printReport } from '../../bench/run';
 import { shares, workerShares, type ScenarioResult } from '../../bench/scenario';
 import { merge, record, summarize, type Histogram, type Summary } from '../../bench/stats';
@@ -49,6 +50,27 @@ test('shares differ by at most one, the larger first; a storm’s buyers get a w
   ]);
 });
 
+// A heartbeat, better-sse's greeting, a snapshot, an opening and an event cut off at the end.
+const STREAM =
+  ':\n\nretry:2000\n\nevent:update\nid:7\ndata:{"seq":7,"ts":1}\n\n\nevent: opening\ndata:{"a":\ndata: 2}\n\ndata:x\n\nevent:update\ndata:{';
+test('the SSE reader gives each event whole, wherever the stream is cut', () => {
+  const read = (chunks: string[]) => {
+    const events: string[][] = [];
+    const feed = sseReader((type, data) => events.push([type, data.toString()]));
+    for (const chunk of chunks) feed(Buffer.from(chunk));
+    return events;
+  };
+  const whole = read([STREAM]);
+  expect(whole).toEqual([
+    ['update', '{"seq":7,"ts":1}'],
+    ['opening', '{"a":\n2}'],
+    ['message', 'x'],
+  ]);
+  expect(read([...STREAM])).toEqual(whole);
+  for (let cut = 0; cut <= STREAM.length; cut++)
+    expect(read([STREAM.slice(0, cut), STREAM.slice(cut)])).toEqual(whole);
+});
+
 test.each([
   [1, 2, 2],
   [7, 2, 3],
@@ -69,7 +91,7 @@ test('settings default when unset or blank, else read each variable, trimmed; "o
     ...{ clients: [1000, 5000, 10000], tickMs: [1000, 100], seconds: 20, warmupSeconds: 3 },
     ...{
       workers: 2,
-      servers: ['forkcast', 'tutorial', 'raw'],
+      servers: ['forkcast', 'sse', 'tutorial', 'raw'],
       cluster: [],
       startupRuns: 5,
       repeat: 1,
@@ -106,7 +128,7 @@ test.each<[string, string, string]>([
   ['BENCH_CLIENTS', '10,abc', `positive integers ${LIST}`],
   ['TICK_MS', '1000,,100', `positive integers ${LIST}`],
   ['BENCH_STORM', '5000,100', '"watchers,buyers,buys per second" or "off"'],
-  ['BENCH_SERVERS', 'forkcast,Raw', `"forkcast", "tutorial" or "raw", or several ${LIST}`],
+  ['BENCH_SERVERS', 'forkcast,Raw', `"forkcast", "sse", "tutorial" or "raw", or several ${LIST}`],
   ['BENCH_PIN', 'yes', '0 or 1'],
 ])('settings refuse %s=%s, naming the variable', (name, value, expected) => {
   expect(() => optionsFromEnv({ [name]: value })).toThrow(
@@ -133,7 +155,7 @@ function result(overrides: Partial<ScenarioResult> = {}): ScenarioResult {
   };
 }
 
-test('ratios pair each forkcast fan-out with the baselines of its clients and tick', () => {
+test('ratios pair each forkcast fan-out (Socket.IO or SSE) with the baselines of its clients and tick', () => {
   const run = (kind: ScenarioResult['kind'], clients: number, tickMs: number, cpu: number) =>
     result({ kind, clients, tickMs, cpuMicrosPerUpdate: cpu });
   const found = ratios([
@@ -144,33 +166,51 @@ test('ratios pair each forkcast fan-out with the baselines of its clients and ti
     ...[run('raw', 5000, 100, 1), run('tutorial', 1000, 100, 16), run('raw', 5000, 1000, 2)],
     ...[run('tutorial', 5000, 100, 4), run('raw', 1000, 100, 4), run('tutorial', 5000, 1000, 2)],
     ...[run('forkcast', 1000, 100, 8), run('forkcast', 5000, 1000, 8)],
-    run('forkcast', 5000, 100, 8),
+    ...[run('forkcast', 5000, 100, 8), run('sse', 5000, 100, 2)],
     // Measured with one server only: no row.
     ...[run('forkcast', 2000, 1000, 8), run('raw', 3000, 1000, 8)],
   ]);
   expect(
-    found.map((row) => [row.clients, row.tickMs, row.cpuPerUpdate, row.tutorial.cpuPerUpdate]),
+    found.map((row) => [
+      row.kind,
+      row.clients,
+      row.tickMs,
+      row.cpuPerUpdate,
+      row.tutorial.cpuPerUpdate,
+    ]),
   ).toEqual([
-    [1000, 100, 2, 0.5],
-    [5000, 1000, 4, 4],
-    [5000, 100, 8, 2],
+    ['forkcast', 1000, 100, 2, 0.5],
+    ['forkcast', 5000, 1000, 4, 4],
+    ['forkcast', 5000, 100, 8, 2],
+    ['sse', 5000, 100, 2, 0.5],
   ]);
 });
 
 test('with BENCH_REPEAT each round pairs with its own baselines, and the medians sum them up', () => {
-  const round = (...[ours, tutorial, raw]: number[]) =>
-    (['forkcast', 'tutorial', 'raw'] as const).map((kind, i) =>
-      result({ kind, clients: 5000, tickMs: 1000, cpuMicrosPerUpdate: [ours, tutorial, raw][i] }),
+  const round = (...cpu: number[]) =>
+    (['forkcast', 'sse', 'tutorial', 'raw'] as const).map((kind, i) =>
+      result({ kind, clients: 5000, tickMs: 1000, cpuMicrosPerUpdate: cpu[i] }),
     );
-  const found = ratios([...round(8, 4, 2), ...round(6, 6, 3), ...round(9, 3, 3)]);
-  expect(found.map((row) => [row.tutorial.cpuPerUpdate, row.cpuPerUpdate])).toEqual([
-    [2, 4],
-    [1, 2],
-    [3, 3],
+  const found = ratios([...round(8, 20, 4, 2), ...round(6, 12, 6, 3), ...round(9, 12, 3, 3)]);
+  const cells = (row: FanOutRatio) => [
+    row.kind,
+    row.clients,
+    row.tutorial.cpuPerUpdate,
+    row.cpuPerUpdate,
+  ];
+  // Round by round, forkcast's row and then the SSE clients'.
+  expect(found.map(cells)).toEqual([
+    ['forkcast', 5000, 2, 4],
+    ['sse', 5000, 5, 10],
+    ['forkcast', 5000, 1, 2],
+    ['sse', 5000, 2, 4],
+    ['forkcast', 5000, 3, 3],
+    ['sse', 5000, 4, 4],
   ]);
-  const [median] = medianRatios(found);
-  expect([median?.clients, median?.tutorial.cpuPerUpdate, median?.cpuPerUpdate]).toEqual([
-    5000, 2, 3,
+  // One median per server: the SSE rounds are not forkcast's.
+  expect(medianRatios(found).map(cells)).toEqual([
+    ['forkcast', 5000, 2, 3],
+    ['sse', 5000, 4, 4],
   ]);
 });
 
@@ -187,6 +227,7 @@ test('printReport writes the fan-out, ratio, cluster, storm and start-up tables'
     fanOut('forkcast', 6, 3, 10, 12, 900),
     fanOut('tutorial', 4, 6, 5, 16, 600),
     fanOut('raw', 2, 1.5, 4, 3, 1000),
+    fanOut('sse', 3, 2.25, 6, 8, 1000),
     // Beside raw only, and without latencies: '–' where there is no figure.
     result({ kind: 'raw', clients: 10000, tickMs: 100, latencyMs: summary(NaN, NaN) }),
     result({ clients: 10000, tickMs: 100 }),
