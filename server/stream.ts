@@ -25,7 +25,7 @@ export function createEventStream(
 ) {
   /** Each open stream, with the last seq it was sent. */
   const clients = new Map<ServerResponse, number>();
-  const write = (res: ServerResponse, text: string): void => {
+  const write = (res: ServerResponse, text: string | Buffer): void => {
     if (res.writableLength <= maxUnsent) return void res.write(text);
     logger.warn({ unsent: res.writableLength }, 'dropped a stream client that stopped reading');
     clients.delete(res);
@@ -39,7 +39,8 @@ export function createEventStream(
     /** An event for every stream (the broadcaster's `also`); updates each stream has are skipped. */
     publish: (outgoing: Outgoing): void => {
       const { event, payload } = outgoing;
-      const text = frame(event, payload, event === 'update' ? payload.seq : undefined);
+      // Encoded once for every client, not by each write.
+      const text = Buffer.from(frame(event, payload, event === 'update' ? payload.seq : undefined));
       for (const [res, seq] of clients) {
         if (event !== 'update') write(res, text);
         else if (payload.seq > seq) {
