@@ -1,6 +1,6 @@
 /** GET /api/stream: Server-Sent Events with what the sockets get, in their order; `Last-Event-ID`
  * resumes from the saved history. A client that stops reading is dropped, never buffered. */
-import { createEventBuffer, createSession } from 'better-sse';
+import { createSession } from 'better-sse';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import type { Outgoing } from './broadcaster';
@@ -11,12 +11,9 @@ import { historyTo, type TickerHost } from './ticker-host';
 const MAX_UNSENT_BYTES = 256 * 1024;
 const HEARTBEAT_MS = 20_000;
 
-/** One event as the stream writes it; an update's id is its seq, which a reconnect sends back. */
-function frame(event: string, payload: unknown, id?: number): string {
-  const buffer = createEventBuffer().event(event);
-  if (id !== undefined) buffer.id(String(id));
-  return buffer.data(payload).dispatch().read();
-}
+/** An update's id is its seq, which a reconnect sends back; JSON has no raw line break. */
+const frame = (event: string, payload: unknown, id?: number): string =>
+  `event:${event}\n${id === undefined ? '' : `id:${id}\n`}data:${JSON.stringify(payload)}\n\n`;
 
 export function createEventStream(
   ticker: Pick<TickerHost, 'snapshot' | 'greeting'>,
