@@ -51,12 +51,10 @@ export function createEventStream(
       // What it missed if the saved history still holds all of it, else a fresh snapshot.
       const snapshot = ticker.snapshot();
       const { history, opening } = ticker.greeting();
-      const last = /^\d{1,16}$/.test(session.lastId) ? Number(session.lastId) : undefined;
-      const missed = historyTo(history, snapshot).filter(({ seq }) => seq > (last ?? Infinity));
-      const resumed =
-        last !== undefined &&
-        last <= snapshot.seq &&
-        missed.every(({ seq }, i) => seq === last + 1 + i);
+      // No id, or one that is not a seq: NaN, which resumes nothing.
+      const last = /^\d{1,16}$/.test(session.lastId) ? Number(session.lastId) : NaN;
+      const missed = historyTo(history, snapshot).filter(({ seq }) => seq > last);
+      const resumed = last <= snapshot.seq && missed.every(({ seq }, i) => seq === last + 1 + i);
       const greeting = resumed ? missed : [snapshot];
       if (!resumed && session.lastId !== '')
         res.write(frame('resync', { lastEventId: session.lastId }));
