@@ -7,10 +7,6 @@ import type { Outgoing } from './broadcaster';
 import type { Logger } from './logger';
 import { historyTo, type TickerHost } from './ticker-host';
 
-/** Unsent bytes past which a client counts as not reading: about a thousand updates. */
-const MAX_UNSENT_BYTES = 256 * 1024;
-const HEARTBEAT_MS = 20_000;
-
 /** An update's id is its seq, which a reconnect sends back; JSON has no raw line break. */
 const frame = (event: string, payload: unknown, id?: number): string =>
   `event:${event}\n${id === undefined ? '' : `id:${id}\n`}data:${JSON.stringify(payload)}\n\n`;
@@ -18,7 +14,8 @@ const frame = (event: string, payload: unknown, id?: number): string =>
 export function createEventStream(
   ticker: Pick<TickerHost, 'snapshot' | 'greeting'>,
   logger: Logger,
-  { maxUnsent = MAX_UNSENT_BYTES, heartbeatMs = HEARTBEAT_MS } = {},
+  // Past `maxUnsent` unsent bytes (about a thousand updates) a client counts as not reading.
+  { maxUnsent = 256 * 1024, heartbeatMs = 20_000 } = {},
 ) {
   /** Each open stream, with the last seq it was sent. */
   const clients = new Map<ServerResponse, number>();
@@ -34,8 +31,7 @@ export function createEventStream(
 
   return {
     /** An event for every stream (the broadcaster's `also`); updates each stream has are skipped. */
-    publish: (outgoing: Outgoing): void => {
-      const { event, payload } = outgoing;
+    publish: ({ event, payload }: Outgoing): void => {
       // Encoded once for every client, not by each write.
       const text = Buffer.from(frame(event, payload, event === 'update' ? payload.seq : undefined));
       for (const [res, seq] of clients) {
