@@ -30,7 +30,6 @@ export interface HttpOptions {
   devServer?: boolean | undefined;
   /** Set: the shell tells the page that controlling needs it, so a tab without it only watches. */
   controlToken?: string | undefined;
-  /** The HTTP API (api.ts), mounted at /api. */
   api: Router;
 }
 
@@ -83,12 +82,7 @@ export function createHttpApp(options: HttpOptions): Express {
     app.use(express.static(dir, { index: false, setHeaders }));
   app.use((_req, res) => refuse(res, 404, 'Not found'));
   // The one error handler: details go to the log, a short safe message to the client.
-  const onError: ErrorRequestHandler = (
-    error: { status?: unknown; expose?: boolean; message?: string } | null,
-    req,
-    res,
-    next,
-  ) => {
+  const onError: ErrorRequestHandler = (error: HttpError | null, req, res, next) => {
     if (res.headersSent) return next(error);
     const given = error?.status;
     const status = typeof given === 'number' && given >= 400 && given < 600 ? given : 500;
@@ -103,6 +97,8 @@ export function createHttpApp(options: HttpOptions): Express {
   };
   return app.use(onError);
 }
+
+type HttpError = Partial<{ status: unknown; expose: boolean; message: string }>;
 
 function refuse(res: Response, status: number, error: string): void {
   res.status(status).format({
