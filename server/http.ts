@@ -4,12 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { constants as zlib } from 'node:zlib';
 
 import compression from 'compression';
-import express, {
-  type ErrorRequestHandler,
-  type Express,
-  type Response,
-  type Router,
-} from 'express';
+import express, { type ErrorRequestHandler, type Response, type Router } from 'express';
 import helmet from 'helmet';
 
 import { DEV_SERVER_ASSETS, findClientAssets, HASHED } from './client-assets';
@@ -33,7 +28,7 @@ export interface HttpOptions {
   api: Router;
 }
 
-export function createHttpApp(options: HttpOptions): Express {
+export function createHttpApp(options: HttpOptions) {
   const { logger, ticker, metrics, clientDir = PATHS.client, devServer = false } = options;
   const app = express().disable('x-powered-by').set('views', PATHS.views).set('view engine', 'pug');
   // First, so that a foreign Host gets nothing of the app; /socket.io is Engine.IO's (io.ts).
