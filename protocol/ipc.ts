@@ -14,7 +14,6 @@ import {
   statusSchema,
   stockSchema,
   updateSchema,
-  type Parsed,
 } from './validation';
 
 const start = z.strictObject({ type: z.literal('start') });
@@ -70,9 +69,9 @@ export type RunReply = z.infer<typeof runReplySchema>;
 export type BuyReply = z.infer<typeof buyReplySchema>;
 export type OpReply = z.infer<typeof opReplySchema>;
 
-export const parseParentMessage = (message: unknown): Parsed<ParentMessage> =>
+export const parseParentMessage = (message: unknown) =>
   parse(parentMessageSchema, 'message from parent', message);
-export const parseChildMessage = (message: unknown): Parsed<ChildMessage> =>
+export const parseChildMessage = (message: unknown) =>
   parse(childMessageSchema, 'message from ticker', message);
 
 export const seedTickerState = (ts: number): UpdatePayload => ({
@@ -95,7 +94,7 @@ export function tickerState({ stocks, running, seq, ts }: UpdatePayload): Update
 const storedStateSchema = savedStateSchema.extend({ epoch: z.number().int().positive() });
 export type StoredState = z.infer<typeof storedStateSchema>;
 
-export const parseStoredState = (text: string): Parsed<StoredState> =>
+export const parseStoredState = (text: string) =>
   parseJson(storedStateSchema, 'stored state', text);
 
 /** An entry of the cluster's stream: an event for every socket, as the adapter stores it. */

@@ -89,7 +89,9 @@ export type SavedState = z.infer<typeof savedStateSchema>;
 export function parse<T>(schema: z.ZodType<T>, what: string | null, value: unknown): Parsed<T> {
   const result = schema.safeParse(value);
   if (result.success) return { ok: true, value: result.data };
-  return { ok: false, error: `${what ? `bad ${what}: ` : ''}${firstMessage(result.error)}` };
+  const issue = result.error.issues[0] ?? { path: [], message: 'invalid input' };
+  const at = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+  return { ok: false, error: `${what ? `bad ${what}: ` : ''}${at}${issue.message}` };
 }
 
 export function parseJson<T>(schema: z.ZodType<T>, what: string, text: string): Parsed<T> {
@@ -98,12 +100,6 @@ export function parseJson<T>(schema: z.ZodType<T>, what: string, text: string): 
   } catch {
     return { ok: false, error: `bad ${what}: ${text ? 'not JSON' : 'empty'}` };
   }
-}
-
-function firstMessage(error: z.ZodError): string {
-  const issue = error.issues[0];
-  if (!issue) return 'invalid input';
-  return issue.path.length > 0 ? `${issue.path.join('.')}: ${issue.message}` : issue.message;
 }
 
 /** Echo a bad value back in an error without echoing a megabyte of it. */

@@ -40,10 +40,9 @@ export function mountApi(api: Router, options: ApiOptions): void {
   );
   const fresh = (res: Response) => res.set('Cache-Control', 'no-store');
   api.get('/stocks', (_req, res) => fresh(res).json(ticker.snapshot()));
-  api.get('/history', (_req, res) => {
-    const updates = historyTo(ticker.greeting().history, ticker.snapshot());
-    fresh(res).json({ updates });
-  });
+  api.get('/history', (_req, res) =>
+    fresh(res).json({ updates: historyTo(ticker.greeting().history, ticker.snapshot()) }),
+  );
   api.get('/stream', (req, res, next) => void stream.connect(req, res).catch(next));
   // Generated from protocol/'s schemas at build time (scripts/contracts.mjs).
   for (const doc of ['openapi', 'asyncapi'])

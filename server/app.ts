@@ -32,9 +32,6 @@ export interface AppConfig
 
 export type ForkcastApp = ReturnType<typeof createApp>;
 
-/** How long close() lets clients end their connections before cutting them. */
-const CLOSE_GRACE_MS = 1_000;
-
 export function createApp(config: AppConfig) {
   const { logger } = config;
   const metrics = createMetrics();
@@ -82,7 +79,7 @@ export function createApp(config: AppConfig) {
     // Ops in flight are refused now; their answers go out before the sockets do.
     await new Promise((resolve) => setImmediate(resolve));
     // io.close() waits for every connection to end, which a silent peer can put off forever.
-    const cut = setTimeout(() => connections.forEach((socket) => socket.destroy()), CLOSE_GRACE_MS);
+    const cut = setTimeout(() => connections.forEach((socket) => socket.destroy()), 1_000);
     await Promise.all([io.close(), httpClosed]).finally(() => clearTimeout(cut));
     await tickerClosed;
   };

@@ -13,8 +13,6 @@ export type Outgoing = (
 ) & { offset?: string | undefined };
 
 const SHARDS = 64;
-/** How long after an op updates still go out in turns. */
-const BUSY_MS = 1_000;
 const shardRoom = (shard: number): string => `forkcast:shard:${shard}`;
 
 export class UpdateBroadcaster {
@@ -85,8 +83,8 @@ export class UpdateBroadcaster {
       const next = this.queue.shift();
       if (!next) return;
       this.also(next);
-      // A status is one small emit; an update is one too, unless ops come in.
-      if (next.event === 'update' && performance.now() - this.lastOpAt < BUSY_MS) {
+      // A status is one small emit; an update is one too, unless an op came in within a second.
+      if (next.event === 'update' && performance.now() - this.lastOpAt < 1_000) {
         this.sending = { ...next, shard: 0, deliveries: 0 };
         this.step();
         continue;

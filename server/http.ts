@@ -4,12 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { constants as zlib } from 'node:zlib';
 
 import compression from 'compression';
-import express, {
-  type ErrorRequestHandler,
-  type Express,
-  type Response,
-  type Router,
-} from 'express';
+import express, { type ErrorRequestHandler, type Response, type Router } from 'express';
 import helmet from 'helmet';
 
 import { DEV_SERVER_ASSETS, findClientAssets, HASHED } from './client-assets';
@@ -30,11 +25,10 @@ export interface HttpOptions {
   devServer?: boolean | undefined;
   /** Set: the shell tells the page that controlling needs it, so a tab without it only watches. */
   controlToken?: string | undefined;
-  /** The HTTP API (api.ts), mounted at /api. */
   api: Router;
 }
 
-export function createHttpApp(options: HttpOptions): Express {
+export function createHttpApp(options: HttpOptions) {
   const { logger, ticker, metrics, clientDir = PATHS.client, devServer = false } = options;
   const app = express().disable('x-powered-by').set('views', PATHS.views).set('view engine', 'pug');
   // First, so that a foreign Host gets nothing of the app; /socket.io is Engine.IO's (io.ts).
@@ -83,12 +77,7 @@ export function createHttpApp(options: HttpOptions): Express {
     app.use(express.static(dir, { index: false, setHeaders }));
   app.use((_req, res) => refuse(res, 404, 'Not found'));
   // The one error handler: details go to the log, a short safe message to the client.
-  const onError: ErrorRequestHandler = (
-    error: { status?: unknown; expose?: boolean; message?: string } | null,
-    req,
-    res,
-    next,
-  ) => {
+  const onError: ErrorRequestHandler = (error: HttpError | null, req, res, next) => {
     if (res.headersSent) return next(error);
     const given = error?.status;
     const status = typeof given === 'number' && given >= 400 && given < 600 ? given : 500;
@@ -103,6 +92,8 @@ export function createHttpApp(options: HttpOptions): Express {
   };
   return app.use(onError);
 }
+
+type HttpError = Partial<{ status: unknown; expose: boolean; message: string }>;
 
 function refuse(res: Response, status: number, error: string): void {
   res.status(status).format({

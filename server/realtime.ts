@@ -146,24 +146,22 @@ export function attachRealtime(
     }
   }
 
-  /** A socket's op: acked, or refused as a status if it passed no ack. */
-  async function handle(socket: ForkcastSocket, event: string, raw: unknown[]): Promise<void> {
-    const ack =
-      typeof raw.at(-1) === 'function' ? (raw.pop() as (r: RunAck | BuyAck) => void) : undefined;
-    const token: unknown = socket.handshake.auth['token'];
-    const notice = (payload: StatusPayload) => tell(socket, 'status', payload);
-    const caller = { transport: 'socket' as const, key: socket.id, token, notice };
-    const outcome = await perform(caller, event, raw);
-    if (outcome.ok) ack?.(outcome.ack);
-    else if (ack) ack({ ok: false, error: outcome.error });
-    else notice(status(`${event} rejected: ${outcome.error}`));
-  }
-
   // One listener for every event, shared by every socket (called with it as `this`): listeners
   // per event and per connection cost memory.
-  function onEvent(this: ForkcastSocket, event: unknown, ...raw: unknown[]): void {
+  function onEvent(this: ForkcastSocket, name: unknown, ...raw: unknown[]): void {
     broadcaster.opArrived();
-    void handle(this, String(event).slice(0, 40), raw);
+    const event = String(name).slice(0, 40);
+    const ack =
+      typeof raw.at(-1) === 'function' ? (raw.pop() as (r: RunAck | BuyAck) => void) : undefined;
+    const token: unknown = this.handshake.auth['token'];
+    const notice = (payload: StatusPayload) => tell(this, 'status', payload);
+    const caller = { transport: 'socket' as const, key: this.id, token, notice };
+    // Acked, or refused as a status if it passed no ack.
+    void perform(caller, event, raw).then((outcome) => {
+      if (outcome.ok) ack?.(outcome.ack);
+      else if (ack) ack({ ok: false, error: outcome.error });
+      else notice(status(`${event} rejected: ${outcome.error}`));
+    });
   }
 
   const onConnection = (socket: ForkcastSocket): void => {

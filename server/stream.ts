@@ -1,27 +1,21 @@
 /** GET /api/stream: Server-Sent Events with what the sockets get, in their order; `Last-Event-ID`
  * resumes from the saved history. A client that stops reading is dropped, never buffered. */
-import { createEventBuffer, createSession } from 'better-sse';
+import { createSession } from 'better-sse';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import type { Outgoing } from './broadcaster';
 import type { Logger } from './logger';
 import { historyTo, type TickerHost } from './ticker-host';
 
-/** Unsent bytes past which a client counts as not reading: about a thousand updates. */
-const MAX_UNSENT_BYTES = 256 * 1024;
-const HEARTBEAT_MS = 20_000;
-
-/** One event as the stream writes it; an update's id is its seq, which a reconnect sends back. */
-function frame(event: string, payload: unknown, id?: number): string {
-  const buffer = createEventBuffer().event(event);
-  if (id !== undefined) buffer.id(String(id));
-  return buffer.data(payload).dispatch().read();
-}
+/** An update's id is its seq, which a reconnect sends back; JSON has no raw line break. */
+const frame = (event: string, payload: unknown, id?: number): string =>
+  `event:${event}\n${id === undefined ? '' : `id:${id}\n`}data:${JSON.stringify(payload)}\n\n`;
 
 export function createEventStream(
   ticker: Pick<TickerHost, 'snapshot' | 'greeting'>,
   logger: Logger,
-  { maxUnsent = MAX_UNSENT_BYTES, heartbeatMs = HEARTBEAT_MS } = {},
+  // Past `maxUnsent` unsent bytes (about a thousand updates) a client counts as not reading.
+  { maxUnsent = 256 * 1024, heartbeatMs = 20_000 } = {},
 ) {
   /** Each open stream, with the last seq it was sent. */
   const clients = new Map<ServerResponse, number>();
@@ -37,8 +31,7 @@ export function createEventStream(
 
   return {
     /** An event for every stream (the broadcaster's `also`); updates each stream has are skipped. */
-    publish: (outgoing: Outgoing): void => {
-      const { event, payload } = outgoing;
+    publish: ({ event, payload }: Outgoing): void => {
       // Encoded once for every client, not by each write.
       const text = Buffer.from(frame(event, payload, event === 'update' ? payload.seq : undefined));
       for (const [res, seq] of clients) {
@@ -54,12 +47,10 @@ export function createEventStream(
       // What it missed if the saved history still holds all of it, else a fresh snapshot.
       const snapshot = ticker.snapshot();
       const { history, opening } = ticker.greeting();
-      const last = /^\d{1,16}$/.test(session.lastId) ? Number(session.lastId) : undefined;
-      const missed = historyTo(history, snapshot).filter(({ seq }) => seq > (last ?? Infinity));
-      const resumed =
-        last !== undefined &&
-        last <= snapshot.seq &&
-        missed.every(({ seq }, i) => seq === last + 1 + i);
+      // No id, or one that is not a seq: NaN, which resumes nothing.
+      const last = /^\d{1,16}$/.test(session.lastId) ? Number(session.lastId) : NaN;
+      const missed = historyTo(history, snapshot).filter(({ seq }) => seq > last);
+      const resumed = last <= snapshot.seq && missed.every(({ seq }, i) => seq === last + 1 + i);
       const greeting = resumed ? missed : [snapshot];
       if (!resumed && session.lastId !== '')
         res.write(frame('resync', { lastEventId: session.lastId }));
