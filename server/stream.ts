@@ -1,15 +1,18 @@
 /** GET /api/stream: Server-Sent Events with what the sockets get, in their order; `Last-Event-ID`
  * resumes from the saved history. A client that stops reading is dropped, never buffered. */
-import { createSession } from 'better-sse';
+import { createEventBuffer, createSession } from 'better-sse';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import type { Outgoing } from './broadcaster';
 import type { Logger } from './logger';
 import { historyTo, type TickerHost } from './ticker-host';
 
-/** An update's id is its seq, which a reconnect sends back; JSON has no raw line break. */
-const frame = (event: string, payload: unknown, id?: number): string =>
-  `event:${event}\n${id === undefined ? '' : `id:${id}\n`}data:${JSON.stringify(payload)}\n\n`;
+/** One event as better-sse writes it; an update's id is its seq, which a reconnect sends back. */
+function frame(event: string, payload: unknown, id?: number): string {
+  const buffer = createEventBuffer().event(event);
+  if (id !== undefined) buffer.id(String(id));
+  return buffer.data(payload).dispatch().read();
+}
 
 export function createEventStream(
   ticker: Pick<TickerHost, 'snapshot' | 'greeting'>,
