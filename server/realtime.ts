@@ -106,6 +106,7 @@ export function attachRealtime(
 
   /** One op from any transport to its ack or its refusal: token, rate limit, validation, ticker. */
   async function perform(caller: Caller, event: string, args: unknown[]): Promise<Outcome> {
+    broadcaster.opArrived();
     const at = performance.now();
     const op: OpName = ['start', 'stop', 'buy'].includes(event) ? (event as OpName) : 'unknown';
     const answer = <T extends Outcome>(outcome: T): T => {
@@ -149,7 +150,6 @@ export function attachRealtime(
   // One listener for every event, shared by every socket (called with it as `this`): listeners
   // per event and per connection cost memory.
   function onEvent(this: ForkcastSocket, name: unknown, ...raw: unknown[]): void {
-    broadcaster.opArrived();
     const event = String(name).slice(0, 40);
     const ack =
       typeof raw.at(-1) === 'function' ? (raw.pop() as (r: RunAck | BuyAck) => void) : undefined;
