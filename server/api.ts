@@ -15,7 +15,7 @@ import { historyTo, type TickerHost } from './ticker-host';
 
 export interface ApiOptions {
   ticker: TickerHost;
-  perform: (caller: Caller, event: string, args: unknown[]) => Promise<Outcome>;
+  perform: (caller: Caller, event: string, args: unknown[], invalid?: string) => Promise<Outcome>;
   stream: ReturnType<typeof createEventStream>;
   allowedOrigins?: readonly string[] | undefined;
   logger: Logger;
@@ -57,14 +57,13 @@ export function mountApi(api: Router, options: ApiOptions): void {
       const op = req.path.slice(1);
       const body: unknown = req.body;
       let args = body === undefined || JSON.stringify(body) === '{}' ? [] : [body];
-      if (op === 'buy') {
-        const parsed = parse(buyBodySchema, 'body', body);
-        if (!parsed.ok) return refuse(res, 400, parsed.error);
-        args = [parsed.value.name];
-      }
+      // Refused by perform, after the token and the rate limit, like a socket's bad arguments.
+      const parsed = op === 'buy' ? parse(buyBodySchema, 'body', body) : undefined;
+      if (parsed) args = parsed.ok ? [parsed.value.name] : [];
       const token = /^Bearer (.+)$/i.exec(req.get('Authorization') ?? '')?.[1];
       const key = req.ip ?? 'unknown';
-      const outcome = await perform({ transport: 'http', key, token }, op, args);
+      const invalid = parsed?.ok === false ? parsed.error : undefined;
+      const outcome = await perform({ transport: 'http', key, token }, op, args, invalid);
       if (outcome.ok) return res.json(outcome.ack);
       if (outcome.reason === 'forbidden' && token === undefined)
         return refuse(res.set('WWW-Authenticate', 'Bearer'), 401, outcome.error);

@@ -104,8 +104,14 @@ export function attachRealtime(
     toEveryone(runStatus(lastRunning));
   }
 
-  /** One op from any transport to its ack or its refusal: token, rate limit, validation, ticker. */
-  async function perform(caller: Caller, event: string, args: unknown[]): Promise<Outcome> {
+  /** One op from any transport to its ack or its refusal: token, rate limit, validation, ticker.
+   * `invalid`: what the transport's own parsing refused (an HTTP body), refused in its turn. */
+  async function perform(
+    caller: Caller,
+    event: string,
+    args: unknown[],
+    invalid?: string,
+  ): Promise<Outcome> {
     broadcaster.opArrived();
     const at = performance.now();
     const op: OpName = ['start', 'stop', 'buy'].includes(event) ? (event as OpName) : 'unknown';
@@ -126,6 +132,7 @@ export function attachRealtime(
         (res: RateLimiterRes) => res,
       );
       if (limited) return refuse('rate_limited', rateError, limited.msBeforeNext);
+      if (invalid !== undefined) return refuse('invalid', invalid);
       if (op === 'buy') {
         const parsed = parseBuyArgs(args);
         if (!parsed.ok) return refuse('invalid', parsed.error);

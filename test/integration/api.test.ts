@@ -149,6 +149,9 @@ describe('with a control token', () => {
     const metrics = await scrape(url);
     const ok = { op: 'buy', transport: 'http', result: 'ok' };
     expect(valueOf(metrics, 'forkcast_ops_total', ok)).toBe(1);
+    // The table's two bad buy bodies were counted like a socket's bad arguments.
+    const invalid = { op: 'buy', transport: 'http', result: 'rejected', reason: 'invalid' };
+    expect(valueOf(metrics, 'forkcast_ops_total', invalid)).toBe(2);
   });
 
   test('past the rate limit, 429 with Retry-After', async () => {
