@@ -3,13 +3,13 @@
 import { mkdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MessageChannel, Worker } from 'node:worker_threads';
+
+import { Piscina } from 'piscina';
 
 import { seedTickerState } from '../protocol/ipc';
 import { parseJson, savedStateSchema, type SavedState } from '../protocol/validation';
 import type { Logger } from './logger';
 import { PATHS } from './paths';
-import type { WriteRequest } from './state-writer';
 
 export type { SavedState } from '../protocol/validation';
 
@@ -135,25 +135,14 @@ export const within = <T>(promise: Promise<T>, ms: number, message: string): Pro
     }),
   ]);
 
-let writer: Worker | null = null;
+/** One thread, started at the first write; idle, it lets the process exit. */
+const writer = new Piscina({
+  filename: PATHS.stateWriter,
+  minThreads: 0,
+  maxThreads: 1,
+  idleTimeout: Infinity,
+});
 
-/** Hands the write to the writer thread (one per process, started at the first write). */
-export function writeInThread(file: string, text: string): Promise<void> {
-  if (!writer) {
-    writer = new Worker(PATHS.stateWriter);
-    // Idle, the thread must not keep the process alive; a write under way does, by its port.
-    writer.unref();
-    // Only one thread at a time: the next starts at the first write after this one's exit.
-    writer.on('error', () => undefined).once('exit', () => (writer = null));
-  }
-  const { port1, port2 } = new MessageChannel();
-  writer.postMessage({ file, text, port: port2 } satisfies WriteRequest, [port2]);
-  return new Promise((resolve, reject) => {
-    port1.once('message', (error: string | null) => {
-      port1.close();
-      if (error === null) resolve();
-      else reject(new Error(error));
-    });
-    port1.once('close', () => reject(new Error('the writer thread stopped')));
-  });
-}
+/** Hands the write to the writer thread; a failure there rejects with its error. */
+export const writeInThread = (file: string, text: string): Promise<void> =>
+  writer.run({ file, text });
