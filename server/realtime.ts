@@ -2,6 +2,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 
 import { RateLimiterMemory, type RateLimiterRes } from 'rate-limiter-flexible';
+import { Subject, throttleTime } from 'rxjs';
 
 import {
   STATUS,
@@ -89,20 +90,12 @@ export function attachRealtime(
 
   /** A real start or stop is announced at once, or in one trailing status if the last was too
    * recent; through the broadcaster, so nobody hears "Stopped" before an older running update. */
-  let [lastRunStatusAt, lastRunning] = [Number.NEGATIVE_INFINITY, false];
-  let trailing: NodeJS.Timeout | undefined;
+  const runs = new Subject<boolean>();
   const runStatus = (running: boolean): StatusPayload =>
     status(running ? STATUS.started : STATUS.stopped, running);
-  function announceRun(running: boolean): void {
-    lastRunning = running;
-    const wait = lastRunStatusAt + RUN_STATUS_MIN_INTERVAL_MS - performance.now();
-    if (wait > 0) trailing ??= setTimeout(sendRunStatus, wait);
-    else if (!trailing) sendRunStatus();
-  }
-  function sendRunStatus(): void {
-    [trailing, lastRunStatusAt] = [undefined, performance.now()];
-    toEveryone(runStatus(lastRunning));
-  }
+  const announcing = runs
+    .pipe(throttleTime(RUN_STATUS_MIN_INTERVAL_MS, undefined, { trailing: true }))
+    .subscribe((running) => toEveryone(runStatus(running)));
 
   /** One op from any transport to its ack or its refusal: token, rate limit, validation, ticker.
    * `invalid`: what the transport's own parsing refused (an HTTP body), refused in its turn. */
@@ -145,7 +138,7 @@ export function attachRealtime(
       if (!parsed.ok) return refuse('invalid', parsed.error);
       const reply = await ticker[op]();
       if (!reply.ok) return refuse('unavailable', reply.error);
-      if (reply.changed) announceRun(reply.running);
+      if (reply.changed) runs.next(reply.running);
       else caller.notice?.(runStatus(reply.running));
       return answer({ ok: true, ack: { ok: true, running: reply.running } });
     } catch (error) {
@@ -187,7 +180,7 @@ export function attachRealtime(
 
   const detach = () => {
     broadcaster.stop();
-    clearTimeout(trailing);
+    announcing.unsubscribe();
     io.off('connection', onConnection);
     for (const [event, listener] of Object.entries(listeners))
       ticker.off(event as keyof typeof listeners, listener);
