@@ -81,8 +81,7 @@ describe('open', () => {
     await expect(create().store.open()).resolves.toMatchObject({ seq: LAST_SEQ + 1 });
   });
 
-  // What the file holds is checked by the state schema (test/unit/validation.test.ts); here,
-  // what open() does with a file that fails to read as JSON or as a state.
+  // Which contents are a state is validation.test.ts's; here, what open() does with one that is not.
   const goodText = JSON.stringify(nth(3));
   test.each([
     ['empty', '', 'empty'],
@@ -203,8 +202,7 @@ describe('commit', () => {
         if (seq === 1 || seq === 4) queued.push(store.commit(nth(seq + 1)).catch(messageOf));
         if (seq === 4) await hung;
         if (seq !== 1) return real(target, text);
-        // A full disk that then gets room again: the folder becomes a regular file (opening the
-        // temp file fails with ENOTDIR), then again an empty folder.
+        // A full disk that gets room again: the folder becomes a file (ENOTDIR), then a folder.
         rmSync(dir, { recursive: true, force: true });
         writeFileSync(dir, 'not a folder');
         return real(target, text).finally(() => {

@@ -28,8 +28,7 @@ afterEach(() => jest.useRealTimers());
 
 let nextPid = 50_000;
 
-/** A stand-in for a forked child: it records what the parent sends, and the test speaks and
- * exits for it. */
+/** A fake forked child: it records what the parent sends; the test speaks and exits for it. */
 class FakeChild extends EventEmitter {
   readonly pid = nextPid++;
   readonly sent: ParentMessage[] = [];
@@ -67,8 +66,7 @@ class FakeChild extends EventEmitter {
   }
 }
 
-/** A supervisor on a fake fork (with `stored`, on a fake store), its events recorded; opened
- * (its first child ready) unless not. */
+/** A supervisor on a fake fork (with `stored`, a fake store), events recorded; opened unless not. */
 async function setup({
   open = true,
   stored = false,
