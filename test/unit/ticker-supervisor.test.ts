@@ -66,7 +66,7 @@ class FakeChild extends EventEmitter {
   }
 }
 
-/** A supervisor on a fake fork (with `stored`, a fake store), events recorded; opened unless not. */
+/** A supervisor on a fake fork (and store if `stored`), its events recorded; opened if `open`. */
 async function setup({
   open = true,
   stored = false,
