@@ -52,9 +52,8 @@ test('SIGINT is ignored (Ctrl-C reaches the whole group), SIGTERM is not; closin
   await expect(other.exited).resolves.toEqual({ code: null, signal: 'SIGTERM' });
 });
 
-// A message the child sends after the parent closed the channel but before the child has
-// handled 'disconnect' (here: the `ready` answering an init already in the pipe) fails with
-// EPIPE; the child must still leave quietly, not die of an unhandled error.
+// The `ready` answering an init already in the pipe, sent after the parent closed the channel,
+// fails with EPIPE: the child must still leave quietly, not die of an unhandled error.
 test('a child whose server hangs up while it answers exits quietly', async () => {
   const child = ticker(true);
   child.send({

@@ -43,8 +43,9 @@ test('two builds in one folder: the server refuses to start rather than guess', 
   );
 });
 
-test('the shell links the entries, with a description, theme colours, icons and a noscript message', async () => {
-  const html = await render(findClientAssets(clientDir(...PRODUCTION)));
+test('the shell links the entries, with a description, theme colours, icons and a noscript message; it says when the server needs a control token, so that a tab without one only watches', async () => {
+  const assets = findClientAssets(clientDir(...PRODUCTION));
+  const html = await render(assets);
   expect(html).toMatch(/^<!DOCTYPE html><html lang="en">/);
   expect(html).toContain('<title>forkcast — live stock ticker</title>');
   expect(html).toContain('<link rel="stylesheet" href="/styles-IJ90KL12.css">');
@@ -60,11 +61,9 @@ test('the shell links the entries, with a description, theme colours, icons and 
   for (const icon of ['/favicon.ico', '/favicon.svg', '/apple-touch-icon.png'])
     expect(html).toContain(`href="${icon}"`);
   expect(html).not.toMatch(/@vite|csp-nonce|forkcast-control/);
-});
-
-test('when the server needs a control token the shell says so, so that a tab without one only watches', async () => {
-  const html = await render(findClientAssets(clientDir(...PRODUCTION)), false, true);
-  expect(html).toContain('<meta name="forkcast-control" content="token">');
+  expect(await render(assets, false, true)).toContain(
+    '<meta name="forkcast-control" content="token">',
+  );
 });
 
 test('without a build the shell says how to build and loads no script', async () => {

@@ -35,21 +35,11 @@ function nth(n: number, running = true, unannounced = false): SavedState {
   return { ...stateOf({ stocks, running, seq: n, ts: 1_700_000_000_000 + n }), unannounced };
 }
 
-/** How a promise made where nobody awaits it yet ended, so that its rejection is handled. */
-const outcome = (promise: Promise<void>): Promise<string> =>
-  promise.then(
-    () => 'written',
-    (error: unknown) => (error as Error).message,
-  );
+/** For a commit nobody awaits yet, so that its rejection is handled. */
+const messageOf = (error: Error) => error.message;
 
 const onDisk = (): unknown => JSON.parse(readFileSync(file, 'utf8'));
-const seedState = {
-  stocks: SEED,
-  running: false,
-  seq: 0,
-  ts: expect.any(Number),
-  unannounced: false,
-};
+const seedState = { ...stateOf(), ts: expect.any(Number), unannounced: false };
 
 describe('open', () => {
   test('a missing file: the seed prices, logged, and written at once, folders and all; what commit then writes, exact to the bit and with no temp file left, a new store opens and writes back byte for byte', async () => {
@@ -91,8 +81,7 @@ describe('open', () => {
     await expect(create().store.open()).resolves.toMatchObject({ seq: LAST_SEQ + 1 });
   });
 
-  // What the file holds is checked by the state schema (test/unit/validation.test.ts); here,
-  // what open() does with a file that fails to read as JSON or as a state.
+  // Which contents are a state is validation.test.ts's; here, what open() does with one that is not.
   const goodText = JSON.stringify(nth(3));
   test.each([
     ['empty', '', 'empty'],
@@ -205,16 +194,15 @@ describe('commit', () => {
   test('a write that fails or passes its deadline rejects, is logged, voids the batch queued behind it (even one that could be written) and leaves the store unhealthy until a write succeeds; settled() waits for a hung write and never rejects', async () => {
     let release: () => void = () => undefined;
     const hung = new Promise<void>((resolve) => (release = resolve));
-    const queued: Promise<string>[] = [];
+    const queued: Promise<string | void>[] = [];
     const { store, lines } = create({
       deadlineMs: 500,
       around: (real) => async (target, text) => {
         const { seq } = savedStateSchema.parse(JSON.parse(text));
-        if (seq === 1 || seq === 4) queued.push(outcome(store.commit(nth(seq + 1))));
+        if (seq === 1 || seq === 4) queued.push(store.commit(nth(seq + 1)).catch(messageOf));
         if (seq === 4) await hung;
         if (seq !== 1) return real(target, text);
-        // A full disk that then gets room again: the folder becomes a regular file (opening the
-        // temp file fails with ENOTDIR), then again an empty folder.
+        // A full disk that gets room again: the folder becomes a file (ENOTDIR), then a folder.
         rmSync(dir, { recursive: true, force: true });
         writeFileSync(dir, 'not a folder');
         return real(target, text).finally(() => {
@@ -224,7 +212,7 @@ describe('commit', () => {
       },
     });
     await store.open();
-    const failed = outcome(store.commit(nth(1)));
+    const failed = store.commit(nth(1)).catch(messageOf);
     await expect(store.settled()).resolves.toBeUndefined();
     await expect(failed).resolves.toMatch(/ENOTDIR/);
     await expect(queued[0]).resolves.toBe('an earlier write failed');

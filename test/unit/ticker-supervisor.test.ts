@@ -28,8 +28,7 @@ afterEach(() => jest.useRealTimers());
 
 let nextPid = 50_000;
 
-/** A stand-in for a forked child: it records what the parent sends, and the test speaks and
- * exits for it. */
+/** A fake forked child: it records what the parent sends; the test speaks and exits for it. */
 class FakeChild extends EventEmitter {
   readonly pid = nextPid++;
   readonly sent: ParentMessage[] = [];
@@ -53,7 +52,6 @@ class FakeChild extends EventEmitter {
     this.exit(0, null);
   }
 
-  /** The child says anything: the supervisor must validate it. */
   say(message: unknown): void {
     this.emit('message', structuredClone(message));
   }
@@ -63,15 +61,12 @@ class FakeChild extends EventEmitter {
     this.connected = false;
   }
 
-  lastSent<T extends ParentMessage['type']>(type: T): Extract<ParentMessage, { type: T }> {
-    const found = this.sent.findLast((message) => message.type === type);
-    if (!found) throw new Error(`the parent sent no ${type}`);
-    return found as Extract<ParentMessage, { type: T }>;
+  lastSent<T extends ParentMessage['type']>(type: T) {
+    return this.sent.findLast((sent) => sent.type === type) as Extract<ParentMessage, { type: T }>;
   }
 }
 
-/** A supervisor on a fake fork (with `stored`, on a fake store), its events recorded; opened
- * (its first child ready) unless not. */
+/** A supervisor on a fake fork (and store if `stored`), its events recorded; opened if `open`. */
 async function setup({
   open = true,
   stored = false,
@@ -121,9 +116,7 @@ function ready(child: FakeChild): void {
 
 /** The child answers the last op it was sent. */
 function reply(child: FakeChild, answer: unknown): void {
-  const op = child.sent.at(-1);
-  if (!op || !('id' in op)) throw new Error('no op sent');
-  child.say({ type: 'reply', id: op.id, reply: answer });
+  child.say({ type: 'reply', id: (child.sent.at(-1) as { id: number }).id, reply: answer });
 }
 
 /** Lets the commits (which resolve in microtasks) land. */
@@ -279,7 +272,11 @@ test('a dead child is replaced from the last state with lost / back and a backof
   expect(forks).toHaveLength(10);
 });
 
-test('close disconnects the child, kills it if it does not exit in 2 s, then refuses ops and does not restart', async () => {
+test('close disconnects the child, kills it if it does not exit in 2 s, then refuses ops and does not restart; close while opening rejects the open', async () => {
+  const unopened = (await setup({ open: false })).supervisor;
+  const opening = unopened.open();
+  await unopened.close();
+  await expect(opening).rejects.toThrow('the server is shutting down');
   const { supervisor, forks, child } = await setup();
   const disconnect = jest.spyOn(child, 'disconnect').mockReturnValue();
   const pending = supervisor.start();
@@ -298,87 +295,75 @@ test('close disconnects the child, kills it if it does not exit in 2 s, then ref
   await expect(supervisor.close()).resolves.toBeUndefined();
 });
 
-test('close while opening rejects the open', async () => {
-  const { supervisor } = await setup({ open: false });
-  const opening = supervisor.open();
-  await supervisor.close();
-  await expect(opening).rejects.toThrow('the server is shutting down');
+test('with a store, a buy is acknowledged only once committed, and its update broadcast only after its own commit, into the saved history; the snapshot follows as a copy; a real start saves and then tells its opening prices', async () => {
+  const { supervisor, events, child, store } = await setup({ stored: true });
+  const buy = supervisor.buy('Apple');
+  reply(child, APPLE_BOUGHT);
+  expect(store.commits.at(-1)).toMatchObject({ seq: 0, unannounced: true });
+  await expect(buy).resolves.toEqual(APPLE_BOUGHT);
+  // Not yet broadcast: the snapshot still shows seq 0 with the prices broadcast under it.
+  expect(supervisor.snapshot()).toEqual(stateOf());
+  const update = { ...stateOf({ seq: 1 }), stocks: withBuy(stateOf().stocks, 'Apple') };
+  child.say({ type: 'update', update } satisfies ChildMessage);
+  const saved = { ...update, unannounced: false, opening: OPENING, history: [update] };
+  expect([store.commits.at(-1), events]).toEqual([saved, []]);
+  await flush();
+  expect(events).toEqual([['update', update]]);
+  const snapshot = supervisor.snapshot();
+  expect(snapshot).toEqual(update);
+  snapshot.seq = 99;
+  expect(supervisor.snapshot().seq).toBe(1);
+
+  const start = supervisor.start();
+  reply(child, { ok: true, running: true, changed: true });
+  const opening = { stocks: update.stocks, seq: 1, ts: Date.now() };
+  expect([store.commits.at(-1), events.length]).toEqual([{ ...saved, running: true, opening }, 1]);
+  await expect(start).resolves.toMatchObject({ ok: true, changed: true });
+  expect(events.at(-1)).toEqual(['opening', opening]);
+  expect(supervisor.greeting()).toEqual({ history: [update], opening });
+  // A start while running is no start: the opening stays.
+  const again = supervisor.start();
+  reply(child, { ok: true, running: true, changed: false });
+  await again;
+  expect([events.length, supervisor.greeting().opening]).toEqual([2, opening]);
 });
 
-describe('with a state store', () => {
-  test('a buy is acknowledged only once committed, and its update broadcast only after its own commit, into the saved history; the snapshot follows as a copy; a real start saves and then tells its opening prices', async () => {
-    const { supervisor, events, child, store } = await setup({ stored: true });
-    const buy = supervisor.buy('Apple');
-    reply(child, APPLE_BOUGHT);
-    expect(store.commits.at(-1)).toMatchObject({ seq: 0, unannounced: true });
-    await expect(buy).resolves.toEqual(APPLE_BOUGHT);
-    // Not yet broadcast: the snapshot still shows seq 0 with the prices broadcast under it.
-    expect(supervisor.snapshot()).toEqual(stateOf());
-    const update = { ...stateOf({ seq: 1 }), stocks: withBuy(stateOf().stocks, 'Apple') };
-    child.say({ type: 'update', update } satisfies ChildMessage);
-    const saved = { ...update, unannounced: false, opening: OPENING, history: [update] };
-    expect([store.commits.at(-1), events]).toEqual([saved, []]);
-    await flush();
-    expect(events).toEqual([['update', update]]);
-    const snapshot = supervisor.snapshot();
-    expect(snapshot).toEqual(update);
-    snapshot.seq = 99;
-    expect(supervisor.snapshot().seq).toBe(1);
-
-    const start = supervisor.start();
-    reply(child, { ok: true, running: true, changed: true });
-    const opening = { stocks: update.stocks, seq: 1, ts: Date.now() };
-    expect([store.commits.at(-1), events.length]).toEqual([
-      { ...saved, running: true, opening },
-      1,
-    ]);
-    await expect(start).resolves.toMatchObject({ ok: true, changed: true });
-    expect(events.at(-1)).toEqual(['opening', opening]);
-    expect(supervisor.greeting()).toEqual({ history: [update], opening });
-    // A start while running is no start: the opening stays.
-    const again = supervisor.start();
-    reply(child, { ok: true, running: true, changed: false });
-    await again;
-    expect([events.length, supervisor.greeting().opening]).toEqual([2, opening]);
+test('with a store, a failed commit refuses the op, replaces the child from the committed state and writes it again; health is degraded and close() fails while the store cannot write', async () => {
+  const { supervisor, latest, events, child, store } = await setup({ stored: true });
+  store.failing = true;
+  const buy = supervisor.buy('Apple');
+  reply(child, APPLE_BOUGHT);
+  await expect(buy).resolves.toEqual(NOT_SAVED);
+  expect(child.signals).toEqual(['SIGKILL']);
+  expect(events).toEqual([['lost', 'its state could not be saved']]);
+  expect(supervisor.health().status).toBe('down');
+  store.failing = false;
+  const before = store.commits.length;
+  await jest.advanceTimersByTimeAsync(100);
+  // The refused state may have landed after all (a write past its deadline): overwritten.
+  expect(store.commits.slice(before)).toEqual([
+    { ...stateOf(), unannounced: false, opening: OPENING },
+  ]);
+  expect(latest().lastSent('init')).toMatchObject({ state: stateOf(), unannounced: false });
+  ready(latest());
+  expect(supervisor.health().status).toBe('ok');
+  // A start whose save fails is refused, and its prices do not become the opening.
+  store.failing = true;
+  const start = supervisor.start();
+  reply(latest(), STARTED);
+  await expect(start).resolves.toEqual(NOT_SAVED);
+  store.failing = false;
+  await jest.advanceTimersByTimeAsync(200);
+  ready(latest());
+  expect([supervisor.greeting().opening, store.commits.at(-1)!.opening]).toEqual([
+    OPENING,
+    OPENING,
+  ]);
+  // While the store cannot write, health is degraded and close() fails.
+  store.healthy = false;
+  expect(supervisor.health()).toEqual({
+    status: 'degraded',
+    details: { state: 'the state file cannot be written' },
   });
-
-  test('a failed commit refuses the op, replaces the child from the committed state and writes it again; health is degraded and close() fails while the store cannot write', async () => {
-    const { supervisor, latest, events, child, store } = await setup({ stored: true });
-    store.failing = true;
-    const buy = supervisor.buy('Apple');
-    reply(child, APPLE_BOUGHT);
-    await expect(buy).resolves.toEqual(NOT_SAVED);
-    expect(child.signals).toEqual(['SIGKILL']);
-    expect(events).toEqual([['lost', 'its state could not be saved']]);
-    expect(supervisor.health().status).toBe('down');
-    store.failing = false;
-    const before = store.commits.length;
-    await jest.advanceTimersByTimeAsync(100);
-    // The refused state may have landed after all (a write past its deadline): overwritten.
-    expect(store.commits.slice(before)).toEqual([
-      { ...stateOf(), unannounced: false, opening: OPENING },
-    ]);
-    expect(latest().lastSent('init')).toMatchObject({ state: stateOf(), unannounced: false });
-    ready(latest());
-    expect(supervisor.health().status).toBe('ok');
-    // A start whose save fails is refused, and its prices do not become the opening.
-    store.failing = true;
-    const start = supervisor.start();
-    reply(latest(), STARTED);
-    await expect(start).resolves.toEqual(NOT_SAVED);
-    store.failing = false;
-    await jest.advanceTimersByTimeAsync(200);
-    ready(latest());
-    expect([supervisor.greeting().opening, store.commits.at(-1)!.opening]).toEqual([
-      OPENING,
-      OPENING,
-    ]);
-    // While the store cannot write, health is degraded and close() fails.
-    store.healthy = false;
-    expect(supervisor.health()).toEqual({
-      status: 'degraded',
-      details: { state: 'the state file cannot be written' },
-    });
-    await expect(supervisor.close()).rejects.toThrow('the last state could not be saved');
-  });
+  await expect(supervisor.close()).rejects.toThrow('the last state could not be saved');
 });
