@@ -9,7 +9,7 @@ import {
   signal,
 } from '@angular/core';
 import { takeUntilDestroyed } from '@angular/core/rxjs-interop';
-import { distinctUntilKeyChanged, first, merge, of, pairwise } from 'rxjs';
+import { distinctUntilKeyChanged, filter, firstValueFrom, merge, of, pairwise } from 'rxjs';
 
 import { STATUS } from '../../../protocol/events';
 import { STOCK_NAMES, type StockName } from '../../../protocol/stocks';
@@ -25,8 +25,7 @@ export const BOUGHT_NOTE_MS = 2000;
 /** How many events the recent-activity list keeps. */
 export const ACTIVITY_LENGTH = 5;
 
-/** What the live region says of each status; '' is no news. The greeting is none, as the
- * connection is announced already; other statuses are read as they are. */
+/** What the live region says of a status, if not the status itself; the greeting is no news. */
 const STATUS_NEWS = new Map<string, string>([
   [STATUS.connected, ''],
   [STATUS.started, 'Ticker started'],
@@ -68,7 +67,6 @@ export class StockBoardComponent {
   protected readonly rows = computed(() => {
     const latest = this.store.update();
     const series = this.store.series();
-    const opening = this.store.opening()?.stocks;
     // Only a change that belongs to the update on screen flashes; a stale update has none.
     const current = series.at(-1)?.seq === latest?.seq;
     // Before the first update, the rows are there with placeholders (a skeleton): no jump.
@@ -79,7 +77,7 @@ export class StockBoardComponent {
       const delta = current && after !== undefined ? after - before! : 0;
       // Two identical animations alternate by seq parity, so each change restarts the flash.
       const flash = delta ? `flash-${delta > 0 ? 'up' : 'down'}-${(latest?.seq ?? 0) % 2}` : null;
-      const change = changeSince(this.usd, price, opening?.[i]?.price);
+      const change = changeSince(this.usd, price, this.store.opening()?.stocks[i]?.price);
       return { name, price: price === null ? null : this.usd.format(price), prices, change, flash };
     });
   });
@@ -143,13 +141,11 @@ export class StockBoardComponent {
     // The pressed button is disabled, so focus moves to the other once the server's state enables
     // it (that status may come after the ack), unless the user has moved it meanwhile.
     const next = op === 'start' ? 'stop' : 'start';
-    merge(of(null), this.socket.status$, this.socket.update$)
-      .pipe(first(() => this.canRun(next)))
-      .subscribe(() => {
-        // Lost: on the page itself, or still on the pressed button, now disabled.
-        const lost = (): boolean => document.activeElement?.matches('body, :disabled') ?? true;
-        afterNextRender(() => lost() && other.focus(), { injector: this.injector });
-      });
+    const changes = merge(of(null), this.socket.status$, this.socket.update$);
+    await firstValueFrom(changes.pipe(filter(() => this.canRun(next))));
+    // Lost: on the page itself, or still on the pressed button, now disabled.
+    const lost = (): boolean => document.activeElement?.matches('body, :disabled') ?? true;
+    afterNextRender(() => lost() && other.focus(), { injector: this.injector });
   }
 
   protected async buy(name: StockName): Promise<void> {
