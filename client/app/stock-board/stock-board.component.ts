@@ -7,6 +7,7 @@ import {
   computed,
   inject,
   signal,
+  type WritableSignal,
 } from '@angular/core';
 import { takeUntilDestroyed } from '@angular/core/rxjs-interop';
 import { distinctUntilKeyChanged, filter, firstValueFrom, merge, of, pairwise } from 'rxjs';
@@ -97,7 +98,7 @@ export class StockBoardComponent {
   /** Stocks bought less than BUY_INTERVAL_MS ago. */
   protected readonly cooling = signal<readonly StockName[]>([]);
   protected readonly bought = signal<Note | null>(null);
-  protected readonly error = signal<string | null>(null);
+  protected readonly error = signal<Note | null>(null);
   /** What happened lately, newest first, with the time: runs, the ticker, the connection, buys. */
   protected readonly activity = signal<readonly (Note & { at: string })[]>([]);
   /** The live region's one message; the id makes a repeated text a new node, so it is re-read. */
@@ -137,7 +138,7 @@ export class StockBoardComponent {
     this.error.set(null);
     const ack = await this.socket[op]();
     this.runPending.set(null);
-    if (!ack.ok) return this.fail(ack.error);
+    if (!ack.ok) return this.announce(ack.error, this.error);
     // The pressed button is disabled, so focus moves to the other once the server's state enables
     // it (that status may come after the ack), unless the user has moved it meanwhile.
     const next = op === 'start' ? 'stop' : 'start';
@@ -160,18 +161,11 @@ export class StockBoardComponent {
 
     const ack = await this.socket.buy(name);
     this.buying.update((names) => names.filter((n) => n !== name));
-    if (!ack.ok) return this.fail(`Could not buy ${name}: ${ack.error}`);
+    if (!ack.ok) return this.announce(`Could not buy ${name}: ${ack.error}`, this.error);
     // The table changes only with the `update` broadcast; the ack is this tab's receipt.
-    const note = this.announce(`Bought ${name} at ${this.usd.format(ack.stock.price)}`, false);
-    this.bought.set(note);
-    this.later(BOUGHT_NOTE_MS, () =>
-      this.bought.update((shown) => (shown === note ? null : shown)),
-    );
-  }
-
-  private fail(message: string): void {
-    this.error.set(message);
-    this.announce(message, false);
+    this.announce(`Bought ${name} at ${this.usd.format(ack.stock.price)}`, this.bought);
+    const note = this.bought();
+    this.later(BOUGHT_NOTE_MS, () => this.bought.update((now) => (now === note ? null : now)));
   }
 
   private log(text: string, ts = Date.now()): void {
@@ -179,12 +173,12 @@ export class StockBoardComponent {
     if (text) this.activity.update((list) => [entry, ...list].slice(0, ACTIVITY_LENGTH));
   }
 
-  /** `logged`: also a line of the recent activity (not this tab's own receipts and errors). */
-  private announce(text: string, logged = true): Note {
+  /** Says `text`, then shows it in `shown` if this tab's own receipt or error, else logs it. */
+  private announce(text: string, shown?: WritableSignal<Note | null>): void {
     const note = { id: ++this.nextId, text };
     if (text) this.announcements.set([note]);
-    if (logged) this.log(text);
-    return note;
+    if (shown) shown.set(note);
+    else this.log(text);
   }
 
   /** Outside the zone, so a pending UI timer does not hold the app "unstable" (whenStable). */
