@@ -79,8 +79,7 @@ export class SocketService {
   readonly history$ = this.listen(this.socket, 'history');
   readonly opening$ = this.listen(this.socket, 'opening');
 
-  /** Starts with the current state; per subscription, so one made while connected has missed
-   * the first connect. */
+  /** Per subscription, starting with the state now: a late one has missed the first connect. */
   readonly connection$: Observable<ConnectionState> = defer(() => {
     const { socket } = this;
     let connects = socket.connected ? 1 : 0;

@@ -23,7 +23,6 @@ import { SparklineComponent } from './sparkline.component';
 export const BUY_INTERVAL_MS = 250;
 /** How long "Bought Apple at $15.95" stays in the status line. */
 export const BOUGHT_NOTE_MS = 2000;
-/** How many events the recent-activity list keeps. */
 export const ACTIVITY_LENGTH = 5;
 
 /** What the live region says of a status, if not the status itself; the greeting is no news. */
