@@ -2,7 +2,7 @@ import { Injectable, computed, inject } from '@angular/core';
 import { toSignal } from '@angular/core/rxjs-interop';
 import { merge, scan } from 'rxjs';
 
-import { STATUS, type UpdatePayload } from '../../../protocol/events';
+import { STATUS, type HistoryPayload, type UpdatePayload } from '../../../protocol/events';
 import { HISTORY_LENGTH } from '../../../protocol/stocks';
 import { SocketService } from './socket.service';
 
@@ -35,22 +35,17 @@ export class MarketStore {
     return latest.running ? 'running' : 'stopped';
   });
 
-  /** Each greeting's `history` (the server's, saved across its restarts) replaces it; every
-   * `update` appends (a recovered reconnect replays updates only). */
   readonly series = toSignal(
-    merge(this.socket.history$, this.socket.update$).pipe(
-      scan(
-        (series: Series, event) =>
-          'updates' in event ? event.updates.slice(-HISTORY_LENGTH) : appendUpdate(series, event),
-        [],
-      ),
-    ),
+    merge(this.socket.history$, this.socket.update$).pipe(scan(appendUpdate, [] as Series)),
     { initialValue: [] },
   );
 }
 
-/** Adds an update newer than the last; otherwise returns the same array, so nothing recomputes. */
-export function appendUpdate(series: Series, update: UpdatePayload): Series {
+/** A greeting's `history` (the server's, saved across its restarts) replaces the series; an
+ * `update` newer than the last is appended (a recovered reconnect replays updates only), and
+ * an older one leaves the same array, so nothing recomputes. */
+export function appendUpdate(series: Series, event: UpdatePayload | HistoryPayload): Series {
+  if ('updates' in event) return event.updates.slice(-HISTORY_LENGTH);
   const last = series.at(-1);
-  return last && update.seq <= last.seq ? series : [...series, update].slice(-HISTORY_LENGTH);
+  return last && event.seq <= last.seq ? series : [...series, event].slice(-HISTORY_LENGTH);
 }

@@ -64,6 +64,8 @@ export const WATCH_ONLY = new InjectionToken<boolean>('WATCH_ONLY', {
 
 /** socket.io-client types `on` / `off` per event name, which a shared helper cannot name. */
 type Emitter = Record<'on' | 'off', (event: string, listener: (payload: never) => void) => void>;
+/** What a server event carries; nothing of use for the connection's own events. */
+type Payload<E> = Parameters<ServerToClientEvents[E & keyof ServerToClientEvents]>[0];
 
 /** Socket.IO as zone-aware observables and promises. The socket lives outside the zone, or every
  * heartbeat, timer and frame would run change detection; values re-enter it when delivered. */
@@ -72,13 +74,12 @@ export class SocketService {
   private readonly zone = inject(NgZone);
   private readonly socket: ForkcastSocket = this.zone.runOutsideAngular(inject(SOCKET_FACTORY));
 
-  readonly status$ = this.on('status');
-  readonly update$ = this.on('update');
-  readonly history$ = this.on('history');
-  readonly opening$ = this.on('opening');
+  readonly status$ = this.listen(this.socket, 'status');
+  readonly update$ = this.listen(this.socket, 'update');
+  readonly history$ = this.listen(this.socket, 'history');
+  readonly opening$ = this.listen(this.socket, 'opening');
 
-  /** Starts with the current state; per subscription, so one made while connected has missed
-   * the first connect. */
+  /** Per subscription, starting with the state now: a late one has missed the first connect. */
   readonly connection$: Observable<ConnectionState> = defer(() => {
     const { socket } = this;
     let connects = socket.connected ? 1 : 0;
@@ -112,15 +113,11 @@ export class SocketService {
   stop = () => this.request((socket) => socket.emitWithAck('stop'));
   buy = (name: StockName) => this.request((socket) => socket.emitWithAck('buy', name));
 
-  private on<E extends keyof ServerToClientEvents>(event: E) {
-    return this.listen<Parameters<ServerToClientEvents[E]>[0]>(this.socket, event);
-  }
-
   /** One listener per subscription, removed on unsubscribe, handing values on in the zone. */
-  private listen<T>(target: object, ...events: string[]): Observable<T> {
+  private listen<E extends string>(target: object, ...events: E[]): Observable<Payload<E>> {
     const emitter = target as Emitter;
-    return new Observable<T>((subscriber) => {
-      const listener = (payload: T): void => this.zone.run(() => subscriber.next(payload));
+    return new Observable((subscriber) => {
+      const listener = (payload: Payload<E>): void => this.zone.run(() => subscriber.next(payload));
       events.forEach((event) => emitter.on(event, listener));
       return () => events.forEach((event) => emitter.off(event, listener));
     });

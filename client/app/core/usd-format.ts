@@ -11,33 +11,26 @@ export const PRICE_LOCALE = new InjectionToken<string>('PRICE_LOCALE', {
 @Injectable({ providedIn: 'root' })
 export class UsdFormat {
   private readonly locales = usableLocales(inject(PRICE_LOCALE));
-  private readonly price = this.formatter({});
-  private readonly change = this.formatter({ signDisplay: 'exceptZero' });
-  /** Below half a cent a two-decimal change would read "$0.00" while the arrow says it moved. */
-  private readonly tinyChange = this.formatter({
-    signDisplay: 'exceptZero',
-    maximumSignificantDigits: 2,
-  });
-
-  /** A clock time in the reader's locale and time zone ("14:03:12", "2:03:12 PM"). */
-  readonly time = (ts: number): string => this.clock.format(ts);
   private readonly clock = new Intl.DateTimeFormat(this.locales, { timeStyle: 'medium' });
-  /** A change as a signed percentage ("+10%", "−0.06%"). */
-  readonly percent = (share: number): string => signed(this.percents, share);
-  private readonly percents = new Intl.NumberFormat(this.locales, {
-    style: 'percent',
-    maximumFractionDigits: 2,
-    signDisplay: 'exceptZero',
-  });
+  private readonly price = this.formatter({ signDisplay: 'auto' });
+  private readonly change = this.formatter({});
+  /** Below half a cent a two-decimal change would read "$0.00" while the arrow says it moved. */
+  private readonly tinyChange = this.formatter({ maximumSignificantDigits: 2 });
+  private readonly percents = this.formatter({ style: 'percent', maximumFractionDigits: 2 });
 
   readonly format = (price: number): string => this.price.format(price);
-
   /** "+$0.01", "−$0.03" or "$0.00". */
   readonly formatChange = (delta: number): string =>
     signed(delta !== 0 && Math.abs(delta) < 0.005 ? this.tinyChange : this.change, delta);
+  /** A change as a signed percentage ("+10%", "−0.06%"). */
+  readonly percent = (share: number): string => signed(this.percents, share);
+  /** A clock time in the reader's locale and time zone ("14:03:12", "2:03:12 PM"). */
+  readonly time = (ts: number): string => this.clock.format(ts);
 
+  /** Signed US dollars, unless `options` say otherwise. */
   private formatter(options: Intl.NumberFormatOptions): Intl.NumberFormat {
-    return new Intl.NumberFormat(this.locales, { style: 'currency', currency: 'USD', ...options });
+    const usd = { style: 'currency', currency: 'USD', signDisplay: 'exceptZero' } as const;
+    return new Intl.NumberFormat(this.locales, { ...usd, ...options });
   }
 }
 

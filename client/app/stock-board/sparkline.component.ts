@@ -8,6 +8,8 @@ const HEIGHT = 20;
 const PAD = 2.5;
 /** The least range drawn full height, as a share of the price, so a one-cent wobble is no crash. */
 const MIN_RANGE = 0.01;
+/** One decimal is finer than a pixel here and keeps the attribute short. */
+const round = (value: number): number => Math.round(value * 10) / 10;
 
 /** Recent prices as a tiny line; SVG attributes and classes only, as the CSP refuses `style`. */
 @Component({
@@ -40,23 +42,16 @@ export class SparklineComponent {
       line: coords.map(({ x, y }) => `${x},${y}`).join(' '),
       end: coords.at(-1),
       trend: last > first ? 'up' : last < first ? 'down' : 'flat',
-      bounds: [low, high],
+      // The lowest and highest price drawn, shown on hover or focus.
+      range: [low, high].map(this.usd.format),
     };
   });
 
-  /** The lowest and highest price drawn, shown on hover or focus. */
-  protected readonly range = computed(() => this.geometry().bounds.map((p) => this.usd.format(p)));
-
   protected readonly label = computed(() => {
-    const [name, prices, [low, high]] = [this.name(), this.prices(), this.range()];
+    const [name, prices, [low, high]] = [this.name(), this.prices(), this.geometry().range];
     // A row has at least its own update's price.
     const [first, last] = [this.usd.format(prices[0]!), this.usd.format(prices.at(-1)!)];
     if (prices.length === 1) return `${name}, 1 price so far: ${last}`;
     return `${name}, last ${prices.length} prices, from ${first} to ${last}, low ${low}, high ${high}`;
   });
-}
-
-/** One decimal is finer than a pixel here and keeps the attribute short. */
-function round(value: number): number {
-  return Math.round(value * 10) / 10;
 }

@@ -7,9 +7,10 @@ import {
   computed,
   inject,
   signal,
+  type WritableSignal,
 } from '@angular/core';
 import { takeUntilDestroyed } from '@angular/core/rxjs-interop';
-import { distinctUntilKeyChanged, first, merge, of, pairwise } from 'rxjs';
+import { distinctUntilKeyChanged, filter, firstValueFrom, merge, of, pairwise } from 'rxjs';
 
 import { STATUS } from '../../../protocol/events';
 import { STOCK_NAMES, type StockName } from '../../../protocol/stocks';
@@ -22,11 +23,9 @@ import { SparklineComponent } from './sparkline.component';
 export const BUY_INTERVAL_MS = 250;
 /** How long "Bought Apple at $15.95" stays in the status line. */
 export const BOUGHT_NOTE_MS = 2000;
-/** How many events the recent-activity list keeps. */
 export const ACTIVITY_LENGTH = 5;
 
-/** What the live region says of each status; '' is no news. The greeting is none, as the
- * connection is announced already; other statuses are read as they are. */
+/** What the live region says of a status, if not the status itself; the greeting is no news. */
 const STATUS_NEWS = new Map<string, string>([
   [STATUS.connected, ''],
   [STATUS.started, 'Ticker started'],
@@ -68,7 +67,6 @@ export class StockBoardComponent {
   protected readonly rows = computed(() => {
     const latest = this.store.update();
     const series = this.store.series();
-    const opening = this.store.opening()?.stocks;
     // Only a change that belongs to the update on screen flashes; a stale update has none.
     const current = series.at(-1)?.seq === latest?.seq;
     // Before the first update, the rows are there with placeholders (a skeleton): no jump.
@@ -79,7 +77,7 @@ export class StockBoardComponent {
       const delta = current && after !== undefined ? after - before! : 0;
       // Two identical animations alternate by seq parity, so each change restarts the flash.
       const flash = delta ? `flash-${delta > 0 ? 'up' : 'down'}-${(latest?.seq ?? 0) % 2}` : null;
-      const change = changeSince(this.usd, price, opening?.[i]?.price);
+      const change = changeSince(this.usd, price, this.store.opening()?.stocks[i]?.price);
       return { name, price: price === null ? null : this.usd.format(price), prices, change, flash };
     });
   });
@@ -99,7 +97,7 @@ export class StockBoardComponent {
   /** Stocks bought less than BUY_INTERVAL_MS ago. */
   protected readonly cooling = signal<readonly StockName[]>([]);
   protected readonly bought = signal<Note | null>(null);
-  protected readonly error = signal<string | null>(null);
+  protected readonly error = signal<Note | null>(null);
   /** What happened lately, newest first, with the time: runs, the ticker, the connection, buys. */
   protected readonly activity = signal<readonly (Note & { at: string })[]>([]);
   /** The live region's one message; the id makes a repeated text a new node, so it is re-read. */
@@ -139,17 +137,15 @@ export class StockBoardComponent {
     this.error.set(null);
     const ack = await this.socket[op]();
     this.runPending.set(null);
-    if (!ack.ok) return this.fail(ack.error);
+    if (!ack.ok) return this.announce(ack.error, this.error);
     // The pressed button is disabled, so focus moves to the other once the server's state enables
     // it (that status may come after the ack), unless the user has moved it meanwhile.
     const next = op === 'start' ? 'stop' : 'start';
-    merge(of(null), this.socket.status$, this.socket.update$)
-      .pipe(first(() => this.canRun(next)))
-      .subscribe(() => {
-        // Lost: on the page itself, or still on the pressed button, now disabled.
-        const lost = (): boolean => document.activeElement?.matches('body, :disabled') ?? true;
-        afterNextRender(() => lost() && other.focus(), { injector: this.injector });
-      });
+    const changes = merge(of(null), this.socket.status$, this.socket.update$);
+    await firstValueFrom(changes.pipe(filter(() => this.canRun(next))));
+    // Lost: on the page itself, or still on the pressed button, now disabled.
+    const lost = (): boolean => document.activeElement?.matches('body, :disabled') ?? true;
+    afterNextRender(() => lost() && other.focus(), { injector: this.injector });
   }
 
   protected async buy(name: StockName): Promise<void> {
@@ -164,18 +160,11 @@ export class StockBoardComponent {
 
     const ack = await this.socket.buy(name);
     this.buying.update((names) => names.filter((n) => n !== name));
-    if (!ack.ok) return this.fail(`Could not buy ${name}: ${ack.error}`);
+    if (!ack.ok) return this.announce(`Could not buy ${name}: ${ack.error}`, this.error);
     // The table changes only with the `update` broadcast; the ack is this tab's receipt.
-    const note = this.announce(`Bought ${name} at ${this.usd.format(ack.stock.price)}`, false);
-    this.bought.set(note);
-    this.later(BOUGHT_NOTE_MS, () =>
-      this.bought.update((shown) => (shown === note ? null : shown)),
-    );
-  }
-
-  private fail(message: string): void {
-    this.error.set(message);
-    this.announce(message, false);
+    this.announce(`Bought ${name} at ${this.usd.format(ack.stock.price)}`, this.bought);
+    const note = this.bought();
+    this.later(BOUGHT_NOTE_MS, () => this.bought.update((now) => (now === note ? null : now)));
   }
 
   private log(text: string, ts = Date.now()): void {
@@ -183,12 +172,12 @@ export class StockBoardComponent {
     if (text) this.activity.update((list) => [entry, ...list].slice(0, ACTIVITY_LENGTH));
   }
 
-  /** `logged`: also a line of the recent activity (not this tab's own receipts and errors). */
-  private announce(text: string, logged = true): Note {
+  /** Says `text`, then shows it in `shown` if this tab's own receipt or error, else logs it. */
+  private announce(text: string, shown?: WritableSignal<Note | null>): void {
     const note = { id: ++this.nextId, text };
     if (text) this.announcements.set([note]);
-    if (logged) this.log(text);
-    return note;
+    if (shown) shown.set(note);
+    else this.log(text);
   }
 
   /** Outside the zone, so a pending UI timer does not hold the app "unstable" (whenStable). */
