@@ -35,23 +35,29 @@ function spoken(element: Element): string {
 
 const status = (message: string, running: boolean): StatusPayload => ({ message, running });
 
+/** The page on a fake socket, rendered; `settle` lets it render again. */
+async function mount(watchOnly: boolean) {
+  const fake = new FakeSocketService();
+  const fixture = TestBed.configureTestingModule({
+    imports: [AppComponent],
+    providers: [
+      { provide: SocketService, useValue: fake },
+      { provide: WATCH_ONLY, useValue: watchOnly },
+      { provide: ComponentFixtureAutoDetect, useValue: true },
+    ],
+  }).createComponent(AppComponent);
+  const settle = () => fixture.whenStable();
+  await settle();
+  return { fake, root: fixture.nativeElement as HTMLElement, settle };
+}
+
 describe('the page', () => {
   let fake: FakeSocketService;
   let root: HTMLElement;
   let settle: () => Promise<void>;
 
   beforeEach(async () => {
-    fake = new FakeSocketService();
-    const fixture = TestBed.configureTestingModule({
-      imports: [AppComponent],
-      providers: [
-        { provide: SocketService, useValue: fake },
-        { provide: ComponentFixtureAutoDetect, useValue: true },
-      ],
-    }).createComponent(AppComponent);
-    root = fixture.nativeElement as HTMLElement;
-    settle = () => fixture.whenStable();
-    await settle();
+    ({ fake, root, settle } = await mount(false));
   });
 
   /** Plays the server: statuses and updates, in order, then lets the page render. */
@@ -395,19 +401,10 @@ describe('the page', () => {
 });
 
 it('a watch-only page says so from the start and holds Start, Stop and Buy, saying why, so a click asks nothing', async () => {
-  const fake = new FakeSocketService();
-  const fixture = TestBed.configureTestingModule({
-    imports: [AppComponent],
-    providers: [
-      { provide: SocketService, useValue: fake },
-      { provide: WATCH_ONLY, useValue: true },
-      { provide: ComponentFixtureAutoDetect, useValue: true },
-    ],
-  }).createComponent(AppComponent);
+  const { fake, root, settle } = await mount(true);
   fake.status$.next(status(STATUS.connected, false));
   fake.update$.next(updateAt(1));
-  await fixture.whenStable();
-  const root = fixture.nativeElement as HTMLElement;
+  await settle();
   expect(text(root.querySelector('.board__watch'))).toBe(
     "Watch only: starting, stopping and buying need this server's control token.",
   );
@@ -420,6 +417,6 @@ it('a watch-only page says so from the start and holds Start, Stop and Buy, sayi
     ]),
   ).toEqual(['Start', 'Stop', 'Buy', 'Buy', 'Buy'].map((name) => [name, true, 'board-watch']));
   buttons.forEach((button) => button.click());
-  await fixture.whenStable();
+  await settle();
   expect([fake.start, fake.stop, fake.buy].map((op) => op.mock.calls.length)).toEqual([0, 0, 0]);
 });
