@@ -20,7 +20,6 @@ const CONNECTION_FAILED = /WebSocket connection to .* failed/;
 const chromePath = [
   process.env['CHROME_PATH'],
   ...['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'],
-  '/usr/bin/google-chrome-stable',
 ].find((candidate) => candidate && existsSync(candidate));
 
 /** A reverse proxy that passes HTTP through and refuses every WebSocket upgrade, as some
