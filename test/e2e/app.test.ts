@@ -182,19 +182,17 @@ async function startBlockingProxy({ hostname: host, port }: URL) {
   // the socket service's specs; the server's shell saying it needs a token, the integration tests'.
   test('on a server with a control token, a tab without it says "watch only", accessibly; with it, Start starts the ticker', async () => {
     const { url } = await spawnServer({ CONTROL_TOKEN: 'e2e-control-token' }).listening();
+    const tab = { problems: [], transports: [] };
     const [watcher, controller] = await Promise.all(
-      ['', '#token=e2e-control-token'].map(async (fragment) => {
-        const page = await (await browser.newContext({ locale: 'en-US' })).newPage();
-        await page.goto(url + fragment);
-        await page.getByText('Last update').waitFor();
-        return page;
-      }),
+      ['', '#token=e2e-control-token'].map((fragment) => openPage(url + fragment, tab)),
     );
+    await watcher!.getByText('Last update').waitFor();
     await watcher!.getByText('Watch only').waitFor();
     expect(await axeProblems(watcher!)).toEqual([]);
     // The server accepts the token the tab sends as it connects.
     await button(controller!, 'Start').click();
     await statusLine(controller!, 'Processing');
+    expect(tab.problems).toEqual([]);
     await Promise.all([watcher, controller].map((page) => page!.context().close()));
   });
 
