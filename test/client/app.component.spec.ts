@@ -35,23 +35,29 @@ function spoken(element: Element): string {
 
 const status = (message: string, running: boolean): StatusPayload => ({ message, running });
 
+/** The page on a fake socket, rendered; `settle` lets it render again. */
+async function mount(watchOnly: boolean) {
+  const fake = new FakeSocketService();
+  const fixture = TestBed.configureTestingModule({
+    imports: [AppComponent],
+    providers: [
+      { provide: SocketService, useValue: fake },
+      { provide: WATCH_ONLY, useValue: watchOnly },
+      { provide: ComponentFixtureAutoDetect, useValue: true },
+    ],
+  }).createComponent(AppComponent);
+  const settle = () => fixture.whenStable();
+  await settle();
+  return { fake, root: fixture.nativeElement as HTMLElement, settle };
+}
+
 describe('the page', () => {
   let fake: FakeSocketService;
   let root: HTMLElement;
   let settle: () => Promise<void>;
 
   beforeEach(async () => {
-    fake = new FakeSocketService();
-    const fixture = TestBed.configureTestingModule({
-      imports: [AppComponent],
-      providers: [
-        { provide: SocketService, useValue: fake },
-        { provide: ComponentFixtureAutoDetect, useValue: true },
-      ],
-    }).createComponent(AppComponent);
-    root = fixture.nativeElement as HTMLElement;
-    settle = () => fixture.whenStable();
-    await settle();
+    ({ fake, root, settle } = await mount(false));
   });
 
   /** Plays the server: statuses and updates, in order, then lets the page render. */
@@ -89,7 +95,7 @@ describe('the page', () => {
     return [points.length, svg.getAttribute('aria-label')];
   };
 
-  it('names the app and the board, shows the rows as placeholders and says "Connecting…" until the server says, and shows and announces the connection, saying after a reconnect whether anything was missed', async () => {
+  it('names the app and the board, shows the rows as placeholders and says "Connecting…" until the server says, shows and announces the connection, saying after a reconnect whether anything was missed, and marks the prices stale while not connected: greyed, "as of" the last update, the ticker unknown', async () => {
     const shown = ['header h1', 'h2', '.board__status'].map((at) => text(root.querySelector(at)));
     expect(shown).toEqual(['forkcast', 'Live prices', 'Server: Connecting…']);
     // A skeleton: the rows are in place before the first update, so nothing jumps when it comes.
@@ -97,41 +103,60 @@ describe('the page', () => {
     // A placeholder for each price and each trend.
     expect(root.querySelectorAll('td .skeleton')).toHaveLength(2 * STOCK_NAMES.length);
     const table = root.querySelector('table')!;
-    expect([
-      table.getAttribute('aria-busy'),
-      text(table.caption),
-      button('Buy Apple').disabled,
-    ]).toEqual(['true', 'Loading live prices…', true]);
-    const refreshed = 'Reconnected — prices refreshed';
+    const loading = () => [table.getAttribute('aria-busy'), text(table.caption)];
+    expect(loading()).toEqual(['true', 'Loading live prices…']);
+    expect(button('Buy Apple').disabled).toBe(true);
+    // The page's first connect is no news.
+    expect([...badge('indicator'), announced()]).toEqual(['Connected', 'connected', '']);
+    // Not loading while the server cannot be reached: the table says so instead.
     const unreachable = 'Cannot reach the server — retrying';
+    fake.connection$.next('unreachable');
+    await settle();
+    expect([...badge('indicator'), announced()]).toEqual([unreachable, 'unreachable', unreachable]);
+    expect(loading()).toEqual(['false', 'No prices yet: the server cannot be reached']);
+
+    await serverSends(status(STATUS.started, true), { ...updateAt(5), running: true });
+    const time = root.querySelector('.board__updated time')!;
+    // The reader's locale and time zone: a clock time, with the instant in `datetime`.
+    const clock = text(time);
+    expect([clock, time.getAttribute('datetime')]).toEqual([
+      expect.stringMatching(/^\d{1,2}:\d{2}:\d{2}\s[AP]M$/),
+      new Date(updateAt(5).ts).toISOString(),
+    ]);
+    const refreshed = 'Reconnected — prices refreshed';
     const [lost, gone] = ['Connection lost, reconnecting…', 'Disconnected from the server'];
     const steps: [ConnectionState, string, string, string][] = [
-      // The page's first connect is no news...
-      ['connecting', 'Connecting…', 'connecting', ''],
-      ['connected', 'Connected', 'connected', ''],
+      // A connect is news once failed attempts were announced.
+      ['connected', 'Connected', 'connected', 'Connected'],
       ['reconnecting', lost, 'reconnecting', lost],
       ['recovered', 'Reconnected — nothing missed', 'connected', 'Reconnected — nothing missed'],
       ['disconnected', gone, 'disconnected', gone],
       ['connecting', 'Connecting…', 'connecting', gone],
-      // ...unless its failed attempts were announced.
       ['connected', 'Connected', 'connected', 'Connected'],
       ['reconnecting', lost, 'reconnecting', lost],
       ['not-recovered', refreshed, 'connected', refreshed],
-      ['unreachable', unreachable, 'unreachable', unreachable],
-      ['connected', 'Connected', 'connected', 'Connected'],
     ];
     for (const [state, label, dot, words] of steps) {
       fake.connection$.next(state);
       await settle();
-      expect([...badge('indicator'), announced()]).toEqual([label, dot, words]);
+      const stale = dot !== 'connected';
+      expect([
+        ...badge('indicator'),
+        announced(),
+        table.classList.contains('prices--stale'),
+        text(root.querySelector('.board__updated')),
+        text(root.querySelector('.board__status')),
+        badge('ticker')[1],
+      ]).toEqual([
+        label,
+        dot,
+        words,
+        stale,
+        `${stale ? 'Not live: prices as of' : 'Last update'} ${clock} · seq 5`,
+        `${stale ? 'Last heard from the server:' : 'Server:'} Processing`,
+        stale ? 'unknown' : 'running',
+      ]);
     }
-    // Not loading while the server cannot be reached: the table says so instead.
-    fake.connection$.next('unreachable');
-    await settle();
-    expect([table.getAttribute('aria-busy'), text(table.caption)]).toEqual([
-      'false',
-      'No prices yet: the server cannot be reached',
-    ]);
   });
 
   it('shows the ticker and the latest status, announcing each new status in words, never a tick', async () => {
@@ -161,38 +186,6 @@ describe('the page', () => {
     await serverSends(status(STATUS.stopped, false), updateAt(3), updateAt(4, { Apple: 14.49 }));
     // The same node: nothing in the region changed, so nothing is read again.
     expect(root.querySelector('[aria-live] p')).toBe(before);
-  });
-
-  it('marks the prices stale while not connected: greyed, "as of" the last update, the ticker unknown', async () => {
-    await serverSends(status(STATUS.started, true), { ...updateAt(5), running: true });
-    const time = root.querySelector('.board__updated time')!;
-    // The reader's locale and time zone: a clock time, with the instant in `datetime`.
-    const clock = text(time);
-    expect([clock, time.getAttribute('datetime')]).toEqual([
-      expect.stringMatching(/^\d{1,2}:\d{2}:\d{2}\s[AP]M$/),
-      new Date(updateAt(5).ts).toISOString(),
-    ]);
-    const steps: [ConnectionState, boolean][] = [
-      ['connected', false],
-      ['reconnecting', true],
-      ['disconnected', true],
-      ['recovered', false],
-    ];
-    for (const [state, stale] of steps) {
-      fake.connection$.next(state);
-      await settle();
-      expect([
-        root.querySelector('table')!.classList.contains('prices--stale'),
-        text(root.querySelector('.board__updated')),
-        text(root.querySelector('.board__status')),
-        badge('ticker')[1],
-      ]).toEqual([
-        stale,
-        `${stale ? 'Not live: prices as of' : 'Last update'} ${clock} · seq 5`,
-        `${stale ? 'Last heard from the server:' : 'Server:'} Processing`,
-        stale ? 'unknown' : 'running',
-      ]);
-    }
   });
 
   it(`lists the last ${ACTIVITY_LENGTH} events, newest first with their time: runs, the ticker, the connection, and buys from any tab, seen as rises`, async () => {
@@ -395,19 +388,10 @@ describe('the page', () => {
 });
 
 it('a watch-only page says so from the start and holds Start, Stop and Buy, saying why, so a click asks nothing', async () => {
-  const fake = new FakeSocketService();
-  const fixture = TestBed.configureTestingModule({
-    imports: [AppComponent],
-    providers: [
-      { provide: SocketService, useValue: fake },
-      { provide: WATCH_ONLY, useValue: true },
-      { provide: ComponentFixtureAutoDetect, useValue: true },
-    ],
-  }).createComponent(AppComponent);
+  const { fake, root, settle } = await mount(true);
   fake.status$.next(status(STATUS.connected, false));
   fake.update$.next(updateAt(1));
-  await fixture.whenStable();
-  const root = fixture.nativeElement as HTMLElement;
+  await settle();
   expect(text(root.querySelector('.board__watch'))).toBe(
     "Watch only: starting, stopping and buying need this server's control token.",
   );
@@ -420,6 +404,6 @@ it('a watch-only page says so from the start and holds Start, Stop and Buy, sayi
     ]),
   ).toEqual(['Start', 'Stop', 'Buy', 'Buy', 'Buy'].map((name) => [name, true, 'board-watch']));
   buttons.forEach((button) => button.click());
-  await fixture.whenStable();
+  await settle();
   expect([fake.start, fake.stop, fake.buy].map((op) => op.mock.calls.length)).toEqual([0, 0, 0]);
 });

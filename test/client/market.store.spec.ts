@@ -10,9 +10,6 @@ const range = (first: number, last: number): number[] =>
 const seqs = (series: Series): number[] => series.map((update) => update.seq);
 const appendAll = (series: Series, ...seqList: number[]): Series =>
   seqList.reduce((kept, seq) => appendUpdate(kept, updateAt(seq)), series);
-const historyOf = (first: number, last: number) => ({
-  updates: range(first, last).map((seq) => updateAt(seq)),
-});
 
 describe('price series', () => {
   it('returns the same array for a stale update', () => {
@@ -33,7 +30,7 @@ describe('price series', () => {
     const store = TestBed.inject(MarketStore);
     const series = () => store.series().map(({ seq, stocks }) => [seq, stocks[0]!.price]);
     for (const seq of range(500, 505)) fake.update$.next(updateAt(seq));
-    fake.history$.next(historyOf(1, 3));
+    fake.history$.next({ updates: range(1, 3).map((seq) => updateAt(seq)) });
     fake.update$.next(updateAt(4));
     expect(seqs(store.series())).toEqual([1, 2, 3, 4]);
     // A server that lost its state starts over at seq 0: its prices, not the ones seen before.

@@ -96,7 +96,8 @@ describe('SocketService, against a Socket.IO server with connection state recove
 
   // Polling: socket.io-client's browser build hears nothing from jsdom's WebSocket. The Socket
   // above the transport, which is what the service uses, is the same.
-  const dial = () => io(url, { transports: ['polling'], forceNew: true, reconnectionDelayMax: 10 });
+  const dial = (to = url) =>
+    io(to, { transports: ['polling'], forceNew: true, reconnectionDelayMax: 10 });
   /** The service, once connected: the server's handlers are on before it reads anything sent. */
   async function connected() {
     const setup = serviceOn(dial);
@@ -180,9 +181,7 @@ describe('SocketService, against a Socket.IO server with connection state recove
     await firstValueFrom(fromEvent(probe, 'listening'));
     const { port } = probe.address() as AddressInfo;
     probe.close();
-    const { service, socket } = serviceOn(() =>
-      io(`http://127.0.0.1:${port}`, { transports: ['polling'], reconnectionDelayMax: 10 }),
-    );
+    const { service, socket } = serviceOn(() => dial(`http://127.0.0.1:${port}`));
     const timeline = record(service.connection$);
     const retried = new Promise<void>((resolve) =>
       socket.io.on('reconnect_attempt', (attempt) => attempt >= 3 && resolve()),
