@@ -1,19 +1,28 @@
 /** Three real server processes on one real redis-server (loopback), as a load balancer would put
- * them. The tests run in order on one cluster; each leaves it running with three nodes. */
+ * them, reached by Socket.IO and by the HTTP API (a real EventSource, real fetch). The tests run in
+ * order on one cluster; each leaves it running with three nodes. */
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo } from 'node:net';
 
+import type { EventSource } from 'eventsource';
 import { createClient } from 'redis';
 
-import type { HistoryPayload, UpdatePayload } from '../../protocol/events';
+import type { BuyAck, HistoryPayload, UpdatePayload } from '../../protocol/events';
 import { HISTORY_LENGTH } from '../../protocol/stocks';
 import type { SavedState } from '../../protocol/validation';
 import { decayAll, priceOf, withBuy } from '../helpers/prices';
 import { cleanUpServers, spawnTracked } from '../helpers/processes';
 import { RawSocket } from '../helpers/raw-socket';
-import { delay, withDeadline } from '../helpers/recorder';
+import { delay, type Recorder, withDeadline } from '../helpers/recorder';
 import { findRedisServer, startRedis, type RedisServer } from '../helpers/redis-server';
-import { connectWelcomed, isStatus, isUpdate, type TestClient } from '../helpers/server';
+import {
+  connectWelcomed,
+  isStatus,
+  isUpdate,
+  listenToStream,
+  type StreamEvent,
+  type TestClient,
+} from '../helpers/server';
 import type { ServerProcess } from '../helpers/server-process';
 
 const TICK_MS = 100;
@@ -28,6 +37,26 @@ type Health = Record<'status' | 'node' | 'role' | 'redis', string> & {
   pid: number | null;
 };
 
+const NO_LEADER = 'no ticker leader is elected right now; try again in a moment';
+const isStreamUpdate = ({ type }: StreamEvent) => type === 'update';
+const seqOf = ({ data }: StreamEvent) => (data as UpdatePayload).seq;
+
+const post = (node: Node, op: string, body = {}) =>
+  fetch(`${node.url}/api/${op}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+
+/** The stream so far: every update, its seq one past the one before and its id; no resync. */
+function expectEveryUpdate(events: Recorder<StreamEvent>): void {
+  const updates = events.items.filter(isStreamUpdate);
+  const seqs = updates.map(seqOf);
+  expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i));
+  expect(updates.map(({ id }) => id)).toEqual(seqs.map(String));
+  expect(events.items.filter(({ type }) => type === 'resync')).toEqual([]);
+}
+
 const binary = findRedisServer();
 /** The minute of leader churn is a soak, run by `npm run test:soak`, not by `npm test`. */
 const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
@@ -36,6 +65,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
   let redis: RedisServer;
   let nodes: Node[] = [];
   const clients: TestClient[] = [];
+  const sources: EventSource[] = [];
 
   async function startNode(server = spawnTracked({ REDIS_URL: redis.url, ...ENV })): Promise<Node> {
     const node = { server, url: await server.url() };
@@ -118,6 +148,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
 
   afterEach(() => {
     for (const client of clients.splice(0)) client.socket.close();
+    for (const source of sources.splice(0)) source.close();
   });
 
   afterAll(async () => {
@@ -125,7 +156,14 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     await redis.dispose();
   }, 15_000);
 
-  test('a broadcast reaches the clients of every node: the same updates, in the same order', async () => {
+  test('a broadcast reaches the clients of every node: the same updates, in the same order; a follower streams them, and a buy over HTTP on the other follower', async () => {
+    const lead = await leader();
+    const [near, far] = nodes.filter((node) => node !== lead) as [Node, Node];
+    const events = listenToStream(`${near.url}/api/stream`, sources);
+    await events.waitFor(({ type }) => type === 'opening', {
+      timeoutMs: 10_000,
+      what: 'the stream greeting',
+    });
     const all = await Promise.all(nodes.map((node, i) => join(node, `client${i}`)));
     const marks = all.map((client) => client.events.mark);
     await ensureRunning(all[1]!);
@@ -148,25 +186,48 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
       const stopped = events.findIndex((e) => isStatus(e) && e.status.message === 'Stopped');
       expect(events.slice(stopped).filter((e) => isUpdate(e) && e.update.running)).toEqual([]);
     }
+
+    const ack = (await (await post(far, 'buy', { name: 'Apple' })).json()) as BuyAck;
+    expect(ack).toEqual({ ok: true, stock: { name: 'Apple', price: expect.any(Number) } });
+    await events.waitFor(
+      (event) =>
+        isStreamUpdate(event) &&
+        (event.data as UpdatePayload).stocks[0]!.price === (ack.ok && ack.stock.price),
+      { timeoutMs: 10_000, what: 'the bought price on the stream' },
+    );
+    expectEveryUpdate(events);
   });
 
-  test('SIGKILL of the leader: another node takes over within 3 s; prices, running and seq run on', async () => {
+  test('SIGKILL of the leader: another node takes over within 3 s; prices, running and seq run on, and a stream resumes on a survivor', async () => {
     const lead = await leader();
-    const watchers = await Promise.all(
-      nodes.filter((node) => node !== lead).map((node, i) => join(node, `watcher${i}`)),
-    );
+    const survivors = nodes.filter((node) => node !== lead);
+    const watchers = await Promise.all(survivors.map((node, i) => join(node, `watcher${i}`)));
     const first = watchers[0]!;
+    // The EventSource reconnects by itself, with its Last-Event-ID, to wherever `target` says.
+    let target = lead.url;
+    const asked: string[] = [];
+    const events = listenToStream(`${lead.url}/api/stream`, sources, (input, init) => {
+      asked.push(target);
+      return fetch(new URL(new URL(input).pathname, target), init);
+    });
     await ensureRunning(first);
     await Promise.all(watchers.map((client) => client.waitForUpdates(5, { from: 0 })));
+    await events.waitForCount(5, isStreamUpdate, {
+      timeoutMs: 10_000,
+      what: 'updates from the leader',
+    });
 
     const killedAt = performance.now();
     const marks = watchers.map((client) => client.events.mark);
+    target = survivors[0]!.url;
     await kill(lead, 'SIGKILL');
     // Until the dead leader's lease runs out nobody leads: an op is refused at once, clearly.
-    expect((await first.buy('Apple')).ack).toEqual({
-      ok: false,
-      error: 'no ticker leader is elected right now; try again in a moment',
-    });
+    const [socketBuy, httpBuy] = await Promise.all([
+      first.buy('Apple'),
+      post(survivors[1]!, 'buy', { name: 'Apple' }),
+    ]);
+    expect(socketBuy.ack).toEqual({ ok: false, error: NO_LEADER });
+    expect([httpBuy.status, await httpBuy.json()]).toEqual([503, { ok: false, error: NO_LEADER }]);
     const next = await first.events.waitFor(isUpdate, {
       from: marks[0]!,
       timeoutMs: 5_000,
@@ -181,6 +242,13 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
       expectPricesRunOn(client.updates.filter((update) => update.running));
       expect(updatesOf(client, marks[i]).every((update) => update.running)).toBe(true);
     }
+    const before = Math.max(...events.items.filter(isStreamUpdate).map(seqOf));
+    await events.waitFor((event) => isStreamUpdate(event) && seqOf(event) >= before + 5, {
+      timeoutMs: 10_000,
+      what: 'streamed updates from the new leader',
+    });
+    expect(asked).toEqual([lead.url, survivors[0]!.url]);
+    expectEveryUpdate(events);
     await startNode();
   });
 

@@ -14,36 +14,22 @@ import { Recorder, withDeadline } from './recorder';
 const SERVER_MAIN = path.join(ROOT, 'dist', 'server', 'main.js');
 
 export type LogLine = Record<string, unknown>;
-
-export interface ServerProcess {
-  process: ChildProcess;
-  logs: Recorder<LogLine>;
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Resolves with the first log line with this message. */
-  logged: (msg: string, timeoutMs?: number) => Promise<LogLine>;
-  /** Resolves with the URL once the server logs that it listens. */
-  listening: () => Promise<{ url: string; tickerPid: number }>;
-  /** Resolves with the URL once the server listens, whether or not it forked a ticker (a cluster node). */
-  url: (timeoutMs?: number) => Promise<string>;
-}
+export type ServerProcess = ReturnType<typeof spawnServer>;
 
 /** Every server spawned since the last killServers(), running or not. */
-const spawned: ServerProcess[] = [];
+const spawned: { process: ChildProcess; exited: Promise<unknown>; logs: Recorder<LogLine> }[] = [];
 
 /** A path in a new temporary folder, for a state file nobody else uses. */
 export function freshStateFile(): string {
   return path.join(mkdtempSync(path.join(tmpdir(), 'forkcast-')), 'state.json');
 }
 
-/**
- * The compiled entry by default; or a command that starts one (`npm start`), in a process group
- * of its own if `detached`, as a terminal runs it.
- */
+/** The compiled entry by default; or a command that starts one (`npm start`), in a process group
+ * of its own if `detached`, as a terminal runs it. */
 export function spawnServer(
   env: Record<string, string>,
   { argv = [process.execPath, SERVER_MAIN], cwd = ROOT, detached = false } = {},
-): ServerProcess {
+) {
   const [command = process.execPath, ...args] = argv;
   const child = spawn(command, args, {
     cwd,
@@ -71,18 +57,21 @@ export function spawnServer(
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
+  /** Resolves with the first log line with this message. */
   const logged = (msg: string, timeoutMs = 5_000) =>
     logs.waitFor((line) => line['msg'] === msg, { timeoutMs, what: msg });
+  /** Resolves with the URL once the server listens, whether or not it forked a ticker. */
   const url = async (timeoutMs = 10_000) =>
     String((await logged('forkcast listening', timeoutMs))['url']);
-  const server: ServerProcess = {
+  const server = {
     process: child,
     logs,
     stderr: () => stderr,
     exited,
     logged,
     url,
-    // Deadlines, not waits: generous so that a loaded machine is slow rather than failing.
+    /** The URL and the ticker's pid once the server forked it and listens; deadlines generous so
+     * that a loaded machine is slow rather than failing. */
     listening: async () => {
       const forked = await logged('ticker child forked', 15_000);
       return { url: await url(15_000), tickerPid: Number(forked['pid']) };

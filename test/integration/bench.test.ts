@@ -6,11 +6,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import type { ClusterResult } from '../../bench/cluster';
-import { findRedisServer } from '../../bench/redis-server';
 import type { ClusterRatio, FanOutRatio } from '../../bench/report';
 import type { ScenarioResult } from '../../bench/scenario';
 import type { StartupFigures } from '../../bench/startup';
-import { missingTool } from '../helpers/required-tool';
+import { findRedisServer } from '../helpers/redis-server';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLIENTS = 30;
@@ -23,8 +22,7 @@ type Line =
 let dir: string;
 let runs = 0;
 beforeAll(() => {
-  // The bench is built apart from the product, into bench/build, and only when asked for; its
-  // output lies inside its own sources, and still counts as built the second time.
+  // Built apart, into bench/build inside its own sources; it still counts as built the second time.
   const ensureBuilt = [path.join(ROOT, 'scripts', 'ensure-built.mjs'), '--bench'];
   execFileSync(process.execPath, ensureBuilt);
   expect(spawnSync(process.execPath, ensureBuilt, { encoding: 'utf8' }).stderr).toBe('');
@@ -53,9 +51,7 @@ function runBench(env: NodeJS.ProcessEnv) {
   );
 }
 
-const redis =
-  findRedisServer() ??
-  missingTool('the bench cluster run', 'No redis-server found (`apt-get install redis-server`)');
+const redis = findRedisServer('the bench cluster run');
 
 it('measures forkcast (over Socket.IO and SSE), both baselines, a cluster, a buy storm and start-up, and records them', async () => {
   const small = {
@@ -64,8 +60,8 @@ it('measures forkcast (over Socket.IO and SSE), both baselines, a cluster, a buy
     // would move the servers onto one CPU beside the other test workers.
     ...{ BENCH_WORKERS: '1', BENCH_PIN: '0' },
   };
-  // Three benches at once, to cut the wait (they mostly sleep through their windows): the
-  // single servers; the cluster and its raw baseline; the storm and the start-up figures.
+  // Three benches at once (they mostly sleep through their windows): the single servers; the
+  // cluster and its raw baseline; the storm and the start-up figures.
   const none = { BENCH_CLUSTER: 'off', BENCH_STORM: 'off', BENCH_STARTUP: '0' };
   const [single, rest, storming] = await Promise.all([
     runBench({ ...small, ...none }),
@@ -100,8 +96,7 @@ it('measures forkcast (over Socket.IO and SSE), both baselines, a cluster, a buy
   const [forkcast] = scenarios;
   const storm = scenarios.at(-1);
   expect(forkcast!.cpuMicrosPerUpdate).toBeGreaterThan(0);
-  // The ratios' arithmetic is the unit tests'; here they are recorded and printed against both
-  // baselines.
+  // The ratios' arithmetic is the unit tests'; here they are recorded and printed.
   const ratios = lines.filter((line) => line.type === 'ratio');
   for (const kind of ['forkcast', 'sse']) {
     expect(ratios).toContainEqual(expect.objectContaining({ kind, clients: CLIENTS, tickMs: 100 }));
@@ -143,5 +138,4 @@ test('refuses a cluster run without redis-server before starting anything', asyn
     'BENCH_CLUSTER needs redis-server (`apt-get install redis-server`, or REDIS_SERVER=<path>); set BENCH_CLUSTER=off to skip the cluster runs';
   expect({ code, stdout }).toEqual({ code: 1, stdout: `bench failed: ${reason}\n` });
   expect(lines).toThrow('ENOENT');
-  // Starting node alone can take seconds beside the other test workers.
 }, 30_000);

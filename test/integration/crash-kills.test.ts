@@ -1,8 +1,6 @@
-/** The durability promises under fire: a real server on one STATE_FILE, SIGKILLed at a random
- * instant while two clients buy (or right after a buy ack), then started again on it: every acked
- * op on disk, none applied twice, no seq reused or gone back, a running ticker ticking on. The
- * test's name holds its seed: FORKCAST_CRASH_SEED=<seed> replays it (FORKCAST_CRASH_ROUNDS: more).
- * A kill while the server starts needs no process: no reader sees a partial file (state-file). */
+/** A real server on one STATE_FILE, SIGKILLed at a random instant while two clients buy (or right
+ * after a buy ack), then started again on it: every acked op on disk, none applied twice, no seq
+ * reused or gone back. FORKCAST_CRASH_SEED=<seed> replays a run (FORKCAST_CRASH_ROUNDS: more). */
 import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual as same } from 'node:util';
 
@@ -44,11 +42,8 @@ function buysBetween(from: number, to: number): number | null {
   return null;
 }
 
-/**
- * With the ticker stopped, each stock's price on disk is its price in `base` after n buys, where
- * n is at least the highest count an ack reported and at most the number sent; acks report
- * distinct counts. Returns the problem, if any.
- */
+/** With the ticker stopped, each stock on disk has had n buys since `base`: at least the highest
+ * count an ack reported, at most the number sent; acks report distinct counts. Or the problem. */
 function checkBuys(base: readonly Stock[], after: readonly Stock[], buys: readonly SentBuy[]) {
   for (const [s, { name, price }] of base.entries()) {
     const sent = buys.filter((buy) => buy.name === name);
@@ -74,7 +69,7 @@ test(`${ROUNDS} SIGKILLs of a real server at random instants (FORKCAST_CRASH_SEE
   /** seq -> the prices first seen under it, and where. */
   const bySeq = new Map<number, { stocks: Stock[]; where: string }>();
   let maxSeen = -1;
-  /** The state file after the last kill (the seed before the first). */
+  /** The state file after the last kill. */
   let file: SavedState = { ...stateOf(), unannounced: false };
   let where = '';
   let acked = 0;
@@ -92,8 +87,7 @@ test(`${ROUNDS} SIGKILLs of a real server at random instants (FORKCAST_CRASH_SEE
       fail(`seq ${update.seq} reused with other prices`, { first: known, now: update, who });
   }
 
-  /** A server started on `from` holds the loaded state (unannounced buys take the next seq),
-   * ticked on if running. */
+  /** A server started on `from` holds it, ticked on if running; unannounced buys take a seq. */
   function expectStartedFrom(from: SavedState, state: Omit<SavedState, 'unannounced'>): void {
     const ticks = state.seq - from.seq - (from.unannounced ? 1 : 0);
     let stocks = from.stocks;
@@ -117,8 +111,7 @@ test(`${ROUNDS} SIGKILLs of a real server at random instants (FORKCAST_CRASH_SEE
     // A running state resumes ticking without a start.
     if (file.running) await a.nextUpdate({ from: a.events.mark });
     if (first.running !== running) await (running ? a.start() : a.stop());
-    // Everything broadcast before the ack has reached both: with the ticker stopped, the state
-    // every buy applies to.
+    // Every broadcast before the ack has reached both: with the ticker stopped, what buys apply to.
     await Promise.all([a.sync(), b.sync()]);
     const base = a.lastUpdate();
 
@@ -154,8 +147,7 @@ test(`${ROUNDS} SIGKILLs of a real server at random instants (FORKCAST_CRASH_SEE
     }
     const exit = await withDeadline(server.exited, 5_000, 'the killed server to exit');
     if (exit.signal !== 'SIGKILL') fail('the server exited before the kill', exit);
-    // Whatever was on its way to the clients has arrived once their connections are closed;
-    // an ack arriving now was given before the kill, and counts.
+    // What was on its way has arrived once the connections closed; a late ack still counts.
     await withDeadline(Promise.all(disconnected), 5_000, 'the clients to see the server gone');
     for (const client of clients) {
       client.close();

@@ -1,7 +1,6 @@
 /** Supervision against real server processes: the ticker child SIGKILLed under a stream of ops,
- * the state folder broken under a running server, a child crashing in a loop
- * (test/fixtures/crashing-ticker.js), the server SIGKILLed. The supervisor's rules (hangs, backoff,
- * refusals) are test/unit/ticker-supervisor.test.ts's; the store's faults, state-file.test.ts's. */
+ * the state folder broken, a child crashing in a loop, the server SIGKILLed. The supervisor's rules
+ * are test/unit/ticker-supervisor.test.ts's; the store's faults, state-file.test.ts's. */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -70,13 +69,13 @@ test('ops racing a restart are refused with a clear error, never lost or applied
   for (let i = 0; i < 10; i++) await buyRound();
   const acks = await Promise.all(outcomes);
 
-  // Every buy was answered, and only in one of three ways; some while the child was down.
+  // Every buy was answered, in one of three ways; some while the child was down.
   const errors = acks.flatMap(({ ack }) => (ack.ok ? [] : [ack.error]));
   expect(errors.filter((error) => error !== RESTARTING && error !== DIED_PENDING)).toEqual([]);
   expect(errors).toContain(RESTARTING);
 
-  // The k-th acknowledged buy of a stock has the price of exactly k buys: none was applied
-  // twice, none that was refused was applied, none that was acknowledged went missing.
+  // The k-th acked buy of a stock has the price of k buys: none applied twice, or refused yet
+  // applied, or acked yet missing.
   const expected: Stock[] = base.map((stock) => {
     const prices = acks
       .flatMap(({ name, ack }) => (ack.ok && name === stock.name ? [ack.stock.price] : []))
@@ -132,8 +131,8 @@ test('the state folder breaks while the server runs: a buy is refused, /healthz 
   expect(server.logs.items.map((line) => line['msg'])).toContain('shutdown failed');
 });
 
-// The fixture, preloaded into the server and so into each child it forks, makes every new child
-// exit at once while the crash file exists.
+// Preloaded into the server and so into each child, it makes every new child exit at once while
+// the crash file exists.
 const FIXTURE = path.join(__dirname, '..', 'fixtures', 'crashing-ticker.js');
 const CRASH_DIR = mkdtempSync(path.join(tmpdir(), 'forkcast-crash-'));
 const CRASH_FILE = path.join(CRASH_DIR, 'crash');
@@ -167,8 +166,7 @@ test('a running child that crashes in a loop is backed off without spinning the 
     503,
     expect.objectContaining({ status: 'down', running: true, seq: last.seq, pid: null }),
   ]);
-  // The CPU is measured until four crashing children have died: the kill's restart and
-  // theirs waiting 100, 200, 400, 800 and now 1,600 ms.
+  // CPU until four crashing children died (restarts after 100, 200, 400, 800, now 1,600 ms).
   const restarts = () => linesWith(server.logs, 'ticker child lost; restarting', logMark);
   await server.logs.waitFor(() => restarts().length === 5, {
     from: logMark,
@@ -187,8 +185,7 @@ test('a running child that crashes in a loop is backed off without spinning the 
   // One outage, announced once; no prices while it lasts.
   expect(a.events.since(mark)).toEqual([lost]);
 
-  // The next child is healthy: the server recovers by itself, still running. (That it ticks on
-  // from the last state is the supervisor's and the model's unit tests'.)
+  // The next child is healthy: the server recovers by itself, still running.
   rmSync(CRASH_FILE);
   const back = await a.waitForStatus(STATUS.tickerBack, { from: mark, timeoutMs: 6_000 });
   expect(back.status).toEqual({ message: STATUS.tickerBack, running: true });
