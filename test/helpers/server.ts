@@ -18,6 +18,7 @@ import type {
 import type { StockName } from '../../protocol/stocks';
 import { createApp, type AppConfig } from '../../server/app';
 import { createLogger } from '../../server/logger';
+import { createStateFile } from '../../server/state-file';
 import { Recorder, withDeadline, type WaitOptions } from './recorder';
 
 type ForkcastClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -32,7 +33,7 @@ type UpdateEvent = Extract<ClientEvent, { kind: 'update' }>;
 export const isStatus = (event: ClientEvent): event is StatusEvent => event.kind === 'status';
 export const isUpdate = (event: ClientEvent): event is UpdateEvent => event.kind === 'update';
 
-/** `index`: the event count when the ack arrived; events before it arrived before the ack. */
+/** `index`: the event count when the ack arrived. */
 interface Acked<R> {
   ack: R;
   index: number;
@@ -43,9 +44,15 @@ type Since = Partial<WaitOptions> & { from: number };
 
 export type TestServer = Awaited<ReturnType<typeof startServer>>;
 
-/** createApp with a silent logger; whatever is not given takes createApp's default. */
-export async function startServer(options: Pick<AppConfig, 'tickMs'> & Partial<AppConfig>) {
-  const forkcast = createApp({ logger: createLogger('silent'), ...options });
+/** createApp with a silent logger, and its state in `stateFile` if given. */
+export async function startServer({
+  stateFile,
+  ...options
+}: Pick<AppConfig, 'tickMs'> & Partial<AppConfig> & { stateFile?: string }) {
+  const logger = createLogger('silent');
+  const store = stateFile ? createStateFile({ path: stateFile, logger }) : undefined;
+  const initialState = await store?.open();
+  const forkcast = createApp({ logger, store, initialState, ...options });
   const address = await forkcast.listen(0, '127.0.0.1');
   return { forkcast, url: `http://127.0.0.1:${address.port}` };
 }
@@ -81,7 +88,7 @@ export class TestClient {
     readonly raw: Socket = socket,
   ) {}
 
-  /** Resolves once connected (the welcome may still be on its way). */
+  /** Resolves once connected, maybe before the welcome. */
   static async connect(
     url: string,
     name: string,
@@ -94,7 +101,7 @@ export class TestClient {
       reconnection: false,
     });
     const client = new TestClient(name, socket);
-    // On in the same turn as io(): nothing can arrive before them, the welcome included.
+    // On in the same turn as io(): nothing, the welcome included, can arrive before them.
     socket.on('status', (status) =>
       client.events.push({ kind: 'status', status, at: performance.now() }),
     );
@@ -103,10 +110,9 @@ export class TestClient {
     );
     socket.on('history', (payload) => client.others.push({ event: 'history', payload }));
     socket.on('opening', (payload) => client.others.push({ event: 'opening', payload }));
-    const connected = new Promise<void>((resolve, reject) => {
-      socket.once('connect', () => resolve());
-      socket.once('connect_error', (error) => reject(error));
-    });
+    const connected = new Promise<void>((resolve, reject) =>
+      socket.once('connect', resolve).once('connect_error', reject),
+    );
     await withDeadline(connected, 3_000, `${name} to connect`);
     return client;
   }
@@ -131,12 +137,8 @@ export class TestClient {
 
   /** The payload of the next `opening` (or `history`) at or after `from`. */
   async next<E extends 'history' | 'opening'>(event: E, from = 0) {
-    const what = `${this.name}: ${event}`;
-    const found = await this.others.waitFor((item) => item.event === event, {
-      from,
-      timeoutMs: 3_000,
-      what,
-    });
+    const options = { from, timeoutMs: 3_000, what: `${this.name}: ${event}` };
+    const found = await this.others.waitFor((item) => item.event === event, options);
     return found.payload as E extends 'history' ? HistoryPayload : OpeningPayload;
   }
 
@@ -183,19 +185,18 @@ export class TestClient {
     return this.acked<unknown>(event, (callback) => this.raw.emit(event, ...args, callback));
   }
 
-  /** A round trip that changes nothing (an unknown event, refused by ack): by per-connection
-   * order, all the server sent this client before has arrived. A barrier instead of a sleep. */
+  /** A round trip that changes nothing: by per-connection order, all the server sent this client
+   * before has arrived. A barrier instead of a sleep. */
   async sync(): Promise<void> {
     const { ack } = await this.emitRaw('forkcast-test-barrier');
     expect(ack).toEqual({ ok: false, error: 'unknown event "forkcast-test-barrier"' });
   }
 
-  /** A callback, not emitWithAck(): it records where the ack fell among the events (a
-   * continuation after `await` may run after later frames). */
+  /** A callback, not emitWithAck(): a continuation after `await` may run after later frames. */
   private acked<R>(what: string, emit: (callback: (result: R) => void) => void): Promise<Acked<R>> {
-    const acked = new Promise<Acked<R>>((resolve) => {
-      emit((ack) => resolve({ ack, index: this.events.mark }));
-    });
+    const acked = new Promise<Acked<R>>((resolve) =>
+      emit((ack) => resolve({ ack, index: this.events.mark })),
+    );
     return withDeadline(acked, 3_000, `${this.name}: the ack of ${what}`);
   }
 
