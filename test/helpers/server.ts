@@ -1,6 +1,7 @@
 /** The real server in-process (createApp on 127.0.0.1, port 0, the real forked ticker child) and
  * real clients (socket.io-client over WebSocket, EventSource) that record every event they get. */
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { buffer } from 'node:stream/consumers';
 
 import { EventSource, type FetchLike } from 'eventsource';
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
@@ -231,25 +232,25 @@ export function expectContiguousSeq(client: TestClient): void {
 }
 
 /** A request with any headers, Host included (fetch does not let a caller choose it), or an
- * upgrade. */
+ * upgrade; the body as text, and as it came (`raw`: not decoded). */
 export function rawRequest(
   url: string,
   pathname: string,
   headers: Record<string, string>,
   method = 'GET',
-): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string; raw: Buffer }> {
   const answer = new Promise<Awaited<ReturnType<typeof rawRequest>>>((resolve, reject) => {
     const { port } = new URL(url);
     const options = { host: '127.0.0.1', port, path: pathname, method, headers, agent: false };
+    const answered = (res: IncomingMessage, raw = Buffer.alloc(0)) =>
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: raw.toString(), raw });
     const req = httpRequest(options, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      buffer(res).then((raw) => answered(res, raw), reject);
     });
     // An accepted WebSocket upgrade: the 101 is the answer.
     req.on('upgrade', (res, socket) => {
       socket.destroy();
-      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: '' });
+      answered(res);
     });
     req.on('error', reject).end();
   });
