@@ -24,7 +24,7 @@ import { Recorder, withDeadline, type WaitOptions } from './recorder';
 
 type ForkcastClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
-export type ClientEvent =
+type ClientEvent =
   | { kind: 'status'; status: StatusPayload; at: number }
   | { kind: 'update'; update: UpdatePayload; at: number };
 
@@ -103,12 +103,9 @@ export class TestClient {
     });
     const client = new TestClient(name, socket);
     // On in the same turn as io(): nothing, the welcome included, can arrive before them.
-    socket.on('status', (status) =>
-      client.events.push({ kind: 'status', status, at: performance.now() }),
-    );
-    socket.on('update', (update) =>
-      client.events.push({ kind: 'update', update, at: performance.now() }),
-    );
+    const at = () => performance.now();
+    socket.on('status', (status) => client.events.push({ kind: 'status', status, at: at() }));
+    socket.on('update', (update) => client.events.push({ kind: 'update', update, at: at() }));
     socket.on('history', (payload) => client.others.push({ event: 'history', payload }));
     socket.on('opening', (payload) => client.others.push({ event: 'opening', payload }));
     const connected = new Promise<void>((resolve, reject) =>
