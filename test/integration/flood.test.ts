@@ -96,7 +96,8 @@ beforeAll(async () => {
 // Conflation must not starve a steady stream: never a quiet moment, yet each buy goes out
 // promptly (the window itself is the model's). First, while the server is quiet.
 test('a steady stream of buys is broadcast as it goes: each within 75 ms (50 plus one fsync)', async () => {
-  const [buyer, watcher] = await connectWelcomed(atHigh, clients, 'buyer', 'watcher');
+  const welcomed = await connectWelcomed(atHigh, clients, 'buyer', 'watcher');
+  const [buyer, watcher] = welcomed as [TestClient, TestClient];
   const before = buyer.lastUpdate().stocks;
   const mark = watcher.events.mark;
 
@@ -125,7 +126,8 @@ test.each([
   '2,000 buys back to back under %s; a bystander keeps being served; exact prices',
   async (_title, limit) => {
     const url = limit === 50 ? atDefault : atHigh;
-    const [flooder, bystander] = await connectWelcomed(url, clients, 'flooder', 'bystander');
+    const welcomed = await connectWelcomed(url, clients, 'flooder', 'bystander');
+    const [flooder, bystander] = welcomed as [TestClient, TestClient];
     const before = flooder.lastUpdate().stocks;
     const marks = [flooder, bystander].map((client) => client.events.mark);
 
@@ -201,7 +203,7 @@ async function inspect(server: ServerProcess) {
 test(`a reconnect storm: ${HANDSHAKES} handshakes, each greeted and cut off, leave RSS bounded and nothing per greeting once collected`, async () => {
   const url = await stormed.url();
   const inspector = await inspect(stormed);
-  const [starter] = await connectWelcomed(url, clients, 'starter');
+  const starter = (await connectWelcomed(url, clients, 'starter'))[0]!;
   expect((await starter.start()).ack).toEqual({ ok: true, running: true });
   starter.close();
   const rssBefore = (await inspector.memory()).rss;
