@@ -242,14 +242,8 @@ test.each([
     const headers = { host, ...(origin ? { origin } : {}) };
     const [from, before] = [lines.mark, sessions];
     const refused = (body: string) => ({ status: 403, body });
-    for (const pathname of [
-      '/',
-      '/healthz',
-      '/api/stocks',
-      '/metrics',
-      '/favicon.svg',
-      '/no/such/page',
-    ]) {
+    const pages = ['/', '/healthz', '/api/stocks', '/metrics', '/favicon.svg', '/no/such/page'];
+    for (const pathname of pages) {
       const status = pathname === '/no/such/page' ? 404 : 200;
       expect(await request(url, pathname, { ...headers, accept: 'text/html' })).toMatchObject(
         served ? { status } : refused('Host not allowed'),
