@@ -11,18 +11,14 @@ export interface WaitOptions {
   what: string;
 }
 
-interface Waiter {
-  check: () => void;
-  fail: (error: Error) => void;
-}
-
 export class Recorder<T> {
   readonly items: T[] = [];
-  private readonly waiters = new Set<Waiter>();
+  /** Each pending wait's check: it settles the wait once enough items match, or with `error`. */
+  private readonly waiters = new Set<(error?: Error) => void>();
 
   push(item: T): void {
     this.items.push(item);
-    for (const waiter of [...this.waiters]) waiter.check();
+    for (const check of [...this.waiters]) check();
   }
 
   /** The index the next item will get; wait or look `from` here to see only later items. */
@@ -51,31 +47,27 @@ export class Recorder<T> {
   waitForCount(count: number, predicate: (item: T) => boolean, options: WaitOptions): Promise<T[]> {
     const { from = 0, timeoutMs, what } = options;
     return new Promise<T[]>((resolve, reject) => {
-      const settle = (then: () => void): void => {
+      const check = (error?: Error): void => {
+        const found = this.items.slice(from).filter(predicate);
+        if (!error && found.length < count) return;
         clearTimeout(timer);
-        this.waiters.delete(waiter);
-        then();
-      };
-      const waiter: Waiter = {
-        check: () => {
-          const found = this.items.slice(from).filter(predicate);
-          if (found.length >= count) settle(() => resolve(found.slice(0, count)));
-        },
-        fail: (error) => settle(() => reject(error)),
+        this.waiters.delete(check);
+        if (error) reject(error);
+        else resolve(found.slice(0, count));
       };
       const timer = setTimeout(() => {
         const recent = JSON.stringify(this.items.slice(Math.max(from, this.mark - 5)));
         const last = `last items: ${recent.slice(0, 600)}`;
-        waiter.fail(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; ${last}`));
+        check(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; ${last}`));
       }, timeoutMs);
-      this.waiters.add(waiter);
-      waiter.check();
+      this.waiters.add(check);
+      check();
     });
   }
 
   /** Rejects every pending wait (used when the source of items goes away). */
   failAll(reason: string): void {
-    for (const waiter of [...this.waiters]) waiter.fail(new Error(reason));
+    for (const check of [...this.waiters]) check(new Error(reason));
   }
 }
 

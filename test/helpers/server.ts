@@ -1,6 +1,7 @@
 /** The real server in-process (createApp on 127.0.0.1, port 0, the real forked ticker child) and
  * real clients (socket.io-client over WebSocket, EventSource) that record every event they get. */
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { buffer } from 'node:stream/consumers';
 
 import { EventSource, type FetchLike } from 'eventsource';
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
@@ -18,11 +19,12 @@ import type {
 import type { StockName } from '../../protocol/stocks';
 import { createApp, type AppConfig } from '../../server/app';
 import { createLogger } from '../../server/logger';
+import { createStateFile } from '../../server/state-file';
 import { Recorder, withDeadline, type WaitOptions } from './recorder';
 
 type ForkcastClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
-export type ClientEvent =
+type ClientEvent =
   | { kind: 'status'; status: StatusPayload; at: number }
   | { kind: 'update'; update: UpdatePayload; at: number };
 
@@ -32,7 +34,7 @@ type UpdateEvent = Extract<ClientEvent, { kind: 'update' }>;
 export const isStatus = (event: ClientEvent): event is StatusEvent => event.kind === 'status';
 export const isUpdate = (event: ClientEvent): event is UpdateEvent => event.kind === 'update';
 
-/** `index`: the event count when the ack arrived; events before it arrived before the ack. */
+/** `index`: the event count when the ack arrived. */
 interface Acked<R> {
   ack: R;
   index: number;
@@ -43,9 +45,15 @@ type Since = Partial<WaitOptions> & { from: number };
 
 export type TestServer = Awaited<ReturnType<typeof startServer>>;
 
-/** createApp with a silent logger; whatever is not given takes createApp's default. */
-export async function startServer(options: Pick<AppConfig, 'tickMs'> & Partial<AppConfig>) {
-  const forkcast = createApp({ logger: createLogger('silent'), ...options });
+/** createApp with a silent logger, and its state in `stateFile` if given. */
+export async function startServer({
+  stateFile,
+  ...options
+}: Pick<AppConfig, 'tickMs'> & Partial<AppConfig> & { stateFile?: string }) {
+  const logger = createLogger('silent');
+  const store = stateFile ? createStateFile({ path: stateFile, logger }) : undefined;
+  const initialState = await store?.open();
+  const forkcast = createApp({ logger, store, initialState, ...options });
   const address = await forkcast.listen(0, '127.0.0.1');
   return { forkcast, url: `http://127.0.0.1:${address.port}` };
 }
@@ -81,7 +89,7 @@ export class TestClient {
     readonly raw: Socket = socket,
   ) {}
 
-  /** Resolves once connected (the welcome may still be on its way). */
+  /** Resolves once connected, maybe before the welcome. */
   static async connect(
     url: string,
     name: string,
@@ -94,19 +102,15 @@ export class TestClient {
       reconnection: false,
     });
     const client = new TestClient(name, socket);
-    // On in the same turn as io(): nothing can arrive before them, the welcome included.
-    socket.on('status', (status) =>
-      client.events.push({ kind: 'status', status, at: performance.now() }),
-    );
-    socket.on('update', (update) =>
-      client.events.push({ kind: 'update', update, at: performance.now() }),
-    );
+    // On in the same turn as io(): nothing, the welcome included, can arrive before them.
+    const at = () => performance.now();
+    socket.on('status', (status) => client.events.push({ kind: 'status', status, at: at() }));
+    socket.on('update', (update) => client.events.push({ kind: 'update', update, at: at() }));
     socket.on('history', (payload) => client.others.push({ event: 'history', payload }));
     socket.on('opening', (payload) => client.others.push({ event: 'opening', payload }));
-    const connected = new Promise<void>((resolve, reject) => {
-      socket.once('connect', () => resolve());
-      socket.once('connect_error', (error) => reject(error));
-    });
+    const connected = new Promise<void>((resolve, reject) =>
+      socket.once('connect', resolve).once('connect_error', reject),
+    );
     await withDeadline(connected, 3_000, `${name} to connect`);
     return client;
   }
@@ -131,12 +135,8 @@ export class TestClient {
 
   /** The payload of the next `opening` (or `history`) at or after `from`. */
   async next<E extends 'history' | 'opening'>(event: E, from = 0) {
-    const what = `${this.name}: ${event}`;
-    const found = await this.others.waitFor((item) => item.event === event, {
-      from,
-      timeoutMs: 3_000,
-      what,
-    });
+    const options = { from, timeoutMs: 3_000, what: `${this.name}: ${event}` };
+    const found = await this.others.waitFor((item) => item.event === event, options);
     return found.payload as E extends 'history' ? HistoryPayload : OpeningPayload;
   }
 
@@ -183,19 +183,18 @@ export class TestClient {
     return this.acked<unknown>(event, (callback) => this.raw.emit(event, ...args, callback));
   }
 
-  /** A round trip that changes nothing (an unknown event, refused by ack): by per-connection
-   * order, all the server sent this client before has arrived. A barrier instead of a sleep. */
+  /** A round trip that changes nothing: by per-connection order, all the server sent this client
+   * before has arrived. A barrier instead of a sleep. */
   async sync(): Promise<void> {
     const { ack } = await this.emitRaw('forkcast-test-barrier');
     expect(ack).toEqual({ ok: false, error: 'unknown event "forkcast-test-barrier"' });
   }
 
-  /** A callback, not emitWithAck(): it records where the ack fell among the events (a
-   * continuation after `await` may run after later frames). */
+  /** A callback, not emitWithAck(): a continuation after `await` may run after later frames. */
   private acked<R>(what: string, emit: (callback: (result: R) => void) => void): Promise<Acked<R>> {
-    const acked = new Promise<Acked<R>>((resolve) => {
-      emit((ack) => resolve({ ack, index: this.events.mark }));
-    });
+    const acked = new Promise<Acked<R>>((resolve) =>
+      emit((ack) => resolve({ ack, index: this.events.mark })),
+    );
     return withDeadline(acked, 3_000, `${this.name}: the ack of ${what}`);
   }
 
@@ -230,25 +229,25 @@ export function expectContiguousSeq(client: TestClient): void {
 }
 
 /** A request with any headers, Host included (fetch does not let a caller choose it), or an
- * upgrade. */
+ * upgrade; the body as text, and as it came (`raw`: not decoded). */
 export function rawRequest(
   url: string,
   pathname: string,
   headers: Record<string, string>,
   method = 'GET',
-): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string; raw: Buffer }> {
   const answer = new Promise<Awaited<ReturnType<typeof rawRequest>>>((resolve, reject) => {
     const { port } = new URL(url);
     const options = { host: '127.0.0.1', port, path: pathname, method, headers, agent: false };
+    const answered = (res: IncomingMessage, raw = Buffer.alloc(0)) =>
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: raw.toString(), raw });
     const req = httpRequest(options, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      buffer(res).then((raw) => answered(res, raw), reject);
     });
     // An accepted WebSocket upgrade: the 101 is the answer.
     req.on('upgrade', (res, socket) => {
       socket.destroy();
-      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: '' });
+      answered(res);
     });
     req.on('error', reject).end();
   });

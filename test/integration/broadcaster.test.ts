@@ -62,11 +62,8 @@ function updateOf(seq: number): UpdatePayload {
 const range = (from: number, to: number): number[] =>
   Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 
-type Hook = (seq: number, self: UpdateBroadcaster) => void;
-
-/** A broadcaster wired as realtime.ts wires it; the ticker's snapshot is the last update
- * published. `afterDelivered` runs inside onDelivered. */
-function start(turnMs = 0, afterDelivered?: Hook): UpdateBroadcaster {
+/** A broadcaster wired as realtime.ts wires it; `afterDelivered` runs inside onDelivered. */
+function start(turnMs = 0, afterDelivered?: (seq: number, self: UpdateBroadcaster) => void) {
   const b: UpdateBroadcaster = new UpdateBroadcaster(
     io,
     (update, deliveries) => {
@@ -95,7 +92,7 @@ function publish(b: UpdateBroadcaster, to: number, busy = true): void {
 /** The host's history: every update published. */
 const sent = () => range(1, published).map(updateOf);
 
-/** What a socket connecting now would be greeted with, without a socket. */
+/** What a socket connecting now would be greeted with. */
 const peek = (b: UpdateBroadcaster) =>
   b.admit({ join: () => undefined }, updateOf(published), sent());
 
@@ -135,8 +132,8 @@ test.each([
     const all = await join(7, 'client');
     expect(peek(b)).toEqual({ update: updateOf(0), history: [updateOf(0)] });
     publish(b, total, busy);
-    // In one turn: handed to every socket before publish returns; otherwise the first is still on
-    // its way, the rest queued (and not history yet).
+    // In one turn: all handed out before publish returns; else the first is on its way, the rest
+    // queued (and not history yet).
     const begun = turnMs > 0 || !busy ? total : 1;
     expect(delivered.items.length).toBe(begun === total ? total : 0);
     expect(peek(b)).toEqual({ update: updateOf(begun), history: range(1, begun).map(updateOf) });
@@ -151,13 +148,10 @@ test.each([
 );
 
 test('clients joining mid-broadcast get every update from their greeting on, once each, in order', async () => {
-  const lateCount = 6;
-  /** Updates published after the last late joiner is in, so that all of them see several. */
-  const tail = 30;
+  const [lateCount, tail] = [6, 30]; // tail: updates after the last late joiner is in
   const b = start();
   const early = await join(8, 'early');
-  // One update per turn while at most two are outstanding: mid-broadcast on every turn, so each
-  // late joiner lands during one, after whichever batch of two sockets it has reached.
+  // One update per turn while at most two are outstanding: each late joiner lands mid-broadcast.
   let last = Infinity;
   const turn = (): void => {
     if (published - delivered.items.length < 2 && published < last) publish(b, published + 1);

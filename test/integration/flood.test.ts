@@ -1,5 +1,5 @@
-/** Abuse against the compiled server as its own process, so that its event loop is not the
- * clients': a flood of buys from one client, and a storm of handshakes cut off as by a blip. */
+/** The compiled server as its own process (its event loop is not the clients'): a flood of buys
+ * from one client, and a storm of handshakes cut off as by a blip. */
 import { once } from 'node:events';
 
 import WebSocket from 'ws';
@@ -17,8 +17,7 @@ import { connectWelcomed, expectContiguousSeq, isUpdate, type TestClient } from 
 const FLOOD = 2_000;
 const STOCKS: readonly StockName[] = ['Apple', 'Microsoft', 'Facebook'];
 const stockOf = (i: number): StockName => STOCKS[i % STOCKS.length]!;
-/** DESIGN.md: buys are broadcast within 50 ms; the update also waits for its state's fsync
- * (group commit, a few ms; CI measured a 51 ms lag once). */
+/** DESIGN.md: buys are broadcast within 50 ms, plus the state's fsync (CI measured 51 ms once). */
 const PROMPT_MS = 50 + 25;
 
 let clients: TestClient[] = [];
@@ -36,9 +35,6 @@ afterAll(async () => {
 
 const serve = (env: Record<string, string> = {}): ServerProcess =>
   spawnTracked({ TICK_MS: '1000', LOG_LEVEL: 'info', ...env });
-
-const join = async (url: string, name: string): Promise<TestClient> =>
-  (await connectWelcomed(url, clients, name))[0]!;
 
 /** One buy: when its ack arrived, and how long after `sentAt`. */
 function buy(client: TestClient, name: StockName, sentAt = performance.now()) {
@@ -58,8 +54,8 @@ async function buyInTurn(client: TestClient, done: () => boolean, max: number) {
   return results;
 }
 
-/** Every accepted buy was applied exactly once, and nothing else: a stock's acked prices are the
- * seed grown 1, 2, ..., n times, and `client` ends up with exactly that (conflation aside). */
+/** Every accepted buy was applied exactly once: a stock's acked prices are the seed grown 1, 2,
+ * ..., n times, and `client` ends up with exactly that. */
 async function expectExact(
   client: TestClient,
   from: number,
@@ -81,15 +77,15 @@ async function expectExact(
   });
 }
 
-/** main.ts's default limit (50 a second), one high enough to accept the whole flood, and the
- * storm's, with its inspector: started together, each idle until its test. */
+/** At main.ts's default limit (50 a second), at one above the flood, and the storm's: started
+ * together, each idle until its test. */
 let atDefault: string;
 let atHigh: string;
 let stormed: ServerProcess;
 beforeAll(async () => {
-  // Ticking fast fills the history (60 updates, ~9 KB) early in the storm, as it is in use.
+  // Ticking fast fills the history (60 updates, ~9 KB) early in the storm.
   stormed = serve({ TICK_MS: '100', NODE_OPTIONS: '--inspect=127.0.0.1:0' });
-  // Generous: compiled servers starting at once on a busy machine can take over 5 s.
+  // Compiled servers starting at once on a busy machine can take over 5 s.
   [atDefault, atHigh] = await Promise.all([
     serve().url(15_000),
     serve({ OPS_PER_SECOND: '100000' }).url(15_000),
@@ -97,158 +93,151 @@ beforeAll(async () => {
   ]);
 }, 20_000);
 
-describe('a flood of buys', () => {
-  /** Conflation must not starve a steady stream: there is never a quiet moment, yet each buy is
-   * broadcast promptly (the window itself is the model's). First, while the server is quiet. */
-  test('a steady stream of buys is broadcast as it goes: each within 75 ms (50 plus one fsync)', async () => {
-    const buyer = await join(atHigh, 'buyer');
-    const watcher = await join(atHigh, 'watcher');
-    const before = buyer.lastUpdate().stocks;
-    const mark = watcher.events.mark;
+// Conflation must not starve a steady stream: never a quiet moment, yet each buy goes out
+// promptly (the window itself is the model's). First, while the server is quiet.
+test('a steady stream of buys is broadcast as it goes: each within 75 ms (50 plus one fsync)', async () => {
+  const welcomed = await connectWelcomed(atHigh, clients, 'buyer', 'watcher');
+  const [buyer, watcher] = welcomed as [TestClient, TestClient];
+  const before = buyer.lastUpdate().stocks;
+  const mark = watcher.events.mark;
 
-    const startedAt = performance.now();
-    const results = await buyInTurn(buyer, () => performance.now() - startedAt >= 300, Infinity);
-    expect(results.filter((result) => !result.ack.ok)).toEqual([]);
-    await expectExact(watcher, mark, before, results);
+  const startedAt = performance.now();
+  const results = await buyInTurn(buyer, () => performance.now() - startedAt >= 300, Infinity);
+  expect(results.filter((result) => !result.ack.ok)).toEqual([]);
+  await expectExact(watcher, mark, before, results);
 
-    // From the ack to the watcher's update, less the buy's own round trip in this run: on a
-    // loaded machine every hop is slow, but an update held back for a window or more still shows.
-    const lags = results.map(({ name, ack, at, ms }) => {
-      const price = ack.ok ? ack.stock.price : Infinity;
-      const carried = watcher.events.items.find(
-        (event) => isUpdate(event) && priceOf(event.update.stocks, name) >= price,
-      );
-      return (carried?.at ?? Infinity) - at - ms;
-    });
-    expect(Math.max(...lags)).toBeLessThan(PROMPT_MS);
+  // From the ack to the watcher's update, less the buy's round trip: on a loaded machine every
+  // hop is slow, but an update held back for a window still shows.
+  const lags = results.map(({ name, ack, at, ms }) => {
+    const price = ack.ok ? ack.stock.price : Infinity;
+    const carried = watcher.events.items.find(
+      (event) => isUpdate(event) && priceOf(event.update.stocks, name) >= price,
+    );
+    return (carried?.at ?? Infinity) - at - ms;
   });
+  expect(Math.max(...lags)).toBeLessThan(PROMPT_MS);
+});
 
-  // With a budget shared between connections the bystander's buys would be refused too.
-  test.each([
-    ['the default limit: the excess refused', 50],
-    ['a high limit: all accepted', 100_000],
-  ])(
-    '2,000 buys back to back under %s; a bystander keeps being served; exact prices',
-    async (_title, limit) => {
-      const url = limit === 50 ? atDefault : atHigh;
-      const flooder = await join(url, 'flooder');
-      const bystander = await join(url, 'bystander');
-      const before = flooder.lastUpdate().stocks;
-      const marks = [flooder, bystander].map((client) => client.events.mark);
+// With a budget shared between connections the bystander's buys would be refused too.
+test.each([
+  ['the default limit: the excess refused', 50],
+  ['a high limit: all accepted', 100_000],
+])(
+  '2,000 buys back to back under %s; a bystander keeps being served; exact prices',
+  async (_title, limit) => {
+    const url = limit === 50 ? atDefault : atHigh;
+    const welcomed = await connectWelcomed(url, clients, 'flooder', 'bystander');
+    const [flooder, bystander] = welcomed as [TestClient, TestClient];
+    const before = flooder.lastUpdate().stocks;
+    const marks = [flooder, bystander].map((client) => client.events.mark);
 
-      // Emitted in one synchronous loop.
-      const sentAt = performance.now();
-      let flooding = true;
-      const flooded = Promise.all(
-        Array.from({ length: FLOOD }, (_, i) => buy(flooder, stockOf(i), sentAt)),
-      ).finally(() => (flooding = false));
-      const probes = await buyInTurn(bystander, () => !flooding, 20);
-      const results = await flooded;
-      const floodMs = Math.max(...results.map((result) => result.ms));
+    // Emitted in one synchronous loop.
+    const sentAt = performance.now();
+    let flooding = true;
+    const flooded = Promise.all(
+      Array.from({ length: FLOOD }, (_, i) => buy(flooder, stockOf(i), sentAt)),
+    ).finally(() => (flooding = false));
+    const probes = await buyInTurn(bystander, () => !flooding, 20);
+    const results = await flooded;
+    const floodMs = Math.max(...results.map((result) => result.ms));
 
-      const accepted = results.filter((result) => result.ack.ok);
-      const refused = [...new Set(results.flatMap(({ ack }) => (ack.ok ? [] : [ack.error])))];
-      if (limit === 50) {
-        expect(refused).toEqual([
-          'too many requests: at most 50 start/stop/buy per second per connection',
-        ]);
-        // 50 per one-second window: however long the flood took, that bounds what got through.
-        expect(accepted.length).toBeGreaterThanOrEqual(50);
-        expect(accepted.length).toBeLessThanOrEqual(50 * (Math.ceil(floodMs / 1_000) + 1));
-      } else expect(refused).toEqual([]);
-      // The bystander's buys went through while the flood was on. Its first may queue behind
-      // what the flooder had already sent, so a round trip may take as long as the flood itself
-      // on a loaded machine (measured in this run), never much longer.
-      expect(probes.length).toBeGreaterThan(0);
-      for (const round of probes) {
-        expect(round.ack.ok).toBe(true);
-        expect(round.ms).toBeLessThan(Math.max(1_000, 1.5 * floodMs));
+    const accepted = results.filter((result) => result.ack.ok);
+    const refused = [...new Set(results.flatMap(({ ack }) => (ack.ok ? [] : [ack.error])))];
+    if (limit === 50) {
+      expect(refused).toEqual([
+        'too many requests: at most 50 start/stop/buy per second per connection',
+      ]);
+      // 50 per one-second window bounds what got through, however long the flood took.
+      expect(accepted.length).toBeGreaterThanOrEqual(50);
+      expect(accepted.length).toBeLessThanOrEqual(50 * (Math.ceil(floodMs / 1_000) + 1));
+    } else expect(refused).toEqual([]);
+    // The bystander is served during the flood. Its first buy may queue behind the flood, so a
+    // round trip may take as long as the flood did in this run, never much longer.
+    expect(probes.length).toBeGreaterThan(0);
+    for (const round of probes) {
+      expect(round.ack.ok).toBe(true);
+      expect(round.ms).toBeLessThan(Math.max(1_000, 1.5 * floodMs));
+    }
+
+    for (const [i, client] of [flooder, bystander].entries())
+      await expectExact(client, marks[i]!, before, [...results, ...probes]);
+  },
+);
+
+// Enough for the heap per handshake to tell (0.55-1.0 KB measured; ~3.8 KB if greetings were
+// kept for recovery), after a warm-up has paid the fixed costs.
+const [WARM_UP, HANDSHAKES, CONCURRENCY] = [1_000, 1_500, 100];
+const MB = 1024 * 1024;
+// Over the baseline, before and after a collection: measured 48-68 and 7-8 MB on Node 20,
+// 158-180 and 26-28 MB on Node 24 (its V8 collects later) at 4,000 handshakes.
+const [STORM_RSS_BOUND, SETTLED_RSS_BOUND] = [300 * MB, 48 * MB];
+const SETTLED_HEAP_PER_HANDSHAKE = 1.8 * 1024;
+
+/** The server's memory through its inspector, after a full collection if `collect`. */
+async function inspect(server: ServerProcess) {
+  const url = new Promise<string>((resolve) => {
+    const check = (): void => {
+      const found = /Debugger listening on (ws:\/\/\S+)/.exec(server.stderr())?.[1];
+      if (found) resolve(found);
+    };
+    server.process.stderr?.on('data', check);
+    check();
+  });
+  const ws = new WebSocket(await withDeadline(url, 5_000, 'the inspector URL on stderr'));
+  await withDeadline(once(ws, 'open'), 5_000, 'the inspector connection');
+  // One call at a time, and no domain enabled: the next message is the answer.
+  const call = async (method: string, params: object = {}) => {
+    ws.send(JSON.stringify({ id: 1, method, params }));
+    const [data] = (await withDeadline(once(ws, 'message'), 20_000, method)) as [Buffer];
+    return (JSON.parse(data.toString('utf8')) as { result: unknown }).result;
+  };
+  const memory = async (collect = true): Promise<NodeJS.MemoryUsage> => {
+    if (collect) await call('HeapProfiler.collectGarbage');
+    const params = { expression: 'process.memoryUsage()', returnByValue: true };
+    return ((await call('Runtime.evaluate', params)) as { result: { value: NodeJS.MemoryUsage } })
+      .result.value;
+  };
+  return { memory, close: () => ws.terminate() };
+}
+
+test(`a reconnect storm: ${HANDSHAKES} handshakes, each greeted and cut off, leave RSS bounded and nothing per greeting once collected`, async () => {
+  const url = await stormed.url();
+  const inspector = await inspect(stormed);
+  const starter = (await connectWelcomed(url, clients, 'starter'))[0]!;
+  expect((await starter.start()).ack).toEqual({ ok: true, running: true });
+  starter.close();
+  const rssBefore = (await inspector.memory()).rss;
+  // Each gets its greeting (status, update, history), then is cut off as by a blip, so that
+  // recovery keeps the session.
+  const storm = async (count: number): Promise<void> => {
+    let started = 0;
+    const worker = async (): Promise<void> => {
+      while (started++ < count) {
+        const socket = await RawSocket.connect(url);
+        const greeting = { timeoutMs: 5_000, what: 'a greeting' };
+        await socket.frames
+          .waitForCount(3, (frame) => frame.startsWith('42['), greeting)
+          .finally(() => socket.close());
       }
-
-      for (const [i, client] of [flooder, bystander].entries())
-        await expectExact(client, marks[i]!, before, [...results, ...probes]);
-    },
-  );
-});
-
-describe('a reconnect storm', () => {
-  /** Enough for the heap per handshake to tell (0.55-1.0 KB measured; ~3.8 KB when greetings
-   * were stored for recovery, which realtime.test.ts's greeting test rules out frame by frame),
-   * once a warm-up has paid the fixed costs (compiled code, buffers, a full history). */
-  const [WARM_UP, HANDSHAKES, CONCURRENCY] = [1_000, 1_500, 100];
-  const MB = 1024 * 1024;
-  /** Over the baseline, garbage included and after a collection: measured 48-68 and 7-8 MB on
-   * Node 20, 158-180 and 26-28 MB on Node 24 (its V8 collects later) at 4,000 handshakes. */
-  const [STORM_RSS_BOUND, SETTLED_RSS_BOUND] = [300 * MB, 48 * MB];
-  const SETTLED_HEAP_PER_HANDSHAKE = 1.8 * 1024;
-
-  /** The server's memory through its inspector (the URL it writes to stderr at start-up; its
-   * ticker child, forked later, inherits the option), after a full collection if `collect`. */
-  async function inspect(server: ServerProcess) {
-    const url = new Promise<string>((resolve) => {
-      const check = (): void => {
-        const found = /Debugger listening on (ws:\/\/\S+)/.exec(server.stderr())?.[1];
-        if (found) resolve(found);
-      };
-      server.process.stderr?.on('data', check);
-      check();
-    });
-    const ws = new WebSocket(await withDeadline(url, 5_000, 'the inspector URL on stderr'));
-    await withDeadline(once(ws, 'open'), 5_000, 'the inspector connection');
-    // One call at a time, and no domain enabled to send events: the next message is the answer.
-    const call = async (method: string, params: object = {}) => {
-      ws.send(JSON.stringify({ id: 1, method, params }));
-      const [data] = (await withDeadline(once(ws, 'message'), 20_000, method)) as [Buffer];
-      return (JSON.parse(data.toString('utf8')) as { result: unknown }).result;
     };
-    const memory = async (collect = true): Promise<NodeJS.MemoryUsage> => {
-      if (collect) await call('HeapProfiler.collectGarbage');
-      const params = { expression: 'process.memoryUsage()', returnByValue: true };
-      return ((await call('Runtime.evaluate', params)) as { result: { value: NodeJS.MemoryUsage } })
-        .result.value;
-    };
-    return { memory, close: () => ws.terminate() };
-  }
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  };
+  await storm(WARM_UP);
+  const before = await inspector.memory();
+  const stormStarted = performance.now();
+  await storm(HANDSHAKES);
+  recordFigure(`${HANDSHAKES} handshakes`, performance.now() - stormStarted);
+  const stormRss = (await inspector.memory(false)).rss - rssBefore;
+  const after = await inspector.memory();
+  inspector.close();
+  const settledRss = after.rss - rssBefore;
+  const heapPerHandshake = (after.heapUsed - before.heapUsed) / HANDSHAKES;
+  recordFigure('RSS growth at the end of the storm', stormRss / MB, 'MB');
+  recordFigure('RSS growth after a full collection', settledRss / MB, 'MB');
+  recordFigure('heap kept per handshake', heapPerHandshake, 'B');
 
-  test(`${HANDSHAKES} handshakes, each greeted and cut off, leave RSS bounded and nothing per greeting once collected`, async () => {
-    const url = await stormed.url();
-    const inspector = await inspect(stormed);
-    const starter = await join(url, 'starter');
-    expect((await starter.start()).ack).toEqual({ ok: true, running: true });
-    starter.close();
-    const rssBefore = (await inspector.memory()).rss;
-    // Each gets its whole greeting (status, update, history), then is cut off as by a network
-    // blip, so that connection state recovery keeps the session for its window.
-    const storm = async (count: number): Promise<void> => {
-      let started = 0;
-      const worker = async (): Promise<void> => {
-        while (started++ < count) {
-          const socket = await RawSocket.connect(url);
-          const greeting = { timeoutMs: 5_000, what: 'a greeting' };
-          await socket.frames
-            .waitForCount(3, (frame) => frame.startsWith('42['), greeting)
-            .finally(() => socket.close());
-        }
-      };
-      await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-    };
-    await storm(WARM_UP);
-    const before = await inspector.memory();
-    const stormStarted = performance.now();
-    await storm(HANDSHAKES);
-    recordFigure(`${HANDSHAKES} handshakes`, performance.now() - stormStarted);
-    const stormRss = (await inspector.memory(false)).rss - rssBefore;
-    const after = await inspector.memory();
-    inspector.close();
-    const settledRss = after.rss - rssBefore;
-    const heapPerHandshake = (after.heapUsed - before.heapUsed) / HANDSHAKES;
-    recordFigure('RSS growth at the end of the storm', stormRss / MB, 'MB');
-    recordFigure('RSS growth after a full collection', settledRss / MB, 'MB');
-    recordFigure('heap kept per handshake', heapPerHandshake, 'B');
-
-    expect(stormRss).toBeLessThan(STORM_RSS_BOUND);
-    expect(settledRss).toBeLessThan(SETTLED_RSS_BOUND);
-    expect(settledRss).toBeLessThan(stormRss);
-    expect(heapPerHandshake).toBeLessThan(SETTLED_HEAP_PER_HANDSHAKE);
-  }, 40_000);
-});
+  expect(stormRss).toBeLessThan(STORM_RSS_BOUND);
+  expect(settledRss).toBeLessThan(SETTLED_RSS_BOUND);
+  expect(settledRss).toBeLessThan(stormRss);
+  expect(heapPerHandshake).toBeLessThan(SETTLED_HEAP_PER_HANDSHAKE);
+}, 40_000);

@@ -1,10 +1,9 @@
 /** One real server for the file: HTTP answers, /metrics against what clients saw, the Host and
  * origin checks and the control token; the rules themselves are the unit tests'. */
+import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { get as httpGet, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { buffer } from 'node:stream/consumers';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 
 import { SOCKET_PATH } from '../../protocol/events';
@@ -74,8 +73,7 @@ afterAll(async () => {
   rmSync(clientDir, { recursive: true, force: true });
 });
 
-// First: the child has not ticked yet, and every client connected is this test's. The status
-// and type of both routes are in the table of routes below.
+// First: the child has not ticked yet, and every client connected is this test's.
 test('/healthz follows the ticker child; /metrics counts updates, deliveries, clients, ops and ack latencies as the clients saw them', async () => {
   const health = async (): Promise<unknown> => (await fetch(`${url}/healthz`)).json();
   const [uptime, pid] = [expect.any(Number), forkcast.ticker.pid];
@@ -131,8 +129,7 @@ test('/healthz follows the ticker child; /metrics counts updates, deliveries, cl
   expect([buySeconds > 0, buySeconds < 0.5]).toEqual([true, true]);
 
   // The gauge follows a client leaving.
-  const socket = forkcast.io.sockets.sockets.get(flooder.socket.id ?? '');
-  const gone = new Promise<void>((resolve) => socket?.once('disconnect', () => resolve()));
+  const gone = once(forkcast.io.sockets.sockets.get(flooder.socket.id!)!, 'disconnect');
   flooder.close();
   await withDeadline(gone, 3_000, 'the server to see flooder leave');
   expect(delta(await scrape(url), 'forkcast_connected_clients')).toBe(3);
@@ -151,6 +148,7 @@ test.each([
   ['/favicon.ico', 'no-cache', /^image\/(vnd\.microsoft\.icon|x-icon)$/, '\0\0\x01\0'],
   ['/apple-touch-icon.png', 'no-cache', /^image\/png$/, '\x89PNG'],
   ['/healthz', null, /^application\/json/, '{"ok":'],
+  ['/api/stocks', 'no-store', /^application\/json/, '{"stocks":'],
   ['/metrics', null, /^text\/plain/, '# HELP'],
 ])('%s: Cache-Control %s, type %s, and helmet’s headers', async (pathname, cache, type, start) => {
   const response = await fetch(`${url}${pathname}`);
@@ -196,27 +194,21 @@ test.each([
 ])(
   '%s: the bundle and the shell arrive encoded so; the shell links the build and a new style nonce',
   async (encoding, decode) => {
-    const headers = { 'accept-encoding': encoding };
-    const get = (pathname: string) =>
-      new Promise<IncomingMessage>((resolve, reject) => {
-        httpGet(`${url}${pathname}`, { headers }, resolve).on('error', reject);
-      });
+    const get = (pathname: string) => request(url, pathname, { 'accept-encoding': encoding });
     const [bundle, shell] = [await get('/main-AB12CD34.js'), await get('/')];
-    const [bundleBody, shellBody] = [await buffer(bundle), await buffer(shell)];
     const file = Buffer.from(BUILD['main-AB12CD34.js']);
     const compressed = encoding === 'identity' ? undefined : encoding;
     expect(
       [bundle, shell].map(({ headers }) => [headers['content-encoding'], headers.vary]),
     ).toEqual(Array(2).fill([compressed, expect.stringMatching(/accept-encoding/i)]));
-    expect(decode(bundleBody)).toEqual(file);
-    if (compressed) expect(bundleBody.length).toBeLessThan(file.length / 4);
-    // Angular puts the nonce on the <style> tags it creates, reading it from ngCspNonce on its
-    // root; each response has its own.
+    expect(decode(bundle.raw)).toEqual(file);
+    if (compressed) expect(bundle.raw.length).toBeLessThan(file.length / 4);
+    // Angular reads the nonce for its <style> tags from ngCspNonce; each response has its own.
     const [other, nonce] = [bundle, shell].map(
       ({ headers }) => /'nonce-([^']+)'/.exec(String(headers['content-security-policy']))?.[1],
     );
     expect(nonce).not.toBe(other);
-    const page = decode(shellBody).toString('utf8');
+    const page = decode(shell.raw).toString('utf8');
     expect(page).toContain(`<app-root ngCspNonce="${nonce}">`);
     // This server has a control token: a tab without one only watches.
     expect(page).toContain('<meta name="forkcast-control" content="token">');
@@ -250,7 +242,8 @@ test.each([
     const headers = { host, ...(origin ? { origin } : {}) };
     const [from, before] = [lines.mark, sessions];
     const refused = (body: string) => ({ status: 403, body });
-    for (const pathname of ['/', '/healthz', '/metrics', '/favicon.svg', '/no/such/page']) {
+    const pages = ['/', '/healthz', '/api/stocks', '/metrics', '/favicon.svg', '/no/such/page'];
+    for (const pathname of pages) {
       const status = pathname === '/no/such/page' ? 404 : 200;
       expect(await request(url, pathname, { ...headers, accept: 'text/html' })).toMatchObject(
         served ? { status } : refused('Host not allowed'),
@@ -271,7 +264,7 @@ test.each([
     // Once per refusal (the logger is synchronous), a huge Host cut short.
     const logged = linesWith(lines, 'refused a request for a foreign host', from);
     expect(logged.map((line) => [line['level'], line['host']])).toEqual(
-      Array<unknown[]>(served ? 0 : 8).fill([LEVEL.warn, host.slice(0, 100)]),
+      Array<unknown[]>(served ? 0 : 9).fill([LEVEL.warn, host.slice(0, 100)]),
     );
   },
 );

@@ -14,6 +14,7 @@ afterEach(async () => {
 afterAll(() => printFigures('main.test.ts'));
 
 const TOKEN = 'correct-horse-battery-staple';
+const CLEAN = { code: 0, signal: null };
 
 /** How a server process ended: its exit, its stderr, and which of `messages` it logged. */
 async function ending(server: ServerProcess, timeoutMs: number, ...messages: string[]) {
@@ -27,13 +28,11 @@ test('reads its settings from the environment; SIGTERM then shuts down cleanly: 
   const server = spawn({ TICK_MS: '100', CONTROL_TOKEN: TOKEN, ALLOWED_HOSTS: '.example.test,' });
   const { url, tickerPid } = await server.listening();
   expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-  const { port } = new URL(url);
   // ALLOWED_HOSTS: the listed domain served, other names refused.
   const status = async (name: string) =>
-    (await rawRequest(url, '/healthz', { host: `${name}:${port}` })).status;
-  expect([await status('app.example.test'), await status('app.example.test.evil')]).toEqual([
-    200, 403,
-  ]);
+    (await rawRequest(url, '/healthz', { host: `${name}:${new URL(url).port}` })).status;
+  expect(await status('app.example.test')).toBe(200);
+  expect(await status('app.example.test.evil')).toBe(403);
 
   const client = (await connectWelcomed(url, clients, 'a'))[0]!;
   // CONTROL_TOKEN: a client without it may only watch.
@@ -45,13 +44,8 @@ test('reads its settings from the environment; SIGTERM then shuts down cleanly: 
   server.process.kill('SIGTERM');
   const end = await ending(server, 5_000, 'shutting down', 'bye');
   recordFigure('SIGTERM with a client -> exit', performance.now() - signalledAt);
-  expect(end).toEqual({
-    exit: { code: 0, signal: null },
-    stderr: '',
-    said: ['shutting down', 'bye'],
-  });
-  // Disconnected by the transport closing (so real clients reconnect), after being told: nothing
-  // is recorded after a disconnect.
+  expect(end).toEqual({ exit: CLEAN, stderr: '', said: ['shutting down', 'bye'] });
+  // Disconnected by the transport closing (so real clients reconnect), after being told.
   expect(await withDeadline(disconnected, 1_000, 'the disconnect')).toBe('transport close');
   expect(client.events.since(mark)).toMatchObject([
     { status: { message: 'Server shutting down', running: false } },
@@ -61,8 +55,8 @@ test('reads its settings from the environment; SIGTERM then shuts down cleanly: 
   expect(JSON.stringify(server.logs.items)).not.toContain(TOKEN);
 });
 
-// A stopped (SIGSTOP) ticker child makes the shutdown slow (the supervisor's 2 s wait, then its
-// kill, are its unit test's): npm passes a terminal's Ctrl-C on, so the server gets SIGINT twice.
+// A stopped (SIGSTOP) ticker child makes the shutdown slow; npm passes a terminal's Ctrl-C on,
+// so the server gets SIGINT twice.
 test.each([
   ['the same signal twice, as npm passes on a Ctrl-C, is one clean stop', 'SIGINT', 0],
   ['a second, different signal during a slow shutdown exits at once with code 1', 'SIGTERM', 1],
@@ -84,23 +78,20 @@ test.each([
   await waitForProcessGone(tickerPid, 1_000);
 });
 
-// A signal after the ticker child is forked but before it is ready fails listen() (close()
-// refuses the supervisor's ready waiters); the shutdown must still run to its end and exit 0.
+// A signal after the child is forked but before it is ready fails listen(); the shutdown must
+// still run to its end and exit 0.
 test('SIGTERM while the server is still starting is a clean stop, not a failure', async () => {
   const server = spawn({ TICK_MS: '100' });
   // The child takes ~80 ms to start and say it is ready; the signal lands well inside that.
   const forked = await server.logged('ticker child forked');
   server.process.kill('SIGTERM');
-  expect(await ending(server, 5_000, 'forkcast listening', 'bye')).toEqual({
-    exit: { code: 0, signal: null },
-    stderr: '',
-    said: ['bye'],
-  });
+  const end = await ending(server, 5_000, 'forkcast listening', 'bye');
+  expect(end).toEqual({ exit: CLEAN, stderr: '', said: ['bye'] });
   await waitForProcessGone(Number(forked['pid']), 1_000);
 });
 
-// procfs answers ENOENT to any mkdir, and Node's recursive mkdir then retries for good, on the
-// thread pool: only the state file's write deadline (2 s) ends that start.
+// Under /proc, Node's recursive mkdir retries for good: only the state file's write deadline
+// (2 s) ends that start.
 test.each([
   [
     'a bad configuration',

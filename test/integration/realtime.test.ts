@@ -2,8 +2,6 @@
  * Socket.IO clients: greetings, ops and their acks, an op racing close(), recovery. */
 import { STATUS } from '../../protocol/events';
 import type { StockName } from '../../protocol/stocks';
-import { createLogger } from '../../server/logger';
-import { createStateFile } from '../../server/state-file';
 import { priceOf, SEED } from '../helpers/prices';
 import { RawSocket } from '../helpers/raw-socket';
 import { delay } from '../helpers/recorder';
@@ -41,20 +39,23 @@ const join = <N extends string[]>(...names: N) =>
 
 const ehlo = (running: boolean) => ({ message: STATUS.connected, running });
 
-test('each new socket is greeted alone: EHLO, a snapshot, the recent past; at start, late while running, while stopped', async () => {
-  const [a] = await join('a');
-  const seed = server.forkcast.ticker.snapshot();
-  expect(seed).toEqual({ stocks: SEED, running: false, seq: 0, ts: expect.any(Number) });
-  // A client recovering a session this server does not know (kept by another server, or expired)
-  // is greeted as a new one. Before any broadcast the recent past is the snapshot alone.
-  const raw = await RawSocket.connect(server.url, { pid: 'unknown', offset: '0-0' });
+/** The events a bare socket gets up to a barrier's ack, each frame as [event, payload, offset?]. */
+async function rawEvents(auth?: object): Promise<unknown[]> {
+  const raw = await RawSocket.connect(server.url, auth);
   raw.send('421["raw-barrier"]');
   await raw.waitForText('431[', 'the ack of a raw barrier, after the whole greeting');
   raw.close();
   const events = raw.frames.items.filter((frame) => frame.startsWith('42['));
-  // No recovery offset after the arguments: a greeting is not kept for the recovery window (kept,
-  // greetings cost ~3.8 KB of heap per handshake in a reconnect storm).
-  expect(events.map((frame) => JSON.parse(frame.slice(2)) as unknown)).toEqual([
+  return events.map((frame) => JSON.parse(frame.slice(2)) as unknown);
+}
+
+test('each new socket is greeted alone: EHLO, a snapshot, the recent past; at start, late while running, while stopped', async () => {
+  const [a] = await join('a');
+  const seed = server.forkcast.ticker.snapshot();
+  expect(seed).toEqual({ stocks: SEED, running: false, seq: 0, ts: expect.any(Number) });
+  // A session this server does not know (another's, or expired) is greeted as a new one. No
+  // recovery offset: greetings are not kept for recovery (~3.8 KB of heap per handshake if kept).
+  expect(await rawEvents({ pid: 'unknown', offset: '0-0' })).toEqual([
     ['status', ehlo(false)],
     ['update', seed],
     ['history', { updates: [seed] }],
@@ -64,20 +65,13 @@ test('each new socket is greeted alone: EHLO, a snapshot, the recent past; at st
 
   const beforeStart = a.others.mark;
   await a.waitForUpdates(3, { from: (await a.start()).index });
-  // A late joiner while running gets the live prices at once, then the next update (afterEach:
-  // the seq goes on by one). What its history holds is the broadcaster test's.
+  // A late joiner gets the live prices at once, then the next (afterEach: seq goes on by one).
   const [late] = await join('late');
   const { status, snapshot } = await late.welcome();
   expect([status, snapshot.running, snapshot.seq >= 3]).toEqual([ehlo(true), true, true]);
   await late.nextUpdate({ from: 2 });
-  // Mid-run too, where recovery would append offsets to broadcasts: each greeting frame is just
-  // [event, payload].
-  const midRun = await RawSocket.connect(server.url);
-  midRun.send('421["raw-barrier"]');
-  await midRun.waitForText('431[', 'the ack of a raw barrier, after the whole greeting');
-  midRun.close();
-  const greeting = midRun.frames.items.filter((frame) => frame.startsWith('42[')).slice(0, 4);
-  expect(greeting.map((frame) => JSON.parse(frame.slice(2)) as unknown[])).toEqual([
+  // Mid-run, where broadcasts carry recovery offsets, the greeting's frames still do not.
+  expect((await rawEvents()).slice(0, 4)).toEqual([
     ['status', ehlo(true)],
     ['update', expect.anything()],
     ['history', expect.anything()],
@@ -85,8 +79,8 @@ test('each new socket is greeted alone: EHLO, a snapshot, the recent past; at st
     ['opening', await a.next('opening', beforeStart)],
   ]);
 
-  // A joiner while stopped sees the current prices too, flagged as stopped. That nobody else
-  // hears a greeting is hostile-input.test.ts's (its bystander, as a polling session joins).
+  // A joiner while stopped gets the current prices, flagged as stopped. That nobody else hears a
+  // greeting is hostile-input.test.ts's.
   const { index } = await a.stop();
   const [idle] = await join('idle');
   expect(await idle.welcome()).toEqual({
@@ -141,8 +135,7 @@ test('ops: acks, run statuses to all or the asker only, the price a buy was acke
     } else {
       const { ack } = await all[who]!.buy(op);
       if (!ack.ok) throw new Error(`buy failed: ${ack.error}`);
-      // The acked price reaches another client in an update (what a buy does to the prices is
-      // the model's; that every client gets every update, the broadcaster's).
+      // The acked price reaches another client (what a buy does to prices is the model's).
       const next = (who + 1) % all.length;
       await all[next]!.events.waitFor(
         (e) => isUpdate(e) && priceOf(e.update.stocks, op) === ack.stock.price,
@@ -154,8 +147,7 @@ test('ops: acks, run statuses to all or the asker only, the price a buy was acke
 });
 
 test('a burst of toggles does not flood everyone with run statuses; the last one tells the final state', async () => {
-  /** The server's minimum interval between run statuses (RUN_STATUS_MIN_INTERVAL_MS). */
-  const statusIntervalMs = 250;
+  const statusIntervalMs = 250; // RUN_STATUS_MIN_INTERVAL_MS
   const [toggler, watcher] = await join('toggler', 'watcher');
   const began = performance.now();
   // 21 changes as fast as acks come back (under the rate limit of 50 a second), ending started.
@@ -177,8 +169,7 @@ test('a burst of toggles does not flood everyone with run statuses; the last one
   expect(runStatuses().length).toBeLessThanOrEqual(Math.ceil(elapsed / statusIntervalMs) + 2);
 }, 15_000);
 
-// What the signals that call close() do (clients told, the final state written, the port and the
-// child gone) is main.test.ts's.
+// What the signals that call close() do is main.test.ts's.
 test('an op that arrives as close starts is answered, not dropped with the connection', async () => {
   const [a] = await join('a');
   // The server starts closing the moment it receives this buy, before the buy reaches the ticker.
@@ -225,19 +216,14 @@ test('recovery: a client that drops for a moment gets what it missed, in order, 
     timeoutMs: 3_000,
     what: 'an update newer than those missed',
   });
-  // The missed ones replayed, then the live ones (afterEach: each exactly once, in order, with
-  // no snapshot repeating one); the EHLO says it is connected again.
+  // The missed, then the live ones (afterEach: once each, in order); no status but the EHLO.
   const statuses = a.events.since(back).filter(isStatus);
   expect(statuses.map((event) => event.status.message)).toEqual([STATUS.connected]);
 });
 
 test('the opening prices and the last updates are saved with the state: after a restart they greet every socket, before any start', async () => {
-  const file = freshStateFile();
-  const serve = async () => {
-    const store = createStateFile({ path: file, logger: createLogger('silent') });
-    return startServer({ tickMs: TICK_MS, store, initialState: await store.open() });
-  };
-  const first = await serve();
+  const config = { tickMs: TICK_MS, stateFile: freshStateFile() };
+  const first = await startServer(config);
   const [a] = (await connectWelcomed(first.url, clients, 'a')) as [TestClient];
   const mark = a.others.mark;
   await a.waitForUpdates(3, { from: (await a.start()).index });
@@ -246,7 +232,7 @@ test('the opening prices and the last updates are saved with the state: after a 
   await first.forkcast.close();
   const last = a.lastUpdate(index);
 
-  const second = await serve();
+  const second = await startServer(config);
   const [b] = (await connectWelcomed(second.url, clients, 'b')) as [TestClient];
   // The updates broadcast before (not the greeting's seq 0), ending with the snapshot, stopped.
   const before = a.updates.filter(({ seq }) => seq > 0 && seq < last.seq);
