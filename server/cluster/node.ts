@@ -30,7 +30,6 @@ export async function joinCluster({
       // At most 1 s between attempts, forever: Redis coming back is the normal end.
       socket: { reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 1_000) },
     }) as RedisClient;
-    // Logged once per outage, not at every reconnect attempt.
     let down = false;
     client.on('error', (error: unknown) => {
       if (!down) logger.error({ err: error, connection: name }, 'cannot reach Redis; retrying');
@@ -87,7 +86,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   /** Fresh per process, so a restarted node is a new lease holder. */
   readonly nodeId = randomUUID();
   private readonly lease: LeaderLease;
-  /** The latest update read from the stream, those before it, and the opening prices. */
+  /** As read from the stream. */
   private state = cluster.seedTickerState(Date.now());
   private history: UpdatePayload[] = [];
   private opening: OpeningPayload | undefined;
@@ -95,7 +94,6 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   /** Bumped at every change of role: work begun in an earlier term drops its result. */
   private term = 0;
   private supervisor: TickerSupervisor | null = null;
-  /** The holder the last campaign saw. */
   private holder: string | null = null;
   /** performance.now() until which the lease is surely ours (while leading). */
   private validUntil = 0;
@@ -149,7 +147,6 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   }
 
   async close(): Promise<void> {
-    if (this.closed.signal.aborted) return;
     this.closed.abort();
     if (!this.leading) return;
     await this.stepDown('shutting down');
@@ -244,7 +241,6 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     await this.redis.commands.xAdd(STREAM_KEY, '*', entry, { TRIM });
   }
 
-  /** A follower tries for the lease; the leader renews it, waiting no longer than it lasts. */
   private async elect(): Promise<void> {
     while (!this.closed.signal.aborted) {
       const term = this.term;
@@ -326,19 +322,14 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     const write = async (saved: SavedState): Promise<void> => {
       const state = JSON.stringify({ ...saved, epoch });
       const log = (err: unknown) => this.options.logger.error({ err }, 'could not save the state');
-      const ok = term === this.term && (await this.lease.writeState(epoch, state).catch(log));
-      if (ok) return;
+      if (term === this.term && (await this.lease.writeState(epoch, state).catch(log))) return;
       if (term === this.term) void this.stepDown('the state could not be saved');
       throw new Error('the state could not be saved under the lease');
     };
     return {
       healthy: true,
-      settled: () => last,
-      commit: (saved) => {
-        const written = write(saved);
-        last = written.catch(() => undefined);
-        return written;
-      },
+      settled: () => last.catch(() => undefined),
+      commit: (saved) => (last = write(saved)),
     };
   }
 
@@ -360,7 +351,6 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     return this.leading ? this.apply(op) : this.forward(op);
   }
 
-  /** Leader only: the supervisor answers once the op's effect is saved. */
   private async apply(op: Op): Promise<OpReply> {
     const { term, supervisor: s } = this;
     if (!s) return { ok: false, error: NO_LEADER };
@@ -371,16 +361,15 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   /** Every other node answers; the leader's answer is the one that is not null. */
   private async forward(op: Op): Promise<OpReply> {
     // socket.io-adapter's 5 s ran out: the leader may have answered, and its answer counts.
-    const [late, answers] = await this.options
+    const { answers, error } = await this.options
       .io()
       .serverSideEmitWithAck(OP_EVENT, op)
       .then(
-        (answers: unknown[]) => [false, answers] as const,
-        (error: { responses: unknown[] }) => [true, error.responses] as const,
+        (answers: unknown[]) => ({ answers, error: NO_LEADER }),
+        (late: { responses: unknown[] }) => ({ answers: late.responses, error: NO_ANSWER }),
       );
     const parsed = answers.map(cluster.parseForwardedReply);
     const replies = parsed.flatMap((p) => (p.ok && p.value ? [p.value] : []));
-    const error = late ? NO_ANSWER : NO_LEADER;
     return replies.find((reply) => reply.ok) ?? replies[0] ?? { ok: false, error };
   }
 
