@@ -58,8 +58,7 @@ export class LeaderLease {
   }
 
   async writeState(epoch: number, state: string): Promise<boolean> {
-    const { lease, epoch: epochKey, state: stateKey } = KEYS;
-    return (await this.run(WRITE_STATE, [lease, epochKey, stateKey], [String(epoch), state])) === 1;
+    return (await this.run(WRITE_STATE, Object.values(KEYS), [String(epoch), state])) === 1;
   }
 
   readState(): Promise<string | null> {

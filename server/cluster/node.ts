@@ -112,9 +112,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     return this.supervisor?.pid;
   }
 
-  snapshot(): UpdatePayload {
-    return structuredClone(this.state);
-  }
+  snapshot = (): UpdatePayload => structuredClone(this.state);
 
   greeting() {
     return { history: this.history, opening: this.opening ?? cluster.openingOf(this.state) };
@@ -142,9 +140,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   }
 
   /** The leader's own sockets stand for the cluster: its child paces itself on them. */
-  delivered(seq: number): void {
-    this.supervisor?.delivered(seq);
-  }
+  delivered = (seq: number): void => this.supervisor?.delivered(seq);
 
   async close(): Promise<void> {
     this.closed.abort();
@@ -155,9 +151,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     await this.lease.release().catch(warn);
   }
 
-  private redisUp(): boolean {
-    return this.redis.commands.isReady && this.redis.adapter.isReady;
-  }
+  private redisUp = (): boolean => this.redis.commands.isReady && this.redis.adapter.isReady;
 
   /** Greets from the stored state once this node reads the stream, so no update falls between. */
   private async begin(): Promise<void> {
@@ -192,10 +186,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     const { reader } = this.redis;
     while (!this.closed.signal.aborted) {
       try {
-        const reply = (await reader.xRead(
-          { key: STREAM_KEY, id: from },
-          { BLOCK: 1_000, COUNT: 100 },
-        )) as { messages: { id: string; message: Record<string, string> }[] }[] | null;
+        const reply = (await reader.xRead({ key: STREAM_KEY, id: from }, READ)) as Entries;
         for (const { id, message } of reply?.[0]?.messages ?? []) {
           from = id;
           if (message['uid'] !== UID) continue;
@@ -219,12 +210,11 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     if (event === 'status') {
       this.state.running = value.running;
       this.emit('status', value, offset);
-    } else if (event === 'opening') {
-      // One a deposed leader sent late must not replace a later start's.
-      if (value.seq < (this.opening?.seq ?? 0)) return;
+    } else if (event === 'opening' && value.seq >= (this.opening?.seq ?? 0)) {
+      // By seq: one a deposed leader sent late must not replace a later start's.
       this.opening = value;
       this.emit('opening', value, offset);
-    } else if (value.seq > this.state.seq) {
+    } else if (event === 'update' && value.seq > this.state.seq) {
       // An update may come twice (a new leader resends one held up in Redis): a newer one counts.
       this.state = value;
       this.history = historyTo(this.history, value);
@@ -254,11 +244,8 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
           const lease = await this.lease.tryAcquire();
           this.holder = lease.held ? this.nodeId : lease.holder;
           if (lease.held && this.closed.signal.aborted) await this.lease.release();
-          else if (lease.held) {
-            this.validUntil = sentAt + LEASE_TTL_MS;
-            // Not awaited: the lease is renewed while the child forks.
-            void this.lead(lease.epoch);
-          }
+          // Not awaited: the lease is renewed while the child forks.
+          else if (lease.held) void this.lead(lease.epoch, sentAt + LEASE_TTL_MS);
         }
       } catch (error) {
         this.options.logger.warn({ err: error, leading: this.leading }, 'election round failed');
@@ -271,9 +258,10 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     }
   }
 
-  private async lead(epoch: number): Promise<void> {
+  private async lead(epoch: number, validUntil: number): Promise<void> {
     const term = ++this.term;
     this.leading = true;
+    this.validUntil = validUntil;
     const { logger, tickMs, onRestart } = this.options;
     try {
       // Redis is authoritative; if it lost the state, the newest update seen here beats the seed.
@@ -390,6 +378,8 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
 }
 
 const STREAM_KEY = 'forkcast:stream';
+const READ = { BLOCK: 1_000, COUNT: 100 };
+type Entries = { messages: { id: string; message: Record<string, string> }[] }[] | null;
 const REPLAY_ROOM = 'forkcast:replay';
 /** Marks our entries; no adapter has this uid, so none skips them as its own. */
 const UID = 'forkcast';
