@@ -133,11 +133,10 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   stop = (): Promise<RunReply> => this.op({ type: 'stop' }) as Promise<RunReply>;
   buy = (name: StockName): Promise<BuyReply> => this.op({ type: 'buy', name }) as Promise<BuyReply>;
 
-  broadcastStatus(status: StatusPayload): void {
-    this.append('status', status).catch((error: unknown) => {
-      this.options.logger.error({ err: error }, 'could not send a status');
-    });
-  }
+  broadcastStatus = (status: StatusPayload): void =>
+    void this.append('status', status).catch((err: unknown) =>
+      this.options.logger.error({ err }, 'could not send a status'),
+    );
 
   /** The leader's own sockets stand for the cluster: its child paces itself on them. */
   delivered = (seq: number): void => this.supervisor?.delivered(seq);
@@ -346,7 +345,6 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     return reply.ok || term === this.term ? reply : { ok: false, error: MOVED };
   }
 
-  /** Every other node answers; the leader's answer is the one that is not null. */
   private async forward(op: Op): Promise<OpReply> {
     // socket.io-adapter's 5 s ran out: the leader may have answered, and its answer counts.
     const { answers, error } = await this.options
