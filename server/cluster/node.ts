@@ -9,7 +9,7 @@ import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { createClient } from 'redis';
 
 import type { OpeningPayload, StatusPayload, UpdatePayload } from '../../protocol/events';
-import * as cluster from '../../protocol/ipc';
+import * as ipc from '../../protocol/ipc';
 import type { BuyReply, OpReply, ParentOpWithoutId as Op, RunReply } from '../../protocol/ipc';
 import type { StockName } from '../../protocol/stocks';
 import { RECOVERY_WINDOW_MS, type ForkcastIo } from '../io';
@@ -87,7 +87,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   readonly nodeId = randomUUID();
   private readonly lease: LeaderLease;
   /** As read from the stream. */
-  private state = cluster.seedTickerState(Date.now());
+  private state = ipc.seedTickerState(Date.now());
   private history: UpdatePayload[] = [];
   private opening: OpeningPayload | undefined;
   private leading = false;
@@ -114,9 +114,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
 
   snapshot = (): UpdatePayload => structuredClone(this.state);
 
-  greeting() {
-    return { history: this.history, opening: this.opening ?? cluster.openingOf(this.state) };
-  }
+  greeting = () => ({ history: this.history, opening: this.opening ?? ipc.openingOf(this.state) });
 
   health(): HostHealth {
     const redis = this.redisUp();
@@ -169,14 +167,14 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     // or newer. Merged by seq; the sort is stable, so the stream's copy of a seq comes last.
     const merged = [...(stored?.history ?? []), ...this.history].sort((a, b) => a.seq - b.seq);
     this.history = merged.reduce(historyTo, []);
-    if (stored) this.opening ??= cluster.openingOf(stored);
+    if (stored) this.opening ??= ipc.openingOf(stored);
     this.elect().catch((error: unknown) => logger.error({ err: error }, 'the election stopped'));
     if (stored?.unannounced && stored.seq >= this.state.seq) {
       // Its prices hold acked buys never sent under its seq: greet from the update carrying them.
       logger.info({ seq: stored.seq }, 'waiting for the update that carries the saved buys');
       while (this.state.seq <= stored.seq)
         await once(this, 'update', { signal: this.closed.signal });
-    } else if (stored && stored.seq > this.state.seq) this.state = cluster.tickerState(stored);
+    } else if (stored && stored.seq > this.state.seq) this.state = ipc.tickerState(stored);
     else if (stored?.seq === this.state.seq) this.state.running = stored.running;
   }
 
@@ -202,7 +200,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   }
 
   private onEntry(data: unknown, offset: string): void {
-    const parsed = cluster.parseStreamEntry(data);
+    const parsed = ipc.parseStreamEntry(data);
     if (!parsed.ok)
       return this.options.logger.error({ error: parsed.error }, 'ignored a bad entry');
     const [event, value] = parsed.value;
@@ -221,7 +219,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     }
   }
 
-  private async append(...data: cluster.StreamEntry): Promise<void> {
+  private async append(...data: ipc.StreamEntry): Promise<void> {
     const packet = { type: 2, data, nsp: '/' };
     const opts = { rooms: [REPLAY_ROOM], except: [], flags: {} };
     const entry = { uid: UID, nsp: '/', type: '3', data: JSON.stringify({ packet, opts }) };
@@ -267,14 +265,14 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
       const stored = await this.readState();
       const resume =
         stored && stored.seq >= this.state.seq
-          ? { ...stored, opening: cluster.openingOf(stored) }
+          ? { ...stored, opening: ipc.openingOf(stored) }
           : { ...this.state, ...this.greeting(), unannounced: false };
       const store = this.store(term, epoch);
       await store.commit(resume);
       // The last leader may have died between saving an update and sending it. An unannounced
       // state is not: the child sends those prices under a new seq.
       if (term === this.term && resume.seq > this.state.seq && !resume.unannounced)
-        await this.append('update', cluster.tickerState(resume));
+        await this.append('update', ipc.tickerState(resume));
       // Again: the last leader may have died before sending it, or the state predates openings.
       if (term === this.term) await this.append('opening', resume.opening);
       if (term !== this.term) return;
@@ -285,7 +283,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
       });
       this.supervisor = supervisor;
       // Saved but not sent would leave a gap: the term ends, and the next leader sends it.
-      const send = (...entry: cluster.StreamEntry) =>
+      const send = (...entry: ipc.StreamEntry) =>
         void this.append(...entry).catch(async (error: unknown) => {
           logger.error({ err: error, event: entry[0] }, 'could not send to the stream');
           if (term === this.term) await this.stepDown('the stream did not take an entry');
@@ -354,22 +352,22 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
         (answers: unknown[]) => ({ answers, error: NO_LEADER }),
         (late: { responses: unknown[] }) => ({ answers: late.responses, error: NO_ANSWER }),
       );
-    const parsed = answers.map(cluster.parseForwardedReply);
+    const parsed = answers.map(ipc.parseForwardedReply);
     const replies = parsed.flatMap((p) => (p.ok && p.value ? [p.value] : []));
     return replies.find((reply) => reply.ok) ?? replies[0] ?? { ok: false, error };
   }
 
   private readonly onForwarded = (raw: unknown, answer: (reply: OpReply | null) => void): void => {
-    const parsed = cluster.parseForwardedOp(raw);
+    const parsed = ipc.parseForwardedOp(raw);
     if (!parsed.ok)
       this.options.logger.error({ error: parsed.error }, 'ignored a bad forwarded op');
     if (!parsed.ok || !this.leading) return answer(null);
     void this.apply(parsed.value).then(answer);
   };
 
-  private async readState(): Promise<cluster.StoredState | null> {
+  private async readState(): Promise<ipc.StoredState | null> {
     const text = await this.lease.readState();
-    const parsed = text === null ? null : cluster.parseStoredState(text);
+    const parsed = text === null ? null : ipc.parseStoredState(text);
     if (parsed?.ok === false) this.options.logger.error({ error: parsed.error }, 'ignored a state');
     return parsed?.ok ? parsed.value : null;
   }
