@@ -23,11 +23,9 @@ return 0`;
 
 // KEYS: lease, epoch, state. ARGV: token, epoch, state. 1 if written by the holder in its term.
 const WRITE_STATE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('GET', KEYS[2]) == ARGV[2] then
-  redis.call('SET', KEYS[3], ARGV[3])
-  return 1
-end
-return 0`;
+if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[3], ARGV[3])
+return 1`;
 
 /** A Redis command slower than this fails: catches a Redis that stalls with the connection up. */
 const TIMEOUT_MS = 1_000;
@@ -58,8 +56,7 @@ export class LeaderLease {
   }
 
   async writeState(epoch: number, state: string): Promise<boolean> {
-    const { lease, epoch: epochKey, state: stateKey } = KEYS;
-    return (await this.run(WRITE_STATE, [lease, epochKey, stateKey], [String(epoch), state])) === 1;
+    return (await this.run(WRITE_STATE, Object.values(KEYS), [String(epoch), state])) === 1;
   }
 
   readState(): Promise<string | null> {

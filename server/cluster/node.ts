@@ -9,7 +9,7 @@ import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { createClient } from 'redis';
 
 import type { OpeningPayload, StatusPayload, UpdatePayload } from '../../protocol/events';
-import * as cluster from '../../protocol/ipc';
+import * as ipc from '../../protocol/ipc';
 import type { BuyReply, OpReply, ParentOpWithoutId as Op, RunReply } from '../../protocol/ipc';
 import type { StockName } from '../../protocol/stocks';
 import { RECOVERY_WINDOW_MS, type ForkcastIo } from '../io';
@@ -30,7 +30,6 @@ export async function joinCluster({
       // At most 1 s between attempts, forever: Redis coming back is the normal end.
       socket: { reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 1_000) },
     }) as RedisClient;
-    // Logged once per outage, not at every reconnect attempt.
     let down = false;
     client.on('error', (error: unknown) => {
       if (!down) logger.error({ err: error, connection: name }, 'cannot reach Redis; retrying');
@@ -87,15 +86,14 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   /** Fresh per process, so a restarted node is a new lease holder. */
   readonly nodeId = randomUUID();
   private readonly lease: LeaderLease;
-  /** The latest update read from the stream, those before it, and the opening prices. */
-  private state = cluster.seedTickerState(Date.now());
+  /** As read from the stream. */
+  private state = ipc.seedTickerState(Date.now());
   private history: UpdatePayload[] = [];
   private opening: OpeningPayload | undefined;
   private leading = false;
   /** Bumped at every change of role: work begun in an earlier term drops its result. */
   private term = 0;
   private supervisor: TickerSupervisor | null = null;
-  /** The holder the last campaign saw. */
   private holder: string | null = null;
   /** performance.now() until which the lease is surely ours (while leading). */
   private validUntil = 0;
@@ -114,13 +112,9 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     return this.supervisor?.pid;
   }
 
-  snapshot(): UpdatePayload {
-    return structuredClone(this.state);
-  }
+  snapshot = (): UpdatePayload => structuredClone(this.state);
 
-  greeting() {
-    return { history: this.history, opening: this.opening ?? cluster.openingOf(this.state) };
-  }
+  greeting = () => ({ history: this.history, opening: this.opening ?? ipc.openingOf(this.state) });
 
   health(): HostHealth {
     const redis = this.redisUp();
@@ -137,19 +131,15 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   stop = (): Promise<RunReply> => this.op({ type: 'stop' }) as Promise<RunReply>;
   buy = (name: StockName): Promise<BuyReply> => this.op({ type: 'buy', name }) as Promise<BuyReply>;
 
-  broadcastStatus(status: StatusPayload): void {
-    this.append('status', status).catch((error: unknown) => {
-      this.options.logger.error({ err: error }, 'could not send a status');
-    });
-  }
+  broadcastStatus = (status: StatusPayload): void =>
+    void this.append('status', status).catch((err: unknown) =>
+      this.options.logger.error({ err }, 'could not send a status'),
+    );
 
   /** The leader's own sockets stand for the cluster: its child paces itself on them. */
-  delivered(seq: number): void {
-    this.supervisor?.delivered(seq);
-  }
+  delivered = (seq: number): void => this.supervisor?.delivered(seq);
 
   async close(): Promise<void> {
-    if (this.closed.signal.aborted) return;
     this.closed.abort();
     if (!this.leading) return;
     await this.stepDown('shutting down');
@@ -158,9 +148,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     await this.lease.release().catch(warn);
   }
 
-  private redisUp(): boolean {
-    return this.redis.commands.isReady && this.redis.adapter.isReady;
-  }
+  private redisUp = (): boolean => this.redis.commands.isReady && this.redis.adapter.isReady;
 
   /** Greets from the stored state once this node reads the stream, so no update falls between. */
   private async begin(): Promise<void> {
@@ -179,14 +167,14 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     // or newer. Merged by seq; the sort is stable, so the stream's copy of a seq comes last.
     const merged = [...(stored?.history ?? []), ...this.history].sort((a, b) => a.seq - b.seq);
     this.history = merged.reduce(historyTo, []);
-    if (stored) this.opening ??= cluster.openingOf(stored);
+    if (stored) this.opening ??= ipc.openingOf(stored);
     this.elect().catch((error: unknown) => logger.error({ err: error }, 'the election stopped'));
     if (stored?.unannounced && stored.seq >= this.state.seq) {
       // Its prices hold acked buys never sent under its seq: greet from the update carrying them.
       logger.info({ seq: stored.seq }, 'waiting for the update that carries the saved buys');
       while (this.state.seq <= stored.seq)
         await once(this, 'update', { signal: this.closed.signal });
-    } else if (stored && stored.seq > this.state.seq) this.state = cluster.tickerState(stored);
+    } else if (stored && stored.seq > this.state.seq) this.state = ipc.tickerState(stored);
     else if (stored?.seq === this.state.seq) this.state.running = stored.running;
   }
 
@@ -195,10 +183,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     const { reader } = this.redis;
     while (!this.closed.signal.aborted) {
       try {
-        const reply = (await reader.xRead(
-          { key: STREAM_KEY, id: from },
-          { BLOCK: 1_000, COUNT: 100 },
-        )) as { messages: { id: string; message: Record<string, string> }[] }[] | null;
+        const reply = (await reader.xRead({ key: STREAM_KEY, id: from }, READ)) as Entries;
         for (const { id, message } of reply?.[0]?.messages ?? []) {
           from = id;
           if (message['uid'] !== UID) continue;
@@ -215,19 +200,18 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   }
 
   private onEntry(data: unknown, offset: string): void {
-    const parsed = cluster.parseStreamEntry(data);
+    const parsed = ipc.parseStreamEntry(data);
     if (!parsed.ok)
       return this.options.logger.error({ error: parsed.error }, 'ignored a bad entry');
     const [event, value] = parsed.value;
     if (event === 'status') {
       this.state.running = value.running;
       this.emit('status', value, offset);
-    } else if (event === 'opening') {
-      // One a deposed leader sent late must not replace a later start's.
-      if (value.seq < (this.opening?.seq ?? 0)) return;
+    } else if (event === 'opening' && value.seq >= (this.opening?.seq ?? 0)) {
+      // By seq: one a deposed leader sent late must not replace a later start's.
       this.opening = value;
       this.emit('opening', value, offset);
-    } else if (value.seq > this.state.seq) {
+    } else if (event === 'update' && value.seq > this.state.seq) {
       // An update may come twice (a new leader resends one held up in Redis): a newer one counts.
       this.state = value;
       this.history = historyTo(this.history, value);
@@ -235,7 +219,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     }
   }
 
-  private async append(...data: cluster.StreamEntry): Promise<void> {
+  private async append(...data: ipc.StreamEntry): Promise<void> {
     const packet = { type: 2, data, nsp: '/' };
     const opts = { rooms: [REPLAY_ROOM], except: [], flags: {} };
     const entry = { uid: UID, nsp: '/', type: '3', data: JSON.stringify({ packet, opts }) };
@@ -244,7 +228,6 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     await this.redis.commands.xAdd(STREAM_KEY, '*', entry, { TRIM });
   }
 
-  /** A follower tries for the lease; the leader renews it, waiting no longer than it lasts. */
   private async elect(): Promise<void> {
     while (!this.closed.signal.aborted) {
       const term = this.term;
@@ -258,11 +241,8 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
           const lease = await this.lease.tryAcquire();
           this.holder = lease.held ? this.nodeId : lease.holder;
           if (lease.held && this.closed.signal.aborted) await this.lease.release();
-          else if (lease.held) {
-            this.validUntil = sentAt + LEASE_TTL_MS;
-            // Not awaited: the lease is renewed while the child forks.
-            void this.lead(lease.epoch);
-          }
+          // Not awaited: the lease is renewed while the child forks.
+          else if (lease.held) void this.lead(lease.epoch, sentAt + LEASE_TTL_MS);
         }
       } catch (error) {
         this.options.logger.warn({ err: error, leading: this.leading }, 'election round failed');
@@ -275,23 +255,24 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     }
   }
 
-  private async lead(epoch: number): Promise<void> {
+  private async lead(epoch: number, validUntil: number): Promise<void> {
     const term = ++this.term;
     this.leading = true;
+    this.validUntil = validUntil;
     const { logger, tickMs, onRestart } = this.options;
     try {
       // Redis is authoritative; if it lost the state, the newest update seen here beats the seed.
       const stored = await this.readState();
       const resume =
         stored && stored.seq >= this.state.seq
-          ? { ...stored, opening: cluster.openingOf(stored) }
+          ? { ...stored, opening: ipc.openingOf(stored) }
           : { ...this.state, ...this.greeting(), unannounced: false };
       const store = this.store(term, epoch);
       await store.commit(resume);
       // The last leader may have died between saving an update and sending it. An unannounced
       // state is not: the child sends those prices under a new seq.
       if (term === this.term && resume.seq > this.state.seq && !resume.unannounced)
-        await this.append('update', cluster.tickerState(resume));
+        await this.append('update', ipc.tickerState(resume));
       // Again: the last leader may have died before sending it, or the state predates openings.
       if (term === this.term) await this.append('opening', resume.opening);
       if (term !== this.term) return;
@@ -302,7 +283,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
       });
       this.supervisor = supervisor;
       // Saved but not sent would leave a gap: the term ends, and the next leader sends it.
-      const send = (...entry: cluster.StreamEntry) =>
+      const send = (...entry: ipc.StreamEntry) =>
         void this.append(...entry).catch(async (error: unknown) => {
           logger.error({ err: error, event: entry[0] }, 'could not send to the stream');
           if (term === this.term) await this.stepDown('the stream did not take an entry');
@@ -326,19 +307,14 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     const write = async (saved: SavedState): Promise<void> => {
       const state = JSON.stringify({ ...saved, epoch });
       const log = (err: unknown) => this.options.logger.error({ err }, 'could not save the state');
-      const ok = term === this.term && (await this.lease.writeState(epoch, state).catch(log));
-      if (ok) return;
+      if (term === this.term && (await this.lease.writeState(epoch, state).catch(log))) return;
       if (term === this.term) void this.stepDown('the state could not be saved');
       throw new Error('the state could not be saved under the lease');
     };
     return {
       healthy: true,
-      settled: () => last,
-      commit: (saved) => {
-        const written = write(saved);
-        last = written.catch(() => undefined);
-        return written;
-      },
+      settled: () => last.catch(() => undefined),
+      commit: (saved) => (last = write(saved)),
     };
   }
 
@@ -360,7 +336,6 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     return this.leading ? this.apply(op) : this.forward(op);
   }
 
-  /** Leader only: the supervisor answers once the op's effect is saved. */
   private async apply(op: Op): Promise<OpReply> {
     const { term, supervisor: s } = this;
     if (!s) return { ok: false, error: NO_LEADER };
@@ -368,39 +343,39 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     return reply.ok || term === this.term ? reply : { ok: false, error: MOVED };
   }
 
-  /** Every other node answers; the leader's answer is the one that is not null. */
   private async forward(op: Op): Promise<OpReply> {
     // socket.io-adapter's 5 s ran out: the leader may have answered, and its answer counts.
-    const [late, answers] = await this.options
+    const { answers, error } = await this.options
       .io()
       .serverSideEmitWithAck(OP_EVENT, op)
       .then(
-        (answers: unknown[]) => [false, answers] as const,
-        (error: { responses: unknown[] }) => [true, error.responses] as const,
+        (answers: unknown[]) => ({ answers, error: NO_LEADER }),
+        (late: { responses: unknown[] }) => ({ answers: late.responses, error: NO_ANSWER }),
       );
-    const parsed = answers.map(cluster.parseForwardedReply);
+    const parsed = answers.map(ipc.parseForwardedReply);
     const replies = parsed.flatMap((p) => (p.ok && p.value ? [p.value] : []));
-    const error = late ? NO_ANSWER : NO_LEADER;
     return replies.find((reply) => reply.ok) ?? replies[0] ?? { ok: false, error };
   }
 
   private readonly onForwarded = (raw: unknown, answer: (reply: OpReply | null) => void): void => {
-    const parsed = cluster.parseForwardedOp(raw);
+    const parsed = ipc.parseForwardedOp(raw);
     if (!parsed.ok)
       this.options.logger.error({ error: parsed.error }, 'ignored a bad forwarded op');
     if (!parsed.ok || !this.leading) return answer(null);
     void this.apply(parsed.value).then(answer);
   };
 
-  private async readState(): Promise<cluster.StoredState | null> {
+  private async readState(): Promise<ipc.StoredState | null> {
     const text = await this.lease.readState();
-    const parsed = text === null ? null : cluster.parseStoredState(text);
+    const parsed = text === null ? null : ipc.parseStoredState(text);
     if (parsed?.ok === false) this.options.logger.error({ error: parsed.error }, 'ignored a state');
     return parsed?.ok ? parsed.value : null;
   }
 }
 
 const STREAM_KEY = 'forkcast:stream';
+const READ = { BLOCK: 1_000, COUNT: 100 };
+type Entries = { messages: { id: string; message: Record<string, string> }[] }[] | null;
 const REPLAY_ROOM = 'forkcast:replay';
 /** Marks our entries; no adapter has this uid, so none skips them as its own. */
 const UID = 'forkcast';
