@@ -56,7 +56,8 @@ export class LeaderLease {
   }
 
   async writeState(epoch: number, state: string): Promise<boolean> {
-    return (await this.run(WRITE_STATE, Object.values(KEYS), [String(epoch), state])) === 1;
+    const keys = [KEYS.lease, KEYS.epoch, KEYS.state];
+    return (await this.run(WRITE_STATE, keys, [String(epoch), state])) === 1;
   }
 
   readState(): Promise<string | null> {
