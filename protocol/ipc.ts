@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { OpeningPayload, UpdatePayload } from './events';
 import { SEED_STOCKS } from './stocks';
 import {
-  ackErrorSchema,
+  ackOf,
   openingSchema,
   parse,
   parseJson,
@@ -24,14 +24,8 @@ const opSchema = z.discriminatedUnion('type', [start, stop, buy]);
 const withId = { id: z.number().int().nonnegative() };
 
 /** `changed` is false when start / stop was a no-op; the parent only broadcasts real changes. */
-const runReplySchema = z.union([
-  z.strictObject({ ok: z.literal(true), running: z.boolean(), changed: z.boolean() }),
-  ackErrorSchema,
-]);
-const buyReplySchema = z.union([
-  z.strictObject({ ok: z.literal(true), running: z.boolean(), stock: stockSchema }),
-  ackErrorSchema,
-]);
+const runReplySchema = ackOf({ running: z.boolean(), changed: z.boolean() });
+const buyReplySchema = ackOf({ running: z.boolean(), stock: stockSchema });
 const opReplySchema = z.union([runReplySchema, buyReplySchema]);
 
 const parentMessageSchema = z.discriminatedUnion('type', [
