@@ -11,6 +11,7 @@ import {
   type StatusPayload,
   type UpdatePayload,
 } from '../protocol/events';
+import type { StockName } from '../protocol/stocks';
 import { parseBuyArgs, parseNoArgs } from '../protocol/validation';
 import { UpdateBroadcaster, type Outgoing } from './broadcaster';
 import type { ForkcastIo, ForkcastSocket } from './io';
@@ -126,18 +127,12 @@ export function attachRealtime(
       );
       if (limited) return refuse('rate_limited', rateError, limited.msBeforeNext);
       if (invalid !== undefined) return refuse('invalid', invalid);
-      if (op === 'buy') {
-        const parsed = parseBuyArgs(args);
-        if (!parsed.ok) return refuse('invalid', parsed.error);
-        const reply = await ticker.buy(parsed.value);
-        if (!reply.ok) return refuse('unavailable', reply.error);
-        // The new price reaches everyone (the asker too) through the conflated `update` broadcast.
-        return answer({ ok: true, ack: { ok: true, stock: reply.stock } });
-      }
-      const parsed = parseNoArgs(op, args);
+      const parsed = op === 'buy' ? parseBuyArgs(args) : parseNoArgs(op, args);
       if (!parsed.ok) return refuse('invalid', parsed.error);
-      const reply = await ticker[op]();
+      const reply = op === 'buy' ? await ticker.buy(parsed.value as StockName) : await ticker[op]();
       if (!reply.ok) return refuse('unavailable', reply.error);
+      // The new price reaches everyone (the asker too) through the conflated `update` broadcast.
+      if ('stock' in reply) return answer({ ok: true, ack: { ok: true, stock: reply.stock } });
       if (reply.changed) runs.next(reply.running);
       else caller.notice?.(runStatus(reply.running));
       return answer({ ok: true, ack: { ok: true, running: reply.running } });
