@@ -38,7 +38,6 @@ export function createHttpApp(options: HttpOptions) {
     ((res as Response).locals['cspNonce'] ??= randomBytes(16).toString('base64')) as string;
   const directives = {
     styleSrc: ["'self'", (_req: IncomingMessage, res: ServerResponse) => `'nonce-${nonce(res)}'`],
-    connectSrc: ["'self'"],
     fontSrc: ["'self'"],
     frameAncestors: ["'none'"],
     // Served over plain HTTP on a LAN address, upgraded requests would fail to load.
@@ -86,9 +85,7 @@ export function createHttpApp(options: HttpOptions) {
     else logger.debug(log, 'bad request');
     // http-errors (body-parser's) marks the messages that are safe to show.
     const message = error?.expose ? error.message : 'Bad request';
-    res
-      .status(status)
-      .json({ ok: false, error: status >= 500 ? 'Internal server error' : message });
+    res.status(status).json({ ok: false, error: status < 500 ? message : 'Internal server error' });
   };
   return app.use(onError);
 }
