@@ -153,9 +153,8 @@ export function attachRealtime(
     const caller = { transport: 'socket' as const, key: this.id, token, notice };
     // Acked, or refused as a status if it passed no ack.
     void perform(caller, event, raw).then((outcome) => {
-      if (outcome.ok) ack?.(outcome.ack);
-      else if (ack) ack({ ok: false, error: outcome.error });
-      else notice(status(`${event} rejected: ${outcome.error}`));
+      if (ack) ack(outcome.ok ? outcome.ack : { ok: false, error: outcome.error });
+      else if (!outcome.ok) notice(status(`${event} rejected: ${outcome.error}`));
     });
   }
 
