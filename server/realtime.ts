@@ -4,13 +4,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { RateLimiterMemory, type RateLimiterRes } from 'rate-limiter-flexible';
 import { Subject, throttleTime } from 'rxjs';
 
-import {
-  STATUS,
-  type BuyAck,
-  type RunAck,
-  type StatusPayload,
-  type UpdatePayload,
-} from '../protocol/events';
+import { STATUS, type BuyAck, type RunAck, type StatusPayload } from '../protocol/events';
 import type { StockName } from '../protocol/stocks';
 import { parseBuyArgs, parseNoArgs } from '../protocol/validation';
 import { UpdateBroadcaster, type Outgoing } from './broadcaster';
@@ -63,9 +57,9 @@ export function attachRealtime(
   const mayControl = (given: unknown): boolean =>
     !token || (typeof given === 'string' && timingSafeEqual(digest(given), token));
   const status = (message: string, running = ticker.snapshot().running) => ({ message, running });
-  const onDelivered = (update: UpdatePayload, deliveries: number): void => {
+  const onDelivered = ({ seq }: { seq: number }, deliveries: number): void => {
     metrics.broadcast(deliveries);
-    ticker.delivered(update.seq);
+    ticker.delivered(seq);
   };
   const broadcaster = new UpdateBroadcaster(io, onDelivered, also);
   /** On one node everyone is this node's sockets; a cluster's host carries statuses itself. */
