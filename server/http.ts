@@ -51,11 +51,10 @@ export function createHttpApp(options: HttpOptions) {
 
   // Read once: a deploy replaces the build and restarts the server.
   const assets = devServer ? DEV_SERVER_ASSETS : findClientAssets(clientDir);
+  const shell = { assets, devServer, token: !!options.controlToken };
   app.get('/', (_req, res) => {
     // A new deploy's shell, with its new asset names, is picked up on the next load.
-    res
-      .set('Cache-Control', 'no-cache')
-      .render('index', { assets, devServer, cspNonce: nonce(res), token: !!options.controlToken });
+    res.set('Cache-Control', 'no-cache').render('index', { ...shell, cspNonce: nonce(res) });
   });
   app.get('/healthz', (_req, res) => {
     const { running, seq } = ticker.snapshot();
