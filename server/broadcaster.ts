@@ -40,8 +40,7 @@ export class UpdateBroadcaster {
 
   /** Shards a new socket and says what to greet it with. Consecutive sockets share a shard (a turn
    * walks warm memory). During a broadcast only shards already sent qualify, and the greeting is
-   * the update going out, so the socket neither misses nor doubles it; when idle, `snapshot` is.
-   * The history, the host's, is cut at the greeting. */
+   * the update going out, so the socket neither misses nor doubles it; when idle, `snapshot` is. */
   admit(socket: Pick<ForkcastSocket, 'join'>, snapshot: UpdatePayload, history: UpdatePayload[]) {
     const eligible = this.sending ? this.sending.shard : SHARDS;
     if (this.block.left === 0 || this.block.shard >= eligible) {
