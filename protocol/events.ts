@@ -1,6 +1,5 @@
-/** The wire contract between the server and every Socket.IO client; both ends import it, so a
- * rename fails to compile on both. Types and constants only (the payloads are the schemas of
- * validation.ts, imported as types), so the browser bundle stays small. */
+/** The wire contract that server and clients both import, so a rename fails to compile on both.
+ * Types and constants only (the payloads are schema types), so the browser bundle stays small. */
 import type { z } from 'zod';
 
 import type { StockName } from './stocks';

@@ -4,41 +4,25 @@ import { z } from 'zod';
 
 import type { OpeningPayload, UpdatePayload } from './events';
 import { SEED_STOCKS } from './stocks';
-import {
-  ackErrorSchema,
-  openingSchema,
-  parse,
-  parseJson,
-  savedStateSchema,
-  stockNameSchema,
-  statusSchema,
-  stockSchema,
-  updateSchema,
-} from './validation';
+import * as v from './validation';
 
 const start = z.strictObject({ type: z.literal('start') });
 const stop = z.strictObject({ type: z.literal('stop') });
-const buy = z.strictObject({ type: z.literal('buy'), name: stockNameSchema });
+const buy = z.strictObject({ type: z.literal('buy'), name: v.stockNameSchema });
 /** An op without the IPC's `id`, as a cluster node forwards it to the leader. */
 const opSchema = z.discriminatedUnion('type', [start, stop, buy]);
 const withId = { id: z.number().int().nonnegative() };
 
 /** `changed` is false when start / stop was a no-op; the parent only broadcasts real changes. */
-const runReplySchema = z.union([
-  z.strictObject({ ok: z.literal(true), running: z.boolean(), changed: z.boolean() }),
-  ackErrorSchema,
-]);
-const buyReplySchema = z.union([
-  z.strictObject({ ok: z.literal(true), running: z.boolean(), stock: stockSchema }),
-  ackErrorSchema,
-]);
+const runReplySchema = v.ackOf({ running: z.boolean(), changed: z.boolean() });
+const buyReplySchema = v.ackOf({ running: z.boolean(), stock: v.stockSchema });
 const opReplySchema = z.union([runReplySchema, buyReplySchema]);
 
 const parentMessageSchema = z.discriminatedUnion('type', [
   /** `unannounced`: the state holds acked buys no `update` carried (the last child died first). */
   z.strictObject({
     type: z.literal('init'),
-    state: updateSchema,
+    state: v.updateSchema,
     tickMs: z.number().int().min(10).max(3_600_000),
     unannounced: z.boolean(),
   }),
@@ -53,9 +37,9 @@ const parentMessageSchema = z.discriminatedUnion('type', [
 ]);
 
 const childMessageSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('ready'), state: updateSchema }),
+  z.strictObject({ type: z.literal('ready'), state: v.updateSchema }),
   /** A price change to broadcast; `seq` has advanced by one. */
-  z.strictObject({ type: z.literal('update'), update: updateSchema }),
+  z.strictObject({ type: z.literal('update'), update: v.updateSchema }),
   z.strictObject({ type: z.literal('reply'), ...withId, reply: opReplySchema }),
   z.strictObject({ type: z.literal('pong'), ...withId }),
   /** The child received something it could not use; the parent logs it. */
@@ -70,9 +54,9 @@ export type BuyReply = z.infer<typeof buyReplySchema>;
 export type OpReply = z.infer<typeof opReplySchema>;
 
 export const parseParentMessage = (message: unknown) =>
-  parse(parentMessageSchema, 'message from parent', message);
+  v.parse(parentMessageSchema, 'message from parent', message);
 export const parseChildMessage = (message: unknown) =>
-  parse(childMessageSchema, 'message from ticker', message);
+  v.parse(childMessageSchema, 'message from ticker', message);
 
 export const seedTickerState = (ts: number): UpdatePayload => ({
   stocks: SEED_STOCKS.map(({ name, price }) => ({ name, price })),
@@ -91,22 +75,22 @@ export function tickerState({ stocks, running, seq, ts }: UpdatePayload): Update
 }
 
 /** The state as the leader keeps it in Redis, with the term (`epoch`) that wrote it. */
-const storedStateSchema = savedStateSchema.extend({ epoch: z.number().int().positive() });
+const storedStateSchema = v.savedStateSchema.extend({ epoch: z.number().int().positive() });
 export type StoredState = z.infer<typeof storedStateSchema>;
 
 export const parseStoredState = (text: string) =>
-  parseJson(storedStateSchema, 'stored state', text);
+  v.parseJson(storedStateSchema, 'stored state', text);
 
 /** An entry of the cluster's stream: an event for every socket, as the adapter stores it. */
 const streamEntrySchema = z.union([
-  z.tuple([z.literal('update'), updateSchema]),
-  z.tuple([z.literal('status'), statusSchema]),
-  z.tuple([z.literal('opening'), openingSchema]),
+  z.tuple([z.literal('update'), v.updateSchema]),
+  z.tuple([z.literal('status'), v.statusSchema]),
+  z.tuple([z.literal('opening'), v.openingSchema]),
 ]);
 export type StreamEntry = z.infer<typeof streamEntrySchema>;
-export const parseStreamEntry = (value: unknown) => parse(streamEntrySchema, 'entry', value);
+export const parseStreamEntry = (value: unknown) => v.parse(streamEntrySchema, 'entry', value);
 
-export const parseForwardedOp = (value: unknown) => parse(opSchema, 'forwarded op', value);
+export const parseForwardedOp = (value: unknown) => v.parse(opSchema, 'forwarded op', value);
 /** A node's answer to a forwarded op: the leader's reply, null from a node that does not lead. */
 export const parseForwardedReply = (value: unknown) =>
-  parse(opReplySchema.nullable(), 'op reply', value);
+  v.parse(opReplySchema.nullable(), 'op reply', value);

@@ -48,14 +48,11 @@ export const updateSchema = z.strictObject({
 
 /** A refused op, with a message written for the caller. */
 export const ackErrorSchema = z.strictObject({ ok: z.literal(false), error: z.string() });
-export const runAckSchema = z.union([
-  z.strictObject({ ok: z.literal(true), running: z.boolean() }),
-  ackErrorSchema,
-]);
-export const buyAckSchema = z.union([
-  z.strictObject({ ok: z.literal(true), stock: stockSchema }),
-  ackErrorSchema,
-]);
+/** An op's answer: `ok` with what `shape` says, or a refusal. */
+export const ackOf = <T extends z.ZodRawShape>(shape: T) =>
+  z.union([z.strictObject({ ok: z.literal(true), ...shape }), ackErrorSchema]);
+export const runAckSchema = ackOf({ running: z.boolean() });
+export const buyAckSchema = ackOf({ stock: stockSchema });
 /** The body of `POST /api/buy`; a socket's `buy` sends the name alone. */
 export const buyBodySchema = z.strictObject({ name: stockNameSchema });
 

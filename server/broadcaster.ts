@@ -12,14 +12,15 @@ export type Outgoing = (
   | { event: 'opening'; payload: OpeningPayload }
 ) & { offset?: string | undefined };
 
+/** The update going out and the next shard to send it to. */
+type Sending = Outgoing & { event: 'update'; shard: number; deliveries: number };
+
 const SHARDS = 64;
 const shardRoom = (shard: number): string => `forkcast:shard:${shard}`;
 
 export class UpdateBroadcaster {
   private readonly queue: Outgoing[] = [];
-  /** The update going out and the next shard to send it to. */
-  private sending: (Outgoing & { event: 'update'; shard: number; deliveries: number }) | null =
-    null;
+  private sending: Sending | null = null;
   private turn: NodeJS.Immediate | undefined;
   /** The shard new sockets join, and how many more it takes before the next block starts. */
   private block = { shard: 0, left: 0 };
@@ -39,8 +40,7 @@ export class UpdateBroadcaster {
 
   /** Shards a new socket and says what to greet it with. Consecutive sockets share a shard (a turn
    * walks warm memory). During a broadcast only shards already sent qualify, and the greeting is
-   * the update going out, so the socket neither misses nor doubles it; when idle, `snapshot` is.
-   * The history, the host's, is cut at the greeting. */
+   * the update going out, so the socket neither misses nor doubles it; when idle, `snapshot` is. */
   admit(socket: Pick<ForkcastSocket, 'join'>, snapshot: UpdatePayload, history: UpdatePayload[]) {
     const eligible = this.sending ? this.sending.shard : SHARDS;
     if (this.block.left === 0 || this.block.shard >= eligible) {
@@ -86,7 +86,7 @@ export class UpdateBroadcaster {
       // A status is one small emit; an update is one too, unless an op came in within a second.
       if (next.event === 'update' && performance.now() - this.lastOpAt < 1_000) {
         this.sending = { ...next, shard: 0, deliveries: 0 };
-        this.step();
+        this.step(this.sending);
         continue;
       }
       emit(this.io.local, next);
@@ -95,9 +95,7 @@ export class UpdateBroadcaster {
   }
 
   /** Sends the update in flight to the next shards until the turn is up, then yields to ops. */
-  private step(): void {
-    const sending = this.sending;
-    if (!sending) return;
+  private step(sending: Sending): void {
     const rooms = this.io.of('/').adapter.rooms;
     const started = performance.now();
     do {
@@ -113,15 +111,14 @@ export class UpdateBroadcaster {
       if (batch.length > 0) emit(this.io.local.to(batch), sending);
       sending.deliveries += sockets;
     } while (sending.shard < SHARDS && performance.now() - started < this.turnMs);
-    if (sending.shard < SHARDS) {
-      this.turn = setImmediate(() => {
-        this.step();
-        this.pump();
-      });
-      return;
+    if (sending.shard >= SHARDS) {
+      this.sending = null;
+      return this.onDelivered(sending.payload, sending.deliveries);
     }
-    this.sending = null;
-    this.onDelivered(sending.payload, sending.deliveries);
+    this.turn = setImmediate(() => {
+      this.step(sending);
+      this.pump();
+    });
   }
 }
 

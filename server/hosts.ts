@@ -16,11 +16,9 @@ const HOST_HEADER = /^(?:\[([0-9a-f:.]+)\]|([a-z0-9_.-]+))(?::\d*)?$/;
 export function hostAllowed(hostHeader: string | undefined, allowed: readonly string[]): boolean {
   if (hostHeader === undefined) return false;
   if (allowed.includes('*')) return true;
-  const match = HOST_HEADER.exec(hostHeader.toLowerCase());
-  if (!match) return false;
-  const [, ipv6, name] = match;
+  const [, ipv6, name] = HOST_HEADER.exec(hostHeader.toLowerCase()) ?? [];
   if (ipv6 !== undefined) return isIPv6(ipv6);
-  // A fully qualified name may end in a dot; it is the same name.
+  // A fully qualified name may end in a dot; it is the same name. No name: malformed.
   const host = (name ?? '').replace(/\.$/, '');
   if (host === '') return false;
   if (isIPv4(host) || host === 'localhost' || host.endsWith('.localhost')) return true;

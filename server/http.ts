@@ -38,7 +38,6 @@ export function createHttpApp(options: HttpOptions) {
     ((res as Response).locals['cspNonce'] ??= randomBytes(16).toString('base64')) as string;
   const directives = {
     styleSrc: ["'self'", (_req: IncomingMessage, res: ServerResponse) => `'nonce-${nonce(res)}'`],
-    connectSrc: ["'self'"],
     fontSrc: ["'self'"],
     frameAncestors: ["'none'"],
     // Served over plain HTTP on a LAN address, upgraded requests would fail to load.
@@ -52,11 +51,10 @@ export function createHttpApp(options: HttpOptions) {
 
   // Read once: a deploy replaces the build and restarts the server.
   const assets = devServer ? DEV_SERVER_ASSETS : findClientAssets(clientDir);
+  const shell = { assets, devServer, token: !!options.controlToken };
   app.get('/', (_req, res) => {
     // A new deploy's shell, with its new asset names, is picked up on the next load.
-    res
-      .set('Cache-Control', 'no-cache')
-      .render('index', { assets, devServer, cspNonce: nonce(res), token: !!options.controlToken });
+    res.set('Cache-Control', 'no-cache').render('index', { ...shell, cspNonce: nonce(res) });
   });
   app.get('/healthz', (_req, res) => {
     const { running, seq } = ticker.snapshot();
@@ -86,9 +84,7 @@ export function createHttpApp(options: HttpOptions) {
     else logger.debug(log, 'bad request');
     // http-errors (body-parser's) marks the messages that are safe to show.
     const message = error?.expose ? error.message : 'Bad request';
-    res
-      .status(status)
-      .json({ ok: false, error: status >= 500 ? 'Internal server error' : message });
+    res.status(status).json({ ok: false, error: status < 500 ? message : 'Internal server error' });
   };
   return app.use(onError);
 }

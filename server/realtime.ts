@@ -4,13 +4,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { RateLimiterMemory, type RateLimiterRes } from 'rate-limiter-flexible';
 import { Subject, throttleTime } from 'rxjs';
 
-import {
-  STATUS,
-  type BuyAck,
-  type RunAck,
-  type StatusPayload,
-  type UpdatePayload,
-} from '../protocol/events';
+import { STATUS, type BuyAck, type RunAck, type StatusPayload } from '../protocol/events';
+import type { StockName } from '../protocol/stocks';
 import { parseBuyArgs, parseNoArgs } from '../protocol/validation';
 import { UpdateBroadcaster, type Outgoing } from './broadcaster';
 import type { ForkcastIo, ForkcastSocket } from './io';
@@ -62,9 +57,9 @@ export function attachRealtime(
   const mayControl = (given: unknown): boolean =>
     !token || (typeof given === 'string' && timingSafeEqual(digest(given), token));
   const status = (message: string, running = ticker.snapshot().running) => ({ message, running });
-  const onDelivered = (update: UpdatePayload, deliveries: number): void => {
+  const onDelivered = ({ seq }: { seq: number }, deliveries: number): void => {
     metrics.broadcast(deliveries);
-    ticker.delivered(update.seq);
+    ticker.delivered(seq);
   };
   const broadcaster = new UpdateBroadcaster(io, onDelivered, also);
   /** On one node everyone is this node's sockets; a cluster's host carries statuses itself. */
@@ -126,18 +121,12 @@ export function attachRealtime(
       );
       if (limited) return refuse('rate_limited', rateError, limited.msBeforeNext);
       if (invalid !== undefined) return refuse('invalid', invalid);
-      if (op === 'buy') {
-        const parsed = parseBuyArgs(args);
-        if (!parsed.ok) return refuse('invalid', parsed.error);
-        const reply = await ticker.buy(parsed.value);
-        if (!reply.ok) return refuse('unavailable', reply.error);
-        // The new price reaches everyone (the asker too) through the conflated `update` broadcast.
-        return answer({ ok: true, ack: { ok: true, stock: reply.stock } });
-      }
-      const parsed = parseNoArgs(op, args);
+      const parsed = op === 'buy' ? parseBuyArgs(args) : parseNoArgs(op, args);
       if (!parsed.ok) return refuse('invalid', parsed.error);
-      const reply = await ticker[op]();
+      const reply = op === 'buy' ? await ticker.buy(parsed.value as StockName) : await ticker[op]();
       if (!reply.ok) return refuse('unavailable', reply.error);
+      // The new price reaches everyone (the asker too) through the conflated `update` broadcast.
+      if ('stock' in reply) return answer({ ok: true, ack: { ok: true, stock: reply.stock } });
       if (reply.changed) runs.next(reply.running);
       else caller.notice?.(runStatus(reply.running));
       return answer({ ok: true, ack: { ok: true, running: reply.running } });
@@ -158,9 +147,8 @@ export function attachRealtime(
     const caller = { transport: 'socket' as const, key: this.id, token, notice };
     // Acked, or refused as a status if it passed no ack.
     void perform(caller, event, raw).then((outcome) => {
-      if (outcome.ok) ack?.(outcome.ack);
-      else if (ack) ack({ ok: false, error: outcome.error });
-      else notice(status(`${event} rejected: ${outcome.error}`));
+      if (ack) ack(outcome.ok ? outcome.ack : { ok: false, error: outcome.error });
+      else if (!outcome.ok) notice(status(`${event} rejected: ${outcome.error}`));
     });
   }
 

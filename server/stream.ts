@@ -38,11 +38,9 @@ export function createEventStream(
       // Encoded once for every client, not by each write.
       const text = Buffer.from(frame(event, payload, event === 'update' ? payload.seq : undefined));
       for (const [res, seq] of clients) {
-        if (event !== 'update') write(res, text);
-        else if (payload.seq > seq) {
-          clients.set(res, payload.seq);
-          write(res, text);
-        }
+        if (event === 'update' && payload.seq <= seq) continue;
+        if (event === 'update') clients.set(res, payload.seq);
+        write(res, text);
       }
     },
     async connect(req: IncomingMessage, res: ServerResponse): Promise<void> {
