@@ -41,9 +41,7 @@ export class TickerModel {
     else this.schedule();
   }
 
-  snapshot(): UpdatePayload {
-    return structuredClone(this.state);
-  }
+  snapshot = (): UpdatePayload => structuredClone(this.state);
 
   /** Starting a running ticker is a no-op: there is only ever one tick loop. */
   start(): RunReply {
@@ -86,9 +84,7 @@ export class TickerModel {
     this.schedule();
   }
 
-  dispose(): void {
-    this.options.timers.clearTimeout(this.timer);
-  }
+  dispose = (): void => this.options.timers.clearTimeout(this.timer);
 
   /** Back-pressure: while an update is out, the next waits for `delivered` (at most a timeout). */
   private due(): { tickAt: number; flushAt: number } {
