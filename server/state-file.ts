@@ -22,21 +22,19 @@ export interface StateStore {
   settled(): Promise<void>;
 }
 
-export interface StateFileOptions {
+export function createStateFile({
+  path: file,
+  logger,
+  deadlineMs = 2_000,
+  write: replace = writeInThread,
+}: {
   path: string;
   logger: Logger;
   /** A write that takes longer than this counts as failed (a hung disk, a path under /proc). */
   deadlineMs?: number;
   /** Replaces `file` with `text` durably (default: writeInThread). */
   write?: (file: string, text: string) => Promise<void>;
-}
-
-export function createStateFile({
-  path: file,
-  logger,
-  deadlineMs = 2_000,
-  write: replace = writeInThread,
-}: StateFileOptions) {
+}) {
   let healthy = true;
   /** Failed writes so far: a batch queued before a failure is void. */
   let failures = 0;
