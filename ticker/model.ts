@@ -30,14 +30,13 @@ export class TickerModel {
   private deliveredSeq: number;
 
   constructor(private readonly options: TickerModelOptions) {
-    const { state } = options;
-    this.state = { ...structuredClone(state), running: false };
-    this.deliveredSeq = state.seq;
+    this.state = { ...structuredClone(options.state), running: false };
+    this.deliveredSeq = this.state.seq;
     // The handed-over ts is the last update's, so the pace survives restarts (seq 0: none).
-    this.lastTickAt = state.seq > 0 ? state.ts : -Infinity;
+    this.lastTickAt = this.state.seq > 0 ? this.state.ts : -Infinity;
     this.buysPending = options.unannounced;
     // Handed over running: the next tick comes when the previous owner's would have.
-    if (state.running) this.start();
+    if (options.state.running) this.start();
     else this.schedule();
   }
 
