@@ -85,7 +85,6 @@ export function createApp(config: AppConfig) {
   };
 
   return {
-    app,
     httpServer,
     io,
     ticker,

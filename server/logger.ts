@@ -1,8 +1,6 @@
-import { pino, type Logger as PinoLogger, type LevelWithSilent } from 'pino';
+import { pino, type LevelWithSilent } from 'pino';
 
-export type Logger = PinoLogger;
+export type { Logger } from 'pino';
 
 /** One structured logger for the whole server; JSON lines on stdout, level from config. */
-export function createLogger(level: LevelWithSilent = 'info'): Logger {
-  return pino({ level, base: { app: 'forkcast' } });
-}
+export const createLogger = (level: LevelWithSilent) => pino({ level, base: { app: 'forkcast' } });

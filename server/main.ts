@@ -1,10 +1,10 @@
 /** The entry: config → host → app → signals. createApp() wires; tests run it in-process. */
 import path from 'node:path';
 
-import { createApp, type AppConfig, type ForkcastApp } from './app';
+import { createApp, type AppConfig } from './app';
 import { joinCluster } from './cluster/node';
-import { readConfig, type ServerConfig } from './config';
-import { createLogger, type Logger } from './logger';
+import { readConfig } from './config';
+import { createLogger } from './logger';
 import { ROOT } from './paths';
 import { createStateFile } from './state-file';
 
@@ -15,7 +15,24 @@ const SIGNAL_COPY_MS = 1_000;
 async function main(): Promise<void> {
   const config = readConfig(process.env);
   const logger = createLogger(config.LOG_LEVEL);
-  const host = await stateHost(config, logger, () => app);
+  // What the host adds to the app, and what closes after it.
+  let host: { app: Partial<AppConfig>; close?: () => Promise<void> };
+  if (config.REDIS_URL) {
+    // A cluster node: state in Redis, ticker on the leader; the host reaches the app once it runs.
+    host = await joinCluster({
+      redisUrl: config.REDIS_URL,
+      tickMs: config.TICK_MS,
+      logger,
+      io: () => app.io,
+      onRestart: () => app.metrics.tickerRestarted(),
+    });
+  } else {
+    const store = createStateFile({
+      path: path.resolve(ROOT, config.STATE_FILE),
+      logger: logger.child({ part: 'state' }),
+    });
+    host = { app: { initialState: await store.open(), store } };
+  }
   const app = createApp({
     logger,
     tickMs: config.TICK_MS,
@@ -60,29 +77,6 @@ async function main(): Promise<void> {
   const { address: ip, family, port } = address;
   const url = `http://${family === 'IPv6' ? `[${ip}]` : ip}:${port}`;
   logger.info({ url, pid: process.pid }, 'forkcast listening');
-}
-
-/** Where the ticker's state lives: what the host adds to the app, and what closes after it. */
-async function stateHost(
-  config: ServerConfig,
-  logger: Logger,
-  app: () => ForkcastApp,
-): Promise<{ app: Partial<AppConfig>; close?: () => Promise<void> }> {
-  if (!config.REDIS_URL) {
-    const store = createStateFile({
-      path: path.resolve(ROOT, config.STATE_FILE),
-      logger: logger.child({ part: 'state' }),
-    });
-    return { app: { initialState: await store.open(), store } };
-  }
-  // A cluster node: state in Redis, ticker on the leader; the host reaches the app once it runs.
-  return joinCluster({
-    redisUrl: config.REDIS_URL,
-    tickMs: config.TICK_MS,
-    logger,
-    io: () => app().io,
-    onRestart: () => app().metrics.tickerRestarted(),
-  });
 }
 
 main().catch((error: unknown) => {

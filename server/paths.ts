@@ -1,10 +1,8 @@
 import path from 'node:path';
 
 /** The project root, whether this runs compiled from dist/server or from source (ts-node, jest). */
-export const ROOT = path.resolve(
-  __dirname,
-  path.basename(path.dirname(__dirname)) === 'dist' ? '../..' : '..',
-);
+const parent = path.resolve(__dirname, '..');
+export const ROOT = path.basename(parent) === 'dist' ? path.dirname(parent) : parent;
 
 export const PATHS = {
   views: path.join(ROOT, 'views'),

@@ -22,24 +22,19 @@ export interface StateStore {
   settled(): Promise<void>;
 }
 
-export interface StateFileOptions {
+export function createStateFile({
+  path: file,
+  logger,
+  deadlineMs = 2_000,
+  write: replace = writeInThread,
+}: {
   path: string;
   logger: Logger;
   /** A write that takes longer than this counts as failed (a hung disk, a path under /proc). */
   deadlineMs?: number;
   /** Replaces `file` with `text` durably (default: writeInThread). */
   write?: (file: string, text: string) => Promise<void>;
-}
-
-export function createStateFile({
-  path: file,
-  logger,
-  deadlineMs = 2_000,
-  write: replace = writeInThread,
-}: StateFileOptions): StateStore & {
-  /** Loads the state and writes it back, or throws: a server that cannot persist never starts. */
-  open(): Promise<SavedState>;
-} {
+}) {
   let healthy = true;
   /** Failed writes so far: a batch queued before a failure is void. */
   let failures = 0;
@@ -84,13 +79,11 @@ export function createStateFile({
     const text = await timed(readFile(file, 'utf8'), 'reading the state file').catch(
       (error: NodeJS.ErrnoException) => {
         if (error.code !== 'ENOENT') throw error;
+        logger.info({ file }, 'no state file yet; starting from the seed prices');
         return null;
       },
     );
-    if (text === null) {
-      logger.info({ file }, 'no state file yet; starting from the seed prices');
-      return null;
-    }
+    if (text === null) return null;
     const parsed = parseJson(savedStateSchema, 'state file', text);
     if (parsed.ok) return parsed.value;
     const problem = parsed.error;
@@ -107,7 +100,8 @@ export function createStateFile({
     },
     commit,
     settled: () => writing,
-    async open() {
+    /** Loads the state and writes it back, or throws: a server that cannot persist never starts. */
+    async open(): Promise<SavedState> {
       try {
         await timed(mkdir(path.dirname(file), { recursive: true }), 'creating the state folder');
         const saved = await load();

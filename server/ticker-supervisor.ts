@@ -93,9 +93,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     return { status: 'ok' };
   }
 
-  snapshot(): UpdatePayload {
-    return { ...structuredClone(this.announced), running: this.state.running };
-  }
+  snapshot = () => ({ ...structuredClone(this.announced), running: this.state.running });
 
   greeting = () => ({ history: this.committed.history ?? [], opening: openingOf(this.committed) });
 

@@ -1,17 +1,17 @@
 /** Wires a TickerModel to the IPC channel; apart from main.ts so tests can drive it. */
 import type { UpdatePayload } from '../protocol/events';
-import { parseParentMessage, type ChildMessage, type ParentMessage } from '../protocol/ipc';
+import { parseParentMessage, type ChildMessage } from '../protocol/ipc';
 
 import { TickerModel, type Timers } from './model';
 
 /** Returns the function that takes each raw message from the parent; it never throws. */
-export function createTickerChild(
-  send: (message: ChildMessage) => void,
-  timers: Timers,
-): (raw: unknown) => void {
+export function createTickerChild(send: (message: ChildMessage) => void, timers: Timers) {
   let model: TickerModel | null = null;
 
-  function handle(message: ParentMessage): void {
+  return (raw: unknown) => {
+    const parsed = parseParentMessage(raw);
+    if (!parsed.ok) return send({ type: 'rejected', error: parsed.error });
+    const message = parsed.value;
     switch (message.type) {
       case 'init': {
         // A second init replaces the model: the parent is authoritative about the state.
@@ -38,11 +38,5 @@ export function createTickerChild(
       default:
         throw new Error(`unhandled parent message ${JSON.stringify(message satisfies never)}`);
     }
-  }
-
-  return (raw) => {
-    const parsed = parseParentMessage(raw);
-    if (parsed.ok) handle(parsed.value);
-    else send({ type: 'rejected', error: parsed.error });
   };
 }

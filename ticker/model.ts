@@ -30,20 +30,17 @@ export class TickerModel {
   private deliveredSeq: number;
 
   constructor(private readonly options: TickerModelOptions) {
-    const { state } = options;
-    this.state = { ...structuredClone(state), running: false };
-    this.deliveredSeq = state.seq;
+    this.state = { ...structuredClone(options.state), running: false };
+    this.deliveredSeq = this.state.seq;
     // The handed-over ts is the last update's, so the pace survives restarts (seq 0: none).
-    this.lastTickAt = state.seq > 0 ? state.ts : -Infinity;
+    this.lastTickAt = this.state.seq > 0 ? this.state.ts : -Infinity;
     this.buysPending = options.unannounced;
     // Handed over running: the next tick comes when the previous owner's would have.
-    if (state.running) this.start();
+    if (options.state.running) this.start();
     else this.schedule();
   }
 
-  snapshot(): UpdatePayload {
-    return structuredClone(this.state);
-  }
+  snapshot = (): UpdatePayload => structuredClone(this.state);
 
   /** Starting a running ticker is a no-op: there is only ever one tick loop. */
   start(): RunReply {
@@ -86,9 +83,7 @@ export class TickerModel {
     this.schedule();
   }
 
-  dispose(): void {
-    this.options.timers.clearTimeout(this.timer);
-  }
+  dispose = (): void => this.options.timers.clearTimeout(this.timer);
 
   /** Back-pressure: while an update is out, the next waits for `delivered` (at most a timeout). */
   private due(): { tickAt: number; flushAt: number } {
