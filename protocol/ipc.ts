@@ -48,7 +48,7 @@ const childMessageSchema = z.discriminatedUnion('type', [
 
 export type ParentMessage = z.infer<typeof parentMessageSchema>;
 export type ChildMessage = z.infer<typeof childMessageSchema>;
-export type ParentOpWithoutId = z.infer<typeof opSchema>;
+export type Op = z.infer<typeof opSchema>;
 export type RunReply = z.infer<typeof runReplySchema>;
 export type BuyReply = z.infer<typeof buyReplySchema>;
 export type OpReply = z.infer<typeof opReplySchema>;

@@ -4,17 +4,8 @@ import { fork as nodeFork, type ChildProcess, type ForkOptions } from 'node:chil
 import { EventEmitter } from 'node:events';
 
 import type { UpdatePayload } from '../protocol/events';
-import {
-  parseChildMessage,
-  openingOf,
-  seedTickerState,
-  tickerState,
-  type BuyReply,
-  type OpReply,
-  type ParentMessage,
-  type ParentOpWithoutId,
-  type RunReply,
-} from '../protocol/ipc';
+import { openingOf, parseChildMessage, seedTickerState, tickerState } from '../protocol/ipc';
+import type { BuyReply, Op, OpReply, ParentMessage, RunReply } from '../protocol/ipc';
 import type { StockName } from '../protocol/stocks';
 import type { Logger } from './logger';
 import { PATHS } from './paths';
@@ -138,7 +129,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     if (options.store?.healthy === false) throw new Error('the last state could not be saved');
   }
 
-  private request(request: ParentOpWithoutId | { type: 'ping' }): Promise<OpReply | null> {
+  private request(request: Op | { type: 'ping' }): Promise<OpReply | null> {
     const child = this.child;
     if (this.closing || !this.ready || !child)
       return Promise.resolve(refused(this.closing ? CLOSED_ERROR : RESTARTING_ERROR));

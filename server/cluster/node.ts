@@ -10,7 +10,7 @@ import { createClient } from 'redis';
 
 import type { OpeningPayload, StatusPayload, UpdatePayload } from '../../protocol/events';
 import * as ipc from '../../protocol/ipc';
-import type { BuyReply, OpReply, ParentOpWithoutId as Op, RunReply } from '../../protocol/ipc';
+import type { BuyReply, Op, OpReply, RunReply } from '../../protocol/ipc';
 import type { StockName } from '../../protocol/stocks';
 import { RECOVERY_WINDOW_MS, type ForkcastIo } from '../io';
 import type { SavedState, StateStore } from '../state-file';
