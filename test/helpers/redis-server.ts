@@ -1,21 +1,23 @@
 /** A throwaway redis-server on a free loopback port for the cluster tests: Debian's `redis-server`,
  * data in a temporary folder, append-only and synced so that a restart keeps the state. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { findRedisServer as findBinary } from '../../bench/redis-server';
 import { withDeadline } from './recorder';
 import { missingTool } from './required-tool';
 
 export type RedisServer = Awaited<ReturnType<typeof startRedis>>;
 
 /** The redis-server binary (REDIS_SERVER overrides), or null (see missingTool) if there is none. */
-export const findRedisServer = (suite = 'cluster tests'): string | null =>
-  findBinary() ?? missingTool(suite, 'No redis-server found (`apt-get install redis-server`)');
+export function findRedisServer(): string | null {
+  const candidate = process.env['REDIS_SERVER'] ?? 'redis-server';
+  if (spawnSync(candidate, ['--version']).status === 0) return candidate;
+  return missingTool('cluster tests', 'No redis-server found (`apt-get install redis-server`)');
+}
 
 /** A port nothing listens on right now (the OS picks it). */
 export async function freePort(): Promise<number> {

@@ -6,10 +6,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import type { ClusterResult } from '../../bench/cluster';
+import { findRedisServer } from '../../bench/redis-server';
 import type { ClusterRatio, FanOutRatio } from '../../bench/report';
 import type { ScenarioResult } from '../../bench/scenario';
 import type { StartupFigures } from '../../bench/startup';
-import { findRedisServer } from '../helpers/redis-server';
+import { missingTool } from '../helpers/required-tool';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLIENTS = 30;
@@ -51,7 +52,9 @@ function runBench(env: NodeJS.ProcessEnv) {
   );
 }
 
-const redis = findRedisServer('the bench cluster run');
+const redis =
+  findRedisServer() ??
+  missingTool('the bench cluster run', 'No redis-server found (`apt-get install redis-server`)');
 
 it('measures forkcast (over Socket.IO and SSE), both baselines, a cluster, a buy storm and start-up, and records them', async () => {
   const small = {
