@@ -1,5 +1,4 @@
-/** Server ⇄ ticker child messages, named by sender: each op's `id` gets exactly one `reply`. Then
- * what cluster nodes say through Redis, checked: a node may run another version, or not be ours. */
+/** Server ⇄ ticker child messages, named by sender: each op's `id` gets exactly one `reply`. */
 import { z } from 'zod';
 
 import type { OpeningPayload, UpdatePayload } from './events';
@@ -10,13 +9,13 @@ const start = z.strictObject({ type: z.literal('start') });
 const stop = z.strictObject({ type: z.literal('stop') });
 const buy = z.strictObject({ type: z.literal('buy'), name: v.stockNameSchema });
 /** An op without the IPC's `id`, as a cluster node forwards it to the leader. */
-const opSchema = z.discriminatedUnion('type', [start, stop, buy]);
+export const opSchema = z.discriminatedUnion('type', [start, stop, buy]);
 const withId = { id: z.number().int().nonnegative() };
 
 /** `changed` is false when start / stop was a no-op; the parent only broadcasts real changes. */
 const runReplySchema = v.ackOf({ running: z.boolean(), changed: z.boolean() });
 const buyReplySchema = v.ackOf({ running: z.boolean(), stock: v.stockSchema });
-const opReplySchema = z.union([runReplySchema, buyReplySchema]);
+export const opReplySchema = z.union([runReplySchema, buyReplySchema]);
 
 const parentMessageSchema = z.discriminatedUnion('type', [
   /** `unannounced`: the state holds acked buys no `update` carried (the last child died first). */
@@ -73,24 +72,3 @@ export const openingOf = (state: UpdatePayload & { opening?: OpeningPayload | un
 export function tickerState({ stocks, running, seq, ts }: UpdatePayload): UpdatePayload {
   return { stocks, running, seq, ts };
 }
-
-/** The state as the leader keeps it in Redis, with the term (`epoch`) that wrote it. */
-const storedStateSchema = v.savedStateSchema.extend({ epoch: z.number().int().positive() });
-export type StoredState = z.infer<typeof storedStateSchema>;
-
-export const parseStoredState = (text: string) =>
-  v.parseJson(storedStateSchema, 'stored state', text);
-
-/** An entry of the cluster's stream: an event for every socket, as the adapter stores it. */
-const streamEntrySchema = z.union([
-  z.tuple([z.literal('update'), v.updateSchema]),
-  z.tuple([z.literal('status'), v.statusSchema]),
-  z.tuple([z.literal('opening'), v.openingSchema]),
-]);
-export type StreamEntry = z.infer<typeof streamEntrySchema>;
-export const parseStreamEntry = (value: unknown) => v.parse(streamEntrySchema, 'entry', value);
-
-export const parseForwardedOp = (value: unknown) => v.parse(opSchema, 'forwarded op', value);
-/** A node's answer to a forwarded op: the leader's reply, null from a node that does not lead. */
-export const parseForwardedReply = (value: unknown) =>
-  v.parse(opReplySchema.nullable(), 'op reply', value);

@@ -56,8 +56,7 @@ export const buyAckSchema = ackOf({ stock: stockSchema });
 /** The body of `POST /api/buy`; a socket's `buy` sends the name alone. */
 export const buyBodySchema = z.strictObject({ name: stockNameSchema });
 
-/** The latest updates as sent, oldest first, ending with the snapshot (alone if none was ever
- * sent), so a late joiner draws trends at once. */
+/** The latest updates sent, oldest first, to the snapshot: a late joiner draws trends at once. */
 export const historySchema = z.strictObject({ updates: z.array(updateSchema) });
 
 export const statusSchema = z.strictObject({ message: z.string(), running: z.boolean() });

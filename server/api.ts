@@ -1,5 +1,4 @@
-/** The HTTP API under /api: the snapshot, the history, the ops (the sockets' checks and limits,
- * through realtime.ts's `perform`), the event stream and the contracts. */
+/** /api: snapshot, history, ops (the sockets' checks, via `perform`), event stream, contracts. */
 import path from 'node:path';
 
 import cors from 'cors';
@@ -21,13 +20,7 @@ export interface ApiOptions {
   logger: Logger;
 }
 
-const STATUS_OF = {
-  invalid: 400,
-  forbidden: 403,
-  rate_limited: 429,
-  unavailable: 503,
-  internal: 500,
-};
+const CODES = { invalid: 400, forbidden: 403, rate_limited: 429, unavailable: 503, internal: 500 };
 const refuse = (res: Response, status: number, error: string) =>
   res.status(status).json({ ok: false, error });
 
@@ -69,7 +62,7 @@ export function mountApi(api: Router, options: ApiOptions): void {
         return refuse(res.set('WWW-Authenticate', 'Bearer'), 401, outcome.error);
       if (outcome.retryMs !== undefined)
         res.set('Retry-After', String(Math.max(1, Math.ceil(outcome.retryMs / 1_000))));
-      return refuse(res, STATUS_OF[outcome.reason], outcome.error);
+      return refuse(res, CODES[outcome.reason], outcome.error);
     },
   );
 }

@@ -65,9 +65,7 @@ export class UpdateBroadcaster {
   readonly publishOpening = (payload: OpeningPayload, offset?: string): void =>
     this.pump({ event: 'opening', payload, offset });
 
-  opArrived(): void {
-    this.lastOpAt = performance.now();
-  }
+  readonly opArrived = (): void => void (this.lastOpAt = performance.now());
 
   stop(): void {
     this.stopped = true;

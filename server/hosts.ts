@@ -1,5 +1,4 @@
-/** Host allow-list against DNS rebinding: a page whose name an attacker points at this server
- * still sends that name as Host, so only configured names are served. */
+/** Against DNS rebinding: a name an attacker points here still comes as Host; ours alone pass. */
 import type { IncomingMessage } from 'node:http';
 import { isIPv4, isIPv6 } from 'node:net';
 

@@ -3,11 +3,8 @@ import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node
 
 import { Server, type ServerOptions, type Socket } from 'socket.io';
 
-import {
-  SOCKET_PATH,
-  type ClientToServerEvents,
-  type ServerToClientEvents,
-} from '../protocol/events';
+import { SOCKET_PATH } from '../protocol/events';
+import type { ClientToServerEvents, ServerToClientEvents } from '../protocol/events';
 import { HOST_REFUSED, originAllowed } from './hosts';
 import type { Logger } from './logger';
 

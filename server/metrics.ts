@@ -7,8 +7,7 @@ import type { ClientToServerEvents } from '../protocol/events';
 /** The `op` label: the three ops of the contract, and every other event name as one value. */
 export type OpName = keyof ClientToServerEvents | 'unknown';
 
-/** `invalid`: bad arguments or unknown event; `forbidden`: watch-only connection; `unavailable`:
- * ticker restarting, shutting down or silent; `internal`: a bug in the handler. */
+/** invalid: bad args or event; forbidden: watch-only; unavailable: no ticker; internal: a bug. */
 const REASONS = ['invalid', 'rate_limited', 'forbidden', 'unavailable', 'internal'] as const;
 export type RejectReason = (typeof REASONS)[number];
 const TRANSPORTS = ['socket', 'http'] as const;

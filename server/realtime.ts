@@ -2,7 +2,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 
 import { RateLimiterMemory, type RateLimiterRes } from 'rate-limiter-flexible';
-import { Subject, throttleTime } from 'rxjs';
 
 import { STATUS, type BuyAck, type RunAck, type StatusPayload } from '../protocol/events';
 import type { StockName } from '../protocol/stocks';
@@ -31,8 +30,7 @@ export interface RealtimeOptions {
   also?: (outgoing: Outgoing) => void;
 }
 
-/** Who asks: the transport, what its rate limit counts by (a socket, an address), its token,
- * and where a no-op start or stop is news (to the asker alone). */
+/** Who asks: transport, rate-limit key (socket or address), token, where a no-op is news. */
 export interface Caller {
   transport: Transport;
   key: string;
@@ -85,12 +83,20 @@ export function attachRealtime(
 
   /** A real start or stop is announced at once, or in one trailing status if the last was too
    * recent; through the broadcaster, so nobody hears "Stopped" before an older running update. */
-  const runs = new Subject<boolean>();
+  let [lastRunStatusAt, lastRunning] = [Number.NEGATIVE_INFINITY, false];
+  let trailing: NodeJS.Timeout | undefined;
   const runStatus = (running: boolean): StatusPayload =>
     status(running ? STATUS.started : STATUS.stopped, running);
-  const announcing = runs
-    .pipe(throttleTime(RUN_STATUS_MIN_INTERVAL_MS, undefined, { trailing: true }))
-    .subscribe((running) => toEveryone(runStatus(running)));
+  function announceRun(running: boolean): void {
+    lastRunning = running;
+    const wait = lastRunStatusAt + RUN_STATUS_MIN_INTERVAL_MS - performance.now();
+    if (wait > 0) trailing ??= setTimeout(sendRunStatus, wait);
+    else if (!trailing) sendRunStatus();
+  }
+  function sendRunStatus(): void {
+    [trailing, lastRunStatusAt] = [undefined, performance.now()];
+    toEveryone(runStatus(lastRunning));
+  }
 
   /** One op from any transport to its ack or its refusal: token, rate limit, validation, ticker.
    * `invalid`: what the transport's own parsing refused (an HTTP body), refused in its turn. */
@@ -127,7 +133,7 @@ export function attachRealtime(
       if (!reply.ok) return refuse('unavailable', reply.error);
       // The new price reaches everyone (the asker too) through the conflated `update` broadcast.
       if ('stock' in reply) return answer({ ok: true, ack: { ok: true, stock: reply.stock } });
-      if (reply.changed) runs.next(reply.running);
+      if (reply.changed) announceRun(reply.running);
       else caller.notice?.(runStatus(reply.running));
       return answer({ ok: true, ack: { ok: true, running: reply.running } });
     } catch (error) {
@@ -168,7 +174,7 @@ export function attachRealtime(
 
   const detach = () => {
     broadcaster.stop();
-    announcing.unsubscribe();
+    clearTimeout(trailing);
     io.off('connection', onConnection);
     for (const [event, listener] of Object.entries(listeners))
       ticker.off(event as keyof typeof listeners, listener);

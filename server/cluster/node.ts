@@ -7,11 +7,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { createClient } from 'redis';
+import { z } from 'zod';
 
 import type { OpeningPayload, StatusPayload, UpdatePayload } from '../../protocol/events';
 import * as ipc from '../../protocol/ipc';
 import type { BuyReply, Op, OpReply, RunReply } from '../../protocol/ipc';
 import type { StockName } from '../../protocol/stocks';
+import * as v from '../../protocol/validation';
 import { RECOVERY_WINDOW_MS, type ForkcastIo } from '../io';
 import type { SavedState, StateStore } from '../state-file';
 import { historyTo, type HostHealth, type TickerHost, type TickerHostEvents } from '../ticker-host';
@@ -74,8 +76,7 @@ const OP_EVENT = 'forkcast:op';
 const REDIS_DOWN = 'the cluster cannot reach Redis right now; try again in a moment';
 const NO_LEADER = 'no ticker leader is elected right now; try again in a moment';
 const MOVED = 'the ticker moved to another node meanwhile; the operation may not have been applied';
-const NO_ANSWER =
-  'the ticker leader did not answer in time; the operation may not have been applied';
+const NO_ANSWER = 'the leader did not answer in time; the operation may not have been applied';
 
 type ClusterHostOptions = Pick<SupervisorOptions, 'tickMs' | 'logger' | 'onRestart'> & {
   /** Read at open(), after createApp. */
@@ -200,7 +201,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   }
 
   private onEntry(data: unknown, offset: string): void {
-    const parsed = ipc.parseStreamEntry(data);
+    const parsed = v.parse(streamEntrySchema, 'entry', data);
     if (!parsed.ok)
       return this.options.logger.error({ error: parsed.error }, 'ignored a bad entry');
     const [event, value] = parsed.value;
@@ -219,7 +220,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     }
   }
 
-  private async append(...data: ipc.StreamEntry): Promise<void> {
+  private async append(...data: StreamEntry): Promise<void> {
     const packet = { type: 2, data, nsp: '/' };
     const opts = { rooms: [REPLAY_ROOM], except: [], flags: {} };
     const entry = { uid: UID, nsp: '/', type: '3', data: JSON.stringify({ packet, opts }) };
@@ -283,7 +284,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
       });
       this.supervisor = supervisor;
       // Saved but not sent would leave a gap: the term ends, and the next leader sends it.
-      const send = (...entry: ipc.StreamEntry) =>
+      const send = (...entry: StreamEntry) =>
         void this.append(...entry).catch(async (error: unknown) => {
           logger.error({ err: error, event: entry[0] }, 'could not send to the stream');
           if (term === this.term) await this.stepDown('the stream did not take an entry');
@@ -352,22 +353,22 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
         (answers: unknown[]) => ({ answers, error: NO_LEADER }),
         (late: { responses: unknown[] }) => ({ answers: late.responses, error: NO_ANSWER }),
       );
-    const parsed = answers.map(ipc.parseForwardedReply);
+    const parsed = answers.map((a) => v.parse(ipc.opReplySchema.nullable(), 'op reply', a));
     const replies = parsed.flatMap((p) => (p.ok && p.value ? [p.value] : []));
     return replies.find((reply) => reply.ok) ?? replies[0] ?? { ok: false, error };
   }
 
   private readonly onForwarded = (raw: unknown, answer: (reply: OpReply | null) => void): void => {
-    const parsed = ipc.parseForwardedOp(raw);
+    const parsed = v.parse(ipc.opSchema, 'forwarded op', raw);
     if (!parsed.ok)
       this.options.logger.error({ error: parsed.error }, 'ignored a bad forwarded op');
     if (!parsed.ok || !this.leading) return answer(null);
     void this.apply(parsed.value).then(answer);
   };
 
-  private async readState(): Promise<ipc.StoredState | null> {
+  private async readState(): Promise<z.infer<typeof storedStateSchema> | null> {
     const text = await this.lease.readState();
-    const parsed = text === null ? null : ipc.parseStoredState(text);
+    const parsed = text === null ? null : v.parseJson(storedStateSchema, 'stored state', text);
     if (parsed?.ok === false) this.options.logger.error({ error: parsed.error }, 'ignored a state');
     return parsed?.ok ? parsed.value : null;
   }
@@ -379,3 +380,14 @@ type Entries = { messages: { id: string; message: Record<string, string> }[] }[]
 const REPLAY_ROOM = 'forkcast:replay';
 /** Marks our entries; no adapter has this uid, so none skips them as its own. */
 const UID = 'forkcast';
+
+// What other nodes write to Redis is checked: a node may run another version, or not be ours.
+/** The state as the leader keeps it in Redis, with the term (`epoch`) that wrote it. */
+export const storedStateSchema = v.savedStateSchema.extend({ epoch: z.number().int().positive() });
+/** An entry of the cluster's stream: an event for every socket, as the adapter stores it. */
+const streamEntrySchema = z.union([
+  z.tuple([z.literal('update'), v.updateSchema]),
+  z.tuple([z.literal('status'), v.statusSchema]),
+  z.tuple([z.literal('opening'), v.openingSchema]),
+]);
+type StreamEntry = z.infer<typeof streamEntrySchema>;

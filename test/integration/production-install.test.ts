@@ -65,7 +65,7 @@ test('npm start serves the built app at once, without building', async () => {
   // a terminal's Ctrl-C does.
   const server = spawnServer({}, { argv: ['npm', 'start'], cwd: dir, detached: true });
   // The pipe closes only once npm, its shell and the server have all exited.
-  const allGone = once(server.process.stdout!, 'close');
+  const allGone = once(server.process.stdout, 'close');
   try {
     const url = await server.url(15_000);
     const shell = await fetch(url);

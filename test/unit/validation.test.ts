@@ -1,16 +1,12 @@
 /** Every check on input from outside a process, once: a socket's arguments, the ticker state (the
  * one schema behind IPC, the state file, Redis and the adapter), and each message kind. */
 import type { Stock } from '../../protocol/events';
-import {
-  parseChildMessage,
-  parseForwardedOp,
-  parseForwardedReply,
-  parseParentMessage,
-  parseStoredState,
-} from '../../protocol/ipc';
+import { storedStateSchema } from '../../server/cluster/node';
+import { opReplySchema, opSchema, parseChildMessage, parseParentMessage } from '../../protocol/ipc';
 import {
   parse,
   parseBuyArgs,
+  parseJson,
   parseNoArgs,
   savedStateSchema,
   statusSchema,
@@ -29,9 +25,9 @@ const parsers = {
   status: (status) => parse(statusSchema, 'status', status),
   parent: parseParentMessage,
   child: parseChildMessage,
-  stored: (text) => parseStoredState(text as string),
-  op: parseForwardedOp,
-  reply: parseForwardedReply,
+  stored: (text) => parseJson(storedStateSchema, 'stored state', text as string),
+  op: (op) => parse(opSchema, 'forwarded op', op),
+  reply: (reply) => parse(opReplySchema.nullable(), 'op reply', reply),
 } satisfies Record<string, (input: unknown) => Parsed<unknown>>;
 type Kind = keyof typeof parsers;
 

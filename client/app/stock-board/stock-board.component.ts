@@ -44,8 +44,7 @@ function changeSince(usd: UsdFormat, price: number | null, open: number | undefi
   return { direction: price > open ? 'up' : price < open ? 'down' : 'flat', amount, percent };
 }
 
-/** Live prices with Start / Stop / Buy. Prices come only from broadcasts, so every tab shows the
- * same; acks report progress, buy results and errors. */
+/** Live prices with Start / Stop / Buy; prices come only from broadcasts, so all tabs agree. */
 @Component({
   selector: 'app-stock-board',
   imports: [SparklineComponent],
@@ -151,15 +150,14 @@ export class StockBoardComponent {
   protected async buy(name: StockName): Promise<void> {
     // The button stays focusable while held (aria-disabled) so keyboard users keep their place.
     if (this.cooling().includes(name) || this.buying().includes(name)) return;
+    const without = (names: readonly StockName[]) => names.filter((n) => n !== name);
     this.buying.update((names) => [...names, name]);
     this.cooling.update((names) => [...names, name]);
-    this.later(BUY_INTERVAL_MS, () =>
-      this.cooling.update((names) => names.filter((n) => n !== name)),
-    );
+    this.later(BUY_INTERVAL_MS, () => this.cooling.update(without));
     this.error.set(null);
 
     const ack = await this.socket.buy(name);
-    this.buying.update((names) => names.filter((n) => n !== name));
+    this.buying.update(without);
     if (!ack.ok) return this.announce(`Could not buy ${name}: ${ack.error}`, this.error);
     // The table changes only with the `update` broadcast; the ack is this tab's receipt.
     this.announce(`Bought ${name} at ${this.usd.format(ack.stock.price)}`, this.bought);
