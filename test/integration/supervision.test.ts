@@ -139,8 +139,10 @@ const CRASH_FILE = path.join(CRASH_DIR, 'crash');
 afterAll(() => rmSync(CRASH_DIR, { recursive: true, force: true }));
 
 test('a running child that crashes in a loop is backed off without spinning the server, which recovers where it was; a SIGKILLed server leaves no child', async () => {
+  // Ticks a second apart, so that a child killed right after an update has none in flight.
   const server = spawnTracked({
     ...ENV,
+    TICK_MS: '1000',
     NODE_OPTIONS: `--require ${JSON.stringify(FIXTURE)}`,
     FORKCAST_CRASH_DIR: CRASH_DIR,
   });
@@ -148,7 +150,7 @@ test('a running child that crashes in a loop is backed off without spinning the 
   const a = (await connectWelcomed(url, clients, 'a'))[0]!;
   const started = await a.start();
   await a.waitForUpdates(1, { from: started.index });
-  // Killed right after an update, so none is in flight.
+  const childPid = await healthyPid(url);
   writeFileSync(CRASH_FILE, '');
   await a.nextUpdate({ from: a.events.mark });
   const last = a.lastUpdate();
@@ -157,7 +159,7 @@ test('a running child that crashes in a loop is backed off without spinning the 
   const pid = server.process.pid ?? 0;
   const cpuBefore = cpuMs(pid);
   const t0 = performance.now();
-  process.kill(await healthyPid(url), 'SIGKILL');
+  process.kill(childPid, 'SIGKILL');
 
   const lost = await a.waitForStatus(STATUS.tickerLost, { from: mark });
   expect(lost.status).toEqual({ message: STATUS.tickerLost, running: true });
@@ -189,10 +191,10 @@ test('a running child that crashes in a loop is backed off without spinning the 
   rmSync(CRASH_FILE);
   const back = await a.waitForStatus(STATUS.tickerBack, { from: mark, timeoutMs: 6_000 });
   expect(back.status).toEqual({ message: STATUS.tickerBack, running: true });
-  const childPid = await healthyPid(url);
+  const newChild = await healthyPid(url);
 
   // The server SIGKILLed: the child sees its IPC channel close and exits.
   server.process.kill('SIGKILL');
   await expect(server.exited).resolves.toEqual({ code: null, signal: 'SIGKILL' });
-  await waitForProcessGone(childPid, 1_000);
+  await waitForProcessGone(newChild, 1_000);
 });
