@@ -35,7 +35,8 @@ export function createEventStream(
   return {
     /** An event for every stream (the broadcaster's `also`); updates each stream has are skipped. */
     publish: ({ event, payload }: Outgoing): void => {
-      // Encoded once for every client, not by each write.
+      // Encoded once for every client, not by each write; not at all while nobody streams.
+      if (clients.size === 0) return;
       const text = Buffer.from(frame(event, payload, event === 'update' ? payload.seq : undefined));
       for (const [res, seq] of clients) {
         if (event === 'update' && payload.seq <= seq) continue;
