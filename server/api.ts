@@ -6,7 +6,7 @@ import express, { type Response, type Router } from 'express';
 
 import { buyBodySchema, parse } from '../protocol/validation';
 import { originAllowed } from './hosts';
-import type { Logger } from './logger';
+import type { Logger } from 'pino';
 import { PATHS } from './paths';
 import type { Caller, Outcome } from './realtime';
 import type { createEventStream } from './stream';

@@ -10,7 +10,7 @@ import { mountApi } from './api';
 import { hostCheck } from './hosts';
 import { createHttpApp, type HttpOptions } from './http';
 import { createIo, type IoOptions } from './io';
-import type { Logger } from './logger';
+import type { Logger } from 'pino';
 import { createMetrics } from './metrics';
 import { attachRealtime, type RealtimeOptions } from './realtime';
 import { createEventStream } from './stream';
@@ -34,7 +34,7 @@ export type ForkcastApp = ReturnType<typeof createApp>;
 
 export function createApp(config: AppConfig) {
   const { logger } = config;
-  const metrics = createMetrics();
+  const metrics = createMetrics(() => io.sockets.sockets.size);
   const ticker =
     config.ticker ??
     new TickerSupervisor({

@@ -53,10 +53,8 @@ const envSchema = z.object({
   ),
 });
 
-export type ServerConfig = z.infer<typeof envSchema>;
-
 /** Config from the environment; one error lists every bad variable; blank (`PORT=`) means unset. */
-export function readConfig(env: NodeJS.ProcessEnv): ServerConfig {
+export function readConfig(env: NodeJS.ProcessEnv) {
   const set = Object.entries(env).filter(([, value]) => value?.trim());
   const result = envSchema.safeParse(Object.fromEntries(set));
   if (result.success) return result.data;

@@ -2,7 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import { isIPv4, isIPv6 } from 'node:net';
 
-import type { Logger } from './logger';
+import type { Logger } from 'pino';
 
 /** What a request for a foreign Host is told (never the Host itself: it may be huge). */
 export const HOST_REFUSED = 'Host not allowed';

@@ -9,7 +9,7 @@ import helmet from 'helmet';
 
 import { DEV_SERVER_ASSETS, findClientAssets, HASHED } from './client-assets';
 import { HOST_REFUSED } from './hosts';
-import type { Logger } from './logger';
+import type { Logger } from 'pino';
 import type { ForkcastMetrics } from './metrics';
 import { PATHS } from './paths';
 import type { TickerHost } from './ticker-host';

@@ -6,7 +6,7 @@ import { Server, type ServerOptions, type Socket } from 'socket.io';
 import { SOCKET_PATH } from '../protocol/events';
 import type { ClientToServerEvents, ServerToClientEvents } from '../protocol/events';
 import { HOST_REFUSED, originAllowed } from './hosts';
-import type { Logger } from './logger';
+import type { Logger } from 'pino';
 
 export type ForkcastIo = Server<ClientToServerEvents, ServerToClientEvents>;
 export type ForkcastSocket = Socket<ClientToServerEvents, ServerToClientEvents>;

@@ -1,10 +1,11 @@
 /** The entry: config → host → app → signals. createApp() wires; tests run it in-process. */
 import path from 'node:path';
 
+import { pino } from 'pino';
+
 import { createApp, type AppConfig } from './app';
 import { joinCluster } from './cluster/node';
 import { readConfig } from './config';
-import { createLogger } from './logger';
 import { ROOT } from './paths';
 import { createStateFile } from './state-file';
 
@@ -14,7 +15,7 @@ const SIGNAL_COPY_MS = 1_000;
 
 async function main(): Promise<void> {
   const config = readConfig(process.env);
-  const logger = createLogger(config.LOG_LEVEL);
+  const logger = pino({ level: config.LOG_LEVEL, base: { app: 'forkcast' } });
   // What the host adds to the app, and what closes after it.
   let host: { app: Partial<AppConfig>; close?: () => Promise<void> };
   if (config.REDIS_URL) {

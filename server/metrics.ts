@@ -18,9 +18,8 @@ export type ForkcastMetrics = ReturnType<typeof createMetrics>;
 /** Shared by all apps: collectDefaultMetrics's monitors never stop, so one per app would leak. */
 let processMetrics: Registry | undefined;
 
-export function createMetrics() {
+export function createMetrics(countClients: () => number = () => 0) {
   const registers = [new Registry()];
-  let countClients = (): number => 0;
   new Gauge({
     name: 'forkcast_connected_clients',
     help: 'Sockets connected to the default namespace.',
@@ -73,7 +72,6 @@ export function createMetrics() {
   const exposed = Registry.merge([...registers, processMetrics]);
 
   return {
-    readClientsFrom: (count: () => number): void => void (countClients = count),
     broadcast(sockets: number): void {
       updates.inc();
       deliveries.inc(sockets);

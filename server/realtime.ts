@@ -8,7 +8,7 @@ import type { StockName } from '../protocol/stocks';
 import { parseBuyArgs, parseNoArgs } from '../protocol/validation';
 import { UpdateBroadcaster, type Outgoing } from './broadcaster';
 import type { ForkcastIo, ForkcastSocket } from './io';
-import type { Logger } from './logger';
+import type { Logger } from 'pino';
 import type { ForkcastMetrics, OpName, RejectReason, Transport } from './metrics';
 import type { TickerHost } from './ticker-host';
 
@@ -72,7 +72,6 @@ export function attachRealtime(
   };
   for (const [event, listener] of Object.entries(listeners))
     ticker.on(event as keyof typeof listeners, listener);
-  metrics.readClientsFrom(() => io.sockets.sockets.size);
 
   /** Writes straight to the Engine.IO connection broadcasts use: order holds and, unlike via the
    * adapter, nothing is stored for recovery. `volatile` would drop it right after a handshake. */

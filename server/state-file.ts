@@ -8,7 +8,7 @@ import { Piscina } from 'piscina';
 
 import { seedTickerState } from '../protocol/ipc';
 import { parseJson, savedStateSchema, type SavedState } from '../protocol/validation';
-import type { Logger } from './logger';
+import type { Logger } from 'pino';
 import { PATHS } from './paths';
 
 export type { SavedState } from '../protocol/validation';

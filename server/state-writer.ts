@@ -1,6 +1,5 @@
-/** The state file's writer thread (piscina runs it): its system calls run back to back, not each
- * after a turn of the busy main thread. Temp file, fsync, rename, fsync of the folder: the file is
- * always one whole state. */
+/** The state file's writer, on a piscina thread so that its system calls never wait for the busy
+ * main thread. Temp file, fsync, rename, fsync of the folder: the file is always one whole state. */
 import { closeSync, fsyncSync, openSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 

@@ -4,7 +4,7 @@ import { createEventBuffer, createSession } from 'better-sse';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import type { Outgoing } from './broadcaster';
-import type { Logger } from './logger';
+import type { Logger } from 'pino';
 import { historyTo, type TickerHost } from './ticker-host';
 
 /** One event as better-sse writes it; an update's id is its seq, which a reconnect sends back. */

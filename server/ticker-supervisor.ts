@@ -7,7 +7,7 @@ import type { UpdatePayload } from '../protocol/events';
 import { openingOf, parseChildMessage, seedTickerState, tickerState } from '../protocol/ipc';
 import type { BuyReply, Op, OpReply, ParentMessage, RunReply } from '../protocol/ipc';
 import type { StockName } from '../protocol/stocks';
-import type { Logger } from './logger';
+import type { Logger } from 'pino';
 import { PATHS } from './paths';
 import type { SavedState, StateStore } from './state-file';
 import { historyTo, type HostHealth, type TickerHost, type TickerHostEvents } from './ticker-host';
@@ -122,8 +122,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
         options.logger.warn({ pid: child.pid }, 'ticker child did not exit in time; killing it');
         child.kill('SIGKILL');
       }, CLOSE_TIMEOUT_MS);
-      await exited;
-      clearTimeout(deadline);
+      await exited.finally(() => clearTimeout(deadline));
     }
     await options.store?.settled();
     if (options.store?.healthy === false) throw new Error('the last state could not be saved');
@@ -204,9 +203,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     this.child = child;
     this.spawnedAt = performance.now();
     logger.info({ pid: child.pid }, 'ticker child forked');
-    child.on('message', (raw) => {
-      if (child === this.child) this.receive(raw);
-    });
+    child.on('message', (raw) => child === this.child && this.receive(raw));
     child.on('error', (err) => logger.error({ err, pid: child.pid }, 'ticker child error'));
     child.once('exit', (code, signal) =>
       this.lose(child, signal ? `killed by ${signal}` : `exited with code ${String(code)}`),

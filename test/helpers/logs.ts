@@ -2,7 +2,7 @@
  * read stdout. */
 import { pino } from 'pino';
 
-import type { Logger } from '../../server/logger';
+import type { Logger } from 'pino';
 import { Recorder } from './recorder';
 import type { LogLine } from './server-process';
 

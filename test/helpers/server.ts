@@ -3,6 +3,7 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { buffer } from 'node:stream/consumers';
 
+import { pino } from 'pino';
 import { EventSource, type FetchLike } from 'eventsource';
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 
@@ -18,7 +19,6 @@ import type {
 } from '../../protocol/events';
 import type { StockName } from '../../protocol/stocks';
 import { createApp, type AppConfig } from '../../server/app';
-import { createLogger } from '../../server/logger';
 import { createStateFile } from '../../server/state-file';
 import { Recorder, withDeadline, type WaitOptions } from './recorder';
 
@@ -50,7 +50,7 @@ export async function startServer({
   stateFile,
   ...options
 }: Pick<AppConfig, 'tickMs'> & Partial<AppConfig> & { stateFile?: string }) {
-  const logger = createLogger('silent');
+  const logger = pino({ level: 'silent' });
   const store = stateFile ? createStateFile({ path: stateFile, logger }) : undefined;
   const initialState = await store?.open();
   const forkcast = createApp({ logger, store, initialState, ...options });

@@ -6,11 +6,11 @@ import { createServer } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 
 import type { EventSource } from 'eventsource';
+import { pino } from 'pino';
 
 import { STATUS, type UpdatePayload } from '../../protocol/events';
 import { updateSchema } from '../../protocol/validation';
 import { createApp, type ForkcastApp } from '../../server/app';
-import { createLogger } from '../../server/logger';
 import { createEventStream } from '../../server/stream';
 import { capturingLogger, linesWith } from '../helpers/logs';
 import { scrape, valueOf } from '../helpers/prometheus';
@@ -162,7 +162,7 @@ describe('with a control token', () => {
 });
 
 test('ops while the ticker cannot take them get 503', async () => {
-  const app = createApp({ logger: createLogger('silent'), tickMs: 100 });
+  const app = createApp({ logger: pino({ level: 'silent' }), tickMs: 100 });
   apps.push(app);
   // Serving, but the ticker never opened: as while it restarts.
   const server = app.httpServer.listen(0, '127.0.0.1');

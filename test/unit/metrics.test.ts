@@ -59,8 +59,7 @@ test("a new app's series all start at zero, beside the process's own metrics", a
 
 // What each instrument counts against what clients saw: test/integration/http.test.ts.
 test('two apps in one process count apart; an ack lands in its bucket', async () => {
-  const [one, two] = [createMetrics(), createMetrics()];
-  one.readClientsFrom(() => 3);
+  const [one, two] = [createMetrics(() => 3), createMetrics()];
   one.answered('buy', 'ok', 'socket', 0.002);
   one.answered('buy', 'rate_limited', 'http', 0.0001);
   two.answered('stop', 'forbidden', 'socket', 0.004);

@@ -3,8 +3,9 @@
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 
+import { pino } from 'pino';
+
 import type { ChildMessage, ParentMessage } from '../../protocol/ipc';
-import { createLogger } from '../../server/logger';
 import { PATHS } from '../../server/paths';
 import type { SavedState } from '../../server/state-file';
 import { TickerSupervisor, type SupervisorOptions } from '../../server/ticker-supervisor';
@@ -93,7 +94,7 @@ async function setup({
   const supervisor = new TickerSupervisor({
     tickMs: 250,
     initialState: stateOf(),
-    logger: createLogger('silent'),
+    logger: pino({ level: 'silent' }),
     fork,
     ...(stored && { store }),
     ...options,
