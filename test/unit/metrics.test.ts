@@ -15,6 +15,8 @@ const opsOf = (exposition: Exposition, nonZero = false): string[] =>
     );
 
 const REASONS = ['invalid', 'rate_limited', 'forbidden', 'unavailable', 'internal'];
+const OPS = ['start', 'stop', 'buy'];
+const TRANSPORTS = ['socket', 'http'];
 const BUCKETS = '0.0005 0.001 0.0025 0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5 +Inf'.split(' ');
 
 test("a new app's series all start at zero, beside the process's own metrics", async () => {
@@ -31,25 +33,18 @@ test("a new app's series all start at zero, beside the process's own metrics", a
   for (const [name] of own.filter(([, type]) => type !== 'histogram'))
     expect([name, sumOf(metrics, name)]).toEqual([name, 0]);
   // A fixed set of series, all present from the start, so rate() sees the first refusal.
-  const series = ['start', 'stop', 'buy'].flatMap((op) =>
-    ['ok', ...REASONS.map((reason) => `rejected ${reason}`)].map((result) => `${op} ${result}`),
+  const results = ['ok', ...REASONS.map((reason) => `rejected ${reason}`)];
+  const series = OPS.flatMap((op) => results.map((result) => `${op} ${result}`));
+  const zeros = [...series, 'unknown rejected invalid'].flatMap((zero) =>
+    TRANSPORTS.map((transport) => `${transport} ${zero} 0`),
   );
-  const transports = ['socket', 'http'];
-  expect(opsOf(metrics).sort()).toEqual(
-    transports
-      .flatMap((transport) =>
-        [...series, 'unknown rejected invalid'].map((zero) => `${transport} ${zero} 0`),
-      )
-      .sort(),
-  );
+  expect(opsOf(metrics).sort()).toEqual(zeros.sort());
   const buckets = metrics.samples.filter(({ name }) => name === 'forkcast_op_ack_seconds_bucket');
   const bucketOf = ({ labels, value }: (typeof buckets)[number]) =>
     `${labels['transport']} ${labels['op']} ${labels['le']} ${value}`;
   expect(buckets.map(bucketOf)).toEqual(
-    transports.flatMap((transport) =>
-      ['start', 'stop', 'buy', 'unknown'].flatMap((op) =>
-        BUCKETS.map((le) => `${transport} ${op} ${le} 0`),
-      ),
+    TRANSPORTS.flatMap((transport) =>
+      [...OPS, 'unknown'].flatMap((op) => BUCKETS.map((le) => `${transport} ${op} ${le} 0`)),
     ),
   );
   expect(metrics.types.get('forkcast_nodejs_eventloop_lag_p99_seconds')).toBe('gauge');

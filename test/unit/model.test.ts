@@ -1,6 +1,6 @@
 import type { UpdatePayload } from '../../protocol/events';
 import { LAST_SEQ, type StockName } from '../../protocol/stocks';
-import { DELIVERY_TIMEOUT_MS, TickerModel } from '../../ticker/model';
+import { DELIVERY_TIMEOUT_MS as D, TickerModel } from '../../ticker/model';
 import { decayAll, decayed, grown, SEED, stateOf, withBuy } from '../helpers/prices';
 
 const T0 = 1_700_000_000_000;
@@ -9,8 +9,7 @@ const TICK_MS = 1000;
 beforeEach(() => jest.useFakeTimers({ now: T0 }));
 afterEach(() => jest.useRealTimers());
 
-const advance = (ms: number) => jest.advanceTimersByTime(ms);
-const advanceTo = (msAfterT0: number) => advance(T0 + msAfterT0 - Date.now());
+const advanceTo = (msAfterT0: number) => jest.advanceTimersByTime(T0 + msAfterT0 - Date.now());
 
 /** A model whose parent reports every update delivered at once (an idle server), unless
  * `slowParent`: then only when the test calls delivered(). `stall` ms pass while the first
@@ -41,7 +40,7 @@ function setup(
       const [verb, arg = ''] = step.split(':');
       const ms = Number(step.slice(1));
       if (/^[+@]/.test(step) && !Number.isFinite(ms)) throw new Error(`no time in ${step}`);
-      if (step.startsWith('+')) advance(ms);
+      if (step.startsWith('+')) jest.advanceTimersByTime(ms);
       else if (step.startsWith('@')) advanceTo(ms);
       // The step's place in the failure message says which check failed.
       else if (step.startsWith('=')) expect([i, sent() || 'none']).toEqual([i, step.slice(1)]);
@@ -56,8 +55,6 @@ function setup(
   };
   return { model, updates, sent, play };
 }
-
-const D = DELIVERY_TIMEOUT_MS;
 
 test('start ticks on the next turn, then every tickMs until stop; prices, seq and ts exact', () => {
   const { model, updates, play } = setup(stateOf({ seq: 41, ts: T0 - 60_000 }));
@@ -223,7 +220,7 @@ test('a stopped state is broadcast, unchanged, on the next turn only if it holds
   const handed = stateOf({ stocks: withBuy(SEED, 'Apple'), seq: 7, ts: T0 - 5 });
   const quiet = setup(handed);
   const told = setup(handed, { unannounced: true });
-  advance(10_000);
+  jest.advanceTimersByTime(10_000);
   expect(quiet.updates).toEqual([]);
   expect(told.updates).toEqual([{ ...handed, seq: 8, ts: T0 }]);
 });
