@@ -7,11 +7,8 @@ import type { StockName } from '../../protocol/stocks';
 export const decayed = (price: number): number => price - price / 1800;
 
 /** `times` buys: `price += price / 10` each. */
-export function grown(price: number, times = 1): number {
-  let result = price;
-  for (let i = 0; i < times; i++) result = result + result / 10;
-  return result;
-}
+export const grown = (price: number, times = 1): number =>
+  times > 0 ? grown(price + price / 10, times - 1) : price;
 
 export const decayAll = (stocks: readonly Stock[]): Stock[] =>
   stocks.map(({ name, price }) => ({ name, price: decayed(price) }));
@@ -33,10 +30,13 @@ export const SEED: readonly Stock[] = [
   { name: 'Facebook', price: 37.75 },
 ];
 
+/** The tests' clock: where fake clocks start, and stateOf's ts. */
+export const T0 = 1_700_000_000_000;
+
 export const stateOf = (partial: Partial<UpdatePayload> = {}): UpdatePayload => ({
   stocks: SEED.map((stock) => ({ ...stock })),
   running: false,
   seq: 0,
-  ts: 1_700_000_000_000,
+  ts: T0,
   ...partial,
 });

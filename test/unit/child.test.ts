@@ -3,9 +3,7 @@
 import type { UpdatePayload } from '../../protocol/events';
 import { parseParentMessage, type ChildMessage, type ParentMessage } from '../../protocol/ipc';
 import { createTickerChild } from '../../ticker/child';
-import { decayAll, grown, SEED, stateOf, withBuy } from '../helpers/prices';
-
-const T0 = 1_700_000_000_000;
+import { decayAll, grown, SEED, stateOf, T0, withBuy } from '../helpers/prices';
 
 beforeEach(() => jest.useFakeTimers({ now: T0 }));
 afterEach(() => jest.useRealTimers());
@@ -65,7 +63,7 @@ test('before init: pings are answered, notices ignored, ops refused by id, malfo
   ]);
 });
 
-test("ops get the model's reply under their id, updates go out, delivered reaches the model", () => {
+test("ops get the model's reply under their id, updates go out, delivered reaches the model; a second init replaces the model and its timers", () => {
   const { send, init, drain } = setup();
   init();
   drain();
@@ -88,19 +86,15 @@ test("ops get the model's reply under their id, updates go out, delivered reache
     reply(11, { running: true, changed: true }),
     reply(12, { running: false, changed: true }),
   ]);
-});
-
-test('a second init replaces the model and its timers', () => {
-  const { send, init, drain } = setup();
-  init();
-  send({ type: 'start', id: 1 });
+  // Re-initialised while running: the old model's ticks never come, the new one's do.
+  send({ type: 'start', id: 13 });
   drain();
   const handed = stateOf({ seq: 50, ts: T0 });
   init(handed);
   expect(drain(10_000)).toEqual([{ type: 'ready', state: handed }]);
-  send({ type: 'start', id: 2 });
+  send({ type: 'start', id: 14 });
   expect(drain()).toEqual([
-    reply(2, { running: true, changed: true }),
-    update(decayAll(SEED), true, 51, T0 + 10_000),
+    reply(14, { running: true, changed: true }),
+    update(decayAll(SEED), true, 51, T0 + 20_500),
   ]);
 });

@@ -1,9 +1,8 @@
 import type { UpdatePayload } from '../../protocol/events';
 import { LAST_SEQ, type StockName } from '../../protocol/stocks';
 import { DELIVERY_TIMEOUT_MS as D, TickerModel } from '../../ticker/model';
-import { decayAll, decayed, grown, SEED, stateOf, withBuy } from '../helpers/prices';
+import { decayAll, decayed, grown, SEED, stateOf, T0, withBuy } from '../helpers/prices';
 
-const T0 = 1_700_000_000_000;
 const TICK_MS = 1000;
 
 beforeEach(() => jest.useFakeTimers({ now: T0 }));

@@ -9,7 +9,7 @@ import { LAST_SEQ } from '../../protocol/stocks';
 import { savedStateSchema } from '../../protocol/validation';
 import { createStateFile, writeInThread, type SavedState } from '../../server/state-file';
 import { capturingLogger, LEVEL, linesWith } from '../helpers/logs';
-import { decayAll, SEED, stateOf, withBuy } from '../helpers/prices';
+import { decayAll, SEED, stateOf, T0, withBuy } from '../helpers/prices';
 
 type Write = (file: string, text: string) => Promise<void>;
 
@@ -32,7 +32,7 @@ function create({ at = file, deadlineMs = 2_000, around = (real: Write) => real 
 function nth(n: number, running = true, unannounced = false): SavedState {
   let stocks = SEED.map((stock) => ({ ...stock }));
   for (let i = 0; i < n; i++) stocks = decayAll(stocks);
-  return { ...stateOf({ stocks, running, seq: n, ts: 1_700_000_000_000 + n }), unannounced };
+  return { ...stateOf({ stocks, running, seq: n, ts: T0 + n }), unannounced };
 }
 
 /** For a commit nobody awaits yet, so that its rejection is handled. */

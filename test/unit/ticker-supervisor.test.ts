@@ -9,7 +9,7 @@ import type { ChildMessage, ParentMessage } from '../../protocol/ipc';
 import { PATHS } from '../../server/paths';
 import type { SavedState } from '../../server/state-file';
 import { TickerSupervisor, type SupervisorOptions } from '../../server/ticker-supervisor';
-import { grown, stateOf, withBuy } from '../helpers/prices';
+import { grown, stateOf, T0, withBuy } from '../helpers/prices';
 
 const refused = (error: string) => ({ ok: false, error });
 const RESTARTING = refused('the ticker is restarting; try again in a moment');
@@ -24,7 +24,7 @@ const APPLE_BOUGHT = { ok: true, running: false, stock: { name: 'Apple', price: 
 /** Never started: "change since open" counts from its initial prices. */
 const OPENING = { stocks: stateOf().stocks, seq: stateOf().seq, ts: stateOf().ts };
 
-beforeEach(() => jest.useFakeTimers({ now: 1_700_000_000_000 }));
+beforeEach(() => jest.useFakeTimers({ now: T0 }));
 afterEach(() => jest.useRealTimers());
 
 let nextPid = 50_000;
