@@ -128,31 +128,28 @@ test('the update with the last seq stops the ticker; what would need another is 
   expect(jest.getTimerCount()).toBe(0);
 });
 
-describe('buys are conflated into updates', () => {
-  test('buys go out on the next turn, then at most once per 20 ms, also while stopped', () => {
-    // After a quiet spell, the next buy goes out at once again.
-    const updates = setup()
-      .play(`buy:Apple buy:Apple buy:Apple buy:Apple buy:Apple buy:Facebook =none
-      +0 +4 buy:Apple +4 buy:Microsoft @10000 buy:Apple +0 =1@0,2@20,3@10000`);
-    const first = withBuy(withBuy(SEED, 'Apple', 5), 'Facebook');
-    const second = withBuy(withBuy(first, 'Apple'), 'Microsoft');
-    expect(updates.slice(0, 2).map(({ stocks, running }) => [stocks, running])).toEqual([
-      [first, false],
-      [second, false],
-    ]);
-  });
+test('buys are conflated: out on the next turn, then at most once per 20 ms, also while stopped', () => {
+  // After a quiet spell, the next buy goes out at once again.
+  const updates = setup().play(`buy:Apple buy:Apple buy:Apple buy:Apple buy:Apple buy:Facebook =none
+    +0 +4 buy:Apple +4 buy:Microsoft @10000 buy:Apple +0 =1@0,2@20,3@10000`);
+  const first = withBuy(withBuy(SEED, 'Apple', 5), 'Facebook');
+  const second = withBuy(withBuy(first, 'Apple'), 'Microsoft');
+  expect(updates.slice(0, 2).map(({ stocks, running }) => [stocks, running])).toEqual([
+    [first, false],
+    [second, false],
+  ]);
+});
 
-  test('a tick flushes pending buys first as their own update, seq consecutive', () => {
-    // Apple's is the leading edge, flushed at once; Facebook's trails, due at +1005, but the
-    // tick at +1000 comes first.
-    const updates = setup().play(
-      'start @985 buy:Apple @995 buy:Facebook @1999 =1@0,2@985,3@1000,4@1000',
-    );
-    const [tick1, buy1, buy2, tick2] = updates;
-    expect(buy1!.stocks).toEqual(withBuy(tick1!.stocks, 'Apple'));
-    expect(buy2!.stocks).toEqual(withBuy(buy1!.stocks, 'Facebook'));
-    expect(tick2!.stocks).toEqual(decayAll(buy2!.stocks));
-  });
+test('a tick flushes pending buys first as their own update, seq consecutive', () => {
+  // Apple's is the leading edge, flushed at once; Facebook's trails, due at +1005, but the
+  // tick at +1000 comes first.
+  const updates = setup().play(
+    'start @985 buy:Apple @995 buy:Facebook @1999 =1@0,2@985,3@1000,4@1000',
+  );
+  const [tick1, buy1, buy2, tick2] = updates;
+  expect(buy1!.stocks).toEqual(withBuy(tick1!.stocks, 'Apple'));
+  expect(buy2!.stocks).toEqual(withBuy(buy1!.stocks, 'Facebook'));
+  expect(tick2!.stocks).toEqual(decayAll(buy2!.stocks));
 });
 
 describe('flow control: a parent still broadcasting holds the next update back', () => {

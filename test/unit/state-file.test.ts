@@ -177,8 +177,7 @@ describe('commit', () => {
         await new Promise((resolve) => setImmediate(resolve));
       }
     })().finally(() => (stopped = true));
-    // Reads go through the thread pool, concurrently with the writer's open / write / rename;
-    // a failed write stops them, and `await writer` reports it.
+    // Thread-pool reads, concurrent with the writer's rename; a failed write stops them.
     while (busy() && !stopped)
       texts.push(...(await Promise.all([1, 2, 3, 4].map(() => readFile(file, 'utf8')))));
     await writer;
@@ -234,8 +233,7 @@ describe('commit', () => {
     expect(isSettled).toBe(false);
     release();
     await settled;
-    // Its own deadline ran from its commit, so it may have passed already; either way it was
-    // refused, and it never reaches the disk (the hung write, already under way, may).
+    // Refused by its own deadline or the failure, it never reaches the disk (the hung write may).
     await expect(queued[1]).resolves.toMatch(/took longer than 500 ms|an earlier write failed/);
     expect(onDisk()).not.toMatchObject({ seq: 5 });
     const logged = expect.objectContaining({ level: LEVEL.error, file });
