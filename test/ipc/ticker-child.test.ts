@@ -20,11 +20,12 @@ afterEach(async () => {
   forked = [];
 });
 
-test('over IPC: ready, then ticks at the pace on real timers, prices exact through JSON; SIGTERM ends it', async () => {
+test('over IPC: ready, then ticks at the pace on real timers, prices exact through JSON, deaf to SIGINT (Ctrl-C reaches the whole group); closing the channel makes it exit 0 though running', async () => {
   const child = ticker();
   const state = stateOf({ seq: 3, ts: Date.now() - 60_000 });
   await expect(child.init(state, 250)).resolves.toEqual(state);
   child.send({ type: 'start', id: 1 });
+  expect(child.process.kill('SIGINT')).toBe(true);
   const [[started], ticks] = await Promise.all([child.next('reply'), child.next('update', 4)]);
   // The first tick at once; then one per interval by both clocks (a `delivered` notice lost
   // on the way would hold each tick back a second).
@@ -36,27 +37,19 @@ test('over IPC: ready, then ticks at the pace on real timers, prices exact throu
   // Each tick's prices are exactly the previous ones decayed once: nothing rounds them on the way.
   const before = [state, ...ticks.map((tick) => tick.update)].slice(0, -1);
   expect(ticks.map((tick) => tick.update.stocks)).toEqual(before.map((u) => decayAll(u.stocks)));
-  child.process.kill('SIGTERM');
-  await expect(child.exited).resolves.toEqual({ code: null, signal: 'SIGTERM' });
-});
-
-test('SIGINT is ignored (Ctrl-C reaches the whole group); closing the IPC channel makes a running child exit with code 0 on its own', async () => {
-  const child = ticker();
-  // Ticking every 100 ms, so its timers alone would keep it alive.
-  await child.init(stateOf({ ts: Date.now() }), 100);
-  child.send({ type: 'start', id: 1 });
-  expect(child.process.kill('SIGINT')).toBe(true);
-  await child.next('update', 3);
   await expect(child.disconnect()).resolves.toEqual({ code: 0, signal: null });
 });
 
 // The `ready` answering an init already in the pipe, sent after the parent closed the channel,
 // fails with EPIPE: the child must still leave quietly, not die of an unhandled error.
-test('a child whose server hangs up while it answers exits quietly', async () => {
-  const child = ticker(true);
+test('a child whose server hangs up while it answers exits quietly; SIGTERM ends one', async () => {
+  const [child, other] = [ticker(true), ticker()];
   child.send({ type: 'init', state: stateOf(), tickMs: 1_000, unannounced: false });
   await expect(child.disconnect()).resolves.toEqual({ code: 0, signal: null });
   await expect(child.stderr).resolves.toBe('');
+  await other.init(stateOf(), 1_000); // up, its handlers set
+  other.process.kill('SIGTERM');
+  await expect(other.exited).resolves.toEqual({ code: null, signal: 'SIGTERM' });
 });
 
 test('run by hand rather than forked, it says what it is and exits 1, without a stack', () => {
