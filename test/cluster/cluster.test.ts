@@ -7,12 +7,11 @@ import { connect, createServer, type AddressInfo } from 'node:net';
 import type { EventSource } from 'eventsource';
 import { createClient } from 'redis';
 
-import type { BuyAck, HistoryPayload, UpdatePayload } from '../../protocol/events';
+import type { BuyAck, UpdatePayload } from '../../protocol/events';
 import { HISTORY_LENGTH } from '../../protocol/stocks';
 import type { SavedState } from '../../protocol/validation';
 import { decayAll, priceOf, withBuy } from '../helpers/prices';
 import { cleanUpServers, spawnTracked } from '../helpers/processes';
-import { RawSocket } from '../helpers/raw-socket';
 import { delay, type Recorder, withDeadline } from '../helpers/recorder';
 import { findRedisServer, startRedis, type RedisServer } from '../helpers/redis-server';
 import {
@@ -41,12 +40,19 @@ const NO_LEADER = 'no ticker leader is elected right now; try again in a moment'
 const isStreamUpdate = ({ type }: StreamEvent) => type === 'update';
 const seqOf = ({ data }: StreamEvent) => (data as UpdatePayload).seq;
 
-const post = (node: Node, op: string, body = {}) =>
-  fetch(`${node.url}/api/${op}`, {
+const buyApple = (node: Node) =>
+  fetch(`${node.url}/api/buy`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify(body),
+    body: '{"name":"Apple"}',
   });
+/** `count` stream events that pass `check`; a stream (re)connects slowly on a busy machine. */
+const streamed = (
+  events: Recorder<StreamEvent>,
+  what: string,
+  check: (event: StreamEvent) => boolean,
+  count = 1,
+) => events.waitForCount(count, check, { timeoutMs: 10_000, what });
 
 /** The stream so far: every update, its seq one past the one before and its id; no resync. */
 function expectEveryUpdate(events: Recorder<StreamEvent>): void {
@@ -127,7 +133,8 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     expect((await client.start()).ack).toEqual({ ok: true, running: true });
 
   /** Runs the ticker, then stops it and waits for "Stopped": every update before it has come. */
-  async function stopAndSettle(client: TestClient, from = client.events.mark): Promise<void> {
+  async function stopAndSettle(client: TestClient): Promise<void> {
+    const from = client.events.mark;
     await ensureRunning(client);
     expect((await client.stop()).ack).toEqual({ ok: true, running: false });
     await client.waitForStatus('Stopped', { from });
@@ -160,10 +167,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     const lead = await leader();
     const [near, far] = nodes.filter((node) => node !== lead) as [Node, Node];
     const events = listenToStream(`${near.url}/api/stream`, sources);
-    await events.waitFor(({ type }) => type === 'opening', {
-      timeoutMs: 10_000,
-      what: 'the stream greeting',
-    });
+    await streamed(events, 'the stream greeting', ({ type }) => type === 'opening');
     const all = await Promise.all(nodes.map((node, i) => join(node, `client${i}`)));
     const marks = all.map((client) => client.events.mark);
     await ensureRunning(all[1]!);
@@ -187,13 +191,13 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
       expect(events.slice(stopped).filter((e) => isUpdate(e) && e.update.running)).toEqual([]);
     }
 
-    const ack = (await (await post(far, 'buy', { name: 'Apple' })).json()) as BuyAck;
+    const ack = (await (await buyApple(far)).json()) as BuyAck;
     expect(ack).toEqual({ ok: true, stock: { name: 'Apple', price: expect.any(Number) } });
-    await events.waitFor(
-      (event) =>
-        isStreamUpdate(event) &&
-        (event.data as UpdatePayload).stocks[0]!.price === (ack.ok && ack.stock.price),
-      { timeoutMs: 10_000, what: 'the bought price on the stream' },
+    const bought = ack.ok && ack.stock.price;
+    await streamed(
+      events,
+      'the bought price on the stream',
+      (e) => isStreamUpdate(e) && (e.data as UpdatePayload).stocks[0]!.price === bought,
     );
     expectEveryUpdate(events);
   });
@@ -212,20 +216,14 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     });
     await ensureRunning(first);
     await Promise.all(watchers.map((client) => client.waitForUpdates(5, { from: 0 })));
-    await events.waitForCount(5, isStreamUpdate, {
-      timeoutMs: 10_000,
-      what: 'updates from the leader',
-    });
+    await streamed(events, 'updates from the leader', isStreamUpdate, 5);
 
     const killedAt = performance.now();
     const marks = watchers.map((client) => client.events.mark);
     target = survivors[0]!.url;
     await kill(lead, 'SIGKILL');
     // Until the dead leader's lease runs out nobody leads: an op is refused at once, clearly.
-    const [socketBuy, httpBuy] = await Promise.all([
-      first.buy('Apple'),
-      post(survivors[1]!, 'buy', { name: 'Apple' }),
-    ]);
+    const [socketBuy, httpBuy] = await Promise.all([first.buy('Apple'), buyApple(survivors[1]!)]);
     expect(socketBuy.ack).toEqual({ ok: false, error: NO_LEADER });
     expect([httpBuy.status, await httpBuy.json()]).toEqual([503, { ok: false, error: NO_LEADER }]);
     const next = await first.events.waitFor(isUpdate, {
@@ -243,10 +241,8 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
       expect(updatesOf(client, marks[i]).every((update) => update.running)).toBe(true);
     }
     const before = Math.max(...events.items.filter(isStreamUpdate).map(seqOf));
-    await events.waitFor((event) => isStreamUpdate(event) && seqOf(event) >= before + 5, {
-      timeoutMs: 10_000,
-      what: 'streamed updates from the new leader',
-    });
+    const more = (event: StreamEvent) => isStreamUpdate(event) && seqOf(event) >= before + 5;
+    await streamed(events, 'streamed updates from the new leader', more);
     expect(asked).toEqual([lead.url, survivors[0]!.url]);
     expectEveryUpdate(events);
     await startNode();
@@ -350,9 +346,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     expect(watcher.events.since(quiet)).toEqual([]);
 
     // The leader's history (sent to each new connection) holds each update once.
-    const raw = await RawSocket.connect(lead.url);
-    const frame = await raw.waitForText('42["history",', 'history').finally(() => raw.close());
-    const history = (JSON.parse(frame.slice(2)) as [string, HistoryPayload])[1];
+    const history = await (await join(lead, 'newcomer')).next('history');
     expectSeqRunsOn(history.updates);
     expect(history.updates.length).toBeGreaterThan(buyers.length);
   });
@@ -374,16 +368,14 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
       await ensureRunning(client);
       await client.waitForUpdates(3, { from: 0 });
 
-      const gone = new Promise<void>((resolve) =>
-        client.socket.once('disconnect', () => resolve()),
-      );
+      const gone = new Promise((resolve) => client.socket.once('disconnect', resolve));
       client.socket.io.engine.close();
       await gone;
       const dropped = client.events.mark;
       // Some updates go by while it is away.
       await witness.waitForUpdates(5, { from: witness.events.mark });
       to = away;
-      const back = new Promise<void>((resolve) => client.socket.once('connect', () => resolve()));
+      const back = new Promise((resolve) => client.socket.once('connect', () => resolve(true)));
       client.socket.connect();
       await withDeadline(back, 5_000, 'the traveller back, through the balancer');
       expect(client.socket.recovered).toBe(true);
@@ -423,11 +415,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     await store.set('forkcast:leader', 'a node that died', { PX: 30_000 });
 
     const server = spawnTracked({ REDIS_URL: redis.url, ...ENV });
-    const waiting = 'waiting for the update that carries the saved buys';
-    await server.logs.waitFor((line) => line['msg'] === waiting, {
-      timeoutMs: 10_000,
-      what: waiting,
-    });
+    await server.logged('waiting for the update that carries the saved buys', 10_000);
     // Nobody is greeted while the saved prices have no seq of their own.
     expect(server.logs.items.filter((line) => line['msg'] === 'forkcast listening')).toEqual([]);
     await store.del('forkcast:leader');

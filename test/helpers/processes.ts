@@ -1,7 +1,5 @@
-/**
- * Processes seen from outside. An orphan that exits is re-parented to pid 1, which may never
- * reap it (as in this project's CI VMs), and kill(pid, 0) succeeds on a zombie: it counts as gone.
- */
+/** Processes seen from outside. An orphan that exits may never be reaped by pid 1 (as in this
+ * project's CI VMs), and kill(pid, 0) succeeds on a zombie: it counts as gone. */
 import { readFileSync } from 'node:fs';
 
 import { delay } from './recorder';

@@ -1,7 +1,5 @@
-/**
- * The compiled server entry (dist/server/main.js) as its own process, as `npm start` runs it,
- * with its JSON log lines recorded so tests can wait for them.
- */
+/** The compiled server entry (dist/server/main.js) as its own process, as `npm start` runs it,
+ * with its JSON log lines recorded so tests can wait for them. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -81,11 +79,8 @@ export function spawnServer(
   return server;
 }
 
-/**
- * Kills every server a test left behind, then each ticker child they forked that still runs: a
- * live child holds the server's stdout pipe, and with it the test run, open. A zombie's command
- * line is empty, and a reused pid's is not the ticker's: both are left alone.
- */
+/** Kills every server a test left behind, then each ticker child they forked that still runs (it
+ * holds the server's stdout, and the test run, open); a zombie's or a reused pid's is left alone. */
 export async function killServers(): Promise<void> {
   const servers = spawned.splice(0);
   // kill() does nothing to a server that has exited.

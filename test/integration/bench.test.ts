@@ -56,7 +56,7 @@ const redis =
   findRedisServer() ??
   missingTool('the bench cluster run', 'No redis-server found (`apt-get install redis-server`)');
 
-it('measures forkcast (over Socket.IO and SSE), both baselines, a cluster, a buy storm and start-up, and records them', async () => {
+it('measures forkcast (over Socket.IO and SSE), both baselines, a cluster, a buy storm and start-up, and records them; refuses a cluster run without redis-server before starting anything', async () => {
   const small = {
     ...{ BENCH_CLIENTS: String(CLIENTS), TICK_MS: '100', BENCH_SECONDS: '1', BENCH_WARMUP: '0' },
     // One load worker (and the storm's buyers' own): fewer processes, the same chain. Pinning
@@ -64,21 +64,28 @@ it('measures forkcast (over Socket.IO and SSE), both baselines, a cluster, a buy
     ...{ BENCH_WORKERS: '1', BENCH_PIN: '0' },
   };
   // Three benches at once (they mostly sleep through their windows): the single servers; the
-  // cluster and its raw baseline; the storm and the start-up figures.
+  // cluster and its raw baseline; the storm and the start-up figures. A fourth refuses at once.
   const none = { BENCH_CLUSTER: 'off', BENCH_STORM: 'off', BENCH_STARTUP: '0' };
-  const [single, rest, storming] = await Promise.all([
+  const [single, rest, storming, refused] = await Promise.all([
     runBench({ ...small, ...none }),
     runBench({ ...small, ...none, BENCH_SERVERS: 'raw', BENCH_CLUSTER: redis ? '2' : 'off' }),
     runBench({
       ...{ ...small, ...none, BENCH_CLIENTS: 'off', BENCH_SERVERS: 'forkcast' },
       ...{ BENCH_STORM: '20,5,100', BENCH_STARTUP: '1' },
     }),
+    runBench({ BENCH_CLUSTER: '2', REDIS_SERVER: '/no/redis-server' }),
   ]);
+  // How a bad setting is refused is the unit tests'; this is the wiring: a missing Redis is found
+  // before anything starts (no records), and the bench exits 1 with the reason.
+  const refusal =
+    'bench failed: BENCH_CLUSTER needs redis-server (`apt-get install redis-server`, or REDIS_SERVER=<path>); set BENCH_CLUSTER=off to skip the cluster runs\n';
   const ok = { code: 0, stdout: expect.any(String) as unknown };
-  const benches = [single, rest, storming];
-  expect(benches.map(({ code, stdout }) => ({ code, stdout }))).toEqual([ok, ok, ok]);
+  const benches = [single, rest, storming, refused];
+  const fail = { code: 1, stdout: refusal };
+  expect(benches.map(({ code, stdout }) => ({ code, stdout }))).toEqual([ok, ok, ok, fail]);
+  expect(refused.lines).toThrow('ENOENT');
 
-  const lines = benches.flatMap((run) => run.lines());
+  const lines = benches.slice(0, 3).flatMap((run) => run.lines());
   const scenarios = lines.filter((line) => line.type === 'scenario');
   expect(scenarios.map((each) => `${each.name} ${each.kind}`)).toEqual([
     ...['fan-out forkcast', 'fan-out sse', 'fan-out tutorial', 'fan-out raw'],
@@ -134,14 +141,3 @@ it('measures forkcast (over Socket.IO and SSE), both baselines, a cluster, a buy
   expect(ratios).toContainEqual(expect.objectContaining({ kind: 'cluster', nodes: 2 }));
   expect(rest.stdout).toMatch(/\|\s+30 \| 10 Hz \|\s+2 \|\s+\d \|\s+leader \|\s+15 \|/);
 }, 90_000);
-
-// How a bad setting is refused is the unit tests'; this is the wiring: a missing Redis is found
-// before the single-server runs, not after them, and the bench exits 1 with the reason.
-test('refuses a cluster run without redis-server before starting anything', async () => {
-  const env = { BENCH_CLUSTER: '2', REDIS_SERVER: '/no/redis-server' };
-  const { code, stdout, lines } = await runBench(env);
-  const reason =
-    'BENCH_CLUSTER needs redis-server (`apt-get install redis-server`, or REDIS_SERVER=<path>); set BENCH_CLUSTER=off to skip the cluster runs';
-  expect({ code, stdout }).toEqual({ code: 1, stdout: `bench failed: ${reason}\n` });
-  expect(lines).toThrow('ENOENT');
-}, 30_000);

@@ -38,7 +38,7 @@ test('merging the workers’ entries (sent as JSON) gives the figures of one his
   expect(summarize(merge(odd, entries))).toEqual(summarize(histogramOf([...hundred, 1])));
 });
 
-test('shares differ by at most one, the larger first; a storm’s buyers get a worker', () => {
+test('shares differ by at most one, the larger first; a storm’s buyers get a worker; the clients of every worker together give each node an even share', () => {
   expect([shares(100, 7), shares(1, 2)]).toEqual([
     [15, 15, 14, 14, 14, 14, 14],
     [1, 0],
@@ -48,6 +48,19 @@ test('shares differ by at most one, the larger first; a storm’s buyers get a w
     { watchers: 2, buyers: 0, buysPerSecond: 0, niceness: 10, firstClient: 3 },
     { watchers: 0, buyers: 2, buysPerSecond: 40, niceness: 0, firstClient: 5 },
   ]);
+  for (const [total, workers, nodes] of [
+    [1, 2, 2],
+    [7, 2, 3],
+    [1001, 4, 3],
+    [30, 3, 2],
+  ] as const) {
+    const perNode = Array<number>(nodes).fill(0);
+    for (const share of workerShares({ watchers: total, buyers: 0, buysPerSecond: 0 }, workers))
+      for (let client = 0; client < share.watchers; client++)
+        perNode[nodeOf(share.firstClient + client, nodes)]! += 1;
+    // Numbering each worker's clients from 0 would put 2 clients on 2 workers on node 0.
+    expect([total, workers, perNode]).toEqual([total, workers, shares(total, nodes)]);
+  }
 });
 
 // A heartbeat, better-sse's greeting, a snapshot, an opening and an event cut off at the end.
@@ -71,31 +84,12 @@ test('the SSE reader gives each event whole, wherever the stream is cut', () => 
     expect(read([STREAM.slice(0, cut), STREAM.slice(cut)])).toEqual(whole);
 });
 
-test.each([
-  [1, 2, 2],
-  [7, 2, 3],
-  [1001, 4, 3],
-  [30, 3, 2],
-])('%i clients on %i workers give each of %i nodes an even share', (total, workers, nodes) => {
-  const perNode = Array<number>(nodes).fill(0);
-  for (const share of workerShares({ watchers: total, buyers: 0, buysPerSecond: 0 }, workers))
-    for (let client = 0; client < share.watchers; client++)
-      perNode[nodeOf(share.firstClient + client, nodes)]! += 1;
-  // Numbering each worker's clients from 0 would put 2 clients on 2 workers on node 0.
-  expect(perNode).toEqual(shares(total, nodes));
-});
-
 test('settings default when unset or blank, else read each variable, trimmed; "off" leaves a part out', () => {
   const defaults = optionsFromEnv({ BENCH_CLIENTS: '', BENCH_STORM: ' ' });
   expect(defaults).toEqual({
     ...{ clients: [1000, 5000, 10000], tickMs: [1000, 100], seconds: 20, warmupSeconds: 3 },
-    ...{
-      workers: 2,
-      servers: ['forkcast', 'sse', 'tutorial', 'raw'],
-      cluster: [],
-      startupRuns: 5,
-      repeat: 1,
-    },
+    ...{ workers: 2, servers: ['forkcast', 'sse', 'tutorial', 'raw'], cluster: [], startupRuns: 5 },
+    repeat: 1,
     storm: { watchers: 5000, buyers: 100, buysPerSecond: 2000 },
     pin: true,
     out: expect.any(String) as unknown,
@@ -156,13 +150,8 @@ function result(overrides: Partial<ScenarioResult> = {}): ScenarioResult {
 }
 
 /** A ratio row as kind, clients, tick, the tutorial's CPU ratio and the raw baseline's. */
-const cells = (row: FanOutRatio) => [
-  row.kind,
-  row.clients,
-  row.tickMs,
-  row.tutorial.cpuPerUpdate,
-  row.cpuPerUpdate,
-];
+const cells = ({ kind, clients, tickMs, tutorial, cpuPerUpdate }: FanOutRatio) =>
+  `${kind} ${clients} ${tickMs} ${tutorial.cpuPerUpdate} ${cpuPerUpdate}`;
 
 test('ratios pair each forkcast fan-out (Socket.IO or SSE) with the baselines of its clients and tick', () => {
   const run = (kind: ScenarioResult['kind'], clients: number, tickMs: number, cpu: number) =>
@@ -180,10 +169,10 @@ test('ratios pair each forkcast fan-out (Socket.IO or SSE) with the baselines of
     ...[run('forkcast', 2000, 1000, 8), run('raw', 3000, 1000, 8)],
   ]);
   expect(found.map(cells)).toEqual([
-    ['forkcast', 1000, 100, 0.5, 2],
-    ['forkcast', 5000, 1000, 4, 4],
-    ['forkcast', 5000, 100, 2, 8],
-    ['sse', 5000, 100, 0.5, 2],
+    'forkcast 1000 100 0.5 2',
+    'forkcast 5000 1000 4 4',
+    'forkcast 5000 100 2 8',
+    'sse 5000 100 0.5 2',
   ]);
 });
 
@@ -195,18 +184,15 @@ test('with BENCH_REPEAT each round pairs with its own baselines, and the medians
   const found = ratios([...round(8, 20, 4, 2), ...round(6, 12, 6, 3), ...round(9, 12, 3, 3)]);
   // Round by round, forkcast's row and then the SSE clients'.
   expect(found.map(cells)).toEqual([
-    ['forkcast', 5000, 1000, 2, 4],
-    ['sse', 5000, 1000, 5, 10],
-    ['forkcast', 5000, 1000, 1, 2],
-    ['sse', 5000, 1000, 2, 4],
-    ['forkcast', 5000, 1000, 3, 3],
-    ['sse', 5000, 1000, 4, 4],
+    'forkcast 5000 1000 2 4',
+    'sse 5000 1000 5 10',
+    'forkcast 5000 1000 1 2',
+    'sse 5000 1000 2 4',
+    'forkcast 5000 1000 3 3',
+    'sse 5000 1000 4 4',
   ]);
   // One median per server: the SSE rounds are not forkcast's.
-  expect(medianRatios(found).map(cells)).toEqual([
-    ['forkcast', 5000, 1000, 2, 3],
-    ['sse', 5000, 1000, 4, 4],
-  ]);
+  expect(medianRatios(found).map(cells)).toEqual(['forkcast 5000 1000 2 3', 'sse 5000 1000 4 4']);
 });
 
 test('printReport writes the fan-out, ratio, cluster, storm and start-up tables', () => {
