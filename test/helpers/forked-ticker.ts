@@ -37,17 +37,12 @@ export function forkTicker({ pipeStderr = false } = {}) {
     }),
   );
   const send = (message: ParentMessage) => child.send(message);
-  /** The first `count` messages of `type` from index `from` (by default, those still to come). */
-  const next = <T extends Received['type']>(type: T, count = 1, from = messages.mark) =>
-    messages.waitForCount(
-      count,
-      (item): item is Extract<Received, { type: T }> => item.type === type,
-      {
-        from,
-        timeoutMs: 3_000,
-        what: `${count} ${type}`,
-      },
-    );
+  /** The next `count` messages of `type`, those still to come. */
+  const next = <T extends Received['type']>(type: T, count = 1) => {
+    const isType = (item: Received): item is Extract<Received, { type: T }> => item.type === type;
+    const options = { from: messages.mark, timeoutMs: 3_000, what: `${count} ${type}` };
+    return messages.waitForCount(count, isType, options);
+  };
   return {
     process: child,
     malformed,

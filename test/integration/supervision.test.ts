@@ -124,10 +124,7 @@ test('the state folder breaks while the server runs: a buy is refused, /healthz 
   ]);
   // Still broken: the last state cannot be saved, so the shutdown cannot claim success.
   server.process.kill('SIGTERM');
-  await expect(withDeadline(server.exited, 8_000, 'the exit')).resolves.toEqual({
-    code: 1,
-    signal: null,
-  });
+  expect(await withDeadline(server.exited, 8_000, 'the exit')).toEqual({ code: 1, signal: null });
   expect(server.logs.items.map((line) => line['msg'])).toContain('shutdown failed');
 });
 
