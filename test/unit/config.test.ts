@@ -73,3 +73,9 @@ test.each<[string, string[], unknown]>([
     else expect(read()).toEqual({ ...DEFAULTS, [name]: expected });
   }
 });
+
+test('one error lists every bad variable', () => {
+  expect(() => readConfig({ PORT: 'abc', TICK_MS: '0' })).toThrow(
+    'invalid configuration: PORT: must be a whole number in decimal digits; TICK_MS: Too small: expected number to be >=10',
+  );
+});
