@@ -1,6 +1,7 @@
 /** The HTTP API against a real server: the snapshot and history, each op and each refusal with
  * its status, the event stream through a real EventSource (resumed by Last-Event-ID across a
- * restart), a stream client that stops reading, CORS and the origin check, the contracts. */
+ * restart, with the sockets' greeting after it), a stream client that stops reading, the
+ * contracts. CORS and the origin check are http.test.ts's. */
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
@@ -15,14 +16,20 @@ import { createEventStream } from '../../server/stream';
 import { capturingLogger, linesWith } from '../helpers/logs';
 import { scrape, valueOf } from '../helpers/prometheus';
 import { Recorder } from '../helpers/recorder';
-import { listenToStream, startServer, type StreamEvent } from '../helpers/server';
+import {
+  connectWelcomed,
+  listenToStream,
+  startServer,
+  type StreamEvent,
+  type TestClient,
+} from '../helpers/server';
 import { freshStateFile } from '../helpers/server-process';
 
 const TOKEN = 'correct-horse-battery-staple';
-const GOOD = 'http://good.example';
 const WAIT = { timeoutMs: 10_000 };
 const apps: ForkcastApp[] = [];
 const streams: EventSource[] = [];
+const clients: TestClient[] = [];
 
 /** A real app with its state in `stateFile`. */
 async function serve(config: Parameters<typeof startServer>[0]) {
@@ -40,19 +47,17 @@ const post = (url: string, body?: unknown, headers: Record<string, string> = {})
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
 
-const seqsOf = (events: Recorder<StreamEvent>) =>
-  events.items.flatMap(({ type, data }) =>
-    type === 'update' ? [(data as UpdatePayload).seq] : [],
-  );
-
 /** The stream's updates, each with seq one more than the one before. */
 function expectContiguous(events: Recorder<StreamEvent>): void {
-  const seqs = seqsOf(events);
+  const seqs = events.items.flatMap(({ type, data }) =>
+    type === 'update' ? [(data as UpdatePayload).seq] : [],
+  );
   expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i));
 }
 
 afterAll(async () => {
   for (const source of streams) source.close();
+  for (const client of clients) client.close();
   await Promise.all(apps.map((app) => app.close()));
 });
 
@@ -65,7 +70,6 @@ describe('with a control token', () => {
       stateFile: freshStateFile(),
       controlToken: TOKEN,
       opsPerSecond: 20,
-      allowedOrigins: [GOOD],
     }));
   });
   const auth = { Authorization: `Bearer ${TOKEN}` };
@@ -146,28 +150,14 @@ describe('with a control token', () => {
     expect(limited?.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
     expect(await limited?.json()).toEqual({ ok: false, error: expect.stringMatching(/too many/) });
   });
-
-  test('CORS follows CORS_ORIGINS; a foreign origin is refused', async () => {
-    const preflight = await fetch(`${api}/buy`, {
-      method: 'OPTIONS',
-      headers: { Origin: GOOD, 'Access-Control-Request-Method': 'POST' },
-    });
-    expect(preflight.headers.get('access-control-allow-origin')).toBe(GOOD);
-    const good = await fetch(`${api}/stocks`, { headers: { Origin: GOOD } });
-    expect([good.status, good.headers.get('access-control-allow-origin')]).toEqual([200, GOOD]);
-    const evil = await post(`${api}/start`, undefined, { ...auth, Origin: 'http://evil.example' });
-    expect(evil.status).toBe(403);
-    expect(evil.headers.get('access-control-allow-origin')).toBeNull();
-  });
 });
 
 test('ops while the ticker cannot take them get 503', async () => {
   const app = createApp({ logger: pino({ level: 'silent' }), tickMs: 100 });
   apps.push(app);
   // Serving, but the ticker never opened: as while it restarts.
-  const server = app.httpServer.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
+  await once(app.httpServer.listen(0, '127.0.0.1'), 'listening');
+  const { port } = app.httpServer.address() as AddressInfo;
   const res = await post(`http://127.0.0.1:${port}/api/buy`, { name: 'Apple' });
   expect([res.status, await res.json()]).toEqual([
     503,
@@ -175,23 +165,34 @@ test('ops while the ticker cannot take them get 503', async () => {
   ]);
 });
 
-test('a stream resumes by Last-Event-ID across a server restart, or says it could not', async () => {
+// The sockets' side of a restart (a running state resumes ticking) is crash-kills.test.ts's.
+test('after a restart on the same state file, sockets are greeted with the saved history and opening; a stream resumes by Last-Event-ID, or says it could not', async () => {
   const config = { tickMs: 100, stateFile: freshStateFile() };
   const first = await serve(config);
-  await post(`${first.api}/start`);
   let target = first.port;
   // The EventSource reconnects by itself, with its Last-Event-ID, to wherever `target` says.
   const events = listenToStream(`${first.api}/stream`, streams, (input, init) =>
     fetch(new URL(input).href.replace(/:\d+\//, `:${target}/`), init),
   );
-  await events.waitForCount(5, ({ type }) => type === 'update', { ...WAIT, what: 'updates' });
+  const [a] = (await connectWelcomed(first.url, clients, 'a')) as [TestClient];
+  const mark = a.others.mark;
+  await a.waitForUpdates(3, { from: (await a.start()).index });
+  const opening = await a.next('opening', mark);
+  const { index } = await a.stop();
   await first.app.close();
-  const beforeRestart = Math.max(...seqsOf(events));
-  // A new server on another port with the same state file: saved history and seq.
+  const last = a.lastUpdate(index);
+
   const second = await serve(config);
+  const [b] = (await connectWelcomed(second.url, clients, 'b')) as [TestClient];
+  // The updates broadcast before (not the greeting's seq 0), ending with the snapshot, stopped.
+  const before = a.updates.filter(({ seq }) => seq > 0 && seq < last.seq);
+  expect(await b.next('history')).toEqual({ updates: [...before, { ...last, running: false }] });
+  expect(await b.next('opening')).toEqual(opening);
+  // Updates the stream missed while away, replayed from the history when it is back.
+  await b.waitForUpdates(3, { from: (await b.start()).index });
   target = second.port;
   await events.waitFor(
-    ({ type, data }) => type === 'update' && (data as UpdatePayload).seq >= beforeRestart + 3,
+    ({ type, data }) => type === 'update' && (data as UpdatePayload).seq >= last.seq + 5,
     { ...WAIT, what: 'updates after the restart' },
   );
   expectContiguous(events);

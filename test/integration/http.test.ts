@@ -100,9 +100,14 @@ test('/healthz follows the ticker child; /metrics counts updates, deliveries, cl
   expect((await buyer.emitRaw('buy', 'Nokia')).ack).toMatchObject({ ok: false });
   expect((await buyer.emitRaw('sell', 'Apple')).ack).toMatchObject({ ok: false });
   expect((await watcher.buy('Apple')).ack).toMatchObject({ ok: false });
-  // Four at once against a budget of three a second: the last is refused.
-  const burst = await Promise.all([1, 2, 3, 4].map(() => flooder.stop()));
-  expect(burst.map(({ ack }) => ack.ok)).toEqual([true, true, true, false]);
+  // Four at once against a budget of three a second: the last is refused; the buyer, with a
+  // budget of its own left, is not.
+  const burst = await Promise.all([...[1, 2, 3, 4].map(() => flooder.stop()), buyer.stop()]);
+  const limited = 'too many requests: at most 3 start/stop/buy per second per connection';
+  expect(burst.map(({ ack }) => (ack.ok ? ack.ok : ack.error))).toEqual([
+    ...[true, true, true, limited],
+    true,
+  ]);
   for (const client of all) await client.sync();
 
   const after = await scrape(url);
@@ -121,10 +126,10 @@ test('/healthz follows the ticker child; /metrics counts updates, deliveries, cl
     ops('buy', 'rejected', 'forbidden'),
     // `sell`, and each client's two sync()s (on joining and above), an unknown event too.
     ops('unknown', 'rejected', 'invalid'),
-  ]).toEqual([1, 4, 1, 1, 1, 1, 1 + 2 * all.length]);
+  ]).toEqual([1, 5, 1, 1, 1, 1, 1 + 2 * all.length]);
   // One ack observation per answer, in seconds: three buys over loopback take milliseconds.
   expect(sumOf(after, 'forkcast_op_ack_seconds_count')).toBe(sumOf(after, 'forkcast_ops_total'));
-  expect(delta(after, 'forkcast_op_ack_seconds_count', { op: 'stop' })).toBe(5);
+  expect(delta(after, 'forkcast_op_ack_seconds_count', { op: 'stop' })).toBe(6);
   const buySeconds = delta(after, 'forkcast_op_ack_seconds_sum', { op: 'buy' });
   expect([buySeconds > 0, buySeconds < 0.5]).toEqual([true, true]);
 
@@ -283,16 +288,28 @@ test.each<[string, boolean, string | undefined]>([
 ])('a handshake with %s: accepted %s', async (_title, accepted, given) => {
   const origin = given?.replace(SELF, url);
   const headers = { host: `127.0.0.1:${port}`, ...(origin ? { origin } : {}) };
+  // Long-polling, the WebSocket and /api (any page may POST a form): the same check.
   const polling = await request(url, POLLING, headers);
-  const preflight = await request(url, POLLING, { ...headers, ...PREFLIGHT }, 'OPTIONS');
-  expect([polling.status, (await upgrade(headers.host, origin)).status]).toEqual(
-    accepted ? [200, 101] : [403, 400],
+  const api = await request(url, '/api/stocks', headers);
+  const ws = await upgrade(headers.host, origin);
+  expect([polling.status, api.status, ws.status]).toEqual(
+    accepted ? [200, 200, 101] : [403, 403, 400],
   );
-  if (!accepted) expect(polling.body).toBe('{"code":4,"message":"origin not allowed"}');
+  if (!accepted)
+    expect([polling.body, api.body]).toEqual([
+      '{"code":4,"message":"origin not allowed"}',
+      '{"ok":false,"error":"origin not allowed"}',
+    ]);
   // CORS headers only for a listed origin: a browser's page elsewhere may not read the answer.
+  const preflights = [POLLING, '/api/buy'].map((pathname) =>
+    request(url, pathname, { ...headers, ...PREFLIGHT }, 'OPTIONS'),
+  );
+  const answers = [polling, api, ...(await Promise.all(preflights))];
   const cors = origin === GOOD ? GOOD : undefined;
-  const allowed = (answer: typeof polling) => answer.headers['access-control-allow-origin'];
-  expect([preflight.status, allowed(polling), allowed(preflight)]).toEqual([204, cors, cors]);
+  expect(answers.map((answer) => answer.headers['access-control-allow-origin'])).toEqual(
+    Array(4).fill(cors),
+  );
+  expect(answers.slice(2).map((preflight) => preflight.status)).toEqual([204, 204]);
 });
 
 test.each([

@@ -14,7 +14,6 @@ import {
   type TestClient,
   type TestServer,
 } from '../helpers/server';
-import { freshStateFile } from '../helpers/server-process';
 
 const TICK_MS = 100;
 
@@ -219,24 +218,4 @@ test('recovery: a client that drops for a moment gets what it missed, in order, 
   // The missed, then the live ones (afterEach: once each, in order); no status but the EHLO.
   const statuses = a.events.since(back).filter(isStatus);
   expect(statuses.map((event) => event.status.message)).toEqual([STATUS.connected]);
-});
-
-test('the opening prices and the last updates are saved with the state: after a restart they greet every socket, before any start', async () => {
-  const config = { tickMs: TICK_MS, stateFile: freshStateFile() };
-  const first = await startServer(config);
-  const [a] = (await connectWelcomed(first.url, clients, 'a')) as [TestClient];
-  const mark = a.others.mark;
-  await a.waitForUpdates(3, { from: (await a.start()).index });
-  const opening = await a.next('opening', mark);
-  const { index } = await a.stop();
-  await first.forkcast.close();
-  const last = a.lastUpdate(index);
-
-  const second = await startServer(config);
-  const [b] = (await connectWelcomed(second.url, clients, 'b')) as [TestClient];
-  // The updates broadcast before (not the greeting's seq 0), ending with the snapshot, stopped.
-  const before = a.updates.filter(({ seq }) => seq > 0 && seq < last.seq);
-  expect(await b.next('history')).toEqual({ updates: [...before, { ...last, running: false }] });
-  expect(await b.next('opening')).toEqual(opening);
-  await second.forkcast.close();
 });
