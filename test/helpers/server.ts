@@ -34,12 +34,6 @@ type UpdateEvent = Extract<ClientEvent, { kind: 'update' }>;
 export const isStatus = (event: ClientEvent): event is StatusEvent => event.kind === 'status';
 export const isUpdate = (event: ClientEvent): event is UpdateEvent => event.kind === 'update';
 
-/** `index`: the event count when the ack arrived. */
-interface Acked<R> {
-  ack: R;
-  index: number;
-}
-
 /** A wait on a client's events from index `from` on, with the default deadline unless given. */
 type Since = Partial<WaitOptions> & { from: number };
 
@@ -167,19 +161,19 @@ export class TestClient {
     return update;
   }
 
-  start(): Promise<Acked<RunAck>> {
-    return this.acked('start', (callback) => this.socket.emit('start', callback));
+  start() {
+    return this.acked<RunAck>('start', (callback) => this.socket.emit('start', callback));
   }
 
-  stop(): Promise<Acked<RunAck>> {
-    return this.acked('stop', (callback) => this.socket.emit('stop', callback));
+  stop() {
+    return this.acked<RunAck>('stop', (callback) => this.socket.emit('stop', callback));
   }
 
-  buy(name: StockName): Promise<Acked<BuyAck>> {
-    return this.acked(`buy ${name}`, (callback) => this.socket.emit('buy', name, callback));
+  buy(name: StockName) {
+    return this.acked<BuyAck>(`buy ${name}`, (callback) => this.socket.emit('buy', name, callback));
   }
 
-  emitRaw(event: string, ...args: unknown[]): Promise<Acked<unknown>> {
+  emitRaw(event: string, ...args: unknown[]) {
     return this.acked<unknown>(event, (callback) => this.raw.emit(event, ...args, callback));
   }
 
@@ -190,9 +184,10 @@ export class TestClient {
     expect(ack).toEqual({ ok: false, error: 'unknown event "forkcast-test-barrier"' });
   }
 
-  /** A callback, not emitWithAck(): a continuation after `await` may run after later frames. */
-  private acked<R>(what: string, emit: (callback: (result: R) => void) => void): Promise<Acked<R>> {
-    const acked = new Promise<Acked<R>>((resolve) =>
+  /** The ack, and the event count when it arrived. A callback, not emitWithAck(): a continuation
+   * after `await` may run after later frames. */
+  private acked<R>(what: string, emit: (callback: (result: R) => void) => void) {
+    const acked = new Promise<{ ack: R; index: number }>((resolve) =>
       emit((ack) => resolve({ ack, index: this.events.mark })),
     );
     return withDeadline(acked, 3_000, `${this.name}: the ack of ${what}`);

@@ -1,7 +1,7 @@
 /** The HTTP API against a real server: the snapshot and history, each op and each refusal with
  * its status, the event stream through a real EventSource (resumed by Last-Event-ID across a
- * restart, with the sockets' greeting after it), a stream client that stops reading, the
- * contracts. CORS and the origin check are http.test.ts's. */
+ * restart, with the sockets' greeting after it), a stream client that stops reading. CORS, the
+ * origin check and the contracts' serving are http.test.ts's. */
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
@@ -61,95 +61,76 @@ afterAll(async () => {
   await Promise.all(apps.map((app) => app.close()));
 });
 
-describe('with a control token', () => {
-  let api = '';
-  let url = '';
-  beforeAll(async () => {
-    ({ api, url } = await serve({
-      tickMs: 100,
-      stateFile: freshStateFile(),
-      controlToken: TOKEN,
-      opsPerSecond: 20,
-    }));
-  });
-  const auth = { Authorization: `Bearer ${TOKEN}` };
-  const asText = { ...auth, 'Content-Type': 'text/plain' };
-  /** An authorised op's answer. */
-  const op = async (name: string, body?: unknown) =>
-    (await post(`${api}/${name}`, body, auth)).json();
+// With a control token.
+let api = '';
+let url = '';
+beforeAll(async () => {
+  ({ api, url } = await serve({ tickMs: 100, controlToken: TOKEN, opsPerSecond: 20 }));
+});
+const auth = { Authorization: `Bearer ${TOKEN}` };
+const asText = { ...auth, 'Content-Type': 'text/plain' };
+/** An authorised op's answer. */
+const op = async (name: string, body?: unknown) =>
+  (await post(`${api}/${name}`, body, auth)).json();
 
-  // Its headers and the Host check are http.test.ts's.
-  test('the snapshot and the history are the sockets’ payloads', async () => {
-    const snapshot = updateSchema.parse(await json(`${api}/stocks`));
-    const history = (await json(`${api}/history`)) as { updates: unknown[] };
-    expect(history.updates.at(-1)).toEqual(snapshot);
-  });
+test.each([
+  ['no token', 'start', {}, {}, 401, /control token/],
+  ['a wrong token', 'start', {}, { Authorization: 'Bearer wrong-token-1' }, 403, /control token/],
+  ['an unknown stock', 'buy', { name: 'Nope' }, auth, 400, /unknown stock "Nope"/],
+  ['no name', 'buy', {}, auth, 400, /name/],
+  ['a body for start', 'start', { x: 1 }, auth, 400, /takes no arguments/],
+  ['a body that is not JSON', 'buy', '{bad', auth, 400, /JSON/],
+  ['a body over 4 KB', 'buy', { name: 'a'.repeat(5_000) }, auth, 413, /too large/],
+  ['a body not JSON by its type', 'buy', 'name=Apple', asText, 415, /./],
+])('%s is refused (%s) and changes nothing', async (_case, op, body, headers, status, error) => {
+  const before = await json(`${api}/stocks`);
+  const res = await post(`${api}/${op}`, body, headers);
+  expect([res.status, await res.json()]).toEqual([
+    status,
+    { ok: false, error: expect.stringMatching(error) },
+  ]);
+  if (status === 401) expect(res.headers.get('www-authenticate')).toBe('Bearer');
+  expect(await json(`${api}/stocks`)).toEqual(before);
+});
 
-  test.each([
-    ['no token', 'start', {}, {}, 401, /control token/],
-    ['a wrong token', 'start', {}, { Authorization: 'Bearer wrong-token-1' }, 403, /control token/],
-    ['an unknown stock', 'buy', { name: 'Nope' }, auth, 400, /unknown stock "Nope"/],
-    ['no name', 'buy', {}, auth, 400, /name/],
-    ['a body for start', 'start', { x: 1 }, auth, 400, /takes no arguments/],
-    ['a body that is not JSON', 'buy', '{bad', auth, 400, /JSON/],
-    ['a body over 4 KB', 'buy', { name: 'a'.repeat(5_000) }, auth, 413, /too large/],
-    ['a body not JSON by its type', 'buy', 'name=Apple', asText, 415, /./],
-  ])('%s is refused (%s) and changes nothing', async (_case, op, body, headers, status, error) => {
-    const before = await json(`${api}/stocks`);
-    const res = await post(`${api}/${op}`, body, headers);
-    expect([res.status, await res.json()]).toEqual([
-      status,
-      { ok: false, error: expect.stringMatching(error) },
-    ]);
-    if (status === 401) expect(res.headers.get('www-authenticate')).toBe('Bearer');
-    expect(await json(`${api}/stocks`)).toEqual(before);
-  });
+test('start, buy and stop answer as the socket acks do; the stream sees them in order', async () => {
+  const events = listenToStream(`${api}/stream`, streams);
+  await events.waitFor(({ type }) => type === 'opening', { ...WAIT, what: 'the greeting' });
+  expect(await op('start')).toEqual({ ok: true, running: true });
+  const ack = (await op('buy', { name: 'Apple' })) as { stock: { name: string; price: number } };
+  expect(ack).toEqual({ ok: true, stock: { name: 'Apple', price: expect.any(Number) } });
+  await events.waitFor(
+    ({ type, data }) =>
+      type === 'update' && (data as UpdatePayload).stocks[0]!.price === ack.stock.price,
+    { ...WAIT, what: 'the bought price' },
+  );
+  expect(await op('stop', {})).toEqual({ ok: true, running: false });
+  await events.waitFor(
+    ({ type, data }) =>
+      type === 'status' && (data as { message: string }).message === STATUS.stopped,
+    { ...WAIT, what: 'Stopped' },
+  );
+  expectContiguous(events);
+  const started = events.items.findIndex(({ type }) => type === 'status');
+  expect(events.items[started]!.data).toEqual({ message: STATUS.started, running: true });
+  // Every update carries its seq as the event id.
+  for (const { type, id, data } of events.items)
+    if (type === 'update') expect(id).toBe(String((data as UpdatePayload).seq));
+  const metrics = await scrape(url);
+  const ok = { op: 'buy', transport: 'http', result: 'ok' };
+  expect(valueOf(metrics, 'forkcast_ops_total', ok)).toBe(1);
+  // The table's two bad buy bodies were counted like a socket's bad arguments.
+  const invalid = { op: 'buy', transport: 'http', result: 'rejected', reason: 'invalid' };
+  expect(valueOf(metrics, 'forkcast_ops_total', invalid)).toBe(2);
+});
 
-  test('the contracts are served, generated from the same schemas', async () => {
-    const paths = { '/api/stream': {} };
-    expect(await json(`${api}/openapi.json`)).toMatchObject({ openapi: '3.1.0', paths });
-    expect(await json(`${api}/asyncapi.json`)).toMatchObject({ asyncapi: '3.0.0' });
-  });
-
-  test('start, buy and stop answer as the socket acks do; the stream sees them in order', async () => {
-    const events = listenToStream(`${api}/stream`, streams);
-    await events.waitFor(({ type }) => type === 'opening', { ...WAIT, what: 'the greeting' });
-    expect(await op('start')).toEqual({ ok: true, running: true });
-    const ack = (await op('buy', { name: 'Apple' })) as { stock: { name: string; price: number } };
-    expect(ack).toEqual({ ok: true, stock: { name: 'Apple', price: expect.any(Number) } });
-    await events.waitFor(
-      ({ type, data }) =>
-        type === 'update' && (data as UpdatePayload).stocks[0]!.price === ack.stock.price,
-      { ...WAIT, what: 'the bought price' },
-    );
-    expect(await op('stop', {})).toEqual({ ok: true, running: false });
-    await events.waitFor(
-      ({ type, data }) =>
-        type === 'status' && (data as { message: string }).message === STATUS.stopped,
-      { ...WAIT, what: 'Stopped' },
-    );
-    expectContiguous(events);
-    const started = events.items.findIndex(({ type }) => type === 'status');
-    expect(events.items[started]!.data).toEqual({ message: STATUS.started, running: true });
-    // Every update carries its seq as the event id.
-    for (const { type, id, data } of events.items)
-      if (type === 'update') expect(id).toBe(String((data as UpdatePayload).seq));
-    const metrics = await scrape(url);
-    const ok = { op: 'buy', transport: 'http', result: 'ok' };
-    expect(valueOf(metrics, 'forkcast_ops_total', ok)).toBe(1);
-    // The table's two bad buy bodies were counted like a socket's bad arguments.
-    const invalid = { op: 'buy', transport: 'http', result: 'rejected', reason: 'invalid' };
-    expect(valueOf(metrics, 'forkcast_ops_total', invalid)).toBe(2);
-  });
-
-  test('past the rate limit, 429 with Retry-After', async () => {
-    const answers = await Promise.all(
-      Array.from({ length: 60 }, () => post(`${api}/stop`, {}, auth)),
-    );
-    const limited = answers.find((res) => res.status === 429);
-    expect(limited?.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
-    expect(await limited?.json()).toEqual({ ok: false, error: expect.stringMatching(/too many/) });
-  });
+test('past the rate limit, 429 with Retry-After', async () => {
+  const answers = await Promise.all(
+    Array.from({ length: 60 }, () => post(`${api}/stop`, {}, auth)),
+  );
+  const limited = answers.find((res) => res.status === 429);
+  expect(limited?.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
+  expect(await limited?.json()).toEqual({ ok: false, error: expect.stringMatching(/too many/) });
 });
 
 test('ops while the ticker cannot take them get 503', async () => {
@@ -186,7 +167,11 @@ test('after a restart on the same state file, sockets are greeted with the saved
   const [b] = (await connectWelcomed(second.url, clients, 'b')) as [TestClient];
   // The updates broadcast before (not the greeting's seq 0), ending with the snapshot, stopped.
   const before = a.updates.filter(({ seq }) => seq > 0 && seq < last.seq);
-  expect(await b.next('history')).toEqual({ updates: [...before, { ...last, running: false }] });
+  const history = await b.next('history');
+  expect(history).toEqual({ updates: [...before, { ...last, running: false }] });
+  // The API's snapshot and history are the sockets' payloads (its headers: http.test.ts's).
+  expect(await json(`${second.api}/history`)).toEqual(history);
+  expect(updateSchema.parse(await json(`${second.api}/stocks`))).toEqual(history.updates.at(-1));
   expect(await b.next('opening')).toEqual(opening);
   // Updates the stream missed while away, replayed from the history when it is back.
   await b.waitForUpdates(3, { from: (await b.start()).index });
