@@ -88,11 +88,10 @@ test('each new socket is greeted alone: EHLO, a snapshot, the recent past; at st
   });
 });
 
-type Op = 'start' | 'stop' | StockName;
-
 /** One session of ops by three clients; each row: who asks, what, the running state after it,
  * and who hears a run status (a repeated start or stop is told to the asker only). */
-const OPS: [who: number, op: Op, running: boolean, heard: 'all' | 'asker' | 'none'][] = [
+type Heard = 'all' | 'asker' | 'none';
+const OPS: [who: number, op: 'start' | 'stop' | StockName, running: boolean, heard: Heard][] = [
   [0, 'start', true, 'all'],
   [0, 'start', true, 'asker'],
   [1, 'Apple', true, 'none'],
