@@ -69,9 +69,6 @@ beforeAll(async () => {
 });
 const auth = { Authorization: `Bearer ${TOKEN}` };
 const asText = { ...auth, 'Content-Type': 'text/plain' };
-/** An authorised op's answer. */
-const op = async (name: string, body?: unknown) =>
-  (await post(`${api}/${name}`, body, auth)).json();
 
 test.each([
   ['no token', 'start', {}, {}, 401, /control token/],
@@ -93,44 +90,16 @@ test.each([
   expect(await json(`${api}/stocks`)).toEqual(before);
 });
 
-test('start, buy and stop answer as the socket acks do; the stream sees them in order', async () => {
-  const events = listenToStream(`${api}/stream`, streams);
-  await events.waitFor(({ type }) => type === 'opening', { ...WAIT, what: 'the greeting' });
-  expect(await op('start')).toEqual({ ok: true, running: true });
-  const ack = (await op('buy', { name: 'Apple' })) as { stock: { name: string; price: number } };
-  expect(ack).toEqual({ ok: true, stock: { name: 'Apple', price: expect.any(Number) } });
-  await events.waitFor(
-    ({ type, data }) =>
-      type === 'update' && (data as UpdatePayload).stocks[0]!.price === ack.stock.price,
-    { ...WAIT, what: 'the bought price' },
-  );
-  expect(await op('stop', {})).toEqual({ ok: true, running: false });
-  await events.waitFor(
-    ({ type, data }) =>
-      type === 'status' && (data as { message: string }).message === STATUS.stopped,
-    { ...WAIT, what: 'Stopped' },
-  );
-  expectContiguous(events);
-  const started = events.items.findIndex(({ type }) => type === 'status');
-  expect(events.items[started]!.data).toEqual({ message: STATUS.started, running: true });
-  // Every update carries its seq as the event id.
-  for (const { type, id, data } of events.items)
-    if (type === 'update') expect(id).toBe(String((data as UpdatePayload).seq));
-  const metrics = await scrape(url);
-  const ok = { op: 'buy', transport: 'http', result: 'ok' };
-  expect(valueOf(metrics, 'forkcast_ops_total', ok)).toBe(1);
-  // The table's two bad buy bodies were counted like a socket's bad arguments.
-  const invalid = { op: 'buy', transport: 'http', result: 'rejected', reason: 'invalid' };
-  expect(valueOf(metrics, 'forkcast_ops_total', invalid)).toBe(2);
-});
-
-test('past the rate limit, 429 with Retry-After', async () => {
+test('past the rate limit, 429 with Retry-After; the refusals are counted as a socket’s', async () => {
   const answers = await Promise.all(
     Array.from({ length: 60 }, () => post(`${api}/stop`, {}, auth)),
   );
   const limited = answers.find((res) => res.status === 429);
   expect(limited?.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
   expect(await limited?.json()).toEqual({ ok: false, error: expect.stringMatching(/too many/) });
+  // The table's two bad buy bodies, like a socket's bad arguments.
+  const invalid = { op: 'buy', transport: 'http', result: 'rejected', reason: 'invalid' };
+  expect(valueOf(await scrape(url), 'forkcast_ops_total', invalid)).toBe(2);
 });
 
 test('ops while the ticker cannot take them get 503', async () => {
@@ -147,7 +116,7 @@ test('ops while the ticker cannot take them get 503', async () => {
 });
 
 // The sockets' side of a restart (a running state resumes ticking) is crash-kills.test.ts's.
-test('after a restart on the same state file, sockets are greeted with the saved history and opening; a stream resumes by Last-Event-ID, or says it could not', async () => {
+test('start, buy and stop answer as the socket acks do and the stream sees them in order; after a restart on the same state file, sockets are greeted with the saved history and opening, and the stream resumes by Last-Event-ID, or says it could not', async () => {
   const config = { tickMs: 100, stateFile: freshStateFile() };
   const first = await serve(config);
   let target = first.port;
@@ -155,13 +124,34 @@ test('after a restart on the same state file, sockets are greeted with the saved
   const events = listenToStream(`${first.api}/stream`, streams, (input, init) =>
     fetch(new URL(input).href.replace(/:\d+\//, `:${target}/`), init),
   );
+  await events.waitFor(({ type }) => type === 'opening', { ...WAIT, what: 'the greeting' });
   const [a] = (await connectWelcomed(first.url, clients, 'a')) as [TestClient];
-  const mark = a.others.mark;
-  await a.waitForUpdates(3, { from: (await a.start()).index });
-  const opening = await a.next('opening', mark);
-  const { index } = await a.stop();
+  const op = async (name: string, body?: unknown) =>
+    (await post(`${first.api}/${name}`, body)).json();
+  const [mark, greeted] = [a.events.mark, a.others.mark];
+  expect(await op('start')).toEqual({ ok: true, running: true });
+  await a.waitForUpdates(3, { from: mark });
+  const opening = await a.next('opening', greeted);
+  const ack = (await op('buy', { name: 'Apple' })) as { stock: { name: string; price: number } };
+  expect(ack).toEqual({ ok: true, stock: { name: 'Apple', price: expect.any(Number) } });
+  await events.waitFor(
+    ({ type, data }) =>
+      type === 'update' && (data as UpdatePayload).stocks[0]!.price === ack.stock.price,
+    { ...WAIT, what: 'the bought price' },
+  );
+  expect(await op('stop', {})).toEqual({ ok: true, running: false });
+  await events.waitFor(
+    ({ type, data }) =>
+      type === 'status' && (data as { message: string }).message === STATUS.stopped,
+    { ...WAIT, what: 'Stopped' },
+  );
+  const started = events.items.find(({ type }) => type === 'status');
+  expect(started?.data).toEqual({ message: STATUS.started, running: true });
+  const ok = { op: 'buy', transport: 'http', result: 'ok' };
+  expect(valueOf(await scrape(first.url), 'forkcast_ops_total', ok)).toBe(1);
+  await a.waitForStatus(STATUS.stopped, { from: mark });
   await first.app.close();
-  const last = a.lastUpdate(index);
+  const last = a.lastUpdate();
 
   const second = await serve(config);
   const [b] = (await connectWelcomed(second.url, clients, 'b')) as [TestClient];
@@ -182,6 +172,9 @@ test('after a restart on the same state file, sockets are greeted with the saved
   );
   expectContiguous(events);
   expect(events.items.filter(({ type }) => type === 'resync')).toEqual([]);
+  // Every update carries its seq as the event id.
+  for (const { type, id, data } of events.items)
+    if (type === 'update') expect(id).toBe(String((data as UpdatePayload).seq));
 
   // An id the history no longer covers (or never did): a resync, then a fresh snapshot.
   for (const lastEventId of ['999999999', 'not-a-seq']) {

@@ -88,9 +88,9 @@ test('each new socket is greeted alone: EHLO, a snapshot, the recent past; at st
   });
 });
 
+type Heard = 'all' | 'asker' | 'none';
 /** One session of ops by three clients; each row: who asks, what, the running state after it,
  * and who hears a run status (a repeated start or stop is told to the asker only). */
-type Heard = 'all' | 'asker' | 'none';
 const OPS: [who: number, op: 'start' | 'stop' | StockName, running: boolean, heard: Heard][] = [
   [0, 'start', true, 'all'],
   [0, 'start', true, 'asker'],
