@@ -115,7 +115,8 @@ test('ops while the ticker cannot take them get 503', async () => {
   ]);
 });
 
-// The sockets' side of a restart (a running state resumes ticking) is crash-kills.test.ts's.
+// The sockets' side of a restart (a running state resumes ticking) is crash-kills.test.ts's. Two
+// servers and a stream's reconnect delay: past jest's 5 s on a loaded machine (the waits have 10 s).
 test('start, buy and stop answer as the socket acks do and the stream sees them in order; after a restart on the same state file, sockets are greeted with the saved history and opening, and the stream resumes by Last-Event-ID, or says it could not', async () => {
   const config = { tickMs: 100, stateFile: freshStateFile() };
   const first = await serve(config);
@@ -190,7 +191,7 @@ test('start, buy and stop answer as the socket acks do and the stream sees them 
       ),
     );
   }
-});
+}, 15_000);
 
 test('a stream sends a heartbeat comment; a client that stops reading is dropped, not buffered', async () => {
   const { logger, lines } = capturingLogger();
