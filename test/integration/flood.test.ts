@@ -33,7 +33,7 @@ afterAll(async () => {
   printFigures('flood.test.ts');
 });
 
-const serve = (env: Record<string, string>): ServerProcess =>
+const serve = (env: Record<string, string> = {}): ServerProcess =>
   spawnTracked({ TICK_MS: '1000', LOG_LEVEL: 'info', ...env });
 
 /** One buy: when its ack arrived, and how long after `sentAt`. */
@@ -77,35 +77,38 @@ async function expectExact(
   });
 }
 
-/** One with a rate limit above the flood, and the storm's: started together, each idle until its
- * test. */
+/** At main.ts's default limit (50 a second), at one above the flood, and the storm's: started
+ * together, each idle until its test. */
+let atDefault: string;
 let atHigh: string;
 let stormed: ServerProcess;
 beforeAll(async () => {
   // Ticking fast fills the history (60 updates, ~9 KB) early in the storm.
   stormed = serve({ TICK_MS: '100', NODE_OPTIONS: '--inspect=127.0.0.1:0' });
   // Compiled servers starting at once on a busy machine can take over 5 s.
-  [atHigh] = await Promise.all([
+  [atDefault, atHigh] = await Promise.all([
+    serve().url(15_000),
     serve({ OPS_PER_SECOND: '100000' }).url(15_000),
     stormed.url(15_000),
   ]);
 }, 20_000);
 
 // Conflation must not starve a steady stream: never a quiet moment, yet each buy goes out
-// promptly (the window itself is the model's). First, while the server is quiet. Per-connection
-// budgets and the refusal past one are http.test.ts's; OPS_PER_SECOND's default, config.test.ts's.
-test('buys in turn are each broadcast within 75 ms (50 plus one fsync); 2,000 back to back are all accepted while a bystander keeps being served; exact prices', async () => {
+// promptly (the window itself is the model's). First, while the server is quiet.
+test('a steady stream of buys is broadcast as it goes: each within 75 ms (50 plus one fsync)', async () => {
   const welcomed = await connectWelcomed(atHigh, clients, 'buyer', 'watcher');
   const [buyer, watcher] = welcomed as [TestClient, TestClient];
-  let before = buyer.lastUpdate().stocks;
+  const before = buyer.lastUpdate().stocks;
   const mark = watcher.events.mark;
+
   const startedAt = performance.now();
-  const steady = await buyInTurn(buyer, () => performance.now() - startedAt >= 300, Infinity);
-  expect(steady.filter((result) => !result.ack.ok)).toEqual([]);
-  await expectExact(watcher, mark, before, steady);
+  const results = await buyInTurn(buyer, () => performance.now() - startedAt >= 300, Infinity);
+  expect(results.filter((result) => !result.ack.ok)).toEqual([]);
+  await expectExact(watcher, mark, before, results);
+
   // From the ack to the watcher's update, less the buy's round trip: on a loaded machine every
   // hop is slow, but an update held back for a window still shows.
-  const lags = steady.map(({ name, ack, at, ms }) => {
+  const lags = results.map(({ name, ack, at, ms }) => {
     const price = ack.ok ? ack.stock.price : Infinity;
     const carried = watcher.events.items.find(
       (event) => isUpdate(event) && priceOf(event.update.stocks, name) >= price,
@@ -113,29 +116,53 @@ test('buys in turn are each broadcast within 75 ms (50 plus one fsync); 2,000 ba
     return (carried?.at ?? Infinity) - at - ms;
   });
   expect(Math.max(...lags)).toBeLessThan(PROMPT_MS);
-
-  // The buyer floods, emitting in one synchronous loop; the watcher buys in turn meanwhile.
-  before = watcher.lastUpdate().stocks;
-  const marks = [buyer, watcher].map((client) => client.events.mark);
-  const sentAt = performance.now();
-  let flooding = true;
-  const flooded = Promise.all(
-    Array.from({ length: FLOOD }, (_, i) => buy(buyer, stockOf(i), sentAt)),
-  ).finally(() => (flooding = false));
-  const probes = await buyInTurn(watcher, () => !flooding, 20);
-  const results = await flooded;
-  const floodMs = Math.max(...results.map((result) => result.ms));
-  expect(results.filter((result) => !result.ack.ok)).toEqual([]);
-  // Its first buy may queue behind the flood, so a round trip may take as long as the flood did
-  // in this run, never much longer.
-  expect(probes.length).toBeGreaterThan(0);
-  for (const round of probes) {
-    expect(round.ack.ok).toBe(true);
-    expect(round.ms).toBeLessThan(Math.max(1_000, 1.5 * floodMs));
-  }
-  for (const [i, client] of [buyer, watcher].entries())
-    await expectExact(client, marks[i]!, before, [...results, ...probes]);
 });
+
+// With a budget shared between connections the bystander's buys would be refused too.
+test.each([
+  ['the default limit: the excess refused', 50],
+  ['a high limit: all accepted', 100_000],
+])(
+  '2,000 buys back to back under %s; a bystander keeps being served; exact prices',
+  async (_title, limit) => {
+    const url = limit === 50 ? atDefault : atHigh;
+    const welcomed = await connectWelcomed(url, clients, 'flooder', 'bystander');
+    const [flooder, bystander] = welcomed as [TestClient, TestClient];
+    const before = flooder.lastUpdate().stocks;
+    const marks = [flooder, bystander].map((client) => client.events.mark);
+
+    // Emitted in one synchronous loop.
+    const sentAt = performance.now();
+    let flooding = true;
+    const flooded = Promise.all(
+      Array.from({ length: FLOOD }, (_, i) => buy(flooder, stockOf(i), sentAt)),
+    ).finally(() => (flooding = false));
+    const probes = await buyInTurn(bystander, () => !flooding, 20);
+    const results = await flooded;
+    const floodMs = Math.max(...results.map((result) => result.ms));
+
+    const accepted = results.filter((result) => result.ack.ok);
+    const refused = [...new Set(results.flatMap(({ ack }) => (ack.ok ? [] : [ack.error])))];
+    if (limit === 50) {
+      expect(refused).toEqual([
+        'too many requests: at most 50 start/stop/buy per second per connection',
+      ]);
+      // 50 per one-second window bounds what got through, however long the flood took.
+      expect(accepted.length).toBeGreaterThanOrEqual(50);
+      expect(accepted.length).toBeLessThanOrEqual(50 * (Math.ceil(floodMs / 1_000) + 1));
+    } else expect(refused).toEqual([]);
+    // The bystander is served during the flood. Its first buy may queue behind the flood, so a
+    // round trip may take as long as the flood did in this run, never much longer.
+    expect(probes.length).toBeGreaterThan(0);
+    for (const round of probes) {
+      expect(round.ack.ok).toBe(true);
+      expect(round.ms).toBeLessThan(Math.max(1_000, 1.5 * floodMs));
+    }
+
+    for (const [i, client] of [flooder, bystander].entries())
+      await expectExact(client, marks[i]!, before, [...results, ...probes]);
+  },
+);
 
 // Enough for the heap per handshake to tell (0.55-1.0 KB measured; ~3.8 KB if greetings were
 // kept for recovery), after a warm-up has paid the fixed costs.
