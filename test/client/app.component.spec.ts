@@ -7,11 +7,7 @@ import {
 } from '@angular/core/testing';
 
 import { AppComponent } from '../../client/app/app.component';
-import {
-  SocketService,
-  WATCH_ONLY,
-  type ConnectionState,
-} from '../../client/app/core/socket.service';
+import { SocketService, WATCH_ONLY } from '../../client/app/core/socket.service';
 import {
   ACTIVITY_LENGTH,
   BOUGHT_NOTE_MS,
@@ -88,6 +84,11 @@ describe('the page', () => {
     expect(root.querySelectorAll('[aria-live], [role="alert"], [role="status"]')).toHaveLength(1);
     return text(root.querySelector('[aria-live="polite"]'));
   };
+  /** The activity list, newest first, without the times. */
+  const activity = () =>
+    Array.from(root.querySelectorAll('.activity li'), (li) =>
+      text(li).replace(/^\d{1,2}:\d{2}:\d{2} [AP]M /, ''),
+    );
   /** A sparkline's point count and its label. */
   const sparkline = (name: StockName) => {
     const svg = cells(name)[3]!.querySelector('svg[role="img"]')!;
@@ -123,19 +124,20 @@ describe('the page', () => {
       expect.stringMatching(/^\d{1,2}:\d{2}:\d{2}\s[AP]M$/),
       new Date(updateAt(5).ts).toISOString(),
     ]);
+    const recovered = 'Reconnected — nothing missed';
     const refreshed = 'Reconnected — prices refreshed';
     const [lost, gone] = ['Connection lost, reconnecting…', 'Disconnected from the server'];
-    const steps: [ConnectionState, string, string, string][] = [
+    const steps = [
       // A connect is news once failed attempts were announced.
       ['connected', 'Connected', 'connected', 'Connected'],
       ['reconnecting', lost, 'reconnecting', lost],
-      ['recovered', 'Reconnected — nothing missed', 'connected', 'Reconnected — nothing missed'],
+      ['recovered', recovered, 'connected', recovered],
       ['disconnected', gone, 'disconnected', gone],
       ['connecting', 'Connecting…', 'connecting', gone],
       ['connected', 'Connected', 'connected', 'Connected'],
       ['reconnecting', lost, 'reconnecting', lost],
       ['not-recovered', refreshed, 'connected', refreshed],
-    ];
+    ] as const;
     for (const [state, label, dot, words] of steps) {
       fake.connection$.next(state);
       await settle();
@@ -157,9 +159,11 @@ describe('the page', () => {
         stale ? 'unknown' : 'running',
       ]);
     }
+    // Logged too, newest first, but not the unread "Connecting…".
+    expect(activity()).toEqual([refreshed, lost, 'Connected', gone, recovered]);
   });
 
-  it('shows the ticker and the latest status, announcing each new status in words, never a tick', async () => {
+  it(`shows the ticker and the latest status, announcing each new status in words, never a tick, and lists the last ${ACTIVITY_LENGTH} events with their time, newest first, with buys from any tab`, async () => {
     expect(badge('ticker')).toEqual(['Ticker unknown', 'unknown']);
     const steps: [StatusPayload | UpdatePayload, string, string][] = [
       // The greeting is no news: the connection is announced already.
@@ -183,45 +187,18 @@ describe('the page', () => {
     }
 
     const before = root.querySelector('[aria-live] p');
-    await serverSends(status(STATUS.stopped, false), updateAt(3), updateAt(4, { Apple: 14.49 }));
+    // Ticks only lower prices: a rise (+10 %) is a buy from any tab, logged but not announced. Across
+    // a gap in seq nothing is compared.
+    await serverSends(
+      status(STATUS.stopped, false),
+      updateAt(3, { Apple: 14.5 * 1.1 }),
+      updateAt(4, { Apple: 14.5 * 1.1 * 0.999 }),
+      updateAt(6, { Apple: 20 }),
+    );
     // The same node: nothing in the region changed, so nothing is read again.
     expect(root.querySelector('[aria-live] p')).toBe(before);
-  });
-
-  it(`lists the last ${ACTIVITY_LENGTH} events, newest first with their time: runs, the ticker, the connection, and buys from any tab, seen as rises`, async () => {
-    const activity = () =>
-      Array.from(root.querySelectorAll('.activity li'), (li) =>
-        text(li).replace(/^\S+ [AP]M /, ''),
-      );
-    expect(root.querySelector('.activity')).toBeNull();
-    await serverSends(
-      status(STATUS.connected, false),
-      updateAt(1),
-      status(STATUS.started, true),
-      // Apple rises 10 % (a buy), then falls (a tick); across a gap in seq nothing is compared.
-      updateAt(2, { Apple: 14.5 * 1.1 }),
-      updateAt(3, { Apple: 14.5 * 1.1 * 0.999 }),
-      updateAt(5, { Apple: 20 }),
-      status(STATUS.tickerLost, true),
-      status(STATUS.tickerBack, true),
-    );
-    expect(activity()).toEqual([
-      STATUS.tickerBack,
-      STATUS.tickerLost,
-      'Apple bought, +10%',
-      'Ticker started',
-    ]);
-    fake.connection$.next('reconnecting');
-    fake.connection$.next('recovered');
-    await settle();
-    expect(activity()).toEqual([
-      'Reconnected — nothing missed',
-      'Connection lost, reconnecting…',
-      STATUS.tickerBack,
-      STATUS.tickerLost,
-      'Apple bought, +10%',
-    ]);
-    expect(text(root.querySelector('.activity time'))).toMatch(/^\d{1,2}:\d{2}:\d{2}\s[AP]M$/);
+    const [lost, back] = [STATUS.tickerLost, STATUS.tickerBack];
+    expect(activity()).toEqual(['Apple bought, +10%', 'Ticker stopped', lost, back, lost]);
   });
 
   it.each([
