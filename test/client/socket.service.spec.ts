@@ -2,18 +2,8 @@
 import { NgZone } from '@angular/core';
 import { TestBed, fakeAsync, flushMicrotasks, tick } from '@angular/core/testing';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
-import {
-  filter,
-  firstValueFrom,
-  from,
-  fromEvent,
-  map,
-  merge,
-  timeout,
-  type Observable,
-} from 'rxjs';
+import { filter, firstValueFrom, fromEvent, map, merge, timeout, type Observable } from 'rxjs';
 import { io } from 'socket.io-client';
 
 import {
@@ -96,48 +86,21 @@ describe('SocketService, against a Socket.IO server with connection state recove
 
   // Polling: socket.io-client's browser build hears nothing from jsdom's WebSocket. The Socket
   // above the transport, which is what the service uses, is the same.
-  const dial = (to = url) =>
-    io(to, { transports: ['polling'], forceNew: true, reconnectionDelayMax: 10 });
-  /** The service, once connected: the server's handlers are on before it reads anything sent. */
-  async function connected() {
-    const setup = serviceOn(dial);
-    await first(setup.service.connection$, (state) => state === 'connected');
-    return setup;
-  }
+  const dial = () => io(url, { transports: ['polling'], forceNew: true, reconnectionDelayMax: 10 });
 
-  it.each([
-    ['status', { message: 'EHLO OK Connected', running: false }],
-    ['update', updateAt(1)],
-    ['history', { updates: [updateAt(1)] }],
-  ] as const)(
-    'delivers %s events in the zone, one listener per subscription, removed on unsubscribe',
-    async (event, payload) => {
-      const { service, socket } = await connected();
-      const stream: Observable<unknown> = service[`${event}$`];
-      const [one, two] = [record(stream), record(stream)];
-      expect(socket.listeners(event)).toHaveLength(2);
-
-      const delivered = first(stream);
-      server.send([event, payload]);
-      await delivered;
-      expect(one.seen).toEqual([{ value: payload, inZone: true }]);
-      expect(two.values()).toEqual([payload]);
-
-      one.subscription.unsubscribe();
-      expect(socket.listeners(event)).toHaveLength(1);
-      two.subscription.unsubscribe();
-      expect(socket.listeners(event)).toHaveLength(0);
-    },
-  );
-
-  it('says of each connect whether it was the first, recovered (missed updates first) or not, and disconnects when the app is destroyed', async () => {
+  it('delivers server events in the zone, a listener per subscription; says of each connect whether it was the first, recovered (missed updates first) or not, and "unreachable" while a first connect fails, retried until the server is back; disconnects when the app is destroyed', async () => {
     const { service, socket } = serviceOn(dial);
     const state = (wanted: string, ms?: number) =>
       first(service.connection$, (seen) => seen === wanted, ms);
     const timeline = record(merge(service.connection$, service.update$.pipe(map((u) => u.seq))));
+    const told = record(merge(service.status$, service.history$));
     await state('connected');
     // Subscribed while connected: it has missed the first connect.
     const late = record(service.connection$);
+    expect(socket.listeners('connect')).toHaveLength(2);
+    const greeting = [{ message: 'EHLO OK Connected', running: false }, { updates: [updateAt(1)] }];
+    server.send(['status', greeting[0]]);
+    server.send(['history', greeting[1]]);
     // Recovery resumes after the last broadcast the client saw.
     server.send(['update', updateAt(7)]);
     await first(service.update$);
@@ -147,14 +110,22 @@ describe('SocketService, against a Socket.IO server with connection state recove
     server.send(['update', updateAt(8)]);
     server.send(['update', updateAt(9)]);
     await recovered;
-    // A restarted server knows no session: the client is greeted as new.
+    // A restarted server knows no session: the client is greeted as new. The deadlines run from
+    // here, so they cover the server's restart too.
+    const renewed = state('not-recovered', 20_000);
     const exited = first(fromEvent(server, 'exit'));
     server.kill();
     await exited;
-    // The deadline runs from here, so it covers the server's restart too.
-    const renewed = state('not-recovered', 20_000);
+    // Meanwhile a service dialling for the first time finds nothing there, and keeps trying.
+    const other = TestBed.runInInjectionContext(() => new SocketService());
+    const fresh = record(other.connection$);
+    const reached = first(other.connection$, (seen) => seen === 'connected', 20_000);
+    await first(other.connection$, (seen) => seen === 'unreachable');
     await start(Number(new URL(url).port));
-    await renewed;
+    await Promise.all([renewed, reached]);
+    late.subscription.unsubscribe();
+    // Only its own listeners go.
+    expect(socket.listeners('connect')).toHaveLength(1);
     // Destroying the app disconnects on purpose, which socket.io does not retry.
     TestBed.resetTestingModule();
     const idle = record(service.connection$);
@@ -164,40 +135,28 @@ describe('SocketService, against a Socket.IO server with connection state recove
       ...[8, 9, 'recovered', 'reconnecting', 'connecting', 'not-recovered', 'disconnected'],
     ]);
     const states = timeline.values().filter((value) => typeof value === 'string');
-    expect(late.values()).toEqual(states.slice(1));
+    expect(late.values()).toEqual(states.slice(1, -1));
+    expect(fresh.values()).toEqual([
+      'connecting',
+      'unreachable',
+      'connecting',
+      'connected',
+      'disconnected',
+    ]);
     expect(idle.values()).toEqual(['disconnected']);
     // Every change re-enters the zone (the first value is the subscriber's own).
+    expect(told.seen).toEqual(greeting.map((value) => ({ value, inZone: true })));
     expect(timeline.seen.slice(1).every((entry) => entry.inZone)).toBe(true);
-    for (const recorder of [timeline, late, idle]) recorder.subscription.unsubscribe();
-    const events = ['connect', 'disconnect', 'connect_error'] as const;
-    expect(events.flatMap((event) => socket.listeners(event))).toEqual([]);
+    for (const recorder of [timeline, told, fresh, idle]) recorder.subscription.unsubscribe();
+    const gone = ['connect', 'disconnect', 'connect_error', 'status', 'history', 'update'] as const;
+    expect(gone.flatMap((event) => socket.listeners(event))).toEqual([]);
     expect(socket.io.listeners('reconnect_attempt')).toEqual([]);
     expect(socket.io.listeners('reconnect')).toEqual([]);
   }, 60_000); // A restart can take seconds on a busy machine.
 
-  it('says "unreachable" while a first connect fails, and keeps retrying', async () => {
-    // A port that was just free: nothing listens there, so every attempt is refused at once.
-    const probe = createServer().listen(0, '127.0.0.1');
-    await firstValueFrom(fromEvent(probe, 'listening'));
-    const { port } = probe.address() as AddressInfo;
-    probe.close();
-    const { service, socket } = serviceOn(() => dial(`http://127.0.0.1:${port}`));
-    const timeline = record(service.connection$);
-    const retried = new Promise<void>((resolve) =>
-      socket.io.on('reconnect_attempt', (attempt) => attempt >= 3 && resolve()),
-    );
-    try {
-      await first(service.connection$, (state) => state === 'unreachable');
-      await first(from(retried));
-      expect(timeline.values()).toEqual(['connecting', 'unreachable']);
-    } finally {
-      timeline.subscription.unsubscribe();
-      socket.disconnect();
-    }
-  });
-
   it('resolves start and buy, in the zone, with the acks; a lost connection as ok: false; opens the socket outside the zone', async () => {
-    const { service, zone, createdInZone } = await connected();
+    const { service, zone, createdInZone } = serviceOn(dial);
+    await first(service.connection$, (state) => state === 'connected');
     // Change detection runs when the zone empties its microtask queue; nothing else enters
     // the zone here, so this counts the service's own re-entry.
     let checks = 0;
@@ -232,23 +191,15 @@ it('turns a missing acknowledgement to start, stop or buy into ok: false after t
   expect(socket.sendBuffer).toHaveLength(0);
 }));
 
-it('takeControlToken takes the token from the fragment into this tab, out of the address bar', () => {
-  expect(takeControlToken()).toBeUndefined();
-  history.replaceState(null, '', '/?view=compact#token=s3cret-token');
-  expect(takeControlToken()).toBe('s3cret-token');
-  expect([location.hash, location.search]).toEqual(['', '?view=compact']);
-  // Remembered, so a reload keeps control.
-  expect(takeControlToken()).toBe('s3cret-token');
-});
-
-it('WATCH_ONLY: only when the shell says the server needs a control token and this tab has none', () => {
+it('WATCH_ONLY: only when the shell says the server needs a control token and this tab has none, which the fragment gives it, out of the address bar', () => {
   // A fresh injector each time, as each page load has.
   const watchOnly = () => (TestBed.resetTestingModule(), TestBed.inject(WATCH_ONLY));
-  sessionStorage.clear();
   expect(watchOnly()).toBe(false);
   document.head.insertAdjacentHTML('beforeend', '<meta name="forkcast-control" content="token">');
-  expect(watchOnly()).toBe(true);
-  history.replaceState(null, '', '/#token=s3cret-token');
-  expect(watchOnly()).toBe(false);
+  expect([watchOnly(), takeControlToken()]).toEqual([true, undefined]);
+  history.replaceState(null, '', '/?view=compact#token=s3cret-token');
+  expect([watchOnly(), location.hash, location.search]).toEqual([false, '', '?view=compact']);
+  // Remembered, so a reload keeps control.
+  expect([watchOnly(), takeControlToken()]).toEqual([false, 's3cret-token']);
   document.querySelector('meta[name="forkcast-control"]')!.remove();
 });
