@@ -1,9 +1,6 @@
-import { TestBed } from '@angular/core/testing';
-
-import { MarketStore, appendUpdate, type Series } from '../../client/app/core/market.store';
-import { SocketService } from '../../client/app/core/socket.service';
+import { appendUpdate, type Series } from '../../client/app/core/market.store';
 import { HISTORY_LENGTH } from '../../protocol/stocks';
-import { FakeSocketService, updateAt } from './fake-socket.service';
+import { updateAt } from './fake-socket.service';
 
 const range = (first: number, last: number): number[] =>
   Array.from({ length: last - first + 1 }, (_, index) => first + index);
@@ -25,20 +22,13 @@ describe('price series', () => {
   });
 
   it("starts again from each greeting's history, the server's, even one that went back", () => {
-    const fake = new FakeSocketService();
-    TestBed.configureTestingModule({ providers: [{ provide: SocketService, useValue: fake }] });
-    const store = TestBed.inject(MarketStore);
-    const series = () => store.series().map(({ seq, stocks }) => [seq, stocks[0]!.price]);
-    for (const seq of range(500, 505)) fake.update$.next(updateAt(seq));
-    fake.history$.next({ updates: range(1, 3).map((seq) => updateAt(seq)) });
-    fake.update$.next(updateAt(4));
-    expect(seqs(store.series())).toEqual([1, 2, 3, 4]);
+    const greeted = appendUpdate(appendAll([], ...range(500, 505)), {
+      updates: range(1, 3).map((seq) => updateAt(seq)),
+    });
+    expect(seqs(appendAll(greeted, 4))).toEqual([1, 2, 3, 4]);
     // A server that lost its state starts over at seq 0: its prices, not the ones seen before.
-    fake.history$.next({ updates: [updateAt(0, { Apple: 99 })] });
-    fake.update$.next(updateAt(1, { Apple: 98 }));
-    expect(series()).toEqual([
-      [0, 99],
-      [1, 98],
-    ]);
+    const restarted = appendUpdate(greeted, { updates: [updateAt(0, { Apple: 99 })] });
+    const series = appendUpdate(restarted, updateAt(1, { Apple: 98 }));
+    expect(series.map(({ stocks }) => stocks[0]!.price)).toEqual([99, 98]);
   });
 });
