@@ -187,8 +187,8 @@ describe('the page', () => {
     }
 
     const before = root.querySelector('[aria-live] p');
-    // Ticks only lower prices: a rise (+10 %) is a buy from any tab, logged but not announced. Across
-    // a gap in seq nothing is compared.
+    // Ticks only lower prices: a rise (+10 %) is a buy from any tab, logged but not announced.
+    // Across a gap in seq nothing is compared.
     await serverSends(
       status(STATUS.stopped, false),
       updateAt(3, { Apple: 14.5 * 1.1 }),

@@ -1,7 +1,7 @@
 /** The product promise in a real browser on the built app, one server for the whole story: tab A
- * over one WebSocket and tab B behind a proxy that refuses WebSockets (so long-polling) see each
- * other's Start, Buy and Stop. How the page renders is the client specs'; when things break is
- * the integration tests' and client specs'. */
+ * over one WebSocket and tab B behind a proxy that refuses WebSockets (so long-polling), both with
+ * the control token, see each other's Start, Buy and Stop; a tab without the token only watches.
+ * How the page renders is the client specs'; when it breaks, theirs and the integration tests'. */
 import { existsSync, mkdirSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +14,7 @@ import { missingTool } from '../helpers/required-tool';
 import { killServers, spawnServer } from '../helpers/server-process';
 
 const SCREENSHOTS = path.resolve(__dirname, '..', '..', 'test-results', 'screenshots');
+const TOKEN = 'e2e-control-token';
 /** What Chromium logs when the proxy refuses WebSockets: the scenario. */
 const CONNECTION_FAILED = /WebSocket connection to .* failed/;
 /** The system Chromium (CHROME_PATH first, then where Debian, Ubuntu and Chrome put it). */
@@ -49,9 +50,8 @@ async function startBlockingProxy({ hostname: host, port }: URL) {
   let browser: Browser;
   // Each tab's console and page errors, and each Socket.IO transport it opens ('websocket' or
   // 'polling', once per request).
-  const tabs = [0, 1].map(() => ({ problems: [] as string[], transports: [] as string[] }));
-  let pageA: Page;
-  let pageB: Page;
+  const tabs = [0, 1, 2].map(() => ({ problems: [] as string[], transports: [] as string[] }));
+  let pageA: Page, pageB: Page, watcher: Page;
 
   /** A page in its own browser context (nothing shared but the server), in en-US. Only tab B's
    * WebSocket can fail: were tab A's to fail, it would long-poll. */
@@ -72,14 +72,18 @@ async function startBlockingProxy({ hostname: host, port }: URL) {
   }
 
   beforeAll(async () => {
-    const { url } = await spawnServer({ TICK_MS: '200' }).listening();
+    const { url } = await spawnServer({ TICK_MS: '200', CONTROL_TOKEN: TOKEN }).listening();
     // Playwright's defaults: headless, no sandbox, no first-run UI or background calls home.
     let proxyUrl: string;
     [{ proxy, url: proxyUrl }, browser] = await Promise.all([
       startBlockingProxy(new URL(url)),
       chromium.launch({ executablePath: chromePath! }),
     ]);
-    [pageA, pageB] = await Promise.all([openPage(url, tabs[0]!), openPage(proxyUrl, tabs[1]!)]);
+    [pageA, pageB, watcher] = await Promise.all([
+      openPage(`${url}#token=${TOKEN}`, tabs[0]!),
+      openPage(`${proxyUrl}#token=${TOKEN}`, tabs[1]!),
+      openPage(url, tabs[2]!),
+    ]);
   });
 
   afterAll(async () => {
@@ -89,8 +93,6 @@ async function startBlockingProxy({ hostname: host, port }: URL) {
     await killServers();
   });
 
-  const statusLine = (page: Page, hasText: string) =>
-    page.locator('.board__status').filter({ hasText }).waitFor();
   const button = (page: Page, name: string) => page.getByRole('button', { name, exact: true });
   const priceCell = (page: Page, name: string, column = 1) =>
     page.getByRole('row', { name }).getByRole('cell').nth(column);
@@ -99,8 +101,6 @@ async function startBlockingProxy({ hostname: host, port }: URL) {
     priceCell(page, name, 2)
       .filter({ hasText: /−\$[\d.]+ \(−[\d.]+%\)/ })
       .waitFor({ timeout: 15_000 });
-  const focused = (page: Page, name: string) =>
-    page.locator('button:focus', { hasText: name }).waitFor({ timeout: 10_000 });
   /** The computed animation of the first price cell that has flashed (its class stays on). The
    * test project has no DOM types, so what runs in the page is an expression. */
   async function flash(page: Page): Promise<string> {
@@ -114,7 +114,6 @@ async function startBlockingProxy({ hostname: host, port }: URL) {
   test('Start in one tab (by keyboard) makes prices tick in both, flashing briefly or not at all, and Stop shows Stopped in both', async () => {
     await pageB.emulateMedia({ reducedMotion: 'reduce' });
     await button(pageA, 'Start').press('Enter');
-    await focused(pageA, 'Stop');
     // A tick has reached each tab when it shows a fall since the prices at Start, which every tab
     // was told (what a tick does is the model's).
     await Promise.all([pageA, pageB].map((page) => fallen(page, 'Apple')));
@@ -123,19 +122,15 @@ async function startBlockingProxy({ hostname: host, port }: URL) {
       'none',
     ]);
     await button(pageA, 'Stop').press('Enter');
-    await Promise.all([pageA, pageB].map((page) => statusLine(page, 'Stopped')));
-  });
-
-  // Both tabs are live by now.
-  test('tab A uses one WebSocket and never long-polls; behind the proxy, tab B long-polls', () => {
-    expect(tabs[0]!.transports).toEqual(['websocket']);
-    expect(tabs[1]!.transports).toContain('websocket');
-    expect(tabs[1]!.transports).toContain('polling');
+    const stopped = (page: Page) => page.locator('.board__status', { hasText: 'Stopped' });
+    await Promise.all([pageA, pageB].map((page) => stopped(page).waitFor()));
   });
 
   // How much a buy raises a price is the model's unit tests'; how the page shows and lists a rise,
   // its spec's.
-  test('Buy in tab B (over long-polling, by keyboard) shows the price it was bought at in both', async () => {
+  test('tab A uses one WebSocket, tab B long-polls; Buy in tab B (by keyboard) shows the price it was bought at in both', async () => {
+    expect(tabs[0]!.transports).toEqual(['websocket']);
+    expect(tabs[1]!.transports).toEqual(expect.arrayContaining(['websocket', 'polling']));
     await button(pageB, 'Buy Apple').press('Enter');
     const note = await pageB.locator('.board__note--ok').textContent();
     const price = note!.replace('Bought Apple at ', '');
@@ -169,31 +164,18 @@ async function startBlockingProxy({ hostname: host, port }: URL) {
     },
   );
 
-  test('no serious or critical accessibility violations (axe-core), screenshots, and no console errors, page errors or CSP violations', async () => {
+  // What a watch-only page holds is the page's spec; that the shell asks for a token, the
+  // integration tests'.
+  test('no serious or critical accessibility violations (axe-core), in a tab nor a watch-only one, screenshots, and no console errors, page errors or CSP violations', async () => {
+    await watcher.getByText('Watch only').waitFor();
+    await watcher.getByText('Last update').waitFor();
     expect(await axeProblems(pageA)).toEqual([]);
+    expect(await axeProblems(watcher)).toEqual([]);
     mkdirSync(SCREENSHOTS, { recursive: true });
     await pageA.screenshot({ path: path.join(SCREENSHOTS, 'desktop.png') });
     await pageB.screenshot({ path: path.join(SCREENSHOTS, 'mobile.png') });
     // A CSP violation is reported on the console as an error, so it lands there too.
     expect(tabs.flatMap((tab) => tab.problems)).toEqual([]);
-  });
-
-  // What a watch-only page holds, and that the token in the fragment lifts it, is the page's and
-  // the socket service's specs; the server's shell saying it needs a token, the integration tests'.
-  test('on a server with a control token, a tab without it says "watch only", accessibly; with it, Start starts the ticker', async () => {
-    const { url } = await spawnServer({ CONTROL_TOKEN: 'e2e-control-token' }).listening();
-    const tab = { problems: [], transports: [] };
-    const [watcher, controller] = await Promise.all(
-      ['', '#token=e2e-control-token'].map((fragment) => openPage(url + fragment, tab)),
-    );
-    await watcher!.getByText('Last update').waitFor();
-    await watcher!.getByText('Watch only').waitFor();
-    expect(await axeProblems(watcher!)).toEqual([]);
-    // The server accepts the token the tab sends as it connects.
-    await button(controller!, 'Start').click();
-    await statusLine(controller!, 'Processing');
-    expect(tab.problems).toEqual([]);
-    await Promise.all([watcher, controller].map((page) => page!.context().close()));
   });
 
   // Last: it takes the server away.
