@@ -1,33 +1,26 @@
 import { BehaviorSubject, Subject } from 'rxjs';
 
 import type { ConnectionState, SocketService } from '../../client/app/core/socket.service';
-import type {
-  BuyAck,
-  HistoryPayload,
-  OpeningPayload,
-  RunAck,
-  StatusPayload,
-  UpdatePayload,
-} from '../../protocol/events';
+import type * as events from '../../protocol/events';
 import type { StockName } from '../../protocol/stocks';
 
 /** The service's public surface over Subjects: the test plays the server by pushing events, and
  * answers the operations the page asks for when it chooses, the oldest first. */
 export class FakeSocketService implements Pick<SocketService, keyof SocketService> {
-  readonly status$ = new Subject<StatusPayload>();
-  readonly update$ = new Subject<UpdatePayload>();
-  readonly history$ = new Subject<HistoryPayload>();
-  readonly opening$ = new Subject<OpeningPayload>();
+  readonly status$ = new Subject<events.StatusPayload>();
+  readonly update$ = new Subject<events.UpdatePayload>();
+  readonly history$ = new Subject<events.HistoryPayload>();
+  readonly opening$ = new Subject<events.OpeningPayload>();
   readonly connection$ = new BehaviorSubject<ConnectionState>('connected');
 
   private readonly waiting: ((ack: never) => void)[] = [];
   private readonly ask = <T>() => new Promise<T>((answer) => this.waiting.push(answer));
 
-  readonly start = jest.fn(() => this.ask<RunAck>());
-  readonly stop = jest.fn(() => this.ask<RunAck>());
-  readonly buy = jest.fn((_name: StockName) => this.ask<BuyAck>());
+  readonly start = jest.fn(() => this.ask<events.RunAck>());
+  readonly stop = jest.fn(() => this.ask<events.RunAck>());
+  readonly buy = jest.fn((_name: StockName) => this.ask<events.BuyAck>());
 
-  answer(ack: RunAck | BuyAck): void {
+  answer(ack: events.RunAck | events.BuyAck): void {
     const oldest = this.waiting.shift();
     if (!oldest) throw new Error('nothing is waiting for an answer');
     oldest(ack as never);
@@ -40,5 +33,5 @@ export function updateAt(seq: number, prices: Partial<Record<StockName, number>>
   const all = { Apple: 14.5, Microsoft: 43, Facebook: 1234.5678, ...prices };
   const stocks = Object.entries(all).map(([name, price]) => ({ name: name as StockName, price }));
   const ts = 1_700_000_000_000 + seq * 1000;
-  return { stocks, running: false, seq, ts } satisfies UpdatePayload;
+  return { stocks, running: false, seq, ts } satisfies events.UpdatePayload;
 }
