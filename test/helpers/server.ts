@@ -3,8 +3,8 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { buffer } from 'node:stream/consumers';
 
-import { pino } from 'pino';
 import { EventSource, type FetchLike } from 'eventsource';
+import { pino } from 'pino';
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 
 import type {
