@@ -3,10 +3,10 @@ import path from 'node:path';
 
 import cors from 'cors';
 import express, { type Response, type Router } from 'express';
+import type { Logger } from 'pino';
 
 import { buyBodySchema, parse } from '../protocol/validation';
 import { originAllowed } from './hosts';
-import type { Logger } from 'pino';
 import { PATHS } from './paths';
 import type { Caller, Outcome } from './realtime';
 import type { createEventStream } from './stream';

@@ -4,13 +4,13 @@ import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
 import express from 'express';
+import type { Logger } from 'pino';
 
 import { STATUS } from '../protocol/events';
 import { mountApi } from './api';
 import { hostCheck } from './hosts';
 import { createHttpApp, type HttpOptions } from './http';
 import { createIo, type IoOptions } from './io';
-import type { Logger } from 'pino';
 import { createMetrics } from './metrics';
 import { attachRealtime, type RealtimeOptions } from './realtime';
 import { createEventStream } from './stream';

@@ -6,10 +6,10 @@ import { constants as zlib } from 'node:zlib';
 import compression from 'compression';
 import express, { type ErrorRequestHandler, type Response, type Router } from 'express';
 import helmet from 'helmet';
+import type { Logger } from 'pino';
 
 import { DEV_SERVER_ASSETS, findClientAssets, HASHED } from './client-assets';
 import { HOST_REFUSED } from './hosts';
-import type { Logger } from 'pino';
 import type { ForkcastMetrics } from './metrics';
 import { PATHS } from './paths';
 import type { TickerHost } from './ticker-host';

@@ -1,12 +1,12 @@
 /** The typed Socket.IO server, its options, and the Host and origin checks of every handshake. */
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 
+import type { Logger } from 'pino';
 import { Server, type ServerOptions, type Socket } from 'socket.io';
 
 import { SOCKET_PATH } from '../protocol/events';
 import type { ClientToServerEvents, ServerToClientEvents } from '../protocol/events';
 import { HOST_REFUSED, originAllowed } from './hosts';
-import type { Logger } from 'pino';
 
 export type ForkcastIo = Server<ClientToServerEvents, ServerToClientEvents>;
 export type ForkcastSocket = Socket<ClientToServerEvents, ServerToClientEvents>;

@@ -1,6 +1,7 @@
 /** Socket events to ticker ops (with acks), ticker output to broadcasts; input validated first. */
 import { createHash, timingSafeEqual } from 'node:crypto';
 
+import type { Logger } from 'pino';
 import { RateLimiterMemory, type RateLimiterRes } from 'rate-limiter-flexible';
 
 import { STATUS, type BuyAck, type RunAck, type StatusPayload } from '../protocol/events';
@@ -8,7 +9,6 @@ import type { StockName } from '../protocol/stocks';
 import { parseBuyArgs, parseNoArgs } from '../protocol/validation';
 import { UpdateBroadcaster, type Outgoing } from './broadcaster';
 import type { ForkcastIo, ForkcastSocket } from './io';
-import type { Logger } from 'pino';
 import type { ForkcastMetrics, OpName, RejectReason, Transport } from './metrics';
 import type { TickerHost } from './ticker-host';
 

@@ -4,11 +4,11 @@ import { mkdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import type { Logger } from 'pino';
 import { Piscina } from 'piscina';
 
 import { seedTickerState } from '../protocol/ipc';
 import { parseJson, savedStateSchema, type SavedState } from '../protocol/validation';
-import type { Logger } from 'pino';
 import { PATHS } from './paths';
 
 export type { SavedState } from '../protocol/validation';

@@ -2,9 +2,9 @@
  * resumes from the saved history. A client that stops reading is dropped, never buffered. */
 import { createEventBuffer, createSession } from 'better-sse';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
 
 import type { Outgoing } from './broadcaster';
-import type { Logger } from 'pino';
 import { historyTo, type TickerHost } from './ticker-host';
 
 /** One event as better-sse writes it; an update's id is its seq, which a reconnect sends back. */

@@ -2,12 +2,12 @@
  * dies, hangs or its state cannot be saved. Acks and broadcasts wait for the store's commit. */
 import { fork as nodeFork, type ChildProcess, type ForkOptions } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
 
 import type { UpdatePayload } from '../protocol/events';
 import { openingOf, parseChildMessage, seedTickerState, tickerState } from '../protocol/ipc';
 import type { BuyReply, Op, OpReply, ParentMessage, RunReply } from '../protocol/ipc';
 import type { StockName } from '../protocol/stocks';
-import type { Logger } from 'pino';
 import { PATHS } from './paths';
 import type { SavedState, StateStore } from './state-file';
 import { historyTo, type HostHealth, type TickerHost, type TickerHostEvents } from './ticker-host';

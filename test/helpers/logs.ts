@@ -1,8 +1,7 @@
 /** A real pino logger writing into a Recorder: in-process tests read the log as process tests
  * read stdout. */
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 
-import type { Logger } from 'pino';
 import { Recorder } from './recorder';
 import type { LogLine } from './server-process';
 
