@@ -68,8 +68,9 @@ afterAll(async () => {
   for (const client of clients) client.close();
   await forkcast.close();
   for (const client of clients) expectContiguousSeq(client);
-  // Watchers see every controller's ops, never its token.
-  expect(JSON.stringify(clients.map((client) => client.events.items))).not.toContain(TOKEN);
+  // Watchers see every controller's ops, never its token; nor does the log, wrong tokens included.
+  const seen = [clients.map((client) => client.events.items), lines.items];
+  expect(JSON.stringify(seen)).not.toContain(TOKEN);
   rmSync(clientDir, { recursive: true, force: true });
 });
 

@@ -23,8 +23,9 @@ async function ending(server: ServerProcess, timeoutMs: number, ...messages: str
   return { exit, stderr: server.stderr(), said: messages.filter((msg) => said.includes(msg)) };
 }
 
-// SIGINT takes the same path (the Ctrl-C test below); the state it writes is crash-kills.test's.
-test('reads its settings from the environment; SIGTERM then shuts down cleanly: clients told, then disconnected, child gone', async () => {
+// SIGINT takes the same path (the Ctrl-C test below); the state it writes is crash-kills.test's,
+// what close() tells clients realtime.test's, and that the token stays out of the log http.test's.
+test('reads its settings from the environment; SIGTERM then shuts down cleanly, the child gone', async () => {
   const server = spawn({ TICK_MS: '100', CONTROL_TOKEN: TOKEN, ALLOWED_HOSTS: '.example.test,' });
   const { url, tickerPid } = await server.listening();
   expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
@@ -38,21 +39,12 @@ test('reads its settings from the environment; SIGTERM then shuts down cleanly: 
   // CONTROL_TOKEN: a client without it may only watch.
   const { ack } = await client.buy('Apple');
   expect(ack).toEqual({ ok: false, error: expect.stringMatching(/control token/) });
-  const disconnected = new Promise<string>((resolve) => client.socket.once('disconnect', resolve));
-  const mark = client.events.mark;
   const signalledAt = performance.now();
   server.process.kill('SIGTERM');
   const end = await ending(server, 5_000, 'shutting down', 'bye');
   recordFigure('SIGTERM with a client -> exit', performance.now() - signalledAt);
   expect(end).toEqual({ exit: CLEAN, stderr: '', said: ['shutting down', 'bye'] });
-  // Disconnected by the transport closing (so real clients reconnect), after being told.
-  expect(await withDeadline(disconnected, 1_000, 'the disconnect')).toBe('transport close');
-  expect(client.events.since(mark)).toMatchObject([
-    { status: { message: 'Server shutting down', running: false } },
-  ]);
   expect(processRunning(tickerPid)).toBe(false);
-  // The token is a secret: it is not in the server's log.
-  expect(JSON.stringify(server.logs.items)).not.toContain(TOKEN);
 });
 
 // A stopped (SIGSTOP) ticker child makes the shutdown slow; npm passes a terminal's Ctrl-C on,
@@ -73,9 +65,6 @@ test.each([
   recordFigure(`${first} then SIGINT -> exit`, performance.now() - secondAt);
   const said = code ? 'second signal: exiting now' : 'bye';
   expect(end).toEqual({ exit: { code, signal: null }, stderr: '', said: [said] });
-  // The orphaned child wakes up to a closed channel and leaves by itself.
-  if (code) process.kill(tickerPid, 'SIGCONT');
-  await waitForProcessGone(tickerPid, 1_000);
 });
 
 // A signal after the child is forked but before it is ready fails listen(); the shutdown must

@@ -168,8 +168,9 @@ test('a burst of toggles does not flood everyone with run statuses; the last one
 }, 15_000);
 
 // What the signals that call close() do is main.test.ts's.
-test('an op that arrives as close starts is answered, not dropped with the connection', async () => {
+test('close tells each client, answers an op that arrives as it starts, then disconnects', async () => {
   const [a] = await join('a');
+  const disconnected = new Promise<string>((resolve) => a.socket.once('disconnect', resolve));
   // The server starts closing the moment it receives this buy, before the buy reaches the ticker.
   let closing: Promise<void> | undefined;
   server.forkcast.io.sockets.sockets.get(a.socket.id ?? '')?.on('buy', () => {
@@ -178,6 +179,9 @@ test('an op that arrives as close starts is answered, not dropped with the conne
   expect((await a.buy('Apple')).ack).toEqual({ ok: false, error: 'the server is shutting down' });
   // afterEach closes it a second time, which must be safe too.
   await closing;
+  // Told, then disconnected by the transport closing, so that real clients reconnect.
+  expect(await disconnected).toBe('transport close');
+  expect(a.statuses.at(-1)).toEqual({ message: STATUS.shuttingDown, running: false });
 });
 
 /** Drops the connection below Socket.IO, as a network blip does (a Socket.IO disconnect ends the
