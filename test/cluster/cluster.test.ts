@@ -11,18 +11,18 @@ import type { BuyAck, UpdatePayload } from '../../protocol/events';
 import { HISTORY_LENGTH } from '../../protocol/stocks';
 import type { SavedState } from '../../protocol/validation';
 import { decayAll, priceOf, withBuy } from '../helpers/prices';
-import { cleanUpServers, spawnTracked } from '../helpers/processes';
 import { delay, type Recorder, withDeadline } from '../helpers/recorder';
 import { findRedisServer, startRedis, type RedisServer } from '../helpers/redis-server';
 import {
   connectWelcomed,
+  expectEveryStreamUpdate,
   isStatus,
   isUpdate,
   listenToStream,
   type StreamEvent,
   type TestClient,
 } from '../helpers/server';
-import type { ServerProcess } from '../helpers/server-process';
+import { killServers, spawnServer, type ServerProcess } from '../helpers/server-process';
 
 const TICK_MS = 100;
 const ENV = { TICK_MS: String(TICK_MS), LOG_LEVEL: 'info' };
@@ -54,15 +54,6 @@ const streamed = (
   count = 1,
 ) => events.waitForCount(count, check, { timeoutMs: 10_000, what });
 
-/** The stream so far: every update, its seq one past the one before and its id; no resync. */
-function expectEveryUpdate(events: Recorder<StreamEvent>): void {
-  const updates = events.items.filter(isStreamUpdate);
-  const seqs = updates.map(seqOf);
-  expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i));
-  expect(updates.map(({ id }) => id)).toEqual(seqs.map(String));
-  expect(events.items.filter(({ type }) => type === 'resync')).toEqual([]);
-}
-
 const binary = findRedisServer();
 /** The minute of leader churn is a soak, run by `npm run test:soak`, not by `npm test`. */
 const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
@@ -73,7 +64,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
   const clients: TestClient[] = [];
   const sources: EventSource[] = [];
 
-  async function startNode(server = spawnTracked({ REDIS_URL: redis.url, ...ENV })): Promise<Node> {
+  async function startNode(server = spawnServer({ REDIS_URL: redis.url, ...ENV })): Promise<Node> {
     const node = { server, url: await server.url() };
     nodes.push(node);
     return node;
@@ -159,7 +150,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
   });
 
   afterAll(async () => {
-    await cleanUpServers();
+    await killServers();
     await redis.dispose();
   }, 15_000);
 
@@ -199,7 +190,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
       'the bought price on the stream',
       (e) => isStreamUpdate(e) && (e.data as UpdatePayload).stocks[0]!.price === bought,
     );
-    expectEveryUpdate(events);
+    expectEveryStreamUpdate(events);
   });
 
   test('SIGKILL of the leader: another node takes over within 3 s; prices, running and seq run on, and a stream resumes on a survivor', async () => {
@@ -244,7 +235,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     const more = (event: StreamEvent) => isStreamUpdate(event) && seqOf(event) >= before + 5;
     await streamed(events, 'streamed updates from the new leader', more);
     expect(asked).toEqual([lead.url, survivors[0]!.url]);
-    expectEveryUpdate(events);
+    expectEveryStreamUpdate(events);
     await startNode();
   });
 
@@ -414,7 +405,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     await store.set('forkcast:state', JSON.stringify(older));
     await store.set('forkcast:leader', 'a node that died', { PX: 30_000 });
 
-    const server = spawnTracked({ REDIS_URL: redis.url, ...ENV });
+    const server = spawnServer({ REDIS_URL: redis.url, ...ENV });
     await server.logged('waiting for the update that carries the saved buys', 10_000);
     // Nobody is greeted while the saved prices have no seq of their own.
     expect(server.logs.items.filter((line) => line['msg'] === 'forkcast listening')).toEqual([]);

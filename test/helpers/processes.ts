@@ -43,6 +43,3 @@ export function cpuMs(pid: number): { own: number; children: number } | null {
   const [utime = 0, stime = 0, cutime = 0, cstime = 0] = ticks;
   return { own: (utime + stime) * 10, children: (cutime + cstime) * 10 };
 }
-
-/** Older names of spawnServer and killServers, which track every server and sweep its leftovers. */
-export { spawnServer as spawnTracked, killServers as cleanUpServers } from './server-process';

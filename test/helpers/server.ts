@@ -14,12 +14,14 @@ import type {
   OpeningPayload,
   RunAck,
   ServerToClientEvents,
+  Stock,
   StatusPayload,
   UpdatePayload,
 } from '../../protocol/events';
 import type { StockName } from '../../protocol/stocks';
 import { createApp, type AppConfig } from '../../server/app';
 import { createStateFile } from '../../server/state-file';
+import { grown } from './prices';
 import { Recorder, withDeadline, type WaitOptions } from './recorder';
 
 type ForkcastClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -217,10 +219,43 @@ export function listenToStream(url: string, tracked: EventSource[], fetchVia: Fe
   return events;
 }
 
+/** The stream so far: every update, its seq one past the one before and its event id; no resync. */
+export function expectEveryStreamUpdate(events: Recorder<StreamEvent>): void {
+  const updates = events.items.filter(({ type }) => type === 'update');
+  const seqs = updates.map(({ data }) => (data as UpdatePayload).seq);
+  expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i));
+  expect(updates.map(({ id }) => id)).toEqual(seqs.map(String));
+  expect(events.items.filter(({ type }) => type === 'resync')).toEqual([]);
+}
+
 /** Every update a client saw has seq exactly one more than the one before it. */
 export function expectContiguousSeq(client: TestClient): void {
   const seqs = client.updates.map((update) => update.seq);
   expect([client.name, seqs]).toEqual([client.name, seqs.map((_, i) => seqs[0]! + i)]);
+}
+
+/** Every acked buy applied exactly once: a stock's acked prices are its price in `before` grown
+ * 1, 2, ..., n times, and `client` comes to hold exactly that (which it returns). */
+export async function expectBuysApplied(
+  client: TestClient,
+  since: Since,
+  before: readonly Stock[],
+  buys: readonly { name: StockName; ack: BuyAck }[],
+): Promise<Stock[]> {
+  const stocks = before.map(({ name, price }) => {
+    const prices = buys.flatMap(({ ack, name: bought }) =>
+      ack.ok && bought === name ? [ack.stock.price] : [],
+    );
+    expect(prices.sort((x, y) => x - y)).toEqual(prices.map((_, i) => grown(price, i + 1)));
+    return { name, price: grown(price, prices.length) };
+  });
+  const same = (update: UpdatePayload) => JSON.stringify(update.stocks) === JSON.stringify(stocks);
+  await client.events.waitFor((event) => isUpdate(event) && same(event.update), {
+    timeoutMs: 3_000,
+    what: `${client.name}: the update with every acknowledged buy`,
+    ...since,
+  });
+  return stocks;
 }
 
 /** A request with any headers, Host included (fetch does not let a caller choose it), or an

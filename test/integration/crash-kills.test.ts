@@ -9,16 +9,15 @@ import { STOCK_NAMES, type StockName } from '../../protocol/stocks';
 import { savedStateSchema } from '../../protocol/validation';
 import type { SavedState } from '../../server/state-file';
 import { decayAll, grown, stateOf } from '../helpers/prices';
-import { cleanUpServers, spawnTracked } from '../helpers/processes';
 import { delay, withDeadline } from '../helpers/recorder';
 import { connectWelcomed, type TestClient } from '../helpers/server';
-import { freshStateFile } from '../helpers/server-process';
+import { freshStateFile, killServers, spawnServer } from '../helpers/server-process';
 
 const ROUNDS = Number(process.env['FORKCAST_CRASH_ROUNDS'] ?? 8);
 const SEED_VALUE = Number(process.env['FORKCAST_CRASH_SEED'] ?? Date.now() % 2 ** 31);
 
 jest.setTimeout(90_000);
-afterAll(cleanUpServers);
+afterAll(killServers);
 
 /** A linear congruential generator: seedable, and good enough to pick instants and ops. */
 function generator(seed: number): () => number {
@@ -99,7 +98,7 @@ test(`${ROUNDS} SIGKILLs of a real server at random instants (FORKCAST_CRASH_SEE
 
   /** Two clients buy, one buy at a time each, until the kill; then all they saw is checked. */
   async function round(index: number, running: boolean, killAtAck: number): Promise<void> {
-    const server = spawnTracked({ TICK_MS: '50', STATE_FILE, OPS_PER_SECOND: '10000' });
+    const server = spawnServer({ TICK_MS: '50', STATE_FILE, OPS_PER_SECOND: '10000' });
     const clients = await connectWelcomed(await server.url(15_000), [], `a${index}`, `b${index}`);
     const [a, b] = clients as [TestClient, TestClient];
     const disconnected = clients.map(

@@ -4,15 +4,20 @@ import { once } from 'node:events';
 
 import WebSocket from 'ws';
 
-import type { BuyAck, Stock, UpdatePayload } from '../../protocol/events';
+import type { BuyAck } from '../../protocol/events';
 import type { StockName } from '../../protocol/stocks';
 import { printFigures, recordFigure } from '../helpers/figures';
-import { grown, priceOf } from '../helpers/prices';
-import { cleanUpServers, spawnTracked } from '../helpers/processes';
+import { priceOf } from '../helpers/prices';
 import { RawSocket } from '../helpers/raw-socket';
 import { withDeadline } from '../helpers/recorder';
-import type { ServerProcess } from '../helpers/server-process';
-import { connectWelcomed, expectContiguousSeq, isUpdate, type TestClient } from '../helpers/server';
+import { killServers, spawnServer, type ServerProcess } from '../helpers/server-process';
+import {
+  connectWelcomed,
+  expectBuysApplied,
+  expectContiguousSeq,
+  isUpdate,
+  type TestClient,
+} from '../helpers/server';
 
 const FLOOD = 2_000;
 const STOCKS: readonly StockName[] = ['Apple', 'Microsoft', 'Facebook'];
@@ -29,12 +34,12 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  await cleanUpServers();
+  await killServers();
   printFigures('flood.test.ts');
 });
 
 const serve = (env: Record<string, string> = {}): ServerProcess =>
-  spawnTracked({ TICK_MS: '1000', LOG_LEVEL: 'info', ...env });
+  spawnServer({ TICK_MS: '1000', LOG_LEVEL: 'info', ...env });
 
 /** One buy: when its ack arrived, and how long after `sentAt`. */
 function buy(client: TestClient, name: StockName, sentAt = performance.now()) {
@@ -52,29 +57,6 @@ async function buyInTurn(client: TestClient, done: () => boolean, max: number) {
   const results: BuyResult[] = [];
   while (!done() && results.length < max) results.push(await buy(client, stockOf(results.length)));
   return results;
-}
-
-/** Every accepted buy was applied exactly once: a stock's acked prices are the seed grown 1, 2,
- * ..., n times, and `client` ends up with exactly that. */
-async function expectExact(
-  client: TestClient,
-  from: number,
-  before: Stock[],
-  results: readonly BuyResult[],
-) {
-  const stocks = before.map(({ name, price }) => {
-    const prices = results.flatMap(({ ack, name: bought }) =>
-      ack.ok && bought === name ? [ack.stock.price] : [],
-    );
-    expect(prices.sort((x, y) => x - y)).toEqual(prices.map((_, i) => grown(price, i + 1)));
-    return { name, price: grown(price, prices.length) };
-  });
-  const same = (update: UpdatePayload) => JSON.stringify(update.stocks) === JSON.stringify(stocks);
-  await client.events.waitFor((event) => isUpdate(event) && same(event.update), {
-    from,
-    timeoutMs: 5_000,
-    what: `${client.name}: the update with the final prices`,
-  });
 }
 
 /** At main.ts's default limit (50 a second), at one above the flood, and the storm's: started
@@ -104,7 +86,7 @@ test('a steady stream of buys is broadcast as it goes: 75 ms at the median (50 p
   const startedAt = performance.now();
   const results = await buyInTurn(buyer, () => performance.now() - startedAt >= 300, Infinity);
   expect(results.filter((result) => !result.ack.ok)).toEqual([]);
-  await expectExact(watcher, mark, before, results);
+  await expectBuysApplied(watcher, { from: mark, timeoutMs: 5_000 }, before, results);
 
   // From the ack to the watcher's update, less the buy's round trip: on a loaded machine every
   // hop is slow, but an update held back for a window still shows.
@@ -164,7 +146,10 @@ test.each([
     }
 
     for (const [i, client] of [flooder, bystander].entries())
-      await expectExact(client, marks[i]!, before, [...results, ...probes]);
+      await expectBuysApplied(client, { from: marks[i]!, timeoutMs: 5_000 }, before, [
+        ...results,
+        ...probes,
+      ]);
   },
 );
 
