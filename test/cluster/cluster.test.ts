@@ -7,7 +7,7 @@ import { connect, createServer, type AddressInfo } from 'node:net';
 import type { EventSource } from 'eventsource';
 import { createClient } from 'redis';
 
-import type { BuyAck, UpdatePayload } from '../../protocol/events';
+import type { UpdatePayload } from '../../protocol/events';
 import { HISTORY_LENGTH } from '../../protocol/stocks';
 import type { SavedState } from '../../protocol/validation';
 import { decayAll, priceOf, withBuy } from '../helpers/prices';
@@ -40,12 +40,6 @@ const NO_LEADER = 'no ticker leader is elected right now; try again in a moment'
 const isStreamUpdate = ({ type }: StreamEvent) => type === 'update';
 const seqOf = ({ data }: StreamEvent) => (data as UpdatePayload).seq;
 
-const buyApple = (node: Node) =>
-  fetch(`${node.url}/api/buy`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: '{"name":"Apple"}',
-  });
 /** `count` stream events that pass `check`; a stream (re)connects slowly on a busy machine. */
 const streamed = (
   events: Recorder<StreamEvent>,
@@ -154,9 +148,10 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     await redis.dispose();
   }, 15_000);
 
-  test('a broadcast reaches the clients of every node: the same updates, in the same order; a follower streams them, and a buy over HTTP on the other follower', async () => {
+  // An op over HTTP is performed as a socket's is (api.test.ts), so a follower forwards it alike.
+  test('a broadcast reaches the clients of every node and the event stream of a follower: the same updates, in the same order', async () => {
     const lead = await leader();
-    const [near, far] = nodes.filter((node) => node !== lead) as [Node, Node];
+    const near = nodes.find((node) => node !== lead)!;
     const events = listenToStream(`${near.url}/api/stream`, sources);
     await streamed(events, 'the stream greeting', ({ type }) => type === 'opening');
     const all = await Promise.all(nodes.map((node, i) => join(node, `client${i}`)));
@@ -182,14 +177,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
       expect(events.slice(stopped).filter((e) => isUpdate(e) && e.update.running)).toEqual([]);
     }
 
-    const ack = (await (await buyApple(far)).json()) as BuyAck;
-    expect(ack).toEqual({ ok: true, stock: { name: 'Apple', price: expect.any(Number) } });
-    const bought = ack.ok && ack.stock.price;
-    await streamed(
-      events,
-      'the bought price on the stream',
-      (e) => isStreamUpdate(e) && (e.data as UpdatePayload).stocks[0]!.price === bought,
-    );
+    await streamed(events, 'the buys on the stream', (e) => isStreamUpdate(e) && seqOf(e) >= last);
     expectEveryStreamUpdate(events);
   });
 
@@ -213,10 +201,9 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     const marks = watchers.map((client) => client.events.mark);
     target = survivors[0]!.url;
     await kill(lead, 'SIGKILL');
-    // Until the dead leader's lease runs out nobody leads: an op is refused at once, clearly.
-    const [socketBuy, httpBuy] = await Promise.all([first.buy('Apple'), buyApple(survivors[1]!)]);
-    expect(socketBuy.ack).toEqual({ ok: false, error: NO_LEADER });
-    expect([httpBuy.status, await httpBuy.json()]).toEqual([503, { ok: false, error: NO_LEADER }]);
+    // Until the dead leader's lease runs out nobody leads: an op is refused at once, clearly (over
+    // HTTP a 503, as is every refusal of the ticker's: api.test.ts).
+    expect((await first.buy('Apple')).ack).toEqual({ ok: false, error: NO_LEADER });
     const next = await first.events.waitFor(isUpdate, {
       from: marks[0]!,
       timeoutMs: 5_000,
