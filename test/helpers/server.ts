@@ -235,13 +235,13 @@ export function expectContiguousSeq(client: TestClient): void {
 }
 
 /** Every acked buy applied exactly once: a stock's acked prices are its price in `before` grown
- * 1, 2, ..., n times, and `client` comes to hold exactly that (which it returns). */
+ * 1, 2, ..., n times, and `client` comes to hold exactly that. */
 export async function expectBuysApplied(
   client: TestClient,
   since: Since,
   before: readonly Stock[],
   buys: readonly { name: StockName; ack: BuyAck }[],
-): Promise<Stock[]> {
+): Promise<void> {
   const stocks = before.map(({ name, price }) => {
     const prices = buys.flatMap(({ ack, name: bought }) =>
       ack.ok && bought === name ? [ack.stock.price] : [],
@@ -255,7 +255,6 @@ export async function expectBuysApplied(
     what: `${client.name}: the update with every acknowledged buy`,
     ...since,
   });
-  return stocks;
 }
 
 /** A request with any headers, Host included (fetch does not let a caller choose it), or an

@@ -83,11 +83,10 @@ test('ops racing a restart are refused with a clear error, never lost or applied
   expect(errors.filter((error) => error !== RESTARTING && error !== DIED_PENDING)).toEqual([]);
   expect(errors).toContain(RESTARTING);
 
-  // None applied twice, or refused yet applied, or acked yet missing; everyone ends up there.
+  // None applied twice, or refused yet applied, or acked yet missing (a greeting is the last
+  // update: realtime.test.ts).
   expect(acks.filter(({ ack }) => ack.ok).length).toBeGreaterThan(20);
-  const expected = await expectBuysApplied(a, { from: mark }, base, acks);
-  const [late] = await connectWelcomed(url, clients, 'late');
-  expect(late?.updates[0]?.stocks).toEqual(expected);
+  await expectBuysApplied(a, { from: mark }, base, acks);
   // /metrics counts the restart, and each answer under its outcome.
   const metrics = await scrape(url);
   const buys = (labels: object) =>
