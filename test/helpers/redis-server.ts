@@ -13,10 +13,10 @@ import { missingTool } from './required-tool';
 export type RedisServer = Awaited<ReturnType<typeof startRedis>>;
 
 /** The redis-server binary (REDIS_SERVER overrides), or null (see missingTool) if there is none. */
-export function findRedisServer(): string | null {
+export function findRedisServer(suite = 'cluster tests'): string | null {
   const candidate = process.env['REDIS_SERVER'] ?? 'redis-server';
   if (spawnSync(candidate, ['--version']).status === 0) return candidate;
-  return missingTool('cluster tests', 'No redis-server found (`apt-get install redis-server`)');
+  return missingTool(suite, 'No redis-server found (`apt-get install redis-server`)');
 }
 
 /** A port nothing listens on right now (the OS picks it). */

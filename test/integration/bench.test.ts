@@ -6,11 +6,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import type { ClusterResult } from '../../bench/cluster';
-import { findRedisServer } from '../../bench/redis-server';
 import type { ClusterRatio, FanOutRatio } from '../../bench/report';
 import type { ScenarioResult } from '../../bench/scenario';
 import type { StartupFigures } from '../../bench/startup';
-import { missingTool } from '../helpers/required-tool';
+import { findRedisServer } from '../helpers/redis-server';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLIENTS = 30;
@@ -52,9 +51,7 @@ function runBench(env: NodeJS.ProcessEnv) {
   );
 }
 
-const redis =
-  findRedisServer() ??
-  missingTool('the bench cluster run', 'No redis-server found (`apt-get install redis-server`)');
+const redis = findRedisServer('the bench cluster run');
 
 it('measures forkcast (over Socket.IO and SSE), both baselines, a cluster, a buy storm and start-up, and records them; refuses a cluster run without redis-server before starting anything', async () => {
   const small = {
