@@ -4,7 +4,7 @@ import { STATUS } from '../../protocol/events';
 import type { StockName } from '../../protocol/stocks';
 import { priceOf, SEED } from '../helpers/prices';
 import { RawSocket } from '../helpers/raw-socket';
-import { delay } from '../helpers/recorder';
+import { delay, withDeadline } from '../helpers/recorder';
 import {
   connectWelcomed,
   expectContiguousSeq,
@@ -180,7 +180,7 @@ test('close tells each client, answers an op that arrives as it starts, then dis
   // afterEach closes it a second time, which must be safe too.
   await closing;
   // Told, then disconnected by the transport closing, so that real clients reconnect.
-  expect(await disconnected).toBe('transport close');
+  expect(await withDeadline(disconnected, 1_000, 'the disconnect')).toBe('transport close');
   expect(a.statuses.at(-1)).toEqual({ message: STATUS.shuttingDown, running: false });
 });
 
