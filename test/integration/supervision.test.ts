@@ -1,5 +1,5 @@
 /** Supervision against real server processes: the ticker child SIGKILLed under a stream of ops,
- * the state folder broken, a child crashing in a loop. The supervisor's rules
+ * the state folder broken, a child crashing in a loop, the server SIGKILLed. The supervisor's rules
  * are test/unit/ticker-supervisor.test.ts's; the store's faults, state-file.test.ts's. */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,7 @@ import { STOCK_NAMES, type StockName } from '../../protocol/stocks';
 import { healthyPid } from '../helpers/guards';
 import { linesWith } from '../helpers/logs';
 import { scrape, valueOf } from '../helpers/prometheus';
-import { cpuMs } from '../helpers/processes';
+import { cpuMs, waitForProcessGone } from '../helpers/processes';
 import { delay, withDeadline } from '../helpers/recorder';
 import {
   connectWelcomed,
@@ -131,8 +131,7 @@ const CRASH_DIR = mkdtempSync(path.join(tmpdir(), 'forkcast-crash-'));
 const CRASH_FILE = path.join(CRASH_DIR, 'crash');
 afterAll(() => rmSync(CRASH_DIR, { recursive: true, force: true }));
 
-// That a child whose server is gone exits (its IPC channel closed) is ticker-child.test.ts's.
-test('a running child that crashes in a loop is backed off without spinning the server, which recovers where it was', async () => {
+test('a running child that crashes in a loop is backed off without spinning the server, which recovers where it was; a SIGKILLed server leaves no child', async () => {
   // Ticks a second apart, so that a child killed right after an update has none in flight.
   const server = spawnServer({
     ...ENV,
@@ -185,5 +184,10 @@ test('a running child that crashes in a loop is backed off without spinning the 
   rmSync(CRASH_FILE);
   const back = await a.waitForStatus(STATUS.tickerBack, { from: mark, timeoutMs: 6_000 });
   expect(back.status).toEqual({ message: STATUS.tickerBack, running: true });
-  await healthyPid(url);
+  const newChild = await healthyPid(url);
+
+  // The server SIGKILLed: the child sees its IPC channel close and exits.
+  server.process.kill('SIGKILL');
+  await expect(server.exited).resolves.toEqual({ code: null, signal: 'SIGKILL' });
+  await waitForProcessGone(newChild, 1_000);
 });
