@@ -104,7 +104,8 @@ describe('SocketService, against a Socket.IO server with connection state recove
     await expect(service.buy('Apple')).resolves.toEqual({ ok: false, error: 'ticker unavailable' });
     // Subscribed while connected: it has missed the first connect.
     const late = record(service.connection$);
-    expect(socket.listeners('connect')).toHaveLength(2);
+    // The service's own count of connects, and one per subscription.
+    expect(socket.listeners('connect')).toHaveLength(3);
     const greeting = [{ message: 'EHLO OK Connected', running: false }, { updates: [updateAt(1)] }];
     server.send(['status', greeting[0]]);
     server.send(['history', greeting[1]]);
@@ -127,6 +128,9 @@ describe('SocketService, against a Socket.IO server with connection state recove
     const exited = first(fromEvent(server, 'exit'));
     server.kill();
     await exited;
+    // Subscribed while the connection is down: it has missed both connects.
+    await state('reconnecting');
+    const later = record(service.connection$);
     // Meanwhile a service dialling for the first time finds nothing there, and keeps trying.
     const other = TestBed.runInInjectionContext(() => new SocketService());
     const fresh = record(other.connection$);
@@ -134,9 +138,9 @@ describe('SocketService, against a Socket.IO server with connection state recove
     await first(other.connection$, (seen) => seen === 'unreachable');
     await start(Number(new URL(url).port));
     await Promise.all([renewed, reached]);
-    late.subscription.unsubscribe();
-    // Only its own listeners go.
-    expect(socket.listeners('connect')).toHaveLength(1);
+    for (const recorder of [late, later]) recorder.subscription.unsubscribe();
+    // Only their own listeners go.
+    expect(socket.listeners('connect')).toHaveLength(2);
     // Destroying the app disconnects on purpose, which socket.io does not retry.
     TestBed.resetTestingModule();
     const idle = record(service.connection$);
@@ -147,6 +151,7 @@ describe('SocketService, against a Socket.IO server with connection state recove
     ]);
     const states = timeline.values().filter((value) => typeof value === 'string');
     expect(late.values()).toEqual(states.slice(1, -1));
+    expect(later.values()).toEqual(['reconnecting', 'connecting', 'not-recovered']);
     expect(fresh.values()).toEqual([
       'connecting',
       'unreachable',

@@ -79,18 +79,22 @@ export class SocketService {
   readonly history$ = this.listen(this.socket, 'history');
   readonly opening$ = this.listen(this.socket, 'opening');
 
-  /** Per subscription, starting with the state now: a late one has missed the first connect. */
+  /** Connects so far, counted before any subscriber hears of one: a late subscriber, too, tells a
+   * reconnect from the first connect. */
+  private connects = 0;
+  private readonly counted = () => this.connects++;
+
+  /** Per subscription, starting with the state now. */
   readonly connection$: Observable<ConnectionState> = defer(() => {
     const { socket } = this;
-    let connects = socket.connected ? 1 : 0;
     // socket.io-client sets `recovered` just before `connect` (after the replayed events);
     // it is undefined, not false, when the server offers no recovery.
     const connected = (): ConnectionState =>
-      socket.recovered ? 'recovered' : connects++ > 0 ? 'not-recovered' : 'connected';
+      socket.recovered ? 'recovered' : this.connects > 1 ? 'not-recovered' : 'connected';
     // `active` is false after a deliberate disconnect or a refusal, which socket.io won't retry
     // (it retries a lost connection forever: there is no `reconnect_failed`).
     const lost = (): ConnectionState =>
-      !socket.active ? 'disconnected' : connects > 0 ? 'reconnecting' : 'unreachable';
+      !socket.active ? 'disconnected' : this.connects > 0 ? 'reconnecting' : 'unreachable';
     return merge(
       this.listen(socket, 'connect').pipe(map(connected)),
       this.listen(socket, 'disconnect', 'connect_error').pipe(map(lost)),
@@ -99,14 +103,15 @@ export class SocketService {
       this.listen(socket.io, 'reconnect').pipe(map(() => 'connecting' as const)),
     ).pipe(
       startWith<ConnectionState>(
-        socket.connected ? 'connected' : socket.active ? 'connecting' : 'disconnected',
+        socket.connected ? 'connected' : socket.active && !this.connects ? 'connecting' : lost(),
       ),
       distinctUntilChanged(),
     );
   });
 
   constructor() {
-    inject(DestroyRef).onDestroy(() => this.socket.disconnect());
+    this.socket.on('connect', this.counted);
+    inject(DestroyRef).onDestroy(() => this.socket.off('connect', this.counted).disconnect());
   }
 
   start = () => this.request((socket) => socket.emitWithAck('start'));
