@@ -18,6 +18,8 @@ export interface StateStore {
   commit(state: SavedState): Promise<void>;
   /** False from a failed write until a write succeeds again (for /healthz). */
   readonly healthy: boolean;
+  /** Slower than a broadcast (a disk): the supervisor may send an update while it is saved. */
+  readonly slow?: boolean;
   /** Resolves once no write is under way (a hung one included). */
   settled(): Promise<void>;
 }
@@ -99,6 +101,7 @@ export function createStateFile({
       return healthy;
     },
     commit,
+    slow: true,
     settled: () => writing,
     /** Loads the state and writes it back, or throws: a server that cannot persist never starts. */
     async open(): Promise<SavedState> {

@@ -1,5 +1,6 @@
 /** Forks the ticker child, relays ops and updates, and replaces it from the last saved state if it
- * dies, hangs or its state cannot be saved. Acks and broadcasts wait for the store's commit. */
+ * dies, hangs or its state cannot be saved. Acks wait for the store's commit; so do broadcasts,
+ * but a slow store's reserves the next seq, so that an update may go out while it is saved. */
 import { fork as nodeFork, type ChildProcess, type ForkOptions } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
@@ -7,7 +8,7 @@ import type { Logger } from 'pino';
 import type { UpdatePayload } from '../protocol/events';
 import { openingOf, parseChildMessage, seedTickerState, tickerState } from '../protocol/ipc';
 import type { BuyReply, Op, OpReply, ParentMessage, RunReply } from '../protocol/ipc';
-import type { StockName } from '../protocol/stocks';
+import { LAST_SEQ, type StockName } from '../protocol/stocks';
 import { PATHS } from './paths';
 import type { SavedState, StateStore } from './state-file';
 import { historyTo, type HostHealth, type TickerHost, type TickerHostEvents } from './ticker-host';
@@ -50,6 +51,10 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   /** The last update broadcast (snapshot() shows it); the last state saved (a new child's). */
   private announced: UpdatePayload;
   private committed: SavedState;
+  /** The highest seq the store reserved: an update up to it may go out before it is saved. */
+  private reserved = 0;
+  /** Saves under way: while one is, updates wait for theirs, as it may be an op's. */
+  private saving = 0;
   private child: ChildProcess | null = null;
   private ready = false;
   private lost = false;
@@ -125,6 +130,9 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
       await exited.finally(() => clearTimeout(deadline));
     }
     await options.store?.settled();
+    // Everything sent is saved: the true seq goes down, so that a restart skips none.
+    if (this.reserved > this.committed.seq && this.announced.seq <= this.committed.seq)
+      await options.store?.commit(this.committed).catch(() => undefined);
     if (options.store?.healthy === false) throw new Error('the last state could not be saved');
   }
 
@@ -177,7 +185,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     // Nested values are replaced, never changed in place: a shallow copy is a snapshot.
     const saved = { ...this.state };
     const child = this.child;
-    (this.options.store?.commit(saved) ?? Promise.resolve()).then(
+    this.save(saved).then(
       () => {
         this.committed = saved;
         then(true);
@@ -187,6 +195,24 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
         then(false);
       },
     );
+  }
+
+  /** A slow store is given one seq more, marked unannounced: the next update may go out while it
+   * is saved, and a server restarted from it numbers its prices after that update. */
+  private save(state: SavedState): Promise<void> {
+    const { store } = this.options;
+    const ahead = store?.slow && state.seq < LAST_SEQ - 1;
+    const written = ahead ? { ...state, seq: state.seq + 1, unannounced: true } : state;
+    this.saving++;
+    return (store?.commit(written) ?? Promise.resolve())
+      .then(() => void (this.reserved = written.seq))
+      .finally(() => this.saving--);
+  }
+
+  private announce(update: UpdatePayload): void {
+    if (update.seq <= this.announced.seq) return;
+    this.announced = update;
+    this.emit('update', structuredClone(update));
   }
 
   private spawn(): void {
@@ -236,11 +262,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
         const { update } = message;
         const history = historyTo(this.state.history ?? [], update);
         this.state = { ...this.state, ...update, unannounced: false, history };
-        this.afterCommit((saved) => {
-          if (!saved || update.seq <= this.announced.seq) return;
-          this.announced = update;
-          this.emit('update', structuredClone(update));
-        });
+        if (this.saving === 0 && update.seq <= this.reserved) this.announce(update);
+        this.afterCommit((saved) => saved && this.announce(update));
         return;
       }
       case 'reply': {
@@ -298,9 +321,11 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     const { store } = this.options;
     if (store) {
       await store.settled();
-      await store.commit(this.committed).catch(() => undefined);
+      await this.save(this.committed).catch(() => undefined);
     }
-    this.state = { ...this.committed };
+    // An update sent ahead of a failed save keeps its seq: the saved prices take the next one.
+    const { seq } = this.announced;
+    this.state = { ...this.committed, ...(seq > this.committed.seq && { seq, unannounced: true }) };
     if (this.closing) return;
     this.options.onRestart?.();
     this.spawn();

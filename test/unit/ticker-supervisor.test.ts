@@ -83,6 +83,7 @@ async function setup({
   const store = {
     failing: false,
     healthy: true,
+    slow: false,
     commits: [] as SavedState[],
     commit(state: SavedState): Promise<void> {
       store.commits.push(structuredClone(state));
@@ -360,4 +361,47 @@ test('with a store, a failed commit refuses the op, replaces the child from the 
     details: { state: 'the state file cannot be written' },
   });
   await expect(supervisor.close()).rejects.toThrow('the last state could not be saved');
+});
+
+test('with a slow store, each save reserves the next seq, so that update may go out while it is saved; none does while an op is saved; one sent ahead of a failed save keeps its seq, and close saves the true seq', async () => {
+  const { supervisor, latest, events, child, store } = await setup({ stored: true });
+  store.slow = true;
+  const tick = (from: FakeChild, seq: number, stocks = stateOf().stocks) =>
+    from.say({ type: 'update', update: stateOf({ seq, stocks }) } satisfies ChildMessage);
+  const sent = () => events.flatMap(([name, update]) => (name === 'update' ? [update] : []));
+  const seqs = () => sent().map((update) => (update as { seq: number }).seq);
+  // Nothing reserved yet: the first update waits for the save that reserves the next.
+  tick(child, 1);
+  expect([seqs(), store.commits.at(-1)]).toEqual([[], expect.objectContaining({ seq: 2 })]);
+  await flush();
+  tick(child, 2);
+  expect(seqs()).toEqual([1, 2]);
+  expect(store.commits.at(-1)).toMatchObject({ seq: 3, unannounced: true });
+  await flush();
+  // The update carrying a buy waits for the buy's save: were it refused, none would see it.
+  const buy = supervisor.buy('Apple');
+  reply(child, APPLE_BOUGHT);
+  const bought = withBuy(stateOf().stocks, 'Apple');
+  tick(child, 3, bought);
+  expect(seqs()).toEqual([1, 2]);
+  await expect(buy).resolves.toEqual(APPLE_BOUGHT);
+  expect(seqs()).toEqual([1, 2, 3]);
+  // Sent ahead, then its save fails: the next child numbers the saved prices after it.
+  store.failing = true;
+  tick(child, 4);
+  expect(seqs()).toEqual([1, 2, 3, 4]);
+  await flush();
+  store.failing = false;
+  await jest.advanceTimersByTimeAsync(100);
+  expect(store.commits.at(-1)).toMatchObject({ seq: 4, stocks: bought, unannounced: true });
+  expect(latest().lastSent('init')).toMatchObject({
+    state: { seq: 4, stocks: bought },
+    unannounced: true,
+  });
+  ready(latest());
+  tick(latest(), 5, bought);
+  await flush();
+  expect(seqs()).toEqual([1, 2, 3, 4, 5]);
+  await supervisor.close();
+  expect(store.commits.at(-1)).toMatchObject({ seq: 5, stocks: bought, unannounced: false });
 });
