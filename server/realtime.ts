@@ -43,11 +43,8 @@ export type Outcome =
   | { ok: false; reason: RejectReason; error: string; retryMs?: number | undefined };
 
 /** Wires `io` to `ticker`; `perform` takes ops from other transports; `detach` unwires (shutdown). */
-export function attachRealtime(
-  io: ForkcastIo,
-  ticker: TickerHost,
-  { logger, opsPerSecond = 50, controlToken, metrics, also }: RealtimeOptions,
-) {
+export function attachRealtime(io: ForkcastIo, ticker: TickerHost, options: RealtimeOptions) {
+  const { logger, opsPerSecond = 50, controlToken, metrics, also } = options;
   // One bucket per socket or address: a flooding client is refused without slowing anyone else.
   const limiter = new RateLimiterMemory({ points: opsPerSecond, duration: 1 });
   const rateError = `too many requests: at most ${opsPerSecond} start/stop/buy per second per connection`;
@@ -99,16 +96,11 @@ export function attachRealtime(
 
   /** One op from any transport to its ack or its refusal: token, rate limit, validation, ticker.
    * `invalid`: what the transport's own parsing refused (an HTTP body), refused in its turn. */
-  async function perform(
-    caller: Caller,
-    event: string,
-    args: unknown[],
-    invalid?: string,
-  ): Promise<Outcome> {
+  async function perform(caller: Caller, event: string, args: unknown[], invalid?: string) {
     broadcaster.opArrived();
     const at = performance.now();
     const op: OpName = ['start', 'stop', 'buy'].includes(event) ? (event as OpName) : 'unknown';
-    const answer = <T extends Outcome>(outcome: T): T => {
+    const answer = (outcome: Outcome) => {
       const result = outcome.ok ? 'ok' : outcome.reason;
       metrics.answered(op, result, caller.transport, (performance.now() - at) / 1_000);
       if (!outcome.ok)
