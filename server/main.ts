@@ -82,8 +82,7 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   // The logger may not exist yet (bad config), so this one message goes to stderr directly.
-  process.stderr.write(
-    `forkcast failed to start: ${error instanceof Error ? error.message : String(error)}\n`,
-  );
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`forkcast failed to start: ${message}\n`);
   process.exit(1);
 });
