@@ -21,7 +21,6 @@ export const parseBuyArgs = (args: readonly unknown[]): Parsed<StockName> =>
   args.length === 1
     ? parse(stockNameSchema, null, args[0])
     : { ok: false, error: 'buy takes exactly one argument: a stock name' };
-
 export const parseNoArgs = (event: string, args: readonly unknown[]): Parsed<[]> =>
   args.length === 0 ? { ok: true, value: [] } : { ok: false, error: `${event} takes no arguments` };
 
@@ -58,9 +57,7 @@ export const buyBodySchema = z.strictObject({ name: stockNameSchema });
 
 /** The latest updates sent, oldest first, to the snapshot: a late joiner draws trends at once. */
 export const historySchema = z.strictObject({ updates: z.array(updateSchema) });
-
 export const statusSchema = z.strictObject({ message: z.string(), running: z.boolean() });
-
 /** The prices at the last start (or the first the server knew), their update's seq, and when. */
 export const openingSchema = updateSchema.pick({ stocks: true, seq: true, ts: true });
 
@@ -73,8 +70,7 @@ export const savedStateSchema = z.object({
   ...updateSchema.shape,
   // Files written before the mark existed were saved on an update, so announced.
   unannounced: z.boolean().default(false),
-  // Absent from older files (then the state's own prices are the first the server knows), or
-  // dropped if bad: neither is worth the prices and seq a refused state would cost.
+  // Absent from older files, or dropped if bad: neither is worth refusing the prices and seq for.
   opening: openingSchema.optional().catch(undefined),
   /** The last updates broadcast, oldest first. */
   history: z.array(updateSchema).max(HISTORY_LENGTH).refine(ascending).optional().catch(undefined),
