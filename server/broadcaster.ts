@@ -1,6 +1,5 @@
 /** Sends updates and statuses to this node's sockets in publish order. While ops come in, an update
- * goes out shard by shard over event-loop turns, serving them in between; else in one emit, sooner
- * for all (between turns, sent sockets' write callbacks run). `onDelivered` paces the ticker. */
+ * goes out shard by shard over event-loop turns, serving them in between; else in one emit. */
 import type { OpeningPayload, StatusPayload, UpdatePayload } from '../protocol/events';
 import type { ForkcastIo, ForkcastSocket } from './io';
 import { historyTo } from './ticker-host';
@@ -81,7 +80,7 @@ export class UpdateBroadcaster {
       const next = this.queue.shift();
       if (!next) return;
       this.also(next);
-      // A status is one small emit; an update is one too, unless an op came in within a second.
+      // Sharded only if ops came in: between turns, sent sockets' write callbacks delay the rest.
       if (next.event === 'update' && performance.now() - this.lastOpAt < 1_000) {
         this.sending = { ...next, shard: 0, deliveries: 0 };
         this.step(this.sending);

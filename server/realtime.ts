@@ -133,8 +133,7 @@ export function attachRealtime(io: ForkcastIo, ticker: TickerHost, options: Real
     }
   }
 
-  // One listener for every event, shared by every socket (called with it as `this`): listeners
-  // per event and per connection cost memory.
+  // One listener for every event and socket (as `this`): per-socket closures would cost memory.
   function onEvent(this: ForkcastSocket, name: unknown, ...raw: unknown[]): void {
     const event = String(name).slice(0, 40);
     const ack =
