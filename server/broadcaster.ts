@@ -26,9 +26,8 @@ export class UpdateBroadcaster {
   private stopped = false;
   private lastOpAt = Number.NEGATIVE_INFINITY;
 
-  /** `onDelivered`: an update was handed to every socket (`deliveries` of them). `also` sees each
-   * event as it starts going out, in order. An emit sends to about `socketsPerTurn` sockets; a
-   * turn emits until it has taken `turnMs` (0: once). */
+  /** `onDelivered`: an update was handed to every socket (`deliveries` of them); `also` sees each
+   * event as it goes out. An emit: ~`socketsPerTurn` sockets; a turn: `turnMs` (0: one emit). */
   constructor(
     private readonly io: ForkcastIo,
     private readonly onDelivered: (update: UpdatePayload, deliveries: number) => void,
