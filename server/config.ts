@@ -21,6 +21,7 @@ const list = <T extends z.ZodType<unknown, string>>(entry: T, fallback = '', min
 
 /** `.example.com` stands for that domain and its subdomains, `*` for any name (server/hosts.ts). */
 const HOST_ENTRY = /^(?:\*|\.?[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?)$/i;
+const HOST_ERROR = 'must be a comma-separated list of host names, .domain names or *';
 
 const envSchema = z.object({
   PORT: integer(0, 65_535, 4561),
@@ -34,11 +35,7 @@ const envSchema = z.object({
   CONTROL_TOKEN: z.string().min(8, { error: 'must be at least 8 characters' }).optional(),
   CORS_ORIGINS: list(z.url({ error: 'must be a comma-separated list of origins' })),
   /** Host names served besides localhost and IP addresses (DNS rebinding, server/hosts.ts). */
-  ALLOWED_HOSTS: list(
-    z.string().regex(HOST_ENTRY, {
-      error: 'must be a comma-separated list of host names, .domain names or *',
-    }),
-  ),
+  ALLOWED_HOSTS: list(z.string().regex(HOST_ENTRY, { error: HOST_ERROR })),
   /** Set: this node joins the cluster sharing this Redis (README, "Operating a cluster"). */
   REDIS_URL: z
     .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })

@@ -77,21 +77,20 @@ export function attachRealtime(io: ForkcastIo, ticker: TickerHost, options: Real
     if (socket.connected) socket.conn.write(`2${JSON.stringify(packet)}`);
   }
 
-  /** A real start or stop is announced at once, or in one trailing status if the last was too
-   * recent; through the broadcaster, so nobody hears "Stopped" before an older running update. */
-  let [lastRunStatusAt, lastRunning] = [Number.NEGATIVE_INFINITY, false];
-  let trailing: NodeJS.Timeout | undefined;
   const runStatus = (running: boolean): StatusPayload =>
     status(running ? STATUS.started : STATUS.stopped, running);
+  /** A real start or stop is announced at once, or in one trailing status at the end of the
+   * interval after the last; through the broadcaster, so no "Stopped" overtakes an older update. */
+  let interval: NodeJS.Timeout | undefined;
+  let trailing: boolean | undefined;
   function announceRun(running: boolean): void {
-    lastRunning = running;
-    const wait = lastRunStatusAt + RUN_STATUS_MIN_INTERVAL_MS - performance.now();
-    if (wait > 0) trailing ??= setTimeout(sendRunStatus, wait);
-    else if (!trailing) sendRunStatus();
-  }
-  function sendRunStatus(): void {
-    [trailing, lastRunStatusAt] = [undefined, performance.now()];
-    toEveryone(runStatus(lastRunning));
+    if (interval) return void (trailing = running);
+    toEveryone(runStatus(running));
+    interval = setTimeout(() => {
+      const last = trailing;
+      interval = trailing = undefined;
+      if (last !== undefined) announceRun(last);
+    }, RUN_STATUS_MIN_INTERVAL_MS);
   }
 
   /** One op from any transport to its ack or its refusal: token, rate limit, validation, ticker.
@@ -164,7 +163,7 @@ export function attachRealtime(io: ForkcastIo, ticker: TickerHost, options: Real
 
   const detach = () => {
     broadcaster.stop();
-    clearTimeout(trailing);
+    clearTimeout(interval);
     io.off('connection', onConnection);
     for (const [event, listener] of Object.entries(listeners))
       ticker.off(event as keyof typeof listeners, listener);

@@ -1,6 +1,5 @@
 /** Forks the ticker child, relays ops and updates, and replaces it from the last saved state if it
- * dies, hangs or its state cannot be saved. Acks wait for the store's commit; so do broadcasts,
- * but a slow store's reserves the next seq, so that an update may go out while it is saved. */
+ * dies, hangs or its state cannot be saved. Acks wait for the store's commit, and updates mostly. */
 import { fork as nodeFork, type ChildProcess, type ForkOptions } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
@@ -101,10 +100,9 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     }));
   }
 
-  start = (): Promise<RunReply> => this.request({ type: 'start' }) as Promise<RunReply>;
-  stop = (): Promise<RunReply> => this.request({ type: 'stop' }) as Promise<RunReply>;
-  buy = (name: StockName): Promise<BuyReply> =>
-    this.request({ type: 'buy', name }) as Promise<BuyReply>;
+  start = () => this.request({ type: 'start' }) as Promise<RunReply>;
+  stop = () => this.request({ type: 'stop' }) as Promise<RunReply>;
+  buy = (name: StockName) => this.request({ type: 'buy', name }) as Promise<BuyReply>;
 
   delivered(seq: number): void {
     // A replacement starts with nothing in flight; a failed send means the child is exiting.
@@ -209,12 +207,6 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
       .finally(() => this.saving--);
   }
 
-  private announce(update: UpdatePayload): void {
-    if (update.seq <= this.announced.seq) return;
-    this.announced = update;
-    this.emit('update', structuredClone(update));
-  }
-
   private spawn(): void {
     const { logger, fork = nodeFork, tickMs } = this.options;
     // No inherited flags (inspector port, test loaders). WATCH_REPORT_DEPENDENCIES (`node
@@ -262,8 +254,13 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
         const { update } = message;
         const history = historyTo(this.state.history ?? [], update);
         this.state = { ...this.state, ...update, unannounced: false, history };
-        if (this.saving === 0 && update.seq <= this.reserved) this.announce(update);
-        this.afterCommit((saved) => saved && this.announce(update));
+        const announce = (saved: boolean) => {
+          if (!saved || update.seq <= this.announced.seq) return;
+          this.announced = update;
+          this.emit('update', structuredClone(update));
+        };
+        if (this.saving === 0 && update.seq <= this.reserved) announce(true);
+        this.afterCommit(announce);
         return;
       }
       case 'reply': {
