@@ -32,6 +32,7 @@ const FIRST_RESTART_MS = 100;
 const MAX_RESTART_MS = 5_000;
 const HEALTHY_MS = 10_000;
 const CLOSE_TIMEOUT_MS = 2_000;
+const RESERVED_SEQS = 10;
 
 const RESTARTING_ERROR = 'the ticker is restarting; try again in a moment';
 export const CLOSED_ERROR = 'the server is shutting down';
@@ -50,9 +51,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   /** The last update broadcast (snapshot() shows it); the last state saved (a new child's). */
   private announced: UpdatePayload;
   private committed: SavedState;
-  /** The highest seq the store reserved: an update up to it may go out before it is saved. */
+  /** The highest seq a save reserved; the ops being saved (updates wait: they may carry them). */
   private reserved = 0;
-  /** Saves under way: while one is, updates wait for theirs, as it may be an op's. */
   private saving = 0;
   private child: ChildProcess | null = null;
   private ready = false;
@@ -83,9 +83,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
 
   health(): HostHealth {
     if (!this.ready || this.waitedMs() > HEARTBEAT_MS) return { status: 'down' };
-    if (this.options.store?.healthy === false)
-      return { status: 'degraded', details: { state: 'the state file cannot be written' } };
-    return { status: 'ok' };
+    const state = this.options.store?.healthy === false && 'the state file cannot be written';
+    return state ? { status: 'degraded', details: { state } } : { status: 'ok' };
   }
 
   snapshot = () => ({ ...structuredClone(this.announced), running: this.state.running });
@@ -195,16 +194,14 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     );
   }
 
-  /** A slow store is given one seq more, marked unannounced: the next update may go out while it
-   * is saved, and a server restarted from it numbers its prices after that update. */
+  /** A slow store is given a seq RESERVED_SEQS on, marked unannounced: updates up to it may go out
+   * while they are saved, and a server restarted from it numbers its prices after them. */
   private save(state: SavedState): Promise<void> {
     const { store } = this.options;
-    const ahead = store?.slow && state.seq < LAST_SEQ - 1;
-    const written = ahead ? { ...state, seq: state.seq + 1, unannounced: true } : state;
-    this.saving++;
-    return (store?.commit(written) ?? Promise.resolve())
-      .then(() => void (this.reserved = written.seq))
-      .finally(() => this.saving--);
+    const ahead = store?.slow && state.seq + RESERVED_SEQS < LAST_SEQ ? RESERVED_SEQS : 0;
+    const written = { ...state, seq: state.seq + ahead, unannounced: !!ahead || state.unannounced };
+    const saved = store?.commit(written) ?? Promise.resolve();
+    return saved.then(() => void (this.reserved = written.seq));
   }
 
   private spawn(): void {
@@ -259,7 +256,9 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
           this.announced = update;
           this.emit('update', structuredClone(update));
         };
-        if (this.saving === 0 && update.seq <= this.reserved) announce(true);
+        // Out before its save: its seq reserved, the one before it out, no op being saved.
+        const next = update.seq === this.announced.seq + 1 && update.seq <= this.reserved;
+        if (next && this.saving === 0) announce(true);
         this.afterCommit(announce);
         return;
       }
@@ -278,7 +277,9 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
         const opened = 'changed' in reply && reply.changed && reply.running;
         const opening = { stocks: this.state.stocks, seq: this.state.seq, ts: Date.now() };
         if (opened) this.state.opening = opening;
+        this.saving++;
         this.afterCommit((saved) => {
+          this.saving--;
           if (saved && opened) this.emit('opening', opening);
           answer(saved ? reply : refused(NOT_SAVED_ERROR));
         });

@@ -84,9 +84,13 @@ async function setup({
     failing: false,
     healthy: true,
     slow: false,
+    /** While set, each commit waits for its own resolver, pushed here. */
+    hold: false,
+    held: [] as (() => void)[],
     commits: [] as SavedState[],
     commit(state: SavedState): Promise<void> {
       store.commits.push(structuredClone(state));
+      if (store.hold) return new Promise<void>((resolve) => store.held.push(resolve));
       store.healthy = !store.failing;
       return store.failing ? Promise.reject(new Error('disk full')) : Promise.resolve();
     },
@@ -363,45 +367,53 @@ test('with a store, a failed commit refuses the op, replaces the child from the 
   await expect(supervisor.close()).rejects.toThrow('the last state could not be saved');
 });
 
-test('with a slow store, each save reserves the next seq, so that update may go out while it is saved; none does while an op is saved; one sent ahead of a failed save keeps its seq, and close saves the true seq', async () => {
+test('with a slow store, each save reserves 10 seqs, and an update may go out while it is saved, in order, unless an op is being saved; one sent ahead of a failed save keeps its seq; close saves the true seq', async () => {
   const { supervisor, latest, events, child, store } = await setup({ stored: true });
   store.slow = true;
-  const tick = (from: FakeChild, seq: number, stocks = stateOf().stocks) =>
+  const bought = withBuy(stateOf().stocks, 'Apple');
+  const tick = (from: FakeChild, seq: number, stocks = bought) =>
     from.say({ type: 'update', update: stateOf({ seq, stocks }) } satisfies ChildMessage);
-  const sent = () => events.flatMap(([name, update]) => (name === 'update' ? [update] : []));
-  const seqs = () => sent().map((update) => (update as { seq: number }).seq);
-  // Nothing reserved yet: the first update waits for the save that reserves the next.
-  tick(child, 1);
-  expect([seqs(), store.commits.at(-1)]).toEqual([[], expect.objectContaining({ seq: 2 })]);
+  const sent = (...seqs: number[]) =>
+    expect(events.filter(([name]) => name === 'update').map(([, update]) => update)).toEqual(
+      seqs.map((seq): unknown => expect.objectContaining({ seq })),
+    );
+  // Nothing reserved yet: the first update waits for the save that reserves seqs up to 11.
+  tick(child, 1, stateOf().stocks);
+  expect(store.commits.at(-1)).toMatchObject({ seq: 11, unannounced: true });
+  sent();
   await flush();
-  tick(child, 2);
-  expect(seqs()).toEqual([1, 2]);
-  expect(store.commits.at(-1)).toMatchObject({ seq: 3, unannounced: true });
-  await flush();
-  // The update carrying a buy waits for the buy's save: were it refused, none would see it.
+  tick(child, 2, stateOf().stocks);
+  sent(1, 2);
+  // While a buy is saved, the update that may carry it waits: were it refused, none would see it.
+  store.hold = true;
   const buy = supervisor.buy('Apple');
   reply(child, APPLE_BOUGHT);
-  const bought = withBuy(stateOf().stocks, 'Apple');
-  tick(child, 3, bought);
-  expect(seqs()).toEqual([1, 2]);
+  tick(child, 3);
+  store.held[0]!();
   await expect(buy).resolves.toEqual(APPLE_BOUGHT);
-  expect(seqs()).toEqual([1, 2, 3]);
+  // 3 still waits for its own save, and 4 does not overtake it.
+  tick(child, 4);
+  sent(1, 2);
+  store.hold = false;
+  for (const resolve of store.held) resolve();
+  await flush();
+  sent(1, 2, 3, 4);
   // Sent ahead, then its save fails: the next child numbers the saved prices after it.
   store.failing = true;
-  tick(child, 4);
-  expect(seqs()).toEqual([1, 2, 3, 4]);
+  tick(child, 5, stateOf().stocks);
+  sent(1, 2, 3, 4, 5);
   await flush();
   store.failing = false;
   await jest.advanceTimersByTimeAsync(100);
-  expect(store.commits.at(-1)).toMatchObject({ seq: 4, stocks: bought, unannounced: true });
+  expect(store.commits.at(-1)).toMatchObject({ seq: 14, stocks: bought, unannounced: true });
   expect(latest().lastSent('init')).toMatchObject({
-    state: { seq: 4, stocks: bought },
+    state: { seq: 5, stocks: bought },
     unannounced: true,
   });
   ready(latest());
-  tick(latest(), 5, bought);
+  tick(latest(), 6);
+  sent(1, 2, 3, 4, 5, 6);
   await flush();
-  expect(seqs()).toEqual([1, 2, 3, 4, 5]);
   await supervisor.close();
-  expect(store.commits.at(-1)).toMatchObject({ seq: 5, stocks: bought, unannounced: false });
+  expect(store.commits.at(-1)).toMatchObject({ seq: 6, stocks: bought, unannounced: false });
 });
