@@ -1,5 +1,5 @@
 /** Forks the ticker child, relays ops and updates, and replaces it from the last saved state if it
- * dies, hangs or its state cannot be saved. Acks wait for the store's commit, and updates mostly. */
+ * dies, hangs or its state cannot be saved. Acks wait for the save; updates may go out before. */
 import { fork as nodeFork, type ChildProcess, type ForkOptions } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
@@ -32,7 +32,6 @@ const FIRST_RESTART_MS = 100;
 const MAX_RESTART_MS = 5_000;
 const HEALTHY_MS = 10_000;
 const CLOSE_TIMEOUT_MS = 2_000;
-const RESERVED_SEQS = 10;
 
 const RESTARTING_ERROR = 'the ticker is restarting; try again in a moment';
 export const CLOSED_ERROR = 'the server is shutting down';
@@ -51,9 +50,11 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   /** The last update broadcast (snapshot() shows it); the last state saved (a new child's). */
   private announced: UpdatePayload;
   private committed: SavedState;
-  /** The highest seq a save reserved; the ops being saved (updates wait: they may carry them). */
+  /** The seq the last save reserved, and the saves under way (while any is, updates wait for
+   * theirs: it may be an op's); `saved` settles once the last one's outcome is applied. */
   private reserved = 0;
   private saving = 0;
+  private saved = Promise.resolve();
   private child: ChildProcess | null = null;
   private ready = false;
   private lost = false;
@@ -83,8 +84,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
 
   health(): HostHealth {
     if (!this.ready || this.waitedMs() > HEARTBEAT_MS) return { status: 'down' };
-    const state = this.options.store?.healthy === false && 'the state file cannot be written';
-    return state ? { status: 'degraded', details: { state } } : { status: 'ok' };
+    const failing = this.options.store?.healthy === false && 'the state file cannot be written';
+    return failing ? { status: 'degraded', details: { state: failing } } : { status: 'ok' };
   }
 
   snapshot = () => ({ ...structuredClone(this.announced), running: this.state.running });
@@ -127,6 +128,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
       await exited.finally(() => clearTimeout(deadline));
     }
     await options.store?.settled();
+    await this.saved;
     // Everything sent is saved: the true seq goes down, so that a restart skips none.
     if (this.reserved > this.committed.seq && this.announced.seq <= this.committed.seq)
       await options.store?.commit(this.committed).catch(() => undefined);
@@ -177,37 +179,32 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     } else if (this.waiting.size === 0) void this.request({ type: 'ping' });
   }
 
-  /** Saves the state, then tells `then` if it is; a failed save drops the child and its news. */
-  private afterCommit(then: (saved: boolean) => void): void {
-    // Nested values are replaced, never changed in place: a shallow copy is a snapshot.
-    const saved = { ...this.state };
+  /** Saves `state` (a shallow copy is a snapshot: nested values are replaced, never changed in
+   * place), then tells `then` if it is; a failed save drops the child and its news. A slow store is
+   * given one seq more, marked unannounced: the next update may go out while this is saved, and a
+   * server restarted from it numbers its prices after that update. */
+  private afterCommit(then: (saved: boolean) => void, state = { ...this.state }): Promise<void> {
+    const { store } = this.options;
     const child = this.child;
-    this.save(saved).then(
+    const ahead = store?.slow && state.seq < LAST_SEQ - 1;
+    const written = ahead ? { ...state, seq: state.seq + 1, unannounced: true } : state;
+    this.saving++;
+    const saving = (store?.commit(written) ?? Promise.resolve()).finally(() => this.saving--);
+    return (this.saved = saving.then(
       () => {
-        this.committed = saved;
+        [this.reserved, this.committed] = [written.seq, state];
         then(true);
       },
       () => {
         if (child) this.lose(child, 'its state could not be saved', NOT_SAVED_ERROR);
         then(false);
       },
-    );
-  }
-
-  /** A slow store is given a seq RESERVED_SEQS on, marked unannounced: updates up to it may go out
-   * while they are saved, and a server restarted from it numbers its prices after them. */
-  private save(state: SavedState): Promise<void> {
-    const { store } = this.options;
-    const ahead = store?.slow && state.seq + RESERVED_SEQS < LAST_SEQ ? RESERVED_SEQS : 0;
-    const written = { ...state, seq: state.seq + ahead, unannounced: !!ahead || state.unannounced };
-    const saved = store?.commit(written) ?? Promise.resolve();
-    return saved.then(() => void (this.reserved = written.seq));
+    ));
   }
 
   private spawn(): void {
     const { logger, fork = nodeFork, tickMs } = this.options;
-    // No inherited flags (inspector port, test loaders). WATCH_REPORT_DEPENDENCIES (`node
-    // --watch`) would make the child report its modules over our IPC channel.
+    // No inherited flags (--inspect's port), nor --watch's WATCH_REPORT_DEPENDENCIES (on our IPC).
     const { WATCH_REPORT_DEPENDENCIES: _watch, ...env } = process.env;
     const child = fork(PATHS.tickerChild, [], {
       env,
@@ -256,10 +253,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
           this.announced = update;
           this.emit('update', structuredClone(update));
         };
-        // Out before its save: its seq reserved, the one before it out, no op being saved.
-        const next = update.seq === this.announced.seq + 1 && update.seq <= this.reserved;
-        if (next && this.saving === 0) announce(true);
-        this.afterCommit(announce);
+        if (this.saving === 0 && update.seq <= this.reserved) announce(true);
+        void this.afterCommit(announce);
         return;
       }
       case 'reply': {
@@ -277,9 +272,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
         const opened = 'changed' in reply && reply.changed && reply.running;
         const opening = { stocks: this.state.stocks, seq: this.state.seq, ts: Date.now() };
         if (opened) this.state.opening = opening;
-        this.saving++;
-        this.afterCommit((saved) => {
-          this.saving--;
+        void this.afterCommit((saved) => {
           if (saved && opened) this.emit('opening', opening);
           answer(saved ? reply : refused(NOT_SAVED_ERROR));
         });
@@ -319,7 +312,8 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     const { store } = this.options;
     if (store) {
       await store.settled();
-      await this.save(this.committed).catch(() => undefined);
+      await this.saved;
+      await this.afterCommit(() => undefined, this.committed);
     }
     // An update sent ahead of a failed save keeps its seq: the saved prices take the next one.
     const { seq } = this.announced;

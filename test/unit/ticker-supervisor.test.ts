@@ -87,14 +87,20 @@ async function setup({
     /** While set, each commit waits for its own resolver, pushed here. */
     hold: false,
     held: [] as (() => void)[],
+    writing: [] as Promise<void>[],
     commits: [] as SavedState[],
     commit(state: SavedState): Promise<void> {
       store.commits.push(structuredClone(state));
-      if (store.hold) return new Promise<void>((resolve) => store.held.push(resolve));
+      if (store.hold) {
+        const held = new Promise<void>((resolve) => store.held.push(resolve));
+        store.writing.push(held);
+        // As the real store's: a commit settles a couple of turns after its write.
+        return held.then(() => undefined).then(() => undefined);
+      }
       store.healthy = !store.failing;
       return store.failing ? Promise.reject(new Error('disk full')) : Promise.resolve();
     },
-    settled: () => Promise.resolve(),
+    settled: () => Promise.all(store.writing).then(() => undefined),
   };
   const supervisor = new TickerSupervisor({
     tickMs: 250,
@@ -367,7 +373,7 @@ test('with a store, a failed commit refuses the op, replaces the child from the 
   await expect(supervisor.close()).rejects.toThrow('the last state could not be saved');
 });
 
-test('with a slow store, each save reserves 10 seqs, and an update may go out while it is saved, in order, unless an op is being saved; one sent ahead of a failed save keeps its seq; close saves the true seq', async () => {
+test('with a slow store, each save reserves the next seq, so that update may go out while it is saved, in order, unless a save is under way; one sent ahead of a failed save keeps its seq; close saves the true seq, acked buys included', async () => {
   const { supervisor, latest, events, child, store } = await setup({ stored: true });
   store.slow = true;
   const bought = withBuy(stateOf().stocks, 'Apple');
@@ -377,9 +383,9 @@ test('with a slow store, each save reserves 10 seqs, and an update may go out wh
     expect(events.filter(([name]) => name === 'update').map(([, update]) => update)).toEqual(
       seqs.map((seq): unknown => expect.objectContaining({ seq })),
     );
-  // Nothing reserved yet: the first update waits for the save that reserves seqs up to 11.
+  // Nothing reserved yet: the first update waits for the save that reserves the next seq.
   tick(child, 1, stateOf().stocks);
-  expect(store.commits.at(-1)).toMatchObject({ seq: 11, unannounced: true });
+  expect(store.commits.at(-1)).toMatchObject({ seq: 2, unannounced: true });
   sent();
   await flush();
   tick(child, 2, stateOf().stocks);
@@ -405,15 +411,36 @@ test('with a slow store, each save reserves 10 seqs, and an update may go out wh
   await flush();
   store.failing = false;
   await jest.advanceTimersByTimeAsync(100);
-  expect(store.commits.at(-1)).toMatchObject({ seq: 14, stocks: bought, unannounced: true });
+  expect(store.commits.at(-1)).toMatchObject({ seq: 5, stocks: bought, unannounced: true });
   expect(latest().lastSent('init')).toMatchObject({
     state: { seq: 5, stocks: bought },
     unannounced: true,
   });
   ready(latest());
+  // A child that dies while a save is held: its replacement starts from that save once applied.
+  store.hold = true;
   tick(latest(), 6);
-  sent(1, 2, 3, 4, 5, 6);
+  latest().exit(1, null);
+  await jest.advanceTimersByTimeAsync(200);
+  store.hold = false;
+  store.held.at(-1)!();
+  await jest.advanceTimersByTimeAsync(200);
+  expect(latest().lastSent('init')).toMatchObject({ state: { seq: 6 }, unannounced: false });
+  ready(latest());
   await flush();
-  await supervisor.close();
-  expect(store.commits.at(-1)).toMatchObject({ seq: 6, stocks: bought, unannounced: false });
+  sent(1, 2, 3, 4, 5, 6);
+  // A buy whose save lands while close() waits for the writes is acked, and kept by the last one.
+  store.hold = true;
+  const last = supervisor.buy('Apple');
+  reply(latest(), { ...APPLE_BOUGHT, stock: { name: 'Apple', price: grown(grown(14.5)) } });
+  const closed = supervisor.close();
+  store.hold = false;
+  store.held.at(-1)!();
+  await closed;
+  await expect(last).resolves.toMatchObject({ ok: true });
+  expect(store.commits.at(-1)).toMatchObject({
+    seq: 6,
+    stocks: withBuy(stateOf().stocks, 'Apple', 2),
+    unannounced: true,
+  });
 });
