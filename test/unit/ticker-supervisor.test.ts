@@ -390,6 +390,7 @@ test('with a slow store, each save reserves the next seq, so that update may go 
   await flush();
   tick(child, 2, stateOf().stocks);
   sent(1, 2);
+  await flush();
   // While a buy is saved, the update that may carry it waits: were it refused, none would see it.
   store.hold = true;
   const buy = supervisor.buy('Apple');
