@@ -93,7 +93,13 @@ async function startBlockingProxy({ hostname: host, port }: URL) {
     await killServers();
   });
 
-  const button = (page: Page, name: string) => page.getByRole('button', { name, exact: true });
+  /** Presses a button by keyboard once it is enabled: a disabled button (before the tab has
+   * connected) would take no focus, and the key would go nowhere. */
+  const press = async (page: Page, name: string) => {
+    const button = page.getByRole('button', { name, exact: true, disabled: false });
+    await button.waitFor({ timeout: 15_000 });
+    await button.press('Enter');
+  };
   const priceCell = (page: Page, name: string, column = 1) =>
     page.getByRole('row', { name }).getByRole('cell').nth(column);
   /** A fall since the ticker was started, in the Change column ("▼ down −$0.01 (−0.06%)"). */
@@ -113,7 +119,7 @@ async function startBlockingProxy({ hostname: host, port }: URL) {
   // the page's spec. Tab B asks for reduced motion.
   test('Start in one tab (by keyboard) makes prices tick in both, flashing briefly or not at all, and Stop shows Stopped in both', async () => {
     await pageB.emulateMedia({ reducedMotion: 'reduce' });
-    await button(pageA, 'Start').press('Enter');
+    await press(pageA, 'Start');
     // A tick has reached each tab when it shows a fall since the prices at Start, which every tab
     // was told (what a tick does is the model's).
     await Promise.all([pageA, pageB].map((page) => fallen(page, 'Apple')));
@@ -121,7 +127,7 @@ async function startBlockingProxy({ hostname: host, port }: URL) {
       expect.stringMatching(/^0\.4s ease-out \S*flash-(up|down)-[01]$/),
       'none',
     ]);
-    await button(pageA, 'Stop').press('Enter');
+    await press(pageA, 'Stop');
     const stopped = (page: Page) => page.locator('.board__status', { hasText: 'Stopped' });
     await Promise.all([pageA, pageB].map((page) => stopped(page).waitFor()));
   });
@@ -131,7 +137,7 @@ async function startBlockingProxy({ hostname: host, port }: URL) {
   test('tab A uses one WebSocket, tab B long-polls; Buy in tab B (by keyboard) shows the price it was bought at in both', async () => {
     expect(tabs[0]!.transports).toEqual(['websocket']);
     expect(tabs[1]!.transports).toEqual(expect.arrayContaining(['websocket', 'polling']));
-    await button(pageB, 'Buy Apple').press('Enter');
+    await press(pageB, 'Buy Apple');
     const note = await pageB.locator('.board__note--ok').textContent();
     const price = note!.replace('Bought Apple at ', '');
     // Tab A did nothing: only the broadcast can have carried the new price there.
