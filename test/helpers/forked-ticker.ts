@@ -10,9 +10,6 @@ import { Recorder, withDeadline } from './recorder';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 
-/** A message from the child, with performance.now() on its arrival. */
-type Received = ChildMessage & { at: number };
-
 export function forkTicker({ pipeStderr = false } = {}) {
   const child = fork(path.join(ROOT, 'dist', 'ticker', 'main.js'), [], {
     // Not the test runner's flags (loaders, inspector): the child runs as in production.
@@ -20,12 +17,12 @@ export function forkTicker({ pipeStderr = false } = {}) {
     stdio: ['ignore', 'inherit', pipeStderr ? 'pipe' : 'inherit', 'ipc'],
     serialization: 'json',
   });
-  const messages = new Recorder<Received>();
+  const messages = new Recorder<ChildMessage>();
   const malformed: unknown[] = [];
   child.on('message', (raw) => {
     const parsed = parseChildMessage(raw);
     if (!parsed.ok) return void malformed.push(raw);
-    messages.push({ ...parsed.value, at: performance.now() });
+    messages.push(parsed.value);
     // Like an idle server: every update is reported delivered as soon as it arrives.
     if (parsed.value.type === 'update' && child.connected)
       child.send({ type: 'delivered', seq: parsed.value.update.seq } satisfies ParentMessage);
@@ -38,8 +35,9 @@ export function forkTicker({ pipeStderr = false } = {}) {
   );
   const send = (message: ParentMessage) => child.send(message);
   /** The next `count` messages of `type`, those still to come. */
-  const next = <T extends Received['type']>(type: T, count = 1) => {
-    const isType = (item: Received): item is Extract<Received, { type: T }> => item.type === type;
+  const next = <T extends ChildMessage['type']>(type: T, count = 1) => {
+    const isType = (item: ChildMessage): item is Extract<ChildMessage, { type: T }> =>
+      item.type === type;
     const options = { from: messages.mark, timeoutMs: 3_000, what: `${count} ${type}` };
     return messages.waitForCount(count, isType, options);
   };
