@@ -79,7 +79,7 @@ async function setup({
     forks.push(new FakeChild());
     return latest() as unknown as ChildProcess;
   });
-  /** Records every commit and fails while `failing` is set. */
+  /** Records every commit and fails while `failing` is set (never marking itself unhealthy). */
   const store = {
     failing: false,
     healthy: true,
@@ -87,20 +87,18 @@ async function setup({
     /** While set, each commit waits for its own resolver, pushed here. */
     hold: false,
     held: [] as (() => void)[],
-    writing: [] as Promise<void>[],
     commits: [] as SavedState[],
     commit(state: SavedState): Promise<void> {
       store.commits.push(structuredClone(state));
       if (store.hold) {
         const held = new Promise<void>((resolve) => store.held.push(resolve));
-        store.writing.push(held);
         // As the real store's: a commit settles a couple of turns after its write.
         return held.then(() => undefined).then(() => undefined);
       }
-      store.healthy = !store.failing;
       return store.failing ? Promise.reject(new Error('disk full')) : Promise.resolve();
     },
-    settled: () => Promise.all(store.writing).then(() => undefined),
+    // A fake write never outlives its commit: `saved` covers it.
+    settled: () => Promise.resolve(),
   };
   const supervisor = new TickerSupervisor({
     tickMs: 250,
@@ -322,7 +320,7 @@ test('with a store, a buy is acknowledged only once committed, and its update br
   expect(supervisor.snapshot().seq).toBe(1);
 
   const start = supervisor.start();
-  reply(child, { ok: true, running: true, changed: true });
+  reply(child, STARTED);
   const opening = { stocks: update.stocks, seq: 1, ts: Date.now() };
   expect([store.commits.at(-1), events.length]).toEqual([{ ...saved, running: true, opening }, 1]);
   await expect(start).resolves.toMatchObject({ ok: true, changed: true });
