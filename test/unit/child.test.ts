@@ -17,14 +17,12 @@ function setup() {
   });
   /** Typed, so a contract change fails to compile here. */
   const send = (message: ParentMessage) => receive(message);
-  const init = (state: UpdatePayload = stateOf()) =>
-    send({ type: 'init', state, tickMs: 1000, unannounced: false });
   /** What the child sent since the last call, once `ms` have passed. */
   const drain = (ms = 0) => {
     jest.advanceTimersByTime(ms);
     return sent.splice(0);
   };
-  return { receive, send, init, drain };
+  return { receive, send, drain };
 }
 
 const reply = (id: number, body: object) => ({ type: 'reply', id, reply: { ok: true, ...body } });
@@ -37,9 +35,8 @@ const rejected = (raw: unknown) => {
   return { type: 'rejected', error: !parsed.ok && parsed.error };
 };
 
-test('before init: pings are answered, notices ignored, ops refused by id, malformed messages rejected with the reason; init answers ready, and a malformed message after it is still rejected, changing nothing', () => {
-  const { receive, send, init, drain } = setup();
-  receive(null);
+test('before init: pings are answered, notices ignored, ops refused by id; init answers ready; a malformed message is rejected with the reason, changing nothing', () => {
+  const { receive, send, drain } = setup();
   send({ type: 'ping', id: 7 });
   send({ type: 'delivered', seq: 3 });
   send({ type: 'start', id: 1 });
@@ -47,25 +44,19 @@ test('before init: pings are answered, notices ignored, ops refused by id, malfo
   send({ type: 'buy', id: 3, name: 'Apple' });
   const refused = { ok: false, error: 'ticker is not initialised yet' };
   expect(drain(10_000)).toEqual([
-    rejected(null),
     { type: 'pong', id: 7 },
     ...[1, 2, 3].map((id) => ({ type: 'reply', id, reply: refused })),
   ]);
   const state = stateOf({ seq: 12, ts: T0 - 1 });
-  init(state);
-  send({ type: 'ping', id: 8 });
+  send({ type: 'init', state, tickMs: 1000, unannounced: false });
   const forced = { type: 'start', id: 4, force: true };
   receive(forced);
-  expect(drain(10_000)).toEqual([
-    { type: 'ready', state },
-    { type: 'pong', id: 8 },
-    rejected(forced),
-  ]);
+  expect(drain(10_000)).toEqual([{ type: 'ready', state }, rejected(forced)]);
 });
 
 test("ops get the model's reply under their id, updates go out, delivered reaches the model; a second init replaces the model and its timers", () => {
-  const { send, init, drain } = setup();
-  init();
+  const { send, drain } = setup();
+  send({ type: 'init', state: stateOf(), tickMs: 1000, unannounced: false });
   drain();
   send({ type: 'buy', id: 9, name: 'Apple' });
   expect(drain()).toEqual([
@@ -80,21 +71,19 @@ test("ops get the model's reply under their id, updates go out, delivered reache
   expect(drain()).toEqual([
     update(withBuy(withBuy(SEED, 'Apple'), 'Facebook'), false, 2, T0 + 500),
   ]);
+  // Re-initialised while running: the old model's ticks never come, the new one's do.
   send({ type: 'start', id: 11 });
-  send({ type: 'stop', id: 12 });
+  const handed = stateOf({ seq: 50, ts: T0 });
+  send({ type: 'init', state: handed, tickMs: 1000, unannounced: false });
   expect(drain(10_000)).toEqual([
     reply(11, { running: true, changed: true }),
-    reply(12, { running: false, changed: true }),
+    { type: 'ready', state: handed },
   ]);
-  // Re-initialised while running: the old model's ticks never come, the new one's do.
-  send({ type: 'start', id: 13 });
-  drain();
-  const handed = stateOf({ seq: 50, ts: T0 });
-  init(handed);
-  expect(drain(10_000)).toEqual([{ type: 'ready', state: handed }]);
-  send({ type: 'start', id: 14 });
+  send({ type: 'start', id: 12 });
   expect(drain()).toEqual([
-    reply(14, { running: true, changed: true }),
-    update(decayAll(SEED), true, 51, T0 + 20_500),
+    reply(12, { running: true, changed: true }),
+    update(decayAll(SEED), true, 51, T0 + 10_500),
   ]);
+  send({ type: 'stop', id: 13 });
+  expect(drain()).toEqual([reply(13, { running: false, changed: true })]);
 });
