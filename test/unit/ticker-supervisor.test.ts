@@ -372,41 +372,39 @@ test('with a store, a failed commit refuses the op, replaces the child from the 
 });
 
 test('with a slow store, each save reserves the next seq, so that update may go out while it is saved, in order, unless a save is under way; one sent ahead of a failed save keeps its seq; close saves the true seq, acked buys included', async () => {
-  const { supervisor, latest, events, child, store } = await setup({ stored: true });
+  const { supervisor, latest, child, store } = await setup({ stored: true });
   store.slow = true;
   const bought = withBuy(stateOf().stocks, 'Apple');
-  const tick = (from: FakeChild, seq: number, stocks = bought) =>
-    from.say({ type: 'update', update: stateOf({ seq, stocks }) } satisfies ChildMessage);
-  const sent = (...seqs: number[]) =>
-    expect(events.filter(([name]) => name === 'update').map(([, update]) => update)).toEqual(
-      seqs.map((seq): unknown => expect.objectContaining({ seq })),
-    );
+  const tick = (seq: number, stocks = bought) =>
+    latest().say({ type: 'update', update: stateOf({ seq, stocks }) } satisfies ChildMessage);
+  const sent: number[] = [];
+  supervisor.on('update', ({ seq }) => sent.push(seq));
   // Nothing reserved yet: the first update waits for the save that reserves the next seq.
-  tick(child, 1, stateOf().stocks);
+  tick(1, stateOf().stocks);
   expect(store.commits.at(-1)).toMatchObject({ seq: 2, unannounced: true });
-  sent();
+  expect(sent).toEqual([]);
   await flush();
-  tick(child, 2, stateOf().stocks);
-  sent(1, 2);
+  tick(2, stateOf().stocks);
+  expect(sent).toEqual([1, 2]);
   await flush();
   // While a buy is saved, the update that may carry it waits: were it refused, none would see it.
   store.hold = true;
   const buy = supervisor.buy('Apple');
   reply(child, APPLE_BOUGHT);
-  tick(child, 3);
+  tick(3);
   store.held[0]!();
   await expect(buy).resolves.toEqual(APPLE_BOUGHT);
   // 3 still waits for its own save, and 4 does not overtake it.
-  tick(child, 4);
-  sent(1, 2);
+  tick(4);
+  expect(sent).toEqual([1, 2]);
   store.hold = false;
   for (const resolve of store.held) resolve();
   await flush();
-  sent(1, 2, 3, 4);
+  expect(sent).toEqual([1, 2, 3, 4]);
   // Sent ahead, then its save fails: the next child numbers the saved prices after it.
   store.failing = true;
-  tick(child, 5, stateOf().stocks);
-  sent(1, 2, 3, 4, 5);
+  tick(5, stateOf().stocks);
+  expect(sent).toEqual([1, 2, 3, 4, 5]);
   await flush();
   store.failing = false;
   await jest.advanceTimersByTimeAsync(100);
@@ -418,7 +416,7 @@ test('with a slow store, each save reserves the next seq, so that update may go 
   ready(latest());
   // A child that dies while a save is held: its replacement starts from that save once applied.
   store.hold = true;
-  tick(latest(), 6);
+  tick(6);
   latest().exit(1, null);
   await jest.advanceTimersByTimeAsync(200);
   store.hold = false;
@@ -427,7 +425,7 @@ test('with a slow store, each save reserves the next seq, so that update may go 
   expect(latest().lastSent('init')).toMatchObject({ state: { seq: 6 }, unannounced: false });
   ready(latest());
   await flush();
-  sent(1, 2, 3, 4, 5, 6);
+  expect(sent).toEqual([1, 2, 3, 4, 5, 6]);
   // A buy whose save lands while close() waits for the writes is acked, and kept by the last one.
   store.hold = true;
   const last = supervisor.buy('Apple');
