@@ -79,7 +79,7 @@ async function setup({
     forks.push(new FakeChild());
     return latest() as unknown as ChildProcess;
   });
-  /** Records every commit and fails while `failing` is set (never marking itself unhealthy). */
+  /** Records every commit and fails while `failing` is set; `healthy` is as the test sets it. */
   const store = {
     failing: false,
     healthy: true,
@@ -93,7 +93,7 @@ async function setup({
       if (store.hold) return new Promise<void>((resolve) => store.held.push(resolve));
       return store.failing ? Promise.reject(new Error('disk full')) : Promise.resolve();
     },
-    // A fake write never outlives its commit: `saved` covers it.
+    // A fake write ends with its commit, which the supervisor awaits anyway.
     settled: () => Promise.resolve(),
   };
   const supervisor = new TickerSupervisor({
