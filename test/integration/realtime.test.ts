@@ -64,19 +64,17 @@ test('each new socket is greeted alone: EHLO, a snapshot, the recent past; at st
 
   const beforeStart = a.others.mark;
   await a.waitForUpdates(3, { from: (await a.start()).index });
-  // A late joiner gets the live prices at once, then the next (afterEach: seq goes on by one).
-  const [late] = await join('late');
-  const { status, snapshot } = await late.welcome();
-  expect([status, snapshot.running, snapshot.seq >= 3]).toEqual([ehlo(true), true, true]);
-  await late.nextUpdate({ from: 2 });
-  // Mid-run, where broadcasts carry recovery offsets, the greeting's frames still do not.
-  expect((await rawEvents()).slice(0, 4)).toEqual([
+  // A late joiner gets the live prices at once (its next updates: broadcaster.test.ts) and the
+  // prices at start, which `a` was told with everyone. Mid-run, where broadcasts carry recovery
+  // offsets, the greeting's frames still do not.
+  const late = await rawEvents();
+  expect(late.slice(0, 4)).toEqual([
     ['status', ehlo(true)],
-    ['update', expect.anything()],
+    ['update', expect.objectContaining({ running: true })],
     ['history', expect.anything()],
-    // The prices at start, which `a` was told with everyone.
     ['opening', await a.next('opening', beforeStart)],
   ]);
+  expect((late[1] as [string, { seq: number }])[1].seq).toBeGreaterThanOrEqual(3);
 
   // A joiner while stopped gets the current prices, flagged as stopped. That nobody else hears a
   // greeting is hostile-input.test.ts's.
@@ -88,10 +86,10 @@ test('each new socket is greeted alone: EHLO, a snapshot, the recent past; at st
   });
 });
 
-type Heard = 'all' | 'asker' | 'none';
 /** One session of ops by three clients; each row: who asks, what, the running state after it,
  * and who hears a run status (a repeated start or stop is told to the asker only). */
-const OPS: [who: number, op: 'start' | 'stop' | StockName, running: boolean, heard: Heard][] = [
+type Op = [who: number, op: 'start' | 'stop' | StockName, running: boolean, heard: string];
+const OPS: Op[] = [
   [0, 'start', true, 'all'],
   [0, 'start', true, 'asker'],
   [1, 'Apple', true, 'none'],
@@ -156,7 +154,9 @@ test('a burst of toggles does not flood everyone with run statuses; the last one
 
   const runStatuses = () => watcher.statuses.filter(({ message }) => message !== STATUS.connected);
   // The watcher's last run status comes to say stopped (a trailing status may be due an interval
-  // after the last toggle) and stays so: the one bounded wait shows no later one.
+  // after the last toggle) and stays so: the one bounded wait shows no later one. Synced first,
+  // so that an older status still on its way cannot follow the one waited for.
+  await watcher.sync();
   await watcher.events.waitFor(() => runStatuses().at(-1)?.running === false, {
     timeoutMs: 3_000,
     what: 'watcher: a last status saying stopped',
@@ -168,23 +168,6 @@ test('a burst of toggles does not flood everyone with run statuses; the last one
   expect(runStatuses().length).toBeLessThanOrEqual(Math.ceil(elapsed / statusIntervalMs) + 2);
 }, 15_000);
 
-// What the signals that call close() do is main.test.ts's.
-test('close tells each client, answers an op that arrives as it starts, then disconnects', async () => {
-  const [a] = await join('a');
-  const disconnected = new Promise<string>((resolve) => a.socket.once('disconnect', resolve));
-  // The server starts closing the moment it receives this buy, before the buy reaches the ticker.
-  let closing: Promise<void> | undefined;
-  server.forkcast.io.sockets.sockets.get(a.socket.id ?? '')?.on('buy', () => {
-    closing = server.forkcast.close();
-  });
-  expect((await a.buy('Apple')).ack).toEqual({ ok: false, error: 'the server is shutting down' });
-  // afterEach closes it a second time, which must be safe too.
-  await closing;
-  // Told, then disconnected by the transport closing, so that real clients reconnect.
-  expect(await withDeadline(disconnected, 1_000, 'the disconnect')).toBe('transport close');
-  expect(a.statuses.at(-1)).toEqual({ message: STATUS.shuttingDown, running: false });
-});
-
 /** Drops the connection below Socket.IO, as a network blip does (a Socket.IO disconnect ends the
  * session), lets `meanwhile` pass and connects again; returns the event index at the reconnect. */
 async function blip(client: TestClient, meanwhile?: () => Promise<unknown>): Promise<number> {
@@ -195,11 +178,12 @@ async function blip(client: TestClient, meanwhile?: () => Promise<unknown>): Pro
   const mark = client.events.mark;
   const back = new Promise<void>((resolve) => client.socket.once('connect', () => resolve()));
   client.socket.connect();
-  await back;
+  await withDeadline(back, 3_000, `${client.name} to reconnect`);
   return mark;
 }
 
-test('recovery: a client that drops for a moment gets what it missed, in order, and no second greeting; one that drops before any broadcast is greeted afresh', async () => {
+// What the signals that call close() do is main.test.ts's.
+test('recovery: a client that drops for a moment gets what it missed, in order, and no second greeting; one that drops before any broadcast is greeted afresh; close() tells each client, answers an op that arrives as it starts, then disconnects', async () => {
   const [a, b, early] = await join('a', 'b', 'early leaver');
   // Without a broadcast yet it has no recovery offset (greetings carry none): greeted afresh.
   const fresh = await blip(early);
@@ -222,4 +206,18 @@ test('recovery: a client that drops for a moment gets what it missed, in order, 
   // The missed, then the live ones (afterEach: once each, in order); no status but the EHLO.
   const statuses = a.events.since(back).filter(isStatus);
   expect(statuses.map((event) => event.status.message)).toEqual([STATUS.connected]);
+
+  const disconnected = new Promise<string>((resolve) => a.socket.once('disconnect', resolve));
+  // The server starts closing the moment it receives this buy, before the buy reaches the ticker.
+  let closing: Promise<void> | undefined;
+  server.forkcast.io.sockets.sockets.get(a.socket.id ?? '')?.on('buy', () => {
+    closing = server.forkcast.close();
+  });
+  expect((await a.buy('Apple')).ack).toEqual({ ok: false, error: 'the server is shutting down' });
+  // afterEach closes it a second time, which must be safe too.
+  await closing;
+  // Told, then disconnected by the transport closing, so that real clients reconnect.
+  expect(await withDeadline(disconnected, 3_000, 'the disconnect')).toBe('transport close');
+  // Still running: a restart on its state would resume ticking.
+  expect(a.statuses.at(-1)).toEqual({ message: STATUS.shuttingDown, running: true });
 });
