@@ -10,7 +10,7 @@ const LIMIT = 16 * 1024;
 const JUST_UNDER_LIMIT = LIMIT - 64;
 
 // One case per kind of refusal: that it reaches the wire, by ack and by status. The validators'
-// every rule is in test/unit/validation.test.ts.
+// every rule (start's arguments too) is in test/unit/validation.test.ts.
 const CASES: [title: string, event: string | number, args: unknown[], error: string][] = [
   [
     `buy a ${JUST_UNDER_LIMIT}-character name (just under the message limit)`,
@@ -21,7 +21,6 @@ const CASES: [title: string, event: string | number, args: unknown[], error: str
   ['an unknown event named "__proto__"', '__proto__', [], 'unknown event "__proto__"'],
   ['a 1,000-character event name', 'z'.repeat(1000), [], `unknown event "${'z'.repeat(40)}"`],
   ['a number as the event name', 1, [2], 'unknown event "1"'],
-  ['start with an argument', 'start', ['now'], 'start takes no arguments'],
 ];
 
 let server: TestServer;
@@ -46,7 +45,7 @@ afterAll(async () => {
 });
 
 // After each case: no op reached the child, state and child unchanged, the bystander heard
-// nothing and its own buy still takes well under a second.
+// nothing and its own buy is still acked (within the ack's deadline).
 beforeEach(() => {
   const before = server.forkcast.ticker.snapshot();
   const mark = bystander.events.mark;
@@ -57,11 +56,7 @@ beforeEach(() => {
     expect(await healthyPid(server.url)).toBe(childPid);
     await bystander.sync();
     expect(bystander.events.since(mark)).toEqual([]);
-
-    const sentAt = performance.now();
-    const bought = await bystander.buy('Facebook');
-    expect(performance.now() - sentAt).toBeLessThan(1_000);
-    expect(bought.ack.ok).toBe(true);
+    expect((await bystander.buy('Facebook')).ack.ok).toBe(true);
     // Wait for its broadcast too, so that it cannot land in the next case's window.
     await bystander.nextUpdate({ from: mark });
   };
