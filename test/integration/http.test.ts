@@ -15,7 +15,6 @@ import { withDeadline } from '../helpers/recorder';
 import { expectContiguousSeq, rawRequest as request, TestClient } from '../helpers/server';
 
 const TOKEN = 'correct-horse-battery-staple';
-/** It says why, and mentions the token without revealing it. */
 const WATCH_ONLY =
   'this server needs a control token to start, stop or buy (handshake auth.token); you may watch';
 const GOOD = 'http://good.example';
@@ -95,19 +94,18 @@ test('/healthz follows the ticker child; /metrics counts updates, deliveries, cl
   // Each within its own budget of three a second; an unknown event costs none.
   const [buyer, flooder] = [await join('buyer', token), await join('flooder', token)];
   const all = [controller, watcher, buyer, flooder];
-  const mark = controller.events.mark;
+  const [mark, buysSent] = [controller.events.mark, performance.now()];
   expect((await buyer.buy('Apple')).ack).toMatchObject({ ok: true });
   await controller.nextUpdate({ from: mark });
   expect((await buyer.emitRaw('buy', 'Nokia')).ack).toMatchObject({ ok: false });
   expect((await watcher.buy('Apple')).ack).toMatchObject({ ok: false });
+  const buysSeconds = (performance.now() - buysSent) / 1_000;
   // Four at once against a budget of three a second: the last is refused; the buyer, with a
   // budget of its own left, is not.
   const burst = await Promise.all([...[1, 2, 3, 4].map(() => flooder.stop()), buyer.stop()]);
   const error = 'too many requests: at most 3 start/stop/buy per second per connection';
-  const [ok, limited] = [
-    { ok: true, running: false },
-    { ok: false, error },
-  ];
+  const ok = { ok: true, running: false };
+  const limited = { ok: false, error };
   expect(burst.map(({ ack }) => ack)).toEqual([ok, ok, ok, limited, ok]);
   for (const client of all) await client.sync();
 
@@ -128,11 +126,11 @@ test('/healthz follows the ticker child; /metrics counts updates, deliveries, cl
     // Each client's two sync()s (on joining and above): an unknown event.
     ops('unknown', 'rejected', 'invalid'),
   ]).toEqual([1, 5, 1, 1, 1, 1, 2 * all.length]);
-  // One ack observation per answer, in seconds: three buys over loopback take milliseconds.
+  // One ack observation per answer, in seconds: no more than the three buys' round trips took.
   expect(sumOf(after, 'forkcast_op_ack_seconds_count')).toBe(sumOf(after, 'forkcast_ops_total'));
   expect(delta(after, 'forkcast_op_ack_seconds_count', { op: 'stop' })).toBe(6);
   const buySeconds = delta(after, 'forkcast_op_ack_seconds_sum', { op: 'buy' });
-  expect([buySeconds > 0, buySeconds < 0.5]).toEqual([true, true]);
+  expect([buySeconds > 0, buySeconds < buysSeconds]).toEqual([true, true]);
 
   // The gauge follows a client leaving.
   const gone = once(forkcast.io.sockets.sockets.get(flooder.socket.id!)!, 'disconnect');
