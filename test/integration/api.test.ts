@@ -1,7 +1,6 @@
-/** The HTTP API against a real server: the snapshot and history, each op and each refusal with
- * its status, the event stream through a real EventSource (resumed by Last-Event-ID across a
- * restart, with the sockets' greeting after it), a stream client that stops reading. CORS, the
- * origin check and the contracts' serving are http.test.ts's. */
+/** The HTTP API against a real server: each op and refusal with its status, the snapshot, the
+ * history and the event stream (a real EventSource resumed by Last-Event-ID across a restart), a
+ * stream client that stops reading. CORS, the origin check and the contracts: http.test.ts's. */
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
@@ -31,7 +30,6 @@ const apps: ForkcastApp[] = [];
 const streams: EventSource[] = [];
 const clients: TestClient[] = [];
 
-/** A real app with its state in `stateFile`. */
 async function serve(config: Parameters<typeof startServer>[0]) {
   const { forkcast, url } = await startServer(config);
   apps.push(forkcast);

@@ -51,10 +51,9 @@ function buy(client: TestClient, name: StockName, sentAt = performance.now()) {
   );
   return withDeadline(acked, 15_000, `${client.name}: the ack of a buy`);
 }
-type BuyResult = Awaited<ReturnType<typeof buy>>;
 
-async function buyInTurn(client: TestClient, done: () => boolean, max: number) {
-  const results: BuyResult[] = [];
+async function buyInTurn(client: TestClient, done: () => boolean, max = Infinity) {
+  const results: Awaited<ReturnType<typeof buy>>[] = [];
   while (!done() && results.length < max) results.push(await buy(client, stockOf(results.length)));
   return results;
 }
@@ -84,7 +83,7 @@ test('a steady stream of buys is broadcast as it goes: 75 ms at the median (50 p
   const mark = watcher.events.mark;
 
   const startedAt = performance.now();
-  const results = await buyInTurn(buyer, () => performance.now() - startedAt >= 300, Infinity);
+  const results = await buyInTurn(buyer, () => performance.now() - startedAt >= 300);
   expect(results.filter((result) => !result.ack.ok)).toEqual([]);
   await expectBuysApplied(watcher, { from: mark, timeoutMs: 5_000 }, before, results);
 
