@@ -10,6 +10,7 @@ import { SOCKET_PATH } from '../../protocol/events';
 import { createApp } from '../../server/app';
 import { spyOnOps } from '../helpers/guards';
 import { capturingLogger, LEVEL, linesWith } from '../helpers/logs';
+import { priceOf } from '../helpers/prices';
 import { scrape, sumOf, type Exposition } from '../helpers/prometheus';
 import { withDeadline } from '../helpers/recorder';
 import { expectContiguousSeq, rawRequest as request, TestClient } from '../helpers/server';
@@ -95,8 +96,10 @@ test('/healthz follows the ticker child; /metrics counts updates, deliveries, cl
   const [buyer, flooder] = [await join('buyer', token), await join('flooder', token)];
   const all = [controller, watcher, buyer, flooder];
   const [mark, buysSent] = [controller.events.mark, performance.now()];
-  expect((await buyer.buy('Apple')).ack).toMatchObject({ ok: true });
-  await controller.nextUpdate({ from: mark });
+  const { ack } = await buyer.buy('Apple');
+  // The price it was acked with reaches the others (what a buy does to prices is the model's).
+  const bought = priceOf((await controller.nextUpdate({ from: mark })).stocks, 'Apple');
+  expect(ack).toEqual({ ok: true, stock: { name: 'Apple', price: bought } });
   expect((await buyer.emitRaw('buy', 'Nokia')).ack).toMatchObject({ ok: false });
   expect((await watcher.buy('Apple')).ack).toMatchObject({ ok: false });
   const buysSeconds = (performance.now() - buysSent) / 1_000;
