@@ -11,6 +11,9 @@ export interface WaitOptions {
   what: string;
 }
 
+/** A check of an item; a type guard narrows what the wait resolves with. */
+type Match<T, S extends T> = ((item: T) => item is S) | ((item: T) => boolean);
+
 export class Recorder<T> {
   readonly items: T[] = [];
   /** Each pending wait's check: it settles the wait once enough items match, or with `error`. */
@@ -31,24 +34,16 @@ export class Recorder<T> {
   }
 
   /** Resolves with the first matching item at or after `from`, or rejects at the deadline. */
-  waitFor<S extends T>(predicate: (item: T) => item is S, options: WaitOptions): Promise<S>;
-  waitFor(predicate: (item: T) => boolean, options: WaitOptions): Promise<T>;
-  waitFor(predicate: (item: T) => boolean, options: WaitOptions): Promise<T> {
-    return this.waitForCount(1, predicate, options).then((found) => found[0] as T);
+  waitFor<S extends T = T>(predicate: Match<T, S>, options: WaitOptions): Promise<S> {
+    return this.waitForCount(1, predicate, options).then((found) => found[0]!);
   }
 
   /** Resolves with the first `count` matching items at or after `from`. */
-  waitForCount<S extends T>(
-    count: number,
-    predicate: (item: T) => item is S,
-    options: WaitOptions,
-  ): Promise<S[]>;
-  waitForCount(count: number, predicate: (item: T) => boolean, options: WaitOptions): Promise<T[]>;
-  waitForCount(count: number, predicate: (item: T) => boolean, options: WaitOptions): Promise<T[]> {
+  waitForCount<S extends T = T>(count: number, predicate: Match<T, S>, options: WaitOptions) {
     const { from = 0, timeoutMs, what } = options;
-    return new Promise<T[]>((resolve, reject) => {
+    return new Promise<S[]>((resolve, reject) => {
       const check = (error?: Error): void => {
-        const found = this.items.slice(from).filter(predicate);
+        const found = this.items.slice(from).filter(predicate) as S[];
         if (!error && found.length < count) return;
         clearTimeout(timer);
         this.waiters.delete(check);
