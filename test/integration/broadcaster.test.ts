@@ -1,6 +1,6 @@
 /** UpdateBroadcaster on a real Socket.IO server with real clients. Two sockets per emit and one
  * emit per turn: a handful of clients takes the path (an update over many turns) 10,000 would. */
-import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import { Server } from 'socket.io';
@@ -19,7 +19,6 @@ import { isStatus, TestClient } from '../helpers/server';
 
 const BARRIER = 'forkcast-test-barrier';
 
-let http: HttpServer;
 let io: ForkcastIo;
 let url: string;
 let broadcaster: UpdateBroadcaster | undefined;
@@ -32,7 +31,7 @@ let published: number;
 let mirrored: (number | string)[];
 
 beforeEach(async () => {
-  http = createServer();
+  const http = createServer();
   io = new Server<ClientToServerEvents, ServerToClientEvents>(http, { transports: ['websocket'] });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
@@ -132,8 +131,7 @@ test.each([
     const all = await join(7, 'client');
     expect(peek(b)).toEqual({ update: updateOf(0), history: [updateOf(0)] });
     publish(b, total, busy);
-    // In one turn: all handed out before publish returns; else the first is on its way, the rest
-    // queued (and not history yet).
+    // In one turn: all out before publish returns; else the first is on its way, the rest queued.
     const begun = turnMs > 0 || !busy ? total : 1;
     expect(delivered.items.length).toBe(begun === total ? total : 0);
     expect(peek(b)).toEqual({ update: updateOf(begun), history: range(1, begun).map(updateOf) });
