@@ -144,11 +144,8 @@ export class TestClient {
   }
 
   async waitForUpdates(count: number, options: Since): Promise<UpdatePayload[]> {
-    const found = await this.events.waitForCount(count, isUpdate, {
-      timeoutMs: 3_000,
-      what: `${this.name}: ${count} update(s)`,
-      ...options,
-    });
+    const wait = { timeoutMs: 3_000, what: `${this.name}: ${count} update(s)`, ...options };
+    const found = await this.events.waitForCount(count, isUpdate, wait);
     return found.map((event) => event.update);
   }
 
@@ -250,11 +247,9 @@ export async function expectBuysApplied(
     return { name, price: grown(price, prices.length) };
   });
   const same = (update: UpdatePayload) => JSON.stringify(update.stocks) === JSON.stringify(stocks);
-  await client.events.waitFor((event) => isUpdate(event) && same(event.update), {
-    timeoutMs: 3_000,
-    what: `${client.name}: the update with every acknowledged buy`,
-    ...since,
-  });
+  const what = `${client.name}: the update with every acknowledged buy`;
+  const wait = { timeoutMs: 3_000, what, ...since };
+  await client.events.waitFor((event) => isUpdate(event) && same(event.update), wait);
 }
 
 /** A request with any headers, Host included (fetch does not let a caller choose it), or an
