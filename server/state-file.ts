@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { Piscina } from 'piscina';
 
 import { seedTickerState } from '../protocol/ipc';
+import { LAST_SEQ } from '../protocol/stocks';
 import { parseJson, savedStateSchema, type SavedState } from '../protocol/validation';
 import { PATHS } from './paths';
 
@@ -111,9 +112,9 @@ export function createStateFile({
         if (saved)
           logger.info({ file, seq: saved.seq, running: saved.running }, 'resumed saved state');
         const state = saved ?? { ...seedTickerState(Date.now()), unannounced: false };
-        // Acked buys never broadcast before a crash get a seq of their own: one seq, one price.
-        if (state.unannounced) Object.assign(state, { seq: state.seq + 1, ts: Date.now() });
-        state.unannounced = false;
+        // Acked buys no update carried get a seq of their own (one seq, one price), if one is left.
+        if (state.unannounced && state.seq < LAST_SEQ)
+          Object.assign(state, { seq: state.seq + 1, ts: Date.now(), unannounced: false });
         await commit({ ...state });
         return state;
       } catch (error) {

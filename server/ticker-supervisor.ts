@@ -179,10 +179,9 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     } else if (this.waiting.size === 0) void this.request({ type: 'ping' });
   }
 
-  /** Saves `state` (a shallow copy is a snapshot: nested values are replaced, never changed in
-   * place), then tells `then` if it is; a failed save drops the child and its news. A slow store is
-   * given one seq more, marked unannounced: the next update may go out while this is saved, and a
-   * server restarted from it numbers its prices after that update. */
+  /** Saves `state` (a shallow copy: nested values are replaced, never changed), then tells `then`
+   * if it is; a failed save drops the child and its news. A slow store gets seq + 1, unannounced:
+   * the next update may go out while this is saved, and a restart numbers its prices after it. */
   private afterCommit(then: (saved: boolean) => void, state = { ...this.state }): Promise<void> {
     const { store } = this.options;
     const child = this.child;
