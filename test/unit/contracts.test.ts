@@ -9,14 +9,12 @@ import Ajv from 'ajv';
 import Ajv2020 from 'ajv/dist/2020';
 import type { OpenAPIV3_1 } from 'openapi-types';
 
+import { version } from '../../package.json';
 import { seedTickerState } from '../../protocol/ipc';
 import { buyBodySchema, updateSchema } from '../../protocol/validation';
 import { ROOT } from '../helpers/forked-ticker';
 
 const text = (name: string) => readFileSync(path.join(ROOT, 'dist', 'contracts', name), 'utf8');
-const { version } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
-  version: string;
-};
 
 test('openapi.json is valid OpenAPI 3.1 and has every route of the HTTP API', async () => {
   const doc = JSON.parse(text('openapi.json')) as OpenAPIV3_1.Document;
