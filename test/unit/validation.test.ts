@@ -18,7 +18,6 @@ import { SEED, stateOf } from '../helpers/prices';
 
 const parsers = {
   'buy args': (args) => parseBuyArgs(args as unknown[]),
-  'start args': (args) => parseNoArgs('start', args as unknown[]),
   'stop args': (args) => parseNoArgs('stop', args as unknown[]),
   update: (state) => parse(updateSchema, 'update', state),
   saved: (state) => parse(savedStateSchema, 'saved', state),
@@ -53,7 +52,7 @@ const unknown = (name: string) => `unknown stock ${JSON.stringify(name)}; expect
 
 test.each<[Kind, unknown, unknown?]>([
   ['buy args', ['Microsoft'], 'Microsoft'],
-  ['start args', [], []],
+  ['stop args', [], []],
   ['update', { ...good, seq: LAST_SEQ }],
   ['saved', { ...good, seq: LAST_SEQ }, { ...good, seq: LAST_SEQ, unannounced: false }],
   ['saved', { ...good, unannounced: true }],
