@@ -8,27 +8,24 @@ const seqs = (series: Series): number[] => series.map((update) => update.seq);
 const appendAll = (series: Series, ...seqList: number[]): Series =>
   seqList.reduce((kept, seq) => appendUpdate(kept, updateAt(seq)), series);
 
-describe('price series', () => {
-  it('returns the same array for a stale update', () => {
-    const series = appendAll([], 4, 5);
-    expect(appendUpdate(series, updateAt(5, { Apple: 1 }))).toBe(series);
-    expect(appendUpdate(series, updateAt(2))).toBe(series);
-  });
+it('a price series is the same array after a stale update', () => {
+  const series = appendAll([], 4, 5);
+  expect(appendUpdate(series, updateAt(5, { Apple: 1 }))).toBe(series);
+  expect(appendUpdate(series, updateAt(2))).toBe(series);
+});
 
-  it(`keeps the last ${HISTORY_LENGTH} updates`, () => {
-    expect(seqs(appendAll([], ...range(1, HISTORY_LENGTH + 5)))).toEqual(
-      range(6, HISTORY_LENGTH + 5),
-    );
-  });
+it(`a price series keeps the last ${HISTORY_LENGTH} updates`, () => {
+  const last = HISTORY_LENGTH + 5;
+  expect(seqs(appendAll([], ...range(1, last)))).toEqual(range(6, last));
+});
 
-  it("starts again from each greeting's history, the server's, even one that went back", () => {
-    const greeted = appendUpdate(appendAll([], ...range(500, 505)), {
-      updates: range(1, 3).map((seq) => updateAt(seq)),
-    });
-    expect(seqs(appendAll(greeted, 4))).toEqual([1, 2, 3, 4]);
-    // A server that lost its state starts over at seq 0: its prices, not the ones seen before.
-    const restarted = appendUpdate(greeted, { updates: [updateAt(0, { Apple: 99 })] });
-    const series = appendUpdate(restarted, updateAt(1, { Apple: 98 }));
-    expect(series.map(({ stocks }) => stocks[0]!.price)).toEqual([99, 98]);
+it("a price series starts again from each greeting's history, the server's, even one that went back", () => {
+  const greeted = appendUpdate(appendAll([], ...range(500, 505)), {
+    updates: range(1, 3).map((seq) => updateAt(seq)),
   });
+  expect(seqs(appendAll(greeted, 4))).toEqual([1, 2, 3, 4]);
+  // A server that lost its state starts over at seq 0: its prices, not the ones seen before.
+  const restarted = appendUpdate(greeted, { updates: [updateAt(0, { Apple: 99 })] });
+  const series = appendUpdate(restarted, updateAt(1, { Apple: 98 }));
+  expect(series.map(({ stocks }) => stocks[0]!.price)).toEqual([99, 98]);
 });
