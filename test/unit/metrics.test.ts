@@ -6,12 +6,12 @@ import { parsePrometheusText, sumOf, valueOf, type Exposition } from '../helpers
 const read = async (metrics: ReturnType<typeof createMetrics>): Promise<Exposition> =>
   parsePrometheusText(await metrics.scrape());
 
-/** The `forkcast_ops_total` series as "transport op result reason value", `nonZero` ones or all. */
-const opsOf = (exposition: Exposition, nonZero = false): string[] =>
+/** The series of `metric` as "transport op result reason le value", `nonZero` ones or all. */
+const seriesOf = (exposition: Exposition, nonZero = false, metric = 'forkcast_ops_total') =>
   exposition.samples
-    .filter(({ name, value }) => name === 'forkcast_ops_total' && (!nonZero || value !== 0))
-    .map(({ labels: { transport, op, result, reason }, value }) =>
-      [transport, op, result, reason, `${value}`].filter(Boolean).join(' '),
+    .filter(({ name, value }) => name === metric && (!nonZero || value !== 0))
+    .map(({ labels: { transport, op, result, reason, le }, value }) =>
+      [transport, op, result, reason, le, `${value}`].filter(Boolean).join(' '),
     );
 
 const REASONS = ['invalid', 'rate_limited', 'forbidden', 'unavailable', 'internal'];
@@ -38,11 +38,8 @@ test("a new app's series all start at zero, beside the process's own metrics", a
   const zeros = [...series, 'unknown rejected invalid'].flatMap((zero) =>
     TRANSPORTS.map((transport) => `${transport} ${zero} 0`),
   );
-  expect(opsOf(metrics).sort()).toEqual(zeros.sort());
-  const buckets = metrics.samples.filter(({ name }) => name === 'forkcast_op_ack_seconds_bucket');
-  const bucketOf = ({ labels, value }: (typeof buckets)[number]) =>
-    `${labels['transport']} ${labels['op']} ${labels['le']} ${value}`;
-  expect(buckets.map(bucketOf)).toEqual(
+  expect(seriesOf(metrics).sort()).toEqual(zeros.sort());
+  expect(seriesOf(metrics, false, 'forkcast_op_ack_seconds_bucket')).toEqual(
     TRANSPORTS.flatMap((transport) =>
       [...OPS, 'unknown'].flatMap((op) => BUCKETS.map((le) => `${transport} ${op} ${le} 0`)),
     ),
@@ -61,13 +58,13 @@ test('two apps in one process count apart; an ack lands in its bucket', async ()
 
   const [a, b] = [await read(one), await read(two)];
   expect(valueOf(a, 'forkcast_connected_clients')).toBe(3);
-  expect(opsOf(a, true)).toEqual(['socket buy ok 1', 'http buy rejected rate_limited 1']);
+  expect(seriesOf(a, true)).toEqual(['socket buy ok 1', 'http buy rejected rate_limited 1']);
   expect(sumOf(a, 'forkcast_op_ack_seconds_sum', { op: 'buy' })).toBeCloseTo(0.0021);
   const fast = { op: 'buy', le: '0.001' };
   expect(valueOf(a, 'forkcast_op_ack_seconds_bucket', { ...fast, transport: 'http' })).toBe(1);
   expect(valueOf(a, 'forkcast_op_ack_seconds_bucket', { ...fast, transport: 'socket' })).toBe(0);
   expect(valueOf(b, 'forkcast_connected_clients')).toBe(0);
-  expect(opsOf(b, true)).toEqual(['socket stop rejected forbidden 1']);
+  expect(seriesOf(b, true)).toEqual(['socket stop rejected forbidden 1']);
   // Both show the process's metrics, collected once.
   expect(b.types.get('forkcast_nodejs_eventloop_lag_seconds')).toBe('gauge');
 });
