@@ -1,10 +1,4 @@
-import {
-  ComponentFixtureAutoDetect,
-  TestBed,
-  fakeAsync,
-  flushMicrotasks,
-  tick,
-} from '@angular/core/testing';
+import { ComponentFixtureAutoDetect, TestBed, fakeAsync, tick } from '@angular/core/testing';
 
 import { AppComponent } from '../../client/app/app.component';
 import { SocketService, WATCH_ONLY } from '../../client/app/core/socket.service';
@@ -309,8 +303,8 @@ describe('the page', () => {
   it(`buys the row’s stock, holding it ${BUY_INTERVAL_MS} ms and showing the ack's price for a while or its error, never changing the table from the ack`, fakeAsync(() => {
     // The fake emits outside the Angular zone, where rendering waits on a timer fake time
     // would not run by itself.
-    const render = (): void => {
-      flushMicrotasks();
+    const render = (ms = 0): void => {
+      tick(ms);
       TestBed.tick();
     };
     fake.update$.next(updateAt(1));
@@ -337,8 +331,7 @@ describe('the page', () => {
     // Another stock is not held by Apple's interval.
     button('Buy Microsoft').click();
     expect(fake.buy.mock.calls).toEqual([['Apple'], ['Microsoft']]);
-    tick(1);
-    render();
+    render(1);
     expect(held()).toEqual(['false', 'false']);
     buyApple.click();
     expect(fake.buy.mock.calls).toEqual([['Apple'], ['Microsoft'], ['Apple']]);
@@ -350,11 +343,9 @@ describe('the page', () => {
     fake.answer({ ok: true, stock: { name: 'Apple', price: 17.55 } });
     render();
     // The first note's timer does not clear the second, which stays its own full time.
-    tick(BOUGHT_NOTE_MS - 1);
-    render();
+    render(BOUGHT_NOTE_MS - 1);
     expect(notes()).toBe('Bought Apple at $17.55');
-    tick(1);
-    render();
+    render(1);
     expect(notes()).toBe('');
   }));
 });
