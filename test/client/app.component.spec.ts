@@ -27,7 +27,6 @@ const status = (message: string, running: boolean): StatusPayload => ({ message,
 
 let fake: FakeSocketService;
 let root: HTMLElement;
-/** Lets the page render again. */
 let settle: () => Promise<void>;
 
 /** The page on a fake socket, rendered. */
@@ -199,7 +198,6 @@ it.each([
   async (name, other, progress, running, calls, error) => {
     await serverSends(status('', running));
     const pressed = button(name);
-    // Busy, disabled, the other button disabled, and the status line.
     const seen = () => [
       pressed.getAttribute('aria-busy'),
       pressed.disabled,
