@@ -2,8 +2,9 @@
  * over one WebSocket and tab B behind a proxy that refuses WebSockets (so long-polling), both with
  * the control token, see each other's Start, Buy and Stop; a tab without the token only watches.
  * How the page renders is the client specs'; when it breaks, theirs and the integration tests'. */
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { createServer, request } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 
@@ -25,7 +26,7 @@ const chromePath = [
 
 /** A reverse proxy that passes HTTP through and refuses every WebSocket upgrade, as some
  * corporate proxies do. */
-async function startBlockingProxy({ hostname: host, port }: URL) {
+function blockingProxy({ hostname: host, port }: URL) {
   const proxy = createServer((incoming, outgoing) => {
     const { method, url: path, headers } = incoming;
     const forwarded = request({ host, port, method, path, headers }, (answer) => {
@@ -35,18 +36,16 @@ async function startBlockingProxy({ hostname: host, port }: URL) {
     forwarded.on('error', () => outgoing.destroy());
     incoming.pipe(forwarded);
   });
-  proxy.on('upgrade', (_request, socket: NodeJS.WritableStream) =>
+  return proxy.on('upgrade', (_request, socket: NodeJS.WritableStream) =>
     socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'),
   );
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  return { proxy, url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/` };
 }
 
 // Outside CI a missing browser is a loud skip; in CI a failure (see missingTool).
 (chromePath || missingTool('browser tests', 'No Chromium found (set CHROME_PATH)')
   ? describe
   : describe.skip)('the built app in a real browser', () => {
-  let proxy: Awaited<ReturnType<typeof startBlockingProxy>>['proxy'];
+  let proxy: Server;
   let browser: Browser;
   // Each tab's console and page errors, and each Socket.IO transport it opens ('websocket' or
   // 'polling', once per request).
@@ -73,12 +72,11 @@ async function startBlockingProxy({ hostname: host, port }: URL) {
 
   beforeAll(async () => {
     const { url } = await spawnServer({ TICK_MS: '200', CONTROL_TOKEN: TOKEN }).listening();
+    proxy = blockingProxy(new URL(url)).listen(0, '127.0.0.1');
+    await once(proxy, 'listening');
+    const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/`;
     // Playwright's defaults: headless, no sandbox, no first-run UI or background calls home.
-    let proxyUrl: string;
-    [{ proxy, url: proxyUrl }, browser] = await Promise.all([
-      startBlockingProxy(new URL(url)),
-      chromium.launch({ executablePath: chromePath! }),
-    ]);
+    browser = await chromium.launch({ executablePath: chromePath! });
     [pageA, pageB, watcher] = await Promise.all([
       openPage(`${url}#token=${TOKEN}`, tabs[0]!),
       openPage(`${proxyUrl}#token=${TOKEN}`, tabs[1]!),
