@@ -1,6 +1,5 @@
-/** Supervision against real server processes: the ticker child SIGKILLed under a stream of ops,
- * the state folder broken, a child crashing in a loop, the server SIGKILLed. The supervisor's rules
- * are test/unit/ticker-supervisor.test.ts's; the store's faults, state-file.test.ts's. */
+/** Real server processes: the child SIGKILLed under ops, the state folder broken, a crash loop, the
+ * server SIGKILLed. The rules are ticker-supervisor.test.ts's; the store's faults, state-file's. */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -189,5 +188,5 @@ test('a running child that crashes in a loop is backed off without spinning the 
   // The server SIGKILLed: the child sees its IPC channel close and exits.
   server.process.kill('SIGKILL');
   await expect(server.exited).resolves.toEqual({ code: null, signal: 'SIGKILL' });
-  await waitForProcessGone(newChild, 1_000);
+  await waitForProcessGone(newChild, 5_000);
 });
