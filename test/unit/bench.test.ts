@@ -151,10 +151,10 @@ function result(overrides: Partial<ScenarioResult> = {}): ScenarioResult {
 const cells = ({ kind, clients, tickMs, tutorial, cpuPerUpdate }: FanOutRatio) =>
   `${kind} ${clients} ${tickMs} ${tutorial.cpuPerUpdate} ${cpuPerUpdate}`;
 
-test('ratios pair each forkcast fan-out (Socket.IO or SSE) with the baselines of its clients and tick', () => {
+test('ratios pair each forkcast fan-out (Socket.IO or SSE) with the baselines of its clients and tick; with BENCH_REPEAT each round with its own, and the medians sum them up', () => {
   const run = (kind: ScenarioResult['kind'], clients: number, tickMs: number, cpu: number) =>
     result({ kind, clients, tickMs, cpuMicrosPerUpdate: cpu });
-  const found = ratios([
+  const pairs = ratios([
     // The storm runs sit first, so a missing filter would pair them instead of the fan-out.
     ...(['raw', 'forkcast', 'tutorial'] as const).map((kind) =>
       result({ name: 'buy-storm', kind, clients: 5000, tickMs: 100, cpuMicrosPerUpdate: 100 }),
@@ -166,18 +166,16 @@ test('ratios pair each forkcast fan-out (Socket.IO or SSE) with the baselines of
     // Measured with one server only: no row.
     ...[run('forkcast', 2000, 1000, 8), run('raw', 3000, 1000, 8)],
   ]);
-  expect(found.map(cells)).toEqual([
+  expect(pairs.map(cells)).toEqual([
     'forkcast 1000 100 0.5 2',
     'forkcast 5000 1000 4 4',
     'forkcast 5000 100 2 8',
     'sse 5000 100 0.5 2',
   ]);
-});
 
-test('with BENCH_REPEAT each round pairs with its own baselines, and the medians sum them up', () => {
   const round = (...cpu: number[]) =>
     (['forkcast', 'sse', 'tutorial', 'raw'] as const).map((kind, i) =>
-      result({ kind, clients: 5000, tickMs: 1000, cpuMicrosPerUpdate: cpu[i] }),
+      run(kind, 5000, 1000, cpu[i]!),
     );
   const found = ratios([...round(8, 20, 4, 2), ...round(6, 12, 6, 3), ...round(9, 12, 3, 3)]);
   // Round by round, forkcast's row and then the SSE clients'.
