@@ -9,6 +9,7 @@ import { createClient } from 'redis';
 import type { UpdatePayload } from '../../protocol/events';
 import { HISTORY_LENGTH } from '../../protocol/stocks';
 import type { SavedState } from '../../protocol/validation';
+import { linesWith } from '../helpers/logs';
 import { decayAll, priceOf, withBuy } from '../helpers/prices';
 import { delay, type Recorder, withDeadline } from '../helpers/recorder';
 import { findRedisServer, startRedis, type RedisServer } from '../helpers/redis-server';
@@ -99,7 +100,6 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
   const updatesOf = (client: TestClient, from = 0): UpdatePayload[] =>
     client.events.since(from).flatMap((event) => (isUpdate(event) ? [event.update] : []));
 
-  /** Each update's seq is one more than the one before it at this client. */
   const expectSeqRunsOn = (updates: readonly UpdatePayload[]): void =>
     expect(updates.map((u) => u.seq)).toEqual(updates.map((_, i) => (updates[0]?.seq ?? 0) + i));
 
@@ -157,8 +157,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     await Promise.all(all.map((c, i) => c.waitForStatus('Stopped', { from: marks[i]! })));
     await Promise.all(all.map(buyAndWait));
 
-    // All joined before the (fresh, stopped) ticker started, so all have the same updates, up to
-    // the last seq all three got (each waited for its own buy's, not the others').
+    // All joined before the ticker started: the same updates, up to the last seq all three got.
     const seen = all.map((client, i) => updatesOf(client, marks[i]));
     const last = Math.min(...seen.map((updates) => updates.at(-1)?.seq ?? 0));
     const upToLast = seen.map((updates) => updates.filter((update) => update.seq <= last));
@@ -193,7 +192,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     await streamed(events, 'updates from the leader', isStreamUpdate, 5);
 
     const marks = watchers.map((client) => client.events.mark);
-    const logMarks = survivors.map((node) => node.server.logs.mark);
+    const logMarks = new Map(survivors.map((node) => [node, node.server.logs.mark]));
     const killedAt = Date.now();
     target = survivors[0]!.url;
     await kill(lead, 'SIGKILL');
@@ -206,11 +205,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     await Promise.all(watchers.map((c, i) => c.waitForUpdates(5, { from: marks[i]!, timeoutMs })));
     // Timed by the heir's own log: forking its child after the takeover is slow on a busy machine.
     const heir = await leader();
-    const took = await heir.server.logs.waitFor(({ msg }) => msg === 'leading the ticker', {
-      from: logMarks[survivors.indexOf(heir)]!,
-      timeoutMs: 1_000,
-      what: 'the takeover',
-    });
+    const took = await heir.server.logged('leading the ticker', 1_000, logMarks.get(heir));
     const next = first.events.since(marks[0]!).find(isUpdate)!.at + performance.timeOrigin;
     const [takeover, update] = [Number(took['time']), next].map((at) => Math.round(at - killedAt));
     process.stdout.write(`cluster failover: takeover ${takeover} ms, first update ${update} ms\n`);
@@ -234,8 +229,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
       const watchers = await Promise.all(nodes.map((node, i) => join(node, `observer${i}`)));
       await ensureRunning(watchers[0]!);
       const startedAt = Date.now();
-      // Eight seconds of ticks (80 at 10 a second) before each of six leader changes and after
-      // the last, seen by the newest observer: a wait for updates, with a deadline, not a sleep.
+      // 80 ticks (8 s) before each of six leader changes and after the last, by the newest observer.
       for (let change = 0; ; change++) {
         const observer = watchers.at(-1)!;
         await observer.waitForUpdates(80, { from: observer.events.mark, timeoutMs: 20_000 });
@@ -288,15 +282,14 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     await redis.restart();
     const resumed = await client.waitForUpdates(3, { from: mark, timeoutMs: 15_000 });
     expect(resumed.map((update) => update.running)).toEqual([true, true, true]);
-    expectSeqRunsOn(client.updates);
+    expectContiguousSeq(client);
     expectPricesRunOn(client.updates.filter((update) => update.running));
     expect(client.events.since(mark).filter(isStatus)).toEqual([]);
     await everyNode((node) => node?.redis === 'up', 'Redis up at every node');
   }, 40_000);
 
   test('after Redis came back, only the leader applies ops: an op through each node is applied once, acknowledged to its sender, and once in the history', async () => {
-    // One node leads and the others name it: a deposed leader that still believed it led
-    // through the outage would apply forwarded ops too.
+    // One leads, the others name it: a deposed leader still leading would apply forwarded ops too.
     const lead = await leader();
     const roles = (await Promise.all(nodes.map(health))).map((node) => node?.role);
     expect(roles.sort()).toEqual(['follower', 'follower', 'leader']);
@@ -306,8 +299,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     await stopAndSettle(watcher);
     const first = watcher.events.mark;
     for (const buyer of buyers) {
-      // The watcher has had every earlier buy's update (waited for below); a buyer on another
-      // node may not have yet.
+      // The watcher has had every earlier buy's update; a buyer on another node may not yet.
       const before = priceOf(watcher.lastUpdate().stocks, 'Microsoft');
       const mark = watcher.events.mark;
       const stock = { name: 'Microsoft', price: before + before / 10 };
@@ -362,7 +354,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
 
       // Those it missed come first, with no gap from the last it had.
       await client.waitForUpdates(8, { from: dropped });
-      expectSeqRunsOn(client.updates);
+      expectContiguousSeq(client);
     } finally {
       balancer.close();
     }
@@ -397,7 +389,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     const server = spawnServer({ REDIS_URL: redis.url, ...ENV });
     await server.logged('waiting for the update that carries the saved buys', 10_000);
     // Nobody is greeted while the saved prices have no seq of their own.
-    expect(server.logs.items.filter((line) => line['msg'] === 'forkcast listening')).toEqual([]);
+    expect(linesWith(server.logs, 'forkcast listening')).toEqual([]);
     await store.del('forkcast:leader');
     await store.quit();
     await Promise.all([startNode(server), startNode(), startNode()]);
@@ -406,8 +398,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     const greeted = await Promise.all(nodes.map((node, i) => join(node, `greeted by ${i}`)));
     const snapshot = { stocks, running: false, seq: last.seq + 1, ts: expect.any(Number) };
     expect(greeted.map((client) => client.lastUpdate())).toEqual([snapshot, snapshot, snapshot]);
-    // Every node greets with the saved history and the same opening (the saved prices, as the
-    // first known), leader or not.
+    // Every node, leader or not, greets with the saved history and the saved prices as opening.
     const history = { updates: [...saved.history!, snapshot].slice(-HISTORY_LENGTH) };
     const opening = { stocks, seq: last.seq, ts: last.ts };
     for (const client of greeted) {

@@ -55,9 +55,9 @@ export function spawnServer(
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
-  /** Resolves with the first log line with this message. */
-  const logged = (msg: string, timeoutMs = 5_000) =>
-    logs.waitFor((line) => line['msg'] === msg, { timeoutMs, what: msg });
+  /** Resolves with the first log line with this message at or after index `from`. */
+  const logged = (msg: string, timeoutMs = 5_000, from = 0) =>
+    logs.waitFor((line) => line['msg'] === msg, { from, timeoutMs, what: msg });
   /** Resolves with the URL once the server listens, whether or not it forked a ticker. */
   const url = async (timeoutMs = 10_000) =>
     String((await logged('forkcast listening', timeoutMs))['url']);

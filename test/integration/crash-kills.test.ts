@@ -33,11 +33,7 @@ interface SentBuy {
 
 /** How many buys take `from` exactly to `to` (0 if equal), or null if no number does. */
 function buysBetween(from: number, to: number): number | null {
-  let price = from;
-  for (let n = 0; price <= to; n++) {
-    if (price === to) return n;
-    price = grown(price);
-  }
+  for (let n = 0; grown(from, n) <= to; n++) if (grown(from, n) === to) return n;
   return null;
 }
 

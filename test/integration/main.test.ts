@@ -1,23 +1,24 @@
 import { once } from 'node:events';
 
 import { printFigures, recordFigure } from '../helpers/figures';
+import { linesWith } from '../helpers/logs';
 import { processRunning, waitForProcessGone } from '../helpers/processes';
 import { withDeadline } from '../helpers/recorder';
 import { rawRequest } from '../helpers/server';
 import { killServers, spawnServer as spawn, type ServerProcess } from '../helpers/server-process';
 
-jest.setTimeout(15_000);
+jest.setTimeout(30_000);
 
 afterEach(killServers);
 afterAll(() => printFigures('main.test.ts'));
 
-const CLEAN = { code: 0, signal: null };
-
-/** How a server process ended: its exit, its stderr, and which of `messages` it logged. */
-async function ending(server: ServerProcess, timeoutMs: number, ...messages: string[]) {
+/** How a server process ended: its exit, its stderr, and which of `others` it logged; read once
+ * its last words `last` came, as 'exit' may come before the last of its output. */
+async function ending(server: ServerProcess, timeoutMs: number, last: string, ...others: string[]) {
   const exit = await withDeadline(server.exited, timeoutMs, 'the server to exit');
-  const said = server.logs.items.map((line) => line['msg']);
-  return { exit, stderr: server.stderr(), said: messages.filter((msg) => said.includes(msg)) };
+  await server.logged(last, 1_000);
+  const said = others.filter((msg) => server.logs.items.some((line) => line['msg'] === msg));
+  return { exit, stderr: server.stderr(), said };
 }
 
 // SIGINT takes the same path (the Ctrl-C test below); the state it writes is crash-kills.test's,
@@ -38,9 +39,9 @@ test('reads its settings from the environment; SIGTERM then shuts down cleanly, 
   expect((await rawRequest(url, '/api/stop', json, 'POST')).status).toBe(401);
   const signalledAt = performance.now();
   server.process.kill('SIGTERM');
-  const end = await ending(server, 10_000, 'shutting down', 'bye');
+  const end = await ending(server, 10_000, 'bye', 'shutting down');
   recordFigure('SIGTERM -> exit', performance.now() - signalledAt);
-  expect(end).toEqual({ exit: CLEAN, stderr: '', said: ['shutting down', 'bye'] });
+  expect(end).toEqual({ exit: { code: 0, signal: null }, stderr: '', said: ['shutting down'] });
   expect(processRunning(tickerPid)).toBe(false);
 });
 
@@ -59,10 +60,10 @@ test.each([
   server.process.kill('SIGINT');
   // Taken for a second request, the copy would exit 1 at once: sooner than the 2 s the clean stop
   // waits for the stopped child.
-  const end = await ending(server, code ? 1_800 : 10_000, 'second signal: exiting now', 'bye');
+  const second = 'second signal: exiting now';
+  const end = await ending(server, code ? 1_800 : 10_000, code ? second : 'bye', second, 'bye');
   recordFigure(`${first} then SIGINT -> exit`, performance.now() - secondAt);
-  const said = code ? 'second signal: exiting now' : 'bye';
-  expect(end).toEqual({ exit: { code, signal: null }, stderr: '', said: [said] });
+  expect(end).toEqual({ exit: { code, signal: null }, stderr: '', said: [code ? second : 'bye'] });
 });
 
 // A signal after the child is forked but before it is ready fails listen(); the shutdown must
@@ -72,8 +73,8 @@ test('SIGTERM while the server is still starting is a clean stop, not a failure'
   // The child takes ~80 ms to start and say it is ready; the signal lands well inside that.
   const forked = await server.logged('ticker child forked', 15_000);
   server.process.kill('SIGTERM');
-  const end = await ending(server, 5_000, 'forkcast listening', 'bye');
-  expect(end).toEqual({ exit: CLEAN, stderr: '', said: ['bye'] });
+  const end = await ending(server, 10_000, 'bye', 'forkcast listening');
+  expect(end).toEqual({ exit: { code: 0, signal: null }, stderr: '', said: [] });
   await waitForProcessGone(Number(forked['pid']), 5_000);
 });
 
@@ -81,13 +82,10 @@ test('SIGTERM while the server is still starting is a clean stop, not a failure'
 // (2 s) ends that start. A bad configuration takes the same way out (config.test.ts).
 test('a state file it cannot write: the server exits 1 with a readable message, forking nothing', async () => {
   const server = spawn({ STATE_FILE: '/proc/self/x/state.json' });
-  // 'exit' may come before the last of stderr; with no child holding it, it ends with the server.
-  await withDeadline(once(server.process.stderr, 'end'), 15_000, 'the end of stderr');
-  expect(await ending(server, 1_000, 'ticker child forked')).toEqual({
-    exit: { code: 1, signal: null },
-    stderr: expect.stringMatching(
-      /^forkcast failed to start: state file \/proc\/self\/x\/state.json: .*\n$/,
-    ),
-    said: [],
-  });
+  // With no child to hold it, its output ends with it: 'close' comes once all of it was read.
+  await withDeadline(once(server.process, 'close'), 15_000, 'the server to exit');
+  expect(await server.exited).toEqual({ code: 1, signal: null });
+  expect(linesWith(server.logs, 'ticker child forked')).toEqual([]);
+  const failed = /^forkcast failed to start: state file \/proc\/self\/x\/state.json: .*\n$/;
+  expect(server.stderr()).toMatch(failed);
 });

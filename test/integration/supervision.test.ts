@@ -1,5 +1,5 @@
-/** Real server processes: the child SIGKILLed under ops, the state folder broken, a crash loop, the
- * server SIGKILLed. The rules are ticker-supervisor.test.ts's; the store's faults, state-file's. */
+/** Real server processes: the child SIGKILLed under ops, the state folder broken, a crash loop.
+ * The rules are ticker-supervisor.test.ts's; the store's faults, state-file.test.ts's. */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,7 +9,7 @@ import { STOCK_NAMES, type StockName } from '../../protocol/stocks';
 import { healthyPid } from '../helpers/guards';
 import { linesWith } from '../helpers/logs';
 import { scrape, valueOf } from '../helpers/prometheus';
-import { cpuMs, waitForProcessGone } from '../helpers/processes';
+import { cpuMs } from '../helpers/processes';
 import { delay, withDeadline } from '../helpers/recorder';
 import {
   connectWelcomed,
@@ -69,7 +69,7 @@ test('ops racing a restart are refused with a clear error, never lost or applied
   await Promise.all(outcomes);
   const mark = a.events.mark;
   let ended = false;
-  const back = a.waitForStatus(STATUS.tickerBack, { from: mark, timeoutMs: 5_000 });
+  const back = a.waitForStatus(STATUS.tickerBack, { from: mark, timeoutMs: 10_000 });
   void back.finally(() => (ended = true)).catch(() => undefined);
   process.kill(pid, 'SIGKILL');
   while (!ended) await buyRound();
@@ -110,7 +110,7 @@ test('the state folder breaks while the server runs: a buy is refused, /healthz 
     error: 'the state could not be saved; the operation was not applied',
   });
   // The child that applied it is replaced from the disk; wait until the new one is up.
-  await a.waitForStatus(STATUS.tickerBack, { from: mark, timeoutMs: 5_000 });
+  await a.waitForStatus(STATUS.tickerBack, { from: mark, timeoutMs: 10_000 });
   const health = await fetch(`${url}/healthz`);
   const state = 'the state file cannot be written';
   expect([health.status, await health.json()]).toEqual([
@@ -120,7 +120,8 @@ test('the state folder breaks while the server runs: a buy is refused, /healthz 
   // Still broken: the last state cannot be saved, so the shutdown cannot claim success.
   server.process.kill('SIGTERM');
   expect(await withDeadline(server.exited, 8_000, 'the exit')).toEqual({ code: 1, signal: null });
-  expect(server.logs.items.map((line) => line['msg'])).toContain('shutdown failed');
+  // Its last words, awaited: 'exit' may come before the last of its output.
+  await server.logged('shutdown failed', 1_000);
 });
 
 // Preloaded into the server and so into each child, it makes every new child exit at once while
@@ -130,7 +131,7 @@ const CRASH_DIR = mkdtempSync(path.join(tmpdir(), 'forkcast-crash-'));
 const CRASH_FILE = path.join(CRASH_DIR, 'crash');
 afterAll(() => rmSync(CRASH_DIR, { recursive: true, force: true }));
 
-test('a running child that crashes in a loop is backed off without spinning the server, which recovers where it was; a SIGKILLed server leaves no child', async () => {
+test('a running child that crashes in a loop is backed off without spinning the server, which recovers where it was', async () => {
   // Ticks a second apart, so that a child killed right after an update has none in flight.
   const server = spawnServer({
     ...ENV,
@@ -165,7 +166,7 @@ test('a running child that crashes in a loop is backed off without spinning the 
   await server.logs.waitFor(() => restarts().length === 5, {
     from: logMark,
     // Node takes up to a second to start a child on a busy machine.
-    timeoutMs: 10_000,
+    timeoutMs: 15_000,
     what: 'four children forked and dead',
   });
   const wall = performance.now() - t0;
@@ -181,12 +182,7 @@ test('a running child that crashes in a loop is backed off without spinning the 
 
   // The next child is healthy: the server recovers by itself, still running.
   rmSync(CRASH_FILE);
-  const back = await a.waitForStatus(STATUS.tickerBack, { from: mark, timeoutMs: 6_000 });
+  const back = await a.waitForStatus(STATUS.tickerBack, { from: mark, timeoutMs: 10_000 });
   expect(back.status).toEqual({ message: STATUS.tickerBack, running: true });
-  const newChild = await healthyPid(url);
-
-  // The server SIGKILLed: the child sees its IPC channel close and exits.
-  server.process.kill('SIGKILL');
-  await expect(server.exited).resolves.toEqual({ code: null, signal: 'SIGKILL' });
-  await waitForProcessGone(newChild, 5_000);
+  await healthyPid(url);
 });
