@@ -58,8 +58,8 @@ export function spawnServer(
   /** Resolves with the first log line with this message at or after index `from`. */
   const logged = (msg: string, timeoutMs = 5_000, from = 0) =>
     logs.waitFor((line) => line['msg'] === msg, { from, timeoutMs, what: msg });
-  /** Resolves with the URL once the server listens, whether or not it forked a ticker. */
-  const url = async (timeoutMs = 10_000) =>
+  /** The URL once the server listens, forked ticker or not; a loaded machine is slow to start. */
+  const url = async (timeoutMs = 15_000) =>
     String((await logged('forkcast listening', timeoutMs))['url']);
   const server = {
     process: child,
@@ -68,11 +68,10 @@ export function spawnServer(
     exited,
     logged,
     url,
-    /** The URL and the ticker's pid once the server forked it and listens; deadlines generous so
-     * that a loaded machine is slow rather than failing. */
+    /** The URL and the ticker's pid once the server forked it and listens. */
     listening: async () => {
       const forked = await logged('ticker child forked', 15_000);
-      return { url: await url(15_000), tickerPid: Number(forked['pid']) };
+      return { url: await url(), tickerPid: Number(forked['pid']) };
     },
   };
   spawned.push(server);

@@ -95,7 +95,7 @@ test(`${ROUNDS} SIGKILLs of a real server at random instants (FORKCAST_CRASH_SEE
   /** Two clients buy, one buy at a time each, until the kill; then all they saw is checked. */
   async function round(index: number, running: boolean, killAtAck: number): Promise<void> {
     const server = spawnServer({ TICK_MS: '50', STATE_FILE, OPS_PER_SECOND: '10000' });
-    const clients = await connectWelcomed(await server.url(15_000), [], `a${index}`, `b${index}`);
+    const clients = await connectWelcomed(await server.url(), [], `a${index}`, `b${index}`);
     const [a, b] = clients as [TestClient, TestClient];
     const disconnected = clients.map(
       (client) => new Promise<void>((resolve) => client.socket.once('disconnect', () => resolve())),

@@ -67,7 +67,7 @@ test('npm start serves the built app at once, without building', async () => {
   // The pipe closes only once npm, its shell and the server have all exited.
   const allGone = once(server.process.stdout, 'close');
   try {
-    const url = await server.url(15_000);
+    const url = await server.url();
     const shell = await fetch(url);
     expect([shell.status, (await shell.text()).includes('<app-root')]).toEqual([200, true]);
     expect([(await fetch(`${url}/healthz`)).status, server.stderr()]).toEqual([

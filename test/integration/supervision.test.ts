@@ -44,7 +44,7 @@ let server: ServerProcess;
 let url: string;
 beforeAll(async () => {
   server = spawnServer({ ...ENV, STATE_FILE });
-  url = await server.url(15_000);
+  url = await server.url();
 });
 
 // The child is never started here, so prices move only by buys.
@@ -139,7 +139,7 @@ test('a running child that crashes in a loop is backed off without spinning the 
     NODE_OPTIONS: `--require ${JSON.stringify(FIXTURE)}`,
     FORKCAST_CRASH_DIR: CRASH_DIR,
   });
-  const url = await server.url(15_000);
+  const url = await server.url();
   const a = (await connectWelcomed(url, clients, 'a'))[0]!;
   const started = await a.start();
   await a.waitForUpdates(1, { from: started.index });
