@@ -19,18 +19,18 @@ export function findRedisServer(suite = 'cluster tests'): string | null {
   return missingTool(suite, 'No redis-server found (`apt-get install redis-server`)');
 }
 
-/** A port nothing listens on right now (the OS picks it). */
-export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+/** `count` ports nothing listens on right now, picked by the OS while all are held: no two alike. */
+export async function freePorts(count = 1): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer().listen(0, '127.0.0.1'));
+  await Promise.all(servers.map((server) => once(server, 'listening')));
+  const ports = servers.map((server) => (server.address() as { port: number }).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
 }
 
 /** stop() is a SIGTERM (Redis saves and exits); restart() uses the same port and data folder. */
 export async function startRedis(binary: string) {
-  const port = await freePort();
+  const [port] = await freePorts();
   const dir = mkdtempSync(path.join(tmpdir(), 'forkcast-redis-'));
   // The configuration comes on stdin ("-").
   const config = `port ${port}\nbind 127.0.0.1\ndir ${dir}\nsave ""\nappendonly yes\nappendfsync always\n`;

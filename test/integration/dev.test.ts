@@ -5,7 +5,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 
-import { freePort } from '../helpers/redis-server';
+import { freePorts } from '../helpers/redis-server';
 import { ROOT } from '../helpers/forked-ticker';
 import { processRunning, statFields, waitForProcessGone } from '../helpers/processes';
 import { Recorder, withDeadline } from '../helpers/recorder';
@@ -18,7 +18,7 @@ jest.setTimeout(READY_MS + 60_000);
 
 test('npm run dev serves through the dev server and stops cleanly on Ctrl-C', async () => {
   const distClient = listing(path.join(ROOT, 'dist', 'client'));
-  const [port, ngPort] = [String(await freePort()), String(await freePort())];
+  const [port, ngPort] = (await freePorts(2)).map(String);
   const dev = spawn('npm', ['run', 'dev'], {
     cwd: ROOT,
     // A process group of its own, as a terminal gives the command it runs in the foreground.

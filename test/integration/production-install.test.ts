@@ -61,8 +61,7 @@ test('is at most 80 MB on disk and carries no build tools or browser code', () =
 });
 
 test('npm start serves the built app at once, without building', async () => {
-  // A group of its own, so that the signal below reaches npm, its shell and the server alike, as
-  // a terminal's Ctrl-C does.
+  // A group of its own: the signal below reaches npm, its shell and the server, as Ctrl-C does.
   const server = spawnServer({}, { argv: ['npm', 'start'], cwd: dir, detached: true });
   // The pipe closes only once npm, its shell and the server have all exited.
   const allGone = once(server.process.stdout, 'close');
