@@ -24,6 +24,8 @@ const STOCKS: readonly StockName[] = ['Apple', 'Microsoft', 'Facebook'];
 const stockOf = (i: number): StockName => STOCKS[i % STOCKS.length]!;
 /** DESIGN.md: buys are broadcast within 50 ms, plus the state's fsync (CI measured 51 ms once). */
 const PROMPT_MS = 50 + 25;
+/** A second: a buy held to its end stands out from a stall of the disk of up to half of it. */
+const STREAM_MS = 1_000;
 
 let clients: TestClient[] = [];
 
@@ -83,7 +85,7 @@ test('a steady stream of buys is broadcast as it goes: 75 ms at the median (50 p
   const mark = watcher.events.mark;
 
   const startedAt = performance.now();
-  const results = await buyInTurn(buyer, () => performance.now() - startedAt >= 300);
+  const results = await buyInTurn(buyer, () => performance.now() - startedAt >= STREAM_MS);
   expect(results.filter((result) => !result.ack.ok)).toEqual([]);
   await expectBuysApplied(watcher, { from: mark, timeoutMs: 5_000 }, before, results);
 
@@ -99,7 +101,7 @@ test('a steady stream of buys is broadcast as it goes: 75 ms at the median (50 p
   });
   lags.sort((a, b) => a - b);
   expect(lags[Math.floor(lags.length / 2)]).toBeLessThan(PROMPT_MS);
-  expect(lags.at(-1)).toBeLessThan(250);
+  expect(lags.at(-1)).toBeLessThan(STREAM_MS / 2);
 });
 
 // With a budget shared between connections the bystander's buys would be refused too.
