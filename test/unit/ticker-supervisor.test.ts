@@ -93,8 +93,9 @@ async function setup({
       if (store.hold) return new Promise<void>((resolve) => store.held.push(resolve));
       return store.failing ? Promise.reject(new Error('disk full')) : Promise.resolve();
     },
-    // A fake write ends with its commit, which the supervisor awaits anyway.
-    settled: () => Promise.resolve(),
+    /** A write still under way (one past its deadline), as the test sets it. */
+    writing: Promise.resolve(),
+    settled: () => store.writing,
   };
   const supervisor = new TickerSupervisor({
     tickMs: 250,
@@ -337,7 +338,14 @@ test('with a store, a failed commit refuses the op, replaces the child from the 
   expect(supervisor.health().status).toBe('down');
   store.failing = false;
   const before = store.commits.length;
+  // Nothing is written behind the late write until it ends: were it to fail then, it would void
+  // what was queued behind it.
+  let ended!: () => void;
+  store.writing = new Promise((resolve) => (ended = resolve));
   await jest.advanceTimersByTimeAsync(100);
+  expect(store.commits.length).toBe(before);
+  ended();
+  await flush();
   // The refused state may have landed after all (a write past its deadline): overwritten.
   expect(store.commits.slice(before)).toEqual([
     { ...stateOf(), unannounced: false, opening: OPENING },
@@ -361,7 +369,15 @@ test('with a store, a failed commit refuses the op, replaces the child from the 
     status: 'degraded',
     details: { state: 'the state file cannot be written' },
   });
-  await expect(supervisor.close()).rejects.toThrow('the last state could not be saved');
+  // close() too waits for the write under way before it judges the store.
+  store.writing = new Promise((resolve) => (ended = resolve));
+  const closing = supervisor.close();
+  let closed = false;
+  closing.catch(() => (closed = true));
+  await flush();
+  expect(closed).toBe(false);
+  ended();
+  await expect(closing).rejects.toThrow('the last state could not be saved');
 });
 
 test('with a slow store, each save reserves the next seq, so that update may go out while it is saved, in order, unless a save is under way; one sent ahead of a failed save keeps its seq; close saves the true seq, acked buys included', async () => {
