@@ -207,9 +207,12 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     const heir = await leader();
     const took = await heir.server.logged('leading the ticker', 1_000, logMarks.get(heir));
     const next = first.events.since(marks[0]!).find(isUpdate)!.at + performance.timeOrigin;
-    const [takeover, update] = [Number(took['time']), next].map((at) => Math.round(at - killedAt));
+    const takeover = Math.round(Number(took['time']) - killedAt);
+    const update = Math.round(next - killedAt);
     process.stdout.write(`cluster failover: takeover ${takeover} ms, first update ${update} ms\n`);
     expect(takeover).toBeLessThan(3_000);
+    // And an heir that stalls before it ticks is caught, with room for the fork on a busy machine.
+    expect(update - takeover).toBeLessThan(3_000);
     for (const [i, client] of watchers.entries()) {
       expectContiguousSeq(client);
       expectPricesRunOn(client.updates.filter((update) => update.running));

@@ -63,9 +63,8 @@ test('each new socket is greeted alone: EHLO, a snapshot, the recent past; at st
 
   const beforeStart = a.others.mark;
   await a.waitForUpdates(3, { from: (await a.start()).index });
-  // A late joiner gets the live prices at once (its next updates: broadcaster.test.ts) and the
-  // prices at start, which `a` was told with everyone. Mid-run, where broadcasts carry recovery
-  // offsets, the greeting's frames still do not.
+  // A late joiner gets the live prices at once and the prices at start, which `a` was told with
+  // everyone. Mid-run, where broadcasts carry recovery offsets, the greeting's frames still do not.
   const late = await rawEvents();
   expect(late.slice(0, 4)).toEqual([
     ['status', ehlo(true)],
@@ -74,6 +73,9 @@ test('each new socket is greeted alone: EHLO, a snapshot, the recent past; at st
     ['opening', await a.next('opening', beforeStart)],
   ]);
   expect((late[1] as [string, { seq: number }])[1].seq).toBeGreaterThanOrEqual(3);
+  // Then the broadcasts: the connection path puts it where they go (their order: broadcaster's).
+  const [joiner] = await join('joiner');
+  await joiner.waitForUpdates(1, { from: joiner.events.mark });
 
   // A joiner while stopped gets the current prices, flagged as stopped. That nobody else hears a
   // greeting is hostile-input.test.ts's.

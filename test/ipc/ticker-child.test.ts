@@ -28,7 +28,7 @@ test('over IPC: ready, then ticks at the pace on real timers, prices exact throu
   child.send({ type: 'start', id: 1 });
   expect(child.process.kill('SIGINT')).toBe(true);
   const [, ticks] = await Promise.all([child.next('reply'), child.next('update', 4)]);
-  // By the child's clock, none ahead of the pace (the first is due at once); a `delivered` notice
+  // By the child's clock, none ahead of the pace (the i-th due i × 250 ms on); a `delivered` notice
   // lost on the way would hold each back a second (the fourth past 3.75 s).
   const late = ticks.map(({ update }, i) => update.ts - startedAt - i * 250);
   expect(late.filter((ms) => ms < 0)).toEqual([]);
