@@ -435,12 +435,17 @@ test('with a slow store, each save reserves the next seq, so that update may go 
   ready(latest());
   await flush();
   expect(sent).toEqual([1, 2, 3, 4, 5, 6]);
-  // A buy whose save lands while close() waits for the writes is acked, and kept by the last one.
+  // A buy whose save lands while close() waits for the writes is acked, and kept by the last one,
+  // though the write ends a few turns before the supervisor hears its outcome.
   store.hold = true;
+  let ended!: () => void;
+  store.writing = new Promise((resolve) => (ended = resolve));
   const last = supervisor.buy('Apple');
   reply(latest(), { ...APPLE_BOUGHT, stock: { name: 'Apple', price: grown(grown(14.5)) } });
   const closed = supervisor.close();
   store.hold = false;
+  ended();
+  await flush();
   store.held.at(-1)!();
   await closed;
   await expect(last).resolves.toMatchObject({ ok: true });
