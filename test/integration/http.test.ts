@@ -103,13 +103,15 @@ test('/healthz follows the ticker child; /metrics counts updates, deliveries, cl
   expect((await buyer.emitRaw('buy', 'Nokia')).ack).toMatchObject({ ok: false });
   expect((await watcher.buy('Apple')).ack).toMatchObject({ ok: false });
   const buysSeconds = (performance.now() - buysSent) / 1_000;
-  // Four at once against a budget of three a second: the last is refused; the buyer, with a
-  // budget of its own left, is not.
+  // Four at once against a budget of three a second: the last is refused and never reaches the
+  // ticker; the buyer, with a budget of its own left, is not.
+  const stops = jest.spyOn(forkcast.ticker, 'stop');
   const burst = await Promise.all([...[1, 2, 3, 4].map(() => flooder.stop()), buyer.stop()]);
   const error = 'too many requests: at most 3 start/stop/buy per second per connection';
   const ok = { ok: true, running: false };
   const limited = { ok: false, error };
   expect(burst.map(({ ack }) => ack)).toEqual([ok, ok, ok, limited, ok]);
+  expect(stops).toHaveBeenCalledTimes(4);
   for (const client of all) await client.sync();
 
   const after = await scrape(url);
