@@ -192,6 +192,20 @@ export class TestClient {
     return withDeadline(acked, 3_000, `${this.name}: the ack of ${what}`);
   }
 
+  /** Drops the connection below Socket.IO, as a network blip does (a Socket.IO disconnect ends the
+   * session), lets `meanwhile` pass and connects again; returns the event index at the reconnect. */
+  async blip(meanwhile?: () => Promise<unknown>): Promise<number> {
+    const gone = new Promise<string>((resolve) => this.socket.once('disconnect', resolve));
+    this.socket.io.engine.close();
+    expect(await withDeadline(gone, 3_000, `${this.name} to drop`)).toBe('forced close');
+    await meanwhile?.();
+    const mark = this.events.mark;
+    const back = new Promise<void>((resolve) => this.socket.once('connect', () => resolve()));
+    this.socket.connect();
+    await withDeadline(back, 5_000, `${this.name} to reconnect`);
+    return mark;
+  }
+
   close(): void {
     this.socket.disconnect();
   }

@@ -156,34 +156,13 @@ test('a burst of toggles does not flood everyone with run statuses; the last one
   expect(runStatuses().length).toBeLessThanOrEqual(Math.ceil(elapsed / statusIntervalMs) + 2);
 }, 15_000);
 
-/** Drops the connection below Socket.IO, as a network blip does (a Socket.IO disconnect ends the
- * session), lets `meanwhile` pass and connects again; returns the event index at the reconnect. */
-async function blip(client: TestClient, meanwhile?: () => Promise<unknown>): Promise<number> {
-  const gone = new Promise<string>((resolve) => client.socket.once('disconnect', resolve));
-  client.socket.io.engine.close();
-  await expect(gone).resolves.toBe('forced close');
-  await meanwhile?.();
-  const mark = client.events.mark;
-  const back = new Promise<void>((resolve) => client.socket.once('connect', () => resolve()));
-  client.socket.connect();
-  await withDeadline(back, 3_000, `${client.name} to reconnect`);
-  return mark;
-}
-
-// What the signals that call close() do is main.test.ts's.
-test('recovery: a client that drops for a moment gets what it missed, in order, and no second greeting; one that drops before any broadcast is greeted afresh; close() tells each client, answers an op that arrives as it starts, then disconnects', async () => {
-  const [a, b, early] = await join('a', 'b', 'early leaver');
-  // Without a broadcast yet it has no recovery offset (greetings carry none): greeted afresh.
-  const fresh = await blip(early);
-  expect(early.socket.recovered).toBe(false);
-  await early.waitForStatus(STATUS.connected, { from: fresh });
-  expect(await early.nextUpdate({ from: fresh })).toEqual(server.forkcast.ticker.snapshot());
-  // Its second greeting repeats seq 0: out of afterEach's seq check.
-  clients.splice(clients.indexOf(early), 1);
-
+// What the signals that call close() do is main.test.ts's. One that drops before any broadcast
+// has no recovery offset to offer (greetings carry none: the first test), so it is greeted afresh.
+test('recovery: a client that drops for a moment gets what it missed, in order, and no second greeting; close() tells each client, answers an op that arrives as it starts, then disconnects', async () => {
+  const [a, b] = await join('a', 'b');
   await a.waitForUpdates(3, { from: (await a.start()).index });
   // Several updates go out while `a` is away.
-  const back = await blip(a, () => b.waitForUpdates(3, { from: b.events.mark }));
+  const back = await a.blip(() => b.waitForUpdates(3, { from: b.events.mark }));
   expect(a.socket.recovered).toBe(true);
   const newestMeanwhile = b.lastUpdate().seq;
   await a.events.waitFor((event) => isUpdate(event) && event.update.seq > newestMeanwhile, {
