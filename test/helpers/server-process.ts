@@ -73,6 +73,14 @@ export function spawnServer(
       const forked = await logged('ticker child forked', 15_000);
       return { url: await url(), tickerPid: Number(forked['pid']) };
     },
+    /** How it ended: its exit, its stderr, and which of `others` it logged; read once its last
+     * words `last` came, as 'exit' may come before the last of its output. */
+    ending: async (timeoutMs: number, last: string, ...others: string[]) => {
+      const exit = await withDeadline(exited, timeoutMs, 'the server to exit');
+      await logged(last, 1_000);
+      const said = others.filter((msg) => logs.items.some((line) => line['msg'] === msg));
+      return { exit, stderr, said };
+    },
   };
   spawned.push(server);
   return server;

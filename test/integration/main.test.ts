@@ -5,21 +5,12 @@ import { linesWith } from '../helpers/logs';
 import { processRunning, waitForProcessGone } from '../helpers/processes';
 import { withDeadline } from '../helpers/recorder';
 import { rawRequest } from '../helpers/server';
-import { killServers, spawnServer as spawn, type ServerProcess } from '../helpers/server-process';
+import { killServers, spawnServer as spawn } from '../helpers/server-process';
 
 jest.setTimeout(30_000);
 
 afterEach(killServers);
 afterAll(() => printFigures('main.test.ts'));
-
-/** How a server process ended: its exit, its stderr, and which of `others` it logged; read once
- * its last words `last` came, as 'exit' may come before the last of its output. */
-async function ending(server: ServerProcess, timeoutMs: number, last: string, ...others: string[]) {
-  const exit = await withDeadline(server.exited, timeoutMs, 'the server to exit');
-  await server.logged(last, 1_000);
-  const said = others.filter((msg) => server.logs.items.some((line) => line['msg'] === msg));
-  return { exit, stderr: server.stderr(), said };
-}
 
 // SIGINT takes the same path (the Ctrl-C test below); the state it writes is crash-kills.test's,
 // what close() tells clients realtime.test's, and that the token stays out of the log http.test's.
@@ -39,7 +30,7 @@ test('reads its settings from the environment; SIGTERM then shuts down cleanly, 
   expect((await rawRequest(url, '/api/stop', json, 'POST')).status).toBe(401);
   const signalledAt = performance.now();
   server.process.kill('SIGTERM');
-  const end = await ending(server, 10_000, 'bye', 'shutting down');
+  const end = await server.ending(10_000, 'bye', 'shutting down');
   recordFigure('SIGTERM -> exit', performance.now() - signalledAt);
   expect(end).toEqual({ exit: { code: 0, signal: null }, stderr: '', said: ['shutting down'] });
   expect(processRunning(tickerPid)).toBe(false);
@@ -61,7 +52,7 @@ test.each([
   // Taken for a second request, the copy would exit 1 at once: sooner than the 2 s the clean stop
   // waits for the stopped child.
   const second = 'second signal: exiting now';
-  const end = await ending(server, code ? 1_800 : 10_000, code ? second : 'bye', second, 'bye');
+  const end = await server.ending(code ? 1_800 : 10_000, code ? second : 'bye', second, 'bye');
   recordFigure(`${first} then SIGINT -> exit`, performance.now() - secondAt);
   expect(end).toEqual({ exit: { code, signal: null }, stderr: '', said: [code ? second : 'bye'] });
 });
@@ -75,7 +66,7 @@ test('SIGTERM while the server is still starting is a clean stop, not a failure'
     const server = spawn({ TICK_MS: '100' });
     const forked = await server.logged('ticker child forked', 15_000);
     server.process.kill('SIGTERM');
-    const end = await ending(server, 10_000, 'bye', 'forkcast listening');
+    const end = await server.ending(10_000, 'bye', 'forkcast listening');
     expect(end).toMatchObject({ exit: { code: 0, signal: null }, stderr: '' });
     await waitForProcessGone(Number(forked['pid']), 5_000);
     if (end.said.length === 0) return;
