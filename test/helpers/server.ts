@@ -21,6 +21,7 @@ import type {
 import type { StockName } from '../../protocol/stocks';
 import { createApp, type AppConfig } from '../../server/app';
 import { createStateFile } from '../../server/state-file';
+import type { TickerHost } from '../../server/ticker-host';
 import { grown } from './prices';
 import { Recorder, withDeadline, type WaitOptions } from './recorder';
 
@@ -264,6 +265,21 @@ export async function expectBuysApplied(
   const what = `${client.name}: the update with every acknowledged buy`;
   const wait = { timeoutMs: 3_000, what, ...since };
   await client.events.waitFor((event) => isUpdate(event) && same(event.update), wait);
+}
+
+/** Spies on the ticker host's ops (undo with jest.restoreAllMocks()): whatever the realtime layer
+ * lets through reaches the child by one of them. Returns the check that none was called. */
+export function spyOnOps(ticker: TickerHost): () => void {
+  const spies = (['start', 'stop', 'buy'] as const).map((op) => jest.spyOn(ticker, op));
+  return () => spies.forEach((spy) => expect(spy).not.toHaveBeenCalled());
+}
+
+/** GET /healthz: 200 with the ticker child's pid. */
+export async function healthyPid(url: string): Promise<number> {
+  const response = await fetch(`${url}/healthz`);
+  const body = (await response.json()) as { ok: unknown; pid: unknown };
+  expect([response.status, body.ok, typeof body.pid]).toEqual([200, true, 'number']);
+  return body.pid as number;
 }
 
 /** A request with any headers, Host included (fetch does not let a caller choose it), or an

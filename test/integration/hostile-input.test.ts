@@ -1,9 +1,15 @@
 /** Input no valid client sends may cost the sender its connection, never the server, the child
  * or a bystander. Malformed packets are Engine.IO's and Socket.IO's parsers' to test. */
 import { SOCKET_PATH } from '../../protocol/events';
-import { healthyPid, spyOnOps } from '../helpers/guards';
 import { withDeadline } from '../helpers/recorder';
-import { connectWelcomed, startServer, TestClient, type TestServer } from '../helpers/server';
+import {
+  connectWelcomed,
+  healthyPid,
+  spyOnOps,
+  startServer,
+  TestClient,
+  type TestServer,
+} from '../helpers/server';
 
 /** Socket.IO's message limit (server/io.ts), and a name just under it once framed. */
 const LIMIT = 16 * 1024;

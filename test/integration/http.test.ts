@@ -8,12 +8,16 @@ import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 
 import { SOCKET_PATH } from '../../protocol/events';
 import { createApp } from '../../server/app';
-import { spyOnOps } from '../helpers/guards';
 import { capturingLogger, LEVEL, linesWith } from '../helpers/logs';
 import { priceOf } from '../helpers/prices';
 import { scrape, sumOf, type Exposition } from '../helpers/prometheus';
 import { withDeadline } from '../helpers/recorder';
-import { expectContiguousSeq, rawRequest as request, TestClient } from '../helpers/server';
+import {
+  expectContiguousSeq,
+  rawRequest as request,
+  spyOnOps,
+  TestClient,
+} from '../helpers/server';
 
 const TOKEN = 'correct-horse-battery-staple';
 const WATCH_ONLY =

@@ -6,7 +6,6 @@ import path from 'node:path';
 
 import { STATUS, type BuyAck } from '../../protocol/events';
 import { STOCK_NAMES, type StockName } from '../../protocol/stocks';
-import { healthyPid } from '../helpers/guards';
 import { linesWith } from '../helpers/logs';
 import { scrape, valueOf } from '../helpers/prometheus';
 import { cpuMs } from '../helpers/processes';
@@ -15,6 +14,7 @@ import {
   connectWelcomed,
   expectBuysApplied,
   expectContiguousSeq,
+  healthyPid,
   type TestClient,
 } from '../helpers/server';
 import {
