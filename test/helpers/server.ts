@@ -169,8 +169,9 @@ export class TestClient {
     return this.acked<RunAck>('stop', (callback) => this.socket.emit('stop', callback));
   }
 
-  buy(name: StockName) {
-    return this.acked<BuyAck>(`buy ${name}`, (callback) => this.socket.emit('buy', name, callback));
+  async buy(name: StockName, timeoutMs?: number) {
+    const emit = (callback: (ack: BuyAck) => void) => this.socket.emit('buy', name, callback);
+    return { name, ...(await this.acked(`buy ${name}`, emit, timeoutMs)) };
   }
 
   emitRaw(event: string, ...args: unknown[]) {
@@ -184,13 +185,17 @@ export class TestClient {
     expect(ack).toEqual({ ok: false, error: 'unknown event "forkcast-test-barrier"' });
   }
 
-  /** The ack, and the event count when it arrived. A callback, not emitWithAck(): a continuation
-   * after `await` may run after later frames. */
-  private acked<R>(what: string, emit: (callback: (result: R) => void) => void) {
-    const acked = new Promise<{ ack: R; index: number }>((resolve) =>
-      emit((ack) => resolve({ ack, index: this.events.mark })),
+  /** The ack, and the event count and the time when it arrived, `ms` after the emit. A callback,
+   * not emitWithAck(): a continuation after `await` may run after later frames. */
+  private acked<R>(what: string, emit: (callback: (result: R) => void) => void, timeoutMs = 3_000) {
+    const sent = performance.now();
+    const acked = new Promise<{ ack: R; index: number; at: number; ms: number }>((resolve) =>
+      emit((ack) => {
+        const at = performance.now();
+        resolve({ ack, index: this.events.mark, at, ms: at - sent });
+      }),
     );
-    return withDeadline(acked, 3_000, `${this.name}: the ack of ${what}`);
+    return withDeadline(acked, timeoutMs, `${this.name}: the ack of ${what}`);
   }
 
   /** Drops the connection below Socket.IO, as a network blip does (a Socket.IO disconnect ends the
