@@ -10,7 +10,7 @@ import type { UpdatePayload } from '../../protocol/events';
 import { HISTORY_LENGTH } from '../../protocol/stocks';
 import type { SavedState } from '../../protocol/validation';
 import { linesWith } from '../helpers/logs';
-import { decayAll, priceOf, withBuy } from '../helpers/prices';
+import { expectPricesRunOn, priceOf, withBuy } from '../helpers/prices';
 import { delay, type Recorder, withDeadline } from '../helpers/recorder';
 import { findRedisServer, startRedis, type RedisServer } from '../helpers/redis-server';
 import {
@@ -100,15 +100,6 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
   const updatesOf = (client: TestClient, from = 0): UpdatePayload[] =>
     client.events.since(from).flatMap((event) => (isUpdate(event) ? [event.update] : []));
 
-  const expectSeqRunsOn = (updates: readonly UpdatePayload[]): void =>
-    expect(updates.map((u) => u.seq)).toEqual(updates.map((_, i) => (updates[0]?.seq ?? 0) + i));
-
-  /** Every update after the first is the previous one's prices, decayed once: no reset, no jump. */
-  const expectPricesRunOn = (updates: readonly UpdatePayload[]): void =>
-    expect(updates.slice(1).map((u) => u.stocks)).toEqual(
-      updates.slice(0, -1).map((u) => decayAll(u.stocks)),
-    );
-
   const ensureRunning = async (client: TestClient) =>
     expect((await client.start()).ack).toEqual({ ok: true, running: true });
 
@@ -164,7 +155,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     expect(upToLast[0]!.length).toBeGreaterThanOrEqual(8);
     expect(upToLast).toEqual([upToLast[0], upToLast[0], upToLast[0]]);
     for (const [i, client] of all.entries()) {
-      expectSeqRunsOn(seen[i] ?? []);
+      expectContiguousSeq(seen[i] ?? []);
       // Every node sends "Stopped" after the updates that came before it: none says running after.
       const events = client.events.since(marks[i]!);
       const stopped = events.findIndex((e) => isStatus(e) && e.status.message === 'Stopped');
@@ -248,7 +239,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
       const bySeq = new Map<number, UpdatePayload>();
       for (const client of watchers) {
         const updates = client.updates.filter((update) => update.running);
-        expectSeqRunsOn(updates);
+        expectContiguousSeq(updates);
         for (const update of updates) if (!bySeq.has(update.seq)) bySeq.set(update.seq, update);
         expect(updates).toEqual(updates.map((update) => bySeq.get(update.seq)));
       }
@@ -310,11 +301,11 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     // One update per buy, one seq apart, then the next op's: none was applied a second time.
     await buyAndWait(watcher);
     expect(updatesOf(watcher, first)).toHaveLength(buyers.length + 1);
-    expectSeqRunsOn(updatesOf(watcher, first));
+    expectContiguousSeq(updatesOf(watcher, first));
 
     // The leader's history (sent to each new connection) holds each update once.
     const history = await (await join(lead, 'newcomer')).next('history');
-    expectSeqRunsOn(history.updates);
+    expectContiguousSeq(history.updates);
     expect(history.updates.length).toBeGreaterThan(buyers.length);
   }, 40_000);
 
@@ -400,6 +391,6 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     const mark = after.events.mark;
     await ensureRunning(after);
     expect((await after.nextUpdate({ from: mark })).seq).toBe(last.seq + 2);
-    expectSeqRunsOn(after.updates);
+    expectContiguousSeq(after.updates);
   }, 40_000);
 });

@@ -23,6 +23,13 @@ export function priceOf(stocks: readonly Stock[], name: StockName): number {
 export const withBuy = (stocks: readonly Stock[], bought: StockName, times = 1): Stock[] =>
   stocks.map(({ name, price }) => ({ name, price: name === bought ? grown(price, times) : price }));
 
+/** Every update after the first is the previous one's prices, decayed once: no reset, no jump,
+ * nothing rounded on the way. */
+export const expectPricesRunOn = (updates: readonly UpdatePayload[]): void =>
+  expect(updates.slice(1).map((u) => u.stocks)).toEqual(
+    updates.slice(0, -1).map((u) => decayAll(u.stocks)),
+  );
+
 /** The seed market of the classic demo, written out rather than imported. */
 export const SEED: readonly Stock[] = [
   { name: 'Apple', price: 14.5 },

@@ -245,10 +245,11 @@ export function expectEveryStreamUpdate(events: Recorder<StreamEvent>): void {
   expect(events.items.filter(({ type }) => type === 'resync')).toEqual([]);
 }
 
-/** Every update a client saw has seq exactly one more than the one before it. */
-export function expectContiguousSeq(client: TestClient): void {
-  const seqs = client.updates.map((update) => update.seq);
-  expect([client.name, seqs]).toEqual([client.name, seqs.map((_, i) => seqs[0]! + i)]);
+/** Every update (of those given, or a client saw) has seq exactly one more than the one before. */
+export function expectContiguousSeq(seen: TestClient | readonly UpdatePayload[]): void {
+  const [name, updates] = seen instanceof TestClient ? [seen.name, seen.updates] : ['', seen];
+  const seqs = updates.map((update) => update.seq);
+  expect([name, seqs]).toEqual([name, seqs.map((_, i) => seqs[0]! + i)]);
 }
 
 /** Every acked buy applied exactly once: a stock's acked prices are its price in `before` grown
