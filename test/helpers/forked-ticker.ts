@@ -1,17 +1,15 @@
 /** Forks the real compiled ticker child (dist/ticker/main.js, built by the global setup) as the
  * server does, and records what it says; anything that does not parse goes to `malformed`. */
 import { fork } from 'node:child_process';
-import path from 'node:path';
 import { text } from 'node:stream/consumers';
 
 import type { UpdatePayload } from '../../protocol/events';
 import { parseChildMessage, type ChildMessage, type ParentMessage } from '../../protocol/ipc';
+import { PATHS } from '../../server/paths';
 import { Recorder, withDeadline } from './recorder';
 
-export const ROOT = path.resolve(__dirname, '..', '..');
-
 export function forkTicker({ pipeStderr = false } = {}) {
-  const child = fork(path.join(ROOT, 'dist', 'ticker', 'main.js'), [], {
+  const child = fork(PATHS.tickerChild, [], {
     // Not the test runner's flags (loaders, inspector): the child runs as in production.
     execArgv: [],
     stdio: ['ignore', 'inherit', pipeStderr ? 'pipe' : 'inherit', 'ipc'],

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 
-import { ROOT } from './forked-ticker';
+import { ROOT } from '../../server/paths';
 import { Recorder, withDeadline } from './recorder';
 
 const SERVER_MAIN = path.join(ROOT, 'dist', 'server', 'main.js');

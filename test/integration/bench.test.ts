@@ -9,7 +9,7 @@ import type { ClusterResult } from '../../bench/cluster';
 import type { ClusterRatio, FanOutRatio } from '../../bench/report';
 import type { ScenarioResult } from '../../bench/scenario';
 import type { StartupFigures } from '../../bench/startup';
-import { ROOT } from '../helpers/forked-ticker';
+import { ROOT } from '../../server/paths';
 import { findRedisServer } from '../helpers/redis-server';
 
 const CLIENTS = 30;

@@ -5,8 +5,8 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 
+import { PATHS, ROOT } from '../../server/paths';
 import { freePorts } from '../helpers/redis-server';
-import { ROOT } from '../helpers/forked-ticker';
 import { processRunning, statFields, waitForProcessGone } from '../helpers/processes';
 import { Recorder, withDeadline } from '../helpers/recorder';
 import { freshStateFile } from '../helpers/server-process';
@@ -17,7 +17,7 @@ const READY_MS = 150_000;
 jest.setTimeout(READY_MS + 60_000);
 
 test('npm run dev serves through the dev server and stops cleanly on Ctrl-C', async () => {
-  const distClient = listing(path.join(ROOT, 'dist', 'client'));
+  const distClient = listing(PATHS.client);
   const [port, ngPort] = (await freePorts(2)).map(String);
   const dev = spawn('npm', ['run', 'dev'], {
     cwd: ROOT,
@@ -80,7 +80,7 @@ test('npm run dev serves through the dev server and stops cleanly on Ctrl-C', as
     expect([count(/^server .*: shutting down$/gm), count(/^server .*: bye$/gm)]).toEqual([1, 1]);
     expect(output()).not.toMatch(/Restarting|second signal|^dev .* exited \(/m);
     expect(output()).toMatch(/^dev +stopped$/m);
-    expect(listing(path.join(ROOT, 'dist', 'client'))).toEqual(distClient);
+    expect(listing(PATHS.client)).toEqual(distClient);
   } finally {
     // A failed run must not leave the tools running (kill skips those already gone).
     spawnSync('kill', ['-KILL', ...[pid, ...descendantsOf(pid)].map(String)]);

@@ -13,7 +13,7 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { ROOT } from '../helpers/forked-ticker';
+import { ROOT } from '../../server/paths';
 
 jest.setTimeout(60_000);
 

@@ -6,8 +6,8 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
+import { ROOT } from '../../server/paths';
 import { printFigures, recordFigure } from '../helpers/figures';
-import { ROOT } from '../helpers/forked-ticker';
 import { withDeadline } from '../helpers/recorder';
 import { spawnServer } from '../helpers/server-process';
 

@@ -1,9 +1,9 @@
 /** The compiled ticker child, forked as the server forks it: only what needs a process (wiring,
  * real timers, JSON, signals); what it answers to each message is test/unit/child.test.ts's. */
 import { spawnSync } from 'node:child_process';
-import path from 'node:path';
 
-import { forkTicker, ROOT } from '../helpers/forked-ticker';
+import { PATHS } from '../../server/paths';
+import { forkTicker } from '../helpers/forked-ticker';
 import { expectPricesRunOn, stateOf } from '../helpers/prices';
 
 let forked: ReturnType<typeof forkTicker>[] = [];
@@ -50,7 +50,7 @@ test('a child whose server hangs up while it answers exits quietly; SIGTERM ends
 });
 
 test('run by hand rather than forked, it says what it is and exits 1, without a stack', () => {
-  const run = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'ticker', 'main.js')], {
+  const run = spawnSync(process.execPath, [PATHS.tickerChild], {
     encoding: 'utf8',
     timeout: 5_000,
   });

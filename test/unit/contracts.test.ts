@@ -12,9 +12,9 @@ import type { OpenAPIV3_1 } from 'openapi-types';
 import { version } from '../../package.json';
 import { seedTickerState } from '../../protocol/ipc';
 import { buyBodySchema, updateSchema } from '../../protocol/validation';
-import { ROOT } from '../helpers/forked-ticker';
+import { PATHS } from '../../server/paths';
 
-const text = (name: string) => readFileSync(path.join(ROOT, 'dist', 'contracts', name), 'utf8');
+const text = (name: string) => readFileSync(path.join(PATHS.contracts, name), 'utf8');
 
 test('openapi.json is valid OpenAPI 3.1 and has every route of the HTTP API', async () => {
   const doc = JSON.parse(text('openapi.json')) as OpenAPIV3_1.Document;
