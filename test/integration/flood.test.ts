@@ -94,8 +94,8 @@ test('a steady stream of buys is broadcast as it goes: 75 ms at the median (50 p
   expect(lags.at(-1)).toBeLessThan(STREAM_MS / 2);
 });
 
-// The limit itself, and that a refused op never reaches the ticker: http.test.ts. With a budget
-// shared between connections the bystander's buys would be refused too.
+// The limit, each connection's own, and that a refused op never reaches the ticker: http.test.ts.
+// Here, with no refusals, whether a flood starves a bystander's round trips.
 test('2,000 buys back to back under a high limit: all accepted; a bystander keeps being served; exact prices', async () => {
   const welcomed = await connectWelcomed(atHigh, clients, 'flooder', 'bystander');
   const [flooder, bystander] = welcomed as [TestClient, TestClient];
