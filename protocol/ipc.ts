@@ -57,12 +57,10 @@ export const parseParentMessage = (message: unknown) =>
 export const parseChildMessage = (message: unknown) =>
   v.parse(childMessageSchema, 'message from ticker', message);
 
-export const seedTickerState = (ts: number): UpdatePayload => ({
-  stocks: SEED_STOCKS.map(({ name, price }) => ({ name, price })),
-  running: false,
-  seq: 0,
-  ts,
-});
+export function seedTickerState(ts: number): UpdatePayload {
+  const stocks = SEED_STOCKS.map(({ name, price }) => ({ name, price }));
+  return { stocks, running: false, seq: 0, ts };
+}
 
 /** The opening a state holds or, saved before there were any, its own prices: the first known. */
 export const openingOf = (state: UpdatePayload & { opening?: OpeningPayload | undefined }) =>

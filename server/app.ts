@@ -19,14 +19,13 @@ import { TickerSupervisor, type SupervisorOptions } from './ticker-supervisor';
 
 export interface AppConfig
   extends
-    Pick<HttpOptions, 'clientDir' | 'devServer'>,
+    Pick<HttpOptions, 'clientDir' | 'devServer' | 'trustProxy'>,
     Pick<IoOptions, 'allowedOrigins' | 'transports' | 'adapter'>,
     Pick<RealtimeOptions, 'opsPerSecond' | 'controlToken'>,
     Pick<SupervisorOptions, 'tickMs' | 'initialState' | 'store'> {
   logger: Logger;
   /** Use this ticker instead of forking one (a cluster node's). */
   ticker?: TickerHost;
-  /** Host names served besides localhost and IP literals (hosts.ts). */
   allowedHosts?: readonly string[];
 }
 

@@ -23,6 +23,8 @@ const list = <T extends z.ZodType<unknown, string>>(entry: T, fallback = '', min
 const HOST_ENTRY = /^(?:\*|\.?[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?)$/i;
 const HOST_ERROR = 'must be a comma-separated list of host names, .domain names or *';
 
+const PROXY = z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()]);
+const PROXY_ERROR = 'must be a number of proxies, or a comma-separated list of their addresses';
 const envSchema = z.object({
   PORT: integer(0, 65_535, 4561),
   // Loopback by default: a demo should not be reachable from the network unless asked to be.
@@ -42,6 +44,8 @@ const envSchema = z.object({
     .optional(),
   /** Set by `npm run dev`: the shell loads the client from Angular's dev server (ng serve). */
   CLIENT_DEV_SERVER: z.stringbool().default(false),
+  /** Express's `trust proxy`: how many proxies in front (0: none), or their addresses, subnets. */
+  TRUST_PROXY: z.union([integer(0, 100, 0), list(PROXY)], { error: PROXY_ERROR }),
   /** `websocket` alone lets a load balancer without sticky sessions spread the clients. */
   TRANSPORTS: list(
     z.enum(['websocket', 'polling'], { error: 'must list websocket and/or polling' }),

@@ -23,6 +23,7 @@ export interface HttpOptions {
   clientDir?: string | undefined;
   /** Load the client from Angular's dev server, which proxies the rest here. */
   devServer?: boolean | undefined;
+  trustProxy?: number | string[] | undefined;
   /** Set: the shell tells the page that controlling needs it, so a tab without it only watches. */
   controlToken?: string | undefined;
   api: Router;
@@ -31,6 +32,7 @@ export interface HttpOptions {
 export function createHttpApp(options: HttpOptions) {
   const { logger, ticker, metrics, clientDir = PATHS.client, devServer = false } = options;
   const app = express().disable('x-powered-by').set('views', PATHS.views).set('view engine', 'pug');
+  app.set('trust proxy', options.trustProxy ?? 0);
   // First, so that a foreign Host gets nothing of the app; /socket.io is Engine.IO's (io.ts).
   app.use((req, res, next) => (options.hostServed(req) ? next() : refuse(res, 403, HOST_REFUSED)));
   // CSP (this origin only) with a nonce per response, which Angular puts on component styles.

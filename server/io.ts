@@ -34,8 +34,7 @@ export function createIo(httpServer: HttpServer, options: IoOptions): ForkcastIo
     transports: [...transports],
     connectionStateRecovery: { maxDisconnectionDuration: RECOVERY_WINDOW_MS },
     adapter: options.adapter,
-    // Browsers do not apply CORS to WebSockets, so the origin is checked here for every
-    // transport; the `cors` option only adds the headers long-polling needs.
+    // Browsers apply no CORS to WebSockets, so Origin is checked here; `cors` is for polling only.
     allowRequest: (req, callback) => {
       // Before the origin check, which only compares Origin with this (possibly foreign) Host.
       if (!options.hostServed(req)) return callback(HOST_REFUSED, false);

@@ -43,6 +43,7 @@ async function main(): Promise<void> {
     allowedHosts: config.ALLOWED_HOSTS,
     transports: config.TRANSPORTS,
     devServer: config.CLIENT_DEV_SERVER,
+    trustProxy: config.TRUST_PROXY,
     ...host.app,
   });
 

@@ -102,8 +102,7 @@ export function attachRealtime(io: ForkcastIo, ticker: TickerHost, options: Real
     const answer = (outcome: Outcome) => {
       const result = outcome.ok ? 'ok' : outcome.reason;
       metrics.answered(op, result, caller.transport, (performance.now() - at) / 1_000);
-      if (!outcome.ok)
-        logger.debug({ caller: caller.key, event, outcome }, 'rejected client input');
+      if (!outcome.ok) logger.debug({ caller: caller.key, event, outcome }, 'refused an op');
       return outcome;
     };
     const refuse = (reason: RejectReason, error: string, retryMs?: number) =>

@@ -12,8 +12,6 @@ import { LAST_SEQ } from '../protocol/stocks';
 import { parseJson, savedStateSchema, type SavedState } from '../protocol/validation';
 import { PATHS } from './paths';
 
-export type { SavedState } from '../protocol/validation';
-
 export interface StateStore {
   /** Resolves once `state` (or a newer one committed after it) is saved; rejects if not. */
   commit(state: SavedState): Promise<void>;
@@ -62,8 +60,7 @@ export function createStateFile({
       if (failures !== failuresBefore) throw new Error('an earlier write failed');
       return replace(file, `${JSON.stringify(batch.state)}\n`);
     });
-    // The next write waits for this one to end, even past its deadline: a late rename must
-    // never land on top of a newer state.
+    // The next write waits for this one even past its deadline: a late rename must not land last.
     writing = write.catch(() => void failures++);
     batch.done = timed(write, 'writing the state file').then(
       () => void (healthy = true),

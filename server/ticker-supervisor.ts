@@ -9,7 +9,8 @@ import { openingOf, parseChildMessage, seedTickerState, tickerState } from '../p
 import type { BuyReply, Op, OpReply, ParentMessage, RunReply } from '../protocol/ipc';
 import { LAST_SEQ, type StockName } from '../protocol/stocks';
 import { PATHS } from './paths';
-import type { SavedState, StateStore } from './state-file';
+import type { SavedState } from '../protocol/validation';
+import type { StateStore } from './state-file';
 import { historyTo, type HostHealth, type TickerHost, type TickerHostEvents } from './ticker-host';
 
 export interface SupervisorOptions {

@@ -80,9 +80,12 @@ test.each([
   expect(await json(`${api}/stocks`)).toEqual(before);
 });
 
+// Each from another X-Forwarded-For, which counts for nothing unless a proxy is trusted (below).
 test('past the rate limit, 429 with Retry-After; the refusals are counted as a socket’s', async () => {
   const answers = await Promise.all(
-    Array.from({ length: 60 }, () => post(`${api}/stop`, {}, auth)),
+    Array.from({ length: 60 }, (_, i) =>
+      post(`${api}/stop`, {}, { ...auth, 'X-Forwarded-For': `203.0.113.${i}` }),
+    ),
   );
   const limited = answers.find((res) => res.status === 429);
   expect(limited?.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
@@ -90,6 +93,16 @@ test('past the rate limit, 429 with Retry-After; the refusals are counted as a s
   // The table's two bad buy bodies, like a socket's bad arguments.
   const invalid = { op: 'buy', transport: 'http', result: 'rejected', reason: 'invalid' };
   expect(valueOf(await scrape(url), 'forkcast_ops_total', invalid)).toBe(2);
+});
+
+test('behind a trusted proxy, each client it names (X-Forwarded-For) has a budget of its own', async () => {
+  const { api: proxied } = await serve({ tickMs: 100, opsPerSecond: 1, trustProxy: 1 });
+  const from = (client: string) => post(`${proxied}/stop`, {}, { 'X-Forwarded-For': client });
+  const clients = ['203.0.113.9', ...Array<string>(4).fill('203.0.113.1')];
+  const [other, ...same] = (await Promise.all(clients.map(from))).map((res) => res.status);
+  // One budget for the proxy's address would let only one of the five through.
+  expect([other, same.filter((status) => status === 200).length]).toEqual([200, 1]);
+  expect(same).toContain(429);
 });
 
 test('ops while the ticker cannot take them get 503', async () => {

@@ -13,6 +13,7 @@ const DEFAULTS = {
   REDIS_URL: undefined,
   TRANSPORTS: ['websocket', 'polling'],
   CLIENT_DEV_SERVER: false,
+  TRUST_PROXY: 0,
 };
 
 // `PORT=` (set but empty, common in .env files) means "not set", as `process.env.PORT || 4561`
@@ -52,6 +53,8 @@ test.each<[string, string[], unknown]>([
   ['TRANSPORTS', ['websocket'], ['websocket']],
   ['CLIENT_DEV_SERVER', ['true'], true],
   ['CLIENT_DEV_SERVER', ['false'], false],
+  ['TRUST_PROXY', [' 2 '], 2],
+  ['TRUST_PROXY', ['10.0.0.1, 10.1.0.0/16,::1'], ['10.0.0.1', '10.1.0.0/16', '::1']],
   // Number() reads all of these as numbers; none is a plain decimal integer.
   ['PORT', ['abc', '0x10', '1e3', '+5', '-1', '5.0', '80 80', '80.5'], whole('PORT')],
   ['PORT', ['70000'], /^invalid configuration: PORT: /],
@@ -64,6 +67,7 @@ test.each<[string, string[], unknown]>([
   ['REDIS_URL', ['localhost:6379', 'http://127.0.0.1:6379'], /: REDIS_URL: must be a redis:\/\//],
   ['TRANSPORTS', ['websocket,carrier-pigeon'], /^invalid configuration: TRANSPORTS.*websocket/],
   ['ALLOWED_HOSTS', ['http://evil.example', 'a.example/path', 'two words'], HOSTS],
+  ['TRUST_PROXY', ['nginx', '-1', '10.0.0.0/33'], /: TRUST_PROXY: must be a number/],
   ['ALLOWED_HOSTS', ['a.example:8080', '*.example.com', 'ok.example, ..'], HOSTS],
 ])('%s=%j is %p', (name, values, expected) => {
   for (const value of values) {

@@ -7,7 +7,8 @@ import path from 'node:path';
 
 import { LAST_SEQ } from '../../protocol/stocks';
 import { savedStateSchema } from '../../protocol/validation';
-import { createStateFile, writeInThread, type SavedState } from '../../server/state-file';
+import type { SavedState } from '../../protocol/validation';
+import { createStateFile, writeInThread } from '../../server/state-file';
 import { capturingLogger, LEVEL, linesWith } from '../helpers/logs';
 import { decayAll, SEED, stateOf, T0, withBuy } from '../helpers/prices';
 

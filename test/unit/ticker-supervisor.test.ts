@@ -7,7 +7,7 @@ import { pino } from 'pino';
 
 import type { ChildMessage, ParentMessage } from '../../protocol/ipc';
 import { PATHS } from '../../server/paths';
-import type { SavedState } from '../../server/state-file';
+import type { SavedState } from '../../protocol/validation';
 import { TickerSupervisor, type SupervisorOptions } from '../../server/ticker-supervisor';
 import { grown, stateOf, T0, withBuy } from '../helpers/prices';
 
