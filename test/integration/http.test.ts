@@ -84,6 +84,13 @@ test('/healthz follows the ticker child; /metrics counts updates, deliveries, cl
   const [uptime, pid] = [expect.any(Number), forkcast.ticker.pid];
   expect(pid).not.toBe(process.pid);
   expect(await health()).toEqual({ ok: true, status: 'ok', running: false, seq: 0, uptime, pid });
+  const state = 'the state file cannot be written';
+  jest
+    .spyOn(forkcast.ticker, 'health')
+    .mockReturnValueOnce({ status: 'degraded', details: { state } });
+  const degraded = await fetch(`${url}/healthz`);
+  const body = { ok: false, status: 'degraded', state, pid };
+  expect([degraded.status, await degraded.json()]).toEqual([503, expect.objectContaining(body)]);
   const before = await scrape(url);
   const delta = (after: Exposition, name: string, labels = {}) =>
     sumOf(after, name, labels) - sumOf(before, name, labels);
@@ -100,12 +107,15 @@ test('/healthz follows the ticker child; /metrics counts updates, deliveries, cl
   const [buyer, flooder] = [await join('buyer', token), await join('flooder', token)];
   const all = [controller, watcher, buyer, flooder];
   const [mark, buysSent] = [controller.events.mark, performance.now()];
+  const buys = jest.spyOn(forkcast.ticker, 'buy');
   const { ack } = await buyer.buy('Apple');
   // The price it was acked with reaches the others (what a buy does to prices is the model's).
   const bought = priceOf((await controller.nextUpdate({ from: mark })).stocks, 'Apple');
   expect(ack).toEqual({ ok: true, stock: { name: 'Apple', price: bought } });
   expect((await buyer.emitRaw('buy', 'Nokia')).ack).toMatchObject({ ok: false });
   expect((await watcher.buy('Apple')).ack).toMatchObject({ ok: false });
+  // The refused buys, like the refused stop below, never reach the ticker.
+  expect(buys).toHaveBeenCalledTimes(1);
   const buysSeconds = (performance.now() - buysSent) / 1_000;
   // Four at once against a budget of three a second: the last is refused and never reaches the
   // ticker; the buyer, with a budget of its own left, is not.
@@ -153,6 +163,7 @@ const YEAR = 'public, max-age=31536000, immutable';
 // deploy's asset names are picked up at once. (/healthz's body: the first test; /metrics': scrape.)
 test.each([
   ['/main-AB12CD34.js', YEAR, /^text\/javascript/, 'export'],
+  ['/styles-IJ90KL12.css', YEAR, /^text\/css/, ':root'],
   ['/', 'no-cache', /^text\/html/, '<!DOCTYPE html>'],
   ['/3rdpartylicenses.txt', 'no-cache', /^text\/plain/, 'MIT'],
   ['/favicon.svg', 'no-cache', /^image\/svg\+xml/, '<svg'],
@@ -161,7 +172,7 @@ test.each([
   ['/api/stocks', 'no-store', /^application\/json/, '{"stocks":'],
   // The AsyncAPI document is served by the same route (their content: contracts.test.ts).
   ['/api/openapi.json', 'public, max-age=0', /^application\/json/, '{\n  "openapi": "3.1.0"'],
-])('%s: Cache-Control %s, type %s', async (pathname, cache, type, start) => {
+])('%s: Cache-Control %s, type %s, and helmet’s nosniff', async (pathname, cache, type, start) => {
   const response = await fetch(`${url}${pathname}`);
   const head = Buffer.from(await response.arrayBuffer()).subarray(0, start.length);
   const header = (name: string) => response.headers.get(name);
@@ -170,7 +181,8 @@ test.each([
     header('cache-control'),
     header('content-type'),
     head.toString('latin1'),
-  ]).toEqual([200, cache, expect.stringMatching(type), start]);
+    header('x-content-type-options'),
+  ]).toEqual([200, cache, expect.stringMatching(type), start, 'nosniff']);
 });
 
 // Nothing outside the static roots (source, dotfiles, a traversal), no stack, no path.
@@ -188,7 +200,7 @@ test.each([
   expect(await request(url, pathname, { accept }, method)).toMatchObject({ status, body });
 });
 
-// Helmet's headers are the same on every route (it is mounted first): checked on these two.
+// Helmet's other headers, the same on every route (nosniff shows it on all: above), on these two.
 test.each([
   ['br', brotliDecompressSync],
   ['identity', (body: Buffer) => body],
