@@ -16,7 +16,10 @@ afterAll(() => printFigures('main.test.ts'));
 // what close() tells clients realtime.test's, and that the token stays out of the log http.test's.
 test('reads its settings from the environment; SIGTERM then shuts down cleanly, the child gone', async () => {
   const token = 'correct-horse-battery-staple';
-  const server = spawn({ TICK_MS: '100', CONTROL_TOKEN: token, ALLOWED_HOSTS: '.example.test,' });
+  const server = spawn({
+    ...{ TICK_MS: '100', CONTROL_TOKEN: token, ALLOWED_HOSTS: '.example.test,' },
+    ...{ TRUST_PROXY: '1', OPS_PER_SECOND: '1' },
+  });
   const { url, tickerPid } = await server.listening();
   expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   // ALLOWED_HOSTS: the listed domain served, other names refused.
@@ -28,6 +31,12 @@ test('reads its settings from the environment; SIGTERM then shuts down cleanly, 
   // CONTROL_TOKEN: an op without it is refused.
   const json = { 'content-type': 'application/json' };
   expect((await rawRequest(url, '/api/stop', json, 'POST')).status).toBe(401);
+  // TRUST_PROXY and OPS_PER_SECOND: one op a second for each client the proxy names.
+  const auth = { ...json, authorization: `Bearer ${token}` };
+  const stop = (client: string) =>
+    rawRequest(url, '/api/stop', { ...auth, 'x-forwarded-for': client }, 'POST');
+  const stops = await Promise.all(['203.0.113.1', '203.0.113.2', '203.0.113.1'].map(stop));
+  expect(stops.map(({ status }) => status).sort()).toEqual([200, 200, 429]);
   const signalledAt = performance.now();
   server.process.kill('SIGTERM');
   const end = await server.ending(10_000, 'bye', 'shutting down');
