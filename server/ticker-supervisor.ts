@@ -8,8 +8,8 @@ import type { UpdatePayload } from '../protocol/events';
 import { openingOf, parseChildMessage, seedTickerState, tickerState } from '../protocol/ipc';
 import type { BuyReply, Op, OpReply, ParentMessage, RunReply } from '../protocol/ipc';
 import { LAST_SEQ, type StockName } from '../protocol/stocks';
-import { PATHS } from './paths';
 import type { SavedState } from '../protocol/validation';
+import { PATHS } from './paths';
 import type { StateStore } from './state-file';
 import { historyTo, type HostHealth, type TickerHost, type TickerHostEvents } from './ticker-host';
 

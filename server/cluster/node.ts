@@ -15,7 +15,6 @@ import type { BuyReply, Op, OpReply, RunReply } from '../../protocol/ipc';
 import type { StockName } from '../../protocol/stocks';
 import * as v from '../../protocol/validation';
 import { RECOVERY_WINDOW_MS, type ForkcastIo } from '../io';
-import type { SavedState } from '../../protocol/validation';
 import type { StateStore } from '../state-file';
 import { historyTo, type HostHealth, type TickerHost, type TickerHostEvents } from '../ticker-host';
 import { CLOSED_ERROR, TickerSupervisor, type SupervisorOptions } from '../ticker-supervisor';
@@ -306,7 +305,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
    * ends the term before the supervisor hears of it, so it reports no child lost. */
   private store(term: number, epoch: number): StateStore {
     let last = Promise.resolve();
-    const write = async (saved: SavedState): Promise<void> => {
+    const write = async (saved: v.SavedState): Promise<void> => {
       const state = JSON.stringify({ ...saved, epoch });
       const log = (err: unknown) => this.options.logger.error({ err }, 'could not save the state');
       if (term === this.term && (await this.lease.writeState(epoch, state).catch(log))) return;

@@ -6,8 +6,7 @@ import { isDeepStrictEqual as same } from 'node:util';
 
 import type { BuyAck, Stock } from '../../protocol/events';
 import { STOCK_NAMES, type StockName } from '../../protocol/stocks';
-import { savedStateSchema } from '../../protocol/validation';
-import type { SavedState } from '../../protocol/validation';
+import { savedStateSchema, type SavedState } from '../../protocol/validation';
 import { decayAll, grown, stateOf } from '../helpers/prices';
 import { waitForProcessGone } from '../helpers/processes';
 import { delay, withDeadline } from '../helpers/recorder';

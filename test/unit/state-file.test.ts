@@ -6,8 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { LAST_SEQ } from '../../protocol/stocks';
-import { savedStateSchema } from '../../protocol/validation';
-import type { SavedState } from '../../protocol/validation';
+import { savedStateSchema, type SavedState } from '../../protocol/validation';
 import { createStateFile, writeInThread } from '../../server/state-file';
 import { capturingLogger, LEVEL, linesWith } from '../helpers/logs';
 import { decayAll, SEED, stateOf, T0, withBuy } from '../helpers/prices';
