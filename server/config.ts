@@ -22,9 +22,9 @@ const list = <T extends z.ZodType<unknown, string>>(entry: T, fallback = '', min
 /** `.example.com` stands for that domain and its subdomains, `*` for any name (server/hosts.ts). */
 const HOST_ENTRY = /^(?:\*|\.?[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?)$/i;
 const HOST_ERROR = 'must be a comma-separated list of host names, .domain names or *';
-
 const PROXY = z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()]);
 const PROXY_ERROR = 'must be a number of proxies, or a comma-separated list of their addresses';
+
 const envSchema = z.object({
   PORT: integer(0, 65_535, 4561),
   // Loopback by default: a demo should not be reachable from the network unless asked to be.
