@@ -30,18 +30,9 @@ export function createMetrics(countClients: () => number = () => 0) {
   });
   const counter = <L extends string>(name: string, help: string, labelNames: L[] = []) =>
     new Counter({ name, help, labelNames, registers });
-  const updates = counter(
-    'forkcast_updates_broadcast_total',
-    'Price updates broadcast to all connected sockets.',
-  );
-  const deliveries = counter(
-    'forkcast_update_deliveries_total',
-    'Updates sent to a socket: each broadcast adds the number of sockets it went to.',
-  );
-  const restarts = counter(
-    'forkcast_ticker_restarts_total',
-    'Ticker children forked to replace one that exited (every fork after the first).',
-  );
+  const updates = counter('forkcast_updates_broadcast_total', 'Price updates broadcast.');
+  const deliveries = counter('forkcast_update_deliveries_total', 'Updates sent, one per socket.');
+  const restarts = counter('forkcast_ticker_restarts_total', 'Replacement ticker children forked.');
   const ops = counter(
     'forkcast_ops_total',
     'Client ops answered, by op, transport and result; refusals also by reason.',
