@@ -48,6 +48,8 @@ export function attachRealtime(io: ForkcastIo, ticker: TickerHost, options: Real
   // One bucket per socket or address: a flooding client is refused without slowing anyone else.
   const limiter = new RateLimiterMemory({ points: opsPerSecond, duration: 1 });
   const rateError = `too many requests: at most ${opsPerSecond} start/stop/buy per second per connection`;
+  // Ten times that in events of any kind is a flood: cut off before its unread replies fill memory.
+  const flood = new RateLimiterMemory({ points: 10 * opsPerSecond, duration: 1 });
   const token = controlToken === undefined ? undefined : digest(controlToken);
   const mayControl = (given: unknown): boolean =>
     !token || (typeof given === 'string' && timingSafeEqual(digest(given), token));
@@ -133,6 +135,7 @@ export function attachRealtime(io: ForkcastIo, ticker: TickerHost, options: Real
 
   // One listener for every event and socket (as `this`): per-socket closures would cost memory.
   function onEvent(this: ForkcastSocket, name: unknown, ...raw: unknown[]): void {
+    void flood.consume(this.id).catch(() => this.disconnect(true));
     const event = String(name).slice(0, 40);
     const ack =
       typeof raw.at(-1) === 'function' ? (raw.pop() as (r: RunAck | BuyAck) => void) : undefined;

@@ -158,6 +158,15 @@ test('/healthz follows the ticker child; /metrics counts updates, deliveries, cl
   expect(delta(await scrape(url), 'forkcast_connected_clients')).toBe(3);
 });
 
+// Unread, its refusals would pile up in memory; unlimited, its events would starve the others.
+test('a socket sending ten times its op budget of events in a second is cut off; others stay', async () => {
+  const [flooder, bystander] = [await join('event flooder'), await join('bystander')];
+  const cut = new Promise((resolve) => flooder.socket.once('disconnect', resolve));
+  for (let i = 0; i < 40; i++) flooder.raw.emit('no-such-event');
+  expect(await withDeadline(cut, 5_000, 'the flooder cut off')).toBe('io server disconnect');
+  await bystander.sync();
+});
+
 const YEAR = 'public, max-age=31536000, immutable';
 // Hashed names never change content; the rest, the shell too, is revalidated, so that a new
 // deploy's asset names are picked up at once. (/healthz's body: the first test; /metrics': scrape.)
