@@ -1,6 +1,6 @@
 /** The single-node state on disk: a small JSON file replaced whole at every commit (no journal to
  * replay). Commits during a write share the next one, so at most one write is in flight. */
-import { mkdir, readFile, rename } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -76,6 +76,9 @@ export function createStateFile({
   }
 
   async function load(): Promise<SavedState | null> {
+    // A folder, link, FIFO or device (STATE_FILE=/dev/null) is not ours to read or set aside.
+    const kind = await lstat(file).catch(() => null);
+    if (kind && !kind.isFile()) throw new Error('not a regular file');
     const text = await timed(readFile(file, 'utf8'), 'reading the state file').catch(
       (error: NodeJS.ErrnoException) => {
         if (error.code !== 'ENOENT') throw error;

@@ -1,6 +1,16 @@
 /** The state file against real files in a temporary folder; writes are watched through the
  * store's `write` seam around the real writer. */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -116,7 +126,9 @@ describe('open', () => {
 
   // A path under /proc/self (which hangs): main.test.ts's "a state file under /proc", in a process.
   test.each([
-    ['a folder', '.', 'EISDIR'],
+    ['a folder', '.', 'not a regular file'],
+    ['a link', 'link', 'not a regular file'],
+    ['a FIFO', 'fifo', 'not a regular file'],
     ['under a file', path.join('blocker', 'state.json'), '.*(EEXIST|ENOTDIR)'],
     ...(process.platform === 'linux'
       ? [['directly in /proc', '/proc/forkcast-test.json', '']]
@@ -125,14 +137,18 @@ describe('open', () => {
     'a path that is %s: open() rejects within the deadline naming the file, and moves nothing',
     async (_what, relative, why) => {
       writeFileSync(path.join(dir, 'blocker'), 'x');
+      symlinkSync('blocker', path.join(dir, 'link'));
+      execFileSync('mkfifo', [path.join(dir, 'fifo')]);
       const at = path.resolve(dir, relative);
       const started = performance.now();
       await expect(create({ at, deadlineMs: 300 }).store.open()).rejects.toThrow(
         new RegExp(`^state file ${at}: ${why}`),
       );
       expect(performance.now() - started).toBeLessThan(300 + 1_000);
-      expect(readdirSync(dir)).toEqual(['blocker']);
+      expect(readdirSync(dir).sort()).toEqual(['blocker', 'fifo', 'link']);
       expect(readFileSync(path.join(dir, 'blocker'), 'utf8')).toBe('x');
+      const [link, fifo] = ['link', 'fifo'].map((name) => lstatSync(path.join(dir, name)));
+      expect([link?.isSymbolicLink(), fifo?.isFIFO()]).toEqual([true, true]);
     },
   );
 });
