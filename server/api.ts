@@ -44,7 +44,10 @@ export function mountApi(api: Router, options: ApiOptions): void {
   api.post(
     ['/start', '/stop', '/buy'],
     (req, res, next) =>
-      req.is('application/json') === false ? refuse(res, 415, 'send application/json') : next(),
+      // A browser's POST without a body still sends Content-Length: 0.
+      req.is('application/json') === false && req.get('Content-Length') !== '0'
+        ? refuse(res, 415, 'send application/json')
+        : next(),
     express.json({ limit: '4kb' }),
     async (req, res) => {
       const op = req.path.slice(1);

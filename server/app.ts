@@ -43,8 +43,8 @@ export function createApp(config: AppConfig) {
       onRestart: () => metrics.tickerRestarted(),
     });
   const hostServed = hostCheck(config.allowedHosts ?? [], logger);
-  // Filled below, once the ops it serves exist.
-  const api = express.Router();
+  // Filled below, once the ops it serves exist; /api/START and /api/stop/ are no routes of it.
+  const api = express.Router({ caseSensitive: true, strict: true });
   const app = createHttpApp({ ...config, ticker, metrics, hostServed, api });
   const httpServer = createServer(app);
   // Every TCP connection, WebSockets included, so that close() can cut what peers leave open.

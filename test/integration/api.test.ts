@@ -80,6 +80,14 @@ test.each([
   expect(await json(`${api}/stocks`)).toEqual(before);
 });
 
+// Before the rate limit's test, which spends this address's budget.
+test('a POST with no body at all (a browser sends Content-Length: 0) is one without arguments; case and slash variants are no routes', async () => {
+  const bare = await fetch(`${api}/stop`, { method: 'POST', headers: auth });
+  expect([bare.status, await bare.json()]).toEqual([200, { ok: true, running: false }]);
+  for (const op of ['START', 'stop/', 'Buy'])
+    expect((await post(`${api}/${op}`, { name: 'Apple' }, auth)).status).toBe(404);
+});
+
 // Each from another X-Forwarded-For, which counts for nothing unless a proxy is trusted (below).
 test('past the rate limit, 429 with Retry-After; the refusals are counted as a socket’s', async () => {
   const answers = await Promise.all(
