@@ -11,6 +11,7 @@ export const KEYS = { lease: 'forkcast:leader', epoch: 'forkcast:epoch', state: 
 
 // KEYS: lease, epoch. ARGV: token, ttl. The new epoch, or the holder's token if taken.
 const ACQUIRE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return redis.call('INCR', KEYS[2])
 end
@@ -38,7 +39,8 @@ export class LeaderLease {
     readonly ttlMs: number,
   ) {}
 
-  /** Ours already (a previous term whose release was lost) is not a new term. */
+  /** Ours already (an acquire that landed after its timeout, a lost release): a new term, at once;
+   * its epoch fences whatever the old one still has in flight. */
   async tryAcquire(): Promise<{ held: true; epoch: number } | { held: false; holder: string }> {
     const reply = await this.run(ACQUIRE, [KEYS.lease, KEYS.epoch], [String(this.ttlMs)]);
     return typeof reply === 'number'

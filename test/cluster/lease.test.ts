@@ -45,6 +45,13 @@ const TTL_MS = 1_000;
     expect(await b.tryAcquire()).toEqual({ held: true, epoch: 2 });
   });
 
+  test('a lease already ours, from an acquire that landed after its caller gave up, is taken again at once in a new term', async () => {
+    await client.set(KEYS.lease, 'node-a', { PX: TTL_MS });
+    await client.set(KEYS.epoch, '3');
+    expect(await b.tryAcquire()).toEqual({ held: false, holder: 'node-a' });
+    expect(await a.tryAcquire()).toEqual({ held: true, epoch: 4 });
+  });
+
   test("a write needs the current epoch as well as the lease; run out, the lease goes to the next term, and the deposed leader's renewals and writes are refused", async () => {
     await a.tryAcquire();
     await client.set(KEYS.epoch, '7');
