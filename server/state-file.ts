@@ -76,17 +76,16 @@ export function createStateFile({
   }
 
   async function load(): Promise<SavedState | null> {
-    // A folder, link, FIFO or device (STATE_FILE=/dev/null) is not ours to read or set aside.
-    const kind = await lstat(file).catch(() => null);
-    if (kind && !kind.isFile()) throw new Error('not a regular file');
-    const text = await timed(readFile(file, 'utf8'), 'reading the state file').catch(
+    const kind = await timed(lstat(file), 'reading the state file').catch(
       (error: NodeJS.ErrnoException) => {
         if (error.code !== 'ENOENT') throw error;
         logger.info({ file }, 'no state file yet; starting from the seed prices');
-        return null;
       },
     );
-    if (text === null) return null;
+    if (!kind) return null;
+    // A folder, link, FIFO or device (STATE_FILE=/dev/null) is not ours to read or set aside.
+    if (!kind.isFile()) throw new Error('not a regular file');
+    const text = await timed(readFile(file, 'utf8'), 'reading the state file');
     const parsed = parseJson(savedStateSchema, 'state file', text);
     if (parsed.ok) return parsed.value;
     const problem = parsed.error;
