@@ -50,7 +50,8 @@ export async function joinCluster({
   const reader = await connect('stream', true);
   // Recovery replays a window's worth of entries (one per update and status): twice that is kept.
   const maxLen = Math.max(10_000, Math.ceil((RECOVERY_WINDOW_MS / host.tickMs) * 2));
-  const adapter = createAdapter(adapterClient, { streamName: STREAM_KEY, maxLen });
+  const adapterOptions = { streamName: STREAM_KEY, maxLen, heartbeatInterval: HEARTBEAT_MS };
+  const adapter = createAdapter(adapterClient, adapterOptions);
   const options = { ...host, maxLen, logger: logger.child({ part: 'cluster' }) };
   const ticker = new ClusterTickerHost(options, { commands, adapter: adapterClient, reader });
   logger.info({ node: ticker.nodeId }, 'joined the cluster');
@@ -72,6 +73,9 @@ const LEASE_TTL_MS = 1_500;
 const RENEW_EVERY_MS = 500;
 const CAMPAIGN_EVERY_MS = 200;
 const OP_EVENT = 'forkcast:op';
+const NEWEST_EVENT = 'forkcast:newest';
+/** After a reconnect (the adapter's within 1 s), every node knows the others in 3 heartbeats. */
+const HEARTBEAT_MS = 1_000;
 
 const REDIS_DOWN = 'the cluster cannot reach Redis right now; try again in a moment';
 const NO_LEADER = 'no ticker leader is elected right now; try again in a moment';
@@ -100,6 +104,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   private validUntil = 0;
   private opened: Promise<void> | null = null;
   private readonly closed = new AbortController();
+  private upSince = performance.now();
 
   constructor(
     private readonly options: ClusterHostOptions & { maxLen: number },
@@ -107,6 +112,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   ) {
     super();
     this.lease = new LeaderLease(redis.commands, this.nodeId, LEASE_TTL_MS);
+    redis.commands.on('ready', () => (this.upSince = performance.now()));
   }
 
   get pid(): number | undefined {
@@ -116,6 +122,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   snapshot = (): UpdatePayload => structuredClone(this.state);
 
   greeting = () => ({ history: this.history, opening: this.opening ?? ipc.openingOf(this.state) });
+  private seen = (): v.SavedState => ({ ...this.state, ...this.greeting(), unannounced: false });
 
   health(): HostHealth {
     const redis = this.redisUp();
@@ -155,6 +162,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   private async begin(): Promise<void> {
     const { io, logger } = this.options;
     io().on(OP_EVENT, this.onForwarded);
+    io().on(NEWEST_EVENT, (answer: (state: v.SavedState) => void) => answer(this.seen()));
     io().on('connection', (socket) => {
       // Recovery put it back in the room: live, this node's broadcaster sends to it instead.
       if (socket.recovered) void socket.leave(REPLAY_ROOM);
@@ -262,12 +270,10 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     this.validUntil = validUntil;
     const { logger, tickMs, onRestart } = this.options;
     try {
-      // Redis is authoritative; if it lost the state, the newest update seen here beats the seed.
+      // Redis is authoritative; if it lost the state, the newest that a live node saw beats the seed.
       const stored = await this.readState();
-      const resume =
-        stored && stored.seq >= this.state.seq
-          ? { ...stored, opening: ipc.openingOf(stored) }
-          : { ...this.state, ...this.greeting(), unannounced: false };
+      const newest = stored && stored.seq >= this.state.seq ? stored : await this.newestSeen();
+      const resume = { ...newest, opening: ipc.openingOf(newest) };
       const store = this.store(term, epoch);
       await store.commit(resume);
       // The last leader may have died between saving an update and sending it. An unannounced
@@ -299,6 +305,15 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
       logger.error({ err: error }, 'could not take over as the ticker leader');
       if (term === this.term) await this.stepDown('the takeover failed');
     }
+  }
+
+  /** Asks every live node, once all have had time to be heard of; one that does not answer
+   * fails the takeover (tried again until the adapter counts it gone), rather than risk its seq. */
+  private async newestSeen(): Promise<v.SavedState> {
+    await sleep(this.upSince + 3 * HEARTBEAT_MS - performance.now(), undefined, { ref: false });
+    const answers: unknown[] = await this.options.io().serverSideEmitWithAck(NEWEST_EVENT);
+    const seen = answers.flatMap((answer) => v.savedStateSchema.safeParse(answer).data ?? []);
+    return seen.reduce((newest, state) => (state.seq > newest.seq ? state : newest), this.seen());
   }
 
   /** The state key, written in this term only, in order, fenced by the lease. A refused write

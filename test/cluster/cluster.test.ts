@@ -309,6 +309,40 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     expect(history.updates.length).toBeGreaterThan(buyers.length);
   }, 40_000);
 
+  test('Redis emptied, and the lease goes to a node started since, which has seen nothing: it leads on from the newest seq the others saw, and so does the node after it', async () => {
+    const watcher = await join(nodes[0]!, 'through it all');
+    await stopAndSettle(watcher);
+    const last = watcher.lastUpdate();
+    const store = createClient({ url: redis.url });
+    await store.connect();
+    // As a Redis restarted without its data; the lease held elsewhere, so nobody leads meanwhile.
+    await store
+      .multi()
+      .flushAll()
+      .set('forkcast:leader', 'a node that died', { PX: 30_000 })
+      .exec();
+    await everyNode((node) => node?.role === 'follower', 'the leader to step down');
+    const fresh = await startNode();
+    await store.set('forkcast:leader', (await health(fresh))!.node, { PX: 30_000 });
+    await store.quit();
+    expect(await leader(15_000)).toBe(fresh);
+
+    // A buy through an old node: acked, and carried one seq on, to the old nodes' clients too.
+    const bought = async (times: number) => {
+      const mark = watcher.events.mark;
+      expect((await watcher.buy('Apple')).ack).toMatchObject({ ok: true });
+      expect(await watcher.nextUpdate({ from: mark })).toEqual({
+        ...{ stocks: withBuy(last.stocks, 'Apple', times), running: false },
+        ...{ seq: last.seq + times, ts: expect.any(Number) },
+      });
+    };
+    await bought(1);
+    // The next leader resumes from what the fresh one saved: no seq is handed out twice.
+    await kill(fresh, 'SIGTERM');
+    await leader(10_000);
+    await bought(2);
+  }, 40_000);
+
   test('a client that drops for a moment misses nothing, also when it comes back on another node', async () => {
     const [home, away] = nodes as [Node, Node];
     // A load balancer on loopback: it sends each new connection to the node `to` names then.
