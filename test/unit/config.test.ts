@@ -39,8 +39,8 @@ test.each<[string, string[], unknown]>([
   ['CONTROL_TOKEN', ['correct horse battery'], 'correct horse battery'],
   [
     'CORS_ORIGINS',
-    ['https://a.example, http://localhost:4200'],
-    ['https://a.example', 'http://localhost:4200'],
+    ['https://a.example, http://localhost:4200, http://[::1]:8443'],
+    ['https://a.example', 'http://localhost:4200', 'http://[::1]:8443'],
   ],
   // Entries trimmed, empty ones dropped; names, .domains and * kept.
   [
@@ -63,7 +63,13 @@ test.each<[string, string[], unknown]>([
   ['OPS_PER_SECOND', ['0'], /^invalid configuration: OPS_PER_SECOND: /],
   ['OPS_PER_SECOND', ['0b11', '1e400'], whole('OPS_PER_SECOND')],
   ['CONTROL_TOKEN', ['short'], /^invalid configuration: CONTROL_TOKEN: must be at least 8/],
-  ['CORS_ORIGINS', ['not a url'], /^invalid configuration: CORS_ORIGINS.*origins/],
+  ['CORS_ORIGINS', ['not a url'], /^invalid configuration: CORS_ORIGINS.*Invalid URL/],
+  // Never equal to a browser's Origin header: a path, a default port, capitals.
+  [
+    'CORS_ORIGINS',
+    ['https://a.example/', 'http://a.example:80', 'HTTPS://a.example'],
+    /origins, like/,
+  ],
   ['REDIS_URL', ['localhost:6379', 'http://127.0.0.1:6379'], /: REDIS_URL: must be a redis:\/\//],
   ['TRANSPORTS', ['websocket,carrier-pigeon'], /^invalid configuration: TRANSPORTS.*websocket/],
   ['ALLOWED_HOSTS', ['http://evil.example', 'a.example/path', 'two words'], HOSTS],
