@@ -25,9 +25,7 @@ const parentMessageSchema = z.discriminatedUnion('type', [
     tickMs: z.number().int().min(10).max(3_600_000),
     unannounced: z.boolean(),
   }),
-  start.extend(withId),
-  stop.extend(withId),
-  buy.extend(withId),
+  ...opSchema.options.map((op) => op.extend(withId)),
   /** Flow control, not answered: updates up to `seq` reached every socket. Until then the child
    * conflates buys and delays ticks, so it never queues more than the server can broadcast. */
   z.strictObject({ type: z.literal('delivered'), seq: z.number().int().nonnegative() }),

@@ -72,7 +72,6 @@ export const savedStateSchema = z.object({
   unannounced: z.boolean().default(false),
   // Absent from older files, or dropped if bad: neither is worth refusing the prices and seq for.
   opening: openingSchema.optional().catch(undefined),
-  /** The last updates broadcast, oldest first. */
   history: z.array(updateSchema).max(HISTORY_LENGTH).refine(ascending).optional().catch(undefined),
 });
 export type SavedState = z.infer<typeof savedStateSchema>;

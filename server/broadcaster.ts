@@ -4,7 +4,6 @@ import type { OpeningPayload, StatusPayload, UpdatePayload } from '../protocol/e
 import type { ForkcastIo, ForkcastSocket } from './io';
 import { historyTo } from './ticker-host';
 
-/** `offset`: its place in a cluster's stream, which Socket.IO's client keeps for recovery. */
 export type Outgoing = (
   | { event: 'update'; payload: UpdatePayload }
   | { event: 'status'; payload: StatusPayload }

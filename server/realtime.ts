@@ -59,7 +59,6 @@ export function attachRealtime(io: ForkcastIo, ticker: TickerHost, options: Real
     ticker.delivered(seq);
   };
   const broadcaster = new UpdateBroadcaster(io, onDelivered, also);
-  /** On one node everyone is this node's sockets; a cluster's host carries statuses itself. */
   const toEveryone = (payload: StatusPayload): void =>
     ticker.broadcastStatus ? ticker.broadcastStatus(payload) : broadcaster.publishStatus(payload);
   const listeners = {
@@ -142,7 +141,6 @@ export function attachRealtime(io: ForkcastIo, ticker: TickerHost, options: Real
     const token: unknown = this.handshake.auth['token'];
     const notice = (payload: StatusPayload) => tell(this, 'status', payload);
     const caller = { transport: 'socket' as const, key: this.id, token, notice };
-    // Acked, or refused as a status if it passed no ack.
     void perform(caller, event, raw).then((outcome) => {
       if (ack) ack(outcome.ok ? outcome.ack : { ok: false, error: outcome.error });
       else if (!outcome.ok) notice(status(`${event} rejected: ${outcome.error}`));

@@ -306,8 +306,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     this.timer = setTimeout(() => void this.respawn(), delay);
   }
 
-  /** Starts the replacement from the saved state, written again first: a write that missed its
-   * deadline may still have landed with refused ops. */
+  /** From the saved state, written again first: a late write may have landed with refused ops. */
   private async respawn(): Promise<void> {
     const { store } = this.options;
     if (store) {

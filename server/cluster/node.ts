@@ -360,14 +360,12 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   }
 
   private async forward(op: Op): Promise<OpReply> {
+    const emitted = this.options.io().serverSideEmitWithAck(OP_EVENT, op);
     // socket.io-adapter's 5 s ran out: the leader may have answered, and its answer counts.
-    const { answers, error } = await this.options
-      .io()
-      .serverSideEmitWithAck(OP_EVENT, op)
-      .then(
-        (answers: unknown[]) => ({ answers, error: NO_LEADER }),
-        (late: { responses: unknown[] }) => ({ answers: late.responses, error: NO_ANSWER }),
-      );
+    const { answers, error } = await emitted.then(
+      (answers: unknown[]) => ({ answers, error: NO_LEADER }),
+      (late: { responses: unknown[] }) => ({ answers: late.responses, error: NO_ANSWER }),
+    );
     const parsed = answers.map((a) => v.parse(ipc.opReplySchema.nullable(), 'op reply', a));
     const replies = parsed.flatMap((p) => (p.ok && p.value ? [p.value] : []));
     return replies.find((reply) => reply.ok) ?? replies[0] ?? { ok: false, error };

@@ -26,8 +26,7 @@ export class MarketStore {
   private readonly latest = toSignal(merge(this.socket.status$, this.socket.update$));
   /** null until the server has said. */
   readonly running = computed(() => this.latest()?.running ?? null);
-  /** "restarting" from the server saying the ticker was lost until any later status or update;
-   * "unknown" while not connected, as nothing tells us. */
+  /** "restarting" from a tickerLost status until the next status or update; "unknown" offline. */
   readonly ticker = computed(() => {
     const latest = this.latest();
     if (!latest || !this.connected()) return 'unknown';
@@ -41,9 +40,8 @@ export class MarketStore {
   );
 }
 
-/** A greeting's `history` (the server's, saved across its restarts) replaces the series; an
- * `update` newer than the last is appended (a recovered reconnect replays updates only), and
- * an older one leaves the same array, so nothing recomputes. */
+/** A greeting's `history` replaces the series; a newer `update` is appended (a recovered reconnect
+ * replays updates only); an older one leaves the same array, so nothing recomputes. */
 export function appendUpdate(series: Series, event: UpdatePayload | HistoryPayload): Series {
   if ('updates' in event) return event.updates.slice(-HISTORY_LENGTH);
   const last = series.at(-1);

@@ -79,16 +79,14 @@ export class SocketService {
   readonly history$ = this.listen(this.socket, 'history');
   readonly opening$ = this.listen(this.socket, 'opening');
 
-  /** Connects so far, counted before any subscriber hears of one: a late subscriber, too, tells a
-   * reconnect from the first connect. */
+  /** Connects so far, counted before subscribers hear of one: a late one, too, sees reconnects. */
   private connects = 0;
   private readonly counted = () => this.connects++;
 
   /** Per subscription, starting with the state now. */
   readonly connection$: Observable<ConnectionState> = defer(() => {
     const { socket } = this;
-    // socket.io-client sets `recovered` just before `connect` (after the replayed events);
-    // it is undefined, not false, when the server offers no recovery.
+    // socket.io-client sets `recovered` just before `connect`, after the replayed events.
     const connected = (): ConnectionState =>
       socket.recovered ? 'recovered' : this.connects > 1 ? 'not-recovered' : 'connected';
     // `active` is false after a deliberate disconnect or a refusal, which socket.io won't retry

@@ -137,8 +137,7 @@ export class StockBoardComponent {
     const ack = await this.socket[op]();
     this.runPending.set(null);
     if (!ack.ok) return this.announce(ack.error, this.error);
-    // The pressed button is disabled, so focus moves to the other once the server's state enables
-    // it (that status may come after the ack), unless the user has moved it meanwhile.
+    // Focus moves to the other button once the server's state enables it (maybe after the ack).
     const next = op === 'start' ? 'stop' : 'start';
     const changes = merge(of(null), this.socket.status$, this.socket.update$);
     await firstValueFrom(changes.pipe(filter(() => this.canRun(next))));
