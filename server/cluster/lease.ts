@@ -9,13 +9,14 @@ export type RedisClient = RedisClientType;
 /** The lease (the holder's token, with a TTL), the last epoch handed out, the holder's state. */
 export const KEYS = { lease: 'forkcast:leader', epoch: 'forkcast:epoch', state: 'forkcast:state' };
 
-// KEYS: lease, epoch. ARGV: token, ttl. The new epoch, or the holder's token if taken.
+// KEYS: lease, epoch. ARGV: token, ttl. The new epoch, or the holder's token if taken. The epoch
+// first: if it cannot be bumped (not a number), the script stops with the lease left free.
 const ACQUIRE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return redis.call('INCR', KEYS[2])
-end
-return redis.call('GET', KEYS[1])`;
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('GET', KEYS[1]) end
+local epoch = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return epoch`;
 
 // KEYS: lease. ARGV: token, ttl. 1 if still ours (and extended, or deleted by a ttl of 0), else 0.
 const RENEW = `
@@ -39,8 +40,7 @@ export class LeaderLease {
     readonly ttlMs: number,
   ) {}
 
-  /** Ours already (an acquire that landed after its timeout, a lost release): a new term, at once;
-   * its epoch fences whatever the old one still has in flight. */
+  /** Ours already (late acquire, lost release): a new term at once, whose epoch fences the old. */
   async tryAcquire(): Promise<{ held: true; epoch: number } | { held: false; holder: string }> {
     const reply = await this.run(ACQUIRE, [KEYS.lease, KEYS.epoch], [String(this.ttlMs)]);
     return typeof reply === 'number'

@@ -256,6 +256,8 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
       } catch (error) {
         this.options.logger.warn({ err: error, leading: this.leading }, 'election round failed');
         if (performance.now() >= this.validUntil) await this.stepDown('the lease ran out');
+        // Not knowing who leads is /healthz's "degraded", not a stale name.
+        if (!this.leading) this.holder = null;
       }
       const left = this.validUntil - performance.now();
       const pause = this.leading ? Math.max(0, Math.min(RENEW_EVERY_MS, left)) : CAMPAIGN_EVERY_MS;

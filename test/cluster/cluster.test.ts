@@ -343,6 +343,15 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     await bought(2);
   }, 40_000);
 
+  test('an epoch in Redis that cannot be bumped: no node leads and every /healthz says so, until it can', async () => {
+    const store = await createClient({ url: redis.url }).connect();
+    await store.multi().set('forkcast:epoch', 'not a number').del('forkcast:leader').exec();
+    await everyNode((node) => node?.status === 'degraded' && node.leader === null, 'no leader');
+    await store.set('forkcast:epoch', '1000');
+    await store.quit();
+    await leader(10_000);
+  });
+
   test('a client that drops for a moment misses nothing, also when it comes back on another node', async () => {
     const [home, away] = nodes as [Node, Node];
     // A load balancer on loopback: it sends each new connection to the node `to` names then.

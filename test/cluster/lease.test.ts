@@ -52,6 +52,12 @@ const TTL_MS = 1_000;
     expect(await a.tryAcquire()).toEqual({ held: true, epoch: 4 });
   });
 
+  test('an epoch Redis cannot bump (not a number) fails the acquire loudly and leaves the lease free', async () => {
+    await client.set(KEYS.epoch, 'abc');
+    await expect(a.tryAcquire()).rejects.toThrow('not an integer');
+    expect(await client.exists(KEYS.lease)).toBe(0);
+  });
+
   test("a write needs the current epoch as well as the lease; run out, the lease goes to the next term, and the deposed leader's renewals and writes are refused", async () => {
     await a.tryAcquire();
     await client.set(KEYS.epoch, '7');
