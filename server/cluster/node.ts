@@ -50,8 +50,7 @@ export async function joinCluster({
   const reader = await connect('stream', true);
   // Recovery replays a window's worth of entries (one per update and status): twice that is kept.
   const maxLen = Math.max(10_000, Math.ceil((RECOVERY_WINDOW_MS / host.tickMs) * 2));
-  const adapterOptions = { streamName: STREAM_KEY, maxLen, heartbeatInterval: HEARTBEAT_MS };
-  const adapter = createAdapter(adapterClient, adapterOptions);
+  const adapter = createAdapter(adapterClient, { streamName: STREAM_KEY, maxLen });
   const options = { ...host, maxLen, logger: logger.child({ part: 'cluster' }) };
   const ticker = new ClusterTickerHost(options, { commands, adapter: adapterClient, reader });
   logger.info({ node: ticker.nodeId }, 'joined the cluster');
@@ -74,8 +73,8 @@ const RENEW_EVERY_MS = 500;
 const CAMPAIGN_EVERY_MS = 200;
 const OP_EVENT = 'forkcast:op';
 const NEWEST_EVENT = 'forkcast:newest';
-/** After a reconnect (the adapter's within 1 s), every node knows the others in 3 heartbeats. */
-const HEARTBEAT_MS = 1_000;
+/** Nodes retry Redis 1 s apart at most: by then all that can reach it are subscribed, so asked. */
+const PEERS_BACK_MS = 3_000;
 
 const REDIS_DOWN = 'the cluster cannot reach Redis right now; try again in a moment';
 const NO_LEADER = 'no ticker leader is elected right now; try again in a moment';
@@ -105,6 +104,8 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   private opened: Promise<void> | null = null;
   private readonly closed = new AbortController();
   private upSince = performance.now();
+  /** What this node last saved while leading: with buys its update may not have carried. */
+  private committed: v.SavedState | null = null;
 
   constructor(
     private readonly options: ClusterHostOptions & { maxLen: number },
@@ -122,7 +123,10 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   snapshot = (): UpdatePayload => structuredClone(this.state);
 
   greeting = () => ({ history: this.history, opening: this.opening ?? ipc.openingOf(this.state) });
-  private seen = (): v.SavedState => ({ ...this.state, ...this.greeting(), unannounced: false });
+  private seen = (): v.SavedState => {
+    const streamed = { ...this.state, ...this.greeting(), unannounced: false };
+    return this.committed && this.committed.seq >= streamed.seq ? this.committed : streamed;
+  };
 
   health(): HostHealth {
     const redis = this.redisUp();
@@ -309,13 +313,13 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     }
   }
 
-  /** Asks every live node, once all have had time to be heard of; one that does not answer
-   * fails the takeover (tried again until the adapter counts it gone), rather than risk its seq. */
+  /** The newest state seen or saved by the nodes that can reach Redis and answer within 5 s. */
   private async newestSeen(): Promise<v.SavedState> {
-    await sleep(this.upSince + 3 * HEARTBEAT_MS - performance.now(), undefined, { ref: false });
-    const answers: unknown[] = await this.options.io().serverSideEmitWithAck(NEWEST_EVENT);
+    await sleep(this.upSince + PEERS_BACK_MS - performance.now(), undefined, { ref: false });
+    const asked = this.options.io().serverSideEmitWithAck(NEWEST_EVENT);
+    const answers = await asked.catch((late: { responses: unknown[] }) => late.responses);
     const seen = answers.flatMap((answer) => v.savedStateSchema.safeParse(answer).data ?? []);
-    return seen.reduce((newest, state) => (state.seq > newest.seq ? state : newest), this.seen());
+    return newestOf([this.seen(), ...seen]);
   }
 
   /** The state key, written in this term only, in order, fenced by the lease. A refused write
@@ -325,7 +329,8 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     const write = async (saved: v.SavedState): Promise<void> => {
       const state = JSON.stringify({ ...saved, epoch });
       const log = (err: unknown) => this.options.logger.error({ err }, 'could not save the state');
-      if (term === this.term && (await this.lease.writeState(epoch, state).catch(log))) return;
+      if (term === this.term && (await this.lease.writeState(epoch, state).catch(log)))
+        return void (this.committed = saved);
       if (term === this.term) void this.stepDown('the state could not be saved');
       throw new Error('the state could not be saved under the lease');
     };
@@ -399,6 +404,12 @@ const UID = 'forkcast';
 // What other nodes write to Redis is checked: a node may run another version, or not be ours.
 /** The state as the leader keeps it in Redis, with the term (`epoch`) that wrote it. */
 export const storedStateSchema = v.savedStateSchema.extend({ epoch: z.number().int().positive() });
+/** The highest seq; at one seq, one with buys no update carried yet; else the first. */
+export const newestOf = ([first, ...rest]: [v.SavedState, ...v.SavedState[]]) =>
+  rest.reduce((newest, state) => {
+    const tie = state.seq === newest.seq && state.unannounced && !newest.unannounced;
+    return state.seq > newest.seq || tie ? state : newest;
+  }, first);
 /** An entry of the cluster's stream: an event for every socket, as the adapter stores it. */
 const streamEntrySchema = z.union([
   z.tuple([z.literal('update'), v.updateSchema]),

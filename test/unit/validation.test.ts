@@ -1,7 +1,7 @@
 /** Every check on input from outside a process, once: a socket's arguments, the ticker state (the
  * one schema behind IPC, the state file, Redis and the adapter), and each message kind. */
 import type { Stock } from '../../protocol/events';
-import { storedStateSchema } from '../../server/cluster/node';
+import { newestOf, storedStateSchema } from '../../server/cluster/node';
 import { opReplySchema, opSchema, parseChildMessage, parseParentMessage } from '../../protocol/ipc';
 import {
   parse,
@@ -134,4 +134,13 @@ test.each<[string, unknown[], string]>([
     const error = expect.stringContaining(`bad ${kind}: ${problem}`);
     for (const state of states) expect(parsers[kind](state)).toEqual({ ok: false, error });
   }
+});
+
+test('of the states the nodes report after Redis lost its own: the highest seq; at one seq, the one holding buys no update carried', () => {
+  const at = (seq: number, unannounced = false) => ({ ...stateOf({ seq }), unannounced });
+  const [older, announced, withBuys] = [at(4), at(5), at(5, true)];
+  expect(newestOf([older, announced])).toBe(announced);
+  expect(newestOf([announced, older, withBuys, at(5)])).toBe(withBuys);
+  expect(newestOf([withBuys, announced])).toBe(withBuys);
+  expect(newestOf([at(6), withBuys])).toEqual(at(6));
 });
