@@ -26,7 +26,6 @@ export interface RealtimeOptions {
   /** When set, only clients presenting it (handshake `auth.token`) may start, stop or buy. */
   controlToken?: string | undefined;
   metrics: ForkcastMetrics;
-  /** Sees everything broadcast, in the sockets' order (the HTTP event stream). */
   also?: (outgoing: Outgoing) => void;
 }
 

@@ -10,7 +10,6 @@ export interface TickerHostEvents {
   update: [update: UpdatePayload, offset?: string];
   lost: [reason: string];
   back: [];
-  /** The ticker started: "change since open" counts from these prices. */
   opening: [opening: OpeningPayload, offset?: string];
   /** From a host that carries statuses itself (broadcastStatus), in order with updates. */
   status: [status: StatusPayload, offset?: string];

@@ -149,7 +149,6 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     });
   }
 
-  /** Stops waiting for request `id` and returns what answers it (undefined if answered). */
   private take(id: number): Answer | undefined {
     const request = this.waiting.get(id);
     this.waiting.delete(id);

@@ -15,7 +15,7 @@ import type { BuyReply, Op, OpReply, RunReply } from '../../protocol/ipc';
 import type { StockName } from '../../protocol/stocks';
 import * as v from '../../protocol/validation';
 import { RECOVERY_WINDOW_MS, type ForkcastIo } from '../io';
-import type { StateStore } from '../state-file';
+import { within, type StateStore } from '../state-file';
 import { historyTo, type HostHealth, type TickerHost, type TickerHostEvents } from '../ticker-host';
 import { CLOSED_ERROR, TickerSupervisor, type SupervisorOptions } from '../ticker-supervisor';
 import { LeaderLease, type RedisClient } from './lease';
@@ -316,8 +316,9 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   /** The newest state seen or saved by the nodes that can reach Redis and answer within 5 s. */
   private async newestSeen(): Promise<v.SavedState> {
     await sleep(this.upSince + PEERS_BACK_MS - performance.now(), undefined, { ref: false });
-    const asked = this.options.io().serverSideEmitWithAck(NEWEST_EVENT);
-    const answers = await asked.catch((late: { responses: unknown[] }) => late.responses);
+    const answers = await this.ask(NEWEST_EVENT).catch(
+      (late: Error & { responses?: unknown[] }) => late.responses ?? Promise.reject(late),
+    );
     const seen = answers.flatMap((answer) => v.savedStateSchema.safeParse(answer).data ?? []);
     return newestOf([this.seen(), ...seen]);
   }
@@ -367,16 +368,19 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   }
 
   private async forward(op: Op): Promise<OpReply> {
-    const emitted = this.options.io().serverSideEmitWithAck(OP_EVENT, op);
-    // socket.io-adapter's 5 s ran out: the leader may have answered, and its answer counts.
-    const { answers, error } = await emitted.then(
-      (answers: unknown[]) => ({ answers, error: NO_LEADER }),
-      (late: { responses: unknown[] }) => ({ answers: late.responses, error: NO_ANSWER }),
+    // Not all answered in time: the leader may have, and its answer counts.
+    const { answers, error } = await this.ask(OP_EVENT, op).then(
+      (answers) => ({ answers, error: NO_LEADER }),
+      (late: { responses?: unknown[] }) => ({ answers: late.responses ?? [], error: NO_ANSWER }),
     );
     const parsed = answers.map((a) => v.parse(ipc.opReplySchema.nullable(), 'op reply', a));
     const replies = parsed.flatMap((p) => (p.ok && p.value ? [p.value] : []));
     return replies.find((reply) => reply.ok) ?? replies[0] ?? { ok: false, error };
   }
+
+  /** Others' answers (if late, on `responses`); our deadline: a Redis lost mid-count settles none. */
+  private ask = (event: string, ...args: unknown[]): Promise<unknown[]> =>
+    within(this.options.io().serverSideEmitWithAck(event, ...args), 6_000, NO_ANSWER);
 
   private readonly onForwarded = (raw: unknown, answer: (reply: OpReply | null) => void): void => {
     const parsed = v.parse(ipc.opSchema, 'forwarded op', raw);
