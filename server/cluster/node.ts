@@ -378,7 +378,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     return replies.find((reply) => reply.ok) ?? replies[0] ?? { ok: false, error };
   }
 
-  /** Others' answers (if late, on `responses`); our deadline: a Redis lost mid-count settles none. */
+  /** Others' answers (late: on `responses`), by our own deadline: a Redis drop can hang theirs. */
   private ask = (event: string, ...args: unknown[]): Promise<unknown[]> =>
     within(this.options.io().serverSideEmitWithAck(event, ...args), 6_000, NO_ANSWER);
 
