@@ -22,7 +22,7 @@ const list = <T extends z.ZodType<unknown, string>>(entry: T, fallback = '', min
 /** `.example.com` stands for that domain and its subdomains, `*` for any name (server/hosts.ts). */
 const HOST_ENTRY = /^(?:\*|\.?[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?)$/i;
 const HOST_ERROR = 'must be a comma-separated list of host names, .domain names or *';
-const ORIGIN_ERROR = 'must be a comma-separated list of origins, like https://example.com:8443';
+const ORIGIN_ERROR = 'must be origins as browsers send them: lower case, no path, no default port';
 const PROXY = z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()]);
 const PROXY_ERROR = 'must be a number of proxies, or a comma-separated list of their addresses';
 
@@ -36,7 +36,7 @@ const envSchema = z.object({
   STATE_FILE: z.string().default('data/state.json'),
   OPS_PER_SECOND: integer(1, 1_000_000, 50),
   CONTROL_TOKEN: z.string().min(8, { error: 'must be at least 8 characters' }).optional(),
-  CORS_ORIGINS: list(z.url().refine((u) => URL.parse(u)?.origin === u, { error: ORIGIN_ERROR })),
+  CORS_ORIGINS: list(z.string().refine((u) => URL.parse(u)?.origin === u, { error: ORIGIN_ERROR })),
   /** Host names served besides localhost and IP addresses (DNS rebinding, server/hosts.ts). */
   ALLOWED_HOSTS: list(z.string().regex(HOST_ENTRY, { error: HOST_ERROR })),
   /** Set: this node joins the cluster sharing this Redis (README, "Operating a cluster"). */

@@ -73,7 +73,7 @@ const RENEW_EVERY_MS = 500;
 const CAMPAIGN_EVERY_MS = 200;
 const OP_EVENT = 'forkcast:op';
 const NEWEST_EVENT = 'forkcast:newest';
-/** Nodes retry Redis 1 s apart at most: by then all that can reach it are subscribed, so asked. */
+/** Nodes retry Redis 1 s apart at most: by then, normally, all that can reach it are asked. */
 const PEERS_BACK_MS = 3_000;
 
 const REDIS_DOWN = 'the cluster cannot reach Redis right now; try again in a moment';
@@ -256,7 +256,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
           if (lease.held && this.closed.signal.aborted) await this.lease.release();
           // Not awaited: the lease is renewed while the child forks.
           else if (lease.held) void this.lead(lease.epoch, sentAt + LEASE_TTL_MS);
-        }
+        } else this.holder = null;
       } catch (error) {
         this.options.logger.warn({ err: error, leading: this.leading }, 'election round failed');
         if (performance.now() >= this.validUntil) await this.stepDown('the lease ran out');
@@ -380,7 +380,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
 
   /** Others' answers (late: on `responses`), by our own deadline: a Redis drop can hang theirs. */
   private ask = (event: string, ...args: unknown[]): Promise<unknown[]> =>
-    within(this.options.io().serverSideEmitWithAck(event, ...args), 6_000, NO_ANSWER);
+    within(this.options.io().serverSideEmitWithAck(event, ...args), 8_000, `no answer to ${event}`);
 
   private readonly onForwarded = (raw: unknown, answer: (reply: OpReply | null) => void): void => {
     const parsed = v.parse(ipc.opSchema, 'forwarded op', raw);

@@ -309,7 +309,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     expect(history.updates.length).toBeGreaterThan(buyers.length);
   }, 40_000);
 
-  test('Redis emptied, and the lease goes to a node started since, which has seen nothing: it leads on from the newest state the others saw or saved (a buy whose update never reached the stream included), without waiting for a subscriber that never answers; and so does the node after it', async () => {
+  test('Redis emptied, and the lease goes to a node started since, which has seen nothing: it leads on from the newest state the others saw or saved (a buy whose update never reached the stream included), waiting no more than 5 s for a subscriber that never answers; and so does the node after it', async () => {
     const watcher = await join(nodes[0]!, 'through it all');
     await stopAndSettle(watcher);
     const last = watcher.lastUpdate();
