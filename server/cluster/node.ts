@@ -125,7 +125,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   greeting = () => ({ history: this.history, opening: this.opening ?? ipc.openingOf(this.state) });
   private seen = (): v.SavedState => {
     const streamed = { ...this.state, ...this.greeting(), unannounced: false };
-    return this.committed && this.committed.seq >= streamed.seq ? this.committed : streamed;
+    return newestOf([streamed, ...(this.committed ? [this.committed] : [])]);
   };
 
   health(): HostHealth {
