@@ -3,10 +3,8 @@
 import type { Stock, UpdatePayload } from '../../protocol/events';
 import type { StockName } from '../../protocol/stocks';
 
-/** One tick: `price -= price / 1800`. */
 export const decayed = (price: number): number => price - price / 1800;
 
-/** `times` buys: `price += price / 10` each. */
 export const grown = (price: number, times = 1): number =>
   times > 0 ? grown(price + price / 10, times - 1) : price;
 

@@ -26,16 +26,17 @@ function setup() {
 }
 
 const reply = (id: number, body: object) => ({ type: 'reply', id, reply: { ok: true, ...body } });
-const update = (stocks: UpdatePayload['stocks'], running: boolean, seq: number, ts = T0) => ({
+/** An update sent `ms` after T0. */
+const update = (stocks: UpdatePayload['stocks'], running: boolean, seq: number, ms: number) => ({
   type: 'update',
-  update: { stocks, running, seq, ts },
+  update: { stocks, running, seq, ts: T0 + ms },
 });
 const rejected = (raw: unknown) => {
   const parsed = parseParentMessage(raw);
   return { type: 'rejected', error: !parsed.ok && parsed.error };
 };
 
-test('before init: pings are answered, notices ignored, ops refused by id; init answers ready; a malformed message is rejected with the reason, changing nothing', () => {
+test("before init: pings are answered, notices ignored, ops refused by id; init answers ready; a malformed message is rejected with the reason, changing nothing; then ops get the model's reply under their id, updates go out, delivered reaches the model; a second init replaces the model and its timers", () => {
   const { receive, send, drain } = setup();
   send({ type: 'ping', id: 7 });
   send({ type: 'delivered', seq: 3 });
@@ -52,25 +53,17 @@ test('before init: pings are answered, notices ignored, ops refused by id; init 
   const forced = { type: 'start', id: 4, force: true };
   receive(forced);
   expect(drain(10_000)).toEqual([{ type: 'ready', state }, rejected(forced)]);
-});
-
-test("ops get the model's reply under their id, updates go out, delivered reaches the model; a second init replaces the model and its timers", () => {
-  const { send, drain } = setup();
-  send({ type: 'init', state: stateOf(), tickMs: 1000, unannounced: false });
-  drain();
   send({ type: 'buy', id: 9, name: 'Apple' });
   expect(drain()).toEqual([
     reply(9, { running: false, stock: { name: 'Apple', price: grown(14.5) } }),
-    update(withBuy(SEED, 'Apple'), false, 1),
+    update(withBuy(SEED, 'Apple'), false, 13, 20_000),
   ]);
   send({ type: 'buy', id: 10, name: 'Facebook' });
   expect(drain(500)).toEqual([
     reply(10, { running: false, stock: { name: 'Facebook', price: grown(37.75) } }),
   ]);
-  send({ type: 'delivered', seq: 1 });
-  expect(drain()).toEqual([
-    update(withBuy(withBuy(SEED, 'Apple'), 'Facebook'), false, 2, T0 + 500),
-  ]);
+  send({ type: 'delivered', seq: 13 });
+  expect(drain()).toEqual([update(withBuy(withBuy(SEED, 'Apple'), 'Facebook'), false, 14, 20_500)]);
   // Re-initialised while running: the old model's ticks never come, the new one's do.
   send({ type: 'start', id: 11 });
   const handed = stateOf({ seq: 50, ts: T0 });
@@ -82,7 +75,7 @@ test("ops get the model's reply under their id, updates go out, delivered reache
   send({ type: 'start', id: 12 });
   expect(drain()).toEqual([
     reply(12, { running: true, changed: true }),
-    update(decayAll(SEED), true, 51, T0 + 10_500),
+    update(decayAll(SEED), true, 51, 30_500),
   ]);
   send({ type: 'stop', id: 13 });
   expect(drain()).toEqual([reply(13, { running: false, changed: true })]);

@@ -44,7 +44,7 @@ test('two builds in one folder: the server refuses to start rather than guess', 
 });
 
 // That it says when the server needs a control token, and Vite's nonce, the integration tests'.
-test('the shell links the entries, with a description, theme colours, icons and a noscript message', async () => {
+test('the shell links the entries, with a description, theme colours, icons and a noscript message; without a build it says how to build and loads no script; with the dev server, its names and its live reload', async () => {
   const html = await render(findClientAssets(clientDir(...PRODUCTION)));
   expect(html).toMatch(/^<!DOCTYPE html><html lang="en">/);
   const themes = ['light)" content="#f7f7f5', 'dark)" content="#121418'];
@@ -59,9 +59,6 @@ test('the shell links the entries, with a description, theme colours, icons and 
     expect(html).toContain(part);
   expect(html).toMatch(/<meta name="description" content="Live stock prices[^"]+">/);
   expect(html).not.toMatch(/@vite|csp-nonce|forkcast-control/);
-});
-
-test('without a build the shell says how to build and loads no script; with the dev server, its names and its live reload', async () => {
   const bare = await render({});
   expect(bare).toContain('The client is not built yet.');
   expect(bare).not.toMatch(/<script|<link rel="stylesheet"/);

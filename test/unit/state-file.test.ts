@@ -107,7 +107,6 @@ describe('open', () => {
       const { store, lines } = create();
       const state = await store.open();
       expect(state).toEqual(seedState);
-      // A fresh, valid state file holds the seed, and the bad one sits next to it, untouched.
       expect(onDisk()).toEqual(state);
       const aside = readdirSync(dir).filter((name) => name !== 'state.json');
       expect(aside).toEqual([expect.stringMatching(/^state\.json\.corrupt-\d{4}-[\dTZ-]+$/)]);
@@ -245,7 +244,6 @@ describe('commit', () => {
     );
     expect(performance.now() - started).toBeGreaterThanOrEqual(995);
     expect(store.healthy).toBe(false);
-    // settled() waits for the hung write itself, not just its deadline.
     let isSettled = false;
     const settled = store.settled().then(() => (isSettled = true));
     await new Promise((resolve) => setImmediate(resolve));

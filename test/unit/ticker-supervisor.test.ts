@@ -79,12 +79,12 @@ async function setup({
     forks.push(new FakeChild());
     return latest() as unknown as ChildProcess;
   });
-  /** Records every commit and fails while `failing` is set; `healthy` is as the test sets it. */
+  /** Records every commit. As the test sets them: commits fail (`failing`), or each waits for its
+   * own resolver in `held` (`hold`); `writing` is a write under way (one past its deadline). */
   const store = {
     failing: false,
     healthy: true,
     slow: false,
-    /** While set, each commit waits for its own resolver, pushed here. */
     hold: false,
     held: [] as (() => void)[],
     commits: [] as SavedState[],
@@ -93,7 +93,6 @@ async function setup({
       if (store.hold) return new Promise<void>((resolve) => store.held.push(resolve));
       return store.failing ? Promise.reject(new Error('disk full')) : Promise.resolve();
     },
-    /** A write still under way (one past its deadline), as the test sets it. */
     writing: Promise.resolve(),
     settled: () => store.writing,
   };
@@ -363,7 +362,6 @@ test('with a store, a failed commit refuses the op, replaces the child from the 
   ready(latest());
   expect(supervisor.greeting().opening).toEqual(OPENING);
   expect(store.commits.at(-1)!.opening).toEqual(OPENING);
-  // While the store cannot write, health is degraded and close() fails.
   store.healthy = false;
   expect(supervisor.health()).toEqual({
     status: 'degraded',
