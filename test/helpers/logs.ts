@@ -16,7 +16,6 @@ export function capturingLogger(): { logger: Logger; lines: Recorder<LogLine> } 
   return { logger, lines };
 }
 
-/** The log lines with this message, from index `from` on. */
 export function linesWith(lines: Recorder<LogLine>, msg: string, from = 0): LogLine[] {
   return lines.since(from).filter((line) => line['msg'] === msg);
 }

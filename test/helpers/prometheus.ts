@@ -44,7 +44,6 @@ export function valueOf(exposition: Exposition, name: string, labels = {}): numb
   return found[0]!.value;
 }
 
-/** The sum over the samples of `name` whose labels include `labels`. */
 export const sumOf = (exposition: Exposition, name: string, labels = {}): number =>
   matching(exposition, name, labels).reduce((sum, sample) => sum + sample.value, 0);
 

@@ -120,7 +120,6 @@ function ready(child: FakeChild): void {
   child.say({ type: 'ready', state: child.lastSent('init').state } satisfies ChildMessage);
 }
 
-/** The child answers the last op it was sent. */
 function reply(child: FakeChild, answer: unknown): void {
   child.say({ type: 'reply', id: (child.sent.at(-1) as { id: number }).id, reply: answer });
 }
