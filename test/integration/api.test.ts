@@ -8,7 +8,7 @@ import { connect, type AddressInfo } from 'node:net';
 import type { EventSource } from 'eventsource';
 import { pino } from 'pino';
 
-import { STATUS, type UpdatePayload } from '../../protocol/events';
+import { STATUS, type StatusPayload, type UpdatePayload } from '../../protocol/events';
 import { updateSchema } from '../../protocol/validation';
 import { createApp, type ForkcastApp } from '../../server/app';
 import { createEventStream } from '../../server/stream';
@@ -26,6 +26,7 @@ import { freshStateFile } from '../helpers/server-process';
 
 const TOKEN = 'correct-horse-battery-staple';
 const WAIT = { timeoutMs: 10_000 };
+type Streamed = UpdatePayload & StatusPayload;
 const apps: ForkcastApp[] = [];
 const streams: EventSource[] = [];
 const clients: TestClient[] = [];
@@ -37,6 +38,8 @@ async function serve(config: Parameters<typeof startServer>[0]) {
 }
 
 const json = async (url: string): Promise<unknown> => (await fetch(url)).json();
+const answer = async (res: Response) => [res.status, await res.json()];
+const refusal = (error: RegExp) => ({ ok: false, error: expect.stringMatching(error) });
 
 const post = (url: string, body?: unknown, headers: Record<string, string> = {}) =>
   fetch(url, {
@@ -51,11 +54,10 @@ afterAll(async () => {
   await Promise.all(apps.map((app) => app.close()));
 });
 
-// With a control token.
 let api = '';
 let url = '';
 beforeAll(async () => {
-  ({ api, url } = await serve({ tickMs: 100, controlToken: TOKEN, opsPerSecond: 20 }));
+  ({ api, url } = await serve({ tickMs: 100, controlToken: TOKEN, opsPerSecond: 20 })); // with a token
 });
 const auth = { Authorization: `Bearer ${TOKEN}` };
 const asText = { ...auth, 'Content-Type': 'text/plain' };
@@ -72,10 +74,7 @@ test.each([
 ])('%s is refused (%s) and changes nothing', async (_case, op, body, headers, status, error) => {
   const before = await json(`${api}/stocks`);
   const res = await post(`${api}/${op}`, body, headers);
-  expect([res.status, await res.json()]).toEqual([
-    status,
-    { ok: false, error: expect.stringMatching(error) },
-  ]);
+  expect(await answer(res)).toEqual([status, refusal(error)]);
   if (status === 401) expect(res.headers.get('www-authenticate')).toBe('Bearer');
   expect(await json(`${api}/stocks`)).toEqual(before);
 });
@@ -83,21 +82,19 @@ test.each([
 // Before the rate limit's test, which spends this address's budget.
 test('a POST with no body at all (a browser sends Content-Length: 0) is one without arguments; case and slash variants are no routes', async () => {
   const bare = await fetch(`${api}/stop`, { method: 'POST', headers: auth });
-  expect([bare.status, await bare.json()]).toEqual([200, { ok: true, running: false }]);
+  expect(await answer(bare)).toEqual([200, { ok: true, running: false }]);
   for (const op of ['START', 'stop/', 'Buy'])
     expect((await post(`${api}/${op}`, { name: 'Apple' }, auth)).status).toBe(404);
 });
 
 // Each from another X-Forwarded-For, which counts for nothing unless a proxy is trusted (below).
 test('past the rate limit, 429 with Retry-After; the refusals are counted as a socket’s', async () => {
-  const answers = await Promise.all(
-    Array.from({ length: 60 }, (_, i) =>
-      post(`${api}/stop`, {}, { ...auth, 'X-Forwarded-For': `203.0.113.${i}` }),
-    ),
-  );
+  const forwarded = (i: number) => ({ ...auth, 'X-Forwarded-For': `203.0.113.${i}` });
+  const stops = Array.from({ length: 60 }, (_, i) => post(`${api}/stop`, {}, forwarded(i)));
+  const answers = await Promise.all(stops);
   const limited = answers.find((res) => res.status === 429);
   expect(limited?.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
-  expect(await limited?.json()).toEqual({ ok: false, error: expect.stringMatching(/too many/) });
+  expect(await limited?.json()).toEqual(refusal(/too many/));
   // The table's two bad buy bodies, like a socket's bad arguments.
   const invalid = { op: 'buy', transport: 'http', result: 'rejected', reason: 'invalid' };
   expect(valueOf(await scrape(url), 'forkcast_ops_total', invalid)).toBe(2);
@@ -108,9 +105,8 @@ test('behind a trusted proxy, each client it names (X-Forwarded-For) has a budge
   const { api: proxied } = await serve({ tickMs: 100, opsPerSecond: 1, trustProxy: 1 });
   const from = (forwarded: string) => post(`${proxied}/stop`, {}, { 'X-Forwarded-For': forwarded });
   const forged = [1, 2, 3, 4].map((i) => `198.51.100.${i}, 203.0.113.1`);
-  const [other, ...same] = (await Promise.all(['203.0.113.9', ...forged].map(from))).map(
-    (res) => res.status,
-  );
+  const answers = await Promise.all(['203.0.113.9', ...forged].map(from));
+  const [other, ...same] = answers.map((res) => res.status);
   // One budget for nginx's address would let one of the five through; believing the forged
   // entries, all of the last four.
   expect([other, same.filter((status) => status === 200).length]).toEqual([200, 1]);
@@ -124,10 +120,7 @@ test('ops while the ticker cannot take them get 503', async () => {
   await once(app.httpServer.listen(0, '127.0.0.1'), 'listening');
   const { port } = app.httpServer.address() as AddressInfo;
   const res = await post(`http://127.0.0.1:${port}/api/buy`, { name: 'Apple' });
-  expect([res.status, await res.json()]).toEqual([
-    503,
-    { ok: false, error: expect.stringMatching(/restarting/) },
-  ]);
+  expect(await answer(res)).toEqual([503, refusal(/restarting/)]);
 });
 
 // The sockets' side of a restart (a running state resumes ticking) is crash-kills.test.ts's. Two
@@ -140,7 +133,9 @@ test('start, buy and stop answer as the socket acks do and the stream sees them 
   const events = listenToStream(`${first.api}/stream`, streams, (input, init) =>
     fetch(new URL(input).href.replace(/:\d+\//, `:${target}/`), init),
   );
-  await events.waitFor(({ type }) => type === 'opening', { ...WAIT, what: 'the greeting' });
+  const streamed = (what: string, type: string, match = (_: Streamed) => true) =>
+    events.waitFor((e) => e.type === type && match(e.data as Streamed), { ...WAIT, what });
+  await streamed('the greeting', 'opening');
   const [a] = (await connectWelcomed(first.url, clients, 'a')) as [TestClient];
   const op = async (name: string, body?: unknown) =>
     (await post(`${first.api}/${name}`, body)).json();
@@ -150,17 +145,9 @@ test('start, buy and stop answer as the socket acks do and the stream sees them 
   const opening = await a.next('opening', greeted);
   const ack = (await op('buy', { name: 'Apple' })) as { stock: { name: string; price: number } };
   expect(ack).toEqual({ ok: true, stock: { name: 'Apple', price: expect.any(Number) } });
-  await events.waitFor(
-    ({ type, data }) =>
-      type === 'update' && (data as UpdatePayload).stocks[0]!.price === ack.stock.price,
-    { ...WAIT, what: 'the bought price' },
-  );
+  await streamed('the bought price', 'update', (data) => data.stocks[0]!.price === ack.stock.price);
   expect(await op('stop', {})).toEqual({ ok: true, running: false });
-  await events.waitFor(
-    ({ type, data }) =>
-      type === 'status' && (data as { message: string }).message === STATUS.stopped,
-    { ...WAIT, what: 'Stopped' },
-  );
+  await streamed('Stopped', 'status', (data) => data.message === STATUS.stopped);
   const started = events.items.find(({ type }) => type === 'status');
   expect(started?.data).toEqual({ message: STATUS.started, running: true });
   const ok = { op: 'buy', transport: 'http', result: 'ok' };
@@ -182,10 +169,7 @@ test('start, buy and stop answer as the socket acks do and the stream sees them 
   // Updates the stream missed while away, replayed from the history when it is back.
   await b.waitForUpdates(3, { from: (await b.start()).index });
   target = second.port;
-  await events.waitFor(
-    ({ type, data }) => type === 'update' && (data as UpdatePayload).seq >= last.seq + 5,
-    { ...WAIT, what: 'updates after the restart' },
-  );
+  await streamed('updates after the restart', 'update', (data) => data.seq >= last.seq + 5);
   expectEveryStreamUpdate(events);
 
   // An id the history no longer covers (or never did): a resync, then a fresh snapshot.
@@ -196,11 +180,8 @@ test('start, buy and stop answer as the socket acks do and the stream sees them 
       text += Buffer.from(chunk as Uint8Array).toString();
       if (text.includes('event:opening')) break;
     }
-    expect(text).toMatch(
-      new RegExp(
-        `^retry:\\d+\\n\\nevent:resync\\ndata:\\{"lastEventId":"${lastEventId}"\\}\\n\\nevent:update\\nid:\\d+\\n`,
-      ),
-    );
+    const resync = `event:resync\\ndata:\\{"lastEventId":"${lastEventId}"\\}`;
+    expect(text).toMatch(new RegExp(`^retry:\\d+\\n\\n${resync}\\n\\nevent:update\\nid:\\d+\\n`));
   }
 }, 15_000);
 

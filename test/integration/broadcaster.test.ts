@@ -35,11 +35,7 @@ beforeEach(async () => {
   io = new Server<ClientToServerEvents, ServerToClientEvents>(http, { transports: ['websocket'] });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
-  clients = [];
-  delivered = new Recorder();
-  admissions = new Map();
-  published = 0;
-  mirrored = [];
+  [clients, delivered, admissions, published, mirrored] = [[], new Recorder(), new Map(), 0, []];
 });
 
 afterEach(async () => {
@@ -50,12 +46,8 @@ afterEach(async () => {
 
 /** Distinct prices per seq, so that a payload mixed up with another one shows. */
 function updateOf(seq: number): UpdatePayload {
-  return {
-    stocks: SEED.map((stock, i) => ({ name: stock.name, price: stock.price + seq * (i + 1) })),
-    running: seq > 0,
-    seq,
-    ts: 1_700_000_000_000 + seq * 100,
-  };
+  const stocks = SEED.map((stock, i) => ({ name: stock.name, price: stock.price + seq * (i + 1) }));
+  return { stocks, running: seq > 0, seq, ts: 1_700_000_000_000 + seq * 100 };
 }
 
 const range = (from: number, to: number): number[] =>

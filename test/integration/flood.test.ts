@@ -79,9 +79,8 @@ test('a steady stream of buys is broadcast as it goes: 75 ms at the median (50 p
   expect(results.filter((result) => !result.ack.ok)).toEqual([]);
   await expectBuysApplied(watcher, { from: mark, timeoutMs: 5_000 }, before, results);
 
-  // From the ack to the watcher's update, less the buy's round trip (on a loaded machine every
-  // hop is slow): an update held back for a window shows in the median; a stall of this disk's
-  // fsync (BENCHMARKS.md) may delay a few, never to the stream's end, where a starved one would go.
+  // From the ack to the watcher's update, less the buy's round trip: an update held back for a
+  // window shows in the median; an fsync stall may delay a few, never to the stream's end.
   const lags = results.map(({ name, ack, at, ms }) => {
     const price = ack.ok ? ack.stock.price : Infinity;
     const carried = watcher.events.items.find(
@@ -102,7 +101,6 @@ test('2,000 buys back to back under a high limit: all accepted; a bystander keep
   const before = flooder.lastUpdate().stocks;
   const marks = [flooder, bystander].map((client) => client.events.mark);
 
-  // Emitted in one synchronous loop.
   const sentAt = performance.now();
   let flooding = true;
   const flooded = Promise.all(
@@ -121,11 +119,9 @@ test('2,000 buys back to back under a high limit: all accepted; a bystander keep
     expect(round.ms).toBeLessThan(Math.max(1_000, 1.5 * floodMs));
   }
 
+  const acked = [...results, ...probes];
   for (const [i, client] of [flooder, bystander].entries())
-    await expectBuysApplied(client, { from: marks[i]!, timeoutMs: 5_000 }, before, [
-      ...results,
-      ...probes,
-    ]);
+    await expectBuysApplied(client, { from: marks[i]!, timeoutMs: 5_000 }, before, acked);
 });
 
 // Enough for the heap per handshake to tell (0.55-1.0 KB measured; ~3.8 KB if greetings were
@@ -171,8 +167,7 @@ test(`a reconnect storm: ${HANDSHAKES} handshakes, each greeted and cut off, lea
   expect((await starter.start()).ack).toEqual({ ok: true, running: true });
   starter.close();
   const rssBefore = (await inspector.memory()).rss;
-  // Each gets its greeting (status, update, history), then is cut off as by a blip, so that
-  // recovery keeps the session.
+  // Each is greeted (status, update, history), then cut off as by a blip: recovery keeps it.
   const storm = async (count: number): Promise<void> => {
     let started = 0;
     const worker = async (): Promise<void> => {

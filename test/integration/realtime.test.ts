@@ -14,13 +14,11 @@ import {
   type TestServer,
 } from '../helpers/server';
 
-const TICK_MS = 100;
-
 let server: TestServer;
 let clients: TestClient[];
 
 beforeEach(async () => {
-  server = await startServer({ tickMs: TICK_MS });
+  server = await startServer({ tickMs: 100 });
   clients = [];
 });
 
@@ -51,8 +49,7 @@ test('each new socket is greeted alone: EHLO, a snapshot, the recent past; at st
   const [a] = await join('a');
   const seed = server.forkcast.ticker.snapshot();
   expect(seed).toEqual({ stocks: SEED, running: false, seq: 0, ts: expect.any(Number) });
-  // A session this server does not know (another's, or expired) is greeted as a new one. No
-  // recovery offset: greetings are not kept for recovery (~3.8 KB of heap per handshake if kept).
+  // An unknown session (another's, or expired) is greeted afresh; greetings carry no offset.
   expect(await rawEvents({ pid: 'unknown', offset: '0-0' })).toEqual([
     ['status', ehlo(false)],
     ['update', seed],
@@ -63,8 +60,7 @@ test('each new socket is greeted alone: EHLO, a snapshot, the recent past; at st
 
   const beforeStart = a.others.mark;
   await a.waitForUpdates(3, { from: (await a.start()).index });
-  // A late joiner gets the live prices at once and the prices at start, which `a` was told with
-  // everyone. Mid-run, where broadcasts carry recovery offsets, the greeting's frames still do not.
+  // A late joiner gets the live prices and those `a` started from; no offset mid-run either.
   const late = await rawEvents();
   expect(late.slice(0, 4)).toEqual([
     ['status', ehlo(true)],
@@ -77,19 +73,15 @@ test('each new socket is greeted alone: EHLO, a snapshot, the recent past; at st
   const [joiner] = await join('joiner');
   await joiner.waitForUpdates(1, { from: joiner.events.mark });
 
-  // A joiner while stopped gets the current prices, flagged as stopped. That nobody else hears a
-  // greeting is hostile-input.test.ts's.
+  // A joiner while stopped gets the prices flagged stopped (heard by none else: hostile-input).
   const { index } = await a.stop();
   const [idle] = await join('idle');
-  expect(await idle.welcome()).toEqual({
-    status: ehlo(false),
-    snapshot: { ...a.lastUpdate(index), running: false },
-  });
+  const snapshot = { ...a.lastUpdate(index), running: false };
+  expect(await idle.welcome()).toEqual({ status: ehlo(false), snapshot });
 });
 
-/** One session of starts and stops by three clients; each row: who asks, what, the running state
- * after it, and who hears a run status (a repeated start or stop is told to the asker only). What a
- * buy's ack and broadcast carry is http.test.ts's, and what it does to prices the model's. */
+/** Who asks, what, the running state after it, and who hears a run status (a repeated start or
+ * stop: the asker only). A buy's ack and broadcast: http.test.ts; its prices: the model's. */
 const OPS: [who: number, op: 'start' | 'stop', running: boolean, heard: string][] = [
   [0, 'start', true, 'all'],
   [0, 'start', true, 'asker'],
@@ -141,14 +133,11 @@ test('a burst of toggles does not flood everyone with run statuses; the last one
   expect(acks).toEqual(acks.map((_, i) => ({ ok: true, running: i % 2 === 0 })));
 
   const runStatuses = () => watcher.statuses.filter(({ message }) => message !== STATUS.connected);
-  // The watcher's last run status comes to say stopped (a trailing status may be due an interval
-  // after the last toggle) and stays so: the one bounded wait shows no later one. Synced first,
-  // so that an older status still on its way cannot follow the one waited for.
+  // The last status comes to say stopped (maybe an interval after the last toggle) and stays so.
+  // Synced first, so that an older status still on its way cannot follow the one waited for.
   await watcher.sync();
-  await watcher.events.waitFor(() => runStatuses().at(-1)?.running === false, {
-    timeoutMs: 3_000,
-    what: 'watcher: a last status saying stopped',
-  });
+  const stopped = { timeoutMs: 3_000, what: 'watcher: a last status saying stopped' };
+  await watcher.events.waitFor(() => runStatuses().at(-1)?.running === false, stopped);
   await delay(2 * statusIntervalMs);
   await watcher.sync();
   const elapsed = performance.now() - began;
@@ -165,14 +154,11 @@ test('recovery: a client that drops for a moment gets what it missed, in order, 
   const back = await a.blip(() => b.waitForUpdates(3, { from: b.events.mark }));
   expect(a.socket.recovered).toBe(true);
   const newestMeanwhile = b.lastUpdate().seq;
-  await a.events.waitFor((event) => isUpdate(event) && event.update.seq > newestMeanwhile, {
-    from: back,
-    timeoutMs: 3_000,
-    what: 'an update newer than those missed',
-  });
+  const newer = { from: back, timeoutMs: 3_000, what: 'an update newer than those missed' };
+  await a.events.waitFor((event) => isUpdate(event) && event.update.seq > newestMeanwhile, newer);
   // The missed, then the live ones (afterEach: once each, in order); no status but the EHLO.
   const statuses = a.events.since(back).filter(isStatus);
-  expect(statuses.map((event) => event.status.message)).toEqual([STATUS.connected]);
+  expect(statuses.map(({ status }) => status.message)).toEqual([STATUS.connected]);
 
   const disconnected = new Promise<string>((resolve) => a.socket.once('disconnect', resolve));
   // The server starts closing the moment it receives this buy, before the buy reaches the ticker.
