@@ -1,6 +1,5 @@
-/** The HTTP API against a real server: each op and refusal with its status, the snapshot, the
- * history and the event stream (a real EventSource resumed by Last-Event-ID across a restart), a
- * stream client that stops reading. CORS, the origin check and the contracts: http.test.ts's. */
+/** The HTTP API against a real server: each op and refusal, the snapshot, the history and the
+ * event stream, resumed by Last-Event-ID across a restart. CORS and origins: http.test.ts's. */
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
@@ -57,7 +56,7 @@ afterAll(async () => {
 let api = '';
 let url = '';
 beforeAll(async () => {
-  ({ api, url } = await serve({ tickMs: 100, controlToken: TOKEN, opsPerSecond: 20 })); // with a token
+  ({ api, url } = await serve({ tickMs: 100, controlToken: TOKEN, opsPerSecond: 20 }));
 });
 const auth = { Authorization: `Bearer ${TOKEN}` };
 const asText = { ...auth, 'Content-Type': 'text/plain' };
