@@ -26,6 +26,7 @@ import { grown } from './prices';
 import { Recorder, withDeadline, type WaitOptions } from './recorder';
 
 type ForkcastClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+type ClientOptions = Partial<ManagerOptions & SocketOptions>;
 
 type ClientEvent =
   | { kind: 'status'; status: StatusPayload; at: number }
@@ -42,11 +43,10 @@ type Since = Partial<WaitOptions> & { from: number };
 
 export type TestServer = Awaited<ReturnType<typeof startServer>>;
 
+type ServerOptions = Pick<AppConfig, 'tickMs'> & Partial<AppConfig> & { stateFile?: string };
+
 /** createApp with a silent logger, and its state in `stateFile` if given. */
-export async function startServer({
-  stateFile,
-  ...options
-}: Pick<AppConfig, 'tickMs'> & Partial<AppConfig> & { stateFile?: string }) {
+export async function startServer({ stateFile, ...options }: ServerOptions) {
   const logger = pino({ level: 'silent' });
   const store = stateFile ? createStateFile({ path: stateFile, logger }) : undefined;
   const initialState = await store?.open();
@@ -57,11 +57,7 @@ export async function startServer({
 
 /** One greeted client per name, connected in turn, each added to `tracked` for cleanup. Its own
  * list, not `tracked`'s tail: calls may run at once (Promise.all) and interleave. */
-export async function connectWelcomed(
-  url: string,
-  tracked: TestClient[],
-  ...names: string[]
-): Promise<TestClient[]> {
+export async function connectWelcomed(url: string, tracked: TestClient[], ...names: string[]) {
   const joined: TestClient[] = [];
   for (const name of names) {
     const client = await TestClient.connect(url, name);
@@ -87,17 +83,9 @@ export class TestClient {
   ) {}
 
   /** Resolves once connected, maybe before the welcome. */
-  static async connect(
-    url: string,
-    name: string,
-    options: Partial<ManagerOptions & SocketOptions> = {},
-  ): Promise<TestClient> {
-    const socket: ForkcastClientSocket = io(url, {
-      transports: ['websocket'],
-      ...options,
-      forceNew: true,
-      reconnection: false,
-    });
+  static async connect(url: string, name: string, options: ClientOptions = {}) {
+    const settings = { transports: ['websocket'], ...options, forceNew: true, reconnection: false };
+    const socket: ForkcastClientSocket = io(url, settings);
     const client = new TestClient(name, socket);
     // On in the same turn as io(): nothing, the welcome included, can arrive before them.
     const at = () => performance.now();

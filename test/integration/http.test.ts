@@ -173,13 +173,9 @@ test.each([
   const response = await fetch(`${url}${pathname}`);
   const head = Buffer.from(await response.arrayBuffer()).subarray(0, start.length);
   const header = (name: string) => response.headers.get(name);
-  expect([
-    response.status,
-    header('cache-control'),
-    header('content-type'),
-    head.toString('latin1'),
-    header('x-content-type-options'),
-  ]).toEqual([200, cache, expect.stringMatching(type), start, 'nosniff']);
+  const got = [header('cache-control'), header('content-type'), header('x-content-type-options')];
+  const wanted = [cache, expect.stringMatching(type), 'nosniff'];
+  expect([response.status, ...got, head.toString('latin1')]).toEqual([200, ...wanted, start]);
 });
 
 // Nothing outside the static roots (source, dotfiles, a traversal), no stack, no path.
