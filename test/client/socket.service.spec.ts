@@ -62,108 +62,101 @@ function serviceOn(dial: () => ForkcastSocket) {
   return { service, socket, zone };
 }
 
-describe('SocketService, against a Socket.IO server with connection state recovery', () => {
-  let server: ChildProcess;
-  let url: string;
+let server: ChildProcess;
 
-  /** Starts the server (again, on the same port) and returns its port. */
-  async function start(port = 0) {
-    server = spawn(process.execPath, ['-e', SERVER, String(port)], {
-      cwd: path.resolve(__dirname, '../..'),
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    // A 'message' event also carries a handle.
-    const listening = fromEvent(server, 'message') as Observable<[number]>;
-    return (await first(listening, undefined, 20_000))[0];
-  }
+/** Starts the server (again, on the same port) and returns its port. */
+async function start(port = 0) {
+  server = spawn(process.execPath, ['-e', SERVER, String(port)], {
+    cwd: path.resolve(__dirname, '../..'),
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  // A 'message' event also carries a handle.
+  const listening = fromEvent(server, 'message') as Observable<[number]>;
+  return (await first(listening, undefined, 20_000))[0];
+}
+afterAll(() => server?.kill());
 
-  beforeAll(async () => {
-    url = `http://127.0.0.1:${await start()}`;
-  }, 20_000);
-  afterAll(() => server.kill());
-
+it('resolves acks (a lost connection as ok: false) and delivers events in the zone, opening the socket outside it, a listener per subscription; says of each connect whether it was the first, recovered (missed updates first) or not, and "unreachable" while a first connect fails, retried until the server is back; disconnects when the app is destroyed', async () => {
+  const url = `http://127.0.0.1:${await start()}`;
   // Polling: socket.io-client's browser build hears nothing from jsdom's WebSocket. The Socket
   // above the transport, which is what the service uses, is the same.
   const dial = () => io(url, { transports: ['polling'], forceNew: true, reconnectionDelayMax: 10 });
+  const { service, socket, zone } = serviceOn(dial);
+  const state = (wanted: string, ms?: number) =>
+    first(service.connection$, (seen) => seen === wanted, ms);
+  const timeline = record(merge(service.connection$, service.update$.pipe(map((u) => u.seq))));
+  const told = record(merge(service.status$, service.history$));
+  await state('connected');
+  // Change detection runs when the zone empties its microtask queue; nothing else enters
+  // the zone here, so this counts the service's own re-entry.
+  let checks = 0;
+  zone.onMicrotaskEmpty.subscribe(() => checks++);
+  await expect(service.start()).resolves.toEqual({ ok: true, running: true });
+  expect(checks).toBeGreaterThan(0);
+  await expect(service.buy('Apple')).resolves.toEqual({ ok: false, error: 'ticker unavailable' });
+  // Subscribed while connected: it has missed the first connect.
+  const late = record(service.connection$);
+  // The service's own count of connects, and one per subscription.
+  expect(socket.listeners('connect')).toHaveLength(3);
+  const greeting = [{ message: 'EHLO OK Connected', running: false }, { updates: [updateAt(1)] }];
+  server.send(['status', greeting[0]]);
+  server.send(['history', greeting[1]]);
+  // Recovery resumes after the last broadcast the client saw.
+  server.send(['update', updateAt(7)]);
+  await first(service.update$);
 
-  it('resolves acks (a lost connection as ok: false) and delivers events in the zone, opening the socket outside it, a listener per subscription; says of each connect whether it was the first, recovered (missed updates first) or not, and "unreachable" while a first connect fails, retried until the server is back; disconnects when the app is destroyed', async () => {
-    const { service, socket, zone } = serviceOn(dial);
-    const state = (wanted: string, ms?: number) =>
-      first(service.connection$, (seen) => seen === wanted, ms);
-    const timeline = record(merge(service.connection$, service.update$.pipe(map((u) => u.seq))));
-    const told = record(merge(service.status$, service.history$));
-    await state('connected');
-    // Change detection runs when the zone empties its microtask queue; nothing else enters
-    // the zone here, so this counts the service's own re-entry.
-    let checks = 0;
-    zone.onMicrotaskEmpty.subscribe(() => checks++);
-    await expect(service.start()).resolves.toEqual({ ok: true, running: true });
-    expect(checks).toBeGreaterThan(0);
-    await expect(service.buy('Apple')).resolves.toEqual({ ok: false, error: 'ticker unavailable' });
-    // Subscribed while connected: it has missed the first connect.
-    const late = record(service.connection$);
-    // The service's own count of connects, and one per subscription.
-    expect(socket.listeners('connect')).toHaveLength(3);
-    const greeting = [{ message: 'EHLO OK Connected', running: false }, { updates: [updateAt(1)] }];
-    server.send(['status', greeting[0]]);
-    server.send(['history', greeting[1]]);
-    // Recovery resumes after the last broadcast the client saw.
-    server.send(['update', updateAt(7)]);
-    await first(service.update$);
+  const recovered = state('recovered');
+  // A stop the server never answers, and the connection drops: the drop answers it.
+  const acks: unknown[] = [];
+  void service.stop().then((ack) => acks.push(ack));
+  server.send('drop');
+  server.send(['update', updateAt(8)]);
+  server.send(['update', updateAt(9)]);
+  await recovered;
+  expect(acks).toEqual([{ ok: false, error: ACK_TIMEOUT_ERROR }]);
+  // A restarted server knows no session: the client is greeted as new. The deadlines run from
+  // here, so they cover the server's restart too.
+  const renewed = state('not-recovered', 20_000);
+  const exited = first(fromEvent(server, 'exit'));
+  server.kill();
+  await exited;
+  // Subscribed while the connection is down: it has missed both connects.
+  await state('reconnecting');
+  const later = record(service.connection$);
+  // Meanwhile a service dialling for the first time finds nothing there, and keeps trying.
+  const other = TestBed.runInInjectionContext(() => new SocketService());
+  const fresh = record(other.connection$);
+  const reached = first(other.connection$, (seen) => seen === 'connected', 20_000);
+  await first(other.connection$, (seen) => seen === 'unreachable');
+  await start(Number(new URL(url).port));
+  await Promise.all([renewed, reached]);
+  for (const recorder of [late, later]) recorder.subscription.unsubscribe();
+  // Only their own listeners go.
+  expect(socket.listeners('connect')).toHaveLength(2);
+  // Destroying the app disconnects on purpose, which socket.io does not retry.
+  TestBed.resetTestingModule();
+  const idle = record(service.connection$);
 
-    const recovered = state('recovered');
-    // A stop the server never answers, and the connection drops: the drop answers it.
-    const acks: unknown[] = [];
-    void service.stop().then((ack) => acks.push(ack));
-    server.send('drop');
-    server.send(['update', updateAt(8)]);
-    server.send(['update', updateAt(9)]);
-    await recovered;
-    expect(acks).toEqual([{ ok: false, error: ACK_TIMEOUT_ERROR }]);
-    // A restarted server knows no session: the client is greeted as new. The deadlines run from
-    // here, so they cover the server's restart too.
-    const renewed = state('not-recovered', 20_000);
-    const exited = first(fromEvent(server, 'exit'));
-    server.kill();
-    await exited;
-    // Subscribed while the connection is down: it has missed both connects.
-    await state('reconnecting');
-    const later = record(service.connection$);
-    // Meanwhile a service dialling for the first time finds nothing there, and keeps trying.
-    const other = TestBed.runInInjectionContext(() => new SocketService());
-    const fresh = record(other.connection$);
-    const reached = first(other.connection$, (seen) => seen === 'connected', 20_000);
-    await first(other.connection$, (seen) => seen === 'unreachable');
-    await start(Number(new URL(url).port));
-    await Promise.all([renewed, reached]);
-    for (const recorder of [late, later]) recorder.subscription.unsubscribe();
-    // Only their own listeners go.
-    expect(socket.listeners('connect')).toHaveLength(2);
-    // Destroying the app disconnects on purpose, which socket.io does not retry.
-    TestBed.resetTestingModule();
-    const idle = record(service.connection$);
-
-    expect(timeline.values()).toEqual([
-      ...['connecting', 'connected', 7, 'reconnecting', 'connecting'],
-      ...[8, 9, 'recovered', 'reconnecting', 'connecting', 'not-recovered', 'disconnected'],
-    ]);
-    const states = timeline.values().filter((value) => typeof value === 'string');
-    expect(late.values()).toEqual(states.slice(1, -1));
-    expect([later.values(), fresh.values(), idle.values()]).toEqual([
-      ['reconnecting', 'connecting', 'not-recovered'],
-      ['connecting', 'unreachable', 'connecting', 'connected', 'disconnected'],
-      ['disconnected'],
-    ]);
-    // Every change re-enters the zone (the first value is the subscriber's own).
-    expect(told.seen).toEqual(greeting.map((value) => ({ value, inZone: true })));
-    expect(timeline.seen.slice(1).every((entry) => entry.inZone)).toBe(true);
-    for (const recorder of [timeline, told, fresh, idle]) recorder.subscription.unsubscribe();
-    const gone = ['connect', 'disconnect', 'connect_error', 'status', 'history', 'update'] as const;
-    expect(gone.flatMap((event) => socket.listeners(event))).toEqual([]);
-    expect(socket.io.listeners('reconnect_attempt')).toEqual([]);
-    expect(socket.io.listeners('reconnect')).toEqual([]);
-  }, 60_000); // A restart can take seconds on a busy machine.
-});
+  expect(timeline.values()).toEqual([
+    ...['connecting', 'connected', 7, 'reconnecting', 'connecting'],
+    ...[8, 9, 'recovered', 'reconnecting', 'connecting', 'not-recovered', 'disconnected'],
+  ]);
+  const states = timeline.values().filter((value) => typeof value === 'string');
+  expect(late.values()).toEqual(states.slice(1, -1));
+  expect([later.values(), fresh.values(), idle.values()]).toEqual([
+    ['reconnecting', 'connecting', 'not-recovered'],
+    ['connecting', 'unreachable', 'connecting', 'connected', 'disconnected'],
+    ['disconnected'],
+  ]);
+  // Every change re-enters the zone (the first value is the subscriber's own).
+  expect(told.seen).toEqual(greeting.map((value) => ({ value, inZone: true })));
+  expect(timeline.seen.slice(1).every((entry) => entry.inZone)).toBe(true);
+  for (const recorder of [timeline, told, fresh, idle]) recorder.subscription.unsubscribe();
+  const gone = ['connect', 'disconnect', 'connect_error', 'status', 'history', 'update'] as const;
+  expect(gone.flatMap((event) => socket.listeners(event))).toEqual([]);
+  expect(socket.io.listeners('reconnect_attempt')).toEqual([]);
+  expect(socket.io.listeners('reconnect')).toEqual([]);
+}, 60_000); // A restart can take seconds on a busy machine.
 
 it('turns a missing acknowledgement to start, stop or buy into ok: false after the deadline', fakeAsync(() => {
   // Never connected, so socket.io-client holds the packets until it connects...

@@ -18,7 +18,6 @@ const SCREENSHOTS = path.resolve(__dirname, '..', '..', 'test-results', 'screens
 const TOKEN = 'e2e-control-token';
 /** What Chromium logs when the proxy refuses WebSockets: the scenario. */
 const CONNECTION_FAILED = /WebSocket connection to .* failed/;
-/** The system Chromium (CHROME_PATH first, then where Debian, Ubuntu and Chrome put it). */
 const chromePath = [
   process.env['CHROME_PATH'],
   ...['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'],
@@ -41,7 +40,6 @@ function blockingProxy({ hostname: host, port }: URL) {
   );
 }
 
-// Outside CI a missing browser is a loud skip; in CI a failure (see missingTool).
 (chromePath || missingTool('browser tests', 'No Chromium found (set CHROME_PATH)')
   ? describe
   : describe.skip)('the built app in a real browser', () => {
@@ -137,7 +135,6 @@ function blockingProxy({ hostname: host, port }: URL) {
       await cell(page, 'Apple', 1).filter({ hasText: price }).waitFor({ timeout: 15_000 });
   });
 
-  /** Serious or critical accessibility violations (axe-core), one line each. */
   async function axeProblems(page: Page): Promise<string[]> {
     const results = await new AxeBuilder({ page }).analyze();
     return results.violations
