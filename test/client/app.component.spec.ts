@@ -348,9 +348,7 @@ it(`buys the row’s stock, holding it ${BUY_INTERVAL_MS} ms and showing the ack
 it('a watch-only page says so and holds Start, Stop and Buy, saying why', async () => {
   TestBed.resetTestingModule();
   await mount(true);
-  fake.status$.next(status(STATUS.connected, false));
-  fake.update$.next(updateAt(1));
-  await settle();
+  await serverSends(status(STATUS.connected, false), updateAt(1));
   expect(text(root.querySelector('.board__watch'))).toBe(
     "Watch only: starting, stopping and buying need this server's control token.",
   );
