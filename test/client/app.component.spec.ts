@@ -113,8 +113,7 @@ it('names the app and the board, shows the rows as placeholders and says "Connec
     expect.stringMatching(/^\d{1,2}:\d{2}:\d{2}\s[AP]M$/),
     new Date(updateAt(5).ts).toISOString(),
   ]);
-  const recovered = 'Reconnected — nothing missed';
-  const refreshed = 'Reconnected — prices refreshed';
+  const [recovered, refreshed] = ['Reconnected — nothing missed', 'Reconnected — prices refreshed'];
   const [lost, gone] = ['Connection lost, reconnecting…', 'Disconnected from the server'];
   const steps = [
     // A connect is news once failed attempts were announced.
