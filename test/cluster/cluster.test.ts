@@ -400,8 +400,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     for (const node of [...nodes]) await kill(node, 'SIGTERM');
     // What a leader killed between a buy's ack and its update leaves in Redis; and a lease held
     // elsewhere, so that no node can lead and send that update yet.
-    const store = createClient({ url: redis.url });
-    await store.connect();
+    const store = await createClient({ url: redis.url }).connect();
     const saved = JSON.parse((await store.get('forkcast:state'))!) as SavedState;
     // With the prices at the last start and the updates sent, for the next greetings.
     expect(saved).toEqual({

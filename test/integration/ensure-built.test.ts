@@ -21,15 +21,9 @@ let dir: string;
 
 beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'forkcast-build-'));
-  for (const entry of [
-    'package.json',
-    'package-lock.json',
-    'tsconfig.json',
-    'tsconfig.build.json',
-    'scripts',
-    // The real contract, which the API documents are generated from.
-    'protocol',
-  ])
+  const configs = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json'];
+  // With the real contract, which the API documents are generated from.
+  for (const entry of [...configs, 'scripts', 'protocol'])
     cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
   for (const [folder, text] of Object.entries({
     protocol: 'export const answer = 42;\n',
@@ -53,7 +47,7 @@ function built(): boolean {
   return run.stderr.includes('forkcast: building');
 }
 
-test('builds only when a source or an output changed, and an output changed from nothing', () => {
+test("builds only when a source, an output or the API documents' script changed, an output changed from nothing; writes the API documents with every build", () => {
   const tickerMain = path.join(dir, 'dist', 'ticker', 'main.js');
   const original = readFileSync(tickerMain, 'utf8');
   expect(built()).toBe(false);
@@ -68,9 +62,7 @@ test('builds only when a source or an output changed, and an output changed from
   expect(built()).toBe(true);
   expect(readFileSync(tickerMain, 'utf8')).toBe(original);
   expect(built()).toBe(false);
-});
 
-test('writes the API documents with every server build, and rebuilds when their script changes', () => {
   const openapi = path.join(dir, 'dist', 'contracts', 'openapi.json');
   rmSync(openapi);
   expect(built()).toBe(true);

@@ -17,12 +17,7 @@ import {
   healthyPid,
   type TestClient,
 } from '../helpers/server';
-import {
-  freshStateFile,
-  killServers,
-  spawnServer,
-  type ServerProcess,
-} from '../helpers/server-process';
+import { freshStateFile, killServers, spawnServer } from '../helpers/server-process';
 
 jest.setTimeout(20_000);
 
@@ -40,7 +35,7 @@ afterAll(killServers);
 
 /** The server of the first two tests (the second breaks it for good). */
 const STATE_FILE = freshStateFile();
-let server: ServerProcess;
+let server: ReturnType<typeof spawnServer>;
 let url: string;
 beforeAll(async () => {
   server = spawnServer({ ...ENV, STATE_FILE });
@@ -54,14 +49,10 @@ test('ops racing a restart are refused with a clear error, never lost or applied
   const a = buyers[0]!;
   const base = a.lastUpdate().stocks;
   const outcomes: ReturnType<TestClient['buy']>[] = [];
-  let round = 0;
-  /** Every client buys one stock (a different one each round), then 10 ms pass. */
+  /** Every client buys a stock, each its own, then 10 ms pass. A buy left unanswered rejects,
+   * and fails the Promise.all below. */
   async function buyRound(): Promise<void> {
-    for (const client of buyers) {
-      const name = STOCK_NAMES[round++ % STOCK_NAMES.length] ?? 'Apple';
-      // A buy left unanswered rejects, and fails the Promise.all below.
-      outcomes.push(client.buy(name));
-    }
+    buyers.forEach((client, i) => outcomes.push(client.buy(STOCK_NAMES[i]!)));
     await delay(10);
   }
 
