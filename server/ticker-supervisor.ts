@@ -33,6 +33,9 @@ const FIRST_RESTART_MS = 100;
 const MAX_RESTART_MS = 5_000;
 const HEALTHY_MS = 10_000;
 const CLOSE_TIMEOUT_MS = 2_000;
+/** A slow store's save reserves this many seqs ahead; within them, ticks are saved this often. */
+const RESERVED_SEQS = 10;
+const SAVE_EVERY_MS = 1_000;
 
 const RESTARTING_ERROR = 'the ticker is restarting; try again in a moment';
 export const CLOSED_ERROR = 'the server is shutting down';
@@ -54,6 +57,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   /** The seq the last save reserved, and the saves under way (while any is, updates wait for
    * theirs: it may be an op's); `saved` settles once the last one's outcome is applied. */
   private reserved = 0;
+  private savedAt = -Infinity;
   private saving = 0;
   private saved = Promise.resolve();
   private child: ChildProcess | null = null;
@@ -91,7 +95,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
 
   snapshot = () => ({ ...structuredClone(this.announced), running: this.state.running });
 
-  greeting = () => ({ history: this.committed.history ?? [], opening: openingOf(this.committed) });
+  greeting = () => ({ history: this.shown().history ?? [], opening: openingOf(this.committed) });
 
   open(): Promise<void> {
     if (this.closing) return Promise.reject(new Error('ticker supervisor is closed'));
@@ -130,9 +134,9 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     }
     await options.store?.settled();
     await this.saved;
-    // Everything sent is saved: the true seq goes down, so that a restart skips none.
-    if (this.reserved > this.committed.seq && this.announced.seq <= this.committed.seq)
-      await options.store?.commit(this.committed).catch(() => undefined);
+    // The true seq goes down, so that a restart skips none.
+    const last = this.shown();
+    if (this.reserved > last.seq) await options.store?.commit(last).catch(() => undefined);
     if (options.store?.healthy === false) throw new Error('the last state could not be saved');
   }
 
@@ -180,13 +184,14 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   }
 
   /** Saves `state` (a shallow copy: nested values are replaced, never changed), then tells `then`
-   * if it is; a failed save drops the child and its news. A slow store gets seq + 1, unannounced:
-   * the next update may go out while this is saved, and a restart numbers its prices after it. */
+   * if it is; a failed save drops the child and its news. A slow store gets a later seq, marked
+   * unannounced: the updates up to it may go out unsaved, and a restart numbers its prices after. */
   private afterCommit(then: (saved: boolean) => void, state = { ...this.state }): Promise<void> {
     const { store } = this.options;
     const child = this.child;
-    const ahead = store?.slow && state.seq < LAST_SEQ - 1;
-    const written = ahead ? { ...state, seq: state.seq + 1, unannounced: true } : state;
+    const ahead = store?.slow ? Math.min(RESERVED_SEQS, LAST_SEQ - 1 - state.seq) : 0;
+    const written = ahead > 0 ? { ...state, seq: state.seq + ahead, unannounced: true } : state;
+    this.savedAt = performance.now();
     this.saving++;
     const saving = (store?.commit(written) ?? Promise.resolve()).finally(() => this.saving--);
     return (this.saved = saving.then(
@@ -252,7 +257,12 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
           this.announced = update;
           this.emit('update', structuredClone(update));
         };
-        if (this.saving === 0 && update.seq <= this.reserved) announce(true);
+        if (this.saving === 0 && update.seq <= this.reserved) {
+          announce(true);
+          // Ops are saved before their acks; a crash may lose ticks' prices, never their seqs.
+          if (update.seq < this.reserved && performance.now() - this.savedAt < SAVE_EVERY_MS)
+            return;
+        }
         void this.afterCommit(announce);
         return;
       }
@@ -286,6 +296,14 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     }
   }
 
+  /** The saved state, or the updates sent since (they carry every op saved before them). */
+  private shown(): SavedState {
+    const { announced: sent, committed } = this;
+    if (sent.seq <= committed.seq) return committed;
+    const history = this.state.history?.filter((update) => update.seq <= sent.seq);
+    return { ...committed, ...sent, history, unannounced: false };
+  }
+
   /** Kills the child (if alive) and schedules a replacement, backed off against a crash loop. */
   private lose(child: ChildProcess, reason: string, error = DIED_ERROR): void {
     const { logger } = this.options;
@@ -305,17 +323,15 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     this.timer = setTimeout(() => void this.respawn(), delay);
   }
 
-  /** From the saved state, written again first: a late write may have landed with refused ops. */
+  /** From what clients saw, written first: a late write may have landed with refused ops. */
   private async respawn(): Promise<void> {
     const { store } = this.options;
     if (store) {
       await store.settled();
       await this.saved;
-      await this.afterCommit(() => undefined, this.committed);
     }
-    // An update sent ahead of a failed save keeps its seq: the saved prices take the next one.
-    const { seq } = this.announced;
-    this.state = { ...this.committed, ...(seq > this.committed.seq && { seq, unannounced: true }) };
+    this.state = { ...this.shown() };
+    if (store) await this.afterCommit(() => undefined);
     if (this.closing) return;
     this.options.onRestart?.();
     this.spawn();

@@ -124,6 +124,10 @@ function reply(child: FakeChild, answer: unknown): void {
   child.say({ type: 'reply', id: (child.sent.at(-1) as { id: number }).id, reply: answer });
 }
 
+/** from, from + 1, …, to. */
+const range = (from: number, to: number) =>
+  Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
 /** Lets the commits (which resolve in microtasks) land. */
 const flush = () => jest.advanceTimersByTimeAsync(0);
 
@@ -377,61 +381,65 @@ test('with a store, a failed commit refuses the op, replaces the child from the 
   await expect(closing).rejects.toThrow('the last state could not be saved');
 });
 
-test('with a slow store, each save reserves the next seq, so that update may go out while it is saved, in order, unless a save is under way; one sent ahead of a failed save keeps its seq; close saves the true seq, acked buys included', async () => {
+test('with a slow store, a save reserves ten seqs: updates up to them go out while it is saved, in order, unless a save is under way; ticks are saved again once a second has passed or the seqs run out; a replaced child starts from the last update sent, a failed save ahead of it included; close saves the true seq, acked buys included', async () => {
   const { supervisor, latest, child, store } = await setup({ stored: true });
   store.slow = true;
-  const bought = withBuy(stateOf().stocks, 'Apple');
-  const tick = (seq: number, stocks = bought) =>
-    latest().say({ type: 'update', update: stateOf({ seq, stocks }) } satisfies ChildMessage);
+  /** Prices that differ at every seq; from the buy on (13), Apple's is bought. */
+  const prices = (seq: number) => {
+    const market = withBuy(stateOf().stocks, 'Microsoft', seq);
+    return seq >= 13 ? withBuy(market, 'Apple') : market;
+  };
+  const tick = (seq: number) =>
+    latest().say({ type: 'update', update: stateOf({ seq, stocks: prices(seq) }) });
   const sent: number[] = [];
   supervisor.on('update', ({ seq }) => sent.push(seq));
-  // Nothing reserved yet: the first update waits for the save that reserves the next seq.
-  tick(1, stateOf().stocks);
-  expect(store.commits.at(-1)).toMatchObject({ seq: 2, unannounced: true });
-  expect(sent).toEqual([]);
+  const savedSeqs = () => store.commits.map(({ seq }) => seq);
+  // Nothing reserved yet: the first update waits for the save that reserves the next ten seqs.
+  tick(1);
+  expect([savedSeqs(), sent]).toEqual([[11], []]);
   await flush();
-  tick(2, stateOf().stocks);
-  expect(sent).toEqual([1, 2]);
+  for (let seq = 2; seq <= 10; seq++) tick(seq);
+  // Unsaved, yet sent: new clients get them in their history.
+  expect(supervisor.greeting().history.map(({ seq }) => seq)).toEqual(range(1, 10));
+  // The reserved seqs used up, and a second later: saved again, each sent at once.
+  tick(11);
+  await jest.advanceTimersByTimeAsync(1_000);
+  tick(12);
   await flush();
+  expect([savedSeqs(), sent]).toEqual([[11, 21, 22], range(1, 12)]);
   // While a buy is saved, the update that may carry it waits: were it refused, none would see it.
   store.hold = true;
   const buy = supervisor.buy('Apple');
   reply(child, APPLE_BOUGHT);
-  tick(3);
+  tick(13);
   store.held[0]!();
   await expect(buy).resolves.toEqual(APPLE_BOUGHT);
-  // 3 still waits for its own save, and 4 does not overtake it.
-  tick(4);
-  expect(sent).toEqual([1, 2]);
+  // 13 still waits for its own save, and 14 does not overtake it.
+  tick(14);
+  expect(sent).toEqual(range(1, 12));
   store.hold = false;
   for (const resolve of store.held) resolve();
   await flush();
-  expect(sent).toEqual([1, 2, 3, 4]);
-  // Sent ahead, then its save fails: the next child numbers the saved prices after it.
+  expect(sent).toEqual(range(1, 14));
+  // Sent ahead, then its save fails: the next child goes on from it, saved first.
   store.failing = true;
-  tick(5, stateOf().stocks);
-  expect(sent).toEqual([1, 2, 3, 4, 5]);
+  await jest.advanceTimersByTimeAsync(1_000);
+  tick(15);
   await flush();
   store.failing = false;
   await jest.advanceTimersByTimeAsync(100);
-  expect(store.commits.at(-1)).toMatchObject({ seq: 5, stocks: bought, unannounced: true });
-  expect(latest().lastSent('init')).toMatchObject({
-    state: { seq: 5, stocks: bought },
-    unannounced: true,
-  });
+  const from = (seq: number) => ({ state: { seq, stocks: prices(seq) }, unannounced: false });
+  expect(store.commits.at(-1)).toMatchObject({ seq: 25, stocks: prices(15), unannounced: true });
+  expect(latest().lastSent('init')).toMatchObject(from(15));
   ready(latest());
-  // A child that dies while a save is held: its replacement starts from that save once applied.
-  store.hold = true;
-  tick(6);
+  // A tick sent unsaved, then the child dies: its replacement goes on from that tick.
+  tick(16);
   latest().exit(1, null);
   await jest.advanceTimersByTimeAsync(200);
-  store.hold = false;
-  store.held.at(-1)!();
-  await jest.advanceTimersByTimeAsync(200);
-  expect(latest().lastSent('init')).toMatchObject({ state: { seq: 6 }, unannounced: false });
+  expect(latest().lastSent('init')).toMatchObject(from(16));
   ready(latest());
-  await flush();
-  expect(sent).toEqual([1, 2, 3, 4, 5, 6]);
+  tick(17);
+  expect(sent).toEqual(range(1, 17));
   // A buy whose save lands while close() waits for the writes is acked, and kept by the last one,
   // though the write ends a few turns before the supervisor hears its outcome.
   store.hold = true;
@@ -446,9 +454,23 @@ test('with a slow store, each save reserves the next seq, so that update may go 
   store.held.at(-1)!();
   await closed;
   await expect(last).resolves.toMatchObject({ ok: true });
-  expect(store.commits.at(-1)).toMatchObject({
-    seq: 6,
-    stocks: withBuy(stateOf().stocks, 'Apple', 2),
-    unannounced: true,
+  const stocks = withBuy(withBuy(stateOf().stocks, 'Microsoft', 17), 'Apple', 2);
+  expect(store.commits.at(-1)).toMatchObject({ seq: 17, stocks, unannounced: true });
+});
+
+test('with a slow store, close saves the last update sent under its own seq, though a tick was not saved', async () => {
+  const { supervisor, latest, store } = await setup({ stored: true });
+  store.slow = true;
+  const update = (seq: number) => stateOf({ seq, stocks: withBuy(stateOf().stocks, 'Apple', seq) });
+  latest().say({ type: 'update', update: update(1) });
+  await flush();
+  latest().say({ type: 'update', update: update(2) });
+  expect(store.commits.map(({ seq }) => seq)).toEqual([11]);
+  await supervisor.close();
+  expect(store.commits.at(-1)).toEqual({
+    ...update(2),
+    history: [update(1), update(2)],
+    opening: OPENING,
+    unannounced: false,
   });
 });
