@@ -3,21 +3,19 @@ import path from 'node:path';
 
 import cors from 'cors';
 import express, { type Response, type Router } from 'express';
-import type { Logger } from 'pino';
 
 import { buyBodySchema, parse } from '../protocol/validation';
 import { originAllowed } from './hosts';
+import type { IoOptions } from './io';
 import { PATHS } from './paths';
 import type { Caller, Outcome } from './realtime';
 import type { createEventStream } from './stream';
 import { historyTo, type TickerHost } from './ticker-host';
 
-export interface ApiOptions {
+export interface ApiOptions extends Pick<IoOptions, 'allowedOrigins' | 'logger'> {
   ticker: TickerHost;
   perform: (caller: Caller, event: string, args: unknown[], invalid?: string) => Promise<Outcome>;
   stream: ReturnType<typeof createEventStream>;
-  allowedOrigins?: readonly string[] | undefined;
-  logger: Logger;
 }
 
 const CODES = { invalid: 400, forbidden: 403, rate_limited: 429, unavailable: 503, internal: 500 };

@@ -4,7 +4,6 @@ import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
 import express from 'express';
-import type { Logger } from 'pino';
 
 import { STATUS } from '../protocol/events';
 import { mountApi } from './api';
@@ -19,11 +18,10 @@ import { TickerSupervisor, type SupervisorOptions } from './ticker-supervisor';
 
 export interface AppConfig
   extends
-    Pick<HttpOptions, 'clientDir' | 'devServer' | 'trustProxy'>,
+    Pick<HttpOptions, 'logger' | 'clientDir' | 'devServer' | 'trustProxy'>,
     Pick<IoOptions, 'allowedOrigins' | 'transports' | 'adapter'>,
     Pick<RealtimeOptions, 'opsPerSecond' | 'controlToken'>,
     Pick<SupervisorOptions, 'tickMs' | 'initialState' | 'store'> {
-  logger: Logger;
   /** Use this ticker instead of forking one (a cluster node's). */
   ticker?: TickerHost;
   allowedHosts?: readonly string[];

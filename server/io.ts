@@ -1,12 +1,12 @@
 /** The typed Socket.IO server, its options, and the Host and origin checks of every handshake. */
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 
-import type { Logger } from 'pino';
 import { Server, type ServerOptions, type Socket } from 'socket.io';
 
 import { SOCKET_PATH } from '../protocol/events';
 import type { ClientToServerEvents, ServerToClientEvents } from '../protocol/events';
 import { HOST_REFUSED, originAllowed } from './hosts';
+import type { HttpOptions } from './http';
 
 export type ForkcastIo = Server<ClientToServerEvents, ServerToClientEvents>;
 export type ForkcastSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
@@ -14,9 +14,7 @@ export type ForkcastSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
 /** A client back within this long gets the broadcasts it missed (connection state recovery). */
 export const RECOVERY_WINDOW_MS = 2 * 60 * 1000;
 
-export interface IoOptions {
-  logger: Logger;
-  hostServed: (req: IncomingMessage) => boolean;
+export interface IoOptions extends Pick<HttpOptions, 'logger' | 'hostServed'> {
   /** Origins other than the server's own whose pages may connect. */
   allowedOrigins?: readonly string[];
   transports?: readonly ('websocket' | 'polling')[];

@@ -1,15 +1,15 @@
 /** Socket events to ticker ops (with acks), ticker output to broadcasts; input validated first. */
 import { createHash, timingSafeEqual } from 'node:crypto';
 
-import type { Logger } from 'pino';
 import { RateLimiterMemory, type RateLimiterRes } from 'rate-limiter-flexible';
 
 import { STATUS, type BuyAck, type RunAck, type StatusPayload } from '../protocol/events';
 import type { StockName } from '../protocol/stocks';
 import { parseBuyArgs, parseNoArgs } from '../protocol/validation';
 import { UpdateBroadcaster, type Outgoing } from './broadcaster';
+import type { HttpOptions } from './http';
 import type { ForkcastIo, ForkcastSocket } from './io';
-import type { ForkcastMetrics, OpName, RejectReason, Transport } from './metrics';
+import type { OpName, RejectReason, Transport } from './metrics';
 import type { TickerHost } from './ticker-host';
 
 const WATCH_ONLY_ERROR =
@@ -19,13 +19,11 @@ const RUN_STATUS_MIN_INTERVAL_MS = 250;
 /** Hashed, so that comparing in constant time needs no equal lengths (nor leaks the length). */
 const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
 
-export interface RealtimeOptions {
-  logger: Logger;
+export interface RealtimeOptions extends Pick<HttpOptions, 'logger' | 'metrics'> {
   /** start / stop / buy per connection per second (default 50); more are refused, not queued. */
   opsPerSecond?: number;
   /** When set, only clients presenting it (handshake `auth.token`) may start, stop or buy. */
   controlToken?: string | undefined;
-  metrics: ForkcastMetrics;
   also?: (outgoing: Outgoing) => void;
 }
 
