@@ -11,8 +11,7 @@ void bootstrapApplication(AppComponent, {
   ],
 }).catch((error: unknown) => {
   // Replace "Loading…" so nobody waits; the browser reports the details.
-  document
-    .querySelector('app-root')
-    ?.replaceChildren('forkcast could not start. Please reload the page.');
+  const root = document.querySelector('app-root');
+  root?.replaceChildren('forkcast could not start. Please reload the page.');
   throw error;
 });

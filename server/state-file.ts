@@ -127,9 +127,7 @@ export function createStateFile({
 export const within = <T>(promise: Promise<T>, ms: number, message: string): Promise<T> =>
   Promise.race([
     promise,
-    sleep(Math.max(0, ms), undefined, { ref: false }).then(() => {
-      throw new Error(message);
-    }),
+    sleep(Math.max(0, ms), null, { ref: false }).then(() => Promise.reject(new Error(message))),
   ]);
 
 /** One thread, started at the first write; idle, it lets the process exit. */

@@ -263,8 +263,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
           if (update.seq < this.reserved && performance.now() - this.savedAt < SAVE_EVERY_MS)
             return;
         }
-        void this.afterCommit(announce);
-        return;
+        return void this.afterCommit(announce);
       }
       case 'reply': {
         const { reply } = message;
@@ -281,11 +280,10 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
         const opened = 'changed' in reply && reply.changed && reply.running;
         const opening = { stocks: this.state.stocks, seq: this.state.seq, ts: Date.now() };
         if (opened) this.state.opening = opening;
-        void this.afterCommit((saved) => {
+        return void this.afterCommit((saved) => {
           if (saved && opened) this.emit('opening', opening);
           answer(saved ? reply : refused(NOT_SAVED_ERROR));
         });
-        return;
       }
       case 'pong':
         return this.take(message.id)?.(null);
