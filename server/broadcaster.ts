@@ -10,7 +10,6 @@ export type Outgoing = (
   | { event: 'opening'; payload: OpeningPayload }
 ) & { offset?: string | undefined };
 
-/** The update going out and the next shard to send it to. */
 type Sending = Outgoing & { event: 'update'; shard: number; deliveries: number };
 
 const SHARDS = 64;

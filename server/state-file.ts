@@ -138,6 +138,5 @@ const writer = new Piscina({
   idleTimeout: Infinity,
 });
 
-/** Hands the write to the writer thread; a failure there rejects with its error. */
 export const writeInThread = (file: string, text: string): Promise<void> =>
   writer.run({ file, text });

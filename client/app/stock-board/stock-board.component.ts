@@ -89,7 +89,6 @@ export class StockBoardComponent {
     return `${Math.round(seconds / 60)} min`;
   });
 
-  /** The Start or Stop awaiting its acknowledgement. */
   protected readonly runPending = signal<'start' | 'stop' | null>(null);
   /** Stocks whose Buy awaits its acknowledgement; each row has at most one in flight. */
   protected readonly buying = signal<readonly StockName[]>([]);
