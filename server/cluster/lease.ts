@@ -4,8 +4,6 @@ import type { RedisClientType } from 'redis';
 
 import { within } from '../state-file';
 
-export type RedisClient = RedisClientType;
-
 /** The lease (the holder's token, with a TTL), the last epoch handed out, the holder's state. */
 export const KEYS = { lease: 'forkcast:leader', epoch: 'forkcast:epoch', state: 'forkcast:state' };
 
@@ -35,7 +33,7 @@ const LATE = 'Redis did not answer in time';
 
 export class LeaderLease {
   constructor(
-    private readonly redis: RedisClient,
+    private readonly redis: RedisClientType,
     readonly token: string,
     readonly ttlMs: number,
   ) {}

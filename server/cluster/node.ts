@@ -6,7 +6,7 @@ import { EventEmitter, once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { createAdapter } from '@socket.io/redis-streams-adapter';
-import { createClient } from 'redis';
+import { createClient, type RedisClientType } from 'redis';
 import { z } from 'zod';
 
 import type { OpeningPayload, StatusPayload, UpdatePayload } from '../../protocol/events';
@@ -18,20 +18,20 @@ import { RECOVERY_WINDOW_MS, type ForkcastIo } from '../io';
 import { within, type StateStore } from '../state-file';
 import { historyTo, type HostHealth, type TickerHost, type TickerHostEvents } from '../ticker-host';
 import { CLOSED_ERROR, TickerSupervisor, type SupervisorOptions } from '../ticker-supervisor';
-import { LeaderLease, type RedisClient } from './lease';
+import { LeaderLease } from './lease';
 
 export async function joinCluster({
   redisUrl,
   logger,
   ...host
 }: ClusterHostOptions & { redisUrl: string }) {
-  const connect = async (name: string, offlineQueue: boolean): Promise<RedisClient> => {
+  const connect = async (name: string, offlineQueue: boolean): Promise<RedisClientType> => {
     const client = createClient({
       url: redisUrl,
       disableOfflineQueue: !offlineQueue,
       // At most 1 s between attempts, forever: Redis coming back is the normal end.
       socket: { reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 1_000) },
-    }) as RedisClient;
+    }) as RedisClientType;
     let down = false;
     client.on('error', (error: unknown) => {
       if (!down) logger.error({ err: error, connection: name }, 'cannot reach Redis; retrying');
@@ -60,7 +60,7 @@ export async function joinCluster({
     async close(): Promise<void> {
       // The blocking read would hold a graceful close up; a connection down has nothing to flush.
       reader.destroy();
-      const close = async (client: RedisClient): Promise<void> =>
+      const close = async (client: RedisClientType): Promise<void> =>
         client.isReady ? client.close().catch(() => undefined) : client.destroy();
       await Promise.all([commands, adapterClient].map(close));
     },
@@ -109,7 +109,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
 
   constructor(
     private readonly options: ClusterHostOptions & { maxLen: number },
-    private readonly redis: Record<'commands' | 'adapter' | 'reader', RedisClient>,
+    private readonly redis: Record<'commands' | 'adapter' | 'reader', RedisClientType>,
   ) {
     super();
     this.lease = new LeaderLease(redis.commands, this.nodeId, LEASE_TTL_MS);

@@ -1,8 +1,8 @@
 /** The leader lease against a real redis-server: one holder at a time, a new epoch per term, and a
  * deposed holder's renewals and state writes refused by Redis itself. */
-import { createClient } from 'redis';
+import { createClient, type RedisClientType } from 'redis';
 
-import { KEYS, LeaderLease, type RedisClient } from '../../server/cluster/lease';
+import { KEYS, LeaderLease } from '../../server/cluster/lease';
 import { delay } from '../helpers/recorder';
 import { findRedisServer, startRedis, type RedisServer } from '../helpers/redis-server';
 
@@ -12,7 +12,7 @@ const TTL_MS = 1_000;
 
 (binary ? describe : describe.skip)('LeaderLease', () => {
   let redis: RedisServer;
-  let client: RedisClient;
+  let client: RedisClientType;
   let a: LeaderLease;
   let b: LeaderLease;
 
