@@ -7,10 +7,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { Piscina } from 'piscina';
 
-import { seedTickerState } from '../protocol/ipc';
+import { seedTickerState, tickerState } from '../protocol/ipc';
 import { LAST_SEQ } from '../protocol/stocks';
 import { parseJson, savedStateSchema, type SavedState } from '../protocol/validation';
 import { PATHS } from './paths';
+import { historyTo } from './ticker-host';
 
 export interface StateStore {
   /** Resolves once `state` (or a newer one committed after it) is saved; rejects if not. */
@@ -112,8 +113,10 @@ export function createStateFile({
           logger.info({ file, seq: saved.seq, running: saved.running }, 'resumed saved state');
         const state = saved ?? { ...seedTickerState(Date.now()), unannounced: false };
         // Acked buys no update carried get a seq of their own (one seq, one price), if one is left.
-        if (state.unannounced && state.seq < LAST_SEQ)
+        if (state.unannounced && state.seq < LAST_SEQ) {
           Object.assign(state, { seq: state.seq + 1, ts: Date.now(), unannounced: false });
+          state.history = historyTo(state.history ?? [], tickerState(state));
+        }
         await commit({ ...state });
         return state;
       } catch (error) {

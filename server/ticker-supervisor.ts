@@ -35,7 +35,7 @@ const HEALTHY_MS = 10_000;
 const CLOSE_TIMEOUT_MS = 2_000;
 /** A slow store's save reserves this many seqs ahead; within them, ticks are saved this often. */
 const RESERVED_SEQS = 10;
-const SAVE_EVERY_MS = 1_000;
+const TICK_SAVE_MS = 1_000;
 
 const RESTARTING_ERROR = 'the ticker is restarting; try again in a moment';
 export const CLOSED_ERROR = 'the server is shutting down';
@@ -260,8 +260,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
         if (this.saving === 0 && update.seq <= this.reserved) {
           announce(true);
           // Ops are saved before their acks; a crash may lose ticks' prices, never their seqs.
-          if (update.seq < this.reserved && performance.now() - this.savedAt < SAVE_EVERY_MS)
-            return;
+          if (update.seq < this.reserved && performance.now() - this.savedAt < TICK_SAVE_MS) return;
         }
         return void this.afterCommit(announce);
       }

@@ -15,6 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
+import { tickerState } from '../../protocol/ipc';
 import { LAST_SEQ } from '../../protocol/stocks';
 import { savedStateSchema, type SavedState } from '../../protocol/validation';
 import { createStateFile, writeInThread } from '../../server/state-file';
@@ -76,12 +77,15 @@ describe('open', () => {
     expect(readdirSync(path.dirname(nested))).toEqual(['state.json']);
   });
 
-  test('an unannounced buy becomes an update of its own: seq + 1 (exact even at the last seq), ts now, the prices kept', async () => {
-    const saved = { ...nth(9, false, true), stocks: withBuy(nth(9).stocks, 'Microsoft') };
+  test('an unannounced buy becomes an update of its own: seq + 1 (exact even at the last seq), ts now, the prices kept, last in the history', async () => {
+    const stocks = withBuy(nth(9).stocks, 'Microsoft');
+    const saved = { ...nth(9, false, true), stocks, history: [nth(8), nth(9)].map(tickerState) };
     writeFileSync(file, JSON.stringify(saved));
     const before = Date.now();
     const state = await create().store.open();
-    expect(state).toEqual({ ...saved, unannounced: false, seq: 10, ts: expect.any(Number) });
+    const update = { stocks, running: false, seq: 10, ts: expect.any(Number) };
+    const history = [...saved.history, update];
+    expect(state).toEqual({ ...saved, ...update, unannounced: false, history });
     expect(state.ts).toBeGreaterThanOrEqual(before);
     // Written back announced, so a second start does not count the same buy again.
     expect(onDisk()).toEqual(state);
