@@ -67,9 +67,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', shutdown).on('SIGINT', shutdown);
   // An unawaited library promise (the adapter with Redis away) must not take every client down.
-  process.on('unhandledRejection', (reason) => {
-    logger.error({ err: reason }, 'unhandled promise rejection; carrying on');
-  });
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection, ignored'));
 
   // A signal during start-up fails listen(): that is the shutdown, not a start-up failure.
   const address = await app.listen(config.PORT, config.HOST).catch((error: unknown) => {
