@@ -166,11 +166,10 @@ export class TestClient {
     return this.acked<unknown>(event, (callback) => this.raw.emit(event, ...args, callback));
   }
 
-  /** A round trip that changes nothing: by per-connection order, all the server sent this client
-   * before has arrived. A barrier instead of a sleep. */
+  /** A round trip that changes nothing (an unknown event: hostile-input.test.ts): by per-connection
+   * order, all the server sent this client before has arrived. A barrier instead of a sleep. */
   async sync(): Promise<void> {
-    const { ack } = await this.emitRaw('forkcast-test-barrier');
-    expect(ack).toEqual({ ok: false, error: 'unknown event "forkcast-test-barrier"' });
+    await this.emitRaw('forkcast-test-barrier');
   }
 
   /** The ack, and the event count and the time when it arrived, `ms` after the emit. A callback,
