@@ -230,9 +230,8 @@ test.each([
     expect(page).toContain(`<app-root ngCspNonce="${nonce}">`);
     // This server has a control token: a tab without one only watches.
     expect(page).toContain('<meta name="forkcast-control" content="token">');
-    expect(page).toMatch(
-      /^<!DOCTYPE html>.*href="\/styles-IJ90KL12.css".*src="\/polyfills-EF56GH78.js".*src="\/main-AB12CD34.js"/s,
-    );
+    // This server's build; how the shell links each entry is shell.test.ts's.
+    expect(page).toContain('src="/main-AB12CD34.js"');
   },
 );
 
