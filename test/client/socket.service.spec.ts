@@ -130,22 +130,27 @@ it('resolves acks (a lost connection as ok: false) and delivers events in the zo
   await first(other.connection$, (seen) => seen === 'unreachable');
   await start(Number(new URL(url).port));
   await Promise.all([renewed, reached]);
+  // Nothing broadcast since: no offset to resume from, so `other`'s second connect is unrecovered.
+  const bounced = [service, other].map((s) => first(s.connection$, (v) => v === 'not-recovered'));
+  server.send('drop');
+  await Promise.all(bounced);
   for (const recorder of [late, later]) recorder.subscription.unsubscribe();
   // Only their own listeners go.
   expect(socket.listeners('connect')).toHaveLength(2);
   // Destroying the app disconnects on purpose, which socket.io does not retry.
   TestBed.resetTestingModule();
   const idle = record(service.connection$);
+  const bounce = ['reconnecting', 'connecting', 'not-recovered'];
 
   expect(timeline.values()).toEqual([
     ...['connecting', 'connected', 7, 'reconnecting', 'connecting'],
-    ...[8, 9, 'recovered', 'reconnecting', 'connecting', 'not-recovered', 'disconnected'],
+    ...[8, 9, 'recovered', ...bounce, ...bounce, 'disconnected'],
   ]);
   const states = timeline.values().filter((value) => typeof value === 'string');
   expect(late.values()).toEqual(states.slice(1, -1));
   expect([later.values(), fresh.values(), idle.values()]).toEqual([
-    ['reconnecting', 'connecting', 'not-recovered'],
-    ['connecting', 'unreachable', 'connecting', 'connected', 'disconnected'],
+    [...bounce, ...bounce],
+    ['connecting', 'unreachable', 'connecting', 'connected', ...bounce, 'disconnected'],
     ['disconnected'],
   ]);
   // Every change re-enters the zone (the first value is the subscriber's own).
