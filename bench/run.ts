@@ -116,6 +116,8 @@ function settingsReader(env: NodeJS.ProcessEnv) {
   };
 }
 
+const STORM_MAX_BUYS = 40_000;
+
 export function optionsFromEnv(env: NodeJS.ProcessEnv): BenchOptions {
   const read = settingsReader(env);
   const servers = (read.text('BENCH_SERVERS') ?? SERVER_KINDS.join(','))
@@ -127,6 +129,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): BenchOptions {
       '"forkcast", "sse", "tutorial" or "raw", or several separated by commas',
     );
 
+  const seconds = read.one('BENCH_SECONDS', 20);
   let storm: BenchOptions['storm'] = null;
   if (read.text('BENCH_STORM') !== 'off') {
     const [watchers, buyers, buysPerSecond, ...rest] = read.list('BENCH_STORM', [5000, 100, 2000]);
@@ -138,6 +141,13 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): BenchOptions {
     )
       return read.fail('BENCH_STORM', '"watchers,buyers,buys per second" or "off"');
     storm = { watchers, buyers, buysPerSecond };
+    // From 10^-300 of the seed (stormState) about 44,000 buys of ×1.1 reach the largest double;
+    // past it buys are rightly refused, and the storm would measure refusals.
+    const buys = buysPerSecond * seconds;
+    if (buys > STORM_MAX_BUYS)
+      throw new Error(
+        `BENCH_STORM: ${buysPerSecond} buys/s for ${seconds} s (BENCH_SECONDS) is ${buys} buys, more than the ${STORM_MAX_BUYS} the prices have room for; lower either, or BENCH_STORM=off`,
+      );
   }
   const pin = read.text('BENCH_PIN') ?? '1';
   if (pin !== '0' && pin !== '1') read.fail('BENCH_PIN', '0 or 1');
@@ -146,7 +156,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): BenchOptions {
     clients:
       read.text('BENCH_CLIENTS') === 'off' ? [] : read.list('BENCH_CLIENTS', [1000, 5000, 10000]),
     tickMs: read.list('TICK_MS', [1000, 100]),
-    seconds: read.one('BENCH_SECONDS', 20),
+    seconds,
     warmupSeconds: read.one('BENCH_WARMUP', 3, 0),
     workers: read.one('BENCH_WORKERS', 2),
     servers: servers as ServerKind[],

@@ -106,6 +106,11 @@ test('settings default when unset or blank, else read each variable, trimmed; "o
   });
   const off = optionsFromEnv({ BENCH_CLIENTS: 'off', BENCH_CLUSTER: 'off', BENCH_STORM: 'off' });
   expect([off.clients, off.cluster, off.storm]).toEqual([[], [], null]);
+  // Past 40,000 buys the prices would reach the largest double and buys be refused.
+  expect(optionsFromEnv({ BENCH_SECONDS: '30', BENCH_STORM: 'off' }).seconds).toBe(30);
+  expect(() => optionsFromEnv({ BENCH_SECONDS: '30' })).toThrow(
+    'BENCH_STORM: 2000 buys/s for 30 s (BENCH_SECONDS) is 60000 buys, more than the 40000',
+  );
 });
 
 const LIST = 'separated by commas';
