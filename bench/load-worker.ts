@@ -9,6 +9,7 @@
  * the server it measures.
  */
 import { get } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 import { WebSocket } from 'ws';
 
@@ -278,6 +279,9 @@ function startBuying(from: number, to: number): void {
   );
 }
 
+/** This worker's own stalls: while one lasts, its clients read nothing and the server queues. */
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+
 function report(): WorkerReport {
   return {
     connected: clients.length,
@@ -291,6 +295,7 @@ function report(): WorkerReport {
     acksOk,
     acksRejected,
     ackLatency: [...ackLatency.entries()],
+    loopDelayMaxMs: loopDelay.max / 1e6,
     nodes: nodes.map((node) => ({
       connected: node.connected,
       delivered: node.delivered,
@@ -310,6 +315,8 @@ process.on('message', (message: OrchestratorMessage) => {
     case 'measure':
       window = { from: message.from, to: message.to };
       behind = clients.filter((client) => !client.closed).length;
+      loopDelay.reset();
+      loopDelay.enable();
       startBuying(message.from, message.to);
       return;
     case 'report': {

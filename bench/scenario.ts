@@ -59,6 +59,9 @@ export interface RunFigures {
    * have, the clients themselves add to the latencies measured.
    */
   loadCpuPercent: number;
+  /** The longest stall of any load worker's event loop in the window: late deliveries with a
+   * stall as long are the clients', not the server's. */
+  loadStallMs: number;
   cpuMicrosPerUpdate: number;
   memoryPerConnectionKB: number;
   serverStartMs: number;
@@ -370,6 +373,7 @@ export function summarizeRun(
     latencyMs: summarize(latency),
     serverCpuPercent: (cpuMicros / (settings.seconds * 1e6)) * 100,
     loadCpuPercent: (loadCpuMicros / (settings.seconds * 1e6)) * 100,
+    loadStallMs: Math.max(0, ...reports.map((report) => report.loopDelayMaxMs)),
     cpuMicrosPerUpdate: delivered > 0 ? cpuMicros / delivered : Number.NaN,
     memoryPerConnectionKB: clients > 0 ? rssGrowth / clients / 1024 : Number.NaN,
     serverStartMs,

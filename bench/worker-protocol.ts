@@ -58,6 +58,8 @@ export interface WorkerReport {
   acksOk: number;
   acksRejected: number;
   ackLatency: HistogramEntries;
+  /** The longest this worker's event loop was held up while measuring, in ms. */
+  loopDelayMaxMs: number;
   /** The same counts split by node, indexed like the plan's `ports`. */
   nodes: NodeReport[];
 }

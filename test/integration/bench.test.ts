@@ -102,6 +102,7 @@ it('measures forkcast (over Socket.IO and SSE), both baselines, a cluster, a buy
     // CPU is counted in 10 ms clock ticks: a baseline may use none in a second.
     expect(run.cpuMicrosPerUpdate).toBeGreaterThanOrEqual(0);
     expect(Number.isFinite(run.memoryPerConnectionKB)).toBe(true);
+    expect(run.loadStallMs).toBeGreaterThanOrEqual(0);
   }
   expect(scenarios[0]!.cpuMicrosPerUpdate).toBeGreaterThan(0);
   const storm = scenarios.at(-1)!;

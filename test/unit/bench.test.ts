@@ -141,7 +141,7 @@ function result(overrides: Partial<ScenarioResult> = {}): ScenarioResult {
     ...{ name: 'fan-out', kind: 'forkcast', watchers: clients, buyers: 0, buysPerSecond: 0 },
     ...{ tickMs: 1000, clients, seconds: 20, broadcasts: 20, delivered: 20 * clients },
     ...{ deliveredPerSecond: clients, missed: 0, late: 0, outOfOrder: 0, lost: 0 },
-    ...{ latencyMs: summary(1, 4), serverCpuPercent: 10, loadCpuPercent: 40 },
+    ...{ latencyMs: summary(1, 4), serverCpuPercent: 10, loadCpuPercent: 40, loadStallMs: 20 },
     ...{ serverAckWithin: null, cpuMicrosPerUpdate: 5, memoryPerConnectionKB: 10 },
     ...{ serverStartMs: 300, buysSent: 0, acksOk: 0, acksRejected: 0, acksPerSecond: 0 },
     ackLatencyMs: summary(NaN, NaN),
