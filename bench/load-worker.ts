@@ -327,6 +327,8 @@ process.on('message', (message: OrchestratorMessage) => {
         clearTimeout(timer);
         answer = null;
         send({ type: 'report', report: report() });
+        // Sampling only the window: outside it the wakeups would only add to the load.
+        loopDelay.disable();
       };
       answerIfSettled();
       return;
