@@ -1,5 +1,8 @@
 /** The real server (createApp on a loopback port, the real forked ticker child) and several real
  * Socket.IO clients: greetings, ops and their acks, an op racing close(), recovery. */
+import { once } from 'node:events';
+import { connect } from 'node:net';
+
 import { STATUS } from '../../protocol/events';
 import { SEED } from '../helpers/prices';
 import { RawSocket } from '../helpers/raw-socket';
@@ -159,6 +162,11 @@ test('recovery: a client that drops for a moment gets what it missed, in order, 
   expect(statuses.map(({ status }) => status.message)).toEqual([STATUS.connected]);
 
   const disconnected = new Promise<string>((resolve) => a.socket.once('disconnect', resolve));
+  // A peer that never ends its request would hold close() up for a minute (headersTimeout).
+  const silent = connect(Number(new URL(server.url).port), '127.0.0.1');
+  await once(silent, 'connect');
+  silent.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+  const cut = once(silent, 'close');
   // The server starts closing the moment it receives this buy, before the buy reaches the ticker.
   let closing: Promise<void> | undefined;
   server.forkcast.io.sockets.sockets.get(a.socket.id ?? '')?.on('buy', () => {
@@ -166,7 +174,8 @@ test('recovery: a client that drops for a moment gets what it missed, in order, 
   });
   expect((await a.buy('Apple')).ack).toEqual({ ok: false, error: 'the server is shutting down' });
   // afterEach closes it a second time, which must be safe too.
-  await closing;
+  await withDeadline(Promise.resolve(closing), 3_000, 'close() despite the silent peer');
+  await withDeadline(cut, 1_000, 'the silent peer cut off');
   // Told, then disconnected by the transport closing, so that real clients reconnect.
   expect(await withDeadline(disconnected, 3_000, 'the disconnect')).toBe('transport close');
   // Still running: a restart on its state would resume ticking.
