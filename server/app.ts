@@ -45,12 +45,12 @@ export function createApp(config: AppConfig) {
   const api = express.Router({ caseSensitive: true, strict: true });
   const app = createHttpApp({ ...config, ticker, metrics, hostServed, api });
   const httpServer = createServer(app);
-  // Every TCP connection, WebSockets included, so that close() can cut what peers leave open.
+  // Every TCP connection, WebSockets too, for close() to cut; one `forget`, not a closure each.
   const connections = new Set<Socket>();
-  httpServer.on('connection', (socket: Socket) => {
-    connections.add(socket);
-    socket.once('close', () => connections.delete(socket));
-  });
+  function forget(this: Socket): void {
+    connections.delete(this);
+  }
+  httpServer.on('connection', (socket: Socket) => connections.add(socket.on('close', forget)));
   const io = createIo(httpServer, { ...config, hostServed });
   const stream = createEventStream(ticker, logger.child({ part: 'stream' }));
   const realtime = attachRealtime(io, ticker, {
