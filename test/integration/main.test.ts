@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 
 import { printFigures, recordFigure } from '../helpers/figures';
 import { linesWith } from '../helpers/logs';
@@ -93,4 +94,17 @@ test('a state file it cannot write: the server exits 1 with a readable message, 
   expect(linesWith(server.logs, 'ticker child forked')).toEqual([]);
   const failed = /^forkcast failed to start: state file \/proc\/self\/x\/state.json: .*\n$/;
   expect(server.stderr()).toMatch(failed);
+});
+
+// listen() fails after the child is forked: the child must not outlive the failed start.
+test('a port already taken: the server exits 1 with a readable message, its child gone', async () => {
+  const taken = createServer().listen(0, '127.0.0.1');
+  await once(taken, 'listening');
+  const server = spawn({ PORT: String((taken.address() as AddressInfo).port) });
+  const forked = await server.logged('ticker child forked', 15_000);
+  const closed = withDeadline(once(server.process, 'close'), 15_000, 'the server to exit');
+  await closed.finally(() => taken.close());
+  expect(await server.exited).toEqual({ code: 1, signal: null });
+  expect(server.stderr()).toMatch(/^forkcast failed to start: listen EADDRINUSE.*\n$/);
+  await waitForProcessGone(Number(forked['pid']), 5_000);
 });
