@@ -273,11 +273,23 @@ test('a dead child is replaced from the last state with lost / back and a backof
   expect(forks).toHaveLength(10);
 });
 
-test('close disconnects the child, kills it if it does not exit in 2 s, then refuses ops and does not restart; close while opening rejects the open', async () => {
-  const unopened = (await setup({ open: false })).supervisor;
-  const opening = unopened.open();
-  await unopened.close();
+test('close disconnects the child, kills it if it does not exit in 2 s, then refuses ops and does not restart, nor fork while a restart saves; close while opening rejects the open', async () => {
+  const unopened = await setup({ open: false });
+  const opening = unopened.supervisor.open();
+  await unopened.supervisor.close();
   await expect(opening).rejects.toThrow('the server is shutting down');
+  // It exited as told: no kill 2 s later.
+  jest.advanceTimersByTime(2_000);
+  expect(unopened.latest().signals).toEqual([]);
+  const restarting = await setup({ stored: true });
+  restarting.store.hold = true;
+  restarting.child.exit(1, null);
+  await jest.advanceTimersByTimeAsync(100);
+  const closedWhileSaving = restarting.supervisor.close();
+  for (const release of restarting.store.held) release();
+  await closedWhileSaving;
+  await jest.advanceTimersByTimeAsync(60_000);
+  expect(restarting.forks).toHaveLength(1);
   const { supervisor, forks, child } = await setup();
   const disconnect = jest.spyOn(child, 'disconnect').mockReturnValue();
   const pending = supervisor.start();
