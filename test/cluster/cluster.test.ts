@@ -10,6 +10,7 @@ import type { UpdatePayload } from '../../protocol/events';
 import { HISTORY_LENGTH } from '../../protocol/stocks';
 import type { SavedState } from '../../protocol/validation';
 import { linesWith } from '../helpers/logs';
+import { scrape, valueOf } from '../helpers/prometheus';
 import { expectPricesRunOn, priceOf, withBuy } from '../helpers/prices';
 import { delay, type Recorder, withDeadline } from '../helpers/recorder';
 import { findRedisServer, startRedis, type RedisServer } from '../helpers/redis-server';
@@ -259,12 +260,21 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     100_000,
   );
 
-  test('Redis stopped and restarted: errors and "degraded" meanwhile, then the nodes carry on by themselves, and only the leader applies ops: an op through each node is applied once, acknowledged to its sender, and once in the history', async () => {
+  test('Redis killed mid-command and restarted: errors and "degraded" meanwhile, then the nodes carry on by themselves, and only the leader applies ops: an op through each node is applied once, acknowledged to its sender, and once in the history', async () => {
     const client = await join(nodes[0]!, 'survivor');
     await ensureRunning(client);
     await client.waitForUpdates(3, { from: 0 });
 
-    await redis.stop();
+    // Redis lost mid-command (its host gone): the session a dropped client leaves is being saved,
+    // and the error the adapter leaves unawaited must not take the node, and its clients, down.
+    const leaving = await join(nodes[1]!, 'leaving');
+    redis.pause();
+    leaving.socket.io.engine.close();
+    const connected = async () =>
+      valueOf(await scrape(nodes[1]!.url), 'forkcast_connected_clients');
+    for (const deadline = Date.now() + 5_000; (await connected()) > 0; await delay(50))
+      if (Date.now() > deadline) throw new Error('the node did not see its client leave');
+    await redis.stop('SIGKILL');
     await everyNode((node) => node?.status === 'degraded' && node.redis === 'down', 'degraded');
     expect((await client.buy('Apple')).ack).toEqual({
       ok: false,
@@ -393,7 +403,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     }
   });
 
-  test('the state outlives every node, and one saved with buys no update carried is greeted one seq later', async () => {
+  test('the state outlives every node, which give up the lease as they stop, and one saved with buys no update carried is greeted one seq later', async () => {
     const watcher = await join(nodes[0]!, 'before');
     await stopAndSettle(watcher);
     const last = watcher.lastUpdate();
@@ -401,6 +411,8 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     // What a leader killed between a buy's ack and its update leaves in Redis; and a lease held
     // elsewhere, so that no node can lead and send that update yet.
     const store = await createClient({ url: redis.url }).connect();
+    // Each leader gave the lease up as it stopped, so that the next need not wait for it to expire.
+    expect(await store.get('forkcast:leader')).toBeNull();
     const saved = JSON.parse((await store.get('forkcast:state'))!) as SavedState;
     // With the prices at the last start and the updates sent, for the next greetings.
     expect(saved).toEqual({

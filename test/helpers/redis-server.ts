@@ -28,7 +28,8 @@ export async function freePorts(count = 1): Promise<number[]> {
   return ports;
 }
 
-/** stop() is a SIGTERM (Redis saves and exits); restart() uses the same port and data folder. */
+/** stop() is a SIGTERM by default (Redis saves and exits); restart() uses the same port and data
+ * folder, which keeps every write (appendfsync always) even after a SIGKILL. */
 export async function startRedis(binary: string) {
   const [port] = await freePorts();
   const dir = mkdtempSync(path.join(tmpdir(), 'forkcast-redis-'));
@@ -49,9 +50,9 @@ export async function startRedis(binary: string) {
     await withDeadline(ready, 10_000, `redis-server on ${port}`);
   };
 
-  const stop = async (): Promise<void> => {
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
     if (child?.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
+    child.kill(signal);
     await once(child, 'exit');
   };
 
@@ -59,6 +60,8 @@ export async function startRedis(binary: string) {
   return {
     url: `redis://127.0.0.1:${port}`,
     stop,
+    /** SIGSTOP: connections stay open, and what is sent on them waits unanswered. */
+    pause: () => child?.kill('SIGSTOP'),
     restart: launch,
     async dispose() {
       await stop();
