@@ -124,7 +124,7 @@ test('ops while the ticker cannot take them get 503', async () => {
 
 // The sockets' side of a restart (a running state resumes ticking) is crash-kills.test.ts's. Two
 // servers and a stream's reconnect delay: past jest's 5 s on a loaded machine (the waits have 10 s).
-test('start, buy and stop answer as the socket acks do and the stream sees them in order, the shutdown too; after a restart on the same state file, sockets are greeted with the saved history and opening, and the stream resumes by Last-Event-ID, or says it could not', async () => {
+test('start, buy and stop answer as the socket acks do and the stream sees them in order, then the shutdown, which ends it cleanly; after a restart on the same state file, sockets are greeted with the saved history and opening, and the stream resumes by Last-Event-ID, or says it could not', async () => {
   const config = { tickMs: 100, stateFile: freshStateFile() };
   const first = await serve(config);
   let target = first.port;
@@ -152,7 +152,13 @@ test('start, buy and stop answer as the socket acks do and the stream sees them 
   const ok = { op: 'buy', transport: 'http', result: 'ok' };
   expect(valueOf(await scrape(first.url), 'forkcast_ops_total', ok)).toBe(1);
   await a.waitForStatus(STATUS.stopped, { from: mark });
+  // close() ends streams; cut (as silent peers are, a second later) the read would reject.
+  const reader = (await fetch(`${first.api}/stream`)).body!.getReader();
+  const ended = (async () => {
+    while (!(await reader.read()).done);
+  })();
   await first.app.close();
+  await ended;
   await streamed('the goodbye', 'status', (data) => data.message === STATUS.shuttingDown);
   const last = a.lastUpdate();
 
