@@ -110,7 +110,7 @@ test('a buy that would take a price past the largest number is refused and chang
   expect(model.snapshot().stocks[0]!.price).toBe(decayed(top));
 });
 
-test('the update with the last seq stops the ticker; what would need another is refused', () => {
+test("the update with the last seq (a tick's or its pending buys') stops the ticker; what would need another is refused or never sent", () => {
   const { model, play } = setup(stateOf({ seq: LAST_SEQ - 2, ts: T0 - 5 }));
   const updates = play(`start buy:Apple +${10 * TICK_MS}`);
   expect(updates.map(({ seq, running }) => [LAST_SEQ - seq, running])).toEqual([
@@ -121,6 +121,14 @@ test('the update with the last seq stops the ticker; what would need another is 
   expect([model.start(), model.buy('Apple')]).toEqual([spent, spent]);
   expect(model.snapshot()).toEqual(updates.at(-1));
   expect(jest.getTimerCount()).toBe(0);
+  // Buys pending at a tick take the last seq themselves: the tick changes no price after them.
+  const flushing = setup(stateOf({ seq: LAST_SEQ - 1, ts: T0 - TICK_MS }));
+  const flushed = flushing.play(`start buy:Apple +0 +${10 * TICK_MS}`);
+  expect(flushed.map(({ seq, running }) => [LAST_SEQ - seq, running])).toEqual([[0, false]]);
+  expect(flushing.model.snapshot()).toEqual(flushed.at(-1));
+  // Handed over at the last seq with buys to announce: no seq is left for them.
+  const last = stateOf({ stocks: withBuy(SEED, 'Apple'), seq: LAST_SEQ, ts: T0 - 5 });
+  expect(setup(last, { unannounced: true }).play(`+${10 * TICK_MS}`)).toEqual([]);
 });
 
 test('buys are conflated: out on the next turn, then at most once per 20 ms, also while stopped', () => {
