@@ -66,6 +66,7 @@ test.each([
   ['a wrong token', 'start', {}, { Authorization: 'Bearer wrong-token-1' }, 403, /control token/],
   ['an unknown stock', 'buy', { name: 'Nope' }, auth, 400, /unknown stock "Nope"/],
   ['no name', 'buy', {}, auth, 400, /name/],
+  ['a key besides name', 'buy', { name: 'Apple', n: 5 }, auth, 400, /Unrecognized key: "n"/],
   ['a body for start', 'start', { x: 1 }, auth, 400, /takes no arguments/],
   ['a body that is not JSON', 'buy', '{bad', auth, 400, /JSON/],
   ['a body over 4 KB', 'buy', { name: 'a'.repeat(5_000) }, auth, 413, /too large/],
@@ -79,8 +80,9 @@ test.each([
 });
 
 // Before the rate limit's test, which spends this address's budget.
-test('a POST with no body at all (a browser sends Content-Length: 0) is one without arguments; case and slash variants are no routes', async () => {
-  const bare = await fetch(`${api}/stop`, { method: 'POST', headers: auth });
+test('a POST with no body at all (a browser sends Content-Length: 0) is one without arguments; the scheme "bearer" is any case; case and slash variants are no routes', async () => {
+  const headers = { Authorization: `bEARER ${TOKEN}` };
+  const bare = await fetch(`${api}/stop`, { method: 'POST', headers });
   expect(await answer(bare)).toEqual([200, { ok: true, running: false }]);
   for (const op of ['START', 'stop/', 'Buy'])
     expect((await post(`${api}/${op}`, { name: 'Apple' }, auth)).status).toBe(404);
@@ -94,9 +96,9 @@ test('past the rate limit, 429 with Retry-After; the refusals are counted as a s
   const limited = answers.find((res) => res.status === 429);
   expect(limited?.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
   expect(await limited?.json()).toEqual(refusal(/too many/));
-  // The table's two bad buy bodies, like a socket's bad arguments.
+  // The table's three bad buy bodies, like a socket's bad arguments.
   const invalid = { op: 'buy', transport: 'http', result: 'rejected', reason: 'invalid' };
-  expect(valueOf(await scrape(url), 'forkcast_ops_total', invalid)).toBe(2);
+  expect(valueOf(await scrape(url), 'forkcast_ops_total', invalid)).toBe(3);
 });
 
 // nginx appends the address it saw; what a client wrote before it (forged here) counts for nothing.
