@@ -11,7 +11,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import fs, { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -263,3 +263,20 @@ describe('commit', () => {
     expect([store.healthy, onDisk()]).toEqual([true, nth(6)]);
   });
 });
+
+// A disk failing or hanging under lstat or read: open() fails, and never puts the seed over the file.
+test.each([
+  ['lstat', 'fails', () => Promise.reject(Object.assign(new Error('EIO'), { code: 'EIO' })), /EIO/],
+  ['lstat', 'hangs', () => new Promise(() => undefined), /took longer than 300 ms/],
+  ['readFile', 'hangs', () => new Promise(() => undefined), /reading .* longer than 300 ms/],
+] as const)(
+  'a state file whose %s %s: open() rejects, the file untouched',
+  async (call, _how, fake, error) => {
+    const saved = JSON.stringify({ ...stateOf({ seq: 42, running: true }), unannounced: false });
+    writeFileSync(file, saved);
+    const spy = jest.spyOn(fs, call).mockImplementation(fake as never);
+    await expect(create({ deadlineMs: 300 }).store.open()).rejects.toThrow(error);
+    spy.mockRestore();
+    expect(readFileSync(file, 'utf8')).toBe(saved);
+  },
+);
