@@ -362,6 +362,29 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     await bought(3);
   }, 60_000);
 
+  // The heir saw every update; only the state in Redis holds the buy (the stream never got it).
+  test('a leader killed between saving a buy and sending its update: the next leader sends the buy one seq on', async () => {
+    const lead = await leader();
+    const watcher = await join(
+      nodes.find((node) => node !== lead)!,
+      'heir watcher',
+    );
+    await stopAndSettle(watcher);
+    const last = watcher.lastUpdate();
+    const store = await createClient({ url: redis.url }).connect();
+    const saved = JSON.parse((await store.get('forkcast:state'))!) as SavedState;
+    const mark = watcher.events.mark;
+    await kill(lead, 'SIGKILL');
+    const stocks = withBuy(last.stocks, 'Apple');
+    await store.set('forkcast:state', JSON.stringify({ ...saved, stocks, unannounced: true }));
+    await store.quit();
+    await leader(10_000);
+    expect(await watcher.nextUpdate({ from: mark, timeoutMs: 10_000 })).toEqual({
+      ...{ stocks, running: false, seq: last.seq + 1, ts: expect.any(Number) },
+    });
+    await startNode();
+  }, 30_000);
+
   test('an epoch in Redis that cannot be bumped: no node leads and every /healthz says so, until it can', async () => {
     const store = await createClient({ url: redis.url }).connect();
     await store.multi().set('forkcast:epoch', 'not a number').del('forkcast:leader').exec();
