@@ -12,7 +12,7 @@ import type {
 } from '../../protocol/events';
 import { HISTORY_LENGTH } from '../../protocol/stocks';
 import { UpdateBroadcaster } from '../../server/broadcaster';
-import type { ForkcastIo } from '../../server/io';
+import type { ForkcastIo, ForkcastSocket } from '../../server/io';
 import { SEED } from '../helpers/prices';
 import { Recorder, withDeadline } from '../helpers/recorder';
 import { isStatus, TestClient } from '../helpers/server';
@@ -165,6 +165,23 @@ test('clients joining mid-broadcast get every update from their greeting on, onc
     expect(client.updates[0]).toEqual(updateOf(admission.seq));
     expect([client.name, seen(client)]).toEqual([client.name, range(admission.seq, last)]);
   }
+});
+
+// The block being filled (shard 1) is not sent yet: a socket admitted now must go to one that is.
+test('a socket admitted between two turns of a broadcast joins a shard already sent: it gets the update once', async () => {
+  const b = start();
+  const early = await join(3, 'early'); // shards 0, 0 and 1
+  let held: ForkcastSocket | undefined;
+  io.removeAllListeners('connection');
+  io.on('connection', (socket) => (held = socket));
+  const late = await TestClient.connect(url, 'late');
+  clients.push(late);
+  publish(b, 1); // the first turn sends shard 0 only
+  held!.emit('update', b.admit(held!, updateOf(1), sent()).update);
+  await waitForDelivery(1);
+  await barrier([...early, late]);
+  expect(seen(late)).toEqual([1]);
+  expect(delivered.items).toEqual([{ seq: 1, deliveries: 3 }]);
 });
 
 test.each([
