@@ -181,6 +181,18 @@ test('start, buy and stop answer as the socket acks do and the stream sees them 
   expectEveryStreamUpdate(events);
 }, 15_000);
 
+/** The event stream alone, on a loopback port, for a fake host; `stop` ends both. */
+async function serveStream(...args: Parameters<typeof createEventStream>) {
+  const stream = createEventStream(...args);
+  const server = createServer((req, res) => void stream.connect(req, res)).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const stop = (): void => {
+    stream.close();
+    server.close();
+  };
+  return { stream, port: (server.address() as AddressInfo).port, stop };
+}
+
 // History 10-12, snapshot 12: each Last-Event-ID's greeting, and an update greeted not sent twice.
 test.each([
   ['', ['update 12', 'opening']],
@@ -193,13 +205,9 @@ test.each([
   const at = (seq: number): UpdatePayload => ({ stocks: [], running: true, seq, ts: seq });
   const history = [10, 11, 12].map(at);
   const host = { snapshot: () => at(12), greeting: () => ({ history, opening: at(10) }) };
-  const stream = createEventStream(host, pino({ level: 'silent' }));
-  const server = createServer((req, res) => void stream.connect(req, res)).listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  const { stream, port, stop } = await serveStream(host, pino({ level: 'silent' }));
   const headers = lastEventId ? { 'Last-Event-ID': lastEventId } : undefined;
-  const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, {
-    headers,
-  });
+  const res = await fetch(`http://127.0.0.1:${port}`, { headers });
   let [text, published] = ['', false];
   for await (const chunk of res.body!) {
     text += Buffer.from(chunk as Uint8Array).toString();
@@ -216,18 +224,16 @@ test.each([
   expect(names).toEqual([...expected, 'update 13', 'status']);
   const resync = `event:resync\ndata:${JSON.stringify({ lastEventId })}\n`;
   expect(text.includes(resync)).toBe(expected[0] === 'resync');
-  stream.close();
-  server.close();
+  stop();
 });
 
 test('a stream sends a heartbeat comment; a client that stops reading is dropped, not buffered', async () => {
   const { logger, lines } = capturingLogger();
   const update: UpdatePayload = { stocks: [], running: true, seq: 1, ts: 0 };
   const host = { snapshot: () => update, greeting: () => ({ history: [], opening: update }) };
-  const stream = createEventStream(host, logger, { maxUnsent: 64 * 1024, heartbeatMs: 50 });
-  const server = createServer((req, res) => void stream.connect(req, res)).listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
+  const options = { maxUnsent: 64 * 1024, heartbeatMs: 50 };
+  const { stream, port, stop } = await serveStream(host, logger, options);
+  const socket = connect(port, '127.0.0.1');
   socket.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
   const received = new Recorder<string>();
   socket.on('data', (chunk: Buffer) => received.push(chunk.toString()));
@@ -241,6 +247,5 @@ test('a stream sends a heartbeat comment; a client that stops reading is dropped
   expect(dropped()).toHaveLength(1);
   socket.resume();
   await closed;
-  stream.close();
-  server.close();
+  stop();
 });
