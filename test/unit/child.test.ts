@@ -26,7 +26,6 @@ function setup() {
 }
 
 const reply = (id: number, body: object) => ({ type: 'reply', id, reply: { ok: true, ...body } });
-/** An update sent `ms` after T0. */
 const update = (stocks: UpdatePayload['stocks'], running: boolean, seq: number, ms: number) => ({
   type: 'update',
   update: { stocks, running, seq, ts: T0 + ms },

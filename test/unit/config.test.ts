@@ -16,8 +16,7 @@ const DEFAULTS = {
   TRUST_PROXY: 0,
 };
 
-// `PORT=` (set but empty, common in .env files) means "not set", as `process.env.PORT || 4561`
-// did in the original, not port 0; so does blank (Number(' ') is 0); unrelated variables are ignored.
+// Set but empty or blank (`PORT=`, common in .env files) means not set, not port 0; others ignored.
 const blanks = ['', ' \t ', '\n'].map((blank) =>
   Object.fromEntries(Object.keys(DEFAULTS).map((name) => [name, blank])),
 );
@@ -26,7 +25,6 @@ test.each([{}, { PATH: '/bin', NODE_ENV: 'test' }, ...blanks])('%j gives the def
 });
 
 // Rows for what is forkcast's own (decimal digits, trimming, lists); zod's own parsers are zod's.
-// A RegExp is the error a refused value gets.
 const whole = (name: string) =>
   new RegExp(`^invalid configuration: ${name}: must be a whole number in decimal digits$`);
 const HOSTS = /^invalid configuration: ALLOWED_HOSTS.*host names/;
@@ -58,7 +56,6 @@ test.each<[string, string[], unknown]>([
   // Number() reads all of these as numbers; none is a plain decimal integer.
   ['PORT', ['abc', '0x10', '1e3', '+5', '-1', '5.0', '80 80', '80.5'], whole('PORT')],
   ['PORT', ['70000'], /^invalid configuration: PORT: /],
-  ['TICK_MS', ['0'], /^invalid configuration: TICK_MS: .*>=10/],
   ['TICK_MS', ['soon', 'Infinity', '1_000'], whole('TICK_MS')],
   ['OPS_PER_SECOND', ['0'], /^invalid configuration: OPS_PER_SECOND: /],
   ['OPS_PER_SECOND', ['0b11', '1e400'], whole('OPS_PER_SECOND')],

@@ -124,7 +124,6 @@ function reply(child: FakeChild, answer: unknown): void {
   child.say({ type: 'reply', id: (child.sent.at(-1) as { id: number }).id, reply: answer });
 }
 
-/** from, from + 1, …, to. */
 const range = (from: number, to: number) =>
   Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
@@ -352,8 +351,7 @@ test('with a store, a failed commit refuses the op, replaces the child from the 
   expect(supervisor.health().status).toBe('down');
   store.failing = false;
   const before = store.commits.length;
-  // Nothing is written behind the late write until it ends: were it to fail then, it would void
-  // what was queued behind it.
+  // Nothing is written until the late write ends: its failure would void what queued behind it.
   let ended!: () => void;
   store.writing = new Promise((resolve) => (ended = resolve));
   await jest.advanceTimersByTimeAsync(100);
