@@ -4,7 +4,7 @@ import { once } from 'node:events';
 
 import WebSocket from 'ws';
 
-import type { StockName } from '../../protocol/stocks';
+import { STOCK_NAMES, type StockName } from '../../protocol/stocks';
 import { printFigures, recordFigure } from '../helpers/figures';
 import { priceOf } from '../helpers/prices';
 import { RawSocket } from '../helpers/raw-socket';
@@ -19,8 +19,7 @@ import {
 } from '../helpers/server';
 
 const FLOOD = 2_000;
-const STOCKS: readonly StockName[] = ['Apple', 'Microsoft', 'Facebook'];
-const stockOf = (i: number): StockName => STOCKS[i % STOCKS.length]!;
+const stockOf = (i: number): StockName => STOCK_NAMES[i % STOCK_NAMES.length]!;
 /** DESIGN.md: buys are broadcast within 50 ms, plus the state's fsync (CI measured 51 ms once). */
 const PROMPT_MS = 50 + 25;
 /** A second: a buy held to its end stands out from a stall of the disk of up to half of it. */

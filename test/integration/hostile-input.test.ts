@@ -15,19 +15,6 @@ import {
 const LIMIT = 16 * 1024;
 const JUST_UNDER_LIMIT = LIMIT - 64;
 
-// One case per kind of refusal, by ack and by status (every rule: validation.test.ts).
-const CASES: [title: string, event: string | number, args: unknown[], error: string][] = [
-  [
-    `buy a ${JUST_UNDER_LIMIT}-character name (just under the message limit)`,
-    'buy',
-    ['A'.repeat(JUST_UNDER_LIMIT)],
-    'stock name longer than 64 characters',
-  ],
-  ['an unknown event named "__proto__"', '__proto__', [], 'unknown event "__proto__"'],
-  ['a 1,000-character event name', 'z'.repeat(1000), [], `unknown event "${'z'.repeat(40)}"`],
-  ['a number as the event name', 1, [2], 'unknown event "1"'],
-];
-
 let server: TestServer;
 let bystander: TestClient;
 let sender: TestClient;
@@ -71,25 +58,33 @@ beforeEach(() => {
 
 afterEach(() => jest.restoreAllMocks());
 
-test.each(CASES)(
-  '%s: refused by ack, or by a status without one',
-  async (_title, event, args, error) => {
-    // The last case's buy has reached the sender too: it is not this case's answer.
-    await sender.sync();
-    const senderMark = sender.events.mark;
-    // Cast: the typed emit would not compile a number as the event name.
-    const { ack } = await sender.emitRaw(event as string, ...args);
-    expect(ack).toEqual({ ok: false, error });
-    // Without an ack, a status to the sender alone says it; the ack was the whole answer.
-    sender.raw.emit(event as string, ...args);
-    const message = `${String(event).slice(0, 40)} rejected: ${error}`;
-    const rejection = await sender.waitForStatus(message, { from: senderMark });
-    await sender.sync();
-    expect(sender.events.since(senderMark)).toEqual([rejection]);
-    expect(rejection.status.running).toBe(false);
-    await expectUnharmed();
-  },
-);
+// One case per kind of refusal, by ack and by status (every rule: validation.test.ts).
+test.each<[title: string, event: string | number, args: unknown[], error: string]>([
+  [
+    `buy a ${JUST_UNDER_LIMIT}-character name (just under the message limit)`,
+    'buy',
+    ['A'.repeat(JUST_UNDER_LIMIT)],
+    'stock name longer than 64 characters',
+  ],
+  ['an unknown event named "__proto__"', '__proto__', [], 'unknown event "__proto__"'],
+  ['a 1,000-character event name', 'z'.repeat(1000), [], `unknown event "${'z'.repeat(40)}"`],
+  ['a number as the event name', 1, [2], 'unknown event "1"'],
+])('%s: refused by ack, or by a status without one', async (_title, event, args, error) => {
+  // The last case's buy has reached the sender too: it is not this case's answer.
+  await sender.sync();
+  const senderMark = sender.events.mark;
+  // Cast: the typed emit would not compile a number as the event name.
+  const { ack } = await sender.emitRaw(event as string, ...args);
+  expect(ack).toEqual({ ok: false, error });
+  // Without an ack, a status to the sender alone says it; the ack was the whole answer.
+  sender.raw.emit(event as string, ...args);
+  const message = `${String(event).slice(0, 40)} rejected: ${error}`;
+  const rejection = await sender.waitForStatus(message, { from: senderMark });
+  await sender.sync();
+  expect(sender.events.since(senderMark)).toEqual([rejection]);
+  expect(rejection.status.running).toBe(false);
+  await expectUnharmed();
+});
 
 test('a message over 16 KiB costs the sender its connection (close code 1009), nothing else', async () => {
   const flooder = await TestClient.connect(server.url, 'oversized');

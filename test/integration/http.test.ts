@@ -147,8 +147,7 @@ test('/healthz follows the ticker child; /metrics counts updates, deliveries, cl
   const buySeconds = delta(after, 'forkcast_op_ack_seconds_sum', { op: 'buy' });
   expect([buySeconds > 0, buySeconds < buysSeconds]).toEqual([true, true]);
 
-  // Ten times its op budget in events of any kind: cut off, lest its unread refusals fill memory
-  // or its events starve the others, who stay; the gauge follows it leaving.
+  // Ten times its op budget in events of any kind: cut off; the others stay, and the gauge says so.
   const cut = new Promise((resolve) => flooder.socket.once('disconnect', resolve));
   for (let i = 0; i < 40; i++) flooder.raw.emit('no-such-event');
   expect(await withDeadline(cut, 3_000, 'the flooder cut off')).toBe('io server disconnect');

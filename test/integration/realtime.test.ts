@@ -28,7 +28,6 @@ beforeEach(async () => {
 afterEach(async () => {
   for (const client of clients) client.close();
   await server.forkcast.close();
-  // Across the whole test, every client saw seq grow by exactly one per update.
   for (const client of clients) expectContiguousSeq(client);
 });
 
