@@ -1,3 +1,2 @@
-// Cluster tests wait for real processes, leases (1.5 s) and reconnects. A project's `testTimeout`
-// is not applied per project, hence this setup file; the longest tests set their own.
+// For real processes, leases (1.5 s) and reconnects; a project's `testTimeout` is not per project.
 jest.setTimeout(30_000);

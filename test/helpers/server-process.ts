@@ -18,9 +18,8 @@ export type ServerProcess = ReturnType<typeof spawnServer>;
 const spawned: { process: ChildProcess; exited: Promise<unknown>; logs: Recorder<LogLine> }[] = [];
 
 /** A path in a new temporary folder, for a state file nobody else uses. */
-export function freshStateFile(): string {
-  return path.join(mkdtempSync(path.join(tmpdir(), 'forkcast-')), 'state.json');
-}
+export const freshStateFile = (): string =>
+  path.join(mkdtempSync(path.join(tmpdir(), 'forkcast-')), 'state.json');
 
 /** The compiled entry by default; or a command that starts one (`npm start`), in a process group
  * of its own if `detached`, as a terminal runs it. */

@@ -46,8 +46,7 @@ test('reads its settings from the environment; SIGTERM then shuts down cleanly, 
   expect(processRunning(tickerPid)).toBe(false);
 });
 
-// A stopped (SIGSTOP) ticker child makes the shutdown slow; npm passes a terminal's Ctrl-C on,
-// so the server gets SIGINT twice.
+// A SIGSTOPped ticker child makes the shutdown slow.
 test.each([
   ['the same signal twice, as npm passes on a Ctrl-C, is one clean stop', 'SIGINT', 0],
   ['a second, different signal during a slow shutdown exits at once with code 1', 'SIGTERM', 1],
@@ -59,16 +58,14 @@ test.each([
   await server.logged('shutting down');
   const secondAt = performance.now();
   server.process.kill('SIGINT');
-  // Taken for a second request, the copy would exit 1 at once: sooner than the 2 s the clean stop
-  // waits for the stopped child.
+  // A copy taken for a second signal would exit 1 at once, before the 2 s the clean stop waits.
   const second = 'second signal: exiting now';
   const end = await server.ending(code ? 1_800 : 10_000, code ? second : 'bye', second, 'bye');
   recordFigure(`${first} then SIGINT -> exit`, performance.now() - secondAt);
   expect(end).toEqual({ exit: { code, signal: null }, stderr: '', said: [code ? second : 'bye'] });
 });
 
-// A signal after the child is forked but before it is ready fails listen(); the shutdown must
-// still run to its end and exit 0.
+// A signal after the fork but before the child is ready fails listen(): the shutdown still exits 0.
 test('SIGTERM while the server is still starting is a clean stop, not a failure', async () => {
   // The child takes ~80 ms to say it is ready; a busy machine may read the log too late for the
   // signal to land inside that, so it tries again (a stop once listening is the first test's).

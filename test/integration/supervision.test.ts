@@ -49,8 +49,7 @@ test('ops racing a restart are refused with a clear error, never lost or applied
   const a = buyers[0]!;
   const base = a.lastUpdate().stocks;
   const outcomes: ReturnType<TestClient['buy']>[] = [];
-  /** Every client buys a stock, each its own, then 10 ms pass. A buy left unanswered rejects,
-   * and fails the Promise.all below. */
+  /** Each client buys its own stock, then 10 ms pass; an unanswered buy fails a Promise.all. */
   async function buyRound(): Promise<void> {
     buyers.forEach((client, i) => outcomes.push(client.buy(STOCK_NAMES[i]!)));
     await delay(10);
@@ -73,8 +72,7 @@ test('ops racing a restart are refused with a clear error, never lost or applied
   expect(errors.filter((error) => error !== RESTARTING && error !== DIED_PENDING)).toEqual([]);
   expect(errors).toContain(RESTARTING);
 
-  // None applied twice, or refused yet applied, or acked yet missing (a greeting is the last
-  // update: realtime.test.ts).
+  // None applied twice, or refused yet applied, or acked yet missing (greetings: realtime.test).
   expect(acks.filter(({ ack }) => ack.ok).length).toBeGreaterThan(20);
   await expectBuysApplied(a, { from: mark }, base, acks);
   // /metrics counts the restart, and each answer under its outcome.
@@ -88,9 +86,8 @@ test('ops racing a restart are refused with a clear error, never lost or applied
   ]).toEqual([1, acks.length - errors.length, errors.length]);
 });
 
-// The state folder becomes a regular file, so the next write cannot open its temp file (ENOTDIR;
-// chmod would not stop root).
-// What /healthz says meanwhile: ticker-supervisor.test.ts (degraded, why) and the crash loop (503).
+// A regular file for a folder fails the next write (ENOTDIR; chmod would not stop root). /healthz
+// meanwhile: ticker-supervisor.test.ts (degraded, down) and http.test.ts (503).
 test('the state folder breaks while the server runs: a buy is refused, and SIGTERM while broken exits 1', async () => {
   const a = (await connectWelcomed(url, clients, 'a'))[0]!;
   const folder = path.dirname(STATE_FILE);
@@ -109,8 +106,7 @@ test('the state folder breaks while the server runs: a buy is refused, and SIGTE
   expect(exit).toEqual({ code: 1, signal: null });
 });
 
-// Preloaded into the server and so into each child, it makes every new child exit at once while
-// the crash file exists.
+// Preloaded into the server's children: each exits at once while the crash file exists.
 const FIXTURE = path.join(__dirname, '..', 'fixtures', 'crashing-ticker.js');
 const CRASH_DIR = mkdtempSync(path.join(tmpdir(), 'forkcast-crash-'));
 const CRASH_FILE = path.join(CRASH_DIR, 'crash');
@@ -131,7 +127,6 @@ test('a running child that crashes in a loop is backed off without spinning the 
   const childPid = await healthyPid(url);
   writeFileSync(CRASH_FILE, '');
   await a.nextUpdate({ from: a.events.mark });
-  const last = a.lastUpdate();
   const mark = a.events.mark;
   const logMark = server.logs.mark;
   const pid = server.process.pid ?? 0;
@@ -141,11 +136,6 @@ test('a running child that crashes in a loop is backed off without spinning the 
 
   const lost = await a.waitForStatus(STATUS.tickerLost, { from: mark });
   expect(lost.status).toEqual({ message: STATUS.tickerLost, running: true });
-  const down = await fetch(`${url}/healthz`);
-  expect([down.status, await down.json()]).toEqual([
-    503,
-    expect.objectContaining({ status: 'down', running: true, seq: last.seq, pid: null }),
-  ]);
   // CPU until four crashing children died (restarts after 100, 200, 400, 800, now 1,600 ms).
   const restarts = () => linesWith(server.logs, 'ticker child lost; restarting', logMark);
   await server.logs.waitFor(() => restarts().length === 5, {

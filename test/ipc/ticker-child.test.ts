@@ -99,10 +99,8 @@ test('a child whose server hangs up while it answers exits quietly; SIGTERM ends
 });
 
 test('run by hand rather than forked, it says what it is and exits 1, without a stack', () => {
-  const run = spawnSync(process.execPath, [PATHS.tickerChild], {
-    encoding: 'utf8',
-    timeout: 5_000,
-  });
+  const options = { encoding: 'utf8', timeout: 5_000 } as const;
+  const run = spawnSync(process.execPath, [PATHS.tickerChild], options);
   expect(run).toMatchObject({ status: 1, stdout: '' });
   expect(run.stderr).toBe('ticker/main.js is the ticker child: the server forks it (npm start)\n');
 });
