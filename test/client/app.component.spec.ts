@@ -29,7 +29,6 @@ let fake: FakeSocketService;
 let root: HTMLElement;
 let settle: () => Promise<void>;
 
-/** The page on a fake socket, rendered. */
 async function mount(watchOnly: boolean) {
   fake = new FakeSocketService();
   const fixture = TestBed.configureTestingModule({
@@ -46,10 +45,11 @@ async function mount(watchOnly: boolean) {
 }
 beforeEach(() => mount(false));
 
-/** Plays the server: statuses and updates, in order, then lets the page render. */
-async function serverSends(...events: (StatusPayload | UpdatePayload)[]): Promise<void> {
+/** Plays the socket: connection states, statuses and updates, in order; then the page renders. */
+async function play(...events: (typeof fake.connection$.value | StatusPayload | UpdatePayload)[]) {
   for (const event of events) {
-    if ('message' in event) fake.status$.next(event);
+    if (typeof event === 'string') fake.connection$.next(event);
+    else if ('message' in event) fake.status$.next(event);
     else fake.update$.next(event);
   }
   await settle();
@@ -74,12 +74,10 @@ const announced = () => {
   expect(root.querySelectorAll('[aria-live], [role="alert"], [role="status"]')).toHaveLength(1);
   return text(root.querySelector('[aria-live="polite"]'));
 };
-/** The activity list, newest first, without the times. */
 const activity = () =>
   Array.from(root.querySelectorAll('.activity li'), (li) =>
     text(li).replace(/^\d{1,2}:\d{2}:\d{2} [AP]M /, ''),
   );
-/** A sparkline's point count and its label. */
 const sparkline = (name: StockName) => {
   const svg = cells(name)[3]!.querySelector('svg[role="img"]')!;
   const points = svg.querySelector('polyline')!.getAttribute('points')!.split(' ');
@@ -98,14 +96,12 @@ it('names the app and the board, shows the rows as placeholders and says "Connec
   expect(button('Buy Apple').disabled).toBe(true);
   // The page's first connect is no news.
   expect([...badge('indicator'), announced()]).toEqual(['Connected', 'connected', '']);
-  // Not loading while the server cannot be reached: the table says so instead.
   const unreachable = 'Cannot reach the server — retrying';
-  fake.connection$.next('unreachable');
-  await settle();
+  await play('unreachable');
   expect([...badge('indicator'), announced()]).toEqual([unreachable, 'unreachable', unreachable]);
   expect(loading()).toEqual(['false', 'No prices yet: the server cannot be reached']);
 
-  await serverSends(status(STATUS.started, true), { ...updateAt(5), running: true });
+  await play(status(STATUS.started, true), { ...updateAt(5), running: true });
   const time = root.querySelector('.board__updated time')!;
   // The reader's locale and time zone: a clock time, with the instant in `datetime`.
   const clock = text(time);
@@ -127,20 +123,11 @@ it('names the app and the board, shows the rows as placeholders and says "Connec
     ['not-recovered', refreshed, 'connected', refreshed],
   ] as const;
   for (const [state, label, dot, words] of steps) {
-    fake.connection$.next(state);
-    await settle();
+    await play(state);
+    expect([...badge('indicator'), announced()]).toEqual([label, dot, words]);
     const stale = dot !== 'connected';
-    expect([
-      ...badge('indicator'),
-      announced(),
-      table.classList.contains('prices--stale'),
-      text(root.querySelector('.board__updated')),
-      text(root.querySelector('.board__status')),
-      badge('ticker')[1],
-    ]).toEqual([
-      label,
-      dot,
-      words,
+    const shown = ['.board__updated', '.board__status'].map((at) => text(root.querySelector(at)));
+    expect([table.classList.contains('prices--stale'), ...shown, badge('ticker')[1]]).toEqual([
       stale,
       `${stale ? 'Not live: prices as of' : 'Last update'} ${clock} · seq 5`,
       `${stale ? 'Last heard from the server:' : 'Server:'} Processing`,
@@ -168,7 +155,7 @@ it(`shows the ticker and the latest status, announcing each new status in words,
     [status(STATUS.stopped, false), 'stopped', 'Ticker stopped'],
   ];
   for (const [event, ticker, words] of steps) {
-    await serverSends(event);
+    await play(event);
     expect([...badge('ticker'), announced()]).toEqual([`Ticker ${ticker}`, ticker, words]);
     if ('message' in event)
       expect(text(root.querySelector('.board__status'))).toBe(`Server: ${event.message}`);
@@ -177,7 +164,7 @@ it(`shows the ticker and the latest status, announcing each new status in words,
   const before = root.querySelector('[aria-live] p');
   // Ticks only lower prices: a rise (+10 %) is a buy from any tab, logged but not announced.
   // Across a gap in seq nothing is compared.
-  await serverSends(
+  await play(
     status(STATUS.stopped, false),
     updateAt(3, { Apple: 14.5 * 1.1 }),
     updateAt(4, { Apple: 14.5 * 1.1 * 0.999 }),
@@ -195,7 +182,7 @@ it.each([
 ] as const)(
   'offers %s in its state only, asks the server and shows progress until the ack, and any error',
   async (name, other, progress, running, calls, error) => {
-    await serverSends(status('', running));
+    await play(status('', running));
     const pressed = button(name);
     const seen = () => [
       pressed.getAttribute('aria-busy'),
@@ -211,26 +198,24 @@ it.each([
     expect(seen()).toEqual(['true', true, true, progress]);
     expect([text(pressed), button(other).getAttribute('aria-busy')]).toEqual([name, 'false']);
 
-    // The ack ends the progress and shows and announces its error; only the broadcast flips
-    // the state.
+    // Only the broadcast flips the state, not the ack.
     fake.answer(error ? { ok: false, error } : { ok: true, running: !running });
     await settle();
     expect(seen()).toEqual(['false', false, true, '']);
     expect([text(root.querySelector('.board__error')), announced()]).toEqual([error, error]);
-    await serverSends(status('', !running));
+    await play(status('', !running));
     expect(seen()).toEqual(['false', true, false, '']);
     // After an acknowledged Start or Stop, focus moves to the button that is now enabled.
     expect(document.activeElement === button(other)).toBe(!error);
     // Nothing while not connected.
-    fake.connection$.next('reconnecting');
-    await settle();
+    await play('reconnecting');
     expect(Array.from(root.querySelectorAll('button')).every((b) => b.disabled)).toBe(true);
   },
 );
 
 it('renders a row per stock under five column headers and follows each update: its change since the ticker was started, with a direction, arrow, amount and percentage, a flash for the change from the last update, and its recent prices from the history', async () => {
   const apple = (seq: number, prices = {}) => updateAt(seq, { Apple: 14 + seq / 100, ...prices });
-  await serverSends(apple(10));
+  await play(apple(10));
   // Without the opening prices there is nothing to count the change from.
   expect(rows()).toEqual([
     ['Apple', '$14.10', '', '', 'Buy'],
@@ -250,7 +235,7 @@ it('renders a row per stock under five column headers and follows each update: i
   fake.opening$.next({ stocks, seq, ts });
   // The server sends the snapshot first, then the history that ends with it.
   fake.history$.next({ updates: Array.from({ length: 10 }, (_, index) => apple(index + 1)) });
-  await serverSends(apple(11, { Microsoft: 42.97 }));
+  await play(apple(11, { Microsoft: 42.97 }));
   const since = new Intl.DateTimeFormat('en-US', { timeStyle: 'medium' }).format(ts);
   expect(headers()[2]).toBe(`Change since ${since}`);
   expect(root.querySelector('thead time')!.getAttribute('datetime')).toBe(
@@ -282,15 +267,15 @@ it('renders a row per stock under five column headers and follows each update: i
 
   // The change counts from the opening; the flash only from the last update, and the next rise
   // swaps to the twin animation, which restarts it.
-  await serverSends(apple(12, { Microsoft: 42.97 }));
+  await play(apple(12, { Microsoft: 42.97 }));
   expect(change('Apple')).toEqual(['up', 'up +$0.02 (+0.14%)', '▲', 'prices__price flash-up-0']);
   expect(change('Microsoft')).toEqual(['down', 'down −$0.03 (−0.07%)', '▼', 'prices__price']);
 
   // A stale update is shown, but draws no point and does not flash.
-  await serverSends(updateAt(3, { Apple: 99 }));
+  await play(updateAt(3, { Apple: 99 }));
   expect(sparkline('Apple')[0]).toBe(12);
   expect(change('Apple')).toEqual(['up', 'up +$84.90 (+602.13%)', '▲', 'prices__price']);
-  await serverSends({ ...updateAt(13), stocks: [{ name: 'Apple', price: 15.95 }] });
+  await play({ ...updateAt(13), stocks: [{ name: 'Apple', price: 15.95 }] });
   expect(rows().map((row) => row.slice(0, 2))).toEqual([['Apple', '$15.95']]);
 });
 
@@ -347,7 +332,7 @@ it(`buys the row’s stock, holding it ${BUY_INTERVAL_MS} ms and showing the ack
 it('a watch-only page says so and holds Start, Stop and Buy, saying why', async () => {
   TestBed.resetTestingModule();
   await mount(true);
-  await serverSends(status(STATUS.connected, false), updateAt(1));
+  await play(status(STATUS.connected, false), updateAt(1));
   expect(text(root.querySelector('.board__watch'))).toBe(
     "Watch only: starting, stopping and buying need this server's control token.",
   );
