@@ -93,7 +93,12 @@ it('names the app and the board, shows the rows as placeholders and says "Connec
   const table = root.querySelector('table')!;
   const loading = () => [table.getAttribute('aria-busy'), text(table.caption)];
   expect(loading()).toEqual(['true', 'Loading live prices…']);
-  expect(button('Buy Apple').disabled).toBe(true);
+  // Not before the first update says whether the ticker runs.
+  expect(['Buy Apple', 'Start', 'Stop'].map((name) => button(name).disabled)).toEqual([
+    true,
+    true,
+    true,
+  ]);
   // The page's first connect is no news.
   expect([...badge('indicator'), announced()]).toEqual(['Connected', 'connected', '']);
   const unreachable = 'Cannot reach the server — retrying';

@@ -126,7 +126,7 @@ test.each<[string, unknown[], string]>([
   ['stocks reordered', [withStocks(facebook, microsoft, apple)], `stocks: stocks must be ${LIST}`],
   ['a seq not a whole number', [-1, 1.5, 2 ** 53].map((seq) => ({ ...good, seq })), 'seq: '],
   ['a seq past the last', [{ ...good, seq: LAST_SEQ + 1 }], 'seq: seq is too close to 2^53'],
-  ['no ts', [{ ...good, ts: undefined }], 'ts: '],
+  ['a ts missing or negative', [undefined, -1].map((ts) => ({ ...good, ts })), 'ts: '],
   ['no running', [{ ...good, running: undefined }], 'running: '],
   ['null', [null], ''],
 ])('a state with %s is refused as an update and as a saved state', (_, states, problem) => {
@@ -142,6 +142,7 @@ test('of the states the nodes report after Redis lost its own: the highest seq; 
   expect(newestOf([older, announced])).toBe(announced);
   expect(newestOf([announced, older, withBuys, at(5)])).toBe(withBuys);
   expect(newestOf([withBuys, announced])).toBe(withBuys);
+  expect(newestOf([withBuys, at(5, true)])).toBe(withBuys);
   const six = at(6);
   expect(newestOf([six, withBuys])).toBe(six);
   // Alike: the first, the asking node's own.
