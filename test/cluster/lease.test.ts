@@ -58,6 +58,7 @@ const TTL_MS = 1_000;
     await client.set(KEYS.epoch, '7');
     expect(await a.writeState(1, '{"seq":1}')).toBe(false);
     expect(await a.writeState(7, '{"seq":1}')).toBe(true);
+    expect(await b.writeState(7, '{"seq":1}')).toBe(false);
     // The old leader stalls past its TTL (a GC pause, a partition); another node takes over.
     await delay(TTL_MS + 50);
     expect(await b.tryAcquire()).toEqual({ held: true, epoch: 8 });
@@ -66,5 +67,21 @@ const TTL_MS = 1_000;
     expect(await a.writeState(7, '{"seq":99}')).toBe(false);
     expect(await a.renew()).toBe(false);
     expect(await client.get(KEYS.state)).toBe('{"seq":2}');
+  });
+
+  test('a Redis that stops answering, its connection up, fails commands in time: a renewal within its own limit, before a read within 1 s', async () => {
+    redis.pause();
+    try {
+      const settled: string[] = [];
+      const failed = (what: string) => (error: Error) =>
+        void settled.push(`${what}: ${error.message}`);
+      // The read asks first: only a renewal held to its own shorter limit fails before it.
+      const read = a.readState().catch(failed('read'));
+      await Promise.all([read, a.renew(300).catch(failed('renew'))]);
+      const late = 'Redis did not answer in time';
+      expect(settled).toEqual([`renew: ${late}`, `read: ${late}`]);
+    } finally {
+      redis.resume();
+    }
   });
 });

@@ -52,8 +52,11 @@ export async function startRedis(binary: string) {
 
   const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
     if (child?.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    // A paused (SIGSTOP) server takes a SIGTERM only once it runs again.
     child.kill(signal);
-    await once(child, 'exit');
+    child.kill('SIGCONT');
+    await exited;
   };
 
   await launch();
@@ -62,6 +65,7 @@ export async function startRedis(binary: string) {
     stop,
     /** SIGSTOP: connections stay open, and what is sent on them waits unanswered. */
     pause: () => child?.kill('SIGSTOP'),
+    resume: () => child?.kill('SIGCONT'),
     restart: launch,
     async dispose() {
       await stop();
