@@ -87,6 +87,9 @@ const sparkline = (name: StockName) => {
 it('names the app and the board, shows the rows as placeholders and says "Connecting…" until the server says, shows and announces the connection, saying after a reconnect whether anything was missed, and marks the prices stale while not connected: greyed, "as of" the last update, the ticker unknown', async () => {
   const shown = ['header h1', 'h2', '.board__status'].map((at) => text(root.querySelector(at)));
   expect(shown).toEqual(['forkcast', 'Live prices', 'Server: Connecting…']);
+  // The board is a region named by its title.
+  const title = root.querySelector('section')!.getAttribute('aria-labelledby');
+  expect(text(root.querySelector(`#${title}`))).toBe('Live prices');
   // A skeleton (a placeholder per price and trend): nothing jumps when the first update comes.
   expect(rows()).toEqual(STOCK_NAMES.map((name) => [name, '', '', '', 'Buy']));
   expect(root.querySelectorAll('td .skeleton')).toHaveLength(2 * STOCK_NAMES.length);
@@ -187,7 +190,7 @@ it.each([
 ] as const)(
   'offers %s in its state only, asks the server and shows progress until the ack, and any error',
   async (name, other, progress, running, calls, error) => {
-    await play(status('', running));
+    await play(status('', running), { ...updateAt(1), running });
     const pressed = button(name);
     const seen = () => [
       pressed.getAttribute('aria-busy'),
@@ -197,6 +200,8 @@ it.each([
     ];
     expect(seen()).toEqual(['false', false, true, '']);
 
+    // jsdom's click() does not focus; in a browser the pressed button keeps focus once disabled.
+    pressed.focus();
     pressed.click();
     await settle();
     expect([fake.start.mock.calls.length, fake.stop.mock.calls.length]).toEqual(calls);
@@ -212,6 +217,16 @@ it.each([
     expect(seen()).toEqual(['false', true, false, '']);
     // After an acknowledged Start or Stop, focus moves to the button that is now enabled.
     expect(document.activeElement === button(other)).toBe(!error);
+    // Back again: the next run clears the error, and focus the user moved on is left alone.
+    button(other).click();
+    fake.answer({ ok: true, running });
+    await settle();
+    button('Buy Apple').focus();
+    await play(status('', running));
+    expect([root.querySelector('.board__error'), document.activeElement]).toEqual([
+      null,
+      button('Buy Apple'),
+    ]);
     // Nothing while not connected.
     await play('reconnecting');
     expect(Array.from(root.querySelectorAll('button')).every((b) => b.disabled)).toBe(true);
@@ -257,6 +272,17 @@ it('renders a row per stock under five column headers and follows each update: i
     trend.querySelector('svg')!.getAttribute('tabindex'),
     text(trend.querySelector('.sparkline__range')),
   ]).toEqual(['0', '$42.97 – $43.00']);
+  // Inside the pad, a fall drawn downwards to the end dot; a range under 1 % of the price is
+  // drawn as 1 %, so three cents stay mid-height.
+  const line = trend.querySelector('polyline')!.getAttribute('points')!.split(' ');
+  const dot = trend.querySelector('circle');
+  expect([line[0], line.at(-1), dot?.getAttribute('cx'), dot?.getAttribute('cy')]).toEqual([
+    '2.5,9.5',
+    '61.5,10.5',
+    '61.5',
+    '10.5',
+  ]);
+  expect(trend.querySelector('svg')!.getAttribute('data-trend')).toBe('down');
   // Presentation attributes and classes only: the page's CSP refuses inline styles.
   expect(root.querySelectorAll('[style]')).toHaveLength(0);
   const change = (name: StockName) => {
@@ -282,6 +308,15 @@ it('renders a row per stock under five column headers and follows each update: i
   expect(change('Apple')).toEqual(['up', 'up +$84.90 (+602.13%)', '▲', 'prices__price']);
   await play({ ...updateAt(13), stocks: [{ name: 'Apple', price: 15.95 }] });
   expect(rows().map((row) => row.slice(0, 2))).toEqual([['Apple', '$15.95']]);
+  // From two minutes on, the span reads in minutes.
+  for (const [seconds, span] of [
+    [119, '119 s'],
+    [300, '5 min'],
+  ] as const) {
+    fake.history$.next({ updates: [updateAt(1), updateAt(1 + seconds)] });
+    await settle();
+    expect(headers()[3]).toBe(`Trend last ${span}`);
+  }
 });
 
 it(`buys the row’s stock, holding it ${BUY_INTERVAL_MS} ms and showing the ack's price for a while or its error, never changing the table from the ack`, fakeAsync(() => {
@@ -331,6 +366,11 @@ it(`buys the row’s stock, holding it ${BUY_INTERVAL_MS} ms and showing the ack
   expect(notes()).toBe('Bought Apple at $17.55');
   render(1);
   expect(notes()).toBe('');
+  // The next buy clears the last error, and holds its stock until the ack, however late.
+  buyApple.click();
+  render(BUY_INTERVAL_MS);
+  buyApple.click();
+  expect([fake.buy.mock.calls.length, root.querySelector('.board__error')]).toEqual([4, null]);
 }));
 
 // Held with `disabled`, so no click reaches the page's handlers.

@@ -188,6 +188,9 @@ it('WATCH_ONLY: only when the shell says the server needs a control token and th
   expect([watchOnly(), takeControlToken()]).toEqual([true, undefined]);
   history.replaceState(null, '', '/?view=compact#token=s3cret-token');
   expect([watchOnly(), location.hash, location.search]).toEqual([false, '', '?view=compact']);
+  // In this tab's storage only: the token must not outlive the tab.
+  const kept = sessionStorage.getItem('forkcast.controlToken');
+  expect([localStorage.length, kept]).toEqual([0, 's3cret-token']);
   // Remembered, so a reload keeps control.
   expect([watchOnly(), takeControlToken()]).toEqual([false, 's3cret-token']);
   document.querySelector('meta[name="forkcast-control"]')!.remove();
