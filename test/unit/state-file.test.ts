@@ -2,6 +2,7 @@
  * store's `write` seam around the real writer. */
 import { execFileSync } from 'node:child_process';
 import {
+  existsSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
@@ -186,6 +187,9 @@ describe('commit', () => {
   test('a reader never sees a partial file while writes go on continuously', async () => {
     const { store } = create();
     await store.open();
+    // The writer thread is this process's: a folder fd left open per write ends in EMFILE.
+    const fds = () => (existsSync('/proc/self/fd') ? readdirSync('/proc/self/fd').length : 0);
+    const openFds = fds();
     const texts: string[] = [];
     let [n, stopped] = [0, false];
     const busy = () => n < 30 || texts.length < 300;
@@ -207,6 +211,7 @@ describe('commit', () => {
     expect(texts.filter((text) => !whole(text)).slice(0, 3)).toEqual([]);
     expect(onDisk()).toEqual(nth(n, n % 2 === 0, n % 3 === 0));
     expect(readdirSync(dir)).toEqual(['state.json']);
+    expect(fds()).toBe(openFds);
   });
 
   // The queued state carries the failed one's effects: writing it would apply them after all.
