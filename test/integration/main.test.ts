@@ -1,12 +1,17 @@
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
+import path from 'node:path';
+
+import { SOCKET_PATH } from '../../protocol/events';
+import { ROOT } from '../../server/paths';
 
 import { printFigures, recordFigure } from '../helpers/figures';
 import { linesWith } from '../helpers/logs';
 import { processRunning, waitForProcessGone } from '../helpers/processes';
 import { withDeadline } from '../helpers/recorder';
-import { rawRequest } from '../helpers/server';
-import { killServers, spawnServer as spawn } from '../helpers/server-process';
+import { isUpdate, rawRequest, TestClient } from '../helpers/server';
+import { freshStateFile, killServers, spawnServer as spawn } from '../helpers/server-process';
 
 jest.setTimeout(30_000);
 
@@ -15,14 +20,27 @@ afterAll(() => printFigures('main.test.ts'));
 
 // SIGINT takes the same path (the Ctrl-C test below); the state it writes is crash-kills.test's,
 // what close() tells clients realtime.test's, and that the token stays out of the log http.test's.
-test('reads its settings from the environment; SIGTERM then shuts down cleanly, the child gone', async () => {
+test('reads its settings from the environment, from any folder; SIGTERM then shuts down cleanly, the child gone', async () => {
   const token = 'correct-horse-battery-staple';
-  const server = spawn({
-    ...{ TICK_MS: '100', CONTROL_TOKEN: token, ALLOWED_HOSTS: '.example.test,' },
-    ...{ TRUST_PROXY: '1', OPS_PER_SECOND: '1' },
-  });
+  const stateFile = freshStateFile();
+  const server = spawn(
+    {
+      ...{ TICK_MS: '100', CONTROL_TOKEN: token, ALLOWED_HOSTS: '.example.test,' },
+      ...{ TRUST_PROXY: '1', OPS_PER_SECOND: '1', LOG_LEVEL: 'debug' },
+      ...{ CORS_ORIGINS: 'http://good.example', TRANSPORTS: 'websocket' },
+      STATE_FILE: path.relative(ROOT, stateFile),
+    },
+    { cwd: path.join(ROOT, 'test') },
+  );
   const { url, tickerPid } = await server.listening();
   expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  // STATE_FILE: relative to the project, not to the working directory.
+  expect(existsSync(stateFile)).toBe(true);
+  // CORS_ORIGINS: the listed origin's pages may read the API.
+  const cors = await rawRequest(url, '/api/stocks', { origin: 'http://good.example' });
+  expect(cors.headers['access-control-allow-origin']).toBe('http://good.example');
+  // TRANSPORTS: the long-polling handshake is refused.
+  expect((await rawRequest(url, `${SOCKET_PATH}/?EIO=4&transport=polling`, {})).status).toBe(400);
   // ALLOWED_HOSTS: the listed domain served, other names refused.
   const status = async (name: string) =>
     (await rawRequest(url, '/healthz', { host: `${name}:${new URL(url).port}` })).status;
@@ -32,11 +50,21 @@ test('reads its settings from the environment; SIGTERM then shuts down cleanly, 
   // CONTROL_TOKEN: an op without it is refused.
   const json = { 'content-type': 'application/json' };
   expect((await rawRequest(url, '/api/stop', json, 'POST')).status).toBe(401);
+  await server.logged('refused an op'); // at LOG_LEVEL=debug only
   // TRUST_PROXY and OPS_PER_SECOND: one op a second for each client the proxy names.
   const auth = { ...json, authorization: `Bearer ${token}` };
-  const stop = (client: string) =>
-    rawRequest(url, '/api/stop', { ...auth, 'x-forwarded-for': client }, 'POST');
-  const stops = await Promise.all(['203.0.113.1', '203.0.113.2', '203.0.113.1'].map(stop));
+  const op = (name: string, client: string) =>
+    rawRequest(url, `/api/${name}`, { ...auth, 'x-forwarded-for': client }, 'POST');
+  // TICK_MS: six updates within 4 s, where 1000 ms ticks would need 5 s.
+  const watcher = await TestClient.connect(url, 'watcher');
+  await watcher.welcome();
+  const from = watcher.events.mark;
+  expect((await op('start', '203.0.113.9')).status).toBe(200);
+  await watcher.events.waitForCount(6, isUpdate, { from, timeoutMs: 4_000, what: 'six ticks' });
+  watcher.close();
+  const stops = await Promise.all(
+    ['203.0.113.1', '203.0.113.2', '203.0.113.1'].map((client) => op('stop', client)),
+  );
   expect(stops.map(({ status }) => status).sort()).toEqual([200, 200, 429]);
   const signalledAt = performance.now();
   server.process.kill('SIGTERM');

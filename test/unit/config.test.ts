@@ -43,8 +43,8 @@ test.each<[string, string[], unknown]>([
   // Entries trimmed, empty ones dropped; names, .domains and * kept.
   [
     'ALLOWED_HOSTS',
-    [' App.Example.test ,, .example.test,* , node_1,'],
-    ['App.Example.test', '.example.test', '*', 'node_1'],
+    [' App.Example.test ,, .example.test,* , node_1,forkcast.example.'],
+    ['App.Example.test', '.example.test', '*', 'node_1', 'forkcast.example.'],
   ],
   ['ALLOWED_HOSTS', [' , ,'], []],
   ['REDIS_URL', ['redis://127.0.0.1:6379/2'], 'redis://127.0.0.1:6379/2'],
@@ -57,6 +57,7 @@ test.each<[string, string[], unknown]>([
   ['PORT', ['abc', '0x10', '1e3', '+5', '-1', '5.0', '80 80', '80.5'], whole('PORT')],
   ['PORT', ['70000'], /^invalid configuration: PORT: /],
   ['TICK_MS', ['soon', 'Infinity', '1_000'], whole('TICK_MS')],
+  ['TICK_MS', ['3600001'], /^invalid configuration: TICK_MS: Too big/],
   ['OPS_PER_SECOND', ['0'], /^invalid configuration: OPS_PER_SECOND: /],
   ['OPS_PER_SECOND', ['0b11', '1e400'], whole('OPS_PER_SECOND')],
   ['CONTROL_TOKEN', ['short'], /^invalid configuration: CONTROL_TOKEN: must be at least 8/],
@@ -69,6 +70,7 @@ test.each<[string, string[], unknown]>([
   ],
   ['REDIS_URL', ['localhost:6379', 'http://127.0.0.1:6379'], /: REDIS_URL: must be a redis:\/\//],
   ['TRANSPORTS', ['websocket,carrier-pigeon'], /^invalid configuration: TRANSPORTS.*websocket/],
+  ['TRANSPORTS', [' , '], /^invalid configuration: TRANSPORTS: Too small/],
   ['ALLOWED_HOSTS', ['http://evil.example', 'a.example/path', 'two words'], HOSTS],
   ['TRUST_PROXY', ['nginx', '-1', '10.0.0.0/33'], /: TRUST_PROXY: must be a number/],
   ['ALLOWED_HOSTS', ['a.example:8080', '*.example.com', 'ok.example, ..'], HOSTS],
