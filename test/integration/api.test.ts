@@ -3,6 +3,7 @@
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
+import { text } from 'node:stream/consumers';
 
 import type { EventSource } from 'eventsource';
 import { pino } from 'pino';
@@ -13,7 +14,7 @@ import { createApp, type ForkcastApp } from '../../server/app';
 import { createEventStream } from '../../server/stream';
 import { capturingLogger, linesWith } from '../helpers/logs';
 import { scrape, valueOf } from '../helpers/prometheus';
-import { Recorder } from '../helpers/recorder';
+import { Recorder, withDeadline } from '../helpers/recorder';
 import {
   connectWelcomed,
   expectEveryStreamUpdate,
@@ -84,6 +85,11 @@ test('a POST with no body at all (a browser sends Content-Length: 0) is one with
   const headers = { Authorization: `bEARER ${TOKEN}` };
   const bare = await fetch(`${api}/stop`, { method: 'POST', headers });
   expect(await answer(bare)).toEqual([200, { ok: true, running: false }]);
+  // The README's `curl -X POST`: neither Content-Length nor Transfer-Encoding.
+  const socket = connect(Number(new URL(url).port), '127.0.0.1');
+  const head = `POST /api/stop HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN}`;
+  socket.write(`${head}\r\nConnection: close\r\n\r\n`);
+  expect(await withDeadline(text(socket), 3_000, 'the curl answer')).toMatch(/^HTTP\/1\.1 200 /);
   for (const op of ['START', 'stop/', 'Buy'])
     expect((await post(`${api}/${op}`, { name: 'Apple' }, auth)).status).toBe(404);
 });
@@ -113,14 +119,20 @@ test('behind a trusted proxy, each client it names (X-Forwarded-For) has a budge
   expect(same).toContain(429);
 });
 
-test('ops while the ticker cannot take them get 503', async () => {
+test('without a control token, the shell lets every tab control; ops while the ticker cannot take them get 503, one that fails inside it 500', async () => {
   const app = createApp({ logger: pino({ level: 'silent' }), tickMs: 100 });
   apps.push(app);
   // Serving, but the ticker never opened: as while it restarts.
   await once(app.httpServer.listen(0, '127.0.0.1'), 'listening');
   const { port } = app.httpServer.address() as AddressInfo;
+  const shell = await (await fetch(`http://127.0.0.1:${port}/`)).text();
+  expect(shell).toMatch(/^<!DOCTYPE html>/);
+  expect(shell).not.toContain('forkcast-control');
   const res = await post(`http://127.0.0.1:${port}/api/buy`, { name: 'Apple' });
   expect(await answer(res)).toEqual([503, refusal(/restarting/)]);
+  jest.spyOn(app.ticker, 'stop').mockRejectedValueOnce(new Error('IPC channel closed'));
+  const failed = await post(`http://127.0.0.1:${port}/api/stop`);
+  expect(await answer(failed)).toEqual([500, refusal(/^internal error; the operation may not/)]);
 });
 
 // The sockets' side of a restart (a running state resumes ticking) is crash-kills.test.ts's. Two

@@ -166,8 +166,10 @@ test.each([
   ['/favicon.ico', 'no-cache', /^image\/(vnd\.microsoft\.icon|x-icon)$/, '\0\0\x01\0'],
   ['/apple-touch-icon.png', 'no-cache', /^image\/png$/, '\x89PNG'],
   ['/api/stocks', 'no-store', /^application\/json/, '{"stocks":'],
-  // The AsyncAPI document is served by the same route (their content: contracts.test.ts).
+  ['/api/history', 'no-store', /^application\/json/, '{"updates":'],
+  // The contracts, as the README links them (their content: contracts.test.ts).
   ['/api/openapi.json', 'public, max-age=0', /^application\/json/, '{\n  "openapi": "3.1.0"'],
+  ['/api/asyncapi.json', 'public, max-age=0', /^application\/json/, '{\n  "asyncapi": "3.0.0"'],
 ])('%s: Cache-Control %s, type %s, and helmet’s nosniff', async (pathname, cache, type, start) => {
   const response = await fetch(`${url}${pathname}`);
   const head = Buffer.from(await response.arrayBuffer()).subarray(0, start.length);
@@ -190,6 +192,20 @@ test.each([
   ['GET', '/socket.io/socket.io.js', '*/*', 400, '{"code":0,"message":"Transport unknown"}'],
 ])('%s %s accepting %s: %i %s', async (method, pathname, accept, status, body) => {
   expect(await request(url, pathname, { accept }, method)).toMatchObject({ status, body });
+});
+
+test('a route that throws: 500 with a generic message, the error only in the log, at error level', async () => {
+  const from = lines.mark;
+  jest.spyOn(forkcast.ticker, 'snapshot').mockImplementationOnce(() => {
+    throw new Error('the snapshot broke at /srv/forkcast');
+  });
+  const res = await fetch(`${url}/api/stocks`);
+  const body = { ok: false, error: 'Internal server error' };
+  expect([res.status, await res.json()]).toEqual([500, body]);
+  const logged = linesWith(lines, 'request failed', from);
+  expect(logged.map((line) => [line['level'], line['url']])).toEqual([
+    [LEVEL.error, '/api/stocks'],
+  ]);
 });
 
 // Helmet's other headers, the same on every route (nosniff shows it on all: above), on these two.
@@ -217,6 +233,8 @@ test.each([
           expect.stringMatching(/^style-src 'self' 'nonce-[A-Za-z0-9+/]{22}=='$/),
         ]),
       );
+      // Served over plain HTTP on a LAN address, upgraded requests would fail to load.
+      expect(headers['content-security-policy']).not.toContain('upgrade-insecure-requests');
     }
     expect(decode(bundle.raw)).toEqual(file);
     if (compressed) expect(bundle.raw.length).toBeLessThan(file.length / 4);
@@ -313,6 +331,8 @@ test.each<[string, boolean, string | undefined]>([
   const cors = origin === GOOD ? GOOD : undefined;
   const allowed = answers.map((answer) => answer.headers['access-control-allow-origin']);
   expect(allowed).toEqual(Array(4).fill(cors));
+  // So that such a page can read when to retry a 429.
+  expect(api.headers['access-control-expose-headers']).toBe('Retry-After');
   expect(answers.slice(2).map((preflight) => preflight.status)).toEqual([204, 204]);
 });
 

@@ -1,4 +1,7 @@
-import { hostAllowed } from '../../server/hosts';
+import type { IncomingMessage } from 'node:http';
+
+import { hostAllowed, originAllowed } from '../../server/hosts';
+import { capturingLogger, LEVEL, linesWith } from '../helpers/logs';
 
 const ALLOWED = ['forkcast.example', '.example.test', 'Node1'];
 
@@ -20,8 +23,8 @@ test.each<[(string | undefined)[], 'always' | 'listed' | 'never']>([
   [['localhost.evil.example', 'evillocalhost', '127.0.0.1.evil.example'], 'never'],
   // A shortened IPv4 address is a name to DNS.
   [['256.0.0.1', '127.1'], 'never'],
-  // IPv6 without brackets, a name in brackets, a zone.
-  [['::1', '[localhost]', '[fe80::1%25eth0]'], 'never'],
+  // IPv6 without brackets, a name or IPv4 address in brackets, a zone.
+  [['::1', '[localhost]', '[abc]', '[1.2.3.4]', '[fe80::1%25eth0]'], 'never'],
   // A port that is not a number, userinfo, a path, whitespace, two hosts.
   [['localhost:http', 'evil@localhost', 'localhost/x'], 'never'],
   [['local host', 'localhost, evil.example'], 'never'],
@@ -32,4 +35,20 @@ test.each<[(string | undefined)[], 'always' | 'listed' | 'never']>([
     // * serves any name at all, but still not a request without a Host.
     expect([host, hostAllowed(host, ['*'])]).toEqual([host, host !== undefined]);
   }
+});
+
+// The page's own origin by Host, which may come in capitals (URL lowercases the Origin's name).
+test.each([
+  [undefined, 'localhost:4561', true],
+  ['http://good.example', 'localhost:4561', true],
+  ['http://localhost:4561', 'LocalHost:4561', true],
+  ['http://localhost:4561', 'localhost:4562', false],
+  ['http://evil.example', 'localhost:4561', false],
+])('Origin %s with Host %s: allowed %s, a refusal logged at warn', (origin, host, allowed) => {
+  const { logger, lines } = capturingLogger();
+  const req = { headers: { origin, host } } as IncomingMessage;
+  expect(originAllowed(req, ['http://good.example'], logger)).toBe(allowed);
+  const logged = linesWith(lines, 'refused a cross-origin request');
+  const warned = allowed ? [] : [[LEVEL.warn, origin]];
+  expect(logged.map((line) => [line['level'], line['origin']])).toEqual(warned);
 });

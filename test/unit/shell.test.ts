@@ -30,7 +30,7 @@ const render = (assets: ClientAssets, devServer = false): Promise<string> =>
 const PRODUCTION = ['main-AB12CD34.js', 'polyfills-EF56GH78.js', 'styles-IJ90KL12.css'];
 test.each([
   ['a production build (hashed)', [...PRODUCTION, '3rdpartylicenses.txt']],
-  ['a development build (unhashed)', ['main.js', 'polyfills.js', 'styles.css']],
+  ['a dev build (unhashed, mapped)', ['main.js', 'polyfills.js', 'styles.css', 'main.js.map']],
   ['no build', []],
 ])('finds the entries of %s', (_title, files) => {
   const [main, polyfills, styles] = files;
@@ -59,7 +59,7 @@ test('the shell links the entries, with a description, theme colours, icons and 
     expect(html).toContain(part);
   expect(html).toMatch(/<meta name="description" content="Live stock prices[^"]+">/);
   expect(html).not.toMatch(/@vite|csp-nonce|forkcast-control/);
-  const bare = await render({});
+  const bare = await render(findClientAssets(path.join(clientDir(), 'never-built')));
   expect(bare).toContain('The client is not built yet.');
   expect(bare).not.toMatch(/<script|<link rel="stylesheet"/);
   const dev = await render(DEV_SERVER_ASSETS, true);

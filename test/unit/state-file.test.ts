@@ -184,7 +184,7 @@ describe('commit', () => {
     expect({ written: written.slice(1), late }).toEqual({ written: [nth(1), nth(10)], late: [] });
   });
 
-  test('a reader never sees a partial file while writes go on continuously', async () => {
+  test('a reader never sees a partial file while writes go on continuously, which leave no fd open', async () => {
     const { store } = create();
     await store.open();
     // The writer thread is this process's: a folder fd left open per write ends in EMFILE.
