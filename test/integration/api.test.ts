@@ -88,8 +88,13 @@ test('a POST with no body at all (a browser sends Content-Length: 0) is one with
   // The README's `curl -X POST`: neither Content-Length nor Transfer-Encoding.
   const socket = connect(Number(new URL(url).port), '127.0.0.1');
   const head = `POST /api/stop HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN}`;
-  socket.write(`${head}\r\nConnection: close\r\n\r\n`);
-  expect(await withDeadline(text(socket), 3_000, 'the curl answer')).toMatch(/^HTTP\/1\.1 200 /);
+  try {
+    socket.write(`${head}\r\nConnection: close\r\n\r\n`);
+    const reply = await withDeadline(text(socket), 3_000, 'the curl answer');
+    expect(reply).toMatch(/^HTTP\/1\.1 200 /);
+  } finally {
+    socket.destroy();
+  }
   for (const op of ['START', 'stop/', 'Buy'])
     expect((await post(`${api}/${op}`, { name: 'Apple' }, auth)).status).toBe(404);
 });

@@ -139,7 +139,7 @@ test(`${ROUNDS} SIGKILLs of a real server at random instants (FORKCAST_CRASH_SEE
         if (!killed && random() < 0.5) await delay(random() * 25);
       }
     };
-    // After a buy ack, the timer is a fallback, should the acks be slow in coming.
+    // After a buy ack or send, the timer is a fallback, should the buys be slow in coming.
     const timer = setTimeout(kill, killAt.after === 'delay' ? random() * 400 : 1_500);
     try {
       await Promise.all([trade(a), trade(b)]);

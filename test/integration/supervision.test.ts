@@ -87,7 +87,7 @@ test('ops racing a restart are refused with a clear error, never lost or applied
 });
 
 // A regular file for a folder fails the next write (ENOTDIR; chmod would not stop root). /healthz
-// meanwhile: ticker-supervisor.test.ts (degraded, down) and http.test.ts (503).
+// meanwhile: ticker-supervisor.test.ts (degraded) and the crash loop below (503).
 test('the state folder breaks while the server runs: a buy is refused, and SIGTERM while broken exits 1', async () => {
   const a = (await connectWelcomed(url, clients, 'a'))[0]!;
   const folder = path.dirname(STATE_FILE);
@@ -127,6 +127,7 @@ test('a running child that crashes in a loop is backed off without spinning the 
   const childPid = await healthyPid(url);
   writeFileSync(CRASH_FILE, '');
   await a.nextUpdate({ from: a.events.mark });
+  const last = a.lastUpdate();
   const mark = a.events.mark;
   const logMark = server.logs.mark;
   const pid = server.process.pid ?? 0;
@@ -136,6 +137,11 @@ test('a running child that crashes in a loop is backed off without spinning the 
 
   const lost = await a.waitForStatus(STATUS.tickerLost, { from: mark });
   expect(lost.status).toEqual({ message: STATUS.tickerLost, running: true });
+  const down = await fetch(`${url}/healthz`);
+  expect([down.status, await down.json()]).toEqual([
+    503,
+    expect.objectContaining({ status: 'down', running: true, seq: last.seq, pid: null }),
+  ]);
   // CPU until four crashing children died (restarts after 100, 200, 400, 800, now 1,600 ms).
   const restarts = () => linesWith(server.logs, 'ticker child lost; restarting', logMark);
   await server.logs.waitFor(() => restarts().length === 5, {
