@@ -147,11 +147,16 @@ test('a burst of toggles does not flood everyone with run statuses; the last one
 
 // What the signals that call close() do is main.test.ts's. One that drops before any broadcast
 // has no recovery offset to offer (greetings carry none: the first test), so it is greeted afresh.
-test('recovery: a client that drops for a moment gets what it missed, in order, and no second greeting; close(), called twice at once, tells each client once, answers an op that arrives as it starts, then disconnects', async () => {
+test('recovery: a client away (up to two minutes) gets what it missed, in order, and no second greeting; close(), called twice at once, tells each client once, answers an op that arrives as it starts, then disconnects', async () => {
   const [a, b] = await join('a', 'b');
   await a.waitForUpdates(3, { from: (await a.start()).index });
-  // Several updates go out while `a` is away.
-  const back = await a.blip(() => b.waitForUpdates(3, { from: b.events.mark }));
+  // Several updates go out while `a` is away; to the server's clock, a minute: within the window.
+  const now = Date.now.bind(Date);
+  const back = await a.blip(async () => {
+    await b.waitForUpdates(3, { from: b.events.mark });
+    jest.spyOn(Date, 'now').mockImplementation(() => now() + 60_000);
+  });
+  jest.restoreAllMocks();
   expect(a.socket.recovered).toBe(true);
   const newestMeanwhile = b.lastUpdate().seq;
   const newer = { from: back, timeoutMs: 3_000, what: 'an update newer than those missed' };
