@@ -68,14 +68,28 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
       .then((answer) => answer.json() as Promise<Health>)
       .catch(() => null);
 
-  /** Polls every node's /healthz until `check` passes for each of them, with a deadline. */
-  async function everyNode(check: Check, what: string, timeoutMs = 5_000) {
+  /** Reads until `done` holds for what was read, with a deadline: a node's own view is polled. */
+  async function until<T>(
+    read: () => Promise<T>,
+    done: (value: T) => boolean,
+    what: string,
+    timeoutMs = 5_000,
+  ) {
     for (const deadline = Date.now() + timeoutMs; ; await delay(50)) {
-      const all = await Promise.all(nodes.map(health));
-      if (all.every((node) => check(node, all))) return all;
-      if (Date.now() > deadline) throw new Error(`${what}: ${JSON.stringify(all)}`);
+      const value = await read();
+      if (done(value)) return value;
+      if (Date.now() > deadline) throw new Error(`${what}: ${JSON.stringify(value)}`);
     }
   }
+
+  /** Polls every node's /healthz until `check` passes for each of them. */
+  const everyNode = (check: Check, what: string, timeoutMs?: number) =>
+    until(
+      () => Promise.all(nodes.map(health)),
+      (all) => all.every((node) => check(node, all)),
+      what,
+      timeoutMs,
+    );
 
   /** The one node that says it leads and runs a ticker child, named by every node. */
   async function leader(timeoutMs?: number): Promise<Node> {
@@ -268,8 +282,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     leaving.socket.io.engine.close();
     const connected = async () =>
       valueOf(await scrape(nodes[1]!.url), 'forkcast_connected_clients');
-    for (const deadline = Date.now() + 5_000; (await connected()) > 0; await delay(50))
-      if (Date.now() > deadline) throw new Error('the node did not see its client leave');
+    await until(connected, (count) => count === 0, 'the node to see its client leave');
     await redis.stop('SIGKILL');
     await everyNode((node) => node?.status === 'degraded' && node.redis === 'down', 'degraded');
     expect((await client.buy('Apple')).ack).toEqual({
