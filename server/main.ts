@@ -15,7 +15,8 @@ const SIGNAL_COPY_MS = 1_000;
 
 async function main(): Promise<void> {
   const config = readConfig(process.env);
-  const logger = pino({ level: config.LOG_LEVEL, base: { app: 'forkcast' } });
+  const sync = pino.destination({ sync: true });
+  const logger = pino({ level: config.LOG_LEVEL, base: { app: 'forkcast' } }, sync);
   // What the host adds to the app, and what closes after it.
   let host: { app: Partial<AppConfig>; close?: () => Promise<void> };
   if (config.REDIS_URL) {
@@ -47,18 +48,20 @@ async function main(): Promise<void> {
     ...host.app,
   });
 
-  const exit = (code: number, message: string, fields: object = {}): never => {
+  const exit = (code: number | 'SIGKILL', message: string, fields: object = {}): never => {
     logger[code === 0 ? 'info' : 'error'](fields, message);
+    // Forced exits kill: exit() joins threads, and a hung write never ends (hence the sync logs).
+    if (code === 'SIGKILL') process.kill(process.pid, code);
     process.exit(code);
   };
   let stopping: { signal: NodeJS.Signals; at: number } | undefined;
   const shutdown = (signal: NodeJS.Signals): void => {
     // Ctrl-C reaches the whole process group and npm forwards it again: ignore that copy.
     if (stopping?.signal === signal && performance.now() - stopping.at < SIGNAL_COPY_MS) return;
-    if (stopping) exit(1, 'second signal: exiting now', { signal });
+    if (stopping) exit('SIGKILL', 'second signal: exiting now', { signal });
     stopping = { signal, at: performance.now() };
     logger.info({ signal }, 'shutting down');
-    setTimeout(() => exit(1, 'shutdown took too long; exiting'), SHUTDOWN_DEADLINE_MS).unref();
+    setTimeout(() => exit('SIGKILL', 'shutdown took too long'), SHUTDOWN_DEADLINE_MS).unref();
     const closed = app.close().then(host.close);
     closed.then(
       () => exit(0, 'bye'),
