@@ -56,8 +56,7 @@ export function attachRealtime(io: ForkcastIo, ticker: TickerHost, options: Real
     ticker.delivered(seq);
   };
   const broadcaster = new UpdateBroadcaster(io, onDelivered, also);
-  const toEveryone = (payload: StatusPayload): void =>
-    ticker.broadcastStatus ? ticker.broadcastStatus(payload) : broadcaster.publishStatus(payload);
+  const toEveryone = ticker.broadcastStatus?.bind(ticker) ?? broadcaster.publishStatus;
   const listeners = {
     update: broadcaster.publish,
     status: broadcaster.publishStatus,

@@ -11,8 +11,6 @@ import { z } from 'zod';
 
 import type { OpeningPayload, StatusPayload, UpdatePayload } from '../../protocol/events';
 import * as ipc from '../../protocol/ipc';
-import type { BuyReply, Op, OpReply, RunReply } from '../../protocol/ipc';
-import type { StockName } from '../../protocol/stocks';
 import * as v from '../../protocol/validation';
 import { RECOVERY_WINDOW_MS, type ForkcastIo } from '../io';
 import { within, type StateStore } from '../state-file';
@@ -139,9 +137,9 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
 
   open = (): Promise<void> => (this.opened ??= this.begin());
 
-  start = (): Promise<RunReply> => this.op({ type: 'start' }) as Promise<RunReply>;
-  stop = (): Promise<RunReply> => this.op({ type: 'stop' }) as Promise<RunReply>;
-  buy = (name: StockName): Promise<BuyReply> => this.op({ type: 'buy', name }) as Promise<BuyReply>;
+  start = () => this.op({ type: 'start' }) as Promise<ipc.RunReply>;
+  stop = () => this.op({ type: 'stop' }) as Promise<ipc.RunReply>;
+  buy: TickerHost['buy'] = (name) => this.op({ type: 'buy', name }) as Promise<ipc.BuyReply>;
 
   broadcastStatus = (status: StatusPayload): void =>
     void this.append('status', status).catch((err: unknown) =>
@@ -353,21 +351,21 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     await supervisor?.close();
   }
 
-  private async op(op: Op): Promise<OpReply> {
+  private async op(op: ipc.Op): Promise<ipc.OpReply> {
     if (this.closed.signal.aborted) return { ok: false, error: CLOSED_ERROR };
     // Without Redis nothing can be saved or forwarded: refused before anything is applied.
     if (!this.redisUp()) return { ok: false, error: REDIS_DOWN };
     return this.leading ? this.apply(op) : this.forward(op);
   }
 
-  private async apply(op: Op): Promise<OpReply> {
+  private async apply(op: ipc.Op): Promise<ipc.OpReply> {
     const { term, supervisor: s } = this;
     if (!s) return { ok: false, error: NO_LEADER };
     const reply = await (op.type === 'buy' ? s.buy(op.name) : s[op.type]());
     return reply.ok || term === this.term ? reply : { ok: false, error: MOVED };
   }
 
-  private async forward(op: Op): Promise<OpReply> {
+  private async forward(op: ipc.Op): Promise<ipc.OpReply> {
     // Not all answered in time: the leader may have, and its answer counts.
     const { answers, error } = await this.ask(OP_EVENT, op).then(
       (answers) => ({ answers, error: NO_LEADER }),
@@ -382,7 +380,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   private ask = (event: string, ...args: unknown[]): Promise<unknown[]> =>
     within(this.options.io().serverSideEmitWithAck(event, ...args), 8_000, `no answer to ${event}`);
 
-  private readonly onForwarded = (raw: unknown, answer: (reply: OpReply | null) => void): void => {
+  private readonly onForwarded = (raw: unknown, answer: (reply: ipc.OpReply | null) => void) => {
     const parsed = v.parse(ipc.opSchema, 'forwarded op', raw);
     if (!parsed.ok)
       this.options.logger.error({ error: parsed.error }, 'ignored a bad forwarded op');
