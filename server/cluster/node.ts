@@ -48,7 +48,8 @@ export async function joinCluster({
   const reader = await connect('stream', true);
   // Recovery replays a window's worth of entries (one per update and status): twice that is kept.
   const maxLen = Math.max(10_000, Math.ceil((RECOVERY_WINDOW_MS / host.tickMs) * 2));
-  const adapter = createAdapter(adapterClient, { streamName: STREAM_KEY, maxLen });
+  // Channels of its own: another Socket.IO app on this Redis is neither asked nor counted.
+  const adapter = createAdapter(adapterClient, { streamName: STREAM, maxLen, channelPrefix: UID });
   const options = { ...host, maxLen, logger: logger.child({ part: 'cluster' }) };
   const ticker = new ClusterTickerHost(options, { commands, adapter: adapterClient, reader });
   logger.info({ node: ticker.nodeId }, 'joined the cluster');
@@ -171,7 +172,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
       // So the session saved for its recovery asks for the room's entries.
       socket.on('disconnecting', () => void socket.join(REPLAY_ROOM));
     });
-    const last = (await this.redis.reader.xRevRange(STREAM_KEY, '+', '-', { COUNT: 1 }))?.[0];
+    const last = (await this.redis.reader.xRevRange(STREAM, '+', '-', { COUNT: 1 }))?.[0];
     void this.read(last?.id ?? '0-0');
     const stored = await this.readState();
     // A state is saved before its update is sent: what the stream brought meanwhile may be older
@@ -194,7 +195,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     const { reader } = this.redis;
     while (!this.closed.signal.aborted) {
       try {
-        const reply = (await reader.xRead({ key: STREAM_KEY, id: from }, READ)) as Entries;
+        const reply = (await reader.xRead({ key: STREAM, id: from }, READ)) as Entries;
         for (const { id, message } of reply?.[0]?.messages ?? []) {
           from = id;
           if (message['uid'] !== UID) continue;
@@ -212,8 +213,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
 
   private onEntry(data: unknown, offset: string): void {
     const parsed = v.parse(streamEntrySchema, 'entry', data);
-    if (!parsed.ok)
-      return this.options.logger.error({ error: parsed.error }, 'ignored a bad entry');
+    if (!parsed.ok) return this.options.logger.error({ error: parsed.error }, 'bad entry ignored');
     const [event, value] = parsed.value;
     if (event === 'status') {
       this.state.running = value.running;
@@ -236,7 +236,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
     const entry = { uid: UID, nsp: '/', type: '3', data: JSON.stringify({ packet, opts }) };
     const { maxLen: threshold } = this.options;
     const TRIM = { strategy: 'MAXLEN', strategyModifier: '~', threshold } as const;
-    await this.redis.commands.xAdd(STREAM_KEY, '*', entry, { TRIM });
+    await this.redis.commands.xAdd(STREAM, '*', entry, { TRIM });
   }
 
   private async elect(): Promise<void> {
@@ -396,7 +396,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   }
 }
 
-const STREAM_KEY = 'forkcast:stream';
+const STREAM = 'forkcast:stream';
 const READ = { BLOCK: 1_000, COUNT: 100 };
 type Entries = { messages: { id: string; message: Record<string, string> }[] }[] | null;
 const REPLAY_ROOM = 'forkcast:replay';

@@ -146,7 +146,11 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
   }, 15_000);
 
   // An op over HTTP is performed as a socket's is (api.test.ts), so a follower forwards it alike.
-  test('a broadcast reaches the clients of every node and the event stream of a follower: the same updates, in the same order', async () => {
+  test('a broadcast reaches the clients of every node and the event stream of a follower: the same updates, in the same order; a Socket.IO app of another project on the same Redis hears none of it', async () => {
+    // Such an app's servers listen on the adapter's default channel.
+    const foreign: string[] = [];
+    const other = createClient({ url: redis.url });
+    await (await other.connect()).subscribe('socket.io#/#', (message) => foreign.push(message));
     const lead = await leader();
     const near = nodes.find((node) => node !== lead)!;
     const events = listenToStream(`${near.url}/api/stream`, sources);
@@ -175,6 +179,9 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
 
     await streamed(events, 'the buys on the stream', (e) => isStreamUpdate(e) && seqOf(e) >= last);
     expectEveryStreamUpdate(events);
+    // The followers' buys went to the leader and back while it listened.
+    await other.quit();
+    expect(foreign).toEqual([]);
   });
 
   test('SIGKILL of the leader: another node takes over within 3 s; prices, running and seq run on, and a stream resumes on a survivor', async () => {
@@ -347,7 +354,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     const fresh = await startNode();
     // Counted among the nodes to ask (as one of another version would be), it never answers.
     const silent = store.duplicate();
-    await (await silent.connect()).subscribe('socket.io#/#', () => undefined);
+    await (await silent.connect()).subscribe('forkcast#/#', () => undefined);
     await store.set('forkcast:leader', (await health(fresh))!.node, { PX: 30_000 });
     expect(await leader(20_000)).toBe(fresh);
     await silent.quit();
