@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 
@@ -95,13 +95,27 @@ test.each([
   expect(end).toEqual({ exit, stderr: '', said: [killed ? second : 'bye'] });
 });
 
-// process.exit() would wait for the writer's thread, stuck opening a FIFO nobody reads (as on a
-// hung network disk), for good: the deadline kills the process instead.
+// process.exit() would wait for the writer's thread for good once it is stuck in the kernel, as on
+// a hung network disk: here, once `hang` exists, it opens a FIFO nobody writes to.
 test('a shutdown held up by a state write stuck in the kernel is killed at its 5 s deadline', async () => {
   const stateFile = freshStateFile();
-  const server = spawn({ STATE_FILE: stateFile });
+  const at = (name: string) => path.join(path.dirname(stateFile), name);
+  const [fifo, hang, preload] = [at('fifo'), at('hang'), at('hang.cjs')];
+  execFileSync('mkfifo', [fifo]);
+  // Loaded (NODE_OPTIONS) by every thread and the child too; it acts in the writer's thread alone.
+  const [q1, q2] = [JSON.stringify(hang), JSON.stringify(fifo)];
+  writeFileSync(
+    preload,
+    `const fs = require('node:fs'), { renameSync } = fs;
+    if (!require('node:worker_threads').isMainThread)
+      fs.renameSync = (...args) => {
+        if (fs.existsSync(${q1})) fs.openSync(${q2}, 'r');
+        return renameSync(...args);
+      };`,
+  );
+  const server = spawn({ STATE_FILE: stateFile, NODE_OPTIONS: `--require=${preload}` });
   const { url, tickerPid } = await server.listening();
-  execFileSync('mkfifo', [`${stateFile}.tmp`]);
+  writeFileSync(hang, '');
   const json = { 'content-type': 'application/json' };
   // Refused once the write misses its 2 s deadline; the write itself never ends.
   expect((await rawRequest(url, '/api/start', json, 'POST')).status).toBe(503);

@@ -215,6 +215,17 @@ describe('commit', () => {
     expect(fds() - openFds).toBeLessThan(5);
   });
 
+  test('a link planted where the temp file goes is replaced, never written through', async () => {
+    const { store } = create();
+    await store.open();
+    const victim = path.join(dir, 'victim');
+    writeFileSync(victim, 'precious');
+    symlinkSync(victim, `${file}.tmp`);
+    await store.commit(nth(1));
+    expect(readFileSync(victim, 'utf8')).toBe('precious');
+    expect([lstatSync(file).isFile(), onDisk()]).toEqual([true, nth(1)]);
+  });
+
   // The queued state carries the failed one's effects: writing it would apply them after all.
   test('a write that fails or passes its deadline rejects, is logged, voids the batch queued behind it (even one that could be written) and leaves the store unhealthy until a write succeeds; settled() waits for a hung write and never rejects', async () => {
     let release: () => void = () => undefined;
