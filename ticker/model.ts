@@ -27,6 +27,8 @@ export class TickerModel {
   private lastTickAt: number;
   private buysPending: boolean;
   private lastFlushAt = -Infinity;
+  /** When the last update went out: its `ts`, unless the clock has stepped back since. */
+  private sentAt = -Infinity;
   private deliveredSeq: number;
 
   constructor(private readonly options: TickerModelOptions) {
@@ -47,11 +49,8 @@ export class TickerModel {
     if (this.state.running) return { ok: true, running: true, changed: false };
     if (this.state.seq === LAST_SEQ) return { ok: false, error: SEQ_SPENT };
     this.state.running = true;
-    // An interval after the last tick, so toggling cannot speed the market up, but at most an
-    // interval away (a clock ahead of ours); never inside start(), so the caller acks first.
-    const { tickMs, timers } = this.options;
-    const now = timers.now();
-    this.nextTickAt = now + Math.min(tickMs, Math.max(0, this.lastTickAt + tickMs - now));
+    // An interval after the last tick: toggling cannot speed the market up; the caller acks first.
+    this.nextTickAt = Math.max(this.options.timers.now(), this.lastTickAt + this.options.tickMs);
     this.schedule();
     return { ok: true, running: true, changed: true };
   }
@@ -92,17 +91,21 @@ export class TickerModel {
       tickAt: this.state.running ? this.nextTickAt + Math.max(0, wait) : Infinity,
       // Leading edge: the first buy after a quiet spell goes out on the next turn.
       flushAt: this.buysPending
-        ? Math.max(this.lastFlushAt + BUY_CONFLATION_MS, this.state.ts + wait)
+        ? Math.max(this.lastFlushAt + BUY_CONFLATION_MS, this.sentAt + wait)
         : Infinity,
     };
   }
 
   private schedule(): void {
-    const { timers } = this.options;
+    const { timers, tickMs } = this.options;
     this.dispose();
+    // A clock stepped back (NTP, a resumed VM) must not hold ticks or buys back for as long.
+    const now = timers.now();
+    this.nextTickAt = Math.min(this.nextTickAt, now + tickMs);
+    this.lastFlushAt = Math.min(this.lastFlushAt, now);
+    this.sentAt = Math.min(this.sentAt, now);
     const at = Math.min(...Object.values(this.due()));
-    if (at < Infinity)
-      this.timer = timers.setTimeout(() => this.run(), Math.max(0, at - timers.now()));
+    if (at < Infinity) this.timer = timers.setTimeout(() => this.run(), Math.max(0, at - now));
   }
 
   private run(): void {
@@ -138,7 +141,7 @@ export class TickerModel {
     this.state.seq += 1;
     // The update with the last seq (the saved state's bound) stops the ticker, and says so.
     if (this.state.seq === LAST_SEQ) this.state.running = false;
-    this.state.ts = this.options.timers.now();
+    this.state.ts = this.sentAt = this.options.timers.now();
     this.options.onUpdate(this.snapshot());
   }
 }

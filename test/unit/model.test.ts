@@ -32,14 +32,16 @@ function setup(
   /** The updates as `seq@ms after T0`. */
   const sent = () => updates.map((update) => `${update.seq}@${update.ts - T0}`).join(',');
   /** Plays a script: `start`, `stop`, `dispose`, `buy:Apple`, `delivered:3`, `+ms` (time
-   * passes; `+0` runs what is due on the next turn), `@ms` (until T0 + ms), and `=1@0,2@20`
+   * passes; `+0` runs what is due on the next turn), `@ms` (until T0 + ms), `<ms` (the clock
+   * steps back, timers run on), and `=1@0,2@20`
    * (what was sent so far must be that; `=none`: nothing yet). */
   const play = (script: string) => {
     for (const [i, step] of script.trim().split(/\s+/).entries()) {
       const [verb, arg = ''] = step.split(':');
       const ms = Number(step.slice(1));
-      if (/^[+@]/.test(step) && !Number.isFinite(ms)) throw new Error(`no time in ${step}`);
+      if (/^[+@<]/.test(step) && !Number.isFinite(ms)) throw new Error(`no time in ${step}`);
       if (step.startsWith('+')) jest.advanceTimersByTime(ms);
+      else if (step.startsWith('<')) jest.setSystemTime(Date.now() - ms);
       else if (step.startsWith('@')) advanceTo(ms);
       // The step's place in the failure message says which check failed.
       else if (step.startsWith('=')) expect([i, sent() || 'none']).toEqual([i, step.slice(1)]);
@@ -88,6 +90,18 @@ test('a start paces its first tick by the last tick, not by a buy since', () => 
 test('skips missed ticks after a stall instead of bursting', () => {
   // The first tick's broadcast takes the clock to +3500; the jump counts as time advanced.
   setup(undefined, { stall: 3500 }).play('start +0 @4500 =1@0,2@4500');
+});
+
+test('a clock stepped back an hour holds neither ticks nor buys back for as long', () => {
+  setup().play(
+    'start +0 buy:Apple +0 <3600000 +2000 buy:Facebook +0 =1@0,2@0,3@-3598000,4@-3598000',
+  );
+});
+
+test('after a clock stepped back, a lost notice delays a buy by DELIVERY_TIMEOUT_MS from now', () => {
+  setup(undefined, { slowParent: true }).play(
+    `buy:Apple +0 <3600000 buy:Facebook +${D} =1@0,2@${D - 3_600_000}`,
+  );
 });
 
 test('a buy that would take a price past the largest number is refused and changes nothing', () => {
