@@ -17,7 +17,6 @@ async function main(): Promise<void> {
   const config = readConfig(process.env);
   const sync = pino.destination({ sync: true });
   const logger = pino({ level: config.LOG_LEVEL, base: { app: 'forkcast' } }, sync);
-  // What the host adds to the app, and what closes after it.
   let host: { app: Partial<AppConfig>; close?: () => Promise<void> };
   if (config.REDIS_URL) {
     // A cluster node: state in Redis, ticker on the leader; the host reaches the app once it runs.

@@ -90,7 +90,6 @@ export function createStateFile({
     const parsed = parseJson(savedStateSchema, 'state file', text);
     if (parsed.ok) return parsed.value;
     const problem = parsed.error;
-    // Moved out of the way, so that nothing overwrites it.
     const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     await rename(file, aside);
     logger.error({ file, movedTo: aside, problem }, 'state file unusable; starting from the seed');

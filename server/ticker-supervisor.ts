@@ -214,7 +214,6 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
       env,
       execArgv: [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      serialization: 'json',
     });
     this.child = child;
     this.spawnedAt = performance.now();

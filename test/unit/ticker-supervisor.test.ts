@@ -139,7 +139,7 @@ test('open forks the compiled child without inherited flags, hands it the state,
   expect(fork).toHaveBeenCalledWith(
     PATHS.tickerChild,
     [],
-    expect.objectContaining({ execArgv: [], serialization: 'json' }),
+    expect.objectContaining({ execArgv: [] }),
   );
   latest().exit(3, null);
   jest.advanceTimersByTime(100);

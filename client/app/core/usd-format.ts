@@ -35,12 +35,8 @@ export class UsdFormat {
 }
 
 /** With a typographic minus, as wide as the plus sign, so that changes line up in a column. */
-function signed(formatter: Intl.NumberFormat, value: number): string {
-  return formatter
-    .formatToParts(value)
-    .map((part) => (part.type === 'minusSign' ? '\u2212' : part.value))
-    .join('');
-}
+const signed = (formatter: Intl.NumberFormat, value: number): string =>
+  formatter.format(value).replace('-', '\u2212');
 
 /** A malformed tag would make every Intl constructor throw and take the whole board down. */
 function usableLocales(locale: string): string[] {
