@@ -20,7 +20,7 @@ export interface AppConfig
   extends
     Pick<HttpOptions, 'logger' | 'clientDir' | 'devServer' | 'trustProxy'>,
     Pick<IoOptions, 'allowedOrigins' | 'transports' | 'adapter'>,
-    Pick<RealtimeOptions, 'opsPerSecond' | 'controlToken'>,
+    Pick<RealtimeOptions, 'opsPerSecond' | 'controlToken' | 'stallMs'>,
     Pick<SupervisorOptions, 'tickMs' | 'initialState' | 'store'> {
   /** Use this ticker instead of forking one (a cluster node's). */
   ticker?: TickerHost;

@@ -42,9 +42,7 @@ export class UpdateBroadcaster {
     if (this.block.left === 0 || this.block.shard >= eligible) {
       const rooms = this.io.of('/').adapter.rooms;
       const size = (shard: number): number => rooms.get(shardRoom(shard))?.size ?? 0;
-      let emptiest = 0;
-      for (let shard = 1; shard < eligible; shard++)
-        if (size(shard) < size(emptiest)) emptiest = shard;
+      const emptiest = [...Array(eligible).keys()].reduce((a, b) => (size(b) < size(a) ? b : a), 0);
       this.block = { shard: emptiest, left: this.socketsPerTurn };
     }
     this.block.left--;

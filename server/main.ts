@@ -10,7 +10,6 @@ import { ROOT } from './paths';
 import { createStateFile } from './state-file';
 
 const SHUTDOWN_DEADLINE_MS = 5_000;
-/** The same signal again within this long is a forwarded copy of the first. */
 const SIGNAL_COPY_MS = 1_000;
 
 async function main(): Promise<void> {

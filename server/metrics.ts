@@ -20,14 +20,8 @@ let processMetrics: Registry | undefined;
 
 export function createMetrics(countClients: () => number = () => 0) {
   const registers = [new Registry()];
-  new Gauge({
-    name: 'forkcast_connected_clients',
-    help: 'Sockets connected to the default namespace.',
-    registers,
-    collect() {
-      this.set(countClients());
-    },
-  });
+  const help = 'Sockets connected to the default namespace.';
+  const clients = new Gauge({ name: 'forkcast_connected_clients', help, registers });
   const counter = <L extends string>(name: string, help: string, labelNames: L[] = []) =>
     new Counter({ name, help, labelNames, registers });
   const updates = counter('forkcast_updates_broadcast_total', 'Price updates broadcast.');
@@ -76,6 +70,9 @@ export function createMetrics(countClients: () => number = () => 0) {
     tickerRestarted: (): void => restarts.inc(),
     /** Prometheus text format: this app's instruments, then the process's. */
     contentType: exposed.contentType,
-    scrape: (): Promise<string> => exposed.metrics(),
+    scrape: (): Promise<string> => {
+      clients.set(countClients());
+      return exposed.metrics();
+    },
   };
 }

@@ -14,8 +14,6 @@ import type { TickerHost } from './ticker-host';
 
 const WATCH_ONLY_ERROR =
   'this server needs a control token to start, stop or buy (handshake auth.token); you may watch';
-/** Run statuses go to everyone at most this often: one client toggling cannot flood them all. */
-const RUN_STATUS_MIN_INTERVAL_MS = 250;
 /** Hashed, so that comparing in constant time needs no equal lengths (nor leaks the length). */
 const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
 
@@ -24,6 +22,8 @@ export interface RealtimeOptions extends Pick<HttpOptions, 'logger' | 'metrics'>
   opsPerSecond?: number;
   /** When set, only clients presenting it (handshake `auth.token`) may start, stop or buy. */
   controlToken?: string | undefined;
+  /** A connection taking no data this long (default 10 s) is cut off: it would fill memory. */
+  stallMs?: number;
   also?: (outgoing: Outgoing) => void;
 }
 
@@ -41,7 +41,7 @@ export type Outcome =
 
 /** Wires `io` to `ticker`; `perform` takes ops from other transports; `detach` unwires (shutdown). */
 export function attachRealtime(io: ForkcastIo, ticker: TickerHost, options: RealtimeOptions) {
-  const { logger, opsPerSecond = 50, controlToken, metrics, also } = options;
+  const { logger, opsPerSecond = 50, controlToken, metrics, also, stallMs = 10_000 } = options;
   // One bucket per socket or address: a flooding client is refused without slowing anyone else.
   const limiter = new RateLimiterMemory({ points: opsPerSecond, duration: 1 });
   const rateError = `too many requests: at most ${opsPerSecond} start/stop/buy per second per connection`;
@@ -74,10 +74,9 @@ export function attachRealtime(io: ForkcastIo, ticker: TickerHost, options: Real
     if (socket.connected) socket.conn.write(`2${JSON.stringify(packet)}`);
   }
 
-  const runStatus = (running: boolean): StatusPayload =>
-    status(running ? STATUS.started : STATUS.stopped, running);
-  /** A real start or stop is announced at once, or in one trailing status at the end of the
-   * interval after the last; through the broadcaster, so no "Stopped" overtakes an older update. */
+  const runStatus = (on: boolean) => status(on ? STATUS.started : STATUS.stopped, on);
+  /** A real start or stop is announced at once, then every 250 ms at most, the last trailing (a
+   * client toggling cannot flood all); via the broadcaster: no "Stopped" overtakes an update. */
   let interval: NodeJS.Timeout | undefined;
   let trailing: boolean | undefined;
   function announceRun(running: boolean): void {
@@ -87,7 +86,7 @@ export function attachRealtime(io: ForkcastIo, ticker: TickerHost, options: Real
       const last = trailing;
       interval = trailing = undefined;
       if (last !== undefined) announceRun(last);
-    }, RUN_STATUS_MIN_INTERVAL_MS);
+    }, 250);
   }
 
   /** One op from any transport to its ack or its refusal: token, rate limit, validation, ticker.
@@ -158,9 +157,21 @@ export function attachRealtime(io: ForkcastIo, ticker: TickerHost, options: Real
   };
   io.on('connection', onConnection);
 
+  // Unwritable at two sweeps, with no `ready` between: not reading (its pongs may be faked).
+  const stalled = new WeakSet<object>();
+  const sweep = setInterval(() => {
+    for (const socket of io.of('/').sockets.values()) {
+      const { transport } = socket.conn;
+      if (transport.writable) continue;
+      if (stalled.has(transport)) socket.disconnect(true);
+      else stalled.add(transport.once('ready', () => stalled.delete(transport)));
+    }
+  }, stallMs).unref();
+
   const detach = () => {
     broadcaster.stop();
     clearTimeout(interval);
+    clearInterval(sweep);
     io.off('connection', onConnection);
     for (const [event, listener] of Object.entries(listeners))
       ticker.off(event as keyof typeof listeners, listener);

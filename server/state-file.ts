@@ -37,7 +37,6 @@ export function createStateFile({
   /** Replaces `file` with `text` durably (default: writeInThread). */
   write?: (file: string, text: string) => Promise<void>;
 }) {
-  let healthy = true;
   /** Failed writes so far: a batch queued before a failure is void. */
   let failures = 0;
   /** The writes themselves, one after another; never rejects. */
@@ -64,10 +63,10 @@ export function createStateFile({
     // The next write waits for this one even past its deadline: a late rename must not land last.
     writing = write.catch(() => void failures++);
     batch.done = timed(write, 'writing the state file').then(
-      () => void (healthy = true),
+      () => void (store.healthy = true),
       (error: unknown) => {
         failures++;
-        healthy = false;
+        store.healthy = false;
         logger.error({ err: error, file }, 'could not write the state file');
         throw error;
       },
@@ -96,10 +95,8 @@ export function createStateFile({
     return null;
   }
 
-  return {
-    get healthy() {
-      return healthy;
-    },
+  const store = {
+    healthy: true,
     commit,
     slow: true,
     settled: () => writing,
@@ -123,6 +120,7 @@ export function createStateFile({
       }
     },
   };
+  return store;
 }
 
 /** `promise`, or `message` thrown after `ms`; unreferenced: the work it waits on keeps us alive. */

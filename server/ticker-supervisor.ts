@@ -40,8 +40,7 @@ const TICK_SAVE_MS = 1_000;
 const RESTARTING_ERROR = 'the ticker is restarting; try again in a moment';
 export const CLOSED_ERROR = 'the server is shutting down';
 const DIED_ERROR = 'the ticker restarted before answering; try again';
-const STUCK_ERROR =
-  'the ticker did not answer in time; it is being restarted and the operation was not applied';
+const STUCK_ERROR = 'the ticker did not answer in time and is restarting; the op was not applied';
 const NOT_SAVED_ERROR = 'the state could not be saved; the operation was not applied';
 
 const refused = (error: string): OpReply => ({ ok: false, error });
@@ -155,8 +154,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
 
   private take(id: number): Answer | undefined {
     const request = this.waiting.get(id);
-    this.waiting.delete(id);
-    return request?.answer;
+    return this.waiting.delete(id) ? request?.answer : undefined;
   }
 
   private answerAll(error: string): void {

@@ -27,8 +27,6 @@ export class TickerModel {
   private lastTickAt: number;
   private buysPending: boolean;
   private lastFlushAt = -Infinity;
-  /** When the last update went out: its `ts`, unless the clock has stepped back since. */
-  private sentAt = -Infinity;
   private deliveredSeq: number;
 
   constructor(private readonly options: TickerModelOptions) {
@@ -91,7 +89,10 @@ export class TickerModel {
       tickAt: this.state.running ? this.nextTickAt + Math.max(0, wait) : Infinity,
       // Leading edge: the first buy after a quiet spell goes out on the next turn.
       flushAt: this.buysPending
-        ? Math.max(this.lastFlushAt + BUY_CONFLATION_MS, this.sentAt + wait)
+        ? Math.max(
+            this.lastFlushAt + BUY_CONFLATION_MS,
+            Math.max(this.lastTickAt, this.lastFlushAt) + wait,
+          )
         : Infinity,
     };
   }
@@ -103,7 +104,7 @@ export class TickerModel {
     const now = timers.now();
     this.nextTickAt = Math.min(this.nextTickAt, now + tickMs);
     this.lastFlushAt = Math.min(this.lastFlushAt, now);
-    this.sentAt = Math.min(this.sentAt, now);
+    this.lastTickAt = Math.min(this.lastTickAt, now);
     const at = Math.min(...Object.values(this.due()));
     if (at < Infinity) this.timer = timers.setTimeout(() => this.run(), Math.max(0, at - now));
   }
@@ -141,7 +142,7 @@ export class TickerModel {
     this.state.seq += 1;
     // The update with the last seq (the saved state's bound) stops the ticker, and says so.
     if (this.state.seq === LAST_SEQ) this.state.running = false;
-    this.state.ts = this.sentAt = this.options.timers.now();
+    this.state.ts = this.options.timers.now();
     this.options.onUpdate(this.snapshot());
   }
 }

@@ -1,7 +1,11 @@
 /** Input no valid client sends may cost the sender its connection, never the server, the child
  * or a bystander. Malformed packets are Engine.IO's and Socket.IO's parsers' to test. */
+import { once } from 'node:events';
+
+import type { Socket } from 'socket.io';
+
 import { SOCKET_PATH } from '../../protocol/events';
-import { withDeadline } from '../helpers/recorder';
+import { delay, withDeadline } from '../helpers/recorder';
 import {
   connectWelcomed,
   healthyPid,
@@ -118,4 +122,34 @@ test('HTTP long-polling: other methods are a 405, a 1 MB POST is a 413, and the 
   // A close packet ends it at once; its greeting was not a broadcast, so the bystander's is clean.
   expect((await post('1')).status).toBe(200);
   await expectUnharmed();
+});
+
+// Its pongs faked, the heartbeat would keep it: only its transport shows that it takes nothing.
+test('a connection that stops reading is cut off after two sweeps; a slow reader is kept', async () => {
+  const stalling = await startServer({ tickMs: 20, stallMs: 1_000 });
+  const open = async () => {
+    const opened = await (await fetch(`${stalling.url}${POLLING}`)).text();
+    const sid = (JSON.parse(opened.slice(1)) as { sid: string }).sid;
+    await fetch(`${stalling.url}${POLLING}&sid=${sid}`, { method: 'POST', body: '40' });
+    return `${stalling.url}${POLLING}&sid=${sid}`;
+  };
+  try {
+    await fetch(`${stalling.url}/api/start`, { method: 'POST' });
+    const joined = new Promise<Socket>((resolve) =>
+      stalling.forkcast.io.once('connection', resolve),
+    );
+    await open(); // and it never polls
+    const gone = once(await joined, 'disconnect');
+    // Ticks wait for each poll: its transport is unwritable at every sweep, never from one to the next.
+    const slow = await open();
+    for (let i = 0; i < 25; i++) {
+      const res = await fetch(slow);
+      expect([res.status, await res.text()]).toEqual([200, expect.stringContaining('42["update"')]);
+      await delay(100); // a slow reader's pace, not a wait for anything
+    }
+    const why = await withDeadline(gone, 3_000, 'the stalled socket to be cut off');
+    expect(why).toEqual(['server namespace disconnect']);
+  } finally {
+    await stalling.forkcast.close();
+  }
 });

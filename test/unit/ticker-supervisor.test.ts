@@ -16,7 +16,7 @@ const RESTARTING = refused('the ticker is restarting; try again in a moment');
 const DIED = refused('the ticker restarted before answering; try again');
 const CLOSED = refused('the server is shutting down');
 const STUCK = refused(
-  'the ticker did not answer in time; it is being restarted and the operation was not applied',
+  'the ticker did not answer in time and is restarting; the op was not applied',
 );
 const NOT_SAVED = refused('the state could not be saved; the operation was not applied');
 const STARTED = { ok: true, running: true, changed: true } as const;
