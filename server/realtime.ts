@@ -105,13 +105,12 @@ export function attachRealtime(io: ForkcastIo, ticker: TickerHost, options: Real
       answer({ ok: false, reason, error, retryMs });
     try {
       if (op === 'unknown') return refuse('invalid', `unknown event "${event}"`);
-      // Limited first: a wrong token is one more try, so guessing it goes no faster.
+      if (!mayControl(caller.token)) return refuse('forbidden', WATCH_ONLY_ERROR);
       const limited = await limiter.consume(`${caller.transport}:${caller.key}`).then(
         () => null,
         (res: RateLimiterRes) => res,
       );
       if (limited) return refuse('rate_limited', rateError, limited.msBeforeNext);
-      if (!mayControl(caller.token)) return refuse('forbidden', WATCH_ONLY_ERROR);
       if (invalid !== undefined) return refuse('invalid', invalid);
       const parsed = op === 'buy' ? parseBuyArgs(args) : parseNoArgs(op, args);
       if (!parsed.ok) return refuse('invalid', parsed.error);
