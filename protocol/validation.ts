@@ -12,6 +12,7 @@ const stockEnum = z.enum(STOCK_NAMES as [StockName, ...StockName[]], {
 
 export const stockNameSchema = z
   .string({ error: 'stock name must be a string' })
+  // Anything longer is refused unread.
   .max(64, { error: 'stock name longer than 64 characters' })
   .pipe(stockEnum);
 

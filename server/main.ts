@@ -50,7 +50,7 @@ async function main(): Promise<void> {
     logger[code === 0 ? 'info' : 'error'](fields, message);
     // Forced exits kill: exit() joins threads, and a hung write never ends (hence the sync logs).
     if (code === 'SIGKILL') process.kill(process.pid, code);
-    process.exit(code);
+    process.exit(code === 'SIGKILL' ? 137 : code);
   };
   let stopping: { signal: NodeJS.Signals; at: number } | undefined;
   const shutdown = (signal: NodeJS.Signals): void => {

@@ -22,7 +22,7 @@ export interface RealtimeOptions extends Pick<HttpOptions, 'logger' | 'metrics'>
   opsPerSecond?: number;
   /** When set, only clients presenting it (handshake `auth.token`) may start, stop or buy. */
   controlToken?: string | undefined;
-  /** A connection taking no data this long (default 10 s) is cut off: it would fill memory. */
+  /** A connection taking no data for 1–2 × this (default 10 s) is cut off: it would fill memory. */
   stallMs?: number;
   also?: (outgoing: Outgoing) => void;
 }
@@ -156,13 +156,13 @@ export function attachRealtime(io: ForkcastIo, ticker: TickerHost, options: Real
   };
   io.on('connection', onConnection);
 
-  // Unwritable at two sweeps, with no `ready` between: not reading (its pongs may be faked).
+  // Unwritable at two sweeps, no `ready` between: not reading ("forced close" is recoverable).
   const stalled = new WeakSet<object>();
   const sweep = setInterval(() => {
     for (const socket of io.of('/').sockets.values()) {
       const { transport } = socket.conn;
       if (transport.writable) continue;
-      if (stalled.has(transport)) socket.disconnect(true);
+      if (stalled.has(transport)) socket.conn.close(true);
       else stalled.add(transport.once('ready', () => stalled.delete(transport)));
     }
   }, stallMs).unref();

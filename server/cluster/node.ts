@@ -400,7 +400,7 @@ const STREAM = 'forkcast:stream';
 const READ = { BLOCK: 1_000, COUNT: 100 };
 type Entries = { messages: { id: string; message: Record<string, string> }[] }[] | null;
 const REPLAY_ROOM = 'forkcast:replay';
-/** Marks our entries; no adapter has this uid, so none skips them as its own. */
+/** Marks our entries (no adapter has this uid, so none skips them) and names our channel. */
 const UID = 'forkcast';
 
 // What other nodes write to Redis is checked: a node may run another version, or not be ours.

@@ -87,7 +87,7 @@ test.each([
   await server.logged('shutting down');
   const secondAt = performance.now();
   server.process.kill('SIGINT');
-  // A copy taken for a second signal would exit 1 at once, before the 2 s the clean stop waits.
+  // A copy taken for a second signal would kill it at once, before the 2 s the clean stop waits.
   const second = 'second signal: exiting now';
   const end = await server.ending(killed ? 1_800 : 10_000, killed ? second : 'bye', second, 'bye');
   recordFigure(`${first} then SIGINT -> exit`, performance.now() - secondAt);
