@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import type { Socket } from 'socket.io';
 
 import { SOCKET_PATH } from '../../protocol/events';
-import { delay, withDeadline } from '../helpers/recorder';
+import { withDeadline } from '../helpers/recorder';
 import {
   connectWelcomed,
   healthyPid,
@@ -143,10 +143,21 @@ test('a connection that stops reading is cut off after two sweeps; a slow reader
     // Each poll is answered at once with the ticks since the last: between polls its transport is
     // unwritable, so at nearly every sweep, but never from one sweep to the next.
     const slow = await open();
+    const { ticker } = stalling.forkcast;
+    const ticks = (count: number) =>
+      new Promise<void>((resolve) => {
+        const tick = () => {
+          if (--count > 0) return;
+          ticker.off('update', tick);
+          resolve();
+        };
+        ticker.on('update', tick);
+      });
     for (let i = 0; i < 25; i++) {
       const res = await fetch(slow);
       expect([res.status, await res.text()]).toEqual([200, expect.stringContaining('42["update"')]);
-      await delay(100); // a slow reader's pace, not a wait for anything
+      // About 100 ms: a slow reader's pace, set by the ticker's updates, not by a clock.
+      await withDeadline(ticks(5), 3_000, 'five ticks');
     }
     const [why] = await withDeadline(gone, 3_000, 'the stalled socket to be cut off');
     // Its Engine.IO connection and buffer are gone too; "forced close" keeps it recoverable.
