@@ -89,10 +89,7 @@ export class TickerModel {
       tickAt: this.state.running ? this.nextTickAt + Math.max(0, wait) : Infinity,
       // Leading edge: the first buy after a quiet spell goes out on the next turn.
       flushAt: this.buysPending
-        ? Math.max(
-            this.lastFlushAt + BUY_CONFLATION_MS,
-            Math.max(this.lastTickAt, this.lastFlushAt) + wait,
-          )
+        ? Math.max(this.lastFlushAt + Math.max(BUY_CONFLATION_MS, wait), this.lastTickAt + wait)
         : Infinity,
     };
   }
