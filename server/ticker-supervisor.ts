@@ -217,15 +217,16 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     this.spawnedAt = performance.now();
     logger.info({ pid: child.pid }, 'ticker child forked');
     child.on('message', (raw) => child === this.child && this.receive(raw));
-    child.on('error', (err) => logger.error({ err, pid: child.pid }, 'ticker child error'));
+    // A fork that failed (EMFILE, ENOMEM) has no 'exit' to come, and maybe no channel to send on.
+    child.on('error', (err) => this.lose(child, `error: ${err.message}`));
     child.once('exit', (code, signal) =>
       this.lose(child, signal ? `killed by ${signal}` : `exited with code ${String(code)}`),
     );
     this.timer = setInterval(() => this.watch(child), HEARTBEAT_MS);
     // From the last known state, so a restart continues prices, running and seq exactly.
-    const { unannounced } = this.state;
     const state = tickerState(this.state);
-    child.send({ type: 'init', state, tickMs, unannounced } satisfies ParentMessage);
+    const init = { type: 'init', state, tickMs, unannounced: this.state.unannounced } as const;
+    if (child.connected) child.send(init satisfies ParentMessage);
   }
 
   private receive(raw: unknown): void {

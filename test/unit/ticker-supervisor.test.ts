@@ -1,6 +1,6 @@
 /** The supervisor on a fake fork and Jest's fake clock; the real processes are
  * test/integration/supervision.test.ts's. */
-import type { ChildProcess } from 'node:child_process';
+import { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 
 import { pino } from 'pino';
@@ -166,6 +166,20 @@ test('open forks the compiled child without inherited flags, hands it the state,
   child.exit(1, null);
   supervisor.delivered(3);
   expect(child.sent.slice(1)).toEqual([{ type: 'delivered', seq: 2 }]);
+});
+
+// What Node hands back when the fork itself fails (EMFILE): no channel, and an 'error' but no 'exit'.
+test('a fork that fails is replaced after the usual backoff, not after the 10 s ready timeout', async () => {
+  const { supervisor, fork, latest, events } = await setup({ open: false });
+  const failed = new ChildProcess();
+  fork.mockImplementationOnce(() => failed);
+  const opening = supervisor.open();
+  failed.emit('error', new Error('spawn EMFILE'));
+  expect(events).toEqual([['lost', 'error: spawn EMFILE']]);
+  jest.advanceTimersByTime(100);
+  ready(latest());
+  await opening;
+  expect(fork).toHaveBeenCalledTimes(2);
 });
 
 test('each op gets its own id and its own reply, in any order; malformed messages from the child are ignored', async () => {
