@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { Logger } from 'pino';
 import { Piscina } from 'piscina';
+import { lock } from 'proper-lockfile';
 
 import { seedTickerState, tickerState } from '../protocol/ipc';
 import { LAST_SEQ } from '../protocol/stocks';
@@ -24,11 +25,16 @@ export interface StateStore {
   settled(): Promise<void>;
 }
 
+/** One server per file, or two number seqs from one base. A dead holder's lock is stale in 2 s (a
+ * live one's goes at its exit); one taken over or deleted fails every commit from then on. */
+const LOCK = { realpath: false, stale: 2e3, retries: { retries: 25, factor: 1, minTimeout: 200 } };
+
 export function createStateFile({
   path: file,
   logger,
   deadlineMs = 2_000,
   write: replace = writeInThread,
+  exclusive = false,
 }: {
   path: string;
   logger: Logger;
@@ -36,6 +42,8 @@ export function createStateFile({
   deadlineMs?: number;
   /** Replaces `file` with `text` durably (default: writeInThread). */
   write?: (file: string, text: string) => Promise<void>;
+  /** Lock the file (LOCK): a second server on it fails to start. */
+  exclusive?: boolean;
 }) {
   /** Failed writes so far: a batch queued before a failure is void. */
   let failures = 0;
@@ -104,6 +112,8 @@ export function createStateFile({
     async open(): Promise<SavedState> {
       try {
         await timed(mkdir(path.dirname(file), { recursive: true }), 'creating the state folder');
+        const onCompromised = (error: Error) => void (replace = () => Promise.reject(error));
+        if (exclusive) await lock(file, { ...LOCK, onCompromised });
         const saved = await load();
         if (saved)
           logger.info({ file, seq: saved.seq, running: saved.running }, 'resumed saved state');

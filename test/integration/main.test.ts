@@ -155,6 +155,27 @@ test('a state file it cannot write: the server exits 1 with a readable message, 
   expect(server.stderr()).toMatch(failed);
 });
 
+// Two servers on one file would number seqs from the same base, and the last write would win.
+test('a second server on a state file in use exits 1 before forking; once the first is SIGKILLed, a new one takes the file over within seconds', async () => {
+  const stateFile = freshStateFile();
+  const first = spawn({ STATE_FILE: stateFile });
+  const { url } = await first.listening();
+  const second = spawn({ STATE_FILE: stateFile });
+  await withDeadline(once(second.process, 'close'), 15_000, 'the second server to exit');
+  expect(await second.exited).toEqual({ code: 1, signal: null });
+  expect(linesWith(second.logs, 'ticker child forked')).toEqual([]);
+  expect(second.stderr()).toMatch(/^forkcast failed to start: state file .*: Lock file is already/);
+  // The first still owns the file: its ops are saved and acknowledged.
+  const json = { 'content-type': 'application/json' };
+  expect((await rawRequest(url, '/api/start', json, 'POST')).status).toBe(200);
+  first.process.kill('SIGKILL');
+  await first.exited;
+  const third = await spawn({ STATE_FILE: stateFile }).url();
+  expect(JSON.parse((await rawRequest(third, '/healthz', {})).body)).toMatchObject({
+    running: true,
+  });
+});
+
 // listen() fails after the child is forked: the child must not outlive the failed start.
 test('a port already taken: the server exits 1 with a readable message, its child gone', async () => {
   const taken = createServer().listen(0, '127.0.0.1');
