@@ -10,9 +10,8 @@ afterEach(() => jest.useRealTimers());
 
 const advanceTo = (msAfterT0: number) => jest.advanceTimersByTime(T0 + msAfterT0 - Date.now());
 
-/** A model whose parent reports every update delivered at once (an idle server), unless
- * `slowParent`: then only when the test calls delivered(). `stall` ms pass while the first
- * update is sent. */
+/** A model whose parent reports each update delivered at once (an idle server), unless
+ * `slowParent` (then when the test says so); `stall` ms pass while the first update is sent. */
 function setup(
   state: UpdatePayload = stateOf({ ts: T0 - 5 }),
   { slowParent = false, tickMs = TICK_MS, unannounced = false, stall = 0 } = {},
@@ -31,10 +30,9 @@ function setup(
   });
   /** The updates as `seq@ms after T0`. */
   const sent = () => updates.map((update) => `${update.seq}@${update.ts - T0}`).join(',');
-  /** Plays a script: `start`, `stop`, `dispose`, `buy:Apple`, `delivered:3`, `+ms` (time
-   * passes; `+0` runs what is due on the next turn), `@ms` (until T0 + ms), `<ms` (the clock
-   * steps back, timers run on), and `=1@0,2@20`
-   * (what was sent so far must be that; `=none`: nothing yet). */
+  /** Plays a script: `start`, `stop`, `dispose`, `buy:Apple`, `delivered:3`, `+ms` (time passes;
+   * `+0` runs what is due on the next turn), `@ms` (until T0 + ms), `<ms` (the clock steps back,
+   * timers run on), `=1@0,2@20` (what was sent so far must be that; `=none`: nothing yet). */
   const play = (script: string) => {
     for (const [i, step] of script.trim().split(/\s+/).entries()) {
       const [verb, arg = ''] = step.split(':');
@@ -63,11 +61,8 @@ test('start ticks on the next turn, then every tickMs until stop; prices, seq an
   // Not synchronously inside start(): the caller acknowledges first.
   play('=none @300');
   expect(model.start()).toEqual({ ok: true, running: true, changed: false });
-  expect(model.buy('Apple')).toEqual({
-    ok: true,
-    running: true,
-    stock: { name: 'Apple', price: grown(decayed(14.5)) },
-  });
+  const apple = { name: 'Apple', price: grown(decayed(14.5)) };
+  expect(model.buy('Apple')).toEqual({ ok: true, running: true, stock: apple });
   play('@3000');
   expect(model.stop()).toEqual({ ok: true, running: false, changed: true });
   expect(model.stop()).toEqual({ ok: true, running: false, changed: false });
@@ -107,14 +102,11 @@ test('after a clock stepped back, a lost notice delays a buy by DELIVERY_TIMEOUT
 test('a buy that would take a price past the largest number is refused and changes nothing', () => {
   // A price one buy (× 1.1) from overflowing to Infinity.
   const top = Number.MAX_VALUE / 1.05;
-  const { model, play } = setup(
-    stateOf({ stocks: [{ name: 'Apple', price: top }, ...SEED.slice(1)] }),
-  );
+  const stocks = [{ name: 'Apple' as const, price: top }, ...SEED.slice(1)];
+  const { model, play } = setup(stateOf({ stocks }));
   const before = model.snapshot();
-  expect(model.buy('Apple')).toEqual({
-    ok: false,
-    error: 'Apple is at the highest price forkcast can show',
-  });
+  const error = 'Apple is at the highest price forkcast can show';
+  expect(model.buy('Apple')).toEqual({ ok: false, error });
   play('+100 =none');
   expect(model.snapshot()).toEqual(before);
   expect(model.buy('Microsoft')).toMatchObject({ ok: true, stock: { price: grown(43) } });
@@ -150,10 +142,8 @@ test('buys are conflated: out on the next turn, then at most once per 20 ms, als
     +0 +4 buy:Apple +4 buy:Microsoft @10000 buy:Apple +0 =1@0,2@20,3@10000`);
   const first = withBuy(withBuy(SEED, 'Apple', 5), 'Facebook');
   const second = withBuy(withBuy(first, 'Apple'), 'Microsoft');
-  expect(updates.slice(0, 2).map(({ stocks, running }) => [stocks, running])).toEqual([
-    [first, false],
-    [second, false],
-  ]);
+  const stopped = (stocks: unknown): unknown => expect.objectContaining({ stocks, running: false });
+  expect(updates.slice(0, 2)).toEqual([stopped(first), stopped(second)]);
 });
 
 test('a tick flushes pending buys first as their own update, seq consecutive', () => {
@@ -241,10 +231,7 @@ test('the state given, the snapshot and the stock a buy returns are copies', () 
   snapshot.stocks.push({ name: 'Apple', price: 1 });
   const bought = model.buy('Facebook');
   if (bought.ok) bought.stock.price = 1;
-  expect(model.snapshot()).toEqual({
-    ...stateOf({ ts: T0 - 5 }),
-    stocks: withBuy(SEED, 'Facebook'),
-  });
+  expect(model.snapshot()).toEqual(stateOf({ ts: T0 - 5, stocks: withBuy(SEED, 'Facebook') }));
 });
 
 test('dispose cancels the tick and any pending buy flush', () => {
