@@ -28,6 +28,9 @@ test.each([{}, { PATH: '/bin', NODE_ENV: 'test' }, ...blanks])('%j gives the def
 const whole = (name: string) =>
   new RegExp(`^invalid configuration: ${name}: must be a whole number in decimal digits$`);
 const HOSTS = /^invalid configuration: ALLOWED_HOSTS.*host names/;
+const ORIGIN = /^invalid configuration: CORS_ORIGINS.*origins as browsers send/;
+const LISTED = ['App.Example.test', '.example.test', '*', 'node_1', 'forkcast.example.'];
+const ORIGINS = ['https://a.example', 'http://localhost:4200', 'http://[::1]:8443'];
 test.each<[string, string[], unknown]>([
   ['PORT', ['8080', ' 8080 '], 8080],
   ['PORT', ['0'], 0],
@@ -35,17 +38,9 @@ test.each<[string, string[], unknown]>([
   ['TICK_MS', ['\t250\n'], 250],
   ['OPS_PER_SECOND', [' 7'], 7],
   ['CONTROL_TOKEN', ['correct horse battery'], 'correct horse battery'],
-  [
-    'CORS_ORIGINS',
-    ['https://a.example, http://localhost:4200, http://[::1]:8443'],
-    ['https://a.example', 'http://localhost:4200', 'http://[::1]:8443'],
-  ],
+  ['CORS_ORIGINS', [ORIGINS.join(', ')], ORIGINS],
   // Entries trimmed, empty ones dropped; names, .domains and * kept.
-  [
-    'ALLOWED_HOSTS',
-    [' App.Example.test ,, .example.test,* , node_1,forkcast.example.'],
-    ['App.Example.test', '.example.test', '*', 'node_1', 'forkcast.example.'],
-  ],
+  ['ALLOWED_HOSTS', [' App.Example.test ,, .example.test,* , node_1,forkcast.example.'], LISTED],
   ['ALLOWED_HOSTS', [' , ,'], []],
   ['REDIS_URL', ['redis://127.0.0.1:6379/2'], 'redis://127.0.0.1:6379/2'],
   ['TRANSPORTS', ['websocket'], ['websocket']],
@@ -61,13 +56,9 @@ test.each<[string, string[], unknown]>([
   ['OPS_PER_SECOND', ['0'], /^invalid configuration: OPS_PER_SECOND: /],
   ['OPS_PER_SECOND', ['0b11', '1e400'], whole('OPS_PER_SECOND')],
   ['CONTROL_TOKEN', ['short'], /^invalid configuration: CONTROL_TOKEN: must be at least 8/],
-  ['CORS_ORIGINS', ['not a url'], /^invalid configuration: CORS_ORIGINS.*origins as browsers/],
+  ['CORS_ORIGINS', ['not a url'], ORIGIN],
   // Never equal to a browser's Origin header: a path, a default port, capitals.
-  [
-    'CORS_ORIGINS',
-    ['https://a.example/', 'http://a.example:80', 'HTTPS://a.example'],
-    /origins as browsers send/,
-  ],
+  ['CORS_ORIGINS', ['https://a.example/', 'http://a.example:80', 'HTTPS://a.example'], ORIGIN],
   ['REDIS_URL', ['localhost:6379', 'http://127.0.0.1:6379'], /: REDIS_URL: must be a redis:\/\//],
   ['TRANSPORTS', ['websocket,carrier-pigeon'], /^invalid configuration: TRANSPORTS.*websocket/],
   ['TRANSPORTS', [' , '], /^invalid configuration: TRANSPORTS: Too small/],
