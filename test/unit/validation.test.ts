@@ -38,15 +38,8 @@ const priced = (price: unknown) => firstStock({ ...apple, price });
 const init = { type: 'init', state: good, tickMs: 10, unannounced: false };
 const childReply = (reply: object) => ({ type: 'reply', id: 1, reply });
 const stored = { ...good, unannounced: false, epoch: 3 };
-/** A saved state with `update` as its history and opening, or with neither. */
-const savedWith = (update?: typeof good) => ({
-  ...good,
-  unannounced: false,
-  ...(update && {
-    opening: { stocks: update.stocks, seq: update.seq, ts: update.ts },
-    history: [update],
-  }),
-});
+const saved = { ...good, unannounced: false };
+const { running: _running, ...opening } = good;
 const LIST = 'Apple, Microsoft, Facebook';
 const unknown = (name: string) => `unknown stock ${JSON.stringify(name)}; expected one of ${LIST}`;
 
@@ -56,12 +49,12 @@ test.each<[Kind, unknown, unknown?]>([
   ['update', { ...good, seq: LAST_SEQ }],
   ['saved', { ...good, seq: LAST_SEQ }, { ...good, seq: LAST_SEQ, unannounced: false }],
   ['saved', { ...good, unannounced: true }],
-  ['saved', savedWith(good)],
+  ['saved', { ...saved, opening, history: [good] }],
   // A bad opening or history is dropped, not the whole state with it.
-  ['saved', { ...good, unannounced: false, opening: 1, history: [1] }, savedWith()],
-  ['saved', { ...good, unannounced: false, history: [good, good] }, savedWith()],
+  ['saved', { ...saved, opening: 1, history: [1] }, saved],
+  ['saved', { ...saved, history: [good, good] }, saved],
   // A key a later version saves is dropped; an update takes none (below).
-  ['saved', { ...good, unannounced: false, leader: 'node-1' }, savedWith()],
+  ['saved', { ...saved, leader: 'node-1' }, saved],
   ['status', { message: 'Stopped', running: false }],
   // The other kinds, well formed, are spoken in child.test.ts and ticker-supervisor.test.ts.
   ['parent', { ...init, unannounced: true }],
@@ -138,12 +131,11 @@ test.each<[string, unknown[], string]>([
 
 test('of the states the nodes report after Redis lost its own: the highest seq; at one seq, the one holding buys no update carried', () => {
   const at = (seq: number, unannounced = false) => ({ ...stateOf({ seq }), unannounced });
-  const [older, announced, withBuys] = [at(4), at(5), at(5, true)];
+  const [older, announced, withBuys, six] = [at(4), at(5), at(5, true), at(6)];
   expect(newestOf([older, announced])).toBe(announced);
   expect(newestOf([announced, older, withBuys, at(5)])).toBe(withBuys);
   expect(newestOf([withBuys, announced])).toBe(withBuys);
   expect(newestOf([withBuys, at(5, true)])).toBe(withBuys);
-  const six = at(6);
   expect(newestOf([six, withBuys])).toBe(six);
   // Alike: the first, the asking node's own.
   expect(newestOf([announced, at(5)])).toBe(announced);
