@@ -8,23 +8,6 @@ import { decayAll, grown, SEED, stateOf, T0, withBuy } from '../helpers/prices';
 beforeEach(() => jest.useFakeTimers({ now: T0 }));
 afterEach(() => jest.useRealTimers());
 
-function setup() {
-  const sent: ChildMessage[] = [];
-  const receive = createTickerChild((message) => sent.push(message), {
-    now: Date.now,
-    setTimeout,
-    clearTimeout,
-  });
-  /** Typed, so a contract change fails to compile here. */
-  const send = (message: ParentMessage) => receive(message);
-  /** What the child sent since the last call, once `ms` have passed. */
-  const drain = (ms = 0) => {
-    jest.advanceTimersByTime(ms);
-    return sent.splice(0);
-  };
-  return { receive, send, drain };
-}
-
 const reply = (id: number, body: object) => ({ type: 'reply', id, reply: { ok: true, ...body } });
 const update = (stocks: UpdatePayload['stocks'], running: boolean, seq: number, ms: number) => ({
   type: 'update',
@@ -36,7 +19,16 @@ const rejected = (raw: unknown) => {
 };
 
 test("before init: pings are answered, notices ignored, ops refused by id; init answers ready; a malformed message is rejected with the reason, changing nothing; then ops get the model's reply under their id, updates go out, delivered reaches the model; a second init replaces the model and its timers", () => {
-  const { receive, send, drain } = setup();
+  const sent: ChildMessage[] = [];
+  const timers = { now: Date.now, setTimeout, clearTimeout };
+  const receive = createTickerChild((message) => sent.push(message), timers);
+  /** Typed, so a contract change fails to compile here. */
+  const send = (message: ParentMessage) => receive(message);
+  /** What the child sent since the last call, once `ms` have passed. */
+  const drain = (ms = 0) => {
+    jest.advanceTimersByTime(ms);
+    return sent.splice(0);
+  };
   send({ type: 'ping', id: 7 });
   send({ type: 'delivered', seq: 3 });
   send({ type: 'start', id: 1 });
