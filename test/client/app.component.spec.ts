@@ -12,9 +12,7 @@ import { STOCK_NAMES, type StockName } from '../../protocol/stocks';
 import { FakeSocketService, updateAt } from './fake-socket.service';
 
 /** Text content with template line breaks collapsed. */
-function text(element: Element | null | undefined): string {
-  return (element?.textContent ?? '').replace(/\s+/g, ' ').trim();
-}
+const text = (element?: Element | null) => (element?.textContent ?? '').replace(/\s+/g, ' ').trim();
 
 /** What a screen reader reads: the text without what is hidden from it. */
 function spoken(element: Element): string {
@@ -25,9 +23,7 @@ function spoken(element: Element): string {
 
 const status = (message: string, running: boolean): StatusPayload => ({ message, running });
 
-let fake: FakeSocketService;
-let root: HTMLElement;
-let settle: () => Promise<void>;
+let fake: FakeSocketService, root: HTMLElement, settle: () => Promise<void>;
 
 async function mount(watchOnly: boolean) {
   fake = new FakeSocketService();
@@ -87,7 +83,6 @@ const sparkline = (name: StockName) => {
 it('names the app and the board, shows the rows as placeholders and says "Connecting…" until the server says, shows and announces the connection, saying after a reconnect whether anything was missed, and marks the prices stale while not connected: greyed, "as of" the last update, the ticker unknown', async () => {
   const shown = ['header h1', 'h2', '.board__status'].map((at) => text(root.querySelector(at)));
   expect(shown).toEqual(['forkcast', 'Live prices', 'Server: Connecting…']);
-  // The board is a region named by its title.
   const title = root.querySelector('section')!.getAttribute('aria-labelledby');
   expect(text(root.querySelector(`#${title}`))).toBe('Live prices');
   // A skeleton (a placeholder per price and trend): nothing jumps when the first update comes.
@@ -97,11 +92,8 @@ it('names the app and the board, shows the rows as placeholders and says "Connec
   const loading = () => [table.getAttribute('aria-busy'), text(table.caption)];
   expect(loading()).toEqual(['true', 'Loading live prices…']);
   // Not before the first update says whether the ticker runs.
-  expect(['Buy Apple', 'Start', 'Stop'].map((name) => button(name).disabled)).toEqual([
-    true,
-    true,
-    true,
-  ]);
+  const held = ['Buy Apple', 'Start', 'Stop'].map((name) => button(name).disabled);
+  expect(held).toEqual([true, true, true]);
   // The page's first connect is no news.
   expect([...badge('indicator'), announced()]).toEqual(['Connected', 'connected', '']);
   const unreachable = 'Cannot reach the server — retrying';
@@ -113,10 +105,8 @@ it('names the app and the board, shows the rows as placeholders and says "Connec
   const time = root.querySelector('.board__updated time')!;
   // The reader's locale and time zone: a clock time, with the instant in `datetime`.
   const clock = text(time);
-  expect([clock, time.getAttribute('datetime')]).toEqual([
-    expect.stringMatching(/^\d{1,2}:\d{2}:\d{2}\s[AP]M$/),
-    new Date(updateAt(5).ts).toISOString(),
-  ]);
+  expect(clock).toMatch(/^\d{1,2}:\d{2}:\d{2}\s[AP]M$/);
+  expect(time.getAttribute('datetime')).toBe(new Date(updateAt(5).ts).toISOString());
   const [recovered, refreshed] = ['Reconnected — nothing missed', 'Reconnected — prices refreshed'];
   const [lost, gone] = ['Connection lost, reconnecting…', 'Disconnected from the server'];
   const steps = [
@@ -223,10 +213,8 @@ it.each([
     await settle();
     button('Buy Apple').focus();
     await play(status('', running));
-    expect([root.querySelector('.board__error'), document.activeElement]).toEqual([
-      null,
-      button('Buy Apple'),
-    ]);
+    expect(root.querySelector('.board__error')).toBeNull();
+    expect(document.activeElement).toBe(button('Buy Apple'));
     // Nothing while not connected.
     await play('reconnecting');
     expect(Array.from(root.querySelectorAll('button')).every((b) => b.disabled)).toBe(true);
@@ -257,32 +245,22 @@ it('renders a row per stock under five column headers and follows each update: i
   fake.history$.next({ updates: Array.from({ length: 10 }, (_, index) => apple(index + 1)) });
   await play(apple(11, { Microsoft: 42.97 }));
   const since = new Intl.DateTimeFormat('en-US', { timeStyle: 'medium' }).format(ts);
-  expect(headers()[2]).toBe(`Change since ${since}`);
-  expect(root.querySelector('thead time')!.getAttribute('datetime')).toBe(
-    new Date(ts).toISOString(),
-  );
-  expect(sparkline('Apple')).toEqual([
-    11,
-    'Apple, last 11 prices, from $14.01 to $14.11, low $14.01, high $14.11',
-  ]);
+  const opened = root.querySelector('thead time')!.getAttribute('datetime');
+  expect([headers()[2], opened]).toEqual([`Change since ${since}`, new Date(ts).toISOString()]);
+  const described = 'Apple, last 11 prices, from $14.01 to $14.11, low $14.01, high $14.11';
+  expect(sparkline('Apple')).toEqual([11, described]);
   // The span of the history in the header; each row's own low and high on hover or focus.
   expect(headers()[3]).toBe('Trend last 10 s');
   const trend = cells('Microsoft')[3]!;
-  expect([
-    trend.querySelector('svg')!.getAttribute('tabindex'),
-    text(trend.querySelector('.sparkline__range')),
-  ]).toEqual(['0', '$42.97 – $43.00']);
+  const svg = trend.querySelector('svg')!;
+  const range = text(trend.querySelector('.sparkline__range'));
+  expect([svg.getAttribute('tabindex'), range]).toEqual(['0', '$42.97 – $43.00']);
   // Inside the pad, a fall drawn downwards to the end dot; a range under 1 % of the price is
   // drawn as 1 %, so three cents stay mid-height.
   const line = trend.querySelector('polyline')!.getAttribute('points')!.split(' ');
-  const dot = trend.querySelector('circle');
-  expect([line[0], line.at(-1), dot?.getAttribute('cx'), dot?.getAttribute('cy')]).toEqual([
-    '2.5,9.5',
-    '61.5,10.5',
-    '61.5',
-    '10.5',
-  ]);
-  expect(trend.querySelector('svg')!.getAttribute('data-trend')).toBe('down');
+  const dot = ['cx', 'cy'].map((at) => trend.querySelector('circle')?.getAttribute(at));
+  expect([line[0], line.at(-1), ...dot]).toEqual(['2.5,9.5', '61.5,10.5', '61.5', '10.5']);
+  expect(svg.getAttribute('data-trend')).toBe('down');
   // Presentation attributes and classes only: the page's CSP refuses inline styles.
   expect(root.querySelectorAll('[style]')).toHaveLength(0);
   const change = (name: StockName) => {
@@ -309,19 +287,15 @@ it('renders a row per stock under five column headers and follows each update: i
   await play({ ...updateAt(13), stocks: [{ name: 'Apple', price: 15.95 }] });
   expect(rows().map((row) => row.slice(0, 2))).toEqual([['Apple', '$15.95']]);
   // From two minutes on, the span reads in minutes.
-  for (const [seconds, span] of [
-    [119, '119 s'],
-    [300, '5 min'],
-  ] as const) {
-    fake.history$.next({ updates: [updateAt(1), updateAt(1 + seconds)] });
+  for (const [seconds, span] of Object.entries({ 119: '119 s', 300: '5 min' })) {
+    fake.history$.next({ updates: [updateAt(1), updateAt(1 + Number(seconds))] });
     await settle();
     expect(headers()[3]).toBe(`Trend last ${span}`);
   }
 });
 
 it(`buys the row’s stock, holding it ${BUY_INTERVAL_MS} ms and showing the ack's price for a while or its error, never changing the table from the ack`, fakeAsync(() => {
-  // The fake emits outside the Angular zone, where rendering waits on a timer fake time
-  // would not run by itself.
+  // The fake emits outside the zone, where rendering waits on a timer fake time would not run.
   const render = (ms = 0): void => {
     tick(ms);
     TestBed.tick();
@@ -378,11 +352,9 @@ it('a watch-only page says so and holds Start, Stop and Buy, saying why', async 
   TestBed.resetTestingModule();
   await mount(true);
   await play(status(STATUS.connected, false), updateAt(1));
-  expect(text(root.querySelector('.board__watch'))).toBe(
-    "Watch only: starting, stopping and buying need this server's control token.",
-  );
-  const buttons = Array.from(root.querySelectorAll('button'));
-  expect(buttons.map((b) => [text(b), b.disabled, b.getAttribute('aria-describedby')])).toEqual(
-    ['Start', 'Stop', 'Buy', 'Buy', 'Buy'].map((name) => [name, true, 'board-watch']),
-  );
+  const why = "Watch only: starting, stopping and buying need this server's control token.";
+  expect(text(root.querySelector('.board__watch'))).toBe(why);
+  const held = ['Start', 'Stop', 'Buy', 'Buy', 'Buy'].map((name) => [name, true, 'board-watch']);
+  const seen = (b: HTMLButtonElement) => [text(b), b.disabled, b.getAttribute('aria-describedby')];
+  expect(Array.from(root.querySelectorAll('button'), seen)).toEqual(held);
 });
