@@ -4,8 +4,7 @@ import type { ConnectionState, SocketService } from '../../client/app/core/socke
 import type * as events from '../../protocol/events';
 import type { StockName } from '../../protocol/stocks';
 
-/** The service's public surface over Subjects: the test plays the server by pushing events, and
- * answers the operations the page asks for when it chooses, the oldest first. */
+/** The service over Subjects: the test pushes the server's events and answers ops, oldest first. */
 export class FakeSocketService implements Pick<SocketService, keyof SocketService> {
   readonly status$ = new Subject<events.StatusPayload>();
   readonly update$ = new Subject<events.UpdatePayload>();
@@ -27,8 +26,7 @@ export class FakeSocketService implements Pick<SocketService, keyof SocketServic
   }
 }
 
-/** An update with the given seq and prices; the stocks not named are at a price apiece of their own
- * (Facebook's with more than two decimals). */
+/** An update at `seq`; each stock not named at a price of its own (Facebook's past the cent). */
 export function updateAt(seq: number, prices: Partial<Record<StockName, number>> = {}) {
   const all = { Apple: 14.5, Microsoft: 43, Facebook: 1234.5678, ...prices };
   const stocks = Object.entries(all).map(([name, price]) => ({ name: name as StockName, price }));

@@ -17,9 +17,8 @@ it(`a price series keeps the last ${HISTORY_LENGTH} updates and is the same arra
 });
 
 it("a price series starts again from each greeting's history, the server's, even one that went back", () => {
-  const greeted = appendUpdate(appendAll([], ...range(500, 505)), {
-    updates: range(1, 3).map((seq) => updateAt(seq)),
-  });
+  const history = { updates: range(1, 3).map((seq) => updateAt(seq)) };
+  const greeted = appendUpdate(appendAll([], ...range(500, 505)), history);
   expect(seqs(appendAll(greeted, 4))).toEqual([1, 2, 3, 4]);
   // A server that lost its state starts over at seq 0: its prices, not the ones seen before.
   const restarted = appendUpdate(greeted, { updates: [updateAt(0, { Apple: 99 })] });

@@ -17,13 +17,11 @@ import {
 } from '../../client/app/core/socket.service';
 import { updateAt } from './fake-socket.service';
 
-/** The first value of `source` that passes `test`, failing after a deadline (generous: a
- * reconnect over polling can take seconds on a loaded machine, and a pass never waits for it). */
+/** The first value passing `test`; the deadline is generous, a loaded reconnect takes seconds. */
 const first = <T>(source: Observable<T>, test: (value: T) => boolean = () => true, ms = 8000) =>
   firstValueFrom(source.pipe(filter(test), timeout(ms)));
 
-/** A Socket.IO server with connection state recovery, in a child process (its session store needs
- * Node's timers, which jsdom replaces). Restarted on the same port, it knows no session. */
+/** A Socket.IO server with state recovery, in a child: its store needs timers jsdom replaces. */
 const SERVER = `
   const http = require('node:http').createServer();
   const io = new (require('socket.io').Server)(http, { connectionStateRecovery: {} });
@@ -71,15 +69,13 @@ async function start(port = 0) {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   // A 'message' event also carries a handle.
-  const listening = fromEvent(server, 'message') as Observable<[number]>;
-  return (await first(listening, undefined, 20_000))[0];
+  return (await first(fromEvent(server, 'message') as Observable<[number]>, undefined, 20_000))[0];
 }
 afterAll(() => server?.kill());
 
 it('resolves acks (a lost connection as ok: false) and delivers events in the zone, opening the socket outside it, a listener per subscription; says of each connect whether it was the first, recovered (missed updates first) or not, and "unreachable" while a first connect fails, retried until the server is back; disconnects when the app is destroyed', async () => {
   const url = `http://127.0.0.1:${await start()}`;
-  // Polling: socket.io-client's browser build hears nothing from jsdom's WebSocket. The Socket
-  // above the transport, which is what the service uses, is the same.
+  // Polling: the browser build hears nothing from jsdom's WebSocket; the Socket above is the same.
   const dial = () => io(url, { transports: ['polling'], forceNew: true, reconnectionDelayMax: 10 });
   const { service, socket, zone } = serviceOn(dial);
   const state = (wanted: string, ms?: number) =>
@@ -87,8 +83,7 @@ it('resolves acks (a lost connection as ok: false) and delivers events in the zo
   const timeline = record(merge(service.connection$, service.update$.pipe(map((u) => u.seq))));
   const told = record(merge(service.status$, service.history$));
   await state('connected');
-  // Change detection runs when the zone empties its microtask queue; nothing else enters
-  // the zone here, so this counts the service's own re-entry.
+  // Nothing else enters the zone here, so change detections count the service's own re-entry.
   let checks = 0;
   zone.onMicrotaskEmpty.subscribe(() => checks++);
   await expect(service.start()).resolves.toEqual({ ok: true, running: true });
@@ -114,8 +109,7 @@ it('resolves acks (a lost connection as ok: false) and delivers events in the zo
   server.send(['update', updateAt(9)]);
   await recovered;
   expect(acks).toEqual([{ ok: false, error: ACK_TIMEOUT_ERROR }]);
-  // A restarted server knows no session: the client is greeted as new. The deadlines run from
-  // here, so they cover the server's restart too.
+  // A restarted server knows no session; the deadlines run from here, to cover the restart.
   const renewed = state('not-recovered', 20_000);
   const exited = first(fromEvent(server, 'exit'));
   server.kill();
