@@ -83,13 +83,10 @@ test('the SSE reader gives each event whole, wherever the stream is cut', () => 
 });
 
 test('settings default when unset or blank, else read each variable, trimmed; "off" leaves a part out', () => {
-  const defaults = optionsFromEnv({ BENCH_CLIENTS: '', BENCH_STORM: ' ' });
-  expect(defaults).toEqual({
+  expect(optionsFromEnv({ BENCH_CLIENTS: '', BENCH_STORM: ' ' })).toEqual({
     ...{ clients: [1000, 5000, 10000], tickMs: [1000, 100], seconds: 20, warmupSeconds: 3 },
     ...{ workers: 2, servers: ['forkcast', 'sse', 'tutorial', 'raw'], cluster: [], startupRuns: 5 },
-    repeat: 1,
-    storm: { watchers: 5000, buyers: 100, buysPerSecond: 2000 },
-    pin: true,
+    ...{ storm: { watchers: 5000, buyers: 100, buysPerSecond: 2000 }, repeat: 1, pin: true },
     out: expect.stringMatching(/\/results\/\d{4}(-\d\d){2}T(\d\d-){3}\d{3}Z\.jsonl$/) as unknown,
   });
   const env = {
@@ -100,8 +97,7 @@ test('settings default when unset or blank, else read each variable, trimmed; "o
   };
   expect(optionsFromEnv(env)).toMatchObject({
     ...{ clients: [10, 20, 30], tickMs: [250], seconds: 5, warmupSeconds: 0, workers: 4 },
-    ...{ pin: false, servers: ['raw', 'tutorial'], startupRuns: 0, cluster: [1, 2, 3] },
-    repeat: 3,
+    ...{ pin: false, servers: ['raw', 'tutorial'], startupRuns: 0, cluster: [1, 2, 3], repeat: 3 },
     ...{ storm: { watchers: 300, buyers: 10, buysPerSecond: 50 }, out: path.resolve('o.jsonl') },
   });
   const off = optionsFromEnv({ BENCH_CLIENTS: 'off', BENCH_CLUSTER: 'off', BENCH_STORM: 'off' });
@@ -125,9 +121,8 @@ test.each<[string, string, string]>([
   ['BENCH_SERVERS', 'forkcast,Raw', `"forkcast", "sse", "tutorial" or "raw", or several ${LIST}`],
   ['BENCH_PIN', 'yes', '0 or 1'],
 ])('settings refuse %s=%s, naming the variable', (name, value, expected) => {
-  expect(() => optionsFromEnv({ [name]: value })).toThrow(
-    `${name} must be ${expected}, got "${value}"`,
-  );
+  const message = `${name} must be ${expected}, got "${value}"`;
+  expect(() => optionsFromEnv({ [name]: value })).toThrow(message);
 });
 
 const summary = (p50: number, p99: number): Summary => ({
@@ -169,25 +164,18 @@ test('ratios pair each forkcast fan-out (Socket.IO or SSE) with the baselines of
     ...[run('forkcast', 2000, 1000, 8), run('raw', 3000, 1000, 8)],
   ]);
   expect(pairs.map(cells)).toEqual([
-    'forkcast 1000 100 0.5 2',
-    'forkcast 5000 1000 4 4',
-    'forkcast 5000 100 2 8',
+    ...['forkcast 1000 100 0.5 2', 'forkcast 5000 1000 4 4', 'forkcast 5000 100 2 8'],
     'sse 5000 100 0.5 2',
   ]);
 
   const round = (...cpu: number[]) =>
-    (['forkcast', 'sse', 'tutorial', 'raw'] as const).map((kind, i) =>
-      run(kind, 5000, 1000, cpu[i]!),
-    );
+    (['forkcast', 'sse', 'tutorial', 'raw'] as const).map((k, i) => run(k, 5000, 1000, cpu[i]!));
   const found = ratios([...round(8, 20, 4, 2), ...round(6, 12, 6, 3), ...round(9, 12, 3, 3)]);
   // Round by round, forkcast's row and then the SSE clients'.
   expect(found.map(cells)).toEqual([
-    'forkcast 5000 1000 2 4',
-    'sse 5000 1000 5 10',
-    'forkcast 5000 1000 1 2',
-    'sse 5000 1000 2 4',
-    'forkcast 5000 1000 3 3',
-    'sse 5000 1000 4 4',
+    ...['forkcast 5000 1000 2 4', 'sse 5000 1000 5 10'],
+    ...['forkcast 5000 1000 1 2', 'sse 5000 1000 2 4'],
+    ...['forkcast 5000 1000 3 3', 'sse 5000 1000 4 4'],
   ]);
   // One median per server: the SSE rounds are not forkcast's.
   expect(medianRatios(found).map(cells)).toEqual(['forkcast 5000 1000 2 3', 'sse 5000 1000 4 4']);
@@ -196,11 +184,8 @@ test('ratios pair each forkcast fan-out (Socket.IO or SSE) with the baselines of
 test('printReport writes the fan-out, ratio, cluster, storm and start-up tables', () => {
   const fanOut = (kind: ScenarioResult['kind'], ...[cpu, p50, p99, kb, rate]: number[]) =>
     result({
-      kind,
-      cpuMicrosPerUpdate: cpu,
-      latencyMs: summary(p50!, p99!),
-      memoryPerConnectionKB: kb,
-      deliveredPerSecond: rate,
+      ...{ kind, cpuMicrosPerUpdate: cpu, latencyMs: summary(p50!, p99!) },
+      ...{ memoryPerConnectionKB: kb, deliveredPerSecond: rate },
     });
   const results = [
     fanOut('forkcast', 6, 3, 10, 12, 900),
@@ -213,8 +198,7 @@ test('printReport writes the fan-out, ratio, cluster, storm and start-up tables'
     result({
       ...{ name: 'buy-storm', watchers: 5000, buyers: 100, clients: 5100, tickMs: 100 },
       ...{ buysSent: 40_000, acksOk: 39_990, acksRejected: 4, acksPerSecond: 1999.7 },
-      ackLatencyMs: summary(1.234, 20),
-      serverAckWithin: { within10ms: 0.9, within25ms: 1 },
+      ...{ ackLatencyMs: summary(1.234, 20), serverAckWithin: { within10ms: 0.9, within25ms: 1 } },
     }),
   ];
   type Role = 'leader' | 'follower';
@@ -234,20 +218,15 @@ test('printReport writes the fan-out, ratio, cluster, storm and start-up tables'
     clusterRun({ leader: 1, cpuMicrosPerUpdate: 9, perNode }),
     clusterRun({ nodes: 3, clients: 10000, tickMs: 100, redisCpuPercent: 2.25 }),
   ];
+  const bundleGzipBytes = { 'main.js': 1234 };
+  const startup = { childForkMs: [40, 35.4, 90], serverStartMs: [300], bundleGzipBytes };
+  const report = {
+    ...{ results, ratios: ratios(results), medians: [], cluster, startup },
+    ...{ clusterRatios: clusterRatios(results, cluster), clusterPinning: 'not pinned' },
+  };
+  const options = optionsFromEnv({ BENCH_SECONDS: '20', BENCH_OUT: 'results/run.jsonl' });
   const lines: string[] = [];
-  printReport(
-    {
-      ...{ results, ratios: ratios(results), medians: [], cluster },
-      ...{ clusterRatios: clusterRatios(results, cluster), clusterPinning: 'not pinned' },
-      startup: {
-        childForkMs: [40, 35.4, 90],
-        serverStartMs: [300],
-        bundleGzipBytes: { 'main.js': 1234 },
-      },
-    },
-    optionsFromEnv({ BENCH_SECONDS: '20', BENCH_OUT: 'results/run.jsonl' }),
-    (line) => lines.push(line),
-  );
+  printReport(report, options, (line) => lines.push(line));
   // The tables as they go into BENCHMARKS.md; a change of format shows as a diff of this file.
   const golden = readFileSync(path.join(__dirname, 'bench-report.golden.txt'), 'utf8');
   expect(`${lines.join('\n')}\n`).toBe(golden);
