@@ -57,12 +57,10 @@ const redis = findRedisServer('the bench cluster run');
 it('measures forkcast (over Socket.IO and SSE), both baselines, a cluster, a buy storm and start-up, and records them; refuses a cluster run without redis-server before starting anything', async () => {
   const small = {
     ...{ BENCH_CLIENTS: String(CLIENTS), TICK_MS: '100', BENCH_SECONDS: '1', BENCH_WARMUP: '0' },
-    // One load worker (and the storm's buyers' own): fewer processes, the same chain. Pinning
-    // would move the servers onto one CPU beside the other test workers.
+    // One load worker: fewer processes, same chain; pinning would crowd the other test workers.
     ...{ BENCH_WORKERS: '1', BENCH_PIN: '0' },
   };
-  // Three benches at once (they mostly sleep through their windows): the single servers; the
-  // cluster and its raw baseline; the storm and the start-up figures. A fourth refuses at once.
+  // Three benches at once, as they mostly sleep through their windows; a fourth refuses at once.
   const none = { BENCH_CLUSTER: 'off', BENCH_STORM: 'off', BENCH_STARTUP: '0' };
   const [single, rest, storming, refused] = await Promise.all([
     runBench({ ...small, ...none }),
@@ -73,8 +71,7 @@ it('measures forkcast (over Socket.IO and SSE), both baselines, a cluster, a buy
     }),
     runBench({ BENCH_CLUSTER: '2', REDIS_SERVER: '/no/redis-server' }),
   ]);
-  // How a bad setting is refused is the unit tests'; this is the wiring: a missing Redis is found
-  // before anything starts (no records), and the bench exits 1 with the reason.
+  // The wiring: a missing Redis is found before anything starts (no records); the bench exits 1.
   const refusal =
     'bench failed: BENCH_CLUSTER needs redis-server (`apt-get install redis-server`, or REDIS_SERVER=<path>); set BENCH_CLUSTER=off to skip the cluster runs\n';
   // The output of a bench only when it failed, to say why.
@@ -88,12 +85,10 @@ it('measures forkcast (over Socket.IO and SSE), both baselines, a cluster, a buy
   const scenarios = lines.filter((line) => line.type === 'scenario');
   expect(scenarios.map((each) => `${each.name} ${each.kind}`)).toEqual([
     ...['fan-out forkcast', 'fan-out sse', 'fan-out tutorial', 'fan-out raw'],
-    ...['fan-out raw', ...(redis ? ['fan-out cluster'] : [])],
-    'buy-storm forkcast',
+    ...['fan-out raw', ...(redis ? ['fan-out cluster'] : []), 'buy-storm forkcast'],
   ]);
   for (const run of scenarios.filter((each) => each.name === 'fan-out')) {
-    // A 1 s window at 10 Hz holds about ten ticks, fewer on a starved machine; every client got
-    // every one, in order.
+    // About ten ticks in 1 s at 10 Hz (fewer on a starved machine); each client got each, in order.
     expect(run.broadcasts).toBeGreaterThan(0);
     expect(run).toMatchObject({ clients: CLIENTS, delivered: run.broadcasts * CLIENTS, missed: 0 });
     expect(run).toMatchObject({ lost: 0, outOfOrder: 0, latencyMs: { count: run.delivered } });
@@ -113,8 +108,7 @@ it('measures forkcast (over Socket.IO and SSE), both baselines, a cluster, a buy
     );
   }
 
-  // About 100 buys, each answered, none refused (5 buyers × 20/s is under the per-connection
-  // limit); the updates counted, and the server's own ack timings.
+  // About 100 buys (5 buyers × 20/s, under the per-connection limit), each answered, none refused.
   expect(storm.buysSent).toBeGreaterThanOrEqual(50);
   expect([storm.acksOk, storm.acksRejected, storm.missed]).toEqual([storm.buysSent, 0, 0]);
   expect(storm.ackLatencyMs.count).toBe(storm.buysSent);
