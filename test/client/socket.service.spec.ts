@@ -105,8 +105,7 @@ it('resolves acks (a lost connection as ok: false) and delivers events in the zo
   const acks: unknown[] = [];
   void service.stop().then((ack) => acks.push(ack));
   server.send('drop');
-  server.send(['update', updateAt(8)]);
-  server.send(['update', updateAt(9)]);
+  for (const seq of [8, 9]) server.send(['update', updateAt(seq)]);
   await recovered;
   expect(acks).toEqual([{ ok: false, error: ACK_TIMEOUT_ERROR }]);
   // A restarted server knows no session; the deadlines run from here, to cover the restart.
