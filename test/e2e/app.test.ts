@@ -17,10 +17,8 @@ const SCREENSHOTS = path.resolve(__dirname, '..', '..', 'test-results', 'screens
 const TOKEN = 'e2e-control-token';
 /** What Chromium logs when the proxy refuses WebSockets: the scenario. */
 const CONNECTION_FAILED = /WebSocket connection to .* failed/;
-const chromePath = [
-  process.env['CHROME_PATH'],
-  ...['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'],
-].find((candidate) => candidate && existsSync(candidate));
+const chromes = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
+const chromePath = [process.env['CHROME_PATH'], ...chromes].find((at) => at && existsSync(at));
 
 /** Passes HTTP through and refuses every WebSocket upgrade, as some corporate proxies do. */
 function blockingProxy({ hostname: host, port }: URL) {
