@@ -160,8 +160,7 @@ it(`shows the ticker and the latest status, announcing each new status in words,
   }
 
   const before = root.querySelector('[aria-live] p');
-  // Ticks only lower prices: a rise (+10 %) is a buy from any tab, logged but not announced.
-  // Across a gap in seq nothing is compared.
+  // Ticks only lower prices: a rise (+10 %) is a buy from any tab; across a seq gap, no compare.
   await play(
     status(STATUS.stopped, false),
     updateAt(3, { Apple: 14.5 * 1.1 }),
@@ -225,11 +224,8 @@ it('renders a row per stock under five column headers and follows each update: i
   const apple = (seq: number, prices = {}) => updateAt(seq, { Apple: 14 + seq / 100, ...prices });
   await play(apple(10));
   // Without the opening prices there is nothing to count the change from.
-  expect(rows()).toEqual([
-    ['Apple', '$14.10', '', '', 'Buy'],
-    ['Microsoft', '$43.00', '', '', 'Buy'],
-    ['Facebook', '$1,234.57', '', '', 'Buy'],
-  ]);
+  const prices = ['$14.10', '$43.00', '$1,234.57'];
+  expect(rows()).toEqual(STOCK_NAMES.map((name, i) => [name, prices[i], '', '', 'Buy']));
   expect(root.querySelectorAll('.skeleton')).toHaveLength(0);
   const headers = () => Array.from(root.querySelectorAll('thead th'), (th) => text(th));
   expect(headers()).toEqual(['Stock', 'Price', 'Change', 'Trend', 'Action']);
@@ -255,8 +251,7 @@ it('renders a row per stock under five column headers and follows each update: i
   const svg = trend.querySelector('svg')!;
   const range = text(trend.querySelector('.sparkline__range'));
   expect([svg.getAttribute('tabindex'), range]).toEqual(['0', '$42.97 – $43.00']);
-  // Inside the pad, a fall drawn downwards to the end dot; a range under 1 % of the price is
-  // drawn as 1 %, so three cents stay mid-height.
+  // In the pad, a fall drawn down to the end dot; a range under 1 % drawn as 1 % (mid-height).
   const line = trend.querySelector('polyline')!.getAttribute('points')!.split(' ');
   const dot = ['cx', 'cy'].map((at) => trend.querySelector('circle')?.getAttribute(at));
   expect([line[0], line.at(-1), ...dot]).toEqual(['2.5,9.5', '61.5,10.5', '61.5', '10.5']);
@@ -274,8 +269,7 @@ it('renders a row per stock under five column headers and follows each update: i
     ['flat', '$0.00 (0%)', '', 'prices__price'],
   ]);
 
-  // The change counts from the opening; the flash only from the last update, and the next rise
-  // swaps to the twin animation, which restarts it.
+  // Change from the opening, flash from the last update; the twin animation restarts a new rise.
   await play(apple(12, { Microsoft: 42.97 }));
   expect(change('Apple')).toEqual(['up', 'up +$0.02 (+0.14%)', '▲', 'prices__price flash-up-0']);
   expect(change('Microsoft')).toEqual(['down', 'down −$0.03 (−0.07%)', '▼', 'prices__price']);
