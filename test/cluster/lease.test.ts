@@ -11,10 +11,8 @@ const binary = findRedisServer();
 const TTL_MS = 1_000;
 
 (binary ? describe : describe.skip)('LeaderLease', () => {
-  let redis: RedisServer;
-  let client: RedisClientType;
-  let a: LeaderLease;
-  let b: LeaderLease;
+  let redis: RedisServer, client: RedisClientType;
+  let a: LeaderLease, b: LeaderLease;
 
   beforeAll(async () => {
     redis = await startRedis(binary ?? '');
