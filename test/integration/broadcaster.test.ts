@@ -11,7 +11,7 @@ import type {
   UpdatePayload,
 } from '../../protocol/events';
 import { HISTORY_LENGTH } from '../../protocol/stocks';
-import { UpdateBroadcaster } from '../../server/broadcaster';
+import { UpdateBroadcaster, type Outgoing } from '../../server/broadcaster';
 import type { ForkcastIo, ForkcastSocket } from '../../server/io';
 import { SEED } from '../helpers/prices';
 import { Recorder, withDeadline } from '../helpers/recorder';
@@ -19,14 +19,10 @@ import { isStatus, TestClient } from '../helpers/server';
 
 const BARRIER = 'forkcast-test-barrier';
 
-let io: ForkcastIo;
-let url: string;
-let broadcaster: UpdateBroadcaster | undefined;
-let clients: TestClient[];
-let delivered: Recorder<{ seq: number; deliveries: number }>;
+let io: ForkcastIo, url: string, broadcaster: UpdateBroadcaster | undefined, clients: TestClient[];
+let delivered: Recorder<{ seq: number; deliveries: number }>, published: number;
 /** Per socket id: the seq it was greeted with, and whether a broadcast was under way. */
 let admissions: Map<string, { seq: number; busy: boolean }>;
-let published: number;
 /** What the broadcaster's `also` saw (the HTTP event stream's feed): seqs and status messages. */
 let mirrored: (number | string)[];
 
@@ -55,16 +51,13 @@ const range = (from: number, to: number): number[] =>
 
 /** A broadcaster wired as realtime.ts wires it; `afterDelivered` runs inside onDelivered. */
 function start(turnMs = 0, afterDelivered?: (seq: number, self: UpdateBroadcaster) => void) {
-  const b: UpdateBroadcaster = new UpdateBroadcaster(
-    io,
-    (update, deliveries) => {
-      delivered.push({ seq: update.seq, deliveries });
-      afterDelivered?.(update.seq, b);
-    },
-    ({ payload }) => mirrored.push('seq' in payload ? payload.seq : payload.message),
-    2,
-    turnMs,
-  );
+  const onDelivered = (update: UpdatePayload, deliveries: number) => {
+    delivered.push({ seq: update.seq, deliveries });
+    afterDelivered?.(update.seq, b);
+  };
+  const mirror = ({ payload }: Outgoing) =>
+    mirrored.push('seq' in payload ? payload.seq : payload.message);
+  const b: UpdateBroadcaster = new UpdateBroadcaster(io, onDelivered, mirror, 2, turnMs);
   io.on('connection', (socket) => {
     const { update } = b.admit(socket, updateOf(published), sent());
     admissions.set(socket.id, { seq: update.seq, busy: published > delivered.items.length });
