@@ -51,10 +51,8 @@ async function buyInTurn(client: TestClient, done: () => boolean, max = Infinity
   return results;
 }
 
-/** One above the flood (main.ts passes OPS_PER_SECOND on), and the storm's: started together,
- * each idle until its test. */
-let atHigh: string;
-let stormed: ServerProcess;
+/** One above the flood (main.ts passes OPS_PER_SECOND on), and the storm's, idle until its test. */
+let atHigh: string, stormed: ServerProcess;
 beforeAll(async () => {
   // Ticking fast fills the history (60 updates, ~9 KB) early in the storm.
   stormed = serve({ TICK_MS: '100', NODE_OPTIONS: '--inspect=127.0.0.1:0' });
@@ -65,8 +63,7 @@ beforeAll(async () => {
   ]);
 }, 20_000);
 
-// Conflation must not starve a steady stream: never a quiet moment, yet each buy goes out
-// promptly (the window itself is the model's). First, while the server is quiet.
+// Conflation must not starve a steady stream (its window is the model's). First, while it is quiet.
 test('a steady stream of buys is broadcast as it goes: 75 ms at the median (50 plus one fsync), none held to the end', async () => {
   const welcomed = await connectWelcomed(atHigh, clients, 'buyer', 'watcher');
   const [buyer, watcher] = welcomed as [TestClient, TestClient];
@@ -78,8 +75,7 @@ test('a steady stream of buys is broadcast as it goes: 75 ms at the median (50 p
   expect(results.filter((result) => !result.ack.ok)).toEqual([]);
   await expectBuysApplied(watcher, { from: mark, timeoutMs: 5_000 }, before, results);
 
-  // From the ack to the watcher's update, less the buy's round trip: an update held back for a
-  // window shows in the median; an fsync stall may delay a few, never to the stream's end.
+  // Ack to update, less the round trip: a held window shows in the median; fsync stalls stay short.
   const lags = results.map(({ name, ack, at, ms }) => {
     const price = ack.ok ? ack.stock.price : Infinity;
     const carried = watcher.events.items.find(
@@ -92,8 +88,7 @@ test('a steady stream of buys is broadcast as it goes: 75 ms at the median (50 p
   expect(lags.at(-1)).toBeLessThan(STREAM_MS / 2);
 });
 
-// The limit, each connection's own, and that a refused op never reaches the ticker: http.test.ts.
-// Here, with no refusals, whether a flood starves a bystander's round trips.
+// The limit and refusals: http.test.ts. Here, whether a flood starves a bystander's round trips.
 test('2,000 buys back to back under a high limit: all accepted; a bystander keeps being served; exact prices', async () => {
   const welcomed = await connectWelcomed(atHigh, clients, 'flooder', 'bystander');
   const [flooder, bystander] = welcomed as [TestClient, TestClient];
@@ -110,8 +105,7 @@ test('2,000 buys back to back under a high limit: all accepted; a bystander keep
   const floodMs = Math.max(...results.map((result) => result.at)) - sentAt;
 
   expect(results.filter((result) => !result.ack.ok)).toEqual([]);
-  // The bystander is served during the flood. Its first buy may queue behind the flood, so a
-  // round trip may take as long as the flood did in this run, never much longer.
+  // Served during the flood: its first buy may queue behind it, so take about as long, no longer.
   expect(probes.length).toBeGreaterThan(0);
   for (const round of probes) {
     expect(round.ack.ok).toBe(true);
