@@ -24,11 +24,7 @@ function generator(seed: number): () => number {
   return () => (state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0) / 2 ** 32;
 }
 
-/** When a round's kill comes: at a random instant, or right after the nth buy ack or send. */
-interface KillAt {
-  after: 'delay' | 'ack' | 'send';
-  n: number;
-}
+type KillAfter = 'delay' | 'ack' | 'send';
 
 /** One buy a client sent, with its ack if one came before the connection went down. */
 interface SentBuy {
@@ -96,8 +92,9 @@ test(`${ROUNDS} SIGKILLs of a real server at random instants (FORKCAST_CRASH_SEE
       fail('a server does not start from the state on disk', { file: from, state });
   }
 
-  /** Two clients buy, one buy at a time each, until the kill; then all they saw is checked. */
-  async function round(index: number, running: boolean, killAt: KillAt): Promise<void> {
+  /** Two clients buy, one at a time each, until the kill (at a random instant, or right after the
+   * nth buy ack or send); then all they saw is checked. */
+  async function round(index: number, running: boolean, killAfter: KillAfter, n: number) {
     const server = spawnServer({ TICK_MS: '50', STATE_FILE, OPS_PER_SECOND: '10000' });
     const { url } = await server.listening();
     const clients = await connectWelcomed(url, [], `a${index}`, `b${index}`);
@@ -128,19 +125,18 @@ test(`${ROUNDS} SIGKILLs of a real server at random instants (FORKCAST_CRASH_SEE
         const answered = new Promise<void>((resolve) =>
           client.socket.emit('buy', buy.name, (ack: BuyAck) => {
             buy.ack = ack;
-            if (killAt.after === 'ack' && buys.filter((sent) => sent.ack).length === killAt.n)
-              kill();
+            if (killAfter === 'ack' && buys.filter((sent) => sent.ack).length === n) kill();
             resolve();
           }),
         );
-        if (killAt.after === 'send' && buys.length === killAt.n) kill();
+        if (killAfter === 'send' && buys.length === n) kill();
         await withDeadline(Promise.race([answered, server.exited]), 3_000, `${client.name}'s ack`);
         // Pacing only: some buys back to back, some a conflation window or so apart.
         if (!killed && random() < 0.5) await delay(random() * 25);
       }
     };
     // After a buy ack or send, the timer is a fallback, should the buys be slow in coming.
-    const timer = setTimeout(kill, killAt.after === 'delay' ? random() * 400 : 1_500);
+    const timer = setTimeout(kill, killAfter === 'delay' ? random() * 400 : 1_500);
     try {
       await Promise.all([trade(a), trade(b)]);
     } finally {
@@ -180,10 +176,10 @@ test(`${ROUNDS} SIGKILLs of a real server at random instants (FORKCAST_CRASH_SEE
     const running = index % 4 >= 2;
     // Even rounds right after an ack, or (6 and 8 of 8) a send: so some buy is surely cut short.
     const after = index % 2 === 1 ? 'delay' : (index - 1) % 8 < 4 ? 'ack' : 'send';
-    const killAt = { after, n: 1 + Math.floor(random() * 6) } as const;
-    const kind = after === 'delay' ? 'after a delay' : `right after buy ${after} ${killAt.n}`;
+    const n = 1 + Math.floor(random() * 6);
+    const kind = after === 'delay' ? 'after a delay' : `right after buy ${after} ${n}`;
     where = `round ${index} (ticker ${running ? 'running' : 'stopped'}, killed ${kind})`;
-    await round(index, running, killAt);
+    await round(index, running, after, n);
   }
   // The rounds did what they are for: ops were acknowledged, and kills cut some short.
   expect(allBuys.filter((buy) => buy.ack).length).toBeGreaterThan(ROUNDS);
