@@ -17,8 +17,7 @@ import {
   type TestServer,
 } from '../helpers/server';
 
-let server: TestServer;
-let clients: TestClient[];
+let server: TestServer, clients: TestClient[];
 
 beforeEach(async () => {
   server = await startServer({ tickMs: 100 });
@@ -126,15 +125,13 @@ test('a burst of toggles does not flood everyone with run statuses; the last one
   const statusIntervalMs = 250; // RUN_STATUS_MIN_INTERVAL_MS
   const [toggler, watcher] = await join('toggler', 'watcher');
   const began = performance.now();
-  // 20 changes as fast as acks come back (under the rate limit of 50 a second), ending stopped:
-  // the first status says started, so only a trailing one can tell the final state.
+  // 20 changes as fast as acks come (under the limit), ending stopped: a trailing status says so.
   const acks = [];
   for (let i = 0; i < 20; i++) acks.push((await (i % 2 ? toggler.stop() : toggler.start())).ack);
   expect(acks).toEqual(acks.map((_, i) => ({ ok: true, running: i % 2 === 0 })));
 
   const runStatuses = () => watcher.statuses.filter(({ message }) => message !== STATUS.connected);
-  // The last status comes to say stopped (maybe an interval after the last toggle) and stays so.
-  // Synced first, so that an older status still on its way cannot follow the one waited for.
+  // The last status says stopped and stays so; synced first, so no older one follows it.
   await watcher.sync();
   const stopped = { timeoutMs: 3_000, what: 'watcher: a last status saying stopped' };
   await watcher.events.waitFor(() => runStatuses().at(-1)?.running === false, stopped);
