@@ -35,8 +35,7 @@ afterAll(killServers);
 
 /** The server of the first two tests (the second breaks it for good). */
 const STATE_FILE = freshStateFile();
-let server: ReturnType<typeof spawnServer>;
-let url: string;
+let server: ReturnType<typeof spawnServer>, url: string;
 beforeAll(async () => {
   server = spawnServer({ ...ENV, STATE_FILE });
   url = await server.url();
@@ -94,10 +93,8 @@ test('the state folder breaks while the server runs: a buy is refused, and SIGTE
   rmSync(folder, { recursive: true });
   writeFileSync(folder, 'not a folder');
   const mark = a.events.mark;
-  expect((await a.buy('Apple')).ack).toEqual({
-    ok: false,
-    error: 'the state could not be saved; the operation was not applied',
-  });
+  const error = 'the state could not be saved; the operation was not applied';
+  expect((await a.buy('Apple')).ack).toEqual({ ok: false, error });
   // The child that applied it is replaced from the disk; wait until the new one is up.
   await a.waitForStatus(STATUS.tickerBack, { from: mark, timeoutMs: 10_000 });
   // Still broken: the last state cannot be saved, so the shutdown cannot claim success.
@@ -106,20 +103,16 @@ test('the state folder breaks while the server runs: a buy is refused, and SIGTE
   expect(exit).toEqual({ code: 1, signal: null });
 });
 
-// Preloaded into the server's children: each exits at once while the crash file exists.
-const FIXTURE = path.join(__dirname, '..', 'fixtures', 'crashing-ticker.js');
 const CRASH_DIR = mkdtempSync(path.join(tmpdir(), 'forkcast-crash-'));
 const CRASH_FILE = path.join(CRASH_DIR, 'crash');
+// Preloaded into the server's children: each exits at once while the crash file exists.
+const FIXTURE = JSON.stringify(path.join(__dirname, '..', 'fixtures', 'crashing-ticker.js'));
+const CRASHING = { NODE_OPTIONS: `--require ${FIXTURE}`, FORKCAST_CRASH_DIR: CRASH_DIR };
 afterAll(() => rmSync(CRASH_DIR, { recursive: true, force: true }));
 
 test('a running child that crashes in a loop is backed off without spinning the server, which recovers where it was', async () => {
   // Ticks a second apart, so that a child killed right after an update has none in flight.
-  const server = spawnServer({
-    ...ENV,
-    TICK_MS: '1000',
-    NODE_OPTIONS: `--require ${JSON.stringify(FIXTURE)}`,
-    FORKCAST_CRASH_DIR: CRASH_DIR,
-  });
+  const server = spawnServer({ ...ENV, TICK_MS: '1000', ...CRASHING });
   const url = await server.url();
   const a = (await connectWelcomed(url, clients, 'a'))[0]!;
   const started = await a.start();
@@ -127,9 +120,7 @@ test('a running child that crashes in a loop is backed off without spinning the 
   const childPid = await healthyPid(url);
   writeFileSync(CRASH_FILE, '');
   await a.nextUpdate({ from: a.events.mark });
-  const last = a.lastUpdate();
-  const mark = a.events.mark;
-  const logMark = server.logs.mark;
+  const [last, mark, logMark] = [a.lastUpdate(), a.events.mark, server.logs.mark];
   const pid = server.process.pid ?? 0;
   const cpuBefore = cpuMs(pid);
   const t0 = performance.now();
@@ -138,18 +129,13 @@ test('a running child that crashes in a loop is backed off without spinning the 
   const lost = await a.waitForStatus(STATUS.tickerLost, { from: mark });
   expect(lost.status).toEqual({ message: STATUS.tickerLost, running: true });
   const down = await fetch(`${url}/healthz`);
-  expect([down.status, await down.json()]).toEqual([
-    503,
-    expect.objectContaining({ status: 'down', running: true, seq: last.seq, pid: null }),
-  ]);
+  const downBody = { status: 'down', running: true, seq: last.seq, pid: null };
+  expect([down.status, await down.json()]).toEqual([503, expect.objectContaining(downBody)]);
   // CPU until four crashing children died (restarts after 100, 200, 400, 800, now 1,600 ms).
   const restarts = () => linesWith(server.logs, 'ticker child lost; restarting', logMark);
-  await server.logs.waitFor(() => restarts().length === 5, {
-    from: logMark,
-    // Node takes up to a second to start a child on a busy machine.
-    timeoutMs: 15_000,
-    what: 'four children forked and dead',
-  });
+  // Node takes up to a second to start a child on a busy machine.
+  const dead = { from: logMark, timeoutMs: 15_000, what: 'four children forked and dead' };
+  await server.logs.waitFor(() => restarts().length === 5, dead);
   const wall = performance.now() - t0;
   const cpuAfter = cpuMs(pid);
   if (cpuBefore && cpuAfter) {
