@@ -11,13 +11,14 @@ import { printFigures, recordFigure } from '../helpers/figures';
 import { withDeadline } from '../helpers/recorder';
 import { spawnServer } from '../helpers/server-process';
 
+const ENSURE_BUILT = 'scripts/ensure-built.mjs';
 /** What the Dockerfile's runtime stage copies from the context or the build (its node_modules
  * are npm ci's), and the script `npm start` runs first. */
 const runtime = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8').split(' AS runtime\n')[1];
 const SHIPPED = [...(runtime ?? '').matchAll(/^COPY (?!--from=deps)(.+) \S+$/gm)]
   .flatMap(([, sources = '']) => sources.replace('--from=build ', '').split(' '))
   .map((source) => source.replace(/^\/app\//, ''))
-  .concat('scripts/ensure-built.mjs');
+  .concat(ENSURE_BUILT);
 /** Development tools, then browser code: what a production install must not carry. */
 const TOOLS = ['typescript', 'ts-node', '@angular/cli', 'utf-8-validate', 'pino-pretty'];
 const NOT_SHIPPED = [...TOOLS, '@angular/core', 'rxjs', 'zone.js', 'socket.io-client'];
@@ -25,17 +26,13 @@ const NOT_SHIPPED = [...TOOLS, '@angular/core', 'rxjs', 'zone.js', 'socket.io-cl
 let dir: string;
 
 beforeAll(() => {
-  execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'ensure-built.mjs')], {
-    stdio: 'inherit',
-  });
+  execFileSync(process.execPath, [path.join(ROOT, ENSURE_BUILT)], { stdio: 'inherit' });
   dir = mkdtempSync(path.join(tmpdir(), 'forkcast-production-'));
   for (const entry of SHIPPED)
     cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
-  execFileSync(
-    'npm',
-    ['ci', '--omit=dev', '--strict-allow-scripts', '--offline', '--no-audit', '--no-fund'],
-    { cwd: dir, stdio: 'pipe', env: { ...process.env, NODE_ENV: 'production' } },
-  );
+  const ci = ['ci', '--omit=dev', '--strict-allow-scripts', '--offline', '--no-audit', '--no-fund'];
+  const env = { ...process.env, NODE_ENV: 'production' };
+  execFileSync('npm', ci, { cwd: dir, stdio: 'pipe', env });
 }, 180_000);
 
 afterAll(() => {
@@ -52,13 +49,10 @@ test('is at most 80 MB on disk and carries no build tools or browser code; npm s
 
   const devBundle = path.join(dir, 'dist', 'client', 'main.js');
   writeFileSync(devBundle, '// a development build\n');
-  const script = path.join(dir, 'scripts', 'ensure-built.mjs');
-  const start = spawnSync(process.execPath, [script], { cwd: dir, encoding: 'utf8' });
+  const start = spawnSync(process.execPath, [ENSURE_BUILT], { cwd: dir, encoding: 'utf8' });
   rmSync(devBundle);
-  expect([start.status, start.stderr]).toEqual([
-    1,
-    expect.stringContaining('dist/client is not what was built'),
-  ]);
+  const refused = expect.stringContaining('dist/client is not what was built');
+  expect([start.status, start.stderr]).toEqual([1, refused]);
 });
 
 test('npm start serves the built app at once, without building', async () => {
@@ -70,10 +64,8 @@ test('npm start serves the built app at once, without building', async () => {
     const url = await server.url();
     const shell = await fetch(url);
     expect([shell.status, (await shell.text()).includes('<app-root')]).toEqual([200, true]);
-    expect([(await fetch(`${url}/healthz`)).status, server.stderr()]).toEqual([
-      200,
-      expect.not.stringContaining('building'),
-    ]);
+    const health = (await fetch(`${url}/healthz`)).status;
+    expect([health, server.stderr()]).toEqual([200, expect.not.stringContaining('building')]);
   } finally {
     process.kill(-server.process.pid!, 'SIGTERM');
   }
