@@ -39,10 +39,8 @@ test('npm run dev serves through the dev server and stops cleanly on Ctrl-C', as
     lines.failAll(`npm run dev exited early (${JSON.stringify(exit)}):\n${output()}`),
   );
   try {
-    const ready = await lines.waitFor((line) => line.includes('ready: open'), {
-      timeoutMs: READY_MS,
-      what: 'npm run dev to be ready',
-    });
+    const wait = { timeoutMs: READY_MS, what: 'npm run dev to be ready' };
+    const ready = await lines.waitFor((line) => line.includes('ready: open'), wait);
     const url = /open (http:\/\/\S+?)\/? /.exec(ready)?.[1];
     expect(url).toBe(`http://localhost:${ngPort}`);
 
@@ -54,9 +52,8 @@ test('npm run dev serves through the dev server and stops cleanly on Ctrl-C', as
       expect.stringContaining(`<meta property="csp-nonce" nonce="${nonce}">`),
     ]);
     const main = await fetch(`${url}/main.js`);
-    expect([main.status, main.headers.get('content-type'), (await main.text()).length > 0]).toEqual(
-      [200, expect.stringMatching(/javascript/), true],
-    );
+    const [js, length] = [expect.stringMatching(/javascript/), (await main.text()).length];
+    expect([main.status, main.headers.get('content-type'), length > 0]).toEqual([200, js, true]);
     expect(await (await fetch(`${url}/healthz`)).json()).toMatchObject({ ok: true });
     // Socket.IO over a WebSocket upgrade through the proxy.
     const client = await TestClient.connect(url!, 'dev');
@@ -70,10 +67,8 @@ test('npm run dev serves through the dev server and stops cleanly on Ctrl-C', as
     process.kill(-pid, 'SIGTERM');
     const exit = await withDeadline(exited, 20_000, 'npm run dev to exit');
     // The output only when it failed, to say why.
-    expect({ exit, output: exit.code === 0 ? '' : output() }).toEqual({
-      exit: { code: 0, signal: null },
-      output: '',
-    });
+    const clean = { exit: { code: 0, signal: null }, output: '' };
+    expect({ exit, output: exit.code === 0 ? '' : output() }).toEqual(clean);
     await Promise.all(tools.map((child) => waitForProcessGone(child, 5_000)));
     // One server from start to end (nothing rebuilt what was already built), one clean stop.
     const count = (pattern: RegExp): number => output().match(pattern)?.length ?? 0;
