@@ -1,28 +1,28 @@
-/** The supervisor on a fake fork and Jest's fake clock; the real processes are
- * test/integration/supervision.test.ts's. */
+/** The supervisor on a fake fork and Jest's fake clock; real processes: supervision.test.ts. */
 import { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 
 import { pino } from 'pino';
 
+import type { UpdatePayload } from '../../protocol/events';
 import type { ChildMessage, ParentMessage } from '../../protocol/ipc';
 import { PATHS } from '../../server/paths';
 import type { SavedState } from '../../protocol/validation';
 import { TickerSupervisor, type SupervisorOptions } from '../../server/ticker-supervisor';
 import { grown, stateOf, T0, withBuy } from '../helpers/prices';
 
-const refused = (error: string) => ({ ok: false, error });
-const RESTARTING = refused('the ticker is restarting; try again in a moment');
-const DIED = refused('the ticker restarted before answering; try again');
-const CLOSED = refused('the server is shutting down');
-const STUCK = refused(
+const [RESTARTING, DIED, CLOSED, STUCK, NOT_SAVED] = [
+  'the ticker is restarting; try again in a moment',
+  'the ticker restarted before answering; try again',
+  'the server is shutting down',
   'the ticker did not answer in time and is restarting; the op was not applied',
-);
-const NOT_SAVED = refused('the state could not be saved; the operation was not applied');
+  'the state could not be saved; the operation was not applied',
+].map((error) => ({ ok: false, error }));
 const STARTED = { ok: true, running: true, changed: true } as const;
 const APPLE_BOUGHT = { ok: true, running: false, stock: { name: 'Apple', price: grown(14.5) } };
 /** Never started: "change since open" counts from its initial prices. */
 const OPENING = { stocks: stateOf().stocks, seq: stateOf().seq, ts: stateOf().ts };
+const init = (state: UpdatePayload) => ({ type: 'init', state, tickMs: 250, unannounced: false });
 
 beforeEach(() => jest.useFakeTimers({ now: T0 }));
 afterEach(() => jest.useRealTimers());
@@ -35,44 +35,34 @@ class FakeChild extends EventEmitter {
   readonly sent: ParentMessage[] = [];
   readonly signals: NodeJS.Signals[] = [];
   connected = true;
-
-  send(message: ParentMessage, callback?: (error: null) => void): boolean {
+  send(message: ParentMessage, callback?: (error: null) => void): void {
     this.sent.push(structuredClone(message));
     callback?.(null);
-    return true;
   }
-
-  kill(signal: NodeJS.Signals): boolean {
+  kill(signal: NodeJS.Signals): void {
     this.signals.push(signal);
     this.exit(null, signal);
-    return true;
   }
-
-  /** A real child exits when its channel closes. */
-  disconnect(): void {
-    this.exit(0, null);
-  }
-
-  say(message: unknown): void {
-    this.emit('message', structuredClone(message));
-  }
-
   exit(code: number | null, signal: NodeJS.Signals | null): void {
     if (this.connected) this.emit('exit', code, signal);
     this.connected = false;
   }
-
-  lastSent<T extends ParentMessage['type']>(type: T) {
-    return this.sent.findLast((sent) => sent.type === type) as Extract<ParentMessage, { type: T }>;
-  }
+  /** A real child exits when its channel closes. */
+  disconnect = () => this.exit(0, null);
+  say = (message: unknown) => this.emit('message', structuredClone(message));
+  /** Answers its init with ready, as the real child does. */
+  ready = () =>
+    this.say({ type: 'ready', state: this.lastSent('init').state } satisfies ChildMessage);
+  reply = (reply: unknown) =>
+    this.say({ type: 'reply', id: (this.sent.at(-1) as { id: number }).id, reply });
+  lastSent = <T extends ParentMessage['type']>(type: T) =>
+    this.sent.findLast((sent) => sent.type === type) as Extract<ParentMessage, { type: T }>;
 }
 
-/** A supervisor on a fake fork (and store if `stored`), its events recorded; opened if `open`. */
-async function setup({
-  open = true,
-  stored = false,
-  ...options
-}: Partial<SupervisorOptions> & { open?: boolean; stored?: boolean } = {}) {
+type Setup = Partial<SupervisorOptions> & { open?: boolean; stored?: boolean | 'slow' };
+
+/** A supervisor on a fake fork (and store, slow or not, if `stored`), its events recorded. */
+async function setup({ open = true, stored = false, ...options }: Setup = {}) {
   const forks: FakeChild[] = [];
   const latest = () => forks.at(-1)!;
   const fork = jest.fn(() => {
@@ -82,10 +72,7 @@ async function setup({
   /** Records every commit. As the test sets them: commits fail (`failing`), or each waits for its
    * own resolver in `held` (`hold`); `writing` is a write under way (one past its deadline). */
   const store = {
-    failing: false,
-    healthy: true,
-    slow: false,
-    hold: false,
+    ...{ failing: false, healthy: true, slow: stored === 'slow', hold: false },
     held: [] as (() => void)[],
     commits: [] as SavedState[],
     commit(state: SavedState): Promise<void> {
@@ -107,21 +94,10 @@ async function setup({
   const events: unknown[][] = [];
   for (const name of ['update', 'lost', 'back', 'opening'] as const)
     supervisor.on(name, (...args: unknown[]) => events.push([name, ...args]));
-  if (open) {
-    const opening = supervisor.open();
-    ready(latest());
-    await opening;
-  }
+  const opening = open && supervisor.open();
+  if (open) latest().ready();
+  await opening;
   return { supervisor, fork, forks, latest, events, store, child: forks[0]! };
-}
-
-/** Answers the init the child got with ready, as the real child does. */
-function ready(child: FakeChild): void {
-  child.say({ type: 'ready', state: child.lastSent('init').state } satisfies ChildMessage);
-}
-
-function reply(child: FakeChild, answer: unknown): void {
-  child.say({ type: 'reply', id: (child.sent.at(-1) as { id: number }).id, reply: answer });
 }
 
 const range = (from: number, to: number) =>
@@ -136,11 +112,8 @@ test('open forks the compiled child without inherited flags, hands it the state,
   expect(forks).toEqual([]);
   let opened = false;
   const opening = supervisor.open().then(() => (opened = true));
-  expect(fork).toHaveBeenCalledWith(
-    PATHS.tickerChild,
-    [],
-    expect.objectContaining({ execArgv: [] }),
-  );
+  const noFlags = expect.objectContaining({ execArgv: [] });
+  expect(fork).toHaveBeenCalledWith(PATHS.tickerChild, [], noFlags);
   latest().exit(3, null);
   jest.advanceTimersByTime(100);
   const silent = latest();
@@ -151,12 +124,10 @@ test('open forks the compiled child without inherited flags, hands it the state,
   supervisor.delivered(1);
   await expect(supervisor.start()).resolves.toEqual(RESTARTING);
   expect(supervisor.pid).toBeUndefined();
-  expect(forks.map((forked) => forked.sent)).toEqual(
-    Array(3).fill([{ type: 'init', state: initialState, tickMs: 250, unannounced: false }]),
-  );
+  expect(forks.map((forked) => forked.sent)).toEqual(Array(3).fill([init(initialState)]));
   await flush();
   expect(opened).toBe(false);
-  ready(child);
+  child.ready();
   await opening;
   expect(supervisor.pid).toBe(child.pid);
   await supervisor.open();
@@ -177,7 +148,7 @@ test('a fork that fails is replaced after the usual backoff, not after the 10 s 
   failed.emit('error', new Error('spawn EMFILE'));
   expect(events).toEqual([['lost', 'error: spawn EMFILE']]);
   jest.advanceTimersByTime(100);
-  ready(latest());
+  latest().ready();
   await opening;
   expect(fork).toHaveBeenCalledTimes(2);
 });
@@ -233,16 +204,14 @@ test('a reply read in the same turn as the watchdog finds the op overdue still c
   const buy = supervisor.buy('Apple');
   // The watchdog sees the op 3 s old, and looks again after the poll phase has read replies.
   jest.advanceTimersByTime(3_000);
-  reply(child, APPLE_BOUGHT);
+  child.reply(APPLE_BOUGHT);
   await jest.advanceTimersByTimeAsync(1);
   await expect(buy).resolves.toEqual(APPLE_BOUGHT);
   expect(child.signals).toEqual([]);
   child.exit(null, 'SIGKILL'); // before its update went out
   jest.advanceTimersByTime(100);
-  expect(latest().lastSent('init')).toMatchObject({
-    state: { stocks: withBuy(stateOf().stocks, 'Apple') },
-    unannounced: true,
-  });
+  const stocks = withBuy(stateOf().stocks, 'Apple');
+  expect(latest().lastSent('init')).toMatchObject({ state: { stocks }, unannounced: true });
 });
 
 test('a dead child is replaced from the last state with lost / back and a backoff that starts over after 10 s of life', async () => {
@@ -252,11 +221,9 @@ test('a dead child is replaced from the last state with lost / back and a backof
   child.say({ type: 'update', update } satisfies ChildMessage);
   await flush();
   const pending = supervisor.buy('Facebook');
-
   child.exit(null, 'SIGKILL');
   expect(events.slice(1)).toEqual([['lost', 'killed by SIGKILL']]);
   await expect(pending).resolves.toEqual(DIED);
-
   // Each replacement dies, at once or right after ready (no reset): the delay doubles to 5 s.
   for (const [i, delay] of [100, 200, 400, 800, 1_600, 3_200, 5_000, 5_000].entries()) {
     const forked = forks.length;
@@ -265,10 +232,8 @@ test('a dead child is replaced from the last state with lost / back and a backof
     jest.advanceTimersByTime(1);
     expect(onRestart).toHaveBeenCalledTimes(forked);
     // The new child continues exactly where the last one was, running included.
-    expect(latest().sent).toEqual([
-      { type: 'init', state: update, tickMs: 250, unannounced: false },
-    ]);
-    if (i % 2 === 1) ready(latest());
+    expect(latest().sent).toEqual([init(update)]);
+    if (i % 2 === 1) latest().ready();
     if (i < 7) latest().exit(1, null);
   }
   // One lost per outage, one back per child that became ready.
@@ -324,7 +289,7 @@ test('close disconnects the child, kills it if it does not exit in 2 s, then ref
 test('with a store, a buy is acknowledged only once committed, and its update broadcast only after its own commit, into the saved history; the snapshot follows as a copy; a real start saves and then tells its opening prices', async () => {
   const { supervisor, events, child, store } = await setup({ stored: true });
   const buy = supervisor.buy('Apple');
-  reply(child, APPLE_BOUGHT);
+  child.reply(APPLE_BOUGHT);
   expect(store.commits.at(-1)).toMatchObject({ seq: 0, unannounced: true });
   await expect(buy).resolves.toEqual(APPLE_BOUGHT);
   // Not yet broadcast: the snapshot still shows seq 0 with the prices broadcast under it.
@@ -339,9 +304,8 @@ test('with a store, a buy is acknowledged only once committed, and its update br
   expect(snapshot).toEqual(update);
   snapshot.seq = 99;
   expect(supervisor.snapshot().seq).toBe(1);
-
   const start = supervisor.start();
-  reply(child, STARTED);
+  child.reply(STARTED);
   const opening = { stocks: update.stocks, seq: 1, ts: Date.now() };
   expect([store.commits.at(-1), events.length]).toEqual([{ ...saved, running: true, opening }, 1]);
   await expect(start).resolves.toMatchObject({ ok: true, changed: true });
@@ -349,7 +313,7 @@ test('with a store, a buy is acknowledged only once committed, and its update br
   expect(supervisor.greeting()).toEqual({ history: [update], opening });
   // A start while running is no start: the opening stays.
   const again = supervisor.start();
-  reply(child, { ok: true, running: true, changed: false });
+  child.reply({ ok: true, running: true, changed: false });
   await again;
   expect([events.length, supervisor.greeting().opening]).toEqual([2, opening]);
 });
@@ -358,7 +322,7 @@ test('with a store, a failed commit refuses the op, replaces the child from the 
   const { supervisor, latest, events, child, store } = await setup({ stored: true });
   store.failing = true;
   const buy = supervisor.buy('Apple');
-  reply(child, APPLE_BOUGHT);
+  child.reply(APPLE_BOUGHT);
   await expect(buy).resolves.toEqual(NOT_SAVED);
   expect(child.signals).toEqual(['SIGKILL']);
   expect(events).toEqual([['lost', 'its state could not be saved']]);
@@ -377,23 +341,21 @@ test('with a store, a failed commit refuses the op, replaces the child from the 
     { ...stateOf(), unannounced: false, opening: OPENING },
   ]);
   expect(latest().lastSent('init')).toMatchObject({ state: stateOf(), unannounced: false });
-  ready(latest());
+  latest().ready();
   expect(supervisor.health().status).toBe('ok');
   // A start whose save fails is refused, and its prices do not become the opening.
   store.failing = true;
   const start = supervisor.start();
-  reply(latest(), STARTED);
+  latest().reply(STARTED);
   await expect(start).resolves.toEqual(NOT_SAVED);
   store.failing = false;
   await jest.advanceTimersByTimeAsync(200);
-  ready(latest());
+  latest().ready();
   expect(supervisor.greeting().opening).toEqual(OPENING);
   expect(store.commits.at(-1)!.opening).toEqual(OPENING);
   store.healthy = false;
-  expect(supervisor.health()).toEqual({
-    status: 'degraded',
-    details: { state: 'the state file cannot be written' },
-  });
+  const degraded = { status: 'degraded', details: { state: 'the state file cannot be written' } };
+  expect(supervisor.health()).toEqual(degraded);
   // close() too waits for the write under way before it judges the store.
   store.writing = new Promise((resolve) => (ended = resolve));
   const closing = supervisor.close();
@@ -406,13 +368,10 @@ test('with a store, a failed commit refuses the op, replaces the child from the 
 });
 
 test('with a slow store, a save reserves ten seqs: updates up to them go out while it is saved, in order, unless a save is under way; ticks are saved again once a second has passed or the seqs run out; a replaced child starts from the last update sent, a failed save ahead of it included; close saves the true seq, acked buys included', async () => {
-  const { supervisor, latest, child, store } = await setup({ stored: true });
-  store.slow = true;
+  const { supervisor, latest, child, store } = await setup({ stored: 'slow' });
   /** Prices that differ at every seq; from the buy on (13), Apple's is bought. */
-  const prices = (seq: number) => {
-    const market = withBuy(stateOf().stocks, 'Microsoft', seq);
-    return seq >= 13 ? withBuy(market, 'Apple') : market;
-  };
+  const prices = (seq: number) =>
+    withBuy(withBuy(stateOf().stocks, 'Microsoft', seq), 'Apple', seq >= 13 ? 1 : 0);
   const tick = (seq: number) =>
     latest().say({ type: 'update', update: stateOf({ seq, stocks: prices(seq) }) });
   const sent: number[] = [];
@@ -434,7 +393,7 @@ test('with a slow store, a save reserves ten seqs: updates up to them go out whi
   // While a buy is saved, the update that may carry it waits: were it refused, none would see it.
   store.hold = true;
   const buy = supervisor.buy('Apple');
-  reply(child, APPLE_BOUGHT);
+  child.reply(APPLE_BOUGHT);
   tick(13);
   store.held[0]!();
   await expect(buy).resolves.toEqual(APPLE_BOUGHT);
@@ -455,13 +414,13 @@ test('with a slow store, a save reserves ten seqs: updates up to them go out whi
   const from = (seq: number) => ({ state: { seq, stocks: prices(seq) }, unannounced: false });
   expect(store.commits.at(-1)).toMatchObject({ seq: 25, stocks: prices(15), unannounced: true });
   expect(latest().lastSent('init')).toMatchObject(from(15));
-  ready(latest());
+  latest().ready();
   // A tick sent unsaved, then the child dies: its replacement goes on from that tick.
   tick(16);
   latest().exit(1, null);
   await jest.advanceTimersByTimeAsync(200);
   expect(latest().lastSent('init')).toMatchObject(from(16));
-  ready(latest());
+  latest().ready();
   tick(17);
   expect(sent).toEqual(range(1, 17));
   // A buy whose save lands while close() waits for the writes is acked, and kept by the last one,
@@ -470,7 +429,7 @@ test('with a slow store, a save reserves ten seqs: updates up to them go out whi
   let ended!: () => void;
   store.writing = new Promise((resolve) => (ended = resolve));
   const last = supervisor.buy('Apple');
-  reply(latest(), { ...APPLE_BOUGHT, stock: { name: 'Apple', price: grown(grown(14.5)) } });
+  latest().reply({ ...APPLE_BOUGHT, stock: { name: 'Apple', price: grown(grown(14.5)) } });
   const closed = supervisor.close();
   store.hold = false;
   ended();
@@ -483,18 +442,13 @@ test('with a slow store, a save reserves ten seqs: updates up to them go out whi
 });
 
 test('with a slow store, close saves the last update sent under its own seq, though a tick was not saved', async () => {
-  const { supervisor, latest, store } = await setup({ stored: true });
-  store.slow = true;
+  const { supervisor, latest, store } = await setup({ stored: 'slow' });
   const update = (seq: number) => stateOf({ seq, stocks: withBuy(stateOf().stocks, 'Apple', seq) });
   latest().say({ type: 'update', update: update(1) });
   await flush();
   latest().say({ type: 'update', update: update(2) });
   expect(store.commits.map(({ seq }) => seq)).toEqual([11]);
   await supervisor.close();
-  expect(store.commits.at(-1)).toEqual({
-    ...update(2),
-    history: [update(1), update(2)],
-    opening: OPENING,
-    unannounced: false,
-  });
+  const saved = { ...update(2), history: [update(1), update(2)], opening: OPENING };
+  expect(store.commits.at(-1)).toEqual({ ...saved, unannounced: false });
 });
