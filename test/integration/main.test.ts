@@ -19,20 +19,21 @@ jest.setTimeout(30_000);
 afterEach(killServers);
 afterAll(() => printFigures('main.test.ts'));
 
+const post = (url: string, op: string, headers = {}) =>
+  rawRequest(url, `/api/${op}`, { 'content-type': 'application/json', ...headers }, 'POST');
+
 // SIGINT takes the same path (the Ctrl-C test below); the state it writes is crash-kills.test's,
 // what close() tells clients realtime.test's, and that the token stays out of the log http.test's.
 test('reads its settings from the environment, from any folder; SIGTERM then shuts down cleanly, the child gone', async () => {
   const token = 'correct-horse-battery-staple';
   const stateFile = freshStateFile();
-  const server = spawn(
-    {
-      ...{ TICK_MS: '100', CONTROL_TOKEN: token, ALLOWED_HOSTS: '.example.test,' },
-      ...{ TRUST_PROXY: '1', OPS_PER_SECOND: '1', LOG_LEVEL: 'debug' },
-      ...{ CORS_ORIGINS: 'http://good.example', TRANSPORTS: 'websocket' },
-      STATE_FILE: path.relative(ROOT, stateFile),
-    },
-    { cwd: path.join(ROOT, 'test') },
-  );
+  const env = {
+    ...{ TICK_MS: '100', CONTROL_TOKEN: token, ALLOWED_HOSTS: '.example.test,' },
+    ...{ TRUST_PROXY: '1', OPS_PER_SECOND: '1', LOG_LEVEL: 'debug' },
+    ...{ CORS_ORIGINS: 'http://good.example', TRANSPORTS: 'websocket' },
+    STATE_FILE: path.relative(ROOT, stateFile),
+  };
+  const server = spawn(env, { cwd: path.join(ROOT, 'test') });
   const { url, tickerPid } = await server.listening();
   expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   // STATE_FILE: relative to the project, not to the working directory.
@@ -49,13 +50,11 @@ test('reads its settings from the environment, from any folder; SIGTERM then shu
   expect(await status('app.example.test.evil')).toBe(403);
 
   // CONTROL_TOKEN: an op without it is refused.
-  const json = { 'content-type': 'application/json' };
-  expect((await rawRequest(url, '/api/stop', json, 'POST')).status).toBe(401);
+  expect((await post(url, 'stop')).status).toBe(401);
   await server.logged('refused an op'); // at LOG_LEVEL=debug only
   // TRUST_PROXY and OPS_PER_SECOND: one op a second for each client the proxy names.
-  const auth = { ...json, authorization: `Bearer ${token}` };
   const op = (name: string, client: string) =>
-    rawRequest(url, `/api/${name}`, { ...auth, 'x-forwarded-for': client }, 'POST');
+    post(url, name, { authorization: `Bearer ${token}`, 'x-forwarded-for': client });
   // TICK_MS: six updates within 4 s, where 1000 ms ticks would need 5 s.
   const watcher = await TestClient.connect(url, 'watcher');
   await watcher.welcome();
@@ -95,30 +94,25 @@ test.each([
   expect(end).toEqual({ exit, stderr: '', said: [killed ? second : 'bye'] });
 });
 
-// process.exit() would wait for the writer's thread for good once it is stuck in the kernel, as on
-// a hung network disk: here, once `hang` exists, it opens a FIFO nobody writes to.
+// process.exit() would wait for good for a writer thread stuck in the kernel (a hung network disk).
 test('a shutdown held up by a state write stuck in the kernel is killed at its 5 s deadline', async () => {
   const stateFile = freshStateFile();
   const at = (name: string) => path.join(path.dirname(stateFile), name);
   const [fifo, hang, preload] = [at('fifo'), at('hang'), at('hang.cjs')];
   execFileSync('mkfifo', [fifo]);
   // Loaded (NODE_OPTIONS) by every thread and the child too; it acts in the writer's thread alone.
-  const [q1, q2] = [JSON.stringify(hang), JSON.stringify(fifo)];
-  writeFileSync(
-    preload,
-    `const fs = require('node:fs'), { renameSync } = fs;
+  const hook = `const fs = require('node:fs'), { renameSync } = fs;
     if (!require('node:worker_threads').isMainThread)
       fs.renameSync = (...args) => {
-        if (fs.existsSync(${q1})) fs.openSync(${q2}, 'r');
+        if (fs.existsSync(${JSON.stringify(hang)})) fs.openSync(${JSON.stringify(fifo)}, 'r');
         return renameSync(...args);
-      };`,
-  );
+      };`;
+  writeFileSync(preload, hook);
   const server = spawn({ STATE_FILE: stateFile, NODE_OPTIONS: `--require=${preload}` });
   const { url, tickerPid } = await server.listening();
   writeFileSync(hang, '');
-  const json = { 'content-type': 'application/json' };
   // Refused once the write misses its 2 s deadline; the write itself never ends.
-  expect((await rawRequest(url, '/api/start', json, 'POST')).status).toBe(503);
+  expect((await post(url, 'start')).status).toBe(503);
   const signalledAt = performance.now();
   server.process.kill('SIGTERM');
   const end = await server.ending(15_000, 'shutdown took too long', 'bye');
@@ -129,8 +123,7 @@ test('a shutdown held up by a state write stuck in the kernel is killed at its 5
 
 // A signal after the fork but before the child is ready fails listen(): the shutdown still exits 0.
 test('SIGTERM while the server is still starting is a clean stop, not a failure', async () => {
-  // The child takes ~80 ms to say it is ready; a busy machine may read the log too late for the
-  // signal to land inside that, so it tries again (a stop once listening is the first test's).
+  // The child is ready ~80 ms after its fork: a busy machine may log it too late, so it tries again.
   for (let attempt = 0; attempt < 5; attempt++) {
     const server = spawn({ TICK_MS: '100' });
     const forked = await server.logged('ticker child forked', 15_000);
@@ -166,14 +159,11 @@ test('a second server on a state file in use exits 1 before forking; once the fi
   expect(linesWith(second.logs, 'ticker child forked')).toEqual([]);
   expect(second.stderr()).toMatch(/^forkcast failed to start: state file .*: Lock file is already/);
   // The first still owns the file: its ops are saved and acknowledged.
-  const json = { 'content-type': 'application/json' };
-  expect((await rawRequest(url, '/api/start', json, 'POST')).status).toBe(200);
+  expect((await post(url, 'start')).status).toBe(200);
   first.process.kill('SIGKILL');
   await first.exited;
   const third = await spawn({ STATE_FILE: stateFile }).url();
-  expect(JSON.parse((await rawRequest(third, '/healthz', {})).body)).toMatchObject({
-    running: true,
-  });
+  expect(await (await fetch(`${third}/healthz`)).json()).toMatchObject({ running: true });
 });
 
 // listen() fails after the child is forked: the child must not outlive the failed start.
