@@ -83,14 +83,8 @@ async function setup({ open = true, stored = false, ...options }: Setup = {}) {
     writing: Promise.resolve(),
     settled: () => store.writing,
   };
-  const supervisor = new TickerSupervisor({
-    tickMs: 250,
-    initialState: stateOf(),
-    logger: pino({ level: 'silent' }),
-    fork,
-    ...(stored && { store }),
-    ...options,
-  });
+  const base = { tickMs: 250, initialState: stateOf(), logger: pino({ level: 'silent' }), fork };
+  const supervisor = new TickerSupervisor({ ...base, ...(stored && { store }), ...options });
   const events: unknown[][] = [];
   for (const name of ['update', 'lost', 'back', 'opening'] as const)
     supervisor.on(name, (...args: unknown[]) => events.push([name, ...args]));
@@ -337,9 +331,8 @@ test('with a store, a failed commit refuses the op, replaces the child from the 
   ended();
   await flush();
   // The refused state may have landed after all (a write past its deadline): overwritten.
-  expect(store.commits.slice(before)).toEqual([
-    { ...stateOf(), unannounced: false, opening: OPENING },
-  ]);
+  const rewritten = { ...stateOf(), unannounced: false, opening: OPENING };
+  expect(store.commits.slice(before)).toEqual([rewritten]);
   expect(latest().lastSent('init')).toMatchObject({ state: stateOf(), unannounced: false });
   latest().ready();
   expect(supervisor.health().status).toBe('ok');
