@@ -94,8 +94,7 @@ async function setup({ open = true, stored = false, ...options }: Setup = {}) {
   return { supervisor, fork, forks, latest, events, store, child: forks[0]! };
 }
 
-const range = (from: number, to: number) =>
-  Array.from({ length: to - from + 1 }, (_, i) => from + i);
+const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 
 /** Lets the commits (which resolve in microtasks) land. */
 const flush = () => jest.advanceTimersByTimeAsync(0);
@@ -174,23 +173,22 @@ test('each op gets its own id and its own reply, in any order; malformed message
 });
 
 // Every second the watchdog pings an idle child; a request 1 s old is down, 3 s old is killed.
-test.each([true, false])(
-  'a hung child (an op sent: %s) is reported down, then killed and lost as a dead one is',
-  async (withOp) => {
-    const { supervisor, events, child } = await setup();
-    const stop = withOp ? supervisor.stop() : null;
-    await jest.advanceTimersByTimeAsync(1_000);
-    if (!withOp) expect(child.lastSent('ping')).toEqual({ type: 'ping', id: expect.any(Number) });
-    expect(supervisor.health().status).toBe('ok');
-    await jest.advanceTimersByTimeAsync(1_001);
-    expect(supervisor.health().status).toBe('down');
-    await jest.advanceTimersByTimeAsync(2_000);
-    expect(child.signals).toEqual(['SIGKILL']);
-    // Killed, so a late answer can never apply the op after all.
-    if (stop) await expect(stop).resolves.toEqual(STUCK);
-    expect(events).toEqual([['lost', 'it did not answer in time']]);
-  },
-);
+const HUNG =
+  'a hung child (an op sent: %s) is reported down, then killed and lost as a dead one is';
+test.each([true, false])(HUNG, async (withOp) => {
+  const { supervisor, events, child } = await setup();
+  const stop = withOp ? supervisor.stop() : null;
+  await jest.advanceTimersByTimeAsync(1_000);
+  if (!withOp) expect(child.lastSent('ping')).toEqual({ type: 'ping', id: expect.any(Number) });
+  expect(supervisor.health().status).toBe('ok');
+  await jest.advanceTimersByTimeAsync(1_001);
+  expect(supervisor.health().status).toBe('down');
+  await jest.advanceTimersByTimeAsync(2_000);
+  expect(child.signals).toEqual(['SIGKILL']);
+  // Killed, so a late answer can never apply the op after all.
+  if (stop) await expect(stop).resolves.toEqual(STUCK);
+  expect(events).toEqual([['lost', 'it did not answer in time']]);
+});
 
 // A buy is acknowledged before its `update` (0-20 ms later): a child dying between keeps it.
 test('a reply read in the same turn as the watchdog finds the op overdue still counts; the buy it acknowledges survives a restart before its update and is announced', async () => {
