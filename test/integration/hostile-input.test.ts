@@ -5,24 +5,15 @@ import { once } from 'node:events';
 import type { Socket } from 'socket.io';
 
 import { SOCKET_PATH } from '../../protocol/events';
-import { withDeadline } from '../helpers/recorder';
-import {
-  connectWelcomed,
-  healthyPid,
-  spyOnOps,
-  startServer,
-  TestClient,
-  type TestServer,
-} from '../helpers/server';
+import { Recorder, withDeadline } from '../helpers/recorder';
+import { connectWelcomed, healthyPid, spyOnOps, startServer, TestClient } from '../helpers/server';
+import type { TestServer } from '../helpers/server';
 
 /** Socket.IO's message limit (server/io.ts), and a name just under it once framed. */
 const LIMIT = 16 * 1024;
 const JUST_UNDER_LIMIT = LIMIT - 64;
 
-let server: TestServer;
-let bystander: TestClient;
-let sender: TestClient;
-let childPid: number;
+let server: TestServer, bystander: TestClient, sender: TestClient, childPid: number;
 let expectUnharmed: () => Promise<void>;
 
 beforeAll(async () => {
@@ -35,8 +26,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  bystander.close();
-  sender.close();
+  for (const client of [bystander, sender]) client.close();
   await server.forkcast.close();
 });
 
@@ -135,29 +125,20 @@ test('a connection that stops reading is cut off after two sweeps; a slow reader
   };
   try {
     expect((await fetch(`${stalling.url}/api/start`, { method: 'POST' })).status).toBe(200);
-    const joined = new Promise<Socket>((resolve) =>
-      stalling.forkcast.io.once('connection', resolve),
-    );
+    const joined = once(stalling.forkcast.io, 'connection') as Promise<[Socket]>;
     await open(); // and it never polls
-    const gone = once(await joined, 'disconnect');
+    const gone = once((await joined)[0], 'disconnect');
     // Each poll is answered at once with the ticks since the last: between polls its transport is
     // unwritable, so at nearly every sweep, but never from one sweep to the next.
     const slow = await open();
-    const { ticker } = stalling.forkcast;
-    const ticks = (count: number) =>
-      new Promise<void>((resolve) => {
-        const tick = () => {
-          if (--count > 0) return;
-          ticker.off('update', tick);
-          resolve();
-        };
-        ticker.on('update', tick);
-      });
+    const updates = new Recorder<unknown>();
+    stalling.forkcast.ticker.on('update', (update) => updates.push(update));
+    const fiveTicks = { timeoutMs: 3_000, what: 'five ticks' };
     for (let i = 0; i < 25; i++) {
       const res = await fetch(slow);
       expect([res.status, await res.text()]).toEqual([200, expect.stringContaining('42["update"')]);
       // About 100 ms: a slow reader's pace, set by the ticker's updates, not by a clock.
-      await withDeadline(ticks(5), 3_000, 'five ticks');
+      await updates.waitForCount(5, () => true, { ...fiveTicks, from: updates.mark });
     }
     const [why] = await withDeadline(gone, 3_000, 'the stalled socket to be cut off');
     // Its Engine.IO connection and buffer are gone too; "forced close" keeps it recoverable.
