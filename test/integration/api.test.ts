@@ -54,8 +54,7 @@ afterAll(async () => {
   await Promise.all(apps.map((app) => app.close()));
 });
 
-let api = '';
-let url = '';
+let api: string, url: string;
 beforeAll(async () => {
   ({ api, url } = await serve({ tickMs: 100, controlToken: TOKEN, opsPerSecond: 20 }));
 });
@@ -88,13 +87,9 @@ test('a POST with no body at all (a browser sends Content-Length: 0) is one with
   // The README's `curl -X POST`: neither Content-Length nor Transfer-Encoding.
   const socket = connect(Number(new URL(url).port), '127.0.0.1');
   const head = `POST /api/stop HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN}`;
-  try {
-    socket.write(`${head}\r\nConnection: close\r\n\r\n`);
-    const reply = await withDeadline(text(socket), 3_000, 'the curl answer');
-    expect(reply).toMatch(/^HTTP\/1\.1 200 /);
-  } finally {
-    socket.destroy();
-  }
+  socket.write(`${head}\r\nConnection: close\r\n\r\n`);
+  const reply = withDeadline(text(socket), 3_000, 'the curl answer');
+  expect(await reply.finally(() => socket.destroy())).toMatch(/^HTTP\/1\.1 200 /);
   for (const op of ['START', 'stop/', 'Buy'])
     expect((await post(`${api}/${op}`, { name: 'Apple' }, auth)).status).toBe(404);
 });
