@@ -146,4 +146,4 @@ test('a connection that stops reading is cut off after two sweeps; a slow reader
   } finally {
     await stalling.forkcast.close();
   }
-});
+}, 15_000); // 25 polls five ticks apart take about 3 s: past jest's 5 s on a loaded machine
