@@ -1,6 +1,5 @@
-/** The real server in-process (createApp on 127.0.0.1, port 0, the real forked ticker child) and
- * real clients (socket.io-client over WebSocket, EventSource) that record every event they get. */
-import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+/** createApp in-process (real forked ticker child), and real clients that record every event. */
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { buffer } from 'node:stream/consumers';
 
 import { EventSource, type FetchLike } from 'eventsource';
@@ -27,32 +26,26 @@ import { Recorder, withDeadline, type WaitOptions } from './recorder';
 
 type ForkcastClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 type ClientOptions = Partial<ManagerOptions & SocketOptions>;
-
 type ClientEvent =
   | { kind: 'status'; status: StatusPayload; at: number }
   | { kind: 'update'; update: UpdatePayload; at: number };
-
 type StatusEvent = Extract<ClientEvent, { kind: 'status' }>;
 type UpdateEvent = Extract<ClientEvent, { kind: 'update' }>;
-
 export const isStatus = (event: ClientEvent): event is StatusEvent => event.kind === 'status';
 export const isUpdate = (event: ClientEvent): event is UpdateEvent => event.kind === 'update';
 
 /** A wait on a client's events from index `from` on, with the default deadline unless given. */
 type Since = Partial<WaitOptions> & { from: number };
-
 export type TestServer = Awaited<ReturnType<typeof startServer>>;
-
 type ServerOptions = Pick<AppConfig, 'tickMs'> & Partial<AppConfig> & { stateFile?: string };
 
 /** createApp with a silent logger, and its state in `stateFile` if given. */
 export async function startServer({ stateFile, ...options }: ServerOptions) {
   const logger = pino({ level: 'silent' });
   const store = stateFile ? createStateFile({ path: stateFile, logger }) : undefined;
-  const initialState = await store?.open();
-  const forkcast = createApp({ logger, store, initialState, ...options });
-  const address = await forkcast.listen(0, '127.0.0.1');
-  return { forkcast, url: `http://127.0.0.1:${address.port}` };
+  const forkcast = createApp({ logger, store, initialState: await store?.open(), ...options });
+  const { port } = await forkcast.listen(0, '127.0.0.1');
+  return { forkcast, url: `http://127.0.0.1:${port}` };
 }
 
 /** One greeted client per name, connected in turn, each added to `tracked` for cleanup. Its own
@@ -110,32 +103,27 @@ export class TestClient {
 
   /** The first two events after connecting: the EHLO status, then the snapshot. */
   async welcome(): Promise<{ status: StatusPayload; snapshot: UpdatePayload }> {
-    const what = `${this.name}'s welcome`;
-    await this.events.waitForCount(2, () => true, { timeoutMs: 3_000, what });
-    const [first, second] = this.events.items;
+    const [first, second] = await this.events.waitForCount(2, () => true, this.wait('welcome'));
     if (first?.kind !== 'status' || second?.kind !== 'update')
-      throw new Error(`${what} out of order: ${JSON.stringify([first, second])}`);
+      throw new Error(`${this.name}'s welcome out of order: ${JSON.stringify([first, second])}`);
     return { status: first.status, snapshot: second.update };
   }
 
   /** The payload of the next `opening` (or `history`) at or after `from`. */
   async next<E extends 'history' | 'opening'>(event: E, from = 0) {
-    const options = { from, timeoutMs: 3_000, what: `${this.name}: ${event}` };
-    const found = await this.others.waitFor((item) => item.event === event, options);
+    const found = await this.others.waitFor((o) => o.event === event, this.wait(event, { from }));
     return found.payload as E extends 'history' ? HistoryPayload : OpeningPayload;
   }
 
   waitForStatus(message: string, options: Since): Promise<StatusEvent> {
-    return this.events.waitFor(
-      (event): event is StatusEvent => isStatus(event) && event.status.message === message,
-      { timeoutMs: 3_000, what: `${this.name}: status "${message}"`, ...options },
-    );
+    const is = (event: ClientEvent): event is StatusEvent =>
+      isStatus(event) && event.status.message === message;
+    return this.events.waitFor(is, this.wait(`status "${message}"`, options));
   }
 
   async waitForUpdates(count: number, options: Since): Promise<UpdatePayload[]> {
-    const wait = { timeoutMs: 3_000, what: `${this.name}: ${count} update(s)`, ...options };
-    const found = await this.events.waitForCount(count, isUpdate, wait);
-    return found.map((event) => event.update);
+    const wait = this.wait(`${count} update(s)`, options);
+    return (await this.events.waitForCount(count, isUpdate, wait)).map((event) => event.update);
   }
 
   async nextUpdate(options: Since): Promise<UpdatePayload> {
@@ -170,6 +158,11 @@ export class TestClient {
    * order, all the server sent this client before has arrived. A barrier instead of a sleep. */
   async sync(): Promise<void> {
     await this.emitRaw('forkcast-test-barrier');
+  }
+
+  /** The default deadline, and `what` named after this client. */
+  private wait(what: string, options?: Since): WaitOptions {
+    return { timeoutMs: 3_000, what: `${this.name}: ${what}`, ...options };
   }
 
   /** The ack, and the event count and the time when it arrived, `ms` after the emit. A callback,
@@ -210,8 +203,7 @@ export interface StreamEvent {
   id: string;
 }
 
-/** A real EventSource on `url`, added to `tracked` for cleanup, and the events it gets as they come.
- * `fetchVia` may point a reconnect elsewhere. */
+/** An EventSource, added to `tracked`, and its events; `fetchVia` may aim a reconnect elsewhere. */
 export function listenToStream(url: string, tracked: EventSource[], fetchVia: FetchLike = fetch) {
   const events = new Recorder<StreamEvent>();
   const source = new EventSource(url, { fetch: fetchVia });
@@ -248,9 +240,7 @@ export async function expectBuysApplied(
   buys: readonly { name: StockName; ack: BuyAck }[],
 ): Promise<void> {
   const stocks = before.map(({ name, price }) => {
-    const prices = buys.flatMap(({ ack, name: bought }) =>
-      ack.ok && bought === name ? [ack.stock.price] : [],
-    );
+    const prices = buys.flatMap((b) => (b.ack.ok && b.name === name ? [b.ack.stock.price] : []));
     expect(prices.sort((x, y) => x - y)).toEqual(prices.map((_, i) => grown(price, i + 1)));
     return { name, price: grown(price, prices.length) };
   });
@@ -277,26 +267,25 @@ export async function healthyPid(url: string): Promise<number> {
 
 /** A request with any headers, Host included (fetch does not let a caller choose it), or an
  * upgrade; the body as text, and as it came (`raw`: not decoded). */
-export function rawRequest(
+export async function rawRequest(
   url: string,
   pathname: string,
   headers: Record<string, string>,
   method = 'GET',
-): Promise<{ status: number; headers: IncomingHttpHeaders; body: string; raw: Buffer }> {
-  const answer = new Promise<Awaited<ReturnType<typeof rawRequest>>>((resolve, reject) => {
-    const { port } = new URL(url);
-    const options = { host: '127.0.0.1', port, path: pathname, method, headers, agent: false };
-    const answered = (res: IncomingMessage, raw = Buffer.alloc(0)) =>
-      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: raw.toString(), raw });
+) {
+  const { port } = new URL(url);
+  const options = { host: '127.0.0.1', port, path: pathname, method, headers, agent: false };
+  const answer = new Promise<[IncomingMessage, Buffer]>((resolve, reject) => {
     const req = httpRequest(options, (res) => {
-      buffer(res).then((raw) => answered(res, raw), reject);
+      buffer(res).then((raw) => resolve([res, raw]), reject);
     });
     // An accepted WebSocket upgrade: the 101 is the answer.
     req.on('upgrade', (res, socket) => {
       socket.destroy();
-      answered(res);
+      resolve([res, Buffer.alloc(0)]);
     });
     req.on('error', reject).end();
   });
-  return withDeadline(answer, 3_000, `${method} ${pathname.slice(0, 40)}`);
+  const [res, raw] = await withDeadline(answer, 3_000, `${method} ${pathname.slice(0, 40)}`);
+  return { status: res.statusCode ?? 0, headers: res.headers, body: raw.toString(), raw };
 }
