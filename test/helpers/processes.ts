@@ -6,23 +6,26 @@ import { delay } from './recorder';
 
 export function processRunning(pid: number): boolean {
   try {
-    process.kill(pid, 0);
+    return process.kill(pid, 0) && statFields(pid)?.[0] !== 'Z'; // no procfs (macOS): kill() alone
   } catch {
     return false;
   }
-  // No procfs (macOS): kill(pid, 0) is all we have.
-  return statFields(pid)?.[0] !== 'Z';
+}
+
+/** /proc/<pid>/<file>, or null: the process is gone, or there is no procfs. */
+export function procFile(pid: number, file: string): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/${file}`, 'utf8');
+  } catch {
+    return null;
+  }
 }
 
 /** The fields of /proc/<pid>/stat from the third (state) on, or null. The second, the command
  * name in parentheses, may hold spaces or parentheses itself: they count from the last ')'. */
 export function statFields(pid: number): string[] | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return null;
-  }
+  const stat = procFile(pid, 'stat');
+  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ') ?? null;
 }
 
 /** Polls, the only way to watch a process that is not our child, until it is gone. */

@@ -1,12 +1,12 @@
-/** The compiled server entry (dist/server/main.js) as its own process, as `npm start` runs it,
- * with its JSON log lines recorded so tests can wait for them. */
+/** The compiled server (dist/server/main.js) in its own process, its JSON log lines recorded. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 
 import { ROOT } from '../../server/paths';
+import { procFile } from './processes';
 import { Recorder, withDeadline } from './recorder';
 
 const SERVER_MAIN = path.join(ROOT, 'dist', 'server', 'main.js');
@@ -28,22 +28,13 @@ export function spawnServer(
   { argv = [process.execPath, SERVER_MAIN], cwd = ROOT, detached = false } = {},
 ) {
   const [command = process.execPath, ...args] = argv;
-  const child = spawn(command, args, {
-    cwd,
-    detached,
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      HOST: '127.0.0.1',
-      PORT: '0',
-      // Never the project's data/state.json, nor another test's unless it is given.
-      STATE_FILE: freshStateFile(),
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const base = { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0' };
+  // Never the project's data/state.json, nor another test's unless it is given.
+  const options = { cwd, detached, env: { ...base, STATE_FILE: freshStateFile(), ...env } };
+  const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs = new Recorder<LogLine>();
   let stderr = '';
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   createInterface({ input: child.stdout }).on('line', (line) => {
     try {
       logs.push(JSON.parse(line) as LogLine);
@@ -60,29 +51,22 @@ export function spawnServer(
   /** The URL once the server listens, forked ticker or not; a loaded machine is slow to start. */
   const url = async (timeoutMs = 15_000) =>
     String((await logged('forkcast listening', timeoutMs))['url']);
-  const server = {
-    process: child,
-    logs,
-    stderr: () => stderr,
-    exited,
-    logged,
-    url,
-    /** The URL and the ticker's pid once the server forked it and listens. */
-    listening: async () => {
-      const forked = await logged('ticker child forked', 15_000);
-      return { url: await url(), tickerPid: Number(forked['pid']) };
-    },
-    /** How it ended: its exit, its stderr, and which of `others` it logged; read once its last
-     * words `last` came, as 'exit' may come before the last of its output. */
-    ending: async (timeoutMs: number, last: string, ...others: string[]) => {
-      const exit = await withDeadline(exited, timeoutMs, 'the server to exit');
-      await logged(last, 1_000);
-      const said = others.filter((msg) => logs.items.some((line) => line['msg'] === msg));
-      return { exit, stderr, said };
-    },
+  /** The URL and the ticker's pid once the server forked it and listens. */
+  const listening = async () => {
+    const forked = await logged('ticker child forked', 15_000);
+    return { url: await url(), tickerPid: Number(forked['pid']) };
   };
+  /** How it ended: its exit, its stderr, and which of `others` it logged; read once its last
+   * words `last` came, as 'exit' may come before the last of its output. */
+  const ending = async (timeoutMs: number, last: string, ...others: string[]) => {
+    const exit = await withDeadline(exited, timeoutMs, 'the server to exit');
+    await logged(last, 1_000);
+    const said = others.filter((msg) => logs.items.some((line) => line['msg'] === msg));
+    return { exit, stderr, said };
+  };
+  const server = { process: child, logs, exited, logged, url, listening, ending };
   spawned.push(server);
-  return server;
+  return { ...server, stderr: () => stderr };
 }
 
 /** Kills every server a test left behind, then each ticker child they forked that still runs (it
@@ -94,16 +78,8 @@ export async function killServers(): Promise<void> {
   const exits = Promise.all(servers.map((server) => server.exited));
   await withDeadline(exits, 3_000, 'the leftover servers to die');
   for (const line of servers.flatMap((server) => server.logs.items)) {
-    const pid = line['pid'];
-    if (line['msg'] === 'ticker child forked' && typeof pid === 'number' && isTicker(pid))
+    const pid = line['msg'] === 'ticker child forked' ? line['pid'] : undefined;
+    if (typeof pid === 'number' && procFile(pid, 'cmdline')?.includes('ticker'))
       process.kill(pid, 'SIGKILL');
-  }
-}
-
-function isTicker(pid: number): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('ticker');
-  } catch {
-    return false;
   }
 }
