@@ -1,5 +1,4 @@
-/** A real pino logger writing into a Recorder: in-process tests read the log as process tests
- * read stdout. */
+/** A real pino logger into a Recorder: in-process tests read it as process tests read stdout. */
 import { pino, type Logger } from 'pino';
 
 import { Recorder } from './recorder';
@@ -12,8 +11,7 @@ export function capturingLogger(): { logger: Logger; lines: Recorder<LogLine> } 
   const lines = new Recorder<LogLine>();
   // pino writes each line with its own call.
   const write = (line: string) => lines.push(JSON.parse(line) as LogLine);
-  const logger = pino({ level: 'debug', base: { app: 'forkcast' } }, { write });
-  return { logger, lines };
+  return { logger: pino({ level: 'debug', base: { app: 'forkcast' } }, { write }), lines };
 }
 
 export function linesWith(lines: Recorder<LogLine>, msg: string, from = 0): LogLine[] {

@@ -4,10 +4,8 @@ import type { Stock, UpdatePayload } from '../../protocol/events';
 import type { StockName } from '../../protocol/stocks';
 
 export const decayed = (price: number): number => price - price / 1800;
-
 export const grown = (price: number, times = 1): number =>
   times > 0 ? grown(price + price / 10, times - 1) : price;
-
 export const decayAll = (stocks: readonly Stock[]): Stock[] =>
   stocks.map(({ name, price }) => ({ name, price: decayed(price) }));
 
@@ -21,8 +19,7 @@ export function priceOf(stocks: readonly Stock[], name: StockName): number {
 export const withBuy = (stocks: readonly Stock[], bought: StockName, times = 1): Stock[] =>
   stocks.map(({ name, price }) => ({ name, price: name === bought ? grown(price, times) : price }));
 
-/** Every update after the first is the previous one's prices, decayed once: no reset, no jump,
- * nothing rounded on the way. */
+/** Each update after the first has the one before's prices decayed once, none reset or rounded. */
 export const expectPricesRunOn = (updates: readonly UpdatePayload[]): void =>
   expect(updates.slice(1).map((u) => u.stocks)).toEqual(
     updates.slice(0, -1).map((u) => decayAll(u.stocks)),

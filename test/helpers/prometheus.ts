@@ -1,5 +1,4 @@
-/** A reader of the Prometheus text format: every line must be blank, a comment or a sample, or
- * parsing fails. */
+/** A strict Prometheus text reader: a line that is not blank, a comment or a sample fails. */
 import { Registry } from 'prom-client';
 
 export interface Exposition {

@@ -1,6 +1,4 @@
-/** Items that arrive asynchronously (IPC messages, socket events), and waits for matching ones
- * with a deadline: no polling and no fixed sleeps, waiters are checked as each item arrives. */
-
+/** Items as they arrive, and waits with a deadline for matching ones, checked on each: no polls. */
 export { setTimeout as delay } from 'node:timers/promises';
 
 export interface WaitOptions {

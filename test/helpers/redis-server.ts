@@ -67,9 +67,6 @@ export async function startRedis(binary: string) {
     pause: () => child?.kill('SIGSTOP'),
     resume: () => child?.kill('SIGCONT'),
     restart: launch,
-    async dispose() {
-      await stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    dispose: () => stop().then(() => rmSync(dir, { recursive: true, force: true })),
   };
 }
