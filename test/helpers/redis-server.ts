@@ -1,5 +1,4 @@
-/** A throwaway redis-server on a free loopback port for the cluster tests: Debian's `redis-server`,
- * data in a temporary folder, append-only and synced so that a restart keeps the state. */
+/** A throwaway redis-server (Debian's) on a free loopback port, its data in a temporary folder. */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
