@@ -1,7 +1,6 @@
 /** Socket events to ticker ops (with acks), ticker output to broadcasts; input validated first. */
 import { createHash, timingSafeEqual } from 'node:crypto';
 
-import throttle from 'lodash/throttle';
 import { RateLimiterMemory, type RateLimiterRes } from 'rate-limiter-flexible';
 
 import { STATUS, type BuyAck, type RunAck, type StatusPayload } from '../protocol/events';
@@ -78,7 +77,17 @@ export function attachRealtime(io: ForkcastIo, ticker: TickerHost, options: Real
   const runStatus = (on: boolean) => status(on ? STATUS.started : STATUS.stopped, on);
   /** A real start or stop is announced at once, then every 250 ms at most, the last trailing (a
    * client toggling cannot flood all); via the broadcaster: no "Stopped" overtakes an update. */
-  const announceRun = throttle((running: boolean) => toEveryone(runStatus(running)), 250);
+  let interval: NodeJS.Timeout | undefined;
+  let trailing: boolean | undefined;
+  function announceRun(running: boolean): void {
+    if (interval) return void (trailing = running);
+    toEveryone(runStatus(running));
+    interval = setTimeout(() => {
+      const last = trailing;
+      interval = trailing = undefined;
+      if (last !== undefined) announceRun(last);
+    }, 250);
+  }
 
   /** One op from any transport to its ack or its refusal: token, rate limit, validation, ticker.
    * `invalid`: what the transport's own parsing refused (an HTTP body), refused in its turn. */
@@ -160,7 +169,7 @@ export function attachRealtime(io: ForkcastIo, ticker: TickerHost, options: Real
 
   const detach = () => {
     broadcaster.stop();
-    announceRun.cancel();
+    clearTimeout(interval);
     clearInterval(sweep);
     io.off('connection', onConnection);
     for (const [event, listener] of Object.entries(listeners))
