@@ -19,11 +19,9 @@ export function findClientAssets(clientDir: string): ClientAssets {
   const assets: Record<string, string> = {};
   for (const file of existsSync(clientDir) ? readdirSync(clientDir) : []) {
     const entry = ENTRY.exec(file)?.[1];
-    if (!entry) continue;
     // Two builds copied over each other: which one the shell should link cannot be told.
-    if (assets[entry])
-      throw new Error(`${clientDir} holds ${assets[entry]} and ${file}; build again`);
-    assets[entry] = file;
+    if (entry && assets[entry]) throw new Error(`${clientDir} holds ${assets[entry]} and ${file}`);
+    if (entry) assets[entry] = file;
   }
   return assets;
 }

@@ -30,7 +30,6 @@ async function main(): Promise<void> {
     const store = createStateFile({
       path: path.resolve(ROOT, config.STATE_FILE),
       logger: logger.child({ part: 'state' }),
-      exclusive: true,
     });
     host = { app: { initialState: await store.open(), store } };
   }

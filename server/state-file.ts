@@ -34,7 +34,7 @@ export function createStateFile({
   logger,
   deadlineMs = 2_000,
   write: replace = writeInThread,
-  exclusive = false,
+  exclusive = true,
 }: {
   path: string;
   logger: Logger;
@@ -42,7 +42,6 @@ export function createStateFile({
   deadlineMs?: number;
   /** Replaces `file` with `text` durably (default: writeInThread). */
   write?: (file: string, text: string) => Promise<void>;
-  /** Lock the file (LOCK): a second server on it fails to start. */
   exclusive?: boolean;
 }) {
   /** Failed writes so far: a batch queued before a failure is void. */

@@ -1,11 +1,6 @@
 /** Entry of the ticker child process, forked by the server; it talks over the IPC channel only. */
 import { createTickerChild } from './child';
 
-if (!process.send) {
-  process.stderr.write('ticker/main.js is the ticker child: the server forks it (npm start)\n');
-  process.exit(1);
-}
-
 const receive = createTickerChild(
   // The callback swallows a send racing the parent's hang-up (EPIPE); disconnect ends us.
   (message) => process.connected && process.send?.(message, undefined, {}, () => undefined),

@@ -42,7 +42,9 @@ type ServerOptions = Pick<AppConfig, 'tickMs'> & Partial<AppConfig> & { stateFil
 /** createApp with a silent logger, and its state in `stateFile` if given. */
 export async function startServer({ stateFile, ...options }: ServerOptions) {
   const logger = pino({ level: 'silent' });
-  const store = stateFile ? createStateFile({ path: stateFile, logger }) : undefined;
+  const store = stateFile
+    ? createStateFile({ path: stateFile, logger, exclusive: false })
+    : undefined;
   const forkcast = createApp({ logger, store, initialState: await store?.open(), ...options });
   const { port } = await forkcast.listen(0, '127.0.0.1');
   return { forkcast, url: `http://127.0.0.1:${port}` };

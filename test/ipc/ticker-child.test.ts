@@ -1,6 +1,6 @@
 /** The compiled ticker child, forked as the server forks it: only what needs a process (wiring,
  * real timers, JSON, signals); what it answers to each message is test/unit/child.test.ts's. */
-import { fork, spawnSync, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { text } from 'node:stream/consumers';
 
 import type { UpdatePayload } from '../../protocol/events';
@@ -96,11 +96,4 @@ test('a child whose server hangs up while it answers exits quietly; SIGTERM ends
   await other.init(stateOf(), 1_000); // up, its handlers set
   other.process.kill('SIGTERM');
   await expect(other.exited).resolves.toEqual({ code: null, signal: 'SIGTERM' });
-});
-
-test('run by hand rather than forked, it says what it is and exits 1, without a stack', () => {
-  const options = { encoding: 'utf8', timeout: 5_000 } as const;
-  const run = spawnSync(process.execPath, [PATHS.tickerChild], options);
-  expect(run).toMatchObject({ status: 1, stdout: '' });
-  expect(run.stderr).toBe('ticker/main.js is the ticker child: the server forks it (npm start)\n');
 });

@@ -26,7 +26,8 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 /** A store on `at`; `around` stands between it and the real writer. */
 function create({ at = file, deadlineMs = 2_000, around = (real: Write) => real } = {}) {
   const { logger, lines } = capturingLogger();
-  const store = createStateFile({ path: at, logger, deadlineMs, write: around(writeInThread) });
+  const write = around(writeInThread);
+  const store = createStateFile({ path: at, logger, deadlineMs, write, exclusive: false });
   return { store, lines };
 }
 
