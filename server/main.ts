@@ -66,7 +66,7 @@ async function main(): Promise<void> {
       (err: unknown) => exit(1, 'shutdown failed', { err }),
     );
   };
-  process.on('SIGTERM', shutdown).on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown).on('SIGINT', shutdown).on('SIGHUP', shutdown);
   // An unawaited library promise (the adapter with Redis away) must not take every client down.
   process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection, ignored'));
 
