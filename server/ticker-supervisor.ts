@@ -307,7 +307,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     this.ready = false;
     clearInterval(this.timer);
     if (this.closing) return;
-    child.kill('SIGKILL');
+    if (child.pid) child.kill('SIGKILL'); // no pid (a failed fork): Node 20 would signal pid 0
     if (performance.now() - this.spawnedAt >= HEALTHY_MS) this.restartDelay = FIRST_RESTART_MS;
     const delay = this.restartDelay;
     this.restartDelay = Math.min(delay * 2, MAX_RESTART_MS);

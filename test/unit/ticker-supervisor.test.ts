@@ -1,5 +1,5 @@
 /** The supervisor on a fake fork and Jest's fake clock; real processes: supervision.test.ts. */
-import { ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 
 import { pino } from 'pino';
@@ -132,14 +132,16 @@ test('open forks the compiled child without inherited flags, hands it the state,
   expect(child.sent.slice(1)).toEqual([{ type: 'delivered', seq: 2 }]);
 });
 
-// What Node hands back when the fork itself fails (EMFILE): no channel, and an 'error' but no 'exit'.
-test('a fork that fails is replaced after the usual backoff, not after the 10 s ready timeout', async () => {
+// What Node hands back when the fork itself fails (EMFILE): no pid, no channel, 'error' but no 'exit'.
+test('a fork that fails is replaced after the usual backoff, not after the 10 s ready timeout, and never signalled', async () => {
   const { supervisor, fork, latest, events } = await setup({ open: false });
-  const failed = new ChildProcess();
-  fork.mockImplementationOnce(() => failed);
+  const failed = Object.assign(new EventEmitter(), { connected: false, kill: jest.fn() });
+  fork.mockImplementationOnce(() => failed as unknown as ChildProcess);
   const opening = supervisor.open();
   failed.emit('error', new Error('spawn EMFILE'));
   expect(events).toEqual([['lost', 'error: spawn EMFILE']]);
+  // Without a pid, Node 20's kill() signals pid 0: the server's whole process group.
+  expect(failed.kill).not.toHaveBeenCalled();
   jest.advanceTimersByTime(100);
   latest().ready();
   await opening;
