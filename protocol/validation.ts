@@ -65,9 +65,10 @@ const ascending = (updates: { seq: number }[]) =>
   updates.every(({ seq }, i) => i === 0 || seq > updates[i - 1]!.seq);
 
 /** A state file's or Redis's: a ticker state, `unannounced` if it holds buys no update carried;
- * not strict, so that a later version's state, with keys of its own, stays readable here. */
+ * not strict, nor its stocks: a later version's state, with keys of its own, stays readable here. */
 export const savedStateSchema = z.object({
   ...updateSchema.shape,
+  stocks: z.array(z.object(stockSchema.shape)).pipe(updateSchema.shape.stocks),
   // Files written before the mark existed were saved on an update, so announced.
   unannounced: z.boolean().default(false),
   // Absent from older files, or dropped if bad: neither is worth refusing the prices and seq for.

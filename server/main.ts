@@ -81,8 +81,9 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  // The logger may not exist yet (bad config), so this one message goes to stderr directly.
+  // To stderr: the logger may not exist yet. exit() would wait for good on a hung disk's thread.
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`forkcast failed to start: ${message}\n`);
+  if (message.includes(' took longer than ')) process.kill(process.pid, 'SIGKILL');
   process.exit(1);
 });

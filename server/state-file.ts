@@ -22,7 +22,7 @@ export interface StateStore {
   /** Slower than a broadcast (a disk): the supervisor may send an update while it is saved. */
   readonly slow?: boolean;
   /** Resolves once no write is under way (a hung one included). */
-  settled(): Promise<void>;
+  readonly settled: () => Promise<void>;
 }
 
 /** One server per file, or two number seqs from one base. A dead holder's lock is stale in 2 s (a

@@ -133,9 +133,9 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     }
     await options.store?.settled();
     await this.saved;
-    // The true seq goes down, so that a restart skips none.
+    // The true seq goes down, so that a restart skips none; a hung write waits for the kill.
     const last = this.shown();
-    if (this.reserved > last.seq) await options.store?.commit(last).catch(() => undefined);
+    if (this.reserved > last.seq) await options.store?.commit(last).catch(options.store.settled);
     if (options.store?.healthy === false) throw new Error('the last state could not be saved');
   }
 
@@ -321,10 +321,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   /** From what clients saw, written first: a late write may have landed with refused ops. */
   private async respawn(): Promise<void> {
     const { store } = this.options;
-    if (store) {
-      await store.settled();
-      await this.saved;
-    }
+    if (store) await store.settled().then(() => this.saved);
     this.state = { ...this.shown() };
     if (store) await this.afterCommit(() => undefined);
     if (this.closing) return;

@@ -95,28 +95,44 @@ test.each([
   expect(end).toEqual({ exit, stderr: '', said: [killed ? second : 'bye'] });
 });
 
-// process.exit() would wait for good for a writer thread stuck in the kernel (a hung network disk).
-test('a shutdown held up by a state write stuck in the kernel is killed at its 5 s deadline', async () => {
-  const stateFile = freshStateFile();
-  const at = (name: string) => path.join(path.dirname(stateFile), name);
-  const [fifo, hang, preload] = [at('fifo'), at('hang'), at('hang.cjs')];
-  execFileSync('mkfifo', [fifo]);
-  // Loaded (NODE_OPTIONS) by every thread and the child too; it acts in the writer's thread alone.
+/** Env for a server whose state writes hang in the kernel (a hung network disk) once `hang` exists:
+ * preloaded by every thread and the child too, it acts in the writer's thread alone. */
+function hangingWrites(fromStart = false) {
+  const folder = path.dirname(freshStateFile());
+  const [fifo, hang, preload] = ['fifo', 'hang', 'hang.cjs'].map((name) => path.join(folder, name));
+  execFileSync('mkfifo', [fifo!]);
   const hook = `const fs = require('node:fs'), { renameSync } = fs;
     if (!require('node:worker_threads').isMainThread)
       fs.renameSync = (...args) => {
         if (fs.existsSync(${JSON.stringify(hang)})) fs.openSync(${JSON.stringify(fifo)}, 'r');
         return renameSync(...args);
       };`;
-  writeFileSync(preload, hook);
-  const server = spawn({ STATE_FILE: stateFile, NODE_OPTIONS: `--require=${preload}` });
+  writeFileSync(preload!, hook);
+  const env = { STATE_FILE: path.join(folder, 'state.json'), NODE_OPTIONS: `--require=${preload}` };
+  const hangNow = () => writeFileSync(hang!, '');
+  if (fromStart) hangNow();
+  return { env, hang: hangNow };
+}
+
+// process.exit() would wait for good for a writer thread stuck in the kernel: the deadline kills.
+test.each([
+  // A write stuck before the signal: ops are refused once it misses its 2 s deadline.
+  [
+    'a shutdown held up by a state write stuck in the kernel is killed at its 5 s deadline',
+    'start',
+  ],
+  // The last write, of the true seq below the ones the stop reserved, is the one that hangs.
+  ['so is one whose last state write gets stuck', 'stop'],
+] as const)('%s', async (_title, op) => {
+  const { env, hang } = hangingWrites();
+  const server = spawn(env);
   const { url, tickerPid } = await server.listening();
-  writeFileSync(hang, '');
-  // Refused once the write misses its 2 s deadline; the write itself never ends.
-  expect((await post(url, 'start')).status).toBe(503);
+  if (op === 'start') hang();
+  expect((await post(url, op)).status).toBe(op === 'start' ? 503 : 200);
+  hang();
   const signalledAt = performance.now();
   server.process.kill('SIGTERM');
-  const end = await server.ending(15_000, 'shutdown took too long', 'bye');
+  const end = await server.ending(15_000, 'shutdown took too long', 'bye', 'shutdown failed');
   expect(performance.now() - signalledAt).toBeGreaterThanOrEqual(4_900);
   expect(end).toEqual({ exit: { code: null, signal: 'SIGKILL' }, stderr: '', said: [] });
   await waitForProcessGone(tickerPid, 5_000);
@@ -137,17 +153,28 @@ test('SIGTERM while the server is still starting is a clean stop, not a failure'
   throw new Error('each SIGTERM came after the server was listening');
 }, 60_000);
 
-// Under /proc, Node's recursive mkdir retries for good: only the state file's write deadline
-// (2 s) ends that start. A bad configuration takes the same way out (config.test.ts).
-test('a state file it cannot write: the server exits 1 with a readable message, forking nothing', async () => {
-  const server = spawn({ STATE_FILE: '/proc/self/x/state.json' });
-  // With no child to hold it, its output ends with it: 'close' comes once all of it was read.
-  await withDeadline(once(server.process, 'close'), 15_000, 'the server to exit');
-  expect(await server.exited).toEqual({ code: 1, signal: null });
-  expect(linesWith(server.logs, 'ticker child forked')).toEqual([]);
-  const failed = /^forkcast failed to start: state file \/proc\/self\/x\/state.json: .*\n$/;
-  expect(server.stderr()).toMatch(failed);
-});
+// Under /proc, Node's recursive mkdir retries for good: only the state file's deadline (2 s) ends
+// that start. Past a deadline a thread may be stuck, which exit() would wait for: it is killed.
+test.each([
+  [
+    'it cannot write',
+    () => ({ STATE_FILE: '/proc/self/x/state.json' }),
+    'creating the state folder',
+  ],
+  ['whose writes hang', () => hangingWrites(true).env, 'writing the state file'],
+])(
+  'a state file %s: the server says so and is killed at the deadline, forking nothing',
+  async (_title, env, what) => {
+    const server = spawn(env());
+    // With no child to hold it, its output ends with it: 'close' comes once all of it was read.
+    await withDeadline(once(server.process, 'close'), 15_000, 'the server to exit');
+    expect(await server.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(linesWith(server.logs, 'ticker child forked')).toEqual([]);
+    const failed = `: ${what} took longer than 2000 ms\n`;
+    expect(server.stderr()).toMatch(/^forkcast failed to start: state file \/.*\/state.json: /);
+    expect(server.stderr().endsWith(failed)).toBe(true);
+  },
+);
 
 // Two servers on one file would number seqs from the same base, and the last write would win.
 test('a second server on a state file in use exits 1 before forking; once the first is SIGKILLed, a new one takes the file over within seconds', async () => {
