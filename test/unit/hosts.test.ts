@@ -43,7 +43,9 @@ test.each([
   ['http://good.example', 'localhost:4561', true],
   ['http://localhost:4561', 'LocalHost:4561', true],
   ['http://localhost:4561', 'localhost:4562', false],
+  ['http://localhost:4561.evil.example', 'localhost:4561', false],
   ['http://evil.example', 'localhost:4561', false],
+  ['null', 'localhost:4561', false],
 ])('Origin %s with Host %s: allowed %s, a refusal logged at warn', (origin, host, allowed) => {
   const { logger, lines } = capturingLogger();
   const req = { headers: { origin, host } } as IncomingMessage;
