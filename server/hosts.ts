@@ -28,13 +28,11 @@ export function hostAllowed(hostHeader: string | undefined, allowed: readonly st
 }
 
 /** The check Express and Engine.IO both run on every request; refusals are logged. */
-export function hostCheck(allowed: readonly string[], logger: Logger) {
-  return (req: IncomingMessage): boolean => {
-    if (hostAllowed(req.headers.host, allowed)) return true;
-    logger.warn({ host: req.headers.host?.slice(0, 100) }, 'refused a request for a foreign host');
-    return false;
-  };
-}
+export const hostCheck = (allowed: readonly string[], logger: Logger) => (req: IncomingMessage) => {
+  if (hostAllowed(req.headers.host, allowed)) return true;
+  logger.warn({ host: req.headers.host?.slice(0, 100) }, 'refused a request for a foreign host');
+  return false;
+};
 
 /** No Origin (not a browser), a listed one, or the page's own; refusals are logged. */
 export function originAllowed(req: IncomingMessage, allowed: readonly string[], logger: Logger) {
