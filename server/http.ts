@@ -93,9 +93,8 @@ export function createHttpApp(options: HttpOptions) {
 
 type HttpError = Partial<{ status: unknown; expose: boolean; message: string }>;
 
-function refuse(res: Response, status: number, error: string): void {
+const refuse = (res: Response, status: number, error: string) =>
   res.status(status).format({
     json: () => res.json({ error }),
     default: () => res.type('text').send(error),
   });
-}
