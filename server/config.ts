@@ -23,8 +23,10 @@ const list = <T extends z.ZodType<unknown, string>>(entry: T, fallback = '', min
 const HOST_ENTRY = /^(?:\*|\.?[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?)$/i;
 const HOST_ERROR = 'must be a comma-separated list of host names, .domain names or *';
 const ORIGIN_ERROR = 'must be origins as browsers send them: lower case, no path, no default port';
+const REDIS_ERROR = 'must be a redis:// or rediss:// URL';
 const PROXY = z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()]);
 const PROXY_ERROR = 'must be a number of proxies, or a comma-separated list of their addresses';
+const TRANSPORT = z.enum(['websocket', 'polling'], { error: 'must list websocket and/or polling' });
 
 const envSchema = z.object({
   PORT: integer(0, 65_535, 4561),
@@ -40,19 +42,13 @@ const envSchema = z.object({
   /** Host names served besides localhost and IP addresses (DNS rebinding, server/hosts.ts). */
   ALLOWED_HOSTS: list(z.string().regex(HOST_ENTRY, { error: HOST_ERROR })),
   /** Set: this node joins the cluster sharing this Redis (README, "Operating a cluster"). */
-  REDIS_URL: z
-    .url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' })
-    .optional(),
+  REDIS_URL: z.url({ protocol: /^rediss?$/, error: REDIS_ERROR }).optional(),
   /** Set by `npm run dev`: the shell loads the client from Angular's dev server (ng serve). */
   CLIENT_DEV_SERVER: z.stringbool().default(false),
   /** Express's `trust proxy`: how many proxies in front (0: none), or their addresses, subnets. */
   TRUST_PROXY: z.union([integer(0, 100, 0), list(PROXY)], { error: PROXY_ERROR }),
   /** `websocket` alone lets a load balancer without sticky sessions spread the clients. */
-  TRANSPORTS: list(
-    z.enum(['websocket', 'polling'], { error: 'must list websocket and/or polling' }),
-    'websocket,polling',
-    1,
-  ),
+  TRANSPORTS: list(TRANSPORT, 'websocket,polling', 1),
 });
 
 /** Config from the environment; one error lists every bad variable; blank (`PORT=`) means unset. */
