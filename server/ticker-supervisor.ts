@@ -75,8 +75,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
 
   constructor(private readonly options: SupervisorOptions) {
     super();
-    const initial: Partial<SavedState> & UpdatePayload =
-      options.initialState ?? seedTickerState(Date.now());
+    const initial = options.initialState ?? { ...seedTickerState(Date.now()), unannounced: false };
     this.state = { ...initial, unannounced: !!initial.unannounced, opening: openingOf(initial) };
     this.announced = tickerState(initial);
     this.committed = { ...this.state };
