@@ -145,9 +145,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     const id = this.nextId++;
     return new Promise((answer) => {
       this.waiting.set(id, { answer, since: performance.now() });
-      child.send({ ...request, id }, (error) => {
-        if (error) this.take(id)?.(refused(RESTARTING_ERROR));
-      });
+      child.send({ ...request, id }, (err) => err && this.take(id)?.(refused(RESTARTING_ERROR)));
     });
   }
 
