@@ -69,10 +69,9 @@ export function attachRealtime(io: ForkcastIo, ticker: TickerHost, options: Real
 
   /** Writes straight to the Engine.IO connection broadcasts use: order holds and, unlike via the
    * adapter, nothing is stored for recovery. `volatile` would drop it right after a handshake. */
-  function tell(socket: ForkcastSocket, ...packet: Parameters<ForkcastSocket['emit']>): void {
+  const tell = (socket: ForkcastSocket, ...packet: Parameters<ForkcastSocket['emit']>) =>
     // Socket.IO's encoding of an event on the main namespace without ack or binary.
-    if (socket.connected) socket.conn.write(`2${JSON.stringify(packet)}`);
-  }
+    socket.connected && socket.conn.write(`2${JSON.stringify(packet)}`);
 
   const runStatus = (on: boolean) => status(on ? STATUS.started : STATUS.stopped, on);
   /** A real start or stop is announced at once, then every 250 ms at most, the last trailing (a
