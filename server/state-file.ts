@@ -111,7 +111,10 @@ export function createStateFile({
     async open(): Promise<SavedState> {
       try {
         await timed(mkdir(path.dirname(file), { recursive: true }), 'creating the state folder');
-        const onCompromised = (error: Error) => void (replace = () => Promise.reject(error));
+        const onCompromised = (error: Error) => {
+          logger.error({ err: error, file }, 'lost the state file lock; no more writes');
+          [store.healthy, replace] = [false, () => Promise.reject(error)];
+        };
         if (exclusive) await lock(file, { ...LOCK, onCompromised });
         const saved = await load();
         if (saved)

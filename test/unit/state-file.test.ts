@@ -140,6 +140,19 @@ describe('open', () => {
   );
 });
 
+// Deleted (or taken over after a stall): from then on another server may own the file.
+test('a lock taken away is logged at once and fails every commit from then on, health degraded', async () => {
+  const { logger, lines } = capturingLogger();
+  const store = createStateFile({ path: file, logger });
+  await store.open();
+  rmSync(`${file}.lock`, { recursive: true });
+  const lost = 'lost the state file lock; no more writes';
+  await lines.waitFor((line) => line['msg'] === lost, { timeoutMs: 5_000, what: lost });
+  expect(store.healthy).toBe(false);
+  await expect(store.commit(nth(1))).rejects.toThrow(/ENOENT/);
+  expect(onDisk()).toEqual(seedState);
+});
+
 describe('commit', () => {
   test('commits made while a write is under way all join the one write after it, each settling only once its state or a newer one is on disk', async () => {
     const written: unknown[] = [];
