@@ -73,6 +73,7 @@ export function createApp(config: AppConfig) {
     realtime.detach();
     // Waits for the last state writes; fails (non-zero exit) if the state could not be kept.
     const tickerClosed = ticker.close();
+    tickerClosed.catch(() => undefined); // awaited last, but handled now: no "unhandled rejection"
     // Ops in flight are refused now; their answers go out before the sockets do.
     await new Promise((resolve) => setImmediate(resolve));
     // io.close() waits for every connection to end, which a silent peer can put off forever.

@@ -1,10 +1,13 @@
 /** Real server processes: the child SIGKILLed under ops, the state folder broken, a crash loop.
  * The rules are ticker-supervisor.test.ts's; the store's faults, state-file.test.ts's. */
+import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { STATUS } from '../../protocol/events';
+import WebSocket from 'ws';
+
+import { SOCKET_PATH, STATUS } from '../../protocol/events';
 import { STOCK_NAMES } from '../../protocol/stocks';
 import { linesWith } from '../helpers/logs';
 import { scrape, valueOf } from '../helpers/prometheus';
@@ -96,10 +99,16 @@ test('the state folder breaks while the server runs: after a buy it could not sa
   // Refused (ticker-supervisor.test.ts), its child replaced: wait until the new one is up.
   await a.buy('Apple');
   await a.waitForStatus(STATUS.tickerBack, { from: mark, timeoutMs: 10_000 });
+  // A WebSocket that stops reading holds the HTTP close for its 1 s cut: the ticker's fails first.
+  const wsUrl = `${url.replace('http', 'ws')}${SOCKET_PATH}/?EIO=4&transport=websocket`;
+  const stalled = new WebSocket(wsUrl).on('error', () => undefined);
+  await once(stalled, 'open');
+  stalled.pause();
   // Still broken: the last state cannot be saved, so the shutdown cannot claim success.
   server.process.kill('SIGTERM');
-  const { exit } = await server.ending(8_000, 'shutdown failed');
-  expect(exit).toEqual({ code: 1, signal: null });
+  const unhandled = 'unhandled rejection, ignored';
+  const { exit, said } = await server.ending(8_000, 'shutdown failed', unhandled);
+  expect({ exit, said }).toEqual({ exit: { code: 1, signal: null }, said: [] });
 });
 
 const CRASH_DIR = mkdtempSync(path.join(tmpdir(), 'forkcast-crash-'));
