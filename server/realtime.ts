@@ -88,8 +88,8 @@ export function attachRealtime(io: ForkcastIo, ticker: TickerHost, options: Real
     }, 250);
   }
 
-  /** One op from any transport to its ack or its refusal: rate limit (guessing the token, too),
-   * token, validation, ticker. `invalid`: what the transport's parsing refused (an HTTP body). */
+  /** One op from any transport to its ack or its refusal: token, rate limit, validation, ticker.
+   * `invalid`: what the transport's own parsing refused (an HTTP body), refused in its turn. */
   async function perform(caller: Caller, event: string, args: unknown[], invalid?: string) {
     broadcaster.opArrived();
     const at = performance.now();
@@ -104,12 +104,12 @@ export function attachRealtime(io: ForkcastIo, ticker: TickerHost, options: Real
       answer({ ok: false, reason, error, retryMs });
     try {
       if (op === 'unknown') return refuse('invalid', `unknown event "${event}"`);
+      if (!mayControl(caller.token)) return refuse('forbidden', WATCH_ONLY_ERROR);
       const limited = await limiter.consume(`${caller.transport}:${caller.key}`).then(
         () => null,
         (res: RateLimiterRes) => res,
       );
       if (limited) return refuse('rate_limited', rateError, limited.msBeforeNext);
-      if (!mayControl(caller.token)) return refuse('forbidden', WATCH_ONLY_ERROR);
       if (invalid !== undefined) return refuse('invalid', invalid);
       const parsed = op === 'buy' ? parseBuyArgs(args) : parseNoArgs(op, args);
       if (!parsed.ok) return refuse('invalid', parsed.error);

