@@ -132,9 +132,11 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     }
     await options.store?.settled();
     await this.saved;
-    // The true seq goes down, so that a restart skips none; a hung write waits for the kill.
+    // The true seq goes down, so that a restart skips none.
     const last = this.shown();
-    if (this.reserved > last.seq) await options.store?.commit(last).catch(options.store.settled);
+    if (this.reserved > last.seq) await options.store?.commit(last).catch(() => undefined);
+    // A hung write waits for the shutdown deadline's kill: exit() would wait for it for good.
+    await options.store?.settled();
     if (options.store?.healthy === false) throw new Error('the last state could not be saved');
   }
 
@@ -319,6 +321,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
   private async respawn(): Promise<void> {
     const { store } = this.options;
     if (store) await store.settled().then(() => this.saved);
+    if (this.closing) return;
     this.state = { ...this.shown() };
     if (store) await this.afterCommit(() => undefined);
     if (this.closing) return;

@@ -360,6 +360,20 @@ test('with a store, a failed commit refuses the op, replaces the child from the 
   await expect(closing).rejects.toThrow('the last state could not be saved');
 });
 
+// Else the restart's write, on a disk that hangs again, would hold exit() for good.
+test('closed while a restart waits for a write under way, the restart then neither writes nor forks', async () => {
+  const { supervisor, fork, child, store } = await setup({ stored: true });
+  let ended!: () => void;
+  store.writing = new Promise((resolve) => (ended = resolve));
+  child.exit(1, null);
+  await jest.advanceTimersByTimeAsync(100);
+  const commits = store.commits.length;
+  const closing = supervisor.close();
+  ended();
+  await closing;
+  expect([store.commits.length, fork.mock.calls.length]).toEqual([commits, 1]);
+});
+
 test('with a slow store, a save reserves ten seqs: updates up to them go out while it is saved, in order, unless a save is under way; ticks are saved again once a second has passed or the seqs run out; a replaced child starts from the last update sent, a failed save ahead of it included; close saves the true seq, acked buys included', async () => {
   const { supervisor, latest, child, store } = await setup({ stored: 'slow' });
   /** Prices that differ at every seq; from the buy on (13), Apple's is bought. */
