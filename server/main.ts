@@ -84,6 +84,6 @@ main().catch((error: unknown) => {
   // To stderr: the logger may not exist yet. exit() would wait for good on a hung disk's thread.
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`forkcast failed to start: ${message}\n`);
-  if (message.includes(' took longer than ')) process.kill(process.pid, 'SIGKILL');
+  if ((error as { stuck?: boolean }).stuck) process.kill(process.pid, 'SIGKILL');
   process.exit(1);
 });

@@ -22,7 +22,7 @@ export interface StateStore {
   /** Slower than a broadcast (a disk): the supervisor may send an update while it is saved. */
   readonly slow?: boolean;
   /** Resolves once no write is under way (a hung one included). */
-  readonly settled: () => Promise<void>;
+  settled(): Promise<void>;
 }
 
 /** One server per file, or two number seqs from one base. A dead holder's lock is stale in 2 s (a
@@ -51,8 +51,10 @@ export function createStateFile({
   /** The batch waiting for the write under way to end; later commits join it. */
   let queued: { state: SavedState; done: Promise<void> } | null = null;
 
+  let last: Promise<unknown> = Promise.resolve();
+  let lost = false;
   const timed = <T>(promise: Promise<T>, what: string): Promise<T> =>
-    within(promise, deadlineMs, `${what} took longer than ${deadlineMs} ms`);
+    within((last = promise), deadlineMs, `${what} took longer than ${deadlineMs} ms`);
 
   function commit(state: SavedState): Promise<void> {
     if (queued) {
@@ -70,7 +72,7 @@ export function createStateFile({
     // The next write waits for this one even past its deadline: a late rename must not land last.
     writing = write.catch(() => void failures++);
     batch.done = timed(write, 'writing the state file').then(
-      () => void (store.healthy = true),
+      () => void (store.healthy = !lost),
       (error: unknown) => {
         failures++;
         store.healthy = false;
@@ -113,7 +115,7 @@ export function createStateFile({
         await timed(mkdir(path.dirname(file), { recursive: true }), 'creating the state folder');
         const onCompromised = (error: Error) => {
           logger.error({ err: error, file }, 'lost the state file lock; no more writes');
-          [store.healthy, replace] = [false, () => Promise.reject(error)];
+          [lost, store.healthy, replace] = [true, false, () => Promise.reject(error)];
         };
         if (exclusive) await lock(file, { ...LOCK, onCompromised });
         const saved = await load();
@@ -128,7 +130,10 @@ export function createStateFile({
         await commit({ ...state });
         return state;
       } catch (error) {
-        throw new Error(`state file ${file}: ${(error as Error).message}`);
+        const failed = new Error(`state file ${file}: ${(error as Error).message}`);
+        // Still not done a deadline later: exit() would wait for it for good, so main kills.
+        const done = last.catch(() => undefined).then(() => false);
+        throw Object.assign(failed, { stuck: await Promise.race([done, sleep(deadlineMs, true)]) });
       }
     },
   };

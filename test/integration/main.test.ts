@@ -95,23 +95,24 @@ test.each([
   expect(end).toEqual({ exit, stderr: '', said: [killed ? second : 'bye'] });
 });
 
-/** Env for a server whose state writes hang in the kernel (a hung network disk) once `hang` exists:
- * preloaded by every thread and the child too, it acts in the writer's thread alone. */
-function hangingWrites(fromStart = false) {
+/** Env for a server whose state writes, in the writer's thread, hang in the kernel (a hung network
+ * disk) once `hang()` was called, or from the start; or take 3 s if `slow` (preloaded). */
+function hangingWrites(from?: 'hang' | 'slow') {
   const folder = path.dirname(freshStateFile());
-  const [fifo, hang, preload] = ['fifo', 'hang', 'hang.cjs'].map((name) => path.join(folder, name));
-  execFileSync('mkfifo', [fifo!]);
+  const at = (name: string) => path.join(folder, name);
+  execFileSync('mkfifo', [at('fifo')]);
+  const sleep = 'Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000)';
   const hook = `const fs = require('node:fs'), { renameSync } = fs;
     if (!require('node:worker_threads').isMainThread)
       fs.renameSync = (...args) => {
-        if (fs.existsSync(${JSON.stringify(hang)})) fs.openSync(${JSON.stringify(fifo)}, 'r');
+        if (fs.existsSync(${JSON.stringify(at('slow'))})) ${sleep};
+        if (fs.existsSync(${JSON.stringify(at('hang'))})) fs.openSync(${JSON.stringify(at('fifo'))}, 'r');
         return renameSync(...args);
       };`;
-  writeFileSync(preload!, hook);
-  const env = { STATE_FILE: path.join(folder, 'state.json'), NODE_OPTIONS: `--require=${preload}` };
-  const hangNow = () => writeFileSync(hang!, '');
-  if (fromStart) hangNow();
-  return { env, hang: hangNow };
+  writeFileSync(at('hook.cjs'), hook);
+  if (from) writeFileSync(at(from), '');
+  const env = { STATE_FILE: at('state.json'), NODE_OPTIONS: `--require=${at('hook.cjs')}` };
+  return { env, hang: () => writeFileSync(at('hang'), '') };
 }
 
 // process.exit() would wait for good for a writer thread stuck in the kernel: the deadline kills.
@@ -154,21 +155,29 @@ test('SIGTERM while the server is still starting is a clean stop, not a failure'
 }, 60_000);
 
 // Under /proc, Node's recursive mkdir retries for good: only the state file's deadline (2 s) ends
-// that start. Past a deadline a thread may be stuck, which exit() would wait for: it is killed.
+// that start. Still not done a deadline later, it may be a stuck thread exit() would wait for.
+const KILLED = { code: null, signal: 'SIGKILL' };
 test.each([
   [
     'it cannot write',
-    () => ({ STATE_FILE: '/proc/self/x/state.json' }),
+    { STATE_FILE: '/proc/self/x/state.json' },
     'creating the state folder',
+    KILLED,
   ],
-  ['whose writes hang', () => hangingWrites(true).env, 'writing the state file'],
+  ['whose writes hang', () => hangingWrites('hang').env, 'writing the state file', KILLED],
+  [
+    'whose writes are slow',
+    () => hangingWrites('slow').env,
+    'writing the state file',
+    { code: 1, signal: null },
+  ],
 ])(
-  'a state file %s: the server says so and is killed at the deadline, forking nothing',
-  async (_title, env, what) => {
-    const server = spawn(env());
+  'a state file %s: the server says so and exits, killed if the operation is still stuck a deadline later; it forks nothing',
+  async (_title, env, what, exit) => {
+    const server = spawn(typeof env === 'function' ? env() : env);
     // With no child to hold it, its output ends with it: 'close' comes once all of it was read.
     await withDeadline(once(server.process, 'close'), 15_000, 'the server to exit');
-    expect(await server.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(await server.exited).toEqual(exit);
     expect(linesWith(server.logs, 'ticker child forked')).toEqual([]);
     const failed = `: ${what} took longer than 2000 ms\n`;
     expect(server.stderr()).toMatch(/^forkcast failed to start: state file \/.*\/state.json: /);

@@ -141,16 +141,20 @@ describe('open', () => {
 });
 
 // Deleted (or taken over after a stall): from then on another server may own the file.
-test('a lock taken away is logged at once and fails every commit from then on, health degraded', async () => {
+test('a lock taken away is logged at once and fails every commit from then on, health degraded though a write under way lands', async () => {
   const { logger, lines } = capturingLogger();
-  const store = createStateFile({ path: file, logger });
+  let hold: Promise<unknown> = Promise.resolve();
+  const write: Write = (at, text) => hold.then(() => writeInThread(at, text));
+  const store = createStateFile({ path: file, logger, write, deadlineMs: 5_000 });
   await store.open();
-  rmSync(`${file}.lock`, { recursive: true });
   const lost = 'lost the state file lock; no more writes';
-  await lines.waitFor((line) => line['msg'] === lost, { timeoutMs: 5_000, what: lost });
+  hold = lines.waitFor((line) => line['msg'] === lost, { timeoutMs: 5_000, what: lost });
+  const underWay = store.commit(nth(1));
+  rmSync(`${file}.lock`, { recursive: true });
+  await underWay;
   expect(store.healthy).toBe(false);
-  await expect(store.commit(nth(1))).rejects.toThrow(/ENOENT/);
-  expect(onDisk()).toEqual(seedState);
+  await expect(store.commit(nth(2))).rejects.toThrow(/ENOENT/);
+  expect(onDisk()).toEqual(nth(1));
 });
 
 describe('commit', () => {
