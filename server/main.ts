@@ -7,10 +7,9 @@ import { createApp, type AppConfig } from './app';
 import { joinCluster } from './cluster/node';
 import { readConfig } from './config';
 import { ROOT } from './paths';
-import { createStateFile } from './state-file';
+import { createStateFile, stuck } from './state-file';
 
 const SHUTDOWN_DEADLINE_MS = 5_000;
-const SIGNAL_COPY_MS = 1_000;
 
 async function main(): Promise<void> {
   const config = readConfig(process.env);
@@ -54,8 +53,8 @@ async function main(): Promise<void> {
   };
   let stopping: { signal: NodeJS.Signals; at: number } | undefined;
   const shutdown = (signal: NodeJS.Signals): void => {
-    // Ctrl-C reaches the whole process group and npm forwards it again: ignore that copy.
-    if (stopping?.signal === signal && performance.now() - stopping.at < SIGNAL_COPY_MS) return;
+    // Ctrl-C reaches the whole process group and npm forwards it again: ignore that copy (1 s).
+    if (stopping?.signal === signal && performance.now() - stopping.at < 1_000) return;
     if (stopping) exit('SIGKILL', 'second signal: exiting now', { signal });
     stopping = { signal, at: performance.now() };
     logger.info({ signal }, 'shutting down');
@@ -80,10 +79,10 @@ async function main(): Promise<void> {
   logger.info({ url, pid: process.pid }, 'forkcast listening');
 }
 
-main().catch((error: unknown) => {
+main().catch(async (error: unknown) => {
   // To stderr: the logger may not exist yet. exit() would wait for good on a hung disk's thread.
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`forkcast failed to start: ${message}\n`);
-  if ((error as { stuck?: boolean }).stuck) process.kill(process.pid, 'SIGKILL');
+  if (await stuck(2_000)) process.kill(process.pid, 'SIGKILL');
   process.exit(1);
 });

@@ -51,7 +51,6 @@ export function createStateFile({
   /** The batch waiting for the write under way to end; later commits join it. */
   let queued: { state: SavedState; done: Promise<void> } | null = null;
 
-  let last: Promise<unknown> = Promise.resolve();
   let lost = false;
   const timed = <T>(promise: Promise<T>, what: string): Promise<T> =>
     within((last = promise), deadlineMs, `${what} took longer than ${deadlineMs} ms`);
@@ -130,15 +129,17 @@ export function createStateFile({
         await commit({ ...state });
         return state;
       } catch (error) {
-        const failed = new Error(`state file ${file}: ${(error as Error).message}`);
-        // Still not done a deadline later: exit() would wait for it for good, so main kills.
-        const done = last.catch(() => undefined).then(() => false);
-        throw Object.assign(failed, { stuck: await Promise.race([done, sleep(deadlineMs, true)]) });
+        throw new Error(`state file ${file}: ${(error as Error).message}`);
       }
     },
   };
   return store;
 }
+
+let last: Promise<unknown> = Promise.resolve();
+/** Is the last timed operation of any store still not done `ms` on? exit() would wait for good. */
+export const stuck = (ms: number): Promise<boolean> =>
+  Promise.race([last.catch(() => undefined).then(() => false), sleep(ms, true)]);
 
 /** `promise`, or `message` thrown after `ms`; unreferenced: the work it waits on keeps us alive. */
 export const within = <T>(promise: Promise<T>, ms: number, message: string): Promise<T> =>

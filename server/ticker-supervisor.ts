@@ -120,7 +120,7 @@ export class TickerSupervisor extends EventEmitter<TickerHostEvents> implements 
     this.answerAll(CLOSED_ERROR);
     this.opened?.reject(new Error(CLOSED_ERROR));
     const { child, options } = this;
-    if (child) {
+    if (child?.pid) {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       // Closing the IPC channel is the child's cue to exit cleanly; a kill is the fallback.
       if (child.connected) child.disconnect();

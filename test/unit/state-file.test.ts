@@ -9,7 +9,7 @@ import path from 'node:path';
 import { tickerState } from '../../protocol/ipc';
 import { LAST_SEQ } from '../../protocol/stocks';
 import { savedStateSchema, type SavedState } from '../../protocol/validation';
-import { createStateFile, writeInThread } from '../../server/state-file';
+import { createStateFile, stuck, writeInThread } from '../../server/state-file';
 import { capturingLogger, LEVEL, linesWith } from '../helpers/logs';
 import { decayAll, SEED, stateOf, T0, withBuy } from '../helpers/prices';
 
@@ -138,6 +138,20 @@ describe('open', () => {
       expect([link?.isSymbolicLink(), fifo?.isFIFO()]).toEqual([true, true]);
     },
   );
+});
+
+// What main asks before exit(), which would wait for good for a thread a hung disk holds.
+test('stuck: whether the last timed operation, past its deadline or not, is still not done a while on', async () => {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const { store } = create({
+    deadlineMs: 50,
+    around: (real) => (at, text) => held.then(() => real(at, text)),
+  });
+  await expect(store.open()).rejects.toThrow('writing the state file took longer than 50 ms');
+  expect(await stuck(100)).toBe(true);
+  release();
+  expect(await stuck(5_000)).toBe(false);
 });
 
 // Deleted (or taken over after a stall): from then on another server may own the file.
