@@ -160,7 +160,7 @@ const KILLED = { code: null, signal: 'SIGKILL' };
 test.each([
   [
     'it cannot write',
-    { STATE_FILE: '/proc/self/x/state.json' },
+    () => ({ STATE_FILE: '/proc/self/x/state.json' }),
     'creating the state folder',
     KILLED,
   ],
@@ -174,7 +174,7 @@ test.each([
 ])(
   'a state file %s: the server says so and exits, killed if the operation is still stuck a deadline later; it forks nothing',
   async (_title, env, what, exit) => {
-    const server = spawn(typeof env === 'function' ? env() : env);
+    const server = spawn(env());
     // With no child to hold it, its output ends with it: 'close' comes once all of it was read.
     await withDeadline(once(server.process, 'close'), 15_000, 'the server to exit');
     expect(await server.exited).toEqual(exit);
