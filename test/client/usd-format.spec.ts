@@ -4,7 +4,8 @@ import { PRICE_LOCALE, UsdFormat } from '../../client/app/core/usd-format';
 
 // The page's spec shows the default, en-US, in use: "$1,234.57", "+$0.01", "−$0.03" (a true minus).
 it("takes the browser's language by default", () => {
-  expect(TestBed.inject(PRICE_LOCALE)).toBe(navigator.language);
+  jest.spyOn(navigator, 'language', 'get').mockReturnValue('de-CH');
+  expect(TestBed.inject(PRICE_LOCALE)).toBe('de-CH');
 });
 
 it.each([

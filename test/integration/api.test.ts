@@ -65,7 +65,7 @@ test.each([
   ['no token', 'start', {}, {}, 401, /control token/],
   ['a wrong token', 'start', {}, { Authorization: 'Bearer wrong-token-1' }, 403, /control token/],
   ['an unknown stock', 'buy', { name: 'Nope' }, auth, 400, /unknown stock "Nope"/],
-  ['no name', 'buy', {}, auth, 400, /name/],
+  ['no name', 'buy', {}, auth, 400, /bad body: name: stock name must be a string/],
   ['a key besides name', 'buy', { name: 'Apple', n: 5 }, auth, 400, /Unrecognized key: "n"/],
   ['a body for start', 'start', { x: 1 }, auth, 400, /takes no arguments/],
   ['a body that is not JSON', 'buy', '{bad', auth, 400, /JSON/],
