@@ -110,9 +110,12 @@ test('a burst of toggles does not flood everyone with run statuses; the last one
   const statusIntervalMs = 250; // RUN_STATUS_MIN_INTERVAL_MS
   const [toggler, watcher] = await join('toggler', 'watcher');
   const began = performance.now();
-  // 20 changes as fast as acks come (under the limit), ending stopped: a trailing status says so.
+  // 20 changes 30 ms apart (under the limit), ending stopped: a trailing status says so.
   const acks = [];
-  for (let i = 0; i < 20; i++) acks.push((await (i % 2 ? toggler.stop() : toggler.start())).ack);
+  for (let i = 0; i < 20; i++) {
+    acks.push((await (i % 2 ? toggler.stop() : toggler.start())).ack);
+    await delay(30);
+  }
   expect(acks).toEqual(acks.map((_, i) => ({ ok: true, running: i % 2 === 0 })));
 
   const runStatuses = () => watcher.statuses.filter(({ message }) => message !== STATUS.connected);
