@@ -6,6 +6,7 @@ import { pino } from 'pino';
 
 import type { UpdatePayload } from '../../protocol/events';
 import type { ChildMessage, ParentMessage } from '../../protocol/ipc';
+import { LAST_SEQ } from '../../protocol/stocks';
 import { PATHS } from '../../server/paths';
 import type { SavedState } from '../../protocol/validation';
 import { TickerSupervisor, type SupervisorOptions } from '../../server/ticker-supervisor';
@@ -458,4 +459,13 @@ test('with a slow store, close saves the last update sent under its own seq, tho
   await supervisor.close();
   const saved = { ...update(2), history: [update(1), update(2)], opening: OPENING };
   expect(store.commits.at(-1)).toEqual({ ...saved, unannounced: false });
+});
+
+test('with a slow store, a save near the end reserves up to the last seq but one, which a restart numbers its state after', async () => {
+  const { latest, store } = await setup({
+    stored: 'slow',
+    initialState: stateOf({ seq: LAST_SEQ - 5 }),
+  });
+  latest().say({ type: 'update', update: stateOf({ seq: LAST_SEQ - 4 }) });
+  expect(store.commits.map(({ seq }) => seq)).toEqual([LAST_SEQ - 1]);
 });
