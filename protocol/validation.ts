@@ -27,7 +27,7 @@ export const parseNoArgs = (event: string, args: readonly unknown[]): Parsed<[]>
 export const stockSchema = z.strictObject({
   name: stockEnum,
   /** The exact price; never rounded on the wire, clients format it. */
-  price: z.number().finite().positive(),
+  price: z.number().positive(),
 });
 
 /** The ticker state: what an `update` carries, the child holds, and every store keeps. */

@@ -34,6 +34,7 @@ export function mountApi(api: Router, options: ApiOptions): void {
   api.get('/history', (_req, res) =>
     fresh(res).json({ updates: historyTo(ticker.greeting().history, ticker.snapshot()) }),
   );
+  api.head('/stream', (_req, res) => res.type('text/event-stream').end());
   api.get('/stream', (req, res, next) => void stream.connect(req, res).catch(next));
   // Generated from protocol/'s schemas at build time (scripts/contracts.mjs).
   for (const doc of ['openapi', 'asyncapi'])

@@ -95,6 +95,6 @@ type HttpError = Partial<{ status: unknown; expose: boolean; message: string }>;
 
 const refuse = (res: Response, status: number, error: string) =>
   res.status(status).format({
-    json: () => res.json({ error }),
+    json: () => res.json({ ok: false, error }),
     default: () => res.type('text').send(error),
   });

@@ -9,8 +9,6 @@ import { readConfig } from './config';
 import { ROOT } from './paths';
 import { createStateFile, stuck } from './state-file';
 
-const SHUTDOWN_DEADLINE_MS = 5_000;
-
 async function main(): Promise<void> {
   const config = readConfig(process.env);
   const sync = pino.destination({ sync: true });
@@ -58,7 +56,7 @@ async function main(): Promise<void> {
     if (stopping) exit('SIGKILL', 'second signal: exiting now', { signal });
     stopping = { signal, at: performance.now() };
     logger.info({ signal }, 'shutting down');
-    setTimeout(() => exit('SIGKILL', 'shutdown took too long'), SHUTDOWN_DEADLINE_MS).unref();
+    setTimeout(() => exit('SIGKILL', 'shutdown took too long'), 5_000).unref();
     const closed = app.close().then(host.close);
     closed.then(
       () => exit(0, 'bye'),

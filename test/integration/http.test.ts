@@ -177,13 +177,14 @@ test.each([
 
 // Nothing outside the static roots (source, dotfiles, a traversal), no stack, no path.
 test.each([
-  ['GET', '/package.json', '*/*', 404, '{"error":"Not found"}'],
-  ['GET', '/.git/config', '*/*', 404, '{"error":"Not found"}'],
-  ['GET', '/%2e%2e/package.json', '*/*', 404, '{"error":"Not found"}'],
-  ['GET', '/%', '*/*', 404, '{"error":"Not found"}'],
-  ['POST', '/', '*/*', 404, '{"error":"Not found"}'],
-  ['GET', '/no/such/page', 'application/json', 404, '{"error":"Not found"}'],
+  ['GET', '/package.json', '*/*', 404, '{"ok":false,"error":"Not found"}'],
+  ['GET', '/.git/config', '*/*', 404, '{"ok":false,"error":"Not found"}'],
+  ['GET', '/%2e%2e/package.json', '*/*', 404, '{"ok":false,"error":"Not found"}'],
+  ['GET', '/%', '*/*', 404, '{"ok":false,"error":"Not found"}'],
+  ['POST', '/', '*/*', 404, '{"ok":false,"error":"Not found"}'],
+  ['GET', '/no/such/page', 'application/json', 404, '{"ok":false,"error":"Not found"}'],
   ['GET', '/no/such/page', 'text/html', 404, 'Not found'],
+  ['HEAD', '/api/stream', 'text/event-stream', 200, ''],
   // serveClient is off.
   ['GET', '/socket.io/socket.io.js', '*/*', 400, '{"code":0,"message":"Transport unknown"}'],
 ])('%s %s accepting %s: %i %s', async (method, pathname, accept, status, body) => {
@@ -270,7 +271,9 @@ test.each([
       expect(page).toMatchObject(served ? { status } : refused('Host not allowed'));
     }
     const json = await request(url, '/healthz', { ...headers, accept: 'application/json' });
-    expect(json).toMatchObject(served ? { status: 200 } : refused('{"error":"Host not allowed"}'));
+    expect(json).toMatchObject(
+      served ? { status: 200 } : refused('{"ok":false,"error":"Host not allowed"}'),
+    );
     const opened = { status: 200, body: expect.stringMatching(/^0\{"sid":/) };
     const engineRefused = refused('{"code":4,"message":"Host not allowed"}');
     expect(await request(url, POLLING, headers)).toMatchObject(served ? opened : engineRefused);
