@@ -231,6 +231,7 @@ class ClusterTickerHost extends EventEmitter<TickerHostEvents> implements Ticker
   }
 
   private async append(...data: StreamEntry): Promise<void> {
+    if (this.leading && performance.now() >= this.validUntil) throw new Error('past the lease');
     const packet = { type: 2, data, nsp: '/' };
     const opts = { rooms: [REPLAY_ROOM], except: [], flags: {} };
     const entry = { uid: UID, nsp: '/', type: '3', data: JSON.stringify({ packet, opts }) };
