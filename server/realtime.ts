@@ -13,7 +13,7 @@ import type { OpName, RejectReason, Transport } from './metrics';
 import type { TickerHost } from './ticker-host';
 
 const WATCH_ONLY_ERROR =
-  'this server needs a control token to start, stop or buy (handshake auth.token); you may watch';
+  'this server needs a control token to start, stop or buy (Socket.IO: handshake auth.token; HTTP: Authorization: Bearer); you may watch';
 /** Hashed, so that comparing in constant time needs no equal lengths (nor leaks the length). */
 const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
 
@@ -44,7 +44,7 @@ export function attachRealtime(io: ForkcastIo, ticker: TickerHost, options: Real
   const { logger, opsPerSecond = 50, controlToken, metrics, also, stallMs = 10_000 } = options;
   // One bucket per socket or address: a flooding client is refused without slowing anyone else.
   const limiter = new RateLimiterMemory({ points: opsPerSecond, duration: 1 });
-  const rateError = `too many requests: at most ${opsPerSecond} start/stop/buy per second per connection`;
+  const rateError = `too many requests: at most ${opsPerSecond} start/stop/buy per second per connection (HTTP: per address)`;
   // Ten times that in events of any kind is a flood: cut off before its unread replies fill memory.
   const flood = new RateLimiterMemory({ points: 10 * opsPerSecond, duration: 1 });
   const token = controlToken === undefined ? undefined : digest(controlToken);

@@ -20,7 +20,7 @@ import {
 
 const TOKEN = 'correct-horse-battery-staple';
 const WATCH_ONLY =
-  'this server needs a control token to start, stop or buy (handshake auth.token); you may watch';
+  'this server needs a control token to start, stop or buy (Socket.IO: handshake auth.token; HTTP: Authorization: Bearer); you may watch';
 const GOOD = 'http://good.example';
 const EVIL = 'http://evil.example';
 const POLLING = `${SOCKET_PATH}/?EIO=4&transport=polling`;
@@ -113,7 +113,8 @@ test('/healthz follows the ticker child; /metrics counts updates, deliveries, cl
   // Four at once against a budget of three a second: the last is refused; the buyer has its own.
   const stops = jest.spyOn(forkcast.ticker, 'stop');
   const burst = await Promise.all([...[1, 2, 3, 4].map(() => flooder.stop()), buyer.stop()]);
-  const error = 'too many requests: at most 3 start/stop/buy per second per connection';
+  const error =
+    'too many requests: at most 3 start/stop/buy per second per connection (HTTP: per address)';
   const ok = { ok: true, running: false };
   const limited = { ok: false, error };
   expect(burst.map(({ ack }) => ack)).toEqual([ok, ok, ok, limited, ok]);
