@@ -73,9 +73,9 @@ export function createApp(config: AppConfig) {
     realtime.detach();
     // Waits for the last state writes; fails (non-zero exit) if the state could not be kept.
     const tickerClosed = ticker.close();
-    tickerClosed.catch(() => undefined); // awaited last, but handled now: no "unhandled rejection"
-    // Ops in flight are refused now; their answers go out before the sockets do.
-    await new Promise((resolve) => setImmediate(resolve));
+    const closed = tickerClosed.catch(() => undefined); // awaited last, but handled now
+    // Ops in flight are refused, or acked once saved: answered before the sockets go (1 s at most).
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
     // io.close() waits for every connection to end, which a silent peer can put off forever.
     const cut = setTimeout(() => connections.forEach((socket) => socket.destroy()), 1_000);
     await Promise.all([io.close(), httpClosed]).finally(() => clearTimeout(cut));

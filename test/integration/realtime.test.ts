@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { connect } from 'node:net';
 
 import { STATUS } from '../../protocol/events';
-import { SEED } from '../helpers/prices';
+import { grown, SEED } from '../helpers/prices';
 import { RawSocket } from '../helpers/raw-socket';
 import { delay, withDeadline } from '../helpers/recorder';
 import {
@@ -172,4 +172,27 @@ test('recovery: a client away (up to two minutes) gets what it missed, in order,
   // Still running: a restart on its state would resume ticking.
   const byes = a.statuses.filter(({ message }) => message === STATUS.shuttingDown);
   expect(byes).toEqual([{ message: STATUS.shuttingDown, running: true }]);
+});
+
+// A deploy landing mid-click: an op acked but its answer lost with the socket would be bought twice.
+test('close() answers an op whose save is under way before it closes the sockets', async () => {
+  let saving!: () => void, release!: () => void;
+  const underWay = new Promise<void>((resolve) => (saving = resolve));
+  const saved = new Promise<void>((resolve) => (release = resolve));
+  const commit = () => {
+    saving();
+    return saved;
+  };
+  const own = await startServer({
+    tickMs: 100,
+    store: { healthy: true, settled: () => saved, commit },
+  });
+  const [client] = (await connectWelcomed(own.url, clients, 'client')) as [TestClient];
+  const buying = client.buy('Apple');
+  await withDeadline(underWay, 3_000, 'the save of the buy');
+  const [from, closing] = [client.events.mark, own.forkcast.close()];
+  await client.waitForStatus(STATUS.shuttingDown, { from });
+  release();
+  expect((await buying).ack).toEqual({ ok: true, stock: { name: 'Apple', price: grown(14.5) } });
+  await closing;
 });
