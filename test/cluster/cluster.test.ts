@@ -146,7 +146,7 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
   }, 15_000);
 
   // An op over HTTP is performed as a socket's is (api.test.ts), so a follower forwards it alike.
-  test('a broadcast reaches the clients of every node and the event stream of a follower: the same updates, in the same order; a Socket.IO app of another project on the same Redis hears none of it', async () => {
+  test('a broadcast reaches the clients of every node and the event stream of a follower: the same updates, in the same order; a Socket.IO app of another project on the same Redis hears none of it, and a late copy of an update in the stream reaches no client', async () => {
     const lead = await leader();
     const near = nodes.find((node) => node !== lead)!;
     const events = listenToStream(`${near.url}/api/stream`, sources);
@@ -161,7 +161,15 @@ const soak = process.env['FORKCAST_SOAK'] === '1' ? test : test.skip;
     const foreign: string[] = [];
     const other = createClient({ url: redis.url }).on('error', () => undefined);
     await (await other.connect()).subscribe('socket.io#/#', (message) => foreign.push(message));
-    await Promise.all(all.map(buyAndWait)).finally(() => other.quit());
+    // A late copy of an update in the stream (a deposed leader's, say) reaches no client twice.
+    const packet = { type: 2, data: ['update', updatesOf(all[0]!).at(-1)], nsp: '/' };
+    const opts = { rooms: ['forkcast:replay'], except: [], flags: {} };
+    const data = JSON.stringify({ packet, opts });
+    const writer = await createClient({ url: redis.url }).connect();
+    await writer.xAdd('forkcast:stream', '*', { uid: 'forkcast', nsp: '/', type: '3', data });
+    await Promise.all(all.map(buyAndWait)).finally(() =>
+      Promise.all([other, writer].map((c) => c.quit())),
+    );
     expect(foreign).toEqual([]);
 
     // All joined before the ticker started: the same updates, up to the last seq all three got.
