@@ -8,11 +8,7 @@ export const HASHED = /-[A-Z0-9]{8}\.[a-z0-9]+$/;
 const ENTRY = /^(main|polyfills|styles)(?:-[A-Z0-9]{8})?\.(?:js|css)$/;
 
 /** What Angular's dev server serves from memory, unhashed. */
-export const DEV_SERVER_ASSETS: ClientAssets = {
-  main: 'main.js',
-  polyfills: 'polyfills.js',
-  styles: 'styles.css',
-};
+export const DEV_ASSETS = { main: 'main.js', polyfills: 'polyfills.js', styles: 'styles.css' };
 
 /** File names by entry; `main` is missing when the client is not built. */
 export function findClientAssets(clientDir: string): ClientAssets {

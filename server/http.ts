@@ -8,7 +8,7 @@ import express, { type ErrorRequestHandler, type Response, type Router } from 'e
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 
-import { DEV_SERVER_ASSETS, findClientAssets, HASHED } from './client-assets';
+import { DEV_ASSETS, findClientAssets, HASHED } from './client-assets';
 import { HOST_REFUSED } from './hosts';
 import type { ForkcastMetrics } from './metrics';
 import { PATHS } from './paths';
@@ -52,7 +52,7 @@ export function createHttpApp(options: HttpOptions) {
   app.use(compression({ brotli: { params: { [zlib.BROTLI_PARAM_QUALITY]: 6 } } }));
 
   // Read once: a deploy replaces the build and restarts the server.
-  const assets = devServer ? DEV_SERVER_ASSETS : findClientAssets(clientDir);
+  const assets = devServer ? DEV_ASSETS : findClientAssets(clientDir);
   const shell = { assets, devServer, token: !!options.controlToken };
   app.get('/', (_req, res) => {
     // A new deploy's shell, with its new asset names, is picked up on the next load.

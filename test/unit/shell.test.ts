@@ -5,7 +5,7 @@ import path from 'node:path';
 
 import express from 'express';
 
-import { DEV_SERVER_ASSETS, findClientAssets, type ClientAssets } from '../../server/client-assets';
+import { DEV_ASSETS, findClientAssets, type ClientAssets } from '../../server/client-assets';
 import { PATHS } from '../../server/paths';
 
 const folders: string[] = [];
@@ -62,7 +62,7 @@ test('the shell links the entries, with a description, theme colours, icons and 
   const bare = await render(findClientAssets(path.join(clientDir(), 'never-built')));
   expect(bare).toContain('The client is not built yet.');
   expect(bare).not.toMatch(/<script|<link rel="stylesheet"/);
-  const dev = await render(DEV_SERVER_ASSETS, true);
+  const dev = await render(DEV_ASSETS, true);
   expect(dev).toContain('<link rel="stylesheet" href="/styles.css">');
   expect(dev).toContain(
     '<script src="/@vite/client" type="module"></script><script src="/polyfills.js" type="module"></script><script src="/main.js" type="module"></script>',
