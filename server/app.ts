@@ -73,7 +73,7 @@ export function createApp(config: AppConfig) {
     realtime.detach();
     // Waits for the last state writes; fails (non-zero exit) if the state could not be kept.
     const tickerClosed = ticker.close();
-    const closed = tickerClosed.catch(() => undefined); // awaited last, but handled now
+    const closed = tickerClosed.catch(() => undefined); // its failure is thrown at the end
     // Ops in flight are refused, or acked once saved: answered before the sockets go (1 s at most).
     await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
     // io.close() waits for every connection to end, which a silent peer can put off forever.
